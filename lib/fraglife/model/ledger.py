@@ -1,0 +1,92 @@
+"""The ledger a replay returns: counts, costs held, and violations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .trace import N_OPS, OP_NAMES
+
+# Scalar slots of the engine's int64 ledger array, in order; ``by_op`` follows.
+SCALARS = (
+    "events",          # events replayed
+    "atomics",         # every atomic read-modify-write on a refcount (page, owner, uarg, dataref)
+    "ref_atomics",     # atomics on page or owner refcounts: the frag lifetime refs themselves
+    "uarg_atomics",    # atomics on ubuf_info refcounts (zerocopy notifications)
+    "dataref_atomics", # atomics on skb_shared_info.dataref
+    "refs_taken",      # page/owner references acquired (units; one batched atomic may take several)
+    "refs_dropped",    # page/owner references released, including the holder's own
+    "lines",           # distinct refcount cache lines written by atomics
+    "bounces",         # atomics on a line last written by another CPU
+    "pages_peak",      # most pages allocated at once
+    "uaf_pages",       # pages freed while a live frag still pointed at them
+    "uaf_frees",       # frees (folio or owner) that freed such pages
+    "early_complete",  # zerocopy completions read while frags still pointed at the buffer
+    "bad_refs",        # a ref taken on freed memory or dropped below zero
+    "leaked_refs",     # references still held when the trace ended
+    "leaked_pages",    # pages still allocated when the trace ended
+    "leaked_skbs",     # skbs never freed
+    "trace_errors",    # events inconsistent with the state (skipped)
+    "completions",     # ubuf_info refcounts that reached zero (notifications raised)
+)
+IDX = {name: i for i, name in enumerate(SCALARS)}
+BY_OP = len(SCALARS)
+SIZE = BY_OP + N_OPS
+
+
+def new_array() -> np.ndarray:
+    return np.zeros(SIZE, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    events: int
+    atomics: int
+    ref_atomics: int
+    uarg_atomics: int
+    dataref_atomics: int
+    refs_taken: int
+    refs_dropped: int
+    lines: int
+    bounces: int
+    pages_peak: int
+    uaf_pages: int
+    uaf_frees: int
+    early_complete: int
+    bad_refs: int
+    leaked_refs: int
+    leaked_pages: int
+    leaked_skbs: int
+    trace_errors: int
+    completions: int
+    ref_by_op: tuple[int, ...]  # ref_atomics attributed to each op, indexed by op code
+
+    @classmethod
+    def from_array(cls, a: np.ndarray) -> "Ledger":
+        vals = {name: int(a[i]) for i, name in enumerate(SCALARS)}
+        return cls(**vals, ref_by_op=tuple(int(x) for x in a[BY_OP:BY_OP + N_OPS]))
+
+    def to_array(self) -> np.ndarray:
+        a = new_array()
+        for i, name in enumerate(SCALARS):
+            a[i] = getattr(self, name)
+        a[BY_OP:] = self.ref_by_op
+        return a
+
+    @property
+    def violations(self) -> int:
+        return self.uaf_pages + self.early_complete + self.bad_refs + self.leaked_refs + self.leaked_pages
+
+    @property
+    def clean(self) -> bool:
+        """No use-after-free, no leak, no bad ref, no invalid event."""
+        return self.violations == 0 and self.leaked_skbs == 0 and self.trace_errors == 0
+
+    def by_op(self) -> dict[str, int]:
+        return {OP_NAMES[i]: n for i, n in enumerate(self.ref_by_op) if n}
+
+    def as_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "ref_by_op"}
+        d.update({f"ref_atomics_{k}": v for k, v in self.by_op().items()})
+        return d

@@ -1,0 +1,168 @@
+"""Fragment-lifetime traces: the events a workload performs, in order.
+
+A trace is a numpy structured array (``EVENT``). Each row is one operation of
+the kernel that creates, moves or drops a reference to the memory behind an
+sk_buff fragment, and names the CPU it runs on. Workload generators
+(:mod:`fraglife.model.workloads`) write traces; the engine replays them under
+a lifetime policy. Fields mean different things per op; :data:`FIELDS` is the
+table, and :func:`describe` renders a trace readably.
+
+Model units. Memory comes in *buffers* (a user buffer handed to one
+``sendmsg``, a page-cache range, a page_pool page) made of 4 KiB pages grouped
+into folios. A *frag* is ``(pfn, off, len, buf)``: like ``skb_frag_t`` it keeps
+the page it was created with and grows ``off`` when trimmed, so ``off`` may
+exceed a page (skb_frag_off_add() in include/linux/skbuff.h does the same).
+Skbs share a ``skb_shared_info`` (frags + ``dataref``) when cloned.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PAGE_SIZE = 4096
+
+EVENT = np.dtype(
+    [
+        ("op", np.uint8),
+        ("cpu", np.uint16),
+        ("skb", np.int32),
+        ("other", np.int32),
+        ("buf", np.int32),
+        ("pfn", np.int64),
+        ("off", np.int64),
+        ("len", np.int64),
+    ]
+)
+
+# Op codes. Order is the book's; the engine switches on these numbers.
+ALLOC = 0        # buffer appears: buf, pfn = first page, len = pages, off = pages per folio, other = uarg or -1
+SKB_ALLOC = 1    # new skb with its own shared info: skb
+ATTACH = 2       # add a frag to skb: skb, buf, pfn, off, len (skb_fill_page_desc + frag ref)
+CLONE = 3        # skb = new clone of other; shares shared info (skb_clone / __skb_clone)
+SPLIT = 4        # skb keeps [0, len), new skb other gets the rest (tcp_fragment -> skb_split)
+SEGMENT = 5      # new skb skb gets bytes [off, off+len) of other's frags (skb_segment, __pskb_copy)
+EXPAND_HEAD = 6  # skb gets a private head and shared info (pskb_expand_head, skb_unclone)
+COALESCE = 7     # frags of other appended to skb (skb_try_coalesce, skb_gro_receive)
+PULL = 8         # first len bytes of skb's frags dropped (__pskb_trim_head via tcp_trim_head)
+ZC_COMPLETE = 9  # zerocopy completion for uarg other reaches the user (MSG_ERRQUEUE)
+FREE = 10        # skb freed (kfree_skb / consume_skb -> skb_release_data)
+BUF_RELEASE = 11 # the buffer's holder drops its reference (munmap, pipe release, pool drain)
+
+N_OPS = 12
+OP_NAMES = (
+    "alloc", "skb_alloc", "attach", "clone", "split", "segment",
+    "expand_head", "coalesce", "pull", "zc_complete", "free", "buf_release",
+)
+OP_CODE = {name: code for code, name in enumerate(OP_NAMES)}
+
+FIELDS = {
+    "alloc": "buf=buffer id, pfn=first page, len=pages, off=pages per folio, other=zerocopy uarg id or -1",
+    "skb_alloc": "skb=new skb",
+    "attach": "skb, buf, pfn=page the frag points at, off=byte offset from that page, len=bytes",
+    "clone": "skb=new clone, other=original",
+    "split": "skb=original keeps len bytes, other=new skb gets the rest",
+    "segment": "skb=new segment, other=source skb, off/len=byte range of source's frags",
+    "expand_head": "skb (takes frag refs only if its shared info is shared)",
+    "coalesce": "skb=destination, other=source whose frags are appended",
+    "pull": "skb, len=bytes trimmed from the front of its frags",
+    "zc_complete": "other=uarg id whose completion the user reads",
+    "free": "skb",
+    "buf_release": "buf",
+}
+
+
+def empty(n: int = 0) -> np.ndarray:
+    return np.zeros(n, dtype=EVENT)
+
+
+class TraceBuilder:
+    """Appends events; generators use this rather than filling arrays by hand."""
+
+    def __init__(self):
+        self._rows: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _add(self, op, cpu, skb=-1, other=-1, buf=-1, pfn=-1, off=0, length=0):
+        self._rows.append((op, cpu, skb, other, buf, pfn, off, length))
+
+    def alloc(self, cpu, buf, pfn, pages, folio_pages, uarg=-1):
+        self._add(ALLOC, cpu, buf=buf, pfn=pfn, off=folio_pages, length=pages, other=uarg)
+
+    def skb_alloc(self, cpu, skb):
+        self._add(SKB_ALLOC, cpu, skb=skb)
+
+    def attach(self, cpu, skb, buf, pfn, off, length):
+        self._add(ATTACH, cpu, skb=skb, buf=buf, pfn=pfn, off=off, length=length)
+
+    def clone(self, cpu, new, src):
+        self._add(CLONE, cpu, skb=new, other=src)
+
+    def split(self, cpu, skb, new, keep):
+        self._add(SPLIT, cpu, skb=skb, other=new, length=keep)
+
+    def segment(self, cpu, new, src, start, length):
+        self._add(SEGMENT, cpu, skb=new, other=src, off=start, length=length)
+
+    def expand_head(self, cpu, skb):
+        self._add(EXPAND_HEAD, cpu, skb=skb)
+
+    def coalesce(self, cpu, dst, src):
+        self._add(COALESCE, cpu, skb=dst, other=src)
+
+    def pull(self, cpu, skb, length):
+        self._add(PULL, cpu, skb=skb, length=length)
+
+    def zc_complete(self, cpu, uarg):
+        self._add(ZC_COMPLETE, cpu, other=uarg)
+
+    def free(self, cpu, skb):
+        self._add(FREE, cpu, skb=skb)
+
+    def buf_release(self, cpu, buf):
+        self._add(BUF_RELEASE, cpu, buf=buf)
+
+    def build(self) -> np.ndarray:
+        return np.array(self._rows, dtype=EVENT) if self._rows else empty()
+
+    @staticmethod
+    def from_rows(rows: list[tuple]) -> np.ndarray:
+        """A trace from (op, cpu, skb, other, buf, pfn, off, len) tuples."""
+        return np.array(rows, dtype=EVENT) if rows else empty()
+
+
+def describe(trace: np.ndarray, limit: int | None = 40):
+    """The first ``limit`` events as a table with op names."""
+    import pandas as pd
+
+    t = trace if limit is None else trace[:limit]
+    df = pd.DataFrame({name: t[name] for name in EVENT.names})
+    df["op"] = [OP_NAMES[o] for o in t["op"]]
+    return df
+
+
+def counts(trace: np.ndarray) -> dict[str, int]:
+    """How many events of each op the trace holds."""
+    c = np.bincount(trace["op"], minlength=N_OPS)
+    return {OP_NAMES[i]: int(c[i]) for i in range(N_OPS)}
+
+
+def tile(trace: np.ndarray, times: int) -> np.ndarray:
+    """Repeat a complete trace. Ids may be reused because a complete trace frees everything it made."""
+    return np.tile(trace, times)
+
+
+def sizes(trace: np.ndarray) -> dict[str, int]:
+    """Id-space sizes the engine needs for this trace."""
+    alloc = trace[trace["op"] == ALLOC]
+    n_pfn = int((alloc["pfn"] + alloc["len"]).max()) if len(alloc) else 0
+    n_buf = int(max(trace["buf"].max(initial=-1), -1)) + 1
+    uargs = alloc["other"]
+    zc = trace[trace["op"] == ZC_COMPLETE]["other"]
+    n_uarg = int(max(uargs.max(initial=-1), zc.max(initial=-1))) + 1
+    skb_ids = np.concatenate([trace["skb"], trace["other"][np.isin(trace["op"], (CLONE, SPLIT, SEGMENT, COALESCE))]])
+    n_skb = int(skb_ids.max(initial=-1)) + 1
+    att = trace[trace["op"] == ATTACH]
+    max_frag_pages = int(((att["off"] + att["len"] + PAGE_SIZE - 1) // PAGE_SIZE).max(initial=1))
+    return {"n_pfn": n_pfn, "n_buf": n_buf, "n_uarg": n_uarg, "n_skb": n_skb, "max_frag_pages": max_frag_pages}

@@ -1,0 +1,89 @@
+"""Charts: one altair theme, rendered to static SVG so nothing loads from a CDN.
+
+``setup()`` is called once per chapter. In executed notebooks, HTML and slides
+a chart is an ``image/svg+xml`` output produced by vl-convert, so it shows with
+the network off. ``FRAGLIFE_RENDER=live`` switches JupyterLab to altair's
+offline interactive renderer (its JavaScript also comes from vl-convert).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import altair as alt
+
+THEME = "fraglife"
+FONT = "Liberation Sans, DejaVu Sans, Helvetica, Arial, sans-serif"
+# Colour-blind-safe categorical palette (Okabe & Ito), fixed order so a policy
+# keeps its colour across chapters.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+
+# Policies and workloads keep one colour each, everywhere in the book.
+POLICY_ORDER = ["page_ref", "page_ref_all", "owner_frag", "owner_skb", "owner_clone"]
+
+
+def _theme() -> alt.theme.ThemeConfig:
+    return {
+        "config": {
+            "font": FONT,
+            "background": "white",
+            "view": {"continuousWidth": 420, "continuousHeight": 260, "stroke": "transparent"},
+            "axis": {"labelFontSize": 12, "titleFontSize": 13, "gridColor": "#e6e6e6", "domainColor": "#888"},
+            "legend": {"labelFontSize": 12, "titleFontSize": 12},
+            "title": {"fontSize": 15, "anchor": "start", "fontWeight": "bold"},
+            "range": {"category": PALETTE},
+            "line": {"strokeWidth": 2.5},
+            "point": {"size": 60, "filled": True},
+            "bar": {"cornerRadiusEnd": 2},
+        }
+    }
+
+
+_registered = False
+
+
+def setup(render: str | None = None) -> str:
+    """Register and enable the book's theme and a renderer; returns the renderer name."""
+    global _registered
+    if not _registered:
+        alt.theme.register(THEME, enable=True)(_theme)
+        _registered = True
+    alt.theme.enable(THEME)
+    render = render or os.environ.get("FRAGLIFE_RENDER", "static")
+    if render == "live":
+        alt.renderers.enable("jupyter", offline=True)
+        return "jupyter"
+    alt.renderers.enable("svg")
+    return "svg"
+
+
+def to_svg(chart: alt.TopLevelMixin) -> str:
+    """The chart as an SVG document, rendered locally by vl-convert."""
+    setup()
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def save(chart: alt.TopLevelMixin, path: str | Path) -> Path:
+    """Write a chart as .svg or .png (by suffix) without touching the network."""
+    setup()
+    import vl_convert as vlc
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    spec = chart.to_dict()
+    if path.suffix == ".svg":
+        path.write_text(vlc.vegalite_to_svg(spec))
+    elif path.suffix == ".png":
+        path.write_bytes(vlc.vegalite_to_png(spec, scale=2))
+    else:
+        raise ValueError(f"save: unsupported chart format {path.suffix!r}; use .svg or .png")
+    return path
+
+
+def policy_color(field: str = "policy", title: str = "policy") -> alt.Color:
+    """A colour encoding that gives each policy the same colour in every chart."""
+    return alt.Color(f"{field}:N", title=title, sort=POLICY_ORDER,
+                     scale=alt.Scale(domain=POLICY_ORDER, range=PALETTE[: len(POLICY_ORDER)]))

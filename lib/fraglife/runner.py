@@ -1,0 +1,176 @@
+"""Execute chapters headless with papermill into build/executed/.
+
+Source notebooks are read, never written. Each executed copy is the log of
+its run. A failure names the chapter, the failing cell and the exception.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import nbformat
+
+from .chapters import Chapter, select
+from .params import ParamError
+from .paths import BOOK, build_dir
+
+KERNEL = "fraglife"
+DEFAULT_TIMEOUT = 900  # seconds per cell; papermill's own default is none
+
+
+@dataclass
+class Result:
+    chapter: str
+    status: str  # "ok" or "failed"
+    seconds: float
+    output: str
+    cell: int | None = None
+    exec_count: int | None = None
+    error: str | None = None
+    message: str | None = None
+    source: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"{self.chapter}: ok in {self.seconds:.1f}s -> {self.output}"
+        where = f"cell {self.cell}" if self.cell is not None else "setup"
+        first = (self.source or "").strip().splitlines()[:1]
+        src = f"\n    cell source: {first[0]}" if first else ""
+        return f"{self.chapter} failed at {where}: {self.error}: {self.message}{src}\n    executed copy: {self.output}"
+
+
+def ensure_kernel(name: str = KERNEL) -> str:
+    """Make sure the Jupyter kernel ``name`` exists; install it into this venv if not."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if name not in KernelSpecManager().find_kernel_specs():
+        from ipykernel.kernelspec import install
+
+        install(prefix=sys.prefix, kernel_name=name, display_name="Python (fraglife)")
+    return name
+
+
+def check_notebook(chapter: Chapter) -> None:
+    """A chapter must exist, carry no outputs, and start its code with a tagged parameters cell."""
+    if not chapter.notebook.exists():
+        raise FileNotFoundError(f"{chapter.id}: notebook {chapter.notebook} is missing")
+    nb = nbformat.read(chapter.notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not code or "parameters" not in code[0].metadata.get("tags", []):
+        raise ValueError(f"{chapter.id}: the first code cell must be tagged 'parameters'")
+
+
+def resolve_parameters(chapters: list[Chapter], pairs: Iterable[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    """Parse and check ``-p NAME VALUE`` pairs for each chapter that declares NAME."""
+    pairs = list(pairs)
+    out: dict[str, dict[str, Any]] = {ch.id: {} for ch in chapters}
+    for name, text in pairs:
+        takers = [ch for ch in chapters if name in ch.spec]
+        if not takers:
+            known = sorted({p.name for ch in chapters for p in ch.spec})
+            raise ParamError(
+                f"unknown parameter {name!r} for {', '.join(ch.id for ch in chapters)}; "
+                f"known: {', '.join(known) or '(none)'}"
+            )
+        for ch in takers:
+            out[ch.id][name] = ch.spec[name].parse(text)
+    for ch in chapters:
+        ch.spec.validate(out[ch.id], partial=True)
+    return out
+
+
+def _execute(chapter_id: str, parameters: dict[str, Any], out_dir: str, timeout: int, kernel: str) -> Result:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from .chapters import get
+
+    chapter = get(chapter_id)
+    output = Path(out_dir) / f"{chapter.id}.ipynb"
+    start = time.perf_counter()
+    env_backup = dict(os.environ)
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    try:
+        check_notebook(chapter)
+        pm.execute_notebook(
+            str(chapter.notebook),
+            str(output),
+            parameters=parameters,
+            kernel_name=kernel,
+            cwd=str(BOOK),
+            execution_timeout=timeout,
+            progress_bar=False,
+        )
+    except PapermillExecutionError as e:
+        return Result(chapter.id, "failed", time.perf_counter() - start, str(output), cell=e.cell_index,
+                      exec_count=e.exec_count, error=e.ename, message=e.evalue, source=e.source)
+    except Exception as e:  # kernel death, timeout, missing notebook: still one clear line
+        return Result(chapter.id, "failed", time.perf_counter() - start, str(output),
+                      error=type(e).__name__, message=str(e).strip().splitlines()[0] if str(e).strip() else "")
+    finally:
+        os.environ.clear()
+        os.environ.update(env_backup)
+    return Result(chapter.id, "ok", time.perf_counter() - start, str(output))
+
+
+def run_chapters(
+    names: list[str] | None = None,
+    pairs: Iterable[tuple[str, str]] = (),
+    *,
+    parameters: dict[str, dict[str, Any]] | None = None,
+    out_dir: Path | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    jobs: int | None = None,
+) -> list[Result]:
+    """Execute chapters; returns one Result each, in book order."""
+    chapters = select(names)
+    params = parameters if parameters is not None else resolve_parameters(chapters, pairs)
+    out = Path(out_dir) if out_dir else build_dir("executed")
+    out.mkdir(parents=True, exist_ok=True)
+    kernel = ensure_kernel()
+    jobs = max(1, min(jobs or min(2, os.cpu_count() or 1), len(chapters)))
+    args = [(ch.id, params.get(ch.id, {}), str(out), timeout, kernel) for ch in chapters]
+    if jobs == 1:
+        return [_execute(*a) for a in args]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(_execute, *zip(*args)))
+
+
+def format_table(results: list[Result]) -> str:
+    width = max([len("chapter")] + [len(r.chapter) for r in results])
+    lines = [f"{'chapter':<{width}}  status  seconds"]
+    for r in results:
+        lines.append(f"{r.chapter:<{width}}  {r.status:<6}  {r.seconds:7.1f}")
+    failures = [r.describe() for r in results if not r.ok]
+    if failures:
+        lines.append("")
+        lines.extend(failures)
+    return "\n".join(lines)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="execute chapters headless (papermill) into build/executed/")
+    p.add_argument("chapters", nargs="*", help="chapter ids or numbers (default: all)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a chapter parameter (checked against the chapter's spec)")
+    p.add_argument("--out", type=Path, default=None, help="directory for executed notebooks (default build/executed)")
+    p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="per-cell execution timeout in seconds")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="chapters run in parallel (default: up to 2)")
+    p.set_defaults(func=_cli_run)
+
+
+def _cli_run(args) -> int:
+    results = run_chapters(args.chapters or None, [tuple(x) for x in args.parameter],
+                           out_dir=args.out, timeout=args.timeout, jobs=args.jobs)
+    print(format_table(results))
+    return 0 if all(r.ok for r in results) else 1
