@@ -69,6 +69,18 @@ CHAPTERS: tuple[Chapter, ...] = (
 )
 
 
+def parameter_table():
+    """Every chapter's parameters: name, default, what is allowed, meaning."""
+    import pandas as pd
+
+    rows = [
+        {"chapter": ch.id, "parameter": p.name, "default": repr(p.default), "allowed": p.allowed(), "meaning": p.help}
+        for ch in CHAPTERS
+        for p in ch.spec
+    ]
+    return pd.DataFrame(rows, columns=["chapter", "parameter", "default", "allowed", "meaning"])
+
+
 def get(name: str) -> Chapter:
     """A chapter by id ("01_refcount_removal"), number ("01", "1") or notebook file name."""
     key = Path(name).stem
