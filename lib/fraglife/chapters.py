@@ -22,6 +22,7 @@ class Chapter:
     title: str
     summary: str
     spec: ParamSpec
+    headline: str | None = None  # "module:function" giving the chapter's result as a tidy record
 
     @property
     def number(self) -> str:
@@ -65,8 +66,19 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("folio_pages", int, 1, "pages per folio of the sent buffers (1 = order-0 pages)",
                   lo=1, hi=512, power_of_two=True),
         ),
+        headline="fraglife.model.refcount:headline",
     ),
 )
+
+
+def headline_function(chapter: Chapter):
+    """The callable behind ``chapter.headline`` (chapter parameters in, one tidy dict out)."""
+    if chapter.headline is None:
+        raise ParamError(f"chapter {chapter.id} has no headline result to compute")
+    import importlib
+
+    module, _, func = chapter.headline.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def parameter_table():

@@ -280,7 +280,8 @@ class _Sender:
                 in_buf = seq - b_lo
                 frag_end = min((in_buf // c.frag_size + 1) * c.frag_size, b_hi - b_lo)
                 n = min(room, frag_end - in_buf)
-                tb.attach(c.app_cpu, skb, buf_id, pfn0, in_buf, n)
+                # the frag names the page its first byte is on (zerocopy_fill_skb_from_iter())
+                tb.attach(c.app_cpu, skb, buf_id, pfn0 + in_buf // PAGE_SIZE, in_buf % PAGE_SIZE, n)
                 self._set_range(skb, self.range[skb][0], seq + n)
                 skb_frags += 1
                 skb_uarg = u
