@@ -14,6 +14,7 @@ from .params import ParamError
 
 COMMANDS = (
     "fraglife.runner",
+    "fraglife.probes.cli",
 )
 
 

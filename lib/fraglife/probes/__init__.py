@@ -1,0 +1,17 @@
+"""Live kernel probes with recorded fallbacks.
+
+``run(NAME)`` measures on this machine when it allows (root, the /proc and
+/sys files, the syscalls), otherwise returns the recording in
+``data/probes/NAME.json``. Either way the result says which
+(``result.source`` is "live" or "recorded"), where and when it was measured
+(``result.kernel``, ``result.recorded_at``, ``result.provenance``) and
+``result.note()`` gives one line for a chapter to print.
+
+Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy.
+"""
+
+from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, load_recording, measure_live,
+                    record, recording_path, run, run_all)
+
+__all__ = ["ENV", "MODES", "NAMES", "ProbeResult", "ProbeUnavailable", "load_recording", "measure_live",
+           "record", "recording_path", "run", "run_all"]

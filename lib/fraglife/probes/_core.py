@@ -1,0 +1,298 @@
+"""Probe results, recordings and the live-or-recorded decision.
+
+A probe module provides ``NAME``, ``TITLE``, ``REQUIRED`` (top-level keys its
+data must have), ``measure(quick=False) -> dict`` and ``summarize(data) ->
+list[str]``; optionally ``frame(data)`` for a table. ``measure`` raises
+:class:`ProbeUnavailable` with a reason when the machine does not allow the
+live measurement. It may also leave parts out and name them in the data's
+``"_missing"`` mapping (dotted path -> reason); those parts are then filled
+from the recording and listed in :attr:`ProbeResult.partial`.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import json
+import os
+import statistics
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import system
+from ..params import ParamError
+from ..paths import DATA
+
+MODES = ("auto", "live", "recorded")
+ENV = "FRAGLIFE_PROBES"
+META_KEYS = ("probe", "source", "recorded_at", "reason", "partial", "provenance")
+
+#: name -> module; order is the order of ``fraglife probe``.
+REGISTRY = {
+    "pins": "fraglife.probes.pins",
+    "btf": "fraglife.probes.btf",
+    "vmsplice": "fraglife.probes.vmsplice",
+}
+NAMES = tuple(REGISTRY)
+
+#: Where recordings live; tests point this elsewhere.
+RECORDINGS = DATA / "probes"
+
+
+class ProbeUnavailable(Exception):
+    """The live measurement cannot run here; the message says why."""
+
+
+@dataclass
+class ProbeResult:
+    """One probe's result and where it came from.
+
+    ``source`` is "live" (measured now), "recorded" (read from
+    ``data/probes/NAME.json``) or "unavailable" (neither worked; ``data`` is
+    empty and ``reason`` says why). ``provenance`` is the
+    :func:`fraglife.system.summary` of the machine that measured the data.
+    """
+
+    name: str
+    source: str
+    data: dict
+    provenance: dict
+    reason: str | None = None
+    partial: dict = field(default_factory=dict)
+    path: str | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.source == "live"
+
+    @property
+    def kernel(self) -> str | None:
+        return self.data.get("kernel") or self.provenance.get("kernel")
+
+    @property
+    def recorded_at(self) -> str | None:
+        """When the data was measured (now for a live result)."""
+        return self.provenance.get("date")
+
+    @property
+    def machine(self) -> str:
+        p = self.provenance
+        if not p:
+            return "unknown machine"
+        return f"{p.get('cpu_model') or p.get('machine')}, {p.get('cpus')} CPUs"
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def note(self) -> str:
+        """One line for a chapter: live or recorded, where, when, and why not live."""
+        if self.source == "unavailable":
+            return f"{self.name}: unavailable: {self.reason}"
+        where = f"kernel {self.kernel} on {self.machine}, {self.recorded_at}"
+        if self.source == "live":
+            line = f"{self.name}: measured live now ({where})"
+        else:
+            line = f"{self.name}: RECORDED result ({where}); not live here: {self.reason}"
+        if self.partial:
+            parts = "; ".join(f"{k} recorded ({v})" for k, v in self.partial.items())
+            line += f"; parts from the recording: {parts}"
+        return line
+
+    def summary(self) -> list[str]:
+        """A few human-readable lines of results."""
+        if self.source == "unavailable":
+            return []
+        return list(module(self.name).summarize(self.data))
+
+    def frame(self):
+        """The main table of the result as a pandas DataFrame (if the probe defines one)."""
+        mod = module(self.name)
+        if not hasattr(mod, "frame"):
+            raise AttributeError(f"probe {self.name!r} has no table")
+        return mod.frame(self.data)
+
+    def to_json(self) -> dict:
+        out = {
+            "probe": self.name,
+            "source": self.source,
+            "recorded_at": self.recorded_at,
+            "reason": self.reason,
+            "partial": dict(self.partial),
+            "provenance": self.provenance,
+        }
+        out.update(self.data)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<ProbeResult {self.note()}>"
+
+
+def module(name: str):
+    if name not in REGISTRY:
+        raise ParamError(f"unknown probe {name!r}: expected one of {', '.join(NAMES)}")
+    return importlib.import_module(REGISTRY[name])
+
+
+def recording_path(name: str) -> Path:
+    return Path(RECORDINGS) / f"{name}.json"
+
+
+def _mode(mode: str | None) -> str:
+    chosen = mode or os.environ.get(ENV, "auto") or "auto"
+    if chosen not in MODES:
+        where = "mode" if mode else f"environment variable {ENV}"
+        raise ParamError(f"{where} = {chosen!r} is not allowed: expected one of {', '.join(MODES)}")
+    return chosen
+
+
+def load_recording(name: str, reason: str | None = None) -> ProbeResult:
+    """The recorded result for ``name``, or an "unavailable" result saying what is wrong."""
+    mod = module(name)
+    path = recording_path(name)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return ProbeResult(name, "unavailable", {}, {}, _join(reason, f"no recording at {path}"))
+    except (OSError, ValueError) as e:
+        return ProbeResult(name, "unavailable", {}, {}, _join(reason, f"recording {path} unreadable: {e}"))
+    data = {k: v for k, v in raw.items() if k not in META_KEYS}
+    missing = [k for k in mod.REQUIRED if k not in data]
+    if raw.get("probe") != name or missing:
+        return ProbeResult(name, "unavailable", {}, {},
+                           _join(reason, f"recording {path} is not a {name} result (missing {missing})"))
+    return ProbeResult(name, "recorded", data, raw.get("provenance") or {}, reason,
+                       dict(raw.get("partial") or {}), str(path))
+
+
+def _join(a: str | None, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, ProbeUnavailable):
+        return str(e)
+    if isinstance(e, PermissionError):
+        return f"permission denied: {e}"
+    if isinstance(e, OSError):
+        return f"{type(e).__name__}: {e}"
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" at {Path(tb[-1].filename).name}:{tb[-1].lineno}" if tb else ""
+    return f"probe failed{where}: {type(e).__name__}: {e}"
+
+
+def _dig(d: dict, path: str):
+    for part in path.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def _put(d: dict, path: str, value) -> None:
+    parts = path.split(".")
+    for part in parts[:-1]:
+        d = d.setdefault(part, {})
+    d[parts[-1]] = value
+
+
+def measure_live(name: str, quick: bool = False) -> ProbeResult:
+    """Measure now; raises ProbeUnavailable (with the reason) if that cannot be done."""
+    mod = module(name)
+    provenance = system.summary()
+    try:
+        data = mod.measure(quick=quick)
+    except ProbeUnavailable:
+        raise
+    except Exception as e:  # a probe never crashes its caller
+        raise ProbeUnavailable(_describe(e)) from e
+    missing = data.pop("_missing", {}) or {}
+    partial = {}
+    if missing:
+        rec = load_recording(name)
+        for path, why in missing.items():
+            part = _dig(rec.data, path) if rec.source == "recorded" else None
+            if isinstance(part, dict) and part:
+                part = copy.deepcopy(part)
+                part["source"] = "recorded"
+                part["recorded_at"] = rec.recorded_at
+                part["reason"] = why
+                _put(data, path, part)
+            else:
+                _put(data, path, {"source": "unavailable", "reason": why})
+            partial[path] = why
+    return ProbeResult(name, "live", data, provenance, None, partial)
+
+
+_cache: dict[tuple, ProbeResult] = {}
+
+
+def run(name: str, mode: str | None = None, quick: bool = False, fresh: bool = False) -> ProbeResult:
+    """The result of probe ``name``: live if the machine allows, else the recording.
+
+    ``mode`` (default: environment variable ``FRAGLIFE_PROBES``, else "auto"):
+    "auto" measures live and falls back to the recording; "live" never
+    reads a recording (a failure gives source "unavailable" with the
+    reason); "recorded" only reads the recording. Never raises for a
+    machine problem; an unknown name or mode raises ParamError. Results are
+    cached per process unless ``fresh``.
+    """
+    module(name)
+    chosen = _mode(mode)
+    key = (name, chosen, quick)
+    if not fresh and key in _cache:
+        return _cache[key]
+    if chosen == "recorded":
+        why = f"recorded results requested ({ENV}=recorded)" if not mode else "recorded results requested"
+        result = load_recording(name, why)
+    else:
+        try:
+            result = measure_live(name, quick=quick)
+        except ProbeUnavailable as e:
+            if chosen == "live":
+                result = ProbeResult(name, "unavailable", {}, {}, str(e))
+            else:
+                result = load_recording(name, str(e))
+    _cache[key] = result
+    return result
+
+
+def run_all(names=None, mode: str | None = None, quick: bool = False, fresh: bool = False) -> dict[str, ProbeResult]:
+    return {n: run(n, mode=mode, quick=quick, fresh=fresh) for n in (names or NAMES)}
+
+
+def record(result: ProbeResult) -> Path:
+    """Write a live result to ``data/probes/NAME.json``; refuses anything else."""
+    if result.source != "live":
+        raise ProbeUnavailable(f"{result.name}: not recorded: the result is {result.source} ({result.reason})")
+    if result.partial:
+        raise ProbeUnavailable(f"{result.name}: not recorded: parts came from the old recording: "
+                               + ", ".join(result.partial))
+    path = recording_path(result.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result.to_json(), indent=1, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+# -- small helpers shared by probes --------------------------------------------------
+
+def spread(values) -> dict:
+    """Median and quartiles of repeated measurements (plus n, min, max)."""
+    vals = sorted(float(v) for v in values)
+    if not vals:
+        return {"n": 0}
+    if len(vals) >= 2:
+        q1, med, q3 = statistics.quantiles(vals, n=4, method="inclusive")
+    else:
+        q1 = med = q3 = vals[0]
+    return {"median": med, "q1": q1, "q3": q3, "min": vals[0], "max": vals[-1], "n": len(vals)}
+
+
+def kernel_release() -> str:
+    return os.uname().release
