@@ -15,6 +15,7 @@ from .params import ParamError
 COMMANDS = (
     "fraglife.runner",
     "fraglife.probes.cli",
+    "fraglife.bench",
 )
 
 

@@ -18,6 +18,8 @@ from .ledger import Ledger
 from .policies import Policy
 
 PAGE = T.PAGE_SIZE
+PAGE_SHIFT = 12  # x >> PAGE_SHIFT equals x // PAGE for every int, and is cheaper
+assert 1 << PAGE_SHIFT == PAGE
 
 # Ledger slots as compile-time constants.
 EVENTS, ATOMICS, REF_ATOMICS, UARG_ATOMICS, DATAREF_ATOMICS = 0, 1, 2, 3, 4
@@ -31,10 +33,9 @@ EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE = 6, 7, 8, 9, 10, 11
 assert (T.ALLOC, T.FREE, T.BUF_RELEASE) == (ALLOC, FREE, BUF_RELEASE)
 
 
-@njit(cache=True)
-def _touch(st, line, cpu, led):
+@njit(cache=True, inline="always")
+def _touch(last_cpu, written, line, cpu, led):
     """One atomic read-modify-write on a refcount line by ``cpu``."""
-    last_cpu, written = st[0], st[1]
     led[ATOMICS] += 1
     if written[line] == 0:
         written[line] = 1
@@ -44,7 +45,7 @@ def _touch(st, line, cpu, led):
     last_cpu[line] = cpu
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push(acc, mark, touched, nt, line, units):
     if mark[line] == 0:
         mark[line] = 1
@@ -54,7 +55,7 @@ def _push(acc, mark, touched, nt, line, units):
     return nt
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _free_pages(alive, ptrs, lo, hi, counters, led):
     """Free pages [lo, hi); count those a live frag still covers. counters[0] = pages alive."""
     hit = False
@@ -70,63 +71,52 @@ def _free_pages(alive, ptrs, lo, hi, counters, led):
         led[UAF_FREES] += 1
 
 
-@njit(cache=True)
+STATE = (
+    # pages
+    ("alive", "n_pfn", np.int8, 0), ("head", "n_pfn", np.int64, 0), ("pbuf", "n_pfn", np.int64, 0),
+    ("ptrs", "n_pfn", np.int64, 0), ("fref", "n_pfn", np.int64, 0),
+    # buffers
+    ("b_exists", "n_buf", np.int8, 0), ("b_pfn", "n_buf", np.int64, 0), ("b_pages", "n_buf", np.int64, 0),
+    ("b_fp", "n_buf", np.int64, 1), ("b_uarg", "n_buf", np.int64, -1), ("b_holder", "n_buf", np.int8, 0),
+    ("b_oref", "n_buf", np.int64, 0), ("b_alive", "n_buf", np.int64, 0),
+    # zerocopy notifications
+    ("u_ref", "n_uarg1", np.int64, 0), ("u_active", "n_uarg1", np.int8, 0), ("u_ptrs", "n_uarg1", np.int64, 0),
+    # skbs and shared infos
+    ("s_alive", "n_skb", np.int8, 0), ("s_sh", "n_skb", np.int64, 0), ("s_cloned", "n_skb", np.int8, 0),
+    ("sh_dataref", "n_slot", np.int64, 0), ("sh_n", "n_slot", np.int64, 0), ("sh_uarg", "n_slot", np.int64, -1),
+    ("f_pfn", "n_frag", np.int64, 0), ("f_off", "n_frag", np.int64, 0), ("f_len", "n_frag", np.int64, 0),
+    ("f_buf", "n_frag", np.int64, 0), ("free_stack", "n_slot", np.int64, 0), ("in_use", "n_slot", np.int8, 0),
+    # cache lines and the per-event accumulator
+    ("last_cpu", "n_lines", np.int64, -1), ("written", "n_lines", np.int8, 0), ("acc", "n_lines", np.int64, 0),
+    ("mark", "n_lines", np.int8, 0), ("touched", "n_lines", np.int64, 0), ("counters", "one", np.int64, 0),
+)
+
+
+def _state(n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int) -> list[np.ndarray]:
+    """The engine's state arrays, allocated here so the compiled loop needs no allocator."""
+    n_slot = n_skb + 1
+    dims = {"n_pfn": n_pfn, "n_buf": n_buf, "n_uarg1": max(n_uarg, 1), "n_skb": n_skb, "n_slot": n_slot,
+            "n_frag": (n_slot, max_frags), "n_lines": n_pfn + n_buf + n_uarg + n_slot, "one": 1}
+    return [np.full(dims[dim], fill, dtype) for _name, dim, dtype, fill in STATE]
+
+
+# _nrt=False: the loop allocates nothing, and without the runtime numba emits no
+# reference counting for the dozens of arrays the inlined helpers touch.
+@njit(cache=True, _nrt=False, error_model="numpy")
 def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
             page_mode, owner_mode, use_uarg, batch,
-            n_pfn, n_buf, n_uarg, n_skb, max_frags):
-    led = np.zeros(L.SIZE, dtype=np.int64)
+            n_pfn, n_buf, n_uarg, n_skb, max_frags,
+            alive, head, pbuf, ptrs, fref,
+            b_exists, b_pfn, b_pages, b_fp, b_uarg, b_holder, b_oref, b_alive,
+            u_ref, u_active, u_ptrs,
+            s_alive, s_sh, s_cloned, sh_dataref, sh_n, sh_uarg, f_pfn, f_off, f_len, f_buf, free_stack, in_use,
+            last_cpu, written, acc, mark, touched, counters, led):
     n_slot = n_skb + 1
     o_base = n_pfn
     u_base = n_pfn + n_buf
     d_base = n_pfn + n_buf + n_uarg
-    n_lines = d_base + n_slot
-
-    # pages
-    alive = np.zeros(n_pfn, np.int8)
-    head = np.zeros(n_pfn, np.int64)
-    pbuf = np.zeros(n_pfn, np.int64)
-    ptrs = np.zeros(n_pfn, np.int64)
-    fref = np.zeros(n_pfn, np.int64)
-    # buffers
-    b_exists = np.zeros(n_buf, np.int8)
-    b_pfn = np.zeros(n_buf, np.int64)
-    b_pages = np.zeros(n_buf, np.int64)
-    b_fp = np.ones(n_buf, np.int64)
-    b_uarg = np.full(n_buf, -1, np.int64)
-    b_holder = np.zeros(n_buf, np.int8)
-    b_oref = np.zeros(n_buf, np.int64)
-    b_alive = np.zeros(n_buf, np.int64)  # pages of the buffer still allocated
-    # zerocopy notifications
-    u_ref = np.zeros(max(n_uarg, 1), np.int64)
-    u_active = np.zeros(max(n_uarg, 1), np.int8)
-    u_ptrs = np.zeros(max(n_uarg, 1), np.int64)
-    # skbs and shared infos
-    s_alive = np.zeros(n_skb, np.int8)
-    s_sh = np.zeros(n_skb, np.int64)
-    s_cloned = np.zeros(n_skb, np.int8)
-    sh_dataref = np.zeros(n_slot, np.int64)
-    sh_n = np.zeros(n_slot, np.int64)
-    sh_uarg = np.full(n_slot, -1, np.int64)
-    f_pfn = np.zeros((n_slot, max_frags), np.int64)
-    f_off = np.zeros((n_slot, max_frags), np.int64)
-    f_len = np.zeros((n_slot, max_frags), np.int64)
-    f_buf = np.zeros((n_slot, max_frags), np.int64)
-    free_stack = np.zeros(n_slot, np.int64)
     n_free = 0
     next_slot = 0
-    # cache lines and the per-event accumulator
-    last_cpu = np.full(n_lines, -1, np.int64)
-    written = np.zeros(n_lines, np.int8)
-    st = (last_cpu, written)
-    acc = np.zeros(n_lines, np.int64)
-    mark = np.zeros(n_lines, np.int8)
-    touched = np.zeros(n_lines, np.int64)
-    counters = np.zeros(1, np.int64)  # pages alive
-
-    tmp_pfn = np.zeros(2 * max_frags + 2, np.int64)
-    tmp_off = np.zeros(2 * max_frags + 2, np.int64)
-    tmp_len = np.zeros(2 * max_frags + 2, np.int64)
-    tmp_buf = np.zeros(2 * max_frags + 2, np.int64)
 
     per_shinfo_owner = owner_mode == 2 or owner_mode == 3
 
@@ -215,8 +205,8 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 if sh_dataref[slot] != 1 or sh_n[slot] >= max_frags or b_exists[buf] == 0:
                     ok = False
                 else:
-                    q0 = pfn + off // PAGE
-                    q1 = pfn + (off + ln - 1) // PAGE
+                    q0 = pfn + (off >> PAGE_SHIFT)
+                    q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT)
                     if pfn < b_pfn[buf] or q1 >= b_pfn[buf] + b_pages[buf]:
                         ok = False
                     else:
@@ -252,7 +242,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
             else:
                 slot = s_sh[other]
                 sh_dataref[slot] += 1
-                _touch(st, d_base + slot, cpu, led)
+                _touch(last_cpu, written, d_base + slot, cpu, led)
                 led[DATAREF_ATOMICS] += 1
                 s_alive[skb] = 1
                 s_sh[skb] = slot
@@ -429,7 +419,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                         if use_uarg:
                             nt = _push(acc, mark, touched, nt, u_base + sh_uarg[slot], 1)
                     sh_dataref[slot] -= 1
-                    _touch(st, d_base + slot, cpu, led)
+                    _touch(last_cpu, written, d_base + slot, cpu, led)
                     led[DATAREF_ATOMICS] += 1
                     s_sh[skb] = ns
                 s_cloned[skb] = 0
@@ -524,7 +514,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 s_alive[skb] = 0
                 if sh_dataref[slot] > 1:
                     sh_dataref[slot] -= 1
-                    _touch(st, d_base + slot, cpu, led)
+                    _touch(last_cpu, written, d_base + slot, cpu, led)
                     led[DATAREF_ATOMICS] += 1
                     if owner_mode == 3:
                         nt = _owner_terms(f_buf, sh_n, slot, -1, o_base, acc, mark, touched, nt)
@@ -549,11 +539,9 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 b_holder[buf] = 0
                 if page_mode != 0:
                     for h in range(b_pfn[buf], b_pfn[buf] + b_pages[buf], b_fp[buf]):
-                        _exec(h, -1, cpu, op, batch, page_mode, n_pfn, o_base, u_base, fref, alive, ptrs,
-                              pbuf, b_pfn, b_pages, b_fp, b_oref, b_alive, u_ref, u_active, counters, st, led)
+                        nt = _push(acc, mark, touched, nt, h, -1)
                 else:
-                    _exec(o_base + buf, -1, cpu, op, batch, page_mode, n_pfn, o_base, u_base, fref, alive, ptrs,
-                          pbuf, b_pfn, b_pages, b_fp, b_oref, b_alive, u_ref, u_active, counters, st, led)
+                    nt = _push(acc, mark, touched, nt, o_base + buf, -1)
         else:
             ok = False
 
@@ -566,7 +554,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 units = acc[line]
                 if units * sign > 0:
                     _exec(line, units, cpu, op, batch, page_mode, n_pfn, o_base, u_base, fref, alive, ptrs,
-                          pbuf, b_pfn, b_pages, b_fp, b_oref, b_alive, u_ref, u_active, counters, st, led)
+                          pbuf, b_pfn, b_pages, b_fp, b_oref, b_alive, u_ref, u_active, counters, last_cpu, written, led)
         for t in range(nt):
             line = touched[t]
             acc[line] = 0
@@ -587,7 +575,6 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
     for s in range(n_skb):
         if s_alive[s] == 1:
             live_skbs += 1
-    in_use = np.zeros(n_slot, np.int8)
     for s in range(n_skb):
         if s_alive[s] == 1:
             in_use[s_sh[s]] = 1
@@ -597,16 +584,15 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
     led[LEAKED_REFS] = leaked
     led[LEAKED_PAGES] = counters[0]
     led[LEAKED_SKBS] = live_skbs
-    return led
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _exec(line, units, cpu, op, batch, page_mode, n_pfn, o_base, u_base, fref, alive, ptrs,
-          pbuf, b_pfn, b_pages, b_fp, b_oref, b_alive, u_ref, u_active, counters, st, led):
+          pbuf, b_pfn, b_pages, b_fp, b_oref, b_alive, u_ref, u_active, counters, last_cpu, written, led):
     """Apply ``units`` to the refcount on ``line`` with one atomic (batched) or one per unit."""
     n_atomic = 1 if batch else abs(units)
     for _ in range(n_atomic):
-        _touch(st, line, cpu, led)
+        _touch(last_cpu, written, line, cpu, led)
     if line >= u_base:  # a ubuf_info
         u = line - u_base
         led[UARG_ATOMICS] += n_atomic
@@ -658,11 +644,11 @@ def _exec(line, units, cpu, op, batch, page_mode, n_pfn, o_base, u_base, fref, a
             b_alive[b] -= before - counters[0]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _point(ptrs, u_ptrs, b_uarg, pfn, off, ln, buf, sign):
     """A frag starts (+1) or stops (-1) covering its pages."""
-    q0 = pfn + off // PAGE
-    q1 = pfn + (off + ln - 1) // PAGE
+    q0 = pfn + (off >> PAGE_SHIFT)
+    q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT)
     for q in range(q0, q1 + 1):
         ptrs[q] += sign
     u = b_uarg[buf]
@@ -670,14 +656,14 @@ def _point(ptrs, u_ptrs, b_uarg, pfn, off, ln, buf, sign):
         u_ptrs[u] += sign
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _refset(page_mode, owner_mode, head, o_base, pfn, off, ln, buf, sign, acc, mark, touched, nt):
     """Push the references one frag holds under the policy (see Replay.refset)."""
     if page_mode == 1:
         nt = _push(acc, mark, touched, nt, head[pfn], sign)
     elif page_mode == 2:
-        q0 = pfn + off // PAGE
-        q1 = pfn + (off + ln - 1) // PAGE
+        q0 = pfn + (off >> PAGE_SHIFT)
+        q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT)
         prev = -1
         for q in range(q0, q1 + 1):
             h = head[q]
@@ -689,7 +675,7 @@ def _refset(page_mode, owner_mode, head, o_base, pfn, off, ln, buf, sign, acc, m
     return nt
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _owner_terms(f_buf, sh_n, slot, sign, o_base, acc, mark, touched, nt):
     """One owner reference per distinct owner among a shared info's frags."""
     n = sh_n[slot]
@@ -713,10 +699,23 @@ def replay(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17) -> L
 def replay_array(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17) -> np.ndarray:
     from .policies import get
 
+    return prepare(trace, policy, max_frags=max_frags)()
+
+
+def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17):
+    """Everything a replay needs, allocated; the returned callable runs only the compiled loop."""
+    from .policies import get
+
     pol = get(policy)
     s = T.sizes(trace)
-    return _replay(
-        trace["op"], trace["cpu"], trace["skb"], trace["other"], trace["buf"], trace["pfn"], trace["off"], trace["len"],
-        pol.page_mode, pol.owner_mode, pol.uarg, pol.batch,
-        s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags,
-    )
+    c = T.columns(trace)
+    cols = [c[name] for name in T.EVENT.names]
+    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
+    flags = (pol.page_mode, pol.owner_mode, pol.uarg, pol.batch)
+
+    def run() -> np.ndarray:
+        led = L.new_array()
+        _replay(*cols, *flags, *sizes, *_state(*sizes), led)
+        return led
+
+    return run

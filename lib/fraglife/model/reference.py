@@ -149,7 +149,7 @@ class Replay:
             cur, alive = self.folio_ref.get(ident, 0), self.alive.get(ident, False)
         else:
             b = self.buffers[ident]
-            cur, alive = b.owner_ref, cur_alive(self, b)
+            cur, alive = b.owner_ref, cur_alive(self, ident)
         if units > 0:
             self.c["refs_taken"] += units
             if not alive:
@@ -258,7 +258,7 @@ class Replay:
             if pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > self.n_pfn or buf < 0:
                 return False
             old = self.buffers.get(buf)
-            if old is not None and (old.holder or any(self.alive.get(q, False) for q in range(old.pfn, old.pfn + old.pages))):
+            if old is not None and (old.holder or cur_alive(self, buf)):
                 return False
             if any(self.alive.get(q, False) for q in range(pfn, pfn + pages)):
                 return False
@@ -513,7 +513,7 @@ class Replay:
     def finish(self) -> Ledger:
         c = self.c
         leaked = sum(r for h, r in self.folio_ref.items() if self.alive.get(h, False) and self.head.get(h) == h)
-        leaked += sum(b.owner_ref for b in self.buffers.values() if cur_alive(self, b))
+        leaked += sum(b.owner_ref for i, b in self.buffers.items() if cur_alive(self, i))
         leaked += sum(r for u, r in self.uarg_ref.items() if r > 0)
         leaked += sum(s.shinfo.dataref for s in {id(s.shinfo): s for s in self.skbs.values()}.values())
         c["leaked_refs"] = leaked
@@ -525,9 +525,10 @@ class Replay:
                       ref_by_op=tuple(int(self.by_op[i]) for i in range(T.N_OPS)))
 
 
-def cur_alive(r: Replay, b: Buffer) -> bool:
-    """An owner is alive while any of its buffer's pages is."""
-    return any(r.alive.get(q, False) for q in range(b.pfn, b.pfn + b.pages))
+def cur_alive(r: Replay, buf: int) -> bool:
+    """A buffer (and its owner) is alive while any page it allocated still is."""
+    b = r.buffers[buf]
+    return any(r.alive.get(q, False) and r.page_buf.get(q) == buf for q in range(b.pfn, b.pfn + b.pages))
 
 
 def replay(trace, policy: Policy, *, max_frags: int = 17) -> Ledger:

@@ -148,6 +148,11 @@ def counts(trace: np.ndarray) -> dict[str, int]:
     return {OP_NAMES[i]: int(c[i]) for i in range(N_OPS)}
 
 
+def columns(trace: np.ndarray) -> dict[str, np.ndarray]:
+    """The trace's fields as contiguous arrays (what compiled replays read)."""
+    return {name: np.ascontiguousarray(trace[name]) for name in EVENT.names}
+
+
 def tile(trace: np.ndarray, times: int) -> np.ndarray:
     """Repeat a complete trace. Ids may be reused because a complete trace frees everything it made."""
     return np.tile(trace, times)

@@ -1,0 +1,115 @@
+"""``fraglife bench``: throughput measured in one run, reported as ratios in JSON.
+
+The replay benchmark runs three implementations over the same trace: the
+numba engine, its pure-Python twin (written for clarity; its ratio is for
+information) and a C implementation of the same replay for today's per-page
+policy, compiled with the system's ``cc -O2`` at bench time as the practical
+limit on this CPU. The C ledger must equal the engine's, or the C number is
+not reported. Other modules add sections to the report through ``SECTIONS``.
+Tests never assert on these numbers; speed lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+
+from .model import engine, reference, trace as T, workloads
+from .model.policies import get as get_policy
+
+# Extra report sections: (key, "module:function"), the function takes the parsed
+# CLI args and returns a JSON-safe value.
+SECTIONS: tuple[tuple[str, str], ...] = ()
+
+
+def bench_trace(events: int, *, seed: int = 1) -> np.ndarray:
+    """A realistic trace of at least ``events`` events: a TCP send with loss and GSO, tiled whole."""
+    base = workloads.generate("tcp_gso", bytes_sent=8 << 20, loss_rate=0.01, seed=seed)
+    return T.tile(base, max(1, math.ceil(events / len(base))))
+
+
+def _best(fn, repeats: int) -> tuple[float, object]:
+    best, out = math.inf, None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def replay_bench(events: int = 10_000_000, policy: str = "page_ref", *, twin_events: int | None = 500_000,
+                 repeats: int = 3) -> dict:
+    """Events per second of numba, twin and C on one trace; ratios from the same run."""
+    from . import creplay
+
+    pol = get_policy(policy)
+    tr = bench_trace(events)
+    n = len(tr)
+    engine.replay_array(tr[:1000], pol)  # compile (or load the cache) outside the timing
+    t_numba, led_numba = _best(engine.prepare(tr, pol), repeats)
+    from .system import cpu_model
+
+    report = {"trace_events": n, "policy": pol.name, "workload": "tcp_gso x tiles, loss 1%", "cpu": cpu_model(),
+              "numba": {"events_per_s": n / t_numba, "seconds": t_numba}}
+
+    # the twin replays a prefix of the same trace (its speed does not depend on length); 0 = all of it
+    twin_n = n if not twin_events else max(1, min(n, twin_events))
+    twin_tr = tr[:twin_n]
+    t_twin, _ = _best(lambda: reference.replay(twin_tr, pol), 1)
+    report["twin"] = {"events_per_s": len(twin_tr) / t_twin, "seconds": t_twin, "events": len(twin_tr)}
+    report["numba_over_twin"] = report["numba"]["events_per_s"] / report["twin"]["events_per_s"]
+
+    c = creplay.load()
+    if c.error is None and pol.name == "page_ref":
+        t_c, led_c = _best(c.prepare(tr), repeats)
+        same = bool(np.array_equal(led_c, led_numba))
+        report["c"] = {"events_per_s": n / t_c, "seconds": t_c, "ledger_equal": same,
+                       "compiler": c.compiler} if same else None
+        report["c_over_numba"] = (n / t_c) / report["numba"]["events_per_s"] if same else None
+        if not same:
+            report["c_reason"] = "the C ledger differs from the engine's; C number withheld"
+    else:
+        report["c"] = None
+        report["c_over_numba"] = None
+        report["c_reason"] = c.error or f"the C replay implements page_ref only, not {pol.name}"
+    return report
+
+
+def run(args) -> dict:
+    report = replay_bench(args.events, args.policy, twin_events=args.twin_events, repeats=args.repeats)
+    import importlib
+
+    for key, target in SECTIONS:
+        module, _, func = target.partition(":")
+        report[key] = getattr(importlib.import_module(module), func)(args)
+    return report
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="replay throughput: numba engine vs Python twin vs C -O2 (JSON ratios)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (default: a short summary)")
+    p.add_argument("--events", type=int, default=10_000_000, help="trace length (whole tiles of a real trace)")
+    p.add_argument("--policy", default="page_ref", help="policy to replay")
+    p.add_argument("--twin-events", type=int, default=500_000,
+                   help="events of the same trace the slow twin replays (default 500000; 0 = the whole trace)")
+    p.add_argument("--repeats", type=int, default=3, help="timed repetitions; the best counts")
+    p.set_defaults(func=_cli)
+
+
+def _cli(args) -> int:
+    report = run(args)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        c = report.get("c")
+        print(f"{report['trace_events']:,} events, policy {report['policy']}")
+        print(f"  numba {report['numba']['events_per_s'] / 1e6:8.1f} M events/s")
+        print(f"  twin  {report['twin']['events_per_s'] / 1e6:8.3f} M events/s  (numba/twin {report['numba_over_twin']:.0f}x)")
+        if c:
+            print(f"  C -O2 {c['events_per_s'] / 1e6:8.1f} M events/s  (C/numba {report['c_over_numba']:.2f})")
+        else:
+            print(f"  C -O2 not measured: {report.get('c_reason')}")
+    return 0

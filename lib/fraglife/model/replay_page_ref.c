@@ -1,0 +1,411 @@
+/*
+ * The replay engine for today's per-page policy (page_ref), in C.
+ *
+ * Same rules as lib/fraglife/model/engine.py with page_mode = FIRST, no owner,
+ * uarg refs on, no batching; it exists only to show what the numba engine
+ * leaves on the table. Compiled with `cc -O2` by fraglife bench; its ledger
+ * must equal the engine's (tests/test_creplay.py).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PAGE 4096
+#define PAGE_SHIFT 12	/* x >> 12 == floor(x / 4096), as in the Python twin */
+
+enum { ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE };
+enum { EVENTS, ATOMICS, REF_ATOMICS, UARG_ATOMICS, DATAREF_ATOMICS, REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES,
+       PAGES_PEAK, UAF_PAGES, UAF_FREES, EARLY_COMPLETE, BAD_REFS, LEAKED_REFS, LEAKED_PAGES, LEAKED_SKBS,
+       TRACE_ERRORS, COMPLETIONS, BY_OP };
+
+struct st {
+	int64_t n_pfn, n_buf, n_uarg, n_skb, n_slot, max_frags, u_base, d_base, n_lines;
+	int8_t *alive; int64_t *head, *pbuf, *ptrs, *fref;
+	int8_t *b_exists, *b_holder; int64_t *b_pfn, *b_pages, *b_fp, *b_uarg, *b_alive;
+	int64_t *u_ref, *u_ptrs; int8_t *u_active;
+	int8_t *s_alive, *s_cloned; int64_t *s_sh;
+	int64_t *sh_dataref, *sh_n, *sh_uarg, *f_pfn, *f_off, *f_len, *f_buf;
+	int64_t *free_stack, n_free, next_slot;
+	int64_t *last_cpu, *acc, *touched, nt; int8_t *written, *mark;
+	int64_t pages_alive;
+	int64_t *led;
+};
+
+#define F(s, slot, i) ((slot) * (s)->max_frags + (i))
+
+static void touch(struct st *s, int64_t line, int64_t cpu)
+{
+	s->led[ATOMICS]++;
+	if (!s->written[line]) { s->written[line] = 1; s->led[LINES]++; }
+	if (s->last_cpu[line] >= 0 && s->last_cpu[line] != cpu) s->led[BOUNCES]++;
+	s->last_cpu[line] = cpu;
+}
+
+static void push(struct st *s, int64_t line, int64_t units)
+{
+	if (!s->mark[line]) { s->mark[line] = 1; s->touched[s->nt++] = line; }
+	s->acc[line] += units;
+}
+
+static void free_pages(struct st *s, int64_t lo, int64_t hi)
+{
+	int hit = 0;
+	for (int64_t q = lo; q < hi; q++) {
+		if (!s->alive[q]) continue;
+		s->alive[q] = 0;
+		s->pages_alive--;
+		if (s->ptrs[q] > 0) { s->led[UAF_PAGES]++; hit = 1; }
+	}
+	if (hit) s->led[UAF_FREES]++;
+}
+
+static void exec(struct st *s, int64_t line, int64_t units, int64_t cpu, int op)
+{
+	int64_t n = units < 0 ? -units : units;	/* no batching: one atomic per unit */
+	for (int64_t i = 0; i < n; i++) touch(s, line, cpu);
+	if (line >= s->u_base) {
+		int64_t u = line - s->u_base, cur = s->u_ref[u];
+		s->led[UARG_ATOMICS] += n;
+		if (units < 0 && cur < -units) { s->led[BAD_REFS]++; s->u_ref[u] = 0; return; }
+		s->u_ref[u] = cur + units;
+		if (s->u_ref[u] == 0) { s->led[COMPLETIONS]++; s->u_active[u] = 0; }
+		return;
+	}
+	s->led[REF_ATOMICS] += n;
+	s->led[BY_OP + op] += n;
+	int64_t cur = s->fref[line], nw;
+	if (units > 0) {
+		s->led[REFS_TAKEN] += units;
+		if (!s->alive[line]) s->led[BAD_REFS]++;
+		nw = cur + units;
+	} else {
+		s->led[REFS_DROPPED] += -units;
+		if (cur < -units) { s->led[BAD_REFS]++; nw = 0; } else nw = cur + units;
+	}
+	s->fref[line] = nw;
+	if (units < 0 && nw == 0 && cur > 0) {
+		int64_t b = s->pbuf[line];
+		int64_t end = line + s->b_fp[b];
+		if (end > s->b_pfn[b] + s->b_pages[b]) end = s->b_pfn[b] + s->b_pages[b];
+		int64_t before = s->pages_alive;
+		free_pages(s, line, end);
+		s->b_alive[b] -= before - s->pages_alive;
+	}
+}
+
+static void point(struct st *s, int64_t pfn, int64_t off, int64_t len, int64_t buf, int64_t sign)
+{
+	int64_t q0 = pfn + (off >> PAGE_SHIFT), q1 = pfn + ((off + len - 1) >> PAGE_SHIFT);
+	for (int64_t q = q0; q <= q1; q++) s->ptrs[q] += sign;
+	if (s->b_uarg[buf] >= 0) s->u_ptrs[s->b_uarg[buf]] += sign;
+}
+
+static inline void refset(struct st *s, int64_t pfn, int64_t sign)
+{
+	push(s, s->head[pfn], sign);	/* get_page(skb_frag_page(frag)) */
+}
+
+static int64_t new_slot(struct st *s, int64_t cpu)
+{
+	int64_t slot = s->n_free > 0 ? s->free_stack[--s->n_free] : s->next_slot++;
+	s->sh_dataref[slot] = 1;
+	s->sh_n[slot] = 0;
+	s->sh_uarg[slot] = -1;
+	s->last_cpu[s->d_base + slot] = cpu;
+	return slot;
+}
+
+static int64_t total_len(struct st *s, int64_t slot)
+{
+	int64_t t = 0;
+	for (int64_t i = 0; i < s->sh_n[slot]; i++) t += s->f_len[F(s, slot, i)];
+	return t;
+}
+
+static void set_frag(struct st *s, int64_t slot, int64_t i, int64_t pfn, int64_t off, int64_t len, int64_t buf)
+{
+	int64_t k = F(s, slot, i);
+	s->f_pfn[k] = pfn; s->f_off[k] = off; s->f_len[k] = len; s->f_buf[k] = buf;
+}
+
+#define SKB_OK(x) ((x) >= 0 && (x) < s->n_skb)
+
+static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, int64_t buf, int64_t pfn,
+		int64_t off, int64_t ln)
+{
+	switch (op) {
+	case ALLOC: {
+		int64_t fp = off, pages = ln, uarg = other;
+		if (pages <= 0 || fp <= 0 || pfn < 0 || pfn + pages > s->n_pfn || buf < 0 || buf >= s->n_buf) return 0;
+		if (s->b_exists[buf] && (s->b_holder[buf] || s->b_alive[buf] > 0)) return 0;
+		for (int64_t q = pfn; q < pfn + pages; q++) if (s->alive[q]) return 0;
+		s->b_exists[buf] = 1; s->b_pfn[buf] = pfn; s->b_pages[buf] = pages; s->b_fp[buf] = fp;
+		s->b_uarg[buf] = uarg; s->b_holder[buf] = 1; s->b_alive[buf] = pages;
+		for (int64_t q = pfn; q < pfn + pages; q++) {
+			s->alive[q] = 1;
+			s->head[q] = pfn + (q - pfn) / fp * fp;
+			s->pbuf[q] = buf;
+		}
+		s->pages_alive += pages;
+		if (s->pages_alive > s->led[PAGES_PEAK]) s->led[PAGES_PEAK] = s->pages_alive;
+		for (int64_t h = pfn; h < pfn + pages; h += fp) { s->fref[h] = 1; s->last_cpu[h] = cpu; }
+		if (uarg >= 0 && !s->u_active[uarg]) {
+			s->u_active[uarg] = 1; s->u_ref[uarg] = 0; s->last_cpu[s->u_base + uarg] = cpu;
+		}
+		return 1;
+	}
+	case SKB_ALLOC:
+		if (!SKB_OK(skb) || s->s_alive[skb]) return 0;
+		s->s_sh[skb] = new_slot(s, cpu);
+		s->s_alive[skb] = 1;
+		s->s_cloned[skb] = 0;
+		return 1;
+	case ATTACH: {
+		if (!SKB_OK(skb) || !s->s_alive[skb] || buf < 0 || buf >= s->n_buf || ln <= 0 || off < 0) return 0;
+		int64_t slot = s->s_sh[skb];
+		if (s->sh_dataref[slot] != 1 || s->sh_n[slot] >= s->max_frags || !s->b_exists[buf]) return 0;
+		int64_t q0 = pfn + (off >> PAGE_SHIFT), q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT);
+		if (pfn < s->b_pfn[buf] || q1 >= s->b_pfn[buf] + s->b_pages[buf]) return 0;
+		for (int64_t q = q0; q <= q1; q++) if (!s->alive[q]) return 0;
+		int64_t u = s->b_uarg[buf];
+		if (u >= 0 && s->sh_uarg[slot] >= 0 && s->sh_uarg[slot] != u) return 0;
+		set_frag(s, slot, s->sh_n[slot]++, pfn, off, ln, buf);
+		point(s, pfn, off, ln, buf, 1);
+		refset(s, pfn, 1);
+		if (u >= 0 && s->sh_uarg[slot] < 0) { s->sh_uarg[slot] = u; push(s, s->u_base + u, 1); }
+		return 1;
+	}
+	case CLONE: {
+		if (!SKB_OK(other) || !s->s_alive[other] || !SKB_OK(skb) || s->s_alive[skb] || skb == other) return 0;
+		int64_t slot = s->s_sh[other];
+		s->sh_dataref[slot]++;
+		touch(s, s->d_base + slot, cpu);
+		s->led[DATAREF_ATOMICS]++;
+		s->s_alive[skb] = 1; s->s_sh[skb] = slot; s->s_cloned[skb] = 1; s->s_cloned[other] = 1;
+		return 1;
+	}
+	case SPLIT: {
+		int64_t keep = ln;
+		if (!SKB_OK(skb) || !s->s_alive[skb] || !SKB_OK(other) || s->s_alive[other] || other == skb) return 0;
+		int64_t slot = s->s_sh[skb];
+		if (s->sh_dataref[slot] != 1 || keep <= 0 || keep >= total_len(s, slot)) return 0;
+		int64_t ns = new_slot(s, cpu), pos = 0, k = 0, n_old = s->sh_n[slot];
+		for (int64_t i = 0; i < n_old; i++) {
+			int64_t x = F(s, slot, i);
+			int64_t fp = s->f_pfn[x], fo = s->f_off[x], fl = s->f_len[x], fb = s->f_buf[x];
+			if (pos + fl <= keep) {
+				set_frag(s, slot, k++, fp, fo, fl, fb);
+			} else if (pos >= keep) {
+				set_frag(s, ns, s->sh_n[ns]++, fp, fo, fl, fb);
+			} else {
+				int64_t hl = keep - pos;
+				point(s, fp, fo, fl, fb, -1);
+				point(s, fp, fo, hl, fb, 1);
+				point(s, fp, fo + hl, fl - hl, fb, 1);
+				refset(s, fp, -1); refset(s, fp, 1); refset(s, fp, 1);
+				set_frag(s, slot, k++, fp, fo, hl, fb);
+				set_frag(s, ns, s->sh_n[ns]++, fp, fo + hl, fl - hl, fb);
+			}
+			pos += fl;
+		}
+		s->sh_n[slot] = k;
+		if (s->sh_uarg[slot] >= 0) { s->sh_uarg[ns] = s->sh_uarg[slot]; push(s, s->u_base + s->sh_uarg[slot], 1); }
+		s->s_alive[other] = 1; s->s_sh[other] = ns; s->s_cloned[other] = 0;
+		return 1;
+	}
+	case SEGMENT: {
+		int64_t start = off, end = off + ln;
+		if (!SKB_OK(other) || !s->s_alive[other] || !SKB_OK(skb) || s->s_alive[skb] || skb == other) return 0;
+		int64_t slot = s->s_sh[other], total = 0, pieces = 0;
+		for (int64_t i = 0; i < s->sh_n[slot]; i++) {
+			int64_t fl = s->f_len[F(s, slot, i)];
+			int64_t lo = start > total ? start : total, hi = end < total + fl ? end : total + fl;
+			if (lo < hi) pieces++;
+			total += fl;
+		}
+		if (start < 0 || ln <= 0 || end > total || pieces > s->max_frags) return 0;
+		int64_t ns = new_slot(s, cpu), pos = 0;
+		for (int64_t i = 0; i < s->sh_n[slot]; i++) {
+			int64_t x = F(s, slot, i), fl = s->f_len[x];
+			int64_t lo = start > pos ? start : pos, hi = end < pos + fl ? end : pos + fl;
+			if (lo < hi) {
+				int64_t fp = s->f_pfn[x], fo = s->f_off[x] + lo - pos, fb = s->f_buf[x];
+				set_frag(s, ns, s->sh_n[ns]++, fp, fo, hi - lo, fb);
+				point(s, fp, fo, hi - lo, fb, 1);
+				refset(s, fp, 1);
+			}
+			pos += fl;
+		}
+		if (s->sh_uarg[slot] >= 0) { s->sh_uarg[ns] = s->sh_uarg[slot]; push(s, s->u_base + s->sh_uarg[slot], 1); }
+		s->s_alive[skb] = 1; s->s_sh[skb] = ns; s->s_cloned[skb] = 0;
+		return 1;
+	}
+	case EXPAND_HEAD: {
+		if (!SKB_OK(skb) || !s->s_alive[skb]) return 0;
+		int64_t slot = s->s_sh[skb];
+		if (s->sh_dataref[slot] > 1) {
+			int64_t ns = new_slot(s, cpu), n_old = s->sh_n[slot];
+			for (int64_t i = 0; i < n_old; i++) {
+				int64_t x = F(s, slot, i);
+				set_frag(s, ns, i, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x]);
+				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], 1);
+				refset(s, s->f_pfn[x], 1);
+			}
+			s->sh_n[ns] = n_old;
+			if (s->sh_uarg[slot] >= 0) { s->sh_uarg[ns] = s->sh_uarg[slot]; push(s, s->u_base + s->sh_uarg[slot], 1); }
+			s->sh_dataref[slot]--;
+			touch(s, s->d_base + slot, cpu);
+			s->led[DATAREF_ATOMICS]++;
+			s->s_sh[skb] = ns;
+		}
+		s->s_cloned[skb] = 0;
+		return 1;
+	}
+	case COALESCE: {
+		if (!SKB_OK(skb) || !s->s_alive[skb] || !SKB_OK(other) || !s->s_alive[other] || skb == other) return 0;
+		int64_t ds = s->s_sh[skb], ss = s->s_sh[other];
+		if (s->sh_dataref[ds] != 1 || s->sh_uarg[ds] >= 0 || s->sh_uarg[ss] >= 0 ||
+		    s->sh_n[ds] + s->sh_n[ss] > s->max_frags) return 0;
+		int64_t n_d = s->sh_n[ds], n_s = s->sh_n[ss];
+		int shared = s->sh_dataref[ss] > 1;
+		for (int64_t i = 0; i < n_s; i++) {
+			int64_t x = F(s, ss, i);
+			set_frag(s, ds, n_d + i, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x]);
+			if (shared) {
+				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], 1);
+				refset(s, s->f_pfn[x], 1);
+			}
+		}
+		s->sh_n[ds] = n_d + n_s;
+		if (!shared) s->sh_n[ss] = 0;
+		return 1;
+	}
+	case PULL: {
+		if (!SKB_OK(skb) || !s->s_alive[skb]) return 0;
+		int64_t slot = s->s_sh[skb];
+		if (s->sh_dataref[slot] != 1 || ln <= 0 || ln > total_len(s, slot)) return 0;
+		int64_t eat = ln, k = 0, n_old = s->sh_n[slot];
+		for (int64_t i = 0; i < n_old; i++) {
+			int64_t x = F(s, slot, i);
+			int64_t fp = s->f_pfn[x], fo = s->f_off[x], fl = s->f_len[x], fb = s->f_buf[x];
+			if (fl <= eat) {
+				eat -= fl;
+				point(s, fp, fo, fl, fb, -1);
+				refset(s, fp, -1);
+			} else if (eat > 0) {
+				point(s, fp, fo, fl, fb, -1);
+				point(s, fp, fo + eat, fl - eat, fb, 1);
+				refset(s, fp, -1); refset(s, fp, 1);
+				set_frag(s, slot, k++, fp, fo + eat, fl - eat, fb);
+				eat = 0;
+			} else {
+				set_frag(s, slot, k++, fp, fo, fl, fb);
+			}
+		}
+		s->sh_n[slot] = k;
+		return 1;
+	}
+	case ZC_COMPLETE:
+		if (other < 0 || other >= s->n_uarg) return 0;
+		if (s->u_ptrs[other] > 0) s->led[EARLY_COMPLETE]++;
+		return 1;
+	case FREE: {
+		if (!SKB_OK(skb) || !s->s_alive[skb]) return 0;
+		int64_t slot = s->s_sh[skb];
+		s->s_alive[skb] = 0;
+		if (s->sh_dataref[slot] > 1) {
+			s->sh_dataref[slot]--;
+			touch(s, s->d_base + slot, cpu);
+			s->led[DATAREF_ATOMICS]++;
+		} else {
+			for (int64_t i = 0; i < s->sh_n[slot]; i++) {
+				int64_t x = F(s, slot, i);
+				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], -1);
+				refset(s, s->f_pfn[x], -1);
+			}
+			if (s->sh_uarg[slot] >= 0) push(s, s->u_base + s->sh_uarg[slot], -1);
+			s->sh_n[slot] = 0;
+			s->sh_dataref[slot] = 0;
+			s->free_stack[s->n_free++] = slot;
+		}
+		return 1;
+	}
+	case BUF_RELEASE:
+		if (buf < 0 || buf >= s->n_buf || !s->b_exists[buf] || !s->b_holder[buf]) return 0;
+		s->b_holder[buf] = 0;
+		for (int64_t h = s->b_pfn[buf]; h < s->b_pfn[buf] + s->b_pages[buf]; h += s->b_fp[buf])
+			push(s, h, -1);
+		return 1;
+	}
+	return 0;
+}
+
+#define ALLOCZ(p, n) do { (p) = calloc((size_t)((n) > 0 ? (n) : 1), sizeof(*(p))); if (!(p)) goto oom; } while (0)
+
+int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint16_t *cpu_, const int32_t *skb_,
+		       const int32_t *other_, const int32_t *buf_, const int64_t *pfn_, const int64_t *off_,
+		       const int64_t *len_, int64_t n_pfn, int64_t n_buf, int64_t n_uarg, int64_t n_skb,
+		       int64_t max_frags, int64_t *led)
+{
+	struct st S = {0}, *s = &S;
+	int rc = -1;
+	s->n_pfn = n_pfn; s->n_buf = n_buf; s->n_uarg = n_uarg > 0 ? n_uarg : 1; s->n_skb = n_skb;
+	s->n_slot = n_skb + 1; s->max_frags = max_frags;
+	s->u_base = n_pfn + n_buf; s->d_base = n_pfn + n_buf + n_uarg; s->n_lines = s->d_base + s->n_slot;
+	s->led = led;
+	ALLOCZ(s->alive, n_pfn); ALLOCZ(s->head, n_pfn); ALLOCZ(s->pbuf, n_pfn); ALLOCZ(s->ptrs, n_pfn);
+	ALLOCZ(s->fref, n_pfn);
+	ALLOCZ(s->b_exists, n_buf); ALLOCZ(s->b_holder, n_buf); ALLOCZ(s->b_pfn, n_buf); ALLOCZ(s->b_pages, n_buf);
+	ALLOCZ(s->b_fp, n_buf); ALLOCZ(s->b_uarg, n_buf); ALLOCZ(s->b_alive, n_buf);
+	for (int64_t b = 0; b < n_buf; b++) { s->b_fp[b] = 1; s->b_uarg[b] = -1; }
+	ALLOCZ(s->u_ref, s->n_uarg); ALLOCZ(s->u_ptrs, s->n_uarg); ALLOCZ(s->u_active, s->n_uarg);
+	ALLOCZ(s->s_alive, n_skb); ALLOCZ(s->s_cloned, n_skb); ALLOCZ(s->s_sh, n_skb);
+	ALLOCZ(s->sh_dataref, s->n_slot); ALLOCZ(s->sh_n, s->n_slot); ALLOCZ(s->sh_uarg, s->n_slot);
+	ALLOCZ(s->f_pfn, s->n_slot * max_frags); ALLOCZ(s->f_off, s->n_slot * max_frags);
+	ALLOCZ(s->f_len, s->n_slot * max_frags); ALLOCZ(s->f_buf, s->n_slot * max_frags);
+	ALLOCZ(s->free_stack, s->n_slot);
+	ALLOCZ(s->last_cpu, s->n_lines); ALLOCZ(s->acc, s->n_lines); ALLOCZ(s->touched, s->n_lines);
+	ALLOCZ(s->written, s->n_lines); ALLOCZ(s->mark, s->n_lines);
+	for (int64_t i = 0; i < s->n_lines; i++) s->last_cpu[i] = -1;
+
+	for (int64_t e = 0; e < n; e++) {
+		int op = op_[e];
+		int64_t cpu = cpu_[e];
+		led[EVENTS]++;
+		s->nt = 0;
+		if (!step(s, op, cpu, skb_[e], other_[e], buf_[e], pfn_[e], off_[e], len_[e]))
+			led[TRACE_ERRORS]++;
+		for (int64_t t = 0; t < s->nt; t++) {	/* gets first */
+			int64_t line = s->touched[t];
+			if (s->acc[line] > 0) exec(s, line, s->acc[line], cpu, op);
+		}
+		for (int64_t t = 0; t < s->nt; t++) {	/* then puts */
+			int64_t line = s->touched[t];
+			if (s->acc[line] < 0) exec(s, line, s->acc[line], cpu, op);
+		}
+		for (int64_t t = 0; t < s->nt; t++) { s->acc[s->touched[t]] = 0; s->mark[s->touched[t]] = 0; }
+	}
+
+	int64_t leaked = 0;
+	for (int64_t h = 0; h < n_pfn; h++) if (s->alive[h] && s->head[h] == h) leaked += s->fref[h];
+	for (int64_t u = 0; u < n_uarg; u++) if (s->u_ref[u] > 0) leaked += s->u_ref[u];
+	int64_t live = 0;
+	int8_t *in_use = calloc((size_t)s->n_slot, 1);
+	if (!in_use) goto oom;
+	for (int64_t k = 0; k < n_skb; k++) if (s->s_alive[k]) { live++; in_use[s->s_sh[k]] = 1; }
+	for (int64_t k = 0; k < s->n_slot; k++) if (in_use[k]) leaked += s->sh_dataref[k];
+	free(in_use);
+	led[LEAKED_REFS] = leaked;
+	led[LEAKED_PAGES] = s->pages_alive;
+	led[LEAKED_SKBS] = live;
+	rc = 0;
+oom:
+	free(s->alive); free(s->head); free(s->pbuf); free(s->ptrs); free(s->fref);
+	free(s->b_exists); free(s->b_holder); free(s->b_pfn); free(s->b_pages); free(s->b_fp); free(s->b_uarg);
+	free(s->b_alive); free(s->u_ref); free(s->u_ptrs); free(s->u_active);
+	free(s->s_alive); free(s->s_cloned); free(s->s_sh);
+	free(s->sh_dataref); free(s->sh_n); free(s->sh_uarg); free(s->f_pfn); free(s->f_off); free(s->f_len);
+	free(s->f_buf); free(s->free_stack);
+	free(s->last_cpu); free(s->acc); free(s->touched); free(s->written); free(s->mark);
+	return rc;
+}
