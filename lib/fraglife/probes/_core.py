@@ -33,7 +33,12 @@ META_KEYS = ("probe", "source", "recorded_at", "reason", "partial", "provenance"
 REGISTRY = {
     "pins": "fraglife.probes.pins",
     "btf": "fraglife.probes.btf",
+    "zerocopy": "fraglife.probes.zerocopy",
     "vmsplice": "fraglife.probes.vmsplice",
+    "faults": "fraglife.probes.faults",
+    "pagemap": "fraglife.probes.pagemap",
+    "kpageflags": "fraglife.probes.kpageflags",
+    "memcpy": "fraglife.probes.memcpy",
 }
 NAMES = tuple(REGISTRY)
 
