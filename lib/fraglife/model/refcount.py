@@ -24,6 +24,11 @@ def config(params) -> dict:
     return {k: params[k] for k in WORKLOAD_KEYS if k in params}
 
 
+def workloads_counts(trace: np.ndarray) -> dict[str, int]:
+    """Events of each kind in a trace, leaving out kinds it never uses."""
+    return {k: v for k, v in T.counts(trace).items() if v}
+
+
 def replay_all(trace: np.ndarray, policies: Iterable[str] = POLICIES) -> dict[str, Ledger]:
     return {p: engine.replay(trace, p) for p in policies}
 
@@ -170,3 +175,111 @@ def headline(**params) -> dict:
         "page_ref_pages_peak": today.pages_peak,
         "owner_pages_peak": owner.pages_peak,
     }
+
+
+# Where today's kernel takes and drops frag references, per model event (v6.12).
+KERNEL_SITES = (
+    ("attach", "tcp_sendmsg_locked() -> skb_zerocopy_iter_stream() -> zerocopy_fill_skb_from_iter()",
+     "one page ref per frag (GUP refs each page; pages merged into one frag give theirs back in a batch)",
+     "net/core/datagram.c zerocopy_fill_skb_from_iter(), v6.12"),
+    ("attach", "splice_to_socket() -> skb_splice_from_iter() -> skb_append_pagefrags()",
+     "get_page() per new frag", "net/core/skbuff.c skb_append_pagefrags(), v6.12"),
+    ("clone", "__tcp_transmit_skb() -> skb_clone() -> __skb_clone()",
+     "none: shinfo->dataref + 1, both skbs marked cloned", "net/core/skbuff.c __skb_clone(), v6.12"),
+    ("split", "tcp_fragment() / tso_fragment() -> skb_split() -> skb_split_no_header()",
+     "one, for the frag straddling the split; whole frags move", "net/core/skbuff.c skb_split_no_header(), v6.12"),
+    ("segment", "validate_xmit_skb() -> skb_segment()",
+     "one per frag per output segment (__skb_frag_ref)", "net/core/skbuff.c skb_segment(), v6.12"),
+    ("segment", "__tcp_transmit_skb() on a still-cloned skb -> pskb_copy() -> __pskb_copy_fclone()",
+     "one per frag", "net/core/skbuff.c __pskb_copy_fclone(), v6.12"),
+    ("expand_head", "tcp_trim_head() / tcp_fragment() -> skb_unclone() -> pskb_expand_head()",
+     "one per frag, only when the shared info is shared (skb_cloned())", "net/core/skbuff.c pskb_expand_head(), v6.12"),
+    ("coalesce", "skb_gro_receive(), tcp_try_coalesce() -> skb_try_coalesce()",
+     "none when frags move; one per frag when the source is cloned", "net/core/skbuff.c skb_try_coalesce(), v6.12"),
+    ("pull", "tcp_clean_rtx_queue() -> tcp_trim_head() -> __pskb_trim_head()",
+     "drops one per fully acknowledged frag", "net/ipv4/tcp_output.c __pskb_trim_head(), v6.12"),
+    ("free", "kfree_skb() / consume_skb() -> skb_release_data()",
+     "drops one per frag when dataref reaches zero; an atomic on dataref only if cloned and shared",
+     "net/core/skbuff.c skb_release_data(), include/linux/skbuff.h skb_data_unref(), v6.12"),
+    ("buf_release", "the holder lets go: munmap / pipe_buf_release() / page_pool drain",
+     "one put per folio it held", "fs/splice.c splice_to_socket(), v6.12"),
+)
+
+
+def kernel_sites() -> pd.DataFrame:
+    return pd.DataFrame(list(KERNEL_SITES), columns=["model event", "kernel path", "frag refs today", "source"])
+
+
+# ---------------------------------------------------------------- charts
+def chart_by_event(df: pd.DataFrame):
+    """Stacked bars: page ref atomics per MiB by event type, one bar per workload."""
+    import altair as alt
+
+    return alt.Chart(df, title="Where today's page ref atomics come from").mark_bar().encode(
+        y=alt.Y("workload:N", title=None),
+        x=alt.X("per_mib:Q", title="page ref atomics per MiB of payload"),
+        color=alt.Color("event:N", title="event", sort=list(T.OP_NAMES)),
+        order=alt.Order("event:N"),
+        tooltip=["workload", "event", alt.Tooltip("per_mib:Q", format=".1f")],
+    ).properties(width=460, height=160)
+
+
+def chart_policies(df: pd.DataFrame, workload: str):
+    """Grouped bars: ref atomics and cache-line bounces per MiB for each policy."""
+    import altair as alt
+
+    from ..plots import POLICY_ORDER, policy_color
+
+    long = df.melt(id_vars=["policy"], value_vars=["ref_atomics_per_mib", "bounces_per_mib"],
+                   var_name="metric", value_name="per MiB")
+    long["metric"] = long["metric"].map({"ref_atomics_per_mib": "ref atomics", "bounces_per_mib": "line bounces"})
+    return alt.Chart(long, title=f"{workload}: cost per MiB by policy").mark_bar().encode(
+        x=alt.X("policy:N", sort=POLICY_ORDER, title=None, axis=alt.Axis(labelAngle=-30)),
+        y=alt.Y("per MiB:Q"),
+        color=policy_color(),
+        column=alt.Column("metric:N", title=None),
+        tooltip=["policy", "metric", alt.Tooltip("per MiB:Q", format=".1f")],
+    ).properties(width=220, height=220)
+
+
+def chart_sweep(df: pd.DataFrame, metric: str = "ref_atomics_per_mib", title: str = "page/owner ref atomics per MiB"):
+    """Lines over loss rate, one panel per frag size, one colour per policy."""
+    import altair as alt
+
+    from ..plots import policy_color
+
+    return alt.Chart(df).mark_line(point=True).encode(
+        x=alt.X("loss_rate:Q", title="segment loss rate", axis=alt.Axis(format="%")),
+        y=alt.Y(f"{metric}:Q", title=title),
+        color=policy_color(),
+        column=alt.Column("frag_size:O", title="frag size (bytes)"),
+        tooltip=["policy", "loss_rate", "frag_size", alt.Tooltip(f"{metric}:Q", format=".1f")],
+    ).properties(width=170, height=200)
+
+
+def chart_spanning(df: pd.DataFrame):
+    """Heatmap: share of pages freed while a frag points at them, today's single page ref."""
+    import altair as alt
+
+    d = df[df["policy"] == "page_ref"]
+    base = alt.Chart(d, title="page_ref: pages freed under a live frag").encode(
+        x=alt.X("frag_kib:O", title="frag size (KiB)"),
+        y=alt.Y("folio_kib:O", title="folio size (KiB)", sort="descending"),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("uaf_share:Q", title="share of pages", scale=alt.Scale(scheme="orangered", domain=[0, 1])),
+        tooltip=["frag_kib", "folio_kib", "uaf_pages", alt.Tooltip("uaf_share:Q", format=".0%")],
+    )
+    text = base.mark_text(fontSize=12).encode(
+        text=alt.Text("uaf_share:Q", format=".0%"),
+        color=alt.condition("datum.uaf_share > 0.5", alt.value("white"), alt.value("black")),
+    )
+    return (cells + text).properties(width=300, height=200)
+
+
+def panel_view(workload: str, loss_rate: float, frag_size: int, cpus: int, params) -> list:
+    """What the control panel shows for one setting: the policy chart and its table."""
+    p = dict(config(params), loss_rate=loss_rate, frag_size=frag_size, cpus=cpus)
+    df = policy_table(workload, p)
+    cols = ["policy", "ref_atomics_per_mib", "bounces_per_mib", "pages_peak", "uaf_pages"]
+    return [chart_policies(df, workload), df[cols].round(1)]

@@ -1,0 +1,39 @@
+"""Every chapter executes headless, keeps its claims, and stops clearly on a bad parameter."""
+
+import json
+
+import nbformat
+import pytest
+
+from fraglife import chapters, runner
+from fraglife.paths import BUILD
+
+pytestmark = pytest.mark.chapters
+
+
+@pytest.fixture(scope="session")
+def executed():
+    results = runner.run_chapters()
+    print(runner.format_table(results))
+    return {r.chapter: r for r in results}
+
+
+@pytest.mark.parametrize("chapter", [c.id for c in chapters.CHAPTERS])
+def test_chapter_runs_and_its_claims_hold(executed, chapter):
+    r = executed[chapter]
+    assert r.ok, r.describe()
+    nb = nbformat.read(r.output, as_version=4)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    record = json.loads((BUILD / "claims" / f"{chapters.get(chapter).number}.json").read_text())
+    assert record["claims"] and all(c["ok"] for c in record["claims"])
+
+
+def test_bad_parameter_stops_the_chapter_with_one_clear_message(tmp_path):
+    """Injected past the CLI (as papermill -p would), a bad value still stops at validation."""
+    [r] = runner.run_chapters(["01"], parameters={"01_refcount_removal": {"loss_rate": 2.0}}, out_dir=tmp_path)
+    assert not r.ok
+    assert r.error == "ParamError"
+    assert r.message == "parameter 'loss_rate' = 2.0 is not allowed: expected a number in [0, 0.2]"
+    assert "params.validate" in r.source
+    print(r.describe())

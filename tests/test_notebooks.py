@@ -1,0 +1,25 @@
+"""Committed chapters carry no outputs and start with a tagged parameters cell."""
+
+import nbformat
+import pytest
+
+from fraglife import chapters, runner
+
+
+@pytest.mark.parametrize("chapter", chapters.CHAPTERS, ids=lambda c: c.id)
+def test_committed_without_outputs_and_with_parameters_cell(chapter):
+    nb = nbformat.read(chapter.notebook, as_version=4)
+    runner.check_notebook(chapter)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+    assert nb.metadata.kernelspec.name == "fraglife"
+
+
+@pytest.mark.parametrize("chapter", chapters.CHAPTERS, ids=lambda c: c.id)
+def test_validation_follows_the_parameters_cell(chapter):
+    """The cell after the parameters cell hands every parameter to the library."""
+    code = [c for c in nbformat.read(chapter.notebook, as_version=4).cells if c.cell_type == "code"]
+    assert f'params.validate("{chapter.id}", globals())' in code[1].source
+    declared = {line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line and not line.startswith("#")}
+    assert declared == {p.name for p in chapter.spec}
