@@ -149,6 +149,22 @@ class Mapping:
         self.close()
 
 
+def thp_fraction(m: Mapping) -> float:
+    """Fraction of a mapping backed by PMD-sized THPs (``AnonHugePages`` of its VMA in
+    /proc/self/smaps; the mapping must be a VMA of its own, which a fresh mmap with its own
+    madvise usually is)."""
+    start = f"{m.addr:x}-"
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split(maxsplit=1)[0] if line.strip() else ""
+            if "-" in head and not line[0].isupper():
+                inside = line.startswith(start)
+            elif inside and line.startswith("AnonHugePages:"):
+                return int(line.split()[1]) * 1024 / m.size
+    return 0.0
+
+
 def vmsplice(fd: int, iovs: list[iovec], flags: int = 0) -> int:
     arr = (iovec * len(iovs))(*iovs)
     return _check(_vmsplice(fd, arr, len(iovs), flags), "vmsplice")

@@ -61,19 +61,6 @@ def thp_mode() -> str | None:
     return text[text.index("[") + 1: text.index("]")] if "[" in text else None
 
 
-def _thp_fraction(m: _sys.Mapping) -> float:
-    start = f"{m.addr:x}-"
-    inside = False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            head = line.split(maxsplit=1)[0]
-            if "-" in head and not line[0].isupper():
-                inside = line.startswith(start)
-            elif inside and line.startswith("AnonHugePages:"):
-                return int(line.split()[1]) * 1024 / m.size
-    return 0.0
-
-
 def _touch_pair(size: int, thp: bool) -> tuple[float, float, float]:
     """(first-touch ns/page, retouch ns/page, THP-backed fraction) for one fresh mapping."""
     pages = size // _sys.PAGE
@@ -85,7 +72,7 @@ def _touch_pair(size: int, thp: bool) -> tuple[float, float, float]:
         _jit.touch_write(a, _sys.PAGE)
         t2 = _ns()
         del a
-        frac = _thp_fraction(m)
+        frac = _sys.thp_fraction(m)
     return (t1 - t0) / pages, (t2 - t1) / pages, frac
 
 
@@ -125,7 +112,7 @@ def _io_uring(size: int, thp: bool) -> tuple[float, float, float]:
             t2 = _ns()
         finally:
             os.close(ring)
-        frac = _thp_fraction(m)
+        frac = _sys.thp_fraction(m)
     return (t1 - t0) / pages, (t2 - t1) / pages, frac
 
 

@@ -73,8 +73,9 @@ def _one(size: int, thp: bool) -> dict:
         a[:: _sys.PAGE] = 1
         del a
         pfn = pfns(m.addr, size)
+        thp = _sys.thp_fraction(m) if thp else 0.0
     r = runs(pfn)
-    return {"runs": int(r.size), "largest_run_pages": int(r.max()), "single_page_runs": int((r == 1).sum()),
+    return {"runs": int(r.size), "thp_backed": thp, "largest_run_pages": int(r.max()), "single_page_runs": int((r == 1).sum()),
             "huge_aligned_runs": int(sum(1 for s, ln in zip(np.cumsum(np.r_[0, r[:-1]]), r)
                                          if ln >= 512 and pfn[s] % 512 == 0)),
             "run_lengths": _histogram(r)}
@@ -103,6 +104,7 @@ def measure(quick: bool = False) -> dict:
         buffers[name] = {"bytes": size, "pages": size // _sys.PAGE, "thp_requested": thp,
                          "mapping_bytes": max(size, _sys.HUGE) if thp else size,
                          "runs": statistics.median(counts), "runs_each": counts,
+                         "thp_backed": min(t["thp_backed"] for t in trials),
                          "median_trial": med}
     return {"kernel": kernel_release(), "page_size": _sys.PAGE, "repeats": repeats, "buffers": buffers}
 

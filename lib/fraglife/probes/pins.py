@@ -177,19 +177,6 @@ def _buffer(stack: ExitStack, size: int, thp: bool = False) -> _sys.Mapping:
     return m
 
 
-def _thp_backed(m: _sys.Mapping) -> float:
-    """Fraction of the mapping backed by PMD-sized THPs, from /proc/self/smaps."""
-    start = f"{m.addr:x}-"
-    with open("/proc/self/smaps") as f:
-        inside = False
-        for line in f:
-            if "-" in line.split()[0] and not line[0].isupper():
-                inside = line.startswith(start)
-            elif inside and line.startswith("AnonHugePages:"):
-                return int(line.split()[1]) * 1024 / m.size
-    return 0.0
-
-
 def _data_file(stack: ExitStack, size: int) -> tuple[int, Path, str]:
     candidates = [os.environ.get("FRAGLIFE_DIRECT_IO_DIR"), "/var/tmp", tempfile.gettempdir(),
                   str(Path.home())]
@@ -217,7 +204,7 @@ def _o_direct(stack: ExitStack, size: int, thp: bool = False) -> tuple:
 
     extra = {"filesystem": kind}
     if thp:
-        extra["thp_backed"] = _thp_backed(m)
+        extra["thp_backed"] = _sys.thp_fraction(m)
     return op, extra
 
 
@@ -257,7 +244,7 @@ def _io_uring(stack: ExitStack, size: int, thp: bool = False) -> dict:
            "reps": reps, "agree": agree, "stable": agree * 2 > reps,
            "samples": [[*x, *y] for x, y in zip(reg, unreg)]}
     if thp:
-        out["thp_backed"] = _thp_backed(m)
+        out["thp_backed"] = _sys.thp_fraction(m)
     return out
 
 

@@ -1,0 +1,483 @@
+"""Kernel probes: result schemas (live and recorded), fallbacks, recording, CLI.
+
+Live tests need root and skip otherwise. No test asserts a duration; live
+tests assert exact counts (pins) or structure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fraglife.params import ParamError
+from fraglife.probes import NAMES, ProbeUnavailable, _core, load_recording, record, run
+from fraglife.probes import btf as btf_mod
+from fraglife.probes import kpageflags as kpf_mod
+from fraglife.probes import pagemap as pagemap_mod
+from fraglife.probes import pins as pins_mod
+from fraglife.probes import zerocopy as zc_mod
+
+ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(not ROOT, reason="live probe needs root (stat_refresh, kpageflags, PFNs, netns)")
+live = pytest.mark.live
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(monkeypatch):
+    monkeypatch.setattr(_core, "_cache", {})
+    monkeypatch.delenv(_core.ENV, raising=False)
+
+
+# -- schemas ---------------------------------------------------------------------------
+
+def _int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _spread_ok(s: dict) -> None:
+    assert {"median", "q1", "q3", "min", "max", "n"} <= set(s)
+    assert s["min"] <= s["q1"] <= s["median"] <= s["q3"] <= s["max"]
+    assert s["n"] >= 1
+
+
+def check_pins(d: dict) -> None:
+    assert set(pins_mod.OPS) <= set(d["ops"])
+    for name, op in d["ops"].items():
+        assert _int(op["bytes"]) and op["bytes"] > 0, name
+        assert _int(op["pins_acquired"]) and op["pins_acquired"] >= 0, name
+        assert _int(op["pins_released"]) and op["pins_released"] >= 0, name
+        assert isinstance(op["kernel_source"], str) and "v6.12" in op["kernel_source"], name
+    for name in ("io_uring_register_buffers", "io_uring_register_buffers_thp"):
+        op = d["ops"][name]
+        assert op["held_while_registered"] == op["pins_acquired"] - op["released_at_register"]
+
+
+def check_btf(d: dict) -> None:
+    assert set(btf_mod.STRUCTS) <= set(d["structs"])
+    for name, s in d["structs"].items():
+        if not s["present"]:
+            assert s["looked_for"], name
+            continue
+        assert _int(s["size"]) and s["size"] > 0, name
+        assert s["members"], name
+        for m, e in s["members"].items():
+            assert _int(e["offset"]) and 0 <= e["offset"] and e["offset"] + e["size"] <= s["size"], (name, m)
+            assert isinstance(e["type"], str)
+    for c in d["checks"].values():
+        assert {"expected", "found", "ok"} <= set(c)
+
+
+def check_zerocopy(d: dict) -> None:
+    assert {"loopback", "veth"} <= set(d["transports"])
+    for tname, t in d["transports"].items():
+        assert t["runs"], tname
+        for key, r in t["runs"].items():
+            assert r["reader"] in ("after_each_send", "at_end")
+            assert r["sends"] >= r["messages"] >= 1
+            assert r["notifications"] >= 1
+            # the ranges tile 0 .. sends-1 exactly, in order, without overlap
+            if not r["ranges_truncated"]:
+                assert r["ranges"][0][0] == 0
+                assert r["ranges"][-1][1] == r["sends"] - 1
+                for (_, hi), (lo, _) in zip(r["ranges"], r["ranges"][1:]):
+                    assert lo == hi + 1
+            assert r["sends_covered"] == r["sends"]
+            assert 0 <= r["copied_notifications"] <= r["notifications"]
+
+
+def check_vmsplice(d: dict) -> None:
+    assert set(d["cases"]) == set(__import__("fraglife.probes.vmsplice", fromlist=["CASES"]).CASES)
+    for c in d["cases"].values():
+        assert c["reader_sees"] in ("new", "old", "mixed", "neither")
+        assert c["bytes_new"] + c["bytes_old"] + c["bytes_other"] == c["bytes_read"] == c["bytes_moved"]
+    assert isinstance(d["reader_sees_new_data"], bool)
+
+
+def check_faults(d: dict) -> None:
+    for name in ("first_touch_4k", "retouch_4k", "populate_write_4k", "first_touch_thp", "retouch_thp",
+                 "process_vm_readv", "memcpy_same_size", "io_uring_register", "io_uring_register_thp"):
+        op = d["ops"][name]
+        _spread_ok(op["ns_per_page"])
+        assert op["ns_per_page"]["min"] > 0
+        assert op["pages"] * d["page_size"] == op["bytes"]
+
+
+def check_pagemap(d: dict) -> None:
+    assert set(pagemap_mod.BUFFERS) <= set(d["buffers"])
+    for name, b in d["buffers"].items():
+        assert 1 <= b["runs"] <= b["pages"]
+        assert len(b["runs_each"]) == d["repeats"]
+        t = b["median_trial"]
+        assert sum(t["run_lengths"].values()) == t["runs"]
+        assert 1 <= t["largest_run_pages"] <= b["pages"]
+
+
+def check_kpageflags(d: dict) -> None:
+    assert sum(d["categories"].values()) == d["pfns"]
+    assert d["pages"] == d["pfns"] - d["categories"]["hole"]
+    assert set(kpf_mod.FLAGS) == set(d["flags"])
+    assert d["categories"]["free"] <= d["flags"]["BUDDY"]
+    c = d["compound"]
+    assert c["thp_head"] <= c["compound_head"] and c["thp_tail"] <= c["compound_tail"]
+
+
+def check_memcpy(d: dict) -> None:
+    sizes = [s["bytes"] for s in d["sizes"].values()]
+    assert sizes == sorted(sizes) and sizes[0] == 64 and sizes[-1] == 64 << 20
+    for s in d["sizes"].values():
+        _spread_ok(s["gb_per_s"])
+        _spread_ok(s["ns_per_copy"])
+        assert s["reps"] >= 1
+    assert d["copy_verified"] is True
+
+
+CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
+          "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
+          "memcpy": check_memcpy}
+
+
+def check_result(r, name: str, source: str) -> None:
+    assert r.name == name and r.source == source, r.note()
+    assert isinstance(r.kernel, str) and r.kernel
+    datetime.fromisoformat(r.recorded_at)
+    assert r.provenance["kernel"] == r.kernel
+    assert {"cpu_model", "root", "readable", "thp"} <= set(r.provenance)
+    note = r.note()
+    assert "\n" not in note and r.kernel in note and r.recorded_at in note
+    assert ("RECORDED" in note) == (source == "recorded")
+    j = json.loads(json.dumps(r.to_json()))
+    assert j["probe"] == name and j["source"] == source and j["kernel"] == r.kernel
+    CHECKS[name](r.data)
+
+
+def test_every_probe_has_a_schema_check():
+    assert set(CHECKS) == set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_recording_exists_and_matches_schema(name):
+    raw = json.loads(_core.recording_path(name).read_text())
+    assert raw["probe"] == name and raw["source"] == "live" and not raw["partial"]
+    r = load_recording(name, "test")
+    check_result(r, name, "recorded")
+    assert r.reason == "test"
+
+
+# -- fallbacks ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_env_forces_recordings(name, monkeypatch):
+    monkeypatch.setenv(_core.ENV, "recorded")
+    r = run(name)
+    check_result(r, name, "recorded")
+    assert _core.ENV in r.reason
+
+
+def test_bad_mode_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(_core.ENV, "sometimes")
+    with pytest.raises(ParamError, match="FRAGLIFE_PROBES"):
+        run("btf")
+    with pytest.raises(ParamError, match="unknown probe 'nope'"):
+        run("nope")
+
+
+MISSING = "/nonexistent/fraglife-test"
+
+
+@pytest.mark.parametrize("name, target, attr", [
+    ("pins", pins_mod, "STAT_REFRESH"),
+    ("pins", pins_mod, "VMSTAT"),
+    ("btf", btf_mod, "VMLINUX"),
+    ("kpageflags", kpf_mod, "KPAGEFLAGS"),
+    ("pagemap", pagemap_mod, "PAGEMAP"),
+])
+def test_missing_source_falls_back_to_recording(name, target, attr, monkeypatch):
+    monkeypatch.setattr(target, attr, MISSING)
+    r = run(name)
+    check_result(r, name, "recorded")
+    if ROOT or name in ("btf", "pagemap"):  # without root, pins/kpageflags may fail on access first
+        assert f"{MISSING} is missing" in r.reason
+    live_only = run(name, mode="live")
+    assert live_only.source == "unavailable" and live_only.reason
+
+
+def test_unsupported_syscall_falls_back(monkeypatch):
+    from fraglife.probes import _sys, vmsplice
+
+    def enosys(*a, **k):
+        raise OSError(38, "vmsplice: Function not implemented")
+
+    monkeypatch.setattr(_sys, "vmsplice", enosys)
+    r = run("vmsplice")
+    check_result(r, "vmsplice", "recorded")
+    assert "Function not implemented" in r.reason
+
+
+def test_a_crashing_probe_falls_back(monkeypatch):
+    from fraglife.probes import memcpy
+
+    def boom(quick=False):
+        raise ZeroDivisionError("synthetic")
+
+    monkeypatch.setattr(memcpy, "measure", boom)
+    r = run("memcpy")
+    check_result(r, "memcpy", "recorded")
+    assert "ZeroDivisionError: synthetic" in r.reason
+
+
+def test_no_recording_and_no_live_is_unavailable_not_an_exception(monkeypatch, tmp_path):
+    monkeypatch.setattr(_core, "RECORDINGS", tmp_path)
+    monkeypatch.setattr(btf_mod, "VMLINUX", MISSING)
+    r = run("btf")
+    assert r.source == "unavailable" and r.data == {}
+    assert "missing" in r.reason and "no recording" in r.reason
+    assert r.note().startswith("btf: unavailable")
+    assert r.summary() == []
+
+
+def test_corrupt_recording_is_reported(monkeypatch, tmp_path):
+    monkeypatch.setattr(_core, "RECORDINGS", tmp_path)
+    (tmp_path / "btf.json").write_text('{"probe": "btf", "kernel": "x"}')
+    r = load_recording("btf")
+    assert r.source == "unavailable" and "structs" in r.reason
+    (tmp_path / "btf.json").write_text("{not json")
+    assert "unreadable" in load_recording("btf").reason
+
+
+def test_partial_live_result_takes_the_missing_part_from_the_recording(monkeypatch):
+    monkeypatch.setattr(zc_mod.shutil, "which", lambda name: None)
+    monkeypatch.setattr(zc_mod, "RUNS", zc_mod.QUICK_RUNS)
+    r = run("zerocopy")
+    assert r.source == "live"
+    assert "transports.veth" in r.partial and "`ip` is not installed" in r.partial["transports.veth"]
+    veth = r["transports"]["veth"]
+    assert veth["source"] == "recorded" and veth["recorded_at"] and veth["runs"]
+    assert "transports.veth recorded" in r.note()
+    check_zerocopy(r.data)
+    with pytest.raises(ProbeUnavailable, match="parts came from the old recording"):
+        record(r)
+
+
+# -- recording ---------------------------------------------------------------------------
+
+def test_record_writes_a_live_result_and_reads_it_back(monkeypatch, tmp_path):
+    monkeypatch.setattr(_core, "RECORDINGS", tmp_path)
+    r = run("btf", mode="live")
+    assert r.source == "live"  # /sys/kernel/btf/vmlinux is world-readable
+    path = record(r)
+    assert path == tmp_path / "btf.json"
+    back = load_recording("btf", "because")
+    assert back.source == "recorded" and back.data == r.data and back.recorded_at == r.recorded_at
+    with pytest.raises(ProbeUnavailable, match="not recorded"):
+        record(back)
+
+
+# -- CLI -------------------------------------------------------------------------------------
+
+def _cli(argv, capsys):
+    from fraglife.cli import main
+
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_json_recorded(capsys):
+    code, out, _ = _cli(["probe", "--json", "--source", "recorded"], capsys)
+    assert code == 0
+    d = json.loads(out)
+    assert list(d) == list(NAMES)
+    for name, j in d.items():
+        assert j["source"] == "recorded" and j["provenance"]["kernel"] == j["kernel"]
+        CHECKS[name]({k: v for k, v in j.items() if k not in _core.META_KEYS})
+
+
+def test_cli_text_and_errors(capsys, monkeypatch, tmp_path):
+    code, out, _ = _cli(["probe", "vmsplice", "--source", "recorded"], capsys)
+    assert code == 0 and "RECORDED" in out and "reader sees new" in out
+    code, _, err = _cli(["probe", "nope"], capsys)
+    assert code == 2 and "unknown probe 'nope'" in err
+    monkeypatch.setattr(_core, "RECORDINGS", tmp_path)
+    monkeypatch.setattr(btf_mod, "VMLINUX", MISSING)
+    code, out, _ = _cli(["probe", "btf", "--record"], capsys)
+    assert code == 1 and "NOT recorded" in out and not (tmp_path / "btf.json").exists()
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _nobody_python() -> tuple[list[str], dict] | None:
+    """An interpreter user nobody can run with this venv's packages: the venv's own, or the
+    system's python of the same minor version (the venv's may live under a private /root)."""
+    import sysconfig
+
+    env = {"PATH": os.environ["PATH"], "HOME": "/tmp"}
+    lib = str(Path(_core.__file__).resolve().parents[2])
+    site = sysconfig.get_paths()["purelib"]
+    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for exe, extra in ((sys.executable, {}), (f"/usr/bin/{minor}", {"PYTHONPATH": f"{lib}:{site}"})):
+        if not os.path.exists(exe):
+            continue
+        probe = subprocess.run(NOBODY + ["env", *(f"{k}={v}" for k, v in {**env, **extra}.items()),
+                                         exe, "-c", "import fraglife.probes"],
+                               capture_output=True, timeout=60, cwd="/")
+        if probe.returncode == 0:
+            return [exe], {**env, **extra}
+    return None
+
+
+@needs_root
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) not installed")
+def test_cli_as_nobody_prints_recordings_and_exits_0():
+    found = _nobody_python()
+    if found is None:
+        pytest.skip("no Python interpreter with this venv's packages is executable by user nobody")
+    exe, env = found
+    script = ("import sys, argparse; from fraglife.probes import cli; p = argparse.ArgumentParser(); "
+              "cli.register(p.add_subparsers()); a = p.parse_args(['probe', '--json', 'pins', 'btf', "
+              "'pagemap', 'kpageflags']); sys.exit(a.func(a))")
+    proc = subprocess.run(NOBODY + exe + ["-c", script], capture_output=True, text=True, timeout=60,
+                          cwd="/", env=env)
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    for name in ("pins", "pagemap", "kpageflags"):
+        assert d[name]["source"] == "recorded", d[name]["reason"]
+        assert d[name]["provenance"]["root"] is True  # recorded by root
+    assert "stat_refresh" in d["pins"]["reason"]
+    assert "CAP_SYS_ADMIN" in d["pagemap"]["reason"]
+    assert d["btf"]["source"] == "live"  # world-readable
+    assert d["btf"]["provenance"]["root"] is False
+
+
+# -- pure parts ----------------------------------------------------------------------------
+
+def _btf_blob() -> bytes:
+    """A hand-made BTF: int, struct s { int a; union { int b; char c[3]; }; int d:3, e:5; } ."""
+    strings = b"\0int\0s\0a\0b\0c\0d\0e\0char\0"
+    off = {n: strings.index(b"\0" + n.encode() + b"\0") + 1 for n in ("int", "s", "a", "b", "c", "d", "e", "char")}
+    types = b""
+    # 1: int (4 bytes)
+    types += struct.pack("<III", off["int"], 1 << 24, 4) + struct.pack("<I", 32)
+    # 2: char
+    types += struct.pack("<III", off["char"], 1 << 24, 1) + struct.pack("<I", 8)
+    # 3: char[3]
+    types += struct.pack("<III", 0, 3 << 24, 0) + struct.pack("<III", 2, 1, 3)
+    # 4: anonymous union { int b; char c[3]; } size 4
+    types += struct.pack("<III", 0, (5 << 24) | 2, 4)
+    types += struct.pack("<III", off["b"], 1, 0) + struct.pack("<III", off["c"], 3, 0)
+    # 5: struct s, kind_flag set (bitfield encoding), size 12
+    types += struct.pack("<III", off["s"], (1 << 31) | (4 << 24) | 4, 12)
+    types += struct.pack("<III", off["a"], 1, 0)
+    types += struct.pack("<III", 0, 4, 32)
+    types += struct.pack("<III", off["d"], 1, (3 << 24) | 64)
+    types += struct.pack("<III", off["e"], 1, (5 << 24) | 67)
+    hdr = struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings))
+    return hdr + types + strings
+
+
+def test_btf_parser_on_a_handmade_blob():
+    b = btf_mod.BTF(_btf_blob())
+    assert len(b) == 5
+    lay = b.layout("s")
+    assert lay["size"] == 12
+    m = lay["members"]
+    assert m["a"] == {"offset": 0, "size": 4, "type": "int"}
+    assert m["b"]["offset"] == 4 and m["c"]["offset"] == 4 and m["c"]["nelems"] == 3 and m["c"]["type"] == "char[3]"
+    assert m["d"]["bit_offset"] == 64 and m["d"]["bits"] == 3 and m["d"]["offset"] == 8
+    assert m["e"]["bit_offset"] == 67 and m["e"]["bits"] == 5
+    assert b.layout("missing") is None
+    with pytest.raises(btf_mod.BTFError, match="magic"):
+        btf_mod.BTF(b"\0" * 32)
+
+
+def test_pagemap_runs():
+    assert pagemap_mod.runs(np.array([5, 6, 7, 9, 10, 3], np.int64)).tolist() == [3, 2, 1]
+    assert pagemap_mod.runs(np.array([7], np.int64)).tolist() == [1]
+    assert pagemap_mod.runs(np.arange(100, 612, dtype=np.int64)).tolist() == [512]
+
+
+def test_spread():
+    s = _core.spread([4, 1, 3, 2, 5])
+    assert (s["median"], s["q1"], s["q3"], s["min"], s["max"], s["n"]) == (3, 2, 4, 1, 5, 5)
+
+
+# -- live (root) ----------------------------------------------------------------------------
+
+@live
+@needs_root
+def test_live_pins_exact_counts():
+    r = run("pins", mode="live", quick=True)
+    check_result(r, "pins", "live")
+    assert not r.partial, r.partial
+    ops = r["ops"]
+    for name, pages in (("o_direct_read", 256), ("o_direct_read_plus_4k", 257), ("process_vm_readv", 256),
+                        ("o_direct_read_thp", 512)):
+        assert (ops[name]["pins_acquired"], ops[name]["pins_released"]) == (pages, pages), name
+    io = ops["io_uring_register_buffers"]
+    assert (io["pins_acquired"], io["held_while_registered"], io["released_at_unregister"]) == (256, 256, 256)
+    for name in ("msg_zerocopy_send", "vmsplice", "splice_to_socket", "sendfile"):
+        assert (ops[name]["pins_acquired"], ops[name]["pins_released"]) == (0, 0), name
+    assert ops["msg_zerocopy_send"]["notifications"] >= 1
+    thp = ops["io_uring_register_buffers_thp"]
+    if thp["thp_backed"] == 1.0:  # one pin kept per 2 MiB folio
+        assert (thp["pins_acquired"], thp["held_while_registered"]) == (512, 1)
+    assert ops["o_direct_read"]["filesystem"] not in ("tmpfs", "ramfs")
+
+
+@live
+def test_live_btf_matches_kernel_facts():
+    r = run("btf", mode="live")
+    check_result(r, "btf", "live")
+    if not r.kernel.startswith("6.18."):
+        pytest.skip(f"kernel-facts.md sizes are for 6.18, this is {r.kernel}")
+    bad = {k: c for k, c in r["checks"].items() if not c["ok"]}
+    assert not bad
+    assert r["max_skb_frags"] == int(Path("/proc/sys/net/core/max_skb_frags").read_text())
+
+
+@live
+@needs_root
+def test_live_zerocopy_and_cleanup(monkeypatch):
+    monkeypatch.setattr(zc_mod, "RUNS", zc_mod.QUICK_RUNS)
+    before = set(os.listdir("/sys/class/net"))
+    r = run("zerocopy", mode="live", quick=True)
+    check_result(r, "zerocopy", "live")
+    assert not r.partial, r.partial
+    for run_ in r["transports"]["loopback"]["runs"].values():
+        assert run_["kernel_copied"] is True  # msg_zerocopy.rst: loopback copies
+    assert zc_mod.leftovers() == []
+    assert set(os.listdir("/sys/class/net")) == before
+
+
+@live
+def test_live_vmsplice_hazard():
+    r = run("vmsplice", mode="live")
+    check_result(r, "vmsplice", "live")
+    sees = {k: c["reader_sees"] for k, c in r["cases"].items()}
+    assert sees == {"write": "old", "vmsplice": "new", "vmsplice_gift": "new", "vmsplice_dontneed": "old",
+                    "vmsplice_munmap": "old", "vmsplice_splice_tcp": "new"}
+    assert r["reader_sees_new_data"] is True
+
+
+@live
+@needs_root
+def test_live_faults_pagemap_kpageflags_memcpy():
+    for name in ("faults", "pagemap", "kpageflags", "memcpy"):
+        r = run(name, mode="live", quick=True)
+        check_result(r, name, "live")
+        assert not r.partial, (name, r.partial)
+    pm = run("pagemap", mode="live", quick=True)["buffers"]
+    if pm["1MiB_thp"]["thp_backed"] == 1.0:  # the first 1 MiB of one 2 MiB folio: one run
+        assert set(pm["1MiB_thp"]["runs_each"]) == {1}
+    if pm["16MiB_thp"]["thp_backed"] == 1.0:  # eight 2 MiB folios: at most 8 runs, each whole folios
+        t = pm["16MiB_thp"]["median_trial"]
+        assert max(pm["16MiB_thp"]["runs_each"]) <= 8 and t["huge_aligned_runs"] == t["runs"]
