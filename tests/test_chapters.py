@@ -11,10 +11,19 @@ from fraglife.paths import BUILD
 pytestmark = pytest.mark.chapters
 
 
+def _digest(path):
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 @pytest.fixture(scope="session")
 def executed():
+    before = {ch.id: _digest(ch.notebook) for ch in chapters.CHAPTERS}
     results = runner.run_chapters()
     print(runner.format_table(results))
+    after = {ch.id: _digest(ch.notebook) for ch in chapters.CHAPTERS}
+    assert before == after, "executing chapters must not modify the source notebooks"
     return {r.chapter: r for r in results}
 
 
