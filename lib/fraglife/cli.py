@@ -16,6 +16,7 @@ COMMANDS = (
     "fraglife.runner",
     "fraglife.probes.cli",
     "fraglife.bench",
+    "fraglife.sweep",
 )
 
 
