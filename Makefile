@@ -4,9 +4,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fraglife-installed
-EXTRAS ?= test
+EXTRAS ?= test,book
+NPM_STAMP := node_modules/.fraglife-installed
 
-.PHONY: setup lab test run bench clean
+.PHONY: setup lab test run bench clean vendor slides book publish chromium test-offline
 
 # One install per venv; re-done only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -21,7 +22,7 @@ setup: $(STAMP)
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=book
 
-test: setup
+test: setup vendor
 	$(BIN)/python -m pytest -q
 
 run: setup
@@ -32,3 +33,35 @@ bench: setup
 
 clean:
 	rm -rf build
+
+# --- Publishing: offline slides and HTML book (lib/fraglife/publish.py) -----------------
+# JavaScript and fonts the decks and pages carry (package.json, package-lock.json).
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+vendor: $(NPM_STAMP)
+
+# Execute every written chapter, then one reveal.js deck each: build/slides/NN_name.slides.html
+slides: setup vendor
+	$(BIN)/fraglife slides
+
+# Execute every written chapter, then the HTML book: build/html/index.html
+book: setup vendor
+	$(BIN)/fraglife book
+
+# Both from one execution.
+publish: setup vendor
+	$(BIN)/fraglife book
+	$(BIN)/fraglife slides --no-run
+
+# Debian's Chromium, for the offline browser test (installed only if missing; needs root).
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Build the real book and decks, then open them in headless Chromium with the network blocked;
+# screenshots go to build/screenshots/.
+test-offline: setup vendor chromium
+	$(BIN)/fraglife book
+	$(BIN)/fraglife slides --no-run
+	FRAGLIFE_CHECK_BUILD=1 $(BIN)/python -m pytest -q tests/test_publish_offline.py

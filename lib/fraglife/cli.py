@@ -17,6 +17,7 @@ COMMANDS = (
     "fraglife.probes.cli",
     "fraglife.bench",
     "fraglife.sweep",
+    "fraglife.publish",
 )
 
 

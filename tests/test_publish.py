@@ -1,0 +1,294 @@
+"""Offline slides and HTML book (fraglife.publish, fraglife.offline).
+
+Two small demo chapters, written here and executed with papermill on the
+project's kernel, carry everything the real chapters may use: an altair chart,
+a widgets.panel, math, a table, stderr, a link between chapters, one chapter
+without slide marks and one with. They are published into a temporary folder
+and checked statically; if Chromium is installed, the deck and the pages are
+also opened with the network blocked (screenshots in build/screenshots/).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fraglife import offline, publish, widgets
+from fraglife.paths import build_dir
+
+IDS = ["00_demo", "01_demo"]
+
+
+# --------------------------------------------------------------------------- demo chapters
+def _md(text, **meta):
+    c = nbformat.v4.new_markdown_cell(text)
+    c.metadata.update(meta)
+    return c
+
+
+def _code(text, tags=(), **meta):
+    c = nbformat.v4.new_code_cell(text)
+    if tags:
+        c.metadata["tags"] = list(tags)
+    c.metadata.update(meta)
+    return c
+
+
+def _demo_notebooks(folder: Path) -> dict[str, Path]:
+    kernelspec = {"display_name": "Python (fraglife)", "language": "python", "name": "fraglife"}
+    setup = ("import altair as alt, ipywidgets as W, pandas as pd\n"
+             "from fraglife import plots, widgets\nplots.setup();")
+    chart = ("df = pd.DataFrame({'policy': ['page_ref', 'owner_skb', 'owner_frag'], 'refs': [n * 7, n, n * 2]})\n"
+             "alt.Chart(df).mark_bar().encode(x='policy:N', y='refs:Q', color=plots.policy_color())"
+             ".properties(title='Demo refs per policy')")
+    panel = ("def render(n, policy):\n"
+             "    df = pd.DataFrame({'x': range(n), 'y': [i * (2 if policy == 'owner_skb' else 3) for i in range(n)]})\n"
+             "    return alt.Chart(df).mark_line().encode(x='x:Q', y='y:Q').properties(title=f'Panel {policy} n={n}')\n"
+             "widgets.panel({'n': W.IntSlider(value=n, min=2, max=40), "
+             "'policy': W.Dropdown(options=['owner_skb', 'page_ref'], value='owner_skb')}, render, title='Explore')")
+    nb0 = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec, "language_info": {"name": "python"}})
+    nb0.cells = [
+        _md("# 00 · Demo: a chapter without slide marks\n\nThe intro, with math $a^2 + b^2 = c^2$ "
+            "and a link to [the next chapter](01_demo.ipynb)."),
+        _code("n = 12", tags=["parameters"]),
+        _code(setup),
+        _md("## A chart\n\nBars in the book's colours."),
+        _code(chart),
+        _md("## A panel"),
+        _code(panel),
+        _md("### Details\n\nA table, and a warning that stays out of the slides."),
+        _code("import sys\nprint('a warning for the log', file=sys.stderr)\npd.DataFrame({'a': [1, 2], 'b': [3, 4]})"),
+    ]
+    nb1 = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec, "language_info": {"name": "python"}})
+    nb1.cells = [
+        _md("# 01 · Demo: a chapter with slide marks\n\nBack to [the first chapter](00_demo.ipynb).",
+            slideshow={"slide_type": "slide"}),
+        _md("Say this out loud, don't show it.", slideshow={"slide_type": "notes"}),
+        _code("x = 41", tags=["parameters"], slideshow={"slide_type": "skip"}),
+        _code("print('the answer is', x + 1)", tags=["show-input"], slideshow={"slide_type": "fragment"}),
+        _md("## The end\n\n$$\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}$$", slideshow={"slide_type": "slide"}),
+        _code("secret_setup = 1", slideshow={"slide_type": "skip"}),
+    ]
+    paths = {}
+    for name, nb in zip(IDS, (nb0, nb1)):
+        paths[name] = folder / f"{name}.ipynb"
+        nbformat.write(nb, paths[name])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    import papermill as pm
+
+    from fraglife.runner import ensure_kernel
+
+    root = tmp_path_factory.mktemp("publish")
+    src, executed = root / "book", root / "executed"
+    src.mkdir()
+    executed.mkdir()
+    kernel = ensure_kernel()
+    pages = []
+    for name, path in _demo_notebooks(src).items():
+        pm.execute_notebook(str(path), str(executed / path.name), kernel_name=kernel, cwd=str(src),
+                            execution_timeout=300, progress_bar=False)
+        pages.append(publish.Page(name, f"Demo {name}", f"summary of {name}", executed / path.name))
+    decks = publish.build_slides(pages, root / "slides", all_ids=IDS)
+    index = publish.build_book(pages, root / "html")
+    return {"root": root, "pages": pages, "decks": decks, "index": index, "executed": executed}
+
+
+def _read(path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- unit
+def test_headings_make_slides_when_a_chapter_marks_none():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_md("# Title\ntext"), _code("p = 1", tags=["parameters"]), _code("import x"),
+                _md("## Two"), _code("chart"), _md("plain"), _md("### Three")]
+    nb.cells[4].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1"}, execution_count=1)]
+    publish.mark_slides(nb)
+    kinds = [(c.cell_type, c.metadata.slideshow.slide_type) for c in nb.cells]
+    assert kinds == [("markdown", "slide"), ("markdown", "slide"), ("code", "-"), ("markdown", "-"),
+                     ("markdown", "subslide")]
+    assert nb.cells[2].metadata.transient == {"remove_source": True}
+    assert publish.slide_count(nb) == 2
+
+
+def test_marked_chapters_keep_their_marks_and_tags_rule():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_md("# T", slideshow={"slide_type": "slide"}), _md("## not a slide here"),
+                _code("a", tags=["show-input"]), _code("b", tags=["parameters"], slideshow={"slide_type": "slide"}),
+                _code("c", slideshow={"slide_type": "skip"}), _md("x", tags=["hide-input"])]
+    publish.mark_slides(nb)
+    assert [c.metadata.slideshow.slide_type for c in nb.cells] == ["slide", "-", "-", "-"]
+    assert "transient" not in nb.cells[2].metadata  # show-input keeps the code
+    assert nb.cells[3].metadata.transient == {"remove_source": True}
+
+
+def test_stderr_is_left_out_of_slides():
+    nb = nbformat.v4.new_notebook()
+    c = _code("warn")
+    c.outputs = [nbformat.v4.new_output("stream", name="stderr", text="careful\n")]
+    nb.cells = [_md("# T"), c]
+    publish.mark_slides(nb)
+    assert len(nb.cells) == 1
+
+
+def test_chapter_links_follow_the_export():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_md("See [one](01_demo.ipynb), [gone](07_x.ipynb) and (00_demo.ipynb).")]
+    out = nbformat.v4.new_output("display_data", data={"text/html": '<a href="01_demo.ipynb">x</a>'})
+    nb.cells.append(_code("t"))
+    nb.cells[1].outputs = [out]
+    publish.rewrite_links(nb, IDS, ".slides.html")
+    assert nb.cells[0].source == "See [one](01_demo.slides.html), [gone](07_x.ipynb) and (00_demo.slides.html)."
+    assert nb.cells[1].outputs[0].data["text/html"] == '<a href="01_demo.slides.html">x</a>'
+
+
+def test_every_cdn_url_points_at_a_local_copy():
+    exporter = publish._exporter()
+    urls = {
+        "reveal": exporter.reveal_url_prefix, "require.js": exporter.require_js_url,
+        "MathJax": exporter.mathjax_url, "widgets": exporter.jupyter_widgets_base_url,
+        "widget renderer": exporter.widget_renderer_url, "font-awesome": exporter.font_awesome_url,
+        "jQuery": exporter.jquery_url, "mermaid": exporter.mermaid_js_url,
+    }
+    for name, url in urls.items():
+        assert not re.match(r"(https?:)?//", url), f"{name} still loads from {url}"
+        assert url.startswith(publish.VENDOR_DIR), f"{name}: {url}"
+    assert exporter.reveal_theme == "white"  # 'simple' imports Google fonts
+    assert exporter.template_name == "fraglife_reveal"
+
+
+def test_reveal_major_matches_the_template():
+    versions = publish.check_vendor()
+    assert int(versions["reveal.js"].split(".")[0]) == publish.template_reveal_major() == 4
+
+
+def test_audit_finds_what_would_load_from_the_network(tmp_path):
+    (tmp_path / "here.js").write_text("")
+    (tmp_path / "s.css").write_text("@import url(https://fonts.googleapis.com/css?family=Lato);\n"
+                                    "/* https://example.com in a comment is fine */ a { background: url(img.png) }")
+    page = tmp_path / "p.html"
+    page.write_text("""<html><head>
+<script src="here.js"></script>
+<script src="https://unpkg.com/reveal.js@4.0.2/dist/reveal.js"></script>
+<link rel="stylesheet" href="//cdnjs.cloudflare.com/font-awesome.css">
+<link rel="stylesheet" href="s.css">
+<link rel="canonical" href="https://example.org/book/">
+<style>@import url("https://fonts.googleapis.com/css?family=News+Cycle");</style>
+<script>var u = 'https://cdnjs.cloudflare.com/ajax/libs/require.js/2.1.10/require.min.js'; // https://ok.example
+</script>
+<script type="module">import mermaid from "https://cdn.example/mermaid.mjs";</script>
+</head><body>
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"><image href="https://x.example/i.png"/></svg>
+<img srcset="a.png 1x, https://x.example/b.png 2x">
+<a href="https://lore.kernel.org/r/x">a link the reader follows</a>
+<a href="missing.html">dead</a> <a href="#nowhere">x</a> <a href="#here" id="here">ok</a>
+<script src="gone.js"></script>
+</body></html>""")
+    problems = offline.audit([page])
+    text = "\n".join(problems)
+    for bad in ("unpkg.com/reveal.js", "//cdnjs.cloudflare.com/font-awesome.css", "News+Cycle",
+                "require.min.js", "cdn.example/mermaid.mjs", "x.example/i.png", "x.example/b.png",
+                "fonts.googleapis.com/css?family=Lato", "img.png does not exist", "a.png does not exist",
+                "missing.html leads nowhere", "#nowhere", "gone.js does not exist"):
+        assert bad in text, f"{bad} not reported in:\n{text}"
+    for fine in ("lore.kernel.org", "w3.org", "example.org/book", "ok.example", "here.js", "#here", "example.com"):
+        assert fine not in text, f"{fine} wrongly reported:\n{text}"
+
+
+# --------------------------------------------------------------------------- integration
+def test_one_deck_per_chapter_and_an_index(demo):
+    root = demo["root"] / "slides"
+    assert [p.name for p in demo["decks"]] == ["00_demo.slides.html", "01_demo.slides.html"]
+    index = _read(root / "index.html")
+    assert 'href="00_demo.slides.html"' in index and 'href="01_demo.slides.html"' in index
+    assert (root / "_vendor/reveal.js/dist/reveal.js").exists()
+    assert (root / "_vendor/mathjax/MathJax.js").exists()
+
+
+def test_decks_pull_nothing_from_the_network(demo):
+    pages = [*demo["decks"], demo["root"] / "slides/index.html"]
+    assert offline.audit(pages) == []
+    for deck in demo["decks"]:
+        text = _read(deck)
+        for ref in re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", text):
+            assert not re.match(r"(https?:)?//", ref) or "lore.kernel.org" in ref, f"{deck.name}: {ref}"
+        assert "widget-state+json" not in text and "embed-amd" not in text
+
+
+def test_deck_content(demo):
+    d0, d1 = (_read(p) for p in demo["decks"])
+    # Charts are SVG from vl-convert (nbconvert embeds them as data: images), in the book's palette.
+    import base64
+
+    svgs = [base64.b64decode(b).decode() for b in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", d0)]
+    assert any("Demo refs per policy" in s and "#0072B2".lower() in s.lower() for s in svgs)
+    # The panel is its static rendering plus the note.
+    assert widgets.NOTE in d0 and "n=12, policy=owner_skb" in d0
+    # Code is hidden (setup, parameters), stderr left out, links follow the export.
+    assert "plots.setup" not in d0 and "n = 12" not in d0 and "a warning for the log" not in d0
+    assert 'href="01_demo.slides.html"' in d0
+    # Marked chapter: its show-input cell keeps its code, notes become speaker notes, skips go.
+    assert "the answer is" in d1 and 'class="notes"' in d1
+    assert "secret_setup" not in d1 and 'href="00_demo.slides.html"' in d1
+
+
+def test_book_has_toc_pages_outputs_and_links(demo):
+    html_dir = demo["root"] / "html"
+    index = _read(demo["index"])
+    assert 'href="00_demo.html"' in index and 'href="01_demo.html"' in index
+    p0 = _read(html_dir / "00_demo.html")
+    assert "<svg" in p0 and widgets.NOTE in p0 and "Demo refs per policy" in p0
+    assert 'href="01_demo.html"' in p0  # the notebook link became a page link
+    assert "THEBE" not in p0 and "thebe" not in p0.lower().replace("sphinx-thebe", "")
+    assert "_static/vendor/mathjax/MathJax.js" in p0
+    assert offline.audit(sorted(html_dir.glob("*.html"))) == []
+
+
+# --------------------------------------------------------------------------- browser
+@pytest.fixture(scope="module")
+def chromium():
+    if not offline.find_chromium():
+        pytest.skip("Chromium is not installed; `make test-offline` installs it and runs the browser checks")
+    with offline.Chromium() as browser:
+        yield browser
+
+
+@pytest.mark.browser
+def test_deck_renders_offline_in_chromium(demo, chromium):
+    shots = build_dir("screenshots")
+    visit = chromium.visit(offline.file_url(demo["decks"][0]))
+    visit.wait_for("document.querySelector('.reveal.ready') !== null")
+    assert visit.evaluate("document.querySelectorAll('.reveal .slides > section').length") == 3
+    visit.screenshot(shots / "demo-deck-1.png")
+    visit.goto("#/1")
+    # The chart slide shows a drawn SVG.
+    width = visit.evaluate("Math.max(...[...document.querySelectorAll('section.present svg, section.present img')]"
+                           ".filter(s => !s.closest || s.naturalWidth === undefined || s.naturalWidth > 0)"
+                           ".map(s => s.getBoundingClientRect().width), 0)")
+    assert width > 100
+    visit.screenshot(shots / "demo-deck-2.png")
+    visit.goto("#/0")
+    visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
+    assert visit.problems() == []
+    visit.close()
+
+
+@pytest.mark.browser
+def test_book_renders_offline_in_chromium(demo, chromium):
+    shots = build_dir("screenshots")
+    for page, shot in ((demo["index"], "demo-book-index.png"), (demo["root"] / "html/00_demo.html", "demo-book-00.png")):
+        visit = chromium.visit(offline.file_url(page))
+        visit.screenshot(shot := shots / shot)
+        assert visit.problems() == [], page
+        visit.close()
+    visit = chromium.visit(offline.file_url(demo["root"] / "html/01_demo.html"))
+    visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
+    assert visit.problems() == []
+    visit.close()
