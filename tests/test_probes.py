@@ -251,6 +251,8 @@ def test_corrupt_recording_is_reported(monkeypatch, tmp_path):
     assert r.source == "unavailable" and "structs" in r.reason
     (tmp_path / "btf.json").write_text("{not json")
     assert "unreadable" in load_recording("btf").reason
+    (tmp_path / "btf.json").write_text("[1, 2]")
+    assert "not a JSON object" in load_recording("btf").reason
 
 
 def test_partial_live_result_takes_the_missing_part_from_the_recording(monkeypatch):
@@ -405,6 +407,28 @@ def test_pagemap_runs():
     assert pagemap_mod.runs(np.arange(100, 612, dtype=np.int64)).tolist() == [512]
 
 
+def test_pin_windows_survive_foreign_pins(monkeypatch):
+    """A foreign pin in a baseline window forces another round; one in a sample is outvoted."""
+    state = {"acq": 0, "rel": 0, "reads": 0}
+    noisy_reads = {4, 26}  # read 4 ends baseline window 2 of round 1; read 26 ends sample 2 of round 2
+
+    def fake_counters():
+        state["reads"] += 1
+        if state["reads"] in noisy_reads:
+            state["acq"] += 7
+        return state["acq"], state["rel"]
+
+    def op():
+        state["acq"] += 256
+        state["rel"] += 256
+
+    monkeypatch.setattr(pins_mod, "read_counters", fake_counters)
+    res = pins_mod.measure_window(op, reps=5)
+    assert (res["pins_acquired"], res["pins_released"]) == (256, 256)
+    assert (res["rounds"], res["agree"], res["stable"]) == (2, 4, True)
+    assert [263, 256] in res["samples"]
+
+
 def test_spread():
     s = _core.spread([4, 1, 3, 2, 5])
     assert (s["median"], s["q1"], s["q3"], s["min"], s["max"], s["n"]) == (3, 2, 4, 1, 5, 5)
@@ -454,6 +478,23 @@ def test_live_zerocopy_and_cleanup(monkeypatch):
     assert not r.partial, r.partial
     for run_ in r["transports"]["loopback"]["runs"].values():
         assert run_["kernel_copied"] is True  # msg_zerocopy.rst: loopback copies
+    assert zc_mod.leftovers() == []
+    assert set(os.listdir("/sys/class/net")) == before
+
+
+@live
+@needs_root
+@pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 not installed")
+def test_veth_cleans_up_after_a_failure(monkeypatch):
+    before = set(os.listdir("/sys/class/net"))
+
+    def fail(ns, host):
+        assert ns in os.listdir("/run/netns")  # it did exist while the probe ran
+        raise RuntimeError("synthetic failure inside the namespace")
+
+    monkeypatch.setattr(zc_mod, "_listen_in_netns", fail)
+    with pytest.raises(RuntimeError, match="synthetic"):
+        zc_mod.veth(zc_mod.QUICK_RUNS)
     assert zc_mod.leftovers() == []
     assert set(os.listdir("/sys/class/net")) == before
 

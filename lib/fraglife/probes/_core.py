@@ -165,6 +165,8 @@ def load_recording(name: str, reason: str | None = None) -> ProbeResult:
         return ProbeResult(name, "unavailable", {}, {}, _join(reason, f"no recording at {path}"))
     except (OSError, ValueError) as e:
         return ProbeResult(name, "unavailable", {}, {}, _join(reason, f"recording {path} unreadable: {e}"))
+    if not isinstance(raw, dict):
+        return ProbeResult(name, "unavailable", {}, {}, _join(reason, f"recording {path} is not a JSON object"))
     data = {k: v for k, v in raw.items() if k not in META_KEYS}
     missing = [k for k in mod.REQUIRED if k not in data]
     if raw.get("probe") != name or missing:

@@ -19,9 +19,9 @@ order):
 - ``process_vm_readv``: copying an already-faulted buffer through
   ``process_vm_readv`` (own pid), which pins and unpins every source page
   (mm/process_vm_access.c ``process_vm_rw_single_vec``:
-  ``pin_user_pages_remote`` in batches of up to ``PVM_MAX_PP_ARRAY_COUNT``
-  pages, v6.12), next to a plain ``memcpy`` of the same size; the difference
-  is the GUP cost.
+  ``pin_user_pages_remote`` in batches of up to ``PVM_MAX_USER_PAGES`` = 1024
+  pages on x86_64, each batch under ``mmap_read_lock``, v6.12), next to a
+  plain ``memcpy`` of the same size; the difference is the GUP cost.
 - ``io_uring_register`` / ``io_uring_register_thp``: registering and
   unregistering the buffer as an io_uring fixed buffer: pin_user_pages_fast
   with FOLL_LONGTERM and unpin of every page, no copy (io_uring/memmap.c

@@ -58,7 +58,6 @@ import fcntl
 import os
 import statistics
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -151,22 +150,30 @@ def _noop() -> None:
     pass
 
 
-def measure_op(fn, reps: int, rounds: int = 4) -> dict:
-    """Median pin deltas of ``fn`` over ``reps`` windows, repeated until stable."""
-    history = []
+def measure_op(sample, reps: int, rounds: int = 4) -> dict:
+    """Median of ``reps`` calls of ``sample()`` (a tuple of counter deltas), per component.
+
+    Rounds repeat, up to ``rounds``, until the no-op baseline measured with
+    them is all zero and more than half the samples equal the median exactly.
+    """
     for rnd in range(1, rounds + 1):
         baseline = [_window(_noop) for _ in range(3)]
-        samples = [_window(fn) for _ in range(reps)]
-        acq = int(statistics.median(a for a, _ in samples))
-        rel = int(statistics.median(r for _, r in samples))
-        agree = sum(1 for s in samples if s == (acq, rel))
+        samples = [tuple(sample()) for _ in range(reps)]
+        med = tuple(int(statistics.median(col)) for col in zip(*samples))
+        agree = sum(1 for s in samples if s == med)
         quiet = all(b == (0, 0) for b in baseline)
-        history.append(samples)
         if quiet and agree * 2 > reps:
             break
-    return {"pins_acquired": acq, "pins_released": rel, "reps": reps, "agree": agree,
-            "rounds": rnd, "stable": bool(quiet and agree * 2 > reps),
+    return {"median": med, "reps": reps, "agree": agree, "rounds": rnd,
+            "stable": bool(quiet and agree * 2 > reps),
             "baseline": [list(b) for b in baseline], "samples": [list(s) for s in samples]}
+
+
+def measure_window(fn, reps: int) -> dict:
+    """Pins acquired and released across ``fn`` (see :func:`measure_op`)."""
+    res = measure_op(lambda: _window(fn), reps)
+    res["pins_acquired"], res["pins_released"] = res.pop("median")
+    return res
 
 
 # -- operations ------------------------------------------------------------------------
@@ -221,7 +228,7 @@ def _process_vm_readv(stack: ExitStack, size: int) -> tuple:
     return op, {}
 
 
-def _io_uring(stack: ExitStack, size: int, thp: bool = False) -> dict:
+def _io_uring(stack: ExitStack, size: int, reps: int, thp: bool = False) -> dict:
     """Register and unregister separately: what is held while registered."""
     if os.path.exists("/proc/sys/kernel/io_uring_disabled"):
         if Path("/proc/sys/kernel/io_uring_disabled").read_text().strip() == "2":
@@ -229,20 +236,18 @@ def _io_uring(stack: ExitStack, size: int, thp: bool = False) -> dict:
     m = _buffer(stack, size, thp=thp)
     ring = _sys.io_uring_setup(4)
     stack.callback(os.close, ring)
-    reps = 5
-    reg, unreg = [], []
-    for _ in range(reps):
-        reg.append(_window(lambda: _sys.io_uring_register_buffers(ring, [m.iov()])))
-        unreg.append(_window(lambda: _sys.io_uring_unregister_buffers(ring)))
-    ra = int(statistics.median(a for a, _ in reg))
-    rr = int(statistics.median(r for _, r in reg))
-    ua = int(statistics.median(a for a, _ in unreg))
-    ur = int(statistics.median(r for _, r in unreg))
-    agree = sum(1 for x, y in zip(reg, unreg) if x == (ra, rr) and y == (ua, ur))
+
+    def sample():
+        reg = _window(lambda: _sys.io_uring_register_buffers(ring, [m.iov()]))
+        unreg = _window(lambda: _sys.io_uring_unregister_buffers(ring))
+        return (*reg, *unreg)
+
+    res = measure_op(sample, reps)
+    ra, rr, ua, ur = res.pop("median")
     out = {"pins_acquired": ra + ua, "pins_released": rr + ur,
            "held_while_registered": ra - rr, "released_at_register": rr, "released_at_unregister": ur,
-           "reps": reps, "agree": agree, "stable": agree * 2 > reps,
-           "samples": [[*x, *y] for x, y in zip(reg, unreg)]}
+           "sample_columns": ["register_acquired", "register_released", "unregister_acquired",
+                              "unregister_released"], **res}
     if thp:
         out["thp_backed"] = _sys.thp_fraction(m)
     return out
@@ -348,7 +353,7 @@ def _run_op(name: str, reps: int) -> dict:
     out = {"bytes": size, "pages": size // _sys.PAGE}
     with ExitStack() as stack:
         if name.startswith("io_uring"):
-            out.update(_io_uring(stack, size, thp=name.endswith("_thp")))
+            out.update(_io_uring(stack, size, reps, thp=name.endswith("_thp")))
         else:
             extra = {}
             if name.startswith("o_direct"):
@@ -365,7 +370,7 @@ def _run_op(name: str, reps: int) -> dict:
                 op, extra = _sendfile(stack, size)
             else:
                 raise ValueError(name)
-            out.update(measure_op(op, reps))
+            out.update(measure_window(op, reps))
             if name == "msg_zerocopy_send":
                 out["notifications"] = state["notifications"]
                 out["completions_copied"] = state["copied"]

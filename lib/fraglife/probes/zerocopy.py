@@ -9,12 +9,13 @@ into one ``[ee_info, ee_data]`` range), and whether the kernel set
 is done twice: reading the error queue after every send, and only at the
 end (the most coalescing an application can see).
 
-Documentation/networking/msg_zerocopy.rst (v6.12), "Loopback": data sent to
-a local socket is copied (the receiver could otherwise hold user pages
-indefinitely); the copy happens in ``skb_orphan_frags_rx``
-(include/linux/skbuff.h, v6.12) on delivery. A veth pair into another
-network namespace is still local delivery, so this probe measures what its
-completions report instead of assuming.
+Documentation/networking/msg_zerocopy.rst (v6.12), "Loopback": packets
+sent with MSG_ZEROCOPY that are looped to a local socket incur a deferred
+copy, because a receiver that does not read could otherwise delay the
+notification without bound; "Testing" adds that a veth pair across
+namespaces is such a local pair, and that the restriction lives in
+``skb_orphan_frags_rx`` (include/linux/skbuff.h, v6.12). The probe measures
+what the completions report on both rather than assuming it.
 
 The veth part creates a network namespace with a unique name and a veth
 pair with iproute2's ``ip`` (never installed at run time), opens the
