@@ -22,7 +22,9 @@ from .model.policies import get as get_policy
 
 # Extra report sections: (key, "module:function"), the function takes the parsed
 # CLI args and returns a JSON-safe value.
-SECTIONS: tuple[tuple[str, str], ...] = ()
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("sweep", "fraglife.sweep:bench_section"),
+)
 
 
 def bench_trace(events: int, *, seed: int = 1) -> np.ndarray:

@@ -283,12 +283,12 @@ def _notebook_point(chapter_id: str, params: dict, timeout: int) -> tuple[dict, 
                 os.environ["FRAGLIFE_BUILD"] = saved
         nb_path = Path(result.output)
         notebook = nb_path.read_text() if nb_path.exists() else None
-        record: dict[str, Any] = {"notebook_seconds": result.seconds}
+        record: dict[str, Any] = {}
         claims_file = Path(tmp) / "build" / "claims" / f"{ch.number}.json"
         if claims_file.exists():
             claims = json.loads(claims_file.read_text()).get("claims", [])
-            record["claims_total"] = len(claims)
             record["claims_ok"] = sum(bool(c.get("ok")) for c in claims)
+            record["claims_total"] = len(claims)
             for c in claims:
                 record[f"claim.{c['name']}"] = c.get("observed") == "holds"
                 for k, v in (c.get("evidence") or {}).items():
@@ -379,11 +379,11 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
     if processes:
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
-        what = f"LocalCluster: {n} worker processes x 1 thread"
+        what = f"LocalCluster: {n} worker process{'es' if n > 1 else ''} x 1 thread"
     else:
         cluster = LocalCluster(n_workers=1, threads_per_worker=n, processes=False, dashboard_address=None,
                                silence_logs=logging.ERROR)
-        what = f"LocalCluster (processes=False): 1 in-process worker x {n} threads"
+        what = f"LocalCluster (processes=False): 1 in-process worker x {n} thread{'s' if n > 1 else ''}"
     c = Client(cluster)
     return Cluster(c, what, [cluster, c])
 
