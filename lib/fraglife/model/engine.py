@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..jit import CACHE
+
 from . import ledger as L
 from . import trace as T
 from .ledger import Ledger
@@ -33,7 +35,7 @@ EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE = 6, 7, 8, 9, 10, 11
 assert (T.ALLOC, T.FREE, T.BUF_RELEASE) == (ALLOC, FREE, BUF_RELEASE)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _touch(last_cpu, written, line, cpu, led):
     """One atomic read-modify-write on a refcount line by ``cpu``."""
     led[ATOMICS] += 1
@@ -45,7 +47,7 @@ def _touch(last_cpu, written, line, cpu, led):
     last_cpu[line] = cpu
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _push(acc, mark, touched, nt, line, units):
     if mark[line] == 0:
         mark[line] = 1
@@ -55,7 +57,7 @@ def _push(acc, mark, touched, nt, line, units):
     return nt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _free_pages(alive, ptrs, lo, hi, counters, led):
     """Free pages [lo, hi); count those a live frag still covers. counters[0] = pages alive."""
     hit = False
@@ -102,7 +104,7 @@ def _state(n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int) -> l
 
 # _nrt=False: the loop allocates nothing, and without the runtime numba emits no
 # reference counting for the dozens of arrays the inlined helpers touch.
-@njit(cache=True, _nrt=False, error_model="numpy")
+@njit(cache=CACHE, _nrt=False, error_model="numpy")
 def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
             page_mode, owner_mode, use_uarg, batch,
             n_pfn, n_buf, n_uarg, n_skb, max_frags,
@@ -586,7 +588,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
     led[LEAKED_SKBS] = live_skbs
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _exec(line, units, cpu, op, batch, page_mode, n_pfn, o_base, u_base, fref, alive, ptrs,
           pbuf, b_pfn, b_pages, b_fp, b_oref, b_alive, u_ref, u_active, counters, last_cpu, written, led):
     """Apply ``units`` to the refcount on ``line`` with one atomic (batched) or one per unit."""
@@ -644,7 +646,7 @@ def _exec(line, units, cpu, op, batch, page_mode, n_pfn, o_base, u_base, fref, a
             b_alive[b] -= before - counters[0]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _point(ptrs, u_ptrs, b_uarg, pfn, off, ln, buf, sign):
     """A frag starts (+1) or stops (-1) covering its pages."""
     q0 = pfn + (off >> PAGE_SHIFT)
@@ -656,7 +658,7 @@ def _point(ptrs, u_ptrs, b_uarg, pfn, off, ln, buf, sign):
         u_ptrs[u] += sign
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _refset(page_mode, owner_mode, head, o_base, pfn, off, ln, buf, sign, acc, mark, touched, nt):
     """Push the references one frag holds under the policy (see Replay.refset)."""
     if page_mode == 1:
@@ -675,7 +677,7 @@ def _refset(page_mode, owner_mode, head, o_base, pfn, off, ln, buf, sign, acc, m
     return nt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def _owner_terms(f_buf, sh_n, slot, sign, o_base, acc, mark, touched, nt):
     """One owner reference per distinct owner among a shared info's frags."""
     n = sh_n[slot]

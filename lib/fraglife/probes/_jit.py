@@ -9,24 +9,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
-from pathlib import Path
-
 import numba
 import numpy as np
 
 
-def _can_cache() -> bool:
-    """numba's cache=True raises at import when it has nowhere to write (e.g. a read-only tree
-    run by another user); then compile per process instead."""
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return True
-    here = Path(__file__).parent
-    pycache = here / "__pycache__"
-    return os.access(pycache if pycache.exists() else here, os.W_OK)
-
-
-CACHE = _can_cache()
+from ..jit import CACHE
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
 # glibc memcpy with pointers passed as integers (same registers on x86_64), so a
