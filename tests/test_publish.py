@@ -118,6 +118,17 @@ def test_headings_make_slides_when_a_chapter_marks_none():
     assert publish.slide_count(nb) == 2
 
 
+def test_a_section_too_tall_for_one_slide_continues_below():
+    svg = {"image/svg+xml": "<svg></svg>"}
+    nb = nbformat.v4.new_notebook()
+    charts = [_code(f"chart{i}") for i in range(3)]
+    for c in charts:
+        c.outputs = [nbformat.v4.new_output("display_data", data=svg)]
+    nb.cells = [_md("## Section\n\nOne line."), *charts, _md("Short remark.")]
+    publish.mark_slides(nb)
+    assert [c.metadata.slideshow.slide_type for c in nb.cells] == ["slide", "-", "subslide", "subslide", "-"]
+
+
 def test_marked_chapters_keep_their_marks_and_tags_rule():
     nb = nbformat.v4.new_notebook()
     nb.cells = [_md("# T", slideshow={"slide_type": "slide"}), _md("## not a slide here"),

@@ -20,9 +20,10 @@ How a chapter marks its slides
 Cells may carry Jupyter's standard ``metadata.slideshow.slide_type``
 (``slide``, ``subslide``, ``fragment``, ``skip``, ``notes``, ``-``) and
 tags. A chapter with no ``slideshow`` metadata at all gets defaults
-(:func:`default_slide_type`): a markdown cell opening with a level-1 or 2
-heading starts a slide, level 3 a subslide, everything else continues the
-current slide. In every deck, marked or not:
+(:func:`mark_slides`): a markdown cell opening with a level-1 or 2 heading
+starts a slide, level 3 a subslide, everything else continues the current
+slide, unless it would overflow the screen: then it starts a sub-slide. In
+every deck, marked or not:
 
 * code input is hidden, unless the cell is tagged ``show-input``;
 * cells tagged ``parameters``/``injected-parameters``/``remove-cell``, and
@@ -226,8 +227,53 @@ def rewrite_links(nb, ids: Iterable[str], suffix: str) -> None:
                 data["text/html"] = sub("".join(h) if isinstance(h, list) else h)
 
 
+# A deck slide is 1280 x 760 (ci/nbconvert_offline.py); rough heights in pixels of what
+# a cell shows, to start a sub-slide before a slide overflows.
+SLIDE_ROOM = 640
+_LINE, _CHARS_PER_LINE, _CHART, _TABLE_ROW = 34, 100, 450, 21
+
+
+def estimate_height(cell) -> int:
+    """About how tall a cell is on a slide (hidden code counts for nothing)."""
+    if cell.get("cell_type") == "markdown":
+        h = 0
+        for line in _source(cell).splitlines():
+            if _HEADING.match(line):
+                h += 70
+            elif line.strip():
+                h += _LINE * (1 + len(line) // _CHARS_PER_LINE)
+            else:
+                h += 12
+        return h
+    h = 0 if cell.get("metadata", {}).get("transient", {}).get("remove_source") else \
+        26 * (1 + _source(cell).count("\n")) + 20
+    for out in cell.get("outputs", []):
+        data = out.get("data") or {}
+        html_text = data.get("text/html", "")
+        html_text = "".join(html_text) if isinstance(html_text, list) else html_text
+        if "<svg" in html_text or any(m.startswith("image/") for m in data):
+            h += _CHART + (40 if "fraglife-panel-note" in html_text else 0)
+        elif "<tr" in html_text:
+            h += 40 + _TABLE_ROW * min(html_text.count("<tr"), 30)
+        elif "text/markdown" in data:
+            md = data["text/markdown"]
+            h += estimate_height({"cell_type": "markdown", "source": "".join(md) if isinstance(md, list) else md})
+        elif html_text:
+            h += _LINE * (1 + len(re.sub(r"<[^>]+>", "", html_text)) // _CHARS_PER_LINE)
+        else:
+            text = out.get("text") or data.get("text/plain") or ""
+            text = "".join(text) if isinstance(text, list) else text
+            h += 24 * (1 + text.count("\n"))
+    return h
+
+
 def mark_slides(nb):
-    """Slide types and hidden inputs for a deck (see the module docstring)."""
+    """Slide types and hidden inputs for a deck (see the module docstring).
+
+    A chapter without marks: a level-1/2 heading starts a slide, level 3 a
+    sub-slide, and a cell that would push the current (sub-)slide past the
+    screen starts a sub-slide (below, reached with the down key).
+    """
     marked = has_slide_marks(nb)
     cells = []
     for cell in nb.cells:
@@ -250,6 +296,18 @@ def mark_slides(nb):
         if show["slide_type"] == "skip":
             continue
         cells.append(cell)
+    if not marked:
+        used = 0
+        for i, cell in enumerate(cells):
+            kind = cell.metadata.slideshow.slide_type
+            h = estimate_height(cell)
+            if kind in ("slide", "subslide") or i == 0:
+                used = h
+            elif used and used + h > SLIDE_ROOM:
+                cell.metadata.slideshow.slide_type = "subslide"
+                used = h
+            else:
+                used += h
     nb.cells = cells
     return nb
 
