@@ -102,6 +102,30 @@ def _state(n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int) -> l
     return [np.full(dims[dim], fill, dtype) for _name, dim, dtype, fill in STATE]
 
 
+@njit(cache=CACHE, inline="always")
+def _new_shinfo(free_stack, n_free, next_slot, sh_dataref, sh_n, sh_uarg, last_cpu, d_base, cpu):
+    """A fresh shared info: the most recently freed slot, else a new one (LIFO, like a slab)."""
+    if n_free > 0:
+        n_free -= 1
+        slot = free_stack[n_free]
+    else:
+        slot = next_slot
+        next_slot += 1
+    sh_dataref[slot] = 1
+    sh_n[slot] = 0
+    sh_uarg[slot] = -1
+    last_cpu[d_base + slot] = cpu
+    return slot, n_free, next_slot
+
+
+@njit(cache=CACHE, inline="always")
+def _set_frag(f_pfn, f_off, f_len, f_buf, slot, i, pfn, off, ln, buf):
+    f_pfn[slot, i] = pfn
+    f_off[slot, i] = off
+    f_len[slot, i] = ln
+    f_buf[slot, i] = buf
+
+
 # _nrt=False: the loop allocates nothing, and without the runtime numba emits no
 # reference counting for the dozens of arrays the inlined helpers touch.
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
@@ -185,16 +209,8 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
             if skb < 0 or skb >= n_skb or s_alive[skb] == 1:
                 ok = False
             else:
-                if n_free > 0:
-                    n_free -= 1
-                    slot = free_stack[n_free]
-                else:
-                    slot = next_slot
-                    next_slot += 1
-                sh_dataref[slot] = 1
-                sh_n[slot] = 0
-                sh_uarg[slot] = -1
-                last_cpu[d_base + slot] = cpu
+                slot, n_free, next_slot = _new_shinfo(
+                    free_stack, n_free, next_slot, sh_dataref, sh_n, sh_uarg, last_cpu, d_base, cpu)
                 s_alive[skb] = 1
                 s_sh[skb] = slot
                 s_cloned[skb] = 0
@@ -223,10 +239,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 if per_shinfo_owner:
                     nt = _owner_terms(f_buf, sh_n, slot, -1, o_base, acc, mark, touched, nt)
                 i = sh_n[slot]
-                f_pfn[slot, i] = pfn
-                f_off[slot, i] = off
-                f_len[slot, i] = ln
-                f_buf[slot, i] = buf
+                _set_frag(f_pfn, f_off, f_len, f_buf, slot, i, pfn, off, ln, buf)
                 sh_n[slot] = i + 1
                 _point(ptrs, u_ptrs, b_uarg, pfn, off, ln, buf, 1)
                 nt = _refset(page_mode, owner_mode, head, o_base, pfn, off, ln, buf, 1, acc, mark, touched, nt)
@@ -268,33 +281,19 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
             if ok:
                 if per_shinfo_owner:
                     nt = _owner_terms(f_buf, sh_n, slot, -1, o_base, acc, mark, touched, nt)
-                if n_free > 0:
-                    n_free -= 1
-                    ns = free_stack[n_free]
-                else:
-                    ns = next_slot
-                    next_slot += 1
-                sh_dataref[ns] = 1
-                sh_n[ns] = 0
-                sh_uarg[ns] = -1
-                last_cpu[d_base + ns] = cpu
+                ns, n_free, next_slot = _new_shinfo(
+                    free_stack, n_free, next_slot, sh_dataref, sh_n, sh_uarg, last_cpu, d_base, cpu)
                 pos = 0
                 k = 0  # frags that stay
                 n_old = sh_n[slot]
                 for i in range(n_old):
                     fp_, fo, fl, fb = f_pfn[slot, i], f_off[slot, i], f_len[slot, i], f_buf[slot, i]
                     if pos + fl <= keep:
-                        f_pfn[slot, k] = fp_
-                        f_off[slot, k] = fo
-                        f_len[slot, k] = fl
-                        f_buf[slot, k] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, slot, k, fp_, fo, fl, fb)
                         k += 1
                     elif pos >= keep:
                         j = sh_n[ns]
-                        f_pfn[ns, j] = fp_
-                        f_off[ns, j] = fo
-                        f_len[ns, j] = fl
-                        f_buf[ns, j] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, ns, j, fp_, fo, fl, fb)
                         sh_n[ns] = j + 1
                     else:
                         hl = keep - pos
@@ -305,16 +304,10 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                         nt = _refset(page_mode, owner_mode, head, o_base, fp_, fo, hl, fb, 1, acc, mark, touched, nt)
                         nt = _refset(page_mode, owner_mode, head, o_base, fp_, fo + hl, fl - hl, fb, 1,
                                      acc, mark, touched, nt)
-                        f_pfn[slot, k] = fp_
-                        f_off[slot, k] = fo
-                        f_len[slot, k] = hl
-                        f_buf[slot, k] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, slot, k, fp_, fo, hl, fb)
                         k += 1
                         j = sh_n[ns]
-                        f_pfn[ns, j] = fp_
-                        f_off[ns, j] = fo + hl
-                        f_len[ns, j] = fl - hl
-                        f_buf[ns, j] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, ns, j, fp_, fo + hl, fl - hl, fb)
                         sh_n[ns] = j + 1
                     pos += fl
                 sh_n[slot] = k
@@ -348,16 +341,8 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 if start < 0 or ln <= 0 or end > total or pieces > max_frags:
                     ok = False
             if ok:
-                if n_free > 0:
-                    n_free -= 1
-                    ns = free_stack[n_free]
-                else:
-                    ns = next_slot
-                    next_slot += 1
-                sh_dataref[ns] = 1
-                sh_n[ns] = 0
-                sh_uarg[ns] = -1
-                last_cpu[d_base + ns] = cpu
+                ns, n_free, next_slot = _new_shinfo(
+                    free_stack, n_free, next_slot, sh_dataref, sh_n, sh_uarg, last_cpu, d_base, cpu)
                 pos = 0
                 for i in range(sh_n[slot]):
                     fl = f_len[slot, i]
@@ -368,10 +353,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                         fo = f_off[slot, i] + lo - pos
                         fb = f_buf[slot, i]
                         j = sh_n[ns]
-                        f_pfn[ns, j] = fp_
-                        f_off[ns, j] = fo
-                        f_len[ns, j] = hi - lo
-                        f_buf[ns, j] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, ns, j, fp_, fo, hi - lo, fb)
                         sh_n[ns] = j + 1
                         _point(ptrs, u_ptrs, b_uarg, fp_, fo, hi - lo, fb, 1)
                         nt = _refset(page_mode, owner_mode, head, o_base, fp_, fo, hi - lo, fb, 1,
@@ -393,22 +375,12 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
             else:
                 slot = s_sh[skb]
                 if sh_dataref[slot] > 1:
-                    if n_free > 0:
-                        n_free -= 1
-                        ns = free_stack[n_free]
-                    else:
-                        ns = next_slot
-                        next_slot += 1
-                    sh_dataref[ns] = 1
-                    sh_uarg[ns] = -1
-                    last_cpu[d_base + ns] = cpu
+                    ns, n_free, next_slot = _new_shinfo(
+                    free_stack, n_free, next_slot, sh_dataref, sh_n, sh_uarg, last_cpu, d_base, cpu)
                     n_old = sh_n[slot]
                     for i in range(n_old):
                         fp_, fo, fl, fb = f_pfn[slot, i], f_off[slot, i], f_len[slot, i], f_buf[slot, i]
-                        f_pfn[ns, i] = fp_
-                        f_off[ns, i] = fo
-                        f_len[ns, i] = fl
-                        f_buf[ns, i] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, ns, i, fp_, fo, fl, fb)
                         _point(ptrs, u_ptrs, b_uarg, fp_, fo, fl, fb, 1)
                         nt = _refset(page_mode, owner_mode, head, o_base, fp_, fo, fl, fb, 1, acc, mark, touched, nt)
                     sh_n[ns] = n_old
@@ -446,10 +418,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                     nt = _owner_terms(f_buf, sh_n, ss, -1, o_base, acc, mark, touched, nt)
                 for i in range(n_s):
                     fp_, fo, fl, fb = f_pfn[ss, i], f_off[ss, i], f_len[ss, i], f_buf[ss, i]
-                    f_pfn[ds, n_d + i] = fp_
-                    f_off[ds, n_d + i] = fo
-                    f_len[ds, n_d + i] = fl
-                    f_buf[ds, n_d + i] = fb
+                    _set_frag(f_pfn, f_off, f_len, f_buf, ds, n_d + i, fp_, fo, fl, fb)
                     if shared:
                         _point(ptrs, u_ptrs, b_uarg, fp_, fo, fl, fb, 1)
                         nt = _refset(page_mode, owner_mode, head, o_base, fp_, fo, fl, fb, 1, acc, mark, touched, nt)
@@ -486,17 +455,11 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                         nt = _refset(page_mode, owner_mode, head, o_base, fp_, fo, fl, fb, -1, acc, mark, touched, nt)
                         nt = _refset(page_mode, owner_mode, head, o_base, fp_, fo + eat, fl - eat, fb, 1,
                                      acc, mark, touched, nt)
-                        f_pfn[slot, k] = fp_
-                        f_off[slot, k] = fo + eat
-                        f_len[slot, k] = fl - eat
-                        f_buf[slot, k] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, slot, k, fp_, fo + eat, fl - eat, fb)
                         k += 1
                         eat = 0
                     else:
-                        f_pfn[slot, k] = fp_
-                        f_off[slot, k] = fo
-                        f_len[slot, k] = fl
-                        f_buf[slot, k] = fb
+                        _set_frag(f_pfn, f_off, f_len, f_buf, slot, k, fp_, fo, fl, fb)
                         k += 1
                 sh_n[slot] = k
                 if per_shinfo_owner:
