@@ -260,3 +260,10 @@ def test_bench_reports_points_per_second(cluster):
         assert report[f"workers_{n}"]["points_per_s"] > 0
     assert report["speedup"] > 0
     json.dumps(report)
+
+
+def test_in_process_threaded_cluster(tmp_path):
+    """processes=False (the overview's inline demo): worker threads share one process and numba's first call."""
+    res = sweep.run_sweep("01", SMALL, out=tmp_path / "s", processes=False, workers=2, progress=False)
+    assert res.failed == 0 and len(res.table) == 4
+    assert res.cluster.startswith("LocalCluster (processes=False)")

@@ -40,6 +40,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,26 +249,44 @@ def _worker_name() -> str:
         return f"pid {os.getpid()}"
 
 
+_FIRST_CALL = threading.Lock()
+_WARM: set = set()
+
+
+def _call_first_alone(fn: Callable, params: dict) -> Any:
+    """Call ``fn``; its first call in this process runs alone.
+
+    Two threads making the first call of a numba function at once both
+    compile it (tens of seconds instead of a cache load) and can fail inside
+    numba's inliner. Threaded workers (``processes=False``, or a ``dask
+    worker`` with several threads) hit that; one lock around the first call
+    of each headline avoids it, and later calls run concurrently.
+    """
+    name = (getattr(fn, "__module__", None), getattr(fn, "__qualname__", repr(fn)))
+    if name not in _WARM:
+        with _FIRST_CALL:
+            if name not in _WARM:
+                out = fn(**params)
+                _WARM.add(name)
+                return out
+    return fn(**params)
+
+
 def _library_point(chapter_id: str, params: dict, func: Callable | None) -> dict:
     fn = func if func is not None else headline_function(get_chapter(chapter_id))
-    record = fn(**params)
+    record = _call_first_alone(fn, params)
     if not isinstance(record, Mapping):
         raise TypeError(f"the headline of {chapter_id} returned {type(record).__name__}, not a dict")
     return dict(record)
 
 
-_NOTEBOOK_LOCK = None
+_NOTEBOOK_LOCK = threading.Lock()
 
 
 def _notebook_point(chapter_id: str, params: dict, timeout: int) -> tuple[dict, str | None, str | None]:
     """Execute the chapter once; returns (claims record, error, executed notebook text)."""
-    import threading
-
     from . import runner
 
-    global _NOTEBOOK_LOCK
-    if _NOTEBOOK_LOCK is None:
-        _NOTEBOOK_LOCK = threading.Lock()
     ch = get_chapter(chapter_id)
     # FRAGLIFE_BUILD is process-wide and the kernel inherits it: one notebook at a time per process.
     with _NOTEBOOK_LOCK, tempfile.TemporaryDirectory(prefix="fraglife-sweep-") as tmp:
