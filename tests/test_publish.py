@@ -303,3 +303,16 @@ def test_book_renders_offline_in_chromium(demo, chromium):
     visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
     assert visit.problems() == []
     visit.close()
+
+
+def test_a_link_to_a_missing_chapter_fails_both_builds(tmp_path):
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "fraglife", "display_name": "fraglife",
+                                                           "language": "python"}})
+    nb.cells = [_md("# 00 · Lonely\n\nSee [the missing chapter](07_missing.ipynb).")]
+    path = tmp_path / "00_lonely.ipynb"
+    nbformat.write(nb, path)
+    page = publish.Page("00_lonely", "Lonely", "a page that links nowhere", path)
+    with pytest.raises(publish.PublishError, match="07_missing"):
+        publish.build_slides([page], tmp_path / "slides", all_ids=["00_lonely", "07_missing"])
+    with pytest.raises(publish.PublishError, match="07_missing"):
+        publish.build_book([page], tmp_path / "html")

@@ -354,7 +354,8 @@ def export_deck(page: Page, out_dir: Path, ids: Iterable[str], exporter=None) ->
 def _slides_index(pages: list[Page], counts: dict[str, int]) -> str:
     rows = "\n".join(
         f'<li><a href="{deck_name(p.id)}">{html.escape(p.title)}</a> '
-        f'<span class="n">{counts.get(p.id, 0)} slides</span><br><span class="s">{html.escape(p.summary)}</span></li>'
+        + (f'<span class="n">{counts[p.id]} slides</span>' if p.id in counts else "")
+        + f'<br><span class="s">{html.escape(p.summary)}</span></li>'
         for p in pages
     )
     return f"""<!DOCTYPE html>
@@ -391,8 +392,12 @@ def build_slides(pages: list[Page], out_dir: Path | None = None, *, all_ids: Ite
     for page in pages:
         path, counts[page.id] = export_deck(page, out, ids, exporter)
         paths.append(path)
+    # The index lists every deck in the folder, also those of chapters built earlier.
+    listed = list(pages) + [Page.of(c, BUILD / "executed") for c in CHAPTERS
+                            if c.id not in counts and (out / deck_name(c.id)).exists()]
+    listed.sort(key=lambda p: p.id)
     index = out / "index.html"
-    index.write_text(_slides_index(pages, counts), encoding="utf-8")
+    index.write_text(_slides_index(listed, counts), encoding="utf-8")
     problems = audit([*paths, index])
     if problems:
         raise PublishError("the decks would not work offline:\n  " + "\n  ".join(problems))
