@@ -21,10 +21,8 @@ SMALL = {"loss_rate": [0.0, 0.05], "frag_size": [4096, 65536], "bytes_sent": [25
 @pytest.fixture(scope="module")
 def cluster():
     """One LocalCluster of two single-threaded worker processes for the whole module."""
-    import logging
-
-    lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR)
+    lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  **sweep.LOCAL_CLUSTER_OPTIONS)
     client = distributed.Client(lc)
     client.wait_for_workers(2, timeout=120)
     yield lc, client

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import shutil
@@ -375,6 +376,12 @@ class Cluster:
         self.close()
 
 
+#: A quiet LocalCluster on this host: no dashboard, and the scheduler's HTTP endpoint (health,
+#: metrics; distributed always starts one) on a free local port rather than 8787.
+LOCAL_CLUSTER_OPTIONS = {"dashboard_address": "127.0.0.1:0",
+                         "scheduler_kwargs": {"dashboard": False}, "silence_logs": logging.ERROR}
+
+
 def connect(scheduler: str | None = None, *, workers: int | None = None, processes: bool = True,
             client=None) -> Cluster:
     """A dask client: the one given, a scheduler at ``scheduler``, or a new LocalCluster.
@@ -392,16 +399,13 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
         if workers:
             c.wait_for_workers(workers, timeout=120)
         return Cluster(c, f"scheduler {scheduler} ({len(worker_addresses(c))} workers)", [c])
-    import logging
-
     n = workers or default_workers()
     if processes:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               **LOCAL_CLUSTER_OPTIONS)
         what = f"LocalCluster: {n} worker process{'es' if n > 1 else ''} x 1 thread"
     else:
-        cluster = LocalCluster(n_workers=1, threads_per_worker=n, processes=False, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(n_workers=1, threads_per_worker=n, processes=False, **LOCAL_CLUSTER_OPTIONS)
         what = f"LocalCluster (processes=False): 1 in-process worker x {n} thread{'s' if n > 1 else ''}"
     c = Client(cluster)
     return Cluster(c, what, [cluster, c])
