@@ -32,6 +32,7 @@ and runs only the rest (points that failed are run again).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -39,6 +40,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -60,6 +62,8 @@ PROVENANCE_COLUMNS = ("error", "chapter", "mode", "fraglife_version", "probes", 
 #: Values a headline may report under the key "probes" (taken out of the results).
 PROBE_SOURCES = ("live", "recorded", "mixed", "unavailable", "none")
 MAX_CHART_ROWS = 5000
+#: The error of a point an interrupted sweep did not reach.
+NOT_RUN = "not run (the sweep was interrupted)"
 DEFAULT_TIMEOUT = 900  # per cell, notebook mode
 
 
@@ -395,20 +399,43 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
     if client is not None:
         return Cluster(client, f"client {client.scheduler.address}")
     if scheduler:
-        c = Client(scheduler, timeout="30s")
+        try:
+            c = Client(scheduler, timeout="15s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ParamError(f"--scheduler {scheduler!r}: cannot connect: {e}") from None
         if workers:
-            c.wait_for_workers(workers, timeout=120)
+            try:
+                c.wait_for_workers(workers, timeout=120)
+            except TimeoutError:
+                c.close()
+                raise ParamError(f"--scheduler {scheduler!r}: fewer than --workers {workers} workers "
+                                 f"joined within 120 s") from None
         return Cluster(c, f"scheduler {scheduler} ({len(worker_addresses(c))} workers)", [c])
     n = workers or default_workers()
     if processes:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               **LOCAL_CLUSTER_OPTIONS)
+        with _children_ignore_sigint():
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                   **LOCAL_CLUSTER_OPTIONS)
         what = f"LocalCluster: {n} worker process{'es' if n > 1 else ''} x 1 thread"
     else:
         cluster = LocalCluster(n_workers=1, threads_per_worker=n, processes=False, **LOCAL_CLUSTER_OPTIONS)
         what = f"LocalCluster (processes=False): 1 in-process worker x {n} thread{'s' if n > 1 else ''}"
     c = Client(cluster)
     return Cluster(c, what, [cluster, c])
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint():
+    """Worker processes started in here ignore SIGINT: Ctrl-C interrupts the sweep (which then
+    closes its cluster) instead of killing every worker with a traceback of its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 def worker_addresses(client) -> list[str]:
@@ -510,7 +537,7 @@ def table(chapter: Chapter, mode: str, axes: Mapping[str, list], points: list[Po
     rename = {k: (f"result.{k}" if k in reserved else k) for k in result_cols}
     rows = []
     for p in points:
-        rec = records.get(p.key) or {"result": {}, "error": "not run", "probes": "n/a", "duration_s": float("nan"),
+        rec = records.get(p.key) or {"result": {}, "error": NOT_RUN, "probes": "n/a", "duration_s": float("nan"),
                                      "worker": None}
         row = {"point": p.index}
         row.update({c: p.params[c] for c in param_cols})
@@ -648,11 +675,12 @@ class Sweep:
     out: Path
     ran: int
     skipped: int
-    failed: int
+    failed: int  # points that ran and raised
     seconds: float
     cluster: str
     complete: bool = True
     chart_error: str | None = None
+    not_run: int = 0
 
     @property
     def files(self) -> dict[str, Path]:
@@ -662,8 +690,10 @@ class Sweep:
     def summary(self) -> str:
         n = len(self.table)
         state = "" if self.complete else " (INTERRUPTED: re-run with --resume to finish)"
-        lines = [f"{self.chapter} {self.mode} sweep: {n} points, {n - self.failed} ok, {self.failed} failed, "
-                 f"{self.skipped} reused (--resume), {self.ran} run in {self.seconds:.1f} s on {self.cluster}{state}"]
+        left = f", {self.not_run} not run" if self.not_run else ""
+        lines = [f"{self.chapter} {self.mode} sweep: {n} points, {n - self.failed - self.not_run} ok, "
+                 f"{self.failed} failed{left}, {self.skipped} reused (--resume), {self.ran} run in "
+                 f"{self.seconds:.1f} s on {self.cluster}{state}"]
         for k, p in self.files.items():
             lines.append(f"  {k:<8} {p}")
         if self.metric:
@@ -671,7 +701,7 @@ class Sweep:
         if self.chart_error:
             lines.append(f"  no chart: {self.chart_error}")
         if self.failed:
-            bad = self.table[self.table["error"].notna()]
+            bad = self.table[self.table["error"].notna() & (self.table["error"] != NOT_RUN)]
             for _, row in bad.head(5).iterrows():
                 vals = ", ".join(f"{a}={row[a]!r}" for a in self.axes)
                 lines.append(f"  failed point {row['point']} ({vals}): {row['error']}")
@@ -698,6 +728,28 @@ def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: 
         raise ParamError("a headline function override only applies to library mode")
     out_dir = Path(out) if out is not None else build_dir("sweeps") / default_name(ch, axes, mode)
     points_dir, nb_dir = out_dir / "points", out_dir / "notebooks"
+    wanted = {p.key for p in points}
+    records = {k: r for k, r in _load_points(points_dir).items() if k in wanted and r.get("error") is None} \
+        if resume else {}
+    todo = [p for p in points if p.key not in records]
+
+    start = time.perf_counter()
+    cluster = None
+    if todo:  # connect before writing anything: a wrong --scheduler leaves no trace
+        if scheduler is None and client is None:
+            workers = workers or default_workers(len(todo))
+        cluster = connect(scheduler, workers=workers, processes=processes, client=client)
+    try:
+        return _run(ch, axes, points, mode, out_dir, records, todo, cluster, start, resume=resume, metric=metric,
+                    func=func, timeout=timeout, progress=progress)
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def _run(ch, axes, points, mode, out_dir, records, todo, cluster, start, *, resume, metric, func, timeout,
+         progress) -> Sweep:
+    points_dir, nb_dir = out_dir / "points", out_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     if not resume:  # a fresh run of this sweep: forget the old point records
         shutil.rmtree(points_dir, ignore_errors=True)
@@ -705,11 +757,6 @@ def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: 
     points_dir.mkdir(exist_ok=True)
     if mode == "notebook":
         nb_dir.mkdir(exist_ok=True)
-
-    wanted = {p.key for p in points}
-    records = {k: r for k, r in _load_points(points_dir).items() if k in wanted and r.get("error") is None} \
-        if resume else {}
-    todo = [p for p in points if p.key not in records]
     manifest = {"chapter": ch.id, "mode": mode, "grid": axes, "points": len(points), "fraglife_version": __version__,
                 "metric": metric, "status": "running", "resumed": len(records)}
     _write_json(out_dir / "sweep.json", manifest)
@@ -723,13 +770,9 @@ def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: 
         rec["point"] = p.index
         _write_json(points_dir / f"{p.key}.json", rec)
 
-    start = time.perf_counter()
     complete, desc = True, "no cluster (every point reused)"
     new: dict[str, dict] = {}
-    if todo:
-        if scheduler is None and client is None:
-            workers = workers or default_workers(len(todo))
-        cluster = connect(scheduler, workers=workers, processes=processes, client=client)
+    if cluster is not None:
         desc = cluster.description
         try:
             new = execute(cluster.client, ch, mode, todo, func=func, timeout=timeout, on_done=on_done,
@@ -745,7 +788,8 @@ def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: 
     df = table(ch, mode, axes, points, records)
     df.to_parquet(out_dir / "results.parquet", index=False)
     df.to_csv(out_dir / "results.csv", index=False)
-    failed = int(df["error"].notna().sum())
+    not_run = int((df["error"] == NOT_RUN).sum())
+    failed = int(df["error"].notna().sum()) - not_run
     chosen, fig, chart_error = None, None, None
     try:
         chosen = pick_metric(df, axes, metric)
@@ -762,10 +806,11 @@ def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: 
     elif chart_path.exists():
         chart_path.unlink()
     manifest.update({"status": "finished" if complete else "interrupted", "metric": chosen, "ran": len(new),
-                     "failed": failed, "seconds": seconds, "cluster": desc, "chart_error": chart_error})
+                     "failed": failed, "not_run": not_run, "seconds": seconds, "cluster": desc, "chart_error": chart_error})
     _write_json(out_dir / "sweep.json", manifest)
     result = Sweep(ch.id, mode, axes, df, chosen, fig, out_dir, ran=len(new), skipped=len(points) - len(todo),
-                   failed=failed, seconds=seconds, cluster=desc, complete=complete, chart_error=chart_error)
+                   failed=failed, seconds=seconds, cluster=desc, complete=complete, chart_error=chart_error,
+                   not_run=not_run)
     if metric is not None and chart_error and chosen is None:
         raise ParamError(f"{chart_error} (the table is written: {out_dir / 'results.parquet'})")
     return result
