@@ -214,6 +214,14 @@ def test_audit_finds_what_would_load_from_the_network(tmp_path):
 
 
 # --------------------------------------------------------------------------- integration
+def test_executed_notebooks_carry_static_charts_and_the_panel(demo):
+    nb = nbformat.read(demo["executed"] / "00_demo.ipynb", as_version=4)
+    mimes = [set(o.get("data", {})) for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert {"image/svg+xml"} <= mimes[0]  # plots.setup(): vl-convert SVG, no JavaScript
+    assert {widgets.WIDGET_MIME, "text/html"} <= mimes[1]  # live panel + its static rendering
+    assert "widgets" in nb.metadata  # papermill keeps widget state; the exports drop it
+
+
 def test_one_deck_per_chapter_and_an_index(demo):
     root = demo["root"] / "slides"
     assert [p.name for p in demo["decks"]] == ["00_demo.slides.html", "01_demo.slides.html"]
