@@ -265,3 +265,23 @@ def test_in_process_threaded_cluster(tmp_path):
     res = sweep.run_sweep("01", SMALL, out=tmp_path / "s", processes=False, workers=2, progress=False)
     assert res.failed == 0 and len(res.table) == 4
     assert res.cluster.startswith("LocalCluster (processes=False)")
+
+
+def test_an_interrupted_sweep_keeps_its_finished_points_and_resumes(cluster, tmp_path, monkeypatch):
+    _, client = cluster
+    grid = {"loss_rate": [0.0, 0.01, 0.02], "frag_size": [4096, 8192]}
+    out = tmp_path / "s"
+    real = sweep.execute
+
+    def two_then_ctrl_c(client, chapter, mode, points, **kw):
+        real(client, chapter, mode, points[:2], **kw)  # records written as they complete
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "execute", two_then_ctrl_c)
+    cut = sweep.run_sweep("01", grid, out=out, client=client, func=flaky_headline, progress=False)
+    assert not cut.complete and (cut.ran, cut.not_run, cut.failed) == (2, 4, 0)
+    assert (cut.table["error"] == sweep.NOT_RUN).sum() == 4
+    assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
+    monkeypatch.setattr(sweep, "execute", real)
+    done = sweep.run_sweep("01", grid, out=out, client=client, func=flaky_headline, resume=True, progress=False)
+    assert done.complete and (done.ran, done.skipped, done.not_run, done.failed) == (4, 2, 0, 0)
