@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Opens the overview; --allow-root only where the shell is root (Jupyter refuses root otherwise).
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=book
+	$(BIN)/jupyter lab --notebook-dir=book --LabApp.default_url=/lab/tree/00_overview.ipynb \
+		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup vendor
 	$(BIN)/python -m pytest -q
