@@ -19,9 +19,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Opens the overview; --allow-root only where the shell is root (Jupyter refuses root otherwise).
+# Opens the overview, asks the network for nothing (no news feed, no update check);
+# --allow-root only where the shell is root (Jupyter refuses root otherwise).
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=book --LabApp.default_url=/lab/tree/00_overview.ipynb \
+		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup vendor
