@@ -119,6 +119,16 @@ def _new_shinfo(free_stack, n_free, next_slot, sh_dataref, sh_n, sh_uarg, last_c
 
 
 @njit(cache=CACHE, inline="always")
+def _inherit_uarg(sh_uarg, src, dst, use_uarg, u_base, acc, mark, touched, nt):
+    """A new shared info made from a zerocopy one points at the same ubuf_info (skb_zerocopy_clone())."""
+    if sh_uarg[src] >= 0:
+        sh_uarg[dst] = sh_uarg[src]
+        if use_uarg:
+            nt = _push(acc, mark, touched, nt, u_base + sh_uarg[src], 1)
+    return nt
+
+
+@njit(cache=CACHE, inline="always")
 def _set_frag(f_pfn, f_off, f_len, f_buf, slot, i, pfn, off, ln, buf):
     f_pfn[slot, i] = pfn
     f_off[slot, i] = off
@@ -314,10 +324,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 if per_shinfo_owner:
                     nt = _owner_terms(f_buf, sh_n, slot, 1, o_base, acc, mark, touched, nt)
                     nt = _owner_terms(f_buf, sh_n, ns, 1, o_base, acc, mark, touched, nt)
-                if sh_uarg[slot] >= 0:
-                    sh_uarg[ns] = sh_uarg[slot]
-                    if use_uarg:
-                        nt = _push(acc, mark, touched, nt, u_base + sh_uarg[slot], 1)
+                nt = _inherit_uarg(sh_uarg, slot, ns, use_uarg, u_base, acc, mark, touched, nt)
                 s_alive[other] = 1
                 s_sh[other] = ns
                 s_cloned[other] = 0
@@ -361,10 +368,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                     pos += fl
                 if per_shinfo_owner:
                     nt = _owner_terms(f_buf, sh_n, ns, 1, o_base, acc, mark, touched, nt)
-                if sh_uarg[slot] >= 0:
-                    sh_uarg[ns] = sh_uarg[slot]
-                    if use_uarg:
-                        nt = _push(acc, mark, touched, nt, u_base + sh_uarg[slot], 1)
+                nt = _inherit_uarg(sh_uarg, slot, ns, use_uarg, u_base, acc, mark, touched, nt)
                 s_alive[skb] = 1
                 s_sh[skb] = ns
                 s_cloned[skb] = 0
@@ -388,10 +392,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                         nt = _owner_terms(f_buf, sh_n, ns, 1, o_base, acc, mark, touched, nt)
                     if owner_mode == 3:
                         nt = _owner_terms(f_buf, sh_n, slot, -1, o_base, acc, mark, touched, nt)
-                    if sh_uarg[slot] >= 0:
-                        sh_uarg[ns] = sh_uarg[slot]
-                        if use_uarg:
-                            nt = _push(acc, mark, touched, nt, u_base + sh_uarg[slot], 1)
+                    nt = _inherit_uarg(sh_uarg, slot, ns, use_uarg, u_base, acc, mark, touched, nt)
                     sh_dataref[slot] -= 1
                     _touch(last_cpu, written, d_base + slot, cpu, led)
                     led[DATAREF_ATOMICS] += 1

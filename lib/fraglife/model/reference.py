@@ -217,6 +217,13 @@ class Replay:
         self.next_slot += 1
         return self.next_slot - 1
 
+    def inherit_uarg(self, old: SharedInfo, new: SharedInfo, delta: Counter) -> None:
+        """A shared info made from a zerocopy one points at the same ubuf_info (skb_zerocopy_clone())."""
+        if old.uarg >= 0:
+            new.uarg = old.uarg
+            if self.p.uarg:
+                delta[(UARG, old.uarg)] += 1
+
     def release_shinfo(self, sh: SharedInfo, delta: Counter) -> None:
         """dataref reached zero: drop every frag's references (skb_release_data)."""
         for f in sh.frags:
@@ -356,10 +363,7 @@ class Replay:
             delta.subtract(self.owner_terms(before))
             delta.update(self.owner_terms(stay))
             delta.update(self.owner_terms(new.frags))
-            if sh.uarg >= 0:  # skb_zerocopy_clone()
-                new.uarg = sh.uarg
-                if p.uarg:
-                    delta[(UARG, sh.uarg)] += 1
+            self.inherit_uarg(sh, new, delta)
             self.skbs[other] = Skb(new)
             self.apply(delta, cpu, op)
             return True
@@ -386,10 +390,7 @@ class Replay:
                 self.point(f, +1)
                 delta.update(self.refset(f))
             delta.update(self.owner_terms(new.frags))
-            if src.shinfo.uarg >= 0:
-                new.uarg = src.shinfo.uarg
-                if p.uarg:
-                    delta[(UARG, new.uarg)] += 1
+            self.inherit_uarg(src.shinfo, new, delta)
             self.skbs[skb] = Skb(new)
             self.apply(delta, cpu, op)
             return True
@@ -409,10 +410,7 @@ class Replay:
                 delta.update(self.owner_terms(new.frags))
                 if p.owner_mode == OWNER_SKB:
                     delta.subtract(self.owner_terms(old.frags))  # this skb's ref moves over
-                if old.uarg >= 0:
-                    new.uarg = old.uarg
-                    if p.uarg:
-                        delta[(UARG, old.uarg)] += 1
+                self.inherit_uarg(old, new, delta)
                 old.dataref -= 1
                 self.atomic(("dataref", old.slot), cpu)
                 self.c["dataref_atomics"] += 1

@@ -59,6 +59,18 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
         ls.close()
 
 
+def drained_pair(stack, *, zerocopy: bool = False) -> tuple[socket.socket, "Drainer"]:
+    """A loopback TCP sender whose receiver is drained by a thread; ``stack`` closes all three."""
+    tx, rx = tcp_pair()
+    stack.callback(tx.close)
+    stack.callback(rx.close)
+    if zerocopy:
+        enable_zerocopy(tx)
+    drain = Drainer(rx)
+    stack.callback(drain.close)
+    return tx, drain
+
+
 class Drainer:
     """A thread that reads a socket and counts bytes; keeps what it read if asked."""
 

@@ -255,12 +255,7 @@ def _io_uring(stack: ExitStack, size: int, reps: int, thp: bool = False) -> dict
 
 def _msg_zerocopy(stack: ExitStack, size: int) -> tuple:
     m = _buffer(stack, size)
-    tx, rx = _net.tcp_pair()
-    stack.callback(tx.close)
-    stack.callback(rx.close)
-    _net.enable_zerocopy(tx)
-    drain = _net.Drainer(rx)
-    stack.callback(drain.close)
+    tx, drain = _net.drained_pair(stack, zerocopy=True)
     view = memoryview(m.array())
     stack.callback(view.release)
     state = {"sent": 0, "next_id": 0, "copied": 0, "notifications": 0}
@@ -305,11 +300,7 @@ def _vmsplice(stack: ExitStack, size: int) -> tuple:
 def _splice_to_socket(stack: ExitStack, size: int) -> tuple:
     m = _buffer(stack, size)
     r, w = _pipe(stack, size)
-    tx, rx = _net.tcp_pair()
-    stack.callback(tx.close)
-    stack.callback(rx.close)
-    drain = _net.Drainer(rx)
-    stack.callback(drain.close)
+    tx, drain = _net.drained_pair(stack)
     state = {"sent": 0}
 
     def prepare():
@@ -330,11 +321,7 @@ def _splice_to_socket(stack: ExitStack, size: int) -> tuple:
 def _sendfile(stack: ExitStack, size: int) -> tuple:
     fd, _, kind = _data_file(stack, size)
     os.pread(fd, size, 0)  # page cache warm
-    tx, rx = _net.tcp_pair()
-    stack.callback(tx.close)
-    stack.callback(rx.close)
-    drain = _net.Drainer(rx)
-    stack.callback(drain.close)
+    tx, drain = _net.drained_pair(stack)
     state = {"sent": 0}
 
     def op():
