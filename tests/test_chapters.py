@@ -46,3 +46,11 @@ def test_bad_parameter_stops_the_chapter_with_one_clear_message(tmp_path):
     assert r.message == "parameter 'loss_rate' = 2.0 is not allowed: expected a number in [0, 0.2]"
     assert "params.validate" in r.source
     print(r.describe())
+
+
+def test_chapter_01_claims_hold_at_the_edges_of_its_parameters(tmp_path):
+    """Claims are stated for every allowed value, not only the defaults."""
+    edge = {"mss": 9000, "frag_size": 512, "loss_rate": 0.2, "cpus": 1, "bytes_sent": 65536, "seed": 0,
+            "workload": "multipage_send", "folio_pages": 512}
+    [r] = runner.run_chapters(["01"], parameters={"01_refcount_removal": edge}, out_dir=tmp_path)
+    assert r.ok, r.describe()

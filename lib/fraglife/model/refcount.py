@@ -74,6 +74,12 @@ def by_event(params, workload_names: Iterable[str] = workloads.WORKLOADS, policy
     return pd.DataFrame(rows)
 
 
+def event_matrix(events: pd.DataFrame) -> pd.DataFrame:
+    """by_event() as workload x event, every event type present (zero where none was paid)."""
+    m = events.pivot_table(index="workload", columns="event", values="per_mib", aggfunc="sum", fill_value=0)
+    return m.reindex(columns=[e for e in T.OP_NAMES if e != "alloc"], fill_value=0)
+
+
 def sweep(params, *, workload: str, loss_rates: Iterable[float], frag_sizes: Iterable[int],
           policies: Iterable[str] = POLICIES) -> pd.DataFrame:
     """Costs per MiB over a grid of loss rate and frag size (tidy)."""
