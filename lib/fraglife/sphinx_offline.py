@@ -1,7 +1,7 @@
 """A Sphinx extension for the HTML book: keep every page free of CDN loads.
 
 Jupyter Book 1.x always loads ``sphinx_thebe``, which writes
-``const THEBE_JS_URL = "https://unpkg.com/thebe@..."`` into every page, adds a
+a ``THEBE_JS_URL`` constant pointing at a public CDN into every page, adds a
 loader script and a per-page binder configuration, even with launch buttons off. The book has no live
 kernel, so this extension drops thebe's scripts, stylesheet and configuration from each page,
 and refuses (as a build error) any remaining script or stylesheet that would

@@ -303,3 +303,12 @@ def spread(values) -> dict:
 
 def kernel_release() -> str:
     return os.uname().release
+
+
+def measured(missing: dict[str, str] | None = None, **fields) -> dict:
+    """A live result: this kernel's release, the probe's fields, and the parts (dotted path ->
+    reason) that could not be measured, which the recording then fills in."""
+    out = {"kernel": kernel_release(), **fields}
+    if missing:
+        out["_missing"] = dict(missing)
+    return out

@@ -38,7 +38,7 @@ import resource
 import time
 
 from . import _jit, _sys
-from ._core import ProbeUnavailable, kernel_release, spread
+from ._core import ProbeUnavailable, measured, spread
 
 NAME = "faults"
 TITLE = "first-touch faults, THP faults and GUP cost per page"
@@ -185,13 +185,9 @@ def measure(quick: bool = False) -> dict:
             unregister_ns_per_page=spread(p[1] for p in io), bytes=io_size, pages=io_size // _sys.PAGE,
             **({"thp_backed": min(p[2] for p in io)} if thp else {}))
 
-    out = {"kernel": kernel_release(), "thp_mode": mode, "page_size": _sys.PAGE, "repeats": repeats,
-           "ops": ops,
-           "method": "per-page nanoseconds = wall time of one operation over a whole mapping / pages; "
-                     "median and quartiles over fresh mappings; pages touched by a numba loop"}
-    if missing:
-        out["_missing"] = missing
-    return out
+    return measured(missing, thp_mode=mode, page_size=_sys.PAGE, repeats=repeats, ops=ops,
+                    method="per-page nanoseconds = wall time of one operation over a whole mapping / pages; "
+                           "median and quartiles over fresh mappings; pages touched by a numba loop")
 
 
 def summarize(data: dict) -> list[str]:

@@ -62,7 +62,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from . import _net, _sys
-from ._core import ProbeUnavailable, kernel_release
+from ._core import ProbeUnavailable, measured
 
 NAME = "pins"
 TITLE = "FOLL_PIN pins per operation (/proc/vmstat)"
@@ -381,13 +381,10 @@ def measure(quick: bool = False) -> dict:
             missing[f"ops.{name}"] = f"{type(e).__name__}: {e}"
     if not ops:
         raise ProbeUnavailable("no operation could be measured: " + "; ".join(missing.values()))
-    out = {"kernel": kernel_release(), "page_size": _sys.PAGE, "ops": ops,
-           "method": "median of per-window deltas of nr_foll_pin_{acquired,released} with "
-                     "/proc/sys/vm/stat_refresh written before every read; windows repeated until a "
-                     "no-op baseline is 0 and most windows agree"}
-    if missing:
-        out["_missing"] = missing
-    return out
+    return measured(missing, page_size=_sys.PAGE, ops=ops,
+                    method="median of per-window deltas of nr_foll_pin_{acquired,released} with "
+                           "/proc/sys/vm/stat_refresh written before every read; windows repeated until a "
+                           "no-op baseline is 0 and most windows agree")
 
 
 def summarize(data: dict) -> list[str]:

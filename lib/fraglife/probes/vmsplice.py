@@ -24,7 +24,7 @@ import os
 import socket
 
 from . import _net, _sys
-from ._core import ProbeUnavailable, kernel_release
+from ._core import ProbeUnavailable, measured
 
 NAME = "vmsplice"
 TITLE = "vmsplice'd pages modified after the splice (the chapter 05 hazard)"
@@ -143,13 +143,10 @@ def measure(quick: bool = False) -> dict:
             continue
         res["what"] = CASES[case]
         cases[case] = res
-    out = {"kernel": kernel_release(), "bytes": SIZE, "cases": cases,
-           "reader_sees_new_data": cases.get("vmsplice", {}).get("reader_sees") == "new"}
     if "vmsplice" not in cases:
         raise ProbeUnavailable(f"vmsplice failed: {missing.get('cases.vmsplice')}")
-    if missing:
-        out["_missing"] = missing
-    return out
+    return measured(missing, bytes=SIZE, cases=cases,
+                    reader_sees_new_data=cases["vmsplice"].get("reader_sees") == "new")
 
 
 def summarize(data: dict) -> list[str]:

@@ -34,7 +34,7 @@ import subprocess
 import threading
 
 from . import _net, _sys
-from ._core import ProbeUnavailable, kernel_release
+from ._core import ProbeUnavailable, measured
 
 NAME = "zerocopy"
 TITLE = "MSG_ZEROCOPY completions: loopback and veth across a network namespace"
@@ -188,12 +188,12 @@ def measure(quick: bool = False) -> dict:
         lo = loopback(runs)
     except OSError as e:
         raise ProbeUnavailable(f"MSG_ZEROCOPY on loopback failed: {e}") from e
-    out = {"kernel": kernel_release(), "transports": {"loopback": lo}}
+    transports, missing = {"loopback": lo}, {}
     try:
-        out["transports"]["veth"] = veth(runs)
+        transports["veth"] = veth(runs)
     except (ProbeUnavailable, OSError, subprocess.SubprocessError) as e:
-        out["_missing"] = {"transports.veth": str(e)}
-    return out
+        missing["transports.veth"] = str(e)
+    return measured(missing, transports=transports)
 
 
 def summarize(data: dict) -> list[str]:
