@@ -1,6 +1,5 @@
 """The numba engine against its pure-Python twin: equal ledgers, field by field."""
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 

@@ -211,7 +211,7 @@ def test_missing_source_falls_back_to_recording(name, target, attr, monkeypatch)
 
 
 def test_unsupported_syscall_falls_back(monkeypatch):
-    from fraglife.probes import _sys, vmsplice
+    from fraglife.probes import _sys
 
     def enosys(*a, **k):
         raise OSError(38, "vmsplice: Function not implemented")

@@ -601,7 +601,6 @@ def chart(df, axes: Iterable[str], metric: str | None = None, *, title: str | No
     None when no point succeeded.
     """
     import altair as alt
-    import pandas as pd
 
     axes = list(axes)
     metric = pick_metric(df, axes, metric)
@@ -727,7 +726,7 @@ def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: 
     if func is not None and mode != "library":
         raise ParamError("a headline function override only applies to library mode")
     out_dir = Path(out) if out is not None else build_dir("sweeps") / default_name(ch, axes, mode)
-    points_dir, nb_dir = out_dir / "points", out_dir / "notebooks"
+    points_dir = out_dir / "points"
     wanted = {p.key for p in points}
     records = {k: r for k, r in _load_points(points_dir).items() if k in wanted and r.get("error") is None} \
         if resume else {}

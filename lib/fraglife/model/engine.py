@@ -663,8 +663,6 @@ def replay(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17) -> L
 
 
 def replay_array(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17) -> np.ndarray:
-    from .policies import get
-
     return prepare(trace, policy, max_frags=max_frags)()
 
 

@@ -240,23 +240,20 @@ class _Sender:
     def generate(self) -> np.ndarray:
         c, tb = self.c, self.tb
         total, goal = c.bytes_sent, c.size_goal
-        sent_skbs: list[int] = []  # write-queue skbs in send order
         pending_txc: list[tuple[int, list[int]]] = []  # (write-queue skb, device skbs) awaiting completion
         pending_ack: list[int] = []
         seq = 0
         skb = None
         skb_frags = 0
         skb_uarg = None
-        n_sent = 0
 
         def close_skb():
-            nonlocal skb, n_sent
+            nonlocal skb
             if skb is None:
                 return
             self._transmit(skb, pending_txc)
             pending_ack.append(skb)
             skb = None
-            n_sent += 1
             while len(pending_txc) > c.txc_lag:
                 self._complete(*pending_txc.pop(0))
             while len(pending_ack) > c.inflight:
@@ -341,7 +338,7 @@ class _Sender:
 
     def _ack(self, s: int, pending_txc: list) -> None:
         """Acknowledge write-queue skb ``s``: trims, loss repair, free."""
-        c, tb = self.c, self.tb
+        c = self.c
         cpu = c.rx_cpu
         lo, hi = self.range[s]
         seg_starts = list(range(lo, hi, c.mss))
