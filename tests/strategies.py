@@ -13,6 +13,10 @@ from fraglife.model import workloads
 PAGE = T.PAGE_SIZE
 
 
+def _row(op, kind=0, cpu=0, skb=-1, other=-1, buf=-1, pfn=-1, off=0, length=0):
+    return (op, kind, cpu, skb, other, buf, pfn, off, length)
+
+
 @st.composite
 def event(draw):
     op = draw(st.integers(0, T.N_OPS - 1))
@@ -20,35 +24,43 @@ def event(draw):
     skb = draw(st.integers(-1, 6))
     other = draw(st.integers(-1, 6))
     buf = draw(st.integers(0, 3))
+    uarg = draw(st.integers(-1, 2))
     if op == T.ALLOC:
         pages = draw(st.integers(1, 8))
         fp = draw(st.sampled_from([1, 2, 4, 8]))
         pfn = draw(st.sampled_from([0, 8, 16, 24])) + draw(st.integers(0, 1))
-        return (op, cpu, -1, draw(st.integers(-1, 2)), buf, pfn, fp, pages)
+        return _row(op, draw(st.integers(0, T.N_KINDS - 1)), cpu, buf=buf, pfn=pfn, off=fp, length=pages)
     if op == T.ATTACH:
         # mostly inside buffer ``buf`` (the prefix puts buffer b at page 8*b), sometimes anywhere
         pfn = draw(st.one_of(st.integers(0, 2).map(lambda d: 8 * buf + d), st.integers(0, 26)))
         off = draw(st.integers(0, 3 * PAGE))
         ln = draw(st.integers(1, 4 * PAGE))
-        return (op, cpu, skb, -1, buf, pfn, off, ln)
+        return _row(op, cpu=cpu, skb=skb, other=uarg, buf=buf, pfn=pfn, off=off, length=ln)
+    if op == T.GROW:
+        return _row(op, cpu=cpu, skb=skb, other=uarg, buf=buf, length=draw(st.integers(1, 2 * PAGE)))
     if op in (T.SPLIT, T.PULL):
-        return (op, cpu, skb, other, -1, -1, 0, draw(st.integers(1, 6 * PAGE)))
+        return _row(op, cpu=cpu, skb=skb, other=other, length=draw(st.integers(1, 6 * PAGE)))
     if op == T.SEGMENT:
-        return (op, cpu, skb, other, -1, -1, draw(st.integers(0, 4 * PAGE)), draw(st.integers(1, 4 * PAGE)))
-    if op == T.ZC_COMPLETE:
-        return (op, cpu, -1, draw(st.integers(-1, 2)), -1, -1, 0, 0)
-    return (op, cpu, skb, other, buf, -1, 0, 0)
+        return _row(op, cpu=cpu, skb=skb, other=other, off=draw(st.integers(0, 4 * PAGE)),
+                    length=draw(st.integers(1, 4 * PAGE)))
+    if op in (T.ZC_COMPLETE, T.UARG_GET, T.UARG_PUT):
+        return _row(op, cpu=cpu, other=uarg)
+    return _row(op, cpu=cpu, skb=skb, other=other, buf=buf)
 
 
 @st.composite
 def raw_traces(draw, max_events=120):
-    """A prefix that allocates buffers and skbs, then arbitrary events."""
+    """A prefix that allocates buffers (of any kind), opens notifications and skbs, then arbitrary events."""
     rows = []
     for b in range(draw(st.integers(1, 4))):
-        pages = draw(st.integers(1, 8))
-        rows.append((T.ALLOC, 0, -1, draw(st.integers(-1, 2)), b, 8 * b, draw(st.sampled_from([1, 2, 4, 8])), pages))
+        kind = draw(st.integers(0, T.N_KINDS - 1))
+        fp = draw(st.sampled_from([1, 2, 4, 8]))
+        pages = fp if kind in T.POOL_KINDS else draw(st.integers(1, 8))
+        rows.append(_row(T.ALLOC, kind, 0, buf=b, pfn=8 * b, off=fp, length=pages))
+    for u in range(draw(st.integers(0, 3))):
+        rows.append(_row(T.UARG_GET, cpu=draw(st.integers(0, 3)), other=u))
     for s in range(draw(st.integers(1, 4))):
-        rows.append((T.SKB_ALLOC, draw(st.integers(0, 3)), s, -1, -1, -1, 0, 0))
+        rows.append(_row(T.SKB_ALLOC, cpu=draw(st.integers(0, 3)), skb=s))
     rows += draw(st.lists(event(), max_size=max_events))
     return T.TraceBuilder.from_rows(rows)
 
@@ -57,13 +69,15 @@ workload_params = st.fixed_dictionaries(
     {
         "bytes_sent": st.integers(64 * 1024, 1 << 20),
         "mss": st.sampled_from([536, 1448, 4096, 9000]),
+        "send_size": st.sampled_from([1000, 4096, 10000, 65536, 262144]),
         "frag_size": st.sampled_from([512, 1500, 4096, 16384, 65536, 262144]),
         "loss_rate": st.sampled_from([0.0, 0.01, 0.05, 0.2]),
         "cpus": st.integers(1, 4),
         "seed": st.integers(0, 1000),
-        "folio_pages": st.sampled_from([1, 2, 4, 16]),
+        "folio_pages": st.sampled_from([1, 2, 4, 16, 512]),
         "inflight": st.integers(1, 6),
         "txc_lag": st.integers(0, 8),
+        "rx_buf": st.sampled_from([1024, 2048, 4096]),
     }
 )
 

@@ -78,6 +78,6 @@ def load() -> CReplay:
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
     fn = ctypes.CDLL(str(lib)).fl_replay_page_ref
     fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 8 + [ctypes.c_int64] * 5 + [ctypes.c_void_p]
+    fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * len(T.EVENT.names) + [ctypes.c_int64] * 5 + [ctypes.c_void_p]
     _cache = CReplay(compiler=f"{' '.join([Path(cc).name, *CFLAGS[:1]])} ({version[0] if version else '?'})", _fn=fn)
     return _cache

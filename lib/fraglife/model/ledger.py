@@ -11,12 +11,17 @@ from .trace import N_OPS, OP_NAMES
 # Scalar slots of the engine's int64 ledger array, in order; ``by_op`` follows.
 SCALARS = (
     "events",          # events replayed
-    "atomics",         # every atomic read-modify-write on a refcount (page, owner, uarg, dataref)
-    "ref_atomics",     # atomics on page or owner refcounts: the frag lifetime refs themselves
-    "uarg_atomics",    # atomics on ubuf_info refcounts (zerocopy notifications)
-    "dataref_atomics", # atomics on skb_shared_info.dataref
-    "refs_taken",      # page/owner references acquired (units; one batched atomic may take several)
-    "refs_dropped",    # page/owner references released, including the holder's own
+    "atomics",         # every atomic read-modify-write on a refcount (all kinds below)
+    "ref_atomics",     # atomics that keep frag memory alive: page + pp + owner + pin
+    "page_atomics",    # on struct page/folio _refcount: GUP refs and their give-back, get_page/put_page, pipe puts
+    "pp_atomics",      # on a page_pool page's pp_ref_count
+    "owner_atomics",   # on an owner object: the per-send owner, a devmem binding, the shared binding
+    "pin_atomics",     # FOLL_PIN: pinning user pages and unpinning them (the owner designs' acquisition)
+    "uarg_atomics",    # on ubuf_info refcounts (zerocopy notifications)
+    "dataref_atomics", # on skb_shared_info.dataref
+    "pp_reads",        # pp_ref_count puts that found the last user and only read the count
+    "refs_taken",      # references acquired on frag memory (units; one batched atomic may take several)
+    "refs_dropped",    # references released, including the holder's own
     "lines",           # distinct refcount cache lines written by atomics
     "bounces",         # atomics on a line last written by another CPU
     "pages_peak",      # most pages allocated at once
@@ -24,11 +29,11 @@ SCALARS = (
     "uaf_frees",       # frees (folio or owner) that freed such pages
     "early_complete",  # zerocopy completions read while frags still pointed at the buffer
     "bad_refs",        # a ref taken on freed memory or dropped below zero
-    "leaked_refs",     # references still held when the trace ended
+    "leaked_refs",     # references (and pins) still held when the trace ended
     "leaked_pages",    # pages still allocated when the trace ended
     "leaked_skbs",     # skbs never freed
     "trace_errors",    # events inconsistent with the state (skipped)
-    "completions",     # ubuf_info refcounts that reached zero (notifications raised)
+    "completions",     # zerocopy notifications raised (a ubuf_info or per-send owner reached zero)
 )
 IDX = {name: i for i, name in enumerate(SCALARS)}
 BY_OP = len(SCALARS)
@@ -44,8 +49,13 @@ class Ledger:
     events: int
     atomics: int
     ref_atomics: int
+    page_atomics: int
+    pp_atomics: int
+    owner_atomics: int
+    pin_atomics: int
     uarg_atomics: int
     dataref_atomics: int
+    pp_reads: int
     refs_taken: int
     refs_dropped: int
     lines: int

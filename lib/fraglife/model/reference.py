@@ -4,17 +4,48 @@ Every rule of the model is stated here once, in plain Python; the numba
 engine (:mod:`fraglife.model.engine`) must return the same ledger, field by
 field, on every trace (tests/test_engine_differential.py checks this).
 
-The model in one paragraph. Memory is buffers of pages grouped in folios.
+The model in one paragraph. Memory is buffers of pages grouped in folios;
+a buffer's kind (``trace.MEM_*``) says whose rules its references follow.
 Skbs point at a shared info (frags + ``dataref``). A frag holds references
-according to the policy: its *refset* (folio heads or an owner). Every event
-computes which frag holdings it adds, changes or removes; the references it
-takes or drops are the difference between the refsets after and before,
-merged per object. A non-batched policy pays one atomic per reference unit
-(the kernel's ``get_page()``/``put_page()`` loops), a batched one pays one
-atomic per object with a non-zero net change (``refcount_add(n)``). All
-gets of an event are applied before its puts. Pages die when their folio
-refcount (page policies) or their buffer's owner refcount (owner policies)
-reaches zero; dying pages that a live frag still covers are use-after-free.
+on *lines* (refcounts, each a cache line) according to the policy: a folio's
+``_refcount``, a page_pool page's ``pp_ref_count``, an owner, the shared
+binding. Every event computes which frag holdings it adds, changes or
+removes; the references it takes or drops are the difference between the
+line sets after and before, merged per line. A non-batched policy pays one
+atomic per reference unit (the kernel's ``get_page()``/``put_page()``
+loops), a batched one pays one atomic per line with a non-zero net change
+(``refcount_add(n)``). All gets of an event are applied before its puts.
+Memory dies when the line that holds it reaches zero (a folio, a page_pool
+page, an owner) or, under the shared binding, when its holder lets go;
+dying pages that a live frag still covers are use-after-free.
+
+Rules taken from the kernel (v6.12 unless noted), each applied below:
+
+- MSG_ZEROCOPY (user memory): ``zerocopy_fill_skb_from_iter()``
+  (net/core/datagram.c) gets one ref per page through ``iov_iter_get_pages2()``
+  (one atomic per PTE-mapped page; one per PMD for a PMD-mapped THP,
+  ``gup_fast_pmd_leaf()`` in mm/gup.c), merges pages of one compound page
+  into one frag and gives the surplus back with one ``page_ref_sub()``.
+- page_pool: ``page_pool_alloc_frag_netmem()`` (net/core/page_pool.c) charges
+  ``pp_ref_count`` once with a plain store and hands out slots with
+  ``frag_users++``; ``page_pool_unref_netmem()``
+  (include/net/page_pool/helpers.h) only reads the count when the caller holds
+  all that is left (the last user, or a drain after every user is gone) and
+  pays ``atomic_long_sub_return()`` otherwise. A page given whole has a count
+  of one, so its only put is a read.
+- Pipe pages: one ref per page-sized ``pipe_buffer`` (``splice_folio_into_pipe()``,
+  fs/splice.c), released one by one (``pipe_buf_release()``).
+- ubuf_info: one ref per shared info (``skb_zcopy_set()``,
+  ``skb_zerocopy_clone()``, net/core/skbuff.c) and one per ``sendmsg`` while it
+  runs (``msg_zerocopy_realloc()``; ``net_zcopy_put()`` in
+  ``tcp_sendmsg_locked()``); the first is a plain store (``msg_zerocopy_alloc()``).
+- devmem: a frag ref is a ref on the dma-buf binding (``net_devmem_get_net_iov()``,
+  net/core/devmem.c, v6.16).
+- FOLL_PIN (the owner designs): ``try_grab_folio()`` adds ``GUP_PIN_COUNTING_BIAS``
+  to a small folio's refcount (one atomic per page) and one to a large folio's
+  refcount and ``_pincount`` (two); ``unpin_user_pages()`` drops consecutive
+  pages of one folio together (``gup_folio_next()``), one or two atomics per
+  run (mm/gup.c).
 """
 
 from __future__ import annotations
@@ -23,11 +54,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from . import trace as T
-from .ledger import Ledger
-from .policies import OWNER_FRAG, OWNER_NONE, OWNER_SKB, PAGE_ALL, PAGE_FIRST, PAGE_NONE, Policy
+from .ledger import SCALARS, Ledger
+from .policies import (OWNER_BINDING, OWNER_FRAG, OWNER_NONE, OWNER_SHINFO, OWNER_SKB, PAGE_ALL, PAGE_FIRST,
+                       PAGE_NONE, Policy)
 
 PAGE = T.PAGE_SIZE
-FOLIO, OWNER, UARG = "folio", "owner", "uarg"
+FOLIO, PINCOUNT, OWNER, UARG, BINDING, DATAREF, HOLDER = "folio", "pincount", "owner", "uarg", "binding", "dataref", \
+    "holder"
+REF_KINDS = ("page_atomics", "pp_atomics", "owner_atomics", "pin_atomics")
 
 
 @dataclass
@@ -36,6 +70,7 @@ class Frag:
     off: int
     len: int
     buf: int
+    uarg: int = -1  # the zerocopy notification of the send that attached it
 
     def pages(self) -> range:
         """The pages the frag's bytes actually cover."""
@@ -61,19 +96,25 @@ class Buffer:
     pfn: int
     pages: int
     folio_pages: int
-    uarg: int
-    holder: bool = True  # the holder's own reference not yet released
-    owner_ref: int = 0
+    kind: int
+    holder: bool = True  # the holder (mapping, pipe, pool, binding user) has not let go yet
+    bias: int = 0  # page_pool: pp_ref_count the pool still holds for slots not handed out
 
     def heads(self) -> list[int]:
         return list(range(self.pfn, self.pfn + self.pages, self.folio_pages))
+
+    def folio_span(self, h: int) -> range:
+        return range(h, min(h + self.folio_pages, self.pfn + self.pages))
 
 
 class Replay:
     """Replays a trace under a policy. Use :func:`replay`."""
 
-    def __init__(self, policy: Policy, *, n_pfn: int, n_buf: int, n_uarg: int, max_frags: int = 17, **_):
+    def __init__(self, policy: Policy, *, n_pfn: int, n_buf: int, n_uarg: int, max_frags: int = T.MAX_SKB_FRAGS,
+                 **_):
         self.p = policy
+        self.page_design = policy.page_mode != PAGE_NONE
+        self.binding = policy.owner_mode == OWNER_BINDING
         self.max_frags = max_frags
         self.n_pfn, self.n_buf, self.n_uarg = n_pfn, n_buf, n_uarg
         self.c = Counter()  # ledger scalars
@@ -82,14 +123,15 @@ class Replay:
         self.alive: dict[int, bool] = {}  # pfn -> allocated
         self.head: dict[int, int] = {}  # pfn -> folio head pfn
         self.page_buf: dict[int, int] = {}
-        self.folio_ref: dict[int, int] = {}
         self.ptrs: Counter = Counter()  # pfn -> live frags covering it
+        self.pinned: Counter = Counter()  # pfn -> pins held on it
         self.buffers: dict[int, Buffer] = {}
         self.pages_alive = 0
-        # zerocopy notifications
-        self.uarg_ref: dict[int, int] = {}
+        # refcounts by line: (FOLIO, head), (OWNER, buf), (UARG, u), (BINDING, 0)
+        self.count: Counter = Counter()
         self.uarg_active: dict[int, bool] = {}
         self.uarg_ptrs: Counter = Counter()
+        self.pinsets: dict[tuple, list[tuple[int, list[int]]]] = {}  # pin owner -> pinned runs, in order
         # skbs
         self.skbs: dict[int, Skb] = {}
         self.free_slots: list[int] = []  # LIFO, like a slab freelist
@@ -102,8 +144,13 @@ class Replay:
     def init_line(self, line: tuple, cpu: int) -> None:
         self.last_cpu[line] = cpu  # a plain store by the allocating CPU
 
-    def atomic(self, line: tuple, cpu: int) -> None:
+    def atomic(self, line: tuple, cpu: int, kind: str, op: int) -> None:
+        """One atomic read-modify-write on ``line`` by ``cpu``, counted under ``kind``."""
         self.c["atomics"] += 1
+        self.c[kind] += 1
+        if kind in REF_KINDS:
+            self.c["ref_atomics"] += 1
+            self.by_op[op] += 1
         if line not in self.written:
             self.written.add(line)
             self.c["lines"] += 1
@@ -111,82 +158,186 @@ class Replay:
             self.c["bounces"] += 1
         self.last_cpu[line] = cpu
 
-    # ---- references --------------------------------------------------------
-    def refset(self, f: Frag) -> list[tuple]:
-        """What one frag holding references under the policy."""
-        if self.p.page_mode == PAGE_FIRST:
+    def line_kind(self, line: tuple) -> str:
+        """Which ledger field an atomic on ``line`` counts under."""
+        if line[0] == FOLIO:
+            return "pp_atomics" if self.is_pool(line) else "page_atomics"
+        if line[0] == UARG:
+            return "uarg_atomics" if self.p.uarg else "owner_atomics"
+        return "owner_atomics"
+
+    def is_pool(self, line: tuple) -> bool:
+        return line[0] == FOLIO and self.buffers[self.page_buf[line[1]]].kind in T.POOL_KINDS
+
+    # ---- which lines a frag holds ------------------------------------------
+    def frag_lines(self, f: Frag) -> list[tuple]:
+        """The lines one frag reference is counted on, before the policy's mode applies."""
+        b = self.buffers[f.buf]
+        if self.binding:
+            return [(BINDING, 0)]
+        if b.kind in T.POOL_KINDS:  # pp_ref_count is the page's own owner, in every design
             return [(FOLIO, self.head[f.pfn])]
-        if self.p.page_mode == PAGE_ALL:
+        if self.page_design:
+            if b.kind == T.MEM_DEVMEM:  # today's devmem frag ref: the dma-buf's binding
+                return [(OWNER, f.buf)]
+            if self.p.page_mode == PAGE_FIRST:
+                return [(FOLIO, self.head[f.pfn])]
             return list(dict.fromkeys((FOLIO, self.head[q]) for q in f.pages()))
-        if self.p.owner_mode == OWNER_FRAG:
-            return [(OWNER, f.buf)]
-        return []  # per-shared-info owners are counted by owner_terms()
+        if f.uarg >= 0:  # a zerocopy send's owner replaces its ubuf_info
+            return [(UARG, f.uarg)]
+        return [(OWNER, f.buf)]
+
+    def refset(self, f: Frag) -> list[tuple]:
+        """What one frag holds by itself (per-shared-info owners are counted by owner_terms())."""
+        if self.p.owner_mode in (OWNER_SHINFO, OWNER_SKB):
+            return []
+        return self.frag_lines(f)
 
     def owner_terms(self, frags: list[Frag]) -> list[tuple]:
-        """Per-shared-info owners: one reference per distinct owner among ``frags``."""
-        if self.p.owner_mode in (OWNER_NONE, OWNER_FRAG):
+        """Per-shared-info owners: one reference per distinct line among ``frags``."""
+        if self.p.owner_mode not in (OWNER_SHINFO, OWNER_SKB):
             return []
-        return [(OWNER, b) for b in dict.fromkeys(f.buf for f in frags)]
+        return list(dict.fromkeys(line for f in frags for line in self.frag_lines(f)))
 
+    def pin_owner(self, f: Frag) -> tuple:
+        if f.uarg >= 0:
+            return (UARG, f.uarg)
+        return (HOLDER, f.buf) if self.binding else (OWNER, f.buf)
+
+    # ---- applying reference changes ----------------------------------------
     def apply(self, delta: Counter, cpu: int, op: int) -> None:
         """Execute an event's net reference changes: gets first, then puts."""
         items = [(k, v) for k, v in delta.items() if v]
-        for obj, units in [kv for kv in items if kv[1] > 0] + [kv for kv in items if kv[1] < 0]:
-            atomics = 1 if self.p.batch else abs(units)
-            for _ in range(atomics):
-                self.atomic(obj, cpu)
-            kind, ident = obj
-            if kind == UARG:
-                self.c["uarg_atomics"] += atomics
-                self.change_uarg(ident, units)
-            else:
-                self.c["ref_atomics"] += atomics
-                self.by_op[op] += atomics
-                self.change_ref(kind, ident, units)
+        for line, units in [kv for kv in items if kv[1] > 0] + [kv for kv in items if kv[1] < 0]:
+            self.change(line, units, cpu, op)
 
-    def change_ref(self, kind: str, ident: int, units: int) -> None:
+    def line_alive(self, line: tuple) -> bool:
+        kind, ident = line
         if kind == FOLIO:
-            cur, alive = self.folio_ref.get(ident, 0), self.alive.get(ident, False)
-        else:
-            b = self.buffers[ident]
-            cur, alive = b.owner_ref, cur_alive(self, ident)
+            return self.alive.get(ident, False)
+        if kind == UARG:
+            return self.uarg_active.get(ident, False)
+        if kind == OWNER:
+            return self.count[line] > 0
+        return True  # the binding outlives the trace
+
+    def change(self, line: tuple, units: int, cpu: int, op: int, *, silent: bool = False) -> None:
+        """Add ``units`` to the refcount on ``line``; ``silent`` changes are bookkeeping with no atomic."""
+        kind = self.line_kind(line)
+        cur = self.count[line]
+        counted = kind != "uarg_atomics"
         if units > 0:
-            self.c["refs_taken"] += units
-            if not alive:
+            if not silent:
+                for _ in range(1 if self.p.batch else units):
+                    self.atomic(line, cpu, kind, op)
+            if not self.line_alive(line):
                 self.c["bad_refs"] += 1
-            new = cur + units
-        else:
-            self.c["refs_dropped"] += -units
-            if cur < -units:
-                self.c["bad_refs"] += 1
-                new = 0
-            else:
-                new = cur + units
-        if kind == FOLIO:
-            self.folio_ref[ident] = new
-        else:
-            self.buffers[ident].owner_ref = new
-        if units < 0 and new == 0 and cur > 0:
-            if kind == FOLIO:
-                b = self.buffers[self.page_buf[ident]]
-                end = min(ident + b.folio_pages, b.pfn + b.pages)
-                self.free_pages(range(ident, end))
-            else:
-                b = self.buffers[ident]
-                self.free_pages(range(b.pfn, b.pfn + b.pages))
-
-    def change_uarg(self, u: int, units: int) -> None:
-        cur = self.uarg_ref.get(u, 0)
-        if units < 0 and cur < -units:
-            self.c["bad_refs"] += 1
-            self.uarg_ref[u] = 0
+            self.count[line] = cur + units
+            if counted:
+                self.c["refs_taken"] += units
             return
-        self.uarg_ref[u] = cur + units
-        if self.uarg_ref[u] == 0:
-            self.c["completions"] += 1
-            self.uarg_active[u] = False
+        k = -units
+        if silent:
+            pass
+        elif self.is_pool(line):  # page_pool_unref_netmem(nr): a read when nr is all that is left
+            puts = [k] if self.p.batch else [1] * k
+            left = cur
+            for nr in puts:
+                if left == nr:
+                    self.c["pp_reads"] += 1
+                else:
+                    self.atomic(line, cpu, kind, op)
+                left -= nr
+        else:
+            for _ in range(1 if self.p.batch else k):
+                self.atomic(line, cpu, kind, op)
+        if counted:
+            self.c["refs_dropped"] += k
+        if cur < k:
+            self.c["bad_refs"] += 1
+            self.count[line] = 0
+            return
+        self.count[line] = cur - k
+        if cur - k == 0 and cur > 0:
+            self.dies(line, cpu, op)
 
-    def free_pages(self, pages: range) -> None:
+    def dies(self, line: tuple, cpu: int, op: int) -> None:
+        """The last reference on ``line`` is gone: what it kept alive goes."""
+        kind, ident = line
+        if kind == FOLIO:
+            b = self.buffers[self.page_buf[ident]]
+            self.free_pages(b.folio_span(ident))
+        elif kind == OWNER:
+            b = self.buffers[ident]
+            if b.kind == T.MEM_PIPE:  # the owner's release hands the pipe's pages back, one put per page
+                for h in b.heads():
+                    for _ in b.folio_span(h):
+                        self.atomic((FOLIO, h), cpu, "page_atomics", op)
+            self.unpin(line, cpu, op)
+            self.free_pages([q for q in range(b.pfn, b.pfn + b.pages) if self.pinned[q] == 0])
+        elif kind == UARG:
+            self.c["completions"] += 1
+            self.uarg_active[ident] = False
+            self.unpin(line, cpu, op)
+
+    def held(self, buf: int) -> bool:
+        """Whether anything but pins keeps user buffer ``buf`` (owner and binding designs)."""
+        return self.buffers[buf].holder if self.binding else self.count[(OWNER, buf)] > 0
+
+    # ---- pins (owner and binding designs, user memory) ----------------------
+    def runs(self, f: Frag) -> list[tuple[int, list[int]]]:
+        """The frag's pages grouped by folio, in order: (head, pages)."""
+        out: list[tuple[int, list[int]]] = []
+        for q in f.pages():
+            h = self.head[q]
+            if out and out[-1][0] == h:
+                out[-1][1].append(q)
+            else:
+                out.append((h, [q]))
+        return out
+
+    def pin(self, f: Frag, cpu: int, op: int) -> None:
+        """pin_user_pages() on the frag's pages; the pin owner keeps them until it is released."""
+        b = self.buffers[f.buf]
+        for h, qs in self.runs(f):
+            calls = 1 if b.folio_pages >= T.PMD_PAGES else len(qs)
+            for _ in range(calls):
+                self.atomic((FOLIO, h), cpu, "pin_atomics", op)
+                if b.folio_pages > 1:
+                    self.atomic((PINCOUNT, h), cpu, "pin_atomics", op)
+            for q in qs:
+                self.pinned[q] += 1
+            self.pinsets.setdefault(self.pin_owner(f), []).append((h, qs))
+
+    def unpin(self, owner: tuple, cpu: int, op: int) -> None:
+        """unpin_user_pages() over the owner's pins: one release per run of one folio."""
+        prev = None
+        orphans = []
+        for h, qs in self.pinsets.pop(owner, []):
+            if h != prev:
+                self.atomic((FOLIO, h), cpu, "pin_atomics", op)
+                if self.buffers[self.page_buf[h]].folio_pages > 1:
+                    self.atomic((PINCOUNT, h), cpu, "pin_atomics", op)
+            prev = h
+            for q in qs:
+                self.pinned[q] -= 1
+                if self.pinned[q] == 0 and self.alive.get(q, False) and not self.held(self.page_buf[q]):
+                    orphans.append(q)
+        self.free_pages(orphans)
+
+    def gup(self, f: Frag, cpu: int, op: int) -> None:
+        """iov_iter_get_pages2() refs every page, then the merged surplus goes back in one page_ref_sub()."""
+        b = self.buffers[f.buf]
+        held = Counter(self.refset(f))
+        for h, qs in self.runs(f):
+            line = (FOLIO, h)
+            gets = 1 if b.folio_pages >= T.PMD_PAGES else len(qs)
+            give_back = 1 if len(qs) > held[line] else 0
+            for _ in range(gets + give_back - held[line]):  # the held ref itself is charged by apply()
+                self.atomic(line, cpu, "page_atomics", op)
+
+    # ---- memory -------------------------------------------------------------
+    def free_pages(self, pages) -> None:
         hit = False
         for q in pages:
             if not self.alive.get(q, False):
@@ -199,23 +350,36 @@ class Replay:
         if hit:
             self.c["uaf_frees"] += 1
 
-    # ---- frag pointers (for use-after-free detection) ----------------------
     def point(self, f: Frag, sign: int) -> None:
+        """A frag starts (+1) or stops (-1) covering its pages."""
         for q in f.pages():
             self.ptrs[q] += sign
-        u = self.buffers[f.buf].uarg
-        if u >= 0:
-            self.uarg_ptrs[u] += sign
+        if f.uarg >= 0:
+            self.uarg_ptrs[f.uarg] += sign
+
+    def frag_ok(self, f: Frag) -> bool:
+        b = self.buffers.get(f.buf)
+        if b is None or f.len <= 0 or f.off < 0 or f.pfn < b.pfn:
+            return False
+        return all(b.pfn <= q < b.pfn + b.pages and self.alive.get(q, False) for q in f.pages())
+
+    def buffer_alive(self, buf: int) -> bool:
+        b = self.buffers[buf]
+        return any(self.alive.get(q, False) and self.page_buf.get(q) == buf for q in range(b.pfn, b.pfn + b.pages))
 
     # ---- shared infos ------------------------------------------------------
     def new_shinfo(self, cpu: int) -> SharedInfo:
         slot = self.free_slots.pop() if self.free_slots else self._fresh_slot()
-        self.init_line(("dataref", slot), cpu)
+        self.init_line((DATAREF, slot), cpu)
         return SharedInfo(slot)
 
     def _fresh_slot(self) -> int:
         self.next_slot += 1
         return self.next_slot - 1
+
+    def dataref(self, sh: SharedInfo, units: int, cpu: int) -> None:
+        sh.dataref += units
+        self.atomic((DATAREF, sh.slot), cpu, "dataref_atomics", -1)
 
     def inherit_uarg(self, old: SharedInfo, new: SharedInfo, delta: Counter) -> None:
         """A shared info made from a zerocopy one points at the same ubuf_info (skb_zerocopy_clone())."""
@@ -236,14 +400,6 @@ class Replay:
         sh.dataref = 0
         self.free_slots.append(sh.slot)
 
-    def frags_ok(self, f: Frag) -> bool:
-        b = self.buffers.get(f.buf)
-        if b is None or f.len <= 0 or f.off < 0:
-            return False
-        if f.pfn < b.pfn:  # the page the frag names must be the buffer's too
-            return False
-        return all(b.pfn <= q < b.pfn + b.pages and self.alive.get(q, False) for q in f.pages())
-
     def total(self, sh: SharedInfo) -> int:
         return sum(f.len for f in sh.frags)
 
@@ -251,25 +407,24 @@ class Replay:
     def run(self, trace) -> Ledger:
         for ev in trace:
             self.c["events"] += 1
-            ok = self.step(int(ev["op"]), int(ev["cpu"]), int(ev["skb"]), int(ev["other"]), int(ev["buf"]),
-                           int(ev["pfn"]), int(ev["off"]), int(ev["len"]))
-            if not ok:
+            if not self.step(*(int(ev[k]) for k in T.EVENT.names)):
                 self.c["trace_errors"] += 1
         return self.finish()
 
-    def step(self, op, cpu, skb, other, buf, pfn, off, length) -> bool:
+    def step(self, op, kind, cpu, skb, other, buf, pfn, off, length) -> bool:
         delta: Counter = Counter()
         p = self.p
         if op == T.ALLOC:
-            fp, pages, uarg = off, length, other
-            if pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > self.n_pfn or buf < 0:
+            fp, pages = off, length
+            if (pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > self.n_pfn or buf < 0 or kind >= T.N_KINDS
+                    or (kind in T.POOL_KINDS and pages != fp)):
                 return False
             old = self.buffers.get(buf)
-            if old is not None and (old.holder or cur_alive(self, buf)):
+            if old is not None and (old.holder or self.buffer_alive(buf)):
                 return False
             if any(self.alive.get(q, False) for q in range(pfn, pfn + pages)):
                 return False
-            b = Buffer(pfn, pages, fp, uarg)
+            b = Buffer(pfn, pages, fp, kind)
             self.buffers[buf] = b
             for q in range(pfn, pfn + pages):
                 self.alive[q] = True
@@ -277,17 +432,20 @@ class Replay:
                 self.page_buf[q] = buf
             self.pages_alive += pages
             self.c["pages_peak"] = max(self.c["pages_peak"], self.pages_alive)
-            if p.page_mode != PAGE_NONE:
-                for h in b.heads():
-                    self.folio_ref[h] = 1
-                    self.init_line((FOLIO, h), cpu)
-            else:
-                b.owner_ref = 1
+            self.count[(OWNER, buf)] = 0
+            if self.binding:
+                return True  # memory lives until its holder lets go
+            if kind in T.POOL_KINDS:  # page_pool_fragment_netmem(): one plain store
+                b.bias = 1 if kind == T.MEM_POOL_PAGE else T.POOL_BIAS
+                self.count[(FOLIO, pfn)] = b.bias
+                self.init_line((FOLIO, pfn), cpu)
+            elif kind == T.MEM_DEVMEM or not self.page_design:
+                self.count[(OWNER, buf)] = 1
                 self.init_line((OWNER, buf), cpu)
-            if uarg >= 0 and not self.uarg_active.get(uarg, False):
-                self.uarg_active[uarg] = True
-                self.uarg_ref[uarg] = 0
-                self.init_line((UARG, uarg), cpu)
+            else:  # the mapping's ref per folio; the pipe's per page
+                for h in b.heads():
+                    self.count[(FOLIO, h)] = len(b.folio_span(h)) if kind == T.MEM_PIPE else 1
+                    self.init_line((FOLIO, h), cpu)
             return True
 
         if op == T.SKB_ALLOC:
@@ -298,17 +456,28 @@ class Replay:
 
         if op == T.ATTACH:
             s = self.skbs.get(skb)
-            f = Frag(pfn, off, length, buf)
-            if s is None or s.shinfo.dataref != 1 or len(s.shinfo.frags) >= self.max_frags or not self.frags_ok(f):
+            f = Frag(pfn, off, length, buf, other)
+            if s is None or s.shinfo.dataref != 1 or len(s.shinfo.frags) >= self.max_frags or not self.frag_ok(f):
                 return False
-            sh, u = s.shinfo, self.buffers[buf].uarg
+            sh, u = s.shinfo, other
+            if u >= 0 and (u >= self.n_uarg or not self.uarg_active.get(u, False)):
+                return False
             if u >= 0 and sh.uarg >= 0 and sh.uarg != u:
                 return False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
+            b = self.buffers[buf]
             delta.subtract(self.owner_terms(sh.frags))
             sh.frags.append(f)
             self.point(f, +1)
+            if b.kind == T.MEM_USER:
+                if self.page_design:
+                    self.gup(f, cpu, op)
+                else:
+                    self.pin(f, cpu, op)
             delta.update(self.refset(f))
             delta.update(self.owner_terms(sh.frags))
+            if b.kind in T.POOL_KINDS and not self.binding and b.bias > 0:
+                b.bias -= 1  # frag_users++: the slot's ref comes out of the pool's bias
+                delta[(FOLIO, self.head[f.pfn])] -= 1
             if u >= 0 and sh.uarg < 0:
                 sh.uarg = u
                 if p.uarg:
@@ -316,14 +485,38 @@ class Replay:
             self.apply(delta, cpu, op)
             return True
 
+        if op == T.GROW:
+            s = self.skbs.get(skb)
+            if s is None or s.shinfo.dataref != 1 or not s.shinfo.frags or length <= 0:
+                return False
+            f = s.shinfo.frags[-1]
+            g = Frag(f.pfn, f.off, f.len + length, f.buf, f.uarg)
+            if buf != f.buf or other != f.uarg or not self.frag_ok(g):
+                return False
+            # the pages the new bytes are on (GUP refs or pins each of them, even one the frag already covers)
+            new = Frag(f.pfn, f.off + f.len, length, buf, f.uarg).pages()
+            last = self.head[f.pfn + (f.off + f.len - 1) // PAGE]
+            if any(self.head[q] != last for q in new):
+                return False  # only bytes of the same folio merge into the last frag
+            self.point(f, -1)
+            self.point(g, +1)
+            s.shinfo.frags[-1] = g
+            b = self.buffers[buf]
+            if b.kind == T.MEM_USER:
+                if self.page_design:  # GUP refs the new pages; all of them go back in one page_ref_sub()
+                    gets = 1 if b.folio_pages >= T.PMD_PAGES else len(new)
+                    for _ in range(gets + 1):
+                        self.atomic((FOLIO, last), cpu, "page_atomics", op)
+                else:
+                    self.pin(Frag(new[0], 0, len(new) * PAGE, buf, f.uarg), cpu, op)
+            return True
+
         if op == T.CLONE:
             src = self.skbs.get(other)
             if src is None or skb < 0 or skb in self.skbs or skb == other:
                 return False
             sh = src.shinfo
-            sh.dataref += 1
-            self.atomic(("dataref", sh.slot), cpu)
-            self.c["dataref_atomics"] += 1
+            self.dataref(sh, +1, cpu)
             self.skbs[skb] = Skb(sh, cloned=True)
             src.cloned = True
             if p.owner_mode == OWNER_SKB:
@@ -348,8 +541,8 @@ class Replay:
                 elif pos >= keep:
                     new.frags.append(f)  # moved with its references
                 else:  # straddles the split point: both halves hold references
-                    head_part = Frag(f.pfn, f.off, keep - pos, f.buf)
-                    tail_part = Frag(f.pfn, f.off + keep - pos, f.len - (keep - pos), f.buf)
+                    head_part = Frag(f.pfn, f.off, keep - pos, f.buf, f.uarg)
+                    tail_part = Frag(f.pfn, f.off + keep - pos, f.len - (keep - pos), f.buf, f.uarg)
                     self.point(f, -1)
                     self.point(head_part, +1)
                     self.point(tail_part, +1)
@@ -380,7 +573,7 @@ class Replay:
             for f in src.shinfo.frags:
                 lo, hi = max(start, pos), min(end, pos + f.len)
                 if lo < hi:
-                    pieces.append(Frag(f.pfn, f.off + lo - pos, hi - lo, f.buf))
+                    pieces.append(Frag(f.pfn, f.off + lo - pos, hi - lo, f.buf, f.uarg))
                 pos += f.len
             if len(pieces) > self.max_frags:
                 return False
@@ -403,7 +596,7 @@ class Replay:
             if old.dataref > 1:  # skb_cloned(): frags are shared, so the new head refs them all
                 new = self.new_shinfo(cpu)
                 for f in old.frags:
-                    g = Frag(f.pfn, f.off, f.len, f.buf)
+                    g = Frag(f.pfn, f.off, f.len, f.buf, f.uarg)
                     new.frags.append(g)
                     self.point(g, +1)
                     delta.update(self.refset(g))
@@ -411,9 +604,7 @@ class Replay:
                 if p.owner_mode == OWNER_SKB:
                     delta.subtract(self.owner_terms(old.frags))  # this skb's ref moves over
                 self.inherit_uarg(old, new, delta)
-                old.dataref -= 1
-                self.atomic(("dataref", old.slot), cpu)
-                self.c["dataref_atomics"] += 1
+                self.dataref(old, -1, cpu)
                 s.shinfo = new
             s.cloned = False
             self.apply(delta, cpu, op)
@@ -431,7 +622,7 @@ class Replay:
             delta.subtract(self.owner_terms(dsh.frags))
             if ssh.dataref > 1:  # from is cloned: the copies need their own references
                 for f in ssh.frags:
-                    g = Frag(f.pfn, f.off, f.len, f.buf)
+                    g = Frag(f.pfn, f.off, f.len, f.buf, f.uarg)
                     dsh.frags.append(g)
                     self.point(g, +1)
                     delta.update(self.refset(g))
@@ -456,7 +647,7 @@ class Replay:
                     self.point(f, -1)
                     delta.subtract(self.refset(f))
                 elif eat:
-                    g = Frag(f.pfn, f.off + eat, f.len - eat, f.buf)
+                    g = Frag(f.pfn, f.off + eat, f.len - eat, f.buf, f.uarg)
                     self.point(f, -1)
                     self.point(g, +1)
                     delta.subtract(self.refset(f))
@@ -484,9 +675,7 @@ class Replay:
                 return False
             sh = s.shinfo
             if sh.dataref > 1:  # skb_data_unref(): shared, so only dataref drops
-                sh.dataref -= 1
-                self.atomic(("dataref", sh.slot), cpu)
-                self.c["dataref_atomics"] += 1
+                self.dataref(sh, -1, cpu)
                 if p.owner_mode == OWNER_SKB:
                     delta.subtract(self.owner_terms(sh.frags))
             else:  # last user (no atomic when dataref is 1): release the frags
@@ -499,37 +688,74 @@ class Replay:
             if b is None or not b.holder:
                 return False
             b.holder = False
-            if p.page_mode != PAGE_NONE:
-                for h in b.heads():
-                    self.apply(Counter({(FOLIO, h): -1}), cpu, op)
+            if self.binding:
+                if b.kind == T.MEM_PIPE:  # pipe_buf_release(): one put per page
+                    for h in b.heads():
+                        for _ in b.folio_span(h):
+                            self.atomic((FOLIO, h), cpu, "page_atomics", op)
+                self.unpin((HOLDER, buf), cpu, op)
+                self.free_pages([q for q in range(b.pfn, b.pfn + b.pages) if self.pinned[q] == 0])
+            elif b.kind in T.POOL_KINDS:  # page_pool_drain_frag(): give back the unused bias
+                nr, b.bias = b.bias, 0
+                if nr:
+                    line = (FOLIO, b.pfn)
+                    cur = self.count[line]
+                    if cur == nr:
+                        self.c["pp_reads"] += 1
+                    else:
+                        self.atomic(line, cpu, "pp_atomics", op)
+                    self.count[line] = max(cur - nr, 0)
+                    if cur < nr:
+                        self.c["bad_refs"] += 1
+                    if cur - nr == 0:
+                        self.dies(line, cpu, op)
+            elif b.kind == T.MEM_DEVMEM or not self.page_design:
+                # the mapping gives nothing back per send; the pipe and the binding's user put once
+                self.change((OWNER, buf), -1, cpu, op, silent=b.kind == T.MEM_USER)
             else:
-                self.apply(Counter({(OWNER, buf): -1}), cpu, op)
+                for h in b.heads():
+                    units = len(b.folio_span(h)) if b.kind == T.MEM_PIPE else 1
+                    self.change((FOLIO, h), -units, cpu, op, silent=b.kind == T.MEM_USER)
+            return True
+
+        if op == T.UARG_GET:
+            if other < 0 or other >= self.n_uarg:
+                return False
+            if not self.uarg_active.get(other, False):  # msg_zerocopy_alloc(): refcount_set(1)
+                self.uarg_active[other] = True
+                self.count[(UARG, other)] = 1
+                self.init_line((UARG, other), cpu)
+                return True
+            self.change((UARG, other), +1, cpu, op)
+            return True
+
+        if op == T.UARG_PUT:
+            if other < 0 or other >= self.n_uarg or not self.uarg_active.get(other, False):
+                return False
+            self.change((UARG, other), -1, cpu, op)
             return True
 
         return False
 
     def finish(self) -> Ledger:
         c = self.c
-        leaked = sum(r for h, r in self.folio_ref.items() if self.alive.get(h, False) and self.head.get(h) == h)
-        leaked += sum(b.owner_ref for i, b in self.buffers.items() if cur_alive(self, i))
-        leaked += sum(r for u, r in self.uarg_ref.items() if r > 0)
+        leaked = 0
+        for (kind, ident), n in self.count.items():
+            if n <= 0:
+                continue
+            if kind == FOLIO and not (self.alive.get(ident, False) and self.head.get(ident) == ident):
+                continue
+            leaked += n
+        leaked += sum(n for n in self.pinned.values() if n > 0)
         leaked += sum(s.shinfo.dataref for s in {id(s.shinfo): s for s in self.skbs.values()}.values())
         c["leaked_refs"] = leaked
         c["leaked_pages"] = self.pages_alive
         c["leaked_skbs"] = len(self.skbs)
-        from .ledger import SCALARS
-
         return Ledger(**{k: int(c[k]) for k in SCALARS},
                       ref_by_op=tuple(int(self.by_op[i]) for i in range(T.N_OPS)))
 
 
-def cur_alive(r: Replay, buf: int) -> bool:
-    """A buffer (and its owner) is alive while any page it allocated still is."""
-    b = r.buffers[buf]
-    return any(r.alive.get(q, False) and r.page_buf.get(q) == buf for q in range(b.pfn, b.pfn + b.pages))
-
-
-def replay(trace, policy: Policy, *, max_frags: int = 17) -> Ledger:
+def replay(trace, policy: Policy, *, max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
     """Replay ``trace`` under ``policy`` in plain Python."""
     sizes = T.sizes(trace)
     return Replay(policy, max_frags=max_frags, **sizes).run(trace)

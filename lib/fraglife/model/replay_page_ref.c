@@ -12,30 +12,38 @@
 
 #define PAGE 4096
 #define PAGE_SHIFT 12	/* x >> 12 == floor(x / 4096), as in the Python twin */
+#define POOL_BIAS (1LL << 40)
+#define PMD_PAGES 512
 
-enum { ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE };
-enum { EVENTS, ATOMICS, REF_ATOMICS, UARG_ATOMICS, DATAREF_ATOMICS, REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES,
-       PAGES_PEAK, UAF_PAGES, UAF_FREES, EARLY_COMPLETE, BAD_REFS, LEAKED_REFS, LEAKED_PAGES, LEAKED_SKBS,
-       TRACE_ERRORS, COMPLETIONS, BY_OP };
+enum { ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE,
+       UARG_GET, UARG_PUT, GROW, N_OPS };
+enum { MEM_USER, MEM_PIPE, MEM_POOL_PAGE, MEM_POOL_FRAG, MEM_DEVMEM, N_KINDS };
+/* ledger slots: the order of ledger.SCALARS (checked by tests/test_creplay.py through the ledgers) */
+enum { EVENTS, ATOMICS, REF_ATOMICS, PAGE_ATOMICS, PP_ATOMICS, OWNER_ATOMICS, PIN_ATOMICS, UARG_ATOMICS,
+       DATAREF_ATOMICS, PP_READS, REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES, PAGES_PEAK, UAF_PAGES, UAF_FREES,
+       EARLY_COMPLETE, BAD_REFS, LEAKED_REFS, LEAKED_PAGES, LEAKED_SKBS, TRACE_ERRORS, COMPLETIONS, BY_OP };
 
 struct st {
-	int64_t n_pfn, n_buf, n_uarg, n_skb, n_slot, max_frags, u_base, d_base, n_lines;
-	int8_t *alive; int64_t *head, *pbuf, *ptrs, *fref;
-	int8_t *b_exists, *b_holder; int64_t *b_pfn, *b_pages, *b_fp, *b_uarg, *b_alive;
-	int64_t *u_ref, *u_ptrs; int8_t *u_active;
+	int64_t n_pfn, n_buf, n_uarg, n_skb, n_slot, max_frags, o_base, u_base, d_base, n_lines;
+	int8_t *alive; int64_t *head, *pbuf, *ptrs;
+	int8_t *b_exists, *b_holder; int64_t *b_pfn, *b_pages, *b_fp, *b_kind, *b_bias, *b_alive;
+	int64_t *u_ptrs; int8_t *u_active;
 	int8_t *s_alive, *s_cloned; int64_t *s_sh;
-	int64_t *sh_dataref, *sh_n, *sh_uarg, *f_pfn, *f_off, *f_len, *f_buf;
+	int64_t *sh_dataref, *sh_n, *sh_uarg, *f_pfn, *f_off, *f_len, *f_buf, *f_uarg;
 	int64_t *free_stack, n_free, next_slot;
-	int64_t *last_cpu, *acc, *touched, nt; int8_t *written, *mark;
+	int64_t *count, *last_cpu, *acc, *touched, nt; int8_t *written, *mark;
 	int64_t pages_alive;
 	int64_t *led;
 };
 
 #define F(s, slot, i) ((slot) * (s)->max_frags + (i))
+#define IS_POOL(k) ((k) == MEM_POOL_PAGE || (k) == MEM_POOL_FRAG)
 
-static void touch(struct st *s, int64_t line, int64_t cpu)
+static void touch(struct st *s, int64_t line, int64_t cpu, int cat, int op)
 {
 	s->led[ATOMICS]++;
+	s->led[cat]++;
+	if (cat >= PAGE_ATOMICS && cat <= PIN_ATOMICS) { s->led[REF_ATOMICS]++; s->led[BY_OP + op]++; }
 	if (!s->written[line]) { s->written[line] = 1; s->led[LINES]++; }
 	if (s->last_cpu[line] >= 0 && s->last_cpu[line] != cpu) s->led[BOUNCES]++;
 	s->last_cpu[line] = cpu;
@@ -47,62 +55,106 @@ static void push(struct st *s, int64_t line, int64_t units)
 	s->acc[line] += units;
 }
 
-static void free_pages(struct st *s, int64_t lo, int64_t hi)
+static int is_pool_line(struct st *s, int64_t line)
+{
+	return line < s->n_pfn && IS_POOL(s->b_kind[s->pbuf[line]]);
+}
+
+static int cat_of(struct st *s, int64_t line)
+{
+	if (line < s->n_pfn) return is_pool_line(s, line) ? PP_ATOMICS : PAGE_ATOMICS;
+	if (line >= s->u_base && line < s->d_base) return UARG_ATOMICS;
+	if (line >= s->d_base) return DATAREF_ATOMICS;
+	return OWNER_ATOMICS;
+}
+
+static void free_range(struct st *s, int64_t lo, int64_t hi)
 {
 	int hit = 0;
 	for (int64_t q = lo; q < hi; q++) {
 		if (!s->alive[q]) continue;
 		s->alive[q] = 0;
 		s->pages_alive--;
+		s->b_alive[s->pbuf[q]]--;
 		if (s->ptrs[q] > 0) { s->led[UAF_PAGES]++; hit = 1; }
 	}
 	if (hit) s->led[UAF_FREES]++;
 }
 
-static void exec(struct st *s, int64_t line, int64_t units, int64_t cpu, int op)
+static void dies(struct st *s, int64_t line)
 {
-	int64_t n = units < 0 ? -units : units;	/* no batching: one atomic per unit */
-	for (int64_t i = 0; i < n; i++) touch(s, line, cpu);
-	if (line >= s->u_base) {
-		int64_t u = line - s->u_base, cur = s->u_ref[u];
-		s->led[UARG_ATOMICS] += n;
-		if (units < 0 && cur < -units) { s->led[BAD_REFS]++; s->u_ref[u] = 0; return; }
-		s->u_ref[u] = cur + units;
-		if (s->u_ref[u] == 0) { s->led[COMPLETIONS]++; s->u_active[u] = 0; }
-		return;
-	}
-	s->led[REF_ATOMICS] += n;
-	s->led[BY_OP + op] += n;
-	int64_t cur = s->fref[line], nw;
-	if (units > 0) {
-		s->led[REFS_TAKEN] += units;
-		if (!s->alive[line]) s->led[BAD_REFS]++;
-		nw = cur + units;
-	} else {
-		s->led[REFS_DROPPED] += -units;
-		if (cur < -units) { s->led[BAD_REFS]++; nw = 0; } else nw = cur + units;
-	}
-	s->fref[line] = nw;
-	if (units < 0 && nw == 0 && cur > 0) {
-		int64_t b = s->pbuf[line];
-		int64_t end = line + s->b_fp[b];
+	if (line < s->n_pfn) {
+		int64_t b = s->pbuf[line], end = line + s->b_fp[b];
 		if (end > s->b_pfn[b] + s->b_pages[b]) end = s->b_pfn[b] + s->b_pages[b];
-		int64_t before = s->pages_alive;
-		free_pages(s, line, end);
-		s->b_alive[b] -= before - s->pages_alive;
+		free_range(s, line, end);
+	} else if (line < s->u_base) {
+		int64_t b = line - s->o_base;
+		free_range(s, s->b_pfn[b], s->b_pfn[b] + s->b_pages[b]);
+	} else if (line < s->d_base) {
+		s->led[COMPLETIONS]++;
+		s->u_active[line - s->u_base] = 0;
 	}
 }
 
-static void point(struct st *s, int64_t pfn, int64_t off, int64_t len, int64_t buf, int64_t sign)
+/* Add units to the refcount on line: one atomic per unit, page_pool puts read when they are the last. */
+static void change(struct st *s, int64_t line, int64_t units, int64_t cpu, int op, int silent)
+{
+	int cat = cat_of(s, line);
+	int64_t cur = s->count[line];
+	int counted = cat != UARG_ATOMICS;
+	if (units > 0) {
+		if (!silent) for (int64_t i = 0; i < units; i++) touch(s, line, cpu, cat, op);
+		int alive;
+		if (line < s->n_pfn) alive = s->alive[line];
+		else if (line >= s->u_base) alive = s->u_active[line - s->u_base];
+		else alive = cur > 0;
+		if (!alive) s->led[BAD_REFS]++;
+		s->count[line] = cur + units;
+		if (counted) s->led[REFS_TAKEN] += units;
+		return;
+	}
+	int64_t k = -units;
+	if (!silent) {
+		if (is_pool_line(s, line)) {
+			int64_t left = cur;
+			for (int64_t i = 0; i < k; i++, left--) {
+				if (left == 1) s->led[PP_READS]++;
+				else touch(s, line, cpu, cat, op);
+			}
+		} else {
+			for (int64_t i = 0; i < k; i++) touch(s, line, cpu, cat, op);
+		}
+	}
+	if (counted) s->led[REFS_DROPPED] += k;
+	if (cur < k) { s->led[BAD_REFS]++; s->count[line] = 0; return; }
+	s->count[line] = cur - k;
+	if (cur - k == 0 && cur > 0) dies(s, line);
+}
+
+static void point(struct st *s, int64_t pfn, int64_t off, int64_t len, int64_t uarg, int64_t sign)
 {
 	int64_t q0 = pfn + (off >> PAGE_SHIFT), q1 = pfn + ((off + len - 1) >> PAGE_SHIFT);
 	for (int64_t q = q0; q <= q1; q++) s->ptrs[q] += sign;
-	if (s->b_uarg[buf] >= 0) s->u_ptrs[s->b_uarg[buf]] += sign;
+	if (uarg >= 0) s->u_ptrs[uarg] += sign;
 }
 
-static inline void refset(struct st *s, int64_t pfn, int64_t sign)
+/* today's frag reference: the folio of the frag's page, the pool page, or the devmem binding */
+static inline void refset(struct st *s, int64_t pfn, int64_t buf, int64_t sign)
 {
-	push(s, s->head[pfn], sign);	/* get_page(skb_frag_page(frag)) */
+	push(s, s->b_kind[buf] == MEM_DEVMEM ? s->o_base + buf : s->head[pfn], sign);
+}
+
+/* iov_iter_get_pages2() refs every page; the merged surplus goes back in one page_ref_sub() */
+static void gup(struct st *s, int64_t pfn, int64_t off, int64_t ln, int64_t buf, int64_t cpu, int op)
+{
+	int64_t fp = s->b_fp[buf], held_line = s->head[pfn];
+	int64_t q = pfn + (off >> PAGE_SHIFT), q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT);
+	while (q <= q1) {
+		int64_t h = s->head[q], lo = q;
+		while (q <= q1 && s->head[q] == h) q++;
+		int64_t n = q - lo, held = h == held_line, gets = fp >= PMD_PAGES ? 1 : n, back = n > held;
+		for (int64_t i = 0; i < gets + back - held; i++) touch(s, h, cpu, PAGE_ATOMICS, op);
+	}
 }
 
 static int64_t new_slot(struct st *s, int64_t cpu)
@@ -122,25 +174,41 @@ static int64_t total_len(struct st *s, int64_t slot)
 	return t;
 }
 
-static void set_frag(struct st *s, int64_t slot, int64_t i, int64_t pfn, int64_t off, int64_t len, int64_t buf)
+static void set_frag(struct st *s, int64_t slot, int64_t i, int64_t pfn, int64_t off, int64_t len, int64_t buf,
+		     int64_t uarg)
 {
 	int64_t k = F(s, slot, i);
-	s->f_pfn[k] = pfn; s->f_off[k] = off; s->f_len[k] = len; s->f_buf[k] = buf;
+	s->f_pfn[k] = pfn; s->f_off[k] = off; s->f_len[k] = len; s->f_buf[k] = buf; s->f_uarg[k] = uarg;
+}
+
+static int frag_ok(struct st *s, int64_t pfn, int64_t off, int64_t ln, int64_t buf)
+{
+	if (buf < 0 || buf >= s->n_buf || !s->b_exists[buf] || ln <= 0 || off < 0 || pfn < s->b_pfn[buf]) return 0;
+	int64_t q0 = pfn + (off >> PAGE_SHIFT), q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT);
+	if (q1 >= s->b_pfn[buf] + s->b_pages[buf]) return 0;
+	for (int64_t q = q0; q <= q1; q++) if (!s->alive[q]) return 0;
+	return 1;
+}
+
+static void inherit_uarg(struct st *s, int64_t src, int64_t dst)
+{
+	if (s->sh_uarg[src] >= 0) { s->sh_uarg[dst] = s->sh_uarg[src]; push(s, s->u_base + s->sh_uarg[src], 1); }
 }
 
 #define SKB_OK(x) ((x) >= 0 && (x) < s->n_skb)
 
-static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, int64_t buf, int64_t pfn,
-		int64_t off, int64_t ln)
+static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, int64_t other, int64_t buf,
+		int64_t pfn, int64_t off, int64_t ln)
 {
 	switch (op) {
 	case ALLOC: {
-		int64_t fp = off, pages = ln, uarg = other;
-		if (pages <= 0 || fp <= 0 || pfn < 0 || pfn + pages > s->n_pfn || buf < 0 || buf >= s->n_buf) return 0;
+		int64_t fp = off, pages = ln;
+		if (pages <= 0 || fp <= 0 || pfn < 0 || pfn + pages > s->n_pfn || buf < 0 || buf >= s->n_buf ||
+		    kind >= N_KINDS || (IS_POOL(kind) && pages != fp)) return 0;
 		if (s->b_exists[buf] && (s->b_holder[buf] || s->b_alive[buf] > 0)) return 0;
 		for (int64_t q = pfn; q < pfn + pages; q++) if (s->alive[q]) return 0;
 		s->b_exists[buf] = 1; s->b_pfn[buf] = pfn; s->b_pages[buf] = pages; s->b_fp[buf] = fp;
-		s->b_uarg[buf] = uarg; s->b_holder[buf] = 1; s->b_alive[buf] = pages;
+		s->b_kind[buf] = kind; s->b_holder[buf] = 1; s->b_bias[buf] = 0; s->b_alive[buf] = pages;
 		for (int64_t q = pfn; q < pfn + pages; q++) {
 			s->alive[q] = 1;
 			s->head[q] = pfn + (q - pfn) / fp * fp;
@@ -148,9 +216,20 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 		}
 		s->pages_alive += pages;
 		if (s->pages_alive > s->led[PAGES_PEAK]) s->led[PAGES_PEAK] = s->pages_alive;
-		for (int64_t h = pfn; h < pfn + pages; h += fp) { s->fref[h] = 1; s->last_cpu[h] = cpu; }
-		if (uarg >= 0 && !s->u_active[uarg]) {
-			s->u_active[uarg] = 1; s->u_ref[uarg] = 0; s->last_cpu[s->u_base + uarg] = cpu;
+		s->count[s->o_base + buf] = 0;
+		if (IS_POOL(kind)) {
+			s->b_bias[buf] = kind == MEM_POOL_PAGE ? 1 : POOL_BIAS;
+			s->count[pfn] = s->b_bias[buf];
+			s->last_cpu[pfn] = cpu;
+		} else if (kind == MEM_DEVMEM) {
+			s->count[s->o_base + buf] = 1;
+			s->last_cpu[s->o_base + buf] = cpu;
+		} else {
+			for (int64_t h = pfn; h < pfn + pages; h += fp) {
+				int64_t span = pfn + pages - h < fp ? pfn + pages - h : fp;
+				s->count[h] = kind == MEM_PIPE ? span : 1;
+				s->last_cpu[h] = cpu;
+			}
 		}
 		return 1;
 	}
@@ -161,26 +240,44 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 		s->s_cloned[skb] = 0;
 		return 1;
 	case ATTACH: {
-		if (!SKB_OK(skb) || !s->s_alive[skb] || buf < 0 || buf >= s->n_buf || ln <= 0 || off < 0) return 0;
+		int64_t u = other;
+		if (!SKB_OK(skb) || !s->s_alive[skb] || !frag_ok(s, pfn, off, ln, buf)) return 0;
 		int64_t slot = s->s_sh[skb];
-		if (s->sh_dataref[slot] != 1 || s->sh_n[slot] >= s->max_frags || !s->b_exists[buf]) return 0;
-		int64_t q0 = pfn + (off >> PAGE_SHIFT), q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT);
-		if (pfn < s->b_pfn[buf] || q1 >= s->b_pfn[buf] + s->b_pages[buf]) return 0;
-		for (int64_t q = q0; q <= q1; q++) if (!s->alive[q]) return 0;
-		int64_t u = s->b_uarg[buf];
+		if (s->sh_dataref[slot] != 1 || s->sh_n[slot] >= s->max_frags) return 0;
+		if (u >= 0 && (u >= s->n_uarg || !s->u_active[u])) return 0;
 		if (u >= 0 && s->sh_uarg[slot] >= 0 && s->sh_uarg[slot] != u) return 0;
-		set_frag(s, slot, s->sh_n[slot]++, pfn, off, ln, buf);
-		point(s, pfn, off, ln, buf, 1);
-		refset(s, pfn, 1);
+		set_frag(s, slot, s->sh_n[slot]++, pfn, off, ln, buf, u);
+		point(s, pfn, off, ln, u, 1);
+		if (s->b_kind[buf] == MEM_USER) gup(s, pfn, off, ln, buf, cpu, op);
+		refset(s, pfn, buf, 1);
+		if (IS_POOL(s->b_kind[buf]) && s->b_bias[buf] > 0) { s->b_bias[buf]--; push(s, s->head[pfn], -1); }
 		if (u >= 0 && s->sh_uarg[slot] < 0) { s->sh_uarg[slot] = u; push(s, s->u_base + u, 1); }
+		return 1;
+	}
+	case GROW: {
+		if (!SKB_OK(skb) || !s->s_alive[skb] || ln <= 0) return 0;
+		int64_t slot = s->s_sh[skb], n = s->sh_n[slot];
+		if (s->sh_dataref[slot] != 1 || n == 0) return 0;
+		int64_t k = F(s, slot, n - 1);
+		int64_t fp_ = s->f_pfn[k], fo = s->f_off[k], fl = s->f_len[k], fb = s->f_buf[k], fu = s->f_uarg[k];
+		if (buf != fb || other != fu || !frag_ok(s, fp_, fo, fl + ln, fb)) return 0;
+		int64_t last = s->head[fp_ + ((fo + fl - 1) >> PAGE_SHIFT)];
+		int64_t q0 = fp_ + ((fo + fl) >> PAGE_SHIFT), q1 = fp_ + ((fo + fl + ln - 1) >> PAGE_SHIFT);
+		for (int64_t q = q0; q <= q1; q++) if (s->head[q] != last) return 0;
+		point(s, fp_, fo, fl, fu, -1);
+		point(s, fp_, fo, fl + ln, fu, 1);
+		s->f_len[k] = fl + ln;
+		if (s->b_kind[buf] == MEM_USER) {
+			int64_t gets = s->b_fp[buf] >= PMD_PAGES ? 1 : q1 - q0 + 1;
+			for (int64_t i = 0; i < gets + 1; i++) touch(s, last, cpu, PAGE_ATOMICS, op);
+		}
 		return 1;
 	}
 	case CLONE: {
 		if (!SKB_OK(other) || !s->s_alive[other] || !SKB_OK(skb) || s->s_alive[skb] || skb == other) return 0;
 		int64_t slot = s->s_sh[other];
 		s->sh_dataref[slot]++;
-		touch(s, s->d_base + slot, cpu);
-		s->led[DATAREF_ATOMICS]++;
+		touch(s, s->d_base + slot, cpu, DATAREF_ATOMICS, op);
 		s->s_alive[skb] = 1; s->s_sh[skb] = slot; s->s_cloned[skb] = 1; s->s_cloned[other] = 1;
 		return 1;
 	}
@@ -192,24 +289,24 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 		int64_t ns = new_slot(s, cpu), pos = 0, k = 0, n_old = s->sh_n[slot];
 		for (int64_t i = 0; i < n_old; i++) {
 			int64_t x = F(s, slot, i);
-			int64_t fp = s->f_pfn[x], fo = s->f_off[x], fl = s->f_len[x], fb = s->f_buf[x];
+			int64_t fp = s->f_pfn[x], fo = s->f_off[x], fl = s->f_len[x], fb = s->f_buf[x], fu = s->f_uarg[x];
 			if (pos + fl <= keep) {
-				set_frag(s, slot, k++, fp, fo, fl, fb);
+				set_frag(s, slot, k++, fp, fo, fl, fb, fu);
 			} else if (pos >= keep) {
-				set_frag(s, ns, s->sh_n[ns]++, fp, fo, fl, fb);
+				set_frag(s, ns, s->sh_n[ns]++, fp, fo, fl, fb, fu);
 			} else {
 				int64_t hl = keep - pos;
-				point(s, fp, fo, fl, fb, -1);
-				point(s, fp, fo, hl, fb, 1);
-				point(s, fp, fo + hl, fl - hl, fb, 1);
-				refset(s, fp, -1); refset(s, fp, 1); refset(s, fp, 1);
-				set_frag(s, slot, k++, fp, fo, hl, fb);
-				set_frag(s, ns, s->sh_n[ns]++, fp, fo + hl, fl - hl, fb);
+				point(s, fp, fo, fl, fu, -1);
+				point(s, fp, fo, hl, fu, 1);
+				point(s, fp, fo + hl, fl - hl, fu, 1);
+				refset(s, fp, fb, -1); refset(s, fp, fb, 1); refset(s, fp, fb, 1);
+				set_frag(s, slot, k++, fp, fo, hl, fb, fu);
+				set_frag(s, ns, s->sh_n[ns]++, fp, fo + hl, fl - hl, fb, fu);
 			}
 			pos += fl;
 		}
 		s->sh_n[slot] = k;
-		if (s->sh_uarg[slot] >= 0) { s->sh_uarg[ns] = s->sh_uarg[slot]; push(s, s->u_base + s->sh_uarg[slot], 1); }
+		inherit_uarg(s, slot, ns);
 		s->s_alive[other] = 1; s->s_sh[other] = ns; s->s_cloned[other] = 0;
 		return 1;
 	}
@@ -229,14 +326,14 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 			int64_t x = F(s, slot, i), fl = s->f_len[x];
 			int64_t lo = start > pos ? start : pos, hi = end < pos + fl ? end : pos + fl;
 			if (lo < hi) {
-				int64_t fp = s->f_pfn[x], fo = s->f_off[x] + lo - pos, fb = s->f_buf[x];
-				set_frag(s, ns, s->sh_n[ns]++, fp, fo, hi - lo, fb);
-				point(s, fp, fo, hi - lo, fb, 1);
-				refset(s, fp, 1);
+				int64_t fp = s->f_pfn[x], fo = s->f_off[x] + lo - pos, fb = s->f_buf[x], fu = s->f_uarg[x];
+				set_frag(s, ns, s->sh_n[ns]++, fp, fo, hi - lo, fb, fu);
+				point(s, fp, fo, hi - lo, fu, 1);
+				refset(s, fp, fb, 1);
 			}
 			pos += fl;
 		}
-		if (s->sh_uarg[slot] >= 0) { s->sh_uarg[ns] = s->sh_uarg[slot]; push(s, s->u_base + s->sh_uarg[slot], 1); }
+		inherit_uarg(s, slot, ns);
 		s->s_alive[skb] = 1; s->s_sh[skb] = ns; s->s_cloned[skb] = 0;
 		return 1;
 	}
@@ -247,15 +344,14 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 			int64_t ns = new_slot(s, cpu), n_old = s->sh_n[slot];
 			for (int64_t i = 0; i < n_old; i++) {
 				int64_t x = F(s, slot, i);
-				set_frag(s, ns, i, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x]);
-				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], 1);
-				refset(s, s->f_pfn[x], 1);
+				set_frag(s, ns, i, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], s->f_uarg[x]);
+				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_uarg[x], 1);
+				refset(s, s->f_pfn[x], s->f_buf[x], 1);
 			}
 			s->sh_n[ns] = n_old;
-			if (s->sh_uarg[slot] >= 0) { s->sh_uarg[ns] = s->sh_uarg[slot]; push(s, s->u_base + s->sh_uarg[slot], 1); }
+			inherit_uarg(s, slot, ns);
 			s->sh_dataref[slot]--;
-			touch(s, s->d_base + slot, cpu);
-			s->led[DATAREF_ATOMICS]++;
+			touch(s, s->d_base + slot, cpu, DATAREF_ATOMICS, op);
 			s->s_sh[skb] = ns;
 		}
 		s->s_cloned[skb] = 0;
@@ -270,10 +366,10 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 		int shared = s->sh_dataref[ss] > 1;
 		for (int64_t i = 0; i < n_s; i++) {
 			int64_t x = F(s, ss, i);
-			set_frag(s, ds, n_d + i, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x]);
+			set_frag(s, ds, n_d + i, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], s->f_uarg[x]);
 			if (shared) {
-				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], 1);
-				refset(s, s->f_pfn[x], 1);
+				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_uarg[x], 1);
+				refset(s, s->f_pfn[x], s->f_buf[x], 1);
 			}
 		}
 		s->sh_n[ds] = n_d + n_s;
@@ -287,19 +383,19 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 		int64_t eat = ln, k = 0, n_old = s->sh_n[slot];
 		for (int64_t i = 0; i < n_old; i++) {
 			int64_t x = F(s, slot, i);
-			int64_t fp = s->f_pfn[x], fo = s->f_off[x], fl = s->f_len[x], fb = s->f_buf[x];
+			int64_t fp = s->f_pfn[x], fo = s->f_off[x], fl = s->f_len[x], fb = s->f_buf[x], fu = s->f_uarg[x];
 			if (fl <= eat) {
 				eat -= fl;
-				point(s, fp, fo, fl, fb, -1);
-				refset(s, fp, -1);
+				point(s, fp, fo, fl, fu, -1);
+				refset(s, fp, fb, -1);
 			} else if (eat > 0) {
-				point(s, fp, fo, fl, fb, -1);
-				point(s, fp, fo + eat, fl - eat, fb, 1);
-				refset(s, fp, -1); refset(s, fp, 1);
-				set_frag(s, slot, k++, fp, fo + eat, fl - eat, fb);
+				point(s, fp, fo, fl, fu, -1);
+				point(s, fp, fo + eat, fl - eat, fu, 1);
+				refset(s, fp, fb, -1); refset(s, fp, fb, 1);
+				set_frag(s, slot, k++, fp, fo + eat, fl - eat, fb, fu);
 				eat = 0;
 			} else {
-				set_frag(s, slot, k++, fp, fo, fl, fb);
+				set_frag(s, slot, k++, fp, fo, fl, fb, fu);
 			}
 		}
 		s->sh_n[slot] = k;
@@ -315,13 +411,12 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 		s->s_alive[skb] = 0;
 		if (s->sh_dataref[slot] > 1) {
 			s->sh_dataref[slot]--;
-			touch(s, s->d_base + slot, cpu);
-			s->led[DATAREF_ATOMICS]++;
+			touch(s, s->d_base + slot, cpu, DATAREF_ATOMICS, op);
 		} else {
 			for (int64_t i = 0; i < s->sh_n[slot]; i++) {
 				int64_t x = F(s, slot, i);
-				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_buf[x], -1);
-				refset(s, s->f_pfn[x], -1);
+				point(s, s->f_pfn[x], s->f_off[x], s->f_len[x], s->f_uarg[x], -1);
+				refset(s, s->f_pfn[x], s->f_buf[x], -1);
 			}
 			if (s->sh_uarg[slot] >= 0) push(s, s->u_base + s->sh_uarg[slot], -1);
 			s->sh_n[slot] = 0;
@@ -330,11 +425,44 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 		}
 		return 1;
 	}
-	case BUF_RELEASE:
+	case BUF_RELEASE: {
 		if (buf < 0 || buf >= s->n_buf || !s->b_exists[buf] || !s->b_holder[buf]) return 0;
 		s->b_holder[buf] = 0;
-		for (int64_t h = s->b_pfn[buf]; h < s->b_pfn[buf] + s->b_pages[buf]; h += s->b_fp[buf])
-			push(s, h, -1);
+		int64_t bk = s->b_kind[buf], fp = s->b_fp[buf], lo = s->b_pfn[buf], hi = lo + s->b_pages[buf];
+		if (IS_POOL(bk)) {	/* page_pool_drain_frag() */
+			int64_t nr = s->b_bias[buf];
+			s->b_bias[buf] = 0;
+			if (nr) {
+				int64_t cur = s->count[lo];
+				if (cur == nr) s->led[PP_READS]++;
+				else touch(s, lo, cpu, PP_ATOMICS, op);
+				s->count[lo] = cur - nr > 0 ? cur - nr : 0;
+				if (cur < nr) s->led[BAD_REFS]++;
+				if (cur - nr == 0) dies(s, lo);
+			}
+		} else if (bk == MEM_DEVMEM) {
+			change(s, s->o_base + buf, -1, cpu, op, 0);
+		} else {
+			for (int64_t h = lo; h < hi; h += fp) {
+				int64_t span = hi - h < fp ? hi - h : fp;
+				change(s, h, bk == MEM_PIPE ? -span : -1, cpu, op, bk == MEM_USER);
+			}
+		}
+		return 1;
+	}
+	case UARG_GET:
+		if (other < 0 || other >= s->n_uarg) return 0;
+		if (!s->u_active[other]) {	/* msg_zerocopy_alloc(): refcount_set(1) */
+			s->u_active[other] = 1;
+			s->count[s->u_base + other] = 1;
+			s->last_cpu[s->u_base + other] = cpu;
+		} else {
+			change(s, s->u_base + other, 1, cpu, op, 0);
+		}
+		return 1;
+	case UARG_PUT:
+		if (other < 0 || other >= s->n_uarg || !s->u_active[other]) return 0;
+		change(s, s->u_base + other, -1, cpu, op, 0);
 		return 1;
 	}
 	return 0;
@@ -342,30 +470,31 @@ static int step(struct st *s, int op, int64_t cpu, int64_t skb, int64_t other, i
 
 #define ALLOCZ(p, n) do { (p) = calloc((size_t)((n) > 0 ? (n) : 1), sizeof(*(p))); if (!(p)) goto oom; } while (0)
 
-int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint16_t *cpu_, const int32_t *skb_,
-		       const int32_t *other_, const int32_t *buf_, const int64_t *pfn_, const int64_t *off_,
-		       const int64_t *len_, int64_t n_pfn, int64_t n_buf, int64_t n_uarg, int64_t n_skb,
-		       int64_t max_frags, int64_t *led)
+int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint8_t *kind_, const uint16_t *cpu_,
+		       const int32_t *skb_, const int32_t *other_, const int32_t *buf_, const int64_t *pfn_,
+		       const int64_t *off_, const int64_t *len_, int64_t n_pfn, int64_t n_buf, int64_t n_uarg,
+		       int64_t n_skb, int64_t max_frags, int64_t *led)
 {
 	struct st S = {0}, *s = &S;
 	int rc = -1;
-	s->n_pfn = n_pfn; s->n_buf = n_buf; s->n_uarg = n_uarg > 0 ? n_uarg : 1; s->n_skb = n_skb;
+	int64_t nb = n_buf > 0 ? n_buf : 1, nu = n_uarg > 0 ? n_uarg : 1;
+	s->n_pfn = n_pfn; s->n_buf = n_buf; s->n_uarg = n_uarg; s->n_skb = n_skb;
 	s->n_slot = n_skb + 1; s->max_frags = max_frags;
-	s->u_base = n_pfn + n_buf; s->d_base = n_pfn + n_buf + n_uarg; s->n_lines = s->d_base + s->n_slot;
+	s->o_base = n_pfn; s->u_base = n_pfn + nb; s->d_base = s->u_base + nu; s->n_lines = s->d_base + s->n_slot;
 	s->led = led;
 	ALLOCZ(s->alive, n_pfn); ALLOCZ(s->head, n_pfn); ALLOCZ(s->pbuf, n_pfn); ALLOCZ(s->ptrs, n_pfn);
-	ALLOCZ(s->fref, n_pfn);
-	ALLOCZ(s->b_exists, n_buf); ALLOCZ(s->b_holder, n_buf); ALLOCZ(s->b_pfn, n_buf); ALLOCZ(s->b_pages, n_buf);
-	ALLOCZ(s->b_fp, n_buf); ALLOCZ(s->b_uarg, n_buf); ALLOCZ(s->b_alive, n_buf);
-	for (int64_t b = 0; b < n_buf; b++) { s->b_fp[b] = 1; s->b_uarg[b] = -1; }
-	ALLOCZ(s->u_ref, s->n_uarg); ALLOCZ(s->u_ptrs, s->n_uarg); ALLOCZ(s->u_active, s->n_uarg);
+	ALLOCZ(s->b_exists, nb); ALLOCZ(s->b_holder, nb); ALLOCZ(s->b_pfn, nb); ALLOCZ(s->b_pages, nb);
+	ALLOCZ(s->b_fp, nb); ALLOCZ(s->b_kind, nb); ALLOCZ(s->b_bias, nb); ALLOCZ(s->b_alive, nb);
+	for (int64_t b = 0; b < nb; b++) s->b_fp[b] = 1;
+	ALLOCZ(s->u_ptrs, nu); ALLOCZ(s->u_active, nu);
 	ALLOCZ(s->s_alive, n_skb); ALLOCZ(s->s_cloned, n_skb); ALLOCZ(s->s_sh, n_skb);
 	ALLOCZ(s->sh_dataref, s->n_slot); ALLOCZ(s->sh_n, s->n_slot); ALLOCZ(s->sh_uarg, s->n_slot);
 	ALLOCZ(s->f_pfn, s->n_slot * max_frags); ALLOCZ(s->f_off, s->n_slot * max_frags);
 	ALLOCZ(s->f_len, s->n_slot * max_frags); ALLOCZ(s->f_buf, s->n_slot * max_frags);
+	ALLOCZ(s->f_uarg, s->n_slot * max_frags);
 	ALLOCZ(s->free_stack, s->n_slot);
-	ALLOCZ(s->last_cpu, s->n_lines); ALLOCZ(s->acc, s->n_lines); ALLOCZ(s->touched, s->n_lines);
-	ALLOCZ(s->written, s->n_lines); ALLOCZ(s->mark, s->n_lines);
+	ALLOCZ(s->count, s->n_lines); ALLOCZ(s->last_cpu, s->n_lines); ALLOCZ(s->acc, s->n_lines);
+	ALLOCZ(s->touched, s->n_lines); ALLOCZ(s->written, s->n_lines); ALLOCZ(s->mark, s->n_lines);
 	for (int64_t i = 0; i < s->n_lines; i++) s->last_cpu[i] = -1;
 
 	for (int64_t e = 0; e < n; e++) {
@@ -373,22 +502,22 @@ int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint16_t *cpu_, cons
 		int64_t cpu = cpu_[e];
 		led[EVENTS]++;
 		s->nt = 0;
-		if (!step(s, op, cpu, skb_[e], other_[e], buf_[e], pfn_[e], off_[e], len_[e]))
+		if (!step(s, op, kind_[e], cpu, skb_[e], other_[e], buf_[e], pfn_[e], off_[e], len_[e]))
 			led[TRACE_ERRORS]++;
 		for (int64_t t = 0; t < s->nt; t++) {	/* gets first */
 			int64_t line = s->touched[t];
-			if (s->acc[line] > 0) exec(s, line, s->acc[line], cpu, op);
+			if (s->acc[line] > 0) change(s, line, s->acc[line], cpu, op, 0);
 		}
 		for (int64_t t = 0; t < s->nt; t++) {	/* then puts */
 			int64_t line = s->touched[t];
-			if (s->acc[line] < 0) exec(s, line, s->acc[line], cpu, op);
+			if (s->acc[line] < 0) change(s, line, s->acc[line], cpu, op, 0);
 		}
 		for (int64_t t = 0; t < s->nt; t++) { s->acc[s->touched[t]] = 0; s->mark[s->touched[t]] = 0; }
 	}
 
 	int64_t leaked = 0;
-	for (int64_t h = 0; h < n_pfn; h++) if (s->alive[h] && s->head[h] == h) leaked += s->fref[h];
-	for (int64_t u = 0; u < n_uarg; u++) if (s->u_ref[u] > 0) leaked += s->u_ref[u];
+	for (int64_t h = 0; h < n_pfn; h++) if (s->alive[h] && s->head[h] == h && s->count[h] > 0) leaked += s->count[h];
+	for (int64_t line = s->o_base; line < s->d_base; line++) if (s->count[line] > 0) leaked += s->count[line];
 	int64_t live = 0;
 	int8_t *in_use = calloc((size_t)s->n_slot, 1);
 	if (!in_use) goto oom;
@@ -400,12 +529,12 @@ int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint16_t *cpu_, cons
 	led[LEAKED_SKBS] = live;
 	rc = 0;
 oom:
-	free(s->alive); free(s->head); free(s->pbuf); free(s->ptrs); free(s->fref);
-	free(s->b_exists); free(s->b_holder); free(s->b_pfn); free(s->b_pages); free(s->b_fp); free(s->b_uarg);
-	free(s->b_alive); free(s->u_ref); free(s->u_ptrs); free(s->u_active);
+	free(s->alive); free(s->head); free(s->pbuf); free(s->ptrs);
+	free(s->b_exists); free(s->b_holder); free(s->b_pfn); free(s->b_pages); free(s->b_fp); free(s->b_kind);
+	free(s->b_bias); free(s->b_alive); free(s->u_ptrs); free(s->u_active);
 	free(s->s_alive); free(s->s_cloned); free(s->s_sh);
 	free(s->sh_dataref); free(s->sh_n); free(s->sh_uarg); free(s->f_pfn); free(s->f_off); free(s->f_len);
-	free(s->f_buf); free(s->free_stack);
-	free(s->last_cpu); free(s->acc); free(s->touched); free(s->written); free(s->mark);
+	free(s->f_buf); free(s->f_uarg); free(s->free_stack);
+	free(s->count); free(s->last_cpu); free(s->acc); free(s->touched); free(s->written); free(s->mark);
 	return rc;
 }

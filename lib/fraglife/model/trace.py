@@ -7,12 +7,15 @@ sk_buff fragment, and names the CPU it runs on. Workload generators
 a lifetime policy. Fields mean different things per op; :data:`FIELDS` is the
 table, and :func:`describe` renders a trace readably.
 
-Model units. Memory comes in *buffers* (a user buffer handed to one
-``sendmsg``, a page-cache range, a page_pool page) made of 4 KiB pages grouped
-into folios. A *frag* is ``(pfn, off, len, buf)``: like ``skb_frag_t`` it keeps
-the page it was created with and grows ``off`` when trimmed, so ``off`` may
-exceed a page (skb_frag_off_add() in include/linux/skbuff.h does the same).
-Skbs share a ``skb_shared_info`` (frags + ``dataref``) when cloned.
+Model units. Memory comes in *buffers* (the user memory one ``sendmsg``
+hands over, pages a pipe holds, a page_pool page, a dma-buf behind a devmem
+binding) made of 4 KiB pages grouped into folios; the buffer's *kind* says
+whose rules its references follow (``MEM_*`` below). A *frag* is
+``(pfn, off, len, buf, uarg)``: like ``skb_frag_t`` it keeps the page it was
+created with (the compound head, for a frag inside a large folio) and grows
+``off`` when trimmed, so ``off`` may exceed a page (skb_frag_off_add() in
+include/linux/skbuff.h does the same). Skbs share a ``skb_shared_info``
+(frags + ``dataref``) when cloned.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from __future__ import annotations
 import numpy as np
 
 PAGE_SIZE = 4096
+MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS default (net/Kconfig, v6.12); /proc/sys/net/core/max_skb_frags here
 
 EVENT = np.dtype(
     [
         ("op", np.uint8),
+        ("kind", np.uint8),
         ("cpu", np.uint16),
         ("skb", np.int32),
         ("other", np.int32),
@@ -35,9 +40,9 @@ EVENT = np.dtype(
 )
 
 # Op codes. Order is the book's; the engine switches on these numbers.
-ALLOC = 0        # buffer appears: buf, pfn = first page, len = pages, off = pages per folio, other = uarg or -1
+ALLOC = 0        # buffer appears: buf, kind, pfn = first page, len = pages, off = pages per folio
 SKB_ALLOC = 1    # new skb with its own shared info: skb
-ATTACH = 2       # add a frag to skb: skb, buf, pfn, off, len (skb_fill_page_desc + frag ref)
+ATTACH = 2       # add a frag to skb: skb, buf, pfn, off, len, other = uarg or -1 (skb_fill_page_desc + frag ref)
 CLONE = 3        # skb = new clone of other; shares shared info (skb_clone / __skb_clone)
 SPLIT = 4        # skb keeps [0, len), new skb other gets the rest (tcp_fragment -> skb_split)
 SEGMENT = 5      # new skb skb gets bytes [off, off+len) of other's frags (skb_segment, __pskb_copy)
@@ -46,19 +51,40 @@ COALESCE = 7     # frags of other appended to skb (skb_try_coalesce, skb_gro_rec
 PULL = 8         # first len bytes of skb's frags dropped (__pskb_trim_head via tcp_trim_head)
 ZC_COMPLETE = 9  # zerocopy completion for uarg other reaches the user (MSG_ERRQUEUE)
 FREE = 10        # skb freed (kfree_skb / consume_skb -> skb_release_data)
-BUF_RELEASE = 11 # the buffer's holder drops its reference (munmap, pipe release, pool drain)
+BUF_RELEASE = 11 # the buffer's holder lets go (application reuse, pipe_buf_release, pool drain, unbind)
+UARG_GET = 12    # tcp_sendmsg_locked() takes its ubuf_info: other = uarg (msg_zerocopy_realloc/_alloc)
+UARG_PUT = 13    # ... and drops it when it returns: other = uarg (net_zcopy_put)
+GROW = 14        # skb's last frag takes in the next len bytes of its folio: buf, len, other = uarg
+                 # (zerocopy_fill_skb_from_iter() merging a page into the last frag)
 
-N_OPS = 12
+N_OPS = 15
 OP_NAMES = (
     "alloc", "skb_alloc", "attach", "clone", "split", "segment",
     "expand_head", "coalesce", "pull", "zc_complete", "free", "buf_release",
+    "uarg_get", "uarg_put", "grow",
 )
 OP_CODE = {name: code for code, name in enumerate(OP_NAMES)}
 
+# Memory kinds (ALLOC's ``kind``): whose rules a buffer's references follow today (v6.12).
+MEM_USER = 0       # user memory sent with MSG_ZEROCOPY: GUP refs per page (zerocopy_fill_skb_from_iter);
+                   # the process's mapping holds the pages and gives nothing back per send
+MEM_PIPE = 1       # pages a pipe holds, one ref per page-sized pipe_buffer (splice_folio_into_pipe),
+                   # spliced with MSG_SPLICE_PAGES: get_page() per frag (skb_append_pagefrags)
+MEM_POOL_PAGE = 2  # a page_pool page given whole to one packet: pp_ref_count = 1
+MEM_POOL_FRAG = 3  # a page_pool page split into slots: pp_ref_count charged with a bias once
+MEM_DEVMEM = 4     # a dma-buf behind a devmem binding: frag refs are refs on the binding
+N_KINDS = 5
+KIND_NAMES = ("user", "pipe", "pool_page", "pool_frag", "devmem")
+POOL_KINDS = (MEM_POOL_PAGE, MEM_POOL_FRAG)
+# BIAS_MAX in net/core/page_pool.c is LONG_MAX; any count far above the users works the same way.
+POOL_BIAS = 1 << 40
+# Folios this large are PMD-mapped THPs: gup_fast_pmd_leaf() takes all their refs in one atomic.
+PMD_PAGES = 512
+
 FIELDS = {
-    "alloc": "buf=buffer id, pfn=first page, len=pages, off=pages per folio, other=zerocopy uarg id or -1",
+    "alloc": "buf=buffer id, kind=memory kind, pfn=first page, len=pages, off=pages per folio",
     "skb_alloc": "skb=new skb",
-    "attach": "skb, buf, pfn=page the frag points at, off=byte offset from that page, len=bytes",
+    "attach": "skb, buf, pfn=page the frag points at, off=byte offset from that page, len=bytes, other=uarg or -1",
     "clone": "skb=new clone, other=original",
     "split": "skb=original keeps len bytes, other=new skb gets the rest",
     "segment": "skb=new segment, other=source skb, off/len=byte range of source's frags",
@@ -68,6 +94,9 @@ FIELDS = {
     "zc_complete": "other=uarg id whose completion the user reads",
     "free": "skb",
     "buf_release": "buf",
+    "uarg_get": "other=uarg id (the first get creates it with a plain store)",
+    "uarg_put": "other=uarg id",
+    "grow": "skb, buf, len=bytes the last frag grows by (same folio), other=uarg or -1",
 }
 
 
@@ -84,17 +113,17 @@ class TraceBuilder:
     def __len__(self) -> int:
         return len(self._rows)
 
-    def _add(self, op, cpu, skb=-1, other=-1, buf=-1, pfn=-1, off=0, length=0):
-        self._rows.append((op, cpu, skb, other, buf, pfn, off, length))
+    def _add(self, op, cpu, skb=-1, other=-1, buf=-1, pfn=-1, off=0, length=0, kind=0):
+        self._rows.append((op, kind, cpu, skb, other, buf, pfn, off, length))
 
-    def alloc(self, cpu, buf, pfn, pages, folio_pages, uarg=-1):
-        self._add(ALLOC, cpu, buf=buf, pfn=pfn, off=folio_pages, length=pages, other=uarg)
+    def alloc(self, cpu, buf, pfn, pages, folio_pages, kind=MEM_USER):
+        self._add(ALLOC, cpu, buf=buf, pfn=pfn, off=folio_pages, length=pages, kind=kind)
 
     def skb_alloc(self, cpu, skb):
         self._add(SKB_ALLOC, cpu, skb=skb)
 
-    def attach(self, cpu, skb, buf, pfn, off, length):
-        self._add(ATTACH, cpu, skb=skb, buf=buf, pfn=pfn, off=off, length=length)
+    def attach(self, cpu, skb, buf, pfn, off, length, uarg=-1):
+        self._add(ATTACH, cpu, skb=skb, buf=buf, pfn=pfn, off=off, length=length, other=uarg)
 
     def clone(self, cpu, new, src):
         self._add(CLONE, cpu, skb=new, other=src)
@@ -123,12 +152,21 @@ class TraceBuilder:
     def buf_release(self, cpu, buf):
         self._add(BUF_RELEASE, cpu, buf=buf)
 
+    def uarg_get(self, cpu, uarg):
+        self._add(UARG_GET, cpu, other=uarg)
+
+    def uarg_put(self, cpu, uarg):
+        self._add(UARG_PUT, cpu, other=uarg)
+
+    def grow(self, cpu, skb, buf, length, uarg=-1):
+        self._add(GROW, cpu, skb=skb, buf=buf, length=length, other=uarg)
+
     def build(self) -> np.ndarray:
         return np.array(self._rows, dtype=EVENT) if self._rows else empty()
 
     @staticmethod
     def from_rows(rows: list[tuple]) -> np.ndarray:
-        """A trace from (op, cpu, skb, other, buf, pfn, off, len) tuples."""
+        """A trace from (op, kind, cpu, skb, other, buf, pfn, off, len) tuples."""
         return np.array(rows, dtype=EVENT) if rows else empty()
 
 
@@ -139,6 +177,7 @@ def describe(trace: np.ndarray, limit: int | None = 40):
     t = trace if limit is None else trace[:limit]
     df = pd.DataFrame({name: t[name] for name in EVENT.names})
     df["op"] = [OP_NAMES[o] for o in t["op"]]
+    df["kind"] = [KIND_NAMES[k] if op == ALLOC and k < N_KINDS else "" for op, k in zip(t["op"], t["kind"])]
     return df
 
 
@@ -163,9 +202,8 @@ def sizes(trace: np.ndarray) -> dict[str, int]:
     alloc = trace[trace["op"] == ALLOC]
     n_pfn = int((alloc["pfn"] + alloc["len"]).max()) if len(alloc) else 0
     n_buf = int(max(trace["buf"].max(initial=-1), -1)) + 1
-    uargs = alloc["other"]
-    zc = trace[trace["op"] == ZC_COMPLETE]["other"]
-    n_uarg = int(max(uargs.max(initial=-1), zc.max(initial=-1))) + 1
+    uarg_ops = np.isin(trace["op"], (ATTACH, GROW, ZC_COMPLETE, UARG_GET, UARG_PUT))
+    n_uarg = int(trace["other"][uarg_ops].max(initial=-1)) + 1
     skb_ids = np.concatenate([trace["skb"], trace["other"][np.isin(trace["op"], (CLONE, SPLIT, SEGMENT, COALESCE))]])
     n_skb = int(skb_ids.max(initial=-1)) + 1
     att = trace[trace["op"] == ATTACH]

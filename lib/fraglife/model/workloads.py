@@ -1,36 +1,57 @@
 """Workload generators: realistic fragment-lifetime traces from a few parameters.
 
 Each generator follows one kernel path (v6.12 unless noted) closely enough that
-the references the engine counts are the ones that path takes:
+the references the engine counts are the ones that path takes, and the frags
+it builds are the frags that path builds: the kernel, not the reader, decides
+where a frag ends.
 
 ``tcp_send``
-    Bulk TCP send with MSG_ZEROCOPY and TSO. ``tcp_sendmsg_locked()`` fills
-    skbs up to the size goal (``tcp_xmit_size_goal()``) with frags of the
-    user buffer (``skb_zerocopy_iter_stream()``); ``__tcp_transmit_skb()``
-    clones each skb for the device; the TX completion frees the clone; ACKs
-    trim acknowledged bytes (``tcp_trim_head()`` -> ``__pskb_trim_head()``,
-    after ``skb_unclone()`` if the clone is still in flight) and free fully
-    acknowledged skbs. A lost segment is cut out of its skb
-    (``tcp_fragment()`` -> ``skb_split()``), retransmitted as a fresh clone,
-    and freed when the cumulative ACK covers it. Buffers are reused once their
-    completion (``__msg_zerocopy_callback()``) has been read.
+    Bulk TCP send with MSG_ZEROCOPY and TSO. Each ``sendmsg`` of ``send_size``
+    bytes takes its ``ubuf_info`` (``msg_zerocopy_realloc()`` extends the one
+    the unsent tail skb carries, up to 512 KiB, else ``msg_zerocopy_alloc()``
+    makes a new one) and fills skbs up to the size goal
+    (``tcp_xmit_size_goal()``) with frags of the user buffer
+    (``skb_zerocopy_iter_stream()`` -> ``zerocopy_fill_skb_from_iter()``): a
+    frag is a run of pages inside one folio, and bytes that continue the last
+    frag's folio grow that frag. ``__tcp_transmit_skb()`` clones each skb for
+    the device; the TX completion frees the clone; ACKs trim acknowledged bytes
+    (``tcp_trim_head()`` -> ``__pskb_trim_head()``, after ``skb_unclone()`` ->
+    ``pskb_expand_head()`` if the clone is still in flight) and free fully
+    acknowledged skbs. A lost segment is cut out of its skb (``tcp_fragment()``
+    -> ``skb_split()``), retransmitted as a fresh clone (``pskb_copy()`` if the
+    old clone is still in flight) and freed when the cumulative ACK covers it.
+    The application keeps its buffers and reuses one only after reading the
+    completion of the send that used it (msg_zerocopy.rst); it unmaps them at
+    the end.
 ``tcp_gso``
     The same with software GSO: each transmitted clone is cut into MSS
     segments by ``skb_segment()``, which references every frag once per
-    segment, and the clone is consumed.
-``multipage_send``
-    MSG_SPLICE_PAGES-style send (``splice_to_socket()``) of buffers whose
-    frags may span several pages; the holder (pipe, page cache, kernel
-    service) lets go as soon as ``sendmsg()`` returns, which is legal only
-    because the skb holds references. With ``folio_pages`` smaller than a
-    frag, frags span several folios: the thread's case.
+    segment (and the ``ubuf_info`` once per segment, ``skb_zerocopy_clone()``),
+    and the clone is consumed.
+``splice_send``
+    ``splice()`` from a pipe to a TCP socket (``splice_to_socket()`` ->
+    ``tcp_sendmsg_locked()`` with MSG_SPLICE_PAGES): ``skb_splice_from_iter()``
+    cuts at every page and ``skb_append_pagefrags()`` takes ``get_page()`` per
+    frag; the pipe releases its buffers, one put per page, as soon as
+    ``sendmsg()`` returns.
+``devmem_send``
+    Devmem TCP TX (v6.16): MSG_ZEROCOPY path from a dma-buf bound to the
+    device; one frag per ``net_iov`` (one page), never merged; every frag ref
+    is a ref on the binding.
 ``rx_gro``
-    Receive: a page_pool driver places each MSS-sized packet in a slot of a
-    pool page, GRO appends frags to the flow's skb (``skb_gro_receive()``,
-    frags moved), TCP coalesces into the receive queue tail
-    (``tcp_try_coalesce()`` -> ``skb_try_coalesce()``) and the reader frees
-    skbs after copying. A lost packet holds everything behind it until the
-    retransmission arrives.
+    Receive: a page_pool driver places each packet in a buffer of ``rx_buf``
+    bytes (a page split into slots, ``page_pool_alloc_frag_netmem()``, or a
+    whole page when the buffer is over half of it), GRO appends frags to the
+    flow's skb (``skb_gro_receive()``, frags moved), TCP coalesces into the
+    receive queue tail (``tcp_try_coalesce()`` -> ``skb_try_coalesce()``) and
+    the reader frees skbs after copying. A lost packet holds everything behind
+    it until the retransmission arrives. The pool drains a page's unused bias
+    when it moves on to the next page (``page_pool_drain_frag()``).
+``physrange_send`` (the thread's *future*, not today's kernel)
+    A splice send whose frags are physical ranges of ``frag_size`` bytes that
+    may span pages and folios (a frag as a ``bio_vec`` of phys + len), with
+    the pipe letting go at return as today. Today's single ref per frag is
+    then a use-after-free; this workload exists to show it.
 
 CPU placement: the application runs on CPU 0; TX completions on CPU
 ``1 % cpus``; received ACKs and packets on CPU ``2 % cpus`` when there are more
@@ -44,29 +65,34 @@ from typing import Callable
 
 import numpy as np
 
+from . import trace as T
+from .rng import SplitMix64
 from .trace import PAGE_SIZE, TraceBuilder
 
 KiB = 1024
 UARG_BYTE_LIMIT = 1 << 19  # msg_zerocopy_realloc(): "limit to a few TSO"
-GSO_MAX_SIZE = 65536  # GSO_LEGACY_MAX_SIZE, include/linux/netdevice.h
-PAGE_FRAG_SIZE = 32 * KiB  # PAGE_FRAG_CACHE_MAX_SIZE, include/linux/mm_types.h
-MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS default; /proc/sys/net/core/max_skb_frags here
-NAPI_BUDGET = 64  # packets per NAPI poll (NAPI_POLL_WEIGHT)
+GSO_LEGACY_MAX_SIZE = 65536  # include/linux/netdevice.h
+MAX_TCP_HEADER = 320  # L1_CACHE_ALIGN(128 + MAX_HEADER), include/net/tcp.h; MAX_HEADER = 176 on x86_64 distro configs
+GSO_MAX_SIZE = GSO_LEGACY_MAX_SIZE - (MAX_TCP_HEADER + 1)  # sk_setup_caps(), net/core/sock.c
+NAPI_BUDGET = 64  # packets per NAPI poll (NAPI_POLL_WEIGHT, include/linux/netdevice.h)
+DEVMEM_DMABUF_PAGES = 16000  # the udmabuf the devmem selftest binds (NUM_PAGES, tools/.../hw/ncdevmem.c)
 
 
 @dataclass(frozen=True)
 class Config:
     bytes_sent: int = 16 * 1024 * KiB
     mss: int = 1448
-    frag_size: int = 4 * KiB
+    send_size: int = 64 * KiB  # bytes per sendmsg
+    frag_size: int = 16 * KiB  # physrange_send only: bytes per physical-range frag
     loss_rate: float = 0.01
     cpus: int = 2
     seed: int = 1
-    folio_pages: int = 1
+    folio_pages: int = 1  # pages per folio of the memory sent (and of page_pool pages on receive)
     inflight: int = 8  # skbs sent before the first of them is acknowledged
     txc_lag: int = 1  # skbs sent before a transmitted clone is completed
     ack_every: int = 2  # segments per ACK (delayed ACK)
-    max_frags: int = MAX_SKB_FRAGS
+    max_frags: int = T.MAX_SKB_FRAGS
+    rx_buf: int = 2048  # bytes per receive buffer in a page_pool page
 
     @property
     def app_cpu(self) -> int:
@@ -82,8 +108,12 @@ class Config:
 
     @property
     def size_goal(self) -> int:
-        # tcp_xmit_size_goal(): whole MSS multiples below the GSO limit, less header room
-        return max(self.mss, (GSO_MAX_SIZE // self.mss - 1) * self.mss)
+        """tcp_xmit_size_goal(): whole MSS multiples within sk_gso_max_size (45 x 1448 = 65160)."""
+        return max(self.mss, GSO_MAX_SIZE // self.mss * self.mss)
+
+    @property
+    def send_pages(self) -> int:
+        return -(-self.send_size // PAGE_SIZE)
 
 
 class _Ids:
@@ -123,43 +153,90 @@ class _Pages:
 
 # --------------------------------------------------------------------------- TX
 class _Sender:
-    """Bulk TCP sender; see the module docstring for the kernel path."""
+    """Bulk TCP sender; see the module docstring for the kernel paths."""
 
-    def __init__(self, cfg: Config, *, source: str, tso: bool):
+    def __init__(self, cfg: Config, *, memory: str, tso: bool):
         self.c = cfg
         self.tb = TraceBuilder()
-        self.rng = np.random.default_rng(cfg.seed)
-        self.source = source  # "zerocopy" | "splice"
+        self.rng = SplitMix64(cfg.seed)
+        self.memory = memory  # "user" | "devmem" | "pipe" | "physrange"
+        self.zerocopy = memory in ("user", "devmem")
         self.tso = tso
-        self.buf_bytes = max(64 * KiB, cfg.frag_size, cfg.folio_pages * PAGE_SIZE)
         self.skb_ids, self.buf_ids, self.uarg_ids, self.pages = _Ids(), _Ids(), _Ids(), _Pages()
-        # stream byte ranges: skb -> [lo, hi); buffer index -> (id, pfn, pages)
+        # stream byte ranges: skb -> [lo, hi); send index -> its memory
         self.range: dict[int, list[int]] = {}
-        self.bufs: dict[int, tuple[int, int, int]] = {}
-        self.users: dict[int, int] = {}  # buffer index -> live skbs overlapping it
-        self.queued: set[int] = set()  # buffer indexes whose bytes are all in skbs
-        self.uarg_of: dict[int, int] = {}  # buffer index -> uarg id (until the buffer is done)
-        self.uarg_bufs: dict[int, list[int]] = {}  # uarg id -> its buffer indexes
-        self.uarg_pending: dict[int, int] = {}  # uarg id -> buffers still referenced
-        self.uarg_open: set[int] = set()  # uargs that more sends may still extend
+        self.users: dict[int, int] = {}  # send index -> live skbs overlapping it
+        self.queued: set[int] = set()  # send indexes whose bytes are all in skbs
+        self.clone_of: dict[int, int] = {}  # write-queue skb -> clone in flight
+        # pipe memory: send index -> (buffer id, pfn, pages)
+        self.pipe: dict[int, tuple[int, int, int]] = {}
+        # user / devmem memory: regions the application keeps, cut into send slots
+        self.regions: list[int] = []  # buffer ids, released at the end
+        self.free_slots: list[tuple[int, int, int]] = []  # (buffer id, region pfn, first page of the slot)
+        self.slot_of: dict[int, tuple[int, int, int]] = {}
+        # zerocopy notifications
+        self.uarg_of: dict[int, int] = {}  # send index -> uarg
+        self.uarg_sends: dict[int, list[int]] = {}
+        self.uarg_pending: dict[int, int] = {}  # uarg -> sends still referenced by skbs
         self.cur_uarg: int | None = None
         self.uarg_bytes = 0
-        self.clone_of: dict[int, int] = {}  # write-queue skb -> clone in flight
+        # the open (unsent) tail skb and its last frag: (buffer id, folio head, end offset from head, uarg)
+        self.skb: int | None = None
+        self.skb_frags = 0
+        self.skb_uarg = -1
+        self.last_frag: tuple[int, int, int, int] | None = None
 
-    # stream <-> buffers
-    def _bufs_in(self, lo: int, hi: int) -> range:
-        return range(lo // self.buf_bytes, (hi - 1) // self.buf_bytes + 1) if hi > lo else range(0)
+    # memory layout
+    @property
+    def folio_pages(self) -> int:
+        c = self.c
+        if self.memory == "devmem":
+            return 1  # net_iovs are single pages
+        if self.memory in ("pipe", "physrange"):
+            # a send gets whole folios of its own (a larger page-cache folio would be shared by sends)
+            fp = min(c.folio_pages, c.send_pages)
+            return fp if c.send_pages % fp == 0 else 1
+        return c.folio_pages
+
+    def _region_pages(self) -> int:
+        c, sp = self.c, self.c.send_pages
+        if self.memory == "devmem":
+            return max(DEVMEM_DMABUF_PAGES, sp)
+        fp = self.folio_pages
+        return -(-max(sp, fp) // fp) * fp
+
+    def _slot(self) -> tuple[int, int, int]:
+        """A send slot of user (or dma-buf) memory: reuse a completed one, else map a new region."""
+        if not self.free_slots:
+            pages = self._region_pages()
+            buf, pfn = self.buf_ids.get(), self.pages.get(pages)
+            kind = T.MEM_DEVMEM if self.memory == "devmem" else T.MEM_USER
+            self.tb.alloc(self.c.app_cpu, buf, pfn, pages, self.folio_pages, kind)
+            self.regions.append(buf)
+            sp = self.c.send_pages
+            for k in reversed(range(pages // sp)):
+                self.free_slots.append((buf, pfn, pfn + k * sp))
+        return self.free_slots.pop()
+
+    def _head(self, base: int, q: int) -> int:
+        fp = self.folio_pages
+        return base + (q - base) // fp * fp
+
+    # stream <-> sends
+    def _sends_in(self, lo: int, hi: int) -> range:
+        s = self.c.send_size
+        return range(lo // s, (hi - 1) // s + 1) if hi > lo else range(0)
 
     def _new_skb(self, lo: int, hi: int) -> int:
         s = self.skb_ids.get()
         self.range[s] = [lo, hi]
-        for b in self._bufs_in(lo, hi):
+        for b in self._sends_in(lo, hi):
             self.users[b] = self.users.get(b, 0) + 1
         return s
 
     def _set_range(self, s: int, lo: int, hi: int) -> None:
-        old = set(self._bufs_in(*self.range[s]))
-        new = set(self._bufs_in(lo, hi))
+        old = set(self._sends_in(*self.range[s]))
+        new = set(self._sends_in(lo, hi))
         self.range[s] = [lo, hi]
         for b in new - old:
             self.users[b] = self.users.get(b, 0) + 1
@@ -171,7 +248,7 @@ class _Sender:
         self.clone_of.pop(s, None)  # a clone still in flight outlives its original
         lo, hi = self.range.pop(s)
         self.skb_ids.put(s)
-        for b in self._bufs_in(lo, hi):
+        for b in self._sends_in(lo, hi):
             self._drop_user(b)
 
     def _drop_user(self, b: int) -> None:
@@ -179,118 +256,145 @@ class _Sender:
         self._maybe_done(b)
 
     def _maybe_done(self, b: int) -> None:
-        """No skb references buffer ``b`` any more and all of it was queued."""
+        """No skb references send ``b`` any more and all of it was queued."""
         if self.users.get(b, 0) or b not in self.queued:
             return
         self.queued.discard(b)
-        if self.source == "zerocopy":
+        if self.zerocopy:
             u = self.uarg_of.pop(b)
             self.uarg_pending[u] -= 1
             self._try_complete(u)
         else:
-            self._recycle(b)
+            buf, pfn, pages = self.pipe.pop(b)
+            self.buf_ids.put(buf)
+            self.pages.put(pfn, pages)
 
     def _try_complete(self, u: int) -> None:
-        """__msg_zerocopy_callback(): the user reads the completion, then reuses the buffers."""
-        if self.uarg_pending[u] or u in self.uarg_open:
+        """__msg_zerocopy_callback() has run: the application reads it and may reuse the sends' memory."""
+        if self.uarg_pending[u] or u == self.cur_uarg:
             return
-        cpu = self.c.app_cpu
-        self.tb.zc_complete(cpu, u)
-        for b in self.uarg_bufs.pop(u):
-            self.tb.buf_release(cpu, self.bufs[b][0])
-            self._recycle(b)
+        self.tb.zc_complete(self.c.app_cpu, u)
+        for b in self.uarg_sends.pop(u):
+            self.free_slots.append(self.slot_of.pop(b))
         del self.uarg_pending[u]
         self.uarg_ids.put(u)
 
-    def _recycle(self, b: int) -> None:
-        buf_id, pfn, pages = self.bufs.pop(b)
-        self.buf_ids.put(buf_id)
-        self.pages.put(pfn, pages)
-
     # the send side
-    def _alloc_buffer(self, b: int, nbytes: int) -> None:
-        c = self.c
-        pages = -(-nbytes // PAGE_SIZE)
-        pfn = self.pages.get(pages)
-        buf_id = self.buf_ids.get()
-        uarg = self._uarg_for(b, nbytes) if self.source == "zerocopy" else -1
-        self.tb.alloc(c.app_cpu, buf_id, pfn, pages, min(c.folio_pages, pages), uarg)
-        self.bufs[b] = (buf_id, pfn, pages)
-
-    def _uarg_for(self, b: int, nbytes: int) -> int:
-        """msg_zerocopy_realloc(): extend the current uarg up to 512 KiB, else start a new one."""
+    def _uarg_for(self, b: int, size: int) -> int:
+        """msg_zerocopy_realloc(): extend the uarg of the unsent tail skb up to 512 KiB, else a new one."""
         u = self.cur_uarg
-        if u is None or self.uarg_bytes + nbytes > UARG_BYTE_LIMIT:
+        extend = (u is not None and self.skb is not None and self.skb_uarg == u
+                  and self.uarg_bytes + size <= UARG_BYTE_LIMIT)
+        if not extend:
             if u is not None:
-                self._close_uarg(u)
+                self.cur_uarg = None
+                self._try_complete(u)
             u = self.uarg_ids.get()
             self.cur_uarg, self.uarg_bytes = u, 0
-            self.uarg_bufs[u], self.uarg_pending[u] = [], 0
-            self.uarg_open.add(u)
-        self.uarg_bytes += nbytes
+            self.uarg_sends[u], self.uarg_pending[u] = [], 0
+        self.tb.uarg_get(self.c.app_cpu, u)
+        self.uarg_bytes += size
         self.uarg_of[b] = u
-        self.uarg_bufs[u].append(b)
+        self.uarg_sends[u].append(b)
         self.uarg_pending[u] += 1
         return u
 
-    def _close_uarg(self, u: int) -> None:
-        self.uarg_open.discard(u)
-        self._try_complete(u)
+    def _pieces(self, b: int, size: int):
+        """The frags one send's bytes become, in order: (buffer, frag page, offset from it, bytes, folio head)."""
+        c = self.c
+        if self.zerocopy:
+            buf, base, first = self.slot_of[b]
+        else:
+            buf, first, _ = self.pipe[b]
+            base = first
+        pos = 0
+        while pos < size:
+            q = first + pos // PAGE_SIZE
+            head = self._head(base, q)
+            if self.memory == "user":  # a run inside one folio
+                end = (head - first + self.folio_pages) * PAGE_SIZE
+            elif self.memory == "physrange":  # the future: any physical range
+                end = (pos // c.frag_size + 1) * c.frag_size
+            else:  # one page per frag
+                end = (pos // PAGE_SIZE + 1) * PAGE_SIZE
+            n = min(end, size) - pos
+            if self.memory in ("user", "physrange"):
+                yield buf, head, (first - head) * PAGE_SIZE + pos, n, head
+            else:
+                yield buf, q, pos % PAGE_SIZE, n, head
+            pos += n
+
+    def _close_skb(self, pending_txc, pending_ack) -> None:
+        c = self.c
+        if self.skb is None:
+            return
+        s = self.skb
+        self.skb, self.last_frag = None, None
+        self._transmit(s, pending_txc)
+        pending_ack.append(s)
+        while len(pending_txc) > c.txc_lag:
+            self._complete(*pending_txc.pop(0))
+        while len(pending_ack) > c.inflight:
+            self._ack(pending_ack.pop(0), pending_txc)
+
+    def _send(self, b: int, lo: int, size: int, pending_txc, pending_ack) -> None:
+        """One sendmsg() of ``size`` bytes starting at stream offset ``lo``."""
+        c, tb = self.c, self.tb
+        cpu = c.app_cpu
+        u = -1
+        if self.zerocopy:
+            self.slot_of[b] = self._slot()
+            u = self._uarg_for(b, size)
+        else:
+            buf, pfn = self.buf_ids.get(), self.pages.get(c.send_pages)
+            tb.alloc(cpu, buf, pfn, c.send_pages, self.folio_pages, T.MEM_PIPE)
+            self.pipe[b] = (buf, pfn, c.send_pages)
+        seq = lo
+        for buf, pfn, off, n, head in self._pieces(b, size):
+            while n:
+                if self.skb is not None and (self.skb_uarg != u and self.skb_frags):
+                    self._close_skb(pending_txc, pending_ack)  # one uarg per skb: -EEXIST, new segment
+                if self.skb is None:
+                    self.skb = self._new_skb(seq, seq)
+                    tb.skb_alloc(cpu, self.skb)
+                    self.skb_frags, self.skb_uarg = 0, -1
+                s = self.skb
+                room = c.size_goal - (self.range[s][1] - self.range[s][0])
+                k = min(room, n)
+                lf = self.last_frag
+                if self.memory == "user" and lf is not None and lf == (buf, head, off, u):
+                    tb.grow(cpu, s, buf, k, u)  # merged into the last frag
+                elif self.skb_frags >= c.max_frags:
+                    self._close_skb(pending_txc, pending_ack)  # -EMSGSIZE: new segment
+                    continue
+                else:
+                    tb.attach(cpu, s, buf, pfn, off, k, u)
+                    self.skb_frags += 1
+                self.skb_uarg = u
+                self.last_frag = (buf, head, off + k, u)
+                self._set_range(s, self.range[s][0], seq + k)
+                seq += k
+                off += k
+                n -= k
+                if k == room:
+                    self._close_skb(pending_txc, pending_ack)
+        self.queued.add(b)
+        if self.zerocopy:
+            tb.uarg_put(cpu, u)  # net_zcopy_put() as tcp_sendmsg_locked() returns
+        else:
+            tb.buf_release(cpu, self.pipe[b][0])  # splice_to_socket(): the pipe lets go at return
+        self._maybe_done(b)
 
     def generate(self) -> np.ndarray:
-        c, tb = self.c, self.tb
-        total, goal = c.bytes_sent, c.size_goal
+        c = self.c
         pending_txc: list[tuple[int, list[int]]] = []  # (write-queue skb, device skbs) awaiting completion
         pending_ack: list[int] = []
-        seq = 0
-        skb = None
-        skb_frags = 0
-        skb_uarg = None
-
-        def close_skb():
-            nonlocal skb
-            if skb is None:
-                return
-            self._transmit(skb, pending_txc)
-            pending_ack.append(skb)
-            skb = None
-            while len(pending_txc) > c.txc_lag:
-                self._complete(*pending_txc.pop(0))
-            while len(pending_ack) > c.inflight:
-                self._ack(pending_ack.pop(0), pending_txc)
-
-        while seq < total:
-            b = seq // self.buf_bytes
-            b_lo = b * self.buf_bytes
-            b_hi = min(b_lo + self.buf_bytes, total)
-            self._alloc_buffer(b, b_hi - b_lo)
-            buf_id, pfn0, _ = self.bufs[b]
-            u = self.uarg_of.get(b)
-            if skb is not None and u is not None and skb_uarg is not None and u != skb_uarg:
-                close_skb()  # an skb points at one uarg: -EEXIST -> new segment
-            while seq < b_hi:
-                if skb is None:
-                    skb = self._new_skb(seq, seq)
-                    tb.skb_alloc(c.app_cpu, skb)
-                    skb_frags, skb_uarg = 0, None
-                room = goal - (self.range[skb][1] - self.range[skb][0])
-                in_buf = seq - b_lo
-                frag_end = min((in_buf // c.frag_size + 1) * c.frag_size, b_hi - b_lo)
-                n = min(room, frag_end - in_buf)
-                # the frag names the page its first byte is on (zerocopy_fill_skb_from_iter())
-                tb.attach(c.app_cpu, skb, buf_id, pfn0 + in_buf // PAGE_SIZE, in_buf % PAGE_SIZE, n)
-                self._set_range(skb, self.range[skb][0], seq + n)
-                skb_frags += 1
-                skb_uarg = u
-                seq += n
-                if room == n or skb_frags >= c.max_frags:
-                    close_skb()
-            self.queued.add(b)
-            if self.source == "splice":
-                # splice_to_socket(): pipe_buf_release() as soon as sendmsg() returns
-                tb.buf_release(c.app_cpu, buf_id)
-            self._maybe_done(b)
-        close_skb()
+        b = 0
+        while b * c.send_size < c.bytes_sent:
+            lo = b * c.send_size
+            self._send(b, lo, min(c.send_size, c.bytes_sent - lo), pending_txc, pending_ack)
+            b += 1
+        self._close_skb(pending_txc, pending_ack)  # tcp_push() of the last partial skb
         while pending_txc:
             self._complete(*pending_txc.pop(0))
         while pending_ack:
@@ -298,18 +402,20 @@ class _Sender:
             while pending_txc:
                 self._complete(*pending_txc.pop(0))
         if self.cur_uarg is not None:
-            self._close_uarg(self.cur_uarg)
-        return tb.build()
+            u, self.cur_uarg = self.cur_uarg, None
+            self._try_complete(u)
+        for buf in self.regions:  # munmap / unbind at exit
+            self.tb.buf_release(c.app_cpu, buf)
+        return self.tb.build()
 
     def _transmit(self, s: int, pending_txc: list) -> None:
         """__tcp_transmit_skb(): clone for the device (pskb_copy if still cloned); GSO if no TSO."""
         c, tb = self.c, self.tb
         lo, hi = self.range[s]
+        dev = self._new_skb(lo, hi)
         if s in self.clone_of:
-            dev = self._new_skb(lo, hi)
             tb.segment(c.app_cpu, dev, s, 0, hi - lo)  # __pskb_copy_fclone(): a ref per frag
         else:
-            dev = self._new_skb(lo, hi)
             tb.clone(c.app_cpu, dev, s)
             self.clone_of[s] = dev
         out = [dev]
@@ -342,7 +448,7 @@ class _Sender:
         cpu = c.rx_cpu
         lo, hi = self.range[s]
         seg_starts = list(range(lo, hi, c.mss))
-        lost = self.rng.random(len(seg_starts)) < c.loss_rate
+        lost = [self.rng.random() < c.loss_rate for _ in seg_starts]
         acked = lo  # cumulative ACK point within s
         run = 0
         for i, start in enumerate(seg_starts):
@@ -407,17 +513,24 @@ class _Sender:
 
 
 # --------------------------------------------------------------------------- RX
+def rx_layout(cfg: Config) -> tuple[int, int, int]:
+    """(kind, pages per pool page, packets per pool page) for ``cfg``: page_pool_alloc_netmem() gives a
+    whole page when a buffer is over half of it, else slots of ``rx_buf`` (at least one MSS)."""
+    slot = max(cfg.rx_buf, cfg.mss)
+    pages = max(cfg.folio_pages, -(-slot // PAGE_SIZE))
+    if 2 * slot > pages * PAGE_SIZE:
+        return T.MEM_POOL_PAGE, pages, 1
+    return T.MEM_POOL_FRAG, pages, pages * PAGE_SIZE // slot
+
+
 def _rx_gro(cfg: Config) -> np.ndarray:
-    """Receive path with page_pool slots, GRO and receive-queue coalescing."""
+    """Receive path with page_pool buffers, GRO and receive-queue coalescing."""
     c = cfg
     tb = TraceBuilder()
-    rng = np.random.default_rng(c.seed)
+    rng = SplitMix64(c.seed)
     skb_ids, buf_ids, pages = _Ids(), _Ids(), _Pages()
-    slot = max(c.frag_size, c.mss)
-    page_bytes = c.folio_pages * PAGE_SIZE
-    per_page = max(1, page_bytes // slot)
-    npages = max(c.folio_pages, -(-slot // PAGE_SIZE))
-    fp = c.folio_pages if npages % c.folio_pages == 0 else 1
+    kind, npages, per_page = rx_layout(c)
+    slot = npages * PAGE_SIZE // per_page
     cur = None  # (buf_id, pfn, next slot)
     frags_left: dict[int, int] = {}  # buffer id -> live frags
     released: set[int] = set()
@@ -426,10 +539,14 @@ def _rx_gro(cfg: Config) -> np.ndarray:
     gro = None  # the flow's GRO skb
     gro_len = 0
     queue: list[int] = []  # receive queue (oldest first); queue[-1] may take coalesces
-    queue_len: dict[int, int] = {}
     blocked_until = -1  # packet index before which reads wait for a retransmission
     n_pkts = -(-c.bytes_sent // c.mss)
     read_lag = c.inflight
+
+    def recycle(b):
+        released.discard(b)
+        buf_ids.put(b)
+        pages.put(buf_pfn.pop(b), npages)
 
     def free(cpu, s):
         tb.free(cpu, s)
@@ -437,50 +554,41 @@ def _rx_gro(cfg: Config) -> np.ndarray:
         for b in skb_bufs.pop(s):
             frags_left[b] -= 1
             if frags_left[b] == 0 and b in released:
-                released.discard(b)
-                buf_ids.put(b)
-                pages.put(buf_pfn.pop(b), npages)
+                recycle(b)
 
-    def deliver(s, length):
+    def deliver(s):
         """TCP receive: coalesce into the queue tail when it fits, else append."""
-        nonlocal queue
         if queue and len(skb_bufs[queue[-1]]) + len(skb_bufs[s]) <= c.max_frags:
             tail = queue[-1]
             tb.coalesce(c.rx_cpu, tail, s)
             skb_bufs[tail].extend(skb_bufs[s])
             skb_bufs[s] = []
-            queue_len[tail] += length
             free(c.rx_cpu, s)  # kfree_skb_partial()
         else:
             queue.append(s)
-            queue_len[s] = length
 
     def flush_gro():
         nonlocal gro, gro_len
         if gro is not None:
-            deliver(gro, gro_len)
+            deliver(gro)
             gro, gro_len = None, 0
 
     def read(upto_pkt):
         # the application copies and frees whole skbs, oldest first
         while len(queue) > 1 and upto_pkt >= blocked_until:
-            s = queue.pop(0)
-            del queue_len[s]
-            free(c.app_cpu, s)
+            free(c.app_cpu, queue.pop(0))
 
     for i in range(n_pkts):
         length = min(c.mss, c.bytes_sent - i * c.mss)
         if cur is None or cur[2] >= per_page:
             if cur is not None:
-                tb.buf_release(c.rx_cpu, cur[0])  # pool hands out its last slot of this page
+                tb.buf_release(c.rx_cpu, cur[0])  # page_pool_drain_frag() as the next page is taken
                 released.add(cur[0])
                 if frags_left[cur[0]] == 0:
-                    released.discard(cur[0])
-                    buf_ids.put(cur[0])
-                    pages.put(buf_pfn.pop(cur[0]), npages)
+                    recycle(cur[0])
             b = buf_ids.get()
             pfn = pages.get(npages)
-            tb.alloc(c.rx_cpu, b, pfn, npages, fp)
+            tb.alloc(c.rx_cpu, b, pfn, npages, npages, kind)
             buf_pfn[b] = pfn
             frags_left[b] = 0
             cur = (b, pfn, 0)
@@ -497,7 +605,7 @@ def _rx_gro(cfg: Config) -> np.ndarray:
             blocked_until = i + c.inflight
         if gro is None:
             gro, gro_len = s, length
-        elif len(skb_bufs[gro]) + 1 <= c.max_frags and gro_len + length < GSO_MAX_SIZE:
+        elif len(skb_bufs[gro]) + 1 <= c.max_frags and gro_len + length < GSO_LEGACY_MAX_SIZE:
             tb.coalesce(c.rx_cpu, gro, s)  # skb_gro_receive(): frags move
             skb_bufs[gro].extend(skb_bufs[s])
             skb_bufs[s] = []
@@ -512,8 +620,7 @@ def _rx_gro(cfg: Config) -> np.ndarray:
             read(i)
     flush_gro()
     while queue:
-        s = queue.pop(0)
-        free(c.app_cpu, s)
+        free(c.app_cpu, queue.pop(0))
     if cur is not None:
         tb.buf_release(c.rx_cpu, cur[0])
     return tb.build()
@@ -524,21 +631,27 @@ class Workload:
     name: str
     summary: str
     make: Callable[[Config], np.ndarray]
+    today: bool = True  # False: the thread's future, a frag builder today's kernel does not have
 
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
         Workload("tcp_send", "bulk TCP send, MSG_ZEROCOPY, TSO: clones, ACK trims, loss repair",
-                 lambda c: _Sender(c, source="zerocopy", tso=True).generate()),
+                 lambda c: _Sender(c, memory="user", tso=True).generate()),
         Workload("tcp_gso", "bulk TCP send, MSG_ZEROCOPY, software GSO: skb_segment per MSS",
-                 lambda c: _Sender(c, source="zerocopy", tso=False).generate()),
-        Workload("multipage_send", "MSG_SPLICE_PAGES send of multi-page frags; holder lets go at return",
-                 lambda c: _Sender(c, source="splice", tso=True).generate()),
-        Workload("rx_gro", "receive: page_pool slots, GRO, receive-queue coalescing, reader frees",
+                 lambda c: _Sender(c, memory="user", tso=False).generate()),
+        Workload("splice_send", "splice from a pipe (MSG_SPLICE_PAGES): a frag per page; the pipe lets go at return",
+                 lambda c: _Sender(c, memory="pipe", tso=True).generate()),
+        Workload("devmem_send", "devmem TCP TX from a dma-buf: a frag per net_iov, refs on the binding",
+                 lambda c: _Sender(c, memory="devmem", tso=True).generate()),
+        Workload("rx_gro", "receive: page_pool buffers, GRO, receive-queue coalescing, reader frees",
                  _rx_gro),
+        Workload("physrange_send", "future: splice with frags as physical ranges of frag_size bytes across folios",
+                 lambda c: _Sender(c, memory="physrange", tso=True).generate(), today=False),
     )
 }
+TODAY = tuple(name for name, w in WORKLOADS.items() if w.today)
 
 
 def generate(workload: str, **params) -> np.ndarray:
