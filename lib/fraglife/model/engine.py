@@ -9,6 +9,8 @@ the twin for the rules; this file is the same rules, written for speed.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from numba import njit
 
@@ -17,6 +19,7 @@ from ..jit import CACHE
 from . import ledger as L
 from . import trace as T
 from .ledger import Ledger
+from . import policies as Pol
 from .policies import Policy
 
 PAGE = T.PAGE_SIZE
@@ -33,6 +36,13 @@ assert L.SCALARS.index("completions") == COMPLETIONS and L.BY_OP == BY_OP
 ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT = 0, 1, 2, 3, 4, 5
 EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE = 6, 7, 8, 9, 10, 11
 assert (T.ALLOC, T.FREE, T.BUF_RELEASE) == (ALLOC, FREE, BUF_RELEASE)
+
+# Policy modes as compile-time constants (what policies.Policy.as_array() carries).
+PAGE_NONE, PAGE_FIRST, PAGE_ALL = 0, 1, 2
+OWNER_NONE, OWNER_FRAG, OWNER_SHINFO, OWNER_SKB = 0, 1, 2, 3
+assert (Pol.PAGE_NONE, Pol.PAGE_FIRST, Pol.PAGE_ALL) == (PAGE_NONE, PAGE_FIRST, PAGE_ALL)
+assert (Pol.OWNER_NONE, Pol.OWNER_FRAG, Pol.OWNER_SHINFO, Pol.OWNER_SKB) == (OWNER_NONE, OWNER_FRAG, OWNER_SHINFO,
+                                                                           OWNER_SKB)
 
 
 @njit(cache=CACHE, inline="always")
@@ -147,6 +157,15 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
             u_ref, u_active, u_ptrs,
             s_alive, s_sh, s_cloned, sh_dataref, sh_n, sh_uarg, f_pfn, f_off, f_len, f_buf, free_stack, in_use,
             last_cpu, written, acc, mark, touched, counters, led):
+    """The compiled replay loop; :func:`prepare` builds its arguments. In order:
+
+    * the trace, one array per ``T.EVENT`` field (``op_`` .. ``len_``);
+    * the policy, ``Policy.as_array()`` unpacked (``page_mode`` .. ``batch``);
+    * the sizes, from ``T.sizes()`` plus ``max_frags``;
+    * the state arrays of :data:`STATE`, in its order (pages, buffers, uargs, skbs and shared
+      infos, cache lines and the per-event accumulator), as :func:`_state` allocates them;
+    * ``led``, the ledger array it fills (``ledger.new_array()``).
+    """
     n_slot = n_skb + 1
     o_base = n_pfn
     u_base = n_pfn + n_buf
@@ -154,7 +173,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
     n_free = 0
     next_slot = 0
 
-    per_shinfo_owner = owner_mode == 2 or owner_mode == 3
+    per_shinfo_owner = owner_mode == OWNER_SHINFO or owner_mode == OWNER_SKB
 
     for e in range(op_.shape[0]):
         op = op_[e]
@@ -203,7 +222,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 counters[0] += pages
                 if counters[0] > led[PAGES_PEAK]:
                     led[PAGES_PEAK] = counters[0]
-                if page_mode != 0:
+                if page_mode != PAGE_NONE:
                     for h in range(pfn, pfn + pages, fp):
                         fref[h] = 1
                         last_cpu[h] = cpu
@@ -273,7 +292,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 s_sh[skb] = slot
                 s_cloned[skb] = 1
                 s_cloned[other] = 1
-                if owner_mode == 3:
+                if owner_mode == OWNER_SKB:
                     nt = _owner_terms(f_buf, sh_n, slot, 1, o_base, acc, mark, touched, nt)
 
         elif op == SPLIT:
@@ -390,7 +409,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                     sh_n[ns] = n_old
                     if per_shinfo_owner:
                         nt = _owner_terms(f_buf, sh_n, ns, 1, o_base, acc, mark, touched, nt)
-                    if owner_mode == 3:
+                    if owner_mode == OWNER_SKB:
                         nt = _owner_terms(f_buf, sh_n, slot, -1, o_base, acc, mark, touched, nt)
                     nt = _inherit_uarg(sh_uarg, slot, ns, use_uarg, u_base, acc, mark, touched, nt)
                     sh_dataref[slot] -= 1
@@ -482,7 +501,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                     sh_dataref[slot] -= 1
                     _touch(last_cpu, written, d_base + slot, cpu, led)
                     led[DATAREF_ATOMICS] += 1
-                    if owner_mode == 3:
+                    if owner_mode == OWNER_SKB:
                         nt = _owner_terms(f_buf, sh_n, slot, -1, o_base, acc, mark, touched, nt)
                 else:
                     for i in range(sh_n[slot]):
@@ -503,7 +522,7 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
                 ok = False
             else:
                 b_holder[buf] = 0
-                if page_mode != 0:
+                if page_mode != PAGE_NONE:
                     for h in range(b_pfn[buf], b_pfn[buf] + b_pages[buf], b_fp[buf]):
                         nt = _push(acc, mark, touched, nt, h, -1)
                 else:
@@ -550,6 +569,12 @@ def _replay(op_, cpu_, skb_, other_, buf_, pfn_, off_, len_,
     led[LEAKED_REFS] = leaked
     led[LEAKED_PAGES] = counters[0]
     led[LEAKED_SKBS] = live_skbs
+
+
+# _replay takes the trace columns, 4 policy flags and 5 sizes, then STATE in STATE's order.
+_ARGS = list(inspect.signature(_replay.py_func).parameters)
+assert [a.rstrip("_") for a in _ARGS[:len(T.EVENT.names)]] == list(T.EVENT.names)
+assert _ARGS[len(T.EVENT.names) + 9:-1] == [name for name, *_ in STATE] and _ARGS[-1] == "led"
 
 
 @njit(cache=CACHE, inline="always")
@@ -625,9 +650,9 @@ def _point(ptrs, u_ptrs, b_uarg, pfn, off, ln, buf, sign):
 @njit(cache=CACHE, inline="always")
 def _refset(page_mode, owner_mode, head, o_base, pfn, off, ln, buf, sign, acc, mark, touched, nt):
     """Push the references one frag holds under the policy (see Replay.refset)."""
-    if page_mode == 1:
+    if page_mode == PAGE_FIRST:
         nt = _push(acc, mark, touched, nt, head[pfn], sign)
-    elif page_mode == 2:
+    elif page_mode == PAGE_ALL:
         q0 = pfn + (off >> PAGE_SHIFT)
         q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT)
         prev = -1
@@ -636,7 +661,7 @@ def _refset(page_mode, owner_mode, head, o_base, pfn, off, ln, buf, sign, acc, m
             if h != prev:
                 nt = _push(acc, mark, touched, nt, h, sign)
                 prev = h
-    elif owner_mode == 1:
+    elif owner_mode == OWNER_FRAG:
         nt = _push(acc, mark, touched, nt, o_base + buf, sign)
     return nt
 
@@ -657,16 +682,16 @@ def _owner_terms(f_buf, sh_n, slot, sign, o_base, acc, mark, touched, nt):
     return nt
 
 
-def replay(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17) -> Ledger:
+def replay(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
     """Replay ``trace`` under ``policy``; returns the :class:`Ledger`."""
     return Ledger.from_array(replay_array(trace, policy, max_frags=max_frags))
 
 
-def replay_array(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17) -> np.ndarray:
+def replay_array(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS) -> np.ndarray:
     return prepare(trace, policy, max_frags=max_frags)()
 
 
-def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = 17):
+def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS):
     """Everything a replay needs, allocated; the returned callable runs only the compiled loop."""
     from .policies import get
 

@@ -72,7 +72,7 @@ class Buffer:
 class Replay:
     """Replays a trace under a policy. Use :func:`replay`."""
 
-    def __init__(self, policy: Policy, *, n_pfn: int, n_buf: int, n_uarg: int, max_frags: int = 17, **_):
+    def __init__(self, policy: Policy, *, n_pfn: int, n_buf: int, n_uarg: int, max_frags: int = T.MAX_SKB_FRAGS, **_):
         self.p = policy
         self.max_frags = max_frags
         self.n_pfn, self.n_buf, self.n_uarg = n_pfn, n_buf, n_uarg
@@ -529,7 +529,7 @@ def cur_alive(r: Replay, buf: int) -> bool:
     return any(r.alive.get(q, False) and r.page_buf.get(q) == buf for q in range(b.pfn, b.pfn + b.pages))
 
 
-def replay(trace, policy: Policy, *, max_frags: int = 17) -> Ledger:
+def replay(trace, policy: Policy, *, max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
     """Replay ``trace`` under ``policy`` in plain Python."""
     sizes = T.sizes(trace)
     return Replay(policy, max_frags=max_frags, **sizes).run(trace)

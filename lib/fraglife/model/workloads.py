@@ -44,13 +44,12 @@ from typing import Callable
 
 import numpy as np
 
-from .trace import PAGE_SIZE, TraceBuilder
+from .trace import MAX_SKB_FRAGS, PAGE_SIZE, TraceBuilder
 
 KiB = 1024
 UARG_BYTE_LIMIT = 1 << 19  # msg_zerocopy_realloc(): "limit to a few TSO"
 GSO_MAX_SIZE = 65536  # GSO_LEGACY_MAX_SIZE, include/linux/netdevice.h
 PAGE_FRAG_SIZE = 32 * KiB  # PAGE_FRAG_CACHE_MAX_SIZE, include/linux/mm_types.h
-MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS default; /proc/sys/net/core/max_skb_frags here
 NAPI_BUDGET = 64  # packets per NAPI poll (NAPI_POLL_WEIGHT)
 
 
