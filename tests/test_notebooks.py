@@ -20,6 +20,6 @@ def test_committed_without_outputs_and_with_parameters_cell(chapter):
 def test_validation_follows_the_parameters_cell(chapter):
     """The cell after the parameters cell hands every parameter to the library."""
     code = [c for c in nbformat.read(chapter.notebook, as_version=4).cells if c.cell_type == "code"]
-    assert f'params.validate("{chapter.id}", globals())' in code[1].source
+    assert f'chapters.validate("{chapter.id}", globals())' in code[1].source
     declared = {line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line and not line.startswith("#")}
     assert declared == {p.name for p in chapter.spec}

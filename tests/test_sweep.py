@@ -276,11 +276,11 @@ def test_an_interrupted_sweep_keeps_its_finished_points_and_resumes(cluster, tmp
         real(client, chapter, mode, points[:2], **kw)  # records written as they complete
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sweep, "execute", two_then_ctrl_c)
+    monkeypatch.setattr(sweep.run, "execute", two_then_ctrl_c)
     cut = sweep.run_sweep("01", grid, out=out, client=client, func=flaky_headline, progress=False)
     assert not cut.complete and (cut.ran, cut.not_run, cut.failed) == (2, 4, 0)
     assert (cut.table["error"] == sweep.NOT_RUN).sum() == 4
     assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(sweep, "execute", real)
+    monkeypatch.setattr(sweep.run, "execute", real)
     done = sweep.run_sweep("01", grid, out=out, client=client, func=flaky_headline, resume=True, progress=False)
     assert done.complete and (done.ran, done.skipped, done.not_run, done.failed) == (4, 2, 0, 0)

@@ -8,7 +8,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from fraglife import plots, widgets
+from fraglife.views import plots, widgets
 
 
 def _chart(n: int, kind: str):
