@@ -34,7 +34,7 @@ import subprocess
 import threading
 
 from . import _net, _sys
-from ._core import ProbeUnavailable, measured
+from ._base import ProbeUnavailable, measured
 
 NAME = "zerocopy"
 TITLE = "MSG_ZEROCOPY completions: loopback and veth across a network namespace"

@@ -224,7 +224,7 @@ def written(names: list[str] | None = None) -> tuple[list[Chapter], list[Chapter
 
 def execute(chapters: list[Chapter], executed_dir: Path | None = None, timeout: int | None = None) -> Path:
     """Run the chapters with the project's runner; fails with the runner's report if one fails."""
-    from .runner import DEFAULT_TIMEOUT, format_table, run_chapters
+    from ..runner import DEFAULT_TIMEOUT, format_table, run_chapters
 
     out = Path(executed_dir) if executed_dir else BUILD / "executed"
     results = run_chapters([c.id for c in chapters], out_dir=out, timeout=timeout or DEFAULT_TIMEOUT)
