@@ -327,3 +327,21 @@ def test_a_link_to_a_missing_chapter_fails_both_builds(tmp_path):
         publish.build_slides([page], tmp_path / "slides", all_ids=["00_lonely", "07_missing"])
     with pytest.raises(publish.PublishError, match="07_missing"):
         publish.build_book([page], tmp_path / "html")
+
+
+def test_build_files_ship_with_the_package():
+    """What slides and book read at build time is package data, found beside the code (not in a checkout)."""
+    import fnmatch
+    import tomllib
+
+    from fraglife.paths import ROOT
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    package = Path(publish.__file__).parent
+    data = [p for p in (package / "data").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert data
+    for f in data:
+        assert any(fnmatch.fnmatch(f.relative_to(package).as_posix(), pat) for pat in patterns["fraglife.publish"]), f
+    for f in (publish.slides.NBCONVERT_CONFIG, publish.book.BOOK_CONFIG, publish.book.BOOK_CSS):
+        assert f.is_file() and package in f.parents
+    assert "fraglife.publish.sphinx_offline" in publish.book.BOOK_CONFIG.read_text()

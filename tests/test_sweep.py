@@ -14,6 +14,8 @@ from fraglife.params import ParamError
 
 distributed = pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.sweep
+
 SMALL = {"loss_rate": [0.0, 0.05], "frag_size": [4096, 65536], "bytes_sent": [256 * 1024]}
 
 
@@ -124,6 +126,22 @@ def test_small_sweep_on_two_workers(cluster, tmp_path):
     assert len(list((res.out / "points").glob("*.json"))) == 4
     manifest = json.loads(res.files["manifest"].read_text())
     assert manifest["status"] == "finished" and manifest["metric"] == res.metric == sweep.result_columns(df, SMALL)[0]
+    # the chapter's claims, checked on the same results at every point (library mode)
+    names = [c.name for c in ch.claims]
+    assert manifest["claims"] is True
+    assert (df["claims_total"] == len(names)).all() and (df["claims_ok"] == len(names)).all()
+    for name in names:
+        assert df[f"claim.{name}"].all(), name
+    assert "evidence.gso_costs_more_page_refs.ratio" in df.columns
+
+
+def test_headline_only_without_claims(cluster, tmp_path):
+    _, client = cluster
+    res = sweep.run_sweep("01", {"loss_rate": [0.0]}, out=tmp_path / "s", client=client, progress=False,
+                          claims=False, metric="owner_saving")
+    assert res.failed == 0 and "owner_saving" in res.table and "claims_ok" not in res.table
+    with_claims = sweep.plan("01", {"loss_rate": [0.0]})[2][0].key
+    assert sweep.plan("01", {"loss_rate": [0.0]}, claims=False)[2][0].key != with_claims  # resume keeps them apart
 
 
 def test_same_sweep_same_table(cluster, tmp_path):
