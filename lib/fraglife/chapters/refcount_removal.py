@@ -108,39 +108,36 @@ def event_matrix(events: pd.DataFrame) -> pd.DataFrame:
     return m.reindex(columns=[e for e in T.OP_NAMES if e != "alloc"], fill_value=0)
 
 
+def _replays_over(params: Mapping, workload: str, settings: Iterable[dict], policies: Iterable[str]):
+    """(setting, trace, policy, ledger) per setting (overrides of the run's parameters) and policy."""
+    base = config(params)
+    for setting in settings:
+        tr = workloads.generate(workload, **dict(base, **setting))
+        for name in policies:
+            yield setting, tr, name, engine.replay(tr, name)
+
+
 def loss_frag_grid(params: Mapping, *, workload: str, loss_rates: Iterable[float], frag_sizes: Iterable[int],
                    policies: Iterable[str] = POLICIES) -> pd.DataFrame:
     """Costs per MiB over a grid of loss rate and frag size (tidy)."""
-    base = config(params)
-    rows = []
-    for frag in frag_sizes:
-        for loss in loss_rates:
-            cfg = dict(base, frag_size=int(frag), loss_rate=float(loss))
-            tr = workloads.generate(workload, **cfg)
-            for name in policies:
-                led = engine.replay(tr, name)
-                rows.append({"frag_size": int(frag), "loss_rate": float(loss), "policy": name,
-                             **per_mib(led, cfg["bytes_sent"]), "uaf_pages": led.uaf_pages})
-    return pd.DataFrame(rows)
+    settings = [{"frag_size": int(f), "loss_rate": float(x)} for f in frag_sizes for x in loss_rates]
+    nbytes = config(params)["bytes_sent"]
+    return pd.DataFrame([{**s, "policy": name, **per_mib(led, nbytes), "uaf_pages": led.uaf_pages}
+                         for s, _, name, led in _replays_over(params, workload, settings, policies)])
 
 
 def spanning_frags(params: Mapping, *, frag_sizes: Iterable[int], folio_pages: Iterable[int],
                    policies: Iterable[str] = POLICIES) -> pd.DataFrame:
     """The thread's warning as a grid: multi-page frags over folios of various sizes."""
-    base = config(params)
+    settings = [{"frag_size": int(f), "folio_pages": int(fp)} for fp in folio_pages for f in frag_sizes]
+    nbytes = config(params)["bytes_sent"]
     rows = []
-    for fp in folio_pages:
-        for frag in frag_sizes:
-            cfg = dict(base, frag_size=int(frag), folio_pages=int(fp))
-            tr = workloads.generate("multipage_send", **cfg)
-            attached = tr[tr["op"] == T.ATTACH]
-            for name in policies:
-                led = engine.replay(tr, name)
-                rows.append({"folio_kib": fp * 4, "frag_kib": frag // 1024, "policy": name,
-                             "frags": len(attached), "uaf_pages": led.uaf_pages,
-                             "uaf_share": led.uaf_pages / max(1, int(tr[tr["op"] == T.ALLOC]["len"].sum())),
-                             "ref_atomics_per_mib": led.ref_atomics / (cfg["bytes_sent"] / MiB),
-                             "pages_peak": led.pages_peak})
+    for s, tr, name, led in _replays_over(params, "multipage_send", settings, policies):
+        rows.append({"folio_kib": s["folio_pages"] * 4, "frag_kib": s["frag_size"] // 1024, "policy": name,
+                     "frags": int((tr["op"] == T.ATTACH).sum()), "uaf_pages": led.uaf_pages,
+                     "uaf_share": led.uaf_pages / max(1, int(tr[tr["op"] == T.ALLOC]["len"].sum())),
+                     "ref_atomics_per_mib": led.ref_atomics / (nbytes / MiB),
+                     "pages_peak": led.pages_peak})
     return pd.DataFrame(rows)
 
 

@@ -139,17 +139,24 @@ def audit_css(css_file: Path, seen: set[Path] | None = None) -> list[str]:
     problems = []
     imports = [m.group(1) for m in _CSS_IMPORT.finditer(text)]
     for ref in [m.group(2) for m in _CSS_URL.finditer(text)] + imports:
-        if _skip_scheme(ref):
-            continue
-        if EXTERNAL.match(ref):
-            problems.append(f"{css_file}: loads {ref} from the network")
-            continue
-        target, _ = _local_target(css_file, ref)
-        if target is not None and not target.exists():
-            problems.append(f"{css_file}: {ref} does not exist")
+        problem, target = _asset(css_file, str(css_file), ref, "")
+        if problem:
+            problems.append(problem)
         elif target is not None and ref in imports:
             problems += audit_css(target, seen)
     return problems
+
+
+def _asset(where: Path, label: str, ref: str, what: str) -> tuple[str | None, Path | None]:
+    """What is wrong with a reference a page or stylesheet loads (None if fine), and its local file."""
+    if _skip_scheme(ref):
+        return None, None
+    if EXTERNAL.match(ref):
+        return f"{label}: loads {ref} from the network", None
+    target, _ = _local_target(where, ref)
+    if target is not None and not target.exists():
+        return f"{label}: {what}{ref} does not exist", None
+    return None, target
 
 
 def audit(pages: Iterable[Path | str]) -> list[str]:
@@ -159,14 +166,9 @@ def audit(pages: Iterable[Path | str]) -> list[str]:
     for page in map(Path, pages):
         refs = references(page.read_text(encoding="utf-8", errors="replace"))
         for ref in refs.assets:
-            if _skip_scheme(ref):
-                continue
-            if EXTERNAL.match(ref):
-                problems.append(f"{page.name}: loads {ref} from the network")
-                continue
-            target, _ = _local_target(page, ref)
-            if target is not None and not target.exists():
-                problems.append(f"{page.name}: asset {ref} does not exist")
+            problem, _ = _asset(page, page.name, ref, "asset ")
+            if problem:
+                problems.append(problem)
         for ref in refs.stylesheets:
             target, _ = _local_target(page, ref)
             if target is not None and not EXTERNAL.match(ref):
