@@ -42,8 +42,10 @@ A module ``chapters/name.py`` provides:
     each analysis runs once however many read it.
 ``headline(**params) -> dict``
     The chapter's result as one tidy record of plain numbers (what a sweep
-    tabulates per point). Conventionally ``Results(params).headline``.
-    Optional: a chapter without one cannot be swept in library mode.
+    tabulates per point): ``Results(params).headline``, a cached property, so
+    a library-mode sweep point computes the headline and the claims from one
+    ``Results``. Optional: a chapter without one cannot be swept in library
+    mode.
 ``CLAIMS``
     A tuple of :class:`fraglife.claims.Claim` ``(name, statement, expected,
     check)``; ``check(results) -> (bool, evidence_dict)`` reads a ``Results``
