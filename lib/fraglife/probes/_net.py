@@ -289,7 +289,9 @@ class Veth:
 def veth_pair(prefix: str, *, sender_ns: bool = False, mtu: int | None = None):
     """Create namespace(s) and a veth pair, yield a :class:`Veth`, delete everything on exit.
 
-    The receiving end always lives in a new namespace ``PREFIX-PID-TAG``; with
+    IPv6 is switched off on both ends before they come up, so no neighbour
+    discovery or MLD packet crosses the pair: every packet on it is the
+    caller's. The receiving end always lives in a new namespace ``PREFIX-PID-TAG``; with
     ``sender_ns`` the sending end gets one too (``...-tx``; the receiver's is
     then ``...-rx``), so that nothing of the transfer runs in the caller's
     namespace and per-namespace counters (/proc/net/snmp) see only it.
@@ -312,6 +314,8 @@ def veth_pair(prefix: str, *, sender_ns: bool = False, mtu: int | None = None):
                 ip("netns", "add", ns)
                 made.append(ns)
         ip(*tx, "link", "add", link.tx_if, "type", "veth", "peer", "name", link.rx_if, "netns", rx_ns)
+        for ns, dev in ((tx_ns, link.tx_if), (rx_ns, link.rx_if)):
+            in_netns(ns, lambda: _no_ipv6(dev))
         for side, dev, addr in ((tx, link.tx_if, link.tx_ip), (rx, link.rx_if, link.rx_ip)):
             if mtu is not None:
                 ip(*side, "link", "set", "dev", dev, "mtu", str(mtu))
@@ -326,6 +330,13 @@ def veth_pair(prefix: str, *, sender_ns: bool = False, mtu: int | None = None):
                 ip(*args)
             except (OSError, subprocess.SubprocessError):
                 pass
+
+
+def _no_ipv6(dev: str) -> None:
+    """disable_ipv6 on ``dev`` in this thread's namespace (/proc/sys/net is per namespace)."""
+    path = Path(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6")
+    if path.exists():
+        path.write_text("1")
 
 
 def leftover_netns(prefix: str) -> list[str]:
