@@ -107,6 +107,8 @@ is read by a child process in a private mount namespace (nothing to clean).
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import re
 import select
@@ -348,8 +350,6 @@ def _specs(keys, events, subs) -> tuple[dict, dict, dict]:
 
 
 def _qdisc_stats(link: _net.Veth) -> dict | None:
-    import json
-
     out = json.loads(_net.tc("-n", link.tx_ns, "-s", "-j", "qdisc", "show", "dev", link.tx_if))
     for q in out:
         if q.get("kind") == "tbf":
@@ -385,8 +385,6 @@ class _Source:
             r, w = os.pipe()
             stack.callback(os.close, r)
             stack.callback(os.close, w)
-            import fcntl
-
             try:
                 fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
             except OSError:
@@ -433,6 +431,8 @@ def _send_all(tx: socket.socket, src: _Source, nbytes: int) -> tuple[int, list]:
             n = min(n, src.file_size - off)
             r, w = src.pipe
             moved = os.splice(src.fd, w, n, offset_src=off)
+            if moved <= 0:
+                raise OSError(f"splice from the source file at offset {off} moved {moved} bytes")
             left = moved
             while left:
                 try:
