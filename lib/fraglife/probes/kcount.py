@@ -583,9 +583,9 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
     span_total = sum(w[2] for w in windows.values())
     for k in specs:
         counts = {w: after_[k] - before_[k] for w, (before_, after_, _) in windows.items()}
-        est = sum(counts.values()) / span_total * seconds if span_total else 0.0
+        est = round(sum(counts.values()) / span_total * seconds, 2) if span_total else 0.0
         subtract = method[k].startswith("idle-subtracted") and idle
-        idle_rec[k] = {**counts, "estimate": round(est, 1), "subtracted": subtract}
+        idle_rec[k] = {**counts, "estimate": est, "subtracted": subtract}
         per_mib[k] = round((raw[k] - (est if subtract else 0.0)) / (nbytes / MiB), 3)
     if not idle:
         for k in specs:
