@@ -39,6 +39,7 @@ REGISTRY = {
     "pagemap": "fraglife.probes.pagemap",
     "kpageflags": "fraglife.probes.kpageflags",
     "memcpy": "fraglife.probes.memcpy",
+    "kcount": "fraglife.probes.kcount",
 }
 NAMES = tuple(REGISTRY)
 
