@@ -123,7 +123,7 @@ from typing import Iterable, Mapping
 
 from ..params import Param, ParamError
 from . import _net, _perf, _sys
-from ._core import ProbeUnavailable, measured
+from ._base import ProbeUnavailable, measured
 
 NAME = "kcount"
 TITLE = "Kernel tracepoint counts per MiB of a real TCP transfer over veth (TSO on, off, bottleneck)"
