@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.fraglife-installed
 EXTRAS ?= test,book
 NPM_STAMP := node_modules/.fraglife-installed
 
-.PHONY: setup lab test run bench clean vendor slides book publish chromium test-offline
+.PHONY: setup lab test test-fast run bench clean vendor slides book publish chromium test-offline
 
 # One install per venv; re-done only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -29,6 +29,10 @@ lab: setup
 test: setup vendor
 	$(BIN)/python -m pytest -q
 
+# For changes to the library: every test except chapter execution and sweeps (markers in pyproject.toml).
+test-fast: setup vendor
+	$(BIN)/python -m pytest -q -m "not chapters and not sweep"
+
 run: setup
 	$(BIN)/fraglife run
 
@@ -38,7 +42,7 @@ bench: setup
 clean:
 	rm -rf build
 
-# --- Publishing: offline slides and HTML book (lib/fraglife/publish.py) -----------------
+# --- Publishing: offline slides and HTML book (lib/fraglife/publish/) ------------------
 # JavaScript and fonts the decks and pages carry (package.json, package-lock.json).
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -44,7 +44,7 @@ def test_bad_parameter_stops_the_chapter_with_one_clear_message(tmp_path):
     assert not r.ok
     assert r.error == "ParamError"
     assert r.message == "parameter 'loss_rate' = 2.0 is not allowed: expected a number in [0, 0.2]"
-    assert "params.validate" in r.source
+    assert "chapters.validate" in r.source
     print(r.describe())
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from fraglife import creplay
-from fraglife.model import engine, workloads
+from fraglife.model import creplay, engine, workloads
+from fraglife.paths import build_dir
 
 from strategies import raw_traces
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def c():
-    lib = creplay.load()
+    lib = creplay.load(build_dir("bench"))
     assert lib.error is None, lib.error
     return lib
 
@@ -31,7 +31,7 @@ def test_c_equals_engine_on_workloads(c, name):
 
 @given(trace=raw_traces())
 def test_c_equals_engine_on_raw_traces(trace):
-    c = creplay.load()
+    c = creplay.load(build_dir("bench"))
     assert np.array_equal(c.replay_array(trace, max_frags=4), engine.replay_array(trace, "page_ref", max_frags=4))
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fraglife.model import engine, refcount, trace as T, workloads
+from fraglife.chapters import refcount_removal as refcount
+from fraglife.model import engine, trace as T, workloads
 from fraglife.model.policies import POLICIES
 
 from strategies import workload_params, workload_traces

@@ -20,6 +20,23 @@ def test_committed_without_outputs_and_with_parameters_cell(chapter):
 def test_validation_follows_the_parameters_cell(chapter):
     """The cell after the parameters cell hands every parameter to the library."""
     code = [c for c in nbformat.read(chapter.notebook, as_version=4).cells if c.cell_type == "code"]
-    assert f'params.validate("{chapter.id}", globals())' in code[1].source
+    assert f'chapters.validate("{chapter.id}", globals())' in code[1].source
     declared = {line.split("=")[0].strip() for line in code[0].source.splitlines() if "=" in line and not line.startswith("#")}
     assert declared == {p.name for p in chapter.spec}
+
+
+@pytest.mark.parametrize("chapter", chapters.CHAPTERS, ids=lambda c: c.id)
+def test_code_cells_are_short(chapter):
+    """Notebooks narrate and call: logic lives in chapters/name.py and views/name.py."""
+    long = [(i, len(c.source.splitlines())) for i, c in enumerate(nbformat.read(chapter.notebook, as_version=4).cells)
+            if c.cell_type == "code" and len(c.source.strip().splitlines()) > 10]
+    assert not long, f"{chapter.id}: code cells over 10 lines (cell, lines): {long}"
+
+
+@pytest.mark.parametrize("chapter", chapters.CHAPTERS, ids=lambda c: c.id)
+def test_setup_cell_names_the_chapters_modules(chapter):
+    """The cell after the parameters imports the chapter's module (and views, if it has them) by name."""
+    code = [c for c in nbformat.read(chapter.notebook, as_version=4).cells if c.cell_type == "code"]
+    assert f"from fraglife.chapters import {chapter.name} as ch" in code[1].source
+    if chapter.id != "00_overview":
+        assert f"{chapter.name} as view" in code[1].source

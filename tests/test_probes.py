@@ -20,7 +20,9 @@ import pytest
 
 from fraglife.params import ParamError
 from fraglife.probes import NAMES, ProbeUnavailable, _core, load_recording, record, run
+from fraglife.probes import _net, _perf
 from fraglife.probes import btf as btf_mod
+from fraglife.probes import kcount as kc_mod
 from fraglife.probes import kpageflags as kpf_mod
 from fraglife.probes import pagemap as pagemap_mod
 from fraglife.probes import pins as pins_mod
@@ -140,9 +142,66 @@ def check_memcpy(d: dict) -> None:
     assert d["copy_verified"] is True
 
 
+MiB = 1 << 20
+
+
+def check_kcount_run(r: dict) -> None:
+    assert {"name", "sender", "tso", "bytes", "mss", "drop_rate", "qdisc", "per_mib", "raw", "idle", "method",
+            "completions", "copied", "seconds"} <= set(r)
+    assert r["sender"] in kc_mod.SENDERS and isinstance(r["tso"], bool) and isinstance(r["copied"], bool)
+    assert _int(r["bytes"]) and r["bytes"] > 0 and _int(r["mss"]) and r["mss"] > 0
+    assert set(r["per_mib"]) == set(r["raw"]) == set(r["idle"]) == set(r["method"])
+    for k, m in r["method"].items():
+        assert m.startswith(("filter: ", "idle-subtracted")), (k, m)
+        assert m.startswith("filter: ") == (not r["idle"][k]["subtracted"]), k
+        assert _int(r["raw"][k]) and r["raw"][k] >= 0, k
+        # per MiB is the raw count, less the idle estimate where subtracted
+        est = r["idle"][k]["estimate"] if r["idle"][k]["subtracted"] else 0.0
+        assert r["per_mib"][k] == pytest.approx((r["raw"][k] - est) / (r["bytes"] / MiB), abs=2e-3), k
+    assert 0 <= r["drop_rate"] < 1
+    if r["qdisc"] is None:
+        assert r["drop_rate"] == 0
+    else:
+        q = r["qdisc"]
+        assert _int(q["packets"]) and _int(q["drops"])
+        assert r["drop_rate"] == pytest.approx(q["drops"] / (q["packets"] + q["drops"]), abs=1e-6)
+    assert _int(r["completions"]) and 0 <= r["completions"] <= r["completion_ids"]
+    if r["sender"] == "zerocopy":
+        assert r["completion_ids"] == r["send_calls"] >= 1
+    # the pair's own counters agree with the filtered tracepoints: each skb queued on the veth is sent once
+    # (no qdisc), and what the veth took either reached the peer's stack or is in its drop count
+    pm, raw, links = r["per_mib"], r["raw"], r["links"]
+    if r["qdisc"] is None and r["tso"]:
+        assert raw["net:net_dev_queue"] == raw["net:net_dev_xmit"]
+    if not r.get("gro"):
+        assert raw["net:netif_receive_skb"] == links["tx"].get("tx_packets", 0)
+        assert raw["net:net_dev_xmit"] == links["tx"].get("tx_packets", 0) + links["tx"].get("tx_dropped", 0)
+        assert raw["net:netif_receive_skb@ack"] == links["rx"].get("tx_packets", 0)
+    assert pm["tcp:tcp_retransmit_skb[err]"] <= pm["tcp:tcp_retransmit_skb"]
+
+
+def check_kcount(d: dict) -> None:
+    runs = {r["name"]: r for r in d["runs"]}
+    assert set(runs) == {"tso_on", "tso_off", "bottleneck"}
+    for r in runs.values():
+        check_kcount_run(r)
+    for tp, t in d["tracepoints"].items():
+        assert t["present"] is ("id" in t), tp
+    assert set(d["receive_side"]) <= set(kc_mod.RECEIVE_SIDE)
+    assert all(d["tracepoints"][tp]["present"] for tp in d["receive_side"])
+    on, off, bn = runs["tso_on"], runs["tso_off"], runs["bottleneck"]
+    assert on["tso"] and not off["tso"]
+    # TSO off: the stack segments, so at least one packet per MSS reaches the veth
+    assert off["per_mib"]["net:net_dev_xmit"] >= MiB / off["mss"]
+    assert on["per_mib"]["net:net_dev_xmit"] < MiB / on["mss"]
+    # the bottleneck drops, and what it drops is retransmitted
+    assert bn["qdisc"]["kind"] == "tbf" and bn["qdisc"]["drops"] > 0 and bn["drop_rate"] > 0
+    assert bn["raw"]["tcp:tcp_retransmit_skb"] > 0 and bn["snmp"]["tx"]["Tcp.RetransSegs"] > 0
+
+
 CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
-          "memcpy": check_memcpy}
+          "memcpy": check_memcpy, "kcount": check_kcount}
 
 
 def check_result(r, name: str, source: str) -> None:
@@ -346,15 +405,16 @@ def test_cli_as_nobody_prints_recordings_and_exits_0():
     exe, env = found
     script = ("import sys, argparse; from fraglife.probes import cli; p = argparse.ArgumentParser(); "
               "cli.register(p.add_subparsers()); a = p.parse_args(['probe', '--json', 'pins', 'btf', "
-              "'pagemap', 'kpageflags']); sys.exit(a.func(a))")
+              "'pagemap', 'kpageflags', 'kcount']); sys.exit(a.func(a))")
     proc = subprocess.run(NOBODY + exe + ["-c", script], capture_output=True, text=True, timeout=60,
                           cwd="/", env=env)
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
-    for name in ("pins", "pagemap", "kpageflags"):
+    for name in ("pins", "pagemap", "kpageflags", "kcount"):
         assert d[name]["source"] == "recorded", d[name]["reason"]
         assert d[name]["provenance"]["root"] is True  # recorded by root
     assert "stat_refresh" in d["pins"]["reason"]
+    assert "need root" in d["kcount"]["reason"]
     assert "CAP_SYS_ADMIN" in d["pagemap"]["reason"]
     assert d["btf"]["source"] == "live"  # world-readable
     assert d["btf"]["provenance"]["root"] is False
@@ -522,3 +582,165 @@ def test_live_faults_pagemap_kpageflags_memcpy():
     if pm["16MiB_thp"]["thp_backed"] == 1.0:  # eight 2 MiB folios: at most 8 runs, each whole folios
         t = pm["16MiB_thp"]["median_trial"]
         assert max(pm["16MiB_thp"]["runs_each"]) <= 8 and t["huge_aligned_runs"] == t["runs"]
+
+
+# -- kcount -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, param", [
+    (dict(nbytes=0), "nbytes"),
+    (dict(nbytes="1M"), "nbytes"),
+    (dict(mss=100), "mss"),
+    (dict(mss=1480), "mss"),  # more than mtu - 40
+    (dict(sender="sendfile"), "sender"),
+    (dict(chunk=1), "chunk"),
+    (dict(tso="yes"), "tso"),
+    (dict(mtu=70000), "mtu"),
+    (dict(bottleneck={"rate": 1}), "bottleneck"),
+    (dict(bottleneck=kc_mod.Tbf(rate_mbit=0)), "bottleneck.rate_mbit"),
+    (dict(bottleneck=kc_mod.Tbf(limit=10)), "bottleneck.limit"),
+    (dict(bottleneck="tbf"), "bottleneck"),
+    (dict(tracepoints=["no such thing"]), "tracepoints"),
+    (dict(tracepoints=[]), "tracepoints"),
+])
+def test_kcount_rejects_bad_parameters(kwargs, param):
+    with pytest.raises(ParamError) as e:
+        kc_mod.transfer(**kwargs)
+    msg = str(e.value)
+    assert "\n" not in msg and f"'{param}'" in msg
+
+
+def test_perf_parse_format():
+    text = ("name: net_dev_xmit\nID: 2306\nformat:\n"
+            "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+            "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n"
+            "\tfield:void * skbaddr;\toffset:8;\tsize:8;\tsigned:0;\n"
+            "\tfield:__data_loc char[] name;\toffset:24;\tsize:4;\tsigned:0;\n"
+            "\tfield:__u8 saddr[4];\toffset:34;\tsize:4;\tsigned:0;\n\nprint fmt: \"dev=%s\"\n")
+    assert _perf.parse_format(text) == {"common_type": "unsigned short", "common_pid": "int", "skbaddr": "void *",
+                                        "name": "__data_loc char[]", "saddr": "__u8[]"}
+
+
+def test_tcp_info_of_a_loopback_pair():
+    tx, rx = _net.tcp_pair()
+    try:
+        tx.sendall(b"x" * 5000)
+        got = 0
+        while got < 5000:
+            got += len(rx.recv(65536))
+        info = _net.tcp_info(tx)
+        assert info["bytes_acked"] >= 5000 - 1 and info["snd_mss"] > 0 and info["data_segs_out"] >= 1
+    finally:
+        tx.close()
+        rx.close()
+
+
+def _recorded_run(name: str) -> dict:
+    return next(r for r in load_recording("kcount").data["runs"] if r["name"] == name)
+
+
+def test_kcount_model_inputs_and_kernel_quantities():
+    on, off, bn = (_recorded_run(n) for n in ("tso_on", "tso_off", "bottleneck"))
+    assert kc_mod.model_inputs(on) == {"workload": "tcp_send", "bytes_sent": on["bytes"], "mss": on["mss"],
+                                       "loss_rate": 0.0, "tso": True}
+    assert kc_mod.model_inputs(off)["workload"] == "tcp_gso"
+    assert kc_mod.model_inputs(bn)["loss_rate"] == bn["drop_rate"] > 0
+    for run in (on, off, bn):
+        q = kc_mod.kernel_quantities(run)
+        assert set(q) == set(kc_mod.QUANTITIES)
+        for name, v in q.items():
+            assert v["low"] <= v["per_mib"] <= v["high"], name
+        assert q["transmissions"]["per_mib"] == run["per_mib"]["net:net_dev_queue"]
+    assert kc_mod.kernel_quantities(on)["gso_segments"]["per_mib"] == 0
+    # TSO off: every packet on the veth but the skbs that were short already came out of skb_segment()
+    segs = kc_mod.kernel_quantities(off)["gso_segments"]["per_mib"]
+    assert MiB / off["mss"] - 1 <= segs <= off["per_mib"]["net:net_dev_xmit"]
+    assert kc_mod.kernel_quantities(bn)["retransmits"]["high"] > 0
+
+
+def test_kcount_comparison_table():
+    on = _recorded_run("tso_on")
+    k = kc_mod.kernel_quantities(on)
+    model = {"transmissions": k["transmissions"]["per_mib"] * 1.1, "retransmits": 0.0,
+             "gso_segments": None, "completions": k["completions"]["high"] * 2}
+    t = kc_mod.comparison(model, on)
+    assert list(t["quantity"]) == list(kc_mod.QUANTITIES)
+    row = t.set_index("quantity")
+    assert row.loc["transmissions", "agrees"] and row.loc["transmissions", "ratio"] == pytest.approx(1.1, abs=1e-3)
+    assert row.loc["retransmits", "agrees"]  # 0 against 0
+    assert row.loc["gso_segments", "agrees"] is None and row.loc["skbs_freed", "agrees"] is None
+    assert not row.loc["completions", "agrees"]
+    with pytest.raises(ParamError, match="'model'"):
+        kc_mod.comparison({"segments": 1.0}, on)
+    with pytest.raises(ParamError, match="'tolerance'"):
+        kc_mod.comparison({}, on, tolerance=1.5)
+
+
+@live
+@needs_root
+def test_live_kcount_quick_and_cleanup():
+    before_links = set(os.listdir("/sys/class/net"))
+    before_mounts = Path("/proc/self/mounts").read_text()
+    r = run("kcount", mode="live", quick=True)
+    check_result(r, "kcount", "live")
+    assert not r.partial, r.partial
+    for run_ in r["runs"]:
+        assert run_["copied"] is True  # veth delivery is local: skb_orphan_frags_rx() copies
+        # the device-name filter isolates the pair: nothing counted on it while idle
+        assert run_["idle"]["net:net_dev_queue"]["before"] == run_["idle"]["net:net_dev_queue"]["after"] == 0
+    assert kc_mod.leftovers() == []
+    assert set(os.listdir("/sys/class/net")) == before_links
+    assert Path("/proc/self/mounts").read_text() == before_mounts  # tracefs was never left mounted
+
+
+@live
+@needs_root
+def test_kcount_senders_and_knobs():
+    for kw in (dict(sender="splice", tso=False, mss=1000), dict(sender="send", gro=True, tso=False)):
+        r = kc_mod.transfer(1 * MiB, tracepoints=["net:net_dev_queue", "net:net_dev_xmit", "net:netif_receive_skb",
+                                                  "net:napi_gro_receive_entry", "net:net_dev_xmit@ack",
+                                                  "tcp:tcp_retransmit_skb", "tcp:tcp_retransmit_skb[err]",
+                                                  "sched:no_such_event"], idle=False, **kw)
+        assert r["completions"] == 0 and r["copied"] is False
+        assert "sched:no_such_event" in r["skipped"]
+        assert r["features"]["tx"]["tso"] is kw.get("tso", True) and r["features"]["rx"]["gro"] is kw.get("gro", False)
+        if "mss" in kw:
+            assert r["mss"] <= 1000 and r["per_mib"]["net:net_dev_xmit"] >= MiB / r["mss"]
+        if kw.get("gro"):  # GRO on the peer puts veth's receive side on NAPI (for non-TSO senders)
+            assert r["raw"]["net:napi_gro_receive_entry"] > 0
+    assert kc_mod.leftovers() == []
+
+
+@live
+@needs_root
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_kcount_cleans_up_after_a_failure_midway(monkeypatch, exc):
+    before_links = set(os.listdir("/sys/class/net"))
+    seen = {}
+
+    def fail(tx, src, nbytes):
+        seen["left"] = kc_mod.leftovers()
+        tx_ns = next(n for n in seen["left"] if n.endswith("-tx"))
+        seen["qdisc"] = _net.tc("-n", tx_ns, "qdisc", "show")
+        raise exc("synthetic failure in the middle of the transfer")
+
+    monkeypatch.setattr(kc_mod, "_send_all", fail)
+    with pytest.raises(exc, match="synthetic"):
+        kc_mod.transfer(1 * MiB, sender="splice", bottleneck=kc_mod.BOTTLENECK)
+    assert len([n for n in seen["left"] if n.startswith(kc_mod.NS_PREFIX)]) == 2  # both namespaces existed
+    assert any(kc_mod.FILE_PREFIX in n for n in seen["left"])  # and the splice source file
+    assert "tbf" in seen["qdisc"]
+    assert kc_mod.leftovers() == []
+    assert set(os.listdir("/sys/class/net")) == before_links
+
+
+@live
+@needs_root
+def test_kcount_failure_falls_back_to_the_recording(monkeypatch):
+    def fail(*a):
+        raise OSError("synthetic send failure")
+
+    monkeypatch.setattr(kc_mod, "_send_all", fail)
+    r = run("kcount", quick=True)
+    check_result(r, "kcount", "recorded")
+    assert "synthetic send failure" in r.reason
+    assert kc_mod.leftovers() == []

@@ -1,4 +1,4 @@
-"""Offline slides and HTML book (fraglife.publish, fraglife.offline).
+"""Offline slides and HTML book (fraglife.publish; the browser driver is tests/chromium.py).
 
 Two small demo chapters, written here and executed with papermill on the
 project's kernel, carry everything the real chapters may use: an altair chart,
@@ -16,8 +16,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fraglife import offline, publish, widgets
+from fraglife import publish
 from fraglife.paths import build_dir
+from fraglife.views import widgets
+
+import chromium as headless
 
 IDS = ["00_demo", "01_demo"]
 
@@ -40,7 +43,7 @@ def _code(text, tags=(), **meta):
 def _demo_notebooks(folder: Path) -> dict[str, Path]:
     kernelspec = {"display_name": "Python (fraglife)", "language": "python", "name": "fraglife"}
     setup = ("import altair as alt, ipywidgets as W, pandas as pd\n"
-             "from fraglife import plots, widgets\nplots.setup();")
+             "from fraglife.views import plots, widgets\nplots.setup();")
     chart = ("df = pd.DataFrame({'policy': ['page_ref', 'owner_skb', 'owner_frag'], 'refs': [n * 7, n, n * 2]})\n"
              "alt.Chart(df).mark_bar().encode(x='policy:N', y='refs:Q', color=plots.policy_color())"
              ".properties(title='Demo refs per policy')")
@@ -161,7 +164,7 @@ def test_chapter_links_follow_the_export():
 
 
 def test_every_cdn_url_points_at_a_local_copy():
-    exporter = publish._exporter()
+    exporter = publish.slides._exporter()
     urls = {
         "reveal": exporter.reveal_url_prefix, "require.js": exporter.require_js_url,
         "MathJax": exporter.mathjax_url, "widgets": exporter.jupyter_widgets_base_url,
@@ -202,7 +205,7 @@ def test_audit_finds_what_would_load_from_the_network(tmp_path):
 <a href="missing.html">dead</a> <a href="#nowhere">x</a> <a href="#here" id="here">ok</a>
 <script src="gone.js"></script>
 </body></html>""")
-    problems = offline.audit([page])
+    problems = publish.audit([page])
     text = "\n".join(problems)
     for bad in ("unpkg.com/reveal.js", "//cdnjs.cloudflare.com/font-awesome.css", "News+Cycle",
                 "require.min.js", "cdn.example/mermaid.mjs", "x.example/i.png", "x.example/b.png",
@@ -233,7 +236,7 @@ def test_one_deck_per_chapter_and_an_index(demo):
 
 def test_decks_pull_nothing_from_the_network(demo):
     pages = [*demo["decks"], demo["root"] / "slides/index.html"]
-    assert offline.audit(pages) == []
+    assert publish.audit(pages) == []
     for deck in demo["decks"]:
         text = _read(deck)
         for ref in re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", text):
@@ -267,22 +270,22 @@ def test_book_has_toc_pages_outputs_and_links(demo):
     assert 'href="01_demo.html"' in p0  # the notebook link became a page link
     assert "THEBE" not in p0 and "thebe" not in p0.lower().replace("sphinx-thebe", "")
     assert "_static/vendor/mathjax/MathJax.js" in p0
-    assert offline.audit(sorted(html_dir.glob("*.html"))) == []
+    assert publish.audit(sorted(html_dir.glob("*.html"))) == []
 
 
 # --------------------------------------------------------------------------- browser
 @pytest.fixture(scope="module")
 def chromium():
-    if not offline.find_chromium():
+    if not headless.find_chromium():
         pytest.skip("Chromium is not installed; `make test-offline` installs it and runs the browser checks")
-    with offline.Chromium() as browser:
+    with headless.Chromium() as browser:
         yield browser
 
 
 @pytest.mark.browser
 def test_deck_renders_offline_in_chromium(demo, chromium):
     shots = build_dir("screenshots")
-    visit = chromium.visit(offline.file_url(demo["decks"][0]))
+    visit = chromium.visit(headless.file_url(demo["decks"][0]))
     visit.wait_for("document.querySelector('.reveal.ready') !== null")
     assert visit.evaluate("document.querySelectorAll('.reveal .slides > section').length") == 3
     visit.screenshot(shots / "demo-deck-1.png")
@@ -303,11 +306,11 @@ def test_deck_renders_offline_in_chromium(demo, chromium):
 def test_book_renders_offline_in_chromium(demo, chromium):
     shots = build_dir("screenshots")
     for page, shot in ((demo["index"], "demo-book-index.png"), (demo["root"] / "html/00_demo.html", "demo-book-00.png")):
-        visit = chromium.visit(offline.file_url(page))
+        visit = chromium.visit(headless.file_url(page))
         visit.screenshot(shot := shots / shot)
         assert visit.problems() == [], page
         visit.close()
-    visit = chromium.visit(offline.file_url(demo["root"] / "html/01_demo.html"))
+    visit = chromium.visit(headless.file_url(demo["root"] / "html/01_demo.html"))
     visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
     assert visit.problems() == []
     visit.close()
@@ -324,3 +327,21 @@ def test_a_link_to_a_missing_chapter_fails_both_builds(tmp_path):
         publish.build_slides([page], tmp_path / "slides", all_ids=["00_lonely", "07_missing"])
     with pytest.raises(publish.PublishError, match="07_missing"):
         publish.build_book([page], tmp_path / "html")
+
+
+def test_build_files_ship_with_the_package():
+    """What slides and book read at build time is package data, found beside the code (not in a checkout)."""
+    import fnmatch
+    import tomllib
+
+    from fraglife.paths import ROOT
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    package = Path(publish.__file__).parent
+    data = [p for p in (package / "data").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert data
+    for f in data:
+        assert any(fnmatch.fnmatch(f.relative_to(package).as_posix(), pat) for pat in patterns["fraglife.publish"]), f
+    for f in (publish.slides.NBCONVERT_CONFIG, publish.book.BOOK_CONFIG, publish.book.BOOK_CSS):
+        assert f.is_file() and package in f.parents
+    assert "fraglife.publish.sphinx_offline" in publish.book.BOOK_CONFIG.read_text()

@@ -13,8 +13,11 @@ import os
 
 import pytest
 
-from fraglife import offline, publish
+from fraglife import publish
+
 from fraglife.paths import BUILD, build_dir
+
+import chromium as headless
 
 pytestmark = [
     pytest.mark.browser,
@@ -35,9 +38,9 @@ def chapters():
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not offline.find_chromium():
+    if not headless.find_chromium():
         pytest.fail("Chromium is not installed: `make chromium` (apt-get install chromium)")
-    with offline.Chromium() as browser:
+    with headless.Chromium() as browser:
         yield browser
 
 
@@ -50,13 +53,13 @@ def test_every_written_chapter_has_a_deck_and_a_page(chapters):
 
 def test_nothing_is_loaded_from_the_network(chapters):
     pages = [SLIDES / "index.html", *(SLIDES / publish.deck_name(ch.id) for ch in chapters), *sorted(HTML.glob("*.html"))]
-    assert offline.audit(pages) == []
+    assert publish.audit(pages) == []
 
 
 def test_every_deck_renders_offline(chapters, chromium):
     shots = build_dir("screenshots")
     for ch in chapters:
-        visit = chromium.visit(offline.file_url(SLIDES / publish.deck_name(ch.id)))
+        visit = chromium.visit(headless.file_url(SLIDES / publish.deck_name(ch.id)))
         visit.wait_for("document.querySelector('.reveal.ready') !== null")
         n = visit.evaluate("document.querySelectorAll('.reveal .slides > section').length")
         assert n >= 2, f"{ch.id}: {n} slides"
@@ -78,7 +81,7 @@ def test_every_deck_renders_offline(chapters, chromium):
 def test_book_pages_render_offline(chapters, chromium):
     shots = build_dir("screenshots")
     for name in ["index", *(ch.id for ch in chapters)]:
-        visit = chromium.visit(offline.file_url(HTML / f"{name}.html"))
+        visit = chromium.visit(headless.file_url(HTML / f"{name}.html"))
         visit.screenshot(shots / f"book-{name}.png")
         assert visit.problems() == [], name
         visit.close()

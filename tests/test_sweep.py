@@ -14,6 +14,8 @@ from fraglife.params import ParamError
 
 distributed = pytest.importorskip("distributed")
 
+pytestmark = pytest.mark.sweep
+
 SMALL = {"loss_rate": [0.0, 0.05], "frag_size": [4096, 65536], "bytes_sent": [256 * 1024]}
 
 
@@ -124,6 +126,22 @@ def test_small_sweep_on_two_workers(cluster, tmp_path):
     assert len(list((res.out / "points").glob("*.json"))) == 4
     manifest = json.loads(res.files["manifest"].read_text())
     assert manifest["status"] == "finished" and manifest["metric"] == res.metric == sweep.result_columns(df, SMALL)[0]
+    # the chapter's claims, checked on the same results at every point (library mode)
+    names = [c.name for c in ch.claims]
+    assert manifest["claims"] is True
+    assert (df["claims_total"] == len(names)).all() and (df["claims_ok"] == len(names)).all()
+    for name in names:
+        assert df[f"claim.{name}"].all(), name
+    assert "evidence.gso_costs_more_page_refs.ratio" in df.columns
+
+
+def test_headline_only_without_claims(cluster, tmp_path):
+    _, client = cluster
+    res = sweep.run_sweep("01", {"loss_rate": [0.0]}, out=tmp_path / "s", client=client, progress=False,
+                          claims=False, metric="owner_saving")
+    assert res.failed == 0 and "owner_saving" in res.table and "claims_ok" not in res.table
+    with_claims = sweep.plan("01", {"loss_rate": [0.0]})[2][0].key
+    assert sweep.plan("01", {"loss_rate": [0.0]}, claims=False)[2][0].key != with_claims  # resume keeps them apart
 
 
 def test_same_sweep_same_table(cluster, tmp_path):
@@ -276,11 +294,11 @@ def test_an_interrupted_sweep_keeps_its_finished_points_and_resumes(cluster, tmp
         real(client, chapter, mode, points[:2], **kw)  # records written as they complete
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(sweep, "execute", two_then_ctrl_c)
+    monkeypatch.setattr(sweep.run, "execute", two_then_ctrl_c)
     cut = sweep.run_sweep("01", grid, out=out, client=client, func=flaky_headline, progress=False)
     assert not cut.complete and (cut.ran, cut.not_run, cut.failed) == (2, 4, 0)
     assert (cut.table["error"] == sweep.NOT_RUN).sum() == 4
     assert json.loads((out / "sweep.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(sweep, "execute", real)
+    monkeypatch.setattr(sweep.run, "execute", real)
     done = sweep.run_sweep("01", grid, out=out, client=client, func=flaky_headline, resume=True, progress=False)
     assert done.complete and (done.ran, done.skipped, done.not_run, done.failed) == (4, 2, 0, 0)

@@ -8,7 +8,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from fraglife import plots, widgets
+from fraglife.views import plots, widgets
 
 
 def _chart(n: int, kind: str):
@@ -125,3 +125,31 @@ def test_strip_live_leaves_the_static_rendering(panel):
     assert len(cell.outputs) == 2  # the bare slider had nothing static to show
     assert widgets.WIDGET_MIME not in cell.outputs[0]["data"]
     assert widgets.NOTE in cell.outputs[0]["data"]["text/html"]
+
+
+def test_controls_take_their_ranges_from_the_chapter_spec():
+    from fraglife import chapters
+    from fraglife.model.workloads import WORKLOADS
+    from fraglife.params import ParamError
+    from fraglife.views import refcount_removal as view
+
+    spec = chapters.get("01").spec
+    P = spec.validate(dict(spec.defaults(), cpus=64, frag_size=512))
+    c = view.controls(spec, P)
+    assert list(c) == ["workload", "loss_rate", "frag_size", "cpus"]
+    assert list(c["workload"].options) == list(WORKLOADS) == list(spec["workload"].choices)
+    assert (c["loss_rate"].min, c["loss_rate"].max) == (spec["loss_rate"].lo, spec["loss_rate"].hi)
+    assert (c["cpus"].min, c["cpus"].max, c["cpus"].value) == (1, 8, 8)  # narrower than the spec, value clamped
+    assert c["frag_size"].value == 1024  # the nearest option
+    whole = widgets.control(spec["cpus"], 2)
+    assert (whole.min, whole.max) == (spec["cpus"].lo, spec["cpus"].hi)
+    with pytest.raises(ParamError, match="'cpus' = 100 is not allowed"):
+        widgets.control(spec["cpus"], 2, hi=100)
+    with pytest.raises(ParamError, match="'frag_size' = 3 is not allowed"):
+        widgets.control(spec["frag_size"], 4096, options=[3, 4096])
+
+
+def test_the_policy_order_is_the_models():
+    from fraglife.model.policies import POLICIES
+
+    assert plots.POLICY_ORDER == list(POLICIES)

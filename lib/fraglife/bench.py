@@ -45,7 +45,8 @@ def _best(fn, repeats: int) -> tuple[float, object]:
 def replay_bench(events: int = 10_000_000, policy: str = "page_ref", *, twin_events: int | None = 500_000,
                  repeats: int = 3) -> dict:
     """Events per second of numba, twin and C on one trace; ratios from the same run."""
-    from . import creplay
+    from .model import creplay
+    from .paths import build_dir
 
     pol = get_policy(policy)
     tr = bench_trace(events)
@@ -64,7 +65,7 @@ def replay_bench(events: int = 10_000_000, policy: str = "page_ref", *, twin_eve
     report["twin"] = {"events_per_s": len(twin_tr) / t_twin, "seconds": t_twin, "events": len(twin_tr)}
     report["numba_over_twin"] = report["numba"]["events_per_s"] / report["twin"]["events_per_s"]
 
-    c = creplay.load()
+    c = creplay.load(build_dir("bench"))
     if c.error is None and pol.name == "page_ref":
         t_c, led_c = _best(c.prepare(tr), repeats)
         same = bool(np.array_equal(led_c, led_numba))

@@ -1,39 +1,58 @@
-"""Named, checked claims: how a chapter states its conclusions.
+"""Named, checked claims: how a chapter states its conclusions, as data.
 
 Modelled on the litmus tests of the kernel's ``tools/memory-model``: each test
 names an outcome and the verdict it expects (``Result: Never``), and a script
-fails when the verdict changes. Here each chapter ends with claims, each with
-a statement, an expected verdict and the evidence the run measured. The
-record goes to ``build/claims/NN.json``; a claim whose observed verdict
-differs from its expectation fails the chapter.
+fails when the verdict changes. Here a chapter module declares ``CLAIMS``, a
+tuple of :class:`Claim` (name, statement, expected verdict, and a check over
+the chapter's ``Results``). Three consumers read the same table:
+
+* the notebook: :func:`check` evaluates, writes ``build/claims/NN.json`` and
+  raises :class:`ClaimFailed` when an observed verdict differs from the
+  expected one;
+* tests and sweeps (library mode): :func:`evaluate` returns the records and
+  writes nothing; :func:`columns` flattens them into sweep columns;
+* ``fraglife claims``: the catalogue, with the verdict last observed
+  (:func:`last_run`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .paths import build_dir
+from .paths import BUILD, build_dir
+
+VERDICTS = ("holds", "fails")
 
 
 class ClaimFailed(AssertionError):
     """A chapter's claim no longer holds."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Claim:
+    """One claim: ``check(results) -> (observed: bool, evidence: dict)``."""
+
     name: str
     statement: str
     expected: str  # "holds" or "fails"
-    observed: str
-    evidence: dict[str, Any] = field(default_factory=dict)
+    check: Callable[[Any], tuple[bool, dict]]
 
-    @property
-    def ok(self) -> bool:
-        return self.expected == self.observed
+    def __post_init__(self):
+        if not self.name.isidentifier():
+            raise ValueError(f"claim name {self.name!r} must be an identifier")
+        if self.expected not in VERDICTS:
+            raise ValueError(f"claim {self.name!r}: expected {self.expected!r}, not one of {', '.join(VERDICTS)}")
+
+    def evaluate(self, results: Any) -> dict:
+        """This claim's record for ``results``: statement, expected, observed, ok, evidence."""
+        observed, evidence = self.check(results)
+        verdict = "holds" if bool(observed) else "fails"
+        return {"name": self.name, "statement": self.statement, "expected": self.expected, "observed": verdict,
+                "evidence": _plain(evidence or {}), "ok": verdict == self.expected}
 
 
 def _plain(value: Any) -> Any:
@@ -47,59 +66,67 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class Claims:
-    """Collects a chapter's claims; :meth:`finish` writes them and fails on drift."""
+def evaluate(claims: Iterable[Claim], results: Any) -> list[dict]:
+    """Every claim's record for ``results`` (library mode: writes nothing, raises nothing on drift)."""
+    claims = tuple(claims)
+    names = [c.name for c in claims]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"claim {dupes[0]!r} declared twice")
+    return [c.evaluate(results) for c in claims]
 
-    def __init__(self, chapter: str):
-        from .chapters import get
 
-        self.chapter = get(chapter)
-        self.items: list[Claim] = []
+def table(records: Iterable[dict]):
+    """Records as the table a notebook shows: claim, statement, expected, observed, verdict, evidence."""
+    import pandas as pd
 
-    def check(self, name: str, statement: str, observed: bool, *, expected: bool = True, **evidence: Any) -> Claim:
-        """Record one claim. ``observed`` is what this run found; ``expected`` what the chapter asserts."""
-        if any(c.name == name for c in self.items):
-            raise ValueError(f"claim {name!r} recorded twice")
-        claim = Claim(
-            name=name,
-            statement=statement,
-            expected="holds" if expected else "fails",
-            observed="holds" if bool(observed) else "fails",
-            evidence=_plain(evidence),
-        )
-        self.items.append(claim)
-        return claim
+    return pd.DataFrame(
+        [{"claim": r["name"], "statement": r["statement"], "expected": r["expected"], "observed": r["observed"],
+          "verdict": "ok" if r["ok"] else "DRIFT",
+          "evidence": ", ".join(f"{k}={_short(v)}" for k, v in r["evidence"].items())} for r in records],
+        columns=["claim", "statement", "expected", "observed", "verdict", "evidence"],
+    )
 
-    def table(self):
-        import pandas as pd
 
-        return pd.DataFrame(
-            [
-                {
-                    "claim": c.name,
-                    "statement": c.statement,
-                    "expected": c.expected,
-                    "observed": c.observed,
-                    "verdict": "ok" if c.ok else "DRIFT",
-                    "evidence": ", ".join(f"{k}={_short(v)}" for k, v in c.evidence.items()),
-                }
-                for c in self.items
-            ]
-        )
+def _number(chapter: str) -> str:
+    return chapter.split("_", 1)[0]
 
-    def finish(self):
-        """Write build/claims/NN.json; raise ClaimFailed if any claim drifted. Returns the table."""
-        path = build_dir("claims") / f"{self.chapter.number}.json"
-        record = {
-            "chapter": self.chapter.id,
-            "claims": [asdict(c) | {"ok": c.ok} for c in self.items],
-        }
-        path.write_text(json.dumps(record, indent=2) + "\n")
-        bad = [c for c in self.items if not c.ok]
-        if bad:
-            names = ", ".join(f"{c.name} (expected {c.expected}, observed {c.observed})" for c in bad)
-            raise ClaimFailed(f"{self.chapter.id}: claims drifted: {names}")
-        return self.table()
+
+def check(chapter: str, claims: Iterable[Claim], results: Any):
+    """The notebook's claims cell: evaluate, write build/claims/NN.json, raise ClaimFailed on drift.
+
+    ``chapter`` is the chapter's id ("01_refcount_removal"). Returns the table.
+    """
+    records = evaluate(claims, results)
+    path = build_dir("claims") / f"{_number(chapter)}.json"
+    path.write_text(json.dumps({"chapter": chapter, "claims": records}, indent=2) + "\n")
+    bad = [r for r in records if not r["ok"]]
+    if bad:
+        names = ", ".join(f"{r['name']} (expected {r['expected']}, observed {r['observed']})" for r in bad)
+        raise ClaimFailed(f"{chapter}: claims drifted: {names}")
+    return table(records)
+
+
+def last_run(chapter: str) -> dict[str, dict]:
+    """The records of the chapter's last checked run, by claim name (empty if it never ran)."""
+    path = BUILD / "claims" / f"{_number(chapter)}.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {r["name"]: r for r in data.get("claims", []) if isinstance(r, dict) and "name" in r}
+
+
+def columns(records: Iterable[dict]) -> dict[str, Any]:
+    """Records as sweep columns: claims_ok, claims_total, claim.NAME (True if it held), numeric evidence."""
+    records = list(records)
+    out: dict[str, Any] = {"claims_ok": sum(bool(r.get("ok")) for r in records), "claims_total": len(records)}
+    for r in records:
+        out[f"claim.{r['name']}"] = r.get("observed") == "holds"
+        for k, v in (r.get("evidence") or {}).items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[f"evidence.{r['name']}.{k}"] = v
+    return out
 
 
 def _short(v: Any) -> str:

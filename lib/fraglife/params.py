@@ -1,7 +1,8 @@
 """Chapter parameters: declared once, validated everywhere.
 
 Each chapter's first code cell (tagged ``parameters``) assigns plain literals;
-the next cell hands them to :func:`validate`. The same specs check
+the next cell hands them to :func:`fraglife.chapters.validate`, which finds the
+chapter's :class:`ParamSpec` in the registry. The same specs check
 ``fraglife run -p NAME VALUE`` and every point of a sweep before anything
 runs, so a bad value fails the same way wherever it comes from: one
 :class:`ParamError` naming the parameter, the value and what is allowed.
@@ -157,9 +158,14 @@ class ParamSpec:
 class Params(Mapping):
     """Validated parameters: read-only, attribute or item access."""
 
-    def __init__(self, chapter: str, values: dict[str, Any]):
+    def __init__(self, chapter: str, values: Mapping[str, Any]):
         self._chapter = chapter
         self._values = MappingProxyType(dict(values))
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> "Params":
+        """``values`` as Params (itself if it is one already); checks nothing."""
+        return values if isinstance(values, Params) else cls("", values)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -180,9 +186,3 @@ class Params(Mapping):
         inner = ", ".join(f"{k}={v!r}" for k, v in self._values.items())
         return f"Params({self._chapter}: {inner})"
 
-
-def validate(chapter: str, values: Mapping[str, Any]) -> Params:
-    """Validate a chapter's parameters cell (pass ``globals()``)."""
-    from .chapters import get
-
-    return get(chapter).spec.validate(values)

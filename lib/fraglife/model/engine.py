@@ -18,6 +18,8 @@ owner designs); ``bind_line`` the shared binding; ``[d_base, +n_slot)``
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from numba import njit
 
@@ -978,6 +980,11 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
     led[LEAKED_REFS] = leaked
     led[LEAKED_PAGES] = misc[M_PAGES_ALIVE]
     led[LEAKED_SKBS] = live_skbs
+
+
+# the loop's parameters are the trace's columns, Q, STATE's groups in order, MISC and the ledger
+assert tuple(inspect.signature(_replay.py_func).parameters) == (
+    *T.EVENT.names, "Q", *(group for group, _size, _rows in STATE), "MISC", "led")
 
 
 def _pin_capacity(trace: np.ndarray) -> int:

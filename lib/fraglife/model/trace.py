@@ -23,7 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 PAGE_SIZE = 4096
-MAX_SKB_FRAGS = 17  # CONFIG_MAX_SKB_FRAGS default (net/Kconfig, v6.12); /proc/sys/net/core/max_skb_frags here
+# Frags per shared info: CONFIG_MAX_SKB_FRAGS default (include/linux/skbuff.h, net/Kconfig, v6.12);
+# /proc/sys/net/core/max_skb_frags reads 17 on this machine. Generators, engine, twin and C replay use this one.
+MAX_SKB_FRAGS = 17
 
 EVENT = np.dtype(
     [

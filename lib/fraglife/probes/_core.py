@@ -15,7 +15,6 @@ import copy
 import importlib
 import json
 import os
-import statistics
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from .. import system
 from ..params import ParamError
 from ..paths import DATA
+from ._base import ProbeUnavailable, kernel_release, measured, spread  # noqa: F401  (the probes' helpers)
 
 MODES = ("auto", "live", "recorded")
 ENV = "FRAGLIFE_PROBES"
@@ -39,15 +39,12 @@ REGISTRY = {
     "pagemap": "fraglife.probes.pagemap",
     "kpageflags": "fraglife.probes.kpageflags",
     "memcpy": "fraglife.probes.memcpy",
+    "kcount": "fraglife.probes.kcount",
 }
 NAMES = tuple(REGISTRY)
 
 #: Where recordings live; tests point this elsewhere.
 RECORDINGS = DATA / "probes"
-
-
-class ProbeUnavailable(Exception):
-    """The live measurement cannot run here; the message says why."""
 
 
 @dataclass
@@ -285,30 +282,3 @@ def record(result: ProbeResult) -> Path:
     tmp.write_text(json.dumps(result.to_json(), indent=1, sort_keys=False) + "\n")
     os.replace(tmp, path)
     return path
-
-
-# -- small helpers shared by probes --------------------------------------------------
-
-def spread(values) -> dict:
-    """Median and quartiles of repeated measurements (plus n, min, max)."""
-    vals = sorted(float(v) for v in values)
-    if not vals:
-        return {"n": 0}
-    if len(vals) >= 2:
-        q1, med, q3 = statistics.quantiles(vals, n=4, method="inclusive")
-    else:
-        q1 = med = q3 = vals[0]
-    return {"median": med, "q1": q1, "q3": q3, "min": vals[0], "max": vals[-1], "n": len(vals)}
-
-
-def kernel_release() -> str:
-    return os.uname().release
-
-
-def measured(missing: dict[str, str] | None = None, **fields) -> dict:
-    """A live result: this kernel's release, the probe's fields, and the parts (dotted path ->
-    reason) that could not be measured, which the recording then fills in."""
-    out = {"kernel": kernel_release(), **fields}
-    if missing:
-        out["_missing"] = dict(missing)
-    return out

@@ -1,4 +1,4 @@
-"""TCP pairs, a draining receiver and MSG_ZEROCOPY completions.
+"""TCP pairs, a draining receiver, MSG_ZEROCOPY completions, namespaces and a veth pair.
 
 MSG_ZEROCOPY (Documentation/networking/msg_zerocopy.rst, v6.12): a socket
 opts in with ``SO_ZEROCOPY``; every ``send`` flagged ``MSG_ZEROCOPY`` that
@@ -12,11 +12,24 @@ kernel had to copy after all (include/uapi/linux/errqueue.h, v6.12).
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
+import json
+import os
+import secrets
 import select
+import shutil
 import socket
 import struct
+import subprocess
+import termios
 import threading
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import _sys
 
 SO_ZEROCOPY = 60  # include/uapi/asm-generic/socket.h (v6.12)
 MSG_ZEROCOPY = 0x4000000  # include/linux/socket.h (v6.12)
@@ -121,6 +134,11 @@ class Drainer:
                     raise TimeoutError(f"receiver got {self.total} of {total} bytes in {timeout} s")
                 self._cond.wait(left)
 
+    @property
+    def tid(self) -> int | None:
+        """The reading thread's kernel task id (what tracepoints record as ``common_pid``)."""
+        return self._thread.native_id
+
     def close(self) -> None:
         self._stop = True
         self._thread.join(2.0)
@@ -194,3 +212,230 @@ def wait_completions(sock: socket.socket, upto: int, timeout: float = TIMEOUT) -
         poller.poll(min(left, 0.1) * 1000)
         got += read_completions(sock)
     return got
+
+
+# -- network namespaces and a veth pair between them -------------------------------------------
+#
+# iproute2's `ip` and `tc` do the setup (never installed at run time); sockets are created inside a
+# namespace by a thread that joined it with setns(), which changes that thread only.
+
+TOOL_TIMEOUT = 10
+
+
+def _tool(name: str, *args: str) -> str:
+    exe = shutil.which(name)
+    if exe is None:
+        raise FileNotFoundError(f"iproute2 `{name}` is not installed")
+    proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=TOOL_TIMEOUT)
+    if proc.returncode:
+        raise OSError(f"{name} {' '.join(args)}: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
+
+
+def ip(*args: str) -> str:
+    return _tool("ip", *args)
+
+
+def tc(*args: str) -> str:
+    return _tool("tc", *args)
+
+
+def in_netns(ns: str | None, fn, timeout: float = TOOL_TIMEOUT):
+    """``fn()`` run by a thread that joined network namespace ``ns`` (None: the caller's own)."""
+    if ns is None:
+        return fn()
+    box: dict = {}
+
+    def body():
+        try:
+            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            try:
+                _sys.setns(fd, _sys.CLONE_NEWNET)  # this thread only
+            finally:
+                os.close(fd)
+            box["value"] = fn()
+        except BaseException as e:  # reported to the caller
+            box["error"] = e
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    t.join(timeout)
+    if "error" in box:
+        raise box["error"]
+    if "value" not in box:
+        raise TimeoutError(f"work inside network namespace {ns} did not finish in {timeout} s")
+    return box["value"]
+
+
+def listen_in_netns(ns: str | None, host: str) -> socket.socket:
+    """A listening socket created inside network namespace ``ns``."""
+    return in_netns(ns, lambda: listener(host))
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair: ``tx_if`` (address ``tx_ip``) in ``tx_ns`` (None: the caller's namespace),
+    its peer ``rx_if`` (``rx_ip``) in ``rx_ns``."""
+
+    tx_ns: str | None
+    rx_ns: str
+    tx_if: str
+    rx_if: str
+    tx_ip: str
+    rx_ip: str
+
+
+@contextmanager
+def veth_pair(prefix: str, *, sender_ns: bool = False, mtu: int | None = None):
+    """Create namespace(s) and a veth pair, yield a :class:`Veth`, delete everything on exit.
+
+    IPv6 is switched off on both ends before they come up, so no neighbour
+    discovery or MLD packet crosses the pair: every packet on it is the
+    caller's. The receiving end always lives in a new namespace ``PREFIX-PID-TAG``; with
+    ``sender_ns`` the sending end gets one too (``...-tx``; the receiver's is
+    then ``...-rx``), so that nothing of the transfer runs in the caller's
+    namespace and per-namespace counters (/proc/net/snmp) see only it.
+    Interface names carry a random tag, unique on the machine, so tracepoint
+    filters on the device name select this pair. Deleting a namespace
+    deletes its devices and their qdiscs; the host end is deleted explicitly.
+    """
+    tag = secrets.token_hex(3)
+    base = f"{prefix}-{os.getpid()}-{tag}"
+    tx_ns = f"{base}-tx" if sender_ns else None
+    rx_ns = f"{base}-rx" if sender_ns else base
+    net = f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(256)}"
+    link = Veth(tx_ns, rx_ns, f"flh{tag}", f"flp{tag}", f"{net}.1", f"{net}.2")
+    tx = ("-n", tx_ns) if tx_ns else ()
+    rx = ("-n", rx_ns)
+    made: list[str] = []
+    try:
+        for ns in (tx_ns, rx_ns):
+            if ns:
+                ip("netns", "add", ns)
+                made.append(ns)
+        ip(*tx, "link", "add", link.tx_if, "type", "veth", "peer", "name", link.rx_if, "netns", rx_ns)
+        for ns, dev in ((tx_ns, link.tx_if), (rx_ns, link.rx_if)):
+            in_netns(ns, lambda: _no_ipv6(dev))
+        for side, dev, addr in ((tx, link.tx_if, link.tx_ip), (rx, link.rx_if, link.rx_ip)):
+            if mtu is not None:
+                ip(*side, "link", "set", "dev", dev, "mtu", str(mtu))
+            ip(*side, "addr", "add", f"{addr}/30", "dev", dev)
+            ip(*side, "link", "set", dev, "up")
+        for ns in made:
+            ip("-n", ns, "link", "set", "lo", "up")
+        yield link
+    finally:
+        for args in ([("link", "del", link.tx_if)] if tx_ns is None else []) + [("netns", "del", ns) for ns in made]:
+            try:
+                ip(*args)
+            except (OSError, subprocess.SubprocessError):
+                pass
+
+
+def _no_ipv6(dev: str) -> None:
+    """disable_ipv6 on ``dev`` in this thread's namespace (/proc/sys/net is per namespace)."""
+    path = Path(f"/proc/sys/net/ipv6/conf/{dev}/disable_ipv6")
+    if path.exists():
+        path.write_text("1")
+
+
+def leftover_netns(prefix: str) -> list[str]:
+    """Named namespaces starting with ``prefix`` that still exist."""
+    try:
+        return sorted(n for n in os.listdir("/run/netns") if n.startswith(prefix))
+    except OSError:
+        return []
+
+
+# -- device features through the ethtool ioctl ------------------------------------------------
+
+SIOCETHTOOL = 0x8946  # include/uapi/linux/sockios.h (v6.12)
+# include/uapi/linux/ethtool.h (v6.12): legacy get/set of one feature, struct ethtool_value
+ETHTOOL_FEATURES = {"tso": (0x1E, 0x1F), "gso": (0x23, 0x24), "gro": (0x2B, 0x2C)}
+_IFNAMSIZ = 16
+
+
+def _ethtool_value(sock: socket.socket, ifname: str, cmd: int, data: int = 0) -> int:
+    value = (ctypes.c_uint32 * 2)(cmd, data)  # struct ethtool_value {cmd, data}
+    ifr = bytearray(struct.pack(f"{_IFNAMSIZ}sP", ifname.encode(), ctypes.addressof(value)).ljust(40, b"\0"))
+    fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifr)
+    return int(value[1])
+
+
+def device_features(ifname: str, want: dict[str, bool] | None = None) -> dict[str, bool]:
+    """Set (``want``) and read back the tso/gso/gro features of ``ifname`` in this thread's namespace.
+
+    The legacy ETHTOOL_S* commands go through ``ethtool_set_one_feature()``
+    (net/ethtool/ioctl.c, v6.12; ETHTOOL_STSO covers all TSO bits); what the
+    device ends up with is read back with the matching ETHTOOL_G* command."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for name, on in (want or {}).items():
+            _ethtool_value(s, ifname, ETHTOOL_FEATURES[name][1], int(bool(on)))
+        return {name: bool(_ethtool_value(s, ifname, get)) for name, (get, _) in ETHTOOL_FEATURES.items()}
+
+
+# -- per-socket and per-namespace counters ----------------------------------------------------
+
+TCP_INFO = 11  # include/uapi/linux/tcp.h (v6.12)
+# struct tcp_info (include/uapi/linux/tcp.h, v6.12): 8 u8 bytes, then these u32/u64 fields in order
+_TCP_INFO_FIELDS = (
+    [("I", n) for n in ("rto", "ato", "snd_mss", "rcv_mss", "unacked", "sacked", "lost", "retrans", "fackets",
+                        "last_data_sent", "last_ack_sent", "last_data_recv", "last_ack_recv", "pmtu",
+                        "rcv_ssthresh", "rtt", "rttvar", "snd_ssthresh", "snd_cwnd", "advmss", "reordering",
+                        "rcv_rtt", "rcv_space", "total_retrans")]
+    + [("Q", n) for n in ("pacing_rate", "max_pacing_rate", "bytes_acked", "bytes_received")]
+    + [("I", n) for n in ("segs_out", "segs_in", "notsent_bytes", "min_rtt", "data_segs_in", "data_segs_out")]
+    + [("Q", n) for n in ("delivery_rate", "busy_time", "rwnd_limited", "sndbuf_limited")]
+    + [("I", n) for n in ("delivered", "delivered_ce")]
+    + [("Q", n) for n in ("bytes_sent", "bytes_retrans")]
+    + [("I", n) for n in ("dsack_dups", "reord_seen", "rcv_ooopack", "snd_wnd", "rcv_wnd", "rehash")]
+    + [("H", n) for n in ("total_rto", "total_rto_recoveries")] + [("I", "total_rto_time")]
+)
+
+
+def tcp_info(sock: socket.socket) -> dict[str, int]:
+    """The socket's struct tcp_info, as far as this kernel fills it."""
+    raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, 256)
+    out = {"state": raw[0], "ca_state": raw[1]}
+    off = 8
+    for code, name in _TCP_INFO_FIELDS:
+        size = struct.calcsize(code)
+        if off + size > len(raw):
+            break
+        out[name] = struct.unpack_from("=" + code, raw, off)[0]
+        off += size
+    return out
+
+
+def snmp(ns: str | None) -> dict[str, int]:
+    """The namespace's SNMP and netstat MIB counters, "Tcp.RetransSegs" style (/proc/net/{snmp,netstat})."""
+
+    def read() -> dict[str, int]:
+        out = {}
+        for name in ("snmp", "netstat"):
+            lines = Path(f"/proc/thread-self/net/{name}").read_text().splitlines()
+            for head, vals in zip(lines[::2], lines[1::2]):
+                group, _, keys = head.partition(":")
+                for k, v in zip(keys.split(), vals.partition(":")[2].split()):
+                    try:
+                        out[f"{group}.{k}"] = int(v)
+                    except ValueError:
+                        pass
+        return out
+
+    return in_netns(ns, read)
+
+
+def link_stats(ns: str | None, ifname: str) -> dict:
+    """RX/TX packets, bytes and drops of one device (``ip -s -j link``)."""
+    args = (("-n", ns) if ns else ()) + ("-s", "-j", "link", "show", "dev", ifname)
+    d = json.loads(ip(*args))[0]
+    s = d.get("stats64") or d.get("stats") or {}
+    return {f"{way}_{k}": s.get(way, {}).get(k) for way in ("rx", "tx") for k in ("packets", "bytes", "dropped")}
+
+
+def outq(sock: socket.socket) -> int:
+    """Bytes not yet acknowledged by the peer (SIOCOUTQ: write_seq - snd_una for TCP)."""
+    buf = bytearray(4)
+    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
+    return struct.unpack("=i", buf)[0]

@@ -25,7 +25,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from ._core import ProbeUnavailable, kernel_release
+from ._base import ProbeUnavailable, kernel_release
 
 NAME = "btf"
 TITLE = "struct sizes and member offsets from /sys/kernel/btf/vmlinux"

@@ -38,7 +38,7 @@ import resource
 import time
 
 from . import _jit, _sys
-from ._core import ProbeUnavailable, measured, spread
+from ._base import ProbeUnavailable, measured, spread
 
 NAME = "faults"
 TITLE = "first-touch faults, THP faults and GUP cost per page"

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _sys
-from ._core import ProbeUnavailable, kernel_release
+from ._base import ProbeUnavailable, kernel_release
 
 NAME = "kpageflags"
 TITLE = "census of physical pages by type (/proc/kpageflags)"

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _jit, _sys
-from ._core import kernel_release, spread
+from ._base import kernel_release, spread
 
 NAME = "memcpy"
 TITLE = "memcpy bandwidth, 64 B to 64 MiB"

@@ -23,7 +23,7 @@ import statistics
 import numpy as np
 
 from . import _sys
-from ._core import ProbeUnavailable, kernel_release
+from ._base import ProbeUnavailable, kernel_release
 
 NAME = "pagemap"
 TITLE = "physically contiguous runs of user buffers (/proc/self/pagemap)"

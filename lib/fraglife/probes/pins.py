@@ -62,7 +62,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from . import _net, _sys
-from ._core import ProbeUnavailable, measured
+from ._base import ProbeUnavailable, measured
 
 NAME = "pins"
 TITLE = "FOLL_PIN pins per operation (/proc/vmstat)"

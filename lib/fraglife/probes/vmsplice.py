@@ -24,7 +24,7 @@ import os
 import socket
 
 from . import _net, _sys
-from ._core import ProbeUnavailable, measured
+from ._base import ProbeUnavailable, measured
 
 NAME = "vmsplice"
 TITLE = "vmsplice'd pages modified after the splice (the chapter 05 hazard)"

@@ -27,14 +27,12 @@ receiving socket inside the namespace from a thread that joined it with
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import socket
 import subprocess
-import threading
 
 from . import _net, _sys
-from ._core import ProbeUnavailable, measured
+from ._base import ProbeUnavailable, measured
 
 NAME = "zerocopy"
 TITLE = "MSG_ZEROCOPY completions: loopback and veth across a network namespace"
@@ -43,7 +41,6 @@ REQUIRED = ("kernel", "transports")
 RUNS = ((32, 4096), (32, 64 << 10), (8, 1 << 20))
 QUICK_RUNS = ((16, 4096), (8, 64 << 10))
 MAX_RANGES = 64
-IP_TIMEOUT = 10
 
 
 def _run_sends(tx: socket.socket, rx: socket.socket, sends: int, size: int, eager: bool) -> dict:
@@ -109,36 +106,8 @@ def loopback(runs=RUNS) -> dict:
     return {"what": "TCP over 127.0.0.1", "runs": _transport(_net.tcp_pair, runs)}
 
 
-def _ip(*args: str) -> None:
-    ip = shutil.which("ip")
-    proc = subprocess.run([ip, *args], capture_output=True, text=True, timeout=IP_TIMEOUT)
-    if proc.returncode:
-        raise OSError(f"ip {' '.join(args)}: {proc.stderr.strip() or proc.returncode}")
-
-
-def _listen_in_netns(ns: str, host: str) -> socket.socket:
-    """A listening socket created inside network namespace ``ns`` (by a thread that joined it)."""
-    box: dict = {}
-
-    def body():
-        try:
-            fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-            try:
-                _sys.setns(fd, _sys.CLONE_NEWNET)  # this thread only
-            finally:
-                os.close(fd)
-            box["ls"] = _net.listener(host)
-        except BaseException as e:  # reported to the caller
-            box["error"] = e
-
-    t = threading.Thread(target=body)
-    t.start()
-    t.join(IP_TIMEOUT)
-    if "error" in box:
-        raise box["error"]
-    if "ls" not in box:
-        raise TimeoutError("creating the listener inside the namespace did not finish")
-    return box["ls"]
+NS_PREFIX = "fraglife-zc"
+_listen_in_netns = _net.listen_in_netns
 
 
 def veth(runs=RUNS) -> dict:
@@ -146,40 +115,18 @@ def veth(runs=RUNS) -> dict:
         raise ProbeUnavailable("iproute2 `ip` is not installed")
     if os.geteuid() != 0:
         raise ProbeUnavailable("creating a network namespace and veth pair needs root (CAP_NET_ADMIN)")
-    tag = secrets.token_hex(3)
-    ns = f"fraglife-zc-{os.getpid()}-{tag}"
-    host_if, peer_if = f"flh{tag}", f"flp{tag}"
-    net = f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(256)}"
-    host_ip, peer_ip = f"{net}.1", f"{net}.2"
-    ls = None
-    try:
-        _ip("netns", "add", ns)
-        _ip("link", "add", host_if, "type", "veth", "peer", "name", peer_if, "netns", ns)
-        _ip("addr", "add", f"{host_ip}/30", "dev", host_if)
-        _ip("link", "set", host_if, "up")
-        _ip("-n", ns, "addr", "add", f"{peer_ip}/30", "dev", peer_if)
-        _ip("-n", ns, "link", "set", peer_if, "up")
-        _ip("-n", ns, "link", "set", "lo", "up")
-        ls = _listen_in_netns(ns, peer_ip)
-        result = {"what": "TCP from the host into a network namespace over a veth pair",
-                  "runs": _transport(lambda: _net.connect(ls), runs)}
-    finally:
-        if ls is not None:
+    with _net.veth_pair(NS_PREFIX) as link:
+        ls = _listen_in_netns(link.rx_ns, link.rx_ip)
+        try:
+            return {"what": "TCP from the host into a network namespace over a veth pair",
+                    "runs": _transport(lambda: _net.connect(ls), runs)}
+        finally:
             ls.close()
-        for args in (("netns", "del", ns), ("link", "del", host_if)):
-            try:
-                _ip(*args)
-            except (OSError, subprocess.SubprocessError):
-                pass
-    return result
 
 
 def leftovers() -> list[str]:
     """Namespaces this probe created that still exist (should always be empty)."""
-    try:
-        return sorted(n for n in os.listdir("/run/netns") if n.startswith("fraglife-zc-"))
-    except OSError:
-        return []
+    return _net.leftover_netns(NS_PREFIX + "-")
 
 
 def measure(quick: bool = False) -> dict:

@@ -1,17 +1,12 @@
-"""Does a published page work with the network off? Two checks.
+"""Headless Chromium for the offline tests, driven over the DevTools protocol on a pipe.
 
-:func:`audit` reads the HTML: every asset a page loads (scripts, stylesheets,
-images, fonts, frames, CSS ``url()``/``@import``, module imports, URL strings
-in inline scripts) must be a local file that exists, never ``http(s)://`` or
-``//host``; every link to another local page must reach an existing file.
-Links the reader follows to the web (``<a href="https://lore.kernel.org/...">``)
-are fine.
-
-:class:`Chromium` opens a page from disk in headless Chromium with the network
-blocked (a dead proxy and a resolver that resolves nothing) and records,
-through the DevTools protocol over a pipe (no websocket, no extra package),
-every request, every failed load, every exception and console error, then
-takes a screenshot. :func:`check_page` turns that into a list of problems.
+:class:`Chromium` opens a page from disk with the network blocked (a dead
+proxy and a resolver that resolves nothing) and records, through the DevTools
+protocol over ``--remote-debugging-pipe`` (no websocket, no extra package),
+every request, every failed load, every exception and console error, and
+takes screenshots; :meth:`Visit.problems` turns that into a list of problems.
+Test tooling, not library: tests/test_publish.py and tests/test_publish_offline.py
+use it.
 """
 
 from __future__ import annotations
@@ -19,188 +14,14 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
-from urllib.parse import unquote, urlsplit
+from typing import Any
 
-EXTERNAL = re.compile(r"^\s*(https?:)?//", re.I)
-_CSS_URL = re.compile(r"""url\(\s*(['"]?)([^'")]+)\1\s*\)""", re.I)
-_CSS_IMPORT = re.compile(r"""@import\s+(?:url\()?\s*['"]?([^'")\s;]+)""", re.I)
-_JS_URL = re.compile(r"""(['"`])((?:https?:)?//[^'"`\s]+)\1""", re.I)
-_JS_IMPORT = re.compile(r"""\bimport\s*(?:[\w{}\s,*]+from\s*)?\(?\s*['"]([^'"]+)['"]""")
-
-# Attributes that make the browser fetch something, by tag ("*" = any tag).
-_ASSET_ATTRS = {
-    "script": ("src",), "img": ("src", "srcset"), "iframe": ("src",), "embed": ("src",),
-    "source": ("src", "srcset"), "audio": ("src",), "video": ("src", "poster"), "track": ("src",),
-    "object": ("data",), "input": ("src",), "image": ("href", "xlink:href"), "use": ("href", "xlink:href"),
-    "feimage": ("href", "xlink:href"),
-}
-# <link rel=...> that fetch; others (canonical, alternate, next, prev...) are just metadata.
-_FETCHING_LINKS = {"stylesheet", "icon", "shortcut", "preload", "modulepreload", "prefetch", "manifest",
-                   "apple-touch-icon", "mask-icon"}
-
-
-@dataclass
-class Refs:
-    assets: list[str] = field(default_factory=list)  # things the page loads
-    links: list[str] = field(default_factory=list)  # <a href> the reader may follow
-    ids: set[str] = field(default_factory=set)  # anchors the page defines
-    stylesheets: list[str] = field(default_factory=list)
-
-
-class _Collector(HTMLParser):
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.refs = Refs()
-        self._in = None  # "script" | "style"
-        self._script_type = ""
-        self._buf: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        a = {k.lower(): (v or "") for k, v in attrs}
-        tag = tag.lower()
-        if "id" in a:
-            self.refs.ids.add(a["id"])
-        if "name" in a and tag == "a":
-            self.refs.ids.add(a["name"])
-        if tag == "a" and "href" in a:
-            self.refs.links.append(a["href"])
-        if tag == "link" and a.get("href"):
-            rels = set(a.get("rel", "").lower().split())
-            if rels & _FETCHING_LINKS:
-                self.refs.assets.append(a["href"])
-                if "stylesheet" in rels:
-                    self.refs.stylesheets.append(a["href"])
-        for attr in _ASSET_ATTRS.get(tag, ()):
-            v = a.get(attr)
-            if v:
-                if attr == "srcset":
-                    self.refs.assets += [part.strip().split()[0] for part in v.split(",") if part.strip()]
-                else:
-                    self.refs.assets.append(v)
-        if "style" in a:
-            self._css(a["style"])
-        if tag in ("script", "style"):
-            self._in, self._script_type, self._buf = tag, a.get("type", "").lower(), []
-
-    def handle_endtag(self, tag):
-        if self._in and tag.lower() == self._in:
-            text = "".join(self._buf)
-            if self._in == "style":
-                self._css(text)
-            elif self._script_type not in ("application/json", "application/ld+json", "text/x-mathjax-config",
-                                           "application/vnd.jupyter.widget-state+json",
-                                           "application/vnd.jupyter.widget-view+json"):
-                self.refs.assets += [m.group(2) for m in _JS_URL.finditer(text)]
-                self.refs.assets += [m.group(1) for m in _JS_IMPORT.finditer(text) if EXTERNAL.match(m.group(1))]
-            self._in = None
-
-    def handle_data(self, data):
-        if self._in:
-            self._buf.append(data)
-
-    def _css(self, text: str) -> None:
-        self.refs.assets += [m.group(2) for m in _CSS_URL.finditer(text)]
-        self.refs.assets += [m.group(1) for m in _CSS_IMPORT.finditer(text)]
-
-
-def references(html_text: str) -> Refs:
-    """Assets, links and anchors of one HTML document."""
-    c = _Collector()
-    c.feed(html_text)
-    c.close()
-    return c.refs
-
-
-def _local_target(page: Path, ref: str) -> tuple[Path | None, str]:
-    """The file a relative reference names (None for same-page or non-file schemes), and its fragment."""
-    ref = ref.strip()
-    if not ref or ref.startswith("#"):
-        return None, ref[1:]
-    parts = urlsplit(ref)
-    if parts.scheme and parts.scheme != "file":
-        return None, ""
-    path = unquote(parts.path)
-    if not path:
-        return None, parts.fragment
-    target = Path(path) if parts.scheme == "file" or path.startswith("/") else page.parent / path
-    return target, parts.fragment
-
-
-def _skip_scheme(ref: str) -> bool:
-    return bool(re.match(r"^\s*(data|blob|javascript|mailto|about|tel):", ref, re.I))
-
-
-def audit_css(css_file: Path, seen: set[Path] | None = None) -> list[str]:
-    """External or missing url()/@import targets of a local stylesheet (followed through @import)."""
-    seen = seen if seen is not None else set()
-    css_file = css_file.resolve()
-    if css_file in seen or not css_file.exists():
-        return []
-    seen.add(css_file)
-    text = css_file.read_text(errors="replace")
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)  # comments name URLs too
-    problems = []
-    imports = [m.group(1) for m in _CSS_IMPORT.finditer(text)]
-    for ref in [m.group(2) for m in _CSS_URL.finditer(text)] + imports:
-        if _skip_scheme(ref):
-            continue
-        if EXTERNAL.match(ref):
-            problems.append(f"{css_file}: loads {ref} from the network")
-            continue
-        target, _ = _local_target(css_file, ref)
-        if target is not None and not target.exists():
-            problems.append(f"{css_file}: {ref} does not exist")
-        elif target is not None and ref in imports:
-            problems += audit_css(target, seen)
-    return problems
-
-
-def audit(pages: Iterable[Path | str]) -> list[str]:
-    """Everything that would stop ``pages`` from working offline; empty when all is well."""
-    problems: list[str] = []
-    seen_css: set[Path] = set()
-    for page in map(Path, pages):
-        refs = references(page.read_text(encoding="utf-8", errors="replace"))
-        for ref in refs.assets:
-            if _skip_scheme(ref):
-                continue
-            if EXTERNAL.match(ref):
-                problems.append(f"{page.name}: loads {ref} from the network")
-                continue
-            target, _ = _local_target(page, ref)
-            if target is not None and not target.exists():
-                problems.append(f"{page.name}: asset {ref} does not exist")
-        for ref in refs.stylesheets:
-            target, _ = _local_target(page, ref)
-            if target is not None and not EXTERNAL.match(ref):
-                problems += audit_css(target, seen_css)
-        for ref in refs.links:
-            if _skip_scheme(ref) or EXTERNAL.match(ref):
-                continue
-            target, fragment = _local_target(page, ref)
-            if target is None:
-                if fragment and fragment not in refs.ids:
-                    problems.append(f"{page.name}: link {ref} names no anchor on the page")
-                continue
-            if not target.exists():
-                problems.append(f"{page.name}: link {ref} leads nowhere")
-            elif fragment and target.suffix == ".html":
-                ids = references(target.read_text(encoding="utf-8", errors="replace")).ids
-                if fragment not in ids:
-                    problems.append(f"{page.name}: link {ref} names no anchor in {target.name}")
-    return problems
-
-
-# --------------------------------------------------------------------------- browser
 CHROMIUM_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-quic", "--disable-default-apps",

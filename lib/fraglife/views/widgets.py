@@ -1,16 +1,14 @@
 """Control panels that stay readable outside JupyterLab.
 
-A chapter explores a model with a few controls::
+A chapter explores a model with a few controls (chapter 01)::
 
-    from fraglife import widgets
-    import ipywidgets as W
+    widgets.panel(view.controls(chapters.get("01").spec, P),
+                  lambda **c: view.panel(ch.panel_data(P, **c), c["workload"]),
+                  title="Refs per MiB by policy")
 
-    widgets.panel(
-        {"frag_size": W.IntSlider(value=4096, min=512, max=65536, step=512),
-         "loss_rate": W.FloatSlider(value=0.01, min=0.0, max=0.2, step=0.01)},
-        lambda frag_size, loss_rate: refs_chart(frag_size, loss_rate),
-        title="Page refs as the frag grows",
-    )
+``view.controls`` builds its controls with :func:`controls`, which takes each
+control's range from the chapter's parameter spec (``Param.lo/hi/choices``),
+so a slider can never offer a value the chapter would refuse.
 
 As the last expression of a cell, the panel shows itself. Its one output
 carries two representations of the same thing:
@@ -41,6 +39,8 @@ import re
 from typing import Any, Callable, Mapping
 
 import ipywidgets as W
+
+from ..params import Param, ParamError, ParamSpec
 
 NOTE = "Interactive in JupyterLab; this is the state at the default parameters"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -266,3 +266,41 @@ def strip_live(nb: Any) -> int:
             kept.append(out)
         cell["outputs"] = kept
     return dropped
+
+
+# -- controls from a chapter's parameter spec ------------------------------------------------
+def control(param: Param, value: Any, *, options: Any = None, lo: float | None = None, hi: float | None = None,
+            **widget: Any) -> W.Widget:
+    """An ipywidget for one chapter parameter, its range taken from the parameter.
+
+    Choices give a dropdown; ``options`` (each an allowed value) a selection
+    slider; numbers a slider over ``[param.lo, param.hi]``, or the narrower
+    ``[lo, hi]`` if given (checked against the parameter). ``value`` starts the
+    control (clamped into its range, or the nearest option). Other keyword
+    arguments go to the widget (``step``, ``readout_format``...).
+    """
+    if param.choices is not None:
+        return W.Dropdown(options=list(param.choices), value=value, **widget)
+    if param.kind is bool:
+        return W.Checkbox(value=bool(value), **widget)
+    if options is not None:
+        options = [param.check(o) for o in options]
+        start = value if value in options else min(options, key=lambda o: abs(o - value))
+        return W.SelectionSlider(options=options, value=start, **widget)
+    lo = param.check(lo) if lo is not None else param.lo
+    hi = param.check(hi) if hi is not None else param.hi
+    if lo is None or hi is None:
+        raise ParamError(f"control for {param.name!r}: give lo and hi ({param.allowed()})")
+    start = min(max(value, lo), hi)
+    if param.kind is float:
+        return W.FloatSlider(value=start, min=lo, max=hi, **widget)
+    return W.IntSlider(value=start, min=lo, max=hi, **widget)
+
+
+def controls(spec: ParamSpec, values: Mapping[str, Any], **per_param: Mapping[str, Any]) -> dict[str, W.Widget]:
+    """``{name: control}`` for the named parameters, in the order given, started at ``values``.
+
+    Each keyword names a parameter of ``spec`` and gives :func:`control`'s
+    options for it (``{}`` for none): ``controls(spec, P, workload={}, cpus={"hi": 8})``.
+    """
+    return {name: control(spec[name], values[name], **opts) for name, opts in per_param.items()}

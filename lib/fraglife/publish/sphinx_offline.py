@@ -5,7 +5,7 @@ a ``THEBE_JS_URL`` constant pointing at a public CDN into every page, adds a
 loader script and a per-page binder configuration, even with launch buttons off. The book has no live
 kernel, so this extension drops thebe's scripts, stylesheet and configuration from each page,
 and refuses (as a build error) any remaining script or stylesheet that would
-come from another host. Listed in ``ci/book/_config.yml`` under
+come from another host. Listed in ``data/book/_config.yml`` under
 ``sphinx.extra_extensions``.
 """
 
@@ -40,7 +40,7 @@ def _strip(app, pagename, templatename, context, doctree) -> None:
         external = [_filename(a) for a in kept if _EXTERNAL.match(_filename(a))]
         if external:
             raise ExtensionError(f"{pagename}: would load {', '.join(external)} from the network; "
-                                 "vendor it or turn it off (fraglife.sphinx_offline)")
+                                 "vendor it or turn it off (fraglife.publish.sphinx_offline)")
         context[key] = kept
 
 

@@ -13,14 +13,16 @@ from pathlib import Path
 
 import altair as alt
 
+from ..model.policies import POLICIES
+
 THEME = "fraglife"
 FONT = "Liberation Sans, DejaVu Sans, Helvetica, Arial, sans-serif"
 # Colour-blind-safe categorical palette (Okabe & Ito), fixed order so a policy
 # keeps its colour across chapters.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
-# Policies and workloads keep one colour each, everywhere in the book.
-POLICY_ORDER = ["page_ref", "page_ref_all", "owner_frag", "owner_skb", "owner_clone"]
+# Policies keep one colour each, everywhere in the book, in the order the model declares them.
+POLICY_ORDER = list(POLICIES)
 
 
 def _theme() -> alt.theme.ThemeConfig:

@@ -1,8 +1,10 @@
 """Build and call the C replay (today's per-page policy) for the benchmark and its test.
 
-The source ships with the package; it is compiled with the system's ``cc -O2``
-into build/bench/ the first time it is needed, and loaded with ctypes. With no
-C compiler, :func:`load` returns an object whose ``error`` says why.
+The source, replay_page_ref.c, sits beside this file and ships with the package;
+:func:`load` compiles it with the system's ``cc -O2`` into the directory it is
+given (``fraglife bench`` passes build/bench/) the first time it is needed, and
+loads it with ctypes. With no C compiler, :func:`load` returns an object whose
+``error`` says why.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .model import ledger as L
-from .model import trace as T
-from .paths import build_dir
+from . import ledger as L
+from . import trace as T
 
-SOURCE = Path(__file__).parent / "model" / "replay_page_ref.c"
+SOURCE = Path(__file__).with_name("replay_page_ref.c")
 CFLAGS = ["-O2", "-shared", "-fPIC", "-std=c11"]
 
 
@@ -30,10 +31,10 @@ class CReplay:
     compiler: str | None = None
     _fn: object = None
 
-    def replay_array(self, trace: np.ndarray, *, max_frags: int = 17) -> np.ndarray:
+    def replay_array(self, trace: np.ndarray, *, max_frags: int = T.MAX_SKB_FRAGS) -> np.ndarray:
         return self.prepare(trace, max_frags=max_frags)()
 
-    def prepare(self, trace: np.ndarray, *, max_frags: int = 17):
+    def prepare(self, trace: np.ndarray, *, max_frags: int = T.MAX_SKB_FRAGS):
         """Columns and sizes ready; the returned callable runs only the C loop."""
         if self.error:
             raise RuntimeError(self.error)
@@ -53,31 +54,33 @@ class CReplay:
         return run
 
 
-_cache: CReplay | None = None
+_cache: dict[Path, CReplay] = {}
 
 
-def load() -> CReplay:
-    """Compile (once per source version) and load the C replay."""
-    global _cache
-    if _cache is not None:
-        return _cache
+def load(build_dir: Path) -> CReplay:
+    """Compile (once per source version) into ``build_dir`` and load the C replay."""
+    build_dir = Path(build_dir)
+    if build_dir not in _cache:
+        _cache[build_dir] = _build(build_dir)
+    return _cache[build_dir]
+
+
+def _build(build_dir: Path) -> CReplay:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
-        _cache = CReplay(error="no C compiler (cc, gcc or clang) on PATH")
-        return _cache
+        return CReplay(error="no C compiler (cc, gcc or clang) on PATH")
     src = SOURCE.read_bytes()
     tag = hashlib.sha256(src + " ".join(CFLAGS).encode()).hexdigest()[:12]
-    lib = build_dir("bench") / f"replay_page_ref-{tag}.so"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    lib = build_dir / f"replay_page_ref-{tag}.so"
     if not lib.exists():
         tmp = lib.with_suffix(".tmp.so")
         proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True)
         if proc.returncode != 0:
-            _cache = CReplay(error=f"{cc} failed: {proc.stderr.strip()[:500]}")
-            return _cache
+            return CReplay(error=f"{cc} failed: {proc.stderr.strip()[:500]}")
         tmp.replace(lib)
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
     fn = ctypes.CDLL(str(lib)).fl_replay_page_ref
     fn.restype = ctypes.c_int
     fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * len(T.EVENT.names) + [ctypes.c_int64] * 5 + [ctypes.c_void_p]
-    _cache = CReplay(compiler=f"{' '.join([Path(cc).name, *CFLAGS[:1]])} ({version[0] if version else '?'})", _fn=fn)
-    return _cache
+    return CReplay(compiler=f"{' '.join([Path(cc).name, *CFLAGS[:1]])} ({version[0] if version else '?'})", _fn=fn)

@@ -9,7 +9,7 @@
 # copy build/slides/ to a USB stick and open any deck from disk.
 #
 # Usable directly as well:
-#   jupyter nbconvert --config ci/nbconvert_offline.py --to slides build/executed/00_overview.ipynb
+#   jupyter nbconvert --config lib/fraglife/publish/data/nbconvert_offline.py --to slides build/executed/00_overview.ipynb
 # (the deck then needs build/slides/_vendor/ beside it).
 import os
 
@@ -37,7 +37,7 @@ c.HTMLExporter.jquery_url = f"{VENDOR}/jquery/dist/jquery.min.js"
 # 4. MathJax 2 (the template's configuration is MathJax 2 syntax)
 c.HTMLExporter.mathjax_url = f"{VENDOR}/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
 # 5. Widget manager: none is vendored. The exports drop live widget views and the
-#    notebook's widget state (fraglife.widgets.strip_live), so the template never
+#    notebook's widget state (fraglife.views.widgets.strip_live), so the template never
 #    emits the loader; should it ever, it points at a local path, not a CDN.
 c.HTMLExporter.jupyter_widgets_base_url = f"{VENDOR}/"
 c.HTMLExporter.widget_renderer_url = f"{VENDOR}/no-widget-manager.js"

@@ -1,0 +1,226 @@
+"""The book's chapters: the registry, and the contract every chapter module follows.
+
+The registry
+------------
+:data:`CHAPTERS` lists each chapter once: id, title, summary and parameter
+spec. The runner, the CLI, sweeps, the publisher and the tests all read it; a
+chapter is added here, in ``book/`` and in its two modules, nowhere else.
+
+One chapter, three files, one name
+----------------------------------
+``book/NN_name.ipynb`` is narrated by
+
+* ``fraglife/chapters/name.py``: its analyses (DataFrames and records), its
+  headline, its claims and its conclusion. Imports the model, probes,
+  ``params``, ``claims``; never views, sweep, publish, runner or the CLI, and
+  not this registry (which finds the module by name:
+  :meth:`Chapter.module`).
+* ``fraglife/views/name.py``: its charts and panel views. They take
+  DataFrames; a view never imports a chapter's analysis module.
+
+The chapter's first code cell after ``parameters`` imports both under short
+names, so every chart's code is one name away::
+
+    from fraglife import chapters, claims
+    from fraglife.chapters import refcount_removal as ch
+    from fraglife.views import plots, widgets, refcount_removal as view
+
+    P = chapters.validate("01_refcount_removal", globals())
+    R = ch.Results(P)
+
+Then each cell is a line or two: ``view.chart_policies(R.policies, P.workload)``.
+
+The chapter-module contract
+---------------------------
+A module ``chapters/name.py`` provides:
+
+``Results(params)``
+    Takes the chapter's validated parameters (a :class:`~fraglife.params.Params`
+    or a plain mapping with every parameter) and exposes each analysis as a
+    :func:`functools.cached_property` returning a DataFrame or a record. The
+    notebook, the claims, the conclusion and sweeps share one instance, so
+    each analysis runs once however many read it.
+``headline(**params) -> dict``
+    The chapter's result as one tidy record of plain numbers (what a sweep
+    tabulates per point): ``Results(params).headline``, a cached property, so
+    a library-mode sweep point computes the headline and the claims from one
+    ``Results``. Optional: a chapter without one cannot be swept in library
+    mode.
+``CLAIMS``
+    A tuple of :class:`fraglife.claims.Claim` ``(name, statement, expected,
+    check)``; ``check(results) -> (bool, evidence_dict)`` reads a ``Results``
+    and says whether the statement held, with the numbers that show it.
+    ``expected`` is ``"holds"`` or ``"fails"`` (a litmus test's ``Result:
+    Never``). A claim is stated for every allowed parameter value, not only
+    the defaults: ``tests/test_claims.py`` evaluates every chapter's claims
+    over its parameter space (hypothesis, library mode), and sweeps report
+    them as columns. The notebook's claims cell is one line,
+    ``claims.check("NN_name", ch.CLAIMS, R)`` (writes ``build/claims/NN.json``,
+    fails the run on drift).
+``conclusion(results) -> str``
+    The chapter's closing prose as Markdown, quoting the checked numbers of
+    ``results`` (the notebook shows ``Markdown(ch.conclusion(R))``).
+    Optional for chapters that conclude nothing (the overview).
+``panel_data(params, **controls) -> DataFrame``
+    What the chapter's control panel shows for one setting of its controls;
+    the panel's rendering is ``views/name.py``'s business.
+``SMALL`` (optional)
+    ``{parameter: upper bound}`` for size-like parameters, so the library-mode
+    claims test explores the whole space with small, fast inputs.
+
+Chapter 00 (the overview) has ``chapters/overview.py`` for its claims and
+tables, and no view module: its one chart is a sweep's (``views/sweep.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Mapping
+
+from ..model.workloads import WORKLOADS
+from ..params import Param, ParamError, Params, ParamSpec
+from ..paths import BOOK
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str  # "01_refcount_removal"
+    title: str
+    summary: str
+    spec: ParamSpec
+
+    @property
+    def number(self) -> str:
+        return self.id.split("_", 1)[0]
+
+    @property
+    def name(self) -> str:
+        """The chapter's module name: "refcount_removal"."""
+        return self.id.split("_", 1)[1]
+
+    @property
+    def notebook(self) -> Path:
+        return BOOK / f"{self.id}.ipynb"
+
+    @property
+    def module_name(self) -> str:
+        return f"{__name__}.{self.name}"
+
+    @property
+    def view_name(self) -> str:
+        """Where the chapter's charts live (imported by notebooks and tests, never from here)."""
+        return f"{__package__.rpartition('.')[0]}.views.{self.name}"
+
+    def module(self) -> ModuleType | None:
+        """The chapter's analysis module (imported on first use), or None if it has none."""
+        if importlib.util.find_spec(self.module_name) is None:
+            return None
+        return importlib.import_module(self.module_name)
+
+    @property
+    def headline(self) -> Callable[..., dict] | None:
+        """The chapter's ``headline(**params) -> dict``, or None."""
+        module = self.module()
+        return getattr(module, "headline", None) if module else None
+
+    @property
+    def claims(self) -> tuple:
+        """The chapter's ``CLAIMS`` (empty if it declares none)."""
+        module = self.module()
+        return tuple(getattr(module, "CLAIMS", ())) if module else ()
+
+
+def _spec(chapter_id: str, *params: Param) -> ParamSpec:
+    return ParamSpec(chapter_id, params)
+
+
+# Parameters shared by chapters that replay workloads; one definition each.
+WORKLOAD_PARAMS = (
+    Param("workload", str, "tcp_send", "workload generator (see fraglife.model.workloads)",
+          choices=tuple(WORKLOADS)),
+    Param("bytes_sent", int, 16 * MiB, "payload bytes the workload moves", lo=64 * KiB, hi=1024 * MiB),
+    Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
+    Param("frag_size", int, 4 * KiB, "bytes one skb frag describes", lo=512, hi=2 * MiB),
+    Param("loss_rate", float, 0.01, "probability that a segment is lost on the wire", lo=0.0, hi=0.2),
+    Param("cpus", int, 2, "CPUs the workload's events are spread over", lo=1, hi=64),
+    Param("seed", int, 1, "random seed; same seed, same trace", lo=0, hi=2**31 - 1),
+)
+
+CHAPTERS: tuple[Chapter, ...] = (
+    Chapter(
+        "00_overview",
+        "Overview: the thread as a map",
+        "Each bullet of the thread, the chapter that treats it, how to read, tweak, run and present the book.",
+        _spec("00_overview"),
+    ),
+    Chapter(
+        "01_refcount_removal",
+        "Refcount removal: who takes page refs today",
+        "Page refs per workload and event type; per-page vs owner policies; the multi-page-frag use-after-free.",
+        _spec(
+            "01_refcount_removal",
+            *WORKLOAD_PARAMS,
+            Param("folio_pages", int, 1, "pages per folio of the sent buffers (1 = order-0 pages)",
+                  lo=1, hi=512, power_of_two=True),
+        ),
+    ),
+)
+
+
+def get(name: str | Chapter) -> Chapter:
+    """A chapter by id ("01_refcount_removal"), number ("01", "1") or notebook file name."""
+    if isinstance(name, Chapter):
+        return name
+    key = Path(name).stem
+    for ch in CHAPTERS:
+        if key in (ch.id, ch.number) or (key.isdigit() and int(key) == int(ch.number)):
+            return ch
+    known = ", ".join(ch.id for ch in CHAPTERS)
+    raise ParamError(f"unknown chapter {name!r}; known: {known}")
+
+
+def select(names: list[str] | None) -> list[Chapter]:
+    return [get(n) for n in names] if names else list(CHAPTERS)
+
+
+def validate(chapter: str, values: Mapping[str, Any]) -> Params:
+    """Validate a chapter's parameters cell (pass ``globals()``); one ParamError line if a value is bad."""
+    return get(chapter).spec.validate(values)
+
+
+def parameter_table():
+    """Every chapter's parameters: name, default, what is allowed, meaning."""
+    import pandas as pd
+
+    rows = [
+        {"chapter": ch.id, "parameter": p.name, "default": repr(p.default), "allowed": p.allowed(), "meaning": p.help}
+        for ch in CHAPTERS
+        for p in ch.spec
+    ]
+    return pd.DataFrame(rows, columns=["chapter", "parameter", "default", "allowed", "meaning"])
+
+
+def catalogue(names: list[str] | None = None) -> list[dict]:
+    """Every claim of the chosen chapters: name, statement, expected, and the verdict last observed.
+
+    The last observed verdict comes from ``build/claims/NN.json`` (written by the
+    chapter's last run); "not run" when there is none or it lacks the claim.
+    """
+    from .. import claims
+
+    rows = []
+    for ch in select(names):
+        last = claims.last_run(ch.id)
+        for c in ch.claims:
+            seen = last.get(c.name)
+            rows.append({"chapter": ch.id, "claim": c.name, "statement": c.statement, "expected": c.expected,
+                         "observed": seen["observed"] if seen else "not run",
+                         "ok": seen.get("ok") if seen else None})
+    return rows

@@ -1,0 +1,62 @@
+"""Chapter 00 (book/00_overview.ipynb): the thread as a map, the book's parameters, its claims.
+
+The overview is about the book itself, so it is the one chapter module that
+reads the registry (:mod:`fraglife.chapters`). It has no headline (nothing to
+sweep), no conclusion and no view module: its one chart is a sweep's
+(:mod:`fraglife.views.sweep`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Mapping
+
+from .. import thread
+from ..claims import Claim
+from ..params import Params
+
+
+class Results:
+    """The overview's tables, computed once."""
+
+    def __init__(self, params: Mapping | None = None):
+        self.P = Params.of(params or {})
+
+    @cached_property
+    def thread(self):
+        """Each change the thread proposes and the chapter that treats it."""
+        return thread.table()
+
+    @cached_property
+    def parameters(self):
+        """Every chapter's parameters: default, what is allowed, meaning."""
+        from . import parameter_table
+
+        return parameter_table()
+
+    @cached_property
+    def written(self) -> list:
+        """The chapters whose notebook exists."""
+        from . import CHAPTERS
+
+        return [ch for ch in CHAPTERS if ch.notebook.exists()]
+
+
+def _every_change_has_a_chapter(R: Results):
+    mapped = [b.chapter for b in thread.BULLETS]
+    return len(mapped) == 8 and len(set(mapped)) == 8, {"changes": len(mapped), "chapters": len(set(mapped))}
+
+
+def _chapters_take_their_defaults(R: Results):
+    ok = all(ch.spec.validate(ch.spec.defaults()) is not None for ch in R.written)
+    return ok, {"written": len(R.written)}
+
+
+CLAIMS = (
+    Claim("every_change_has_a_chapter",
+          "Each of the seven changes and the owner proposal is treated by exactly one chapter.",
+          "holds", _every_change_has_a_chapter),
+    Claim("chapters_take_their_defaults",
+          "Every written chapter's declared defaults pass its own parameter checks.",
+          "holds", _chapters_take_their_defaults),
+)

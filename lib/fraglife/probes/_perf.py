@@ -1,0 +1,297 @@
+"""Counting kernel tracepoints with perf_event_open(2), no perf binary.
+
+A tracepoint counter is a perf event of ``type = PERF_TYPE_TRACEPOINT`` whose
+``config`` is the event's id from tracefs (``events/GROUP/NAME/id``); with
+``pid = -1`` and one ``cpu`` it counts every hit on that CPU, whichever task
+caused it (perf_event_open(2); kernel/events/core.c, v6.12). A filter in
+ftrace syntax on the event's fields (``events/GROUP/NAME/format``) is set
+with the ``PERF_EVENT_IOC_SET_FILTER`` ioctl and makes the kernel count only
+matching hits (kernel/trace/trace_events_filter.c ``ftrace_profile_set_filter``,
+v6.12). Counts are read with read(2) as one u64 per event.
+
+tracefs may not be mounted; then a short-lived child process mounts it in a
+private mount namespace of its own (unshare(CLONE_NEWNS)), reads the ids and
+formats and exits, so no mount is left behind whatever happens.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+# arch/x86/entry/syscalls/syscall_64.tbl (v6.12)
+SYS_PERF_EVENT_OPEN = 298
+# include/uapi/linux/perf_event.h (v6.12)
+PERF_TYPE_TRACEPOINT = 2
+PERF_FLAG_FD_CLOEXEC = 1 << 3
+PERF_ATTR_SIZE_VER0 = 64
+PERF_EVENT_IOC_ENABLE = 0x2400  # _IO('$', 0)
+PERF_EVENT_IOC_DISABLE = 0x2401  # _IO('$', 1)
+PERF_EVENT_IOC_SET_FILTER = 0x40082406  # _IOW('$', 6, char *)
+_ATTR_DISABLED = 1 << 0  # first bit of the flag word
+
+TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+KALLSYMS = "/proc/kallsyms"
+CHILD_TIMEOUT = 20
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+_ioctl = _libc.ioctl
+_ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+
+
+class perf_event_attr(ctypes.Structure):
+    """The first PERF_ATTR_SIZE_VER0 (64) bytes: all a counting tracepoint event needs."""
+
+    _fields_ = [
+        ("type", ctypes.c_uint32),
+        ("size", ctypes.c_uint32),
+        ("config", ctypes.c_uint64),
+        ("sample_period", ctypes.c_uint64),
+        ("sample_type", ctypes.c_uint64),
+        ("read_format", ctypes.c_uint64),
+        ("flags", ctypes.c_uint64),  # disabled:1, inherit:1, pinned:1, ... (bitfield word)
+        ("wakeup_events", ctypes.c_uint32),
+        ("bp_type", ctypes.c_uint32),
+        ("config1", ctypes.c_uint64),
+    ]
+
+
+assert ctypes.sizeof(perf_event_attr) == PERF_ATTR_SIZE_VER0
+
+
+def perf_event_open(attr: perf_event_attr, pid: int, cpu: int, group_fd: int = -1,
+                    flags: int = PERF_FLAG_FD_CLOEXEC) -> int:
+    fd = _syscall(ctypes.c_long(SYS_PERF_EVENT_OPEN), ctypes.byref(attr), ctypes.c_int(pid), ctypes.c_int(cpu),
+                  ctypes.c_int(group_fd), ctypes.c_ulong(flags))
+    if fd < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"perf_event_open(config={attr.config}, cpu={cpu}): {os.strerror(e)}")
+    return int(fd)
+
+
+def ioctl(fd: int, request: int, arg) -> None:
+    if _ioctl(fd, request, arg) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"ioctl({request:#x}): {os.strerror(e)}")
+
+
+def online_cpus() -> list[int]:
+    """CPU numbers from /sys/devices/system/cpu/online ("0-3,6")."""
+    try:
+        text = Path("/sys/devices/system/cpu/online").read_text().strip()
+    except OSError:
+        return list(range(os.cpu_count() or 1))
+    cpus: list[int] = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        cpus += range(int(lo), int(hi or lo) + 1)
+    return cpus
+
+
+# -- tracefs -----------------------------------------------------------------------------------
+
+def parse_format(text: str) -> dict[str, str]:
+    """Field name -> C type from an event's ``format`` file (common_* fields included)."""
+    fields = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("field:"):
+            continue
+        decl = line[len("field:"):].split(";", 1)[0].strip()
+        ctype, _, name = decl.rpartition(" ")
+        name = name.split("[", 1)[0]
+        fields[name] = ctype.strip() + ("[]" if "[" in decl.rpartition(" ")[2] else "")
+    return fields
+
+
+def mounted_tracefs() -> str | None:
+    """Where tracefs is mounted in this mount namespace, if anywhere."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    points = [m.split()[1] for m in mounts if len(m.split()) > 2 and m.split()[2] == "tracefs"]
+    for p in TRACEFS:
+        if p in points:
+            return p
+    return points[0] if points else None
+
+
+def _read_events(root: str, groups) -> dict:
+    out = {}
+    for g in groups:
+        gdir = Path(root, "events", g)
+        if not gdir.is_dir():
+            continue
+        for ev in sorted(gdir.iterdir()):
+            try:
+                eid = int((ev / "id").read_text())
+                fmt = (ev / "format").read_text()
+            except (OSError, ValueError):
+                continue
+            out[f"{g}:{ev.name}"] = {"id": eid, "fields": parse_format(fmt)}
+    return out
+
+
+# Runs in a fresh interpreter: unshare the mount namespace, mount tracefs privately, print JSON.
+_CHILD = r"""
+import ctypes, json, os, sys
+from pathlib import Path
+libc = ctypes.CDLL(None, use_errno=True)
+CLONE_NEWNS, MS_REC, MS_PRIVATE = 0x00020000, 0x4000, 1 << 18
+def check(ret, what):
+    if ret != 0:
+        e = ctypes.get_errno()
+        print(json.dumps({"error": f"{what}: {os.strerror(e)}"})); sys.exit(0)
+check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+target = sys.argv[1]
+check(libc.mount(b"nodev", target.encode(), b"tracefs", 0, None), f"mount -t tracefs nodev {target}")
+out = {}
+for g in sys.argv[2:]:
+    gdir = Path(target, "events", g)
+    if not gdir.is_dir():
+        continue
+    for ev in sorted(gdir.iterdir()):
+        try:
+            out[f"{g}:{ev.name}"] = {"id": int((ev / "id").read_text()), "format": (ev / "format").read_text()}
+        except (OSError, ValueError):
+            pass
+print(json.dumps({"events": out}))
+"""
+
+
+def tracefs_events(groups) -> tuple[dict, str]:
+    """Every event of ``groups``: ``{"group:name": {"id", "fields"}}``, and how tracefs was reached.
+
+    Raises OSError when tracefs cannot be read (not root, no tracefs)."""
+    root = mounted_tracefs()
+    if root is not None:
+        events = _read_events(root, groups)
+        if events:
+            return events, f"tracefs mounted at {root}"
+    target = next((p for p in TRACEFS if os.path.isdir(p)), None)
+    if target is None:
+        raise OSError("tracefs is not mounted and there is no /sys/kernel/tracing to mount it on")
+    proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, target, *groups], capture_output=True, text=True,
+                          timeout=CHILD_TIMEOUT)
+    try:
+        answer = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise OSError(f"reading tracefs in a private mount namespace failed: {proc.stderr.strip()[-300:]}") from None
+    if "error" in answer:
+        raise OSError(f"tracefs is not mounted and mounting it privately failed: {answer['error']}")
+    events = {k: {"id": v["id"], "fields": parse_format(v["format"])} for k, v in answer["events"].items()}
+    if not events:
+        raise OSError(f"tracefs has no events in groups {', '.join(groups)}")
+    return events, "tracefs mounted privately by a child process (mount namespace gone with it)"
+
+
+def kallsyms(names) -> dict[str, tuple[int, int]]:
+    """Address range [start, end) of each named kernel text symbol found in /proc/kallsyms.
+
+    The end is the next text symbol's address. Addresses read as 0 without
+    CAP_SYSLOG (kptr_restrict); those names are left out."""
+    want = set(names)
+    text = []
+    try:
+        with open(KALLSYMS) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[1] in "tT":
+                    text.append((int(parts[0], 16), parts[2]))
+    except OSError:
+        return {}
+    text.sort()
+    out = {}
+    for (addr, name), nxt in zip(text, text[1:] + [(0, "")]):
+        if name in want and addr and name not in out and nxt[0] > addr:
+            out[name] = (addr, nxt[0])
+    return out
+
+
+# -- counters ----------------------------------------------------------------------------------
+
+class Counters:
+    """Tracepoint counters, one perf event per (key, CPU), optionally filtered.
+
+    ``specs``: key -> (tracepoint id, filter or None). A filter the kernel
+    rejects is dropped and the reason kept in :attr:`rejected` (that key
+    then counts unfiltered). Use as a context manager; counting starts at
+    :meth:`enable`, and :meth:`read` may be called any number of times.
+    """
+
+    def __init__(self, specs: dict[str, tuple[int, str | None]], cpus: list[int] | None = None):
+        self.cpus = list(cpus if cpus is not None else online_cpus())
+        self.fds: dict[str, list[int]] = {}
+        self.filters: dict[str, str | None] = {}
+        self.rejected: dict[str, str] = {}
+        try:
+            for key, (eid, flt) in specs.items():
+                self._open(key, eid, flt)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, key: str, eid: int, flt: str | None) -> None:
+        attr = perf_event_attr()
+        attr.type = PERF_TYPE_TRACEPOINT
+        attr.size = ctypes.sizeof(attr)
+        attr.config = eid
+        attr.sample_period = 1
+        attr.flags = _ATTR_DISABLED
+        fds = self.fds.setdefault(key, [])
+        for cpu in self.cpus:
+            fds.append(perf_event_open(attr, -1, cpu))
+        self.filters[key] = None
+        if flt:
+            buf = ctypes.create_string_buffer(flt.encode())
+            try:
+                for fd in fds:
+                    ioctl(fd, PERF_EVENT_IOC_SET_FILTER, ctypes.addressof(buf))
+                self.filters[key] = flt
+            except OSError as e:
+                self.rejected[key] = f"filter {flt!r} rejected: {e.strerror}"
+                for fd in fds:  # a partly applied filter would count unevenly: start over unfiltered
+                    os.close(fd)
+                fds.clear()
+                for cpu in self.cpus:
+                    fds.append(perf_event_open(attr, -1, cpu))
+
+    def _each(self, request: int) -> None:
+        for fds in self.fds.values():
+            for fd in fds:
+                ioctl(fd, request, None)
+
+    def enable(self) -> None:
+        self._each(PERF_EVENT_IOC_ENABLE)
+
+    def disable(self) -> None:
+        self._each(PERF_EVENT_IOC_DISABLE)
+
+    def read(self) -> dict[str, int]:
+        """Each key's count summed over CPUs, since :meth:`enable`."""
+        return {key: sum(struct.unpack("=Q", os.read(fd, 8))[0] for fd in fds) for key, fds in self.fds.items()}
+
+    def close(self) -> None:
+        for fds in self.fds.values():
+            for fd in fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            fds.clear()
+
+    def __enter__(self) -> "Counters":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,855 @@
+"""Kernel tracepoint counts for one real TCP transfer over a veth pair.
+
+What is measured: a bulk TCP transfer of ``bytes`` from a sender in one
+network namespace to a receiver in another, over a veth pair made for the
+run (:func:`fraglife.probes._net.veth_pair`), and how often each of a set of
+kernel tracepoints fires because of it, per MiB sent. The sender writes with
+``MSG_ZEROCOPY`` (default), plain ``send`` or ``splice(2)`` from a file
+through a pipe into the socket. Knobs: the MSS (``TCP_MAXSEG`` before
+connect), the MTU, TSO/GSO on the sending veth and GRO on the receiving one
+(set through the ethtool ioctl and read back), and an optional ``tbf``
+bottleneck qdisc on the sending veth whose drops make TCP retransmit (its
+sent and dropped packet counts are read with ``tc -s``).
+
+The counters are perf events of type PERF_TYPE_TRACEPOINT, one per CPU,
+system-wide (:mod:`fraglife.probes._perf`). System-wide counters also count
+what every other process on the machine does, so each counter is narrowed to
+the transfer in one of two ways, recorded per counter in ``method``:
+
+- ``filter: EXPR``: an ftrace filter the kernel evaluates per hit, on a field
+  that names the flow: the device name (``name``) for the ``net:`` events
+  (the veth names carry a random tag, unique on the machine), the
+  connection's ports for ``tcp:tcp_retransmit_skb``, the sending thread's
+  task id (``common_pid``) for ``tcp:tcp_sendmsg_locked`` (it runs only in
+  the sender's process context; its fields name the skb, not the socket).
+- ``idle-subtracted``: events with no field that identifies the flow
+  (``skb:consume_skb`` and ``skb:kfree_skb`` record only the skb and the
+  caller; ``kmem:kmem_cache_*`` the slab object, cache and call site, which
+  a filter uses to pick sk_buff allocations but not this flow's) are counted
+  system-wide and an idle estimate is subtracted: the rate in an idle window
+  just before the transfer (0.25 s) and one of the transfer's length just
+  after it (at least 0.25 s), times the transfer's duration. The transfer
+  is short (tens to hundreds of milliseconds), so the estimate is small next
+  to the counts; a negative per-MiB value is noise. Filtering these on the two
+  threads' task ids is not enough, because softirq work (ACK processing,
+  deferred frees, ksoftirqd) runs in whichever task is current; the
+  ``@pids`` variants count that way and are a lower bound.
+
+Every counter also reports its idle counts (a filtered counter should read
+0 there). The namespaces' own SNMP counters (``/proc/net/snmp`` and
+``netstat`` read from inside each namespace, where only this connection
+lives), both sockets' ``tcp_info`` and the veth link counters are recorded
+alongside as exact cross-checks.
+
+Counter keys: a tracepoint name ``group:event``, optionally with
+``[variant]`` (same tracepoint, narrower filter) or ``@ack`` (the reverse
+direction: the receiver's ACKs) or ``@pids`` (see above). Kernel sources
+(v6.12 unless noted; this kernel's tracefs formats are recorded in
+``tracepoints``):
+
+- ``tcp:tcp_sendmsg_locked`` (added in v6.14): one hit per pass of the copy
+  loop of ``tcp_sendmsg_locked()`` (net/ipv4/tcp.c), i.e. per skb started or
+  extended by a send call.
+- ``net:net_dev_queue``: ``__dev_queue_xmit()`` (net/core/dev.c), once per skb
+  TCP hands to the device, before the qdisc and before software GSO: TCP
+  transmissions, retransmissions included. ``[gso]``: those longer than one
+  MTU-sized frame, i.e. the GSO skbs.
+- ``net:net_dev_xmit``: ``xmit_one()`` (net/core/dev.c), once per skb the
+  driver's ``ndo_start_xmit`` took, after software GSO split a GSO skb into
+  segments (``validate_xmit_skb()`` -> ``skb_gso_segment()``) and after the
+  qdisc dropped what it dropped.
+- ``tcp:tcp_retransmit_skb``: ``__tcp_retransmit_skb()``
+  (net/ipv4/tcp_output.c) per retransmitted skb (an skb may carry several
+  segments); on this kernel the event has an ``err`` field and also fires for
+  attempts that failed, counted in ``[err]`` (e.g. -EBUSY from
+  ``skb_still_in_host_queue()`` while the original is still in a qdisc or
+  driver queue).
+- ``skb:consume_skb`` / ``skb:kfree_skb``: ``consume_skb()``,
+  ``napi_consume_skb()`` and ``kfree_skb_reason()`` (net/core/skbuff.c);
+  ``__kfree_skb()``, which TCP uses for acknowledged write-queue skbs
+  (``tcp_wmem_free_skb()``), for pure ACKs it has processed and for
+  coalesced receive skbs, fires neither, so these undercount frees.
+- ``kmem:kmem_cache_alloc[skb]``: slab allocations of a struct sk_buff made
+  from ``__alloc_skb()``, ``skb_clone()`` or ``__build_skb()``, selected by
+  the ``call_site`` address (ranges from /proc/kallsyms); ``[fclone]``: those
+  not from ``skbuff_head_cache``, i.e. fast-clone pairs (``alloc_skb_fclone()``:
+  a TCP write-queue skb and the clone it is transmitted with, one object).
+  Every skb allocated in the window is freed by its end (the transfer is
+  waited out), so this is the best count of skbs freed the kernel offers.
+  ``kmem:kmem_cache_free[skbuff_head_cache]`` (by cache name) counts frees of
+  single skbs; fast-clone frees cannot be selected (``kfree_skbmem()`` ends in
+  a tail call, so their call site is its caller's, and the fast-clone cache is
+  merged with other caches of its size). The per-CPU NAPI skb cache
+  (``napi_skb_cache_get/put``) works in bulk without these events.
+- receive side, on the receiving veth (filter ``name``): ``net:netif_rx``
+  (veth hands each packet to the peer with ``__netif_rx()``),
+  ``net:netif_receive_skb`` (``__netif_receive_skb_core()``, every received
+  skb), and the NAPI entry points ``net:netif_receive_skb_entry``,
+  ``net:netif_receive_skb_list_entry``, ``net:napi_gro_receive_entry``
+  (veth uses NAPI only with GRO or XDP enabled on the peer, and even then
+  passes TCP skbs from a sender with TSO on straight to ``__netif_rx()``:
+  ``veth_skb_is_eligible_for_gro()``, drivers/net/veth.c). Which of these
+  exist on the running kernel is recorded.
+
+Completions: the zerocopy notifications read from the error queue
+(``completions``), the send-call ids they cover (``completion_ids``) and
+whether any carried ``SO_EE_CODE_ZEROCOPY_COPIED`` (``copied``): veth
+delivery is local, so ``skb_orphan_frags_rx()`` copies and every
+notification is expected to say so (Documentation/networking/msg_zerocopy.rst,
+v6.12).
+
+Cleanup: the namespaces (and with them the veth pair and the qdisc), the
+temporary file of the splice sender, the sockets, threads and perf events are
+released on every path, including errors and KeyboardInterrupt;
+:func:`leftovers` lists anything that survived. tracefs, when not mounted,
+is read by a child process in a private mount namespace (nothing to clean).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import select
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from typing import Iterable, Mapping
+
+from ..params import Param, ParamError
+from . import _net, _perf, _sys
+from ._base import ProbeUnavailable, measured
+
+NAME = "kcount"
+TITLE = "Kernel tracepoint counts per MiB of a real TCP transfer over veth (TSO on, off, bottleneck)"
+REQUIRED = ("runs", "tracepoints")
+
+NS_PREFIX = "fraglife-kc"
+FILE_PREFIX = "fraglife-kc-"
+MiB = 1 << 20
+TIMEOUT = 30.0  # a transfer that makes no progress for this long fails
+IDLE_BEFORE_S = 0.25  # also the shortest idle window after the transfer
+IDLE_AFTER_MAX_S = 5.0
+SPLICE_FILE_MAX = 8 * MiB
+GROUPS = ("net", "tcp", "skb", "kmem")
+SENDERS = ("zerocopy", "send", "splice")
+ETH_HLEN = 14
+SO_RCVBUFFORCE = 33  # include/uapi/asm-generic/socket.h (v6.12): SO_RCVBUF past rmem_max, CAP_NET_ADMIN
+GSO_MAX_SIZE = 65536  # GSO_LEGACY_MAX_SIZE (include/linux/netdevice.h, v6.12): the largest TCP GSO skb here
+
+SKB_ALLOC_SITES = ("__alloc_skb", "skb_clone", "__build_skb", "__napi_build_skb")
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One counter: a tracepoint and a filter template ({tx_if}, {rx_if}, {sport}, {dport}, {tx_tid},
+    {rx_tid}, {gso_len}, {alloc_sites}); ``flow`` says whether the filter names the flow
+    (else the count is idle-subtracted). ``needs`` are fields the filter uses."""
+
+    tracepoint: str
+    filter: str | None
+    flow: bool
+    what: str
+    needs: tuple[str, ...] = ()
+
+
+_PIDS = "common_pid == {tx_tid} || common_pid == {rx_tid}"
+_FLOW = "sport == {sport} && dport == {dport}"
+
+#: Every counter this probe knows, in display order.
+COUNTERS: dict[str, Counter] = {
+    "tcp:tcp_sendmsg_locked": Counter("tcp:tcp_sendmsg_locked", "common_pid == {tx_tid}", True,
+                                      "passes of tcp_sendmsg_locked()'s copy loop (skbs started or extended)"),
+    "net:net_dev_queue": Counter("net:net_dev_queue", 'name == "{tx_if}"', True,
+                                 "skbs handed to the sending veth (TCP transmissions incl. retransmits)", ("name",)),
+    "net:net_dev_queue[gso]": Counter("net:net_dev_queue", 'name == "{tx_if}" && len > {gso_len}', True,
+                                      "of those, skbs longer than one frame (GSO skbs)", ("name", "len")),
+    "net:net_dev_xmit": Counter("net:net_dev_xmit", 'name == "{tx_if}"', True,
+                                "packets the sending veth transmitted (after software GSO and qdisc drops)",
+                                ("name",)),
+    "tcp:tcp_retransmit_skb": Counter("tcp:tcp_retransmit_skb", _FLOW, True,
+                                      "retransmissions of this connection's skbs", ("sport", "dport")),
+    "tcp:tcp_retransmit_skb[err]": Counter("tcp:tcp_retransmit_skb", _FLOW + " && err != 0", True,
+                                           "of those, attempts that failed (-EBUSY: still in a host queue)",
+                                           ("sport", "dport", "err")),
+    "skb:consume_skb": Counter("skb:consume_skb", None, False, "skbs freed through consume_skb()"),
+    "skb:kfree_skb": Counter("skb:kfree_skb", None, False, "skbs freed through kfree_skb_reason() (drops)"),
+    "kmem:kmem_cache_alloc[skb]": Counter("kmem:kmem_cache_alloc", "{alloc_sites}", False,
+                                          "struct sk_buff slab allocations (__alloc_skb, skb_clone, build_skb)",
+                                          ("call_site",)),
+    "kmem:kmem_cache_alloc[fclone]": Counter("kmem:kmem_cache_alloc",
+                                             '({alloc_sites}) && name != "skbuff_head_cache"', False,
+                                             "of those, fast-clone pairs (TCP write-queue skbs with their clone)",
+                                             ("call_site", "name")),
+    "kmem:kmem_cache_free[skbuff_head_cache]": Counter("kmem:kmem_cache_free", 'name == "skbuff_head_cache"', False,
+                                                       "frees of single (not fast-clone) sk_buffs", ("name",)),
+    "net:netif_rx": Counter("net:netif_rx", 'name == "{rx_if}"', True,
+                            "packets the veth handed to the receiving peer (__netif_rx)", ("name",)),
+    "net:netif_receive_skb": Counter("net:netif_receive_skb", 'name == "{rx_if}"', True,
+                                     "skbs the receiving namespace's stack took in", ("name",)),
+    "net:netif_receive_skb_entry": Counter("net:netif_receive_skb_entry", 'name == "{rx_if}"', True,
+                                           "netif_receive_skb() calls (NAPI drivers)", ("name",)),
+    "net:netif_receive_skb_list_entry": Counter("net:netif_receive_skb_list_entry", 'name == "{rx_if}"', True,
+                                                "netif_receive_skb_list() entries (NAPI drivers)", ("name",)),
+    "net:napi_gro_receive_entry": Counter("net:napi_gro_receive_entry", 'name == "{rx_if}"', True,
+                                          "packets offered to GRO on the receiving veth", ("name",)),
+    "net:net_dev_xmit@ack": Counter("net:net_dev_xmit", 'name == "{rx_if}"', True,
+                                    "packets the receiver's veth transmitted (ACKs)", ("name",)),
+    "net:netif_receive_skb@ack": Counter("net:netif_receive_skb", 'name == "{tx_if}"', True,
+                                         "skbs the sender's namespace took in (ACKs)", ("name",)),
+    "skb:consume_skb@pids": Counter("skb:consume_skb", _PIDS, False,
+                                    "consume_skb() in the sender's or receiver's thread (lower bound)"),
+    "skb:kfree_skb@pids": Counter("skb:kfree_skb", _PIDS, False,
+                                  "kfree_skb() in the sender's or receiver's thread (lower bound)"),
+}
+
+#: The receive-side tracepoints this probe looks for (whichever the kernel has).
+RECEIVE_SIDE = ("net:netif_rx", "net:netif_receive_skb", "net:netif_receive_skb_entry",
+                "net:netif_receive_skb_list_entry", "net:napi_gro_receive_entry")
+
+#: Per-namespace SNMP counters kept in a run (all nonzero deltas are kept; these always).
+SNMP_KEEP = ("Tcp.OutSegs", "Tcp.RetransSegs", "Tcp.InSegs", "Ip.OutRequests", "TcpExt.TCPSpuriousRtxHostQueues",
+             "TcpExt.DelayedACKs", "TcpExt.TCPFastRetrans", "TcpExt.TCPLostRetransmit", "TcpExt.TCPTimeouts",
+             "TcpExt.TCPSackRecovery", "TcpExt.TCPRcvCoalesce", "TcpExt.TCPOrigDataSent")
+TCP_INFO_KEEP = ("snd_mss", "rcv_mss", "advmss", "pmtu", "total_retrans", "segs_out", "segs_in", "data_segs_out",
+                 "data_segs_in", "bytes_sent", "bytes_retrans", "bytes_acked", "bytes_received", "delivered",
+                 "lost", "sacked", "reordering", "dsack_dups", "rcv_ooopack", "total_rto", "snd_cwnd")
+
+
+@dataclass(frozen=True)
+class Tbf:
+    """A token-bucket bottleneck (``tc qdisc add ... tbf rate R burst B limit L``, net/sched/sch_tbf.c).
+
+    Packets that find more than ``limit`` bytes queued are dropped; GSO skbs
+    longer than ``burst`` are segmented by the qdisc (``tbf_segment()``)."""
+
+    rate_mbit: float = 1000.0
+    burst: int = 32 * 1024
+    limit: int = 32 * 1024
+
+
+#: Three runs of the probe: (name, transfer keyword arguments).
+def _runs(quick: bool) -> list[tuple[str, dict]]:
+    big, small = (4 * MiB, 4 * MiB) if quick else (64 * MiB, 16 * MiB)
+    return [
+        ("tso_on", dict(nbytes=big, tso=True)),
+        ("tso_off", dict(nbytes=big, tso=False)),
+        ("bottleneck", dict(nbytes=small, tso=False, bottleneck=BOTTLENECK)),
+    ]
+
+
+#: 1 Gbit/s with a 96 KiB queue and a 16 KiB burst (so the qdisc segments every GSO skb and drops
+#: single packets): tail drops whenever the congestion window overshoots the queue. In trials here
+#: with every counter on, 0.5-7 % of a 4-16 MiB transfer, varying from run to run. With a 128 KiB
+#: queue some runs dropped nothing, more often with every counter on (their cost slows the sender)
+#: than with two; not established why (TCP Small Queues, tcp_small_queue_check() in
+#: net/ipv4/tcp_output.c, caps what one socket keeps queued below it). The rate is measured, not
+#: set, and the model is fed the measured one.
+BOTTLENECK = Tbf(rate_mbit=1000.0, burst=16 * 1024, limit=96 * 1024)
+
+_P = {
+    "nbytes": Param("nbytes", int, 16 * MiB, "bytes to transfer", lo=64 * 1024, hi=1 << 30),
+    "mss": Param("mss", int, 1448, "TCP_MAXSEG before connect", lo=256, hi=65495),
+    "mtu": Param("mtu", int, 1500, "veth MTU", lo=576, hi=65535),
+    "chunk": Param("chunk", int, 256 * 1024, "bytes per send call", lo=4096, hi=MiB),
+    "sender": Param("sender", str, "zerocopy", "how the sender writes", choices=SENDERS),
+    "rcvbuf": Param("rcvbuf", int, 8 * MiB, "receiver's SO_RCVBUF", lo=64 * 1024, hi=256 * MiB),
+    "tso": Param("tso", bool, True, "TSO on the sending veth"),
+    "gso": Param("gso", bool, True, "GSO on the sending veth"),
+    "gro": Param("gro", bool, False, "GRO on the receiving veth"),
+    "rate_mbit": Param("bottleneck.rate_mbit", float, 1000.0, "tbf rate", lo=1.0, hi=100_000.0),
+    "burst": Param("bottleneck.burst", int, 32 * 1024, "tbf burst bytes", lo=1600, hi=64 * MiB),
+    "limit": Param("bottleneck.limit", int, 32 * 1024, "tbf queue limit bytes", lo=1600, hi=64 * MiB),
+}
+_TP_NAME = re.compile(r"^[a-z0-9_]+:[a-z0-9_]+$")
+
+
+def _bottleneck(b) -> Tbf | None:
+    if b is None:
+        return None
+    if isinstance(b, Mapping):
+        unknown = set(b) - {"rate_mbit", "burst", "limit"}
+        if unknown:
+            raise ParamError(f"parameter 'bottleneck' has unknown keys {sorted(unknown)}: "
+                             "expected rate_mbit, burst, limit")
+        b = Tbf(**b)
+    if not isinstance(b, Tbf):
+        raise ParamError(f"parameter 'bottleneck' = {b!r} is not allowed: expected None, a Tbf or a dict "
+                         "with rate_mbit, burst, limit")
+    return Tbf(_P["rate_mbit"].check(b.rate_mbit), _P["burst"].check(b.burst), _P["limit"].check(b.limit))
+
+
+def _counter_keys(tracepoints) -> list[str]:
+    if tracepoints is None:
+        return list(COUNTERS)
+    if isinstance(tracepoints, str):
+        tracepoints = [tracepoints]
+    keys = list(dict.fromkeys(tracepoints))
+    for k in keys:
+        if k not in COUNTERS and not (isinstance(k, str) and _TP_NAME.match(k)):
+            raise ParamError(f"parameter 'tracepoints' has {k!r}: expected counter keys ({', '.join(COUNTERS)}) "
+                             "or other tracepoints as 'group:event'")
+    if not keys:
+        raise ParamError("parameter 'tracepoints' = [] is not allowed: expected at least one tracepoint")
+    return keys
+
+
+def _check_root() -> None:
+    for tool in ("ip",):
+        if shutil.which(tool) is None:
+            raise ProbeUnavailable(f"iproute2 `{tool}` is not installed")
+    if os.geteuid() != 0:
+        raise ProbeUnavailable("counting tracepoints system-wide and creating network namespaces need root "
+                               "(CAP_PERFMON, CAP_NET_ADMIN)")
+
+
+_events_cache: dict = {}
+
+
+def available(groups: Iterable[str] = GROUPS) -> tuple[dict, str]:
+    """Tracepoints of ``groups`` on this kernel (id and fields), and how tracefs was read; cached."""
+    key = tuple(groups)
+    if key not in _events_cache:
+        _events_cache[key] = _perf.tracefs_events(key)
+    return _events_cache[key]
+
+
+def _sites(names) -> tuple[str | None, list[str]]:
+    ranges = _perf.kallsyms(names)
+    if not ranges:
+        return None, []
+    expr = " || ".join(f"(call_site >= {a:#x} && call_site < {b:#x})" for a, b in ranges.values())
+    return expr, sorted(ranges)
+
+
+def _specs(keys, events, subs) -> tuple[dict, dict, dict]:
+    """(perf specs, method per key, skipped key -> reason)."""
+    specs, method, skipped = {}, {}, {}
+    for key in keys:
+        c = COUNTERS.get(key) or Counter(key, None, False, "")
+        ev = events.get(c.tracepoint)
+        if ev is None:
+            skipped[key] = f"tracepoint {c.tracepoint} does not exist on this kernel"
+            continue
+        missing = [f for f in c.needs if f not in ev["fields"]]
+        if missing:
+            skipped[key] = f"{c.tracepoint} has no field {', '.join(missing)} on this kernel"
+            continue
+        flt = c.filter.format(**subs) if c.filter else None
+        if "{alloc_sites}" in (c.filter or "") and not subs["alloc_sites"]:
+            skipped[key] = "call-site ranges unreadable (/proc/kallsyms)"
+            continue
+        specs[key] = (ev["id"], flt)
+        method[key] = f"filter: {flt}" if c.flow else ("idle-subtracted" + (f"; filter: {flt}" if flt else ""))
+    return specs, method, skipped
+
+
+def _qdisc_stats(link: _net.Veth) -> dict | None:
+    out = json.loads(_net.tc("-n", link.tx_ns, "-s", "-j", "qdisc", "show", "dev", link.tx_if))
+    for q in out:
+        if q.get("kind") == "tbf":
+            return {k: q.get(k) for k in ("packets", "bytes", "drops", "overlimits", "requeues", "backlog", "qlen")}
+    return None
+
+
+def _delta(after: dict, before: dict, keep=()) -> dict:
+    out = {}
+    for k, v in after.items():
+        d = v - before.get(k, 0)
+        if d or k in keep:
+            out[k] = d
+    return out
+
+
+class _Source:
+    """What the sender writes from: a mapped buffer, or a file spliced through a pipe."""
+
+    def __init__(self, sender: str, nbytes: int, chunk: int, stack: ExitStack):
+        self.sender = sender
+        self.chunk = chunk
+        size = -(-chunk // _sys.PAGE) * _sys.PAGE
+        if sender == "splice":
+            self.file_size = min(SPLICE_FILE_MAX, -(-nbytes // size) * size)
+            fd, path = tempfile.mkstemp(prefix=FILE_PREFIX)
+            stack.callback(_unlink, path)
+            stack.callback(os.close, fd)
+            block = b"\x5a" * size
+            for _ in range(self.file_size // size):
+                os.write(fd, block)
+            self.fd = fd
+            r, w = os.pipe()
+            stack.callback(os.close, r)
+            stack.callback(os.close, w)
+            try:
+                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
+            except OSError:
+                pass
+            self.pipe = (r, w)
+        else:
+            m = _sys.Mapping(size)
+            stack.callback(m.close)
+            a = m.array()
+            a[:] = 0x5A
+            self.view = memoryview(a)
+            stack.callback(self.view.release)
+            del a
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _poll_out(sock: socket.socket, deadline: float) -> None:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(f"sender made no progress for {TIMEOUT} s")
+    select.select([], [sock], [], min(left, 0.1))
+
+
+def _send_all(tx: socket.socket, src: _Source, nbytes: int) -> tuple[int, list]:
+    """Write ``nbytes``; returns (zerocopy send calls, completions read on the way)."""
+    calls, got = 0, []
+    sent = 0
+    deadline = time.monotonic() + TIMEOUT
+    while sent < nbytes:
+        n = min(src.chunk, nbytes - sent)
+        if src.sender == "zerocopy":
+            calls += _net.send_zerocopy(tx, src.view[:n])
+            got += _net.read_completions(tx)
+        elif src.sender == "send":
+            tx.sendall(src.view[:n])
+        else:
+            off = sent % src.file_size
+            n = min(n, src.file_size - off)
+            r, w = src.pipe
+            moved = os.splice(src.fd, w, n, offset_src=off)
+            if moved <= 0:
+                raise OSError(f"splice from the source file at offset {off} moved {moved} bytes")
+            left = moved
+            while left:
+                try:
+                    left -= os.splice(r, tx.fileno(), left)
+                except BlockingIOError:
+                    _poll_out(tx, deadline)
+                    continue
+            n = moved
+        sent += n
+        deadline = time.monotonic() + TIMEOUT
+    return calls, got
+
+
+def _quiesce(tx: socket.socket, drain: _net.Drainer, nbytes: int, calls: int, got: list) -> list:
+    """Wait until the receiver read everything, every send completed and the peer acknowledged all."""
+    drain.wait(nbytes, TIMEOUT)
+    if calls and (not got or max(hi for _, hi, _ in got) < calls - 1):
+        got = got + _net.wait_completions(tx, calls - 1, TIMEOUT)
+    deadline = time.monotonic() + TIMEOUT
+    while _net.outq(tx):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{_net.outq(tx)} bytes still unacknowledged after {TIMEOUT} s")
+        time.sleep(0.001)
+    return got
+
+
+def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500, tso: bool = True,
+             gso: bool = True, gro: bool = False, bottleneck: Tbf | dict | None = None, sender: str = "zerocopy",
+             chunk: int = 256 * 1024, rcvbuf: int | None = None, tracepoints: Iterable[str] | None = None,
+             idle: bool = True, name: str | None = None) -> dict:
+    """Count kernel tracepoints during one TCP transfer over a fresh veth pair; returns one run's record.
+
+    ``nbytes`` bytes are sent in calls of ``chunk`` bytes by ``sender``
+    ("zerocopy": MSG_ZEROCOPY from an anonymous mapping; "send": plain copy;
+    "splice": a page-cached file -> pipe -> socket with splice(2)). ``mss``
+    (None: what the MTU gives) is set with TCP_MAXSEG before connect; ``tso``,
+    ``gso`` (sending veth) and ``gro`` (receiving veth) are set and read back;
+    ``bottleneck`` adds a :class:`Tbf` qdisc on the sending veth; ``rcvbuf``
+    fixes the receiver's buffer (SO_RCVBUFFORCE; None: autotuning).
+    ``tracepoints``: counter keys of :data:`COUNTERS` or other ``group:event``
+    names (counted unfiltered, idle-subtracted); default all of
+    :data:`COUNTERS`. ``idle`` = False skips the idle windows (no
+    subtraction; for callers that only need the filtered counters).
+
+    The record: ``per_mib`` (count per MiB sent, idle-subtracted where the
+    method says so), ``raw`` (counts in the transfer window), ``idle``
+    (window counts and the subtracted estimate), ``method``, ``skipped``,
+    ``drop_rate`` and ``qdisc``, zerocopy ``completions``/``copied``,
+    ``tcp_info``, ``snmp`` (per-namespace deltas), ``links``, ``features``,
+    ``mss`` (the sender's MSS after connect), ``seconds``.
+
+    Raises ParamError for a bad parameter, ProbeUnavailable when the machine
+    does not allow the measurement, OSError/TimeoutError when it fails; the
+    namespaces, qdisc and temporary files are gone in every case.
+    """
+    nbytes = _P["nbytes"].check(nbytes)
+    mtu = _P["mtu"].check(mtu)
+    if mss is not None:
+        mss = _P["mss"].check(mss)
+        if mss > mtu - 40:
+            raise ParamError(f"parameter 'mss' = {mss} is not allowed: expected at most mtu - 40 = {mtu - 40}")
+    sender = _P["sender"].check(sender)
+    chunk = _P["chunk"].check(chunk)
+    if rcvbuf is not None:
+        rcvbuf = _P["rcvbuf"].check(rcvbuf)
+    tso, gso, gro, idle = (_P["tso"].check(tso), _P["gso"].check(gso), _P["gro"].check(gro),
+                           Param("idle", bool, True, "").check(idle))
+    tbf = _bottleneck(bottleneck)
+    keys = _counter_keys(tracepoints)
+    _check_root()
+    if tbf is not None and shutil.which("tc") is None:
+        raise ProbeUnavailable("iproute2 `tc` is not installed (needed for the bottleneck)")
+    try:
+        events, _ = available()
+    except (OSError, TimeoutError) as e:
+        raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
+
+    with ExitStack() as stack:
+        link = stack.enter_context(_net.veth_pair(NS_PREFIX, sender_ns=True, mtu=mtu))
+        features = {
+            "tx": _net.in_netns(link.tx_ns, lambda: _net.device_features(link.tx_if, {"tso": tso, "gso": gso})),
+            "rx": _net.in_netns(link.rx_ns, lambda: _net.device_features(link.rx_if, {"gro": gro})),
+        }
+        if features["tx"]["tso"] != tso or features["tx"]["gso"] != gso or features["rx"]["gro"] != gro:
+            raise OSError(f"veth features did not take: asked tso={tso} gso={gso} gro={gro}, read back {features}")
+        if tbf is not None:
+            _net.tc("-n", link.tx_ns, "qdisc", "add", "dev", link.tx_if, "root", "tbf", "rate",
+                    f"{tbf.rate_mbit}mbit", "burst", str(tbf.burst), "limit", str(tbf.limit))
+            stack.callback(_del_qdisc, link)
+
+        ls = _net.listen_in_netns(link.rx_ns, link.rx_ip)
+        stack.callback(ls.close)
+        if rcvbuf is not None:  # before any connection: the window scale is chosen at SYN time
+            ls.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+
+        def make_tx():
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if mss is not None:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+            return s
+
+        tx = _net.in_netns(link.tx_ns, make_tx)
+        stack.callback(tx.close)
+        tx.settimeout(TIMEOUT)
+        tx.connect((link.rx_ip, ls.getsockname()[1]))
+        rx, _ = ls.accept()
+        stack.callback(rx.close)
+        if sender == "zerocopy":
+            _net.enable_zerocopy(tx)
+        drain = _net.Drainer(rx)
+        stack.callback(drain.close)
+        src = _Source(sender, nbytes, chunk, stack)
+
+        alloc_sites, alloc_names = _sites(SKB_ALLOC_SITES)
+        subs = dict(tx_if=link.tx_if, rx_if=link.rx_if, sport=tx.getsockname()[1], dport=tx.getpeername()[1],
+                    tx_tid=threading.get_native_id(), rx_tid=drain.tid, gso_len=mtu + ETH_HLEN,
+                    alloc_sites=alloc_sites or "")
+        specs, method, skipped = _specs(keys, events, subs)
+        counters = stack.enter_context(_perf.Counters(specs))
+        for key, why in counters.rejected.items():
+            method[key] = f"idle-subtracted ({why})"
+        counters.enable()
+        stack.callback(counters.disable)
+
+        windows = {}
+        if idle:
+            c0 = counters.read()
+            time.sleep(IDLE_BEFORE_S)
+            windows["before"] = (c0, counters.read(), IDLE_BEFORE_S)
+        before = _snapshot(link, tx, rx, tbf)
+
+        c_start = counters.read()
+        t0 = time.monotonic()
+        calls, got = _send_all(tx, src, nbytes)
+        got = _quiesce(tx, drain, nbytes, calls, got)
+        seconds = time.monotonic() - t0
+        c_end = counters.read()
+
+        after = _snapshot(link, tx, rx, tbf)
+        if idle:
+            span = min(max(seconds, IDLE_BEFORE_S), IDLE_AFTER_MAX_S)
+            c4 = counters.read()
+            time.sleep(span)
+            windows["after"] = (c4, counters.read(), span)
+
+    raw = {k: c_end[k] - c_start[k] for k in specs}
+    idle_rec, per_mib = {}, {}
+    span_total = sum(w[2] for w in windows.values())
+    for k in specs:
+        counts = {w: after_[k] - before_[k] for w, (before_, after_, _) in windows.items()}
+        est = round(sum(counts.values()) / span_total * seconds, 2) if span_total else 0.0
+        subtract = method[k].startswith("idle-subtracted") and idle
+        idle_rec[k] = {**counts, "estimate": est, "subtracted": subtract}
+        per_mib[k] = round((raw[k] - (est if subtract else 0.0)) / (nbytes / MiB), 3)
+    if not idle:
+        for k in specs:
+            if method[k].startswith("idle-subtracted"):
+                method[k] = "unfiltered, nothing subtracted (idle=False)" + method[k][len("idle-subtracted"):]
+
+    qdisc = None
+    drop_rate = 0.0
+    if tbf is not None:
+        qdisc = {"kind": "tbf", **asdict(tbf), **_delta(after["qdisc"], before["qdisc"],
+                                                         keep=("packets", "drops", "bytes", "overlimits"))}
+        offered = qdisc["packets"] + qdisc["drops"]
+        drop_rate = qdisc["drops"] / offered if offered else 0.0
+    ti = {side: {k: after["tcp_info"][side].get(k) for k in TCP_INFO_KEEP} for side in ("tx", "rx")}
+    for side in ("tx", "rx"):
+        ti[side]["segs_out"] -= before["tcp_info"][side]["segs_out"]
+        ti[side]["segs_in"] -= before["tcp_info"][side]["segs_in"]
+    ids = sum(hi - lo + 1 for lo, hi, _ in got)
+    return {
+        "name": name,
+        "sender": sender,
+        "tso": tso,
+        "gso": gso,
+        "software_gso": (not tso) or (tbf is not None and tbf.burst < GSO_MAX_SIZE),
+        "gro": gro,
+        "bytes": nbytes,
+        "chunk": chunk,
+        "mtu": mtu,
+        "mss_requested": mss,
+        "mss": ti["tx"]["snd_mss"],
+        "drop_rate": round(drop_rate, 6),
+        "retransmit_rate": round(ti["tx"]["total_retrans"] / ti["tx"]["data_segs_out"], 6)
+        if ti["tx"]["data_segs_out"] else 0.0,
+        "qdisc": qdisc,
+        "per_mib": per_mib,
+        "raw": raw,
+        "idle": idle_rec,
+        "idle_seconds": {w: round(v[2], 4) for w, v in windows.items()},
+        "method": method,
+        "skipped": skipped,
+        "completions": len(got),
+        "completion_ids": ids,
+        "send_calls": calls,
+        "copied": any(c for *_, c in got),
+        "seconds": round(seconds, 4),
+        "tcp_info": ti,
+        "snmp": {side: _delta(after["snmp"][side], before["snmp"][side], SNMP_KEEP) for side in ("tx", "rx")},
+        "links": {side: _delta(after["links"][side], before["links"][side]) for side in ("tx", "rx")},
+        "features": features,
+        "skb_alloc_sites": alloc_names,
+    }
+
+
+def _del_qdisc(link: _net.Veth) -> None:
+    try:
+        _net.tc("-n", link.tx_ns, "qdisc", "del", "dev", link.tx_if, "root")
+    except (OSError, TimeoutError):
+        pass
+
+
+def _snapshot(link: _net.Veth, tx: socket.socket, rx: socket.socket, tbf) -> dict:
+    return {
+        "snmp": {"tx": _net.snmp(link.tx_ns), "rx": _net.snmp(link.rx_ns)},
+        "tcp_info": {"tx": _net.tcp_info(tx), "rx": _net.tcp_info(rx)},
+        "links": {"tx": _net.link_stats(link.tx_ns, link.tx_if), "rx": _net.link_stats(link.rx_ns, link.rx_if)},
+        "qdisc": _qdisc_stats(link) if tbf is not None else None,
+    }
+
+
+def leftovers() -> list[str]:
+    """Namespaces and temporary files this probe created that still exist (should always be empty)."""
+    left = _net.leftover_netns(NS_PREFIX + "-")
+    tmp = tempfile.gettempdir()
+    try:
+        left += sorted(os.path.join(tmp, f) for f in os.listdir(tmp) if f.startswith(FILE_PREFIX))
+    except OSError:
+        pass
+    return left
+
+
+def tracepoint_table(events: dict) -> dict:
+    """What this kernel has of the tracepoints the counters use: id and fields, or absent."""
+    out = {}
+    for tp in dict.fromkeys(c.tracepoint for c in COUNTERS.values()):
+        ev = events.get(tp)
+        out[tp] = ({"present": True, "id": ev["id"], "fields": [f for f in ev["fields"] if not f.startswith("common_")]}
+                   if ev else {"present": False})
+    return out
+
+
+def measure(quick: bool = False) -> dict:
+    _check_root()
+    try:
+        events, how = available()
+    except (OSError, TimeoutError) as e:
+        raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
+    runs = [transfer(name=name, **kw) for name, kw in _runs(quick)]
+    return measured(
+        runs=runs,
+        tracepoints=tracepoint_table(events),
+        receive_side=[tp for tp in RECEIVE_SIDE if tp in events],
+        tracefs=how,
+        quick=quick,
+    )
+
+
+# -- reading a result ------------------------------------------------------------------------------
+
+SHOWN = ("tcp:tcp_sendmsg_locked", "net:net_dev_queue", "net:net_dev_xmit", "tcp:tcp_retransmit_skb",
+         "skb:consume_skb", "skb:kfree_skb", "kmem:kmem_cache_alloc[skb]", "net:netif_receive_skb",
+         "net:net_dev_xmit@ack")
+
+
+def summarize(data: dict) -> list[str]:
+    lines = []
+    for r in data["runs"]:
+        pm = r["per_mib"]
+        head = (f"{r['name']:10s} {r['sender']} tso={'on' if r['tso'] else 'off'} {r['bytes'] // MiB} MiB "
+                f"mss={r['mss']} drop={r['drop_rate']:.2%} {r['seconds']:.2f}s completions={r['completions']} "
+                f"copied={r['copied']}")
+        lines.append(head)
+        lines.append("   per MiB: " + ", ".join(f"{k} {pm[k]:g}" for k in SHOWN if k in pm))
+    return lines
+
+
+def frame(data: dict):
+    """One row per run and counter: per MiB, raw, idle estimate, method."""
+    import pandas as pd
+
+    rows = []
+    for r in data["runs"]:
+        for k, v in r["per_mib"].items():
+            rows.append({"run": r["name"], "counter": k, "per_mib": v, "raw": r["raw"][k],
+                         "idle_estimate": r["idle"][k]["estimate"], "method": r["method"][k],
+                         "tso": r["tso"], "sender": r["sender"], "bytes": r["bytes"], "mss": r["mss"],
+                         "drop_rate": r["drop_rate"]})
+    return pd.DataFrame(rows)
+
+
+# -- what the model is compared with ---------------------------------------------------------------
+
+#: The quantities a fragment-lifetime model follows, and how the kernel's count of each is formed
+#: from a run (per MiB sent). ``exact``: the kernel count has the model's meaning; otherwise the
+#: text says what differs.
+QUANTITIES = {
+    "transmissions": "skbs TCP handed to the device, retransmissions included: net:net_dev_queue on the "
+                     "sending veth (one per __tcp_transmit_skb() clone or copy; before GSO and the qdisc)",
+    "retransmits": "retransmitted skbs: tcp:tcp_retransmit_skb minus its failed attempts ([err]); "
+                   "the namespace's Tcp.RetransSegs counts the segments in them (low/high)",
+    "skbs_freed": "sk_buffs of the data path freed: slab allocations of struct sk_buff in the window "
+                  "(all freed by its end), a fast-clone pair counted twice (the write-queue skb and its "
+                  "clone), less the receiver's ACKs and the zerocopy notification skbs (one per ubuf_info: "
+                  "between the notifications read and the send calls; low/high)",
+    "gso_segments": "segments made by software GSO (skb_segment()): with TSO off, packets the veth "
+                    "transmitted less the skbs that needed no segmenting; with TSO on and no qdisc, 0; with "
+                    "a tbf qdisc the qdisc segments GSO skbs longer than its burst (approximate)",
+    "completions": "zerocopy completions: one per ubuf_info in the model; the kernel coalesces consecutive "
+                   "ones into one notification and extends a ubuf_info across send calls, so the notifications "
+                   "read (low) and the send calls completed (high) bracket it",
+}
+
+
+def model_inputs(run: dict) -> dict:
+    """The parameters of ``run`` a workload generator needs to reproduce the transfer.
+
+    ``workload``: "tcp_send" (zerocopy, TSO), "tcp_gso" (zerocopy, segmented in software),
+    "multipage_send" (splice), or None for plain ``send`` (no model of a copying
+    sender); ``bytes_sent``; ``mss`` (the sender's MSS after connect);
+    ``loss_rate`` (the qdisc's measured drop rate per packet, 0 without a
+    bottleneck); ``tso``."""
+    workload = {"zerocopy": "tcp_gso" if run["software_gso"] else "tcp_send",
+                "splice": "multipage_send"}.get(run["sender"])
+    return {"workload": workload, "bytes_sent": run["bytes"], "mss": run["mss"], "loss_rate": run["drop_rate"],
+            "tso": run["tso"]}
+
+
+def kernel_quantities(run: dict) -> dict[str, dict]:
+    """Per MiB, the kernel's count of each of :data:`QUANTITIES` in ``run``.
+
+    Each value: ``{"per_mib", "low", "high", "exact", "source"}``; ``per_mib`` is
+    the point estimate, ``low``/``high`` bracket it where the kernel count
+    cannot be pinned to the model's meaning (else equal to it), ``per_mib`` is
+    None when the run lacks the counters."""
+    pm, mib = run["per_mib"], run["bytes"] / MiB
+    out: dict[str, dict] = {}
+
+    def put(name, value, low=None, high=None, exact=True):
+        r = None if value is None else round(value, 3)
+        out[name] = {"per_mib": r, "low": r if low is None else round(low, 3),
+                     "high": r if high is None else round(high, 3), "exact": exact, "source": QUANTITIES[name]}
+
+    def get(*keys):
+        return None if any(k not in pm for k in keys) else [pm[k] for k in keys]
+
+    v = get("net:net_dev_queue")
+    put("transmissions", v and v[0])
+    v = get("tcp:tcp_retransmit_skb", "tcp:tcp_retransmit_skb[err]")
+    segs = run.get("snmp", {}).get("tx", {}).get("Tcp.RetransSegs")
+    if v:
+        skbs = v[0] - v[1]
+        put("retransmits", skbs, low=min(skbs, segs / mib) if segs is not None else None,
+            high=max(skbs, segs / mib) if segs is not None else None, exact=segs is None or segs / mib == skbs)
+    else:
+        put("retransmits", None)
+    v = get("kmem:kmem_cache_alloc[skb]", "kmem:kmem_cache_alloc[fclone]", "net:net_dev_xmit@ack")
+    if v:
+        alloc, fclone, acks = v
+        base = alloc + fclone - acks
+        hi_n, lo_n = run["completions"] / mib, run["completion_ids"] / mib
+        put("skbs_freed", base - (hi_n + lo_n) / 2, low=base - lo_n, high=base - hi_n, exact=False)
+    else:
+        put("skbs_freed", None)
+    v = get("net:net_dev_xmit", "net:net_dev_queue", "net:net_dev_queue[gso]")
+    if v:
+        xmit, queued, gso_skbs = v
+        drops = (run["qdisc"] or {}).get("drops", 0) / mib
+        if not run["software_gso"]:
+            put("gso_segments", 0.0)
+        else:  # every GSO skb is cut (by the qdisc or before the device); the rest pass whole
+            put("gso_segments", xmit + drops - (queued - gso_skbs), exact=run["tso"] is False)
+    else:
+        put("gso_segments", None)
+    if run["sender"] == "zerocopy":
+        lo, hi = run["completions"] / mib, run["completion_ids"] / mib
+        put("completions", (lo + hi) / 2, low=lo, high=hi, exact=False)
+    else:
+        put("completions", 0.0)
+    return out
+
+
+def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 0.2):
+    """A table of the model's count per MiB against the kernel's, one row per quantity.
+
+    ``model``: quantity name (keys of :data:`QUANTITIES`) -> the model's count
+    per MiB for the same transfer (:func:`model_inputs`), or None for a
+    quantity the model does not follow. In trace terms: transmissions =
+    device skbs made by a clone or copy of a write-queue skb (first sends and
+    retransmissions); retransmits = those made for a retransmission;
+    skbs_freed = ``free`` events; gso_segments = ``segment`` events cut from a
+    transmitted clone; completions = ``zc_complete`` events.
+
+    Columns: quantity, model, kernel, kernel_low, kernel_high, ratio (model /
+    kernel), agrees (the model lies within [low, high] widened by
+    ``tolerance``; None when either side is missing), exact, source. A row
+    that does not agree needs its reason in the text, not a tuned constant.
+    """
+    import pandas as pd
+
+    if not 0 <= tolerance < 1:
+        raise ParamError(f"parameter 'tolerance' = {tolerance!r} is not allowed: expected a number in [0, 1)")
+    unknown = set(model) - set(QUANTITIES)
+    if unknown:
+        raise ParamError(f"parameter 'model' has unknown quantities {sorted(unknown)}: "
+                         f"expected some of {', '.join(QUANTITIES)}")
+    rows = []
+    for name, k in kernel_quantities(run).items():
+        m = model.get(name)
+        kv = k["per_mib"]
+        if m is None or kv is None:
+            agrees, ratio = None, None
+        else:
+            lo, hi = k["low"] * (1 - tolerance), k["high"] * (1 + tolerance)
+            agrees = bool(lo - 1e-9 <= m <= hi + 1e-9)
+            ratio = round(m / kv, 3) if kv else (1.0 if m == 0 else None)
+        rows.append({"quantity": name, "model": m, "kernel": kv, "kernel_low": k["low"], "kernel_high": k["high"],
+                     "ratio": ratio, "agrees": agrees, "exact": k["exact"], "source": k["source"]})
+    return pd.DataFrame(rows)
