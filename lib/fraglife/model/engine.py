@@ -984,7 +984,7 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
 
 # the loop's parameters are the trace's columns, Q, STATE's groups in order, MISC and the ledger
 assert tuple(inspect.signature(_replay.py_func).parameters) == (
-    *T.EVENT.names, "Q", *(group for group, _size, _rows in STATE), "MISC", "led")
+    *(f"{name}_" for name in T.EVENT.names), "Q", *(group for group, _size, _rows in STATE), "MISC", "led")
 
 
 def _pin_capacity(trace: np.ndarray) -> int:
