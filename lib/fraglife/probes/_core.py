@@ -39,6 +39,7 @@ REGISTRY = {
     "pagemap": "fraglife.probes.pagemap",
     "kpageflags": "fraglife.probes.kpageflags",
     "memcpy": "fraglife.probes.memcpy",
+    "atomics": "fraglife.probes.atomics",
 }
 NAMES = tuple(REGISTRY)
 
