@@ -223,6 +223,15 @@ def test_price_ledger_reads_fields_by_name_and_ignores_new_ones(units):
     assert "ref_atomics" in costs.atomic_fields(led)
 
 
+def test_price_ledgers_keys_each_ledger(units):
+    rows = costs.price_ledgers({"today": {"atomics": 10, "bounces": 2}, "owner": {"atomics": 2, "bounces": 0}},
+                               units, costs.MIB)
+    assert [(r["policy"], r["cause"]) for r in rows] == [("today", "local_atomic"), ("today", "line_transfer"),
+                                                          ("owner", "local_atomic"), ("owner", "line_transfer")]
+    assert costs.total(r for r in rows if r["policy"] == "today") == 8 * 5 + 2 * 40
+    assert costs.total(r for r in rows if r["policy"] == "owner") == 2 * 5
+
+
 def test_price_ledger_rejects_bad_input(units):
     led = {"atomics": 10, "bounces": 2, "ref_atomics": 4}
     for kwargs, match in (({"nbytes": 0}, "nbytes = 0 is not allowed"),

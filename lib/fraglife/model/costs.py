@@ -26,6 +26,19 @@ line per CPU at k threads, read from the probe's contention curves (interpolated
 
 Measured units are labelled "measured here (live)" or "measured here (recorded)", cited
 ones "cited", a reader's "reader override"; ``detail`` says which measurement or source.
+
+A chapter (which may import both the probes and the model) uses it like this::
+
+    from fraglife import probes
+    from fraglife.model import costs, engine
+
+    units = costs.UnitCosts.from_atomics(probes.run("atomics", quick=True))  # live, else recorded
+    units = units.override(line_transfer_ns=110)            # a reader's value, if any
+    units = units.with_transfer("other_socket", "EPYC")     # or a cited class this machine lacks
+    rows = costs.price_ledger(engine.replay(trace, "page_ref"), units, nbytes)
+    ns = costs.total(rows)                                  # ns per MiB
+    share = costs.core_share(ns, 100)                       # of one core at 100 Gbit/s
+    rows = costs.price_ledgers({p: engine.replay(trace, p) for p in policies}, units, nbytes)
 """
 
 from __future__ import annotations
@@ -466,6 +479,14 @@ def price_ledger(ledger: Any, units: UnitCosts, nbytes: float, *, shared: str | 
     if shared is not None:
         items.append(("shared_line", n_shared * scale, unit))
     return price(items, units)
+
+
+def price_ledgers(ledgers: Mapping[str, Any], units: UnitCosts, nbytes: float, *, key: str = "policy",
+                  **kwargs: Any) -> list[dict]:
+    """:func:`price_ledger` for several ledgers (e.g. one per policy): the rows of each, with
+    ``key`` naming the ledger they price. ``kwargs`` go to :func:`price_ledger`."""
+    return [{key: name, **row} for name, led in ledgers.items()
+            for row in price_ledger(led, units, nbytes, **kwargs)]
 
 
 def core_share(ns_per_mib: Any, gbit_per_s: Any) -> Any:

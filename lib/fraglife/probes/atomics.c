@@ -39,7 +39,6 @@
 #include <string.h>
 #include <time.h>
 
-#define LINE 64
 #define STRIDE 128 /* a private line and its neighbour: no adjacent-line prefetch sharing */
 #define BATCH 512
 #define MAX_THREADS 1024
@@ -116,7 +115,6 @@ static struct line ready;
 struct pp_arg {
 	int cpu;
 	uint64_t rounds, samples;
-	uint64_t *ns; /* ping only */
 	int err;
 };
 
