@@ -21,6 +21,7 @@ import pytest
 from fraglife.params import ParamError
 from fraglife.probes import NAMES, ProbeUnavailable, _core, load_recording, record, run
 from fraglife.probes import _net, _perf
+from fraglife.probes import atomics as atomics_mod
 from fraglife.probes import btf as btf_mod
 from fraglife.probes import kcount as kc_mod
 from fraglife.probes import kpageflags as kpf_mod
@@ -197,11 +198,54 @@ def check_kcount(d: dict) -> None:
     # the bottleneck drops, and what it drops is retransmitted
     assert bn["qdisc"]["kind"] == "tbf" and bn["qdisc"]["drops"] > 0 and bn["drop_rate"] > 0
     assert bn["raw"]["tcp:tcp_retransmit_skb"] > 0 and bn["snmp"]["tx"]["Tcp.RetransSegs"] > 0
+def _check_curve(curve: list, n_cpus: int) -> None:
+    assert [c["threads"] for c in curve] == atomics_mod.thread_counts(n_cpus)
+    for c in curve:
+        assert len(c["cpus"]) == len(set(c["cpus"])) == c["threads"]
+        _spread_ok(c["ns_per_op"])
+        _spread_ok(c["mops_per_s"])
+        _spread_ok(c["fairness"])
+        assert c["ns_per_op"]["min"] > 0 and 0 <= c["fairness"]["min"] <= c["fairness"]["max"] <= 1
+        assert 0 <= c["clean_windows"] <= c["windows"] and c["used"] in ("clean", "all")
+        assert c["verified"] is True  # the shared/private counters add up to the increments counted
+
+
+def check_atomics(d: dict) -> None:
+    t = d["topology"]
+    cpus = [p["cpu"] for p in t["cpus"]]
+    assert t["n_cpus"] == len(cpus) >= 1 and cpus == sorted(cpus)
+    for p in t["cpus"]:
+        assert p["cpu"] in p["siblings"]
+        assert p["llc"] is None or p["cpu"] in p["llc"]["cpus"]
+    _spread_ok(d["local_atomic"]["ns"])
+    assert d["local_atomic_ns"] == d["local_atomic"]["ns"]["median"] > 0
+    assert d["local_atomic"]["cpu"] in cpus
+    n_pairs = len(cpus) * (len(cpus) - 1) // 2
+    assert len(d["pairs"]) == n_pairs or len(d["pairs"]) <= atomics_mod.SETTINGS[False]["pair_cap"] + len(
+        atomics_mod.CLASSES)
+    for p in d["pairs"]:
+        a, b = p["cpus"]
+        assert a != b and {a, b} <= set(cpus)
+        assert p["class"] == atomics_mod.classify(t, a, b) and p["class"] in atomics_mod.CLASSES
+        _spread_ok(p["half_round_trip_ns"])
+        assert p["verified"] is True  # the line's final value is the number of swaps
+    if d["pairs"]:
+        distinct = [p for p in d["pairs"] if p["class"] != "smt_sibling"] or d["pairs"]
+        assert d["line_transfer_ns"] == _core.spread(p["half_round_trip_ns"]["median"] for p in distinct)["median"]
+        assert set(d["line_transfer"]["by_class"]) == {p["class"] for p in d["pairs"]}
+    else:
+        assert d["line_transfer_ns"] is None and d["line_transfer"]["reason"]
+    for curve in (d["contended"], d["private"], d["paced"]["contended"], d["paced"]["private"]):
+        _check_curve(curve, len(cpus))
+    assert d["paced"]["gap_steps"] > 0 and d["paced"]["gap_ns"] >= 0
+    assert d["verified"] is True
+    assert 0 <= d["load"]["preempted_windows"] <= d["load"]["windows"]
+    assert "-O2" in d["compiler"] and "-pthread" in d["compiler"]
 
 
 CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
-          "memcpy": check_memcpy, "kcount": check_kcount}
+          "memcpy": check_memcpy, "kcount": check_kcount, "atomics": check_atomics}
 
 
 def check_result(r, name: str, source: str) -> None:
@@ -291,6 +335,44 @@ def test_a_crashing_probe_falls_back(monkeypatch):
     r = run("memcpy")
     check_result(r, "memcpy", "recorded")
     assert "ZeroDivisionError: synthetic" in r.reason
+
+
+def test_atomics_without_a_compiler_falls_back_to_the_recording(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no cc, gcc or clang
+    monkeypatch.setattr(atomics_mod, "_built", {})
+    r = run("atomics", quick=True)
+    check_result(r, "atomics", "recorded")
+    assert "no C compiler" in r.reason
+    live_only = run("atomics", mode="live", quick=True, fresh=True)
+    assert live_only.source == "unavailable" and "no C compiler" in live_only.reason
+
+
+def test_atomics_without_compiler_or_recording_is_unavailable(monkeypatch, tmp_path):
+    from fraglife.model import costs
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(_core, "RECORDINGS", tmp_path)
+    r = run("atomics", quick=True)
+    assert r.source == "unavailable" and "no C compiler" in r.reason and "no recording" in r.reason
+    (tmp_path / "atomics.json").write_text('{"probe": "atomics", "kernel": "x", "local_atomic_ns": 5}')
+    r = run("atomics", quick=True, fresh=True)
+    assert r.source == "unavailable" and "missing" in r.reason and "pairs" in r.reason
+    (tmp_path / "atomics.json").write_text("{truncated")
+    r = run("atomics", quick=True, fresh=True)
+    assert r.source == "unavailable" and "unreadable" in r.reason
+    with pytest.raises(ValueError, match="atomics = unavailable .*no C compiler.*pass overrides"):
+        costs.UnitCosts.from_atomics(r)
+    units = costs.UnitCosts.from_atomics(r, overrides={"local_atomic_ns": 5, "line_transfer_ns": 50})
+    assert units["line_transfer_ns"] == 50 and units.source("local_atomic_ns") == costs.OVERRIDE
+
+
+def test_atomics_pin_failure_is_a_reason(monkeypatch):
+    topo = atomics_mod.read_topology()
+    beyond = max(p["cpu"] for p in topo["cpus"]) + 1  # a CPU this process may not run on
+    bogus = {**topo, "cpus": [dict(p, cpu=p["cpu"] + beyond) for p in topo["cpus"]]}
+    monkeypatch.setattr(atomics_mod, "read_topology", lambda: bogus)
+    r = run("atomics", mode="live", quick=True)
+    assert r.source == "unavailable" and "cannot pin" in r.reason and "sched_setaffinity" in r.reason
 
 
 def test_no_recording_and_no_live_is_unavailable_not_an_exception(monkeypatch, tmp_path):
@@ -420,7 +502,82 @@ def test_cli_as_nobody_prints_recordings_and_exits_0():
     assert d["btf"]["provenance"]["root"] is False
 
 
+@needs_root
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) not installed")
+def test_atomics_live_as_nobody():
+    """No privilege needed: user nobody builds the C program in a private temporary directory
+    (it cannot write build/) and measures live."""
+    found = _nobody_python()
+    if found is None:
+        pytest.skip("no Python interpreter with this venv's packages is executable by user nobody")
+    exe, env = found
+    env = {**env, "FRAGLIFE_BUILD": "/nonexistent/fraglife-build"}
+    script = ("import json; from fraglife.probes import run; r = run('atomics', mode='live', quick=True); "
+              "print(json.dumps(r.to_json()))")
+    proc = subprocess.run(NOBODY + exe + ["-c", script], capture_output=True, text=True, timeout=120,
+                          cwd="/", env=env)
+    assert proc.returncode == 0, proc.stderr
+    j = json.loads(proc.stdout)
+    assert j["source"] == "live", j["reason"]
+    assert j["provenance"]["root"] is False
+    check_atomics({k: v for k, v in j.items() if k not in _core.META_KEYS})
+
+
 # -- pure parts ----------------------------------------------------------------------------
+
+def _fake_cpu(root: Path, cpu: int, core: int, package: int, siblings: str, llc: str) -> None:
+    t = root / f"cpu{cpu}" / "topology"
+    t.mkdir(parents=True)
+    (t / "core_id").write_text(f"{core}\n")
+    (t / "physical_package_id").write_text(f"{package}\n")
+    (t / "die_id").write_text("0\n")
+    (t / "thread_siblings_list").write_text(siblings + "\n")
+    for idx, (level, kind, shared) in enumerate(((1, "Data", siblings), (1, "Instruction", siblings),
+                                                (2, "Unified", siblings), (3, "Unified", llc))):
+        c = root / f"cpu{cpu}" / "cache" / f"index{idx}"
+        c.mkdir(parents=True)
+        (c / "level").write_text(f"{level}\n")
+        (c / "type").write_text(kind + "\n")
+        (c / "shared_cpu_list").write_text(shared + "\n")
+        (c / "size").write_text("32768K\n")
+
+
+def test_atomics_topology_classes_on_a_two_socket_smt_machine(tmp_path):
+    """16 CPUs: 2 packages x 2 LLCs x 2 cores x 2 SMT threads; siblings are n and n+8."""
+    for cpu in range(16):
+        core = cpu % 8
+        package, llc = core // 4, core // 2
+        sib = f"{core},{core + 8}"
+        llc_cpus = f"{2 * llc}-{2 * llc + 1},{2 * llc + 8}-{2 * llc + 9}"
+        _fake_cpu(tmp_path, cpu, core, package, sib, llc_cpus)
+    t = atomics_mod.read_topology(tmp_path, cpus=range(16))
+    assert (t["n_cpus"], t["packages"], t["llcs"], t["smt"]) == (16, 2, 4, True)
+    assert t["cpus"][9]["siblings"] == [1, 9] and t["cpus"][9]["llc"]["cpus"] == [0, 1, 8, 9]
+    c = atomics_mod.classify
+    assert (c(t, 0, 8), c(t, 0, 1), c(t, 0, 9), c(t, 0, 2), c(t, 0, 4), c(t, 3, 12)) == (
+        "smt_sibling", "same_llc", "same_llc", "other_llc", "other_socket", "other_socket")
+    pairs = atomics_mod.choose_pairs(t, cap=12)  # 120 pairs: a few of each class
+    classes = [p[2] for p in pairs]
+    assert set(classes) == {"smt_sibling", "same_llc", "other_llc", "other_socket"}
+    assert len(pairs) <= 12 and all(classes.count(k) >= 2 for k in set(classes))
+    assert all(c(t, a, b) == cls for a, b, cls in pairs)
+    assert len(atomics_mod.choose_pairs(t, cap=200)) == 120
+    order = atomics_mod.spread_order(t)
+    assert order[:8] == list(range(8)) and sorted(order) == list(range(16))  # one thread per core first
+    assert atomics_mod.thread_counts(16) == [1, 2, 3, 4, 8, 16]
+    assert atomics_mod.thread_counts(2) == [1, 2] and atomics_mod.thread_counts(6) == [1, 2, 3, 4, 6]
+    assert atomics_mod.parse_cpulist("0-2,5,7-8\n") == [0, 1, 2, 5, 7, 8]
+
+
+def test_atomics_without_cache_information_says_same_socket(tmp_path):
+    for cpu in range(2):
+        t = tmp_path / f"cpu{cpu}" / "topology"
+        t.mkdir(parents=True)
+        (t / "physical_package_id").write_text("0\n")
+    topo = atomics_mod.read_topology(tmp_path, cpus=[0, 1])
+    assert topo["llcs"] is None and atomics_mod.classify(topo, 0, 1) == "same_socket"
+
+
 
 def _btf_blob() -> bytes:
     """A hand-made BTF: int, struct s { int a; union { int b; char c[3]; }; int d:3, e:5; } ."""
@@ -567,6 +724,18 @@ def test_live_vmsplice_hazard():
     assert sees == {"write": "old", "vmsplice": "new", "vmsplice_gift": "new", "vmsplice_dontneed": "old",
                     "vmsplice_munmap": "old", "vmsplice_splice_tcp": "new"}
     assert r["reader_sees_new_data"] is True
+
+
+@live
+def test_live_atomics():
+    r = run("atomics", mode="live", quick=True)
+    check_result(r, "atomics", "live")
+    assert not r.partial and r["quick"] is True
+    assert [p["cpu"] for p in r["topology"]["cpus"]] == sorted(os.sched_getaffinity(0))
+    assert any("local atomic" in line for line in r.summary())
+    f = r.frame()
+    assert set(f["curve"]) == {"contended", "private", "paced_contended", "paced_private"}
+    assert len(atomics_mod.pairs_frame(r.data)) == len(r["pairs"])
 
 
 @live

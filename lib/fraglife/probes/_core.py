@@ -40,6 +40,7 @@ REGISTRY = {
     "kpageflags": "fraglife.probes.kpageflags",
     "memcpy": "fraglife.probes.memcpy",
     "kcount": "fraglife.probes.kcount",
+    "atomics": "fraglife.probes.atomics",
 }
 NAMES = tuple(REGISTRY)
 

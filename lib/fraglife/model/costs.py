@@ -1,0 +1,508 @@
+"""Counts into time: unit costs with their sources, ns per MiB by cause, and a core's share.
+
+A ledger counts operations; this module prices them. Three steps, each plain arithmetic:
+
+1. :class:`UnitCosts` holds named unit costs (:class:`Unit`: value, unit, source) and
+   curves in the number of CPUs (:class:`Curve`). :meth:`UnitCosts.from_atomics` builds them
+   from the ``atomics`` probe's data (live or recorded; the probe module is never imported
+   here: pass its result or its plain dict); a reader overrides any of them with
+   :meth:`UnitCosts.override`, and :meth:`UnitCosts.with_transfer` swaps in a cited line
+   transfer for a topology class this machine lacks (:data:`CITED_TRANSFERS`). Later
+   chapters add their own units (GUP per page, faults, memcpy per byte, allocations) with
+   :meth:`UnitCosts.with_units` or :meth:`UnitCosts.merged`.
+2. :func:`price` turns (cause, count per MiB, unit) into rows
+   ``{cause, count_per_mib, unit, unit_ns, ns_per_mib, source, detail}``;
+   :func:`price_ledger` builds those counts from a replay ledger.
+3. :func:`core_share`: the share of one core that many ns per MiB take at a line rate.
+
+How a ledger is priced (:func:`price_ledger`): an atomic whose line was last written by
+another CPU (the ledger's ``bounces``) costs one line transfer, ``line_transfer_ns``: half a
+compare-and-swap ping-pong round trip, which includes the atomic that pulled the line, so
+nothing is added for the atomic itself. Every other atomic costs ``local_atomic_ns``. A
+ledger cannot know how many CPUs write one line at the same moment; the caller says so
+(``shared=FIELD, writers=k``): the atomics counted in ``FIELD`` then go to one line written
+by k CPUs at once and each costs ``local_atomic_ns`` plus what sharing one line adds over a
+line per CPU at k threads, read from the probe's contention curves (interpolated in k).
+
+Measured units are labelled "measured here (live)" or "measured here (recorded)", cited
+ones "cited", a reader's "reader override"; ``detail`` says which measurement or source.
+
+A chapter (which may import both the probes and the model) uses it like this::
+
+    from fraglife import probes
+    from fraglife.model import costs, engine
+
+    units = costs.UnitCosts.from_atomics(probes.run("atomics", quick=True))  # live, else recorded
+    units = units.override(line_transfer_ns=110)            # a reader's value, if any
+    units = units.with_transfer("other_socket", "EPYC")     # or a cited class this machine lacks
+    rows = costs.price_ledger(engine.replay(trace, "page_ref"), units, nbytes)
+    ns = costs.total(rows)                                  # ns per MiB
+    share = costs.core_share(ns, 100)                       # of one core at 100 Gbit/s
+    rows = costs.price_ledgers({p: engine.replay(trace, p) for p in policies}, units, nbytes)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+MIB = 1 << 20
+#: line rates (Gbit/s) a chapter shows by default
+LINE_RATES_GBIT = (100, 200, 400)
+CITED = "cited"
+OVERRIDE = "reader override"
+PACINGS = ("tight", "paced")
+#: pacing -> (curve of one shared line, curve of a line per thread)
+_PACING_CURVES = {"tight": ("contended", "private"), "paced": ("paced_contended", "paced_private")}
+
+
+def measured_label(source: str) -> str:
+    """The label of a number measured on this machine: "measured here (live|recorded)"."""
+    return f"measured here ({source})"
+
+
+# -- cited figures ---------------------------------------------------------------------------
+
+NVIENNOT = ("nviennot/core-to-core-latency, README.md at commit 0dddf509cd3f "
+            "(CAS ping-pong between two pinned threads, median of half the round trip)")
+#: the method paper for what an atomic costs by the state and place of its line
+SCHWEIZER_2015 = ("H. Schweizer, M. Besta, T. Hoefler, \"Evaluating the Cost of Atomic Operations on Modern "
+                  "Architectures\", PACT 2015, DOI 10.1109/PACT.2015.24: CAS, FAA and SWP cost about the same; "
+                  "the coherence state and location of the line dominate")
+
+#: Line transfers published for machines and topology classes this one may not have. Same
+#: definition as the probe's pairs (half a CAS ping-pong round trip), so they compare.
+CITED_TRANSFERS: tuple[dict, ...] = tuple(
+    {"machine": m, "class": c, "ns": ns, "source": f"{NVIENNOT}, {table}"}
+    for m, c, ns, table in (
+        ("AMD EPYC 7R13 (Zen 3, AWS c6a.metal)", "smt_sibling", 9.8, "table 'Hyper-threads'"),
+        ("AMD EPYC 7R13 (Zen 3, AWS c6a.metal)", "same_llc", 23.0,
+         "table 'Single socket results' (23ns within a group of 8 cores)"),
+        ("AMD EPYC 7R13 (Zen 3, AWS c6a.metal)", "other_llc", 107.0,
+         "table 'Single socket results' (107ns across groups)"),
+        ("AMD EPYC 7R13 (Zen 3, AWS c6a.metal)", "other_socket", 197.0, "table 'Dual sockets results'"),
+        ("AMD Ryzen 9 5950X (Zen 3)", "smt_sibling", 7.8, "table 'Hyper-threads'"),
+        ("AMD Ryzen 9 5950X (Zen 3)", "same_llc", 17.0, "table 'Single socket results' (17ns intra-group)"),
+        ("AMD Ryzen 9 5950X (Zen 3)", "other_llc", 85.0, "table 'Single socket results' (85ns inter-group)"),
+        ("Intel Xeon Platinum 8375C (Ice Lake, AWS c6i.metal)", "smt_sibling", 8.1, "table 'Hyper-threads'"),
+        ("Intel Xeon Platinum 8375C (Ice Lake, AWS c6i.metal)", "same_llc", 51.0,
+         "table 'Single socket results' (one LLC per socket)"),
+        ("Intel Xeon Platinum 8375C (Ice Lake, AWS c6i.metal)", "other_socket", 108.0,
+         "table 'Dual sockets results'"),
+    ))
+
+
+# -- unit costs -----------------------------------------------------------------------------
+
+def _number(name: str, value: Any, *, zero_ok: bool = True) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not math.isfinite(v) or v < 0 or (v == 0 and not zero_ok):
+        raise ValueError(f"{name} = {value!r} is not allowed: expected a finite number "
+                         f"{'>= 0' if zero_ok else '> 0'}")
+    return v
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit cost: ``value`` in ``unit`` (e.g. ns/op), with where it comes from."""
+
+    name: str
+    value: float
+    unit: str
+    source: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """ns per operation per thread against the number of threads k (measured at ``threads``).
+
+    Between measured k the value is interpolated linearly. Beyond the largest k only with
+    ``extrapolate``: ``beyond="serialised"`` (one line: every update waits for all the others,
+    so the aggregate rate stays at the last measured one and the per-thread time grows with k)
+    or ``"flat"`` (independent lines: the per-thread time stays).
+    """
+
+    name: str
+    threads: tuple[float, ...]
+    ns_per_op: tuple[float, ...]
+    source: str
+    detail: str = ""
+    beyond: str = "flat"
+
+    def __post_init__(self):
+        if not self.threads or len(self.threads) != len(self.ns_per_op):
+            raise ValueError(f"curve {self.name}: needs as many ns values as thread counts, at least one")
+        if list(self.threads) != sorted(set(self.threads)) or self.threads[0] < 1:
+            raise ValueError(f"curve {self.name}: thread counts {list(self.threads)} must increase from >= 1")
+        for k, v in zip(self.threads, self.ns_per_op):
+            _number(f"curve {self.name} at {k} threads", v)
+
+    def at(self, k: float, extrapolate: bool = False) -> tuple[float, str]:
+        """(ns per op per thread at k threads, how it was obtained)."""
+        k = _number("writers", k, zero_ok=False)
+        lo, hi = self.threads[0], self.threads[-1]
+        if k < lo:
+            raise ValueError(f"writers = {k:g} is not allowed: curve {self.name} starts at {lo:g} threads")
+        if k <= hi:
+            exact = k in self.threads
+            v = float(np.interp(k, self.threads, self.ns_per_op))
+            return v, f"at {k:g} threads" if exact else f"interpolated at {k:g} threads"
+        if not extrapolate:
+            raise ValueError(f"writers = {k:g} is not allowed: curve {self.name} was measured for "
+                             f"{lo:g}..{hi:g} threads; pass extrapolate=True to extend it")
+        last = self.ns_per_op[-1]
+        if self.beyond == "serialised":
+            return last * k / hi, f"extrapolated to {k:g} threads (aggregate rate held at {hi:g} threads')"
+        return last, f"extrapolated to {k:g} threads (held at {hi:g} threads')"
+
+
+@dataclass(frozen=True)
+class UnitCosts:
+    """Named unit costs and curves, each with its source. Immutable: changes return a copy."""
+
+    units: Mapping[str, Unit]
+    curves: Mapping[str, Curve] = field(default_factory=dict)
+    #: measured line transfers by topology class: rows {class, machine, ns, pairs, label, source}
+    transfers: tuple[dict, ...] = ()
+    origin: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "units", MappingProxyType(dict(self.units)))
+        object.__setattr__(self, "curves", MappingProxyType(dict(self.curves)))
+
+    # -- reading
+    def __getitem__(self, name: str) -> float:
+        return self.unit(name).value
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.units
+
+    def unit(self, name: str) -> Unit:
+        try:
+            return self.units[name]
+        except KeyError:
+            raise ValueError(f"unit cost {name!r} is not known: expected one of {', '.join(self.units)}") from None
+
+    def source(self, name: str) -> str:
+        return self.unit(name).source
+
+    def curve(self, name: str) -> Curve:
+        try:
+            return self.curves[name]
+        except KeyError:
+            raise ValueError(f"curve {name!r} is not known: expected one of {', '.join(self.curves) or 'none'}") from None
+
+    def rows(self) -> list[dict]:
+        """The unit costs as rows {name, value, unit, source, detail}."""
+        return [dataclasses.asdict(u) for u in self.units.values()]
+
+    def curve_rows(self) -> list[dict]:
+        """The curves as rows {curve, threads, ns_per_op, source}."""
+        return [{"curve": c.name, "threads": k, "ns_per_op": v, "source": c.source}
+                for c in self.curves.values() for k, v in zip(c.threads, c.ns_per_op)]
+
+    # -- building
+    @classmethod
+    def from_atomics(cls, result: Any, source: str | None = None, recorded_at: str | None = None, *,
+                     transfer_class: str | None = None, overrides: Mapping[str, Any] | None = None) -> "UnitCosts":
+        """Unit costs from the ``atomics`` probe.
+
+        ``result`` is what ``fraglife.probes.run("atomics")`` returns, its ``to_json()``, or
+        the plain data dict (then give ``source``, "live" or "recorded", and ``recorded_at``).
+        ``transfer_class`` prices bounces at one measured topology class (default: the probe's
+        ``line_transfer_ns``, pairs of distinct cores). ``overrides`` as in :meth:`override`.
+        """
+        data, src, when, note = _unpack(result, source, recorded_at)
+        overrides = dict(overrides or {})
+        if src == "unavailable" or "local_atomic_ns" not in data:
+            need = [n for n in ("local_atomic_ns", "line_transfer_ns") if n not in overrides]
+            if need:
+                raise ValueError(f"atomics = {src} ({note or 'no data'}): no unit costs to build; "
+                                 f"pass overrides for {', '.join(need)}")
+            return cls({}, origin=f"atomics unavailable: {note}").override(**overrides)
+        label = measured_label(src)
+        when_s = f"{'measured' if src == 'live' else 'recorded'} {when}" if when else src
+        loc = data.get("local_atomic") or {}
+        units = {"local_atomic_ns": Unit(
+            "local_atomic_ns", float(data["local_atomic_ns"]), "ns/op", label,
+            f"atomics probe: lock xadd on a line this CPU owns, dependent chain, median of "
+            f"{(loc.get('ns') or {}).get('n', '?')} samples on CPU {loc.get('cpu', '?')}; {when_s}")}
+        by_class = (data.get("line_transfer") or {}).get("by_class") or {}
+        machine = "this machine"
+        transfers = []
+        for c, v in by_class.items():
+            transfers.append({"class": c, "machine": machine, "ns": float(v["ns"]), "pairs": v.get("pairs"),
+                              "label": label, "source": f"atomics probe, median; {when_s}"})
+            t = v.get("over_time") or {}
+            if t.get("n", 0) > 1 and t["max"] > t["min"]:  # rounds over the run disagree: show the range
+                for end in ("min", "max"):
+                    transfers.append({"class": c, "machine": f"{machine}, {'fastest' if end == 'min' else 'slowest'} "
+                                      f"of {t['n']} rounds", "ns": float(t[end]), "pairs": v.get("pairs"),
+                                      "label": label, "source": f"atomics probe, rounds over the run; {when_s}"})
+        transfers = tuple(transfers)
+        if transfer_class is None:
+            if data.get("line_transfer_ns") is not None:
+                units["line_transfer_ns"] = Unit(
+                    "line_transfer_ns", float(data["line_transfer_ns"]), "ns/op", label,
+                    f"atomics probe: half a CAS ping-pong round trip, median over "
+                    f"{len(data.get('pairs') or [])} CPU pair(s) of distinct cores "
+                    f"({', '.join(by_class) or 'class unknown'}); {when_s}")
+        elif transfer_class in by_class:
+            units["line_transfer_ns"] = Unit(
+                "line_transfer_ns", float(by_class[transfer_class]["ns"]), "ns/op", label,
+                f"atomics probe: half a CAS ping-pong round trip between {transfer_class} CPUs; {when_s}")
+        else:
+            raise ValueError(f"transfer_class = {transfer_class!r} is not allowed: measured here: "
+                             f"{', '.join(by_class) or 'none'}; for other classes use with_transfer(CLASS, MACHINE) "
+                             f"with a cited figure")
+        curves = {}
+        for name, pts, beyond in (("contended", data.get("contended"), "serialised"),
+                                  ("private", data.get("private"), "flat"),
+                                  ("paced_contended", (data.get("paced") or {}).get("contended"), "serialised"),
+                                  ("paced_private", (data.get("paced") or {}).get("private"), "flat")):
+            if pts:
+                what = {"contended": "one shared line, tight loop", "private": "a line per thread, tight loop",
+                        "paced_contended": "one shared line, paced", "paced_private": "a line per thread, paced"}[name]
+                curves[name] = Curve(name, tuple(float(p["threads"]) for p in pts),
+                                     tuple(float(p["ns_per_op"]["median"]) for p in pts), label,
+                                     f"atomics probe: {what}, CPU time per increment; {when_s}", beyond)
+        out = cls(units, curves, transfers, origin=f"atomics probe ({src}{', ' + when if when else ''})")
+        return out.override(**overrides) if overrides else out
+
+    def with_units(self, *units: Unit) -> "UnitCosts":
+        """A copy with these units added or replaced (how later chapters add theirs)."""
+        new = dict(self.units)
+        for u in units:
+            if not isinstance(u, Unit):
+                raise ValueError(f"with_units takes Unit objects, not {type(u).__name__}")
+            _number(u.name, u.value)
+            new[u.name] = u
+        return dataclasses.replace(self, units=new)
+
+    def merged(self, other: "UnitCosts") -> "UnitCosts":
+        """A copy with ``other``'s units, curves and transfer rows added (``other`` wins on a name)."""
+        return UnitCosts({**self.units, **other.units}, {**self.curves, **other.curves},
+                         self.transfers + other.transfers, "; ".join(filter(None, (self.origin, other.origin))))
+
+    def override(self, **values: Any) -> "UnitCosts":
+        """A copy with the reader's values: a number for a unit (``local_atomic_ns=6``), a
+        mapping {threads: ns} for a curve (``contended={1: 5, 2: 40, 4: 90}``), or a Unit/Curve."""
+        units, curves = dict(self.units), dict(self.curves)
+        for name, v in values.items():
+            if isinstance(v, Unit):
+                units[name] = dataclasses.replace(v, name=name, value=_number(name, v.value))
+            elif isinstance(v, Curve):
+                curves[name] = dataclasses.replace(v, name=name)
+            elif isinstance(v, Mapping):
+                if name not in curves and name not in _CURVE_NAMES:
+                    raise ValueError(f"{name} = {v!r} is not allowed: curves are "
+                                     f"{', '.join(sorted(set(curves) | _CURVE_NAMES))}")
+                ks = sorted(v)
+                old = curves.get(name)
+                beyond = old.beyond if old else ("serialised" if "contended" in name else "flat")
+                curves[name] = Curve(name, tuple(float(_number(f"{name} threads", k, zero_ok=False)) for k in ks),
+                                     tuple(_number(f"{name} at {k} threads", v[k]) for k in ks), OVERRIDE, "", beyond)
+            else:
+                if name in curves or name in _CURVE_NAMES:
+                    raise ValueError(f"{name} = {v!r} is not allowed: a curve takes a mapping {{threads: ns}}")
+                unit = units[name].unit if name in units else ("ns/op" if name.endswith("_ns") else "")
+                if name not in units and not name.endswith("_ns"):
+                    raise ValueError(f"{name} = {v!r} is not allowed: known unit costs are "
+                                     f"{', '.join(units) or 'none'} (a new one must end in _ns)")
+                units[name] = Unit(name, _number(name, v), unit, OVERRIDE, "set by the reader")
+        return dataclasses.replace(self, units=units, curves=curves)
+
+    def with_transfer(self, topology_class: str, machine: str | None = None) -> "UnitCosts":
+        """A copy pricing bounces at one topology class: measured here if this machine has it
+        (and no ``machine`` is named), else a cited figure (``machine``: part of its name)."""
+        if machine is None:
+            for row in self.transfers:
+                if row["class"] == topology_class and row["machine"] == "this machine":
+                    u = Unit("line_transfer_ns", row["ns"], "ns/op", row["label"],
+                             f"{row['source']}: {topology_class} pairs")
+                    return dataclasses.replace(self, units={**self.units, "line_transfer_ns": u})
+        rows = [r for r in CITED_TRANSFERS if r["class"] == topology_class
+                and (machine is None or machine.lower() in r["machine"].lower())]
+        if not rows:
+            have = sorted({(r["class"], r["machine"]) for r in CITED_TRANSFERS})
+            raise ValueError(f"topology_class = {topology_class!r}, machine = {machine!r} is not allowed: "
+                             f"measured here: {', '.join(r['class'] for r in self.transfers) or 'none'}; cited: "
+                             + "; ".join(f"{c} on {m}" for c, m in have))
+        r = rows[0]
+        u = Unit("line_transfer_ns", r["ns"], "ns/op", CITED, f"{r['machine']}, {topology_class}: {r['source']}")
+        return dataclasses.replace(self, units={**self.units, "line_transfer_ns": u})
+
+    def transfer_table(self) -> list[dict]:
+        """Line transfers by topology class: measured here, then cited; rows
+        {class, machine, ns, label, source}."""
+        out = [{"class": r["class"], "machine": r["machine"], "ns": r["ns"], "label": r["label"],
+                "source": r["source"]} for r in self.transfers]
+        out += [{"class": r["class"], "machine": r["machine"], "ns": r["ns"], "label": CITED,
+                 "source": r["source"]} for r in CITED_TRANSFERS]
+        return out
+
+    def shared_line(self, writers: float, pacing: str = "tight", extrapolate: bool = False) -> Unit:
+        """What one atomic costs on a line that ``writers`` CPUs update at the same time.
+
+        ``local_atomic_ns`` + (ns per op on one shared line - ns per op on a line per thread)
+        at that many threads: what sharing adds over per-CPU lines, measured with the same
+        loop. ``pacing``: "tight" (back-to-back increments; a CPU may keep the line for a run
+        of them) or "paced" (some private work after each increment).
+        """
+        if pacing not in _PACING_CURVES:
+            raise ValueError(f"pacing = {pacing!r} is not allowed: expected one of {', '.join(PACINGS)}")
+        shared_name, private_name = _PACING_CURVES[pacing]
+        shared_c, private_c = self.curve(shared_name), self.curve(private_name)
+        s, how = shared_c.at(writers, extrapolate)
+        p, _ = private_c.at(writers, extrapolate)
+        local = self.unit("local_atomic_ns")
+        value = local.value + max(0.0, s - p)
+        sources = {shared_c.source, private_c.source, local.source}
+        source = sources.pop() if len(sources) == 1 else " + ".join(sorted(sources))
+        return Unit(f"shared_line_ns@{writers:g}", value, "ns/op", source,
+                    f"local atomic {local.value:.2f} + (one shared line {s:.2f} - a line per thread {p:.2f}) "
+                    f"ns per op, {pacing} loop, {how}")
+
+
+_CURVE_NAMES = frozenset({"contended", "private", "paced_contended", "paced_private"})
+
+
+def _unpack(result: Any, source: str | None, recorded_at: str | None) -> tuple[dict, str, str | None, str | None]:
+    """(data, source, recorded_at, reason) from a probe result, its JSON, or plain data."""
+    meta = ("probe", "source", "recorded_at", "reason", "partial", "provenance")
+    if hasattr(result, "data") and hasattr(result, "source"):
+        return (dict(result.data), source or result.source, recorded_at or getattr(result, "recorded_at", None),
+                getattr(result, "reason", None))
+    if isinstance(result, Mapping):
+        if "probe" in result and "source" in result:
+            data = {k: v for k, v in result.items() if k not in meta}
+            return data, source or result["source"], recorded_at or result.get("recorded_at"), result.get("reason")
+        if source is None:
+            raise ValueError("source = None is not allowed with plain probe data: expected 'live' or 'recorded'")
+        return dict(result), source, recorded_at, None
+    raise ValueError(f"result = {type(result).__name__} is not allowed: expected the atomics probe's result, "
+                     f"its to_json() or its data dict")
+
+
+# -- pricing ---------------------------------------------------------------------------------
+
+def price(items: Iterable[tuple[str, float, str | Unit]], units: UnitCosts) -> list[dict]:
+    """Rows {cause, count_per_mib, unit, unit_ns, ns_per_mib, source, detail} for
+    (cause, count per MiB, unit name or Unit) items."""
+    rows = []
+    for cause, count, unit in items:
+        u = unit if isinstance(unit, Unit) else units.unit(unit)
+        n = _number(f"count of {cause} per MiB", count)
+        rows.append({"cause": cause, "count_per_mib": n, "unit": u.name, "unit_ns": u.value,
+                     "ns_per_mib": n * u.value, "source": u.source, "detail": u.detail})
+    return rows
+
+
+def total(rows: Iterable[dict]) -> float:
+    """ns per MiB of all rows."""
+    return float(sum(r["ns_per_mib"] for r in rows))
+
+
+def ledger_counts(ledger: Any) -> dict[str, float]:
+    """The ledger's numeric fields by name, whatever fields it has (a Ledger, a mapping such as
+    ``Ledger.as_dict()``, a pandas row, any dataclass)."""
+    if isinstance(ledger, Mapping):
+        d = dict(ledger)
+    elif hasattr(ledger, "as_dict"):
+        d = ledger.as_dict()
+    elif dataclasses.is_dataclass(ledger):
+        d = {f.name: getattr(ledger, f.name) for f in dataclasses.fields(ledger)}
+    elif hasattr(ledger, "to_dict"):
+        d = ledger.to_dict()
+    else:
+        raise ValueError(f"ledger = {type(ledger).__name__} is not allowed: expected a Ledger or a mapping of counts")
+    return {k: float(v) for k, v in d.items()
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))}
+
+
+def atomic_fields(ledger: Any) -> list[str]:
+    """Fields of the ledger that count atomics of one kind (``*_atomics``), e.g. to name ``shared``."""
+    return [k for k in ledger_counts(ledger) if k.endswith("_atomics")]
+
+
+def price_ledger(ledger: Any, units: UnitCosts, nbytes: float, *, shared: str | None = None,
+                 writers: float = 1, pacing: str = "tight", extrapolate: bool = False) -> list[dict]:
+    """ns per MiB by cause for one replay ledger of ``nbytes`` payload bytes.
+
+    Reads ``atomics`` and ``bounces`` by name (other fields are ignored, so new ones do no
+    harm). Causes: ``local_atomic`` (atomics on a line this CPU last wrote),
+    ``line_transfer`` (bounces). With ``shared=FIELD`` the atomics counted in that field
+    (e.g. "ref_atomics": the refs on devmem's one binding) are taken out and priced as
+    ``shared_line``, on one line that ``writers`` CPUs update at once
+    (:meth:`UnitCosts.shared_line`). Their share of the bounces is ``FIELD``'s own bounce
+    count if the ledger has one (``ref_atomics`` -> ``ref_bounces``), else proportional to
+    their share of the atomics (said in the row's detail).
+    """
+    nbytes = _number("nbytes", nbytes, zero_ok=False)
+    c = ledger_counts(ledger)
+    for name in ("atomics", "bounces"):
+        if name not in c:
+            raise ValueError(f"ledger has no {name!r} count: fields are {', '.join(c) or 'none'}")
+    atomics, bounces = _number("atomics", c["atomics"]), _number("bounces", c["bounces"])
+    if bounces > atomics:
+        raise ValueError(f"bounces = {bounces:g} is not allowed: more than atomics = {atomics:g}")
+    scale = MIB / nbytes
+    items: list[tuple[str, float, Any]] = []
+    n_shared = b_shared = 0.0
+    if shared is not None:
+        if shared not in c:
+            raise ValueError(f"shared = {shared!r} is not allowed: expected a count field of the ledger, "
+                             f"e.g. {', '.join(atomic_fields(c)) or 'none'}")
+        n_shared = _number(shared, c[shared])
+        if n_shared > atomics:
+            raise ValueError(f"shared = {shared!r} counts {n_shared:g} atomics, more than atomics = {atomics:g}")
+        own = shared[:-len("_atomics")] + "_bounces" if shared.endswith("_atomics") else shared + "_bounces"
+        unit = units.shared_line(writers, pacing, extrapolate)
+        if own in c:
+            b_shared = min(c[own], bounces, n_shared)
+            split = f"its bounces from the ledger's {own}"
+        else:
+            b_shared = bounces * n_shared / atomics if atomics else 0.0
+            split = f"its bounces taken as proportional to its atomics (the ledger has no {own})"
+        unit = dataclasses.replace(unit, detail=f"{shared} on one line, {writers:g} writer(s): {unit.detail}; {split}")
+    items.append(("local_atomic", (atomics - n_shared - (bounces - b_shared)) * scale, "local_atomic_ns"))
+    items.append(("line_transfer", (bounces - b_shared) * scale, "line_transfer_ns"))
+    if shared is not None:
+        items.append(("shared_line", n_shared * scale, unit))
+    return price(items, units)
+
+
+def price_ledgers(ledgers: Mapping[str, Any], units: UnitCosts, nbytes: float, *, key: str = "policy",
+                  **kwargs: Any) -> list[dict]:
+    """:func:`price_ledger` for several ledgers (e.g. one per policy): the rows of each, with
+    ``key`` naming the ledger they price. ``kwargs`` go to :func:`price_ledger`."""
+    return [{key: name, **row} for name, led in ledgers.items()
+            for row in price_ledger(led, units, nbytes, **kwargs)]
+
+
+def core_share(ns_per_mib: Any, gbit_per_s: Any) -> Any:
+    """The share of one core (1.0 = a whole core) spent at ``ns_per_mib`` when data flows at
+    ``gbit_per_s`` (10^9 bit/s): ns per MiB x MiB per second / 10^9 ns."""
+    ns = np.asarray(ns_per_mib, dtype=float)
+    rate = np.asarray(gbit_per_s, dtype=float)
+    if not np.all(np.isfinite(ns)) or np.any(ns < 0):
+        raise ValueError(f"ns_per_mib = {ns_per_mib!r} is not allowed: expected finite numbers >= 0")
+    if not np.all(np.isfinite(rate)) or np.any(rate <= 0):
+        raise ValueError(f"gbit_per_s = {gbit_per_s!r} is not allowed: expected finite numbers > 0")
+    share = ns * (rate * 1e9 / 8 / MIB) / 1e9
+    return float(share) if share.ndim == 0 else share
+
+
+def core_shares(ns_per_mib: float, rates: Iterable[float] = LINE_RATES_GBIT) -> list[dict]:
+    """Rows {gbit_per_s, ns_per_mib, core_share} for each line rate."""
+    return [{"gbit_per_s": float(r), "ns_per_mib": float(ns_per_mib), "core_share": core_share(ns_per_mib, r)}
+            for r in rates]
