@@ -72,6 +72,7 @@ workload_params = st.fixed_dictionaries(
         "send_size": st.sampled_from([1000, 4096, 10000, 65536, 262144]),
         "frag_size": st.sampled_from([512, 1500, 4096, 16384, 65536, 262144]),
         "loss_rate": st.sampled_from([0.0, 0.01, 0.05, 0.2]),
+        "loss_burst": st.sampled_from([1.0, 2.5, 8.0]),
         "cpus": st.integers(1, 4),
         "seed": st.integers(0, 1000),
         "folio_pages": st.sampled_from([1, 2, 4, 16, 512]),

@@ -45,7 +45,7 @@ def test_use_after_free_paths_agree():
     """Multi-folio frags under today's policy: both implementations see the same use-after-free."""
     from fraglife.model import workloads
 
-    trace = workloads.generate("multipage_send", bytes_sent=1 << 20, frag_size=65536, folio_pages=1, loss_rate=0.05)
+    trace = workloads.generate("physrange_send", bytes_sent=1 << 20, frag_size=65536, folio_pages=1, loss_rate=0.05)
     led = _same(trace, "page_ref")
     assert led.uaf_pages > 0
 

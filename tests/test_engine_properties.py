@@ -156,10 +156,11 @@ def test_msg_zerocopy_attach_refs_every_page_then_gives_the_surplus_back(folio_p
     assert led.uarg_atomics == 3 and led.completions == 1
 
 
-@pytest.mark.parametrize("folio_pages,pins,unpins", [(1, 1, 1), (16, 32, 2), (512, 2, 2)])
+@pytest.mark.parametrize("folio_pages,pins,unpins", [(1, 2, 1), (16, 32, 2), (512, 2, 2)])
 def test_owner_designs_pin_user_pages(folio_pages, pins, unpins):
-    """FOLL_PIN: a small folio's refcount takes GUP_PIN_COUNTING_BIAS (one atomic per page), a large folio's
-    refcount and _pincount one each (two per page; two per PMD for a PMD-mapped THP); unpin once per folio run."""
+    """FOLL_PIN in the fast path (try_grab_folio_fast): try_get_folio() and then the rest of the bias on a small
+    folio's refcount or one on a large folio's _pincount, two atomics per page (per PMD for a PMD-mapped THP);
+    unpin once per folio run, one atomic on a small folio, two on a large one (gup_put_folio)."""
     pages = 16 if folio_pages > 1 else 1
     led = _led(_zerocopy_attach(folio_pages, pages), "owner_skb")
     assert led.clean

@@ -255,10 +255,9 @@ def _pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, 
             q += 1
         n = q - lo
         calls = 1 if fp >= PMD_PAGES else n
-        for _ in range(calls):
+        for _ in range(calls):  # try_get_folio(), then the bias (small folio) or _pincount (large)
             _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PIN_ATOMICS, op, led)
-            if fp > 1:
-                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h, cpu, PIN_ATOMICS, op, led)
+            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h if fp > 1 else h, cpu, PIN_ATOMICS, op, led)
         for p in range(lo, q):
             PG[PINNED, p] += 1
         _pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n)

@@ -41,11 +41,13 @@ Rules taken from the kernel (v6.12 unless noted), each applied below:
   ``tcp_sendmsg_locked()``); the first is a plain store (``msg_zerocopy_alloc()``).
 - devmem: a frag ref is a ref on the dma-buf binding (``net_devmem_get_net_iov()``,
   net/core/devmem.c, v6.16).
-- FOLL_PIN (the owner designs): ``try_grab_folio()`` adds ``GUP_PIN_COUNTING_BIAS``
-  to a small folio's refcount (one atomic per page) and one to a large folio's
-  refcount and ``_pincount`` (two); ``unpin_user_pages()`` drops consecutive
-  pages of one folio together (``gup_folio_next()``), one or two atomics per
-  run (mm/gup.c).
+- FOLL_PIN (the owner designs): ``pin_user_pages_fast()`` pins in the fast path,
+  where ``try_grab_folio_fast()`` takes a ref with ``try_get_folio()`` and then adds
+  ``GUP_PIN_COUNTING_BIAS - 1`` to a small folio's refcount or one to a large
+  folio's ``_pincount``: two atomics per page (per PMD for a PMD-mapped THP), where
+  FOLL_GET takes one; ``unpin_user_pages()`` drops consecutive pages of one folio
+  together (``gup_folio_next()``), one atomic per run on a small folio, two on a
+  large one (``gup_put_folio()``, mm/gup.c).
 """
 
 from __future__ import annotations
@@ -301,10 +303,9 @@ class Replay:
         b = self.buffers[f.buf]
         for h, qs in self.runs(f):
             calls = 1 if b.folio_pages >= T.PMD_PAGES else len(qs)
-            for _ in range(calls):
+            for _ in range(calls):  # try_get_folio(), then the bias (small folio) or _pincount (large)
                 self.atomic((FOLIO, h), cpu, "pin_atomics", op)
-                if b.folio_pages > 1:
-                    self.atomic((PINCOUNT, h), cpu, "pin_atomics", op)
+                self.atomic((PINCOUNT, h) if b.folio_pages > 1 else (FOLIO, h), cpu, "pin_atomics", op)
             for q in qs:
                 self.pinned[q] += 1
             self.pinsets.setdefault(self.pin_owner(f), []).append((h, qs))

@@ -76,6 +76,15 @@ MAX_TCP_HEADER = 320  # L1_CACHE_ALIGN(128 + MAX_HEADER), include/net/tcp.h; MAX
 GSO_MAX_SIZE = GSO_LEGACY_MAX_SIZE - (MAX_TCP_HEADER + 1)  # sk_setup_caps(), net/core/sock.c
 NAPI_BUDGET = 64  # packets per NAPI poll (NAPI_POLL_WEIGHT, include/linux/netdevice.h)
 DEVMEM_DMABUF_PAGES = 16000  # the udmabuf the devmem selftest binds (NUM_PAGES, tools/.../hw/ncdevmem.c)
+#: What a generator counts besides the trace (what the kernel's tracepoints count too, chapter 01):
+STATS = (
+    "sendmsg",        # sendmsg() calls
+    "transmissions",  # skbs handed to the device: a clone or copy of a write-queue skb, retransmissions included
+    "retransmits",    # of which retransmissions
+    "gso_segments",   # segments skb_segment() made in software
+    "lost_segments",  # segments lost on the wire (first transmissions)
+    "packets",        # packets received
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class Config:
     send_size: int = 64 * KiB  # bytes per sendmsg
     frag_size: int = 16 * KiB  # physrange_send only: bytes per physical-range frag
     loss_rate: float = 0.01
+    loss_burst: float = 1.0  # mean length of a run of lost segments (1: isolated losses)
     cpus: int = 2
     seed: int = 1
     folio_pages: int = 1  # pages per folio of the memory sent (and of page_pool pages on receive)
@@ -114,6 +124,20 @@ class Config:
     @property
     def send_pages(self) -> int:
         return -(-self.send_size // PAGE_SIZE)
+
+    @property
+    def loss_chain(self) -> tuple[float, float]:
+        """(P(lost | previous kept), P(lost | previous lost)) of a two-state chain whose stationary loss rate is
+        ``loss_rate`` and whose runs of lost segments last ``loss_burst`` segments on average."""
+        r, b = self.loss_rate, max(self.loss_burst, 1.0)
+        if r <= 0:
+            return 0.0, 0.0
+        return min(1.0, r / (b * (1 - r))), 1 - 1 / b
+
+    @property
+    def rx_hole_packets(self) -> int:
+        """Packets that arrive behind a lost one before its retransmission does: one round trip's worth."""
+        return -(-self.inflight * self.size_goal // self.mss)
 
 
 class _Ids:
@@ -162,6 +186,8 @@ class _Sender:
         self.memory = memory  # "user" | "devmem" | "pipe" | "physrange"
         self.zerocopy = memory in ("user", "devmem")
         self.tso = tso
+        self.stats = dict.fromkeys(STATS, 0)
+        self.prev_lost = False
         self.skb_ids, self.buf_ids, self.uarg_ids, self.pages = _Ids(), _Ids(), _Ids(), _Pages()
         # stream byte ranges: skb -> [lo, hi); send index -> its memory
         self.range: dict[int, list[int]] = {}
@@ -341,6 +367,7 @@ class _Sender:
         """One sendmsg() of ``size`` bytes starting at stream offset ``lo``."""
         c, tb = self.c, self.tb
         cpu = c.app_cpu
+        self.stats["sendmsg"] += 1
         u = -1
         if self.zerocopy:
             self.slot_of[b] = self._slot()
@@ -406,12 +433,13 @@ class _Sender:
             self._try_complete(u)
         for buf in self.regions:  # munmap / unbind at exit
             self.tb.buf_release(c.app_cpu, buf)
-        return self.tb.build()
+        return self.tb.build(), self.stats
 
     def _transmit(self, s: int, pending_txc: list) -> None:
         """__tcp_transmit_skb(): clone for the device (pskb_copy if still cloned); GSO if no TSO."""
         c, tb = self.c, self.tb
         lo, hi = self.range[s]
+        self.stats["transmissions"] += 1
         dev = self._new_skb(lo, hi)
         if s in self.clone_of:
             tb.segment(c.app_cpu, dev, s, 0, hi - lo)  # __pskb_copy_fclone(): a ref per frag
@@ -425,6 +453,7 @@ class _Sender:
                 seg = self._new_skb(lo + start, min(hi, lo + start + c.mss))
                 tb.segment(c.app_cpu, seg, dev, start, min(c.mss, hi - lo - start))
                 out.append(seg)
+                self.stats["gso_segments"] += 1
             self._consume(c.app_cpu, s, dev)
         pending_txc.append((s, out))
 
@@ -442,18 +471,29 @@ class _Sender:
             self.tb.expand_head(self.c.rx_cpu, s)  # skb_unclone() -> pskb_expand_head()
             del self.clone_of[s]
 
+    def _lost(self) -> bool:
+        """Whether the next segment in stream order is lost (runs of losses per Config.loss_chain)."""
+        start, stay = self.c.loss_chain
+        self.prev_lost = self.rng.random() < (stay if self.prev_lost else start)
+        return self.prev_lost
+
     def _ack(self, s: int, pending_txc: list) -> None:
         """Acknowledge write-queue skb ``s``: trims, loss repair, free."""
         c = self.c
         cpu = c.rx_cpu
         lo, hi = self.range[s]
         seg_starts = list(range(lo, hi, c.mss))
-        lost = [self.rng.random() < c.loss_rate for _ in seg_starts]
+        lost = [self._lost() for _ in seg_starts]
+        self.stats["lost_segments"] += sum(lost)
         acked = lo  # cumulative ACK point within s
         run = 0
-        for i, start in enumerate(seg_starts):
-            end = min(start + c.mss, hi)
+        i = 0
+        while i < len(seg_starts):
             if lost[i]:
+                j = i  # a run of lost segments stays one skb and is retransmitted as one
+                while j < len(seg_starts) and lost[j]:
+                    j += 1
+                end = min(seg_starts[j - 1] + c.mss, hi)
                 if acked > self.range[s][0]:
                     self._trim(s, acked)
                 if end < hi:  # cut the hole out: tcp_fragment() from the SACK walk
@@ -468,11 +508,14 @@ class _Sender:
                 s = rest
                 acked = end
                 run = 0
+                i = j
                 continue
+            end = min(seg_starts[i] + c.mss, hi)
             run += 1
             acked = end
             if run % c.ack_every == 0 and end < hi:
                 self._trim(s, acked)
+            i += 1
         self._free_skb(cpu, s)
 
     def _trim(self, s: int, upto: int) -> None:
@@ -503,6 +546,8 @@ class _Sender:
     def _transmit_retrans(self, s: int, pend: list) -> None:
         c = self.c
         lo, hi = self.range[s]
+        self.stats["transmissions"] += 1
+        self.stats["retransmits"] += 1
         dev = self._new_skb(lo, hi)
         if s in self.clone_of:
             self.tb.segment(c.rx_cpu, dev, s, 0, hi - lo)
@@ -541,7 +586,8 @@ def _rx_gro(cfg: Config) -> np.ndarray:
     queue: list[int] = []  # receive queue (oldest first); queue[-1] may take coalesces
     blocked_until = -1  # packet index before which reads wait for a retransmission
     n_pkts = -(-c.bytes_sent // c.mss)
-    read_lag = c.inflight
+    stats = dict.fromkeys(STATS, 0)
+    stats["packets"] = n_pkts
 
     def recycle(b):
         released.discard(b)
@@ -600,9 +646,10 @@ def _rx_gro(cfg: Config) -> np.ndarray:
         skb_bufs[s] = [b]
         frags_left[b] += 1
         if rng.random() < c.loss_rate:
-            # a hole: GRO flushes, and readers wait for the retransmission
+            # a hole: GRO flushes, and readers wait a round trip for the retransmission
+            stats["lost_segments"] += 1
             flush_gro()
-            blocked_until = i + c.inflight
+            blocked_until = i + c.rx_hole_packets
         if gro is None:
             gro, gro_len = s, length
         elif len(skb_bufs[gro]) + 1 <= c.max_frags and gro_len + length < GSO_LEGACY_MAX_SIZE:
@@ -616,21 +663,20 @@ def _rx_gro(cfg: Config) -> np.ndarray:
             gro, gro_len = s, length
         if (i + 1) % NAPI_BUDGET == 0:
             flush_gro()  # napi_complete_done() -> gro_flush
-        if (i + 1) % (NAPI_BUDGET // 2) == 0 and len(queue) > read_lag:
-            read(i)
+            read(i)  # the reader copies out what one poll delivered
     flush_gro()
     while queue:
         free(c.app_cpu, queue.pop(0))
     if cur is not None:
         tb.buf_release(c.rx_cpu, cur[0])
-    return tb.build()
+    return tb.build(), stats
 
 
 @dataclass(frozen=True)
 class Workload:
     name: str
     summary: str
-    make: Callable[[Config], np.ndarray]
+    make: Callable[[Config], tuple[np.ndarray, dict]]
     today: bool = True  # False: the thread's future, a frag builder today's kernel does not have
 
 
@@ -654,10 +700,15 @@ WORKLOADS: dict[str, Workload] = {
 TODAY = tuple(name for name, w in WORKLOADS.items() if w.today)
 
 
-def generate(workload: str, **params) -> np.ndarray:
-    """A trace of ``workload`` with the given :class:`Config` fields."""
+def generate_with_stats(workload: str, **params) -> tuple[np.ndarray, dict]:
+    """A trace of ``workload`` with the given :class:`Config` fields, and the generator's :data:`STATS`."""
     try:
         w = WORKLOADS[workload]
     except KeyError:
         raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}") from None
     return w.make(Config(**params))
+
+
+def generate(workload: str, **params) -> np.ndarray:
+    """A trace of ``workload`` with the given :class:`Config` fields."""
+    return generate_with_stats(workload, **params)[0]
