@@ -51,6 +51,7 @@ def test_bad_parameter_stops_the_chapter_with_one_clear_message(tmp_path):
 def test_chapter_01_claims_hold_at_the_edges_of_its_parameters(tmp_path):
     """Claims are stated for every allowed value, not only the defaults."""
     edge = {"mss": 9000, "frag_size": 512, "loss_rate": 0.2, "cpus": 1, "bytes_sent": 65536, "seed": 0,
-            "workload": "multipage_send", "folio_pages": 512}
+            "workload": "physrange_send", "folio_pages": 512, "send_size": 4096, "loss_burst": 64.0,
+            "rtt_us": 1.0, "txc_us": 0.0, "line_gbit": 1600, "rx_buf": 512, "measurements": "recorded"}
     [r] = runner.run_chapters(["01"], parameters={"01_refcount_removal": edge}, out_dir=tmp_path)
     assert r.ok, r.describe()

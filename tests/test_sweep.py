@@ -115,7 +115,7 @@ def test_small_sweep_on_two_workers(cluster, tmp_path):
         assert col in df.columns, col
     assert list(df.columns[1:4]) == ["loss_rate", "frag_size", "bytes_sent"]  # grid axes first, in order
     assert (df["chapter"] == "01_refcount_removal").all() and (df["mode"] == "library").all()
-    assert (df["probes"] == "n/a").all()  # chapter 01 reports no probe use
+    assert (df["probes"] == "recorded").all() and (df["measurements"] == "recorded").all()  # one calibration
     assert set(df["seed"]) == {1}
     assert list(zip(df["loss_rate"], df["frag_size"])) == [(0.0, 4096), (0.0, 65536), (0.05, 4096), (0.05, 65536)]
     # files: table twice, chart, manifest, one record per point

@@ -134,13 +134,14 @@ def test_controls_take_their_ranges_from_the_chapter_spec():
     from fraglife.views import refcount_removal as view
 
     spec = chapters.get("01").spec
-    P = spec.validate(dict(spec.defaults(), cpus=64, frag_size=512))
-    c = view.controls(spec, P)
-    assert list(c) == ["workload", "loss_rate", "frag_size", "cpus"]
+    P = spec.validate(dict(spec.defaults(), rtt_us=500.0, folio_pages=8))
+    c = view.controls(spec, P, line_transfer_ns=1000.0)
+    assert list(c) == ["workload", "loss_rate", "folio_pages", "rtt_us", "line_gbit", "line_transfer_ns"]
     assert list(c["workload"].options) == list(WORKLOADS) == list(spec["workload"].choices)
     assert (c["loss_rate"].min, c["loss_rate"].max) == (spec["loss_rate"].lo, spec["loss_rate"].hi)
-    assert (c["cpus"].min, c["cpus"].max, c["cpus"].value) == (1, 8, 8)  # narrower than the spec, value clamped
-    assert c["frag_size"].value == 1024  # the nearest option
+    assert (c["rtt_us"].min, c["rtt_us"].max, c["rtt_us"].value) == (2.0, 100.0, 100.0)  # narrower, value clamped
+    assert c["folio_pages"].value in (4, 16)  # the nearest option
+    assert c["line_transfer_ns"].value == view.LINE_TRANSFER.hi
     whole = widgets.control(spec["cpus"], 2)
     assert (whole.min, whole.max) == (spec["cpus"].lo, spec["cpus"].hi)
     with pytest.raises(ParamError, match="'cpus' = 100 is not allowed"):

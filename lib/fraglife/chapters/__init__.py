@@ -147,11 +147,15 @@ WORKLOAD_PARAMS = (
           choices=tuple(WORKLOADS)),
     Param("bytes_sent", int, 16 * MiB, "payload bytes the workload moves", lo=64 * KiB, hi=1024 * MiB),
     Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
-    Param("frag_size", int, 4 * KiB, "bytes one skb frag describes", lo=512, hi=2 * MiB),
-    Param("loss_rate", float, 0.01, "probability that a segment is lost on the wire", lo=0.0, hi=0.2),
+    Param("send_size", int, 64 * KiB, "bytes one sendmsg() hands over", lo=4 * KiB, hi=16 * MiB),
+    Param("loss_rate", float, 0.01, "share of segments lost on the wire", lo=0.0, hi=0.2),
+    Param("loss_burst", float, 1.0, "mean length of a run of lost segments (1: isolated losses)", lo=1.0, hi=64.0),
     Param("cpus", int, 2, "CPUs the workload's events are spread over", lo=1, hi=64),
     Param("seed", int, 1, "random seed; same seed, same trace", lo=0, hi=2**31 - 1),
 )
+#: Whether a chapter measures this machine now (falling back to the recording) or reads the recording.
+MEASUREMENTS_PARAM = Param("measurements", str, "live", "live: measure this machine where it allows (else the "
+                           "recording); recorded: the recordings in data/probes/", choices=("live", "recorded"))
 
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
@@ -163,12 +167,22 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "01_refcount_removal",
         "Refcount removal: who takes page refs today",
-        "Page refs per workload and event type; per-page vs owner policies; the multi-page-frag use-after-free.",
+        "Refs on frag memory per workload, event and refcount kind, in count and time; the model against this "
+        "kernel's tracepoints; per-page vs owner policies; the multi-folio-frag use-after-free.",
         _spec(
             "01_refcount_removal",
             *WORKLOAD_PARAMS,
-            Param("folio_pages", int, 1, "pages per folio of the sent buffers (1 = order-0 pages)",
+            Param("folio_pages", int, 1, "pages per folio of the memory sent, and of page_pool pages (1: order 0)",
                   lo=1, hi=512, power_of_two=True),
+            Param("frag_size", int, 16 * KiB, "physrange_send only (the thread's future): bytes per frag",
+                  lo=512, hi=2 * MiB),
+            Param("rx_buf", int, 2048, "bytes per receive buffer in a page_pool page", lo=512, hi=64 * KiB),
+            Param("rtt_us", float, 25.0, "round trip time in microseconds", lo=1.0, hi=100_000.0),
+            Param("txc_us", float, 16.0, "delay from an skb's last byte on the wire to its TX completion, us",
+                  lo=0.0, hi=10_000.0),
+            Param("line_gbit", int, 100, "line rate in Gbit/s (wire time of an skb, and the core share)",
+                  lo=1, hi=1600),
+            MEASUREMENTS_PARAM,
         ),
     ),
 )

@@ -99,7 +99,7 @@ class Config:
     seed: int = 1
     folio_pages: int = 1  # pages per folio of the memory sent (and of page_pool pages on receive)
     inflight: int = 8  # skbs sent before the first of them is acknowledged
-    txc_lag: int = 1  # skbs sent before a transmitted clone is completed
+    txc_lag: int = 1  # skbs sent before a transmitted clone is completed (0: at once, so nothing corks the tail)
     ack_every: int = 2  # segments per ACK (delayed ACK)
     max_frags: int = T.MAX_SKB_FRAGS
     rx_buf: int = 2048  # bytes per receive buffer in a page_pool page
@@ -208,6 +208,7 @@ class _Sender:
         self.uarg_bytes = 0
         # the open (unsent) tail skb and its last frag: (buffer id, folio head, end offset from head, uarg)
         self.skb: int | None = None
+        self.sent = 0  # skbs transmitted so far: the model's clock
         self.skb_frags = 0
         self.skb_uarg = -1
         self.last_frag: tuple[int, int, int, int] | None = None
@@ -351,17 +352,23 @@ class _Sender:
             pos += n
 
     def _close_skb(self, pending_txc, pending_ack) -> None:
-        c = self.c
         if self.skb is None:
             return
         s = self.skb
         self.skb, self.last_frag = None, None
-        self._transmit(s, pending_txc)
-        pending_ack.append(s)
-        while len(pending_txc) > c.txc_lag:
-            self._complete(*pending_txc.pop(0))
-        while len(pending_ack) > c.inflight:
-            self._ack(pending_ack.pop(0), pending_txc)
+        now = self.sent
+        self.sent += 1
+        self._transmit(s, pending_txc, now + self.c.txc_lag)
+        pending_ack.append((now + self.c.inflight, s))
+        self._advance(pending_txc, pending_ack, now)
+
+    def _advance(self, pending_txc, pending_ack, now: int) -> None:
+        """Time counts skbs sent: skb i is completed at i + txc_lag and its first ACK comes at i + inflight;
+        what falls due by ``now`` happens, completions first."""
+        while pending_txc and pending_txc[0][0] <= now:
+            self._complete(*pending_txc.pop(0)[1:])
+        while pending_ack and pending_ack[0][0] <= now:
+            self._ack(pending_ack.pop(0)[1])
 
     def _send(self, b: int, lo: int, size: int, pending_txc, pending_ack) -> None:
         """One sendmsg() of ``size`` bytes starting at stream offset ``lo``."""
@@ -406,6 +413,10 @@ class _Sender:
                 if k == room:
                     self._close_skb(pending_txc, pending_ack)
         self.queued.add(b)
+        if self.skb is not None and c.txc_lag == 0:
+            # tcp_push() sends the partial tail skb: with nothing of this socket left at the device,
+            # tcp_should_autocork() does not hold it back (net/ipv4/tcp.c, v6.12)
+            self._close_skb(pending_txc, pending_ack)
         if self.zerocopy:
             tb.uarg_put(cpu, u)  # net_zcopy_put() as tcp_sendmsg_locked() returns
         else:
@@ -414,20 +425,18 @@ class _Sender:
 
     def generate(self) -> np.ndarray:
         c = self.c
-        pending_txc: list[tuple[int, list[int]]] = []  # (write-queue skb, device skbs) awaiting completion
-        pending_ack: list[int] = []
+        pending_txc: list[tuple[int, int, list[int]]] = []  # (due, write-queue skb, device skbs) to complete
+        pending_ack: list[tuple[int, int]] = []  # (due, write-queue skb) to acknowledge
         b = 0
         while b * c.send_size < c.bytes_sent:
             lo = b * c.send_size
             self._send(b, lo, min(c.send_size, c.bytes_sent - lo), pending_txc, pending_ack)
             b += 1
         self._close_skb(pending_txc, pending_ack)  # tcp_push() of the last partial skb
-        while pending_txc:
-            self._complete(*pending_txc.pop(0))
-        while pending_ack:
-            self._ack(pending_ack.pop(0), pending_txc)
-            while pending_txc:
-                self._complete(*pending_txc.pop(0))
+        now = self.sent
+        while pending_txc or pending_ack:  # the rest falls due in time, as if the link stayed busy
+            self._advance(pending_txc, pending_ack, now)
+            now += 1
         if self.cur_uarg is not None:
             u, self.cur_uarg = self.cur_uarg, None
             self._try_complete(u)
@@ -435,7 +444,7 @@ class _Sender:
             self.tb.buf_release(c.app_cpu, buf)
         return self.tb.build(), self.stats
 
-    def _transmit(self, s: int, pending_txc: list) -> None:
+    def _transmit(self, s: int, pending_txc: list, due: int) -> None:
         """__tcp_transmit_skb(): clone for the device (pskb_copy if still cloned); GSO if no TSO."""
         c, tb = self.c, self.tb
         lo, hi = self.range[s]
@@ -455,7 +464,7 @@ class _Sender:
                 out.append(seg)
                 self.stats["gso_segments"] += 1
             self._consume(c.app_cpu, s, dev)
-        pending_txc.append((s, out))
+        pending_txc.append((due, s, out))
 
     def _consume(self, cpu: int, s: int, dev: int) -> None:
         if self.clone_of.get(s) == dev:
@@ -477,7 +486,7 @@ class _Sender:
         self.prev_lost = self.rng.random() < (stay if self.prev_lost else start)
         return self.prev_lost
 
-    def _ack(self, s: int, pending_txc: list) -> None:
+    def _ack(self, s: int) -> None:
         """Acknowledge write-queue skb ``s``: trims, loss repair, free."""
         c = self.c
         cpu = c.rx_cpu

@@ -141,7 +141,9 @@ def plan(chapter: Chapter | str, grid=None, mode: str = "library",
     """Check everything a sweep needs before it runs; returns (chapter, axes, points).
 
     Every point of the product is validated with the chapter's spec. Library
-    mode needs a chapter with a headline; notebook mode needs its notebook.
+    mode needs a chapter with a headline; notebook mode needs its notebook. A
+    chapter with a ``measurements`` parameter reads the recorded probes at
+    every point unless the grid sets ``measurements=live``.
     """
     ch = get_chapter(chapter) if isinstance(chapter, str) else chapter
     if mode not in MODES:
@@ -159,9 +161,11 @@ def plan(chapter: Chapter | str, grid=None, mode: str = "library",
         except (FileNotFoundError, ValueError) as e:
             raise ParamError(f"cannot sweep {ch.id} in notebook mode: {e}") from None
     names = list(axes)
+    # One calibration for every point: live probes on several workers at once would measure each other.
+    fixed = {"measurements": "recorded"} if "measurements" in ch.spec and "measurements" not in axes else {}
     points = []
     for i, combo in enumerate(itertools.product(*(axes[n] for n in names))):
-        params = dict(ch.spec.validate(dict(zip(names, combo)), partial=True))
+        params = dict(ch.spec.validate({**fixed, **dict(zip(names, combo))}, partial=True))
         points.append(Point(i, point_key(ch.id, mode, params, claims), params))
     return ch, axes, points
 

@@ -471,7 +471,7 @@ def load(out: str | Path):
 
 BENCH_CHAPTER = "01_refcount_removal"
 #: A fixed grid of chapter 01, heavy enough per point (~0.1 s) that dask's per-task cost is small.
-BENCH_GRID = {"loss_rate": [0.0, 0.01, 0.02, 0.05], "frag_size": [4096, 65536, 2097152], "seed": [1, 2],
+BENCH_GRID = {"loss_rate": [0.0, 0.01, 0.02, 0.05], "folio_pages": [1, 16, 512], "seed": [1, 2],
               "bytes_sent": [64 << 20]}
 
 
