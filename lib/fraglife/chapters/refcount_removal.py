@@ -485,7 +485,7 @@ class Results:
         mib = self.runs.nbytes / MiB
         return {"tso_per_mib": float(total["tcp_send"]), "ratio": float(total["tcp_gso"] / total["tcp_send"]),
                 "segment_per_mib": float(ev.loc["tcp_gso", "segment"]), "free_per_mib": float(ev.loc["tcp_gso", "free"]),
-                "segmented": bool(ev.loc["tcp_gso", "segment"] > 0),
+                "segmented": self.runs.traced("tcp_gso")[1]["gso_segments"] > 0,
                 "tso_uarg_per_mib": tso.uarg_atomics / mib, "gso_uarg_per_mib": gso.uarg_atomics / mib}
 
     @cached_property
