@@ -808,11 +808,14 @@ def _recorded_run(name: str) -> dict:
 
 
 def test_kcount_model_inputs_and_kernel_quantities():
+    from fraglife.chapters.refcount_removal import model_inputs
+
     on, off, bn = (_recorded_run(n) for n in ("tso_on", "tso_off", "bottleneck"))
-    assert kc_mod.model_inputs(on) == {"workload": "tcp_send", "bytes_sent": on["bytes"], "mss": on["mss"],
-                                       "loss_rate": 0.0, "tso": True}
-    assert kc_mod.model_inputs(off)["workload"] == "tcp_gso"
-    assert kc_mod.model_inputs(bn)["loss_rate"] == bn["drop_rate"] > 0
+    inputs = model_inputs(on)
+    assert {k: inputs[k] for k in ("workload", "mss", "send_size", "loss_rate", "txc_lag")} == {
+        "workload": "tcp_send", "mss": on["mss"], "send_size": on["chunk"], "loss_rate": 0.0, "txc_lag": 0}
+    assert model_inputs(off)["workload"] == "tcp_gso"
+    assert model_inputs(bn)["loss_rate"] == bn["drop_rate"] > 0 and model_inputs(bn)["loss_burst"] > 1
     for run in (on, off, bn):
         q = kc_mod.kernel_quantities(run)
         assert set(q) == set(kc_mod.QUANTITIES)

@@ -748,20 +748,6 @@ QUANTITIES = {
 }
 
 
-def model_inputs(run: dict) -> dict:
-    """The parameters of ``run`` a workload generator needs to reproduce the transfer.
-
-    ``workload``: "tcp_send" (zerocopy, TSO), "tcp_gso" (zerocopy, segmented in software),
-    "multipage_send" (splice), or None for plain ``send`` (no model of a copying
-    sender); ``bytes_sent``; ``mss`` (the sender's MSS after connect);
-    ``loss_rate`` (the qdisc's measured drop rate per packet, 0 without a
-    bottleneck); ``tso``."""
-    workload = {"zerocopy": "tcp_gso" if run["software_gso"] else "tcp_send",
-                "splice": "multipage_send"}.get(run["sender"])
-    return {"workload": workload, "bytes_sent": run["bytes"], "mss": run["mss"], "loss_rate": run["drop_rate"],
-            "tso": run["tso"]}
-
-
 def kernel_quantities(run: dict) -> dict[str, dict]:
     """Per MiB, the kernel's count of each of :data:`QUANTITIES` in ``run``.
 
@@ -820,7 +806,7 @@ def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 
     """A table of the model's count per MiB against the kernel's, one row per quantity.
 
     ``model``: quantity name (keys of :data:`QUANTITIES`) -> the model's count
-    per MiB for the same transfer (:func:`model_inputs`), or None for a
+    per MiB for the same transfer (chapter 01 feeds it), or None for a
     quantity the model does not follow. In trace terms: transmissions =
     device skbs made by a clone or copy of a write-queue skb (first sends and
     retransmissions); retransmits = those made for a retransmission;
