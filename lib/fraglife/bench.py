@@ -24,6 +24,7 @@ from .model.policies import get as get_policy
 # CLI args and returns a JSON-safe value.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("sweep", "fraglife.sweep:bench_section"),
+    ("chapters", "fraglife.chapter_bench:bench_section"),
 )
 
 

@@ -63,7 +63,10 @@ A module ``chapters/name.py`` provides:
     Optional for chapters that conclude nothing (the overview).
 ``panel_data(params, **controls) -> DataFrame``
     What the chapter's control panel shows for one setting of its controls;
-    the panel's rendering is ``views/name.py``'s business.
+    the panel's rendering is ``views/name.py``'s business: its
+    ``make_panel(ch, P, R)`` builds the panel from this module, the parameters
+    and the results (the notebook's panel cell is that one call), and
+    ``fraglife bench`` times the panel's re-render through it.
 ``SMALL`` (optional)
     ``{parameter: upper bound}`` for size-like parameters, so the library-mode
     claims test explores the whole space with small, fast inputs.

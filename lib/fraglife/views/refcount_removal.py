@@ -148,3 +148,15 @@ def panel(df: pd.DataFrame, workload: str) -> list:
     table = df[PANEL_COLUMNS].assign(core_share=lambda x: (100 * x.core_share).round(2)).rename(
         columns={"core_share": "% of a core"})
     return [chart_policies(df, workload), table.round(1)]
+
+
+def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+    """Chapter 01's control panel: its controls, the chapter module's ``panel_data`` and :func:`panel`.
+
+    ``ch`` is the chapter module (passed in: a view never imports it); ``fraglife bench`` times this panel's
+    re-render."""
+    from ..chapters import get
+
+    return widgets.panel(controls(get("01").spec, P, R.units["line_transfer_ns"]),
+                         lambda **c: panel(ch.panel_data(P, **c), c["workload"]),
+                         title="Atomics, time and memory per MiB by policy")
