@@ -41,6 +41,7 @@ REGISTRY = {
     "memcpy": "fraglife.probes.memcpy",
     "kcount": "fraglife.probes.kcount",
     "atomics": "fraglife.probes.atomics",
+    "memlat": "fraglife.probes.memlat",
 }
 NAMES = tuple(REGISTRY)
 
