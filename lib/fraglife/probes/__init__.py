@@ -10,8 +10,8 @@
 Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, atomics, memlat.
 """
 
-from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, load_recording, measure_live,
-                    record, recording_path, run, run_all)
+from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,
+                    measure_live, notes, record, recording_path, run, run_all)
 
-__all__ = ["ENV", "MODES", "NAMES", "ProbeResult", "ProbeUnavailable", "load_recording", "measure_live",
-           "record", "recording_path", "run", "run_all"]
+__all__ = ["ENV", "MODES", "NAMES", "ProbeResult", "ProbeUnavailable", "combined_source", "load_recording",
+           "measure_live", "notes", "record", "recording_path", "run", "run_all"]
