@@ -280,9 +280,9 @@ class Results:
         r = self.rules
         z, ph, sp = r.loc["zerocopy"], r.loc["phys"], r.loc["splice"]
         return {
+            "phys_vs_zerocopy_frags": float(ph.frags / z.frags), "phys_vs_splice_frags": float(ph.frags / sp.frags),
             "splice_frags_per_mib": float(sp.frags_per_mib), "zerocopy_frags_per_mib": float(z.frags_per_mib),
             "phys_frags_per_mib": float(ph.frags_per_mib),
-            "phys_vs_zerocopy_frags": float(ph.frags / z.frags), "phys_vs_splice_frags": float(ph.frags / sp.frags),
             "splice_skbs_per_mib": float(sp.skbs_per_mib), "zerocopy_skbs_per_mib": float(z.skbs_per_mib),
             "phys_skbs_per_mib": float(ph.skbs_per_mib),
             "zerocopy_gso_refs_per_mib": float(z.gso_refs_per_mib), "phys_gso_refs_per_mib": float(ph.gso_refs_per_mib),

@@ -443,11 +443,10 @@ class Results:
     def headline(self) -> dict:
         m, pr = self.machine, self.priced
         return {
-            "machine_gib": int(self.P.machine_gib),
-            "memmap_today_gib": float(m.loc["today", "total"] / GiB),
-            "metadata_8b_gib": float(m.loc["8 B", "total"] / GiB),
             "saved_8b_share_of_ram": float(m.loc["8 B", "saved_share_of_ram"]),
             "saved_32b_share_of_ram": float(m.loc["32 B", "saved_share_of_ram"]),
+            "memmap_today_gib": float(m.loc["today", "total"] / GiB),
+            "metadata_8b_gib": float(m.loc["8 B", "total"] / GiB),
             "today_ns_per_mib": float(pr.loc["struct_page", "ns_per_mib"]),
             "memdesc8_ns_per_mib": float(pr.loc["memdesc8", "ns_per_mib"]),
             "memdesc8_extra_ns_per_mib": float(pr.loc["memdesc8", "extra_ns_per_mib"]),
