@@ -210,7 +210,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("max_frags", int, 17, "frags per skb (net.core.max_skb_frags; CONFIG_MAX_SKB_FRAGS is "
                   "17..45)", lo=4, hi=45),
             Param("gso_max_kib", int, 64, "the device's GSO limit in KiB: 64 is GSO_LEGACY_MAX_SIZE, BIG TCP "
-                  "goes to 512", lo=64, hi=512, power_of_two=True),
+                  "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
             Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
         ),
     ),

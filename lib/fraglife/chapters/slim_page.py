@@ -488,7 +488,10 @@ def census_remark(R: Results) -> str:
         f"descriptor (free blocks too, from /proc/buddyinfo): **{c.loc['8 B', 'total'] / MiB:,.0f} MiB**, of which "
         f"{c.loc['8 B', 'descriptors'] / MiB:,.0f} MiB descriptors. Large folios make up "
         f"{big.pages.sum() / k.pages.sum():.1%} of the frames and need "
-        f"{big.descriptors.sum():,} descriptors, one per {big.pages.sum() / max(1, big.descriptors.sum()):.1f} pages."
+        f"{big.descriptors.sum():,} descriptors, one per {big.pages.sum() / max(1, big.descriptors.sum()):.1f} pages. "
+        f"Of the {int(k.loc['no_flags', 'pages']):,} frames with no flag, "
+        f"{(R.kpf.get('crosscheck') or {}).get('present_not_managed_pages') or 0:,} are present but not managed by the "
+        f"page allocator (/proc/zoneinfo)."
     )
 
 

@@ -78,12 +78,17 @@ def folio_starts(same_folio: np.ndarray) -> np.ndarray:
     return np.concatenate(([1], (~np.asarray(same_folio, bool)).astype(np.int64)))
 
 
+#: the most a device may ask for: 8 x GSO_MAX_SEGS (include/linux/netdevice.h)
+GSO_MAX_SIZE = 8 * 65535
+
+
 def size_goal(mss: int, gso_max_size: int, max_tcp_header: int = 320) -> int:
     """``tcp_xmit_size_goal()``: whole MSS below ``sk_gso_max_size``, which ``sk_setup_caps()``
-    sets to the device's GSO limit less ``MAX_TCP_HEADER + 1`` (``sk_dst_gso_max_size()``,
-    net/core/sock.c; net/ipv4/tcp.c, v6.12). ``MAX_TCP_HEADER`` is
+    sets to the device's GSO limit (at most ``GSO_MAX_SIZE``) less ``MAX_TCP_HEADER + 1``
+    (``sk_dst_gso_max_size()``, net/core/sock.c; net/ipv4/tcp.c, v6.12). ``MAX_TCP_HEADER`` is
     ``L1_CACHE_ALIGN(128 + MAX_HEADER)``: 320 bytes where MAX_HEADER is LL_MAX_HEADER (128) + 48."""
-    return max(int(mss), (int(gso_max_size) - max_tcp_header - 1) // int(mss) * int(mss))
+    limit = min(int(gso_max_size), GSO_MAX_SIZE)
+    return max(int(mss), (limit - max_tcp_header - 1) // int(mss) * int(mss))
 
 
 @njit(cache=CACHE)
