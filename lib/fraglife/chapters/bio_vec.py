@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import probes
 from ..claims import Claim
-from ..model import bvec as B
+from ..model import bvec as B, costs
 from ..params import Params
 from ..probes import pagemap as pagemap_probe
 
@@ -39,7 +39,8 @@ ACCESS_FRAGS = 1 << 20
 
 
 def probe_results() -> dict:
-    return {"btf": probes.run("btf"), "pagemap": probes.run("pagemap", quick=True)}
+    return {"btf": probes.run("btf"), "pagemap": probes.run("pagemap", quick=True),
+            "atomics": probes.run("atomics", quick=True)}
 
 
 def measured_layout(pm, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +105,46 @@ def send(buf: dict, rule: str, *, nbytes: int, max_frags: int, goal: int, mss: i
             "segments_per_mib": c["segments"] / mib, "gso_refs_per_mib": c["segment_pieces"] / mib,
             "attach_ref_atomics_per_mib": attach / mib, "multi_folio_share": c["multi_folio_frags"] / c["frags"],
             "frags_per_skb": c["frags"] / c["skbs"]}
+
+
+def ref_counts(t: pd.DataFrame) -> pd.DataFrame:
+    """Reference atomics per MiB for each rule, with TSO and with software GSO.
+
+    Today (``splice``, ``zerocopy``): the attach refs, one put per frag when the data is freed
+    (``skb_release_data()``), and in software GSO a ref and a put per frag piece of every segment
+    (``skb_segment()``). ``phys``: no page to ref; one get and one put on an owner per skb, and
+    per segment skb in software GSO (the per-skb owner of chapters 01 and 08)."""
+    rows = []
+    for rule, r in t.iterrows():
+        for gso in ("TSO", "software GSO"):
+            if rule == "phys":
+                page = 0.0
+                owner = 2 * (r.segments_per_mib if gso == "software GSO" else r.skbs_per_mib)
+            else:
+                page = r.attach_ref_atomics_per_mib + r.frags_per_mib
+                page += 2 * r.gso_refs_per_mib if gso == "software GSO" else 0.0
+                owner = 0.0
+            rows.append({"rule": rule, "gso": gso, "page_ref_atomics_per_mib": page,
+                         "owner_ref_atomics_per_mib": owner, "frags_per_mib": r.frags_per_mib})
+    return pd.DataFrame(rows)
+
+
+def price_refs(counts: pd.DataFrame, units: costs.UnitCosts, access_ns: float, access_source: str) -> pd.DataFrame:
+    """ns per MiB and share of a core: ref atomics at this machine's local atomic, frag -> address at
+    the time measured now."""
+    addr = costs.Unit("frag_address_ns", access_ns, "ns/frag", access_source,
+                      "numba loop, page-pointer or phys arithmetic, median of repeated runs")
+    rows = []
+    for r in counts.itertuples():
+        priced = costs.price([("page ref atomics", r.page_ref_atomics_per_mib, "local_atomic_ns"),
+                              ("owner ref atomics", r.owner_ref_atomics_per_mib, "local_atomic_ns"),
+                              ("frag -> address", r.frags_per_mib, addr)], units)
+        ns = costs.total(priced)
+        rows.append({"rule": r.rule, "gso": r.gso, "ns_per_mib": ns, "core_share_100g": costs.core_share(ns, 100),
+                     "core_share_400g": costs.core_share(ns, 400),
+                     **{f"{p['cause']} ns": p["ns_per_mib"] for p in priced},
+                     "atomic_ns": units["local_atomic_ns"], "source": units.source("local_atomic_ns")})
+    return pd.DataFrame(rows)
 
 
 def entry_layouts(btf, max_frags: int) -> pd.DataFrame:
@@ -264,6 +305,25 @@ class Results:
         return access_bench()
 
     @cached_property
+    def units(self) -> costs.UnitCosts:
+        return costs.UnitCosts.from_atomics(self.probes["atomics"])
+
+    @cached_property
+    def refs(self) -> pd.DataFrame:
+        return ref_counts(self.rules)
+
+    @cached_property
+    def priced(self) -> pd.DataFrame:
+        """The run's send priced per rule, with TSO and with software GSO (ref atomics at the
+        ``atomics`` probe's local atomic; frag -> address at the time measured now, per rule's way)."""
+        a = self.access
+        rows = []
+        for rule in B.RULES:
+            ns = a["phys_ns_per_frag"] if rule == "phys" else a["page_ns_per_frag"]
+            rows.append(price_refs(self.refs[self.refs.rule == rule], self.units, ns, costs.measured_label("live")))
+        return pd.concat(rows, ignore_index=True).set_index(["rule", "gso"])
+
+    @cached_property
     def hazard(self) -> dict:
         """phys+len frags that cover more than one folio: the run's send, and the page cache measured whole."""
         r = self.rules.loc["phys"]
@@ -287,6 +347,8 @@ class Results:
             "phys_skbs_per_mib": float(ph.skbs_per_mib),
             "zerocopy_gso_refs_per_mib": float(z.gso_refs_per_mib), "phys_gso_refs_per_mib": float(ph.gso_refs_per_mib),
             "phys_multi_folio_share": float(ph.multi_folio_share),
+            "zerocopy_ref_ns_per_mib_sw_gso": float(self.priced.loc[("zerocopy", "software GSO"), "ns_per_mib"]),
+            "phys_ref_ns_per_mib_sw_gso": float(self.priced.loc[("phys", "software GSO"), "ns_per_mib"]),
             "probes": probes.combined_source(self.probes),
         }
 
@@ -399,6 +461,9 @@ def conclusion(R: Results) -> str:
         bigtcp = "so phys+len fills such an skb with a smaller MAX_SKB_FRAGS than today's frags need"
     else:
         bigtcp = "and on this buffer phys+len needs as many: its memory is not contiguous beyond its folios"
+    pr = R.priced.ns_per_mib
+    pz_t, pz_g = pr[("zerocopy", "TSO")], pr[("zerocopy", "software GSO")]
+    pp_t, pp_g = pr[("phys", "TSO")], pr[("phys", "software GSO")]
     if h["multi_folio_frags"]:
         life = (f"**{h['multi_folio_frags']}** of the run's {h['frags']} phys+len frags cover more than one folio "
                 f"({h['extra_folio_pages']} pages outside the frag's first folio)")
@@ -420,7 +485,11 @@ def conclusion(R: Results) -> str:
         f"coalescing saves no skb there. With BIG TCP at {fn.index.max()} KiB a full skb of this buffer needs up to "
         f"{int(big['splice'])} page frags, {int(big['zerocopy'])} folio runs or {int(big['phys'])} physical runs, "
         f"{bigtcp}. Software GSO takes {z.gso_refs_per_mib:.0f} frag refs per MiB in `skb_segment()` with folio "
-        f"runs and {ph.gso_refs_per_mib:.0f} with phys+len; segments per MiB stay as the MSS makes them.\n\n"
+        f"runs and {ph.gso_refs_per_mib:.0f} with phys+len; segments per MiB stay as the MSS makes them. Priced at "
+        f"this machine's local atomic ({R.units['local_atomic_ns']:.1f} ns), the references and address arithmetic of a "
+        f"MiB cost "
+        f"{pz_t:,.0f} ns with MSG_ZEROCOPY and TSO ({pz_g:,.0f} ns with software GSO); an owner ref per skb "
+        f"instead costs {pp_t:,.0f} ({pp_g:,.0f}).\n\n"
         f"**Lifetime.** Today no frag crosses a folio, so a page ref per frag covers all its pages. A phys+len frag "
         f"crosses folios wherever memory is physically contiguous across them: {life}. With a ref on the first "
         f"page only, the other folios can be freed under the frag: chapter 01's use-after-free, now reachable. "
