@@ -25,6 +25,7 @@ from fraglife.probes import atomics as atomics_mod
 from fraglife.probes import btf as btf_mod
 from fraglife.probes import kcount as kc_mod
 from fraglife.probes import kpageflags as kpf_mod
+from fraglife.probes import memlat as memlat_mod
 from fraglife.probes import pagemap as pagemap_mod
 from fraglife.probes import pins as pins_mod
 from fraglife.probes import zerocopy as zc_mod
@@ -122,6 +123,31 @@ def check_pagemap(d: dict) -> None:
         t = b["median_trial"]
         assert sum(t["run_lengths"].values()) == t["runs"]
         assert 1 <= t["largest_run_pages"] <= b["pages"]
+        # a folio run lies inside one physical run; the layout replays the trial's breaks exactly
+        assert t["runs"] <= t["folio_runs"] <= b["pages"] and 0 <= t["runs_crossing_folios"] <= t["runs"]
+        contig, same = pagemap_mod.expand(t["layout"])
+        assert contig.size == b["pages"] - 1 and not np.any(same & ~contig)
+        assert 1 + int((~contig).sum()) == t["runs"] and 1 + int((~same).sum()) == t["folio_runs"]
+        assert b["kind"] in ("anon_4k", "anon_thp", "file", "anon_4k_fragmented", "anon_thp_fragmented")
+    assert d["buffers"]["16MiB_file"]["filesystem"]
+    assert d["thp"]["enabled"] in ("always", "madvise", "never")
+
+
+def check_memlat(d: dict) -> None:
+    assert d["chains"] == list(memlat_mod.CHAINS)
+    assert "huge" in d["modes"]
+    for mode, m in d["modes"].items():
+        sizes = [p["bytes"] for p in m["points"]]
+        assert sizes == sorted(sizes) and len(sizes) >= 5
+        for p in m["points"]:
+            assert 0 <= p["thp_fraction"] <= 1
+            assert set(p["chains"]) == {str(k) for k in d["chains"]}
+            for v in p["chains"].values():
+                _spread_ok(v)
+                assert v["min"] > 0
+    for c in d["caches"]:
+        assert c["level"] >= 1 and c["bytes"] > 0
+    assert "-O2" in d["compiler"]
 
 
 def check_kpageflags(d: dict) -> None:
@@ -131,6 +157,13 @@ def check_kpageflags(d: dict) -> None:
     assert d["categories"]["free"] <= d["flags"]["BUDDY"]
     c = d["compound"]
     assert c["thp_head"] <= c["compound_head"] and c["thp_tail"] <= c["compound_tail"]
+    for cat, n in d["descriptors"].items():
+        assert 0 <= n <= d["categories"][cat], cat
+    for cat, sizes in d["folio_sizes"].items():
+        assert sum(int(k) * v for k, v in sizes.items()) == d["categories"][cat], cat
+        assert sum(sizes.values()) == d["descriptors"][cat], cat
+    free_pages = sum((1 << int(k)) * v for k, v in d["buddyinfo"].items())
+    assert free_pages > 0
 
 
 def check_memcpy(d: dict) -> None:
@@ -245,7 +278,7 @@ def check_atomics(d: dict) -> None:
 
 CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
-          "memcpy": check_memcpy, "kcount": check_kcount, "atomics": check_atomics}
+          "memcpy": check_memcpy, "kcount": check_kcount, "atomics": check_atomics, "memlat": check_memlat}
 
 
 def check_result(r, name: str, source: str) -> None:
@@ -364,6 +397,39 @@ def test_atomics_without_compiler_or_recording_is_unavailable(monkeypatch, tmp_p
         costs.UnitCosts.from_atomics(r)
     units = costs.UnitCosts.from_atomics(r, overrides={"local_atomic_ns": 5, "line_transfer_ns": 50})
     assert units["line_transfer_ns"] == 50 and units.source("local_atomic_ns") == costs.OVERRIDE
+
+
+def test_memlat_without_a_compiler_falls_back_to_the_recording(monkeypatch, tmp_path):
+    from fraglife.probes import _cc
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(_cc, "_built", {})
+    r = run("memlat", quick=True)
+    check_result(r, "memlat", "recorded")
+    assert "no C compiler" in r.reason and "memlat" in r.reason
+    live_only = run("memlat", mode="live", quick=True, fresh=True)
+    assert live_only.source == "unavailable" and "no C compiler" in live_only.reason
+
+
+def test_memlat_parses_its_program_and_reads_caches(tmp_path):
+    rows = memlat_mod.parse("16384 1 0 1.0 1.2 0.9\n16384 8 0 0.5 0.5 0.5\n\nbad line\n")
+    assert rows == [{"bytes": 16384, "chains": 1, "thp_kib": 0, "ns": [1.0, 1.2, 0.9]},
+                    {"bytes": 16384, "chains": 8, "thp_kib": 0, "ns": [0.5, 0.5, 0.5]}]
+    _fake_cpu(tmp_path, 0, 0, 0, "0", "0-1")
+    c = memlat_mod.caches(0, str(tmp_path / "cpu{cpu}" / "cache"))
+    assert [(x["level"], x["type"]) for x in c] == [(1, "Data"), (2, "Unified"), (3, "Unified")]
+    assert c[0]["bytes"] == 32768 << 10
+
+
+def test_memlat_live_measures_dependent_loads():
+    """The program's own chain check passes, and a working set past every cache costs more per load than
+    one inside L1 (ordering only, never a duration)."""
+    r = run("memlat", mode="live", quick=True, fresh=True)
+    if r.source != "live":
+        pytest.skip(r.reason)
+    check_memlat(r.data)
+    lat = dict(memlat_mod.latency(r.data))
+    assert lat[max(lat)] > lat[min(lat)]
 
 
 def test_atomics_pin_failure_is_a_reason(monkeypatch):

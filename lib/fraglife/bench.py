@@ -25,6 +25,8 @@ from .model.policies import get as get_policy
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("sweep", "fraglife.sweep:bench_section"),
     ("chapters", "fraglife.chapter_bench:bench_section"),
+    ("memdesc_walk", "fraglife.model.memdesc:bench_section"),
+    ("bvec", "fraglife.model.bvec:bench_section"),
 )
 
 

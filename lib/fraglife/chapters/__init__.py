@@ -188,6 +188,49 @@ CHAPTERS: tuple[Chapter, ...] = (
             MEASUREMENTS_PARAM,
         ),
     ),
+    Chapter(
+        "02_slim_page",
+        "Slim struct page: memdescs, separate descriptors and the price of indirection",
+        "The memmap today vs the memdesc plan on this machine's census and on a chosen machine; the extra "
+        "dependent load to reach a frag's metadata, priced at this machine's load latency.",
+        _spec(
+            "02_slim_page",
+            Param("machine_gib", int, 256, "RAM of the machine the memmap is computed for (GiB)", lo=16, hi=4096),
+            Param("mix", str, "this_machine", "page-type mix: this machine's census, its pages in use, or all "
+                  "anon, page cache or page_pool", choices=("this_machine", "in_use", "anon", "page_cache",
+                                                             "page_pool")),
+            Param("folio_size", str, "measured", "folio size of anon and file memory and of the sent buffer: "
+                  "as measured here, or one size", choices=("measured", "4k", "16k", "64k", "2m")),
+            Param("working_set_mib", int, 1024, "memory whose pages are being sent (MiB); sets the metadata "
+                  "working set", lo=16, hi=65536),
+            Param("frag_rule", str, "splice", "one frag per page (MSG_SPLICE_PAGES) or per folio run "
+                  "(MSG_ZEROCOPY)", choices=("splice", "zerocopy")),
+            Param("frag_kind", str, "folio", "what frags point at: folio pages, page_pool pages, devmem net_iovs",
+                  choices=("folio", "page_pool", "net_iov")),
+            Param("seed", int, 1, "random seed of page and descriptor placement; same seed, same walk",
+                  lo=0, hi=2**31 - 1),
+        ),
+    ),
+    Chapter(
+        "06_bio_vec",
+        "bio_vec as physical address + length: frags, skbs and refs on real memory",
+        "Today's frag rules vs phys+len coalescing on measured buffer layouts (anonymous, THP, page cache, "
+        "fragmented); skbs, GSO segments and refs; entry layouts, address arithmetic, and the lifetime hazard.",
+        _spec(
+            "06_bio_vec",
+            Param("send_kib", int, 1024, "bytes one send moves (KiB)", lo=64, hi=16384, power_of_two=True),
+            Param("source", str, "anon", "where the buffer's pages come from: anonymous memory or a file's page "
+                  "cache", choices=("anon", "page_cache")),
+            Param("thp_share", float, 0.0, "share of an anonymous buffer backed by THP (anon only)", lo=0.0, hi=1.0),
+            Param("fragmentation", float, 0.0, "share of an anonymous buffer's 4 KiB pages allocated after the "
+                  "process fragmented free memory (anon only)", lo=0.0, hi=1.0),
+            Param("max_frags", int, 17, "frags per skb (net.core.max_skb_frags; CONFIG_MAX_SKB_FRAGS is "
+                  "17..45)", lo=4, hi=45),
+            Param("gso_max_kib", int, 64, "the device's GSO limit in KiB: 64 is GSO_LEGACY_MAX_SIZE, BIG TCP "
+                  "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
+            Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
+        ),
+    ),
 )
 
 

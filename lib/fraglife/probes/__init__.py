@@ -7,11 +7,11 @@
 (``result.kernel``, ``result.recorded_at``, ``result.provenance``) and
 ``result.note()`` gives one line for a chapter to print.
 
-Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, atomics.
+Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, atomics, memlat.
 """
 
-from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, load_recording, measure_live,
-                    record, recording_path, run, run_all)
+from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,
+                    measure_live, notes, record, recording_path, run, run_all)
 
-__all__ = ["ENV", "MODES", "NAMES", "ProbeResult", "ProbeUnavailable", "load_recording", "measure_live",
-           "record", "recording_path", "run", "run_all"]
+__all__ = ["ENV", "MODES", "NAMES", "ProbeResult", "ProbeUnavailable", "combined_source", "load_recording",
+           "measure_live", "notes", "record", "recording_path", "run", "run_all"]

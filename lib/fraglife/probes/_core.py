@@ -41,6 +41,7 @@ REGISTRY = {
     "memcpy": "fraglife.probes.memcpy",
     "kcount": "fraglife.probes.kcount",
     "atomics": "fraglife.probes.atomics",
+    "memlat": "fraglife.probes.memlat",
 }
 NAMES = tuple(REGISTRY)
 
@@ -268,6 +269,20 @@ def run(name: str, mode: str | None = None, quick: bool = False, fresh: bool = F
 
 def run_all(names=None, mode: str | None = None, quick: bool = False, fresh: bool = False) -> dict[str, ProbeResult]:
     return {n: run(n, mode=mode, quick=quick, fresh=fresh) for n in (names or NAMES)}
+
+
+def combined_source(results) -> str:
+    """One word for several results (a dict or list): "live", "recorded" or "unavailable" if all are
+    that, else "mixed"."""
+    kinds = {r.source for r in (results.values() if hasattr(results, "values") else results)}
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def notes(results):
+    """A table of several results (a dict name -> result): probe, source and its one-line note."""
+    import pandas as pd
+
+    return pd.DataFrame([{"probe": n, "source": r.source, "note": r.note()} for n, r in results.items()])
 
 
 def record(result: ProbeResult) -> Path:

@@ -65,6 +65,12 @@ STRUCTS = {
     "page_pool": ("page_pool",),
     "page_frag_cache": ("page_frag_cache",),
     "io_mapped_ubuf": ("io_mapped_ubuf",),
+    # memdescs that already have their own struct (chapter 02), and the devmem owner chain
+    "slab": ("slab",),
+    "ptdesc": ("ptdesc",),
+    "zpdesc": ("zpdesc",),
+    "net_iov_area": ("net_iov_area",),
+    "dmabuf_genpool_chunk_owner": ("dmabuf_genpool_chunk_owner",),
 }
 
 #: Sizes (bytes) and offsets listed in the project's kernel-facts.md for this kernel (BTF-6.18).

@@ -25,6 +25,13 @@ struct page but is not managed by the page allocator (/proc/zoneinfo
 ``present`` − ``managed``) and PFNs a zone spans but does not have
 (``spanned`` − ``present``); both sums are reported so a chapter does not
 mistake them for used memory. ``MemFree`` is reported as is.
+
+For the memdesc arithmetic of chapter 02, each category also counts its
+``descriptors``: pages that are not a compound tail, i.e. one per folio, slab
+or other compound page, one per base page; ``folio_sizes`` gives, for the
+categories in ``SIZED``, how many units of each size (pages) there are; and
+``buddyinfo`` the free blocks per order from /proc/buddyinfo (every free
+page carries BUDDY, so flags alone cannot count free blocks).
 """
 
 from __future__ import annotations
@@ -55,6 +62,10 @@ FLAGS = {
     "RESERVED": 32, "MLOCKED": 33, "OWNER_2": 34, "PRIVATE": 35, "PRIVATE_2": 36, "OWNER_PRIVATE": 37,
     "ARCH": 38, "SOFTDIRTY": 40, "ARCH_2": 41, "ARCH_3": 42,
 }
+
+
+#: categories whose pages come in compound units of several sizes: pages per unit, counted
+SIZED = ("slab", "anon_thp", "file_large", "compound_other", "hugetlb", "page_table")
 
 
 def _b(*names: str) -> np.uint64:
@@ -92,8 +103,10 @@ CATEGORIES = (
 )
 
 
-def _census(path: str) -> tuple[dict, dict, dict, int]:
+def _census(path: str) -> tuple[dict, dict, dict, int, dict, dict]:
     cats = {name: 0 for name, _, _ in CATEGORIES}
+    heads = {name: 0 for name, _, _ in CATEGORIES}
+    sizes: dict[str, dict[int, int]] = {name: {} for name in SIZED}
     flags = {name: 0 for name in FLAGS}
     extra = {"thp_head": 0, "thp_tail": 0, "compound_head": 0, "compound_tail": 0, "mmap": 0}
     total = 0
@@ -106,9 +119,19 @@ def _census(path: str) -> tuple[dict, dict, dict, int]:
             f = np.frombuffer(raw, dtype=np.uint64)
             total += f.size
             left = np.ones(f.shape, bool)
+            # a compound page is its head and the tails after it; chunks are 2^20 PFNs, aligned,
+            # so only a gigantic (> 4 GiB) page could straddle two of them
+            start = ~_has(f, "COMPOUND_TAIL")
+            starts = np.flatnonzero(start)
+            span = np.diff(np.append(starts, f.size))
             for name, test, _ in CATEGORIES:
                 hit = left & test(f)
                 cats[name] += int(hit.sum())
+                heads[name] += int((hit & start).sum())
+                if name in sizes:
+                    n, c = np.unique(span[hit[starts]], return_counts=True)
+                    for k, v in zip(n.tolist(), c.tolist()):
+                        sizes[name][k] = sizes[name].get(k, 0) + v
                 left &= ~hit
             for name, bit in FLAGS.items():
                 flags[name] += int(((f >> np.uint64(bit)) & np.uint64(1)).sum())
@@ -120,7 +143,20 @@ def _census(path: str) -> tuple[dict, dict, dict, int]:
             extra["mmap"] += int(_has(f, "MMAP").sum())
     finally:
         os.close(fd)
-    return cats, flags, extra, total
+    return cats, flags, extra, total, heads, sizes
+
+
+def _buddyinfo(path: str = "/proc/buddyinfo") -> dict:
+    """Free blocks by order, summed over zones (mm/vmstat.c ``frag_show_print``)."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(path).read_text().splitlines():
+            counts = line.split("zone", 1)[1].split()[1:] if "zone" in line else []
+            for order, n in enumerate(counts):
+                out[str(order)] = out.get(str(order), 0) + int(n)
+    except (OSError, ValueError, IndexError):
+        return {}
+    return out
 
 
 def _zones() -> dict:
@@ -164,7 +200,7 @@ def measure(quick: bool = False) -> dict:
     if not os.path.exists(KPAGEFLAGS):
         raise ProbeUnavailable(f"{KPAGEFLAGS} is missing (CONFIG_PROC_PAGE_MONITOR off?)")
     try:
-        cats, flags, extra, total = _census(KPAGEFLAGS)
+        cats, flags, extra, total, heads, sizes = _census(KPAGEFLAGS)
     except PermissionError as e:
         raise ProbeUnavailable(f"{KPAGEFLAGS} is readable by root only ({e.strerror})") from e
     if total == 0:
@@ -182,6 +218,9 @@ def measure(quick: bool = False) -> dict:
         "category_meaning": {name: meaning for name, _, meaning in CATEGORIES},
         "flags": flags,
         "compound": extra,
+        "descriptors": heads,
+        "folio_sizes": {name: {str(k): v for k, v in sorted(d.items())} for name, d in sizes.items()},
+        "buddyinfo": _buddyinfo(),
         "memmap_bytes": present * 64,
         "crosscheck": {
             "free_pages_from_buddy_flag": cats["free"],

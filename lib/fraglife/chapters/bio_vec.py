@@ -1,0 +1,587 @@
+"""Chapter 06 (book/06_bio_vec.ipynb): frags as bio_vecs of physical address + length.
+
+Entry layouts from BTF; how many frags, skbs, GSO segments and refs a send needs under
+today's rules and with phys+len coalescing, on buffer layouts measured by the ``pagemap``
+probe (:mod:`fraglife.model.bvec`); what turning a frag into an address costs each way;
+and which phys+len frags would cover more than one folio (the lifetime hazard of chapter
+01). Charts are in :mod:`fraglife.views.bio_vec`; the contract is in :mod:`fraglife.chapters`.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import cached_property
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import probes
+from ..claims import Claim
+from ..model import bvec as B, costs
+from ..params import Params
+from ..probes import pagemap as pagemap_probe
+
+KiB, MiB = 1 << 10, 1 << 20
+PAGE = 4096
+PIECE_PAGES = 16  # a composed buffer takes its pages from the measured layouts in 64 KiB pieces
+SOURCES = ("anon", "page_cache")
+SEND_KIBS = (64, 256, 1024, 4096, 16384)
+GSO_KIBS = (64, 128, 256, 512)
+RULE_LABEL = {"splice": "MSG_SPLICE_PAGES today (a frag per page)",
+              "zerocopy": "MSG_ZEROCOPY today (a frag per folio run)",
+              "phys": "phys+len (a frag per physical run)"}
+#: the measured buffers a composed buffer draws from
+FRESH_4K, FRAG_4K, THP, FILE = "16MiB_4k", "16MiB_4k_fragmented", "16MiB_thp", "16MiB_file"
+KIND_LABEL = {FRESH_4K: "anon 4 KiB, fresh", FRAG_4K: "anon 4 KiB, fragmented", THP: "anon THP",
+              FILE: "page cache"}
+ACCESS_FRAGS = 1 << 20
+
+
+def probe_results() -> dict:
+    return {"btf": probes.run("btf"), "pagemap": probes.run("pagemap", quick=True),
+            "atomics": probes.run("atomics", quick=True)}
+
+
+def measured_layout(pm, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(contig, same_folio) between neighbouring pages of one measured buffer."""
+    b = pm["buffers"][name]
+    lay = b["median_trial"].get("layout")
+    if not lay:
+        raise ValueError(f"pagemap buffer {name!r} has no folio layout (recorded before layouts were measured)")
+    return pagemap_probe.expand(lay)
+
+
+def _picks(n: int, share: float) -> np.ndarray:
+    """Which of n pieces take the share (spread evenly, deterministic)."""
+    i = np.arange(n)
+    return (np.floor((i + 1) * share) - np.floor(i * share)) >= 1
+
+
+def compose(pm, *, source: str, thp_share: float, fragmentation: float, pages: int) -> dict:
+    """A send buffer of ``pages`` pages built from the measured layouts, in 64 KiB pieces.
+
+    Page p of the buffer is page p of the measured buffer its piece is drawn from: for
+    ``page_cache`` the file's; for ``anon`` a ``thp_share`` of the pieces from the THP buffer,
+    and of the rest a ``fragmentation`` share from the fragmented 4 KiB buffer and the others
+    from the fresh one. Neighbouring pages keep their measured relation when both come from
+    the same measured buffer, and are apart otherwise.
+    """
+    layouts = {n: measured_layout(pm, n) for n in ((FILE,) if source == "page_cache" else (FRESH_4K, FRAG_4K, THP))}
+    npieces = -(-pages // PIECE_PAGES)
+    if source == "page_cache":
+        kind = np.full(npieces, FILE, object)
+    else:
+        thp = _picks(npieces, thp_share)
+        frag = np.zeros(npieces, bool)
+        frag[~thp] = _picks(int((~thp).sum()), fragmentation)
+        kind = np.where(thp, THP, np.where(frag, FRAG_4K, FRESH_4K)).astype(object)
+    page_kind = np.repeat(kind, PIECE_PAGES)[:pages]
+    contig = np.zeros(pages - 1, bool)
+    same = np.zeros(pages - 1, bool)
+    for name, (c, s) in layouts.items():
+        n = c.size + 1
+        idx = np.flatnonzero((page_kind[:-1] == name) & (page_kind[1:] == name))
+        j = idx % n
+        keep = j < n - 1  # past the measured buffer's end the pages are apart
+        contig[idx[keep]] = c[j[keep]]
+        same[idx[keep]] = s[j[keep]]
+    return {"contig": contig, "same_folio": same, "pages": pages,
+            "pieces": {KIND_LABEL[k]: int((kind == k).sum()) for k in layouts}}
+
+
+def send(buf: dict, rule: str, *, nbytes: int, max_frags: int, goal: int, mss: int) -> dict:
+    """Counts of sending the buffer's first ``nbytes`` under ``rule``, plus per-MiB figures."""
+    fl = B.frag_lengths(buf["contig"], buf["same_folio"], rule)
+    c = B.pack(fl, B.folio_starts(buf["same_folio"]), nbytes=nbytes, max_frags=max_frags, goal=goal, mss=mss)
+    mib = nbytes / MiB
+    pages = -(-nbytes // PAGE)  # the pages the send touches
+    # attach: MSG_SPLICE_PAGES takes a get_page() per frag (skb_append_pagefrags()); MSG_ZEROCOPY a GUP
+    # ref per page of each frag, then one page_ref_sub() per frag that merged several pages
+    # (zerocopy_fill_skb_from_iter()); a page cut by an skb boundary is got in both skbs;
+    # phys+len has no page to ref
+    attach = {"splice": c["frags"], "zerocopy": c["frag_pages"] + c["multi_page_frags"], "phys": 0}[rule]
+    return {"rule": rule, **c, "pages": pages, "frags_per_mib": c["frags"] / mib, "skbs_per_mib": c["skbs"] / mib,
+            "segments_per_mib": c["segments"] / mib, "gso_refs_per_mib": c["segment_pieces"] / mib,
+            "attach_ref_atomics_per_mib": attach / mib, "multi_folio_share": c["multi_folio_frags"] / c["frags"],
+            "frags_per_skb": c["frags"] / c["skbs"]}
+
+
+def ref_counts(t: pd.DataFrame) -> pd.DataFrame:
+    """Reference atomics per MiB for each rule, with TSO and with software GSO.
+
+    Today (``splice``, ``zerocopy``): the attach refs, one put per frag when the data is freed
+    (``skb_release_data()``), and in software GSO a ref and a put per frag piece of every segment
+    (``skb_segment()``). ``phys``: no page to ref; one get and one put on an owner per skb, and
+    per segment skb in software GSO (the per-skb owner of chapters 01 and 08)."""
+    rows = []
+    for rule, r in t.iterrows():
+        for gso in ("TSO", "software GSO"):
+            if rule == "phys":
+                page = 0.0
+                owner = 2 * (r.segments_per_mib if gso == "software GSO" else r.skbs_per_mib)
+            else:
+                page = r.attach_ref_atomics_per_mib + r.frags_per_mib
+                page += 2 * r.gso_refs_per_mib if gso == "software GSO" else 0.0
+                owner = 0.0
+            rows.append({"rule": rule, "gso": gso, "page_ref_atomics_per_mib": page,
+                         "owner_ref_atomics_per_mib": owner, "frags_per_mib": r.frags_per_mib})
+    return pd.DataFrame(rows)
+
+
+def price_refs(counts: pd.DataFrame, units: costs.UnitCosts, access_ns: float, access_source: str) -> pd.DataFrame:
+    """ns per MiB and share of a core: ref atomics at this machine's local atomic, frag -> address at
+    the time measured now."""
+    addr = costs.Unit("frag_address_ns", access_ns, "ns/frag", access_source,
+                      "numba loop, page-pointer or phys arithmetic, median of repeated runs")
+    rows = []
+    for r in counts.itertuples():
+        priced = costs.price([("page ref atomics", r.page_ref_atomics_per_mib, "local_atomic_ns"),
+                              ("owner ref atomics", r.owner_ref_atomics_per_mib, "local_atomic_ns"),
+                              ("frag -> address", r.frags_per_mib, addr)], units)
+        ns = costs.total(priced)
+        rows.append({"rule": r.rule, "gso": r.gso, "ns_per_mib": ns, "core_share_100g": costs.core_share(ns, 100),
+                     "core_share_400g": costs.core_share(ns, 400),
+                     **{f"{p['cause']} ns": p["ns_per_mib"] for p in priced},
+                     "atomic_ns": units["local_atomic_ns"], "source": units.source("local_atomic_ns")})
+    return pd.DataFrame(rows)
+
+
+def entry_layouts(btf, max_frags: int) -> pd.DataFrame:
+    """Bytes per frag entry and per skb_shared_info at MAX_SKB_FRAGS frags, per layout."""
+    s = btf["structs"]
+    head = s["skb_shared_info"]["members"]["frags"]["offset"]
+    frag, bv = s["skb_frag"], s["bio_vec"]
+    rows = [
+        ("skb_frag_t (today)", frag["size"], " + ".join(f"{n} {m['size']}" for n, m in frag["members"].items()),
+         "BTF: struct skb_frag"),
+        ("bio_vec (today)", bv["size"], " + ".join(f"{n} {m['size']}" for n, m in bv["members"].items()),
+         "BTF: struct bio_vec"),
+        ("phys + len", 16, "phys_addr_t 8 + len 4, padded to 8-byte alignment",
+         "the thread's bio_vec; an array of them pads each to 16 B"),
+        ("phys + len, packed", 12, "phys_addr_t 8 + len 4, __packed", "what a 12-byte entry would need"),
+    ]
+    out = []
+    for name, size, fields, src in rows:
+        for n in sorted({17, int(max_frags), 45}):
+            total = head + n * size
+            out.append({"entry": name, "entry_bytes": size, "fields": fields, "frags": n, "shinfo_bytes": total,
+                        "cache_lines": -(-total // 64), "source": src})
+    return pd.DataFrame(out)
+
+
+def access_bench(n: int = ACCESS_FRAGS, repeats: int = 7) -> dict:
+    """ns per frag to turn frags into kernel addresses, page-pointer way vs phys way (numba, one run)."""
+    f = B.frags_for_access(n)
+    page = B.address_sum_page(f["page"], f["off"], f["len"])  # compile or load outside the timing
+    phys = B.address_sum_phys(f["phys"], f["len"])
+    times = {"page": [], "phys": []}
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        B.address_sum_page(f["page"], f["off"], f["len"])
+        t1 = time.perf_counter()
+        B.address_sum_phys(f["phys"], f["len"])
+        t2 = time.perf_counter()
+        times["page"].append(t1 - t0)
+        times["phys"].append(t2 - t1)
+    med = {k: float(np.median(v)) / n * 1e9 for k, v in times.items()}
+    return {"frags": n, "repeats": repeats, "page_ns_per_frag": med["page"], "phys_ns_per_frag": med["phys"],
+            "page_over_phys": med["page"] / med["phys"] if med["phys"] else float("nan"),
+            "same_addresses": int(page) == int(phys)}
+
+
+class Results:
+    """Chapter 06's analyses for one parameter set, each computed once on first use."""
+
+    def __init__(self, params: Mapping, probe_data: Mapping | None = None):
+        self.P = Params.of(params)
+        self.probes = dict(probe_data) if probe_data is not None else probe_results()
+
+    @cached_property
+    def btf(self):
+        return self.probes["btf"]
+
+    @cached_property
+    def pagemap(self):
+        return self.probes["pagemap"]
+
+    @cached_property
+    def sources(self) -> pd.DataFrame:
+        return probes.notes(self.probes)
+
+    @cached_property
+    def goal(self) -> int:
+        return B.size_goal(self.P.mss, self.P.gso_max_kib * KiB)
+
+    @cached_property
+    def layouts(self) -> pd.DataFrame:
+        return entry_layouts(self.btf, self.P.max_frags)
+
+    @cached_property
+    def buffers(self) -> pd.DataFrame:
+        """The measured buffers: pages, physical runs, folio runs, runs crossing folios."""
+        rows = []
+        for name, b in self.pagemap["buffers"].items():
+            t = b["median_trial"]
+            rows.append({"buffer": name, "kind": b.get("kind"), "pages": b["pages"], "physical_runs": b["runs"],
+                         "folio_runs": b.get("folio_runs"), "runs_crossing_folios": t.get("runs_crossing_folios"),
+                         "largest_run_pages": t["largest_run_pages"], "thp_backed": b["thp_backed"],
+                         "runs_each_trial": b["runs_each"]})
+        return pd.DataFrame(rows).set_index("buffer")
+
+    def buffer(self, **over) -> dict:
+        p = {**dict(self.P), **over}
+        pages = p["send_kib"] * KiB // PAGE
+        return compose(self.pagemap, source=p["source"], thp_share=p["thp_share"], fragmentation=p["fragmentation"],
+                       pages=pages)
+
+    def rules_for(self, **over) -> pd.DataFrame:
+        p = {**dict(self.P), **over}
+        buf = self.buffer(**over)
+        goal = B.size_goal(p["mss"], p["gso_max_kib"] * KiB)
+        return pd.DataFrame([send(buf, r, nbytes=p["send_kib"] * KiB, max_frags=p["max_frags"], goal=goal,
+                                  mss=p["mss"]) for r in B.RULES]).set_index("rule")
+
+    @cached_property
+    def composed(self) -> dict:
+        return self.buffer()
+
+    @cached_property
+    def rules(self) -> pd.DataFrame:
+        """The run's send under each rule: frags, skbs, segments, refs, per MiB."""
+        return self.rules_for()
+
+    @cached_property
+    def send_grid(self) -> pd.DataFrame:
+        rows = []
+        for kib in SEND_KIBS:
+            t = self.rules_for(send_kib=kib)
+            for rule, r in t.iterrows():
+                rows.append({"send_kib": kib, "rule": rule, "frags_per_mib": r.frags_per_mib,
+                             "skbs_per_mib": r.skbs_per_mib})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def kinds(self) -> pd.DataFrame:
+        """Each measured buffer sent whole (16 MiB) at the run's GSO and frag limits, every rule."""
+        rows = []
+        goal = self.goal
+        for name, label in KIND_LABEL.items():
+            if name not in self.pagemap["buffers"]:
+                continue
+            c, s = measured_layout(self.pagemap, name)
+            buf = {"contig": c, "same_folio": s, "pages": c.size + 1}
+            for rule in B.RULES:
+                r = send(buf, rule, nbytes=buf["pages"] * PAGE, max_frags=self.P.max_frags, goal=goal, mss=self.P.mss)
+                rows.append({"buffer": label, "rule": rule, **{k: r[k] for k in (
+                    "frags", "frags_per_mib", "skbs_per_mib", "segments_per_mib", "gso_refs_per_mib",
+                    "attach_ref_atomics_per_mib", "multi_folio_frags", "extra_folio_pages", "max_frags_in_skb")}})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def gso_grid(self) -> pd.DataFrame:
+        """skbs per MiB as the GSO limit grows (BIG TCP), every rule, the run's buffer and frag limit."""
+        rows = []
+        for g in GSO_KIBS:
+            t = self.rules_for(gso_max_kib=g)
+            for rule, r in t.iterrows():
+                rows.append({"gso_max_kib": g, "rule": rule, "skbs_per_mib": r.skbs_per_mib,
+                             "frags_per_skb": r.frags_per_skb, "max_frags_in_skb": r.max_frags_in_skb})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def frags_needed(self) -> pd.DataFrame:
+        """The most frags a full-size skb needs under each rule (no frag limit): the MAX_SKB_FRAGS at
+        which frags would never be what closes an skb, at each GSO limit."""
+        rows = []
+        for g in GSO_KIBS:
+            t = self.rules_for(gso_max_kib=g, max_frags=1 << 16)
+            for rule, r in t.iterrows():
+                rows.append({"gso_max_kib": g, "rule": rule, "frags_needed": int(r.max_frags_in_skb)})
+        return pd.DataFrame(rows).pivot_table(index="gso_max_kib", columns="rule", values="frags_needed")
+
+    @cached_property
+    def access(self) -> dict:
+        return access_bench()
+
+    @cached_property
+    def units(self) -> costs.UnitCosts:
+        return costs.UnitCosts.from_atomics(self.probes["atomics"])
+
+    @cached_property
+    def refs(self) -> pd.DataFrame:
+        return ref_counts(self.rules)
+
+    @cached_property
+    def priced(self) -> pd.DataFrame:
+        """The run's send priced per rule, with TSO and with software GSO (ref atomics at the
+        ``atomics`` probe's local atomic; frag -> address at the time measured now, per rule's way)."""
+        a = self.access
+        rows = []
+        for rule in B.RULES:
+            ns = a["phys_ns_per_frag"] if rule == "phys" else a["page_ns_per_frag"]
+            rows.append(price_refs(self.refs[self.refs.rule == rule], self.units, ns, costs.measured_label("live")))
+        return pd.concat(rows, ignore_index=True).set_index(["rule", "gso"])
+
+    @cached_property
+    def hazard(self) -> dict:
+        """phys+len frags that cover more than one folio: the run's send, and the page cache measured whole."""
+        r = self.rules.loc["phys"]
+        k = self.kinds.set_index(["buffer", "rule"])
+        pc = k.loc[(KIND_LABEL[FILE], "phys")] if (KIND_LABEL[FILE], "phys") in k.index else None
+        return {"frags": int(r.frags), "multi_folio_frags": int(r.multi_folio_frags),
+                "extra_folio_pages": int(r.extra_folio_pages), "pages": int(r.pages),
+                "page_cache_multi_folio_frags": int(pc.multi_folio_frags) if pc is not None else 0,
+                "page_cache_frags": int(pc.frags) if pc is not None else 0,
+                "page_cache_extra_pages": int(pc.extra_folio_pages) if pc is not None else 0}
+
+    @cached_property
+    def headline(self) -> dict:
+        r = self.rules
+        z, ph, sp = r.loc["zerocopy"], r.loc["phys"], r.loc["splice"]
+        return {
+            "phys_vs_zerocopy_frags": float(ph.frags / z.frags), "phys_vs_splice_frags": float(ph.frags / sp.frags),
+            "splice_frags_per_mib": float(sp.frags_per_mib), "zerocopy_frags_per_mib": float(z.frags_per_mib),
+            "phys_frags_per_mib": float(ph.frags_per_mib),
+            "splice_skbs_per_mib": float(sp.skbs_per_mib), "zerocopy_skbs_per_mib": float(z.skbs_per_mib),
+            "phys_skbs_per_mib": float(ph.skbs_per_mib),
+            "zerocopy_gso_refs_per_mib": float(z.gso_refs_per_mib), "phys_gso_refs_per_mib": float(ph.gso_refs_per_mib),
+            "phys_multi_folio_share": float(ph.multi_folio_share),
+            "zerocopy_ref_ns_per_mib_sw_gso": float(self.priced.loc[("zerocopy", "software GSO"), "ns_per_mib"]),
+            "phys_ref_ns_per_mib_sw_gso": float(self.priced.loc[("phys", "software GSO"), "ns_per_mib"]),
+            "probes": probes.combined_source(self.probes),
+        }
+
+
+LORE_ID = "770012.1748618092@warthog.procyon.org.uk"
+RULE_ROWS = (
+    ("splice", "MSG_SPLICE_PAGES (splice, sendfile, kernel senders)",
+     "skb_splice_from_iter() cuts at every page (part = min(PAGE_SIZE - off, len)); skb_append_pagefrags() "
+     "adds a frag per page, or grows the last one if it is the same page", "one get_page() per frag",
+     "net/core/skbuff.c skb_splice_from_iter(), skb_append_pagefrags(), v6.12"),
+    ("zerocopy", "MSG_ZEROCOPY (user pages)",
+     "zerocopy_fill_skb_from_iter() merges a page into the previous frag when both have the same compound "
+     "head and the offsets continue: a frag is a run of pages inside one folio",
+     "a GUP ref per page (iov_iter_get_pages2()), then one page_ref_sub() per merged run",
+     "net/core/datagram.c zerocopy_fill_skb_from_iter(), v6.12"),
+    ("phys", "phys+len bio_vec (the thread's future)",
+     "a frag is a physical address and a length: any physically contiguous run is one frag, across folios",
+     "no page pointer, so no page ref: the memory needs an owner", f"Howells, 30 May 2025 (lore {LORE_ID})"),
+)
+
+
+def rule_table() -> pd.DataFrame:
+    return pd.DataFrame(list(RULE_ROWS), columns=["rule", "used by", "where a frag ends", "refs at attach", "source"]).set_index("rule")
+
+
+HISTORY = (
+    ("2019", "skb_frag_t becomes a bio_vec", "Matthew Wilcox, \"Convert skb_frag_t to bio_vec\"",
+     "merge 955315b0dc8c8641311430f40fbe53990ba40e33"),
+    ("before v6.12", "skb_frag_t gets a private struct of the same layout", "Jens Axboe, \"net: decouple skb_frag_t from "
+     "struct bio_vec\"", "61c70b63a35f6a88997777aa0ff0cf5e7a5471bc"),
+    ("before v6.12", "the page pointer becomes a netmem_ref", "Mina Almasry, \"net: add netmem to skb_frag_t\"",
+     "21d2e6737c9789aa9b23c8a4131cbca8260139fd"),
+    ("Sep 2025", "DMA mapping by physical address", "Leon Romanovsky, \"dma-mapping: export new dma_*map_phys() "
+     "interface\"; pull dma-mapping-6.19-2025-12-05 converts dma_map_ops to physical addresses", "f7326196a781"),
+)
+
+
+def history() -> pd.DataFrame:
+    return pd.DataFrame(list(HISTORY), columns=["when", "what", "change", "commit"]).set_index("when")
+
+
+def buffers_remark(R: Results) -> str:
+    b = R.buffers
+    f, fr, t = b.loc[FILE], b.loc[FRAG_4K], b.loc[THP]
+    fresh = b.loc[FRESH_4K]
+    return (
+        f"Of {int(fresh.pages)} pages, fresh anonymous 4 KiB memory came in **{fresh.physical_runs:g}** physical "
+        f"runs (each trial: {fresh.runs_each_trial}), so it depends on what the allocator had at hand; after "
+        f"the process freed every other page of {R.pagemap['fragment_bytes'] >> 20} MiB, "
+        f"**{fr.physical_runs:g}**. THP: **{t.physical_runs:g}** runs, one per huge page, none crossing into "
+        f"the next. The page cache ({R.pagemap['buffers'][FILE].get('filesystem', '?')}) read back through "
+        f"readahead: **{f.folio_runs:g}** folio runs and **{f.physical_runs:g}** physical runs, "
+        f"{f.runs_crossing_folios:g} of them spanning more than one folio."
+    )
+
+
+def hazard_remark(R: Results) -> str:
+    h = R.hazard
+    return (
+        f"The run's send as phys+len: **{h['multi_folio_frags']}** of {h['frags']} frags cover more than one "
+        f"folio, and **{h['extra_folio_pages']}** of its {h['pages']} pages lie outside the folio of their "
+        f"frag's first page. The measured page cache sent whole: {h['page_cache_multi_folio_frags']} of "
+        f"{h['page_cache_frags']} frags, {h['page_cache_extra_pages']} pages."
+    )
+
+
+def access_remark(R: Results) -> str:
+    a = R.access
+    return (
+        f"{a['frags']:,} frags, median of {a['repeats']} runs, numba, measured now on a shared machine: "
+        f"**{a['page_over_phys']:.2f}x** the time per frag for the page-pointer way "
+        f"({a['page_ns_per_frag']:.2f} vs {a['phys_ns_per_frag']:.2f} ns); both ways give the same addresses: "
+        f"{a['same_addresses']}. The ratio is the point, not the nanoseconds: both are a few instructions, "
+        f"and no memory is read."
+    )
+
+
+def headline(**params) -> dict:
+    """Chapter 06's result as one record: frags, skbs and software-GSO refs per MiB under today's
+    MSG_SPLICE_PAGES and MSG_ZEROCOPY rules and with phys+len coalescing, and the share of phys+len
+    frags that cover more than one folio."""
+    return Results(params).headline
+
+
+def panel_data(params: Mapping, *, send_kib: int, thp_share: float, fragmentation: float, max_frags: int,
+               source: str, gso_max_kib: int) -> pd.DataFrame:
+    """The panel's table for one setting: the send under each rule (other parameters the run's)."""
+    r = Results(dict(params, send_kib=send_kib, thp_share=thp_share, fragmentation=fragmentation,
+                     max_frags=max_frags, source=source, gso_max_kib=gso_max_kib))
+    t = r.rules.reset_index()
+    return t[["rule", "frags", "frags_per_mib", "skbs_per_mib", "frags_per_skb", "gso_refs_per_mib",
+              "attach_ref_atomics_per_mib", "multi_folio_frags"]]
+
+
+def _share(k: pd.DataFrame, label: str) -> float:
+    return k.loc[(label, "phys")].frags / k.loc[(label, "zerocopy")].frags
+
+
+def conclusion(R: Results) -> str:
+    P, r, h, fn = R.P, R.rules, R.hazard, R.frags_needed
+    sp, z, ph = r.loc["splice"], r.loc["zerocopy"], r.loc["phys"]
+    k = R.kinds.set_index(["buffer", "rule"])
+    where = ("page cache" if P.source == "page_cache" else
+             f"anonymous memory, {P.thp_share:.0%} THP, {P.fragmentation:.0%} of 4 KiB pages after fragmentation")
+    shares = ", ".join(f"{_share(k, KIND_LABEL[n]):.0%} ({KIND_LABEL[n]})" for n in (FRESH_4K, FILE, FRAG_4K, THP)
+                       if (KIND_LABEL[n], "phys") in k.index)
+    fresh = R.buffers.loc[FRESH_4K]
+    big = fn.loc[fn.index.max()]
+    if big["phys"] < big["zerocopy"]:
+        bigtcp = "so phys+len fills such an skb with a smaller MAX_SKB_FRAGS than today's frags need"
+    else:
+        bigtcp = "and on this buffer phys+len needs as many: its memory is not contiguous beyond its folios"
+    pr = R.priced.ns_per_mib
+    pz_t, pz_g = pr[("zerocopy", "TSO")], pr[("zerocopy", "software GSO")]
+    pp_t, pp_g = pr[("phys", "TSO")], pr[("phys", "software GSO")]
+    if h["multi_folio_frags"]:
+        life = (f"**{h['multi_folio_frags']}** of the run's {h['frags']} phys+len frags cover more than one folio "
+                f"({h['extra_folio_pages']} pages outside the frag's first folio)")
+    else:
+        life = f"none of the run's {h['frags']} phys+len frags happens to cover more than one folio"
+    life += (f"; the measured page cache sent whole has {h['page_cache_multi_folio_frags']} such frags of "
+             f"{h['page_cache_frags']}")
+    return (
+        f"**Frags.** Sending {P.send_kib} KiB of {where} takes **{sp.frags:.0f}** frags with MSG_SPLICE_PAGES, "
+        f"**{z.frags:.0f}** with MSG_ZEROCOPY (folio runs) and **{ph.frags:.0f}** as phys+len "
+        f"({ph.frags / z.frags:.0%} of MSG_ZEROCOPY's). Against MSG_SPLICE_PAGES every folio larger than a page "
+        f"saves frags; against MSG_ZEROCOPY only physical contiguity across folios does, and this machine's "
+        f"memory decides how much there is. Whole 16 MiB buffers as phys+len need {shares} of MSG_ZEROCOPY's "
+        f"frags; fresh 4 KiB anonymous memory varied from trial to trial ({fresh.runs_each_trial} physical runs "
+        f"of {int(fresh.pages)} pages): contiguity is whatever the page allocator had at hand.\n\n"
+        f"**skbs.** At the {P.gso_max_kib} KiB GSO limit ({R.goal} B size goal, MSS {P.mss}) with {P.max_frags} "
+        f"frags per skb: {sp.skbs_per_mib:.1f}, {z.skbs_per_mib:.1f} and {ph.skbs_per_mib:.1f} skbs per MiB. At "
+        f"the legacy 64 KiB limit a full skb needs at most {int(fn.loc[64].max())} frags under any rule, so "
+        f"coalescing saves no skb there. With BIG TCP at {fn.index.max()} KiB a full skb of this buffer needs up to "
+        f"{int(big['splice'])} page frags, {int(big['zerocopy'])} folio runs or {int(big['phys'])} physical runs, "
+        f"{bigtcp}. Software GSO takes {z.gso_refs_per_mib:.0f} frag refs per MiB in `skb_segment()` with folio "
+        f"runs and {ph.gso_refs_per_mib:.0f} with phys+len; segments per MiB stay as the MSS makes them. Priced at "
+        f"this machine's local atomic ({R.units['local_atomic_ns']:.1f} ns), the references and address arithmetic of a "
+        f"MiB cost "
+        f"{pz_t:,.0f} ns with MSG_ZEROCOPY and TSO ({pz_g:,.0f} ns with software GSO); an owner ref per skb "
+        f"instead costs {pp_t:,.0f} ({pp_g:,.0f}).\n\n"
+        f"**Lifetime.** Today no frag crosses a folio, so a page ref per frag covers all its pages. A phys+len frag "
+        f"crosses folios wherever memory is physically contiguous across them: {life}. With a ref on the first "
+        f"page only, the other folios can be freed under the frag: chapter 01's use-after-free, now reachable. "
+        f"And there is no page pointer to take a ref on: a phys+len frag needs an owner that holds its memory, "
+        f"the object chapter 08 proposes.\n\n"
+        f"**Access.** Turning a frag into a kernel address is arithmetic either way (page pointer: subtract, "
+        f"shift, add; phys: add); measured now, the page-pointer way took {R.access['page_over_phys']:.2f}x the "
+        f"time per frag, a few instructions against the memory the frag's bytes live in."
+    )
+
+
+# ---------------------------------------------------------------- claims
+
+def _all_sends(R: Results) -> list[pd.DataFrame]:
+    k = R.kinds
+    return [R.rules] + [g.set_index("rule") for _, g in k.groupby("buffer")]
+
+
+def _fewer_frags(R: Results):
+    ok = all(t.loc["phys", "frags"] <= t.loc["zerocopy", "frags"] <= t.loc["splice", "frags"] for t in _all_sends(R))
+    r = R.rules
+    return ok, {"splice": int(r.loc["splice", "frags"]), "zerocopy": int(r.loc["zerocopy", "frags"]),
+                "phys": int(r.loc["phys", "frags"])}
+
+
+def _no_more_skbs(R: Results):
+    tables = [R.rules] + [g.set_index("rule") for _, g in R.gso_grid.groupby("gso_max_kib")]
+    ok = all(t.loc["phys", "skbs_per_mib"] <= t.loc["zerocopy", "skbs_per_mib"] <= t.loc["splice", "skbs_per_mib"]
+             for t in tables)
+    return ok, {"phys_skbs_per_mib": float(R.rules.loc["phys", "skbs_per_mib"]),
+                "splice_skbs_per_mib": float(R.rules.loc["splice", "skbs_per_mib"])}
+
+
+def _legacy_gso_17_frags(R: Results):
+    fn = R.frags_needed
+    legacy = fn.loc[64]
+    ok = bool(legacy.max() <= 17)
+    if R.P.gso_max_kib == 64 and R.P.max_frags >= 17:
+        ok &= R.rules.skbs.nunique() == 1
+    return ok, {"most_page_frags_in_64k_skb": int(legacy["splice"])}
+
+
+def _todays_frags_one_folio(R: Results):
+    today = [t.loc[["splice", "zerocopy"], "multi_folio_frags"].sum() for t in _all_sends(R)]
+    return all(x == 0 for x in today), {}
+
+
+def _spanning_frags_leave_pages(R: Results):
+    sends = _all_sends(R)
+    ok = all((t.loc["phys", "multi_folio_frags"] > 0) == (t.loc["phys", "extra_folio_pages"] > 0) for t in sends)
+    return ok, {"run_multi_folio_frags": R.hazard["multi_folio_frags"],
+                "page_cache_multi_folio_frags": R.hazard["page_cache_multi_folio_frags"]}
+
+
+def _gup_per_page(R: Results):
+    ok = all(t.loc["zerocopy", "attach_ref_atomics_per_mib"] >= MiB / PAGE - 1e-9 for t in _all_sends(R))
+    return ok, {"zerocopy_attach_per_mib": float(R.rules.loc["zerocopy", "attach_ref_atomics_per_mib"])}
+
+
+def _packed_only(R: Results):
+    t = R.layouts[R.layouts.frags == 17].set_index("entry")
+    today = t.loc["skb_frag_t (today)", "shinfo_bytes"]
+    ok = bool(t.loc["phys + len", "shinfo_bytes"] == today and t.loc["phys + len, packed", "shinfo_bytes"] < today)
+    return ok, {"today_shinfo": int(today), "packed_shinfo": int(t.loc["phys + len, packed", "shinfo_bytes"])}
+
+
+CLAIMS = (
+    Claim("coarser_rules_fewer_frags",
+          "On every buffer, phys+len needs no more frags than MSG_ZEROCOPY's folio runs, which need no more than "
+          "MSG_SPLICE_PAGES' page frags.",
+          "holds", _fewer_frags),
+    Claim("coarser_rules_no_more_skbs",
+          "At every GSO limit, phys+len needs no more skbs per MiB than folio runs, which need no more than page "
+          "frags.",
+          "holds", _no_more_skbs),
+    Claim("legacy_gso_fits_17_frags",
+          "At the legacy 64 KiB GSO limit a full skb never needs more than 17 frags, whatever the rule, so "
+          "coalescing changes no skb count there.",
+          "holds", _legacy_gso_17_frags),
+    Claim("todays_frags_stay_in_one_folio",
+          "Under today's rules (MSG_SPLICE_PAGES, MSG_ZEROCOPY) no frag covers more than one folio.",
+          "holds", _todays_frags_one_folio),
+    Claim("spanning_frags_leave_pages_unprotected",
+          "Every phys+len frag that covers more than one folio has pages outside the folio of its first page, "
+          "which a single page ref does not hold (and every buffer without such frags has no such pages).",
+          "holds", _spanning_frags_leave_pages),
+    Claim("zerocopy_refs_every_page",
+          "MSG_ZEROCOPY takes at least one ref atomic per page at attach, however few frags the pages become "
+          "(GUP refs each page; merging gives refs back in a batch).",
+          "holds", _gup_per_page),
+    Claim("only_a_packed_entry_shrinks_shinfo",
+          "A phys_addr_t + length entry pads to 16 bytes like skb_frag_t, leaving skb_shared_info as it is; only "
+          "a packed 12-byte entry shrinks it.",
+          "holds", _packed_only),
+)

@@ -1,0 +1,659 @@
+"""Chapter 02 (book/02_slim_page.ipynb): struct page shrinks to a typed word; what it saves and costs.
+
+Memory: the memmap today (the ``btf`` probe's ``struct page`` x pages) against the
+memdesc plan's stages, with every descriptor the plan allocates separately, on this
+machine's census (``kpageflags`` probe) and on a machine of a chosen size and page
+mix. Time: the extra dependent load of page -> descriptor when a frag's metadata is
+reached (:mod:`fraglife.model.memdesc`), priced at this machine's load latency by
+working set (``memlat`` probe) through :mod:`fraglife.model.costs`. Charts are in
+:mod:`fraglife.views.slim_page`; the contract is in :mod:`fraglife.chapters`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Mapping
+
+import pandas as pd
+
+from .. import probes
+from ..claims import Claim
+from ..model import costs, memdesc as M
+from ..params import Params
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+PAGE = 4096
+MIXES = ("this_machine", "in_use", "anon", "page_cache", "page_pool")
+FOLIO_SIZES = {"measured": None, "4k": 1, "16k": 4, "64k": 16, "2m": 512}
+FRAG_RULES = ("splice", "zerocopy")
+WORKING_SETS_MIB = (16, 64, 256, 1024, 4096, 16384, 65536)
+BREAK_EVEN_PAGES = (1, 2, 4, 8, 16, 64, 512)
+SAMPLE_PAGES = 8192  # pages of payload walked per layout: 32 MiB, enough for every skb shape
+VISITS = "attach + release"
+MEMDESCS = "https://kernelnewbies.org/MatthewWilcox/Memdescs"
+PATH = "https://kernelnewbies.org/MatthewWilcox/Memdescs/Path"
+
+# Census categories -> descriptor type in the memdesc plan (None: the word alone says it all:
+# "None, Reserved, Guard, ..." is type 0 on the Memdescs page)
+DESCRIPTOR = {"anon": "folio", "file": "folio", "anon_thp": "large_folio", "file_large": "large_folio",
+              "hugetlb": "large_folio", "slab": "slab", "page_table": "ptdesc", "compound_other": "netmem_desc",
+              "free": "buddy", "zero_page": None, "reserved": None, "no_flags": None, "hole": None,
+              "offline": None, "hwpoison": None, "other": None}
+#: which descriptors the 32-byte stage already allocates (Path: "for each memdesc (slab, folio,
+#: zpdesc, ptdesc, bump) ... we create a slab cache"); free pages keep their buddy list in the page
+AT_32 = {"folio", "large_folio", "slab", "ptdesc", "netmem_desc"}
+MIX_CATEGORIES = {
+    "this_machine": None,
+    "in_use": ("anon", "file", "anon_thp", "file_large", "hugetlb", "slab", "page_table", "compound_other"),
+    "anon": ("anon", "anon_thp"),
+    "page_cache": ("file", "file_large"),
+    "page_pool": ("compound_other",),
+}
+FOLIO_CATEGORIES = ("anon", "file", "anon_thp", "file_large", "hugetlb")
+
+
+# -- what the probes say --------------------------------------------------------------------
+
+def probe_results() -> dict:
+    """The three probes this chapter reads, live where the machine allows, else recorded."""
+    return {"btf": probes.run("btf"), "kpageflags": probes.run("kpageflags"),
+            "memlat": probes.run("memlat", quick=True)}
+
+
+def _member(btf, struct: str, name: str) -> dict:
+    return btf["structs"][struct]["members"][name]
+
+
+def large_folio_extra(btf) -> int:
+    """Bytes of today's ``struct folio`` that describe a large folio as a whole: the fields in its
+    2nd and 3rd ``struct page`` (BTF), less the per-page words they overlay (flags, compound_head,
+    mapcount and refcount kept zero) and the hugetlb-only 4th page. Union members counted once."""
+    skip = ("_flags_", "_head_", "__page_", "_mapcount_", "_refcount_", "_usable_", "_hugetlb")
+    spans = sorted((m["offset"], m["offset"] + m["size"]) for n, m in btf["structs"]["folio"]["members"].items()
+                   if 64 <= m["offset"] < 192 and not n.startswith(skip))
+    total, end = 0, 0
+    for lo, hi in spans:
+        if hi > end:
+            total += hi - max(lo, end)
+            end = hi
+    return total
+
+
+def descriptor_sizes(btf) -> pd.DataFrame:
+    """Bytes of each separately allocated descriptor, rounded to the 16-byte slab alignment."""
+    s = btf["structs"]
+    sketch = M.sketch_bytes()
+    extra = large_folio_extra(btf)
+    rows = [
+        ("folio", sketch, f"the folio sketched for the 32-byte stage ({PATH}): "
+         + " + ".join(f"{n} {b}" for n, b in M.FOLIO_SKETCH)),
+        ("large_folio", sketch + extra, f"the sketch + {extra} B of today's large-folio fields (struct folio's "
+         "2nd/3rd page, BTF): the sketch says large folios will store more"),
+        ("slab", s["slab"]["size"], "struct slab today (BTF), which already overlays struct page"),
+        ("ptdesc", s["ptdesc"]["size"], "struct ptdesc today (BTF)"),
+        ("netmem_desc", s["netmem_desc"]["size"], "struct netmem_desc today (BTF): the page_pool fields split "
+         "from struct page (Park, net-next v12, 2025)"),
+        ("buddy", _member(btf, "page", "buddy_list")["size"], "a free block's list_head (struct page's buddy_list, "
+         "BTF): the least a 'struct buddy' must hold (Memdescs type Free)"),
+    ]
+    return pd.DataFrame([{"descriptor": n, "fields_bytes": int(b), "bytes": M.round16(b), "source": src}
+                         for n, b, src in rows]).set_index("descriptor")
+
+
+def stages(btf) -> pd.DataFrame:
+    page = int(btf["structs"]["page"]["size"])
+    return pd.DataFrame([
+        {"stage": "today", "page_bytes": page, "share_of_ram": page / PAGE,
+         "source": "sizeof(struct page), BTF of the running kernel"},
+        {"stage": "32 B", "page_bytes": 32, "share_of_ram": 32 / PAGE,
+         "source": f"{PATH}: struct page shrinks to 32 bytes once folio, slab, ptdesc, zpdesc and the page_pool "
+                   "bump allocator have their own slab-allocated descriptors"},
+        {"stage": "8 B", "page_bytes": 8, "share_of_ram": 8 / PAGE,
+         "source": f"{MEMDESCS}: struct page becomes one word, 4 bits of type and a pointer to the descriptor; "
+                   "Wilcox, linux-mm, Mar 2023 (spinics linux-mm msg330595): 64 -> 8 bytes"},
+    ]).set_index("stage")
+
+
+def census_table(kpf: Mapping, sizes: pd.DataFrame) -> pd.DataFrame:
+    """This machine's pages by category: pages, descriptors the plan allocates, and their bytes."""
+    free_blocks = sum(int(v) for v in (kpf.get("buddyinfo") or {}).values())
+    rows = []
+    for cat, pages in kpf["categories"].items():
+        kind = DESCRIPTOR.get(cat)
+        units = free_blocks if cat == "free" and free_blocks else int((kpf.get("descriptors") or {}).get(cat, pages))
+        size = int(sizes.loc[kind, "bytes"]) if kind else 0
+        rows.append({"category": cat, "pages": int(pages), "share": pages / kpf["pages"], "descriptor": kind or "-",
+                     "descriptors": units if kind else 0, "desc_bytes": size,
+                     "pages_per_descriptor": pages / units if kind and units else float("nan")})
+    return pd.DataFrame(rows).set_index("category")
+
+
+def stage_bytes(table: pd.DataFrame, page_bytes: Mapping[str, int]) -> pd.DataFrame:
+    """Metadata bytes at each stage for a table of categories (pages, descriptor, descriptors, desc_bytes)."""
+    pages = float(table.pages.sum())
+    out = []
+    for stage, pb in page_bytes.items():
+        allocated = (lambda d: False) if stage == "today" else \
+            (lambda d: d in AT_32) if stage == "32 B" else (lambda d: d != "-")
+        desc = float(sum(r.descriptors * r.desc_bytes for r in table.itertuples() if allocated(r.descriptor)))
+        memmap = pages * pb
+        out.append({"stage": stage, "memmap": memmap, "descriptors": desc, "total": memmap + desc,
+                    "share_of_ram": (memmap + desc) / (pages * PAGE)})
+    df = pd.DataFrame(out).set_index("stage")
+    df["saved_vs_today"] = df.loc["today", "total"] - df["total"]
+    df["saved_share_of_ram"] = df["saved_vs_today"] / (pages * PAGE)
+    return df
+
+
+def scaled_table(census: pd.DataFrame, machine_gib: int, mix: str, folio_size: str,
+                 sizes: pd.DataFrame) -> pd.DataFrame:
+    """The census's page shares, restricted to ``mix``, on a machine of ``machine_gib``; folios
+    regrouped to ``folio_size`` (or as measured)."""
+    cats = MIX_CATEGORIES[mix]
+    t = census if cats is None else census.loc[[c for c in cats if c in census.index]]
+    if t.pages.sum() == 0:  # a mix this machine has none of: base pages of the mix's first type
+        t = census.loc[[cats[0]]].assign(pages=1, descriptors=1)
+    pages = machine_gib * GiB / PAGE
+    share = t.pages / t.pages.sum()
+    fp = FOLIO_SIZES[folio_size]
+    rows = []
+    for cat, r in t.iterrows():
+        n = share[cat] * pages
+        kind, per = r.descriptor, r.pages_per_descriptor
+        if fp is not None and cat in FOLIO_CATEGORIES:
+            per = fp
+            kind = "folio" if fp == 1 else "large_folio"
+        units = n / per if kind != "-" and per == per and per > 0 else 0.0
+        rows.append({"category": cat, "pages": n, "descriptor": kind, "descriptors": units,
+                     "desc_bytes": int(sizes.loc[kind, "bytes"]) if kind != "-" else 0})
+    return pd.DataFrame(rows).set_index("category")
+
+
+def break_even(sizes: pd.DataFrame, page_bytes: Mapping[str, int]) -> pd.DataFrame:
+    """Metadata bytes per page for memory in folios of n pages, each stage."""
+    rows = []
+    for n in BREAK_EVEN_PAGES:
+        d = int(sizes.loc["folio" if n == 1 else "large_folio", "bytes"])
+        for stage, pb in page_bytes.items():
+            per = pb if stage == "today" else M.bytes_per_page(n, pb, d)
+            rows.append({"folio_pages": n, "folio_kib": n * 4, "stage": stage, "bytes_per_page": per})
+    return pd.DataFrame(rows)
+
+
+# -- the walk --------------------------------------------------------------------------------
+
+def field_spans(btf) -> dict:
+    """Byte spans of what a frag walk reads, per kind (folio, page_pool, net_iov), from BTF."""
+    def span(struct, *names):
+        ms = [_member(btf, struct, n) for n in names]
+        return min(m["offset"] for m in ms), max(m["offset"] + m["size"] for m in ms)
+
+    pp = ("pp_magic", "pp", "pp_ref_count")
+    folio_page = span("page", "_refcount")
+    pp_page = span("page", *pp)
+    pp_desc = span("netmem_desc", *pp)
+    niov = span("net_iov", *pp, "owner")
+    ref = M.FOLIO_SKETCH_REFCOUNT
+    return {"stride": [0, 0, int(btf["structs"]["net_iov"]["size"])],
+            "lo": [ref, pp_desc[0], niov[0]], "hi": [ref + 4, pp_desc[1], niov[1]],
+            "page_lo": [folio_page[0], pp_page[0], 0], "page_hi": [folio_page[1], pp_page[1], 8]}
+
+
+def walk_sizes(folio_size: str, frag_kind: str, kpf: Mapping) -> tuple[list[int], list[float]]:
+    """Folio sizes (pages) and their shares of pages for the walked buffer."""
+    fp = FOLIO_SIZES[folio_size]
+    if fp is not None or frag_kind == "net_iov":
+        return [fp or 1], [1.0]
+    cats = ("compound_other",) if frag_kind == "page_pool" else FOLIO_CATEGORIES
+    weights: dict[int, float] = {}
+    fs = kpf.get("folio_sizes") or {}
+    for cat in cats:
+        if cat in fs:
+            for size, count in fs[cat].items():
+                weights[int(size)] = weights.get(int(size), 0.0) + int(size) * count
+        elif cat in ("anon", "file"):
+            weights[1] = weights.get(1, 0.0) + kpf["categories"].get(cat, 0)
+    weights = {k: v for k, v in weights.items() if v > 0} or {1: 1.0}
+    ks = sorted(weights)
+    total = sum(weights.values())
+    return ks, [weights[k] / total for k in ks]
+
+
+def latency_points(memlat, chains: int) -> list[tuple[int, float]]:
+    pts = memlat["modes"]["huge"]["points"]
+    k = str(max(c for c in memlat["chains"] if c <= chains))
+    return [(p["bytes"], p["chains"][k]["median"]) for p in pts]
+
+
+def load_unit(memlat_res, nbytes: float, chains: int, name: str) -> costs.Unit:
+    """ns per load at a working set of ``nbytes`` with ``chains`` independent chains in flight."""
+    k = max(c for c in memlat_res["chains"] if c <= chains)
+    ns = M.latency_at(latency_points(memlat_res, k), nbytes)
+    top = max(p["bytes"] for p in memlat_res["modes"]["huge"]["points"])
+    how = (f"memlat probe, 2 MiB pages, {k} chain(s) at once, interpolated at {nbytes / MiB:,.1f} MiB"
+           + (f" (held at the largest measured, {top >> 20} MiB: DRAM)" if nbytes > top else ""))
+    return costs.Unit(name, ns, "ns/load", costs.measured_label(memlat_res.source), how)
+
+
+class Results:
+    """Chapter 02's analyses for one parameter set, each computed once on first use."""
+
+    def __init__(self, params: Mapping, probe_data: Mapping | None = None):
+        self.P = Params.of(params)
+        self.probes = dict(probe_data) if probe_data is not None else probe_results()
+
+    @cached_property
+    def btf(self):
+        return self.probes["btf"]
+
+    @cached_property
+    def kpf(self):
+        return self.probes["kpageflags"]
+
+    @cached_property
+    def memlat(self):
+        return self.probes["memlat"]
+
+    @cached_property
+    def sources(self) -> pd.DataFrame:
+        return probes.notes(self.probes)
+
+    @cached_property
+    def sizes(self) -> pd.DataFrame:
+        return descriptor_sizes(self.btf)
+
+    @cached_property
+    def stages(self) -> pd.DataFrame:
+        return stages(self.btf)
+
+    @cached_property
+    def page_bytes(self) -> dict:
+        return {k: int(v) for k, v in self.stages.page_bytes.items()}
+
+    @cached_property
+    def struct_sizes(self) -> pd.DataFrame:
+        """The structs of this chapter, as the running kernel has them (BTF)."""
+        want = ("page", "folio", "slab", "ptdesc", "zpdesc", "netmem_desc", "net_iov", "net_iov_area",
+                "dmabuf_genpool_chunk_owner", "net_devmem_dmabuf_binding", "page_pool")
+        s = self.btf["structs"]
+        return pd.DataFrame([{"struct": n, "bytes": s[n].get("size") if s[n].get("present") else None}
+                             for n in want if n in s]).set_index("struct")
+
+    @cached_property
+    def pp_fields(self) -> pd.DataFrame:
+        """Where the page_pool fields sit: struct page, netmem_desc, net_iov (BTF offsets)."""
+        names = ("pp_magic", "pp", "dma_addr", "pp_ref_count", "owner", "type")
+        s = self.btf["structs"]
+        rows = []
+        for n in names:
+            row = {"field": n}
+            for st in ("page", "netmem_desc", "net_iov"):
+                m = s[st]["members"].get(n)
+                row[st] = f"{m['offset']} (+{m['size']})" if m else "-"
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("field")
+
+    @cached_property
+    def census(self) -> pd.DataFrame:
+        return census_table(self.kpf, self.sizes)
+
+    @cached_property
+    def census_stages(self) -> pd.DataFrame:
+        return stage_bytes(self.census, self.page_bytes)
+
+    @cached_property
+    def machine(self) -> pd.DataFrame:
+        t = scaled_table(self.census, self.P.machine_gib, self.P.mix, self.P.folio_size, self.sizes)
+        return stage_bytes(t, self.page_bytes)
+
+    @cached_property
+    def break_even(self) -> pd.DataFrame:
+        return break_even(self.sizes, self.page_bytes)
+
+    @cached_property
+    def break_even_pages(self) -> int:
+        """The smallest folio (pages) for which 8-byte memdescs take less memory per page than today."""
+        be = self.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
+        below = be.index[be["8 B"] < be["today"]]
+        return int(below.min()) if len(below) else 0
+
+    @cached_property
+    def spans(self) -> dict:
+        sp = field_spans(self.btf)
+        sp["stride"] = [int(self.sizes.loc["folio", "bytes"]), int(self.sizes.loc["netmem_desc", "bytes"]),
+                        sp["stride"][2]]
+        return sp
+
+    def population(self, rule: str, *, folio_size: str | None = None, kind: str | None = None,
+                   working_set_mib: float | None = None) -> dict:
+        sizes, weights = walk_sizes(folio_size or self.P.folio_size, kind or self.P.frag_kind, self.kpf)
+        ws = (working_set_mib or self.P.working_set_mib) * MiB // PAGE
+        return M.frag_population(sample_pages=min(SAMPLE_PAGES, ws), working_set_pages=ws, folio_pages=sizes,
+                                 folio_weights=weights, kind=kind or self.P.frag_kind, rule=rule,
+                                 skb_pages=GSO_SKB_PAGES, seed=self.P.seed)
+
+    def walks(self, *, rule: str | None = None, folio_size: str | None = None, kind: str | None = None,
+              working_set_mib: float | None = None) -> pd.DataFrame:
+        """Per layout: loads, misses and depth per frag visit and per MiB, for attach and release."""
+        rule = rule or self.P.frag_rule
+        kind = kind or self.P.frag_kind
+        ws_mib = working_set_mib or self.P.working_set_mib
+        per_page = self.population("splice", folio_size=folio_size, kind=kind, working_set_mib=ws_mib)
+        frags = per_page if rule == "splice" else \
+            self.population("zerocopy", folio_size=folio_size, kind=kind, working_set_mib=ws_mib)
+        mib = per_page["pages"] * PAGE / MiB
+        rows = []
+        for layout in M.LAYOUTS:
+            # attach: splice refs each page's frag; MSG_ZEROCOPY's GUP refs every page (mm/gup.c
+            # try_grab_folio_fast(), v6.12) before merging; release: one put per frag
+            a = M.walk(per_page, layout, **self.spans)
+            r = M.walk(frags, layout, **self.spans)
+            fp = M.footprint(layout, kind, ws_mib * MiB / PAGE, per_page["mean_folio_pages"], self.spans["stride"])
+            rows.append({"layout": layout, "misses_per_mib": (a["misses"] + r["misses"]) / mib,
+                         "hits_per_mib": (a["hits"] + r["hits"]) / mib,
+                         "loads_per_mib": (a["loads"] + r["loads"]) / mib,
+                         "visits_per_mib": (a["frags"] + r["frags"]) / mib,
+                         "depth_per_visit": (a["depth_sum"] + r["depth_sum"]) / (a["frags"] + r["frags"]),
+                         "max_depth": max(a["max_depth"], r["max_depth"]),
+                         "frags_per_skb": r["frags"] / r["skbs"], "footprint_bytes": fp})
+        return pd.DataFrame(rows).set_index("layout")
+
+    def price(self, walks: pd.DataFrame, chains: int) -> pd.DataFrame:
+        """ns per MiB of each layout's walk: misses at the footprint's load latency, hits at L1's."""
+        l1 = load_unit(self.memlat, 0, 1, "l1_load_ns")
+        rows = []
+        for layout, w in walks.iterrows():
+            k = max(1, min(chains, int(round(w.frags_per_skb))))
+            miss = load_unit(self.memlat, w.footprint_bytes, k, f"miss_ns@{layout}")
+            priced = costs.price([("metadata miss", w.misses_per_mib, miss), ("metadata hit", w.hits_per_mib, l1)],
+                                 costs.UnitCosts({}))
+            ns = costs.total(priced)
+            rows.append({"layout": layout, "ns_per_mib": ns, "miss_ns": miss.value, "hit_ns": l1.value,
+                         "core_share_100g": costs.core_share(ns, 100), "core_share_400g": costs.core_share(ns, 400),
+                         "source": miss.source, "detail": miss.detail})
+        return pd.DataFrame(rows).set_index("layout")
+
+    @cached_property
+    def walk(self) -> pd.DataFrame:
+        return self.walks()
+
+    @cached_property
+    def priced(self) -> pd.DataFrame:
+        """The run's walk priced twice: frags' chains overlapping (up to 8 at once), and one load at a time."""
+        over = self.price(self.walk, 8)
+        serial = self.price(self.walk, 1)
+        out = over.join(serial[["ns_per_mib"]].rename(columns={"ns_per_mib": "ns_per_mib_serial"}))
+        base = out.loc["struct_page", "ns_per_mib"]
+        out["extra_ns_per_mib"] = out["ns_per_mib"] - base
+        return out
+
+    @cached_property
+    def working_set_grid(self) -> pd.DataFrame:
+        """ns per MiB of each layout over working sets (the run's rule, kind and folio size)."""
+        rows = []
+        for ws in WORKING_SETS_MIB:
+            p = self.price(self.walks(working_set_mib=ws), 8)
+            for layout, r in p.iterrows():
+                rows.append({"working_set_mib": ws, "layout": layout, "ns_per_mib": r.ns_per_mib,
+                             "miss_ns": r.miss_ns})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def folio_grid(self) -> pd.DataFrame:
+        """Misses per MiB of each layout for per-page frags over folios of several sizes."""
+        rows = []
+        for fs in ("4k", "16k", "64k", "2m"):
+            w = self.walks(rule="splice", folio_size=fs, kind="folio")
+            for layout, r in w.iterrows():
+                rows.append({"folio_size": fs, "layout": layout, "misses_per_mib": r.misses_per_mib,
+                             "depth_per_visit": r.depth_per_visit})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def kinds(self) -> pd.DataFrame:
+        """Misses and depth per visit for each kind of frag, order-0 pages, every layout."""
+        rows = []
+        for kind in M.KINDS:
+            w = self.walks(rule="splice", folio_size="4k", kind=kind)
+            for layout, r in w.iterrows():
+                rows.append({"kind": kind, "layout": layout, "misses_per_visit": r.misses_per_mib / r.visits_per_mib,
+                             "depth_per_visit": r.depth_per_visit})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def kinds_matrix(self) -> pd.DataFrame:
+        """Missed lines per visit over order-0 pages: kind x layout."""
+        return self.kinds.pivot_table(index="kind", columns="layout", values="misses_per_visit")[list(M.LAYOUTS)]
+
+    @cached_property
+    def latency(self) -> pd.DataFrame:
+        """The memlat measurement the prices come from: ns per load by working set."""
+        rows = []
+        for p in self.memlat["modes"]["huge"]["points"]:
+            for k, v in p["chains"].items():
+                rows.append({"bytes": p["bytes"], "working_set_kib": p["bytes"] / KiB, "chains": int(k),
+                             "ns": v["median"], "q1": v["q1"], "q3": v["q3"]})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def caches(self) -> list:
+        return list(self.memlat.get("caches") or [])
+
+    @cached_property
+    def headline(self) -> dict:
+        m, pr = self.machine, self.priced
+        return {
+            "saved_8b_share_of_ram": float(m.loc["8 B", "saved_share_of_ram"]),
+            "saved_32b_share_of_ram": float(m.loc["32 B", "saved_share_of_ram"]),
+            "memmap_today_gib": float(m.loc["today", "total"] / GiB),
+            "metadata_8b_gib": float(m.loc["8 B", "total"] / GiB),
+            "today_ns_per_mib": float(pr.loc["struct_page", "ns_per_mib"]),
+            "memdesc8_ns_per_mib": float(pr.loc["memdesc8", "ns_per_mib"]),
+            "memdesc8_extra_ns_per_mib": float(pr.loc["memdesc8", "extra_ns_per_mib"]),
+            "memdesc8_extra_core_share_100g": float(costs.core_share(max(0.0, pr.loc["memdesc8", "extra_ns_per_mib"]),
+                                                                     100)),
+            "desc_ref_ns_per_mib": float(pr.loc["desc_ref", "ns_per_mib"]),
+            "probes": probes.combined_source(self.probes),
+        }
+
+
+#: pages of payload per skb at the legacy GSO limit: tcp_xmit_size_goal() gives 45 segments of
+#: 1448 bytes (65160 B) below GSO_LEGACY_MAX_SIZE less MAX_TCP_HEADER + 1 (v6.12)
+GSO_SKB_PAGES = 65160 / PAGE
+
+
+LAYOUT_ROWS = (
+    ("struct_page", "today: the frag points at a 64-byte struct page",
+     "page_folio() reads the page's compound_head; a tail page's refcount is in its head's struct page",
+     "1 (base page or head), 2 (tail)"),
+    ("memdesc32", "the 32-byte page of the Path sketch, descriptors apart",
+     "the page's memdesc word, then the folio (or netmem_desc) it points at", "2"),
+    ("memdesc8", "the 8-byte page: one typed word", "the word, then the descriptor", "2"),
+    ("desc_ref", "the frag points at the descriptor, as netmem_ref does for a net_iov", "the descriptor", "1"),
+)
+
+
+def layout_table() -> pd.DataFrame:
+    return pd.DataFrame(list(LAYOUT_ROWS), columns=["layout", "what it is", "loads to reach the refcount",
+                                                     "dependent depth"]).set_index("layout")
+
+
+def census_remark(R: Results) -> str:
+    c, k = R.census_stages, R.census
+    big = k[k.descriptor == "large_folio"]
+    return (
+        f"This machine: **{int(k.pages.sum()):,}** page frames, a memmap of "
+        f"**{c.loc['today', 'total'] / MiB:,.0f} MiB** today. At 32 bytes per page with folio, slab, ptdesc and "
+        f"page_pool descriptors apart: **{c.loc['32 B', 'total'] / MiB:,.0f} MiB**; at 8 bytes with every "
+        f"descriptor (free blocks too, from /proc/buddyinfo): **{c.loc['8 B', 'total'] / MiB:,.0f} MiB**, of which "
+        f"{c.loc['8 B', 'descriptors'] / MiB:,.0f} MiB descriptors. Large folios make up "
+        f"{big.pages.sum() / k.pages.sum():.1%} of the frames and need "
+        f"{big.descriptors.sum():,} descriptors, one per {big.pages.sum() / max(1, big.descriptors.sum()):.1f} pages. "
+        f"Of the {int(k.loc['no_flags', 'pages']):,} frames with no flag, "
+        f"{(R.kpf.get('crosscheck') or {}).get('present_not_managed_pages') or 0:,} are present but not managed by the "
+        f"page allocator (/proc/zoneinfo)."
+    )
+
+
+def break_even_remark(R: Results) -> str:
+    be = R.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
+    n = R.break_even_pages
+    return (
+        f"Per 4 KiB page: today **{be.loc[1, 'today']:.0f} B**; with 8-byte memdescs an order-0 folio costs "
+        f"**{be.loc[1, '8 B']:.0f} B** (the word plus a whole {int(R.sizes.loc['folio', 'bytes'])}-byte "
+        f"descriptor), and the 32-byte stage {be.loc[1, '32 B']:.0f} B. The descriptor is shared from "
+        f"{n}-page folios on, where 8-byte memdescs drop to {be.loc[n, '8 B']:.0f} B per page; a 2 MiB folio "
+        f"costs {be.loc[512, '8 B']:.2f} B per page. Memory comes back from free pages, unmanaged pages and "
+        f"large folios; a machine full of order-0 anonymous pages would need more metadata than today."
+    )
+
+
+def walk_remark(R: Results) -> str:
+    P, pr, w = R.P, R.priced, R.walk
+    return (
+        f"The run: `{P.frag_rule}` frags of `{P.frag_kind}` pages, `{P.folio_size}` folios, a "
+        f"{P.working_set_mib:,} MiB working set. Today's walk misses **{w.loc['struct_page', 'misses_per_mib']:,.0f}** "
+        f"metadata lines per MiB (attach and release) in a {w.loc['struct_page', 'footprint_bytes'] / MiB:,.1f} MiB "
+        f"memmap; 8-byte memdescs miss **{w.loc['memdesc8', 'misses_per_mib']:,.0f}** in "
+        f"{w.loc['memdesc8', 'footprint_bytes'] / MiB:,.1f} MiB of words and descriptors. With up to 8 frags' chains "
+        f"in flight that is **{pr.loc['struct_page', 'ns_per_mib']:,.0f}** vs "
+        f"**{pr.loc['memdesc8', 'ns_per_mib']:,.0f} ns per MiB** ({pr.loc['struct_page', 'core_share_100g']:.1%} vs "
+        f"{pr.loc['memdesc8', 'core_share_100g']:.1%} of a core at 100 Gbit/s); one load at a time, "
+        f"{pr.loc['struct_page', 'ns_per_mib_serial']:,.0f} vs {pr.loc['memdesc8', 'ns_per_mib_serial']:,.0f}."
+    )
+
+
+def headline(**params) -> dict:
+    """Chapter 02's result as one record: metadata at each stage for the chosen machine and mix,
+    and what the walk to a frag's metadata costs per MiB today and with 8-byte memdescs."""
+    return Results(params).headline
+
+
+def panel_data(params: Mapping, *, machine_gib: int, mix: str, folio_size: str, working_set_mib: int) -> pd.DataFrame:
+    """The panel's table for one setting (other parameters the run's): metadata at each stage
+    (``part`` "memory": GiB and share of RAM) and the walk's price by layout (``part`` "walk")."""
+    r = Results(dict(params, machine_gib=machine_gib, mix=mix, folio_size=folio_size, working_set_mib=working_set_mib))
+    m = r.machine
+    rows = [{"part": "memory", "name": stage, "memmap_gib": x.memmap / GiB, "descriptors_gib": x.descriptors / GiB,
+             "gib": x.total / GiB, "share_of_ram": x.share_of_ram, "saved_share_of_ram": x.saved_share_of_ram}
+            for stage, x in m.iterrows()]
+    rows += [{"part": "walk", "name": layout, "ns_per_mib": x.ns_per_mib, "ns_per_mib_serial": x.ns_per_mib_serial,
+              "core_share_100g": x.core_share_100g} for layout, x in r.priced.iterrows()]
+    return pd.DataFrame(rows)
+
+
+def conclusion(R: Results) -> str:
+    P, c, m, pr, sz = R.P, R.census_stages, R.machine, R.priced, R.sizes
+    be = R.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
+    order0 = be.loc[1, "8 B"]
+    n = R.break_even_pages
+    two = be.loc[n, "8 B"] if n else float("nan")
+    mach_note = "this machine's page mix" if P.mix == "this_machine" else f"the `{P.mix}` mix"
+    return (
+        f"**Memory.** The memdesc plan saves memory only where pages are free, unmanaged or in large folios. "
+        f"On this machine's census the memmap is **{c.loc['today', 'total'] / MiB:,.0f} MiB**; with 8-byte pages and "
+        f"every descriptor counted it would be **{c.loc['8 B', 'total'] / MiB:,.0f} MiB**, "
+        f"**{c.loc['8 B', 'saved_share_of_ram']:.2%}** of RAM saved (32-byte stage: "
+        f"{c.loc['32 B', 'saved_share_of_ram']:.2%}). On a {P.machine_gib} GiB machine with {mach_note} and "
+        f"`{P.folio_size}` folios: {m.loc['today', 'total'] / GiB:.2f} GiB today, {m.loc['8 B', 'total'] / GiB:.2f} "
+        f"GiB at 8 B ({m.loc['8 B', 'saved_share_of_ram']:.2%} of RAM saved). Order-0 folios are the exception: "
+        f"an 8-byte word plus a {int(sz.loc['folio', 'bytes'])}-byte folio descriptor is **{order0:.0f} B per page**, "
+        f"more than today's {R.page_bytes['today']}; memdescs win from {n}-page ({n * 4} KiB) folios on "
+        f"({two:.0f} B per page).\n\n"
+        f"**Time.** Reaching a frag's refcount through the memdesc word adds a dependent load. For the run's "
+        f"`{P.frag_rule}` frags over `{P.folio_size}` folios ({P.frag_kind}, {P.working_set_mib} MiB working set), "
+        f"priced at this machine's load latency: today **{pr.loc['struct_page', 'ns_per_mib']:,.0f} ns per MiB**, "
+        f"8-byte memdesc **{pr.loc['memdesc8', 'ns_per_mib']:,.0f}** "
+        f"({pr.loc['memdesc8', 'extra_ns_per_mib']:+,.0f} ns, {pr.loc['memdesc8', 'core_share_100g'] - pr.loc['struct_page', 'core_share_100g']:+.2%} "
+        f"of a core at 100 Gbit/s), a frag pointing at its descriptor (as `net_iov` does) "
+        f"**{pr.loc['desc_ref', 'ns_per_mib']:,.0f}**. Over order-0 pages the extra hop always costs; over large "
+        f"folios the denser memmap touches fewer lines than today. `net_iov` frags cost the same in every layout: "
+        f"devmem already lives in the memdesc world.\n\n"
+        f"**For the design.** If frags keep pointing at pages, every metadata access pays the page -> descriptor "
+        f"hop; a frag (or `netmem_ref`) that points at the descriptor, as `net_iov` does, pays nothing extra, and "
+        f"a frag that names an owner instead (chapter 08) touches no per-page metadata at all."
+    )
+
+
+# ---------------------------------------------------------------- claims
+
+def _order0_costs_more(R: Results):
+    be = R.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
+    today = be["today"]
+    big = be.index >= 4
+    ok = bool(be.loc[1, "8 B"] > today.loc[1] and (be.loc[big, "8 B"] < today.loc[big]).all())
+    return ok, {"order0_8b_bytes": float(be.loc[1, "8 B"]), "two_page_8b_bytes": float(be.loc[2, "8 B"]),
+                "four_page_8b_bytes": float(be.loc[4, "8 B"]), "today_bytes": float(today.loc[1]),
+                "break_even_pages": R.break_even_pages}
+
+
+def _census_saves(R: Results):
+    c = R.census_stages
+    return bool(c.loc["8 B", "total"] < c.loc["today", "total"]), {
+        "saved_share_of_ram": float(c.loc["8 B", "saved_share_of_ram"]),
+        "today_mib": float(c.loc["today", "total"] / MiB), "memdesc8_mib": float(c.loc["8 B", "total"] / MiB)}
+
+
+def _never_fewer_loads_order0(R: Results):
+    k = R.kinds.set_index(["kind", "layout"])
+    ok = True
+    ev = {}
+    for kind in ("folio", "page_pool"):
+        today = k.loc[(kind, "struct_page")]
+        for layout in ("memdesc32", "memdesc8"):
+            r = k.loc[(kind, layout)]
+            ok &= bool(r.depth_per_visit >= today.depth_per_visit and r.misses_per_visit >= today.misses_per_visit)
+        ev[f"{kind}_memdesc8_misses_per_visit"] = float(k.loc[(kind, "memdesc8")].misses_per_visit)
+        ev[f"{kind}_today_misses_per_visit"] = float(today.misses_per_visit)
+    return ok, ev
+
+
+def _order0_memdesc_costs_time(R: Results):
+    if FOLIO_SIZES[R.P.folio_size] != 1 or R.P.frag_kind == "net_iov":
+        return True, {"applies": False}
+    pr = R.priced
+    return bool(pr.loc["memdesc8", "ns_per_mib"] >= pr.loc["struct_page", "ns_per_mib"]
+                and pr.loc["memdesc32", "ns_per_mib"] >= pr.loc["struct_page", "ns_per_mib"]), {
+        "applies": True, "today": float(pr.loc["struct_page", "ns_per_mib"]),
+        "memdesc8": float(pr.loc["memdesc8", "ns_per_mib"])}
+
+
+def _large_folios_fewer_lines(R: Results):
+    g = R.folio_grid.pivot_table(index="folio_size", columns="layout", values="misses_per_mib")
+    big = g.loc[["64k", "2m"]]
+    return bool((big["memdesc8"] < big["struct_page"]).all()), {
+        "64k_today": float(g.loc["64k", "struct_page"]), "64k_memdesc8": float(g.loc["64k", "memdesc8"])}
+
+
+def _net_iov_unchanged(R: Results):
+    k = R.kinds[R.kinds.kind == "net_iov"]
+    return bool(k.misses_per_visit.nunique() == 1 and k.depth_per_visit.nunique() == 1), {
+        "misses_per_visit": float(k.misses_per_visit.iloc[0])}
+
+
+CLAIMS = (
+    Claim("order0_folios_cost_more_memory",
+          "An 8-byte memdesc word plus a folio descriptor takes more memory than today's 64-byte struct page for "
+          "order-0 folios, and less for folios of 4 pages (16 KiB) or more.",
+          "holds", _order0_costs_more),
+    Claim("this_machine_saves_memory",
+          "On this machine's census, the 8-byte stage with every descriptor counted needs less memory than "
+          "today's memmap.",
+          "holds", _census_saves),
+    Claim("order0_frags_never_fewer_loads",
+          "For frags over order-0 pages (folios or page_pool pages), a memdesc layout never needs fewer dependent "
+          "loads or fewer missed lines per visit than today's struct page.",
+          "holds", _never_fewer_loads_order0),
+    Claim("order0_indirection_costs_time",
+          "With order-0 folios, walking frags through 8- or 32-byte memdescs costs at least as many ns per MiB as "
+          "today, at any working set (the descriptor pool is larger than today's memmap, the hop is extra).",
+          "holds", _order0_memdesc_costs_time),
+    Claim("large_folios_touch_fewer_lines",
+          "With per-page frags over 64 KiB or 2 MiB folios, 8-byte memdescs touch fewer metadata lines per MiB "
+          "than today's struct page (eight page words share a line; the folio descriptor is shared).",
+          "holds", _large_folios_fewer_lines),
+    Claim("net_iov_walk_unchanged",
+          "A net_iov frag loads the same lines at the same depth in every layout: its metadata is already "
+          "separately allocated.",
+          "holds", _net_iov_unchanged),
+)

@@ -1,0 +1,331 @@
+"""Frags as bio_vecs of physical address + length: how many, in how many skbs, at what cost.
+
+A buffer is its pages in virtual order and two facts between page i and page i+1
+(from a pagemap measurement, or built): whether page i+1 is the next physical page
+(``contig``), and whether it is the next page of the same folio (``same_folio``). Frag
+rules (:data:`RULES`) cut the buffer where they must:
+
+``splice``
+    today's MSG_SPLICE_PAGES: ``skb_splice_from_iter()`` cuts at every page
+    (``part = min(PAGE_SIZE - off, len)``) and ``skb_append_pagefrags()`` adds one frag
+    per page (net/core/skbuff.c, v6.12);
+``zerocopy``
+    today's MSG_ZEROCOPY: ``zerocopy_fill_skb_from_iter()`` merges a page into the
+    previous frag only if both have the same compound head and the offsets continue
+    (net/core/datagram.c, v6.12), so a frag is a run of pages inside one folio;
+``phys``
+    the thread's future: a frag is a physical address and a length, so any physically
+    contiguous run is one frag, across folio boundaries.
+
+:func:`pack` (numba) fills skbs the way ``tcp_sendmsg_locked()`` does: frags are
+appended until the skb holds ``max_frags`` of them or its payload reaches the size
+goal, a frag that does not fit whole is cut there and its rest starts the next skb.
+It counts skbs, frags, GSO segments of ``mss`` bytes and the frag pieces each
+segment gets (``skb_segment()`` takes one frag reference per piece, v6.12), and,
+for each frag, how many pages and folios it covers. :func:`pack_twin` is the specification.
+
+:func:`address_sum_page` / :func:`address_sum_phys` (numba, with twins) turn frags into
+kernel virtual addresses the two ways: from a page pointer, as ``page_address()`` does
+for a direct-mapped page on x86_64 (``page_to_virt()``: (page - vmemmap) / sizeof(struct
+page) gives the PFN, shifted and added to PAGE_OFFSET; arch/x86/include/asm/page.h and
+include/asm-generic/memory_model.h, v6.12), or from a physical address as
+``phys_to_virt()`` does (``__va()``: add PAGE_OFFSET). Both are arithmetic; what differs
+is a subtraction and a shift.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ..jit import CACHE
+
+PAGE = 4096
+RULES = ("splice", "zerocopy", "phys")
+SPLICE, ZEROCOPY, PHYS = range(3)
+# pack() results
+(SKBS, FRAGS, SEGMENTS, SEG_PIECES, MULTI_FOLIO_FRAGS, EXTRA_FOLIO_PAGES, MAX_FRAGS_SEEN, BYTES,
+ FRAG_PAGES, MULTI_PAGE_FRAGS) = range(10)
+COUNTS = ("skbs", "frags", "segments", "segment_pieces", "multi_folio_frags", "extra_folio_pages",
+          "max_frags_in_skb", "bytes", "frag_pages", "multi_page_frags")
+
+# x86_64 with 4-level paging and no KASLR (Documentation/arch/x86/x86_64/mm.rst, v6.12);
+# only their arithmetic matters here
+PAGE_OFFSET = 0xFFFF888000000000
+VMEMMAP_START = 0xFFFFEA0000000000
+STRUCT_PAGE = 64
+
+
+def frag_lengths(contig: np.ndarray, same_folio: np.ndarray, rule: str) -> np.ndarray:
+    """Pages per frag under ``rule`` for a buffer with these breaks between its pages."""
+    if rule not in RULES:
+        raise ValueError(f"rule = {rule!r} is not allowed: expected one of {', '.join(RULES)}")
+    contig = np.asarray(contig, bool)
+    same_folio = np.asarray(same_folio, bool)
+    if contig.shape != same_folio.shape:
+        raise ValueError("contig and same_folio must have one entry per pair of neighbouring pages")
+    if np.any(same_folio & ~contig):
+        raise ValueError("same_folio implies contig: the next page of a folio is the next physical page")
+    n = contig.size + 1
+    keep = {"splice": np.zeros(contig.size, bool), "zerocopy": same_folio, "phys": contig}[rule]
+    ends = np.flatnonzero(~keep)
+    edges = np.concatenate(([0], ends + 1, [n]))
+    return np.diff(edges).astype(np.int64)
+
+
+def folio_starts(same_folio: np.ndarray) -> np.ndarray:
+    """1 where a page starts a new folio (page 0 always does), per page."""
+    return np.concatenate(([1], (~np.asarray(same_folio, bool)).astype(np.int64)))
+
+
+#: the most a device may ask for: 8 x GSO_MAX_SEGS (include/linux/netdevice.h)
+GSO_MAX_SIZE = 8 * 65535
+
+
+def size_goal(mss: int, gso_max_size: int, max_tcp_header: int = 320) -> int:
+    """``tcp_xmit_size_goal()``: whole MSS below ``sk_gso_max_size``, which ``sk_setup_caps()``
+    sets to the device's GSO limit (at most ``GSO_MAX_SIZE``) less ``MAX_TCP_HEADER + 1``
+    (``sk_dst_gso_max_size()``, net/core/sock.c; net/ipv4/tcp.c, v6.12). ``MAX_TCP_HEADER`` is
+    ``L1_CACHE_ALIGN(128 + MAX_HEADER)``: 320 bytes where MAX_HEADER is LL_MAX_HEADER (128) + 48."""
+    limit = min(int(gso_max_size), GSO_MAX_SIZE)
+    return max(int(mss), (limit - max_tcp_header - 1) // int(mss) * int(mss))
+
+
+@njit(cache=CACHE)
+def pack_array(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss):
+    """Counts (COUNTS) of sending ``nbytes`` from byte ``first_byte`` of the buffer.
+
+    ``frag_pages``: pages per frag, in order; ``starts``: per page, 1 if it starts a folio.
+    """
+    out = np.zeros(10, np.int64)
+    # the frags' byte ranges in the buffer
+    nfr = len(frag_pages)
+    fstart = np.empty(nfr + 1, np.int64)
+    fstart[0] = 0
+    for i in range(nfr):
+        fstart[i + 1] = fstart[i] + frag_pages[i] * 4096
+    folio_cum = np.empty(len(starts) + 1, np.int64)  # folios started before page p
+    folio_cum[0] = 0
+    for p in range(len(starts)):
+        folio_cum[p + 1] = folio_cum[p] + starts[p]
+    pos = first_byte
+    end = first_byte + nbytes
+    f = 0
+    while f < nfr and fstart[f + 1] <= pos:
+        f += 1
+    skb_bytes = 0
+    skb_frags = 0
+    piece_lo = np.empty(64, np.int64)  # this skb's frag pieces, in skb offsets
+    npiece = 0
+    while pos < end:
+        take = min(fstart[f + 1], end, pos + (goal - skb_bytes)) - pos
+        # one frag piece [pos, pos + take)
+        if npiece == len(piece_lo):
+            bigger = np.empty(2 * len(piece_lo), np.int64)
+            bigger[:npiece] = piece_lo[:npiece]
+            piece_lo = bigger
+        piece_lo[npiece] = skb_bytes
+        npiece += 1
+        out[FRAGS] += 1
+        p0 = pos // 4096
+        p1 = (pos + take - 1) // 4096
+        out[FRAG_PAGES] += p1 - p0 + 1
+        if p1 > p0:
+            out[MULTI_PAGE_FRAGS] += 1
+        folios = folio_cum[p1 + 1] - folio_cum[p0] + (1 - starts[p0])
+        if folios > 1:
+            out[MULTI_FOLIO_FRAGS] += 1
+            # pages not in the folio of the frag's first page
+            q = p0 + 1
+            while q <= p1 and starts[q] == 0:
+                q += 1
+            out[EXTRA_FOLIO_PAGES] += p1 - q + 1
+        skb_bytes += take
+        skb_frags += 1
+        pos += take
+        if pos == fstart[f + 1]:
+            f += 1
+        if skb_frags == max_frags or skb_bytes == goal or pos == end:
+            out[SKBS] += 1
+            out[BYTES] += skb_bytes
+            if skb_frags > out[MAX_FRAGS_SEEN]:
+                out[MAX_FRAGS_SEEN] = skb_frags
+            # GSO segments of mss bytes and the frag pieces each overlaps
+            nseg = (skb_bytes + mss - 1) // mss
+            out[SEGMENTS] += nseg
+            j = 0
+            for s in range(nseg):
+                lo = s * mss
+                hi = min(lo + mss, skb_bytes)
+                while j + 1 < npiece and piece_lo[j + 1] <= lo:
+                    j += 1
+                k = j
+                while k < npiece and piece_lo[k] < hi:
+                    out[SEG_PIECES] += 1
+                    k += 1
+            skb_bytes = 0
+            skb_frags = 0
+            npiece = 0
+    return out
+
+
+def _check(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss):
+    frag_pages = np.asarray(frag_pages, np.int64)
+    starts = np.asarray(starts, np.int64)
+    if frag_pages.sum() != starts.size:
+        raise ValueError(f"frags cover {int(frag_pages.sum())} pages, the buffer has {starts.size}")
+    if first_byte < 0 or first_byte + nbytes > starts.size * PAGE:
+        raise ValueError(f"send of {nbytes} bytes at {first_byte} does not fit a buffer of {starts.size} pages")
+    for name, v in (("max_frags", max_frags), ("goal", goal), ("mss", mss), ("nbytes", nbytes)):
+        if v < 1:
+            raise ValueError(f"{name} = {v!r} is not allowed: expected a positive integer")
+    return frag_pages, starts
+
+
+def pack(frag_pages, starts, *, first_byte: int = 0, nbytes: int, max_frags: int, goal: int, mss: int) -> dict:
+    """Counts of sending ``nbytes`` of the buffer in skbs (see the module docstring)."""
+    fp, st = _check(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss)
+    c = pack_array(fp, st, int(first_byte), int(nbytes), int(max_frags), int(goal), int(mss))
+    return dict(zip(COUNTS, (int(x) for x in c)))
+
+
+def pack_twin(frag_pages, starts, *, first_byte: int = 0, nbytes: int, max_frags: int, goal: int, mss: int) -> dict:
+    """The specification of :func:`pack`: byte ranges cut into frag pieces and skbs, in plain Python."""
+    fp, st = _check(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss)
+    edges = [0]
+    for n in fp.tolist():
+        edges.append(edges[-1] + n * PAGE)
+    folio_of = []  # folio index of each page
+    for s in st.tolist():
+        folio_of.append((folio_of[-1] if folio_of else -1) + s)
+    c = dict.fromkeys(COUNTS, 0)
+    pos, end = first_byte, first_byte + nbytes
+    skbs: list[list[tuple[int, int]]] = [[]]
+    while pos < end:
+        skb = skbs[-1]
+        used = sum(b - a for a, b in skb)
+        frag_end = min(e for e in edges if e > pos)
+        take = min(frag_end, end, pos + goal - used) - pos
+        skb.append((pos, pos + take))
+        pages = range(pos // PAGE, (pos + take - 1) // PAGE + 1)
+        c["frag_pages"] += len(pages)
+        c["multi_page_frags"] += len(pages) > 1
+        folios = sorted({folio_of[p] for p in pages})
+        if len(folios) > 1:
+            c["multi_folio_frags"] += 1
+            c["extra_folio_pages"] += sum(1 for p in pages if folio_of[p] != folio_of[pages[0]])
+        pos += take
+        if len(skb) == max_frags or used + take == goal or pos == end:
+            skbs.append([])
+    for skb in skbs:
+        if not skb:
+            continue
+        size = sum(b - a for a, b in skb)
+        c["skbs"] += 1
+        c["frags"] += len(skb)
+        c["bytes"] += size
+        c["max_frags_in_skb"] = max(c["max_frags_in_skb"], len(skb))
+        offsets, o = [], 0
+        for a, b in skb:
+            offsets.append((o, o + b - a))
+            o += b - a
+        for s in range(0, size, mss):
+            c["segments"] += 1
+            c["segment_pieces"] += sum(1 for lo, hi in offsets if lo < min(s + mss, size) and hi > s)
+    return c
+
+
+def phys_from_layout(contig: np.ndarray, seed: int = 1) -> np.ndarray:
+    """Physical page numbers for a buffer with these contiguity breaks (runs placed apart)."""
+    rng = np.random.default_rng(seed)
+    n = contig.size + 1
+    pfn = np.empty(n, np.int64)
+    pfn[0] = 1 << 20
+    jumps = rng.integers(2, 1 << 18, size=n)
+    for i in range(1, n):
+        pfn[i] = pfn[i - 1] + 1 if contig[i - 1] else pfn[i - 1] + jumps[i]
+    return pfn
+
+
+# -- frag -> virtual address ----------------------------------------------------------------------
+
+@njit(cache=CACHE)
+def address_sum_page(page, off, length):
+    """Sum over frags of ``page_address(page) + off`` (and the lengths): the page-pointer way."""
+    s = np.uint64(0)
+    for i in range(len(page)):
+        pfn = (page[i] - VMEMMAP_START) >> 6  # / sizeof(struct page)
+        s += PAGE_OFFSET + (pfn << 12) + off[i] + length[i]
+    return s
+
+
+@njit(cache=CACHE)
+def address_sum_phys(phys, length):
+    """Sum over frags of ``phys_to_virt(phys)`` (and the lengths): the phys+len way."""
+    s = np.uint64(0)
+    for i in range(len(phys)):
+        s += PAGE_OFFSET + phys[i] + length[i]
+    return s
+
+
+def address_sum_twin(kind: str, a, b, c=None) -> int:
+    """Both sums in plain Python, modulo 2^64 as the machine adds."""
+    mask = (1 << 64) - 1
+    if kind == "page":
+        return sum(PAGE_OFFSET + ((int(p) - VMEMMAP_START) // STRUCT_PAGE << 12) + int(o) + int(ln)
+                   for p, o, ln in zip(a, b, c)) & mask
+    return sum(PAGE_OFFSET + int(p) + int(ln) for p, ln in zip(a, b)) & mask
+
+
+def frags_for_access(n: int, seed: int = 1) -> dict:
+    """``n`` frags in both encodings, describing the same memory: page pointers + offsets, and
+    physical addresses (both as uint64)."""
+    rng = np.random.default_rng(seed)
+    pfn = rng.integers(1 << 10, 1 << 26, size=n, dtype=np.int64)
+    off = rng.integers(0, PAGE, size=n, dtype=np.int64)
+    length = rng.integers(1, PAGE + 1, size=n, dtype=np.int64)
+    page = (np.uint64(VMEMMAP_START) + pfn.astype(np.uint64) * np.uint64(STRUCT_PAGE))
+    phys = (pfn.astype(np.uint64) << np.uint64(12)) + off.astype(np.uint64)
+    return {"page": page, "off": off.astype(np.uint64), "len": length.astype(np.uint64), "phys": phys}
+
+
+def bench_section(args=None, *, pages: int = 1 << 16, twin_pages: int = 1 << 10, repeats: int = 3) -> dict:
+    """``fraglife bench`` section: pages packed per second (numba vs twin, per rule) and frags turned into
+    addresses per second, both ways (one run)."""
+    rng = np.random.default_rng(1)
+
+    def buffer(n):
+        contig = rng.random(n - 1) < 0.7
+        return contig, contig & (rng.random(n - 1) < 0.5)
+
+    big, small = buffer(pages), buffer(twin_pages)
+    kw = dict(max_frags=17, goal=size_goal(1448, 65536), mss=1448)
+    out: dict = {"pages": pages, "twin_pages": twin_pages, "pack": {}}
+    for rule in RULES:
+        fb, sb = (frag_lengths(c, s, rule) for c, s in (big, small))
+        args_big = (fb, folio_starts(big[1]))
+        args_small = (sb, folio_starts(small[1]))
+        pack(*args_small, nbytes=twin_pages * PAGE, **kw)
+        best = min(_timed(lambda: pack(*args_big, nbytes=pages * PAGE, **kw)) for _ in range(repeats))
+        twin = _timed(lambda: pack_twin(*args_small, nbytes=twin_pages * PAGE, **kw))
+        out["pack"][rule] = {"pages_per_s": pages / best, "twin_pages_per_s": twin_pages / twin,
+                             "numba_over_twin": (pages / best) / (twin_pages / twin)}
+    f = frags_for_access(1 << 20)
+    small_f = frags_for_access(1 << 12)
+    address_sum_page(small_f["page"], small_f["off"], small_f["len"])
+    address_sum_phys(small_f["phys"], small_f["len"])
+    tp = min(_timed(lambda: address_sum_page(f["page"], f["off"], f["len"])) for _ in range(repeats))
+    tq = min(_timed(lambda: address_sum_phys(f["phys"], f["len"])) for _ in range(repeats))
+    twin = _timed(lambda: address_sum_twin("page", small_f["page"], small_f["off"], small_f["len"]))
+    n = len(f["page"])
+    out["address"] = {"page_frags_per_s": n / tp, "phys_frags_per_s": n / tq, "page_over_phys_time": tp / tq,
+                      "numba_over_twin": (n / tp) / (len(small_f["page"]) / twin)}
+    return out
+
+
+def _timed(fn) -> float:
+    import time
+
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0

@@ -1,0 +1,133 @@
+"""Chapter 06's model: frag rules, the skb packer (numba) against its twin, address arithmetic."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fraglife.model import bvec as B
+from fraglife.probes import pagemap
+
+PAGE = B.PAGE
+
+
+@st.composite
+def buffers(draw):
+    n = draw(st.integers(1, 80))
+    contig = np.array(draw(st.lists(st.booleans(), min_size=n - 1, max_size=n - 1)), bool)
+    same = contig & np.array(draw(st.lists(st.booleans(), min_size=n - 1, max_size=n - 1)), bool)
+    return contig, same
+
+
+@st.composite
+def sends(draw):
+    contig, same = draw(buffers())
+    n = contig.size + 1
+    nbytes = draw(st.integers(1, n * PAGE))
+    first = draw(st.integers(0, n * PAGE - nbytes))
+    return {"contig": contig, "same": same, "first_byte": first, "nbytes": nbytes,
+            "max_frags": draw(st.integers(1, 20)), "goal": draw(st.integers(1, 6 * PAGE)),
+            "mss": draw(st.integers(1, 9000)), "rule": draw(st.sampled_from(B.RULES))}
+
+
+@given(case=sends())
+def test_pack_agrees_with_twin(case):
+    fl = B.frag_lengths(case["contig"], case["same"], case["rule"])
+    st_ = B.folio_starts(case["same"])
+    kw = {k: case[k] for k in ("first_byte", "nbytes", "max_frags", "goal", "mss")}
+    fast = B.pack(fl, st_, **kw)
+    assert fast == B.pack_twin(fl, st_, **kw)
+    assert fast["bytes"] == case["nbytes"]
+    assert fast["max_frags_in_skb"] <= case["max_frags"]
+    assert fast["segments"] <= fast["segment_pieces"]
+    assert fast["frags"] <= fast["frag_pages"]
+    if case["rule"] != "phys":
+        assert fast["multi_folio_frags"] == 0 and fast["extra_folio_pages"] == 0
+
+
+@given(buf=buffers())
+def test_coarser_rules_cut_less(buf):
+    contig, same = buf
+    n = contig.size + 1
+    counts = [B.frag_lengths(contig, same, r) for r in B.RULES]
+    for fl in counts:
+        assert fl.sum() == n and np.all(fl >= 1)
+    assert len(counts[2]) <= len(counts[1]) <= len(counts[0]) == n
+
+
+@settings(max_examples=100)
+@given(case=sends())
+def test_coarser_rules_never_need_more_skbs(case):
+    kw = {k: case[k] for k in ("first_byte", "nbytes", "max_frags", "goal", "mss")}
+    st_ = B.folio_starts(case["same"])
+    skbs = [B.pack(B.frag_lengths(case["contig"], case["same"], r), st_, **kw)["skbs"] for r in B.RULES]
+    assert skbs[2] <= skbs[1] <= skbs[0]
+
+
+def test_a_page_cut_by_an_skb_is_a_frag_in_each():
+    """Two pages, a 6000-byte size goal: the second page is split between the two skbs."""
+    contig = np.array([True])
+    same = np.array([True])
+    for rule in B.RULES:
+        c = B.pack(B.frag_lengths(contig, same, rule), B.folio_starts(same), nbytes=2 * PAGE, max_frags=17,
+                   goal=6000, mss=1500)
+        assert c["skbs"] == 2 and c["segments"] == 4 + 2
+        assert c["frags"] == (3 if rule == "splice" else 2)
+
+
+def test_multi_folio_frags_count_pages_outside_the_first_folio():
+    # pages 0-1 folio A, 2-4 folio B (physically after A), 5 apart
+    contig = np.array([True, True, True, True, False])
+    same = np.array([True, False, True, True, False])
+    fl = B.frag_lengths(contig, same, "phys")
+    assert fl.tolist() == [5, 1]
+    c = B.pack(fl, B.folio_starts(same), nbytes=6 * PAGE, max_frags=17, goal=64 * PAGE, mss=1448)
+    assert (c["multi_folio_frags"], c["extra_folio_pages"]) == (1, 3)
+    assert B.frag_lengths(contig, same, "zerocopy").tolist() == [2, 3, 1]
+
+
+def test_bad_inputs_are_refused():
+    contig, same = np.array([True]), np.array([True])
+    with pytest.raises(ValueError, match="rule = 'page'"):
+        B.frag_lengths(contig, same, "page")
+    with pytest.raises(ValueError, match="same_folio implies contig"):
+        B.frag_lengths(np.array([False]), np.array([True]), "phys")
+    fl, st_ = B.frag_lengths(contig, same, "phys"), B.folio_starts(same)
+    with pytest.raises(ValueError, match="does not fit"):
+        B.pack(fl, st_, nbytes=3 * PAGE, max_frags=17, goal=PAGE, mss=1448)
+    with pytest.raises(ValueError, match="max_frags = 0"):
+        B.pack(fl, st_, nbytes=PAGE, max_frags=0, goal=PAGE, mss=1448)
+    with pytest.raises(ValueError, match="cover 1 pages"):
+        B.pack(np.array([1]), st_, nbytes=PAGE, max_frags=1, goal=PAGE, mss=1448)
+
+
+def test_size_goal():
+    # 45 segments of 1448 below GSO_LEGACY_MAX_SIZE - (MAX_TCP_HEADER + 1) (kernel-facts rule 9)
+    assert B.size_goal(1448, 65536) == 45 * 1448
+    assert B.size_goal(9000, 65536) == 7 * 9000
+    assert B.size_goal(1448, 512 * 1024) == (8 * 65535 - 321) // 1448 * 1448  # capped at GSO_MAX_SIZE
+    assert B.size_goal(70000, 65536) == 70000
+
+
+@settings(max_examples=50)
+@given(n=st.integers(1, 500), seed=st.integers(0, 10_000))
+def test_address_sums_agree_with_twins_and_each_other(n, seed):
+    f = B.frags_for_access(n, seed)
+    page = int(B.address_sum_page(f["page"], f["off"], f["len"]))
+    phys = int(B.address_sum_phys(f["phys"], f["len"]))
+    assert page == B.address_sum_twin("page", f["page"], f["off"], f["len"])
+    assert phys == B.address_sum_twin("phys", f["phys"], f["len"])
+    assert page == phys  # the same memory, reached either way
+
+
+@given(buf=buffers(), seed=st.integers(0, 100))
+def test_pagemap_layout_round_trip(buf, seed):
+    """A layout read from PFNs and tails expands back to the same breaks (probe <-> model)."""
+    contig, same = buf
+    pfn = B.phys_from_layout(contig, seed)
+    tail = np.concatenate(([False], same))
+    lay = pagemap.folio_layout(pfn, tail)
+    c2, s2 = pagemap.expand(pagemap.encode(lay))
+    assert np.array_equal(c2, contig) and np.array_equal(s2, same)
+    assert pagemap.decode(pagemap.encode(lay)) == lay
+    assert sum(r for _, _, r in lay) == len(B.frag_lengths(contig, same, "zerocopy"))

@@ -1,0 +1,164 @@
+"""Chapters 02 and 06 in library mode: parameters, recordings, panels, conclusions, headlines."""
+
+from __future__ import annotations
+
+import pytest
+
+from fraglife import chapters, claims, probes
+from fraglife.chapters import bio_vec, slim_page
+from fraglife.cli import main
+from fraglife.params import ParamError
+from fraglife.probes import _core
+from fraglife.views import bio_vec as view06, slim_page as view02
+
+CH02, CH06 = chapters.get("02"), chapters.get("06")
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Every probe from its recording, as a reader without root gets it."""
+    monkeypatch.setattr(_core, "_cache", {})
+    monkeypatch.setenv(_core.ENV, "recorded")
+    yield
+    _core._cache.clear()
+
+
+@pytest.mark.parametrize("chapter, name, value, allowed", [
+    ("02", "machine_gib", 8, "an integer in [16, 4096]"),
+    ("02", "machine_gib", 8192, "an integer in [16, 4096]"),
+    ("02", "mix", "server", "one of 'this_machine', 'in_use', 'anon', 'page_cache', 'page_pool'"),
+    ("02", "folio_size", "1m", "one of 'measured', '4k', '16k', '64k', '2m'"),
+    ("02", "working_set_mib", 1.5, "an integer in [16, 65536]"),
+    ("02", "frag_kind", "slab", "one of 'folio', 'page_pool', 'net_iov'"),
+    ("02", "seed", -1, "an integer in [0, 2147483647]"),
+    ("06", "send_kib", 100, "a power-of-two integer in [64, 16384]"),
+    ("06", "send_kib", 32768, "a power-of-two integer in [64, 16384]"),
+    ("06", "thp_share", 1.5, "a number in [0, 1]"),
+    ("06", "fragmentation", -0.1, "a number in [0, 1]"),
+    ("06", "max_frags", 46, "an integer in [4, 45]"),
+    ("06", "source", "shmem", "one of 'anon', 'page_cache'"),
+    ("06", "gso_max_kib", 1024, "a power-of-two integer in [64, 512]"),
+    ("06", "mss", 100, "an integer in [536, 9000]"),
+])
+def test_bad_values_give_one_line(chapter, name, value, allowed):
+    spec = chapters.get(chapter).spec
+    with pytest.raises(ParamError) as e:
+        spec.validate({**spec.defaults(), name: value})
+    assert str(e.value) == f"parameter {name!r} = {value!r} is not allowed: expected {allowed}"
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["run", "02", "-p", "mix", "server"], "fraglife run: parameter 'mix' = 'server' is not allowed: expected one "
+     "of 'this_machine', 'in_use', 'anon', 'page_cache', 'page_pool'"),
+    (["run", "06", "-p", "send_kib", "100"], "fraglife run: parameter 'send_kib' = 100 is not allowed: expected a "
+     "power-of-two integer in [64, 16384]"),
+])
+def test_cli_refuses_a_bad_value_with_one_line(argv, line, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == line
+
+
+def test_registry_choices_are_the_modules():
+    spec = CH02.spec
+    assert spec["mix"].choices == slim_page.MIXES == tuple(slim_page.MIX_CATEGORIES)
+    assert spec["folio_size"].choices == tuple(slim_page.FOLIO_SIZES)
+    assert spec["frag_rule"].choices == slim_page.FRAG_RULES
+    assert CH06.spec["source"].choices == bio_vec.SOURCES
+
+
+def test_claims_catalogue_lists_both_chapters(capsys):
+    assert main(["claims", "02", "06"]) == 0
+    out = capsys.readouterr().out
+    for ch in (CH02, CH06):
+        assert ch.id in out
+        for c in ch.claims:
+            assert c.name in out
+
+
+@pytest.mark.parametrize("chapter", [CH02, CH06], ids=lambda c: c.id)
+def test_recordings_alone_carry_the_chapter(chapter, recorded):
+    """Without live probes (no root, no compiler) the recordings give the same analyses and claims."""
+    module = chapter.module()
+    R = module.Results(chapter.spec.defaults())
+    assert set(R.sources.source) == {"recorded"}
+    assert all("RECORDED" in n for n in R.sources.note)
+    records = claims.evaluate(module.CLAIMS, R)
+    assert all(r["ok"] for r in records), [r for r in records if not r["ok"]]
+    h = module.headline(**chapter.spec.defaults())
+    assert h.pop("probes") == "recorded"
+    assert all(isinstance(v, (int, float)) for v in h.values())
+    text = module.conclusion(R)
+    assert "**" in text and "chapter 08" in text
+
+
+def test_chapter_02_conclusion_quotes_its_numbers(recorded):
+    R = slim_page.Results(CH02.spec.defaults())
+    text = slim_page.conclusion(R)
+    c, pr = R.census_stages, R.priced
+    assert f"**{c.loc['today', 'total'] / (1 << 20):,.0f} MiB**" in text
+    assert f"**{pr.loc['memdesc8', 'ns_per_mib']:,.0f}**" in text
+    assert f"from {R.break_even_pages}-page" in text
+
+
+def test_chapter_02_prices_come_from_the_probe(recorded):
+    R = slim_page.Results(CH02.spec.defaults())
+    assert set(R.priced.source) == {"measured here (recorded)"}
+    assert (R.priced.ns_per_mib > 0).all() and (R.priced.ns_per_mib_serial >= R.priced.ns_per_mib).all()
+    m = R.machine
+    assert m.loc["today", "total"] == CH02.spec.defaults()["machine_gib"] * (1 << 30) / 4096 * 64
+
+
+def test_chapter_06_conclusion_quotes_its_numbers(recorded):
+    R = bio_vec.Results(CH06.spec.defaults())
+    text = bio_vec.conclusion(R)
+    r = R.rules
+    for rule in ("splice", "zerocopy", "phys"):
+        assert f"**{r.loc[rule, 'frags']:.0f}**" in text
+    assert R.access["same_addresses"] is True
+
+
+def test_chapter_06_page_cache_and_thp_sends(recorded):
+    base = CH06.spec.defaults()
+    thp = bio_vec.Results({**base, "thp_share": 1.0}).rules
+    assert thp.loc["zerocopy", "frags"] < thp.loc["splice", "frags"]  # folio runs of 2 MiB folios
+    pc = bio_vec.Results({**base, "source": "page_cache", "send_kib": 16384})
+    assert pc.composed["pieces"] == {"page cache": 16384 // 64}
+    frag = bio_vec.Results({**base, "fragmentation": 1.0}).composed["pieces"]
+    assert frag["anon 4 KiB, fragmented"] == 1024 // 64 and frag["anon 4 KiB, fresh"] == 0
+
+
+@pytest.mark.parametrize("chapter, view, change", [
+    (CH02, view02, {"mix": "anon", "folio_size": "4k"}),
+    (CH06, view06, {"thp_share": 0.5, "gso_max_kib": 512}),
+], ids=["02", "06"])
+def test_panel_follows_its_controls(chapter, view, change, recorded):
+    from fraglife.views import widgets
+
+    module = chapter.module()
+    P = chapter.spec.defaults()
+    panel = widgets.panel(view.controls(chapter.spec, P), lambda **c: view.panel(module.panel_data(P, **c)))
+    assert panel.renders == 1 and panel.error is None
+    before = [o["data"].get("text/plain") for o in panel.outputs]
+    panel.set(**change)
+    assert panel.error is None and panel.renders == 1 + len(change)
+    assert [o["data"].get("text/plain") for o in panel.outputs] != before
+    assert "Interactive in JupyterLab" in panel.static_text
+
+
+def test_memdesc_mixes_and_folio_sizes(recorded):
+    base = CH02.spec.defaults()
+    anon4k = slim_page.Results({**base, "mix": "anon", "folio_size": "4k"}).machine
+    assert anon4k.loc["8 B", "total"] > anon4k.loc["today", "total"]  # order-0 folios cost more
+    thp = slim_page.Results({**base, "mix": "anon", "folio_size": "2m"}).machine
+    assert thp.loc["8 B", "total"] < thp.loc["32 B", "total"] < thp.loc["today", "total"]
+    niov = slim_page.Results({**base, "frag_kind": "net_iov"}).priced
+    assert niov.ns_per_mib.nunique() == 1  # net_iov: the same walk in every layout, the same price
+
+
+def test_combined_source():
+    class R:
+        def __init__(self, s):
+            self.source = s
+    assert probes.combined_source({"a": R("live"), "b": R("live")}) == "live"
+    assert probes.combined_source([R("live"), R("recorded")]) == "mixed"
