@@ -676,13 +676,31 @@ def tracepoint_table(events: dict) -> dict:
     return out
 
 
+#: Tries of the bottleneck run, each with half the queue of the one before, until the qdisc drops.
+BOTTLENECK_TRIES = 3
+
+
+def _transfer_dropping(name: str, kw: dict) -> dict:
+    """The bottleneck run, repeated with a shorter queue while it drops nothing (the drop rate varies from run
+    to run, and a run without drops counts no retransmission); ``tries`` says how many it took."""
+    tbf = kw["bottleneck"]
+    for attempt in range(1, BOTTLENECK_TRIES + 1):
+        run = transfer(name=name, **dict(kw, bottleneck=tbf))
+        run["tries"] = attempt
+        if (run.get("qdisc") or {}).get("drops", 0) > 0:
+            break
+        tbf = Tbf(rate_mbit=tbf.rate_mbit, burst=tbf.burst, limit=max(tbf.burst, tbf.limit // 2))
+    return run
+
+
 def measure(quick: bool = False) -> dict:
     _check_root()
     try:
         events, how = available()
     except (OSError, TimeoutError) as e:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
-    runs = [transfer(name=name, **kw) for name, kw in _runs(quick)]
+    runs = [_transfer_dropping(name, kw) if kw.get("bottleneck") else transfer(name=name, **kw)
+            for name, kw in _runs(quick)]
     return measured(
         runs=runs,
         tracepoints=tracepoint_table(events),
