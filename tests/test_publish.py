@@ -1,4 +1,4 @@
-"""Offline slides and HTML book (fraglife.publish; the browser driver is tests/chromium.py).
+"""Offline slides and HTML book (fraglife.publish; the browser is fraglife.publish.browser).
 
 Two small demo chapters, written here and executed with papermill on the
 project's kernel, carry everything the real chapters may use: an altair chart,
@@ -16,11 +16,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fraglife import publish
+from fraglife import publish, runner
 from fraglife.paths import build_dir
+from fraglife.publish import browser
 from fraglife.views import widgets
-
-import chromium as headless
 
 IDS = ["00_demo", "01_demo"]
 
@@ -86,17 +85,16 @@ def _demo_notebooks(folder: Path) -> dict[str, Path]:
 def demo(tmp_path_factory):
     import papermill as pm
 
-    from fraglife.runner import ensure_kernel
-
     root = tmp_path_factory.mktemp("publish")
     src, executed = root / "book", root / "executed"
     src.mkdir()
     executed.mkdir()
-    kernel = ensure_kernel()
+    kernel = runner.ensure_kernel()
     pages = []
     for name, path in _demo_notebooks(src).items():
         pm.execute_notebook(str(path), str(executed / path.name), kernel_name=kernel, cwd=str(src),
-                            execution_timeout=300, progress_bar=False)
+                            execution_timeout=300, progress_bar=False,
+                            kernel_manager_class=runner.kernel_manager_class())
         pages.append(publish.Page(name, f"Demo {name}", f"summary of {name}", executed / path.name))
     decks = publish.build_slides(pages, root / "slides", all_ids=IDS)
     index = publish.build_book(pages, root / "html")
@@ -276,44 +274,59 @@ def test_book_has_toc_pages_outputs_and_links(demo):
 # --------------------------------------------------------------------------- browser
 @pytest.fixture(scope="module")
 def chromium():
-    if not headless.find_chromium():
-        pytest.skip("Chromium is not installed; `make test-offline` installs it and runs the browser checks")
-    with headless.Chromium() as browser:
-        yield browser
+    reason = browser.missing()
+    if reason:
+        pytest.skip(f"{reason}; `make test-offline` installs it and runs the browser checks")
+    with browser.offline_browser() as b:
+        yield b
 
 
 @pytest.mark.browser
 def test_deck_renders_offline_in_chromium(demo, chromium):
     shots = build_dir("screenshots")
-    visit = chromium.visit(headless.file_url(demo["decks"][0]))
-    visit.wait_for("document.querySelector('.reveal.ready') !== null")
-    assert visit.evaluate("document.querySelectorAll('.reveal .slides > section').length") == 3
-    visit.screenshot(shots / "demo-deck-1.png")
-    visit.goto("#/1")
-    # The chart slide shows a drawn SVG.
-    width = visit.evaluate("Math.max(...[...document.querySelectorAll('section.present svg, section.present img')]"
-                           ".filter(s => !s.closest || s.naturalWidth === undefined || s.naturalWidth > 0)"
-                           ".map(s => s.getBoundingClientRect().width), 0)")
-    assert width > 100
-    visit.screenshot(shots / "demo-deck-2.png")
-    visit.goto("#/0")
-    visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
-    assert visit.problems() == []
-    visit.close()
+    tab = chromium.open(browser.file_url(demo["decks"][0]))
+    try:
+        tab.wait_for("document.querySelector('.reveal.ready') !== null")
+        assert tab.evaluate("document.querySelectorAll('.reveal .slides > section').length") == 3
+        tab.screenshot(shots / "demo-deck-1.png")
+        tab.evaluate("location.hash = '#/1'")
+        # The chart slide shows a drawn SVG.
+        width = tab.wait_for("Math.max(...[...document.querySelectorAll('section.present svg, section.present img')]"
+                             ".map(s => s.getBoundingClientRect().width), 0) > 100 && 1")
+        assert width
+        tab.screenshot(shots / "demo-deck-2.png")
+        tab.evaluate("location.hash = '#/0'")
+        tab.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
+        assert tab.problems() == []
+    finally:
+        tab.close()
 
 
 @pytest.mark.browser
 def test_book_renders_offline_in_chromium(demo, chromium):
     shots = build_dir("screenshots")
     for page, shot in ((demo["index"], "demo-book-index.png"), (demo["root"] / "html/00_demo.html", "demo-book-00.png")):
-        visit = chromium.visit(headless.file_url(page))
-        visit.screenshot(shot := shots / shot)
-        assert visit.problems() == [], page
-        visit.close()
-    visit = chromium.visit(headless.file_url(demo["root"] / "html/01_demo.html"))
-    visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
-    assert visit.problems() == []
-    visit.close()
+        tab = chromium.open(browser.file_url(page))
+        tab.screenshot(shots / shot)
+        assert tab.problems() == [], page
+        tab.close()
+    tab = chromium.open(browser.file_url(demo["root"] / "html/01_demo.html"))
+    tab.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
+    assert tab.problems() == []
+    tab.close()
+
+
+@pytest.mark.browser
+def test_a_page_that_reaches_for_the_network_is_caught(tmp_path, chromium):
+    """The checks above mean something: a request off the disk, a script error and a console error all show."""
+    page = tmp_path / "bad.html"
+    page.write_text('<html><body><img src="https://example.org/x.png"><script>console.error("boom");'
+                    'undefined_function();</script></body></html>')
+    tab = chromium.open(browser.file_url(page))
+    problems = "\n".join(tab.problems())
+    tab.close()
+    assert "requested from the network: https://example.org/x.png" in problems
+    assert "undefined_function" in problems and "console error: boom" in problems
 
 
 def test_a_link_to_a_missing_chapter_fails_both_builds(tmp_path):

@@ -1,10 +1,14 @@
-"""The real decks and HTML book, opened with the network blocked.
+"""The real decks and HTML book, opened in headless Chromium with the network blocked.
 
 Run by ``make test-offline``, which first builds them (``fraglife book``,
-``fraglife slides --no-run``) and installs Debian's Chromium if it is missing.
-Screenshots for review go to build/screenshots/. Skipped in a plain ``make
-test`` (FRAGLIFE_CHECK_BUILD unset), where tests/test_publish.py checks the
-same machinery on two small demo chapters.
+``fraglife slides --no-run``) and installs Debian's Chromium if it is missing;
+Playwright drives it (fraglife.publish.browser). Every page is opened from
+disk with every request that is not ``file:`` aborted; a request, a failed
+load, a page error or a console error fails the test. Code must fit: no code
+block of the book or the decks scrolls sideways. Screenshots for review go to
+build/screenshots/. Skipped in a plain ``make test`` (FRAGLIFE_CHECK_BUILD
+unset), where tests/test_publish.py checks the same machinery on two small
+demo chapters.
 """
 
 from __future__ import annotations
@@ -14,10 +18,8 @@ import os
 import pytest
 
 from fraglife import publish
-
 from fraglife.paths import BUILD, build_dir
-
-import chromium as headless
+from fraglife.publish import browser
 
 pytestmark = [
     pytest.mark.browser,
@@ -27,6 +29,15 @@ pytestmark = [
 
 SLIDES = BUILD / "slides"
 HTML = BUILD / "html"
+
+# Code blocks (cell inputs, markdown code; not outputs, which wrap) wider than their box.
+OVERFLOWING_CODE = """(scope) => [...document.querySelectorAll(scope + ' pre')]
+    .filter(p => !p.closest('.cell_output, .jp-OutputArea-output, .output_area'))
+    .filter(p => p.getClientRects().length && p.scrollWidth > p.clientWidth + 1)
+    .map(p => `${p.scrollWidth}px in ${p.clientWidth}px: ${p.textContent.split('\\n').find(l => l.length) || ''}`)"""
+# Table cells cut short by pandas (fraglife.views.tables shows them whole).
+CUT_CELLS = """() => [...document.querySelectorAll('td, th')].map(c => c.textContent.trim())
+    .filter(t => t.endsWith('...') || t.endsWith('\u2026'))"""
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +49,11 @@ def chapters():
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not headless.find_chromium():
-        pytest.fail("Chromium is not installed: `make chromium` (apt-get install chromium)")
-    with headless.Chromium() as browser:
-        yield browser
+    reason = browser.missing()
+    if reason:
+        pytest.fail(f"{reason}: `make chromium`")
+    with browser.offline_browser() as b:
+        yield b
 
 
 def test_every_written_chapter_has_a_deck_and_a_page(chapters):
@@ -59,29 +71,39 @@ def test_nothing_is_loaded_from_the_network(chapters):
 def test_every_deck_renders_offline(chapters, chromium):
     shots = build_dir("screenshots")
     for ch in chapters:
-        visit = chromium.visit(headless.file_url(SLIDES / publish.deck_name(ch.id)))
-        visit.wait_for("document.querySelector('.reveal.ready') !== null")
-        n = visit.evaluate("document.querySelectorAll('.reveal .slides > section').length")
-        assert n >= 2, f"{ch.id}: {n} slides"
-        visit.screenshot(shots / f"{ch.id}-slide-01.png")
-        shown_chart = False
-        for k in range(1, n):
-            visit.goto(f"#/{k}", settle=0.4)
-            charts = visit.evaluate(
-                "[...document.querySelectorAll('section.present img, section.present svg')]"
-                ".filter(e => e.getBoundingClientRect().width > 50).length")
-            if charts and not shown_chart:
-                visit.screenshot(shots / f"{ch.id}-slide-{k + 1:02d}-chart.png")
-                shown_chart = True
-        visit.screenshot(shots / f"{ch.id}-slide-{n:02d}-last.png")
-        assert visit.problems() == [], ch.id
-        visit.close()
+        tab = chromium.open(browser.file_url(SLIDES / publish.deck_name(ch.id)))
+        try:
+            tab.wait_for("document.querySelector('.reveal.ready') !== null")
+            n = tab.evaluate("document.querySelectorAll('.reveal .slides > section').length")
+            assert n >= 2, f"{ch.id}: {n} slides"
+            tab.screenshot(shots / f"{ch.id}-slide-01.png")
+            shown_chart, wide = False, []
+            for k in range(n):
+                tab.evaluate(f"location.hash = '#/{k}'")
+                tab.wait_for(f"[...document.querySelectorAll('.reveal .slides > section')]"
+                             f".indexOf(document.querySelector('.reveal .slides > section.present')) === {k}")
+                wide += [f"slide {k + 1}: {w}" for w in tab.evaluate(OVERFLOWING_CODE, ".reveal section.present")]
+                charts = tab.evaluate("[...document.querySelectorAll('section.present img, section.present svg')]"
+                                      ".filter(e => e.getBoundingClientRect().width > 50).length")
+                if charts and not shown_chart:
+                    tab.screenshot(shots / f"{ch.id}-slide-{k + 1:02d}-chart.png")
+                    shown_chart = True
+            tab.screenshot(shots / f"{ch.id}-slide-{n:02d}-last.png")
+            assert wide == [], f"{ch.id}: code wider than its slide"
+            assert tab.evaluate(CUT_CELLS) == [], f"{ch.id}: table cells cut short"
+            assert tab.problems() == [], ch.id
+        finally:
+            tab.close()
 
 
-def test_book_pages_render_offline(chapters, chromium):
+def test_book_pages_render_offline_and_their_code_fits(chapters, chromium):
     shots = build_dir("screenshots")
     for name in ["index", *(ch.id for ch in chapters)]:
-        visit = chromium.visit(headless.file_url(HTML / f"{name}.html"))
-        visit.screenshot(shots / f"book-{name}.png")
-        assert visit.problems() == [], name
-        visit.close()
+        tab = chromium.open(browser.file_url(HTML / f"{name}.html"))
+        try:
+            tab.screenshot(shots / f"book-{name}.png")
+            assert tab.evaluate(OVERFLOWING_CODE, ".bd-article") == [], f"{name}: code scrolls sideways"
+            assert tab.evaluate(CUT_CELLS) == [], f"{name}: table cells cut short"
+            assert tab.problems() == [], name
+        finally:
+            tab.close()

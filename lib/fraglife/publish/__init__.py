@@ -37,7 +37,9 @@ every deck, marked or not:
 The package: :mod:`.notebooks` (which chapters, preparing and marking an
 executed notebook), :mod:`.vendor` (JavaScript and fonts from node_modules/),
 :mod:`.slides`, :mod:`.book`, :mod:`.audit` (the offline check every build
-runs) and :mod:`.sphinx_offline` (the book's Sphinx extension). What a build
+runs), :mod:`.sphinx_offline` (the book's Sphinx extension) and
+:mod:`.browser` (headless Chromium with the network off, through Playwright,
+for the browser checks). What a build
 reads besides the notebooks ships in ``data/`` as package data: the
 nbconvert configuration and reveal template, the Jupyter Book configuration
 and CSS.
