@@ -73,15 +73,21 @@ publish: setup vendor
 	$(BIN)/fraglife book
 	$(BIN)/fraglife slides --no-run
 
-# Debian's Chromium, for the offline browser test (installed only if missing; needs root).
+# One conference deck from the executed chapters (cells tagged `talk`), its timing plan and a PDF
+# handout, offline: build/talk/ is the folder to copy. MINUTES=40 for another slot (default 25).
+talk: setup vendor chromium
+	$(BIN)/fraglife talk $(if $(MINUTES),--minutes $(MINUTES))
+
+# Debian's Chromium, for the talk's handout and the browser tests (installed only if missing; needs root).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# Build the real book and decks, then open them in headless Chromium (Playwright) with the
-# network blocked; screenshots go to build/screenshots/.
+# Build the real book, decks and talk, then open them in headless Chromium (Playwright) with
+# the network blocked; screenshots go to build/screenshots/.
 test-offline: setup vendor chromium
 	$(BIN)/fraglife book
 	$(BIN)/fraglife slides --no-run
+	$(BIN)/fraglife talk --no-run
 	FRAGLIFE_CHECK_BUILD=1 $(BIN)/python -m pytest -q tests/test_publish_offline.py
 
 # JupyterLab started as `make lab` starts it (on a free port, with a token, no browser),

@@ -22,7 +22,7 @@ def test_unknown_parameter_and_chapter(capsys):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "fraglife.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for sub in ("run", "bench"):
+    for sub in ("run", "bench", "slides", "book", "talk"):
         assert sub in out.stdout
 
 

@@ -145,9 +145,19 @@ class OfflineBrowser:
         return tab
 
 
+_RUNNING: list = []  # the browser of the outermost offline_browser() in use (Playwright's sync API nests not)
+
+
 @contextmanager
 def offline_browser(viewport: tuple[int, int] = (1280, 800)) -> Iterator[OfflineBrowser]:
-    """Start headless Chromium under Playwright; close it on the way out, whatever happened."""
+    """Start headless Chromium under Playwright; close it on the way out, whatever happened.
+
+    Inside another ``offline_browser()`` (a test holding one while it builds the
+    talk), the running browser is shared.
+    """
+    if _RUNNING:
+        yield OfflineBrowser(_RUNNING[-1], viewport)
+        return
     reason = missing()
     if reason:
         raise BrowserError(reason)
@@ -155,7 +165,9 @@ def offline_browser(viewport: tuple[int, int] = (1280, 800)) -> Iterator[Offline
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=find_chromium(), headless=True, args=list(ARGS))
+        _RUNNING.append(browser)
         try:
             yield OfflineBrowser(browser, viewport)
         finally:
+            _RUNNING.pop()
             browser.close()
