@@ -137,9 +137,12 @@ CURRENT = "window.jupyterapp.shell.currentWidget"
 KERNEL_IDLE = f"""() => {{ const w = {CURRENT};
     const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
     return !!k && k.status === 'idle'; }}"""
+# Every code cell ran, or one failed (run-all stops there; the error check below says which).
 ALL_RAN = f"""() => {{ const w = {CURRENT};
     const code = [...w.content.model.cells].filter(c => c.type === 'code');
-    return code.length > 0 && code.every(c => c.executionCount !== null)
+    const failed = code.some(c => [...Array(c.outputs.length).keys()]
+        .some(j => c.outputs.get(j).toJSON().output_type === 'error'));
+    return code.length > 0 && (failed || code.every(c => c.executionCount !== null))
         && w.sessionContext.session.kernel.status === 'idle'; }}"""
 ERRORS = f"""() => {{ const out = [];
     [...{CURRENT}.content.model.cells].forEach((c, i) => {{
@@ -188,19 +191,20 @@ def test_overview_first_then_chapter_01_runs_and_its_panel_answers(lab):
         tab = chromium.open(f"{lab['base']}/?token={lab['token']}", allow=(lab["base"], ws), timeout=120)
         try:
             # First screen: the overview, and no news prompt.
-            tab.wait_for("() => window.jupyterapp && window.jupyterapp.restored", timeout=120)
-            tab.evaluate("() => window.jupyterapp.restored")
+            tab.wait_for("() => !!window.jupyterapp", timeout=120)
+            tab.evaluate("() => { window.jupyterapp.restored.then(() => { window.__restored = true; }); }")
+            tab.wait_for("() => window.__restored === true", timeout=120)
             tab.wait_for(f"""() => {{ const w = {CURRENT}; return w && w.context && w.context.path === '00_overview.ipynb'
                 && document.querySelector('.jp-NotebookPanel .jp-Cell') !== null; }}""", timeout=120)
             tab.screenshot(shots / "lab-first-screen.png")
             assert NEWS not in tab.page.inner_text("body"), "JupyterLab asks about Jupyter news on its first screen"
 
             # Chapter 01, every cell.
-            tab.evaluate(f"() => window.jupyterapp.commands.execute('docmanager:open', {{path: '{CHAPTER}.ipynb'}})")
+            tab.evaluate(f"() => {{ window.jupyterapp.commands.execute('docmanager:open', {{path: '{CHAPTER}.ipynb'}}); }}")
             tab.wait_for(f"() => {{ const w = {CURRENT}; return w && w.context && w.context.path === '{CHAPTER}.ipynb'; }}")
-            tab.evaluate(f"() => {CURRENT}.sessionContext.ready")
             tab.wait_for(KERNEL_IDLE, timeout=120)
-            tab.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # Started, not awaited: the wait below is on the cells' state, with its own limit.
+            tab.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
             tab.wait_for(ALL_RAN, timeout=RUN_TIMEOUT)
             assert tab.evaluate(ERRORS) == [], f"{CHAPTER}: error output in JupyterLab"
 
