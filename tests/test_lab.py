@@ -194,8 +194,9 @@ def test_overview_first_then_chapter_01_runs_and_its_panel_answers(lab):
             tab.wait_for("() => !!window.jupyterapp", timeout=120)
             tab.evaluate("() => { window.jupyterapp.restored.then(() => { window.__restored = true; }); }")
             tab.wait_for("() => window.__restored === true", timeout=120)
-            tab.wait_for(f"""() => {{ const w = {CURRENT}; return w && w.context && w.context.path === '00_overview.ipynb'
-                && document.querySelector('.jp-NotebookPanel .jp-Cell') !== null; }}""", timeout=120)
+            tab.wait_for(f"""() => {{ const w = {CURRENT}; if (!w || !w.context || w.context.path !== '00_overview.ipynb') return false;
+                const h = w.node.querySelector('.jp-RenderedMarkdown h1');
+                return w.context.isReady && !!h && h.textContent.includes('Overview'); }}""", timeout=120)
             tab.screenshot(shots / "lab-first-screen.png")
             assert NEWS not in tab.page.inner_text("body"), "JupyterLab asks about Jupyter news on its first screen"
 
