@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.fraglife-installed
 EXTRAS ?= test,book
 NPM_STAMP := node_modules/.fraglife-installed
 
-.PHONY: setup lab test test-fast run bench clean vendor slides book publish chromium test-offline
+.PHONY: setup lab test test-fast run bench clean vendor slides book publish talk chromium test-offline test-lab
 
 # One install per venv; re-done only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -17,14 +17,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --prefix "$(abspath $(VENV))" --name fraglife --display-name "Python (fraglife)" >/dev/null
 	@touch $@
 
-setup: $(STAMP)
+# JupyterLab's settings overrides for this environment: no "get notified about official
+# Jupyter news?" prompt and no update check, so the first screen is the overview.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): etc/jupyterlab/overrides.json $(STAMP)
+	@mkdir -p $(dir $@)
+	cp $< $@
 
-# Opens the overview, asks the network for nothing (no news feed, no update check);
-# --allow-root only where the shell is root (Jupyter refuses root otherwise).
+setup: $(STAMP) $(LAB_OVERRIDES)
+
+# Opens the overview, asks the network for nothing (no news feed, no update check); kernels
+# talk to the server over Unix sockets (IPC), not TCP, so they print no warning about
+# unencrypted traffic; --allow-root only where the shell is root (Jupyter refuses root otherwise).
+LAB := $(BIN)/jupyter lab --notebook-dir=book --LabApp.default_url=/lab/tree/00_overview.ipynb \
+	--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
+	--KernelManager.transport=ipc $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=book --LabApp.default_url=/lab/tree/00_overview.ipynb \
-		--LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
-		$(if $(filter 0,$(shell id -u)),--allow-root)
+	$(LAB)
 
 test: setup vendor
 	$(BIN)/python -m pytest -q
@@ -63,13 +73,24 @@ publish: setup vendor
 	$(BIN)/fraglife book
 	$(BIN)/fraglife slides --no-run
 
-# Debian's Chromium, for the offline browser test (installed only if missing; needs root).
+# One conference deck from the executed chapters (cells tagged `talk`), its timing plan and a PDF
+# handout, offline: build/talk/ is the folder to copy. MINUTES=40 for another slot (default 25).
+talk: setup vendor chromium
+	$(BIN)/fraglife talk $(if $(MINUTES),--minutes $(MINUTES))
+
+# Debian's Chromium, for the talk's handout and the browser tests (installed only if missing; needs root).
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# Build the real book and decks, then open them in headless Chromium with the network blocked;
-# screenshots go to build/screenshots/.
+# Build the real book, decks and talk, then open them in headless Chromium (Playwright) with
+# the network blocked; screenshots go to build/screenshots/.
 test-offline: setup vendor chromium
 	$(BIN)/fraglife book
 	$(BIN)/fraglife slides --no-run
+	$(BIN)/fraglife talk --no-run
 	FRAGLIFE_CHECK_BUILD=1 $(BIN)/python -m pytest -q tests/test_publish_offline.py
+
+# JupyterLab started as `make lab` starts it (on a free port, with a token, no browser),
+# driven in headless Chromium: chapter 01 run, its control panel changed (tests/test_lab.py).
+test-lab: setup chromium
+	FRAGLIFE_CHECK_LAB=1 FRAGLIFE_LAB_COMMAND='$(LAB)' $(BIN)/python -m pytest -q tests/test_lab.py

@@ -1,6 +1,7 @@
 """Every chapter executes headless, keeps its claims, and stops clearly on a bad parameter."""
 
 import json
+from html.parser import HTMLParser
 
 import nbformat
 import pytest
@@ -36,6 +37,43 @@ def test_chapter_runs_and_its_claims_hold(executed, chapter):
     assert not errors
     record = json.loads((BUILD / "claims" / f"{chapters.get(chapter).number}.json").read_text())
     assert record["claims"] and all(c["ok"] for c in record["claims"])
+
+
+class _Cells(HTMLParser):
+    """The text of every table cell in an HTML fragment."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.cells, self._open = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("td", "th"):
+            self._open = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._open is not None:
+            self.cells.append("".join(self._open).strip())
+            self._open = None
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open.append(data)
+
+
+@pytest.mark.parametrize("chapter", [c.id for c in chapters.CHAPTERS])
+def test_no_table_cell_is_cut_short(executed, chapter):
+    """Tables show their full text (fraglife.views.tables): no cell ends in "..." or "…"."""
+    r = executed[chapter]
+    assert r.ok, r.describe()
+    cut = []
+    for i, cell in enumerate(nbformat.read(r.output, as_version=4).cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            html = (out.get("data") or {}).get("text/html")
+            if html:
+                parser = _Cells()
+                parser.feed("".join(html) if isinstance(html, list) else html)
+                cut += [(i, text[-60:]) for text in parser.cells if text.endswith(("...", "…"))]
+    assert not cut, f"{chapter}: table cells cut short (cell, text): {cut}"
 
 
 def test_bad_parameter_stops_the_chapter_with_one_clear_message(tmp_path):

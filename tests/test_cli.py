@@ -22,5 +22,31 @@ def test_unknown_parameter_and_chapter(capsys):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "fraglife.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    for sub in ("run", "bench"):
+    for sub in ("run", "bench", "slides", "book", "talk"):
         assert sub in out.stdout
+
+
+def test_kernels_talk_over_ipc_and_warn_nothing(capfd):
+    """`fraglife run` starts kernels on private Unix sockets: no 'TCP without encryption' warning."""
+    import asyncio
+    import os
+    import stat
+
+    from fraglife import runner
+
+    async def start_and_stop():
+        km = runner.kernel_manager_class()(kernel_name=runner.ensure_kernel())
+        await km.start_kernel()
+        try:
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            kc.stop_channels()
+            return km.transport, os.path.dirname(km.ip), stat.S_IMODE(os.stat(os.path.dirname(km.ip)).st_mode)
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    transport, folder, mode = asyncio.run(start_and_stop())
+    assert transport == "ipc" and mode == 0o700
+    assert not os.path.exists(folder)  # the sockets' folder goes with the kernel
+    assert "without encryption" not in capfd.readouterr().err

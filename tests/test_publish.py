@@ -1,4 +1,4 @@
-"""Offline slides and HTML book (fraglife.publish; the browser driver is tests/chromium.py).
+"""Offline slides and HTML book (fraglife.publish; the browser is fraglife.publish.browser).
 
 Two small demo chapters, written here and executed with papermill on the
 project's kernel, carry everything the real chapters may use: an altair chart,
@@ -16,18 +16,19 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from fraglife import publish
+from fraglife import publish, runner
 from fraglife.paths import build_dir
+from fraglife.publish import browser
 from fraglife.views import widgets
-
-import chromium as headless
 
 IDS = ["00_demo", "01_demo"]
 
 
 # --------------------------------------------------------------------------- demo chapters
-def _md(text, **meta):
+def _md(text, tags=(), **meta):
     c = nbformat.v4.new_markdown_cell(text)
+    if tags:
+        c.metadata["tags"] = list(tags)
     c.metadata.update(meta)
     return c
 
@@ -58,21 +59,21 @@ def _demo_notebooks(folder: Path) -> dict[str, Path]:
             "and a link to [the next chapter](01_demo.ipynb)."),
         _code("n = 12", tags=["parameters"]),
         _code(setup),
-        _md("## A chart\n\nBars in the book's colours."),
+        _md("## A chart\n\nBars in the book's colours.", tags=["talk"]),
         _code(chart),
         _md("## A panel"),
         _code(panel),
-        _md("### Details\n\nA table, and a warning that stays out of the slides."),
+        _md("### Details\n\nA table, and a warning that stays out of the slides.", tags=["talk-backup"]),
         _code("import sys\nprint('a warning for the log', file=sys.stderr)\npd.DataFrame({'a': [1, 2], 'b': [3, 4]})"),
     ]
     nb1 = nbformat.v4.new_notebook(metadata={"kernelspec": kernelspec, "language_info": {"name": "python"}})
     nb1.cells = [
         _md("# 01 · Demo: a chapter with slide marks\n\nBack to [the first chapter](00_demo.ipynb).",
-            slideshow={"slide_type": "slide"}),
+            tags=["talk"], slideshow={"slide_type": "slide"}),
         _md("Say this out loud, don't show it.", slideshow={"slide_type": "notes"}),
         _code("x = 41", tags=["parameters"], slideshow={"slide_type": "skip"}),
         _code("print('the answer is', x + 1)", tags=["show-input"], slideshow={"slide_type": "fragment"}),
-        _md("## The end\n\n$$\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}$$", slideshow={"slide_type": "slide"}),
+        _md("## The end\n\n$$\\sum_{i=1}^{n} i = \\frac{n(n+1)}{2}$$", tags=["talk"], slideshow={"slide_type": "slide"}),
         _code("secret_setup = 1", slideshow={"slide_type": "skip"}),
     ]
     paths = {}
@@ -86,17 +87,16 @@ def _demo_notebooks(folder: Path) -> dict[str, Path]:
 def demo(tmp_path_factory):
     import papermill as pm
 
-    from fraglife.runner import ensure_kernel
-
     root = tmp_path_factory.mktemp("publish")
     src, executed = root / "book", root / "executed"
     src.mkdir()
     executed.mkdir()
-    kernel = ensure_kernel()
+    kernel = runner.ensure_kernel()
     pages = []
     for name, path in _demo_notebooks(src).items():
         pm.execute_notebook(str(path), str(executed / path.name), kernel_name=kernel, cwd=str(src),
-                            execution_timeout=300, progress_bar=False)
+                            execution_timeout=300, progress_bar=False,
+                            kernel_manager_class=runner.kernel_manager_class())
         pages.append(publish.Page(name, f"Demo {name}", f"summary of {name}", executed / path.name))
     decks = publish.build_slides(pages, root / "slides", all_ids=IDS)
     index = publish.build_book(pages, root / "html")
@@ -276,44 +276,59 @@ def test_book_has_toc_pages_outputs_and_links(demo):
 # --------------------------------------------------------------------------- browser
 @pytest.fixture(scope="module")
 def chromium():
-    if not headless.find_chromium():
-        pytest.skip("Chromium is not installed; `make test-offline` installs it and runs the browser checks")
-    with headless.Chromium() as browser:
-        yield browser
+    reason = browser.missing()
+    if reason:
+        pytest.skip(f"{reason}; `make test-offline` installs it and runs the browser checks")
+    with browser.offline_browser() as b:
+        yield b
 
 
 @pytest.mark.browser
 def test_deck_renders_offline_in_chromium(demo, chromium):
     shots = build_dir("screenshots")
-    visit = chromium.visit(headless.file_url(demo["decks"][0]))
-    visit.wait_for("document.querySelector('.reveal.ready') !== null")
-    assert visit.evaluate("document.querySelectorAll('.reveal .slides > section').length") == 3
-    visit.screenshot(shots / "demo-deck-1.png")
-    visit.goto("#/1")
-    # The chart slide shows a drawn SVG.
-    width = visit.evaluate("Math.max(...[...document.querySelectorAll('section.present svg, section.present img')]"
-                           ".filter(s => !s.closest || s.naturalWidth === undefined || s.naturalWidth > 0)"
-                           ".map(s => s.getBoundingClientRect().width), 0)")
-    assert width > 100
-    visit.screenshot(shots / "demo-deck-2.png")
-    visit.goto("#/0")
-    visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
-    assert visit.problems() == []
-    visit.close()
+    tab = chromium.open(browser.file_url(demo["decks"][0]))
+    try:
+        tab.wait_for("document.querySelector('.reveal.ready') !== null")
+        assert tab.evaluate("document.querySelectorAll('.reveal .slides > section').length") == 3
+        tab.screenshot(shots / "demo-deck-1.png")
+        tab.evaluate("location.hash = '#/1'")
+        # The chart slide shows a drawn SVG.
+        width = tab.wait_for("Math.max(...[...document.querySelectorAll('section.present svg, section.present img')]"
+                             ".map(s => s.getBoundingClientRect().width), 0) > 100 && 1")
+        assert width
+        tab.screenshot(shots / "demo-deck-2.png")
+        tab.evaluate("location.hash = '#/0'")
+        tab.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
+        assert tab.problems() == []
+    finally:
+        tab.close()
 
 
 @pytest.mark.browser
 def test_book_renders_offline_in_chromium(demo, chromium):
     shots = build_dir("screenshots")
     for page, shot in ((demo["index"], "demo-book-index.png"), (demo["root"] / "html/00_demo.html", "demo-book-00.png")):
-        visit = chromium.visit(headless.file_url(page))
-        visit.screenshot(shot := shots / shot)
-        assert visit.problems() == [], page
-        visit.close()
-    visit = chromium.visit(headless.file_url(demo["root"] / "html/01_demo.html"))
-    visit.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
-    assert visit.problems() == []
-    visit.close()
+        tab = chromium.open(browser.file_url(page))
+        tab.screenshot(shots / shot)
+        assert tab.problems() == [], page
+        tab.close()
+    tab = chromium.open(browser.file_url(demo["root"] / "html/01_demo.html"))
+    tab.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
+    assert tab.problems() == []
+    tab.close()
+
+
+@pytest.mark.browser
+def test_a_page_that_reaches_for_the_network_is_caught(tmp_path, chromium):
+    """The checks above mean something: a request off the disk, a script error and a console error all show."""
+    page = tmp_path / "bad.html"
+    page.write_text('<html><body><img src="https://example.org/x.png"><script>console.error("boom");'
+                    'undefined_function();</script></body></html>')
+    tab = chromium.open(browser.file_url(page))
+    problems = "\n".join(tab.problems())
+    tab.close()
+    assert "requested from the network: https://example.org/x.png" in problems
+    assert "undefined_function" in problems and "console error: boom" in problems
 
 
 def test_a_link_to_a_missing_chapter_fails_both_builds(tmp_path):
@@ -345,3 +360,102 @@ def test_build_files_ship_with_the_package():
     for f in (publish.slides.NBCONVERT_CONFIG, publish.book.BOOK_CONFIG, publish.book.BOOK_CSS):
         assert f.is_file() and package in f.parents
     assert "fraglife.publish.sphinx_offline" in publish.book.BOOK_CONFIG.read_text()
+
+
+# --------------------------------------------------------------------------- the talk (fraglife talk)
+def _pdf_pages(path) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", Path(path).read_bytes()))
+
+
+@pytest.fixture(scope="module")
+def talk(demo):
+    return publish.build_talk(demo["pages"], demo["root"] / "talk", minutes=10, pdf=False)
+
+
+def test_talk_takes_the_tagged_slides_in_book_order_and_backups_after_the_end(talk):
+    kinds = [(s.kind, s.title) for s in talk.slides]
+    assert kinds == [("title", "Title"), ("thread", "The thread"), ("chapter", "00 · A chart"),
+                     ("chapter", "01 · Demo: a chapter with slide marks"), ("chapter", "01 · The end"),
+                     ("end", "Run it, change it, check it"), ("backup", "Backup"), ("backup", "00 · Details")]
+    text = _read(talk.deck)
+    # The chart came with its heading; notes became speaker notes.
+    import base64
+
+    svgs = [base64.b64decode(b).decode() for b in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", text)]
+    assert any("Demo refs per policy" in svg for svg in svgs) and "Say this out loud" in text
+    assert 'class="notes"' in text and "Plan:</strong> slide 3 of 6" in text
+    # One page on its own: chapter links are plain text, and nothing loads from the network.
+    assert ".ipynb" not in text and publish.audit([talk.deck]) == []
+    assert (talk.deck.parent / "_vendor/reveal.js/dist/reveal.js").exists()
+
+
+def test_talk_timing_plan_fills_the_target_and_reaches_the_speaker_view(talk):
+    main = [s for s in talk.slides if s.main]
+    assert sum(s.seconds for s in main) == 600 and all(s.seconds >= 5 for s in main)
+    assert [s.start for s in main] == [sum(t.seconds for t in main[:i]) for i in range(len(main))]
+    assert all(s.seconds == 0 for s in talk.slides if not s.main)
+    # Weighted: the thread gets three times the title's share.
+    assert abs(main[1].seconds - 3 * main[0].seconds) <= 5
+    text = _read(talk.deck)
+    assert "totalTime: 600" in text
+    assert sorted(int(t) for t in re.findall(r'<section [^>]*data-timing="(\d+)"', text))[-1] == max(s.seconds for s in main)
+    plan = (talk.deck.parent / "plan.txt").read_text()
+    assert plan.startswith("talk: 6 main slides for 10:00, 2 backup slides") and "00 · A chart" in plan
+
+
+def test_a_chapter_without_talk_marks_is_left_out_with_a_note(tmp_path):
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "fraglife", "display_name": "fraglife",
+                                                           "language": "python"}})
+    nb.cells = [_md("# 00 · Quiet\n\nNo slide here is marked for the talk.")]
+    nbformat.write(nb, tmp_path / "00_quiet.ipynb")
+    page = publish.Page("00_quiet", "Quiet", "a chapter with no talk marks", tmp_path / "00_quiet.ipynb")
+    t = publish.build_talk([page], tmp_path / "talk", pdf=False)
+    assert [s.kind for s in t.slides] == ["title", "thread", "end"]
+    assert any("00_quiet" in n and "left out" in n for n in t.notes)
+
+
+def test_talk_refuses_a_bad_length(demo, tmp_path):
+    for bad in (0, 0.5, 500, "25"):
+        with pytest.raises(publish.PublishError, match=r"parameter 'minutes' = .* is not allowed: expected a number in \[1, 240\]"):
+            publish.build_talk(demo["pages"], tmp_path, minutes=bad, pdf=False)
+
+
+def test_talk_claims_come_from_the_last_run_and_split_over_slides(monkeypatch):
+    from fraglife import chapters
+    from fraglife.publish import talk as talk_mod
+
+    overview, refs = chapters.get("00"), chapters.get("01")
+    runs = {refs.id: {c.name: {"statement": c.statement, "observed": c.expected, "ok": True} for c in refs.claims}}
+    monkeypatch.setattr(talk_mod.claims_lib, "last_run", lambda cid: runs.get(cid, {}))
+    rows, notes = talk_mod.claim_rows([overview, refs])
+    assert [r["claim"] for r in rows] == [c.name for c in refs.claims]  # the overview's TALK_CLAIMS is empty
+    assert notes == [] and all(r["ok"] for r in rows)
+    runs.clear()
+    rows, notes = talk_mod.claim_rows([refs])
+    assert all(r["observed"] == "not run" for r in rows) and len(notes) == len(rows)
+    many = [dict(rows[0], statement="x" * 170) for _ in range(20)]
+    slides = talk_mod.claims_slides(many)
+    assert len(slides) > 1 and slides[0].title.endswith(f"(1/{len(slides)})")
+    assert sum(s.cells[0].source.count("<tr>") - 1 for s in slides) == 20
+
+
+@pytest.mark.browser
+def test_talk_fits_its_slides_prints_a_handout_and_works_offline(demo, chromium, tmp_path):
+    t = publish.build_talk(demo["pages"], tmp_path / "talk", minutes=10)
+    assert t.problems == []
+    assert t.pdf and _pdf_pages(t.pdf) == len(t.slides)
+    tab = chromium.open(browser.file_url(t.deck), viewport=(1280, 760))
+    try:
+        sizes = publish.talk.measure(tab)
+        assert len(sizes) == len(t.slides) and publish.talk.too_big(sizes) == []
+        assert tab.evaluate("Reveal.getConfig().totalTime") == 600
+        assert tab.problems() == []
+    finally:
+        tab.close()
+
+
+def test_a_slide_too_tall_for_the_talk_is_named():
+    sizes = [{"index": 0, "height": 700, "width": 1280, "title": "fine"},
+             {"index": 1, "height": 900, "width": 1280, "title": "Where today's refs come from"}]
+    assert publish.talk.too_big(sizes) == ["slide 2 (Where today's refs come from) is 1280 x 900 px; "
+                                           "a slide has 1280 x 760: shorten or split it"]

@@ -49,6 +49,36 @@ class Result:
         return f"{self.chapter} failed at {where}: {self.error}: {self.message}{src}\n    executed copy: {self.output}"
 
 
+def kernel_manager_class():
+    """The kernel manager papermill uses: kernel and runner talk over Unix sockets (IPC), not TCP.
+
+    Over TCP without CurveZMQ keys, ipykernel warns on every start that traffic
+    is unencrypted, into the terminal of whoever runs ``fraglife run``. IPC
+    sockets are files in a private directory (mode 0700, one per kernel, so
+    chapters run in parallel never share a socket), removed with the kernel.
+    """
+    import shutil
+    import tempfile
+
+    from jupyter_client import AsyncKernelManager
+    from traitlets import Unicode, default
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = Unicode("ipc")
+
+        @default("ip")
+        def _private_socket_prefix(self) -> str:
+            return os.path.join(tempfile.mkdtemp(prefix="fraglife-kernel-"), "ipc")
+
+        def cleanup_ipc_files(self) -> None:
+            super().cleanup_ipc_files()
+            if os.path.basename(self.ip) == "ipc" and os.path.basename(os.path.dirname(self.ip)).startswith(
+                    "fraglife-kernel-"):
+                shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+    return IPCKernelManager
+
+
 def ensure_kernel(name: str = KERNEL) -> str:
     """Make sure the Jupyter kernel ``name`` exists; install it into this venv if not."""
     from jupyter_client.kernelspec import KernelSpecManager
@@ -110,6 +140,7 @@ def _execute(chapter_id: str, parameters: dict[str, Any], out_dir: str, timeout:
             cwd=str(BOOK),
             execution_timeout=timeout,
             progress_bar=False,
+            kernel_manager_class=kernel_manager_class(),
         )
     except PapermillExecutionError as e:
         return Result(chapter.id, "failed", time.perf_counter() - start, str(output), cell=e.cell_index,

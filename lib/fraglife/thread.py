@@ -17,6 +17,35 @@ FOMICHEV = "aDnTsvbyKCTkZbOR@mini-arch"
 
 
 @dataclass(frozen=True)
+class Message:
+    """One mail of the thread: who wrote to whom, when, and what they said (paraphrased)."""
+
+    author: str
+    date: str
+    to: str
+    subject: str
+    message_id: str
+    said: str
+
+    @property
+    def url(self) -> str:
+        return LORE + self.message_id
+
+
+MESSAGES: tuple[Message, ...] = (
+    Message("David Howells", "30 May 2025", "Mina Almasry; netdev, linux-mm, lkml",
+            "Device mem changes vs pinning/zerocopy changes", HOWELLS,
+            "struct page is losing its refcount, so the sk_buff code that takes page references for its "
+            "fragments has to change; he lists seven changes and proposes one fix for all of them: give each "
+            "buffer a lifetime object and let skbs reference that instead of pages."),
+    Message("Stanislav Fomichev", "30 May 2025", "the same lists", "Re: Device mem changes vs pinning/zerocopy changes",
+            FOMICHEV,
+            "devmem TX already works this way: the dmabuf binding owns the frags, and a frag reference is a "
+            "reference on the binding; he likens the binding to Howells' proposed net_txbuf."),
+)
+
+
+@dataclass(frozen=True)
 class Bullet:
     label: str
     change: str  # the proposed change, paraphrased

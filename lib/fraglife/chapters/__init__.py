@@ -70,6 +70,14 @@ A module ``chapters/name.py`` provides:
 ``SMALL`` (optional)
     ``{parameter: upper bound}`` for size-like parameters, so the library-mode
     claims test explores the whole space with small, fast inputs.
+``TALK_CLAIMS`` (optional)
+    Names of the claims that carry the argument in the conference talk
+    (``fraglife talk``, which shows them with the verdicts of the last run);
+    all of ``CLAIMS`` when absent, none when empty.
+
+The notebook marks the talk's slides with cell tags: a cell tagged ``talk``
+brings the (sub-)slide it sits on into the talk's main part, ``talk-backup``
+after its end (:mod:`fraglife.publish.talk`).
 
 Chapter 00 (the overview) has ``chapters/overview.py`` for its claims and
 tables, and no view module: its one chart is a sweep's (``views/sweep.py``).

@@ -10,6 +10,9 @@ fetched when a deck or a page is opened:
   The folder is self-contained: copy it anywhere and open a deck from disk.
 * ``fraglife book`` -> build/html/ (Jupyter Book 1.x, ``execute_notebooks:
   off``) with a table of contents and links between chapters.
+* ``fraglife talk`` -> build/talk/: one conference deck from the slides the
+  chapters tag ``talk``, with a timing plan, speaker notes and a PDF handout
+  (:mod:`.talk`).
 
 Every page written is audited (:func:`fraglife.publish.audit.audit`): an asset that
 would load over http(s), or a local asset or chapter link that does not
@@ -36,8 +39,10 @@ every deck, marked or not:
 
 The package: :mod:`.notebooks` (which chapters, preparing and marking an
 executed notebook), :mod:`.vendor` (JavaScript and fonts from node_modules/),
-:mod:`.slides`, :mod:`.book`, :mod:`.audit` (the offline check every build
-runs) and :mod:`.sphinx_offline` (the book's Sphinx extension). What a build
+:mod:`.slides`, :mod:`.book`, :mod:`.talk`, :mod:`.audit` (the offline check every build
+runs), :mod:`.sphinx_offline` (the book's Sphinx extension) and
+:mod:`.browser` (headless Chromium with the network off, through Playwright,
+for the browser checks). What a build
 reads besides the notebooks ships in ``data/`` as package data: the
 nbconvert configuration and reveal template, the Jupyter Book configuration
 and CSS.
@@ -55,13 +60,15 @@ from .audit import audit, references
 from .book import build_book
 from .notebooks import (Page, PublishError, default_slide_type, estimate_height, execute, heading_level,
                         mark_slides, pages_for, prepare, rewrite_links, slide_count, written)
+from . import talk
 from .slides import build_slides, deck_name, export_deck
+from .talk import build_talk
 from .vendor import BOOK_ASSETS, SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets, template_reveal_major
 
 __all__ = ["audit", "references", "build_book", "Page", "PublishError", "default_slide_type", "estimate_height",
            "execute", "heading_level", "mark_slides", "pages_for", "prepare", "rewrite_links", "slide_count",
            "written", "build_slides", "deck_name", "export_deck", "BOOK_ASSETS", "SLIDE_ASSETS", "VENDOR_DIR",
-           "check_vendor", "copy_assets", "template_reveal_major", "register"]
+           "check_vendor", "copy_assets", "template_reveal_major", "build_talk", "register"]
 
 
 def register(sub) -> None:
@@ -74,6 +81,7 @@ def register(sub) -> None:
         p.add_argument("--executed", type=Path, default=None, help="executed notebooks (default build/executed)")
         p.add_argument("--out", type=Path, default=None, help=f"output folder (default build/{'slides' if name == 'slides' else 'html'})")
         p.set_defaults(func=_cli, target=name)
+    talk.register(sub)
 
 
 def _cli(args) -> int:

@@ -19,11 +19,14 @@ DATA = Path(__file__).with_name("data")
 NBCONVERT_CONFIG = DATA / "nbconvert_offline.py"
 
 
-def _exporter():
+def _exporter(**slides_config):
+    """nbconvert's SlidesExporter with the offline configuration; keyword arguments override its traits."""
     from nbconvert.exporters import SlidesExporter
     from traitlets.config.loader import PyFileConfigLoader
 
     config = PyFileConfigLoader(NBCONVERT_CONFIG.name, path=str(NBCONVERT_CONFIG.parent)).load_config()
+    for name, value in slides_config.items():
+        setattr(config.SlidesExporter, name, value)
     exporter = SlidesExporter(config=config)
     # Not configurable traits in nbconvert 7; the template does not use them, but no CDN name survives.
     exporter.mermaid_js_url = f"{VENDOR_DIR}/no-mermaid.mjs"

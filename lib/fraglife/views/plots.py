@@ -1,6 +1,7 @@
 """Charts: one altair theme, rendered to static SVG so nothing loads from a CDN.
 
-``setup()`` is called once per chapter. In executed notebooks, HTML and slides
+``setup()`` is called once per chapter; it also sets how tables show
+(:func:`fraglife.views.tables.setup`: full cells, wrapped). In executed notebooks, HTML and slides
 a chart is an ``image/svg+xml`` output produced by vl-convert, so it shows with
 the network off. ``FRAGLIFE_RENDER=live`` switches JupyterLab to altair's
 offline interactive renderer (its JavaScript also comes from vl-convert).
@@ -14,6 +15,7 @@ from pathlib import Path
 import altair as alt
 
 from ..model.policies import POLICIES
+from . import tables
 
 THEME = "fraglife"
 FONT = "Liberation Sans, DejaVu Sans, Helvetica, Arial, sans-serif"
@@ -46,8 +48,9 @@ _registered = False
 
 
 def setup(render: str | None = None) -> str:
-    """Register and enable the book's theme and a renderer; returns the renderer name."""
+    """Register and enable the book's theme and a renderer, and full tables; returns the renderer name."""
     global _registered
+    tables.setup()
     if not _registered:
         alt.theme.register(THEME, enable=True)(_theme)
         _registered = True
