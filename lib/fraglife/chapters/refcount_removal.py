@@ -579,6 +579,19 @@ class Results:
         return kernel_comparison(self.kernel.data)
 
     @cached_property
+    def comparison_table(self) -> pd.DataFrame:
+        """The model against the kernel, the columns the chapter shows."""
+        return self.comparison[["transfer", "quantity", "model", "kernel", "kernel_low", "kernel_high", "ratio",
+                                "agrees"]]
+
+    @cached_property
+    def policy_kinds(self) -> pd.DataFrame:
+        """The chosen workload's policies: atomics per MiB by kind, line transfers, memory, violations."""
+        cols = ["policy", "atomics_per_mib", *(f"{k}_per_mib" for k in KINDS), "bounces_per_mib", "pages_peak",
+                "uaf_pages"]
+        return self.policies[cols].round(1)
+
+    @cached_property
     def headline(self) -> dict:
         """Today's refs vs the per-skb owner for the chosen workload, as plain numbers."""
         w, nbytes = self.P.workload, self.runs.nbytes
