@@ -66,6 +66,7 @@ from typing import Callable
 import numpy as np
 
 from . import trace as T
+from . import workloads_jit as J
 from .rng import SplitMix64
 from .trace import PAGE_SIZE, TraceBuilder
 
@@ -681,43 +682,173 @@ def _rx_gro(cfg: Config) -> np.ndarray:
     return tb.build(), stats
 
 
+# --------------------------------------------------------------------------- compiled twins
+def _stats(M: np.ndarray) -> dict:
+    return {name: int(M[slot]) for name, slot in J.STAT_SLOTS.items()}
+
+
+def _sender_jit(cfg: Config, memory: str, tso: bool):
+    """Parameters, capacities and an event estimate for the compiled sender, derived as the twin derives them."""
+    c = cfg
+    twin = _Sender(c, memory=memory, tso=tso)
+    P = np.zeros(J.N_P, dtype=np.int64)
+    P[[J.P_MEMORY, J.P_TSO, J.P_ZEROCOPY]] = J.MEMORY[memory], int(tso), int(twin.zerocopy)
+    P[[J.P_MSS, J.P_SEND_SIZE, J.P_FRAG_SIZE, J.P_BYTES]] = c.mss, c.send_size, c.frag_size, c.bytes_sent
+    P[[J.P_APP_CPU, J.P_TXC_CPU, J.P_RX_CPU]] = c.app_cpu, c.txc_cpu, c.rx_cpu
+    P[[J.P_SIZE_GOAL, J.P_SEND_PAGES, J.P_FOLIO_PAGES]] = c.size_goal, c.send_pages, twin.folio_pages
+    P[J.P_REGION_PAGES] = twin._region_pages() if twin.zerocopy else 0
+    P[[J.P_INFLIGHT, J.P_TXC_LAG, J.P_ACK_EVERY, J.P_MAX_FRAGS]] = c.inflight, c.txc_lag, c.ack_every, c.max_frags
+    P[J.P_ALLOC_KIND] = T.MEM_DEVMEM if memory == "devmem" else T.MEM_USER
+    P[J.P_UARG_LIMIT] = UARG_BYTE_LIMIT
+    F = np.array([c.loss_rate, *c.loss_chain], dtype=np.float64)
+    # Live state spans what is in flight: the write queue and the clones the device holds, the sends they
+    # cover, and a ubuf_info's sends until all of them are done. Too small is only slower (the kernel asks
+    # for more and runs again).
+    segs = -(-c.size_goal // c.mss) + 1
+    window = c.inflight + c.txc_lag + 4
+    sends = (window * c.size_goal + 2 * UARG_BYTE_LIMIT) // c.send_size + 8
+    slots = (P[J.P_REGION_PAGES] // c.send_pages) if twin.zerocopy else 0
+    caps = {"skb": 2 * window * (segs + 2) + 64, "send": 2 * sends, "uarg": 2 * sends, "buf": 2 * sends,
+            "slot": 2 * (sends + slots) + 8, "queue": 2 * window * (segs + 1), "seg": segs + 1}
+    return P, F, caps, _event_estimate(c, memory, tso)
+
+
+def _event_estimate(c: Config, memory: str, tso: bool) -> int:
+    """Events a sender writes, a little above what it usually writes (fitted to the twin's traces)."""
+    segs = -(-c.bytes_sent // c.mss)
+    skbs = -(-c.bytes_sent // min(c.size_goal, c.send_size)) + 1
+    sends = -(-c.bytes_sent // c.send_size)
+    frag = c.frag_size if memory == "physrange" else PAGE_SIZE * (c.folio_pages if memory == "user" else 1)
+    pieces = -(-c.bytes_sent // frag) + 2 * sends
+    lossy = segs * min(1.0, 4 * c.loss_rate)
+    per_skb = 8 + (0 if tso else 0)
+    n = (2 * segs * (0 if tso else 1) + segs // max(c.ack_every, 1) * 2 + per_skb * skbs + pieces + 6 * sends
+         + 12 * lossy + 64)
+    return int(1.1 * n)
+
+
+def _receiver_jit(cfg: Config):
+    c = cfg
+    kind, npages, per_page = rx_layout(c)
+    P = np.zeros(J.N_P, dtype=np.int64)
+    P[[J.P_MSS, J.P_BYTES, J.P_APP_CPU, J.P_RX_CPU, J.P_MAX_FRAGS]] = c.mss, c.bytes_sent, c.app_cpu, c.rx_cpu, c.max_frags
+    P[[J.P_RX_KIND, J.P_RX_PAGES, J.P_RX_PER_PAGE, J.P_RX_HOLE]] = kind, npages, per_page, c.rx_hole_packets
+    P[[J.P_GSO_LIMIT, J.P_NAPI]] = GSO_LEGACY_MAX_SIZE, NAPI_BUDGET
+    F = np.array([c.loss_rate, 0.0, 0.0], dtype=np.float64)
+    live = 2 * (c.rx_hole_packets + 3 * NAPI_BUDGET) + 16
+    caps = {"skb": live, "buf": live + 4, "queue": live}
+    pkts = -(-c.bytes_sent // c.mss)
+    events = int(1.1 * (5 * pkts + 2 * (pkts // per_page) + 64))
+    return P, F, caps, events
+
+
+def _run_jit(workload: str, cfg: Config):
+    """(event columns, event count, stats, id-space sizes) from the compiled generator."""
+    memory, tso = _SENDERS.get(workload, (None, None))
+    if memory is None:
+        P, F, caps, events = _receiver_jit(cfg)
+        E, M, _runs = J.run("receiver", P, F, cfg.seed, caps, events)
+    else:
+        P, F, caps, events = _sender_jit(cfg, memory, tso)
+        E, M, _runs = J.run("sender", P, F, cfg.seed, caps, events)
+    n = int(M[J.M_N])
+    sizes = {"n_pfn": int(M[J.M_PAGE_NEXT]), "n_buf": int(M[J.M_BUF_NEXT]), "n_uarg": int(M[J.M_UARG_NEXT]),
+             "n_skb": int(M[J.M_SKB_NEXT]), "n_pins": int(M[J.M_PINS]) + 1}
+    return E, n, _stats(M), sizes
+
+
+def _make_twin(workload: str):
+    memory, tso = _SENDERS.get(workload, (None, None))
+    if memory is None:
+        return _rx_gro
+    return lambda c: _Sender(c, memory=memory, tso=tso).generate()
+
+
+def _make_jit(workload: str):
+    def make(c: Config):
+        E, n, stats, _sizes = _run_jit(workload, c)
+        return J.to_trace(E, n), stats
+
+    return make
+
+
+#: The senders' memory and offload per workload (the others are receivers).
+_SENDERS = {"tcp_send": ("user", True), "tcp_gso": ("user", False), "splice_send": ("pipe", True),
+            "devmem_send": ("devmem", True), "physrange_send": ("physrange", True)}
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
     summary: str
-    make: Callable[[Config], tuple[np.ndarray, dict]]
+    make: Callable[[Config], tuple[np.ndarray, dict]]  # the compiled generator
+    twin: Callable[[Config], tuple[np.ndarray, dict]]  # the Python generator: the specification
     today: bool = True  # False: the thread's future, a frag builder today's kernel does not have
+
+
+def _workload(name: str, summary: str, today: bool = True) -> Workload:
+    return Workload(name, summary, _make_jit(name), _make_twin(name), today)
 
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
-        Workload("tcp_send", "bulk TCP send, MSG_ZEROCOPY, TSO: clones, ACK trims, loss repair",
-                 lambda c: _Sender(c, memory="user", tso=True).generate()),
-        Workload("tcp_gso", "bulk TCP send, MSG_ZEROCOPY, software GSO: skb_segment per MSS",
-                 lambda c: _Sender(c, memory="user", tso=False).generate()),
-        Workload("splice_send", "splice from a pipe (MSG_SPLICE_PAGES): a frag per page; the pipe lets go at return",
-                 lambda c: _Sender(c, memory="pipe", tso=True).generate()),
-        Workload("devmem_send", "devmem TCP TX from a dma-buf: a frag per net_iov, refs on the binding",
-                 lambda c: _Sender(c, memory="devmem", tso=True).generate()),
-        Workload("rx_gro", "receive: page_pool buffers, GRO, receive-queue coalescing, reader frees",
-                 _rx_gro),
-        Workload("physrange_send", "future: splice with frags as physical ranges of frag_size bytes across folios",
-                 lambda c: _Sender(c, memory="physrange", tso=True).generate(), today=False),
+        _workload("tcp_send", "bulk TCP send, MSG_ZEROCOPY, TSO: clones, ACK trims, loss repair"),
+        _workload("tcp_gso", "bulk TCP send, MSG_ZEROCOPY, software GSO: skb_segment per MSS"),
+        _workload("splice_send", "splice from a pipe (MSG_SPLICE_PAGES): a frag per page; the pipe lets go at return"),
+        _workload("devmem_send", "devmem TCP TX from a dma-buf: a frag per net_iov, refs on the binding"),
+        _workload("rx_gro", "receive: page_pool buffers, GRO, receive-queue coalescing, reader frees"),
+        _workload("physrange_send", "future: splice with frags as physical ranges of frag_size bytes across folios",
+                  today=False),
     )
 }
 TODAY = tuple(name for name, w in WORKLOADS.items() if w.today)
+IMPLS = ("jit", "twin")
 
 
-def generate_with_stats(workload: str, **params) -> tuple[np.ndarray, dict]:
-    """A trace of ``workload`` with the given :class:`Config` fields, and the generator's :data:`STATS`."""
+def _lookup(workload: str, impl: str) -> Workload:
+    if impl not in IMPLS:
+        raise ValueError(f"impl={impl!r} is not allowed; allowed: {', '.join(IMPLS)}")
     try:
-        w = WORKLOADS[workload]
+        return WORKLOADS[workload]
     except KeyError:
         raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}") from None
-    return w.make(Config(**params))
 
 
-def generate(workload: str, **params) -> np.ndarray:
+def generate_with_stats(workload: str, *, impl: str = "jit", **params) -> tuple[np.ndarray, dict]:
+    """A trace of ``workload`` with the given :class:`Config` fields, and the generator's :data:`STATS`.
+
+    ``impl="jit"`` (the default) runs the compiled generator, ``impl="twin"`` the Python one; both give
+    the identical trace and stats.
+    """
+    w = _lookup(workload, impl)
+    return (w.make if impl == "jit" else w.twin)(Config(**params))
+
+
+def generate(workload: str, *, impl: str = "jit", **params) -> np.ndarray:
     """A trace of ``workload`` with the given :class:`Config` fields."""
-    return generate_with_stats(workload, **params)[0]
+    return generate_with_stats(workload, impl=impl, **params)[0]
+
+
+def generate_columns(workload: str, **params) -> tuple[dict[str, np.ndarray], dict, dict]:
+    """The compiled generator's trace as contiguous columns (what the engine replays, no copy), its stats,
+    and the id-space sizes a replay needs (``trace.sizes()`` plus ``n_pins``, engine._pin_capacity())."""
+    _lookup(workload, "jit")
+    E, n, stats, sizes = _run_jit(workload, Config(**params))
+    return J.columns(E, n), stats, sizes
+
+
+def generate_and_replay(workload: str, policy, *, max_frags: int = T.MAX_SKB_FRAGS, **params):
+    """Generate ``workload`` and replay it under ``policy`` end to end, without building a trace array:
+    the engine reads the generator's columns. Returns (Ledger, stats, events)."""
+    from . import engine
+    from .ledger import Ledger
+    from .policies import get
+
+    pol = get(policy)
+    cols, stats, s = generate_columns(workload, **params)
+    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
+    led = engine.L.new_array()
+    engine._replay(*(cols[name] for name in T.EVENT.names), engine._params(pol, *sizes),
+                   *engine._state(*sizes, 1 if pol.holds_pages else s["n_pins"]), led)
+    return Ledger.from_array(led), stats, len(cols["op"])
