@@ -710,21 +710,7 @@ def _sender_jit(cfg: Config, memory: str, tso: bool):
     slots = (P[J.P_REGION_PAGES] // c.send_pages) if twin.zerocopy else 0
     caps = {"skb": 2 * window * (segs + 2) + 64, "send": 2 * sends, "uarg": 2 * sends, "buf": 2 * sends,
             "slot": 2 * (sends + slots) + 8, "queue": 2 * window * (segs + 1), "seg": segs + 1}
-    return P, F, caps, _event_estimate(c, memory, tso)
-
-
-def _event_estimate(c: Config, memory: str, tso: bool) -> int:
-    """Events a sender writes, a little above what it usually writes (fitted to the twin's traces)."""
-    segs = -(-c.bytes_sent // c.mss)
-    skbs = -(-c.bytes_sent // min(c.size_goal, c.send_size)) + 1
-    sends = -(-c.bytes_sent // c.send_size)
-    frag = c.frag_size if memory == "physrange" else PAGE_SIZE * (c.folio_pages if memory == "user" else 1)
-    pieces = -(-c.bytes_sent // frag) + 2 * sends
-    lossy = segs * min(1.0, 4 * c.loss_rate)
-    per_skb = 8 + (0 if tso else 0)
-    n = (2 * segs * (0 if tso else 1) + segs // max(c.ack_every, 1) * 2 + per_skb * skbs + pieces + 6 * sends
-         + 12 * lossy + 64)
-    return int(1.1 * n)
+    return P, F, caps
 
 
 def _receiver_jit(cfg: Config):
@@ -735,26 +721,36 @@ def _receiver_jit(cfg: Config):
     P[[J.P_RX_KIND, J.P_RX_PAGES, J.P_RX_PER_PAGE, J.P_RX_HOLE]] = kind, npages, per_page, c.rx_hole_packets
     P[[J.P_GSO_LIMIT, J.P_NAPI]] = GSO_LEGACY_MAX_SIZE, NAPI_BUDGET
     F = np.array([c.loss_rate, 0.0, 0.0], dtype=np.float64)
-    live = 2 * (c.rx_hole_packets + 3 * NAPI_BUDGET) + 16
-    caps = {"skb": live, "buf": live + 4, "queue": live}
-    pkts = -(-c.bytes_sent // c.mss)
-    events = int(1.1 * (5 * pkts + 2 * (pkts // per_page) + 64))
-    return P, F, caps, events
+    # packets held at once: a round trip behind each hole, and the reader waits until a round trip
+    # passes with no loss, ((1 - r)^-h - 1) / r packets on average
+    pkts = -(-c.bytes_sent // c.mss) + 1
+    h, r = c.rx_hole_packets, c.loss_rate
+    wait = ((1 - r) ** -min(h, 4000) - 1) / r if r > 0 else 0.0
+    live = int(min(pkts, 4 * (h + wait) + 3 * NAPI_BUDGET)) + 64
+    caps = {"skb": live, "buf": live // per_page + 8, "queue": live}
+    return P, F, caps
 
 
 def _run_jit(workload: str, cfg: Config):
     """(event columns, event count, stats, id-space sizes) from the compiled generator."""
     memory, tso = _SENDERS.get(workload, (None, None))
-    if memory is None:
-        P, F, caps, events = _receiver_jit(cfg)
-        E, M, _runs = J.run("receiver", P, F, cfg.seed, caps, events)
-    else:
-        P, F, caps, events = _sender_jit(cfg, memory, tso)
-        E, M, _runs = J.run("sender", P, F, cfg.seed, caps, events)
+    kind = "receiver" if memory is None else "sender"
+    P, F, caps = _receiver_jit(cfg) if memory is None else _sender_jit(cfg, memory, tso)
+    # The event arrays' size: count the events of the first bytes (same seed, same stream), all of them
+    # for a short transfer, and scale; the rare transfer that writes more is run again at its exact size.
+    pilot = -(-max(PILOT_BYTES, cfg.bytes_sent // 64) // cfg.send_size) * cfg.send_size
+    Pp = P.copy()
+    Pp[J.P_BYTES] = min(pilot, cfg.bytes_sent) if cfg.bytes_sent > 4 * pilot else cfg.bytes_sent
+    n, caps = J.count(kind, Pp, F, cfg.seed, caps)
+    events = n if Pp[J.P_BYTES] == cfg.bytes_sent else int(n * cfg.bytes_sent / Pp[J.P_BYTES] * 1.05) + 4096
+    E, M, _runs = J.run(kind, P, F, cfg.seed, caps, events)
     n = int(M[J.M_N])
     sizes = {"n_pfn": int(M[J.M_PAGE_NEXT]), "n_buf": int(M[J.M_BUF_NEXT]), "n_uarg": int(M[J.M_UARG_NEXT]),
              "n_skb": int(M[J.M_SKB_NEXT]), "n_pins": int(M[J.M_PINS]) + 1}
     return E, n, _stats(M), sizes
+
+
+PILOT_BYTES = 1 << 20  # at least this much of a long transfer is counted first to size its event arrays
 
 
 def _make_twin(workload: str):
