@@ -64,7 +64,7 @@ def test_too_small_capacities_only_cost_reruns(name):
     memory, tso = workloads._SENDERS.get(name, (None, None))
     kind = "receiver" if memory is None else "sender"
     P, F, caps = workloads._receiver_jit(c) if memory is None else workloads._sender_jit(c, memory, tso)
-    E, M, runs = J.run(kind, P, F, c.seed, dict.fromkeys(caps, 1), events=1)
+    E, M, runs = J.run(kind, P, F, c.seed, dict.fromkeys(caps, 1), events=1, trace=True)
     assert runs > 2
     twin, stats = workloads.generate_with_stats(name, impl="twin", **BASE | {"loss_rate": 0.05, "folio_pages": 4})
     assert np.array_equal(J.to_trace(E, int(M[J.M_N])), twin)

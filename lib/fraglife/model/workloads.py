@@ -731,8 +731,9 @@ def _receiver_jit(cfg: Config):
     return P, F, caps
 
 
-def _run_jit(workload: str, cfg: Config):
-    """(event columns, event count, stats, id-space sizes) from the compiled generator."""
+def _run_jit(workload: str, cfg: Config, *, trace: bool = False):
+    """(events, event count, stats, id-space sizes) from the compiled generator: columns, or with
+    ``trace`` a trace array (workloads_jit.run())."""
     memory, tso = _SENDERS.get(workload, (None, None))
     kind = "receiver" if memory is None else "sender"
     P, F, caps = _receiver_jit(cfg) if memory is None else _sender_jit(cfg, memory, tso)
@@ -743,7 +744,7 @@ def _run_jit(workload: str, cfg: Config):
     Pp[J.P_BYTES] = min(pilot, cfg.bytes_sent) if cfg.bytes_sent > 4 * pilot else cfg.bytes_sent
     n, caps = J.count(kind, Pp, F, cfg.seed, caps)
     events = n if Pp[J.P_BYTES] == cfg.bytes_sent else int(n * cfg.bytes_sent / Pp[J.P_BYTES] * 1.05) + 4096
-    E, M, _runs = J.run(kind, P, F, cfg.seed, caps, events)
+    E, M, _runs = J.run(kind, P, F, cfg.seed, caps, events, trace=trace)
     n = int(M[J.M_N])
     sizes = {"n_pfn": int(M[J.M_PAGE_NEXT]), "n_buf": int(M[J.M_BUF_NEXT]), "n_uarg": int(M[J.M_UARG_NEXT]),
              "n_skb": int(M[J.M_SKB_NEXT]), "n_pins": int(M[J.M_PINS]) + 1}
@@ -762,7 +763,7 @@ def _make_twin(workload: str):
 
 def _make_jit(workload: str):
     def make(c: Config):
-        E, n, stats, _sizes = _run_jit(workload, c)
+        E, n, stats, _sizes = _run_jit(workload, c, trace=True)
         return J.to_trace(E, n), stats
 
     return make

@@ -78,8 +78,8 @@ F_LOSS, F_START, F_STAY = range(3)
  M_CUR_UARG, M_UARG_BYTES, M_PREV_LOST, M_SKB_NEXT, M_SKB_TOP, M_BUF_NEXT, M_BUF_TOP, M_UARG_NEXT, M_UARG_TOP,
  M_PAGE_NEXT, M_PAGE_TOP, M_SLOT_TOP, M_N_REGIONS, M_TXQ_HEAD, M_TXQ_N, M_DEVQ_HEAD, M_DEVQ_N, M_ACKQ_HEAD,
  M_ACKQ_N, M_PINS, M_SENDMSG, M_TRANSMISSIONS, M_RETRANSMITS, M_GSO_SEGMENTS, M_LOST_SEGMENTS,
- M_PACKETS) = range(37)
-N_M = 37
+ M_PACKETS, M_TRACE) = range(38)
+N_M = 38
 STAT_SLOTS = dict(zip(("sendmsg", "transmissions", "retransmits", "gso_segments", "lost_segments", "packets"),
                       range(M_SENDMSG, M_PACKETS + 1)))
 
@@ -116,7 +116,14 @@ def _rand(R):
 def _ev(M, E8, E16, E32, E64, op, kind, cpu, skb, other, buf, pfn, off, ln):
     """Append one event (TraceBuilder._add); past the capacity only count."""
     n = M[M_N]
-    if n < E8.shape[1]:
+    if M[M_TRACE]:  # E64 is a trace.EVENT array seen as five int64 words per event (see _pack)
+        if n < E64.shape[0]:
+            E64[n, 0] = op | (kind << 8) | (cpu << 16) | (skb << 32)
+            E64[n, 1] = (other & 0xFFFFFFFF) | (buf << 32)
+            E64[n, 2] = pfn
+            E64[n, 3] = off
+            E64[n, 4] = ln
+    elif n < E8.shape[1]:
         E8[0, n] = op
         E8[1, n] = kind
         E16[0, n] = cpu
@@ -753,6 +760,13 @@ def _events(cap: int) -> list[np.ndarray]:
     return [np.empty((rows, max(cap, 1)), dtype=dtype) for dtype, rows in WIDTHS]
 
 
+def _trace_events(cap: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A trace.EVENT array for ``cap`` events, and the kernel's arguments writing into it."""
+    tr = np.empty(max(cap, 1), dtype=T.EVENT)
+    dummy = [np.empty((rows, 0), dtype=dtype) for dtype, rows in WIDTHS[:3]]
+    return tr, [*dummy, tr.view(np.int64).reshape(len(tr), 5)]
+
+
 def _misc() -> np.ndarray:
     M = np.zeros(N_M, dtype=np.int64)
     M[[M_SKB, M_SKB_UARG, M_CUR_UARG]] = -1
@@ -797,18 +811,24 @@ def count(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict) -> tup
                 caps[name] *= 2
 
 
-def run(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict, events: int):
+def run(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict, events: int, *, trace: bool = False):
     """Run the ``"sender"`` or ``"receiver"`` kernel until every capacity sufficed.
 
-    Returns (event columns, M, runs): the columns hold ``M[M_N]`` events (rows of
-    :data:`WIDTHS`' arrays, see :data:`COLUMNS`); ``runs`` counts the kernel's runs.
+    Returns (events, M, runs). ``events`` holds ``M[M_N]`` events: columns (rows of :data:`WIDTHS`'
+    arrays, see :data:`COLUMNS`), or with ``trace=True`` a trace.EVENT array first (see to_trace()).
+    ``runs`` counts the kernel's runs.
     """
     caps = dict(caps)
     runs = 0
     while True:
         runs += 1
-        E = _events(events)
+        E = tr = None  # the last run's arrays go before the next are made
+        if trace:
+            tr, E = _trace_events(events)
+        else:
+            E = _events(events)
         M = _misc()
+        M[M_TRACE] = int(trace)
         R = np.array([seed & RNG.MASK], dtype=np.uint64)
         if kind == "sender":
             sender(P, F, M, R, *_sender_state(caps), *E)
@@ -823,7 +843,7 @@ def run(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict, events: 
         if M[M_N] > events:
             events = int(M[M_N])
             continue
-        return E, M, runs
+        return ([tr] if trace else E), M, runs
 
 
 def columns(E: list[np.ndarray], n: int) -> dict[str, np.ndarray]:
@@ -832,26 +852,15 @@ def columns(E: list[np.ndarray], n: int) -> dict[str, np.ndarray]:
 
 
 def to_trace(E: list[np.ndarray], n: int) -> np.ndarray:
-    """The first ``n`` events as a trace.EVENT array."""
-    out = np.empty(n, dtype=T.EVENT)
-    if n:
-        _pack(*E, out.view(np.int64).reshape(n, 5))
+    """The first ``n`` events as a trace.EVENT array (``E`` from run(..., trace=True): no copy)."""
+    out = E[0]
+    if len(out) != n:
+        out.resize(n, refcheck=False)  # in place: realloc() shrinks the allocation
     return out
 
 
-# _pack's word layout is trace.EVENT's, on a little-endian machine
+# _ev's trace words are trace.EVENT's fields, on a little-endian machine:
+# op | kind << 8 | cpu << 16 | skb << 32; other | buf << 32; pfn; off; len
 assert T.EVENT.itemsize == 40 and [T.EVENT.fields[f][1] for f in T.EVENT.names] == [0, 1, 2, 4, 8, 12, 16, 24, 32]
 assert sys.byteorder == "little"
 
-
-@njit(**_JIT)
-def _pack(E8, E16, E32, E64, W):
-    """Write the columns as trace.EVENT records, seen as five little-endian int64 words per event:
-    op | kind << 8 | cpu << 16 | skb << 32; other | buf << 32; pfn; off; len."""
-    for i in range(W.shape[0]):
-        W[i, 0] = (np.int64(E8[0, i]) | (np.int64(E8[1, i]) << 8) | (np.int64(E16[0, i]) << 16)
-                   | (np.int64(E32[0, i]) << 32))
-        W[i, 1] = (np.int64(E32[1, i]) & 0xFFFFFFFF) | (np.int64(E32[2, i]) << 32)
-        W[i, 2] = E64[0, i]
-        W[i, 3] = E64[1, i]
-        W[i, 4] = E64[2, i]
