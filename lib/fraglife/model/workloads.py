@@ -707,9 +707,8 @@ def _sender_jit(cfg: Config, memory: str, tso: bool):
     segs = -(-c.size_goal // c.mss) + 1
     window = c.inflight + c.txc_lag + 4
     sends = (window * c.size_goal + 2 * UARG_BYTE_LIMIT) // c.send_size + 8
-    slots = (P[J.P_REGION_PAGES] // c.send_pages) if twin.zerocopy else 0
     caps = {"skb": 2 * window * (segs + 2) + 64, "send": 2 * sends, "uarg": 2 * sends, "buf": 2 * sends,
-            "slot": 2 * (sends + slots) + 8, "queue": 2 * window * (segs + 1), "seg": segs + 1}
+            "slot": 2 * sends, "queue": 2 * window * (segs + 1), "seg": segs + 1}
     return P, F, caps
 
 

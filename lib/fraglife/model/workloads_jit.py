@@ -78,8 +78,8 @@ F_LOSS, F_START, F_STAY = range(3)
  M_CUR_UARG, M_UARG_BYTES, M_PREV_LOST, M_SKB_NEXT, M_SKB_TOP, M_BUF_NEXT, M_BUF_TOP, M_UARG_NEXT, M_UARG_TOP,
  M_PAGE_NEXT, M_PAGE_TOP, M_SLOT_TOP, M_N_REGIONS, M_TXQ_HEAD, M_TXQ_N, M_DEVQ_HEAD, M_DEVQ_N, M_ACKQ_HEAD,
  M_ACKQ_N, M_PINS, M_SENDMSG, M_TRANSMISSIONS, M_RETRANSMITS, M_GSO_SEGMENTS, M_LOST_SEGMENTS,
- M_PACKETS, M_TRACE) = range(38)
-N_M = 38
+ M_PACKETS, M_TRACE, M_RNG, M_FRESH_BUF, M_FRESH_PFN, M_FRESH_K, M_FRESH_N) = range(43)
+N_M = 43
 STAT_SLOTS = dict(zip(("sendmsg", "transmissions", "retransmits", "gso_segments", "lost_segments", "packets"),
                       range(M_SENDMSG, M_PACKETS + 1)))
 
@@ -88,24 +88,32 @@ OVF_SKB, OVF_SEND, OVF_UARG, OVF_BUF, OVF_SLOT, OVF_QUEUE, OVF_SEG = 1, 2, 4, 8,
 OVERFLOW = {OVF_SKB: "skb", OVF_SEND: "send", OVF_UARG: "uarg", OVF_BUF: "buf", OVF_SLOT: "slot",
             OVF_QUEUE: "queue", OVF_SEG: "seg"}
 
-# Rows of the state arrays.
-SK_LO, SK_HI, SK_CLONE, SK_FREE = range(4)  # SK: per skb id (the sender)
-SD_TAG, SD_USERS, SD_QUEUED, SD_UARG, SD_BUF, SD_BASE, SD_FIRST = range(7)  # SD: per send, a ring
-UA_FIRST, UA_LAST, UA_PENDING, UA_FREE = range(4)  # UA: per ubuf_info id
-BF_FREE, BF_PAGE_FREE, BF_REGION, BF_PFN, BF_FRAGS, BF_RELEASED = range(6)  # BF: per buffer id
-SL_BUF, SL_PFN, SL_FIRST = range(3)  # SL: the free send slots, a stack
-Q_TXQ_DUE, Q_TXQ_S, Q_TXQ_START, Q_TXQ_CNT, Q_ACK_DUE, Q_ACK_S, Q_DEV = range(7)  # Q: rings
-ROWS = {"SK": 4, "SD": 7, "UA": 4, "BF": 6, "SL": 3, "Q": 7}
+# The sender's state: one 2-D int64 array S, one row per field, every row as long as the largest
+# capacity (a power of two, so rings wrap with a mask); few arguments keep calls cheap.
+SENDER_ROWS = (
+    "SK_LO", "SK_HI", "SK_CLONE", "SK_FREE",  # per skb id: stream range, clone in flight; the id freelist
+    "SD_TAG", "SD_USERS", "SD_QUEUED", "SD_UARG", "SD_BUF", "SD_BASE", "SD_FIRST",  # per send, a ring
+    "UA_FIRST", "UA_LAST", "UA_PENDING", "UA_FREE",  # per ubuf_info id: its sends; the id freelist
+    "BF_FREE", "BF_PAGE_FREE", "BF_REGION",  # buffer id and page-range freelists; the regions mapped
+    "SL_BUF", "SL_PFN", "SL_FIRST",  # send slots given back, a stack
+    "Q_TXQ_DUE", "Q_TXQ_S", "Q_TXQ_START", "Q_TXQ_CNT", "Q_ACK_DUE", "Q_ACK_S", "Q_DEV",  # rings
+    "LS",  # scratch: which segments of an acknowledged skb were lost
+)
+(SK_LO, SK_HI, SK_CLONE, SK_FREE, SD_TAG, SD_USERS, SD_QUEUED, SD_UARG, SD_BUF, SD_BASE, SD_FIRST, UA_FIRST,
+ UA_LAST, UA_PENDING, UA_FREE, BF_FREE, BF_PAGE_FREE, BF_REGION, SL_BUF, SL_PFN, SL_FIRST, Q_TXQ_DUE, Q_TXQ_S,
+ Q_TXQ_START, Q_TXQ_CNT, Q_ACK_DUE, Q_ACK_S, Q_DEV, LS) = range(len(SENDER_ROWS))
+# The receiver's buffers: BF, one row per field.
+RB_FREE, RB_PAGE_FREE, RB_PFN, RB_FRAGS, RB_RELEASED = range(5)
 
 _JIT = dict(cache=CACHE, _nrt=False, error_model="numpy")
 
 
 # ---------------------------------------------------------------- small helpers (inlined)
 @njit(inline="always", **_JIT)
-def _rand(R):
-    """SplitMix64.random(): the next float in [0, 1)."""
-    z = R[0] + _GOLDEN
-    R[0] = z
+def _rand(M):
+    """SplitMix64.random(): the next float in [0, 1); the state is M[M_RNG]'s 64 bits."""
+    z = np.uint64(M[M_RNG]) + _GOLDEN
+    M[M_RNG] = np.int64(z)
     z = (z ^ (z >> _S30)) * _MIX1
     z = (z ^ (z >> _S27)) * _MIX2
     z = z ^ (z >> _S31)
@@ -165,12 +173,12 @@ def _id_put(M, A, row, top, i):
 
 
 @njit(inline="always", **_JIT)
-def _page_get(M, BF, n):
+def _page_get(M, A, row, n):
     """_Pages.get() for the one range size a generator uses."""
     t = M[M_PAGE_TOP]
     if t > 0:
         M[M_PAGE_TOP] = t - 1
-        return BF[BF_PAGE_FREE, t - 1]
+        return A[row, t - 1]
     p = M[M_PAGE_NEXT]
     M[M_PAGE_NEXT] = p + n
     return p
@@ -178,146 +186,146 @@ def _page_get(M, BF, n):
 
 # ---------------------------------------------------------------- the sender
 @njit(inline="always", **_JIT)
-def _new_skb(P, M, SK, SD, lo, hi):
-    s = _id_get(M, SK, SK_FREE, M_SKB_TOP, M_SKB_NEXT, OVF_SKB)
-    SK[SK_LO, s] = lo
-    SK[SK_HI, s] = hi
-    SK[SK_CLONE, s] = -1
+def _new_skb(P, M, S, lo, hi):
+    s = _id_get(M, S, SK_FREE, M_SKB_TOP, M_SKB_NEXT, OVF_SKB)
+    S[SK_LO, s] = lo
+    S[SK_HI, s] = hi
+    S[SK_CLONE, s] = -1
     if hi > lo:
-        S = P[P_SEND_SIZE]
-        mask = SD.shape[1] - 1
-        for b in range(lo // S, (hi - 1) // S + 1):
-            SD[SD_USERS, b & mask] += 1
+        ssz = P[P_SEND_SIZE]
+        mask = S.shape[1] - 1
+        for b in range(lo // ssz, (hi - 1) // ssz + 1):
+            S[SD_USERS, b & mask] += 1
     return s
 
 
 @njit(**_JIT)
-def _try_complete(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, u):
+def _try_complete(P, M, S, E8, E16, E32, E64, u):
     """__msg_zerocopy_callback() has run: the application reads it and may reuse the sends' memory."""
-    if UA[UA_PENDING, u] != 0 or u == M[M_CUR_UARG]:
+    if S[UA_PENDING, u] != 0 or u == M[M_CUR_UARG]:
         return
     _ev(M, E8, E16, E32, E64, ZC_COMPLETE, 0, P[P_APP_CPU], -1, u, -1, -1, 0, 0)
-    mask = SD.shape[1] - 1
-    for b in range(UA[UA_FIRST, u], UA[UA_LAST, u] + 1):
+    mask = S.shape[1] - 1
+    for b in range(S[UA_FIRST, u], S[UA_LAST, u] + 1):
         j = b & mask
         t = M[M_SLOT_TOP]
-        if t < SL.shape[1]:
-            SL[SL_BUF, t] = SD[SD_BUF, j]
-            SL[SL_PFN, t] = SD[SD_BASE, j]
-            SL[SL_FIRST, t] = SD[SD_FIRST, j]
+        if t < S.shape[1]:
+            S[SL_BUF, t] = S[SD_BUF, j]
+            S[SL_PFN, t] = S[SD_BASE, j]
+            S[SL_FIRST, t] = S[SD_FIRST, j]
         else:
             M[M_STATUS] |= OVF_SLOT
-        M[M_SLOT_TOP] = min(t + 1, SL.shape[1])
-        SD[SD_TAG, j] = -1
-    _id_put(M, UA, UA_FREE, M_UARG_TOP, u)
+        M[M_SLOT_TOP] = min(t + 1, S.shape[1])
+        S[SD_TAG, j] = -1
+    _id_put(M, S, UA_FREE, M_UARG_TOP, u)
 
 
 @njit(inline="always", **_JIT)
-def _drop_user(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b):
+def _drop_user(P, M, S, E8, E16, E32, E64, b):
     """One skb fewer references send ``b``; if none does and all of it was queued, it is done."""
-    j = b & (SD.shape[1] - 1)
-    SD[SD_USERS, j] -= 1
-    if SD[SD_USERS, j] != 0 or SD[SD_QUEUED, j] == 0:
+    j = b & (S.shape[1] - 1)
+    S[SD_USERS, j] -= 1
+    if S[SD_USERS, j] != 0 or S[SD_QUEUED, j] == 0:
         return
-    SD[SD_QUEUED, j] = 0
+    S[SD_QUEUED, j] = 0
     if P[P_ZEROCOPY]:
-        u = SD[SD_UARG, j]
-        UA[UA_PENDING, u] -= 1
-        _try_complete(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, u)
+        u = S[SD_UARG, j]
+        S[UA_PENDING, u] -= 1
+        _try_complete(P, M, S, E8, E16, E32, E64, u)
     else:
-        _id_put(M, BF, BF_FREE, M_BUF_TOP, SD[SD_BUF, j])
-        _id_put(M, BF, BF_PAGE_FREE, M_PAGE_TOP, SD[SD_BASE, j])
-        SD[SD_TAG, j] = -1
+        _id_put(M, S, BF_FREE, M_BUF_TOP, S[SD_BUF, j])
+        _id_put(M, S, BF_PAGE_FREE, M_PAGE_TOP, S[SD_BASE, j])
+        S[SD_TAG, j] = -1
 
 
 @njit(**_JIT)
-def _maybe_done(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b):
-    SD[SD_USERS, b & (SD.shape[1] - 1)] += 1
-    _drop_user(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b)
+def _maybe_done(P, M, S, E8, E16, E32, E64, b):
+    S[SD_USERS, b & (S.shape[1] - 1)] += 1
+    _drop_user(P, M, S, E8, E16, E32, E64, b)
 
 
-@njit(**_JIT)
-def _set_range(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, s, lo, hi):
+@njit(inline="always", **_JIT)
+def _set_range(P, M, S, E8, E16, E32, E64, s, lo, hi):
     """The twin's _set_range(): users of sends newly covered first, then drops of sends left, ascending."""
-    S = P[P_SEND_SIZE]
-    mask = SD.shape[1] - 1
-    olo, ohi = SK[SK_LO, s], SK[SK_HI, s]
-    SK[SK_LO, s] = lo
-    SK[SK_HI, s] = hi
+    ssz = P[P_SEND_SIZE]
+    mask = S.shape[1] - 1
+    olo, ohi = S[SK_LO, s], S[SK_HI, s]
+    S[SK_LO, s] = lo
+    S[SK_HI, s] = hi
     a0, a1 = 0, -1
     if ohi > olo:
-        a0, a1 = olo // S, (ohi - 1) // S
+        a0, a1 = olo // ssz, (ohi - 1) // ssz
     b0, b1 = 0, -1
     if hi > lo:
-        b0, b1 = lo // S, (hi - 1) // S
+        b0, b1 = lo // ssz, (hi - 1) // ssz
     if a1 < a0:
         for b in range(b0, b1 + 1):
-            SD[SD_USERS, b & mask] += 1
+            S[SD_USERS, b & mask] += 1
     else:
         for b in range(b0, min(b1, a0 - 1) + 1):
-            SD[SD_USERS, b & mask] += 1
+            S[SD_USERS, b & mask] += 1
         for b in range(max(b0, a1 + 1), b1 + 1):
-            SD[SD_USERS, b & mask] += 1
+            S[SD_USERS, b & mask] += 1
         if b1 < b0:
             for b in range(a0, a1 + 1):
-                _drop_user(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b)
+                _drop_user(P, M, S, E8, E16, E32, E64, b)
         else:
             for b in range(a0, min(a1, b0 - 1) + 1):
-                _drop_user(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b)
+                _drop_user(P, M, S, E8, E16, E32, E64, b)
             for b in range(max(a0, b1 + 1), a1 + 1):
-                _drop_user(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b)
+                _drop_user(P, M, S, E8, E16, E32, E64, b)
 
 
 @njit(inline="always", **_JIT)
-def _free_skb(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, cpu, s):
+def _free_skb(P, M, S, E8, E16, E32, E64, cpu, s):
     _ev(M, E8, E16, E32, E64, FREE, 0, cpu, s, -1, -1, -1, 0, 0)
-    SK[SK_CLONE, s] = -1  # a clone still in flight outlives its original
-    lo, hi = SK[SK_LO, s], SK[SK_HI, s]
-    _id_put(M, SK, SK_FREE, M_SKB_TOP, s)
+    S[SK_CLONE, s] = -1  # a clone still in flight outlives its original
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
+    _id_put(M, S, SK_FREE, M_SKB_TOP, s)
     if hi > lo:
-        S = P[P_SEND_SIZE]
-        for b in range(lo // S, (hi - 1) // S + 1):
-            _drop_user(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b)
+        ssz = P[P_SEND_SIZE]
+        for b in range(lo // ssz, (hi - 1) // ssz + 1):
+            _drop_user(P, M, S, E8, E16, E32, E64, b)
 
 
 @njit(inline="always", **_JIT)
-def _consume(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, cpu, s, dev):
-    if SK[SK_CLONE, s] == dev:
-        SK[SK_CLONE, s] = -1
-    _free_skb(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, cpu, dev)
+def _consume(P, M, S, E8, E16, E32, E64, cpu, s, dev):
+    if S[SK_CLONE, s] == dev:
+        S[SK_CLONE, s] = -1
+    _free_skb(P, M, S, E8, E16, E32, E64, cpu, dev)
 
 
 @njit(**_JIT)
-def _transmit(P, M, SK, SD, UA, BF, SL, Q, E8, E16, E32, E64, s, due):
+def _transmit(P, M, S, E8, E16, E32, E64, s, due):
     """__tcp_transmit_skb(): clone for the device (pskb_copy if still cloned); GSO if no TSO."""
     cpu = P[P_APP_CPU]
     mss = P[P_MSS]
-    lo, hi = SK[SK_LO, s], SK[SK_HI, s]
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
     M[M_TRANSMISSIONS] += 1
-    dev = _new_skb(P, M, SK, SD, lo, hi)
-    if SK[SK_CLONE, s] >= 0:
+    dev = _new_skb(P, M, S, lo, hi)
+    if S[SK_CLONE, s] >= 0:
         _ev(M, E8, E16, E32, E64, SEGMENT, 0, cpu, dev, s, -1, -1, 0, hi - lo)
     else:
         _ev(M, E8, E16, E32, E64, CLONE, 0, cpu, dev, s, -1, -1, 0, 0)
-        SK[SK_CLONE, s] = dev
-    cap = Q.shape[1]
+        S[SK_CLONE, s] = dev
+    cap = S.shape[1]
     mask = cap - 1
     start = M[M_DEVQ_HEAD] + M[M_DEVQ_N]
     cnt = 0
     if P[P_TSO] == 0 and hi - lo > mss:
         for st in range(0, hi - lo, mss):
-            seg = _new_skb(P, M, SK, SD, lo + st, min(hi, lo + st + mss))
+            seg = _new_skb(P, M, S, lo + st, min(hi, lo + st + mss))
             _ev(M, E8, E16, E32, E64, SEGMENT, 0, cpu, seg, dev, -1, -1, st, min(mss, hi - lo - st))
             if M[M_DEVQ_N] + cnt < cap:
-                Q[Q_DEV, (start + cnt) & mask] = seg
+                S[Q_DEV, (start + cnt) & mask] = seg
                 cnt += 1
             else:
                 M[M_STATUS] |= OVF_QUEUE
             M[M_GSO_SEGMENTS] += 1
-        _consume(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, cpu, s, dev)
+        _consume(P, M, S, E8, E16, E32, E64, cpu, s, dev)
     else:
         if M[M_DEVQ_N] < cap:
-            Q[Q_DEV, start & mask] = dev
+            S[Q_DEV, start & mask] = dev
             cnt = 1
         else:
             M[M_STATUS] |= OVF_QUEUE
@@ -325,94 +333,94 @@ def _transmit(P, M, SK, SD, UA, BF, SL, Q, E8, E16, E32, E64, s, due):
     n = M[M_TXQ_N]
     if n < cap:
         k = (M[M_TXQ_HEAD] + n) & mask
-        Q[Q_TXQ_DUE, k] = due
-        Q[Q_TXQ_S, k] = s
-        Q[Q_TXQ_START, k] = start
-        Q[Q_TXQ_CNT, k] = cnt
+        S[Q_TXQ_DUE, k] = due
+        S[Q_TXQ_S, k] = s
+        S[Q_TXQ_START, k] = start
+        S[Q_TXQ_CNT, k] = cnt
         M[M_TXQ_N] = n + 1
     else:
         M[M_STATUS] |= OVF_QUEUE
 
 
 @njit(inline="always", **_JIT)
-def _lost(F, M, R):
+def _lost(F, M):
     """Whether the next segment in stream order is lost (runs of losses per Config.loss_chain)."""
     p = F[F_STAY] if M[M_PREV_LOST] else F[F_START]
-    lost = _rand(R) < p
+    lost = _rand(M) < p
     M[M_PREV_LOST] = 1 if lost else 0
     return lost
 
 
 @njit(inline="always", **_JIT)
-def _unclone(P, M, SK, E8, E16, E32, E64, s):
-    if SK[SK_CLONE, s] >= 0:
+def _unclone(P, M, S, E8, E16, E32, E64, s):
+    if S[SK_CLONE, s] >= 0:
         _ev(M, E8, E16, E32, E64, EXPAND_HEAD, 0, P[P_RX_CPU], s, -1, -1, -1, 0, 0)  # skb_unclone()
-        SK[SK_CLONE, s] = -1
+        S[SK_CLONE, s] = -1
 
 
-@njit(**_JIT)
-def _trim(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, s, upto):
-    lo, hi = SK[SK_LO, s], SK[SK_HI, s]
+@njit(inline="always", **_JIT)
+def _trim(P, M, S, E8, E16, E32, E64, s, upto):
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
     if upto <= lo:
         return
-    _unclone(P, M, SK, E8, E16, E32, E64, s)
+    _unclone(P, M, S, E8, E16, E32, E64, s)
     _ev(M, E8, E16, E32, E64, PULL, 0, P[P_RX_CPU], s, -1, -1, -1, 0, upto - lo)
-    _set_range(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, s, upto, hi)
+    _set_range(P, M, S, E8, E16, E32, E64, s, upto, hi)
 
 
 @njit(**_JIT)
-def _retransmit(P, F, M, R, SK, SD, UA, BF, SL, E8, E16, E32, E64, s):
+def _retransmit(P, F, M, S, E8, E16, E32, E64, s):
     """tcp_retransmit_skb(): resend until it gets through; each try is a clone completed by the device."""
     while True:
-        lo, hi = SK[SK_LO, s], SK[SK_HI, s]
+        lo, hi = S[SK_LO, s], S[SK_HI, s]
         M[M_TRANSMISSIONS] += 1
         M[M_RETRANSMITS] += 1
-        dev = _new_skb(P, M, SK, SD, lo, hi)
-        if SK[SK_CLONE, s] >= 0:
+        dev = _new_skb(P, M, S, lo, hi)
+        if S[SK_CLONE, s] >= 0:
             _ev(M, E8, E16, E32, E64, SEGMENT, 0, P[P_RX_CPU], dev, s, -1, -1, 0, hi - lo)
         else:
             _ev(M, E8, E16, E32, E64, CLONE, 0, P[P_RX_CPU], dev, s, -1, -1, 0, 0)
-            SK[SK_CLONE, s] = dev
-        _consume(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, P[P_TXC_CPU], s, dev)
-        if _rand(R) >= F[F_LOSS]:
+            S[SK_CLONE, s] = dev
+        _consume(P, M, S, E8, E16, E32, E64, P[P_TXC_CPU], s, dev)
+        if _rand(M) >= F[F_LOSS]:
             return
 
 
 @njit(**_JIT)
-def _ack(P, F, M, R, SK, SD, UA, BF, SL, LS, E8, E16, E32, E64, s):
+def _ack(P, F, M, S, E8, E16, E32, E64, s):
     """Acknowledge write-queue skb ``s``: trims, loss repair, free."""
     cpu = P[P_RX_CPU]
     mss = P[P_MSS]
-    lo, hi = SK[SK_LO, s], SK[SK_HI, s]
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
     nseg = (hi - lo + mss - 1) // mss if hi > lo else 0
-    if nseg > LS.shape[0]:
+    if nseg > S.shape[1]:
         M[M_STATUS] |= OVF_SEG
-        nseg = LS.shape[0]
+        nseg = S.shape[1]
     nlost = 0
     for i in range(nseg):
-        LS[i] = 1 if _lost(F, M, R) else 0
-        nlost += LS[i]
+        S[LS, i] = 1 if _lost(F, M) else 0
+        nlost += S[LS, i]
     M[M_LOST_SEGMENTS] += nlost
     acked = lo
     run = 0
     i = 0
     while i < nseg:
-        if LS[i]:
+        if S[LS, i]:
             j = i  # a run of lost segments stays one skb and is retransmitted as one
-            while j < nseg and LS[j]:
+            while j < nseg and S[LS, j]:
                 j += 1
             end = min(lo + (j - 1) * mss + mss, hi)
-            if acked > SK[SK_LO, s]:
-                _trim(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, s, acked)
+            if acked > S[SK_LO, s]:
+                _trim(P, M, S, E8, E16, E32, E64, s, acked)
             rest = -1
             if end < hi:  # cut the hole out: tcp_fragment() from the SACK walk
-                _unclone(P, M, SK, E8, E16, E32, E64, s)
-                slo = SK[SK_LO, s]
-                rest = _new_skb(P, M, SK, SD, end, SK[SK_HI, s])
+                _unclone(P, M, S, E8, E16, E32, E64, s)
+                slo = S[SK_LO, s]
+                rest = _new_skb(P, M, S, end, S[SK_HI, s])
                 _ev(M, E8, E16, E32, E64, SPLIT, 0, cpu, s, rest, -1, -1, 0, end - slo)
-                _set_range(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, s, slo, end)
-            _retransmit(P, F, M, R, SK, SD, UA, BF, SL, E8, E16, E32, E64, s)
-            _free_skb(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, cpu, s)
+                _set_range(P, M, S, E8, E16, E32, E64, s, slo, end)
+            _retransmit(P, F, M, S, E8, E16, E32, E64, s)
+            _free_skb(P, M, S, E8, E16, E32, E64, cpu, s)
             if rest < 0:
                 return
             s = rest
@@ -424,33 +432,33 @@ def _ack(P, F, M, R, SK, SD, UA, BF, SL, LS, E8, E16, E32, E64, s):
         run += 1
         acked = end
         if run % P[P_ACK_EVERY] == 0 and end < hi:
-            _trim(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, s, acked)
+            _trim(P, M, S, E8, E16, E32, E64, s, acked)
         i += 1
-    _free_skb(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, cpu, s)
+    _free_skb(P, M, S, E8, E16, E32, E64, cpu, s)
 
 
 @njit(**_JIT)
-def _advance(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, now):
+def _advance(P, F, M, S, E8, E16, E32, E64, now):
     """What falls due by ``now`` happens, completions first (the twin's _advance)."""
-    mask = Q.shape[1] - 1
-    while M[M_TXQ_N] > 0 and Q[Q_TXQ_DUE, M[M_TXQ_HEAD] & mask] <= now:
+    mask = S.shape[1] - 1
+    while M[M_TXQ_N] > 0 and S[Q_TXQ_DUE, M[M_TXQ_HEAD] & mask] <= now:
         k = M[M_TXQ_HEAD] & mask
-        s, start, cnt = Q[Q_TXQ_S, k], Q[Q_TXQ_START, k], Q[Q_TXQ_CNT, k]
+        s, start, cnt = S[Q_TXQ_S, k], S[Q_TXQ_START, k], S[Q_TXQ_CNT, k]
         M[M_TXQ_HEAD] += 1
         M[M_TXQ_N] -= 1
         for i in range(cnt):
-            _consume(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, P[P_TXC_CPU], s, Q[Q_DEV, (start + i) & mask])
+            _consume(P, M, S, E8, E16, E32, E64, P[P_TXC_CPU], s, S[Q_DEV, (start + i) & mask])
         M[M_DEVQ_HEAD] += cnt
         M[M_DEVQ_N] -= cnt
-    while M[M_ACKQ_N] > 0 and Q[Q_ACK_DUE, M[M_ACKQ_HEAD] & mask] <= now:
-        s = Q[Q_ACK_S, M[M_ACKQ_HEAD] & mask]
+    while M[M_ACKQ_N] > 0 and S[Q_ACK_DUE, M[M_ACKQ_HEAD] & mask] <= now:
+        s = S[Q_ACK_S, M[M_ACKQ_HEAD] & mask]
         M[M_ACKQ_HEAD] += 1
         M[M_ACKQ_N] -= 1
-        _ack(P, F, M, R, SK, SD, UA, BF, SL, LS, E8, E16, E32, E64, s)
+        _ack(P, F, M, S, E8, E16, E32, E64, s)
 
 
 @njit(**_JIT)
-def _close_skb(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64):
+def _close_skb(P, F, M, S, E8, E16, E32, E64):
     s = M[M_SKB]
     if s < 0:
         return
@@ -458,56 +466,57 @@ def _close_skb(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64):
     M[M_LF_VALID] = 0
     now = M[M_SENT]
     M[M_SENT] = now + 1
-    _transmit(P, M, SK, SD, UA, BF, SL, Q, E8, E16, E32, E64, s, now + P[P_TXC_LAG])
+    _transmit(P, M, S, E8, E16, E32, E64, s, now + P[P_TXC_LAG])
     n = M[M_ACKQ_N]
-    if n < Q.shape[1]:
-        k = (M[M_ACKQ_HEAD] + n) & (Q.shape[1] - 1)
-        Q[Q_ACK_DUE, k] = now + P[P_INFLIGHT]
-        Q[Q_ACK_S, k] = s
+    if n < S.shape[1]:
+        k = (M[M_ACKQ_HEAD] + n) & (S.shape[1] - 1)
+        S[Q_ACK_DUE, k] = now + P[P_INFLIGHT]
+        S[Q_ACK_S, k] = s
         M[M_ACKQ_N] = n + 1
     else:
         M[M_STATUS] |= OVF_QUEUE
-    _advance(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, now)
+    _advance(P, F, M, S, E8, E16, E32, E64, now)
 
 
 @njit(**_JIT)
-def _send(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, b, lo, size):
+def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
     """One sendmsg() of ``size`` bytes starting at stream offset ``lo`` (the twin's _send and _pieces)."""
     cpu = P[P_APP_CPU]
     memory = P[P_MEMORY]
-    mask = SD.shape[1] - 1
+    mask = S.shape[1] - 1
     j = b & mask
-    if SD[SD_TAG, j] != -1:
+    if S[SD_TAG, j] != -1:
         M[M_STATUS] |= OVF_SEND
         return
     M[M_SENDMSG] += 1
-    SD[SD_TAG, j] = b
-    SD[SD_USERS, j] = 0
-    SD[SD_QUEUED, j] = 0
+    S[SD_TAG, j] = b
+    S[SD_USERS, j] = 0
+    S[SD_QUEUED, j] = 0
     u = -1
     if P[P_ZEROCOPY]:
-        if M[M_SLOT_TOP] == 0:  # map a new region and cut it into send slots
-            pages = P[P_REGION_PAGES]
-            buf = _id_get(M, BF, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
-            pfn = _page_get(M, BF, pages)
-            _ev(M, E8, E16, E32, E64, ALLOC, P[P_ALLOC_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], pages)
-            r = M[M_N_REGIONS]
-            if r < BF.shape[1]:
-                BF[BF_REGION, r] = buf
-            M[M_N_REGIONS] = r + 1
+        # The twin's slot stack: the slots given back, LIFO, above the untaken slots of the newest region,
+        # which come out in order; a region is mapped when both are used up.
+        t = M[M_SLOT_TOP]
+        if t > 0:
+            M[M_SLOT_TOP] = t - 1
+            S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[SL_BUF, t - 1], S[SL_PFN, t - 1], S[SL_FIRST, t - 1]
+        else:
             sp = P[P_SEND_PAGES]
-            for k in range(pages // sp - 1, -1, -1):
-                t = M[M_SLOT_TOP]
-                if t < SL.shape[1]:
-                    SL[SL_BUF, t] = buf
-                    SL[SL_PFN, t] = pfn
-                    SL[SL_FIRST, t] = pfn + k * sp
-                    M[M_SLOT_TOP] = t + 1
+            if M[M_FRESH_K] >= M[M_FRESH_N]:  # map a new region and cut it into send slots
+                pages = P[P_REGION_PAGES]
+                buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+                pfn = _page_get(M, S, BF_PAGE_FREE, pages)
+                _ev(M, E8, E16, E32, E64, ALLOC, P[P_ALLOC_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], pages)
+                r = M[M_N_REGIONS]
+                if r < S.shape[1]:
+                    S[BF_REGION, r] = buf
                 else:
-                    M[M_STATUS] |= OVF_SLOT
-        t = M[M_SLOT_TOP] - 1
-        M[M_SLOT_TOP] = t
-        SD[SD_BUF, j], SD[SD_BASE, j], SD[SD_FIRST, j] = SL[SL_BUF, t], SL[SL_PFN, t], SL[SL_FIRST, t]
+                    M[M_STATUS] |= OVF_BUF
+                M[M_N_REGIONS] = r + 1
+                M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_K], M[M_FRESH_N] = buf, pfn, 0, pages // sp
+            k = M[M_FRESH_K]
+            M[M_FRESH_K] = k + 1
+            S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_PFN] + k * sp
         # msg_zerocopy_realloc(): extend the uarg of the unsent tail skb up to 512 KiB, else a new one
         u = M[M_CUR_UARG]
         extend = (u >= 0 and M[M_SKB] >= 0 and M[M_SKB_UARG] == u
@@ -515,24 +524,24 @@ def _send(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, b, lo, size)
         if not extend:
             if u >= 0:
                 M[M_CUR_UARG] = -1
-                _try_complete(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, u)
-            u = _id_get(M, UA, UA_FREE, M_UARG_TOP, M_UARG_NEXT, OVF_UARG)
+                _try_complete(P, M, S, E8, E16, E32, E64, u)
+            u = _id_get(M, S, UA_FREE, M_UARG_TOP, M_UARG_NEXT, OVF_UARG)
             M[M_CUR_UARG] = u
             M[M_UARG_BYTES] = 0
-            UA[UA_FIRST, u] = b
-            UA[UA_PENDING, u] = 0
+            S[UA_FIRST, u] = b
+            S[UA_PENDING, u] = 0
         _ev(M, E8, E16, E32, E64, UARG_GET, 0, cpu, -1, u, -1, -1, 0, 0)
         M[M_UARG_BYTES] += size
-        SD[SD_UARG, j] = u
-        UA[UA_LAST, u] = b
-        UA[UA_PENDING, u] += 1
+        S[SD_UARG, j] = u
+        S[UA_LAST, u] = b
+        S[UA_PENDING, u] += 1
     else:
         sp = P[P_SEND_PAGES]
-        buf = _id_get(M, BF, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
-        pfn = _page_get(M, BF, sp)
+        buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+        pfn = _page_get(M, S, BF_PAGE_FREE, sp)
         _ev(M, E8, E16, E32, E64, ALLOC, T_MEM_PIPE, cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], sp)
-        SD[SD_BUF, j], SD[SD_BASE, j], SD[SD_FIRST, j] = buf, pfn, pfn
-    buf, base, first = SD[SD_BUF, j], SD[SD_BASE, j], SD[SD_FIRST, j]
+        S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = buf, pfn, pfn
+    buf, base, first = S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j]
     fp = P[P_FOLIO_PAGES]
     size_goal = P[P_SIZE_GOAL]
     max_frags = P[P_MAX_FRAGS]
@@ -558,21 +567,21 @@ def _send(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, b, lo, size)
         pos += n
         while n:
             if M[M_SKB] >= 0 and M[M_SKB_UARG] != u and M[M_SKB_FRAGS] != 0:
-                _close_skb(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64)  # -EEXIST
+                _close_skb(P, F, M, S, E8, E16, E32, E64)  # -EEXIST
             if M[M_SKB] < 0:
-                s = _new_skb(P, M, SK, SD, seq, seq)
+                s = _new_skb(P, M, S, seq, seq)
                 M[M_SKB] = s
                 _ev(M, E8, E16, E32, E64, SKB_ALLOC, 0, cpu, s, -1, -1, -1, 0, 0)
                 M[M_SKB_FRAGS] = 0
                 M[M_SKB_UARG] = -1
             s = M[M_SKB]
-            room = size_goal - (SK[SK_HI, s] - SK[SK_LO, s])
+            room = size_goal - (S[SK_HI, s] - S[SK_LO, s])
             k = min(room, n)
             if (memory == MEM_U and M[M_LF_VALID] and M[M_LF_BUF] == buf and M[M_LF_HEAD] == head
                     and M[M_LF_OFF] == off and M[M_LF_U] == u):
                 _ev(M, E8, E16, E32, E64, GROW, 0, cpu, s, u, buf, -1, 0, k)  # merged into the last frag
             elif M[M_SKB_FRAGS] >= max_frags:
-                _close_skb(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64)  # -EMSGSIZE
+                _close_skb(P, F, M, S, E8, E16, E32, E64)  # -EMSGSIZE
                 continue
             else:
                 _ev(M, E8, E16, E32, E64, ATTACH, 0, cpu, s, u, buf, pfn, off, k)
@@ -580,56 +589,56 @@ def _send(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, b, lo, size)
             M[M_SKB_UARG] = u
             M[M_LF_VALID] = 1
             M[M_LF_BUF], M[M_LF_HEAD], M[M_LF_OFF], M[M_LF_U] = buf, head, off + k, u
-            _set_range(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, s, SK[SK_LO, s], seq + k)
+            _set_range(P, M, S, E8, E16, E32, E64, s, S[SK_LO, s], seq + k)
             seq += k
             off += k
             n -= k
             if k == room:
-                _close_skb(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64)
-    SD[SD_QUEUED, j] = 1
+                _close_skb(P, F, M, S, E8, E16, E32, E64)
+    S[SD_QUEUED, j] = 1
     if M[M_SKB] >= 0 and P[P_TXC_LAG] == 0:
-        _close_skb(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64)  # tcp_push() of the tail
+        _close_skb(P, F, M, S, E8, E16, E32, E64)  # tcp_push() of the tail
     if P[P_ZEROCOPY]:
         _ev(M, E8, E16, E32, E64, UARG_PUT, 0, cpu, -1, u, -1, -1, 0, 0)
     else:
-        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, SD[SD_BUF, j], -1, 0, 0)
-    _maybe_done(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, b)
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[SD_BUF, j], -1, 0, 0)
+    _maybe_done(P, M, S, E8, E16, E32, E64, b)
 
 
 @njit(**_JIT)
-def sender(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64):
+def sender(P, F, M, S, E8, E16, E32, E64):
     """The twin's _Sender.generate(); returns early (``M[M_STATUS]`` set) when a capacity is too small."""
-    S = P[P_SEND_SIZE]
+    ssz = P[P_SEND_SIZE]
     nbytes = P[P_BYTES]
     b = 0
-    while b * S < nbytes:
-        lo = b * S
-        _send(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, b, lo, min(S, nbytes - lo))
+    while b * ssz < nbytes:
+        lo = b * ssz
+        _send(P, F, M, S, E8, E16, E32, E64, b, lo, min(ssz, nbytes - lo))
         if M[M_STATUS] != 0:
             return
         b += 1
-    _close_skb(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64)  # tcp_push() of the last partial skb
+    _close_skb(P, F, M, S, E8, E16, E32, E64)  # tcp_push() of the last partial skb
     now = M[M_SENT]
     while M[M_TXQ_N] > 0 or M[M_ACKQ_N] > 0:  # the rest falls due in time
-        _advance(P, F, M, R, SK, SD, UA, BF, SL, Q, LS, E8, E16, E32, E64, now)
+        _advance(P, F, M, S, E8, E16, E32, E64, now)
         if M[M_STATUS] != 0:
             return
         now += 1
     u = M[M_CUR_UARG]
     if u >= 0:
         M[M_CUR_UARG] = -1
-        _try_complete(P, M, SK, SD, UA, BF, SL, E8, E16, E32, E64, u)
-    for r in range(min(M[M_N_REGIONS], BF.shape[1])):  # munmap / unbind at exit
-        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, P[P_APP_CPU], -1, -1, BF[BF_REGION, r], -1, 0, 0)
+        _try_complete(P, M, S, E8, E16, E32, E64, u)
+    for r in range(min(M[M_N_REGIONS], S.shape[1])):  # munmap / unbind at exit
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, P[P_APP_CPU], -1, -1, S[BF_REGION, r], -1, 0, 0)
 
 
 # ---------------------------------------------------------------- the receiver
 # RX state: SK rows are 0 = frags held (buffer count), 1.. = the buffers; BF as above; Q row 0 the receive queue.
 @njit(inline="always", **_JIT)
 def _rx_recycle(M, BF, b):
-    BF[BF_RELEASED, b] = 0
-    _id_put(M, BF, BF_FREE, M_BUF_TOP, b)
-    _id_put(M, BF, BF_PAGE_FREE, M_PAGE_TOP, BF[BF_PFN, b])
+    BF[RB_RELEASED, b] = 0
+    _id_put(M, BF, RB_FREE, M_BUF_TOP, b)
+    _id_put(M, BF, RB_PAGE_FREE, M_PAGE_TOP, BF[RB_PFN, b])
 
 
 @njit(**_JIT)
@@ -638,8 +647,8 @@ def _rx_free(M, SK, BF, E8, E16, E32, E64, cpu, s):
     _id_put(M, SK, SK.shape[0] - 1, M_SKB_TOP, s)
     for i in range(SK[0, s]):
         b = SK[1 + i, s]
-        BF[BF_FRAGS, b] -= 1
-        if BF[BF_FRAGS, b] == 0 and BF[BF_RELEASED, b]:
+        BF[RB_FRAGS, b] -= 1
+        if BF[RB_FRAGS, b] == 0 and BF[RB_RELEASED, b]:
             _rx_recycle(M, BF, b)
     SK[0, s] = 0
 
@@ -674,7 +683,7 @@ def _rx_deliver(P, M, SK, BF, Q, E8, E16, E32, E64, s):
 
 
 @njit(**_JIT)
-def receiver(P, F, M, R, SK, BF, Q, E8, E16, E32, E64):
+def receiver(P, F, M, SK, BF, Q, E8, E16, E32, E64):
     """The twin's _rx_gro(): page_pool buffers, GRO, receive-queue coalescing, the reader after each poll."""
     cpu = P[P_RX_CPU]
     mss = P[P_MSS]
@@ -693,15 +702,15 @@ def receiver(P, F, M, R, SK, BF, Q, E8, E16, E32, E64):
         if cur < 0 or cur_k >= per_page:
             if cur >= 0:
                 _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, cur, -1, 0, 0)  # page_pool_drain_frag()
-                BF[BF_RELEASED, cur] = 1
-                if BF[BF_FRAGS, cur] == 0:
+                BF[RB_RELEASED, cur] = 1
+                if BF[RB_FRAGS, cur] == 0:
                     _rx_recycle(M, BF, cur)
-            b = _id_get(M, BF, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
-            pfn = _page_get(M, BF, npages)
+            b = _id_get(M, BF, RB_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+            pfn = _page_get(M, BF, RB_PAGE_FREE, npages)
             _ev(M, E8, E16, E32, E64, ALLOC, kind, cpu, -1, -1, b, pfn, npages, npages)
-            BF[BF_PFN, b] = pfn
-            BF[BF_FRAGS, b] = 0
-            BF[BF_RELEASED, b] = 0
+            BF[RB_PFN, b] = pfn
+            BF[RB_FRAGS, b] = 0
+            BF[RB_RELEASED, b] = 0
             cur, cur_pfn, cur_k = b, pfn, 0
         b, pfn, k = cur, cur_pfn, cur_k
         cur_k = k + 1
@@ -710,8 +719,8 @@ def receiver(P, F, M, R, SK, BF, Q, E8, E16, E32, E64):
         _ev(M, E8, E16, E32, E64, ATTACH, 0, cpu, s, -1, b, pfn, k * slot, length)
         SK[0, s] = 1
         SK[1, s] = b
-        BF[BF_FRAGS, b] += 1
-        if _rand(R) < F[F_LOSS]:
+        BF[RB_FRAGS, b] += 1
+        if _rand(M) < F[F_LOSS]:
             # a hole: GRO flushes, and readers wait a round trip for the retransmission
             M[M_LOST_SEGMENTS] += 1
             if gro >= 0:
@@ -767,48 +776,49 @@ def _trace_events(cap: int) -> tuple[np.ndarray, list[np.ndarray]]:
     return tr, [*dummy, tr.view(np.int64).reshape(len(tr), 5)]
 
 
-def _misc() -> np.ndarray:
+def _misc(seed: int) -> np.ndarray:
     M = np.zeros(N_M, dtype=np.int64)
     M[[M_SKB, M_SKB_UARG, M_CUR_UARG]] = -1
+    M[M_RNG] = np.uint64(seed & RNG.MASK).view(np.int64)  # splitmix64's state, as 64 bits
     return M
 
 
 def _sender_state(caps: dict) -> tuple:
-    SK = np.zeros((ROWS["SK"], caps["skb"]), dtype=np.int64)
-    SD = np.zeros((ROWS["SD"], _pow2(caps["send"])), dtype=np.int64)
-    SD[SD_TAG] = -1
-    UA = np.zeros((ROWS["UA"], caps["uarg"]), dtype=np.int64)
-    BF = np.zeros((ROWS["BF"], caps["buf"]), dtype=np.int64)
-    SL = np.zeros((ROWS["SL"], caps["slot"]), dtype=np.int64)
-    Q = np.zeros((ROWS["Q"], _pow2(caps["queue"])), dtype=np.int64)
-    LS = np.zeros(caps["seg"], dtype=np.int64)
-    return SK, SD, UA, BF, SL, Q, LS
+    S = np.zeros((len(SENDER_ROWS), _pow2(max(caps.values()))), dtype=np.int64)
+    S[SD_TAG] = -1
+    return (S,)
 
 
 def _receiver_state(caps: dict, max_frags: int) -> tuple:
     SK = np.zeros((max_frags + 2, caps["skb"]), dtype=np.int64)
-    BF = np.zeros((ROWS["BF"], caps["buf"]), dtype=np.int64)
+    BF = np.zeros((5, caps["buf"]), dtype=np.int64)
     Q = np.zeros((1, _pow2(caps["queue"])), dtype=np.int64)
     return SK, BF, Q
 
 
+def _kernel(kind: str, P, F, seed: int, caps: dict, E: list, trace: bool) -> tuple[np.ndarray, dict]:
+    """One run; returns M and the capacities to try next if one was too small (else ``caps``)."""
+    M = _misc(seed)
+    M[M_TRACE] = int(trace)
+    if kind == "sender":
+        sender(P, F, M, *_sender_state(caps), *E)
+    else:
+        receiver(P, F, M, *_receiver_state(caps, int(P[P_MAX_FRAGS])), *E)
+    status = int(M[M_STATUS])
+    if status and kind == "sender":  # one array holds the sender's state: all of it grows
+        return M, {name: 2 * cap for name, cap in caps.items()}
+    if status:
+        return M, {name: cap * (2 if status & bit else 1) for bit, name in OVERFLOW.items()
+                   for cap in [caps[name]] if name in caps}
+    return M, caps
+
+
 def count(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict) -> tuple[int, dict]:
     """Events the kernel writes for ``P`` (nothing is written), and the capacities that sufficed."""
-    caps = dict(caps)
     while True:
-        E = _events(0)
-        M = _misc()
-        R = np.array([seed & RNG.MASK], dtype=np.uint64)
-        if kind == "sender":
-            sender(P, F, M, R, *_sender_state(caps), *E)
-        else:
-            receiver(P, F, M, R, *_receiver_state(caps, int(P[P_MAX_FRAGS])), *E)
-        status = int(M[M_STATUS])
-        if not status:
+        M, caps = _kernel(kind, P, F, seed, caps, _events(0), False)
+        if not M[M_STATUS]:
             return int(M[M_N]), caps
-        for bit, name in OVERFLOW.items():
-            if status & bit:
-                caps[name] *= 2
 
 
 def run(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict, events: int, *, trace: bool = False):
@@ -818,7 +828,6 @@ def run(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict, events: 
     arrays, see :data:`COLUMNS`), or with ``trace=True`` a trace.EVENT array first (see to_trace()).
     ``runs`` counts the kernel's runs.
     """
-    caps = dict(caps)
     runs = 0
     while True:
         runs += 1
@@ -827,18 +836,8 @@ def run(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict, events: 
             tr, E = _trace_events(events)
         else:
             E = _events(events)
-        M = _misc()
-        M[M_TRACE] = int(trace)
-        R = np.array([seed & RNG.MASK], dtype=np.uint64)
-        if kind == "sender":
-            sender(P, F, M, R, *_sender_state(caps), *E)
-        else:
-            receiver(P, F, M, R, *_receiver_state(caps, int(P[P_MAX_FRAGS])), *E)
-        status = int(M[M_STATUS])
-        if status:
-            for bit, name in OVERFLOW.items():
-                if status & bit:
-                    caps[name] *= 2
+        M, caps = _kernel(kind, P, F, seed, caps, E, trace)
+        if M[M_STATUS]:
             continue
         if M[M_N] > events:
             events = int(M[M_N])
