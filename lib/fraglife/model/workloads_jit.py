@@ -808,8 +808,10 @@ def _kernel(kind: str, P, F, seed: int, caps: dict, E: list, trace: bool) -> tup
     if status and kind == "sender":  # one array holds the sender's state: all of it grows
         return M, {name: 2 * cap for name, cap in caps.items()}
     if status:
-        return M, {name: cap * (2 if status & bit else 1) for bit, name in OVERFLOW.items()
-                   for cap in [caps[name]] if name in caps}
+        caps = dict(caps)
+        for bit, name in OVERFLOW.items():
+            if status & bit:
+                caps[name] *= 2
     return M, caps
 
 
