@@ -56,6 +56,31 @@ where a frag ends.
 CPU placement: the application runs on CPU 0; TX completions on CPU
 ``1 % cpus``; received ACKs and packets on CPU ``2 % cpus`` when there are more
 than two CPUs, else on CPU ``1 % cpus`` (one NIC queue per flow, RSS).
+
+Two implementations, one trace. The Python classes and functions here are the
+specification, written to be read against the kernel; :mod:`.workloads_jit`
+runs the same paths compiled (numba), and :func:`generate` uses it unless asked
+for ``impl="twin"``. Same parameters and seed give the identical trace, event
+for event, and identical :data:`STATS` (tests/test_workloads_jit.py).
+:func:`generate_columns` and :func:`generate_and_replay` hand the compiled
+generator's columns to the engine with no copy.
+
+A new generator (splice from a file, vmsplice, kmalloc'd sends, a receive
+variant) follows the same pattern:
+
+1. Write the twin here first, plainly: a :class:`_Sender` memory mode or a
+   function like :func:`_rx_gro`, taking random numbers only from one
+   :class:`~.rng.SplitMix64` seeded with ``Config.seed``, in a fixed order.
+2. Port it to :mod:`.workloads_jit`: the same steps in the same order, events
+   through ``_ev``, state in rows of a 2-D int64 array (dict and list state
+   become id freelists, rings indexed by ``b & mask`` with a tag row, stacks),
+   capacities sized from the parameters with an overflow bit in ``M[M_STATUS]``
+   so the driver grows them and runs again; ``_nrt=False``; inline only small
+   helpers and the hot ones (a call passing the state arrays costs more than
+   the work of a small helper).
+3. Register it in :data:`WORKLOADS` (and :data:`_SENDERS` for a sender mode)
+   and add it to the identity tests; its speed shows in ``fraglife bench``'s
+   ``"workloads"`` section.
 """
 
 from __future__ import annotations
