@@ -27,6 +27,10 @@ EDGES = [
          cpus=1),
     dict(BASE, mss=536, send_size=1000, frag_size=512, loss_rate=0.05, txc_lag=8, inflight=6, cpus=4),
     dict(BASE, bytes_sent=0),
+    # a window larger than the transfer (chapter 01's long round trips and completion delays)
+    dict(BASE, bytes_sent=160528, mss=6078, send_size=45506, frag_size=258515, loss_rate=0.19, loss_burst=15.5,
+         cpus=6, seed=17, folio_pages=512, inflight=19082, txc_lag=1007, rx_buf=23779),
+    dict(BASE, bytes_sent=4 * MiB, inflight=3000, txc_lag=500, loss_rate=0.05),
 ]
 
 

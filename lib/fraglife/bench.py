@@ -180,4 +180,11 @@ def _cli(args) -> int:
             print(f"  C -O2 {c['events_per_s'] / 1e6:8.1f} M events/s  (C/numba {report['c_over_numba']:.2f})")
         else:
             print(f"  C -O2 not measured: {report.get('c_reason')}")
+        wl = report.get("workloads") or {}
+        for name in workloads.WORKLOADS:
+            if name in wl:
+                w = wl[name]
+                print(f"  {name:15s} generate {w['generate_events_per_s'] / 1e6:6.1f} M events/s, +replay "
+                      f"{w['generate_replay_events_per_s'] / 1e6:5.1f}, twin x{w['jit_over_twin']:.0f}, "
+                      f"{w['generate_replay_peak_bytes_per_event']:.0f} B/event")
     return 0

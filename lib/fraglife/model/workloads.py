@@ -79,12 +79,13 @@ variant) follows the same pattern:
    helpers and the hot ones (a call passing the state arrays costs more than
    the work of a small helper).
 3. Register it in :data:`WORKLOADS` (and :data:`_SENDERS` for a sender mode)
-   and add it to the identity tests; its speed shows in ``fraglife bench``'s
+   (the identity tests and the bench take every workload from there); its speed shows in ``fraglife bench``'s
    ``"workloads"`` section.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -734,6 +735,12 @@ def _sender_jit(cfg: Config, memory: str, tso: bool):
     sends = (window * c.size_goal + 2 * UARG_BYTE_LIMIT) // c.send_size + 8
     caps = {"skb": 2 * window * (segs + 2) + 64, "send": 2 * sends, "uarg": 2 * sends, "buf": 2 * sends,
             "slot": 2 * sends, "queue": 2 * window * (segs + 1), "seg": segs + 1}
+    # nor more than the whole transfer holds: all its write-queue skbs, and the device's of txc_lag of them
+    n_sends = -(-c.bytes_sent // c.send_size)
+    queued = -(-c.bytes_sent // min(c.size_goal, c.send_size)) + n_sends + 2
+    total = 2 * (queued + (min(c.txc_lag, queued) + 2) * segs) + 64
+    caps = {name: min(cap, total if name in ("skb", "queue") else 2 * n_sends + 16) if name != "seg" else cap
+            for name, cap in caps.items()}
     return P, F, caps
 
 
@@ -749,7 +756,7 @@ def _receiver_jit(cfg: Config):
     # passes with no loss, ((1 - r)^-h - 1) / r packets on average
     pkts = -(-c.bytes_sent // c.mss) + 1
     h, r = c.rx_hole_packets, c.loss_rate
-    wait = ((1 - r) ** -min(h, 4000) - 1) / r if r > 0 else 0.0
+    wait = math.expm1(min(-h * math.log1p(-r), 40.0)) / r if 0 < r < 1 else 0.0
     live = int(min(pkts, 4 * (h + wait) + 3 * NAPI_BUDGET)) + 64
     caps = {"skb": live, "buf": live // per_page + 8, "queue": live}
     return P, F, caps
