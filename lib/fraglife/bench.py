@@ -23,11 +23,14 @@ from .model.policies import get as get_policy
 # Extra report sections: (key, "module:function"), the function takes the parsed
 # CLI args and returns a JSON-safe value.
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("workloads", "fraglife.bench:workloads_section"),
     ("sweep", "fraglife.sweep:bench_section"),
     ("chapters", "fraglife.chapter_bench:bench_section"),
     ("memdesc_walk", "fraglife.model.memdesc:bench_section"),
     ("bvec", "fraglife.model.bvec:bench_section"),
 )
+WORKLOAD_BYTES = 1 << 30  # each workload moves 1 GiB in the workloads section
+TWIN_BYTES = 8 << 20  # the Python twins generate a prefix: their speed does not depend on length
 
 
 def bench_trace(events: int, *, seed: int = 1) -> np.ndarray:
@@ -84,6 +87,68 @@ def replay_bench(events: int = 10_000_000, policy: str = "page_ref", *, twin_eve
     return report
 
 
+def peak_memory(fn) -> tuple[object, int]:
+    """(fn(), peak bytes traced by tracemalloc above what was traced when fn started).
+
+    tracemalloc sees every numpy allocation, and the compiled loops allocate nothing, so this is the
+    memory the call needs above the interpreter's baseline (its result included). Resident memory
+    (VmHWM) is no better measure in one process: malloc keeps and reuses freed memory.
+    """
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out = fn()
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    return out, peak
+
+
+def workload_bench(nbytes: int = WORKLOAD_BYTES, *, policy: str = "page_ref", twin_bytes: int = TWIN_BYTES,
+                   repeats: int = 3) -> dict:
+    """Per workload: compiled generation events/s (columns, and a trace array), generate+replay events/s
+    end to end, the twin's speed and ratio, and peak memory per event above the start of each call."""
+    report: dict = {"bytes_sent": nbytes, "policy": policy, "twin_bytes": twin_bytes,
+                    "memory": "tracemalloc peak above the start of the call (its result included), per event",
+                    "speed": "best of repeats, wall clock, one core (other work shares the machine)"}
+    t0 = time.perf_counter()
+    for name in workloads.WORKLOADS:  # load (or compile) every generator outside the timing
+        workloads.generate_and_replay(name, policy, bytes_sent=1 << 16)
+        workloads.generate(name, bytes_sent=1 << 16)
+    report["load_s"] = time.perf_counter() - t0
+    for name in workloads.WORKLOADS:
+        t_gen, (cols, _st, _sz) = _best(lambda: workloads.generate_columns(name, bytes_sent=nbytes), repeats)
+        n = len(cols["op"])
+        del cols
+        t_trace, _ = _best(lambda: workloads.generate(name, bytes_sent=nbytes), repeats)
+        t_e2e, _ = _best(lambda: workloads.generate_and_replay(name, policy, bytes_sent=nbytes), repeats)
+        _out, gen_peak = peak_memory(lambda: workloads.generate(name, bytes_sent=nbytes))
+        del _out
+        _out, e2e_peak = peak_memory(lambda: workloads.generate_and_replay(name, policy, bytes_sent=nbytes))
+        del _out
+        t_twin, twin_tr = _best(lambda: workloads.generate(name, impl="twin", bytes_sent=twin_bytes), 1)
+        twin_rate = len(twin_tr) / t_twin
+        report[name] = {
+            "events": n,
+            "generate_events_per_s": n / t_gen,
+            "trace_events_per_s": n / t_trace,
+            "generate_replay_events_per_s": n / t_e2e,
+            "twin_events_per_s": twin_rate,
+            "jit_over_twin": n / t_gen / twin_rate,
+            "trace_peak_bytes_per_event": gen_peak / n,
+            "generate_replay_peak_bytes_per_event": e2e_peak / n,
+        }
+    return report
+
+
+def workloads_section(args) -> dict:
+    """``fraglife bench`` section: the generators end to end (see workload_bench)."""
+    return workload_bench(repeats=getattr(args, "repeats", 3))
+
+
 def run(args) -> dict:
     report = replay_bench(args.events, args.policy, twin_events=args.twin_events, repeats=args.repeats)
     import importlib
@@ -118,4 +183,11 @@ def _cli(args) -> int:
             print(f"  C -O2 {c['events_per_s'] / 1e6:8.1f} M events/s  (C/numba {report['c_over_numba']:.2f})")
         else:
             print(f"  C -O2 not measured: {report.get('c_reason')}")
+        wl = report.get("workloads") or {}
+        for name in workloads.WORKLOADS:
+            if name in wl:
+                w = wl[name]
+                print(f"  {name:15s} generate {w['generate_events_per_s'] / 1e6:6.1f} M events/s, +replay "
+                      f"{w['generate_replay_events_per_s'] / 1e6:5.1f}, twin x{w['jit_over_twin']:.0f}, "
+                      f"{w['generate_replay_peak_bytes_per_event']:.0f} B/event")
     return 0

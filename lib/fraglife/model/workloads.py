@@ -56,16 +56,43 @@ where a frag ends.
 CPU placement: the application runs on CPU 0; TX completions on CPU
 ``1 % cpus``; received ACKs and packets on CPU ``2 % cpus`` when there are more
 than two CPUs, else on CPU ``1 % cpus`` (one NIC queue per flow, RSS).
+
+Two implementations, one trace. The Python classes and functions here are the
+specification, written to be read against the kernel; :mod:`.workloads_jit`
+runs the same paths compiled (numba), and :func:`generate` uses it unless asked
+for ``impl="twin"``. Same parameters and seed give the identical trace, event
+for event, and identical :data:`STATS` (tests/test_workloads_jit.py).
+:func:`generate_columns` and :func:`generate_and_replay` hand the compiled
+generator's columns to the engine with no copy.
+
+A new generator (splice from a file, vmsplice, kmalloc'd sends, a receive
+variant) follows the same pattern:
+
+1. Write the twin here first, plainly: a :class:`_Sender` memory mode or a
+   function like :func:`_rx_gro`, taking random numbers only from one
+   :class:`~.rng.SplitMix64` seeded with ``Config.seed``, in a fixed order.
+2. Port it to :mod:`.workloads_jit`: the same steps in the same order, events
+   through ``_ev``, state in rows of a 2-D int64 array (dict and list state
+   become id freelists, rings indexed by ``b & mask`` with a tag row, stacks),
+   capacities sized from the parameters with an overflow bit in ``M[M_STATUS]``
+   so the driver grows them and runs again; ``_nrt=False``; inline only small
+   helpers and the hot ones (a call passing the state arrays costs more than
+   the work of a small helper).
+3. Register it in :data:`WORKLOADS` (and :data:`_SENDERS` for a sender mode)
+   (the identity tests and the bench take every workload from there); its speed shows in ``fraglife bench``'s
+   ``"workloads"`` section.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from . import trace as T
+from . import workloads_jit as J
 from .rng import SplitMix64
 from .trace import PAGE_SIZE, TraceBuilder
 
@@ -681,43 +708,175 @@ def _rx_gro(cfg: Config) -> np.ndarray:
     return tb.build(), stats
 
 
+# --------------------------------------------------------------------------- compiled twins
+def _stats(M: np.ndarray) -> dict:
+    return {name: int(M[slot]) for name, slot in J.STAT_SLOTS.items()}
+
+
+def _sender_jit(cfg: Config, memory: str, tso: bool):
+    """Parameters, capacities and an event estimate for the compiled sender, derived as the twin derives them."""
+    c = cfg
+    twin = _Sender(c, memory=memory, tso=tso)
+    P = np.zeros(J.N_P, dtype=np.int64)
+    P[[J.P_MEMORY, J.P_TSO, J.P_ZEROCOPY]] = J.MEMORY[memory], int(tso), int(twin.zerocopy)
+    P[[J.P_MSS, J.P_SEND_SIZE, J.P_FRAG_SIZE, J.P_BYTES]] = c.mss, c.send_size, c.frag_size, c.bytes_sent
+    P[[J.P_APP_CPU, J.P_TXC_CPU, J.P_RX_CPU]] = c.app_cpu, c.txc_cpu, c.rx_cpu
+    P[[J.P_SIZE_GOAL, J.P_SEND_PAGES, J.P_FOLIO_PAGES]] = c.size_goal, c.send_pages, twin.folio_pages
+    P[J.P_REGION_PAGES] = twin._region_pages() if twin.zerocopy else 0
+    P[[J.P_INFLIGHT, J.P_TXC_LAG, J.P_ACK_EVERY, J.P_MAX_FRAGS]] = c.inflight, c.txc_lag, c.ack_every, c.max_frags
+    P[J.P_ALLOC_KIND] = T.MEM_DEVMEM if memory == "devmem" else T.MEM_USER
+    P[J.P_UARG_LIMIT] = UARG_BYTE_LIMIT
+    F = np.array([c.loss_rate, *c.loss_chain], dtype=np.float64)
+    # Live state spans what is in flight: the write queue and the clones the device holds, the sends they
+    # cover, and a ubuf_info's sends until all of them are done. Too small is only slower (the kernel asks
+    # for more and runs again).
+    segs = -(-c.size_goal // c.mss) + 1
+    window = c.inflight + c.txc_lag + 4
+    sends = (window * c.size_goal + 2 * UARG_BYTE_LIMIT) // c.send_size + 8
+    caps = {"skb": 2 * window * (segs + 2) + 64, "send": 2 * sends, "uarg": 2 * sends, "buf": 2 * sends,
+            "slot": 2 * sends, "queue": 2 * window * (segs + 1), "seg": segs + 1}
+    # nor more than the whole transfer holds: all its write-queue skbs, and the device's of txc_lag of them
+    n_sends = -(-c.bytes_sent // c.send_size)
+    queued = -(-c.bytes_sent // min(c.size_goal, c.send_size)) + n_sends + 2
+    total = 2 * (queued + (min(c.txc_lag, queued) + 2) * segs) + 64
+    caps = {name: min(cap, total if name in ("skb", "queue") else 2 * n_sends + 16) if name != "seg" else cap
+            for name, cap in caps.items()}
+    return P, F, caps
+
+
+def _receiver_jit(cfg: Config):
+    c = cfg
+    kind, npages, per_page = rx_layout(c)
+    P = np.zeros(J.N_P, dtype=np.int64)
+    P[[J.P_MSS, J.P_BYTES, J.P_APP_CPU, J.P_RX_CPU, J.P_MAX_FRAGS]] = c.mss, c.bytes_sent, c.app_cpu, c.rx_cpu, c.max_frags
+    P[[J.P_RX_KIND, J.P_RX_PAGES, J.P_RX_PER_PAGE, J.P_RX_HOLE]] = kind, npages, per_page, c.rx_hole_packets
+    P[[J.P_GSO_LIMIT, J.P_NAPI]] = GSO_LEGACY_MAX_SIZE, NAPI_BUDGET
+    F = np.array([c.loss_rate, 0.0, 0.0], dtype=np.float64)
+    # packets held at once: a round trip behind each hole, and the reader waits until a round trip
+    # passes with no loss, ((1 - r)^-h - 1) / r packets on average
+    pkts = -(-c.bytes_sent // c.mss) + 1
+    h, r = c.rx_hole_packets, c.loss_rate
+    wait = math.expm1(min(-h * math.log1p(-r), 40.0)) / r if 0 < r < 1 else 0.0
+    live = int(min(pkts, 4 * (h + wait) + 3 * NAPI_BUDGET)) + 64
+    caps = {"skb": live, "buf": live // per_page + 8, "queue": live}
+    return P, F, caps
+
+
+def _run_jit(workload: str, cfg: Config, *, trace: bool = False):
+    """(events, event count, stats, id-space sizes) from the compiled generator: columns, or with
+    ``trace`` a trace array (workloads_jit.run())."""
+    memory, tso = _SENDERS.get(workload, (None, None))
+    kind = "receiver" if memory is None else "sender"
+    P, F, caps = _receiver_jit(cfg) if memory is None else _sender_jit(cfg, memory, tso)
+    # The event arrays' size: count the events of the first bytes (same seed, same stream), all of them
+    # for a short transfer, and scale; the rare transfer that writes more is run again at its exact size.
+    pilot = -(-max(PILOT_BYTES, cfg.bytes_sent // 64) // cfg.send_size) * cfg.send_size
+    Pp = P.copy()
+    Pp[J.P_BYTES] = min(pilot, cfg.bytes_sent) if cfg.bytes_sent > 4 * pilot else cfg.bytes_sent
+    n, caps = J.count(kind, Pp, F, cfg.seed, caps)
+    events = n if Pp[J.P_BYTES] == cfg.bytes_sent else int(n * cfg.bytes_sent / Pp[J.P_BYTES] * 1.05) + 4096
+    E, M, _runs = J.run(kind, P, F, cfg.seed, caps, events, trace=trace)
+    n = int(M[J.M_N])
+    sizes = {"n_pfn": int(M[J.M_PAGE_NEXT]), "n_buf": int(M[J.M_BUF_NEXT]), "n_uarg": int(M[J.M_UARG_NEXT]),
+             "n_skb": int(M[J.M_SKB_NEXT]), "n_pins": int(M[J.M_PINS]) + 1}
+    return E, n, _stats(M), sizes
+
+
+PILOT_BYTES = 1 << 20  # at least this much of a long transfer is counted first to size its event arrays
+
+
+def _make_twin(workload: str):
+    memory, tso = _SENDERS.get(workload, (None, None))
+    if memory is None:
+        return _rx_gro
+    return lambda c: _Sender(c, memory=memory, tso=tso).generate()
+
+
+def _make_jit(workload: str):
+    def make(c: Config):
+        E, n, stats, _sizes = _run_jit(workload, c, trace=True)
+        return J.to_trace(E, n), stats
+
+    return make
+
+
+#: The senders' memory and offload per workload (the others are receivers).
+_SENDERS = {"tcp_send": ("user", True), "tcp_gso": ("user", False), "splice_send": ("pipe", True),
+            "devmem_send": ("devmem", True), "physrange_send": ("physrange", True)}
+
+
 @dataclass(frozen=True)
 class Workload:
     name: str
     summary: str
-    make: Callable[[Config], tuple[np.ndarray, dict]]
+    make: Callable[[Config], tuple[np.ndarray, dict]]  # the compiled generator
+    twin: Callable[[Config], tuple[np.ndarray, dict]]  # the Python generator: the specification
     today: bool = True  # False: the thread's future, a frag builder today's kernel does not have
+
+
+def _workload(name: str, summary: str, today: bool = True) -> Workload:
+    return Workload(name, summary, _make_jit(name), _make_twin(name), today)
 
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
-        Workload("tcp_send", "bulk TCP send, MSG_ZEROCOPY, TSO: clones, ACK trims, loss repair",
-                 lambda c: _Sender(c, memory="user", tso=True).generate()),
-        Workload("tcp_gso", "bulk TCP send, MSG_ZEROCOPY, software GSO: skb_segment per MSS",
-                 lambda c: _Sender(c, memory="user", tso=False).generate()),
-        Workload("splice_send", "splice from a pipe (MSG_SPLICE_PAGES): a frag per page; the pipe lets go at return",
-                 lambda c: _Sender(c, memory="pipe", tso=True).generate()),
-        Workload("devmem_send", "devmem TCP TX from a dma-buf: a frag per net_iov, refs on the binding",
-                 lambda c: _Sender(c, memory="devmem", tso=True).generate()),
-        Workload("rx_gro", "receive: page_pool buffers, GRO, receive-queue coalescing, reader frees",
-                 _rx_gro),
-        Workload("physrange_send", "future: splice with frags as physical ranges of frag_size bytes across folios",
-                 lambda c: _Sender(c, memory="physrange", tso=True).generate(), today=False),
+        _workload("tcp_send", "bulk TCP send, MSG_ZEROCOPY, TSO: clones, ACK trims, loss repair"),
+        _workload("tcp_gso", "bulk TCP send, MSG_ZEROCOPY, software GSO: skb_segment per MSS"),
+        _workload("splice_send", "splice from a pipe (MSG_SPLICE_PAGES): a frag per page; the pipe lets go at return"),
+        _workload("devmem_send", "devmem TCP TX from a dma-buf: a frag per net_iov, refs on the binding"),
+        _workload("rx_gro", "receive: page_pool buffers, GRO, receive-queue coalescing, reader frees"),
+        _workload("physrange_send", "future: splice with frags as physical ranges of frag_size bytes across folios",
+                  today=False),
     )
 }
 TODAY = tuple(name for name, w in WORKLOADS.items() if w.today)
+IMPLS = ("jit", "twin")
 
 
-def generate_with_stats(workload: str, **params) -> tuple[np.ndarray, dict]:
-    """A trace of ``workload`` with the given :class:`Config` fields, and the generator's :data:`STATS`."""
+def _lookup(workload: str, impl: str) -> Workload:
+    if impl not in IMPLS:
+        raise ValueError(f"impl={impl!r} is not allowed; allowed: {', '.join(IMPLS)}")
     try:
-        w = WORKLOADS[workload]
+        return WORKLOADS[workload]
     except KeyError:
         raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}") from None
-    return w.make(Config(**params))
 
 
-def generate(workload: str, **params) -> np.ndarray:
+def generate_with_stats(workload: str, *, impl: str = "jit", **params) -> tuple[np.ndarray, dict]:
+    """A trace of ``workload`` with the given :class:`Config` fields, and the generator's :data:`STATS`.
+
+    ``impl="jit"`` (the default) runs the compiled generator, ``impl="twin"`` the Python one; both give
+    the identical trace and stats.
+    """
+    w = _lookup(workload, impl)
+    return (w.make if impl == "jit" else w.twin)(Config(**params))
+
+
+def generate(workload: str, *, impl: str = "jit", **params) -> np.ndarray:
     """A trace of ``workload`` with the given :class:`Config` fields."""
-    return generate_with_stats(workload, **params)[0]
+    return generate_with_stats(workload, impl=impl, **params)[0]
+
+
+def generate_columns(workload: str, **params) -> tuple[dict[str, np.ndarray], dict, dict]:
+    """The compiled generator's trace as contiguous columns (what the engine replays, no copy), its stats,
+    and the id-space sizes a replay needs (``trace.sizes()`` plus ``n_pins``, engine._pin_capacity())."""
+    _lookup(workload, "jit")
+    E, n, stats, sizes = _run_jit(workload, Config(**params))
+    return J.columns(E, n), stats, sizes
+
+
+def generate_and_replay(workload: str, policy, *, max_frags: int = T.MAX_SKB_FRAGS, **params):
+    """Generate ``workload`` and replay it under ``policy`` end to end, without building a trace array:
+    the engine reads the generator's columns. Returns (Ledger, stats, events)."""
+    from . import engine
+    from .ledger import Ledger
+    from .policies import get
+
+    pol = get(policy)
+    cols, stats, s = generate_columns(workload, **params)
+    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
+    led = engine.L.new_array()
+    engine._replay(*(cols[name] for name in T.EVENT.names), engine._params(pol, *sizes),
+                   *engine._state(*sizes, 1 if pol.holds_pages else s["n_pins"]), led)
+    return Ledger.from_array(led), stats, len(cols["op"])
