@@ -820,7 +820,7 @@ def kernel_quantities(run: dict) -> dict[str, dict]:
     return out
 
 
-def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 0.2):
+def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 0.2, slack_events: float = 1.0):
     """A table of the model's count per MiB against the kernel's, one row per quantity.
 
     ``model``: quantity name (keys of :data:`QUANTITIES`) -> the model's count
@@ -833,13 +833,17 @@ def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 
 
     Columns: quantity, model, kernel, kernel_low, kernel_high, ratio (model /
     kernel), agrees (the model lies within [low, high] widened by
-    ``tolerance``; None when either side is missing), exact, source. A row
-    that does not agree needs its reason in the text, not a tuned constant.
+    ``tolerance``, or within ``slack_events`` events of the transfer of it: a
+    count of one or two events says nothing in percent; None when either side
+    is missing), exact, source. A row that does not agree needs its reason in
+    the text, not a tuned constant.
     """
     import pandas as pd
 
     if not 0 <= tolerance < 1:
         raise ParamError(f"parameter 'tolerance' = {tolerance!r} is not allowed: expected a number in [0, 1)")
+    if not 0 <= slack_events <= 10:
+        raise ParamError(f"parameter 'slack_events' = {slack_events!r} is not allowed: expected a number in [0, 10]")
     unknown = set(model) - set(QUANTITIES)
     if unknown:
         raise ParamError(f"parameter 'model' has unknown quantities {sorted(unknown)}: "
@@ -851,7 +855,9 @@ def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 
         if m is None or kv is None:
             agrees, ratio = None, None
         else:
-            lo, hi = k["low"] * (1 - tolerance), k["high"] * (1 + tolerance)
+            slack = slack_events / (run["bytes"] / MiB)
+            lo = min(k["low"] * (1 - tolerance), k["low"] - slack)
+            hi = max(k["high"] * (1 + tolerance), k["high"] + slack)
             agrees = bool(lo - 1e-9 <= m <= hi + 1e-9)
             ratio = round(m / kv, 3) if kv else (1.0 if m == 0 else None)
         rows.append({"quantity": name, "model": m, "kernel": kv, "kernel_low": k["low"], "kernel_high": k["high"],
