@@ -372,7 +372,7 @@ def test_a_crashing_probe_falls_back(monkeypatch):
 
 def test_atomics_without_a_compiler_falls_back_to_the_recording(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no cc, gcc or clang
-    monkeypatch.setattr(atomics_mod, "_built", {})
+    monkeypatch.setattr(atomics_mod._cc, "_built", {})
     r = run("atomics", quick=True)
     check_result(r, "atomics", "recorded")
     assert "no C compiler" in r.reason

@@ -10,7 +10,6 @@ counts of a real transfer); the chapter's :class:`Results`, ``headline``,
 
 from __future__ import annotations
 
-import math
 from functools import cached_property
 from typing import Iterable, Mapping
 

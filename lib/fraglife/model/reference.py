@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 
 from . import trace as T
 from .ledger import SCALARS, Ledger
-from .policies import (OWNER_BINDING, OWNER_FRAG, OWNER_NONE, OWNER_SHINFO, OWNER_SKB, PAGE_ALL, PAGE_FIRST,
+from .policies import (OWNER_BINDING, OWNER_SHINFO, OWNER_SKB, PAGE_FIRST,
                        PAGE_NONE, Policy)
 
 PAGE = T.PAGE_SIZE

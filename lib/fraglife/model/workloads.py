@@ -253,7 +253,7 @@ class _Sender:
         return c.folio_pages
 
     def _region_pages(self) -> int:
-        c, sp = self.c, self.c.send_pages
+        sp = self.c.send_pages
         if self.memory == "devmem":
             return max(DEVMEM_DMABUF_PAGES, sp)
         fp = self.folio_pages

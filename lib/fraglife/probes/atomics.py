@@ -48,16 +48,12 @@ says how many); ``load`` gives the 1-minute load average before and after.
 
 from __future__ import annotations
 
-import atexit
-import hashlib
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from ..paths import build_dir
+from . import _cc
 from ._base import ProbeUnavailable, measured, spread
 
 NAME = "atomics"
@@ -194,51 +190,9 @@ def thread_counts(n: int) -> list[int]:
 
 # -- the C program -------------------------------------------------------------------------
 
-def find_compiler() -> str | None:
-    """The system's C compiler: cc, else gcc, else clang, from PATH."""
-    return shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-
-
-_built: dict[str, str] = {}
-
-
-def _compiler_version(cc: str) -> str:
-    try:
-        out = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-    return (out.splitlines() or ["?"])[0]
-
-
 def build() -> tuple[str, str]:
     """Compile (once per source, flags and compiler) and return (executable, compiler line)."""
-    cc = find_compiler()
-    if cc is None:
-        raise ProbeUnavailable("no C compiler (cc, gcc or clang) on PATH to build the atomics probe")
-    version = _compiler_version(cc)
-    src = SOURCE.read_bytes()
-    tag = hashlib.sha256(src + " ".join((cc, *CFLAGS, version)).encode()).hexdigest()[:12]
-    desc = f"{Path(cc).name} {' '.join(CFLAGS)} ({version})"
-    if tag in _built and os.access(_built[tag], os.X_OK):
-        return _built[tag], desc
-    try:
-        where = build_dir("probes")
-    except OSError:
-        where = None
-    if where is None or not (os.access(where / f"atomics-{tag}", os.X_OK) or os.access(where, os.W_OK)):
-        # build/ belongs to someone else (a user without privilege running from root's checkout)
-        where = Path(tempfile.mkdtemp(prefix="fraglife-atomics-"))
-        atexit.register(shutil.rmtree, where, True)
-    exe = where / f"atomics-{tag}"
-    if not os.access(exe, os.X_OK):
-        tmp = where / f".atomics-{tag}.{os.getpid()}"
-        proc = subprocess.run([cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True,
-                              timeout=120)
-        if proc.returncode != 0:
-            raise ProbeUnavailable(f"{cc} failed to build {SOURCE.name}: {proc.stderr.strip()[:400]}")
-        os.replace(tmp, exe)
-    _built[tag] = str(exe)
-    return str(exe), desc
+    return _cc.build(SOURCE, "atomics", CFLAGS)
 
 
 def _run(exe: str, *args) -> list[list[float]]:
