@@ -55,11 +55,10 @@ import time
 from pathlib import Path
 
 from ..chapters import CHAPTERS
-from ..paths import BUILD
 from .audit import audit, references
 from .book import build_book
-from .notebooks import (Page, PublishError, default_slide_type, estimate_height, execute, heading_level,
-                        mark_slides, pages_for, prepare, rewrite_links, slide_count, written)
+from .notebooks import (Page, PublishError, default_slide_type, estimate_height, execute, executed_pages,
+                        heading_level, mark_slides, pages_for, prepare, rewrite_links, slide_count, written)
 from . import talk
 from .slides import build_slides, deck_name, export_deck
 from .talk import build_talk
@@ -87,13 +86,7 @@ def register(sub) -> None:
 def _cli(args) -> int:
     start = time.perf_counter()
     try:
-        chapters, planned = written(args.chapters or None)
-        if planned:
-            print("not yet written, left out: " + ", ".join(c.id for c in planned), file=sys.stderr)
-        executed = Path(args.executed) if args.executed else BUILD / "executed"
-        if not args.no_run:
-            execute(chapters, executed)
-        pages = pages_for(chapters, executed)
+        pages, planned = executed_pages(args.chapters or None, args.executed, run=not args.no_run)
         if args.target == "slides":
             paths = build_slides(pages, args.out, all_ids=[c.id for c in CHAPTERS])
             for p in paths:

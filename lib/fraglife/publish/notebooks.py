@@ -236,3 +236,18 @@ def execute(chapters: list[Chapter], executed_dir: Path | None = None, timeout: 
 
 def pages_for(chapters: list[Chapter], executed_dir: Path) -> list[Page]:
     return [Page.of(c, executed_dir) for c in chapters]
+
+
+def executed_pages(names: list[str] | None, executed_dir: Path | None = None,
+                   run: bool = True) -> tuple[list[Page], list[Chapter]]:
+    """The written chapters' executed pages (executing them first unless ``run`` is false) and the planned
+    ones, which are named on stderr and left out."""
+    import sys
+
+    chapters, planned = written(names)
+    if planned:
+        print("not yet written, left out: " + ", ".join(c.id for c in planned), file=sys.stderr)
+    executed = Path(executed_dir) if executed_dir else BUILD / "executed"
+    if run:
+        execute(chapters, executed)
+    return pages_for(chapters, executed), planned

@@ -60,7 +60,7 @@ from .. import thread
 from ..chapters import CHAPTERS, Chapter
 from ..paths import BUILD
 from .audit import audit
-from .notebooks import Page, PublishError, _source, _tags, execute, mark_slides, pages_for, prepare, written
+from .notebooks import Page, PublishError, _source, _tags, executed_pages, mark_slides, prepare
 from .slides import _exporter
 from .vendor import SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets
 
@@ -518,13 +518,8 @@ def register(sub) -> None:
 def _cli(args) -> int:
     start = time.perf_counter()
     try:
-        chapters, planned = written(args.chapters or None)
-        if planned:
-            print("not yet written, left out: " + ", ".join(c.id for c in planned), file=sys.stderr)
-        executed = Path(args.executed) if args.executed else BUILD / "executed"
-        if not args.no_run:
-            execute(chapters, executed)
-        talk = build_talk(pages_for(chapters, executed), args.out, minutes=args.minutes, pdf=not args.no_pdf)
+        pages, _planned = executed_pages(args.chapters or None, args.executed, run=not args.no_run)
+        talk = build_talk(pages, args.out, minutes=args.minutes, pdf=not args.no_pdf)
     except PublishError as e:
         print(f"fraglife talk: {e}", file=sys.stderr)
         return 1
