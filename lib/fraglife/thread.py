@@ -36,8 +36,9 @@ MESSAGES: tuple[Message, ...] = (
     Message("David Howells", "30 May 2025", "Mina Almasry; netdev, linux-mm, lkml",
             "Device mem changes vs pinning/zerocopy changes", HOWELLS,
             "struct page is losing its refcount, so the sk_buff code that takes page references for its "
-            "fragments has to change; he lists seven changes and proposes one fix for all of them: give each "
-            "buffer a lifetime object and let skbs reference that instead of pages."),
+            "fragments has to change; he lists seven changes, then begins a numbered list of what he would "
+            "like to do, of which the reply keeps the first item: separate fragment lifetime from the sk_buff, "
+            "so that cloning an skb takes a ref on a lifetime object, not on pages."),
     Message("Stanislav Fomichev", "30 May 2025", "the same lists", "Re: Device mem changes vs pinning/zerocopy changes",
             FOMICHEV,
             "devmem TX already works this way: the dmabuf binding owns the frags, and a frag reference is a "
