@@ -7,7 +7,7 @@
 (``result.kernel``, ``result.recorded_at``, ``result.provenance``) and
 ``result.note()`` gives one line for a chapter to print.
 
-Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, atomics.
+Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, atomics, gup, cow.
 """
 
 from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, load_recording, measure_live,

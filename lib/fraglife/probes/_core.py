@@ -41,6 +41,8 @@ REGISTRY = {
     "memcpy": "fraglife.probes.memcpy",
     "kcount": "fraglife.probes.kcount",
     "atomics": "fraglife.probes.atomics",
+    "gup": "fraglife.probes.gup",
+    "cow": "fraglife.probes.cow",
 }
 NAMES = tuple(REGISTRY)
 
