@@ -185,6 +185,26 @@ CHAPTERS: tuple[Chapter, ...] = (
             MEASUREMENTS_PARAM,
         ),
     ),
+    Chapter(
+        "03_pinning",
+        "Pinning: MSG_ZEROCOPY must pin, not ref",
+        "What a FOLL_PIN pin is and when folio_maybe_dma_pinned() is wrong; which syscalls pin on this kernel; "
+        "fork and copy-on-write with references and with pins; what switching MSG_ZEROCOPY to pins costs per send.",
+        _spec(
+            "03_pinning",
+            Param("send_size", int, 64 * KiB, "bytes one sendmsg() hands over", lo=4 * KiB, hi=16 * MiB),
+            Param("folio_pages", int, 1, "pages per folio of the buffers sent (1: order 0; 512: a PMD-mapped THP)",
+                  lo=1, hi=512, power_of_two=True),
+            Param("fork_rate", float, 1.0, "forks of the sending process per 1000 sends", lo=0.0, hi=1000.0),
+            Param("refs_per_page", int, 0, "FOLL_GET references other holders keep on each page (vmsplice, "
+                  "direct I/O, today's MSG_ZEROCOPY elsewhere)", lo=0, hi=4096),
+            Param("inflight", int, 8, "sends in flight before the first completes", lo=1, hi=64),
+            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
+            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
+            Param("seed", int, 1, "random seed; same seed, same run", lo=0, hi=2**31 - 1),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
 )
 
 
