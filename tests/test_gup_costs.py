@@ -14,7 +14,7 @@ def units():
 
 
 def test_every_unit_has_a_source(units):
-    for name in ("gup_call_ns", "pin_page_ns", "unpin_page_ns", "pin_pmd_ns", "thp_subpage_ns", "gup_page_ns",
+    for name in ("gup_call_ns", "register_call_ns", "pin_page_ns", "unpin_page_ns", "pin_pmd_ns", "thp_subpage_ns", "gup_page_ns",
                  "slow_page_ns", "zero_fault_ns", "copy_at_fork_ns", "copy_at_fork_thp_ns", "wp_fault_ns",
                  "wp_copy_ns", "wp_fault_pmd_ns"):
         u = units.unit(name)

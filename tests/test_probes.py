@@ -260,6 +260,9 @@ def check_gup(d: dict) -> None:
         _spread_ok(r["register_ns_per_page"])
     for part in ("slow_path", "cold", "read_fault_zero", "vmsplice_get"):
         _spread_ok(d[part].get("register_ns_per_page") or d[part]["ns_per_page"])
+    vc = d["vmsplice_calls"]
+    assert vc["calls"] == [256, 16] and vc["pages"] == 256
+    _spread_ok(vc["per_call_ns"])
 
 
 def check_cow(d: dict) -> None:

@@ -24,6 +24,8 @@ from .model.policies import get as get_policy
 # CLI args and returns a JSON-safe value.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("sweep", "fraglife.sweep:bench_section"),
+    ("pins", "fraglife.model.pins:bench_section"),
+    ("pagetable", "fraglife.model.pagetable:bench_section"),
 )
 
 

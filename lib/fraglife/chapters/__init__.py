@@ -205,6 +205,29 @@ CHAPTERS: tuple[Chapter, ...] = (
             MEASUREMENTS_PARAM,
         ),
     ),
+    Chapter(
+        "04_batching",
+        "Batching: one lookup for the whole iterator?",
+        "Page-table walks, gup-fast and the slow path, faults: per-skb lookups today against one batched lookup "
+        "of the iterator and faulting everything up front, in time per MiB on this machine's costs.",
+        _spec(
+            "04_batching",
+            Param("iov_count", int, 16, "iovecs per sendmsg()", lo=1, hi=1024),
+            Param("iov_size", int, 64 * KiB, "bytes per iovec (iov_count x iov_size at most 1 GiB)", lo=64,
+                  hi=16 * MiB),
+            Param("iov_layout", str, "scattered", "contiguous: iovecs back to back; scattered: each on pages of "
+                  "its own", choices=("scattered", "contiguous")),
+            Param("resident_fraction", float, 1.0, "share of the iterator's pages mapped when it is sent (the "
+                  "rest never written: a read maps the zero page)", lo=0.0, hi=1.0),
+            Param("thp_share", float, 0.0, "share of 2 MiB regions backed by PMD-mapped THPs", lo=0.0, hi=1.0),
+            Param("accept_fraction", float, 1.0, "share of the message the socket takes per sendmsg() (the "
+                  "application sends the rest again)", lo=0.05, hi=1.0),
+            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
+            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
+            Param("seed", int, 1, "random seed; same seed, same pages mapped", lo=0, hi=2**31 - 1),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
 )
 
 

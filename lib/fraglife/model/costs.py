@@ -558,7 +558,7 @@ def gup_units(gup: Any, cow: Any = None, base: UnitCosts | None = None) -> list[
         reg, unreg = data["fit"]["register"], data["fit"]["unregister"]
         how = "least squares over IORING_REGISTER_BUFFERS of iovecs of " + ", ".join(data.get("register", {})) + \
               " pages (gup probe)"
-        out += [Unit("gup_call_ns", max(0.0, reg["per_call_ns"]), "ns/call", lab,
+        out += [Unit("register_call_ns", max(0.0, reg["per_call_ns"]), "ns/call", lab,
                      f"{how}: per pin_user_pages_fast() call, io_uring's per-buffer work included; {w}"),
                 Unit("pin_page_ns", max(0.0, reg["per_page_ns"]), "ns/page", lab,
                      f"{how}: per 4 KiB page pinned in gup-fast, io_uring's per-page work included; {w}"),
@@ -572,6 +572,13 @@ def gup_units(gup: Any, cow: Any = None, base: UnitCosts | None = None) -> list[
                          f"PMD (gup probe); {w}"),
                     Unit("unpin_pmd_ns", _spread_median(thp, "unregister_ns_per_page") * 512, "ns/2 MiB", l2,
                          f"IORING_UNREGISTER_BUFFERS of THP-backed memory x 512 pages (gup probe); {w}")]
+        vc = data.get("vmsplice_calls")
+        if isinstance(vc, Mapping) and _spread_median(vc, "per_call_ns") is not None:
+            out.append(Unit("gup_call_ns", max(0.0, _spread_median(vc, "per_call_ns")), "ns/call",
+                            _part_label(data, "vmsplice_calls", src),
+                            f"gup probe: vmsplice of 256 pages as 256 one-page iovecs less as one iovec, over the 240 "
+                            f"extra get_user_pages_fast() calls iter_to_pipe() makes: one gup-fast call beyond its "
+                            f"pages; {w}"))
         for part, name, what in (("slow_path", "slow_page_ns", "a page through the GUP slow path (mmap_read_lock, "
                                   "follow_page_mask() per page), one refault per 256 pages included"),
                                  ("cold", "cold_pin_page_ns", "pinning a page never touched: slow path and a write "

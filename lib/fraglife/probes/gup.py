@@ -38,6 +38,12 @@ between pages.
   hold them: ``iov_iter_get_pages2()`` -> ``get_user_pages_fast()``, one
   FOLL_GET reference per page, plus a pipe buffer each (fs/splice.c
   ``iter_to_pipe``, v6.12). The pipe is closed outside the timing.
+- ``vmsplice_calls``: the same 256 pages as 256 one-page iovecs and as one
+  iovec. ``iter_to_pipe()`` makes one ``iov_iter_get_pages2()`` call per
+  segment and per 16 pages (``PIPE_DEF_BUFFERS``), so 256 calls against 16 for
+  the same pages, references and pipe buffers: the difference over 240 calls is
+  what one gup-fast call costs beyond its pages (the walk from the top level,
+  interrupts off and on, the iterator's step).
 """
 
 from __future__ import annotations
@@ -231,6 +237,30 @@ def vmsplice_get(repeats: int) -> dict:
     return {"pages": PIPE_PAGES, "bytes": size, "ns_per_page": _per_page(per, PIPE_PAGES)}
 
 
+def vmsplice_calls(repeats: int) -> dict:
+    size = PIPE_PAGES * _sys.PAGE
+    many, one = [], []
+    for _ in range(repeats * 3):
+        with _touched(size) as m:
+            for iovs, out in (([m.iov(i * _sys.PAGE, _sys.PAGE) for i in range(PIPE_PAGES)], many), ([m.iov()], one)):
+                r, w = os.pipe()
+                try:
+                    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
+                    t0 = _ns()
+                    n = _sys.vmsplice(w, iovs)
+                    t1 = _ns()
+                finally:
+                    os.close(r)
+                    os.close(w)
+                if n != size:
+                    raise OSError(f"vmsplice moved {n} of {size} bytes")
+                out.append(t1 - t0)
+    calls_many, calls_one = PIPE_PAGES, PIPE_PAGES // 16
+    diffs = [(a - b) / (calls_many - calls_one) for a, b in zip(many, one)]
+    return {"pages": PIPE_PAGES, "calls": [calls_many, calls_one], "one_page_iovecs_ns": spread(many),
+            "one_iovec_ns": spread(one), "per_call_ns": spread(diffs)}
+
+
 def measure(quick: bool = False) -> dict:
     size = QUICK_SIZE if quick else SIZE
     repeats = 3 if quick else 5
@@ -244,7 +274,7 @@ def measure(quick: bool = False) -> dict:
            "fit": {"register": fit(series, "register_ns"), "unregister": fit(series, "unregister_ns")}}
     parts = {"thp_share": lambda: thp_series(SIZE, repeats), "slow_path": lambda: slow_path(size, repeats),
              "cold": lambda: cold(size, repeats), "read_fault_zero": lambda: read_fault_zero(size, repeats),
-             "vmsplice_get": lambda: vmsplice_get(repeats)}
+             "vmsplice_get": lambda: vmsplice_get(repeats), "vmsplice_calls": lambda: vmsplice_calls(repeats)}
     for name, fn in parts.items():
         try:
             out[name] = fn()
@@ -277,6 +307,9 @@ def summarize(data: dict) -> list[str]:
         s = r.get("register_ns_per_page") or r.get("ns_per_page")
         if s:
             lines.append(f"{name:16s} {s['median']:8.1f} ns/page")
+    vc = data.get("vmsplice_calls", {})
+    if "per_call_ns" in vc:
+        lines.append(f"{'vmsplice_calls':16s} {vc['per_call_ns']['median']:8.1f} ns per gup-fast call")
     return lines
 
 
