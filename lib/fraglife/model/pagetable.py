@@ -245,8 +245,8 @@ def _check(iov_count, iov_size, layout, messages, resident_fraction, thp_share, 
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy = {strategy!r} is not allowed: expected one of {', '.join(STRATEGIES)}")
     if iov_count * iov_size > MAX_MESSAGE:
-        raise ValueError(f"iov_count x iov_size = {iov_count * iov_size} is not allowed: expected at most {MAX_MESSAGE} "
-                         f"bytes per sendmsg()")
+        raise ValueError(f"iov_count x iov_size = {iov_count * iov_size} is not allowed: expected at most "
+                         f"{MAX_MESSAGE} bytes per sendmsg()")
     if messages < 0 or not 0 <= resident_fraction <= 1 or not 0 <= thp_share <= 1 or not 0 < accept_fraction <= 1:
         raise ValueError(f"messages = {messages}, resident_fraction = {resident_fraction}, thp_share = {thp_share}, "
                          f"accept_fraction = {accept_fraction}: expected messages >= 0, fractions in [0, 1], "

@@ -773,9 +773,10 @@ class ForkWalk:
         p = self.pages
         dev = self.device
         return {"event": event + (f" {data!r}" if data else ""),
-                "process maps": f"page {self.parent}", "child maps": "-" if self.child is None else f"page {self.child}",
+                "process maps": f"page {self.parent}",
+                "child maps": "-" if self.child is None else f"page {self.child}",
                 "device uses": "-" if dev is None else f"page {dev}",
-                "refcount": p[self.parent]["refcount"], "write-protected": self.parent_wp,
+                "refcount of the process's page": p[self.parent]["refcount"], "write-protected": self.parent_wp,
                 "copies": self.copies,
                 "process sees": p[self.parent]["data"] or "-",
                 "device sees": "-" if dev is None else p[dev]["data"] or "-",

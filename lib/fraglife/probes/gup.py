@@ -329,5 +329,6 @@ def frame(data: dict):
         s = r.get("register_ns_per_page") or r.get("ns_per_page")
         if s:
             u = r.get("unregister_ns_per_page")
-            rows.append({"case": name, "ns_per_page": s["median"], "unregister_ns_per_page": u["median"] if u else None})
+            rows.append({"case": name, "ns_per_page": s["median"],
+                         "unregister_ns_per_page": u["median"] if u else None})
     return pd.DataFrame(rows).set_index("case")

@@ -53,7 +53,8 @@ def chart_costs(df: pd.DataFrame, title: str = "ns per MiB by cause"):
         y=alt.Y("design:N", title=None, sort=list(POLICY_NAMES.values())),
         x=alt.X("ns_per_mib:Q", title="ns per MiB sent"),
         color=alt.Color("cause:N", title="cause"),
-        tooltip=["design", "cause", alt.Tooltip("count_per_mib:Q", format=".1f"), alt.Tooltip("unit_ns:Q", format=".1f"),
+        tooltip=["design", "cause", alt.Tooltip("count_per_mib:Q", format=".1f"),
+                 alt.Tooltip("unit_ns:Q", format=".1f"),
                  alt.Tooltip("ns_per_mib:Q", format=".0f"), "source"],
     ).properties(width=420, height=110)
 
