@@ -417,6 +417,22 @@ class Results:
         return totals(self.runs, self.P, self.units)
 
     @cached_property
+    def per_send(self) -> pd.DataFrame:
+        """ns per send of both policies on this machine's units and with the cited gup_test figures instead."""
+        cited = with_release_units(self.units.with_units(*costs.CITED_GUP))
+        loc = cited.unit("local_atomic_ns")
+        pin = cited.unit("pin_page_ns")
+        cited = cited.with_units(costs.Unit("gup_page_ns", max(0.0, pin.value - loc.value), "ns/page", pin.source,
+                                            "derived: the cited pin_page_ns less one local atomic"))
+        rows = []
+        for label, u in (("measured here", self.units), ("cited gup_test (pin, unpin, PMD)", cited)):
+            t = totals(self.runs, self.P, u).set_index("policy")
+            rows.append({"unit costs": label, "references, ns per send": t.loc["ref", "ns_per_send"],
+                         "pins, ns per send": t.loc["pin", "ns_per_send"],
+                         "pins less references": t.loc["pin", "ns_per_send"] - t.loc["ref", "ns_per_send"]})
+        return pd.DataFrame(rows)
+
+    @cached_property
     def fork_sweep(self) -> pd.DataFrame:
         return sweep(self.P, self.units, "fork_rate", sorted(set(FORK_RATES) | {self.P.fork_rate}))
 
