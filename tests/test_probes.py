@@ -23,6 +23,8 @@ from fraglife.probes import NAMES, ProbeUnavailable, _core, load_recording, reco
 from fraglife.probes import _net, _perf
 from fraglife.probes import atomics as atomics_mod
 from fraglife.probes import btf as btf_mod
+from fraglife.probes import cow as cow_mod
+from fraglife.probes import gup as gup_mod
 from fraglife.probes import kcount as kc_mod
 from fraglife.probes import kpageflags as kpf_mod
 from fraglife.probes import memlat as memlat_mod
@@ -276,9 +278,50 @@ def check_atomics(d: dict) -> None:
     assert "-O2" in d["compiler"] and "-pthread" in d["compiler"]
 
 
+def check_gup(d: dict) -> None:
+    assert [int(k) for k in d["register"]] == list(gup_mod.IOV_PAGES)
+    for r in d["register"].values():
+        _spread_ok(r["register_ns_per_page"])
+        _spread_ok(r["unregister_ns_per_page"])
+        assert r["iovecs"] * r["iov_pages"] >= r["pages"] > 0
+    for k in ("register", "unregister"):
+        f = d["fit"][k]
+        assert f["points"] == len(gup_mod.IOV_PAGES) and f["per_page_ns"] > 0
+    assert [float(k) for k in d["thp_share"]] == list(gup_mod.THP_SHARES)
+    for r in d["thp_share"].values():
+        assert 0 <= r["thp_backed"] <= 1
+        _spread_ok(r["register_ns_per_page"])
+    for part in ("slow_path", "cold", "read_fault_zero", "vmsplice_get"):
+        _spread_ok(d[part].get("register_ns_per_page") or d[part]["ns_per_page"])
+    vc = d["vmsplice_calls"]
+    assert vc["calls"] == [256, 16] and vc["pages"] == 256
+    _spread_ok(vc["per_call_ns"])
+
+
+def check_cow(d: dict) -> None:
+    f = d["fork"]
+    for name, (pinned, thp, alive) in cow_mod.FORK_CASES.items():
+        c = f[name]
+        assert (c["pinned"], c["thp"], c["child_alive"]) == (pinned, thp, alive)
+        assert 0 <= c["child_copied"] <= c["pages"] and 0 <= c["parent_moved"] <= c["pages"]
+        _spread_ok(c["fork_ns"])
+        _spread_ok(c["write_after_fork_ns_per_page"])
+    assert f["4k_copy_at_fork"]["n"] >= 1 and "thp_copy_at_fork_ns_per_page" in f
+    for r in d["after_fork"].values():
+        assert 0 <= r["parent_moved"] <= r["pages"]
+    fp = d["false_positive"]
+    assert set(fp["copied"]) == {"never_pinned", "has_pinned"} and fp["bias"] == 1024
+    assert [int(k) for k in fp["copied"]["has_pinned"]] == list(cow_mod.FP_REFS)
+    ml = d["memlock"]
+    assert ml["limit_pages"] == ml["limit_bytes"] // d["page_size"]
+    for r in ml["sends"] + ml["register"]:
+        assert r["expected"] in ("ok", "ENOBUFS", "ENOMEM")
+
+
 CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
-          "memcpy": check_memcpy, "kcount": check_kcount, "atomics": check_atomics, "memlat": check_memlat}
+          "memcpy": check_memcpy, "kcount": check_kcount, "atomics": check_atomics, "memlat": check_memlat,
+          "gup": check_gup, "cow": check_cow}
 
 
 def check_result(r, name: str, source: str) -> None:
@@ -817,6 +860,38 @@ def test_live_faults_pagemap_kpageflags_memcpy():
     if pm["16MiB_thp"]["thp_backed"] == 1.0:  # eight 2 MiB folios: at most 8 runs, each whole folios
         t = pm["16MiB_thp"]["median_trial"]
         assert max(pm["16MiB_thp"]["runs_each"]) <= 8 and t["huge_aligned_runs"] == t["runs"]
+
+
+@live
+@needs_root
+def test_live_gup_and_cow():
+    """Exact outcomes only: which pages were copied or moved, what a holder saw, what the accounting allowed."""
+    for name in ("gup", "cow"):
+        r = run(name, mode="live", quick=True)
+        check_result(r, name, "live")
+        assert not r.partial, (name, r.partial)
+    f = run("cow", mode="live", quick=True)["fork"]
+    assert f["4k_pinned"]["child_copied"] == f["4k_pinned"]["pages"] and f["4k_pinned"]["parent_moved"] == 0
+    assert f["4k"]["child_copied"] == 0 and f["4k"]["parent_moved"] == 0
+    assert f["4k_child_alive"]["parent_moved"] == f["4k_child_alive"]["pages"]
+    if f["thp_pinned"]["thp_backed"] == 1.0:
+        assert f["thp_pinned"]["child_copied"] == f["thp_pinned"]["pages"]
+    d = run("cow", mode="live", quick=True).data
+    af = d["after_fork"]
+    assert (af["ref_no_fork"]["holder_sees"], af["ref_fork"]["holder_sees"]) == ("new", "old")
+    assert af["ref_fork"]["parent_moved"] == af["ref_fork"]["pages"] and af["pin_fork"]["parent_moved"] == 0
+    first = d["false_positive"]["first_copied_at"]
+    assert first["never_pinned"] is None and first["has_pinned"] in (1021, 1022)
+    assert d["memlock"]["as_expected"] is True
+    assert all(row["result"] == row["expected"] for row in d["memlock"]["sends"])
+
+
+def test_gup_fit_recovers_a_line():
+    series = {str(n): {"iovecs": 4096 // n, "pages": 4096, "register_ns": {"median": 4096 // n * 500 + 4096 * 70.0}}
+              for n in gup_mod.IOV_PAGES}
+    f = gup_mod.fit(series, "register_ns")
+    assert f["per_call_ns"] == pytest.approx(500) and f["per_page_ns"] == pytest.approx(70)
+    assert f["max_relative_error"] < 1e-9
 
 
 # -- kcount -----------------------------------------------------------------------------------------

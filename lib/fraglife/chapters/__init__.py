@@ -220,6 +220,49 @@ CHAPTERS: tuple[Chapter, ...] = (
         ),
     ),
     Chapter(
+        "03_pinning",
+        "Pinning: MSG_ZEROCOPY must pin, not ref",
+        "What a FOLL_PIN pin is and when folio_maybe_dma_pinned() is wrong; which syscalls pin on this kernel; "
+        "fork and copy-on-write with references and with pins; what switching MSG_ZEROCOPY to pins costs per send.",
+        _spec(
+            "03_pinning",
+            Param("send_size", int, 64 * KiB, "bytes one sendmsg() hands over", lo=4 * KiB, hi=16 * MiB),
+            Param("folio_pages", int, 1, "pages per folio of the buffers sent (1: order 0; 512: a PMD-mapped THP)",
+                  lo=1, hi=512, power_of_two=True),
+            Param("fork_rate", float, 1.0, "forks of the sending process per 1000 sends", lo=0.0, hi=1000.0),
+            Param("refs_per_page", int, 0, "FOLL_GET references other holders keep on each page (vmsplice, "
+                  "direct I/O, today's MSG_ZEROCOPY elsewhere)", lo=0, hi=4096),
+            Param("inflight", int, 8, "sends in flight before the first completes", lo=1, hi=64),
+            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
+            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
+            Param("seed", int, 1, "random seed; same seed, same run", lo=0, hi=2**31 - 1),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
+    Chapter(
+        "04_batching",
+        "Batching: one lookup for the whole iterator?",
+        "Page-table walks, gup-fast and the slow path, faults: per-skb lookups today against one batched lookup "
+        "of the iterator and faulting everything up front, in time per MiB on this machine's costs.",
+        _spec(
+            "04_batching",
+            Param("iov_count", int, 16, "iovecs per sendmsg()", lo=1, hi=1024),
+            Param("iov_size", int, 64 * KiB, "bytes per iovec (iov_count x iov_size at most 1 GiB)", lo=64,
+                  hi=16 * MiB),
+            Param("iov_layout", str, "scattered", "contiguous: iovecs back to back; scattered: each on pages of "
+                  "its own", choices=("scattered", "contiguous")),
+            Param("resident_fraction", float, 1.0, "share of the iterator's pages mapped when it is sent (the "
+                  "rest never written: a read maps the zero page)", lo=0.0, hi=1.0),
+            Param("thp_share", float, 0.0, "share of 2 MiB regions backed by PMD-mapped THPs", lo=0.0, hi=1.0),
+            Param("accept_fraction", float, 1.0, "share of the message the socket takes per sendmsg() (the "
+                  "application sends the rest again)", lo=0.05, hi=1.0),
+            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
+            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
+            Param("seed", int, 1, "random seed; same seed, same pages mapped", lo=0, hi=2**31 - 1),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
+    Chapter(
         "06_bio_vec",
         "bio_vec as physical address + length: frags, skbs and refs on real memory",
         "Today's frag rules vs phys+len coalescing on measured buffer layouts (anonymous, THP, page cache, "

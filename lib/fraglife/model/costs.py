@@ -506,3 +506,136 @@ def core_shares(ns_per_mib: float, rates: Iterable[float] = LINE_RATES_GBIT) -> 
     """Rows {gbit_per_s, ns_per_mib, core_share} for each line rate."""
     return [{"gbit_per_s": float(r), "ns_per_mib": float(ns_per_mib), "core_share": core_share(ns_per_mib, r)}
             for r in rates]
+
+
+# -- GUP, pins, faults and fork (chapters 03 and 04) -------------------------------------------
+
+#: Published GUP costs, for machines and paths this one does not measure (per 4 KiB page).
+LI_ZHE = ("commit a03db236aebf \"gup: optimize longterm pin_user_pages() for large folio\" (Li Zhe, 2025), "
+          "gup_test -LT -m 8192 -n 512 on v6.15: 8 GiB of small folios pinned in 130.5 ms, unpinned in 31.7 ms")
+LI_ZHE_HUGE = ("same commit, gup_test -HL, 8 GiB of 2 MiB hugetlb folios: pinned in 4.9 ms after the patch "
+               "(14.4 ms before)")
+CITED_GUP: tuple[Unit, ...] = (
+    Unit("pin_page_ns", 130.5e6 / (8 << 18), "ns/page", CITED, LI_ZHE),
+    Unit("unpin_page_ns", 31.7e6 / (8 << 18), "ns/page", CITED, LI_ZHE),
+    Unit("pin_pmd_ns", 4.9e6 / (8 << 9), "ns/2 MiB", CITED, LI_ZHE_HUGE),
+)
+
+
+def _spread_median(d: Mapping, *path: str) -> float | None:
+    for p in path:
+        if not isinstance(d, Mapping) or p not in d:
+            return None
+        d = d[p]
+    if isinstance(d, Mapping):
+        d = d.get("median")
+    return None if d is None else float(d)
+
+
+def _part_label(data: Mapping, part: str, src: str) -> str:
+    """A part of a live result filled from the recording is labelled as recorded."""
+    p = data.get(part)
+    if isinstance(p, Mapping) and p.get("source") == "recorded":
+        return measured_label("recorded")
+    return measured_label(src)
+
+
+def gup_units(gup: Any, cow: Any = None, base: UnitCosts | None = None) -> list[Unit]:
+    """Unit costs of GUP, pins, faults and fork copies from the ``gup`` and ``cow`` probes.
+
+    ``gup``/``cow``: the probes' results (live or recorded; as for
+    :meth:`UnitCosts.from_atomics`). ``base`` supplies ``local_atomic_ns`` for the
+    derived units (a FOLL_GET is a pin less one atomic, ``try_grab_folio_fast()``,
+    mm/gup.c v6.12). Returns the units to add with :meth:`UnitCosts.with_units`;
+    every measured value is labelled with where it comes from, every derived one
+    says how.
+    """
+    out: list[Unit] = []
+    data, src, when, _ = _unpack(gup, None, None)
+    if src != "unavailable" and "fit" in data:
+        w = f"{'measured' if src == 'live' else 'recorded'} {when}" if when else src
+        lab = measured_label(src)
+        reg, unreg = data["fit"]["register"], data["fit"]["unregister"]
+        how = "least squares over IORING_REGISTER_BUFFERS of iovecs of " + ", ".join(data.get("register", {})) + \
+              " pages (gup probe)"
+        out += [Unit("register_call_ns", max(0.0, reg["per_call_ns"]), "ns/call", lab,
+                     f"{how}: per pin_user_pages_fast() call, io_uring's per-buffer work included; {w}"),
+                Unit("pin_page_ns", max(0.0, reg["per_page_ns"]), "ns/page", lab,
+                     f"{how}: per 4 KiB page pinned in gup-fast, io_uring's per-page work included; {w}"),
+                Unit("unpin_page_ns", max(0.0, unreg["per_page_ns"]), "ns/page", lab,
+                     f"least squares over IORING_UNREGISTER_BUFFERS: per page unpinned; {w}")]
+        thp = (data.get("thp_share") or {}).get("1")
+        if isinstance(thp, Mapping) and thp.get("thp_backed", 0) >= 0.99:
+            l2 = _part_label(data, "thp_share", src)
+            out += [Unit("pin_pmd_ns", _spread_median(thp, "register_ns_per_page") * 512, "ns/2 MiB", l2,
+                         f"IORING_REGISTER_BUFFERS of THP-backed memory x 512 pages: one try_grab_folio_fast() per "
+                         f"PMD (gup probe); {w}"),
+                    Unit("unpin_pmd_ns", _spread_median(thp, "unregister_ns_per_page") * 512, "ns/2 MiB", l2,
+                         f"IORING_UNREGISTER_BUFFERS of THP-backed memory x 512 pages (gup probe); {w}")]
+        vc = data.get("vmsplice_calls")
+        if isinstance(vc, Mapping) and _spread_median(vc, "per_call_ns") is not None:
+            out.append(Unit("gup_call_ns", max(0.0, _spread_median(vc, "per_call_ns")), "ns/call",
+                            _part_label(data, "vmsplice_calls", src),
+                            f"gup probe: vmsplice of 256 pages as 256 one-page iovecs less as one iovec, over the 240 "
+                            f"extra get_user_pages_fast() calls iter_to_pipe() makes: one gup-fast call beyond its "
+                            f"pages; {w}"))
+        for part, name, what in (("slow_path", "slow_page_ns", "a page through the GUP slow path (mmap_read_lock, "
+                                  "follow_page_mask() per page), one refault per 256 pages included"),
+                                 ("cold", "cold_pin_page_ns", "pinning a page never touched: slow path and a write "
+                                  "fault that allocates and zeroes it"),
+                                 ("read_fault_zero", "zero_fault_ns", "first read of an untouched page: a fault that "
+                                  "maps the zero page (user fault, exception entry included)"),
+                                 ("vmsplice_get", "vmsplice_get_page_ns", "vmsplice of resident pages: one FOLL_GET "
+                                  "reference and one pipe buffer per page")):
+            v = _spread_median(data.get(part) or {}, "register_ns_per_page") or \
+                _spread_median(data.get(part) or {}, "ns_per_page")
+            if v is not None:
+                out.append(Unit(name, max(0.0, v), "ns/page", _part_label(data, part, src), f"gup probe: {what}; {w}"))
+    else:
+        out += list(CITED_GUP)
+    names = {u.name: u for u in out}
+    local = base.unit("local_atomic_ns") if base is not None and "local_atomic_ns" in base else None
+    if local is not None:
+        if "pin_page_ns" in names:
+            p = names["pin_page_ns"]
+            out.append(Unit("gup_page_ns", max(0.0, p.value - local.value), p.unit, p.source,
+                            f"derived: pin_page_ns ({p.value:.1f}) less one local atomic ({local.value:.1f}); "
+                            f"FOLL_GET takes one atomic where FOLL_PIN takes two (try_grab_folio_fast(), "
+                            f"mm/gup.c v6.12)"))
+        if "pin_pmd_ns" in names:
+            p = names["pin_pmd_ns"]
+            out.append(Unit("thp_subpage_ns", max(0.0, (p.value - 2 * local.value) / 512), "ns/page", p.source,
+                            f"derived: pin_pmd_ns ({p.value:.0f}) less the two atomics of one PMD leaf, over its 512 "
+                            f"pages: what each page a PMD leaf covers costs (its entry in the pages array, "
+                            f"io_uring's per-page work included)"))
+    if cow is not None:
+        out += _cow_units(cow)
+    return out
+
+
+def _cow_units(cow: Any) -> list[Unit]:
+    data, src, when, _ = _unpack(cow, None, None)
+    f = data.get("fork") if src != "unavailable" else None
+    if not isinstance(f, Mapping) or "4k" not in f:
+        return []
+    w = f"{'measured' if src == 'live' else 'recorded'} {when}" if when else src
+    lab = measured_label(src)
+    plain = _spread_median(f, "no_fork_write_ns_per_page") or 0.0
+    out = []
+    for name, key, what in (("copy_at_fork_ns", "4k_copy_at_fork_ns_per_page",
+                             "fork time with the buffer pinned less without, per page copied for the child"),
+                            ("copy_at_fork_thp_ns", "thp_copy_at_fork_ns_per_page",
+                             "the same for a THP buffer, which fork splits before copying")):
+        if f.get(key) is not None:
+            out.append(Unit(name, max(0.0, float(f[key])), "ns/page", lab, f"cow probe: {what}; {w}"))
+    for name, case, scale, what in (
+            ("wp_fault_ns", "4k", 1, "the parent's first write per page after fork, the child gone (a write-protect "
+                                     "fault that reuses the page), less a write without fork"),
+            ("wp_copy_ns", "4k_child_alive", 1, "the same while the child still maps the pages (each write copies)"),
+            ("wp_fault_pmd_ns", "thp", 512, "the parent's first write after fork to a THP buffer, per 2 MiB (one "
+                                            "fault reuses the PMD), less a write without fork")):
+        v = _spread_median(f, case, "write_after_fork_ns_per_page")
+        if v is not None:
+            out.append(Unit(name, max(0.0, (v - plain) * scale), "ns/page" if scale == 1 else "ns/2 MiB", lab,
+                            f"cow probe: {what}; {w}"))
+    return out

@@ -42,6 +42,8 @@ REGISTRY = {
     "kcount": "fraglife.probes.kcount",
     "atomics": "fraglife.probes.atomics",
     "memlat": "fraglife.probes.memlat",
+    "gup": "fraglife.probes.gup",
+    "cow": "fraglife.probes.cow",
 }
 NAMES = tuple(REGISTRY)
 

@@ -1,0 +1,102 @@
+"""Chapter 03's charts and panel view (book/03_pinning.ipynb).
+
+Each function takes a DataFrame from :mod:`fraglife.chapters.pinning` (``Results`` or ``panel_data``) and
+returns an altair chart or a list to show.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import altair as alt
+import pandas as pd
+
+from ..params import Param, ParamSpec
+from . import widgets
+
+POLICY_NAMES = {"ref": "GUP references (today)", "pin": "FOLL_PIN pins"}
+POLICY_COLORS = alt.Scale(domain=list(POLICY_NAMES.values()), range=["#0072B2", "#D55E00"])
+PANEL_SEND_SIZES = (4096, 16384, 65536, 262144, 1 << 20, 4 << 20, 16 << 20)
+PANEL_FOLIO_PAGES = (1, 4, 16, 64, 512)
+PANEL_FORK_RATES = (0.0, 0.1, 1.0, 10.0, 100.0, 1000.0)
+PANEL_REFS = (0, 256, 1000, 1021, 1022, 2048, 4096)
+LINE_TRANSFER = Param("line_transfer_ns", float, 40.0, "one refcount line transfer between CPUs, ns", lo=1.0,
+                      hi=300.0)
+
+
+def _named(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(design=df["policy"].map(POLICY_NAMES))
+
+
+def chart_fp(df: pd.DataFrame, refs_here: int | None = None):
+    """folio_maybe_dma_pinned() false-positive rate against the mean number of other references."""
+    base = alt.Chart(df, title="Unpinned folios reported 'maybe pinned'").encode(
+        x=alt.X("refs_mean:Q", title="other references per folio (mean)"))
+    sim = base.mark_line(point=True).encode(
+        y=alt.Y("fp_rate:Q", title="share of checks", axis=alt.Axis(format="%")),
+        color=alt.Color("folio:N", title="folio"),
+        tooltip=["folio", "refs_mean", alt.Tooltip("fp_rate:Q", format=".3f"), "max_refcount"])
+    tail = alt.Chart(df[df["folio_pages"] == 1]).mark_line(strokeDash=[4, 3], color="#555").encode(
+        x="refs_mean:Q", y="poisson_tail:Q")
+    bias = alt.Chart(pd.DataFrame({"x": [1023]})).mark_rule(color="#999").encode(x="x:Q")
+    layers = [sim, tail, bias]
+    if refs_here is not None:
+        layers.append(alt.Chart(pd.DataFrame({"x": [refs_here]})).mark_rule(color="#D55E00", strokeDash=[2, 2])
+                      .encode(x="x:Q"))
+    return alt.layer(*layers).properties(width=420, height=220)
+
+
+def chart_costs(df: pd.DataFrame, title: str = "ns per MiB by cause"):
+    """Stacked bars: ns per MiB by cause, one bar per design."""
+    d = _named(df)
+    return alt.Chart(d, title=title).mark_bar().encode(
+        y=alt.Y("design:N", title=None, sort=list(POLICY_NAMES.values())),
+        x=alt.X("ns_per_mib:Q", title="ns per MiB sent"),
+        color=alt.Color("cause:N", title="cause"),
+        tooltip=["design", "cause", alt.Tooltip("count_per_mib:Q", format=".1f"),
+                 alt.Tooltip("unit_ns:Q", format=".1f"),
+                 alt.Tooltip("ns_per_mib:Q", format=".0f"), "source"],
+    ).properties(width=420, height=110)
+
+
+def chart_sweep(df: pd.DataFrame, key: str, title: str, log: bool = True):
+    """Lines: ns per MiB of both designs over one parameter."""
+    d = _named(df)
+    if key == "folio_pages":
+        d = d.assign(folio_kib=d["folio_pages"] * 4)
+        key = "folio_kib"
+    scale = alt.Scale(type="symlog" if log and d[key].min() <= 0 else ("log" if log else "linear"))
+    return alt.Chart(d, title=title).mark_line(point=True).encode(
+        x=alt.X(f"{key}:Q", title=key.replace("_", " "), scale=scale),
+        y=alt.Y("ns_per_mib:Q", title="ns per MiB"),
+        color=alt.Color("design:N", title=None, scale=POLICY_COLORS),
+        tooltip=["design", key, alt.Tooltip("ns_per_mib:Q", format=".0f"), alt.Tooltip("ns_per_send:Q", format=".0f"),
+                 alt.Tooltip("fork_copies_per_mib:Q", format=".2f")],
+    ).properties(width=300, height=200)
+
+
+def chart_pin_table(df: pd.DataFrame):
+    """Bars: pins per page each operation took on the kernel (0: references)."""
+    d = df.assign(pins_per_page=df["pins acquired"] / df["pages"])
+    return alt.Chart(d, title="FOLL_PIN pins per page, by operation").mark_bar().encode(
+        y=alt.Y("operation:N", title=None, sort=list(d["operation"])),
+        x=alt.X("pins_per_page:Q", title="pins acquired per page"),
+        color=alt.Color("taken as:N", scale=alt.Scale(domain=["pins", "references (no pin)"],
+                                                      range=["#D55E00", "#0072B2"])),
+        tooltip=["operation", "pages", "pins acquired", "pins released", "held while registered", "measured"],
+    ).properties(width=360, height=220)
+
+
+def controls(spec: ParamSpec, params: Mapping[str, Any], line_transfer_ns: float) -> dict:
+    """The panel's controls, started at the run's values, ranges from the chapter's spec."""
+    c = widgets.controls(spec, params, send_size={"options": PANEL_SEND_SIZES},
+                         folio_pages={"options": PANEL_FOLIO_PAGES}, fork_rate={"options": PANEL_FORK_RATES},
+                         refs_per_page={"options": PANEL_REFS})
+    c["line_transfer_ns"] = widgets.control(LINE_TRANSFER, line_transfer_ns, step=1.0)
+    return c
+
+
+def panel(df: pd.DataFrame) -> list:
+    """What the control panel shows for one setting: the cost bars and the totals by design."""
+    tot = _named(df).groupby("design", as_index=False)["ns_per_mib"].sum().round(0)
+    return [chart_costs(df, "ns per MiB by cause, this setting"), tot]
