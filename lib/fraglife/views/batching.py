@@ -77,3 +77,11 @@ def panel(df: pd.DataFrame) -> list:
     """What the control panel shows for one setting: the cost bars and the totals by strategy."""
     tot = _named(df).groupby("design", as_index=False)["ns_per_mib"].sum().round(0)
     return [chart_costs(df, "ns per MiB by cause, this setting"), tot]
+
+
+def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+    """Chapter 04's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
+    from ..chapters import get
+
+    return widgets.panel(controls(get("04").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+                         title="ns per MiB by cause and strategy")

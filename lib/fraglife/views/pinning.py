@@ -100,3 +100,11 @@ def panel(df: pd.DataFrame) -> list:
     """What the control panel shows for one setting: the cost bars and the totals by design."""
     tot = _named(df).groupby("design", as_index=False)["ns_per_mib"].sum().round(0)
     return [chart_costs(df, "ns per MiB by cause, this setting"), tot]
+
+
+def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+    """Chapter 03's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
+    from ..chapters import get
+
+    return widgets.panel(controls(get("03").spec, P, R.units["line_transfer_ns"]), lambda **c: panel(ch.panel_data(P, **c)),
+                         title="ns per MiB by cause: references against pins")
