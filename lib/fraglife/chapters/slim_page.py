@@ -359,11 +359,13 @@ class Results:
         return pd.DataFrame(rows).set_index("layout")
 
     def price(self, walks: pd.DataFrame, chains: int) -> pd.DataFrame:
-        """ns per MiB of each layout's walk: misses at the footprint's load latency, hits at L1's."""
-        l1 = load_unit(self.memlat, 0, 1, "l1_load_ns")
+        """ns per MiB of each layout's walk: misses at the footprint's load latency, hits at the
+        smallest working set's, both with the same chains in flight (an overlapped miss must not
+        be priced below a serial hit)."""
         rows = []
         for layout, w in walks.iterrows():
             k = max(1, min(chains, int(round(w.frags_per_skb))))
+            l1 = load_unit(self.memlat, 0, k, "l1_load_ns")
             miss = load_unit(self.memlat, w.footprint_bytes, k, f"miss_ns@{layout}")
             priced = costs.price([("metadata miss", w.misses_per_mib, miss), ("metadata hit", w.hits_per_mib, l1)],
                                  costs.UnitCosts({}))
@@ -609,7 +611,7 @@ def _never_fewer_loads_order0(R: Results):
 
 
 def _order0_memdesc_costs_time(R: Results):
-    if FOLIO_SIZES[R.P.folio_size] != 1 or R.P.frag_kind == "net_iov":
+    if FOLIO_SIZES[R.P.folio_size] != 1 or R.P.frag_kind != "folio":
         return True, {"applies": False}
     pr = R.priced
     return bool(pr.loc["memdesc8", "ns_per_mib"] >= pr.loc["struct_page", "ns_per_mib"]
@@ -645,8 +647,9 @@ CLAIMS = (
           "loads or fewer missed lines per visit than today's struct page.",
           "holds", _never_fewer_loads_order0),
     Claim("order0_indirection_costs_time",
-          "With order-0 folios, walking frags through 8- or 32-byte memdescs costs at least as many ns per MiB as "
-          "today, at any working set (the descriptor pool is larger than today's memmap, the hop is extra).",
+          "With frags over order-0 folios, walking them through 8- or 32-byte memdescs costs at least as many ns "
+          "per MiB as today, at any working set (the descriptor pool is larger than today's memmap, the hop is "
+          "extra). Page_pool pages are left out: a word plus a netmem_desc can be smaller than a struct page.",
           "holds", _order0_memdesc_costs_time),
     Claim("large_folios_touch_fewer_lines",
           "With per-page frags over 64 KiB or 2 MiB folios, 8-byte memdescs touch fewer metadata lines per MiB "
