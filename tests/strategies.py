@@ -71,7 +71,7 @@ workload_params = st.fixed_dictionaries(
     {
         "bytes_sent": st.integers(64 * 1024, 1 << 20),
         "mss": st.sampled_from([536, 1448, 4096, 9000]),
-        "send_size": st.sampled_from([1000, 4096, 10000, 65536, 262144]),
+        "send_size": st.sampled_from([64, 1000, 4096, 10000, 65536, 262144]),
         "frag_size": st.sampled_from([512, 1500, 4096, 16384, 65536, 262144]),
         "loss_rate": st.sampled_from([0.0, 0.01, 0.05, 0.2]),
         "loss_burst": st.sampled_from([1.0, 2.5, 8.0]),
@@ -87,6 +87,6 @@ workload_params = st.fixed_dictionaries(
 
 @st.composite
 def workload_traces(draw):
-    name = draw(st.sampled_from(sorted(workloads.WORKLOADS)))
+    name = draw(st.sampled_from(sorted(workloads.ALL)))
     params = draw(workload_params)
     return name, params, workloads.generate(name, **params)
