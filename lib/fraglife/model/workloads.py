@@ -47,7 +47,9 @@ where a frag ends.
     the reader frees skbs after copying. A lost packet holds everything behind
     it until the retransmission arrives. The pool drains a page's unused bias
     when it moves on to the next page (``page_pool_drain_frag()``).
-``kmalloc_copy``, ``kmalloc_pages``, ``kmalloc_send`` (:data:`SERVICES`, chapter 07)
+``splice_gso`` (:data:`EXTRA`, chapter 05)
+    ``splice_send`` with software GSO.
+``kmalloc_copy``, ``kmalloc_pages``, ``kmalloc_send`` (:data:`EXTRA`, :data:`SERVICES`, chapter 07)
     A kernel service sends messages of ``send_size`` bytes it built in kmalloc'd memory, each with
     MSG_SPLICE_PAGES, and frees its own hold when ``sendmsg()`` returns. ``kmalloc_copy`` copies each
     message into ``page_frag_cache`` fragments (at most one cache page each, carved top down; the
@@ -89,7 +91,7 @@ variant) follows the same pattern:
    so the driver grows them and runs again; ``_nrt=False``; inline only small
    helpers and the hot ones (a call passing the state arrays costs more than
    the work of a small helper).
-3. Register it in :data:`WORKLOADS` (and :data:`_SENDERS` for a sender mode)
+3. Register it in :data:`WORKLOADS` (chapter 01's paths) or :data:`EXTRA` (and :data:`_SENDERS` for a sender mode)
    (the identity tests and the bench take every workload from there); its speed shows in ``fraglife bench``'s
    ``"workloads"`` section.
 """
@@ -944,7 +946,8 @@ def _make_jit(workload: str):
 #: The senders' memory and offload per workload (the others are receivers).
 _SENDERS = {"tcp_send": ("user", True), "tcp_gso": ("user", False), "splice_send": ("pipe", True),
             "devmem_send": ("devmem", True), "physrange_send": ("physrange", True),
-            "kmalloc_copy": ("page_frag", True), "kmalloc_pages": ("pages", True), "kmalloc_send": ("slab", True)}
+            "kmalloc_copy": ("page_frag", True), "kmalloc_pages": ("pages", True), "kmalloc_send": ("slab", True),
+            "splice_gso": ("pipe", False)}
 
 
 @dataclass(frozen=True)
@@ -973,9 +976,10 @@ WORKLOADS: dict[str, Workload] = {
     )
 }
 TODAY = tuple(name for name, w in WORKLOADS.items() if w.today)
-#: A kernel service (a network filesystem, a storage target) sending messages it built in kmalloc'd memory,
-#: ``send_size`` bytes per message, with MSG_SPLICE_PAGES (chapter 07); the paths above are chapter 01's.
-SERVICES: dict[str, Workload] = {
+#: Generators the later chapters add to chapter 01's paths above: a kernel service (a network filesystem, a
+#: storage target) sending messages it built in kmalloc'd memory, ``send_size`` bytes per message, with
+#: MSG_SPLICE_PAGES (chapter 07), and the splice path with software GSO (chapter 05's kernel comparison).
+EXTRA: dict[str, Workload] = {
     w.name: w
     for w in (
         _workload("kmalloc_copy", "a kernel service copies each kmalloc'd message into page_frag_cache fragments "
@@ -984,10 +988,13 @@ SERVICES: dict[str, Workload] = {
                   "splices those"),
         _workload("kmalloc_send", "a kernel service splices its kmalloc'd message itself: refused today up to "
                   "KMALLOC_MAX_CACHE_SIZE (slab), a compound page above; a destructor's to own"),
+        _workload("splice_gso", "splice from a pipe (MSG_SPLICE_PAGES) with software GSO: skb_segment per MSS"),
     )
 }
+#: The kernel services' senders of chapter 07.
+SERVICES = ("kmalloc_copy", "kmalloc_pages", "kmalloc_send")
 #: Every generator, by name.
-ALL = {**WORKLOADS, **SERVICES}
+ALL = {**WORKLOADS, **EXTRA}
 IMPLS = ("jit", "twin")
 
 
