@@ -276,9 +276,22 @@ def check_atomics(d: dict) -> None:
     assert "-O2" in d["compiler"] and "-pthread" in d["compiler"]
 
 
+def check_kcount_splice(d: dict) -> None:
+    runs = {r["name"]: r for r in d["runs"]}
+    assert set(runs) == {"splice_tso_on", "splice_tso_off"}
+    for r in runs.values():
+        check_kcount_run(r)
+        assert r["sender"] == "splice" and r["completions"] == 0 and r["chunk"] == 256 * 1024
+    on, off = runs["splice_tso_on"], runs["splice_tso_off"]
+    assert on["tso"] and not off["tso"]
+    assert off["per_mib"]["net:net_dev_xmit"] >= MiB / off["mss"]
+    assert on["per_mib"]["net:net_dev_xmit"] < MiB / on["mss"]
+
+
 CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
-          "memcpy": check_memcpy, "kcount": check_kcount, "atomics": check_atomics, "memlat": check_memlat}
+          "memcpy": check_memcpy, "kcount": check_kcount, "kcount_splice": check_kcount_splice,
+          "atomics": check_atomics, "memlat": check_memlat}
 
 
 def check_result(r, name: str, source: str) -> None:
