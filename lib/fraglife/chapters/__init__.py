@@ -220,6 +220,27 @@ CHAPTERS: tuple[Chapter, ...] = (
         ),
     ),
     Chapter(
+        "05_splice_destructors",
+        "Splice and vmsplice: pipe buffers come with destructors",
+        "What splice, vmsplice and sendfile take and release per page today and when the pipe buffers' own "
+        "destructors release them after the network; the pipe ring over time; the vmsplice hazard live; the "
+        "model against this kernel's splice path.",
+        _spec(
+            "05_splice_destructors",
+            Param("source", str, "splice", "what fills the pipe: splice from a file, vmsplice from user memory, "
+                  "sendfile (the task's own 16-slot pipe)", choices=("splice", "vmsplice", "sendfile")),
+            Param("pipe_kib", int, 64, "the pipe's size in KiB (F_SETPIPE_SZ; 64 is PIPE_DEF_BUFFERS pages, 1024 "
+                  "pipe-max-size)", lo=4, hi=1024, power_of_two=True),
+            Param("splice_kib", int, 256, "bytes one splice() call moves, KiB (the send size)", lo=4, hi=16384,
+                  power_of_two=True),
+            Param("completion_us", float, 50.0, "how long the network holds data after its last byte left: the "
+                  "ACK and the TX completion, us", lo=0.0, hi=10_000.0),
+            Param("line_gbit", int, 100, "line rate in Gbit/s", lo=1, hi=1600),
+            *(p for p in WORKLOAD_PARAMS if p.name in ("bytes_sent", "mss", "loss_rate", "cpus", "seed")),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
+    Chapter(
         "06_bio_vec",
         "bio_vec as physical address + length: frags, skbs and refs on real memory",
         "Today's frag rules vs phys+len coalescing on measured buffer layouts (anonymous, THP, page cache, "
