@@ -260,6 +260,25 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
         ),
     ),
+    Chapter(
+        "07_kmalloc_sends",
+        "kmalloc'd data in MSG_SPLICE_PAGES sends: copy, or a destructor",
+        "Why slab memory cannot be spliced today and what in-tree senders do instead; copying into a page_frag, "
+        "into whole pages, or sending the kmalloc'd memory with a destructor on its owner: CPU per message, "
+        "memory held in flight, the crossover size over latency, and where the real senders fall.",
+        _spec(
+            "07_kmalloc_sends",
+            Param("mix", str, "fixed", "message sizes: msg_bytes only, the in-tree senders' pieces, or every power "
+                  "of two from 64 B to 64 KiB (equal weights)", choices=("fixed", "headers", "log_uniform")),
+            Param("msg_bytes", int, 2048, "bytes per message when mix is fixed", lo=16, hi=1 << 20),
+            Param("rate_gbit", float, 10.0, "the service's send rate, Gbit/s", lo=1.0, hi=400.0),
+            Param("latency_us", float, 50.0, "how long the network holds a message: send to ACK and TX completion, "
+                  "us", lo=1.0, hi=100_000.0),
+            Param("bytes_sent", int, 4 * MiB, "payload bytes each replay moves", lo=256 * KiB, hi=256 * MiB),
+            *(p for p in WORKLOAD_PARAMS if p.name in ("mss", "loss_rate", "cpus", "seed")),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
 )
 
 
