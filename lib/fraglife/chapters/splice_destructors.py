@@ -108,18 +108,21 @@ def unit_costs(mode: str) -> costs.UnitCosts:
                                                    quick=True))
 
 
-def replay(cfg: Mapping, workload: str = "splice_send") -> tuple[dict[str, Ledger], dict, int]:
-    """Ledgers of today's rule and the owner for one setting; the generator's stats; pages spliced."""
+def replay(cfg: Mapping, workload: str = "splice_send") -> tuple[dict[str, Ledger], dict, dict]:
+    """Ledgers of today's rule and the owner for one setting; the generator's stats; the pages spliced (those
+    frags point at) and the pipe's buffers (a send's pipe holds whole sendmsg()s of buffers)."""
     tr, st = workloads.generate_with_stats(workload, **cfg)
-    pages = int(tr["len"][tr["op"] == T.ALLOC].sum())
+    att = tr[tr["op"] == T.ATTACH]
+    pages = {"spliced": len(np.unique(att["buf"].astype(np.int64) << 32 | att["pfn"])),
+             "pipe": int(tr["len"][tr["op"] == T.ALLOC].sum())}
     return {rule: engine.replay(tr, pol) for rule, pol in POLICY.items()}, st, pages
 
 
-def rule_rows(leds: Mapping[str, Ledger], pages: int, nbytes: int, units: costs.UnitCosts, gbit: float,
+def rule_rows(leds: Mapping[str, Ledger], pages: Mapping, nbytes: int, units: costs.UnitCosts, gbit: float,
               source: str) -> list[dict]:
     """Per rule: what is taken and released per MiB, by event, with the pipe's fill, in count and time."""
     mib = nbytes / MiB
-    fill = pages / mib  # folio_get() or a GUP ref per buffer, the same under both rules
+    fill = pages["spliced"] / mib  # folio_get() or a GUP ref per buffer filled, the same under both rules
     rows = []
     for rule, led in leds.items():
         by = led.ref_by_op
@@ -351,10 +354,10 @@ class Results:
         reuse = self.vmsplice_reuse
         today, owner = r.loc["today"], r.loc["owner"]
         return {
-            "sendmsg_pages": self.pipe["sendmsg_pages"],
+            "owner_saving": 1 - float(owner.atomics_per_mib / today.atomics_per_mib),
             "today_atomics_per_mib": float(today.atomics_per_mib),
             "owner_atomics_per_mib": float(owner.atomics_per_mib),
-            "owner_saving": 1 - float(owner.atomics_per_mib / today.atomics_per_mib),
+            "sendmsg_pages": self.pipe["sendmsg_pages"],
             "today_ns_per_mib": float(today.ns_per_mib), "owner_ns_per_mib": float(owner.ns_per_mib),
             "today_gbit": float(tp.loc["today", "gbit_per_s"]), "owner_gbit": float(tp.loc["owner", "gbit_per_s"]),
             "pipe_holds_gbit": float(tp.loc["pipe_holds", "gbit_per_s"]),
@@ -513,15 +516,15 @@ def _fixed(R: Results, k: int) -> dict[str, float]:
 def _today_refs_every_page(R: Results):
     leds, _st, pages = R.replays
     by = leds["today"].ref_by_op
-    return by[T.ATTACH] >= pages and by[T.BUF_RELEASE] == pages and leds["today"].clean, {
-        "pages": pages, "attach": by[T.ATTACH], "released_at_return": by[T.BUF_RELEASE]}
+    ok = by[T.ATTACH] >= pages["spliced"] and by[T.BUF_RELEASE] == pages["pipe"] and leds["today"].clean
+    return ok, {"pages": pages, "attach": by[T.ATTACH], "released_at_return": by[T.BUF_RELEASE]}
 
 
 def _destructor_releases_after(R: Results):
     leds, st, pages = R.replays
     o = leds["owner"]
-    return o.clean and o.uaf_pages == 0 and o.page_atomics == pages and o.ref_by_op[T.BUF_RELEASE] == st["sendmsg"], {
-        "pages": pages, "page_atomics": o.page_atomics, "sendmsgs": st["sendmsg"]}
+    ok = o.clean and o.page_atomics == pages["pipe"] and o.ref_by_op[T.BUF_RELEASE] == st["sendmsg"]
+    return ok, {"pages": pages, "page_atomics": o.page_atomics, "sendmsgs": st["sendmsg"]}
 
 
 def _owner_saves_from_two_pages(R: Results):
@@ -547,7 +550,7 @@ def _holding_slots_caps_rate(R: Results):
 
 def _vmsplice_rewrites(R: Results):
     v = R.vmsplice_reuse
-    rounds = R.P.bytes_sent > R.P.splice_kib * KiB
+    rounds = R.P.bytes_sent // PAGE > ring_and_batch(dict(R.P, source="vmsplice"))["splice_pages"]
     probe = R.vmsplice_probe.data.get("reader_sees_new_data") is True
     today, owner = v.rewritten_in_flight.iloc[0], v.rewritten_in_flight.iloc[1]
     return probe and owner == 0 and (today > 0) == rounds, {"probe_reader_sees_new_data": probe,
