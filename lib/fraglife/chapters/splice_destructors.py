@@ -408,8 +408,9 @@ def rules_remark(R: Results) -> str:
             f"atomics per MiB: {t['pipe fill']:.0f} to fill the pipe, {t['taken at attach']:.0f} `get_page()` "
             f"for the frags, {t['released when sendmsg() returns']:.0f} puts as the pipe lets go and "
             f"{t['released by skbs and ACKs']:.0f} as the skbs do. The destructor takes **{o.atomics_per_mib:.0f}**: "
-            f"the same fill, {o['taken at attach']:.0f} owner refs at attach, and the pipe's "
-            f"{o['released by skbs and ACKs']:.0f} puts come from the owner's destructor, after the last skb. "
+            f"the same fill, {o['taken at attach']:.0f} owner refs at attach, {o['released when sendmsg() returns']:.0f} "
+            f"as the service drops its own owner ref at return, and {o['released by skbs and ACKs']:.0f} as the skbs "
+            f"go, the pipe's one put per page among them, made by the owner's destructor after the last skb. "
             f"In time: **{t.ns_per_mib:.0f} ns** against **{o.ns_per_mib:.0f} ns** per MiB on this machine's unit "
             f"costs.")
 
@@ -495,8 +496,8 @@ def conclusion(R: Results) -> str:
         f"**{h['today_atomics_per_mib']:.0f}** atomics per MiB. Releasing the pipe's buffers through their own "
         f"`->release()`, called by the send's owner once the network is done, takes "
         f"**{h['owner_atomics_per_mib']:.0f}** ({_fewer(h['owner_saving'])}; **{h['today_ns_per_mib']:.0f}** "
-        f"against **{h['owner_ns_per_mib']:.0f} ns** per MiB here), and every frag then holds one reference on one "
-        f"object instead of a page. The saving needs batches: with one page per `sendmsg()` the owner costs one "
+        f"against **{h['owner_ns_per_mib']:.0f} ns** per MiB here), and an skb then holds one reference per send's "
+        f"owner instead of one per page. The saving needs batches: with one page per `sendmsg()` the owner costs one "
         f"atomic more per page ({s.loc[ONE_PAGE, 'owner']:.0f} against {s.loc[ONE_PAGE, 'today']:.0f}). The buffers "
         f"must leave the ring when they move to the owner: {_ring_limit(R)}. For vmsplice the destructor is also "
         f"the missing completion: today an application cannot know when the network is done with its buffer "
