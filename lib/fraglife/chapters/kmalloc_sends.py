@@ -117,7 +117,7 @@ def kmalloc_bytes(size: int) -> int:
 
 def memcpy_curve(mode: str) -> tuple[np.ndarray, np.ndarray, object]:
     """(bytes, ns per copy) from the ``memcpy`` probe, live if it can, and the result (for its note)."""
-    r = probes.run("memcpy", mode="auto" if mode == "live" else "recorded", quick=True)
+    r = probes.run("memcpy", mode=None if mode == "live" else "recorded", quick=True)
     f = r.frame()
     return f.index.to_numpy(dtype=float), f["ns_per_copy"].to_numpy(dtype=float), r
 
@@ -129,7 +129,7 @@ def memcpy_ns(size: float, curve) -> float:
 
 
 def unit_costs(mode: str) -> costs.UnitCosts:
-    u = costs.UnitCosts.from_atomics(probes.run("atomics", mode="auto" if mode == "live" else "recorded",
+    u = costs.UnitCosts.from_atomics(probes.run("atomics", mode=None if mode == "live" else "recorded",
                                                 quick=True))
     return u.with_units(
         Unit("page_alloc_ns", PAGE_ALLOC_NS, "ns/op", CITED, PAGE_ALLOC_SOURCE),

@@ -104,7 +104,7 @@ def config(params: Mapping, sendmsg_pages: int | None = None) -> dict:
 
 def unit_costs(mode: str) -> costs.UnitCosts:
     """This machine's unit costs from the ``atomics`` probe (live if it can, else the recording)."""
-    return costs.UnitCosts.from_atomics(probes.run("atomics", mode="auto" if mode == "live" else "recorded",
+    return costs.UnitCosts.from_atomics(probes.run("atomics", mode=None if mode == "live" else "recorded",
                                                    quick=True))
 
 
@@ -197,7 +197,7 @@ def buffer_ops() -> pd.DataFrame:
 # ---------------------------------------------------------------- the model against this kernel
 def kernel_counts(mode: str = "live"):
     """The ``kcount_splice`` probe: a file spliced through a pipe into TCP over veth, counted by tracepoints."""
-    return probes.run("kcount_splice", mode="auto" if mode == "live" else "recorded", quick=True)
+    return probes.run("kcount_splice", mode=None if mode == "live" else "recorded", quick=True)
 
 
 def model_inputs(run: Mapping) -> dict:
@@ -320,7 +320,7 @@ class Results:
 
     @cached_property
     def vmsplice_probe(self):
-        return probes.run("vmsplice", mode="auto" if self.P.measurements == "live" else "recorded")
+        return probes.run("vmsplice", mode=None if self.P.measurements == "live" else "recorded")
 
     @cached_property
     def vmsplice_cases(self) -> pd.DataFrame:
