@@ -543,3 +543,6 @@ CLAIMS = (
           "live frag, no refused frag.",
           "holds", _ledgers_balance),
 )
+#: The claims the conference talk shows (fraglife talk).
+TALK_CLAIMS = ("slab_memory_is_refused_today", "copying_64_bytes_beats_the_destructor",
+               "the_destructor_beats_copying_16k")
