@@ -45,6 +45,8 @@ def event(draw):
                     length=draw(st.integers(1, 4 * PAGE)))
     if op in (T.ZC_COMPLETE, T.UARG_GET, T.UARG_PUT):
         return _row(op, cpu=cpu, other=uarg)
+    if op == T.BUF_RELEASE:  # len > 0: users freeing page_frag fragments
+        return _row(op, cpu=cpu, buf=buf, length=draw(st.sampled_from([0, 0, 1, 2])))
     return _row(op, cpu=cpu, skb=skb, other=other, buf=buf)
 
 
@@ -55,7 +57,7 @@ def raw_traces(draw, max_events=120):
     for b in range(draw(st.integers(1, 4))):
         kind = draw(st.integers(0, T.N_KINDS - 1))
         fp = draw(st.sampled_from([1, 2, 4, 8]))
-        pages = fp if kind in T.POOL_KINDS else draw(st.integers(1, 8))
+        pages = fp if kind in (*T.POOL_KINDS, T.MEM_PAGE_FRAG) else draw(st.integers(1, 8))
         rows.append(_row(T.ALLOC, kind, 0, buf=b, pfn=8 * b, off=fp, length=pages))
     for u in range(draw(st.integers(0, 3))):
         rows.append(_row(T.UARG_GET, cpu=draw(st.integers(0, 3)), other=u))
@@ -69,7 +71,7 @@ workload_params = st.fixed_dictionaries(
     {
         "bytes_sent": st.integers(64 * 1024, 1 << 20),
         "mss": st.sampled_from([536, 1448, 4096, 9000]),
-        "send_size": st.sampled_from([1000, 4096, 10000, 65536, 262144]),
+        "send_size": st.sampled_from([64, 1000, 4096, 10000, 65536, 262144]),
         "frag_size": st.sampled_from([512, 1500, 4096, 16384, 65536, 262144]),
         "loss_rate": st.sampled_from([0.0, 0.01, 0.05, 0.2]),
         "loss_burst": st.sampled_from([1.0, 2.5, 8.0]),
@@ -85,6 +87,6 @@ workload_params = st.fixed_dictionaries(
 
 @st.composite
 def workload_traces(draw):
-    name = draw(st.sampled_from(sorted(workloads.WORKLOADS)))
+    name = draw(st.sampled_from(sorted(workloads.ALL)))
     params = draw(workload_params)
     return name, params, workloads.generate(name, **params)

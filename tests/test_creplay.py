@@ -23,7 +23,7 @@ def c():
     return lib
 
 
-@pytest.mark.parametrize("name", sorted(workloads.WORKLOADS))
+@pytest.mark.parametrize("name", sorted(workloads.ALL))
 def test_c_equals_engine_on_workloads(c, name):
     tr = workloads.generate(name, bytes_sent=2 << 20, loss_rate=0.03, frag_size=16384, folio_pages=2)
     assert np.array_equal(c.replay_array(tr), engine.replay_array(tr, "page_ref"))

@@ -318,10 +318,22 @@ def check_cow(d: dict) -> None:
         assert r["expected"] in ("ok", "ENOBUFS", "ENOMEM")
 
 
+def check_kcount_splice(d: dict) -> None:
+    runs = {r["name"]: r for r in d["runs"]}
+    assert set(runs) == {"splice_tso_on", "splice_tso_off"}
+    for r in runs.values():
+        check_kcount_run(r)
+        assert r["sender"] == "splice" and r["completions"] == 0 and r["chunk"] == 256 * 1024
+    on, off = runs["splice_tso_on"], runs["splice_tso_off"]
+    assert on["tso"] and not off["tso"]
+    assert off["per_mib"]["net:net_dev_xmit"] >= MiB / off["mss"]
+    assert on["per_mib"]["net:net_dev_xmit"] < MiB / on["mss"]
+
+
 CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
-          "memcpy": check_memcpy, "kcount": check_kcount, "atomics": check_atomics, "memlat": check_memlat,
-          "gup": check_gup, "cow": check_cow}
+          "memcpy": check_memcpy, "kcount": check_kcount, "kcount_splice": check_kcount_splice,
+          "atomics": check_atomics, "memlat": check_memlat, "gup": check_gup, "cow": check_cow}
 
 
 def check_result(r, name: str, source: str) -> None:
@@ -1057,3 +1069,15 @@ def test_kcount_failure_falls_back_to_the_recording(monkeypatch):
     check_result(r, "kcount", "recorded")
     assert "synthetic send failure" in r.reason
     assert kc_mod.leftovers() == []
+
+
+def test_kcount_transfers_take_turns(monkeypatch, tmp_path):
+    """A second transfer waits for the first (here: gives up after the wait, as a stuck one would make it)."""
+    monkeypatch.setattr(kc_mod.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(kc_mod, "LOCK_WAIT_S", 0.2)
+    with kc_mod._one_transfer_at_a_time():
+        with pytest.raises(TimeoutError, match="another transfer held"):
+            with kc_mod._one_transfer_at_a_time():
+                pass
+    with kc_mod._one_transfer_at_a_time():  # free again
+        pass

@@ -17,6 +17,8 @@ BASE = {"bytes_sent": 1 * MiB, "mss": 1448, "send_size": 65536, "frag_size": 163
 EDGES = [
     dict(BASE, mss=9000),
     dict(BASE, send_size=4096),
+    dict(BASE, send_size=64),  # the kernel services' small messages
+    dict(BASE, send_size=32768 + 1, bytes_sent=3 * MiB),  # a page_frag fragment per cache page, and one more
     dict(BASE, send_size=16 * MiB, bytes_sent=20 * MiB),
     dict(BASE, folio_pages=512),
     dict(BASE, loss_rate=0.2, loss_burst=64.0),
@@ -57,11 +59,11 @@ def _identity_test(name):
     return test
 
 
-for _name in workloads.WORKLOADS:
+for _name in workloads.ALL:
     globals()[f"test_{_name}_jit_is_its_twin"] = _identity_test(_name)
 
 
-@pytest.mark.parametrize("name", sorted(workloads.WORKLOADS))
+@pytest.mark.parametrize("name", sorted(workloads.ALL))
 def test_too_small_capacities_only_cost_reruns(name):
     """Every capacity at its minimum: the kernel asks for more until they suffice, and the trace is the same."""
     c = workloads.Config(**dict(BASE, loss_rate=0.05, folio_pages=4))
@@ -75,7 +77,7 @@ def test_too_small_capacities_only_cost_reruns(name):
     assert {k: int(M[slot]) for k, slot in J.STAT_SLOTS.items()} == stats
 
 
-@pytest.mark.parametrize("name", sorted(workloads.WORKLOADS))
+@pytest.mark.parametrize("name", sorted(workloads.ALL))
 def test_columns_and_sizes_are_what_the_engine_reads(name):
     params = dict(BASE, bytes_sent=3 * MiB, loss_rate=0.05)
     cols, stats, sizes = workloads.generate_columns(name, **params)

@@ -30,6 +30,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("bvec", "fraglife.model.bvec:bench_section"),
     ("pins", "fraglife.model.pins:bench_section"),
     ("pagetable", "fraglife.model.pagetable:bench_section"),
+    ("pipe", "fraglife.model.pipe:bench_section"),
 )
 WORKLOAD_BYTES = 1 << 30  # each workload moves 1 GiB in the workloads section
 TWIN_BYTES = 8 << 20  # the Python twins generate a prefix: their speed does not depend on length
@@ -117,11 +118,11 @@ def workload_bench(nbytes: int = WORKLOAD_BYTES, *, policy: str = "page_ref", tw
                     "memory": "tracemalloc peak above the start of the call (its result included), per event",
                     "speed": "best of repeats, wall clock, one core (other work shares the machine)"}
     t0 = time.perf_counter()
-    for name in workloads.WORKLOADS:  # load (or compile) every generator outside the timing
+    for name in workloads.ALL:  # load (or compile) every generator outside the timing
         workloads.generate_and_replay(name, policy, bytes_sent=1 << 16)
         workloads.generate(name, bytes_sent=1 << 16)
     report["load_s"] = time.perf_counter() - t0
-    for name in workloads.WORKLOADS:
+    for name in workloads.ALL:
         t_gen, (cols, _st, _sz) = _best(lambda: workloads.generate_columns(name, bytes_sent=nbytes), repeats)
         n = len(cols["op"])
         del cols
@@ -186,7 +187,7 @@ def _cli(args) -> int:
         else:
             print(f"  C -O2 not measured: {report.get('c_reason')}")
         wl = report.get("workloads") or {}
-        for name in workloads.WORKLOADS:
+        for name in workloads.ALL:
             if name in wl:
                 w = wl[name]
                 print(f"  {name:15s} generate {w['generate_events_per_s'] / 1e6:6.1f} M events/s, +replay "

@@ -263,6 +263,27 @@ CHAPTERS: tuple[Chapter, ...] = (
         ),
     ),
     Chapter(
+        "05_splice_destructors",
+        "Splice and vmsplice: pipe buffers come with destructors",
+        "What splice, vmsplice and sendfile take and release per page today and when the pipe buffers' own "
+        "destructors release them after the network; the pipe ring over time; the vmsplice hazard live; the "
+        "model against this kernel's splice path.",
+        _spec(
+            "05_splice_destructors",
+            Param("source", str, "splice", "what fills the pipe: splice from a file, vmsplice from user memory, "
+                  "sendfile (the task's own 16-slot pipe)", choices=("splice", "vmsplice", "sendfile")),
+            Param("pipe_kib", int, 64, "the pipe's size in KiB (F_SETPIPE_SZ; 64 is PIPE_DEF_BUFFERS pages, 1024 "
+                  "pipe-max-size)", lo=4, hi=1024, power_of_two=True),
+            Param("splice_kib", int, 256, "bytes one splice() call moves, KiB (the send size)", lo=4, hi=16384,
+                  power_of_two=True),
+            Param("completion_us", float, 50.0, "how long the network holds data after its last byte left: the "
+                  "ACK and the TX completion, us", lo=0.0, hi=10_000.0),
+            Param("line_gbit", int, 100, "line rate in Gbit/s", lo=1, hi=1600),
+            *(p for p in WORKLOAD_PARAMS if p.name in ("bytes_sent", "mss", "loss_rate", "cpus", "seed")),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
+    Chapter(
         "06_bio_vec",
         "bio_vec as physical address + length: frags, skbs and refs on real memory",
         "Today's frag rules vs phys+len coalescing on measured buffer layouts (anonymous, THP, page cache, "
@@ -280,6 +301,25 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("gso_max_kib", int, 64, "the device's GSO limit in KiB: 64 is GSO_LEGACY_MAX_SIZE, BIG TCP "
                   "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
             Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
+        ),
+    ),
+    Chapter(
+        "07_kmalloc_sends",
+        "kmalloc'd data in MSG_SPLICE_PAGES sends: copy, or a destructor",
+        "Why slab memory cannot be spliced today and what in-tree senders do instead; copying into a page_frag, "
+        "into whole pages, or sending the kmalloc'd memory with a destructor on its owner: CPU per message, "
+        "memory held in flight, the crossover size over latency, and where the real senders fall.",
+        _spec(
+            "07_kmalloc_sends",
+            Param("mix", str, "fixed", "message sizes: msg_bytes only, the in-tree senders' pieces, or every power "
+                  "of two from 64 B to 64 KiB (equal weights)", choices=("fixed", "headers", "log_uniform")),
+            Param("msg_bytes", int, 2048, "bytes per message when mix is fixed", lo=16, hi=1 << 20),
+            Param("rate_gbit", float, 10.0, "the service's send rate, Gbit/s", lo=1.0, hi=400.0),
+            Param("latency_us", float, 50.0, "how long the network holds a message: send to ACK and TX completion, "
+                  "us", lo=1.0, hi=100_000.0),
+            Param("bytes_sent", int, 4 * MiB, "payload bytes each replay moves", lo=256 * KiB, hi=256 * MiB),
+            *(p for p in WORKLOAD_PARAMS if p.name in ("mss", "loss_rate", "cpus", "seed")),
+            MEASUREMENTS_PARAM,
         ),
     ),
 )

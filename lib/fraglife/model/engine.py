@@ -59,8 +59,10 @@ assert (ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, 
         BUF_RELEASE, UARG_GET, UARG_PUT, GROW) == tuple(range(T.N_OPS))
 
 MEM_USER, MEM_PIPE, MEM_POOL_PAGE, MEM_POOL_FRAG, MEM_DEVMEM = 0, 1, 2, 3, 4
-assert (T.MEM_USER, T.MEM_PIPE, T.MEM_POOL_PAGE, T.MEM_POOL_FRAG, T.MEM_DEVMEM) == tuple(range(T.N_KINDS))
-POOL_BIAS, PMD_PAGES, N_KINDS = T.POOL_BIAS, T.PMD_PAGES, T.N_KINDS
+MEM_SLAB, MEM_PAGE_FRAG, MEM_PAGES = 5, 6, 7
+assert (T.MEM_USER, T.MEM_PIPE, T.MEM_POOL_PAGE, T.MEM_POOL_FRAG, T.MEM_DEVMEM, T.MEM_SLAB, T.MEM_PAGE_FRAG,
+        T.MEM_PAGES) == tuple(range(T.N_KINDS))
+POOL_BIAS, PMD_PAGES, N_KINDS, FRAG_BIAS = T.POOL_BIAS, T.PMD_PAGES, T.N_KINDS, T.FRAG_BIAS
 
 # Policy modes by name (policies.py is the definition).
 PAGE_NONE, PAGE_FIRST, PAGE_ALL = 0, 1, 2
@@ -276,6 +278,9 @@ def _dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
             for q in range(BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b]):
                 h = BF[B_PFN, b] + (q - BF[B_PFN, b]) // fp * fp
                 _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
+        elif BF[B_KIND, b] == MEM_PAGES:  # the destructor puts the sender's folios
+            for h in range(BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b], BF[B_FP, b]):
+                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
         _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
         _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b], True, led)
     elif line >= Q[Q_U_BASE] and line < Q[Q_BIND]:
@@ -350,7 +355,7 @@ def _frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg):
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
         return Q[Q_BIND]
     kind = BF[B_KIND, buf]
-    if kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG:
+    if kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG or kind == MEM_PAGE_FRAG:
         return PG[HEAD, pfn]
     if Q[Q_PAGE_MODE] != PAGE_NONE:
         if kind == MEM_DEVMEM:
@@ -368,7 +373,8 @@ def _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, sign):
     if om == OWNER_SHINFO or om == OWNER_SKB:
         return
     kind = BF[B_KIND, buf]
-    if Q[Q_PAGE_MODE] == PAGE_ALL and kind != MEM_DEVMEM and kind != MEM_POOL_PAGE and kind != MEM_POOL_FRAG:
+    if (Q[Q_PAGE_MODE] == PAGE_ALL and kind != MEM_DEVMEM and kind != MEM_POOL_PAGE and kind != MEM_POOL_FRAG
+            and kind != MEM_PAGE_FRAG):
         head = PG[HEAD]
         prev = -1
         for q in range(pfn + (off >> PAGE_SHIFT), pfn + ((off + ln - 1) >> PAGE_SHIFT) + 1):
@@ -544,7 +550,8 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
             fp = off
             pages = ln
             if (pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > n_pfn or buf < 0 or buf >= n_buf
-                    or kind >= N_KINDS or ((kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG) and pages != fp)):
+                    or kind >= N_KINDS
+                    or ((kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG or kind == MEM_PAGE_FRAG) and pages != fp)):
                 ok = False
             elif b_exists[buf] == 1 and (b_holder[buf] == 1 or b_alive[buf] > 0):
                 ok = False
@@ -576,10 +583,16 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
                     b_bias[buf] = 1 if kind == MEM_POOL_PAGE else POOL_BIAS
                     count[pfn] = b_bias[buf]
                     last_cpu[pfn] = cpu
+                elif kind == MEM_PAGE_FRAG:  # the cache holds pagecnt_bias
+                    b_bias[buf] = FRAG_BIAS
+                    count[pfn] = FRAG_BIAS
+                    last_cpu[pfn] = cpu
                 elif kind == MEM_DEVMEM or not page_design:
                     count[o_base + buf] = 1
                     last_cpu[o_base + buf] = cpu
-                else:  # the mapping's ref per folio; the pipe's per page
+                elif kind == MEM_SLAB:
+                    pass  # no refcount: it lives until kfree()
+                else:  # the mapping's ref per folio, the allocator's per folio; the pipe's per page
                     for h in range(pfn, pfn + pages, fp):
                         count[h] = min(fp, pfn + pages - h) if kind == MEM_PIPE else 1
                         last_cpu[h] = cpu
@@ -604,6 +617,8 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
                     ok = False
                 elif u >= 0 and sh_uarg[slot] >= 0 and sh_uarg[slot] != u:
                     ok = False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
+                elif b_kind[buf] == MEM_SLAB and page_design:
+                    ok = False  # skb_splice_from_iter(): !sendpage_ok(), -EIO
             if ok:
                 slot = s_sh[skb]
                 if per_shinfo:
@@ -889,6 +904,17 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
                     SH[FREE_STACK, misc[M_NFREE]] = slot
                     misc[M_NFREE] += 1
 
+        elif op == BUF_RELEASE and buf >= 0 and buf < n_buf and b_exists[buf] == 1 \
+                and b_kind[buf] == MEM_PAGE_FRAG and ln > 0:
+            # users page_frag_free() their fragments: out of the bias, one put each
+            for _ in range(ln):
+                if binding:
+                    _touch(PG, BF, UA, SH, FR, LN, PR, MISC, b_pfn[buf], cpu, PAGE_ATOMICS, op, led)
+                else:
+                    if b_bias[buf] > 0:
+                        b_bias[buf] -= 1
+                    _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, b_pfn[buf], -1, cpu, op, False, led)
+
         elif op == BUF_RELEASE:
             if buf < 0 or buf >= n_buf or b_exists[buf] == 0 or b_holder[buf] == 0:
                 ok = False
@@ -904,6 +930,17 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
                             _touch(PG, BF, UA, SH, FR, LN, PR, MISC, lo + (q - lo) // fp * fp, cpu, PAGE_ATOMICS, op, led)
                     _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, o_base + buf, cpu, op, led)
                     _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, True, led)
+                elif bk == MEM_PAGE_FRAG:  # page_ref_sub_and_test(pagecnt_bias)
+                    nr = b_bias[buf]
+                    b_bias[buf] = 0
+                    if nr:
+                        cur = count[lo]
+                        _touch(PG, BF, UA, SH, FR, LN, PR, MISC, lo, cpu, PAGE_ATOMICS, op, led)
+                        count[lo] = max(cur - nr, 0)
+                        if cur < nr:
+                            led[BAD_REFS] += 1
+                        if cur - nr == 0:
+                            _dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, lo, cpu, op, led)
                 elif bk == MEM_POOL_PAGE or bk == MEM_POOL_FRAG:  # page_pool_drain_frag()
                     nr = b_bias[buf]
                     b_bias[buf] = 0
@@ -920,6 +957,8 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
                             _dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, lo, cpu, op, led)
                 elif bk == MEM_DEVMEM or not page_design:
                     _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, o_base + buf, -1, cpu, op, bk == MEM_USER, led)
+                elif bk == MEM_SLAB:  # kfree()
+                    _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, False, led)
                 else:
                     for h in range(lo, hi, fp):
                         units = min(fp, hi - h) if bk == MEM_PIPE else 1

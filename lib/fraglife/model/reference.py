@@ -41,6 +41,21 @@ Rules taken from the kernel (v6.12 unless noted), each applied below:
   ``tcp_sendmsg_locked()``); the first is a plain store (``msg_zerocopy_alloc()``).
 - devmem: a frag ref is a ref on the dma-buf binding (``net_devmem_get_net_iov()``,
   net/core/devmem.c, v6.16).
+- Slab memory (kmalloc'd objects up to ``KMALLOC_MAX_CACHE_SIZE``): ``sendpage_ok()`` is false for a
+  ``PageSlab`` page (include/linux/net.h), so ``skb_splice_from_iter()`` WARNs and fails with -EIO
+  before adding the frag (net/core/skbuff.c; its kernel-doc says it copies, the code does not): today's
+  designs refuse the ATTACH. The holder's ``kfree()`` frees it, no refcount involved. Under the owner
+  designs the frags hold the send's owner, whose destructor kfree()s it.
+- page_frag memory: ``__page_frag_alloc_align()`` (mm/page_alloc.c) refills with one compound page,
+  charges ``PAGE_FRAG_CACHE_MAX_SIZE`` refs and keeps ``pagecnt_bias`` = that + 1; a fragment handed out
+  is ``pagecnt_bias--`` (no atomic); its user drops it with ``page_frag_free()`` (one put); when the page
+  is used up the cache subtracts its remaining bias in one ``page_ref_sub_and_test()``. Frags spliced
+  from it take ``get_page()`` each (``skb_append_pagefrags()``). The page's refcount is its owner in
+  every design, as ``pp_ref_count`` is for page_pool pages.
+- Whole pages a sender allocated (``alloc_pages()``, or ``kmalloc()`` above ``KMALLOC_MAX_CACHE_SIZE``,
+  which is a compound page, mm/slub.c ``___kmalloc_large_node()``): the sender holds one ref per
+  folio and puts it after ``sendmsg()``; frags ``get_page()``. Under the owner designs the owner's
+  destructor puts the folios.
 - FOLL_PIN (the owner designs): ``pin_user_pages_fast()`` pins in the fast path,
   where ``try_grab_folio_fast()`` takes a ref with ``try_get_folio()`` and then adds
   ``GUP_PIN_COUNTING_BIAS - 1`` to a small folio's refcount or one to a large
@@ -64,6 +79,8 @@ PAGE = T.PAGE_SIZE
 FOLIO, PINCOUNT, OWNER, UARG, BINDING, DATAREF, HOLDER = "folio", "pincount", "owner", "uarg", "binding", "dataref", \
     "holder"
 REF_KINDS = ("page_atomics", "pp_atomics", "owner_atomics", "pin_atomics")
+# memory whose own page count owns it in every design: page_pool pages, page_frag_cache pages
+OWN_FOLIO_KINDS = (*T.POOL_KINDS, T.MEM_PAGE_FRAG)
 
 
 @dataclass
@@ -177,7 +194,7 @@ class Replay:
         b = self.buffers[f.buf]
         if self.binding:
             return [(BINDING, 0)]
-        if b.kind in T.POOL_KINDS:  # pp_ref_count is the page's own owner, in every design
+        if b.kind in OWN_FOLIO_KINDS:  # pp_ref_count, a page_frag page's biased count: its own owner
             return [(FOLIO, self.head[f.pfn])]
         if self.page_design:
             if b.kind == T.MEM_DEVMEM:  # today's devmem frag ref: the dma-buf's binding
@@ -275,12 +292,27 @@ class Replay:
                 for h in b.heads():
                     for _ in b.folio_span(h):
                         self.atomic((FOLIO, h), cpu, "page_atomics", op)
+            elif b.kind == T.MEM_PAGES:  # the destructor puts the sender's folios
+                for h in b.heads():
+                    self.atomic((FOLIO, h), cpu, "page_atomics", op)
             self.unpin(line, cpu, op)
             self.free_pages([q for q in range(b.pfn, b.pfn + b.pages) if self.pinned[q] == 0])
         elif kind == UARG:
             self.c["completions"] += 1
             self.uarg_active[ident] = False
             self.unpin(line, cpu, op)
+
+    def frag_free(self, b: Buffer, n: int, cpu: int, op: int) -> bool:
+        """``n`` users page_frag_free() their fragments: each came out of the cache's pagecnt_bias (no
+        atomic) and is one put now (the binding keeps no page counts, only the put is paid)."""
+        for _ in range(n):
+            if self.binding:
+                self.atomic((FOLIO, b.pfn), cpu, "page_atomics", op)
+                continue
+            if b.bias > 0:
+                b.bias -= 1
+            self.change((FOLIO, b.pfn), -1, cpu, op)
+        return True
 
     def held(self, buf: int) -> bool:
         """Whether anything but pins keeps user buffer ``buf`` (owner and binding designs)."""
@@ -418,7 +450,7 @@ class Replay:
         if op == T.ALLOC:
             fp, pages = off, length
             if (pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > self.n_pfn or buf < 0 or kind >= T.N_KINDS
-                    or (kind in T.POOL_KINDS and pages != fp)):
+                    or (kind in OWN_FOLIO_KINDS and pages != fp)):
                 return False
             old = self.buffers.get(buf)
             if old is not None and (old.holder or self.buffer_alive(buf)):
@@ -440,10 +472,16 @@ class Replay:
                 b.bias = 1 if kind == T.MEM_POOL_PAGE else T.POOL_BIAS
                 self.count[(FOLIO, pfn)] = b.bias
                 self.init_line((FOLIO, pfn), cpu)
+            elif kind == T.MEM_PAGE_FRAG:  # the refill's page_ref_add(): the cache holds pagecnt_bias
+                b.bias = T.FRAG_BIAS
+                self.count[(FOLIO, pfn)] = b.bias
+                self.init_line((FOLIO, pfn), cpu)
             elif kind == T.MEM_DEVMEM or not self.page_design:
                 self.count[(OWNER, buf)] = 1
                 self.init_line((OWNER, buf), cpu)
-            else:  # the mapping's ref per folio; the pipe's per page
+            elif kind == T.MEM_SLAB:
+                pass  # a slab object has no refcount to hold: it lives until kfree()
+            else:  # the mapping's ref per folio, the allocator's per folio; the pipe's per page
                 for h in b.heads():
                     self.count[(FOLIO, h)] = len(b.folio_span(h)) if kind == T.MEM_PIPE else 1
                     self.init_line((FOLIO, h), cpu)
@@ -466,6 +504,8 @@ class Replay:
             if u >= 0 and sh.uarg >= 0 and sh.uarg != u:
                 return False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
             b = self.buffers[buf]
+            if b.kind == T.MEM_SLAB and self.page_design:
+                return False  # skb_splice_from_iter(): WARN_ON_ONCE(!sendpage_ok(page)), -EIO
             delta.subtract(self.owner_terms(sh.frags))
             sh.frags.append(f)
             self.point(f, +1)
@@ -686,6 +726,8 @@ class Replay:
 
         if op == T.BUF_RELEASE:
             b = self.buffers.get(buf)
+            if b is not None and b.kind == T.MEM_PAGE_FRAG and length > 0:
+                return self.frag_free(b, length, cpu, op)
             if b is None or not b.holder:
                 return False
             b.holder = False
@@ -696,6 +738,17 @@ class Replay:
                             self.atomic((FOLIO, h), cpu, "page_atomics", op)
                 self.unpin((HOLDER, buf), cpu, op)
                 self.free_pages([q for q in range(b.pfn, b.pfn + b.pages) if self.pinned[q] == 0])
+            elif b.kind == T.MEM_PAGE_FRAG:  # the page is used up: page_ref_sub_and_test(pagecnt_bias)
+                nr, b.bias = b.bias, 0
+                if nr:
+                    line = (FOLIO, b.pfn)
+                    cur = self.count[line]
+                    self.atomic(line, cpu, "page_atomics", op)
+                    self.count[line] = max(cur - nr, 0)
+                    if cur < nr:
+                        self.c["bad_refs"] += 1
+                    if cur - nr == 0:
+                        self.dies(line, cpu, op)
             elif b.kind in T.POOL_KINDS:  # page_pool_drain_frag(): give back the unused bias
                 nr, b.bias = b.bias, 0
                 if nr:
@@ -713,6 +766,8 @@ class Replay:
             elif b.kind == T.MEM_DEVMEM or not self.page_design:
                 # the mapping gives nothing back per send; the pipe and the binding's user put once
                 self.change((OWNER, buf), -1, cpu, op, silent=b.kind == T.MEM_USER)
+            elif b.kind == T.MEM_SLAB:  # kfree()
+                self.free_pages(range(b.pfn, b.pfn + b.pages))
             else:
                 for h in b.heads():
                     units = len(b.folio_span(h)) if b.kind == T.MEM_PIPE else 1

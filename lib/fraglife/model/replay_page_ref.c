@@ -13,11 +13,12 @@
 #define PAGE 4096
 #define PAGE_SHIFT 12	/* x >> 12 == floor(x / 4096), as in the Python twin */
 #define POOL_BIAS (1LL << 40)
+#define FRAG_BIAS (32768LL + 1)	/* PAGE_FRAG_CACHE_MAX_SIZE + 1: a page_frag_cache refill's pagecnt_bias */
 #define PMD_PAGES 512
 
 enum { ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE,
        UARG_GET, UARG_PUT, GROW, N_OPS };
-enum { MEM_USER, MEM_PIPE, MEM_POOL_PAGE, MEM_POOL_FRAG, MEM_DEVMEM, N_KINDS };
+enum { MEM_USER, MEM_PIPE, MEM_POOL_PAGE, MEM_POOL_FRAG, MEM_DEVMEM, MEM_SLAB, MEM_PAGE_FRAG, MEM_PAGES, N_KINDS };
 /* ledger slots: the order of ledger.SCALARS (checked by tests/test_creplay.py through the ledgers) */
 enum { EVENTS, ATOMICS, REF_ATOMICS, PAGE_ATOMICS, PP_ATOMICS, OWNER_ATOMICS, PIN_ATOMICS, UARG_ATOMICS,
        DATAREF_ATOMICS, PP_READS, REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES, PAGES_PEAK, UAF_PAGES, UAF_FREES,
@@ -204,7 +205,7 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 	case ALLOC: {
 		int64_t fp = off, pages = ln;
 		if (pages <= 0 || fp <= 0 || pfn < 0 || pfn + pages > s->n_pfn || buf < 0 || buf >= s->n_buf ||
-		    kind >= N_KINDS || (IS_POOL(kind) && pages != fp)) return 0;
+		    kind >= N_KINDS || ((IS_POOL(kind) || kind == MEM_PAGE_FRAG) && pages != fp)) return 0;
 		if (s->b_exists[buf] && (s->b_holder[buf] || s->b_alive[buf] > 0)) return 0;
 		for (int64_t q = pfn; q < pfn + pages; q++) if (s->alive[q]) return 0;
 		s->b_exists[buf] = 1; s->b_pfn[buf] = pfn; s->b_pages[buf] = pages; s->b_fp[buf] = fp;
@@ -221,9 +222,15 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 			s->b_bias[buf] = kind == MEM_POOL_PAGE ? 1 : POOL_BIAS;
 			s->count[pfn] = s->b_bias[buf];
 			s->last_cpu[pfn] = cpu;
+		} else if (kind == MEM_PAGE_FRAG) {	/* the cache holds pagecnt_bias */
+			s->b_bias[buf] = FRAG_BIAS;
+			s->count[pfn] = FRAG_BIAS;
+			s->last_cpu[pfn] = cpu;
 		} else if (kind == MEM_DEVMEM) {
 			s->count[s->o_base + buf] = 1;
 			s->last_cpu[s->o_base + buf] = cpu;
+		} else if (kind == MEM_SLAB) {
+			/* no refcount: it lives until kfree() */
 		} else {
 			for (int64_t h = pfn; h < pfn + pages; h += fp) {
 				int64_t span = pfn + pages - h < fp ? pfn + pages - h : fp;
@@ -246,6 +253,7 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 		if (s->sh_dataref[slot] != 1 || s->sh_n[slot] >= s->max_frags) return 0;
 		if (u >= 0 && (u >= s->n_uarg || !s->u_active[u])) return 0;
 		if (u >= 0 && s->sh_uarg[slot] >= 0 && s->sh_uarg[slot] != u) return 0;
+		if (s->b_kind[buf] == MEM_SLAB) return 0;	/* skb_splice_from_iter(): !sendpage_ok(), -EIO */
 		set_frag(s, slot, s->sh_n[slot]++, pfn, off, ln, buf, u);
 		point(s, pfn, off, ln, u, 1);
 		if (s->b_kind[buf] == MEM_USER) gup(s, pfn, off, ln, buf, cpu, op);
@@ -426,6 +434,13 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 		return 1;
 	}
 	case BUF_RELEASE: {
+		if (buf >= 0 && buf < s->n_buf && s->b_exists[buf] && s->b_kind[buf] == MEM_PAGE_FRAG && ln > 0) {
+			for (int64_t i = 0; i < ln; i++) {	/* page_frag_free(): out of the bias, one put */
+				if (s->b_bias[buf] > 0) s->b_bias[buf]--;
+				change(s, s->b_pfn[buf], -1, cpu, op, 0);
+			}
+			return 1;
+		}
 		if (buf < 0 || buf >= s->n_buf || !s->b_exists[buf] || !s->b_holder[buf]) return 0;
 		s->b_holder[buf] = 0;
 		int64_t bk = s->b_kind[buf], fp = s->b_fp[buf], lo = s->b_pfn[buf], hi = lo + s->b_pages[buf];
@@ -440,8 +455,20 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 				if (cur < nr) s->led[BAD_REFS]++;
 				if (cur - nr == 0) dies(s, lo);
 			}
+		} else if (bk == MEM_PAGE_FRAG) {	/* page_ref_sub_and_test(pagecnt_bias) */
+			int64_t nr = s->b_bias[buf];
+			s->b_bias[buf] = 0;
+			if (nr) {
+				int64_t cur = s->count[lo];
+				touch(s, lo, cpu, PAGE_ATOMICS, op);
+				s->count[lo] = cur - nr > 0 ? cur - nr : 0;
+				if (cur < nr) s->led[BAD_REFS]++;
+				if (cur - nr == 0) dies(s, lo);
+			}
 		} else if (bk == MEM_DEVMEM) {
 			change(s, s->o_base + buf, -1, cpu, op, 0);
+		} else if (bk == MEM_SLAB) {	/* kfree() */
+			free_range(s, lo, hi);
 		} else {
 			for (int64_t h = lo; h < hi; h += fp) {
 				int64_t span = hi - h < fp ? hi - h : fp;

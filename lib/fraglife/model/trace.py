@@ -53,7 +53,8 @@ COALESCE = 7     # frags of other appended to skb (skb_try_coalesce, skb_gro_rec
 PULL = 8         # first len bytes of skb's frags dropped (__pskb_trim_head via tcp_trim_head)
 ZC_COMPLETE = 9  # zerocopy completion for uarg other reaches the user (MSG_ERRQUEUE)
 FREE = 10        # skb freed (kfree_skb / consume_skb -> skb_release_data)
-BUF_RELEASE = 11 # the buffer's holder lets go (application reuse, pipe_buf_release, pool drain, unbind)
+BUF_RELEASE = 11 # the buffer's holder lets go (application reuse, pipe_buf_release, pool drain, unbind);
+                 # page_frag memory: len > 0 is len users each freeing a fragment (page_frag_free())
 UARG_GET = 12    # tcp_sendmsg_locked() takes its ubuf_info: other = uarg (msg_zerocopy_realloc/_alloc)
 UARG_PUT = 13    # ... and drops it when it returns: other = uarg (net_zcopy_put)
 GROW = 14        # skb's last frag takes in the next len bytes of its folio: buf, len, other = uarg
@@ -75,11 +76,21 @@ MEM_PIPE = 1       # pages a pipe holds, one ref per page-sized pipe_buffer (spl
 MEM_POOL_PAGE = 2  # a page_pool page given whole to one packet: pp_ref_count = 1
 MEM_POOL_FRAG = 3  # a page_pool page split into slots: pp_ref_count charged with a bias once
 MEM_DEVMEM = 4     # a dma-buf behind a devmem binding: frag refs are refs on the binding
-N_KINDS = 5
-KIND_NAMES = ("user", "pipe", "pool_page", "pool_frag", "devmem")
+MEM_SLAB = 5       # kmalloc'd slab objects: no refcount a frag may take (sendpage_ok() is false for PageSlab,
+                   # include/linux/net.h); skb_splice_from_iter() refuses them with -EIO; kfree() frees them
+MEM_PAGE_FRAG = 6  # a page_frag_cache page (one compound page): refcount charged once with a bias, fragments
+                   # handed out from it; users page_frag_free() theirs, frags get_page() (__page_frag_alloc_align)
+MEM_PAGES = 7      # whole pages a sender got from the page allocator (alloc_pages(), or a kmalloc() over
+                   # KMALLOC_MAX_CACHE_SIZE): one ref per folio, put by the sender; frags get_page()
+N_KINDS = 8
+KIND_NAMES = ("user", "pipe", "pool_page", "pool_frag", "devmem", "slab", "page_frag", "pages")
 POOL_KINDS = (MEM_POOL_PAGE, MEM_POOL_FRAG)
 # BIAS_MAX in net/core/page_pool.c is LONG_MAX; any count far above the users works the same way.
 POOL_BIAS = 1 << 40
+# A page_frag_cache refill charges PAGE_FRAG_CACHE_MAX_SIZE refs and keeps pagecnt_bias = that + 1
+# (include/linux/mm_types.h, mm/page_alloc.c __page_frag_alloc_align(), v6.12): 32 KiB, one order-3 page.
+PAGE_FRAG_CACHE_MAX_SIZE = 32768
+FRAG_BIAS = PAGE_FRAG_CACHE_MAX_SIZE + 1
 # Folios this large are PMD-mapped THPs: gup_fast_pmd_leaf() takes all their refs in one atomic.
 PMD_PAGES = 512
 
@@ -95,7 +106,7 @@ FIELDS = {
     "pull": "skb, len=bytes trimmed from the front of its frags",
     "zc_complete": "other=uarg id whose completion the user reads",
     "free": "skb",
-    "buf_release": "buf",
+    "buf_release": "buf; page_frag memory: len=0 the cache drains its bias, len>0 that many fragments freed",
     "uarg_get": "other=uarg id (the first get creates it with a plain store)",
     "uarg_put": "other=uarg id",
     "grow": "skb, buf, len=bytes the last frag grows by (same folio), other=uarg or -1",
@@ -151,8 +162,8 @@ class TraceBuilder:
     def free(self, cpu, skb):
         self._add(FREE, cpu, skb=skb)
 
-    def buf_release(self, cpu, buf):
-        self._add(BUF_RELEASE, cpu, buf=buf)
+    def buf_release(self, cpu, buf, frags=0):
+        self._add(BUF_RELEASE, cpu, buf=buf, length=frags)
 
     def uarg_get(self, cpu, uarg):
         self._add(UARG_GET, cpu, other=uarg)

@@ -47,6 +47,19 @@ where a frag ends.
     the reader frees skbs after copying. A lost packet holds everything behind
     it until the retransmission arrives. The pool drains a page's unused bias
     when it moves on to the next page (``page_pool_drain_frag()``).
+``splice_gso`` (:data:`EXTRA`, chapter 05)
+    ``splice_send`` with software GSO.
+``kmalloc_copy``, ``kmalloc_pages``, ``kmalloc_send`` (:data:`EXTRA`, :data:`SERVICES`, chapter 07)
+    A kernel service sends messages of ``send_size`` bytes it built in kmalloc'd memory, each with
+    MSG_SPLICE_PAGES, and frees its own hold when ``sendmsg()`` returns. ``kmalloc_copy`` copies each
+    message into ``page_frag_cache`` fragments (at most one cache page each, carved top down; the
+    cache drops its bias when the next fragment does not fit and reuses the page in place if that was
+    its last ref, ``__page_frag_alloc_align()``) and ``page_frag_free()``s them after the send, as
+    ``svc_tcp_sendmsg()`` does with its record marker (net/sunrpc/svcsock.c). ``kmalloc_pages`` copies
+    into freshly allocated order-0 pages and puts them after the send. ``kmalloc_send`` passes the
+    kmalloc'd buffer itself: a slab object up to ``KMALLOC_MAX_CACHE_SIZE``, which today's kernel
+    refuses (``skb_splice_from_iter()``: -EIO), a compound page above it, which it takes page refs on;
+    its lifetime is the destructor design's to manage.
 ``physrange_send`` (the thread's *future*, not today's kernel)
     A splice send whose frags are physical ranges of ``frag_size`` bytes that
     may span pages and folios (a frag as a ``bio_vec`` of phys + len), with
@@ -78,7 +91,7 @@ variant) follows the same pattern:
    so the driver grows them and runs again; ``_nrt=False``; inline only small
    helpers and the hot ones (a call passing the state arrays costs more than
    the work of a small helper).
-3. Register it in :data:`WORKLOADS` (and :data:`_SENDERS` for a sender mode)
+3. Register it in :data:`WORKLOADS` (chapter 01's paths) or :data:`EXTRA` (and :data:`_SENDERS` for a sender mode)
    (the identity tests and the bench take every workload from there); its speed shows in ``fraglife bench``'s
    ``"workloads"`` section.
 """
@@ -103,6 +116,10 @@ MAX_TCP_HEADER = 320  # L1_CACHE_ALIGN(128 + MAX_HEADER), include/net/tcp.h; MAX
 GSO_MAX_SIZE = GSO_LEGACY_MAX_SIZE - (MAX_TCP_HEADER + 1)  # sk_setup_caps(), net/core/sock.c
 NAPI_BUDGET = 64  # packets per NAPI poll (NAPI_POLL_WEIGHT, include/linux/netdevice.h)
 DEVMEM_DMABUF_PAGES = 16000  # the udmabuf the devmem selftest binds (NUM_PAGES, tools/.../hw/ncdevmem.c)
+# kmalloc() above this is a compound page from the page allocator, not a slab object (KMALLOC_MAX_CACHE_SIZE =
+# 1 << (PAGE_SHIFT + 1), include/linux/slab.h; mm/slub.c ___kmalloc_large_node(), v6.12)
+KMALLOC_MAX_CACHE_SIZE = 2 * PAGE_SIZE
+PAGE_FRAG_PAGES = T.PAGE_FRAG_CACHE_MAX_SIZE // PAGE_SIZE  # one page_frag_cache refill: an order-3 page
 #: What a generator counts besides the trace (what the kernel's tracepoints count too, chapter 01):
 STATS = (
     "sendmsg",        # sendmsg() calls
@@ -111,6 +128,8 @@ STATS = (
     "gso_segments",   # segments skb_segment() made in software
     "lost_segments",  # segments lost on the wire (first transmissions)
     "packets",        # packets received
+    "page_allocs",    # page allocator calls for the memory sent (page_frag refills, whole pages, large kmalloc)
+    "frag_reuses",    # page_frag_cache pages reused in place (every fragment was freed before the cache moved on)
 )
 
 
@@ -210,7 +229,7 @@ class _Sender:
         self.c = cfg
         self.tb = TraceBuilder()
         self.rng = SplitMix64(cfg.seed)
-        self.memory = memory  # "user" | "devmem" | "pipe" | "physrange"
+        self.memory = memory  # "user" | "devmem" | "pipe" | "physrange" | "page_frag" | "pages" | "slab"
         self.zerocopy = memory in ("user", "devmem")
         self.tso = tso
         self.stats = dict.fromkeys(STATS, 0)
@@ -221,8 +240,16 @@ class _Sender:
         self.users: dict[int, int] = {}  # send index -> live skbs overlapping it
         self.queued: set[int] = set()  # send indexes whose bytes are all in skbs
         self.clone_of: dict[int, int] = {}  # write-queue skb -> clone in flight
-        # pipe memory: send index -> (buffer id, pfn, pages)
+        # pipe memory (and a kernel service's pages or kmalloc'd buffer): send index -> (buffer id, pfn, pages)
         self.pipe: dict[int, tuple[int, int, int]] = {}
+        # page_frag memory: the cache's page [buffer id, pfn, bytes left below the last fragment], each page's
+        # sends not yet done, the pages the cache moved on from, and each send's fragments
+        self.frag_page: list[int] | None = None
+        self.frag_pending: dict[int, int] = {}
+        self.frag_pfn: dict[int, int] = {}
+        self.frag_drained: set[int] = set()
+        self.frag_deferred: list[int] = []  # pages the current send's fragments are in that the cache left
+        self.frags: dict[int, list[tuple[int, int, int, int]]] = {}  # send -> [(buffer id, pfn, offset, bytes)]
         # user / devmem memory: regions the application keeps, cut into send slots
         self.regions: list[int] = []  # buffer ids, released at the end
         self.free_slots: list[tuple[int, int, int]] = []  # (buffer id, region pfn, first page of the slot)
@@ -250,7 +277,79 @@ class _Sender:
             # a send gets whole folios of its own (a larger page-cache folio would be shared by sends)
             fp = min(c.folio_pages, c.send_pages)
             return fp if c.send_pages % fp == 0 else 1
+        if self.memory == "page_frag":
+            return PAGE_FRAG_PAGES  # one compound page per refill
+        if self.memory == "slab":
+            return self._send_alloc_pages() if c.send_size > KMALLOC_MAX_CACHE_SIZE else 1
+        if self.memory == "pages":
+            return 1  # alloc_page() per page
         return c.folio_pages
+
+    def _send_alloc_pages(self) -> int:
+        """Pages a send's own buffer takes: a kmalloc() over KMALLOC_MAX_CACHE_SIZE is a compound page of
+        get_order(size) (mm/slub.c ___kmalloc_large_node()); the rest, the pages its bytes cover."""
+        sp = self.c.send_pages
+        if self.memory == "slab" and self.c.send_size > KMALLOC_MAX_CACHE_SIZE:
+            return 1 << (sp - 1).bit_length()
+        return sp
+
+    def _send_kind(self) -> int:
+        if self.memory == "slab":
+            return T.MEM_PAGES if self.c.send_size > KMALLOC_MAX_CACHE_SIZE else T.MEM_SLAB
+        return T.MEM_PAGES if self.memory == "pages" else T.MEM_PIPE
+
+    def _send_page_allocs(self) -> int:
+        """Page allocator calls for one send's own buffer."""
+        if self.memory == "pages":
+            return self.c.send_pages
+        return int(self.memory == "slab" and self.c.send_size > KMALLOC_MAX_CACHE_SIZE)
+
+    # page_frag memory (mm/page_alloc.c __page_frag_alloc_align(), v6.12)
+    def _frag_alloc(self, b: int, n: int) -> tuple[int, int, int]:
+        """page_frag_alloc(): ``n`` bytes below the last fragment; when they do not fit, the cache drops its
+        bias (page_ref_sub_and_test()) and reuses the page if that was the last ref, else refills.
+        Returns (buffer id, pfn, offset).
+
+        A page holding a fragment of this same send is still referenced by it, so it is not reused; the
+        model writes its bias drop after the send frees its fragments (the same atomic, and the page dies
+        no earlier: the fragment outlives the drop either way), which keeps a user's carve and its
+        page_frag_free() one event in the trace (trace.BUF_RELEASE)."""
+        fp = self.frag_page
+        if fp is None or fp[2] < n:
+            reused = False
+            if fp is not None and self.frags[b] and self.frags[b][-1][0] == fp[0]:
+                self.frag_deferred.append(fp[0])
+            elif fp is not None:
+                self.tb.buf_release(self.c.app_cpu, fp[0])
+                self.frag_drained.add(fp[0])
+                reused = self.frag_pending[fp[0]] == 0
+                self._frag_recycle(fp[0])
+            buf, pfn = self.buf_ids.get(), self.pages.get(PAGE_FRAG_PAGES)
+            self.stats["frag_reuses" if reused else "page_allocs"] += 1
+            self.tb.alloc(self.c.app_cpu, buf, pfn, PAGE_FRAG_PAGES, PAGE_FRAG_PAGES, T.MEM_PAGE_FRAG)
+            self.frag_page = fp = [buf, pfn, T.PAGE_FRAG_CACHE_MAX_SIZE]
+            self.frag_pending[buf] = 0
+            self.frag_pfn[buf] = pfn
+        fp[2] -= n
+        return fp[0], fp[1], fp[2]
+
+    def _frag_recycle(self, buf: int) -> None:
+        """A page the cache moved on from, whose sends are all done, is free (its ids can be reused)."""
+        if buf in self.frag_drained and self.frag_pending[buf] == 0:
+            self.frag_drained.discard(buf)
+            del self.frag_pending[buf]
+            self.buf_ids.put(buf)
+            self.pages.put(self.frag_pfn.pop(buf), PAGE_FRAG_PAGES)
+
+    def _frag_groups(self, b: int) -> list[tuple[int, int]]:
+        """(buffer id, fragments) of send ``b``, page by page in order."""
+        out: list[list[int]] = []
+        for buf, *_ in self.frags[b]:
+            if out and out[-1][0] == buf:
+                out[-1][1] += 1
+            else:
+                out.append([buf, 1])
+        return [(buf, n) for buf, n in out]
 
     def _region_pages(self) -> int:
         sp = self.c.send_pages
@@ -318,6 +417,11 @@ class _Sender:
             u = self.uarg_of.pop(b)
             self.uarg_pending[u] -= 1
             self._try_complete(u)
+        elif self.memory == "page_frag":
+            for buf, _n in self._frag_groups(b):
+                self.frag_pending[buf] -= 1
+                self._frag_recycle(buf)
+            del self.frags[b]
         else:
             buf, pfn, pages = self.pipe.pop(b)
             self.buf_ids.put(buf)
@@ -356,6 +460,15 @@ class _Sender:
     def _pieces(self, b: int, size: int):
         """The frags one send's bytes become, in order: (buffer, frag page, offset from it, bytes, folio head)."""
         c = self.c
+        if self.memory == "page_frag":
+            for buf, pfn, offset, n in self.frags[b]:  # each fragment, cut at every page
+                pos = 0
+                while pos < n:
+                    o = offset + pos
+                    k = min(PAGE_SIZE - o % PAGE_SIZE, n - pos)
+                    yield buf, pfn + o // PAGE_SIZE, o % PAGE_SIZE, k, pfn
+                    pos += k
+            return
         if self.zerocopy:
             buf, base, first = self.slot_of[b]
         else:
@@ -406,10 +519,19 @@ class _Sender:
         if self.zerocopy:
             self.slot_of[b] = self._slot()
             u = self._uarg_for(b, size)
+        elif self.memory == "page_frag":  # the message is copied into fragments of at most one cache page
+            self.frags[b] = []
+            for pos in range(0, size, T.PAGE_FRAG_CACHE_MAX_SIZE):
+                n = min(T.PAGE_FRAG_CACHE_MAX_SIZE, size - pos)
+                self.frags[b].append((*self._frag_alloc(b, n), n))
+            for buf, _n in self._frag_groups(b):
+                self.frag_pending[buf] += 1
         else:
-            buf, pfn = self.buf_ids.get(), self.pages.get(c.send_pages)
-            tb.alloc(cpu, buf, pfn, c.send_pages, self.folio_pages, T.MEM_PIPE)
-            self.pipe[b] = (buf, pfn, c.send_pages)
+            pages = self._send_alloc_pages()
+            buf, pfn = self.buf_ids.get(), self.pages.get(pages)
+            tb.alloc(cpu, buf, pfn, pages, self.folio_pages, self._send_kind())
+            self.stats["page_allocs"] += self._send_page_allocs()
+            self.pipe[b] = (buf, pfn, pages)
         seq = lo
         for buf, pfn, off, n, head in self._pieces(b, size):
             while n:
@@ -446,8 +568,17 @@ class _Sender:
             self._close_skb(pending_txc, pending_ack)
         if self.zerocopy:
             tb.uarg_put(cpu, u)  # net_zcopy_put() as tcp_sendmsg_locked() returns
+        elif self.memory == "page_frag":
+            for buf, n in self._frag_groups(b):
+                tb.buf_release(cpu, buf, n)  # page_frag_free() of each fragment after sendmsg() returns
+            for buf in self.frag_deferred:  # the bias drops of the pages the cache left during this send
+                tb.buf_release(cpu, buf)
+                self.frag_drained.add(buf)
+                self._frag_recycle(buf)
+            self.frag_deferred = []
         else:
-            tb.buf_release(cpu, self.pipe[b][0])  # splice_to_socket(): the pipe lets go at return
+            # splice_to_socket(): the pipe lets go at return; a service puts its pages or kfree()s its buffer
+            tb.buf_release(cpu, self.pipe[b][0])
         self._maybe_done(b)
 
     def generate(self) -> np.ndarray:
@@ -467,6 +598,11 @@ class _Sender:
         if self.cur_uarg is not None:
             u, self.cur_uarg = self.cur_uarg, None
             self._try_complete(u)
+        if self.frag_page is not None:  # the cache is drained (page_frag_cache_drain())
+            buf = self.frag_page[0]
+            self.tb.buf_release(c.app_cpu, buf)
+            self.frag_drained.add(buf)
+            self._frag_recycle(buf)
         for buf in self.regions:  # munmap / unbind at exit
             self.tb.buf_release(c.app_cpu, buf)
         return self.tb.build(), self.stats
@@ -726,6 +862,8 @@ def _sender_jit(cfg: Config, memory: str, tso: bool):
     P[[J.P_INFLIGHT, J.P_TXC_LAG, J.P_ACK_EVERY, J.P_MAX_FRAGS]] = c.inflight, c.txc_lag, c.ack_every, c.max_frags
     P[J.P_ALLOC_KIND] = T.MEM_DEVMEM if memory == "devmem" else T.MEM_USER
     P[J.P_UARG_LIMIT] = UARG_BYTE_LIMIT
+    P[[J.P_SEND_KIND, J.P_SEND_ALLOC_PAGES, J.P_SEND_PAGE_ALLOCS]] = (twin._send_kind(), twin._send_alloc_pages(),
+                                                                     twin._send_page_allocs())
     F = np.array([c.loss_rate, *c.loss_chain], dtype=np.float64)
     # Live state spans what is in flight: the write queue and the clones the device holds, the sends they
     # cover, and a ubuf_info's sends until all of them are done. Too small is only slower (the kernel asks
@@ -741,6 +879,11 @@ def _sender_jit(cfg: Config, memory: str, tso: bool):
     total = 2 * (queued + (min(c.txc_lag, queued) + 2) * segs) + 64
     caps = {name: min(cap, total if name in ("skb", "queue") else 2 * n_sends + 16) if name != "seg" else cap
             for name, cap in caps.items()}
+    if memory == "page_frag":  # a send's fragments; the cache pages its sends in flight hold
+        chunks = -(-c.send_size // T.PAGE_FRAG_CACHE_MAX_SIZE)
+        caps["frag"] = chunks + 1
+        caps["cache"] = min(2 * (window * c.size_goal // T.PAGE_FRAG_CACHE_MAX_SIZE + 2 * chunks) + 8,
+                            n_sends * chunks + 8)
     return P, F, caps
 
 
@@ -802,7 +945,9 @@ def _make_jit(workload: str):
 
 #: The senders' memory and offload per workload (the others are receivers).
 _SENDERS = {"tcp_send": ("user", True), "tcp_gso": ("user", False), "splice_send": ("pipe", True),
-            "devmem_send": ("devmem", True), "physrange_send": ("physrange", True)}
+            "devmem_send": ("devmem", True), "physrange_send": ("physrange", True),
+            "kmalloc_copy": ("page_frag", True), "kmalloc_pages": ("pages", True), "kmalloc_send": ("slab", True),
+            "splice_gso": ("pipe", False)}
 
 
 @dataclass(frozen=True)
@@ -831,6 +976,25 @@ WORKLOADS: dict[str, Workload] = {
     )
 }
 TODAY = tuple(name for name, w in WORKLOADS.items() if w.today)
+#: Generators the later chapters add to chapter 01's paths above: a kernel service (a network filesystem, a
+#: storage target) sending messages it built in kmalloc'd memory, ``send_size`` bytes per message, with
+#: MSG_SPLICE_PAGES (chapter 07), and the splice path with software GSO (chapter 05's kernel comparison).
+EXTRA: dict[str, Workload] = {
+    w.name: w
+    for w in (
+        _workload("kmalloc_copy", "a kernel service copies each kmalloc'd message into page_frag_cache fragments "
+                  "and splices those (today)"),
+        _workload("kmalloc_pages", "a kernel service copies each message into freshly allocated whole pages and "
+                  "splices those"),
+        _workload("kmalloc_send", "a kernel service splices its kmalloc'd message itself: refused today up to "
+                  "KMALLOC_MAX_CACHE_SIZE (slab), a compound page above; a destructor's to own"),
+        _workload("splice_gso", "splice from a pipe (MSG_SPLICE_PAGES) with software GSO: skb_segment per MSS"),
+    )
+}
+#: The kernel services' senders of chapter 07.
+SERVICES = ("kmalloc_copy", "kmalloc_pages", "kmalloc_send")
+#: Every generator, by name.
+ALL = {**WORKLOADS, **EXTRA}
 IMPLS = ("jit", "twin")
 
 
@@ -838,9 +1002,9 @@ def _lookup(workload: str, impl: str) -> Workload:
     if impl not in IMPLS:
         raise ValueError(f"impl={impl!r} is not allowed; allowed: {', '.join(IMPLS)}")
     try:
-        return WORKLOADS[workload]
+        return ALL[workload]
     except KeyError:
-        raise ValueError(f"unknown workload {workload!r}; known: {', '.join(WORKLOADS)}") from None
+        raise ValueError(f"unknown workload {workload!r}; known: {', '.join(ALL)}") from None
 
 
 def generate_with_stats(workload: str, *, impl: str = "jit", **params) -> tuple[np.ndarray, dict]:

@@ -69,15 +69,17 @@ _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(
 _INV53 = 1.0 / (1 << 53)
 
 # Memory modes of the sender (the twin's ``memory``).
-MEMORY = {"user": 0, "devmem": 1, "pipe": 2, "physrange": 3}
-MEM_U, MEM_DEV, MEM_PIPE_, MEM_PHYS = 0, 1, 2, 3
-T_MEM_PIPE = T.MEM_PIPE
+MEMORY = {"user": 0, "devmem": 1, "pipe": 2, "physrange": 3, "page_frag": 4, "pages": 5, "slab": 6}
+MEM_U, MEM_DEV, MEM_PIPE_, MEM_PHYS, MEM_FRAG = 0, 1, 2, 3, 4
+T_MEM_PAGE_FRAG = T.MEM_PAGE_FRAG
+FRAG_MAX, FRAG_PAGES = T.PAGE_FRAG_CACHE_MAX_SIZE, T.PAGE_FRAG_CACHE_MAX_SIZE // T.PAGE_SIZE
 
 # P: integer parameters.
 (P_MEMORY, P_TSO, P_ZEROCOPY, P_MSS, P_SEND_SIZE, P_FRAG_SIZE, P_BYTES, P_APP_CPU, P_TXC_CPU, P_RX_CPU,
  P_SIZE_GOAL, P_SEND_PAGES, P_FOLIO_PAGES, P_REGION_PAGES, P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY, P_MAX_FRAGS,
- P_ALLOC_KIND, P_UARG_LIMIT, P_RX_KIND, P_RX_PAGES, P_RX_PER_PAGE, P_RX_HOLE, P_GSO_LIMIT, P_NAPI) = range(26)
-N_P = 26
+ P_ALLOC_KIND, P_UARG_LIMIT, P_RX_KIND, P_RX_PAGES, P_RX_PER_PAGE, P_RX_HOLE, P_GSO_LIMIT, P_NAPI,
+ P_SEND_KIND, P_SEND_ALLOC_PAGES, P_SEND_PAGE_ALLOCS) = range(29)
+N_P = 29
 # F: float parameters.
 F_LOSS, F_START, F_STAY = range(3)
 
@@ -86,15 +88,17 @@ F_LOSS, F_START, F_STAY = range(3)
  M_CUR_UARG, M_UARG_BYTES, M_PREV_LOST, M_SKB_NEXT, M_SKB_TOP, M_BUF_NEXT, M_BUF_TOP, M_UARG_NEXT, M_UARG_TOP,
  M_PAGE_NEXT, M_PAGE_TOP, M_SLOT_TOP, M_N_REGIONS, M_TXQ_HEAD, M_TXQ_N, M_DEVQ_HEAD, M_DEVQ_N, M_ACKQ_HEAD,
  M_ACKQ_N, M_PINS, M_SENDMSG, M_TRANSMISSIONS, M_RETRANSMITS, M_GSO_SEGMENTS, M_LOST_SEGMENTS,
- M_PACKETS, M_TRACE, M_RNG, M_FRESH_BUF, M_FRESH_PFN, M_FRESH_K, M_FRESH_N) = range(43)
-N_M = 43
-STAT_SLOTS = dict(zip(("sendmsg", "transmissions", "retransmits", "gso_segments", "lost_segments", "packets"),
-                      range(M_SENDMSG, M_PACKETS + 1)))
+ M_PACKETS, M_TRACE, M_RNG, M_FRESH_BUF, M_FRESH_PFN, M_FRESH_K, M_FRESH_N, M_PAGE_ALLOCS, M_FRAG_REUSES,
+ M_FRAG_SEQ, M_FRAG_LEFT, M_FRAG_N) = range(48)
+N_M = 48
+STAT_SLOTS = dict(zip(("sendmsg", "transmissions", "retransmits", "gso_segments", "lost_segments", "packets",
+                       "page_allocs", "frag_reuses"),
+                      (*range(M_SENDMSG, M_PACKETS + 1), M_PAGE_ALLOCS, M_FRAG_REUSES)))
 
 # Status bits: which capacity was too small.
-OVF_SKB, OVF_SEND, OVF_UARG, OVF_BUF, OVF_SLOT, OVF_QUEUE, OVF_SEG = 1, 2, 4, 8, 16, 32, 64
+OVF_SKB, OVF_SEND, OVF_UARG, OVF_BUF, OVF_SLOT, OVF_QUEUE, OVF_SEG, OVF_FRAG = 1, 2, 4, 8, 16, 32, 64, 128
 OVERFLOW = {OVF_SKB: "skb", OVF_SEND: "send", OVF_UARG: "uarg", OVF_BUF: "buf", OVF_SLOT: "slot",
-            OVF_QUEUE: "queue", OVF_SEG: "seg"}
+            OVF_QUEUE: "queue", OVF_SEG: "seg", OVF_FRAG: "frag"}
 
 # The sender's state: one 2-D int64 array S, one row per field, every row as long as the largest
 # capacity (a power of two, so rings wrap with a mask); few arguments keep calls cheap.
@@ -106,10 +110,15 @@ SENDER_ROWS = (
     "SL_BUF", "SL_PFN", "SL_FIRST",  # send slots given back, a stack
     "Q_TXQ_DUE", "Q_TXQ_S", "Q_TXQ_START", "Q_TXQ_CNT", "Q_ACK_DUE", "Q_ACK_S", "Q_DEV",  # rings
     "LS",  # scratch: which segments of an acknowledged skb were lost
+    # page_frag memory: a send's cache pages (sequence numbers, first and last); the cache pages, a ring by
+    # sequence number; the current send's fragments (scratch)
+    "SD_CP0", "SD_CP1", "CP_TAG", "CP_BUF", "CP_PFN", "CP_PENDING", "CP_DRAINED", "FR_BUF", "FR_PFN", "FR_OFF",
+    "FR_LEN",
 )
 (SK_LO, SK_HI, SK_CLONE, SK_FREE, SD_TAG, SD_USERS, SD_QUEUED, SD_UARG, SD_BUF, SD_BASE, SD_FIRST, UA_FIRST,
  UA_LAST, UA_PENDING, UA_FREE, BF_FREE, BF_PAGE_FREE, BF_REGION, SL_BUF, SL_PFN, SL_FIRST, Q_TXQ_DUE, Q_TXQ_S,
- Q_TXQ_START, Q_TXQ_CNT, Q_ACK_DUE, Q_ACK_S, Q_DEV, LS) = range(len(SENDER_ROWS))
+ Q_TXQ_START, Q_TXQ_CNT, Q_ACK_DUE, Q_ACK_S, Q_DEV, LS, SD_CP0, SD_CP1, CP_TAG, CP_BUF, CP_PFN, CP_PENDING,
+ CP_DRAINED, FR_BUF, FR_PFN, FR_OFF, FR_LEN) = range(len(SENDER_ROWS))
 # The receiver's buffers: BF, one row per field.
 RB_FREE, RB_PAGE_FREE, RB_PFN, RB_FRAGS, RB_RELEASED = range(5)
 
@@ -229,6 +238,53 @@ def _try_complete(P, M, S, E8, E16, E32, E64, u):
 
 
 @njit(inline="always", **_JIT)
+def _frag_recycle(M, S, k):
+    """The twin's _frag_recycle(): a cache page the cache left, whose sends are all done, is free."""
+    j = k & (S.shape[1] - 1)
+    if S[CP_DRAINED, j] == 1 and S[CP_PENDING, j] == 0:
+        _id_put(M, S, BF_FREE, M_BUF_TOP, S[CP_BUF, j])
+        _id_put(M, S, BF_PAGE_FREE, M_PAGE_TOP, S[CP_PFN, j])
+        S[CP_TAG, j] = -1
+        S[CP_DRAINED, j] = 0
+
+
+@njit(**_JIT)
+def _frag_alloc(P, M, S, E8, E16, E32, E64, n):
+    """The twin's _frag_alloc(): page_frag_alloc() of ``n`` bytes; returns the cache page's sequence number
+    (the fragment's offset is then M[M_FRAG_LEFT])."""
+    cpu = P[P_APP_CPU]
+    mask = S.shape[1] - 1
+    k = M[M_FRAG_SEQ]
+    if k < 0 or M[M_FRAG_LEFT] < n:
+        reused = False
+        if k >= 0 and M[M_FRAG_N] == 0:  # the page holds none of this send's fragments: drop its bias now
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[CP_BUF, k & mask], -1, 0, 0)
+            S[CP_DRAINED, k & mask] = 1
+            reused = S[CP_PENDING, k & mask] == 0
+            _frag_recycle(M, S, k)
+        buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+        pfn = _page_get(M, S, BF_PAGE_FREE, FRAG_PAGES)
+        if reused:
+            M[M_FRAG_REUSES] += 1
+        else:
+            M[M_PAGE_ALLOCS] += 1
+        _ev(M, E8, E16, E32, E64, ALLOC, T_MEM_PAGE_FRAG, cpu, -1, -1, buf, pfn, FRAG_PAGES, FRAG_PAGES)
+        k += 1
+        j = k & mask
+        if S[CP_TAG, j] != -1:
+            M[M_STATUS] |= OVF_FRAG
+        S[CP_TAG, j] = k
+        S[CP_BUF, j] = buf
+        S[CP_PFN, j] = pfn
+        S[CP_PENDING, j] = 0
+        S[CP_DRAINED, j] = 0
+        M[M_FRAG_SEQ] = k
+        M[M_FRAG_LEFT] = FRAG_MAX
+    M[M_FRAG_LEFT] -= n
+    return k
+
+
+@njit(inline="always", **_JIT)
 def _drop_user(P, M, S, E8, E16, E32, E64, b):
     """One skb fewer references send ``b``; if none does and all of it was queued, it is done."""
     j = b & (S.shape[1] - 1)
@@ -240,6 +296,11 @@ def _drop_user(P, M, S, E8, E16, E32, E64, b):
         u = S[SD_UARG, j]
         S[UA_PENDING, u] -= 1
         _try_complete(P, M, S, E8, E16, E32, E64, u)
+    elif P[P_MEMORY] == MEM_FRAG:
+        for k in range(S[SD_CP0, j], S[SD_CP1, j] + 1):
+            S[CP_PENDING, k & (S.shape[1] - 1)] -= 1
+            _frag_recycle(M, S, k)
+        S[SD_TAG, j] = -1
     else:
         _id_put(M, S, BF_FREE, M_BUF_TOP, S[SD_BUF, j])
         _id_put(M, S, BF_PAGE_FREE, M_PAGE_TOP, S[SD_BASE, j])
@@ -543,11 +604,30 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
         S[SD_UARG, j] = u
         S[UA_LAST, u] = b
         S[UA_PENDING, u] += 1
-    else:
-        sp = P[P_SEND_PAGES]
+    elif memory == MEM_FRAG:  # copied into fragments of at most one cache page (the twin's _frag_alloc())
+        M[M_FRAG_N] = 0
+        for start in range(0, size, FRAG_MAX):
+            ci = M[M_FRAG_N]
+            if ci >= S.shape[1]:
+                M[M_STATUS] |= OVF_FRAG
+                return
+            n = min(FRAG_MAX, size - start)
+            k = _frag_alloc(P, M, S, E8, E16, E32, E64, n)
+            S[FR_BUF, ci], S[FR_PFN, ci] = S[CP_BUF, k & mask], S[CP_PFN, k & mask]
+            S[FR_OFF, ci], S[FR_LEN, ci] = M[M_FRAG_LEFT], n
+            M[M_FRAG_N] = ci + 1
+            if ci == 0:
+                S[SD_CP0, j] = k
+            S[SD_CP1, j] = k
+        for k in range(S[SD_CP0, j], S[SD_CP1, j] + 1):
+            S[CP_PENDING, k & mask] += 1
+        S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[FR_BUF, 0], S[FR_PFN, 0], S[FR_PFN, 0]
+    else:  # a buffer of the send's own: the pipe's pages, a service's pages or kmalloc'd memory
+        sp = P[P_SEND_ALLOC_PAGES]
         buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
         pfn = _page_get(M, S, BF_PAGE_FREE, sp)
-        _ev(M, E8, E16, E32, E64, ALLOC, T_MEM_PIPE, cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], sp)
+        _ev(M, E8, E16, E32, E64, ALLOC, P[P_SEND_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], sp)
+        M[M_PAGE_ALLOCS] += P[P_SEND_PAGE_ALLOCS]
         S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = buf, pfn, pfn
     buf, base, first = S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j]
     fp = P[P_FOLIO_PAGES]
@@ -556,22 +636,32 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
     seq = lo
     pos = 0
     while pos < size:
-        # the next piece: a run inside one folio (user), a physical range (physrange), a page (pipe, devmem)
-        q = first + pos // PAGE
-        head = base + (q - base) // fp * fp
-        if memory == MEM_U:
-            end = (head - first + fp) * PAGE
-        elif memory == MEM_PHYS:
-            end = (pos // P[P_FRAG_SIZE] + 1) * P[P_FRAG_SIZE]
+        # the next piece: a run inside one folio (user), a physical range (physrange), a page (pipe, devmem,
+        # pages, slab), a page of a fragment (page_frag)
+        if memory == MEM_FRAG:
+            ci = pos // FRAG_MAX
+            within = pos - ci * FRAG_MAX
+            o = S[FR_OFF, ci] + within
+            buf, head = S[FR_BUF, ci], S[FR_PFN, ci]
+            pfn = head + o // PAGE
+            off = o % PAGE
+            n = min(PAGE - off, S[FR_LEN, ci] - within)
         else:
-            end = (pos // PAGE + 1) * PAGE
-        n = min(end, size) - pos
-        if memory == MEM_U or memory == MEM_PHYS:
-            pfn = head
-            off = (first - head) * PAGE + pos
-        else:
-            pfn = q
-            off = pos % PAGE
+            q = first + pos // PAGE
+            head = base + (q - base) // fp * fp
+            if memory == MEM_U:
+                end = (head - first + fp) * PAGE
+            elif memory == MEM_PHYS:
+                end = (pos // P[P_FRAG_SIZE] + 1) * P[P_FRAG_SIZE]
+            else:
+                end = (pos // PAGE + 1) * PAGE
+            n = min(end, size) - pos
+            if memory == MEM_U or memory == MEM_PHYS:
+                pfn = head
+                off = (first - head) * PAGE + pos
+            else:
+                pfn = q
+                off = pos % PAGE
         pos += n
         while n:
             if M[M_SKB] >= 0 and M[M_SKB_UARG] != u and M[M_SKB_FRAGS] != 0:
@@ -608,6 +698,20 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
         _close_skb(P, F, M, S, E8, E16, E32, E64)  # tcp_push() of the tail
     if P[P_ZEROCOPY]:
         _ev(M, E8, E16, E32, E64, UARG_PUT, 0, cpu, -1, u, -1, -1, 0, 0)
+    elif memory == MEM_FRAG:
+        ci = 0
+        nf = M[M_FRAG_N]
+        while ci < nf:  # page_frag_free() of each fragment, one event per cache page
+            fb = S[FR_BUF, ci]
+            cnt = 0
+            while ci < nf and S[FR_BUF, ci] == fb:
+                cnt += 1
+                ci += 1
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, fb, -1, 0, cnt)
+        for k in range(S[SD_CP0, j], S[SD_CP1, j]):  # the bias drops of the pages the cache left
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[CP_BUF, k & mask], -1, 0, 0)
+            S[CP_DRAINED, k & mask] = 1
+            _frag_recycle(M, S, k)
     else:
         _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[SD_BUF, j], -1, 0, 0)
     _maybe_done(P, M, S, E8, E16, E32, E64, b)
@@ -636,6 +740,12 @@ def sender(P, F, M, S, E8, E16, E32, E64):
     if u >= 0:
         M[M_CUR_UARG] = -1
         _try_complete(P, M, S, E8, E16, E32, E64, u)
+    k = M[M_FRAG_SEQ]
+    if k >= 0:  # page_frag_cache_drain()
+        j = k & (S.shape[1] - 1)
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, P[P_APP_CPU], -1, -1, S[CP_BUF, j], -1, 0, 0)
+        S[CP_DRAINED, j] = 1
+        _frag_recycle(M, S, k)
     for r in range(min(M[M_N_REGIONS], S.shape[1])):  # munmap / unbind at exit
         _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, P[P_APP_CPU], -1, -1, S[BF_REGION, r], -1, 0, 0)
 
@@ -786,7 +896,7 @@ def _trace_events(cap: int) -> tuple[np.ndarray, list[np.ndarray]]:
 
 def _misc(seed: int) -> np.ndarray:
     M = np.zeros(N_M, dtype=np.int64)
-    M[[M_SKB, M_SKB_UARG, M_CUR_UARG]] = -1
+    M[[M_SKB, M_SKB_UARG, M_CUR_UARG, M_FRAG_SEQ]] = -1
     M[M_RNG] = np.uint64(seed & RNG.MASK).view(np.int64)  # splitmix64's state, as 64 bits
     return M
 
@@ -794,6 +904,7 @@ def _misc(seed: int) -> np.ndarray:
 def _sender_state(caps: dict) -> tuple:
     S = np.zeros((len(SENDER_ROWS), _pow2(max(caps.values()))), dtype=np.int64)
     S[SD_TAG] = -1
+    S[CP_TAG] = -1
     return (S,)
 
 

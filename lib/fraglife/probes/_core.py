@@ -40,6 +40,7 @@ REGISTRY = {
     "kpageflags": "fraglife.probes.kpageflags",
     "memcpy": "fraglife.probes.memcpy",
     "kcount": "fraglife.probes.kcount",
+    "kcount_splice": "fraglife.probes.kcount_splice",
     "atomics": "fraglife.probes.atomics",
     "memlat": "fraglife.probes.memlat",
     "gup": "fraglife.probes.gup",

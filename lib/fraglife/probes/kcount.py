@@ -117,7 +117,7 @@ import socket
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping
 
@@ -511,6 +511,7 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
 
     with ExitStack() as stack:
+        stack.enter_context(_one_transfer_at_a_time())
         link = stack.enter_context(_net.veth_pair(NS_PREFIX, sender_ns=True, mtu=mtu))
         features = {
             "tx": _net.in_netns(link.tx_ns, lambda: _net.device_features(link.tx_if, {"tso": tso, "gso": gso})),
@@ -653,6 +654,31 @@ def _snapshot(link: _net.Veth, tx: socket.socket, rx: socket.socket, tbf) -> dic
         "links": {"tx": _net.link_stats(link.tx_ns, link.tx_if), "rx": _net.link_stats(link.rx_ns, link.rx_if)},
         "qdisc": _qdisc_stats(link) if tbf is not None else None,
     }
+
+
+#: Two transfers at once disturb each other: the idle-subtracted counters count both, and the two
+#: share the CPUs (chapters run two at a time). A lock file serialises them across processes.
+LOCK_FILE = "fraglife-kcount.lock"
+LOCK_WAIT_S = 300.0
+
+
+@contextmanager
+def _one_transfer_at_a_time():
+    path = os.path.join(tempfile.gettempdir(), LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another transfer held {path} for {LOCK_WAIT_S:.0f} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor drops the lock
 
 
 def leftovers() -> list[str]:

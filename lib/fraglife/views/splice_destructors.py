@@ -1,0 +1,106 @@
+"""Chapter 05's charts and panel view (book/05_splice_destructors.ipynb).
+
+Each function takes a DataFrame from :mod:`fraglife.chapters.splice_destructors` (``Results`` or
+``panel_data``) and returns an altair chart or a list to show.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import altair as alt
+import pandas as pd
+
+from . import widgets
+from .plots import PALETTE
+from .refcount_removal import chart_comparison  # noqa: F401  (the same chart, for this chapter's transfers)
+
+RULE_ORDER = ["today", "owner", "pipe_holds"]
+RULE_COLORS = [PALETTE[3], PALETTE[0], PALETTE[4]]
+CAUSES = ["pipe fill", "taken at attach", "taken on retransmit, GSO, unclone", "released when sendmsg() returns",
+          "released by skbs and ACKs", "dataref and ubuf_info"]
+PHASES = ["queued in the socket", "on the wire", "ACK and TX completion"]
+PHASE_COLORS = [PALETTE[5], PALETTE[1], PALETTE[3]]
+PANEL_PIPE_KIB = (4, 8, 16, 64, 256, 1024)
+PANEL_SPLICE_KIB = (4, 16, 64, 256, 1024, 16384)
+PANEL_LINE_GBIT = (10, 25, 100, 200, 400)
+PANEL_COLUMNS = ["rule", "atomics_per_mib", "ns_per_mib", "gbit_per_s", "hold_us", "inflight_pages"]
+
+
+def rule_color(field: str = "rule") -> alt.Color:
+    return alt.Color(f"{field}:N", title="rule", sort=RULE_ORDER,
+                     scale=alt.Scale(domain=RULE_ORDER, range=RULE_COLORS))
+
+
+def chart_rules(df: pd.DataFrame):
+    """Stacked bars: atomics per MiB by what takes or drops them, one bar per rule (and source)."""
+    long = df.melt(id_vars=["source", "rule"], value_vars=CAUSES, var_name="cause", value_name="per_mib")
+    long["bar"] = long["source"] + ": " + long["rule"]
+    long["cause_order"] = long["cause"].map(CAUSES.index)
+    return alt.Chart(long, title="What each rule takes and releases, atomics per MiB").mark_bar().encode(
+        y=alt.Y("bar:N", title=None, sort=list(dict.fromkeys(long["bar"]))),
+        x=alt.X("per_mib:Q", title="atomics per MiB spliced"),
+        color=alt.Color("cause:N", title=None, sort=CAUSES, legend=alt.Legend(orient="bottom", columns=2)),
+        order=alt.Order("cause_order:Q"),
+        tooltip=["source", "rule", "cause", alt.Tooltip("per_mib:Q", format=".0f")],
+    ).properties(
+        width=440, height=max(60, 22 * long["bar"].nunique()))
+
+
+def chart_sendmsg_sizes(df: pd.DataFrame):
+    """Lines: atomics per MiB against pages per sendmsg(), today and with the owner."""
+    return alt.Chart(df, title="Pages per sendmsg(): where the owner starts to pay").mark_line(point=True).encode(
+        x=alt.X("sendmsg_pages:Q", title="pages per sendmsg() (log)", scale=alt.Scale(type="log", base=2)),
+        y=alt.Y("atomics_per_mib:Q", title="atomics per MiB"),
+        color=rule_color(),
+        tooltip=["rule", "sendmsg_pages", alt.Tooltip("atomics_per_mib:Q", format=".0f"),
+                 alt.Tooltip("ns_per_mib:Q", format=".0f")],
+    ).properties(width=400, height=200)
+
+
+def chart_timeline(df: pd.DataFrame):
+    """Bars: each of the first sendmsg()s from its return to the network letting go, by phase; one row per rule,
+    labelled with who holds the pages meanwhile."""
+    d = df.assign(row=df["rule"] + ": " + df["held by"])
+    rows = [f"{r}: {h}" for r, h in dict(zip(d["rule"], d["held by"])).items()]
+    return alt.Chart(d).mark_bar(height=7).encode(
+        x=alt.X("start_us:Q", title="time since the first splice() (us)"),
+        x2="end_us:Q",
+        y=alt.Y("sendmsg:O", title="sendmsg()", axis=alt.Axis(labels=False, ticks=False)),
+        color=alt.Color("phase:N", title=None, sort=PHASES, scale=alt.Scale(domain=PHASES, range=PHASE_COLORS),
+                        legend=alt.Legend(orient="bottom")),
+        row=alt.Row("row:N", title=None, sort=rows, header=alt.Header(labelAngle=0, labelAlign="left",
+                                                                       labelAnchor="start", labelOrient="top")),
+        tooltip=["rule", "held by", "sendmsg", "phase", alt.Tooltip("start_us:Q", format=".1f"),
+                 alt.Tooltip("end_us:Q", format=".1f")],
+    ).properties(width=440, height=100, title="Who holds each sendmsg()'s pages, and until when")
+
+
+def chart_panel(df: pd.DataFrame):
+    """Two bar charts side by side: atomics per MiB and throughput per rule."""
+    base = alt.Chart(df).encode(y=alt.Y("rule:N", sort=RULE_ORDER, title=None), color=rule_color())
+    atomics = base.mark_bar().encode(x=alt.X("atomics_per_mib:Q", title="atomics per MiB"),
+                                     tooltip=["rule", alt.Tooltip("atomics_per_mib:Q", format=".0f")])
+    rate = base.mark_bar().encode(x=alt.X("gbit_per_s:Q", title="Gbit/s through the pipe"),
+                                  tooltip=["rule", alt.Tooltip("gbit_per_s:Q", format=".2f")])
+    return alt.hconcat(atomics.properties(width=220, height=90), rate.properties(width=220, height=90))
+
+
+def controls(spec, params: Mapping[str, Any]) -> dict:
+    """The panel's controls, started at the run's values, ranges from the chapter's spec."""
+    return widgets.controls(spec, params, pipe_kib={"options": PANEL_PIPE_KIB},
+                            splice_kib={"options": PANEL_SPLICE_KIB},
+                            completion_us={"lo": 0.0, "hi": 1000.0, "step": 5.0},
+                            line_gbit={"options": PANEL_LINE_GBIT})
+
+
+def panel(df: pd.DataFrame) -> list:
+    return [chart_panel(df), df[PANEL_COLUMNS].round(2)]
+
+
+def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+    """Chapter 05's control panel; ``ch`` is the chapter module (a view never imports it)."""
+    from ..chapters import get
+
+    return widgets.panel(controls(get("05").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+                         title="Atomics per MiB and throughput by rule")

@@ -1,0 +1,127 @@
+"""The rules of slab, page_frag and whole-page memory, on small traces whose counts are worked out by hand.
+
+Each trace is replayed by the twin, the engine and (today's policy) the C replay; all three must give the
+counts below (the differential tests check that they agree on every trace; these check what they say).
+"""
+
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import find
+
+from fraglife.model import engine, reference, trace as T
+from fraglife.model.policies import POLICIES
+
+from strategies import raw_traces
+
+PAGE = T.PAGE_SIZE
+
+
+def _ledgers(trace, policy):
+    fast = engine.replay(trace, policy)
+    slow = reference.replay(trace, POLICIES[policy])
+    assert fast == slow, policy
+    if policy == "page_ref" and (shutil.which("cc") or shutil.which("gcc")):
+        from fraglife.model import creplay
+        from fraglife.paths import build_dir
+
+        c = creplay.load(build_dir("bench"))
+        assert np.array_equal(c.replay_array(trace), engine.replay_array(trace, policy))
+    return fast
+
+
+def _slab_send():
+    """A kernel service passes 2 KiB of kmalloc'd memory to sendmsg(MSG_SPLICE_PAGES), then kfree()s it."""
+    tb = T.TraceBuilder()
+    tb.alloc(0, buf=0, pfn=0, pages=1, folio_pages=1, kind=T.MEM_SLAB)
+    tb.skb_alloc(0, skb=0)
+    tb.attach(0, skb=0, buf=0, pfn=0, off=0, length=2048)
+    tb.buf_release(0, buf=0)
+    tb.free(1, skb=0)
+    return tb.build()
+
+
+def test_slab_memory_is_refused_today_and_owned_by_the_destructor():
+    today = _ledgers(_slab_send(), "page_ref")
+    assert today.trace_errors == 1 and today.page_atomics == 0 and today.uaf_pages == 0
+    owner = _ledgers(_slab_send(), "owner_skb")
+    # the service's ref (a plain store), the skb's get, the service's put, the skb's put: the destructor kfree()s
+    assert owner.clean and owner.owner_atomics == 3 and owner.page_atomics == 0
+    binding = _ledgers(_slab_send(), "owner_binding")
+    assert binding.uaf_pages == 1  # kfree() while the frag points at it: the binding protects nothing
+
+
+def _page_frag_sends():
+    """Two 1 KiB messages copied into one page_frag_cache page (8 pages, top down) and spliced."""
+    tb = T.TraceBuilder()
+    tb.alloc(0, buf=0, pfn=0, pages=8, folio_pages=8, kind=T.MEM_PAGE_FRAG)
+    tb.skb_alloc(0, skb=0)
+    tb.attach(0, skb=0, buf=0, pfn=7, off=3072, length=1024)  # the first fragment: the page's last KiB
+    tb.buf_release(0, buf=0, frags=1)  # page_frag_free() after sendmsg() returns
+    tb.attach(0, skb=0, buf=0, pfn=7, off=2048, length=1024)
+    tb.buf_release(0, buf=0, frags=1)
+    tb.free(1, skb=0)
+    tb.buf_release(0, buf=0)  # the cache moves on: page_ref_sub_and_test(pagecnt_bias)
+    return tb.build()
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_page_frag_counts(policy):
+    led = _ledgers(_page_frag_sends(), policy)
+    assert led.clean, led
+    if policy == "owner_binding":
+        assert led.page_atomics == 2  # the users' puts; the binding keeps no page counts
+    elif POLICIES[policy].batch:
+        assert led.page_atomics == 1 + 2 + 1 + 1  # one get (batched per skb), two frees, one put, the drain
+    else:
+        assert led.page_atomics == 2 + 2 + 2 + 1  # get_page per frag, page_frag_free twice, two puts, the drain
+
+
+def test_page_frag_page_lives_until_its_last_user():
+    tb = T.TraceBuilder()
+    tb.alloc(0, buf=0, pfn=0, pages=8, folio_pages=8, kind=T.MEM_PAGE_FRAG)
+    tb.skb_alloc(0, skb=0)
+    tb.attach(0, skb=0, buf=0, pfn=7, off=0, length=PAGE)
+    tb.buf_release(0, buf=0, frags=1)
+    tb.buf_release(0, buf=0)  # drained while the skb still holds its ref: the page stays
+    tb.alloc(0, buf=1, pfn=8, pages=8, folio_pages=8, kind=T.MEM_PAGE_FRAG)  # the refill takes a new page
+    tb.free(1, skb=0)  # the last put frees the old page
+    tb.buf_release(0, buf=1)
+    led = _ledgers(tb.build(), "page_ref")
+    assert led.clean and led.pages_peak == 16
+
+
+def _pages_send(folio_pages):
+    tb = T.TraceBuilder()
+    tb.alloc(0, buf=0, pfn=0, pages=4, folio_pages=folio_pages, kind=T.MEM_PAGES)
+    tb.skb_alloc(0, skb=0)
+    for q in range(4):  # MSG_SPLICE_PAGES cuts at every page
+        tb.attach(0, skb=0, buf=0, pfn=q, off=0, length=PAGE)
+    tb.buf_release(0, buf=0)
+    tb.free(1, skb=0)
+    return tb.build()
+
+
+@pytest.mark.parametrize("folio_pages", [1, 4])
+def test_whole_pages_today_and_with_a_destructor(folio_pages):
+    folios = 4 // folio_pages
+    today = _ledgers(_pages_send(folio_pages), "page_ref")
+    assert today.clean and today.page_atomics == 4 + folios + 4  # get_page per frag, the sender's puts, puts
+    owner = _ledgers(_pages_send(folio_pages), "owner_skb")
+    assert owner.clean and owner.owner_atomics == 3 and owner.page_atomics == folios  # the destructor's puts
+
+
+def test_raw_traces_reach_the_new_rules():
+    """The differential tests' raw traces refuse slab frags, free page_frag fragments and drain caches."""
+    def ledger_of(kind, op, length=None):
+        def hit(t):
+            kinds = t["kind"][t["op"] == T.ALLOC]
+            ops = t["op"] == op if length is None else (t["op"] == op) & (t["len"] >= length)
+            return kind in kinds and ops.any() and engine.replay(t, "page_ref").trace_errors > 0
+        return hit
+
+    find(raw_traces(), ledger_of(T.MEM_SLAB, T.ATTACH))
+    find(raw_traces(), ledger_of(T.MEM_PAGE_FRAG, T.BUF_RELEASE, 1))
+    find(raw_traces(), lambda t: T.MEM_PAGES in t["kind"][t["op"] == T.ALLOC]
+         and engine.replay(t, "owner_skb").refs_dropped > 2)
