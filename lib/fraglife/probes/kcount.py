@@ -35,6 +35,13 @@ the transfer in one of two ways, recorded per counter in ``method``:
   deferred frees, ksoftirqd) runs in whichever task is current; the
   ``@pids`` variants count that way and are a lower bound.
 
+A quick transfer lasts milliseconds, so one burst of another process's
+networking in it (or a tail-loss probe when the receiving thread was not
+scheduled in time) shows in the counts. The runs without a qdisc are
+therefore made ``CLEAN_REPS`` times and the least disturbed is kept
+(:func:`least_disturbed`; its ``reps`` records all of them): such noise only
+adds events.
+
 Every counter also reports its idle counts (a filtered counter should read
 0 there). The namespaces' own SNMP counters (``/proc/net/snmp`` and
 ``netstat`` read from inside each namespace, where only this connection
@@ -215,6 +222,7 @@ RECEIVE_SIDE = ("net:netif_rx", "net:netif_receive_skb", "net:netif_receive_skb_
 #: Per-namespace SNMP counters kept in a run (all nonzero deltas are kept; these always).
 SNMP_KEEP = ("Tcp.OutSegs", "Tcp.RetransSegs", "Tcp.InSegs", "Ip.OutRequests", "TcpExt.TCPSpuriousRtxHostQueues",
              "TcpExt.DelayedACKs", "TcpExt.TCPFastRetrans", "TcpExt.TCPLostRetransmit", "TcpExt.TCPTimeouts",
+             "TcpExt.TCPLossProbes",
              "TcpExt.TCPSackRecovery", "TcpExt.TCPRcvCoalesce", "TcpExt.TCPOrigDataSent")
 TCP_INFO_KEEP = ("snd_mss", "rcv_mss", "advmss", "pmtu", "total_retrans", "segs_out", "segs_in", "data_segs_out",
                  "data_segs_in", "bytes_sent", "bytes_retrans", "bytes_acked", "bytes_received", "delivered",
@@ -719,13 +727,40 @@ def _transfer_dropping(name: str, kw: dict) -> dict:
     return run
 
 
+#: Repetitions of a run that should be clean (no qdisc): the one with the fewest events is kept.
+CLEAN_REPS = 3
+
+
+def disturbance(run: dict) -> tuple[float, float]:
+    """How much a run was disturbed, smallest first: segments retransmitted on a link that dropped
+    nothing (timer retransmissions: the receiver was late), then every counted event per MiB."""
+    drops = (run.get("qdisc") or {}).get("drops", 0)
+    retrans = run.get("snmp", {}).get("tx", {}).get("Tcp.RetransSegs", 0)
+    return (float(retrans if not drops else 0), float(sum(v for v in run["per_mib"].values() if v > 0)))
+
+
+def least_disturbed(name: str, kw: dict, reps: int = CLEAN_REPS) -> dict:
+    """``reps`` transfers of one setting; the least disturbed (:func:`disturbance`) is returned.
+
+    On a shared host, noise only adds events: another flow's softirq run in the sender's or the
+    receiver's context, a loss probe or RTO when the receiving thread was not scheduled in time.
+    So the run with the fewest is the closest to the transfer alone (as the fastest of repeated
+    timings is). ``reps`` and every repetition's (retransmitted segments, events per MiB) are kept."""
+    runs = [transfer(name=name, **kw) for _ in range(reps)]
+    keys = [disturbance(r) for r in runs]
+    best = min(range(reps), key=lambda i: keys[i])
+    run = runs[best]
+    run["reps"] = {"n": reps, "kept": best, "disturbance": [list(k) for k in keys]}
+    return run
+
+
 def measure(quick: bool = False) -> dict:
     _check_root()
     try:
         events, how = available()
     except (OSError, TimeoutError) as e:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
-    runs = [_transfer_dropping(name, kw) if kw.get("bottleneck") else transfer(name=name, **kw)
+    runs = [_transfer_dropping(name, kw) if kw.get("bottleneck") else least_disturbed(name, kw)
             for name, kw in _runs(quick)]
     return measured(
         runs=runs,

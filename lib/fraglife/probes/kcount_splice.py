@@ -36,7 +36,7 @@ def measure(quick: bool = False) -> dict:
         events, how = kcount.available()
     except (OSError, TimeoutError) as e:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
-    runs = [kcount.transfer(name=name, **kw) for name, kw in _runs(quick)]
+    runs = [kcount.least_disturbed(name, kw) for name, kw in _runs(quick)]
     return measured(runs=runs, tracepoints=kcount.tracepoint_table(events), tracefs=how, quick=quick)
 
 
