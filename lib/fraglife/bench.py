@@ -28,6 +28,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("chapters", "fraglife.chapter_bench:bench_section"),
     ("memdesc_walk", "fraglife.model.memdesc:bench_section"),
     ("bvec", "fraglife.model.bvec:bench_section"),
+    ("explorer", "fraglife.model.explorer:bench_section"),
 )
 WORKLOAD_BYTES = 1 << 30  # each workload moves 1 GiB in the workloads section
 TWIN_BYTES = 8 << 20  # the Python twins generate a prefix: their speed does not depend on length

@@ -54,7 +54,7 @@ WRITERS = (1, 2, 4, 8, 16, 64)
 CITED_CLASSES = (("other_llc", "EPYC 7R13"), ("other_socket", "EPYC 7R13"), ("other_socket", "Xeon"))
 #: Upper bounds for the library-mode claims test (tests/test_claims.py).
 SMALL = {"ops": 3, "skbs": 3, "frags": 2, "bytes_sent": 512 * KiB, "send_size": 256 * KiB}
-CLAIMS_EXAMPLES = 6
+CLAIMS_EXAMPLES = 10
 TALK_CLAIMS = ("one_ref_for_a_multi_folio_frag_is_use_after_free", "unified_owner_passes",
                "each_owner_rule_is_needed", "owner_frees_nothing_early_on_any_workload",
                "binding_line_leaves_the_hot_path")

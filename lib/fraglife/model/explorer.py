@@ -1445,3 +1445,27 @@ def _canon_tokens(ex: X.Explorer, st: X.State, canonical: tuple, toks: list) -> 
             row = ren[L.off_op:L.off_op + L.ow]
             return sorted(t for t in row[1:1 + row[0]])
     return toks
+
+
+# ---- fraglife bench --------------------------------------------------------------------------------------
+def bench_section(args=None, *, repeats: int = 3) -> dict:
+    """``fraglife bench`` section: states per second of the compiled search and of its twin, one scenario (user
+    memory and a pipe, frags spanning folios) under today's rule and the unified owner; the twin at smaller
+    bounds (its speed hardly depends on them), the ratio from the same run."""
+    from .policies import POLICIES
+
+    repeats = getattr(args, "repeats", repeats)
+    big, small = Bounds(ops=4, cpus=2, skbs=3, frags=2), Bounds(ops=3, cpus=2, skbs=3, frags=2)
+    out: dict = {"scenario": "user memory and a pipe, frags spanning folios",
+                 "bounds": {"jit": big.__dict__, "twin": small.__dict__},
+                 "speed": "best of repeats, wall clock, one core (other work shares the machine)"}
+    for name in ("page_ref", "owner_skb"):
+        sc = Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES[name])
+        explore(Bounds(ops=1), sc)  # load (or compile) outside the timing
+        best = min((explore(big, sc) for _ in range(repeats)), key=lambda r: r.seconds)
+        twin = explore(small, sc, impl="twin")
+        jit_rate, twin_rate = best.states / best.seconds, twin.states / twin.seconds
+        out[name] = {"states": best.states, "edges": best.edges, "states_per_s": jit_rate,
+                     "edges_per_s": best.edges / best.seconds, "twin_states": twin.states,
+                     "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate}
+    return out
