@@ -55,12 +55,20 @@ references atomically is one step: ``attach``, ``clone``, ``split``,
 the engine), and the first step of ``expand_head``, ``copy`` (the copy
 fallback), ``free`` and ``holder`` (the holder lets go). What those leave to
 do is done later, one step at a time, by the CPU that started them:
-``put`` (one reference dropped; the last put on a line frees what it keeps:
-pages, or the owner, whose release frees or unpins them and raises the
-zerocopy completion) and ``drop`` (``expand_head``'s ``dataref`` decrement on
-the old shared info, which releases it if it was the last). An operation
-needs an idle CPU to start, so ``cpus`` bounds how many are in flight at
-once, and the steps of in-flight operations interleave in every order.
+``put`` (one reference dropped, in order; the last put on a line frees what
+it keeps: pages, or the owner, whose release frees or unpins them and raises
+the zerocopy completion) and ``drop`` (``expand_head``'s ``dataref``
+decrement on the old shared info, which releases it if it was the last). An
+operation needs an idle CPU to start, so ``cpus`` bounds how many are in
+flight at once, and the steps of in-flight operations interleave in every
+order.
+
+The bounds (:class:`Bounds`): ``ops`` operations started besides ``free``
+and ``holder`` (those stay possible, so every state can still reach the end,
+where a leak shows), ``cpus``, ``skbs`` alive at once, ``frags`` per skb,
+``copies`` buffers the copy fallback may allocate, and optionally ``depth``
+(steps) and ``max_states``. Without the last two the search runs until no new
+state appears: every interleaving the bounds allow is visited.
 
 Kernel sources (v6.12 unless noted): ``skb_clone()`` / ``__skb_clone()``,
 ``skb_split()``, ``skb_segment()``, ``pskb_expand_head()``,
@@ -152,7 +160,7 @@ BW = 10
 
 @dataclass(frozen=True)
 class Bounds:
-    """How far the search goes: CPUs in flight, skbs alive, frags per skb, copy buffers, steps."""
+    """How far the search goes: operations, CPUs in flight, skbs alive, frags per skb, copy buffers, steps."""
 
     ops: int = 4  # operations other than free and the holder's release (those are always possible)
     cpus: int = 2
@@ -160,11 +168,11 @@ class Bounds:
     frags: int = 2
     copies: int = 1
     depth: int = 0  # steps from the start; 0: until no new state
-    max_states: int = 4_000_000  # stop (and say so) past this many states
+    max_states: int = 4_000_000  # stop (and say so) past this many states (about 200 bytes each)
 
     def __post_init__(self):
         for name, lo, hi in (("ops", 1, 12), ("cpus", 1, 3), ("skbs", 1, 4), ("frags", 1, 3), ("copies", 0, 1),
-                             ("depth", 0, 200), ("max_states", 1, 1 << 26)):
+                             ("depth", 0, 200), ("max_states", 1, 1 << 25)):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise ValueError(f"bound {name} = {v!r} is not allowed: expected an integer in [{lo}, {hi}]")
