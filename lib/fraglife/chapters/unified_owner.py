@@ -520,10 +520,13 @@ class Results:
     def book_summary(self) -> pd.DataFrame:
         """The table the book ends on (what the talk shows)."""
         b = self.book
+        def whole(x):
+            return x.round(0).astype(int)
+
         return pd.DataFrame({
-            "workload": b.workload, "design": b.design, "atomics/MiB": b.atomics_per_mib.round(0),
-            "line transfers/MiB": b.bounces_per_mib.round(0), "binding ns/MiB": b.shared_line_ns.round(0),
-            "peak pages": b.pages_peak, "ns/MiB": b.ns_per_mib.round(0),
+            "workload": b.workload, "design": b.design, "atomics/MiB": whole(b.atomics_per_mib),
+            "line transfers/MiB": whole(b.bounces_per_mib), "binding ns/MiB": whole(b.shared_line_ns),
+            "peak pages": b.pages_peak, "ns/MiB": whole(b.ns_per_mib),
             f"% core at {self.P.line_gbit}G": (100 * b.core_share).round(2), "violations": b.violations})
 
     @cached_property

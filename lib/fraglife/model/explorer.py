@@ -1166,10 +1166,11 @@ def _start(bounds: Bounds, scenario: Scenario, symmetry: bool) -> tuple:
 
 
 def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: bool = True,
-            orbits: bool = False) -> Result:
+            orbits: bool = False, keep_states: bool = False) -> Result:
     """Search every state the bounds allow under the scenario. ``impl``: "jit" (numba) or "twin" (the
     specification). ``orbits=True`` also counts the labelled states the canonical ones stand for
-    (``Result.labelled``). The result carries the wall time (``Result.seconds``)."""
+    (``Result.labelled``); ``keep_states=True`` keeps every state in the result (``Result.array``, int16 rows,
+    or the twin's ``Result.vectors``). The result carries the wall time (``Result.seconds``)."""
     if impl not in IMPLS:
         raise ValueError(f"impl = {impl!r} is not allowed: expected one of {', '.join(IMPLS)}")
     t0 = time.perf_counter()
@@ -1179,6 +1180,8 @@ def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: 
             ex = X.Explorer(bounds, scenario, symmetry=symmetry)
             res.labelled = float(sum(orbit_twin(ex, v) for v in res.vectors))
         res.seconds = time.perf_counter() - t0
+        if not keep_states:
+            res.vectors, res.depths = [], []
         return res
     P = params(bounds, scenario, symmetry)
     ex, start = _start(bounds, scenario, symmetry)
@@ -1198,7 +1201,8 @@ def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: 
             steps.append((tuple(int(x) for x in found[kind, 1:5]), tuple(int(x) for x in states[cur])))
         traces[X.VIOLATIONS[kind]] = steps
     res = Result(int(n), int(counts[0]), int(counts[1]), int(counts[3]), bool(counts[2]), traces)
-    res.array = states[:n]
+    if keep_states:
+        res.array = states[:n].copy()
     if orbits:
         res.labelled = float(_orbits(P, states, n))
     res.seconds = time.perf_counter() - t0
