@@ -568,8 +568,7 @@ class Results:
         """The explorer's searches at the run's bounds, and the book table's sums, as plain numbers."""
         today, owner, frags = (summary(self.main[k]) for k in ("today", "owner", "today_frags"))
         b = self.book.set_index(["workload", "policy"])
-        return {
-            "ops": self.bounds.ops, "cpus": self.bounds.cpus, "skbs": self.bounds.skbs, "frags": self.bounds.frags,
+        return {  # the bounds are the point's parameters (ops, explore_cpus, skbs, frags)
             "owner_states": owner["states"], "owner_edges": owner["edges"],
             "owner_labelled_states": float(self.main["owner"].labelled or 0.0),
             "owner_complete": int(owner["complete"]), "owner_passes": int(owner["verdict"] == "passes"),
