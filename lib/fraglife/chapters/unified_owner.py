@@ -689,8 +689,8 @@ def contention_remark(R: Results) -> str:
             f"one line for every frag of every socket using the dma-buf; the per-send owner takes "
             f"**{ow.binding_per_mib:.1f}** (one ref per send, dropped at its release). Priced as one line written by "
             f"{k} CPU{'s' if k != 1 else ''} at once (the workload's CPUs; this machine's {pacing(R.units)} "
-            f"contention curve, measured up to {hi} writers), the binding costs today {td.shared_line_ns:.0f} ns per MiB against "
-            f"{ow.shared_line_ns:.1f} with the owner; at 64 writers (extrapolated, the aggregate rate held) today's "
+            f"contention curve, measured up to {hi} writers), the binding costs today {td.shared_line_ns:.0f} ns "
+            f"per MiB against {ow.shared_line_ns:.1f} with the owner; at 64 writers (extrapolated, the aggregate rate held) today's "
             f"devmem send takes {c.loc[64, 'today ns/MiB']:.0f} ns per MiB, the owner's "
             f"{c.loc[64, 'unified owner ns/MiB']:.0f}.")
 
@@ -755,9 +755,6 @@ def conclusion(R: Results) -> str:
     o = s.loc["unified owner, future frags"]
     t = s.loc["today's rule, future frags"]
     m = R.mutants.iloc[1:]
-    bk = R.book.set_index(["workload", "policy"])
-    today_total = bk.xs(TODAY, level="policy")
-    owner_total = bk.xs(OWNER, level="policy")
     a = R.agreement
     lines = [
         "**Proposal.** Give every kind of fragment memory one lifetime object, the *owner*: a refcount, a release "

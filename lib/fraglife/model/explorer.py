@@ -147,7 +147,7 @@ def _sort_seg(v, lo, n):
 def _encode(P, G, W, SH, OP, out, cand):
     """The canonical form of the work state into ``out``: the smallest encoding over the buffer symmetries,
     each with shared infos, skbs and op records sorted (cand is scratch of the same width)."""
-    nb, s, f, c, sw, ow = P[P_NB], P[P_S], P[P_F], P[P_C], P[P_SW], P[P_OW]
+    nb, f, sw, ow = P[P_NB], P[P_F], P[P_SW], P[P_OW]
     width = P[P_WIDTH]
     nperms = P[P_NPERMS]
     nsh, nop = G[G_NSH], G[G_NOP]
@@ -266,7 +266,6 @@ def _mask_tokens(m, out, n):
 
 @njit(cache=CACHE, _nrt=False)
 def _live_covers(P, G, SH, b, p):
-    f = P[P_F]
     for i in range(G[G_NSH]):
         if SH[i, 0] == 0:
             continue

@@ -109,7 +109,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .policies import OWNER_BINDING, OWNER_FRAG, OWNER_NONE, OWNER_SHINFO, OWNER_SKB, PAGE_ALL, PAGE_FIRST, Policy
+from .policies import OWNER_BINDING, OWNER_FRAG, OWNER_SHINFO, OWNER_SKB, PAGE_FIRST, Policy
 
 # ---- memory kinds ------------------------------------------------------------------------------
 USER, PIPE, POOL, DEVMEM, KMALLOC, COPY = 0, 1, 2, 3, 4, 5
