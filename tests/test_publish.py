@@ -156,11 +156,13 @@ def test_chapter_links_follow_the_export():
     nb = nbformat.v4.new_notebook()
     nb.cells = [_md("See [one](01_demo.ipynb), [gone](07_x.ipynb) and (00_demo.ipynb).")]
     out = nbformat.v4.new_output("display_data", data={"text/html": '<a href="01_demo.ipynb">x</a>'})
+    md = nbformat.v4.new_output("display_data", data={"text/markdown": "as [one](01_demo.ipynb) said"})
     nb.cells.append(_code("t"))
-    nb.cells[1].outputs = [out]
+    nb.cells[1].outputs = [out, md]
     publish.rewrite_links(nb, IDS, ".slides.html")
     assert nb.cells[0].source == "See [one](01_demo.slides.html), [gone](07_x.ipynb) and (00_demo.slides.html)."
     assert nb.cells[1].outputs[0].data["text/html"] == '<a href="01_demo.slides.html">x</a>'
+    assert nb.cells[1].outputs[1].data["text/markdown"] == "as [one](01_demo.slides.html) said"
 
 
 def test_every_cdn_url_points_at_a_local_copy():

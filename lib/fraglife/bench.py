@@ -31,6 +31,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("pins", "fraglife.model.pins:bench_section"),
     ("pagetable", "fraglife.model.pagetable:bench_section"),
     ("pipe", "fraglife.model.pipe:bench_section"),
+    ("explorer", "fraglife.model.explorer:bench_section"),
 )
 WORKLOAD_BYTES = 1 << 30  # each workload moves 1 GiB in the workloads section
 TWIN_BYTES = 8 << 20  # the Python twins generate a prefix: their speed does not depend on length

@@ -322,6 +322,35 @@ CHAPTERS: tuple[Chapter, ...] = (
             MEASUREMENTS_PARAM,
         ),
     ),
+    Chapter(
+        "08_unified_owner",
+        "The unified owner: one lifetime object for every kind of fragment memory, checked exhaustively",
+        "The owner defined operation by operation; every interleaving of a few skb operations explored "
+        "(numba, with a Python twin) under today's rules, the owner and the other designs; every workload of "
+        "the book under today's rules and the owner, in count and time; where the design costs.",
+        _spec(
+            "08_unified_owner",
+            Param("memory", str, "user+pipe", "the explorer's two buffers: user memory and a pipe, or two of one "
+                  "kind", choices=("user+pipe", "user", "pipe", "pool", "devmem", "kmalloc")),
+            Param("ops", int, 4, "explorer: operations started besides frees and the holders' release",
+                  lo=1, hi=5),
+            Param("explore_cpus", int, 2, "explorer: CPUs, i.e. operations in flight at once", lo=1, hi=3),
+            Param("skbs", int, 3, "explorer: skbs alive at once", lo=1, hi=4),
+            Param("frags", int, 2, "explorer: frags per skb", lo=1, hi=3),
+            *(p for p in WORKLOAD_PARAMS if p.name != "workload"),
+            Param("folio_pages", int, 1, "pages per folio of the memory sent, and of page_pool pages (1: order 0)",
+                  lo=1, hi=512, power_of_two=True),
+            Param("frag_size", int, 16 * KiB, "physrange_send only (the thread's future): bytes per frag",
+                  lo=512, hi=2 * MiB),
+            Param("rx_buf", int, 2048, "bytes per receive buffer in a page_pool page", lo=512, hi=64 * KiB),
+            Param("rtt_us", float, 25.0, "round trip time in microseconds", lo=1.0, hi=100_000.0),
+            Param("txc_us", float, 16.0, "delay from an skb's last byte on the wire to its TX completion, us",
+                  lo=0.0, hi=10_000.0),
+            Param("line_gbit", int, 100, "line rate in Gbit/s (wire time of an skb, and the core share)",
+                  lo=1, hi=1600),
+            MEASUREMENTS_PARAM,
+        ),
+    ),
 )
 
 

@@ -458,7 +458,7 @@ def conclusion(R: Results) -> str:
         f"the destructor, holding {h['copy_held_kib']:.0f}, {h['pages_held_kib']:.0f} and "
         f"{h['destructor_held_kib']:.0f} KiB in flight. The in-tree senders' kmalloc'd pieces are headers of 4 to "
         f"72 bytes and buffers of 1 to 2 KiB; {_sides(R)} Where copying is cheaper, what a destructor would buy "
-        f"them is one lifetime rule for all memory (chapter 08), not CPU."
+        f"them is one lifetime rule for all memory ([chapter 08](08_unified_owner.ipynb)), not CPU."
     )
 
 

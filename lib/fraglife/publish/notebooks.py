@@ -105,7 +105,7 @@ def _chapter_link(ids: Iterable[str], suffix: str):
 
 
 def rewrite_links(nb, ids: Iterable[str], suffix: str) -> None:
-    """Point links to chapter notebooks at their exported form (markdown and HTML outputs)."""
+    """Point links to chapter notebooks at their exported form (markdown cells, HTML and markdown outputs)."""
     ids = list(ids)
     if not ids:
         return
@@ -115,9 +115,10 @@ def rewrite_links(nb, ids: Iterable[str], suffix: str) -> None:
             cell["source"] = sub(_source(cell))
         for out in cell.get("outputs", []) or []:
             data = out.get("data") or {}
-            if "text/html" in data:
-                h = data["text/html"]
-                data["text/html"] = sub("".join(h) if isinstance(h, list) else h)
+            for mime in ("text/html", "text/markdown"):
+                if mime in data:
+                    h = data[mime]
+                    data[mime] = sub("".join(h) if isinstance(h, list) else h)
 
 
 # A deck slide is 1280 x 760 (data/nbconvert_offline.py); rough heights in pixels of what

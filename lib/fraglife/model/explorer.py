@@ -1,0 +1,1474 @@
+"""The exhaustive explorer, compiled: the same breadth-first search as :mod:`.explorer_twin`, in numba.
+
+Read the twin for the model and its rules; this module is the same rules on
+flat integer arrays, for speed. States are the twin's encoded tuples, stored
+as rows of an int16 array; a 64-bit FNV-1a hash of the canonical row indexes
+an open-addressing table of row numbers, and a hit is confirmed by comparing
+the rows in full, so no two distinct states are ever merged. The search
+visits the twin's states in the twin's order: the same successors, labels,
+first violations and counterexamples (tests/test_explorer.py).
+
+:func:`explore` runs either implementation and returns a
+:class:`~.explorer_twin.Result`; :func:`walk` replays a counterexample in
+the twin and tells it step by step.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from numba import njit
+
+from ..jit import CACHE
+from . import explorer_twin as X
+from .explorer_twin import Bounds, Result, Scenario
+
+# ---- the parameter array -----------------------------------------------------------------------------
+(P_NB, P_NINIT, P_S, P_F, P_C, P_T, P_SW, P_OW, P_OFF_BUF, P_OFF_SH, P_OFF_OP, P_WIDTH, P_PAGE_MODE,
+ P_OWNER_MODE, P_UARG, P_RULES, P_SPAN, P_OPS, P_DEPTH, P_MAX, P_NPERMS, P_KINDS) = range(22)
+# work-state scalars
+G_BIND, G_BUDGET, G_NSH, G_NOP, G_BAD = range(5)
+NG = 5
+MAX_SUCC = 512  # successors of one state, far above what the largest bounds make
+SCRATCH = 64
+
+USER, PIPE, POOL, DEVMEM, KMALLOC, COPY = X.USER, X.PIPE, X.POOL, X.DEVMEM, X.KMALLOC, X.COPY
+PUT, DROP, ATTACH_NEW, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND, COALESCE, COPYFB, FREE, HOLDER = range(12)
+assert (PUT, HOLDER) == (X.PUT, X.HOLDER)
+UAF, EARLY, DOUBLE, LEAK = X.UAF, X.EARLY, X.DOUBLE, X.LEAK
+B_USED, B_HOLDER, B_ALIVE0, B_ALIVE1, B_PC0, B_PC1, B_OC, B_OALIVE, B_UC, B_DONE = range(10)
+OWNER_FRAG, OWNER_SHINFO, OWNER_SKB, OWNER_BINDING = 1, 2, 3, 4
+PAGE_FIRST = 1
+R_CLONE, R_SPLIT, R_SEGMENT, R_EXPAND, R_COALESCE, R_COPY = (X.R_CLONE, X.R_SPLIT, X.R_SEGMENT, X.R_EXPAND,
+                                                           X.R_COALESCE, X.R_COPY)
+
+
+def params(bounds: Bounds, scenario: Scenario, symmetry: bool = True) -> np.ndarray:
+    """The bounds, scenario and buffer symmetries as the kernel reads them."""
+    L = X.layout(bounds, scenario)
+    pol = scenario.policy
+    kinds = tuple(scenario.kinds) + (COPY,) * bounds.copies
+    perms = X.buffer_perms(scenario.kinds, bounds.copies) if symmetry else [tuple(range(L.nb))]
+    head = [L.nb, L.ninit, L.s, L.f, L.c, L.t, L.sw, L.ow, L.off_buf, L.off_sh, L.off_op, L.width,
+            pol.page_mode, pol.owner_mode, int(pol.uarg), scenario.rules, int(scenario.span), bounds.ops,
+            bounds.depth, bounds.max_states, len(perms)]
+    return np.array(head + list(kinds) + [b for perm in perms for b in perm], dtype=np.int64)
+
+
+# ---- decoding and the canonical form -------------------------------------------------------------------
+@njit(cache=CACHE, _nrt=False)
+def _decode(v, P, G, W, SH, OP):
+    nb, s, c, sw, ow = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW]
+    G[G_BIND] = v[0]
+    G[G_BUDGET] = v[1]
+    G[G_BAD] = 0
+    ob = P[P_OFF_BUF]
+    for b in range(nb):
+        for k in range(10):
+            W[b, k] = v[ob + 10 * b + k]
+    osh = P[P_OFF_SH]
+    nsh = 0
+    for i in range(s):
+        for k in range(sw):
+            SH[i, k] = v[osh + i * sw + k]
+        if SH[i, 0] + SH[i, 1] > 0:
+            nsh += 1
+    G[G_NSH] = nsh
+    oop = P[P_OFF_OP]
+    nop = 0
+    for i in range(c):
+        for k in range(ow):
+            OP[i, k] = v[oop + i * ow + k]
+        if OP[i, 0] > 0:
+            nop += 1
+    G[G_NOP] = nop
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _rtok(tok, P, perm_off):
+    """A token with its buffer renamed by the permutation at P[perm_off:]."""
+    nb = P[P_NB]
+    x = tok - 1
+    if x < 2 * nb:
+        return 1 + 2 * P[perm_off + x // 2] + x % 2
+    if x < 3 * nb:
+        return 1 + 2 * nb + P[perm_off + x - 2 * nb]
+    if x < 4 * nb:
+        return 1 + 3 * nb + P[perm_off + x - 3 * nb]
+    return tok
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _rmask(m, P, perm_off):
+    out = 0
+    i = 0
+    while m >> i:
+        if m >> i & 1:
+            out |= 1 << (_rtok(i + 1, P, perm_off) - 1)
+        i += 1
+    return out
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _row_cmp(a, ao, b, bo, w):
+    for k in range(w):
+        if a[ao + k] != b[bo + k]:
+            return -1 if a[ao + k] < b[bo + k] else 1
+    return 0
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _sort_rows(v, off, n, w):
+    """Insertion sort of n rows of width w starting at v[off] (n is at most 4)."""
+    for i in range(1, n):
+        j = i
+        while j > 0 and _row_cmp(v, off + (j - 1) * w, v, off + j * w, w) > 0:
+            for k in range(w):
+                t = v[off + (j - 1) * w + k]
+                v[off + (j - 1) * w + k] = v[off + j * w + k]
+                v[off + j * w + k] = t
+            j -= 1
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _sort_seg(v, lo, n):
+    """Ascending sort of v[lo:lo+n] (a few entries)."""
+    for i in range(1, n):
+        j = i
+        while j > 0 and v[lo + j - 1] > v[lo + j]:
+            t = v[lo + j - 1]
+            v[lo + j - 1] = v[lo + j]
+            v[lo + j] = t
+            j -= 1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _encode(P, G, W, SH, OP, out, cand):
+    """The canonical form of the work state into ``out``: the smallest encoding over the buffer symmetries,
+    each with shared infos, skbs and op records sorted (cand is scratch of the same width)."""
+    nb, f, sw, ow = P[P_NB], P[P_F], P[P_SW], P[P_OW]
+    width = P[P_WIDTH]
+    nperms = P[P_NPERMS]
+    nsh, nop = G[G_NSH], G[G_NOP]
+    o_fr, o_oh, o_ua, o_mem = 3, 3 + f, 4 + f, 5 + f
+    for pi in range(nperms):
+        po = P_KINDS + nb + pi * nb
+        for k in range(width):
+            cand[k] = 0
+        cand[0] = G[G_BIND]
+        cand[1] = G[G_BUDGET]
+        ob = P[P_OFF_BUF]
+        for b in range(nb):
+            nbk = P[po + b]
+            for k in range(10):
+                cand[ob + 10 * nbk + k] = W[b, k]
+        osh = P[P_OFF_SH]
+        for i in range(nsh):
+            base = osh + i * sw
+            cand[base] = SH[i, 0]
+            cand[base + 1] = SH[i, 1]
+            nf = SH[i, 2]
+            cand[base + 2] = nf
+            for k in range(nf):
+                code = SH[i, o_fr + k]
+                cand[base + o_fr + k] = 1 + 4 * P[po + (code - 1) // 4] + (code - 1) % 4
+            cand[base + o_oh] = _rmask(SH[i, o_oh], P, po)
+            ua = SH[i, o_ua]
+            cand[base + o_ua] = 1 + P[po + ua - 1] if ua else 0
+            nm = SH[i, 0]
+            for k in range(nm):
+                cand[base + o_mem + k] = 1 + _rmask(SH[i, o_mem + k] - 1, P, po)
+            _sort_seg(cand, base + o_mem, nm)
+        _sort_rows(cand, osh, nsh, sw)
+        oop = P[P_OFF_OP]
+        for i in range(nop):
+            base = oop + i * ow
+            nt = OP[i, 0]
+            cand[base] = nt
+            for k in range(nt):
+                cand[base + 1 + k] = _rtok(OP[i, 1 + k], P, po)
+            _sort_seg(cand, base + 1, nt)
+        _sort_rows(cand, oop, nop, ow)
+        if pi == 0 or _row_cmp(cand, 0, out, 0, width) < 0:
+            for k in range(width):
+                out[k] = cand[k]
+
+
+# ---- lines, gets and puts ----------------------------------------------------------------------------------
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _frag_lines(P, code, out, n):
+    """Append the tokens one reference to frag ``code`` takes to out[n:]; returns the new length."""
+    nb = P[P_NB]
+    b = (code - 1) // 4
+    shape = (code - 1) % 4
+    a = 1 if shape == 3 else 0
+    lo = 0 if shape <= 1 else 1
+    hi = 0 if shape == 0 else 1
+    kind = P[P_KINDS + b]
+    if P[P_OWNER_MODE] == OWNER_BINDING:
+        out[n] = 1 + 4 * nb
+        return n + 1
+    if kind == POOL:
+        out[n] = 1 + 2 * b + a
+        return n + 1
+    if P[P_PAGE_MODE]:
+        if kind == DEVMEM:
+            out[n] = 1 + 2 * nb + b
+            return n + 1
+        if P[P_PAGE_MODE] == PAGE_FIRST:
+            out[n] = 1 + 2 * b + a
+            return n + 1
+        for q in range(lo, hi + 1):
+            out[n] = 1 + 2 * b + q
+            n += 1
+        return n
+    out[n] = 1 + 2 * nb + b
+    return n + 1
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _per_holding(P):
+    om = P[P_OWNER_MODE]
+    return om == OWNER_SHINFO or om == OWNER_SKB
+
+
+@njit(cache=CACHE, _nrt=False)
+def _frag_refs(P, SH, i, lo, hi, out, n):
+    """What frags lo..hi of shared info i hold by themselves (per frag reference designs)."""
+    if _per_holding(P):
+        return n
+    for k in range(lo, hi + 1):
+        n = _frag_lines(P, SH[i, 3 + k], out, n)
+    return n
+
+
+@njit(cache=CACHE, _nrt=False)
+def _mask_of(P, SH, i, lo, hi, scratch):
+    m = 0
+    for k in range(lo, hi + 1):
+        n = _frag_lines(P, SH[i, 3 + k], scratch, 0)
+        for j in range(n):
+            m |= 1 << (scratch[j] - 1)
+    return m
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _mask_tokens(m, out, n):
+    i = 0
+    while m >> i:
+        if m >> i & 1:
+            out[n] = i + 1
+            n += 1
+        i += 1
+    return n
+
+
+@njit(cache=CACHE, _nrt=False)
+def _live_covers(P, G, SH, b, p):
+    for i in range(G[G_NSH]):
+        if SH[i, 0] == 0:
+            continue
+        for k in range(SH[i, 2]):
+            code = SH[i, 3 + k]
+            shape = (code - 1) % 4
+            lo = 0 if shape <= 1 else 1
+            hi = 0 if shape == 0 else 1
+            if (code - 1) // 4 == b and lo <= p <= hi:
+                return True
+    return False
+
+
+@njit(cache=CACHE, _nrt=False)
+def _kill(P, G, W, SH, b, p):
+    if W[b, B_ALIVE0 + p]:
+        W[b, B_ALIVE0 + p] = 0
+        if _live_covers(P, G, SH, b, p):
+            G[G_BAD] |= 1 << UAF
+
+
+@njit(cache=CACHE, _nrt=False)
+def _complete(P, G, W, SH, b):
+    W[b, B_DONE] = 1
+    if _live_covers(P, G, SH, b, 0) or _live_covers(P, G, SH, b, 1):
+        G[G_BAD] |= 1 << EARLY
+
+
+@njit(cache=CACHE, _nrt=False)
+def _get(P, G, W, tok):
+    nb = P[P_NB]
+    x = tok - 1
+    if x < 2 * nb:
+        b, p = x // 2, x % 2
+        if not W[b, B_ALIVE0 + p]:
+            G[G_BAD] |= 1 << UAF
+        W[b, B_PC0 + p] += 1
+    elif x < 3 * nb:
+        b = x - 2 * nb
+        if not W[b, B_OALIVE]:
+            G[G_BAD] |= 1 << UAF
+        W[b, B_OC] += 1
+    elif x < 4 * nb:
+        b = x - 3 * nb
+        if W[b, B_DONE]:
+            G[G_BAD] |= 1 << UAF
+        W[b, B_UC] += 1
+    else:
+        G[G_BIND] += 1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _put(P, G, W, SH, tok):
+    nb = P[P_NB]
+    om = P[P_OWNER_MODE]
+    x = tok - 1
+    if x < 2 * nb:
+        b, p = x // 2, x % 2
+        if W[b, B_PC0 + p] == 0:
+            G[G_BAD] |= 1 << DOUBLE
+            return
+        W[b, B_PC0 + p] -= 1
+        if W[b, B_PC0 + p] == 0:
+            _kill(P, G, W, SH, b, p)
+    elif x < 3 * nb:
+        b = x - 2 * nb
+        if W[b, B_OC] == 0 or not W[b, B_OALIVE]:
+            G[G_BAD] |= 1 << DOUBLE
+            return
+        W[b, B_OC] -= 1
+        if W[b, B_OC] == 0:
+            W[b, B_OALIVE] = 0
+            _kill(P, G, W, SH, b, 0)
+            _kill(P, G, W, SH, b, 1)
+            kind = P[P_KINDS + b]
+            if OWNER_FRAG <= om <= OWNER_SKB and (kind == USER or kind == DEVMEM):
+                _complete(P, G, W, SH, b)
+    elif x < 4 * nb:
+        b = x - 3 * nb
+        if W[b, B_UC] == 0:
+            G[G_BAD] |= 1 << DOUBLE
+            return
+        W[b, B_UC] -= 1
+        if W[b, B_UC] == 0:
+            _complete(P, G, W, SH, b)
+            if om == OWNER_BINDING and P[P_KINDS + b] == USER and not W[b, B_HOLDER]:
+                _kill(P, G, W, SH, b, 0)
+                _kill(P, G, W, SH, b, 1)
+    else:
+        if G[G_BIND] == 0:
+            G[G_BAD] |= 1 << DOUBLE
+            return
+        G[G_BIND] -= 1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _apply(P, G, W, SH, gets, ng, puts, npu):
+    for k in range(ng):
+        _get(P, G, W, gets[k])
+    for k in range(npu):
+        _put(P, G, W, SH, puts[k])
+
+
+@njit(cache=CACHE, _nrt=False)
+def _add_op(P, G, OP, toks, n):
+    if n == 0:
+        return
+    i = G[G_NOP]
+    ow = P[P_OW]
+    for k in range(ow):
+        OP[i, k] = 0
+    OP[i, 0] = n
+    for k in range(n):
+        OP[i, 1 + k] = toks[k]
+    G[G_NOP] = i + 1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _remove_sh(P, G, SH, i):
+    last = G[G_NSH] - 1
+    sw = P[P_SW]
+    for k in range(sw):
+        SH[i, k] = SH[last, k]
+        SH[last, k] = 0
+    G[G_NSH] = last
+
+
+@njit(cache=CACHE, _nrt=False)
+def _release(P, G, W, SH, i, toks, n):
+    """dataref reached zero: append the shared info's references to toks, and remove it."""
+    f = P[P_F]
+    n = _frag_refs(P, SH, i, 0, SH[i, 2] - 1, toks, n)
+    if P[P_OWNER_MODE] == OWNER_SHINFO:
+        n = _mask_tokens(SH[i, 3 + f], toks, n)
+    if P[P_UARG] and SH[i, 4 + f]:
+        toks[n] = 1 + 3 * P[P_NB] + SH[i, 4 + f] - 1
+        n += 1
+    _remove_sh(P, G, SH, i)
+    return n
+
+
+@njit(cache=CACHE, _nrt=False)
+def _new_sh(P, G, SH):
+    """A new shared info with one skb; returns its row."""
+    i = G[G_NSH]
+    for k in range(P[P_SW]):
+        SH[i, k] = 0
+    SH[i, 0] = 1
+    SH[i, 5 + P[P_F]] = 1
+    G[G_NSH] = i + 1
+    return i
+
+
+@njit(cache=CACHE, _nrt=False)
+def _inherit_uarg(P, SH, old, new, gets, ng):
+    f = P[P_F]
+    ua = SH[old, 4 + f]
+    if ua:
+        SH[new, 4 + f] = ua
+        if P[P_UARG]:
+            gets[ng] = 1 + 3 * P[P_NB] + ua - 1
+            ng += 1
+    return ng
+
+
+@njit(cache=CACHE, _nrt=False)
+def _pop_member(P, SH, i, j):
+    """Remove the j-th skb of shared info i (members are kept sorted); returns its record."""
+    o = 5 + P[P_F]
+    nm = SH[i, 0]
+    m = SH[i, o + j]
+    for k in range(j, nm - 1):
+        SH[i, o + k] = SH[i, o + k + 1]
+    SH[i, o + nm - 1] = 0
+    SH[i, 0] = nm - 1
+    return m
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _same_row(SH, i, sw):
+    for k in range(sw):
+        if SH[i, k] != SH[i - 1, k]:
+            return False
+    return True
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _busy(G, SH):
+    n = G[G_NOP]
+    for i in range(G[G_NSH]):
+        n += SH[i, 1]
+    return n
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _nskbs(G, SH):
+    n = 0
+    for i in range(G[G_NSH]):
+        n += SH[i, 0]
+    return n
+
+
+# ---- one state's successors ------------------------------------------------------------------------------
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _load(G0, W0, SH0, OP0, G, W, SH, OP):
+    for k in range(G0.shape[0]):
+        G[k] = G0[k]
+    for i in range(W0.shape[0]):
+        for k in range(W0.shape[1]):
+            W[i, k] = W0[i, k]
+    for i in range(SH0.shape[0]):
+        for k in range(SH0.shape[1]):
+            SH[i, k] = SH0[i, k]
+    for i in range(OP0.shape[0]):
+        for k in range(OP0.shape[1]):
+            OP[i, k] = OP0[i, k]
+
+
+@njit(cache=CACHE, _nrt=False)
+def _emit(P, G, W, SH, OP, k, l0, l1, l2, l3, SUCC, LAB, BAD, cand):
+    LAB[k, 0] = l0
+    LAB[k, 1] = l1
+    LAB[k, 2] = l2
+    LAB[k, 3] = l3
+    BAD[k] = G[G_BAD]
+    if G[G_BAD] == 0:
+        _encode(P, G, W, SH, OP, SUCC[k], cand)
+    return k + 1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _split_choice(P, SH, i, c, head, tail):
+    """The c-th way to cut shared info i's frags (explorer_twin.Explorer.split_choices): fills head and tail,
+    returns (len(head), len(tail)), or (-1, -1) past the last choice."""
+    nf = SH[i, 2]
+    idx = 0
+    for k in range(nf):
+        code = SH[i, 3 + k]
+        shape = (code - 1) % 4
+        b = (code - 1) // 4
+        ncuts = 1 if shape != 1 else 3
+        for cut in range(ncuts):
+            if idx == c:
+                for q in range(k):
+                    head[q] = SH[i, 3 + q]
+                if shape != 1:
+                    h, t = code, code
+                elif cut == 0:
+                    h, t = 1 + 4 * b + 0, code
+                elif cut == 1:
+                    h, t = 1 + 4 * b + 0, 1 + 4 * b + 2
+                else:
+                    h, t = code, 1 + 4 * b + 2
+                head[k] = h
+                tail[0] = t
+                for q in range(k + 1, nf):
+                    tail[q - k] = SH[i, 3 + q]
+                return k + 1, nf - k
+            idx += 1
+        if k < nf - 1:
+            if idx == c:
+                for q in range(k + 1):
+                    head[q] = SH[i, 3 + q]
+                for q in range(k + 1, nf):
+                    tail[q - k - 1] = SH[i, 3 + q]
+                return k + 1, nf - k - 1
+            idx += 1
+    return -1, -1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _successors(P, G0, W0, SH0, OP0, G, W, SH, OP, SUCC, LAB, BAD, cand, gets, puts, toks, scratch, cnt, head,
+                tail):
+    """Every step from the decoded state (G0, W0, SH0, OP0), in the twin's order; returns how many."""
+    nb, ninit, s, f, c, sw, ow = P[P_NB], P[P_NINIT], P[P_S], P[P_F], P[P_C], P[P_SW], P[P_OW]
+    om, pm, ua = P[P_OWNER_MODE], P[P_PAGE_MODE], P[P_UARG]
+    rules = P[P_RULES]
+    per_sh, per_skb = om == OWNER_SHINFO, om == OWNER_SKB
+    binding = om == OWNER_BINDING
+    owner_design = OWNER_FRAG <= om <= OWNER_SKB
+    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
+    nsh0, nop0 = G0[G_NSH], G0[G_NOP]
+    k = 0
+
+    # put
+    for i in range(nop0):
+        if i > 0:
+            same = True
+            for q in range(ow):
+                if OP0[i, q] != OP0[i - 1, q]:
+                    same = False
+                    break
+            if same:
+                continue
+        _load(G0, W0, SH0, OP0, G, W, SH, OP)
+        tok = OP[i, 1]
+        nt = OP[i, 0]
+        if nt == 1:  # the operation is done: its CPU is idle
+            last = G[G_NOP] - 1
+            for q in range(ow):
+                OP[i, q] = OP[last, q]
+                OP[last, q] = 0
+            G[G_NOP] = last
+        else:
+            for q in range(1, nt):
+                OP[i, q] = OP[i, q + 1]
+            OP[i, nt] = 0
+            OP[i, 0] = nt - 1
+        _put(P, G, W, SH, tok)
+        k = _emit(P, G, W, SH, OP, k, PUT, i, tok, 0, SUCC, LAB, BAD, cand)
+
+    # drop
+    for i in range(nsh0):
+        if SH0[i, 1] == 0 or (i > 0 and _same_row(SH0, i, sw)):
+            continue
+        _load(G0, W0, SH0, OP0, G, W, SH, OP)
+        SH[i, 1] -= 1
+        if SH[i, 0] + SH[i, 1] == 0:
+            n = _release(P, G, W, SH, i, toks, 0)
+            _add_op(P, G, OP, toks, n)
+        k = _emit(P, G, W, SH, OP, k, DROP, i, 0, 0, SUCC, LAB, BAD, cand)
+
+    if _busy(G0, SH0) >= c:
+        return k
+    nsk = _nskbs(G0, SH0)
+    first_budgeted = k
+
+    if G0[G_BUDGET] > 0:
+        # attach
+        for target in range(-1, nsh0):
+            if target == -1:
+                if nsk >= s or nsh0 >= s:
+                    continue
+            else:
+                if (target > 0 and _same_row(SH0, target, sw)) or SH0[target, 0] != 1 or SH0[target, 1] \
+                        or SH0[target, 2] >= f:
+                    continue
+            for b in range(ninit):
+                kind = P[P_KINDS + b]
+                if not W0[b, B_HOLDER] or (kind == KMALLOC and pm != 0):
+                    continue
+                completes = kind == USER or kind == DEVMEM
+                if target >= 0 and ua and completes and SH0[target, o_ua] != 0 and SH0[target, o_ua] != b + 1:
+                    continue
+                nshapes = 2 if (kind == POOL or not P[P_SPAN]) else 3
+                for si in range(nshapes):
+                    shape = (0, 3)[si] if nshapes == 2 else (0, 1, 3)[si]
+                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
+                    code = 1 + 4 * b + shape
+                    i = _new_sh(P, G, SH) if target < 0 else target
+                    ng = 0
+                    if not (per_sh or per_skb):
+                        ng = _frag_lines(P, code, gets, 0)
+                    nf = SH[i, 2]
+                    SH[i, 3 + nf] = code
+                    SH[i, 2] = nf + 1
+                    new = _mask_of(P, SH, i, 0, nf, scratch)
+                    if per_sh:
+                        ng = _mask_tokens(new & ~SH[i, o_oh], gets, ng)
+                        SH[i, o_oh] = new
+                    if per_skb:
+                        ng = _mask_tokens(new & ~(SH[i, o_mem] - 1), gets, ng)
+                        SH[i, o_mem] = 1 + new
+                    if ua and completes and SH[i, o_ua] == 0:
+                        SH[i, o_ua] = b + 1
+                        gets[ng] = 1 + 3 * nb + b
+                        ng += 1
+                    _apply(P, G, W, SH, gets, ng, puts, 0)
+                    if target < 0:
+                        k = _emit(P, G, W, SH, OP, k, ATTACH_NEW, b, shape, 0, SUCC, LAB, BAD, cand)
+                    else:
+                        k = _emit(P, G, W, SH, OP, k, ATTACH, target, b, shape, SUCC, LAB, BAD, cand)
+
+        # clone
+        if nsk < s:
+            for i in range(nsh0):
+                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0:
+                    continue
+                for j in range(SH0[i, 0]):
+                    if j > 0 and SH0[i, o_mem + j] == SH0[i, o_mem + j - 1]:
+                        continue
+                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
+                    mask = _mask_of(P, SH, i, 0, SH[i, 2] - 1, scratch) if per_skb else 0
+                    ng = _mask_tokens(mask, gets, 0)
+                    SH[i, o_mem + SH[i, 0]] = 1 + mask
+                    SH[i, 0] += 1
+                    _apply(P, G, W, SH, gets, ng, puts, 0)
+                    k = _emit(P, G, W, SH, OP, k, CLONE, i, j, 0, SUCC, LAB, BAD, cand)
+
+        # split
+        if nsk < s and nsh0 < s:
+            for i in range(nsh0):
+                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] != 1 or SH0[i, 1] or SH0[i, 2] == 0:
+                    continue
+                ch = 0
+                while True:
+                    nh, nt = _split_choice(P, SH0, i, ch, head, tail)
+                    if nh < 0:
+                        break
+                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
+                    ng = 0
+                    npu = 0
+                    j = _new_sh(P, G, SH)
+                    for q in range(nt):
+                        SH[j, 3 + q] = tail[q]
+                    SH[j, 2] = nt
+                    old_nf = SH[i, 2]
+                    if not (per_sh or per_skb):
+                        # gets: the multiset gain of (head + tail) over the frags before
+                        for q in range(SCRATCH):
+                            cnt[q] = 0
+                        for q in range(nh):
+                            n = _frag_lines(P, head[q], toks, 0)
+                            for r in range(n):
+                                cnt[toks[r]] += 1
+                        for q in range(nt):
+                            n = _frag_lines(P, tail[q], toks, 0)
+                            for r in range(n):
+                                cnt[toks[r]] += 1
+                        n = _frag_refs(P, SH, i, 0, old_nf - 1, toks, 0)
+                        for r in range(n):
+                            cnt[toks[r]] -= 1
+                        for t in range(1, SCRATCH):
+                            for _ in range(cnt[t]):
+                                gets[ng] = t
+                                ng += 1
+                    for q in range(old_nf):
+                        SH[i, 3 + q] = head[q] if q < nh else 0
+                    SH[i, 2] = nh
+                    if per_sh or per_skb:
+                        old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
+                        keep = _mask_of(P, SH, i, 0, nh - 1, scratch)
+                        moved = _mask_of(P, SH, j, 0, nt - 1, scratch)
+                        if rules & R_SPLIT:
+                            ng = _mask_tokens(moved, gets, ng)
+                        npu = _mask_tokens(old & ~keep, puts, 0)
+                        if per_sh:
+                            SH[i, o_oh] = keep
+                            SH[j, o_oh] = moved
+                        else:
+                            SH[i, o_mem] = 1 + keep
+                            SH[j, o_mem] = 1 + moved
+                    ng = _inherit_uarg(P, SH, i, j, gets, ng)
+                    _apply(P, G, W, SH, gets, ng, puts, npu)
+                    k = _emit(P, G, W, SH, OP, k, SPLIT, i, ch, 0, SUCC, LAB, BAD, cand)
+                    ch += 1
+
+        # segment
+        if nsk < s and nsh0 < s:
+            for i in range(nsh0):
+                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0 or SH0[i, 2] == 0:
+                    continue
+                nf = SH0[i, 2]
+                for lo in range(nf):
+                    for hi in range(lo, nf):
+                        _load(G0, W0, SH0, OP0, G, W, SH, OP)
+                        ng = _frag_refs(P, SH, i, lo, hi, gets, 0)
+                        j = _new_sh(P, G, SH)
+                        for q in range(lo, hi + 1):
+                            SH[j, 3 + q - lo] = SH[i, 3 + q]
+                        SH[j, 2] = hi - lo + 1
+                        if per_sh or per_skb:
+                            m = _mask_of(P, SH, j, 0, hi - lo, scratch)
+                            if rules & R_SEGMENT:
+                                ng = _mask_tokens(m, gets, ng)
+                            if per_sh:
+                                SH[j, o_oh] = m
+                            else:
+                                SH[j, o_mem] = 1 + m
+                        ng = _inherit_uarg(P, SH, i, j, gets, ng)
+                        _apply(P, G, W, SH, gets, ng, puts, 0)
+                        k = _emit(P, G, W, SH, OP, k, SEGMENT, i, lo, hi, SUCC, LAB, BAD, cand)
+
+        # expand_head
+        if nsh0 < s:
+            for i in range(nsh0):
+                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0 or SH0[i, 0] + SH0[i, 1] < 2:
+                    continue
+                for jm in range(SH0[i, 0]):
+                    if jm > 0 and SH0[i, o_mem + jm] == SH0[i, o_mem + jm - 1]:
+                        continue
+                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
+                    member = _pop_member(P, SH, i, jm)
+                    SH[i, 1] += 1
+                    nf = SH[i, 2]
+                    ng = _frag_refs(P, SH, i, 0, nf - 1, gets, 0)
+                    j = _new_sh(P, G, SH)
+                    for q in range(nf):
+                        SH[j, 3 + q] = SH[i, 3 + q]
+                    SH[j, 2] = nf
+                    SH[j, o_mem] = member
+                    if per_sh:
+                        m = _mask_of(P, SH, j, 0, nf - 1, scratch)
+                        if rules & R_EXPAND:
+                            ng = _mask_tokens(m, gets, ng)
+                        SH[j, o_oh] = m
+                    ng = _inherit_uarg(P, SH, i, j, gets, ng)
+                    _apply(P, G, W, SH, gets, ng, puts, 0)
+                    k = _emit(P, G, W, SH, OP, k, EXPAND, i, jm, 0, SUCC, LAB, BAD, cand)
+
+        # coalesce
+        for i in range(nsh0):
+            if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] != 1 or SH0[i, 1]:
+                continue
+            for src in range(nsh0):
+                if src == i or SH0[src, 0] == 0 or SH0[src, 1] or SH0[src, 2] == 0 \
+                        or SH0[i, 2] + SH0[src, 2] > f:
+                    continue
+                if ua and (SH0[i, o_ua] or SH0[src, o_ua]):
+                    continue
+                _load(G0, W0, SH0, OP0, G, W, SH, OP)
+                ng = 0
+                npu = 0
+                nd, ns = SH[i, 2], SH[src, 2]
+                if SH[src, 0] > 1:
+                    ng = _frag_refs(P, SH, src, 0, ns - 1, gets, 0)
+                moved = _mask_of(P, SH, src, 0, ns - 1, scratch)
+                for q in range(ns):
+                    SH[i, 3 + nd + q] = SH[src, 3 + q]
+                SH[i, 2] = nd + ns
+                if SH[src, 0] == 1:
+                    for q in range(ns):
+                        SH[src, 3 + q] = 0
+                    SH[src, 2] = 0
+                    if per_sh:
+                        npu = _mask_tokens(SH[src, o_oh], puts, 0)
+                        SH[src, o_oh] = 0
+                    if per_skb:
+                        npu = _mask_tokens(SH[src, o_mem] - 1, puts, 0)
+                        SH[src, o_mem] = 1
+                if per_sh or per_skb:
+                    held = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
+                    extra = moved & ~held
+                    if rules & R_COALESCE:
+                        ng = _mask_tokens(extra, gets, ng)
+                        held |= extra
+                    if per_sh:
+                        SH[i, o_oh] = held
+                    else:
+                        SH[i, o_mem] = 1 + held
+                _apply(P, G, W, SH, gets, ng, puts, npu)
+                k = _emit(P, G, W, SH, OP, k, COALESCE, i, src, 0, SUCC, LAB, BAD, cand)
+
+        # copy
+        slot = -1
+        for b in range(ninit, nb):
+            if not W0[b, B_USED]:
+                slot = b
+                break
+        if not binding and slot >= 0:
+            for i in range(nsh0):
+                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] != 1 or SH0[i, 1]:
+                    continue
+                any_other = False
+                has_devmem = False
+                for q in range(SH0[i, 2]):
+                    kind = P[P_KINDS + (SH0[i, 3 + q] - 1) // 4]
+                    if kind != COPY:
+                        any_other = True
+                    if kind == DEVMEM:
+                        has_devmem = True
+                if not any_other or has_devmem or (ua and SH0[i, o_ua] == 0):
+                    continue
+                _load(G0, W0, SH0, OP0, G, W, SH, OP)
+                W[slot, B_USED] = 1
+                W[slot, B_ALIVE0] = 1
+                W[slot, B_ALIVE1] = 0
+                W[slot, B_OALIVE] = 1 if owner_design else 0
+                code = 1 + 4 * slot
+                nf = SH[i, 2]
+                nt = _frag_refs(P, SH, i, 0, nf - 1, toks, 0)
+                ng = 0
+                if not (per_sh or per_skb):
+                    ng = _frag_lines(P, code, gets, 0)
+                if per_sh or per_skb:
+                    old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
+                    n = _frag_lines(P, code, scratch, 0)
+                    new = 0
+                    for q in range(n):
+                        new |= 1 << (scratch[q] - 1)
+                    ng = _mask_tokens(new, gets, ng)
+                    if rules & R_COPY:
+                        nt = _mask_tokens(old, toks, nt)
+                    if per_sh:
+                        SH[i, o_oh] = new
+                    else:
+                        SH[i, o_mem] = 1 + new
+                for q in range(nf):
+                    SH[i, 3 + q] = 0
+                SH[i, 3] = code
+                SH[i, 2] = 1
+                if SH[i, o_ua] and ua:
+                    toks[nt] = 1 + 3 * nb + SH[i, o_ua] - 1
+                    nt += 1
+                SH[i, o_ua] = 0
+                _apply(P, G, W, SH, gets, ng, puts, 0)
+                _add_op(P, G, OP, toks, nt)
+                k = _emit(P, G, W, SH, OP, k, COPYFB, i, 0, 0, SUCC, LAB, BAD, cand)
+
+        # the budgeted operations each used one (no symmetry moves the budget: fixing it in place keeps the
+        # encoding canonical)
+        for q in range(first_budgeted, k):
+            if BAD[q] == 0:
+                SUCC[q, 1] -= 1
+
+    # free
+    for i in range(nsh0):
+        if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0:
+            continue
+        for jm in range(SH0[i, 0]):
+            if jm > 0 and SH0[i, o_mem + jm] == SH0[i, o_mem + jm - 1]:
+                continue
+            _load(G0, W0, SH0, OP0, G, W, SH, OP)
+            member = _pop_member(P, SH, i, jm)
+            nt = _mask_tokens(member - 1, toks, 0) if per_skb else 0
+            if SH[i, 0] + SH[i, 1] > 0:
+                if per_sh and not rules & R_CLONE:
+                    nt = _mask_tokens(SH[i, o_oh], toks, nt)
+            else:
+                nt = _release(P, G, W, SH, i, toks, nt)
+            _add_op(P, G, OP, toks, nt)
+            k = _emit(P, G, W, SH, OP, k, FREE, i, jm, 0, SUCC, LAB, BAD, cand)
+
+    # holder
+    for b in range(ninit):
+        if not W0[b, B_HOLDER]:
+            continue
+        _load(G0, W0, SH0, OP0, G, W, SH, OP)
+        W[b, B_HOLDER] = 0
+        kind = P[P_KINDS + b]
+        completes = kind == USER or kind == DEVMEM
+        nt = 0
+        if binding:
+            if not (kind == USER and W[b, B_UC]):
+                _kill(P, G, W, SH, b, 0)
+                _kill(P, G, W, SH, b, 1)
+        elif pm:
+            if kind == USER or kind == PIPE or kind == POOL:
+                toks[0] = 1 + 2 * b
+                toks[1] = 2 + 2 * b
+                nt = 2
+            elif kind == DEVMEM:
+                toks[0] = 1 + 2 * nb + b
+                nt = 1
+            else:
+                _kill(P, G, W, SH, b, 0)
+                _kill(P, G, W, SH, b, 1)
+        elif kind == POOL:
+            toks[0] = 1 + 2 * b
+            toks[1] = 2 + 2 * b
+            nt = 2
+        else:
+            toks[0] = 1 + 2 * nb + b
+            nt = 1
+        if (binding or pm) and completes:
+            toks[nt] = 1 + 3 * nb + b
+            nt += 1
+        _add_op(P, G, OP, toks, nt)
+        k = _emit(P, G, W, SH, OP, k, HOLDER, b, 0, 0, SUCC, LAB, BAD, cand)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def _leaks(P, G, W):
+    if G[G_BIND]:
+        return True
+    for b in range(P[P_NB]):
+        if not W[b, B_USED]:
+            continue
+        if W[b, B_ALIVE0] or W[b, B_ALIVE1] or W[b, B_PC0] or W[b, B_PC1] or W[b, B_OC] or W[b, B_OALIVE] \
+                or W[b, B_UC]:
+            return True
+        kind = P[P_KINDS + b]
+        if b < P[P_NINIT] and (kind == USER or kind == DEVMEM) and not W[b, B_DONE]:
+            return True
+    return False
+
+
+# ---- the search ----------------------------------------------------------------------------------------------
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _hash(v, width):
+    h = np.uint64(14695981039346656037)
+    for k in range(width):
+        h ^= np.uint64(v[k] & 0xFFFF)
+        h *= np.uint64(1099511628211)
+    return h
+
+
+@njit(cache=CACHE)
+def _search(P, start):
+    """Breadth-first search from ``start``. Returns (states, parent, label, depth, n, found, counts)."""
+    nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
+    max_states, max_depth = P[P_MAX], P[P_DEPTH]
+    cap = 1 << 12
+    states = np.zeros((cap, width), np.int16)
+    parent = np.full(cap, -1, np.int64)
+    label = np.zeros((cap, 4), np.int16)
+    depth = np.zeros(cap, np.int32)
+    tsize = 1 << 14
+    table = np.full(tsize, -1, np.int64)
+    found = np.full((4, 6), -1, np.int64)  # per violation: state, label[4], depth of the violating step
+    counts = np.zeros(4, np.int64)  # edges, terminals, complete, max depth
+    counts[2] = 1
+
+    G0 = np.zeros(NG, np.int64)
+    W0 = np.zeros((nb, 10), np.int64)
+    SH0 = np.zeros((s + 1, sw), np.int64)
+    OP0 = np.zeros((c + 1, ow), np.int64)
+    G = np.zeros(NG, np.int64)
+    W = np.zeros((nb, 10), np.int64)
+    SH = np.zeros((s + 1, sw), np.int64)
+    OP = np.zeros((c + 1, ow), np.int64)
+    SUCC = np.zeros((MAX_SUCC, width), np.int64)
+    LAB = np.zeros((MAX_SUCC, 4), np.int64)
+    BAD = np.zeros(MAX_SUCC, np.int64)
+    cand = np.zeros(width, np.int64)
+    gets = np.zeros(SCRATCH, np.int64)
+    puts = np.zeros(SCRATCH, np.int64)
+    toks = np.zeros(SCRATCH, np.int64)
+    scratch = np.zeros(SCRATCH, np.int64)
+    cnt = np.zeros(SCRATCH, np.int64)
+    head = np.zeros(8, np.int64)
+    tail = np.zeros(8, np.int64)
+    vec = np.zeros(width, np.int64)
+
+    for k in range(width):
+        states[0, k] = start[k]
+    h = _hash(start, width)
+    table[np.int64(h & np.uint64(tsize - 1))] = 0
+    n = 1
+    cur = 0
+    while cur < n:
+        if max_depth and depth[cur] >= max_depth:
+            counts[2] = 0
+            cur += 1
+            continue
+        for k in range(width):
+            vec[k] = states[cur, k]
+        _decode(vec, P, G0, W0, SH0, OP0)
+        K = _successors(P, G0, W0, SH0, OP0, G, W, SH, OP, SUCC, LAB, BAD, cand, gets, puts, toks, scratch,
+                        cnt, head, tail)
+        if K == 0:
+            counts[1] += 1
+            if found[LEAK, 0] < 0 and _leaks(P, G0, W0):
+                found[LEAK, 0] = cur
+                found[LEAK, 5] = depth[cur]
+        for q in range(K):
+            counts[0] += 1
+            bad = BAD[q]
+            if bad:
+                for kind in range(4):
+                    if bad >> kind & 1 and found[kind, 0] < 0:
+                        found[kind, 0] = cur
+                        for r in range(4):
+                            found[kind, 1 + r] = LAB[q, r]
+                        found[kind, 5] = depth[cur] + 1
+                continue
+            h = _hash(SUCC[q], width)
+            slot = np.int64(h & np.uint64(tsize - 1))
+            hit = False
+            while table[slot] >= 0:
+                idx = table[slot]
+                same = True
+                for k in range(width):
+                    if states[idx, k] != SUCC[q, k]:
+                        same = False
+                        break
+                if same:
+                    hit = True
+                    break
+                slot = (slot + 1) & (tsize - 1)
+            if hit:
+                continue
+            if n >= max_states:
+                counts[2] = 0
+                continue
+            if n == cap:
+                cap *= 2
+                st2 = np.zeros((cap, width), np.int16)
+                st2[:n] = states[:n]
+                states = st2
+                p2 = np.full(cap, -1, np.int64)
+                p2[:n] = parent[:n]
+                parent = p2
+                l2 = np.zeros((cap, 4), np.int16)
+                l2[:n] = label[:n]
+                label = l2
+                d2 = np.zeros(cap, np.int32)
+                d2[:n] = depth[:n]
+                depth = d2
+            for k in range(width):
+                states[n, k] = SUCC[q, k]
+            parent[n] = cur
+            for r in range(4):
+                label[n, r] = LAB[q, r]
+            depth[n] = depth[cur] + 1
+            if depth[n] > counts[3]:
+                counts[3] = depth[n]
+            table[slot] = n
+            n += 1
+            if 2 * n > tsize:  # keep the table at most half full
+                tsize *= 2
+                table = np.full(tsize, -1, np.int64)
+                for idx in range(n):
+                    sl = np.int64(_hash(states[idx], width) & np.uint64(tsize - 1))
+                    while table[sl] >= 0:
+                        sl = (sl + 1) & (tsize - 1)
+                    table[sl] = idx
+        cur += 1
+    return states, parent, label, depth, n, found, counts
+
+
+@njit(cache=CACHE)
+def _orbits(P, states, n):
+    """The labelled states each canonical state stands for (explorer_twin.orbit_size, times the buffer
+    relabellings that give a different state), summed."""
+    nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
+    G = np.zeros(NG, np.int64)
+    W = np.zeros((nb, 10), np.int64)
+    SH = np.zeros((s + 1, sw), np.int64)
+    OP = np.zeros((c + 1, ow), np.int64)
+    vec = np.zeros(width, np.int64)
+    cand = np.zeros(width, np.int64)
+    E = np.zeros((P[P_NPERMS], width), np.int64)
+    P1 = P.copy()
+    total = 0.0
+    fact = np.ones(8, np.float64)
+    for q in range(1, 8):
+        fact[q] = fact[q - 1] * q
+    nperms = P[P_NPERMS]
+    for idx in range(n):
+        for k in range(width):
+            vec[k] = states[idx, k]
+        _decode(vec, P, G, W, SH, OP)
+        nsh, nop = G[G_NSH], G[G_NOP]
+        nsk = _nskbs(G, SH)
+        busy = _busy(G, SH)
+        o = fact[s] / fact[s - nsk] * fact[s] / fact[s - nsh] * fact[c] / fact[c - busy]
+        o_mem = 5 + P[P_F]
+        for i in range(nsh):
+            run = 1
+            for j in range(1, SH[i, 0]):
+                if SH[i, o_mem + j] == SH[i, o_mem + j - 1]:
+                    run += 1
+                else:
+                    o /= fact[run]
+                    run = 1
+            o /= fact[run]
+            o /= fact[SH[i, 1]]
+        run = 1
+        for i in range(1, nsh):
+            if _same_row(SH, i, sw):
+                run += 1
+            else:
+                o /= fact[run]
+                run = 1
+        o /= fact[run]
+        run = 1
+        for i in range(1, nop):
+            same = True
+            for q in range(ow):
+                if OP[i, q] != OP[i - 1, q]:
+                    same = False
+                    break
+            if same:
+                run += 1
+            else:
+                o /= fact[run]
+                run = 1
+        o /= fact[run]
+        # buffer relabellings: how many distinct states the symmetry maps onto this one
+        for pi in range(nperms):
+            P1[P_NPERMS] = 1
+            for b in range(nb):
+                P1[P_KINDS + nb + b] = P[P_KINDS + nb + pi * nb + b]
+            _encode(P1, G, W, SH, OP, E[pi], cand)
+        distinct = 0
+        for pi in range(nperms):
+            new = True
+            for pj in range(pi):
+                if _row_cmp(E[pi], 0, E[pj], 0, width) == 0:
+                    new = False
+                    break
+            if new:
+                distinct += 1
+        total += o * distinct
+    return total
+
+
+# ---- the public interface ------------------------------------------------------------------------------------
+IMPLS = ("jit", "twin")
+
+
+def _start(bounds: Bounds, scenario: Scenario, symmetry: bool) -> tuple:
+    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+    return ex, ex.encode(ex.start())
+
+
+def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: bool = True,
+            orbits: bool = False, keep_states: bool = False) -> Result:
+    """Search every state the bounds allow under the scenario. ``impl``: "jit" (numba) or "twin" (the
+    specification). ``orbits=True`` also counts the labelled states the canonical ones stand for
+    (``Result.labelled``); ``keep_states=True`` keeps every state in the result (``Result.array``, int16 rows,
+    or the twin's ``Result.vectors``). The result carries the wall time (``Result.seconds``)."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl = {impl!r} is not allowed: expected one of {', '.join(IMPLS)}")
+    t0 = time.perf_counter()
+    if impl == "twin":
+        res = X.explore(bounds, scenario, symmetry=symmetry)
+        if orbits:
+            ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+            res.labelled = float(sum(orbit_twin(ex, v) for v in res.vectors))
+        res.seconds = time.perf_counter() - t0
+        if not keep_states:
+            res.vectors, res.depths = [], []
+        return res
+    P = params(bounds, scenario, symmetry)
+    ex, start = _start(bounds, scenario, symmetry)
+    states, parent, label, depth, n, found, counts = _search(P, np.array(start, dtype=np.int64))
+    traces = {}
+    for kind in range(4):
+        cur = int(found[kind, 0])
+        if cur < 0:
+            continue
+        steps = []
+        m = cur
+        while m > 0:
+            steps.append((tuple(int(x) for x in label[m]), tuple(int(x) for x in states[parent[m]])))
+            m = int(parent[m])
+        steps.reverse()
+        if kind != LEAK:
+            steps.append((tuple(int(x) for x in found[kind, 1:5]), tuple(int(x) for x in states[cur])))
+        traces[X.VIOLATIONS[kind]] = steps
+    res = Result(int(n), int(counts[0]), int(counts[1]), int(counts[3]), bool(counts[2]), traces)
+    if keep_states:
+        res.array = states[:n].copy()
+    if orbits:
+        res.labelled = float(_orbits(P, states, n))
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def orbit_twin(ex: X.Explorer, v: tuple) -> float:
+    """explorer_twin.orbit_size times the distinct buffer relabellings of v."""
+    st = ex.decode(v)
+    distinct = len({ex.encode_raw(st, perm) for perm in ex.perms})
+    return float(X.orbit_size(ex, v) * distinct)
+
+
+# ---- walks: a trace told step by step ----------------------------------------------------------------------
+HOLDER_TEXT = {USER: "the application unmaps {b} and sendmsg() returns",
+               PIPE: "pipe_buf_release(): the pipe lets go of {b}",
+               POOL: "the page_pool drains {b}",
+               DEVMEM: "the binding's user unbinds {b}",
+               KMALLOC: "the kernel service is done with {b}"}
+
+
+class _Names:
+    """Display names that stay put while the canonical form relabels twin buffers."""
+
+    def __init__(self, ex: X.Explorer):
+        self.ex = ex
+        ninit = ex.L.ninit
+        self.buf = [chr(ord("A") + b) if b < ninit else f"K{b - ninit}" if ex.L.nb - ninit > 1 else "K"
+                    for b in range(ex.L.nb)]
+
+    def follow(self, st: X.State, canonical: tuple) -> None:
+        """The successor ``st`` (in the parent's labels) became ``canonical``: rename buffers to match."""
+        for perm in self.ex.perms:
+            if self.ex.encode_raw(st, perm) == canonical:
+                new = [""] * len(self.buf)
+                for b, nb in enumerate(perm):
+                    new[nb] = self.buf[b]
+                self.buf = new
+                return
+
+    def pages(self, code: int) -> str:
+        b, _a, lo, hi = X.frag_parts(code)
+        n = self.buf[b]
+        return f"{n}{lo}" if lo == hi else f"{n}{lo}-{n}{hi}"
+
+    def skb(self, sh: X.Sh) -> str:
+        return "skb{" + ", ".join(self.pages(c) for c in sh.frags) + "}"
+
+    def line(self, tok: int) -> str:
+        ex, nb = self.ex, self.ex.L.nb
+        x = tok - 1
+        if x < 2 * nb:
+            b, p = divmod(x, 2)
+            what = "pp_ref_count" if ex.kinds[b] == POOL else "page"
+            return f"{what} {self.buf[b]}{p}"
+        if x < 3 * nb:
+            b = x - 2 * nb
+            return f"binding {self.buf[b]}" if ex.page_mode else f"owner {self.buf[b]}"
+        if x < 4 * nb:
+            return f"ubuf_info {self.buf[x - 3 * nb]}"
+        return "the binding"
+
+
+def _counts(ex: X.Explorer, st: X.State, names: _Names) -> str:
+    parts = []
+    for b, x in enumerate(st.bufs):
+        if not x.used:
+            continue
+        n = names.buf[b]
+        for p in range(X.PAGES):
+            if x.pc[p]:
+                parts.append(f"{names.line(1 + X.page_line(b, p))} {x.pc[p]}")
+        if x.oalive or x.oc:
+            parts.append(f"{names.line(1 + X.owner_line(ex.L.nb, b))} {x.oc}")
+        if x.uc:
+            parts.append(f"ubuf_info {n} {x.uc}")
+    if st.bind:
+        parts.append(f"the binding {st.bind}")
+    return ", ".join(parts) or "-"
+
+
+def _dead(ex: X.Explorer, st: X.State, names: _Names) -> str:
+    """Pages freed so far (a copy buffer has one page)."""
+    out = [f"{names.buf[b]}{p}" for b, x in enumerate(st.bufs) if x.used for p in range(X.PAGES)
+           if not x.alive[p] and (b < ex.L.ninit or p == 0)]
+    return " ".join(out) or "-"
+
+
+def _describe(ex: X.Explorer, st0: X.State, lab: tuple, st: X.State, names: _Names) -> str:
+    op, a, b, c = lab
+    L = ex.L
+    if op == PUT:
+        rec = st0.ops[a]
+        tok = rec[0]
+        x = tok - 1
+        before = after = None
+        if x < 2 * L.nb:
+            bb, p = divmod(x, 2)
+            before, after = st0.bufs[bb].pc[p], st.bufs[bb].pc[p]
+        elif x < 3 * L.nb:
+            bb = x - 2 * L.nb
+            before, after = st0.bufs[bb].oc, st.bufs[bb].oc
+        elif x < 4 * L.nb:
+            bb = x - 3 * L.nb
+            before, after = st0.bufs[bb].uc, st.bufs[bb].uc
+        else:
+            before, after = st0.bind, st.bind
+        text = f"put {names.line(tok)} ({before} -> {after})"
+        if x < 3 * L.nb and 2 * L.nb <= x and after == 0 and ex.owner_design:
+            text += ": the owner's release frees its memory" + (
+                " and raises the completion" if ex.kinds[x - 2 * L.nb] in X.COMPLETES else "")
+        elif x < 4 * L.nb and 3 * L.nb <= x and after == 0:
+            text += ": the zerocopy completion"
+        return text
+    if op == DROP:
+        sh = st0.shs[a]
+        return f"dataref drop on the old {names.skb(sh)} ({sh.nmem + sh.drops} -> {sh.nmem + sh.drops - 1})"
+    if op in (ATTACH_NEW, ATTACH):
+        buf, shape = (a, b) if op == ATTACH_NEW else (b, c)
+        pages = names.pages(X.frag_code(buf, shape))
+        span = " (two folios)" if shape == X.SPAN_SHAPE else ""
+        where = "a new skb" if op == ATTACH_NEW else names.skb(st0.shs[a])
+        return f"attach a frag over {pages}{span} to {where}"
+    if op == CLONE:
+        sh = st0.shs[a]
+        return f"skb_clone() of {names.skb(sh)} (dataref {sh.nmem + sh.drops} -> {sh.nmem + sh.drops + 1})"
+    if op == SPLIT:
+        head, tail = ex.split_choices(st0.shs[a].frags)[b]
+        return (f"skb_split() of {names.skb(st0.shs[a])} into {names.skb(X.Sh(1, frags=head))} and "
+                f"{names.skb(X.Sh(1, frags=tail))}")
+    if op == SEGMENT:
+        sh = st0.shs[a]
+        return f"skb_segment(): {names.skb(X.Sh(1, frags=sh.frags[b:c + 1]))} from {names.skb(sh)}"
+    if op == EXPAND:
+        return f"pskb_expand_head() on a clone of {names.skb(st0.shs[a])}: a private copy"
+    if op == COALESCE:
+        return f"skb_try_coalesce(): {names.skb(st0.shs[a])} takes the frags of {names.skb(st0.shs[b])}"
+    if op == COPYFB:
+        return f"skb_copy_ubufs(): {names.skb(st0.shs[a])} copied into kernel pages"
+    if op == FREE:
+        sh = st0.shs[a]
+        d = sh.nmem + sh.drops
+        return f"kfree_skb({names.skb(sh)}): dataref {d} -> {d - 1}" + (": release" if d == 1 else "")
+    if op == HOLDER:
+        return HOLDER_TEXT[ex.kinds[a]].format(b=names.buf[a])
+    return X.OP_NAMES[op]
+
+
+def _verdict(ex: X.Explorer, st0: X.State, st: X.State, bad: set, names: _Names) -> str:
+    if not bad:
+        return ""
+    out = []
+    if X.UAF in bad:
+        freed = [f"{names.buf[b]}{p}" for b, x in enumerate(st.bufs) for p in range(X.PAGES)
+                 if st0.bufs[b].alive[p] and not x.alive[p] and ex.live_covers(st, b, p)]
+        out.append(f"use-after-free: {' '.join(freed) or 'a page'} freed under a live frag" if freed
+                   else "use-after-free: a reference taken on freed memory")
+    if X.EARLY in bad:
+        out.append("early completion: the application may reuse memory still being sent")
+    if X.DOUBLE in bad:
+        out.append("double release: a put on a count already at zero")
+    return "; ".join(out)
+
+
+def walk(bounds: Bounds, scenario: Scenario, labels, *, finish: bool = False) -> list[dict]:
+    """Replay step labels in the twin from the start and tell each step: CPU, operation, the refcounts after
+    it, pages freed, and any violation. A label is a step label from a trace (explorer_twin.Result.found),
+    or "put" (the first in-flight put). ``finish=True`` then frees everything (puts, skbs, holders), as
+    a clean run would end. Stops after the first violating step."""
+    ex = X.Explorer(bounds, scenario)
+    names = _Names(ex)
+    v = ex.encode(ex.start())
+    cpus: list[tuple[int, list]] = []  # (cpu, pending tokens or ["drop"]) per in-flight operation
+    rows = []
+    todo = list(labels)
+    while todo or finish:
+        st0 = ex.decode(v)
+        succ = ex.successors(v)
+        if todo:
+            want = todo.pop(0)
+        elif not succ:
+            break
+        elif st0.ops:
+            want = "put"
+        elif st0.shs:
+            want = next(lab for lab, _s, _b in succ if lab[0] in (DROP, FREE))
+        else:
+            want = next(lab for lab, _s, _b in succ if lab[0] == HOLDER)
+        if want == "put":  # the next put, if any operation still has one to do
+            want = next((lab for lab, _s, _b in succ if lab[0] == PUT), None)
+            if want is None:
+                continue
+        try:
+            lab, st, bad = next(x for x in succ if x[0] == tuple(want))
+        except StopIteration:
+            raise ValueError(f"step {len(rows) + 1}: {want!r} is not possible here") from None
+        # which CPU runs the step
+        if lab[0] == PUT:
+            rec = st0.ops[lab[1]]
+            k = next(i for i, (_c, toks) in enumerate(cpus) if toks == rec)
+            cpu = cpus[k][0]
+            cpus[k] = (cpu, rec[1:])
+            if not cpus[k][1]:
+                cpus.pop(k)
+        elif lab[0] == DROP:
+            k = next(i for i, (_c, toks) in enumerate(cpus) if toks == ["drop"])
+            cpu = cpus.pop(k)[0]
+            if len(st.ops) > len(st0.ops):
+                cpus.append((cpu, list(st.ops[-1])))
+        else:
+            busy = {c for c, _t in cpus}
+            cpu = min(c for c in range(bounds.cpus) if c not in busy)
+            if lab[0] == EXPAND:
+                cpus.append((cpu, ["drop"]))
+            elif len(st.ops) > len(st0.ops):
+                cpus.append((cpu, list(st.ops[-1])))
+        w = ex.encode(st) if not bad else None
+        text = _describe(ex, st0, lab, st, names)
+        verdict = _verdict(ex, st0, st, bad, names)
+        pending = "; ".join(f"CPU {c}: " + ("dataref drop" if t == ["drop"] else ", ".join(names.line(x) for x in t))
+                            for c, t in sorted(cpus, key=lambda ct: ct[0]))
+        rows.append({"step": len(rows) + 1, "cpu": cpu, "operation": text,
+                     "refcounts after": _counts(ex, st, names), "puts to come": pending or "-",
+                     "pages freed": _dead(ex, st, names), "verdict": verdict})
+        if bad:
+            break
+        names.follow(st, w)
+        v = w
+        # keep the CPUs' pending records in the canonical token names
+        cpus = [(c, t if t == ["drop"] else _canon_tokens(ex, st, w, t)) for c, t in cpus]
+    if rows and not rows[-1]["verdict"] and not ex.successors(v) and ex.leaks(v):
+        rows.append({"step": len(rows) + 1, "cpu": "-", "operation": "nothing left to do",
+                     "refcounts after": _counts(ex, ex.decode(v), names), "puts to come": "-",
+                     "pages freed": _dead(ex, ex.decode(v), names), "verdict": "leak: memory or a reference remains"})
+    return rows
+
+
+def _canon_tokens(ex: X.Explorer, st: X.State, canonical: tuple, toks: list) -> list:
+    """Tokens of ``st`` (parent labels) renamed as in the canonical successor."""
+    for perm in ex.perms:
+        if ex.encode_raw(st, perm) == canonical:
+            ren = ex.encode_raw(X.State(0, 0, [X.Buf() for _ in st.bufs], [], [list(toks)]), perm)
+            L = ex.L
+            row = ren[L.off_op:L.off_op + L.ow]
+            return sorted(t for t in row[1:1 + row[0]])
+    return toks
+
+
+# ---- fraglife bench --------------------------------------------------------------------------------------
+def bench_section(args=None, *, repeats: int = 3) -> dict:
+    """``fraglife bench`` section: states per second of the compiled search and of its twin, one scenario (user
+    memory and a pipe, frags spanning folios) under today's rule and the unified owner; the twin at smaller
+    bounds (its speed hardly depends on them), the ratio from the same run."""
+    from .policies import POLICIES
+
+    repeats = getattr(args, "repeats", repeats)
+    big, small = Bounds(ops=4, cpus=2, skbs=3, frags=2), Bounds(ops=3, cpus=2, skbs=3, frags=2)
+    out: dict = {"scenario": "user memory and a pipe, frags spanning folios",
+                 "bounds": {"jit": big.__dict__, "twin": small.__dict__},
+                 "speed": "best of repeats, wall clock, one core (other work shares the machine)"}
+    for name in ("page_ref", "owner_skb"):
+        sc = Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES[name])
+        explore(Bounds(ops=1), sc)  # load (or compile) outside the timing
+        best = min((explore(big, sc) for _ in range(repeats)), key=lambda r: r.seconds)
+        twin = explore(small, sc, impl="twin")
+        jit_rate, twin_rate = best.states / best.seconds, twin.states / twin.seconds
+        out[name] = {"states": best.states, "edges": best.edges, "states_per_s": jit_rate,
+                     "edges_per_s": best.edges / best.seconds, "twin_states": twin.states,
+                     "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate}
+    return out

@@ -1,0 +1,138 @@
+"""The exhaustive explorer against its twin, its symmetry reduction, its verdicts and its walks."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fraglife.model import explorer as E
+from fraglife.model import explorer_twin as X
+from fraglife.model.policies import POLICIES
+
+SMALL = X.Bounds(ops=2, cpus=2, skbs=2, frags=2)
+
+
+def _same(bounds, scenario, symmetry=True):
+    fast = E.explore(bounds, scenario, symmetry=symmetry, keep_states=True)
+    slow = E.explore(bounds, scenario, impl="twin", symmetry=symmetry, keep_states=True)
+    for field in ("states", "edges", "terminals", "max_depth", "complete"):
+        assert getattr(fast, field) == getattr(slow, field), field
+    assert fast.found == slow.found  # the same shortest traces, label by label and state by state
+    assert [tuple(int(x) for x in row) for row in fast.array] == slow.vectors  # the same states, in order
+    return fast
+
+
+@st.composite
+def searches(draw):
+    bounds = X.Bounds(ops=draw(st.integers(1, 2)), cpus=draw(st.integers(1, 3)), skbs=draw(st.integers(1, 3)),
+                      frags=draw(st.integers(1, 2)), copies=draw(st.integers(0, 1)))
+    kinds = tuple(draw(st.lists(st.integers(0, len(X.SCENARIO_KINDS) - 1), min_size=1, max_size=2)))
+    scenario = X.Scenario(kinds=kinds, span=draw(st.booleans()), policy=POLICIES[draw(st.sampled_from(
+        sorted(POLICIES)))], rules=draw(st.sampled_from([X.ALL_RULES, *(X.ALL_RULES & ~r for r in X.RULES.values())])))
+    return bounds, scenario, draw(st.booleans())
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=searches())
+def test_explorer_and_twin_visit_the_same_states(case):
+    bounds, scenario, symmetry = case
+    _same(bounds, scenario, symmetry)
+
+
+@pytest.mark.parametrize("policy", ["page_ref", "owner_skb", "owner_binding"])
+def test_state_counts_agree_at_three_operations(policy):
+    """The issue's check, at bounds where every operation kind appears: same counts, verdicts, traces."""
+    res = _same(X.Bounds(ops=3, cpus=2, skbs=2, frags=2), X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES[policy]))
+    assert res.complete and res.states > 1000
+
+
+def test_symmetry_merges_states_and_keeps_the_labelled_count():
+    """Twin buffers relabelled to one form: fewer states, the same verdict, and the same labelled states."""
+    b, sc = SMALL, X.Scenario(kinds=(X.PIPE, X.PIPE), policy=POLICIES["owner_skb"])
+    with_sym = E.explore(b, sc, orbits=True)
+    without = E.explore(b, sc, symmetry=False, orbits=True)
+    assert with_sym.states < without.states and with_sym.verdict == without.verdict
+    assert with_sym.labelled == pytest.approx(without.labelled)
+    twin = E.explore(b, sc, impl="twin", orbits=True)
+    assert twin.labelled == pytest.approx(with_sym.labelled)
+    assert with_sym.labelled > 10 * with_sym.states  # skb ids, slots and CPUs never enter a state
+
+
+def test_one_page_ref_for_a_multi_folio_frag_fails_in_four_steps():
+    b = X.Bounds(ops=1, cpus=1, skbs=1, frags=1)
+    for kind in (X.USER, X.PIPE):
+        res = E.explore(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]))
+        name, steps = res.shortest()
+        assert name == "use_after_free" and len(steps) == 4
+        rows = E.walk(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]), [lab for lab, _ in steps])
+        assert [r["step"] for r in rows] == [1, 2, 3, 4]
+        assert "two folios" in rows[0]["operation"] and rows[-1]["verdict"].startswith("use-after-free: A1")
+        assert not any(r["verdict"] for r in rows[:-1])
+    # today's frags stay in a folio: nothing to break
+    assert E.explore(b, X.Scenario(kinds=(X.PIPE,), span=False, policy=POLICIES["page_ref"])).verdict == "passes"
+
+
+def test_the_owner_passes_and_each_rule_is_needed():
+    b = X.Bounds(ops=3, cpus=1, skbs=2, frags=2)
+    sc = dict(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    assert E.explore(b, X.Scenario(**sc)).verdict == "passes"
+    for name, bit in X.RULES.items():
+        res = E.explore(b, X.Scenario(**sc, rules=X.ALL_RULES & ~bit))
+        assert res.verdict == "fails", name
+    leak = E.explore(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY))
+    assert set(leak.found) == {"leak"}
+    rows = E.walk(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY), [lab for lab, _ in leak.shortest()[1]])
+    assert rows[-1]["verdict"].startswith("leak")
+
+
+def test_owner_walk_runs_to_a_clean_end():
+    b = X.Bounds(ops=1, cpus=1, skbs=1, frags=1)
+    sc = X.Scenario(kinds=(X.USER,), policy=POLICIES["owner_skb"])
+    rows = E.walk(b, sc, [(X.ATTACH_NEW, 0, X.SPAN_SHAPE, 0), (X.HOLDER, 0, 0, 0), "put"], finish=True)
+    assert not any(r["verdict"] for r in rows)
+    assert rows[-1]["pages freed"] == "A0 A1" and rows[-1]["refcounts after"] == "-"
+    assert any("raises the completion" in r["operation"] for r in rows)
+    with pytest.raises(ValueError, match="is not possible here"):
+        E.walk(b, sc, [(X.HOLDER, 0, 0, 0), (X.ATTACH_NEW, 0, 0, 0)])
+
+
+def test_two_cpus_interleave_what_one_cannot():
+    """More CPUs, more states: puts of one operation interleave with another's steps."""
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    one, two = (E.explore(X.Bounds(ops=2, cpus=c, skbs=2, frags=2), sc).states for c in (1, 2))
+    assert two > one
+
+
+def test_depth_and_state_caps_make_a_search_incomplete():
+    sc = X.Scenario(kinds=(X.PIPE,), policy=POLICIES["owner_skb"])
+    assert E.explore(X.Bounds(ops=2), sc).complete
+    shallow = E.explore(X.Bounds(ops=2, depth=2), sc)
+    assert not shallow.complete and shallow.max_depth == 2
+    assert shallow.states == E.explore(X.Bounds(ops=2, depth=2), sc, impl="twin").states
+    capped = E.explore(X.Bounds(ops=2, max_states=50), sc)
+    assert not capped.complete and capped.states == 50
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ops": 0}, "bound ops = 0 is not allowed: expected an integer in [1, 12]"),
+    ({"cpus": 4}, "bound cpus = 4 is not allowed: expected an integer in [1, 3]"),
+    ({"skbs": 5}, "bound skbs = 5 is not allowed: expected an integer in [1, 4]"),
+    ({"frags": 1.5}, "bound frags = 1.5 is not allowed: expected an integer in [1, 3]"),
+    ({"copies": 2}, "bound copies = 2 is not allowed: expected an integer in [0, 1]"),
+])
+def test_bad_bounds_give_one_line(kwargs, message):
+    with pytest.raises(ValueError) as e:
+        X.Bounds(**kwargs)
+    assert str(e.value) == message
+
+
+def test_bad_scenarios_and_impls_are_refused():
+    with pytest.raises(ValueError, match="kinds = \\(\\) is not allowed"):
+        X.Scenario(kinds=())
+    with pytest.raises(ValueError, match="kinds = \\(0, 1, 2\\) is not allowed"):
+        X.Scenario(kinds=(0, 1, 2))
+    with pytest.raises(ValueError, match="rules = 64 is not allowed"):
+        X.Scenario(rules=64)
+    with pytest.raises(ValueError, match="impl = 'c' is not allowed"):
+        E.explore(SMALL, X.Scenario(), impl="c")

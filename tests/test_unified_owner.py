@@ -1,0 +1,148 @@
+"""Chapter 08 in library mode: parameters, the owner's tables, the book table, panel, headline, sweep."""
+
+from __future__ import annotations
+
+import pytest
+
+from fraglife import chapters, claims
+from fraglife.chapters import unified_owner as ch
+from fraglife.cli import main
+from fraglife.model import workloads
+from fraglife.params import ParamError
+from fraglife.probes import _core
+
+CH08 = chapters.get("08")
+FAST = {"bytes_sent": 256 * 1024, "ops": 2, "skbs": 2, "measurements": "recorded"}
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Every probe from its recording, as a reader without root gets it."""
+    monkeypatch.setattr(_core, "_cache", {})
+    monkeypatch.setenv(_core.ENV, "recorded")
+    yield
+    _core._cache.clear()
+
+
+@pytest.fixture(scope="module")
+def R():
+    return ch.Results(CH08.spec.validate({**CH08.spec.defaults(), "bytes_sent": 1 << 20, "measurements": "recorded"}))
+
+
+@pytest.mark.parametrize("name, value, allowed", [
+    ("memory", "slab", "one of 'user+pipe', 'user', 'pipe', 'pool', 'devmem', 'kmalloc'"),
+    ("ops", 0, "an integer in [1, 5]"),
+    ("ops", 6, "an integer in [1, 5]"),
+    ("explore_cpus", 4, "an integer in [1, 3]"),
+    ("skbs", 2.5, "an integer in [1, 4]"),
+    ("frags", 0, "an integer in [1, 3]"),
+    ("loss_rate", 0.5, "a number in [0, 0.2]"),
+    ("line_gbit", 0, "an integer in [1, 1600]"),
+])
+def test_bad_values_give_one_line(name, value, allowed):
+    with pytest.raises(ParamError) as e:
+        CH08.spec.validate({**CH08.spec.defaults(), name: value})
+    assert str(e.value) == f"parameter {name!r} = {value!r} is not allowed: expected {allowed}"
+    assert "\n" not in str(e.value)
+
+
+def test_cli_refuses_a_bad_value_with_one_line(capsys):
+    assert main(["run", "08", "-p", "ops", "9"]) == 2
+    assert capsys.readouterr().err.strip() == ("fraglife run: parameter 'ops' = 9 is not allowed: expected an "
+                                               "integer in [1, 5]")
+
+
+def test_registry_choices_are_the_modules():
+    assert CH08.spec["memory"].choices == ch.MEMORIES
+
+
+def test_claims_catalogue_lists_the_chapter(capsys):
+    assert main(["claims", "08"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"08_unified_owner: {len(ch.CLAIMS)} claims")
+    for c in ch.CLAIMS:
+        assert c.name in out
+
+
+def test_claims_hold_and_the_conclusion_quotes_them(R):
+    records = claims.evaluate(ch.CLAIMS, R)
+    assert all(r["ok"] for r in records), [r for r in records if not r["ok"]]
+    text = ch.conclusion(R)
+    o = R.search.loc["unified owner, future frags"]
+    assert f"the owner passes in **{int(o.states):,}** states" in text
+    t = R.search.loc["today's rule, future frags"]
+    assert f"fails in **{int(t.steps)}** steps" in text
+    b = R.book.set_index(["workload", "policy"])
+    assert f"{b.loc[('devmem_send', 'page_ref'), 'binding_per_mib']:.0f} to" in text
+
+
+def test_the_book_table_covers_every_workload(R):
+    b = R.book
+    assert sorted(set(b.workload)) == sorted(workloads.ALL)
+    assert set(b.design) == {"today", "unified owner"}
+    future = [w for w, wl in workloads.ALL.items() if not wl.today]
+    assert (b[(b.policy == "page_ref") & b.workload.isin(future)].violations > 0).all()
+    assert (b[b.policy == "owner_skb"].violations == 0).all()
+    devmem = b.set_index(["workload", "policy"]).loc["devmem_send"]
+    assert devmem.loc["page_ref", "shared_line_ns"] > devmem.loc["owner_skb", "shared_line_ns"] > 0
+    assert (R.book_summary.columns[:2] == ["workload", "design"]).all()
+
+
+def test_walks_tell_the_counterexample_and_the_owner_end(R):
+    w = R.walk
+    assert len(w) == 4 and w.iloc[-1].verdict.startswith("use-after-free")
+    o = R.owner_walk
+    assert not o.verdict.any() and o.iloc[-1]["refcounts after"] == "-"
+
+
+def test_memory_without_a_counterexample_says_so(recorded):
+    R = ch.Results(CH08.spec.validate({**CH08.spec.defaults(), **FAST, "memory": "pool"}))
+    assert R.counterexample is None
+    assert "no violation on pool memory" in R.walk.iloc[0].operation
+    assert not R.owner_walk.verdict.any()
+    assert "nothing to break" in ch.search_remark(R)
+
+
+def test_mixed_owner_trace_and_its_bounds():
+    with pytest.raises(ValueError, match="n_owners = 3 is not allowed"):
+        ch.mixed_owner_trace(3, gso=False)
+    c = ch.coalesce_costs()
+    assert list(c.index) == list(ch.OWNERS_PER_SKB)
+
+
+def test_headline_is_plain_numbers_with_state_counts(recorded):
+    h = ch.headline(**CH08.spec.validate({**CH08.spec.defaults(), **FAST}))
+    assert h.pop("probes") == "recorded"
+    assert all(isinstance(v, (int, float)) for v in h.values())
+    assert h["owner_states"] > 0 and h["owner_passes"] == 1 and h["today_passes"] == 0 and h["today_steps"] == 4
+    assert h["owner_labelled_states"] > h["owner_states"]
+
+
+def test_panel_follows_its_controls(recorded):
+    from fraglife.views import unified_owner as view
+
+    P = CH08.spec.validate({**CH08.spec.defaults(), **FAST})
+    panel = view.make_panel(ch, P, ch.Results(P))
+    assert panel.renders == 1 and panel.error is None
+    assert "use-after-free" in panel.static_html
+    panel.set(policy="owner_skb")
+    assert panel.error is None and "Passes" in str(panel.outputs)
+    panel.set(rule_left_out="coalesce_refs_the_other_owner")
+    assert panel.error is None and "Fails" in str(panel.outputs)
+    assert "Interactive in JupyterLab" in panel.static_text
+
+
+@pytest.mark.sweep
+def test_a_sweep_of_the_explorer_bounds_runs_on_dask(tmp_path):
+    pytest.importorskip("distributed")
+    from fraglife import sweep
+
+    result = sweep.run_sweep("08", ["ops=1,2", "explore_cpus=1,2", "bytes_sent=262144", "measurements=recorded"],
+                             out=tmp_path, workers=2, progress=False)
+    assert result.complete and not result.failed
+    df = result.table
+    assert len(df) == 4
+    assert {"owner_states", "owner_passes", "today_passes", "today_steps", "claims_ok"} <= set(df.columns)
+    assert (df.owner_passes == 1).all() and (df.today_passes == 0).all() and (df.today_steps == 4).all()
+    assert (df.claims_ok == df.claims_total).all()
+    assert df.sort_values(["ops", "explore_cpus"]).owner_states.is_monotonic_increasing
