@@ -45,6 +45,8 @@ def test_every_chapter_declares_claims_as_data():
         module = ch.module()
         assert isinstance(module.CLAIMS, tuple) and all(isinstance(c, Claim) for c in module.CLAIMS), ch.id
         assert hasattr(module, "Results"), ch.id
+        # the talk shows a few of them, chosen by name
+        assert set(getattr(module, "TALK_CLAIMS", ())) <= {c.name for c in module.CLAIMS}, ch.id
     assert [ch.id for ch in WITH_CLAIMS] == [ch.id for ch in chapters.CHAPTERS]
 
 

@@ -445,6 +445,9 @@ def _ledgers(R: Results):
     return ok, {s: c["bytes"] for s, c in R.runs.items()}
 
 
+#: The claims the talk shows (the rest are in the chapter).
+TALK_CLAIMS = ("batch_when_resident_and_whole", "faulting_up_front_allocates_every_hole")
+
 CLAIMS = (
     Claim("batch_when_resident_and_whole",
           "With every page mapped and the socket taking the whole message, one batched lookup costs no more than "

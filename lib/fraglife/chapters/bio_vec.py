@@ -556,6 +556,10 @@ def _packed_only(R: Results):
     return ok, {"today_shinfo": int(today), "packed_shinfo": int(t.loc["phys + len, packed", "shinfo_bytes"])}
 
 
+#: The claims the talk shows (the rest are in the chapter).
+TALK_CLAIMS = ("coarser_rules_fewer_frags", "spanning_frags_leave_pages_unprotected",
+               "only_a_packed_entry_shrinks_shinfo")
+
 CLAIMS = (
     Claim("coarser_rules_fewer_frags",
           "On every buffer, phys+len needs no more frags than MSG_ZEROCOPY's folio runs, which need no more than "

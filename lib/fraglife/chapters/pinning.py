@@ -687,6 +687,10 @@ def _fp_live(R: Results):
     return ok, {**first, "source": R.cow_probe.source}
 
 
+#: The claims the talk shows (the rest are in the chapter).
+TALK_CLAIMS = ("maybe_pinned_errs_only_one_way", "pins_cost_one_atomic_more_per_page",
+               "a_reference_loses_the_page_at_fork")
+
 CLAIMS = (
     Claim("maybe_pinned_errs_only_one_way",
           "folio_maybe_dma_pinned() never misses a pin; it reports unpinned folios as pinned only on small folios "

@@ -853,6 +853,10 @@ def _ledgers_balance(R: Results):
     return all(bool(t.leaked_refs.eq(0).all()) for t in tables), {}
 
 
+#: The claims the talk shows (the rest are in the chapter).
+TALK_CLAIMS = ("owner_cheaper_where_frags_are_copied", "pins_cost_more_than_gup_refs",
+               "one_ref_for_many_pages_is_use_after_free", "model_follows_this_kernel")
+
 CLAIMS = (
     Claim("today_frags_stay_in_a_folio",
           "Every workload of today's kernel builds frags inside one folio, so today's one ref per frag frees no "

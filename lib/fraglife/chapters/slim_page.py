@@ -633,6 +633,9 @@ def _net_iov_unchanged(R: Results):
         "misses_per_visit": float(k.misses_per_visit.iloc[0])}
 
 
+#: The claims the talk shows (the rest are in the chapter).
+TALK_CLAIMS = ("order0_folios_cost_more_memory", "this_machine_saves_memory", "order0_indirection_costs_time")
+
 CLAIMS = (
     Claim("order0_folios_cost_more_memory",
           "An 8-byte memdesc word plus a folio descriptor takes more memory than today's 64-byte struct page for "

@@ -13,7 +13,7 @@ import nbformat
 from ..chapters import Chapter
 from ..paths import BUILD
 from .audit import audit
-from .notebooks import Page, PublishError, prepare
+from .notebooks import Page, PublishError, prepare, rewrite_links
 from .vendor import BOOK_ASSETS, check_vendor, copy_assets
 
 DATA = Path(__file__).with_name("data")
@@ -87,6 +87,8 @@ def build_book(
             raise PublishError(f"{page.id}: no executed notebook at {page.executed}; run `fraglife run {page.id}` first")
         nb = nbformat.read(page.executed, as_version=4)
         prepare(nb)
+        # Jupyter Book resolves links in markdown cells, not in outputs (a conclusion's Markdown)
+        rewrite_links(nb, [p.id for p in pages], ".html", markdown_cells=False)
         nbformat.write(nb, src / f"{page.id}.ipynb")
 
     log = src / "build.log"

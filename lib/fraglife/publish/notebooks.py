@@ -104,14 +104,15 @@ def _chapter_link(ids: Iterable[str], suffix: str):
     return lambda text: pattern.sub(lambda m: f"{m['q']}{m['id']}{suffix}", text)
 
 
-def rewrite_links(nb, ids: Iterable[str], suffix: str) -> None:
-    """Point links to chapter notebooks at their exported form (markdown cells, HTML and markdown outputs)."""
+def rewrite_links(nb, ids: Iterable[str], suffix: str, *, markdown_cells: bool = True) -> None:
+    """Point links to chapter notebooks at their exported form (markdown cells, HTML and markdown outputs).
+    ``markdown_cells`` = False leaves the cells to an exporter that resolves them itself (Jupyter Book)."""
     ids = list(ids)
     if not ids:
         return
     sub = _chapter_link(ids, suffix)
     for cell in nb.cells:
-        if cell.get("cell_type") == "markdown":
+        if markdown_cells and cell.get("cell_type") == "markdown":
             cell["source"] = sub(_source(cell))
         for out in cell.get("outputs", []) or []:
             data = out.get("data") or {}

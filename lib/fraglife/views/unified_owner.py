@@ -56,7 +56,7 @@ def chart_book(df: pd.DataFrame, gbit: int):
     )
     text = base.mark_text(align="left", color="#D55E00", fontWeight="bold", fontSize=12).encode(
         x="percent:Q", text="mark:N")
-    return (bars + text).properties(width=760, height=340)
+    return (bars + text).properties(width=760, height=320)
 
 
 def chart_kinds(df: pd.DataFrame):
