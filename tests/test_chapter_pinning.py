@@ -1,6 +1,5 @@
 """Chapter 03 (pinning): bad parameters stop with one line, the panel re-renders, the conclusion quotes the run."""
 
-import time
 
 import pytest
 

@@ -168,6 +168,21 @@ WORKLOAD_PARAMS = (
 MEASUREMENTS_PARAM = Param("measurements", str, "live", "live: measure this machine where it allows (else the "
                            "recording); recorded: the recordings in data/probes/", choices=("live", "recorded"))
 
+
+#: What a replay of chapter 01's engine takes besides the workload's own settings (chapters 01 and 08).
+REPLAY_PARAMS = (
+    Param("folio_pages", int, 1, "pages per folio of the memory sent, and of page_pool pages (1: order 0)",
+          lo=1, hi=512, power_of_two=True),
+    Param("frag_size", int, 16 * KiB, "physrange_send only (the thread's future): bytes per frag",
+          lo=512, hi=2 * MiB),
+    Param("rx_buf", int, 2048, "bytes per receive buffer in a page_pool page", lo=512, hi=64 * KiB),
+    Param("rtt_us", float, 25.0, "round trip time in microseconds", lo=1.0, hi=100_000.0),
+    Param("txc_us", float, 16.0, "delay from an skb's last byte on the wire to its TX completion, us",
+          lo=0.0, hi=10_000.0),
+    Param("line_gbit", int, 100, "line rate in Gbit/s (wire time of an skb, and the core share)",
+          lo=1, hi=1600),
+)
+
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "00_overview",
@@ -183,16 +198,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         _spec(
             "01_refcount_removal",
             *WORKLOAD_PARAMS,
-            Param("folio_pages", int, 1, "pages per folio of the memory sent, and of page_pool pages (1: order 0)",
-                  lo=1, hi=512, power_of_two=True),
-            Param("frag_size", int, 16 * KiB, "physrange_send only (the thread's future): bytes per frag",
-                  lo=512, hi=2 * MiB),
-            Param("rx_buf", int, 2048, "bytes per receive buffer in a page_pool page", lo=512, hi=64 * KiB),
-            Param("rtt_us", float, 25.0, "round trip time in microseconds", lo=1.0, hi=100_000.0),
-            Param("txc_us", float, 16.0, "delay from an skb's last byte on the wire to its TX completion, us",
-                  lo=0.0, hi=10_000.0),
-            Param("line_gbit", int, 100, "line rate in Gbit/s (wire time of an skb, and the core share)",
-                  lo=1, hi=1600),
+            *REPLAY_PARAMS,
             MEASUREMENTS_PARAM,
         ),
     ),
@@ -338,16 +344,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("skbs", int, 3, "explorer: skbs alive at once", lo=1, hi=4),
             Param("frags", int, 2, "explorer: frags per skb", lo=1, hi=3),
             *(p for p in WORKLOAD_PARAMS if p.name != "workload"),
-            Param("folio_pages", int, 1, "pages per folio of the memory sent, and of page_pool pages (1: order 0)",
-                  lo=1, hi=512, power_of_two=True),
-            Param("frag_size", int, 16 * KiB, "physrange_send only (the thread's future): bytes per frag",
-                  lo=512, hi=2 * MiB),
-            Param("rx_buf", int, 2048, "bytes per receive buffer in a page_pool page", lo=512, hi=64 * KiB),
-            Param("rtt_us", float, 25.0, "round trip time in microseconds", lo=1.0, hi=100_000.0),
-            Param("txc_us", float, 16.0, "delay from an skb's last byte on the wire to its TX completion, us",
-                  lo=0.0, hi=10_000.0),
-            Param("line_gbit", int, 100, "line rate in Gbit/s (wire time of an skb, and the core share)",
-                  lo=1, hi=1600),
+            *REPLAY_PARAMS,
             MEASUREMENTS_PARAM,
         ),
     ),

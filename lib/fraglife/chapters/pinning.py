@@ -566,7 +566,7 @@ def units_remark(R: Results) -> str:
 def conclusion(R: Results) -> str:
     P, t = R.P, R.totals.set_index("policy")
     ref, pin = t.loc["ref"], t.loc["pin"]
-    r, p = R.runs["ref"], R.runs["pin"]
+    p = R.runs["pin"]
     a1 = no_fork_atomics(P, 1)
     a512 = no_fork_atomics(P, 512)
     fork = R.fork_sweep.set_index(["fork_rate", "policy"]).ns_per_mib

@@ -409,16 +409,8 @@ def model_quantities(inputs: Mapping) -> dict:
 
 def kernel_comparison(result) -> pd.DataFrame:
     """One row per transfer and quantity: the model fed the transfer's settings against the kernel's count."""
-    frames = []
-    for run in result.get("runs", []):
-        if run.get("sender") != "zerocopy":
-            continue
-        inputs = model_inputs(run)
-        df = kcount.comparison(model_quantities(inputs), run)
-        df.insert(0, "transfer", run["name"])
-        df["expected_gap"] = [EXPECTED_GAPS.get((run["name"], q), "") for q in df["quantity"]]
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return kcount.comparisons(result, lambda run: model_quantities(model_inputs(run)), EXPECTED_GAPS,
+                              sender="zerocopy")
 
 
 def transfers(result) -> pd.DataFrame:

@@ -924,3 +924,21 @@ def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 
         rows.append({"quantity": name, "model": m, "kernel": kv, "kernel_low": k["low"], "kernel_high": k["high"],
                      "ratio": ratio, "agrees": agrees, "exact": k["exact"], "source": k["source"]})
     return pd.DataFrame(rows)
+
+
+def comparisons(result: Mapping, model_of, gaps: Mapping[tuple[str, str], str] | None = None, *,
+                sender: str | None = None):
+    """:func:`comparison` for every run of ``result`` (of ``sender``, if given), one table: ``model_of(run)``
+    gives the model's counts per MiB for that transfer; ``expected_gap`` is the reason, from ``gaps`` keyed
+    by (run name, quantity), a row may disagree (empty if none)."""
+    import pandas as pd
+
+    frames = []
+    for run in result.get("runs", []):
+        if sender is not None and run.get("sender") != sender:
+            continue
+        df = comparison(model_of(run), run)
+        df.insert(0, "transfer", run["name"])
+        df["expected_gap"] = [(gaps or {}).get((run["name"], q), "") for q in df["quantity"]]
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
