@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .params import ParamError
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParamError as e:
         print(f"fraglife {args.command}: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`fraglife claims | head`): no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":
