@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import find
 
-from fraglife.model import engine, reference, trace as T
+from fraglife.model import engine, reference, trace as T, workloads
 from fraglife.model.policies import POLICIES
 
 from strategies import raw_traces
@@ -125,3 +125,16 @@ def test_raw_traces_reach_the_new_rules():
     find(raw_traces(), ledger_of(T.MEM_PAGE_FRAG, T.BUF_RELEASE, 1))
     find(raw_traces(), lambda t: T.MEM_PAGES in t["kind"][t["op"] == T.ALLOC]
          and engine.replay(t, "owner_skb").refs_dropped > 2)
+
+
+@pytest.mark.parametrize("impl", ["twin", "jit"])
+@pytest.mark.parametrize("folio_pages", [1, 4])
+def test_a_pipe_holds_only_the_pages_its_bytes_filled(impl, folio_pages):
+    # 5 sends of 16 pages, the last one 2.5 pages long: the pipe's last fill is 3 pages (in whole folios)
+    size = 4 * 64 * 1024 + 10 * 1024
+    tr = workloads.generate("splice_send", impl=impl, bytes_sent=size, send_size=64 * 1024, loss_rate=0.0,
+                            folio_pages=folio_pages)
+    held = tr["len"][tr["op"] == T.ALLOC].tolist()
+    assert held == [16, 16, 16, 16, 3 if folio_pages == 1 else 4]
+    led = engine.replay(tr, "page_ref")
+    assert led.clean and led.ref_by_op[T.BUF_RELEASE] == sum(held)

@@ -109,12 +109,10 @@ def unit_costs(mode: str) -> costs.UnitCosts:
 
 
 def replay(cfg: Mapping, workload: str = "splice_send") -> tuple[dict[str, Ledger], dict, dict]:
-    """Ledgers of today's rule and the owner for one setting; the generator's stats; the pages spliced (those
-    frags point at) and the pipe's buffers (a send's pipe holds whole sendmsg()s of buffers)."""
+    """Ledgers of today's rule and the owner for one setting; the generator's stats; the pages that went
+    through the pipe, one buffer each (a send's pipe holds whole sendmsg()s of buffers)."""
     tr, st = workloads.generate_with_stats(workload, **cfg)
-    att = tr[tr["op"] == T.ATTACH]
-    pages = {"spliced": len(np.unique(att["buf"].astype(np.int64) << 32 | att["pfn"])),
-             "pipe": int(tr["len"][tr["op"] == T.ALLOC].sum())}
+    pages = {"pipe": int(tr["len"][tr["op"] == T.ALLOC].sum())}
     return {rule: engine.replay(tr, pol) for rule, pol in POLICY.items()}, st, pages
 
 
@@ -122,7 +120,7 @@ def rule_rows(leds: Mapping[str, Ledger], pages: Mapping, nbytes: int, units: co
               source: str) -> list[dict]:
     """Per rule: what is taken and released per MiB, by event, with the pipe's fill, in count and time."""
     mib = nbytes / MiB
-    fill = pages["spliced"] / mib  # folio_get() or a GUP ref per buffer filled, the same under both rules
+    fill = pages["pipe"] / mib  # folio_get() or a GUP ref per buffer filled, the same under both rules
     rows = []
     for rule, led in leds.items():
         by = led.ref_by_op
@@ -512,7 +510,7 @@ def _fixed(R: Results, k: int) -> dict[str, float]:
 def _today_refs_every_page(R: Results):
     leds, _st, pages = R.replays
     by = leds["today"].ref_by_op
-    ok = by[T.ATTACH] >= pages["spliced"] and by[T.BUF_RELEASE] == pages["pipe"] and leds["today"].clean
+    ok = by[T.ATTACH] >= pages["pipe"] and by[T.BUF_RELEASE] == pages["pipe"] and leds["today"].clean
     return ok, {"pages": pages, "attach": by[T.ATTACH], "released_at_return": by[T.BUF_RELEASE]}
 
 

@@ -780,7 +780,7 @@ def conclusion(R: Results) -> str:
         "",
         "**Open.** Pinning cost (batch pins per folio, as `unpin_user_pages()` already batches unpins); how many "
         "owner slots a shared info carries before coalescing refuses; whether devmem's per-send owner should hold "
-        "the binding through a percpu_ref (Eshleman's 2026 patch); and the copy fallback for device memory, "
+        "the binding through a percpu_ref (Bobby Eshleman's patch of January 2026, not merged); and the copy fallback for device memory, "
         "which does not exist.",
         "",
         "**Claims**, checked in this run (the last cell records them):",

@@ -293,6 +293,14 @@ class _Sender:
             return 1 << (sp - 1).bit_length()
         return sp
 
+    def _send_held_pages(self, size: int, pages: int) -> int:
+        """Pages a send's buffer holds refs on: a pipe holds only the buffers its bytes filled (a transfer's
+        last splice may fill fewer than send_size), in whole folios; other buffers are allocated whole."""
+        if self.memory != "pipe":
+            return pages
+        filled, fp = -(-size // PAGE_SIZE), self.folio_pages
+        return min(pages, -(-filled // fp) * fp)
+
     def _send_kind(self) -> int:
         if self.memory == "slab":
             return T.MEM_PAGES if self.c.send_size > KMALLOC_MAX_CACHE_SIZE else T.MEM_SLAB
@@ -529,7 +537,7 @@ class _Sender:
         else:
             pages = self._send_alloc_pages()
             buf, pfn = self.buf_ids.get(), self.pages.get(pages)
-            tb.alloc(cpu, buf, pfn, pages, self.folio_pages, self._send_kind())
+            tb.alloc(cpu, buf, pfn, self._send_held_pages(size, pages), self.folio_pages, self._send_kind())
             self.stats["page_allocs"] += self._send_page_allocs()
             self.pipe[b] = (buf, pfn, pages)
         seq = lo

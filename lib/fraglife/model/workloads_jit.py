@@ -624,9 +624,13 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
         S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[FR_BUF, 0], S[FR_PFN, 0], S[FR_PFN, 0]
     else:  # a buffer of the send's own: the pipe's pages, a service's pages or kmalloc'd memory
         sp = P[P_SEND_ALLOC_PAGES]
+        held = sp
+        if memory == MEM_PIPE_:  # the pipe holds only the buffers the bytes filled, in whole folios
+            fp = P[P_FOLIO_PAGES]
+            held = min(sp, (((size + PAGE - 1) // PAGE + fp - 1) // fp) * fp)
         buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
         pfn = _page_get(M, S, BF_PAGE_FREE, sp)
-        _ev(M, E8, E16, E32, E64, ALLOC, P[P_SEND_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], sp)
+        _ev(M, E8, E16, E32, E64, ALLOC, P[P_SEND_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], held)
         M[M_PAGE_ALLOCS] += P[P_SEND_PAGE_ALLOCS]
         S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = buf, pfn, pfn
     buf, base, first = S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j]
