@@ -1,5 +1,7 @@
 """Committed chapters carry no outputs and start with a tagged parameters cell."""
 
+import json
+
 import nbformat
 import pytest
 
@@ -14,6 +16,16 @@ def test_committed_without_outputs_and_with_parameters_cell(chapter):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None
     assert nb.metadata.kernelspec.name == "fraglife"
+
+
+@pytest.mark.parametrize("chapter", chapters.CHAPTERS, ids=lambda c: c.id)
+def test_every_cell_has_a_unique_id(chapter):
+    """nbformat 4.5 requires cell ids; a missing one is a warning today and an error later."""
+    raw = json.loads(chapter.notebook.read_text())
+    if (raw["nbformat"], raw["nbformat_minor"]) >= (4, 5):
+        ids = [c.get("id") for c in raw["cells"]]
+        assert None not in ids, f"{chapter.id}: cells without an id: {[i for i, x in enumerate(ids) if x is None]}"
+        assert len(set(ids)) == len(ids), f"{chapter.id}: repeated cell ids"
 
 
 @pytest.mark.parametrize("chapter", chapters.CHAPTERS, ids=lambda c: c.id)
