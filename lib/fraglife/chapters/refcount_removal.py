@@ -572,8 +572,7 @@ class Results:
     @cached_property
     def comparison_table(self) -> pd.DataFrame:
         """The model against the kernel, the columns the chapter shows."""
-        return self.comparison[["transfer", "quantity", "model", "kernel", "kernel_low", "kernel_high", "ratio",
-                                "agrees"]]
+        return self.comparison[kcount.TABLE_COLUMNS]
 
     @cached_property
     def policy_kinds(self) -> pd.DataFrame:

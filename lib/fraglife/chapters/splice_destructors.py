@@ -337,8 +337,7 @@ class Results:
 
     @cached_property
     def comparison_table(self) -> pd.DataFrame:
-        return self.comparison[["transfer", "quantity", "model", "kernel", "kernel_low", "kernel_high", "ratio",
-                                "agrees"]]
+        return self.comparison[kcount.TABLE_COLUMNS]
 
     @cached_property
     def headline(self) -> dict:

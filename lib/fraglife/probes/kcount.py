@@ -926,6 +926,10 @@ def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 
     return pd.DataFrame(rows)
 
 
+#: the columns of :func:`comparisons` a chapter shows
+TABLE_COLUMNS = ["transfer", "quantity", "model", "kernel", "kernel_low", "kernel_high", "ratio", "agrees"]
+
+
 def comparisons(result: Mapping, model_of, gaps: Mapping[tuple[str, str], str] | None = None, *,
                 sender: str | None = None):
     """:func:`comparison` for every run of ``result`` (of ``sender``, if given), one table: ``model_of(run)``
