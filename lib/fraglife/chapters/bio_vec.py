@@ -452,7 +452,8 @@ def conclusion(R: Results) -> str:
     sp, z, ph = r.loc["splice"], r.loc["zerocopy"], r.loc["phys"]
     k = R.kinds.set_index(["buffer", "rule"])
     where = ("page cache" if P.source == "page_cache" else
-             f"anonymous memory, {P.thp_share:.0%} THP, {P.fragmentation:.0%} of 4 KiB pages after fragmentation")
+             f"anonymous memory ({P.thp_share:.0%} in THPs, {P.fragmentation:.0%} of its 4 KiB pages allocated after "
+             f"free memory was fragmented)")
     shares = ", ".join(f"{_share(k, KIND_LABEL[n]):.0%} ({KIND_LABEL[n]})" for n in (FRESH_4K, FILE, FRAG_4K, THP)
                        if (KIND_LABEL[n], "phys") in k.index)
     fresh = R.buffers.loc[FRESH_4K]
@@ -469,8 +470,9 @@ def conclusion(R: Results) -> str:
                 f"({h['extra_folio_pages']} pages outside the frag's first folio)")
     else:
         life = f"none of the run's {h['frags']} phys+len frags happens to cover more than one folio"
-    life += (f"; the measured page cache sent whole has {h['page_cache_multi_folio_frags']} such frags of "
-             f"{h['page_cache_frags']}")
+    n = h['page_cache_multi_folio_frags']
+    life += (f"; sent whole, the measured page cache has {n} {'frag' if n == 1 else 'frags'} of "
+             f"{h['page_cache_frags']} that {'does' if n == 1 else 'do'}")
     return (
         f"**Frags.** Sending {P.send_kib} KiB of {where} takes **{sp.frags:.0f}** frags with MSG_SPLICE_PAGES, "
         f"**{z.frags:.0f}** with MSG_ZEROCOPY (folio runs) and **{ph.frags:.0f}** as phys+len "
@@ -489,7 +491,8 @@ def conclusion(R: Results) -> str:
         f"this machine's local atomic ({R.units['local_atomic_ns']:.1f} ns), the references and address arithmetic of a "
         f"MiB cost "
         f"{pz_t:,.0f} ns with MSG_ZEROCOPY and TSO ({pz_g:,.0f} ns with software GSO); an owner ref per skb "
-        f"instead costs {pp_t:,.0f} ({pp_g:,.0f}).\n\n"
+        f"instead costs {pp_t:,.0f} ({pp_g:,.0f}), before what keeps the memory alive under the owner: pins, for "
+        f"user memory, which chapter 08 adds (on a plain TSO send they cost more than the refs saved).\n\n"
         f"**Lifetime.** Today no frag crosses a folio, so a page ref per frag covers all its pages. A phys+len frag "
         f"crosses folios wherever memory is physically contiguous across them: {life}. With a ref on the first "
         f"page only, the other folios can be freed under the frag: chapter 01's use-after-free, now reachable. "
