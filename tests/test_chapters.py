@@ -1,6 +1,7 @@
 """Every chapter executes headless, keeps its claims, and stops clearly on a bad parameter."""
 
 import json
+import re
 from html.parser import HTMLParser
 
 import nbformat
@@ -74,6 +75,21 @@ def test_no_table_cell_is_cut_short(executed, chapter):
                 parser.feed("".join(html) if isinstance(html, list) else html)
                 cut += [(i, text[-60:]) for text in parser.cells if text.endswith(("...", "…"))]
     assert not cut, f"{chapter}: table cells cut short (cell, text): {cut}"
+
+
+@pytest.mark.parametrize("chapter", [c.id for c in chapters.CHAPTERS])
+def test_no_chart_label_is_cut_short(executed, chapter):
+    """Charts show their labels whole (the theme in fraglife.views.plots): no SVG text ends in "…"."""
+    r = executed[chapter]
+    assert r.ok, r.describe()
+    cut = []
+    for i, cell in enumerate(nbformat.read(r.output, as_version=4).cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            svg = (out.get("data") or {}).get("image/svg+xml")
+            if svg:
+                svg = "".join(svg) if isinstance(svg, list) else svg
+                cut += [(i, t[-60:]) for t in re.findall(r">([^<>]*)</text>", svg) if t.endswith("…")]
+    assert not cut, f"{chapter}: chart labels cut short (cell, text): {cut}"
 
 
 def test_bad_parameter_stops_the_chapter_with_one_clear_message(tmp_path):

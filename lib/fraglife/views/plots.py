@@ -33,8 +33,10 @@ def _theme() -> alt.theme.ThemeConfig:
             "font": FONT,
             "background": "white",
             "view": {"continuousWidth": 420, "continuousHeight": 260, "stroke": "transparent"},
-            "axis": {"labelFontSize": 12, "titleFontSize": 13, "gridColor": "#e6e6e6", "domainColor": "#888"},
-            "legend": {"labelFontSize": 12, "titleFontSize": 12},
+            # No label is cut with "…": a legend or axis entry names a kernel path, read whole.
+            "axis": {"labelFontSize": 12, "titleFontSize": 13, "gridColor": "#e6e6e6", "domainColor": "#888",
+                     "labelLimit": 0},
+            "legend": {"labelFontSize": 12, "titleFontSize": 12, "labelLimit": 0},
             "title": {"fontSize": 15, "anchor": "start", "fontWeight": "bold"},
             "range": {"category": PALETTE},
             "line": {"strokeWidth": 2.5},
