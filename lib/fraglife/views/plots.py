@@ -37,6 +37,7 @@ def _theme() -> alt.theme.ThemeConfig:
             "axis": {"labelFontSize": 12, "titleFontSize": 13, "gridColor": "#e6e6e6", "domainColor": "#888",
                      "labelLimit": 0},
             "legend": {"labelFontSize": 12, "titleFontSize": 12, "labelLimit": 0},
+            "header": {"labelFontSize": 12, "titleFontSize": 13},
             "title": {"fontSize": 15, "anchor": "start", "fontWeight": "bold"},
             "range": {"category": PALETTE},
             "line": {"strokeWidth": 2.5},

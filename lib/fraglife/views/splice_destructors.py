@@ -63,7 +63,7 @@ def chart_timeline(df: pd.DataFrame):
     labelled with who holds the pages meanwhile."""
     d = df.assign(row=df["rule"] + ": " + df["held by"])
     rows = [f"{r}: {h}" for r, h in dict(zip(d["rule"], d["held by"])).items()]
-    return alt.Chart(d).mark_bar(height=7).encode(
+    return alt.Chart(d).mark_bar(height=5).encode(
         x=alt.X("start_us:Q", title="time since the first splice() (us)"),
         x2="end_us:Q",
         y=alt.Y("sendmsg:O", title="sendmsg()", axis=alt.Axis(labels=False, ticks=False)),
@@ -73,7 +73,7 @@ def chart_timeline(df: pd.DataFrame):
                                                                        labelAnchor="start", labelOrient="top")),
         tooltip=["rule", "held by", "sendmsg", "phase", alt.Tooltip("start_us:Q", format=".1f"),
                  alt.Tooltip("end_us:Q", format=".1f")],
-    ).properties(width=440, height=100, title="Who holds each sendmsg()'s pages, and until when")
+    ).properties(width=640, height=66, title="Who holds each sendmsg()'s pages, and until when")
 
 
 def chart_panel(df: pd.DataFrame):
