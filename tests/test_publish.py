@@ -462,3 +462,17 @@ def test_a_slide_too_tall_for_the_talk_is_named():
              {"index": 1, "height": 900, "width": 1280, "title": "Where today's refs come from"}]
     assert publish.talk.too_big(sizes) == ["slide 2 (Where today's refs come from) is 1280 x 900 px; "
                                            "a slide has 1280 x 760: shorten or split it"]
+
+
+def test_speaker_notes_fold_away_in_the_book():
+    """A deck's notes cell becomes a folded "For the speaker" aside in the book; other cells stay as written."""
+    from fraglife.publish.book import NOTES_TITLE, speaker_notes_as_asides
+
+    notes = nbformat.v4.new_markdown_cell("Speaker notes: say the number twice.")
+    notes.metadata["slideshow"] = {"slide_type": "notes"}
+    text = nbformat.v4.new_markdown_cell("Speaker notes are not this cell's business.")
+    nb = nbformat.v4.new_notebook(cells=[notes, text])
+    speaker_notes_as_asides(nb)
+    assert nb.cells[0].source == (f":::{{admonition}} {NOTES_TITLE}\n:class: dropdown fraglife-notes\n"
+                                  "Say the number twice.\n:::")
+    assert nb.cells[1].source == "Speaker notes are not this cell's business."

@@ -20,6 +20,18 @@ DATA = Path(__file__).with_name("data")
 BOOK_CONFIG = DATA / "book" / "_config.yml"
 BOOK_CSS = DATA / "book" / "fraglife.css"
 
+NOTES_TITLE = "For the speaker"
+
+
+def speaker_notes_as_asides(nb) -> None:
+    """A deck's speaker notes read as a folded aside in the book, not as the chapter's own text."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "markdown" and \
+                cell.metadata.get("slideshow", {}).get("slide_type") == "notes":
+            text = re.sub(r"^\s*Speaker notes:\s*", "", cell.source)
+            text = text[:1].upper() + text[1:]
+            cell.source = f":::{{admonition}} {NOTES_TITLE}\n:class: dropdown fraglife-notes\n{text}\n:::"
+
 
 def _book_index(pages: list[Page], planned: list[Chapter]) -> str:
     lines = [
@@ -87,6 +99,7 @@ def build_book(
             raise PublishError(f"{page.id}: no executed notebook at {page.executed}; run `fraglife run {page.id}` first")
         nb = nbformat.read(page.executed, as_version=4)
         prepare(nb)
+        speaker_notes_as_asides(nb)
         # Jupyter Book resolves links in markdown cells, not in outputs (a conclusion's Markdown)
         rewrite_links(nb, [p.id for p in pages], ".html", markdown_cells=False)
         nbformat.write(nb, src / f"{page.id}.ipynb")
