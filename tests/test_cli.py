@@ -27,16 +27,26 @@ def test_console_script_is_installed():
 
 
 def test_kernels_talk_over_ipc_and_warn_nothing(capfd):
-    """`fraglife run` starts kernels on private Unix sockets: no 'TCP without encryption' warning."""
+    """`fraglife run` starts kernels on private Unix sockets (no 'TCP without encryption' warning) and shuts
+    them down without interrupting them."""
     import asyncio
     import os
     import stat
 
     from fraglife import runner
 
+    signals = []
+
     async def start_and_stop():
         km = runner.kernel_manager_class()(kernel_name=runner.ensure_kernel())
         await km.start_kernel()
+        send = km._async_signal_kernel
+
+        async def record(signum):
+            signals.append(signum)
+            await send(signum)
+
+        km._async_signal_kernel = record
         try:
             kc = km.client()
             kc.start_channels()
@@ -44,9 +54,10 @@ def test_kernels_talk_over_ipc_and_warn_nothing(capfd):
             kc.stop_channels()
             return km.transport, os.path.dirname(km.ip), stat.S_IMODE(os.stat(os.path.dirname(km.ip)).st_mode)
         finally:
-            await km.shutdown_kernel(now=True)
+            await km.shutdown_kernel(now=False)
 
     transport, folder, mode = asyncio.run(start_and_stop())
     assert transport == "ipc" and mode == 0o700
+    assert signals == []  # no SIGINT at shutdown: no "KeyboardInterrupt caught in kernel" in the terminal
     assert not os.path.exists(folder)  # the sockets' folder goes with the kernel
     assert "without encryption" not in capfd.readouterr().err

@@ -50,7 +50,8 @@ class Result:
 
 
 def kernel_manager_class():
-    """The kernel manager papermill uses: kernel and runner talk over Unix sockets (IPC), not TCP.
+    """The kernel manager papermill uses: kernel and runner talk over Unix sockets (IPC), not TCP, and a
+    finished chapter's kernel is shut down without an interrupt.
 
     Over TCP without CurveZMQ keys, ipykernel warns on every start that traffic
     is unencrypted, into the terminal of whoever runs ``fraglife run``. IPC
@@ -75,6 +76,14 @@ def kernel_manager_class():
             if os.path.basename(self.ip) == "ipc" and os.path.basename(os.path.dirname(self.ip)).startswith(
                     "fraglife-kernel-"):
                 shutil.rmtree(os.path.dirname(self.ip), ignore_errors=True)
+
+        async def _async_interrupt_kernel(self) -> None:
+            # jupyter_client 8 interrupts every kernel it shuts down; the chapter has finished by then, so
+            # the SIGINT only lands in a late message handler, which logs "KeyboardInterrupt caught in
+            # kernel" into the runner's terminal.
+            if self.shutting_down:
+                return
+            await super()._async_interrupt_kernel()
 
     return IPCKernelManager
 
