@@ -456,10 +456,20 @@ def conclusion(R: Results) -> str:
         f"**{h['copy_ns_per_message']:.0f} ns** per message copied into a page_frag, "
         f"**{h['pages_ns_per_message']:.0f}** into whole pages and **{h['destructor_ns_per_message']:.0f}** with "
         f"the destructor, holding {h['copy_held_kib']:.0f}, {h['pages_held_kib']:.0f} and "
-        f"{h['destructor_held_kib']:.0f} KiB in flight. The in-tree senders' kmalloc'd pieces are headers of 4 to "
-        f"72 bytes and buffers of 1 to 2 KiB; {_sides(R)} Where copying is cheaper, what a destructor would buy "
+        f"{h['destructor_held_kib']:.0f} KiB in flight. The in-tree senders' kmalloc'd pieces are "
+        f"{_piece_sizes()}; {_sides(R)} Where copying is cheaper, what a destructor would buy "
         f"them is one lifetime rule for all memory ([chapter 08](08_unified_owner.ipynb)), not CPU."
     )
+
+
+def _piece_sizes() -> str:
+    """The SENDERS pieces' sizes in words: headers (under 1 KiB) and buffers."""
+    sizes = sorted(size for _, _, size, _, _ in SENDERS)
+    head = [b for b in sizes if b < KiB]
+    body = [b for b in sizes if b >= KiB]
+    parts = [f"headers of {head[0]} to {head[-1]} bytes"] if head else []
+    parts += [f"buffers of {body[0] / KiB:.1f} to {body[-1] / KiB:.1f} KiB"] if body else []
+    return " and ".join(parts)
 
 
 def _sides(R: Results) -> str:
