@@ -61,34 +61,32 @@ class _Cells(HTMLParser):
             self._open.append(data)
 
 
+def _outputs(r, mime: str):
+    """(cell index, text) of every ``mime`` output of an executed chapter."""
+    assert r.ok, r.describe()
+    for i, cell in enumerate(nbformat.read(r.output, as_version=4).cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = (out.get("data") or {}).get(mime)
+            if data:
+                yield i, "".join(data) if isinstance(data, list) else data
+
+
 @pytest.mark.parametrize("chapter", [c.id for c in chapters.CHAPTERS])
 def test_no_table_cell_is_cut_short(executed, chapter):
     """Tables show their full text (fraglife.views.tables): no cell ends in "..." or "…"."""
-    r = executed[chapter]
-    assert r.ok, r.describe()
     cut = []
-    for i, cell in enumerate(nbformat.read(r.output, as_version=4).cells):
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            html = (out.get("data") or {}).get("text/html")
-            if html:
-                parser = _Cells()
-                parser.feed("".join(html) if isinstance(html, list) else html)
-                cut += [(i, text[-60:]) for text in parser.cells if text.endswith(("...", "…"))]
+    for i, html in _outputs(executed[chapter], "text/html"):
+        parser = _Cells()
+        parser.feed(html)
+        cut += [(i, text[-60:]) for text in parser.cells if text.endswith(("...", "…"))]
     assert not cut, f"{chapter}: table cells cut short (cell, text): {cut}"
 
 
 @pytest.mark.parametrize("chapter", [c.id for c in chapters.CHAPTERS])
 def test_no_chart_label_is_cut_short(executed, chapter):
     """Charts show their labels whole (the theme in fraglife.views.plots): no SVG text ends in "…"."""
-    r = executed[chapter]
-    assert r.ok, r.describe()
-    cut = []
-    for i, cell in enumerate(nbformat.read(r.output, as_version=4).cells):
-        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
-            svg = (out.get("data") or {}).get("image/svg+xml")
-            if svg:
-                svg = "".join(svg) if isinstance(svg, list) else svg
-                cut += [(i, t[-60:]) for t in re.findall(r">([^<>]*)</text>", svg) if t.endswith("…")]
+    cut = [(i, t[-60:]) for i, svg in _outputs(executed[chapter], "image/svg+xml")
+           for t in re.findall(r">([^<>]*)</text>", svg) if t.endswith("…")]
     assert not cut, f"{chapter}: chart labels cut short (cell, text): {cut}"
 
 
