@@ -406,6 +406,14 @@ def _size(b: float) -> str:
     return f"{b / KiB:.1f} KiB" if b >= KiB else f"{b:.0f} B"
 
 
+def _slab_knee() -> tuple[int, float]:
+    """Where the cited SLUB curve steps up (the last N before its largest rise) and how much dearer an
+    allocation is at its far end than there."""
+    n, ns = zip(*SLAB_CURVE)
+    i = int(np.argmax(np.diff(ns)))
+    return n[i], ns[-1] / ns[i]
+
+
 def costs_remark(R: Results) -> str:
     t = R.per_size.set_index(["design", "bytes"]).total
     return (f"At {R.P.rate_gbit:g} Gbit/s and {R.P.latency_us:g} us in flight a 64 B message costs "
@@ -413,8 +421,9 @@ def costs_remark(R: Results) -> str:
             f"with a destructor; an 8 KiB one **{t['copy to page_frag', 8192]:.0f}** and "
             f"**{t['destructor', 8192]:.0f} ns**. The destructor stops paying for the copy and the page_frag's "
             f"refills and starts paying for an owner object, for keeping both objects allocated while the network "
-            f"holds them (in the cited measurement an allocation costs about twice as much once more than 30 "
-            f"objects of its cache are outstanding), and for a refcount line per message, where the copies' frags "
+            f"holds them (in the cited measurement an allocation costs {_slab_knee()[1]:.1f} times as much once "
+            f"more than {_slab_knee()[0]} objects of its cache are outstanding), and for a refcount line per "
+            f"message, where the copies' frags "
             f"share their page's: the owner's last put runs where the skb is freed, so that line moves between "
             f"CPUs about once per message, and the dearer a line transfer the larger the size the destructor "
             f"needs. The crossover at this rate and latency: **{_size(R.crossover)}**.")
@@ -426,7 +435,9 @@ def memory_remark(R: Results) -> str:
             f"held, scaled by what a message occupies): 256 B messages copied into whole pages hold "
             f"**{h['copy to whole pages', 256] / KiB:.0f} KiB**, into a page_frag "
             f"{h['copy to page_frag', 256] / KiB:.0f} KiB, kmalloc'd with their owners "
-            f"{h['destructor', 256] / KiB:.0f} KiB.")
+            f"{h['destructor', 256] / KiB:.0f} KiB. The owner is taken to be a {OWNER_BYTES}-byte object (a "
+            f"refcount, a destructor and its argument, from kmalloc-{OWNER_BYTES}): the kernel has no such object "
+            f"yet, so its size is this book's assumption.")
 
 
 def senders_remark(R: Results) -> str:
