@@ -673,16 +673,7 @@ def override_remark(R: Results) -> str:
 
 def gaps_remark(R: Results) -> str:
     """Markdown: each kernel count the model does not follow in this run, with the kernel path behind it."""
-    c = R.comparison
-    off = c[c.agrees == False]  # noqa: E712 (None means not compared)
-    if off.empty:
-        return "Every quantity compared agrees within 20 % (or one event of the transfer)."
-    lines = []
-    for r in off.itertuples():
-        why = r.expected_gap or "**not explained by the chapter**: a workload rule to revisit."
-        lines.append(f"- `{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:.2f} per MiB, kernel "
-                     f"{r.kernel:.2f} ({r.kernel_low:.2f} to {r.kernel_high:.2f}). {why}")
-    return "Where they differ:\n\n" + "\n".join(lines)
+    return kcount.gaps_remark(R.comparison)
 
 
 def units_remark(R: Results) -> str:
@@ -761,21 +752,22 @@ def _copied_tables(R: Results) -> dict[str, pd.DataFrame]:
     return {w: policy_table(runs, w, R.units, R.P.line_gbit) for w in COPIED}
 
 
-def _owner_cheaper_where_frags_copied(R: Results):
+def _owner_over_today_where_frags_copied(R: Results, column: str):
+    """Software GSO, splice, devmem: the per-skb owner's ``column`` over today's; below 1 on every one?"""
     ratios = {}
     for w, t in _copied_tables(R).items():
         t = t.set_index("policy")
-        ratios[w] = round(t.loc["owner_skb", "atomics_per_mib"] / t.loc["page_ref", "atomics_per_mib"], 3)
+        ratios[w] = round(t.loc["owner_skb", column] / t.loc["page_ref", column], 3)
     return all(r < 1 for r in ratios.values()), ratios
 
 
+def _owner_cheaper_where_frags_copied(R: Results):
+    return _owner_over_today_where_frags_copied(R, "atomics_per_mib")
+
+
 def _owner_time_less_where_frags_copied(R: Results):
-    """Software GSO, splice, devmem: the per-skb owner's time per MiB is below today's at this machine's costs."""
-    out = {}
-    for w, t in _copied_tables(R).items():
-        t = t.set_index("policy")
-        out[w] = round(t.loc["owner_skb", "ns_per_mib"] / t.loc["page_ref", "ns_per_mib"], 3)
-    return all(v < 1 for v in out.values()), out
+    """Time per MiB at this machine's costs."""
+    return _owner_over_today_where_frags_copied(R, "ns_per_mib")
 
 
 def _pins_dearer_than_gup_refs(R: Results):
