@@ -217,23 +217,28 @@ def read_fault_zero(size: int, repeats: int) -> dict:
             "reread_ns_per_page": _per_page(again, pages)}
 
 
+def _timed_vmsplice(iovs, size: int) -> int:
+    """ns for one vmsplice() of ``iovs`` (``size`` bytes) into a fresh pipe sized to take them whole."""
+    r, w = os.pipe()
+    try:
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
+        t0 = _ns()
+        n = _sys.vmsplice(w, iovs)
+        t1 = _ns()
+    finally:
+        os.close(r)
+        os.close(w)
+    if n != size:
+        raise OSError(f"vmsplice moved {n} of {size} bytes")
+    return t1 - t0
+
+
 def vmsplice_get(repeats: int) -> dict:
     size = PIPE_PAGES * _sys.PAGE
     per = []
     for _ in range(repeats * 3):
         with _touched(size) as m:
-            r, w = os.pipe()
-            try:
-                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
-                t0 = _ns()
-                n = _sys.vmsplice(w, [m.iov()])
-                t1 = _ns()
-            finally:
-                os.close(r)
-                os.close(w)
-            if n != size:
-                raise OSError(f"vmsplice moved {n} of {size} bytes")
-        per.append(t1 - t0)
+            per.append(_timed_vmsplice([m.iov()], size))
     return {"pages": PIPE_PAGES, "bytes": size, "ns_per_page": _per_page(per, PIPE_PAGES)}
 
 
@@ -242,19 +247,8 @@ def vmsplice_calls(repeats: int) -> dict:
     many, one = [], []
     for _ in range(repeats * 3):
         with _touched(size) as m:
-            for iovs, out in (([m.iov(i * _sys.PAGE, _sys.PAGE) for i in range(PIPE_PAGES)], many), ([m.iov()], one)):
-                r, w = os.pipe()
-                try:
-                    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
-                    t0 = _ns()
-                    n = _sys.vmsplice(w, iovs)
-                    t1 = _ns()
-                finally:
-                    os.close(r)
-                    os.close(w)
-                if n != size:
-                    raise OSError(f"vmsplice moved {n} of {size} bytes")
-                out.append(t1 - t0)
+            many.append(_timed_vmsplice([m.iov(i * _sys.PAGE, _sys.PAGE) for i in range(PIPE_PAGES)], size))
+            one.append(_timed_vmsplice([m.iov()], size))
     calls_many, calls_one = PIPE_PAGES, PIPE_PAGES // 16
     diffs = [(a - b) / (calls_many - calls_one) for a, b in zip(many, one)]
     return {"pages": PIPE_PAGES, "calls": [calls_many, calls_one], "one_page_iovecs_ns": spread(many),
