@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import find
 
+from fraglife.chapters.kmalloc_sends import slab_splice_trace
 from fraglife.model import engine, reference, trace as T, workloads
 from fraglife.model.policies import POLICIES
 
@@ -31,24 +32,13 @@ def _ledgers(trace, policy):
     return fast
 
 
-def _slab_send():
-    """A kernel service passes 2 KiB of kmalloc'd memory to sendmsg(MSG_SPLICE_PAGES), then kfree()s it."""
-    tb = T.TraceBuilder()
-    tb.alloc(0, buf=0, pfn=0, pages=1, folio_pages=1, kind=T.MEM_SLAB)
-    tb.skb_alloc(0, skb=0)
-    tb.attach(0, skb=0, buf=0, pfn=0, off=0, length=2048)
-    tb.buf_release(0, buf=0)
-    tb.free(1, skb=0)
-    return tb.build()
-
-
 def test_slab_memory_is_refused_today_and_owned_by_the_destructor():
-    today = _ledgers(_slab_send(), "page_ref")
+    today = _ledgers(slab_splice_trace(), "page_ref")
     assert today.trace_errors == 1 and today.page_atomics == 0 and today.uaf_pages == 0
-    owner = _ledgers(_slab_send(), "owner_skb")
+    owner = _ledgers(slab_splice_trace(), "owner_skb")
     # the service's ref (a plain store), the skb's get, the service's put, the skb's put: the destructor kfree()s
     assert owner.clean and owner.owner_atomics == 3 and owner.page_atomics == 0
-    binding = _ledgers(_slab_send(), "owner_binding")
+    binding = _ledgers(slab_splice_trace(), "owner_binding")
     assert binding.uaf_pages == 1  # kfree() while the frag points at it: the binding protects nothing
 
 

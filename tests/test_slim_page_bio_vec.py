@@ -8,19 +8,9 @@ from fraglife import chapters, claims, probes
 from fraglife.chapters import bio_vec, slim_page
 from fraglife.cli import main
 from fraglife.params import ParamError
-from fraglife.probes import _core
 from fraglife.views import bio_vec as view06, slim_page as view02
 
 CH02, CH06 = chapters.get("02"), chapters.get("06")
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    """Every probe from its recording, as a reader without root gets it."""
-    monkeypatch.setattr(_core, "_cache", {})
-    monkeypatch.setenv(_core.ENV, "recorded")
-    yield
-    _core._cache.clear()
 
 
 @pytest.mark.parametrize("chapter, name, value, allowed", [

@@ -12,20 +12,10 @@ from fraglife.chapters import kmalloc_sends, splice_destructors
 from fraglife.cli import main
 from fraglife.model import pipe
 from fraglife.params import ParamError
-from fraglife.probes import _core
 from fraglife.views import kmalloc_sends as view07, splice_destructors as view05
 
 CH05, CH07 = chapters.get("05"), chapters.get("07")
 KiB, MiB = 1 << 10, 1 << 20
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    """Every probe from its recording, as a reader without root gets it."""
-    monkeypatch.setattr(_core, "_cache", {})
-    monkeypatch.setenv(_core.ENV, "recorded")
-    yield
-    _core._cache.clear()
 
 
 def _params(chapter, **over):

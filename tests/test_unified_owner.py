@@ -9,19 +9,9 @@ from fraglife.chapters import unified_owner as ch
 from fraglife.cli import main
 from fraglife.model import workloads
 from fraglife.params import ParamError
-from fraglife.probes import _core
 
 CH08 = chapters.get("08")
 FAST = {"bytes_sent": 256 * 1024, "ops": 2, "skbs": 2, "measurements": "recorded"}
-
-
-@pytest.fixture
-def recorded(monkeypatch):
-    """Every probe from its recording, as a reader without root gets it."""
-    monkeypatch.setattr(_core, "_cache", {})
-    monkeypatch.setenv(_core.ENV, "recorded")
-    yield
-    _core._cache.clear()
 
 
 @pytest.fixture(scope="module")
