@@ -95,7 +95,7 @@ def test_check_writes_the_record_and_fails_on_drift(tmp_path, monkeypatch):
     assert [(c["name"], c["observed"], c["ok"]) for c in record["claims"]] == [
         ("two_is_even", "holds", True), ("two_is_odd", "fails", True)]
     assert claims.last_run("42_demo")["two_is_even"]["evidence"] == {"r": 2}
-    with pytest.raises(ClaimFailed, match="two_is_even \\(expected holds, observed fails\\)"):
+    with pytest.raises(ClaimFailed, match='two_is_even \\(expected holds, observed fails; evidence {"r": 3}\\)'):
         claims.check("42_demo", (ok,), 3)
     assert claims.columns(claims.evaluate((ok, never), 4)) == {
         "claims_ok": 2, "claims_total": 2, "claim.two_is_even": True, "claim.two_is_odd": False,

@@ -20,7 +20,7 @@ import pytest
 
 from fraglife.params import ParamError
 from fraglife.probes import NAMES, ProbeUnavailable, _core, load_recording, record, run
-from fraglife.probes import _net, _perf
+from fraglife.probes import _net, _perf, _sys
 from fraglife.probes import atomics as atomics_mod
 from fraglife.probes import btf as btf_mod
 from fraglife.probes import cow as cow_mod
@@ -406,7 +406,6 @@ def test_missing_source_falls_back_to_recording(name, target, attr, monkeypatch)
 
 
 def test_unsupported_syscall_falls_back(monkeypatch):
-    from fraglife.probes import _sys
 
     def enosys(*a, **k):
         raise OSError(38, "vmsplice: Function not implemented")
@@ -771,6 +770,71 @@ def test_pin_windows_survive_foreign_pins(monkeypatch):
     assert [263, 256] in res["samples"]
 
 
+def test_disturbed_pin_windows_take_that_operation_from_the_recording(monkeypatch):
+    """A machine that pins all the time (baseline never 0) gives no live count: the row is the recording's."""
+    state = {"acq": 0, "busy": False}
+    real_run_op = pins_mod._run_op
+
+    def counters():
+        state["acq"] += 3 * state["busy"]  # while busy, someone else pins between any two reads
+        return state["acq"], state["acq"]
+
+    def run_op(name, reps):
+        state["busy"] = name == "process_vm_readv"
+        return real_run_op(name, reps)
+
+    monkeypatch.setattr(pins_mod, "OPS", ("process_vm_readv", "vmsplice"))
+    monkeypatch.setattr(pins_mod, "check_access", lambda: None)
+    monkeypatch.setattr(pins_mod, "read_counters", counters)
+    monkeypatch.setattr(pins_mod, "_run_op", run_op)
+    monkeypatch.setattr(pins_mod.time, "sleep", lambda s: None)
+    r = run("pins", mode="live", quick=True, fresh=True)
+    assert r.source == "live" and list(r.partial) == ["ops.process_vm_readv"]
+    assert "windows disturbed by other pinning" in r.partial["ops.process_vm_readv"]
+    assert r["ops"]["vmsplice"]["pins_acquired"] == 0 and "source" not in r["ops"]["vmsplice"]
+    rec = load_recording("pins")["ops"]["process_vm_readv"]
+    row = r["ops"]["process_vm_readv"]
+    assert row["source"] == "recorded" and row["pins_acquired"] == rec["pins_acquired"] == 256
+
+
+_HOLD_LOCK = """
+import sys
+from fraglife.probes import _core
+with _core.machine_lock():
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_live_probes_take_turns_across_processes():
+    """Two processes (chapters run in parallel) never measure at once: machine-wide counters stay theirs."""
+    import fcntl
+
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        fd = os.open(_core.LOCK, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            assert holder.wait(timeout=30) == 0
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the holder is done
+        finally:
+            os.close(fd)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_machine_lock_is_reentrant():
+    with _core.machine_lock(), _core.machine_lock():
+        assert _core._held.depth == 2
+    assert _core._held.depth == 0
+
+
 def test_spread():
     s = _core.spread([4, 1, 3, 2, 5])
     assert (s["median"], s["q1"], s["q3"], s["min"], s["max"], s["n"]) == (3, 2, 4, 1, 5, 5)
@@ -1098,3 +1162,15 @@ def test_least_disturbed_keeps_the_run_with_fewest_events(monkeypatch):
     # a timer retransmission on a clean link outweighs any count; negative per-MiB noise counts as 0
     assert run["per_mib"] == {"a": 41.0, "b": -0.5}
     assert run["reps"] == {"n": 3, "kept": 2, "disturbance": [[0.0, 53.0], [2.0, 42.0], [0.0, 41.0]]}
+
+
+def test_o_direct_only_where_it_reaches_a_block_device(monkeypatch, tmp_path):
+    """tmpfs serves O_DIRECT from its page cache and overlayfs from a backing file of unknown kind:
+    neither can say what a bio pins, so the probe looks further."""
+    kinds = {"a": "tmpfs", "b": "overlayfs", "c": "0x65735546", "d": "xfs"}
+    for k in kinds:
+        (tmp_path / k).mkdir()
+    monkeypatch.setattr(_sys, "fs_type", lambda p: kinds[Path(p).name])
+    assert _sys.direct_io_dir([tmp_path / k for k in "abcd"]) == (tmp_path / "d", "xfs")
+    with pytest.raises(OSError, match="a: tmpfs; .*b: overlayfs; .*c: 0x65735546"):
+        _sys.direct_io_dir([tmp_path / k for k in "abc"])

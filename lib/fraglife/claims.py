@@ -102,9 +102,15 @@ def check(chapter: str, claims: Iterable[Claim], results: Any):
     path.write_text(json.dumps({"chapter": chapter, "claims": records}, indent=2) + "\n")
     bad = [r for r in records if not r["ok"]]
     if bad:
-        names = ", ".join(f"{r['name']} (expected {r['expected']}, observed {r['observed']})" for r in bad)
+        names = ", ".join(f"{r['name']} (expected {r['expected']}, observed {r['observed']}; "
+                          f"evidence {_evidence_text(r.get('evidence'))})" for r in bad)
         raise ClaimFailed(f"{chapter}: claims drifted: {names}")
     return table(records)
+
+
+def _evidence_text(evidence, limit: int = 600) -> str:
+    text = json.dumps(evidence, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def last_run(chapter: str) -> dict[str, dict]:

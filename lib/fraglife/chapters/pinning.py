@@ -514,6 +514,9 @@ def pin_table_note(R: Results) -> str:
     if r.source == "live":
         head = (f"**This table is the running kernel's** ({r.kernel}), measured now from /proc/vmstat with "
                 f"/proc/sys/vm/stat_refresh written before every read.")
+        if r.partial:
+            head += " Rows taken from the recording instead: " + "; ".join(
+                f"{k.split('.', 1)[-1]} ({why})" for k, why in r.partial.items()) + "."
     else:
         head = f"**Recorded**, not live here: {r.note()}"
     return f"{head} {agree} of {len(t)} operations take exactly the pins v6.12's source predicts."
@@ -658,8 +661,11 @@ def _ledgers_balance(R: Results):
 
 def _pin_table_source(R: Results):
     t = R.pin_table
-    return len(t) > 0 and bool(t.agrees.all()), {"operations": len(t), "agree": int(t.agrees.sum()),
-                                                 "source": R.pins_probe.source}
+    off = {r.operation: f"{r['pins acquired']}/{r['pins released']} (held {r['held while registered']}), "
+                        f"source predicts {r['source predicts']}, {r.measured}"
+           for _, r in t[~t.agrees].iterrows()}
+    return len(t) > 0 and not off, {"operations": len(t), "agree": int(t.agrees.sum()), "disagree": off,
+                                    "source": R.pins_probe.source}
 
 
 def _ref_diverges(R: Results):

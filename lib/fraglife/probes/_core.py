@@ -11,10 +11,14 @@ from the recording and listed in :attr:`ProbeResult.partial`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
 import importlib
 import json
 import os
+import tempfile
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,12 +213,46 @@ def _put(d: dict, path: str, value) -> None:
     d[parts[-1]] = value
 
 
+#: One live measurement at a time on this machine: the probes read machine-wide counters
+#: (/proc/vmstat, tracepoints) that another probe's pins or packets would move, e.g. when
+#: chapters run in parallel.
+LOCK = Path(tempfile.gettempdir()) / "fraglife-probes.lock"
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def machine_lock():
+    """Hold the machine-wide probe lock (re-entrant within a thread); goes on unlocked if the
+    lock file cannot be opened."""
+    if getattr(_held, "depth", 0):
+        _held.depth += 1
+        try:
+            yield
+        finally:
+            _held.depth -= 1
+        return
+    try:
+        fd = os.open(LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    except OSError:
+        fd = None
+    try:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.depth = 1
+        yield
+    finally:
+        _held.depth = 0
+        if fd is not None:
+            os.close(fd)
+
+
 def measure_live(name: str, quick: bool = False) -> ProbeResult:
     """Measure now; raises ProbeUnavailable (with the reason) if that cannot be done."""
     mod = module(name)
     provenance = system.summary()
     try:
-        data = mod.measure(quick=quick)
+        with machine_lock():
+            data = mod.measure(quick=quick)
     except ProbeUnavailable:
         raise
     except Exception as e:  # a probe never crashes its caller

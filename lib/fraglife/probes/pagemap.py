@@ -225,9 +225,8 @@ def _fragmented(size: int, thp: bool) -> dict:
 
 def data_dir() -> tuple[Path, str]:
     """A writable directory on a block-device filesystem (so its page cache is a real one)."""
-    candidates = [os.environ.get("FRAGLIFE_DIRECT_IO_DIR"), "/var/tmp", tempfile.gettempdir(), str(Path.home())]
     try:
-        return _sys.direct_io_dir(candidates)
+        return _sys.direct_io_dir()
     except OSError as e:
         raise ProbeUnavailable(str(e)) from e
 

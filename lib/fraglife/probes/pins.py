@@ -58,6 +58,7 @@ import fcntl
 import os
 import statistics
 import tempfile
+import time
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -164,6 +165,7 @@ def measure_op(sample, reps: int, rounds: int = 4) -> dict:
         quiet = all(b == (0, 0) for b in baseline)
         if quiet and agree * 2 > reps:
             break
+        time.sleep(0.05 * rnd)  # let whatever else pins on this machine finish
     return {"median": med, "reps": reps, "agree": agree, "rounds": rnd,
             "stable": bool(quiet and agree * 2 > reps),
             "baseline": [list(b) for b in baseline], "samples": [list(s) for s in samples]}
@@ -185,9 +187,7 @@ def _buffer(stack: ExitStack, size: int, thp: bool = False) -> _sys.Mapping:
 
 
 def _data_file(stack: ExitStack, size: int) -> tuple[int, Path, str]:
-    candidates = [os.environ.get("FRAGLIFE_DIRECT_IO_DIR"), "/var/tmp", tempfile.gettempdir(),
-                  str(Path.home())]
-    d, kind = _sys.direct_io_dir(candidates)
+    d, kind = _sys.direct_io_dir()
     fd, name = tempfile.mkstemp(prefix="fraglife-pins-", dir=d)
     stack.callback(os.unlink, name)
     stack.callback(os.close, fd)
@@ -242,14 +242,18 @@ def _io_uring(stack: ExitStack, size: int, reps: int, thp: bool = False) -> dict
         unreg = _window(lambda: _sys.io_uring_unregister_buffers(ring))
         return (*reg, *unreg)
 
+    before = _sys.thp_fraction(m) if thp else None
     res = measure_op(sample, reps)
+    if thp and _sys.thp_fraction(m) != before:  # io_uring keeps one pin per folio: the answer moved
+        raise ProbeUnavailable(f"the buffer's THP backing changed while measuring ({before} -> "
+                               f"{_sys.thp_fraction(m)})")
     ra, rr, ua, ur = res.pop("median")
     out = {"pins_acquired": ra + ua, "pins_released": rr + ur,
            "held_while_registered": ra - rr, "released_at_register": rr, "released_at_unregister": ur,
            "sample_columns": ["register_acquired", "register_released", "unregister_acquired",
                               "unregister_released"], **res}
     if thp:
-        out["thp_backed"] = _sys.thp_fraction(m)
+        out["thp_backed"] = before
     return out
 
 
@@ -374,7 +378,12 @@ def measure(quick: bool = False) -> dict:
     ops, missing = {}, {}
     for name in OPS:
         try:
-            ops[name] = _run_op(name, reps)
+            op = _run_op(name, reps)
+            if not op["stable"]:
+                raise ProbeUnavailable(
+                    f"windows disturbed by other pinning on this machine: no-op baseline {op['baseline']}, "
+                    f"{op['agree']} of {op['reps']} windows agree after {op['rounds']} rounds")
+            ops[name] = op
         except ProbeUnavailable as e:
             missing[f"ops.{name}"] = str(e)
         except Exception as e:  # one operation failing does not lose the others
