@@ -748,10 +748,12 @@ def test_pagemap_runs():
     assert pagemap_mod.runs(np.arange(100, 612, dtype=np.int64)).tolist() == [512]
 
 
-def test_pin_windows_survive_foreign_pins(monkeypatch):
-    """A foreign pin in a baseline window forces another round; one in a sample is outvoted."""
+# Reads per round with 5 reps: baseline 1-6, samples 7-16, baseline after 17-22; round 2 starts at 23.
+@pytest.mark.parametrize("noisy_reads", [{4, 32}, {18, 32}], ids=["before", "after"])
+def test_pin_windows_survive_foreign_pins(monkeypatch, noisy_reads):
+    """A foreign pin in a baseline window (before or after the samples) forces another round; one in a
+    sample (read 32 ends sample 2 of round 2) is outvoted."""
     state = {"acq": 0, "rel": 0, "reads": 0}
-    noisy_reads = {4, 26}  # read 4 ends baseline window 2 of round 1; read 26 ends sample 2 of round 2
 
     def fake_counters():
         state["reads"] += 1

@@ -151,21 +151,24 @@ def _noop() -> None:
     pass
 
 
-def measure_op(sample, reps: int, rounds: int = 4) -> dict:
+def measure_op(sample, reps: int, rounds: int = 6) -> dict:
     """Median of ``reps`` calls of ``sample()`` (a tuple of counter deltas), per component.
 
-    Rounds repeat, up to ``rounds``, until the no-op baseline measured with
-    them is all zero and more than half the samples equal the median exactly.
+    Rounds repeat, up to ``rounds``, until the no-op baselines measured before
+    and after them are all zero and more than half the samples equal the
+    median exactly.
     """
     for rnd in range(1, rounds + 1):
         baseline = [_window(_noop) for _ in range(3)]
         samples = [tuple(sample()) for _ in range(reps)]
+        baseline += [_window(_noop) for _ in range(3)]
         med = tuple(int(statistics.median(col)) for col in zip(*samples))
         agree = sum(1 for s in samples if s == med)
         quiet = all(b == (0, 0) for b in baseline)
         if quiet and agree * 2 > reps:
             break
-        time.sleep(0.05 * rnd)  # let whatever else pins on this machine finish
+        if rnd < rounds:
+            time.sleep(0.1 * rnd)  # let whatever else pins on this machine finish
     return {"median": med, "reps": reps, "agree": agree, "rounds": rnd,
             "stable": bool(quiet and agree * 2 > reps),
             "baseline": [list(b) for b in baseline], "samples": [list(s) for s in samples]}
