@@ -12,6 +12,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -799,6 +800,24 @@ def test_disturbed_pin_windows_take_that_operation_from_the_recording(monkeypatc
     assert row["source"] == "recorded" and row["pins_acquired"] == rec["pins_acquired"] == 256
 
 
+def test_a_machine_that_never_stops_pinning_gets_the_recording(monkeypatch):
+    """Every window disturbed: the whole probe is the recording, and the reason says why in one example."""
+    state = {"acq": 0}
+
+    def busy_counters():
+        state["acq"] += 256  # another process's O_DIRECT read lands in every window, half-way
+        return state["acq"], 0
+
+    monkeypatch.setattr(pins_mod, "OPS", ("process_vm_readv", "vmsplice"))
+    monkeypatch.setattr(pins_mod, "check_access", lambda: None)
+    monkeypatch.setattr(pins_mod, "read_counters", busy_counters)
+    monkeypatch.setattr(pins_mod.time, "sleep", lambda s: None)
+    r = run("pins", mode="auto", quick=True, fresh=True)
+    assert r.source == "recorded" and r["ops"] == load_recording("pins")["ops"]
+    assert r.reason.startswith("no operation could be measured (2 tried): process_vm_readv: windows disturbed")
+    assert r.reason.count("windows disturbed") == 1
+
+
 _HOLD_LOCK = """
 import sys
 from fraglife.probes import _core
@@ -847,7 +866,15 @@ def test_spread():
 @live
 @needs_root
 def test_live_pins_exact_counts():
-    r = run("pins", mode="live", quick=True)
+    for attempt in range(3):
+        r = run("pins", mode="live", quick=True, fresh=True)
+        if r.source == "live" and not r.partial:
+            break
+        if "windows disturbed" not in (r.reason or "") + " ".join(r.partial.values()):
+            break
+        time.sleep(2)  # another process pins: wait for it
+    else:
+        pytest.skip(f"other pinning on this machine disturbed every attempt: {r.reason or r.partial}")
     check_result(r, "pins", "live")
     assert not r.partial, r.partial
     ops = r["ops"]

@@ -518,7 +518,7 @@ def pin_table_note(R: Results) -> str:
             head += " Rows taken from the recording instead: " + "; ".join(
                 f"{k.split('.', 1)[-1]} ({why})" for k, why in r.partial.items()) + "."
     else:
-        head = f"**Recorded**, not live here: {r.note()}"
+        head = f"**Recorded**, not live here: {r.note().rstrip('.')}."
     return f"{head} {agree} of {len(t)} operations take exactly the pins v6.12's source predicts."
 
 

@@ -147,23 +147,38 @@ def _window(fn) -> tuple[int, int]:
     return a1 - a0, r1 - r0
 
 
-def _noop() -> None:
-    pass
+def _idle(seconds: float):
+    """A no-op window as long as a sample: other pinning on the machine shows in it as it would there."""
+    return lambda: time.sleep(seconds)
+
+
+def _balanced(sample: tuple) -> bool:
+    """Every operation gives back within its sample all it pinned (acquired at even, released at odd places)."""
+    return sum(sample[0::2]) == sum(sample[1::2])
 
 
 def measure_op(sample, reps: int, rounds: int = 6) -> dict:
     """Median of ``reps`` calls of ``sample()`` (a tuple of counter deltas), per component.
 
-    Rounds repeat, up to ``rounds``, until the no-op baselines measured before
-    and after them are all zero and more than half the samples equal the
-    median exactly.
+    ``/proc/vmstat`` counts every pin on the machine, so a round counts only
+    if the no-op windows before and after its samples, each as long as a
+    sample, are all zero and more than half the samples are balanced
+    (another process's pins caught half-way are not) and equal the median
+    of the balanced ones. Rounds repeat, up to ``rounds``, until one does.
     """
+    idle = 0.0
     for rnd in range(1, rounds + 1):
-        baseline = [_window(_noop) for _ in range(3)]
-        samples = [tuple(sample()) for _ in range(reps)]
-        baseline += [_window(_noop) for _ in range(3)]
-        med = tuple(int(statistics.median(col)) for col in zip(*samples))
-        agree = sum(1 for s in samples if s == med)
+        baseline = [_window(_idle(idle)) for _ in range(3)]
+        samples, took = [], []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            samples.append(tuple(sample()))
+            took.append(time.perf_counter() - t0)
+        idle = min(0.05, statistics.median(took))
+        baseline += [_window(_idle(idle)) for _ in range(3)]
+        clean = [s for s in samples if _balanced(s)] or samples
+        med = tuple(int(statistics.median(col)) for col in zip(*clean))
+        agree = sum(1 for s in samples if s == med and _balanced(s))
         quiet = all(b == (0, 0) for b in baseline)
         if quiet and agree * 2 > reps:
             break
@@ -392,7 +407,10 @@ def measure(quick: bool = False) -> dict:
         except Exception as e:  # one operation failing does not lose the others
             missing[f"ops.{name}"] = f"{type(e).__name__}: {e}"
     if not ops:
-        raise ProbeUnavailable("no operation could be measured: " + "; ".join(missing.values()))
+        first = {}  # one example per kind of reason (the text before its first colon)
+        for op, why in missing.items():
+            first.setdefault(why.split(":", 1)[0], f"{op.split('.', 1)[-1]}: {why}")
+        raise ProbeUnavailable(f"no operation could be measured ({len(missing)} tried): " + "; ".join(first.values()))
     return measured(missing, page_size=_sys.PAGE, ops=ops,
                     method="median of per-window deltas of nr_foll_pin_{acquired,released} with "
                            "/proc/sys/vm/stat_refresh written before every read; windows repeated until a "
