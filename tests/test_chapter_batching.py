@@ -5,6 +5,8 @@ import pytest
 from fraglife import chapters, runner
 from fraglife.params import ParamError
 
+from chapter_checks import assert_refused
+
 SPEC = chapters.get("04").spec
 
 
@@ -13,10 +15,7 @@ SPEC = chapters.get("04").spec
                                          ("accept_fraction", 0.0), ("thp_share", -0.1), ("bytes_sent", 1024),
                                          ("measurements", "maybe")])
 def test_bad_values_give_one_line(name, value):
-    with pytest.raises(ParamError) as e:
-        SPEC.validate(dict(SPEC.defaults(), **{name: value}))
-    msg = str(e.value)
-    assert "\n" not in msg and f"'{name}'" in msg and repr(value) in msg and "expected" in msg
+    assert_refused(SPEC, name, value)
 
 
 def test_an_iterator_over_1_gib_is_one_line_too():

@@ -9,10 +9,10 @@ import pytest
 
 from fraglife import chapters, claims
 from fraglife.chapters import kmalloc_sends, splice_destructors
-from fraglife.cli import main
 from fraglife.model import pipe
-from fraglife.params import ParamError
 from fraglife.views import kmalloc_sends as view07, splice_destructors as view05
+
+from chapter_checks import assert_cli_refuses, assert_refused, claims_listing
 
 CH05, CH07 = chapters.get("05"), chapters.get("07")
 KiB, MiB = 1 << 10, 1 << 20
@@ -38,11 +38,7 @@ def _params(chapter, **over):
     ("07", "loss_rate", 0.5, "a number in [0, 0.2]"),
 ])
 def test_bad_values_give_one_line(chapter, name, value, allowed):
-    spec = chapters.get(chapter).spec
-    with pytest.raises(ParamError) as e:
-        spec.validate({**spec.defaults(), name: value})
-    assert str(e.value) == f"parameter {name!r} = {value!r} is not allowed: expected {allowed}"
-    assert "\n" not in str(e.value)
+    assert_refused(chapters.get(chapter).spec, name, value, allowed)
 
 
 @pytest.mark.parametrize("argv, line", [
@@ -52,15 +48,11 @@ def test_bad_values_give_one_line(chapter, name, value, allowed):
      "'fixed', 'headers', 'log_uniform'"),
 ])
 def test_cli_refuses_a_bad_value_with_one_line(argv, line, capsys):
-    assert main(argv) == 2
-    assert capsys.readouterr().err.strip() == line
+    assert_cli_refuses(argv, line, capsys)
 
 
 def test_claims_catalogue_lists_both_chapters(capsys):
-    assert main(["claims", "05", "07"]) == 0
-    out = capsys.readouterr().out
-    for ch in (CH05, CH07):
-        assert ch.id in out and all(c.name in out for c in ch.claims)
+    claims_listing(capsys, "05", "07")
 
 
 @pytest.mark.parametrize("chapter", [CH05, CH07], ids=lambda c: c.id)
