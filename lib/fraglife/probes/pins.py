@@ -10,10 +10,12 @@ zero page is never pinned (``is_zero_folio`` check in ``try_grab_folio``).
 
 The counters are kept per CPU and folded in batches; writing to
 ``/proc/sys/vm/stat_refresh`` folds them (mm/vmstat.c ``vmstat_refresh``,
-v6.12) and needs root. Each reading here refreshes first. Each operation is
-repeated; the result is the median of the per-window deltas, a window with
-no operation (baseline) is measured alongside, and a round is repeated
-until the baseline is zero and most windows agree exactly.
+v6.12) and needs root. Each reading here refreshes first. The counters are
+machine-wide, so each operation is repeated in rounds (see
+:func:`measure_op`): the result is the median of the per-window deltas, and
+a round counts only if idle windows as long as a sample, before and after
+it, read zero and most samples are balanced and agree exactly. An operation
+with no such round comes from the recording, with the reason.
 
 Operations on a 1 MiB page-aligned anonymous buffer, faulted in beforehand
 and kept out of THP unless the name says ``thp``:
@@ -262,9 +264,9 @@ def _io_uring(stack: ExitStack, size: int, reps: int, thp: bool = False) -> dict
 
     before = _sys.thp_fraction(m) if thp else None
     res = measure_op(sample, reps)
-    if thp and _sys.thp_fraction(m) != before:  # io_uring keeps one pin per folio: the answer moved
-        raise ProbeUnavailable(f"the buffer's THP backing changed while measuring ({before} -> "
-                               f"{_sys.thp_fraction(m)})")
+    after = _sys.thp_fraction(m) if thp else None
+    if after != before:  # io_uring keeps one pin per folio: the answer moved
+        raise ProbeUnavailable(f"the buffer's THP backing changed while measuring ({before} -> {after})")
     ra, rr, ua, ur = res.pop("median")
     out = {"pins_acquired": ra + ua, "pins_released": rr + ur,
            "held_while_registered": ra - rr, "released_at_register": rr, "released_at_unregister": ur,
@@ -413,8 +415,8 @@ def measure(quick: bool = False) -> dict:
         raise ProbeUnavailable(f"no operation could be measured ({len(missing)} tried): " + "; ".join(first.values()))
     return measured(missing, page_size=_sys.PAGE, ops=ops,
                     method="median of per-window deltas of nr_foll_pin_{acquired,released} with "
-                           "/proc/sys/vm/stat_refresh written before every read; windows repeated until a "
-                           "no-op baseline is 0 and most windows agree")
+                           "/proc/sys/vm/stat_refresh written before every read; rounds repeated until idle "
+                           "windows as long as a sample read 0 and most samples are balanced and agree")
 
 
 def summarize(data: dict) -> list[str]:
