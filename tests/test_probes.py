@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraglife.params import ParamError
 from fraglife.probes import NAMES, ProbeUnavailable, _core, load_recording, record, run
@@ -1095,6 +1097,46 @@ def test_kcount_comparison_table():
         kc_mod.comparison({"segments": 1.0}, on)
     with pytest.raises(ParamError, match="'tolerance'"):
         kc_mod.comparison({}, on, tolerance=1.5)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sender=st.sampled_from(kc_mod.SENDERS),
+       nbytes=st.integers(kc_mod._P["nbytes"].lo, 64 * MiB) | st.integers(kc_mod._P["nbytes"].lo, kc_mod._P["nbytes"].hi),
+       chunk=st.integers(kc_mod._P["chunk"].lo, kc_mod._P["chunk"].hi))
+def test_kcount_call_plan_sends_exactly_nbytes(sender, nbytes, chunk):
+    calls = kc_mod.plan_calls(sender, nbytes, chunk)
+    size = kc_mod.source_size(sender, nbytes, chunk)
+    assert sum(n for _, n in calls) == nbytes
+    assert all(n == chunk for _, n in calls[:-1]) and 0 < calls[-1][1] <= chunk
+    assert len(calls) == -(-nbytes // chunk)
+    assert all(0 <= off and off + n <= size for off, n in calls)  # never past the file or buffer
+    if sender == "splice":
+        assert size % chunk == 0 and size <= max(chunk, kc_mod.SPLICE_FILE_MAX)
+        assert [off for off, _ in calls] == [i * chunk % size for i in range(len(calls))]
+        # the pipe takes the pages of any call at these offsets
+        assert all(-(-(off % _sys.PAGE + n) // _sys.PAGE) * _sys.PAGE <= kc_mod.pipe_size(chunk) for off, n in calls)
+    else:
+        assert size >= chunk and all(off == 0 for off, _ in calls)
+
+
+def test_kcount_call_plan_of_the_reported_failure():
+    # 8 MiB in 24 KiB splice calls: 341 whole calls, then 8 KiB from the file's start
+    calls = kc_mod.plan_calls("splice", 8 * MiB, 24 * 1024)
+    assert len(calls) == 342 and calls[-1] == (0, 8 * 1024)
+    assert kc_mod.source_size("splice", 8 * MiB, 24 * 1024) == 341 * 24 * 1024
+
+
+@live
+@needs_root
+@pytest.mark.parametrize("sender", kc_mod.SENDERS)
+@pytest.mark.parametrize("nbytes, chunk", [(1 * MiB, 24 * 1024), (MiB + 5000, 5000), (100 * 1024, 256 * 1024)])
+def test_live_kcount_call_sizes_that_do_not_divide(sender, nbytes, chunk):
+    r = kc_mod.transfer(nbytes, sender=sender, chunk=chunk, tracepoints=["net:net_dev_queue"], idle=False)
+    assert r["bytes"] == nbytes and r["chunk"] == chunk
+    assert r["tcp_info"]["rx"]["bytes_received"] == nbytes  # a fresh connection: all of it, nothing more
+    if sender == "zerocopy":  # one notification id per send call, all of them completed
+        assert r["completion_ids"] == r["send_calls"] >= len(kc_mod.plan_calls(sender, nbytes, chunk))
+    assert kc_mod.leftovers() == []
 
 
 @live

@@ -137,3 +137,25 @@ def test_panel_follows_its_controls(chapter, view, change, recorded):
     assert panel.error is None and panel.renders == 1 + len(change)
     assert [o["data"].get("text/plain") for o in panel.outputs] != before
     assert "Interactive in JupyterLab" in panel.static_text
+
+
+@pytest.mark.parametrize("nbytes, chunk", [(8 * MiB, 24 * KiB), (MiB + 5000, 5000), (100 * KiB, 256 * KiB)])
+def test_chapter_05_model_takes_splice_calls_that_do_not_divide(nbytes, chunk, recorded):
+    # a recorded splice run with its size changed, as a reader tweaking the probe would make it
+    run = dict(splice_destructors.kernel_counts("recorded")["runs"][0], bytes=nbytes, chunk=chunk)
+    inputs = splice_destructors.model_inputs(run)
+    assert inputs["send_size"] == chunk
+    q = splice_destructors.model_quantities(inputs)
+    mib = inputs["bytes_sent"] / MiB
+    # at least one skb per splice() call, the short last one included
+    assert q["transmissions"] * mib >= -(-inputs["bytes_sent"] // chunk)
+    assert all(math.isfinite(v) for v in q.values())
+
+
+def test_chapter_05_panel_at_a_transfer_its_splice_size_does_not_divide(recorded):
+    module = CH05.module()
+    P = _params(CH05, bytes_sent=3 * MiB + 4096 + 100)
+    panel = view05.make_panel(module, P, module.Results(P))
+    assert panel.error is None
+    panel.set(splice_kib=64)
+    assert panel.error is None

@@ -374,27 +374,63 @@ def _delta(after: dict, before: dict, keep=()) -> dict:
     return out
 
 
+def source_size(sender: str, nbytes: int, chunk: int) -> int:
+    """Bytes the sender's source holds: one call's buffer, or the file spliced from.
+
+    The file is a whole number of calls (at most :data:`SPLICE_FILE_MAX`, at least one call),
+    so every planned call reads inside it; a transfer longer than the file wraps to offset 0.
+    """
+    if sender != "splice":
+        return -(-chunk // _sys.PAGE) * _sys.PAGE
+    return chunk * max(1, min(nbytes, SPLICE_FILE_MAX) // chunk)
+
+
+def plan_calls(sender: str, nbytes: int, chunk: int) -> list[tuple[int, int]]:
+    """The send calls of one transfer, as (source offset, length): ``nbytes`` in calls of
+    ``chunk``, the last one short when ``chunk`` does not divide ``nbytes``.
+
+    A mapped buffer is sent from offset 0 each call; a spliced file is read call after call and
+    wraps at its end (:func:`source_size`), so no call ever reads past it.
+    """
+    size = source_size(sender, nbytes, chunk)
+    calls, sent = [], 0
+    while sent < nbytes:
+        n = min(chunk, nbytes - sent)
+        calls.append((sent % size if sender == "splice" else 0, n))
+        sent += n
+    return calls
+
+
+def pipe_size(chunk: int) -> int:
+    """Pipe capacity for splice calls of ``chunk`` bytes at offsets that are multiples of it: the
+    pages one call can span (one more when ``chunk`` is not page-aligned), so one file -> pipe
+    splice always moves the whole call (the kernel rounds up to a power of two pages)."""
+    pages = -(-chunk // _sys.PAGE) + (1 if chunk % _sys.PAGE else 0)
+    return pages * _sys.PAGE
+
+
 class _Source:
     """What the sender writes from: a mapped buffer, or a file spliced through a pipe."""
 
     def __init__(self, sender: str, nbytes: int, chunk: int, stack: ExitStack):
         self.sender = sender
         self.chunk = chunk
-        size = -(-chunk // _sys.PAGE) * _sys.PAGE
+        self.calls = plan_calls(sender, nbytes, chunk)
+        size = source_size(sender, nbytes, chunk)
         if sender == "splice":
-            self.file_size = min(SPLICE_FILE_MAX, -(-nbytes // size) * size)
+            self.file_size = size
             fd, path = tempfile.mkstemp(prefix=FILE_PREFIX)
             stack.callback(_unlink, path)
             stack.callback(os.close, fd)
-            block = b"\x5a" * size
-            for _ in range(self.file_size // size):
+            block = b"\x5a" * chunk
+            for _ in range(size // chunk):
                 os.write(fd, block)
             self.fd = fd
             r, w = os.pipe()
             stack.callback(os.close, r)
             stack.callback(os.close, w)
             try:
-                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, size)
+                fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, pipe_size(chunk))
             except OSError:
                 pass
             self.pipe = (r, w)
@@ -423,35 +459,37 @@ def _poll_out(sock: socket.socket, deadline: float) -> None:
 
 
 def _send_all(tx: socket.socket, src: _Source, nbytes: int) -> tuple[int, list]:
-    """Write ``nbytes``; returns (zerocopy send calls, completions read on the way)."""
+    """Make the planned calls (:func:`plan_calls`); returns (zerocopy send calls, completions read on the way)."""
     calls, got = 0, []
-    sent = 0
     deadline = time.monotonic() + TIMEOUT
-    while sent < nbytes:
-        n = min(src.chunk, nbytes - sent)
+    for off, n in src.calls:
         if src.sender == "zerocopy":
             calls += _net.send_zerocopy(tx, src.view[:n])
             got += _net.read_completions(tx)
         elif src.sender == "send":
             tx.sendall(src.view[:n])
         else:
-            off = sent % src.file_size
-            n = min(n, src.file_size - off)
-            r, w = src.pipe
-            moved = os.splice(src.fd, w, n, offset_src=off)
-            if moved <= 0:
-                raise OSError(f"splice from the source file at offset {off} moved {moved} bytes")
-            left = moved
-            while left:
-                try:
-                    left -= os.splice(r, tx.fileno(), left)
-                except BlockingIOError:
-                    _poll_out(tx, deadline)
-                    continue
-            n = moved
-        sent += n
+            _splice_call(tx, src, off, n, deadline)
         deadline = time.monotonic() + TIMEOUT
     return calls, got
+
+
+def _splice_call(tx: socket.socket, src: _Source, off: int, n: int, deadline: float) -> None:
+    """One planned call: ``n`` bytes of the file at ``off`` into the pipe, then all of it into the socket."""
+    r, w = src.pipe
+    moved = 0
+    while moved < n:  # the pipe holds a whole call (pipe_size), so this loops only on a short read
+        m = os.splice(src.fd, w, n - moved, offset_src=off + moved)
+        if m <= 0:
+            raise OSError(f"splice from the source file at offset {off + moved} moved {m} bytes "
+                          f"(file of {src.file_size} bytes)")
+        moved += m
+    left = moved
+    while left:
+        try:
+            left -= os.splice(r, tx.fileno(), left)
+        except BlockingIOError:
+            _poll_out(tx, deadline)
 
 
 def _quiesce(tx: socket.socket, drain: _net.Drainer, nbytes: int, calls: int, got: list) -> list:

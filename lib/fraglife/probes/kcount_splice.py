@@ -2,7 +2,8 @@
 
 The ``kcount`` probe's transfer (:func:`fraglife.probes.kcount.transfer`) with ``sender="splice"``:
 a page-cached file is spliced into a pipe, and the pipe into the socket (``splice(2)`` both ways),
-in calls of ``chunk`` bytes, with the pipe resized to the chunk (``F_SETPIPE_SZ``). So each call
+in calls of ``chunk`` bytes (the last one short when ``chunk`` does not divide the transfer:
+:func:`kcount.plan_calls`), with the pipe resized to hold one call (``F_SETPIPE_SZ``). So each call
 fills the pipe with page-cache pages (``filemap_splice_read()``) and ``splice_to_socket()`` empties
 it in ``sendmsg()`` calls of at most 16 buffers each, ``MSG_SPLICE_PAGES`` (fs/splice.c, v6.12).
 Two runs, TSO on and TSO off, over a fresh veth pair each, with the same counters, filters and
