@@ -45,3 +45,31 @@ def test_bench_reports_the_three_implementations_and_ratios():
         assert r[key]["events_per_s"] > 0
     assert r["c_over_numba"] == pytest.approx(r["c"]["events_per_s"] / r["numba"]["events_per_s"])
     assert r["numba_over_twin"] == pytest.approx(r["numba"]["events_per_s"] / r["twin"]["events_per_s"])
+
+
+def test_bench_sections_default_named_and_full():
+    from fraglife import bench
+    from fraglife.params import ParamError
+
+    known = [k for k, _ in bench.SECTIONS]
+    assert bench.sections(None) == bench.DEFAULT_SECTIONS and "chapters" not in bench.DEFAULT_SECTIONS
+    assert list(bench.sections(None, full=True)) == known
+    assert bench.sections("pipe, replay,pipe") == ("pipe", "replay")
+    for bad in ("nope", "replay,nope", ","):
+        with pytest.raises(ParamError, match="'section'") as e:
+            bench.sections(bad)
+        assert "\n" not in str(e.value)
+
+
+def test_bench_runs_only_the_chosen_sections():
+    import argparse
+
+    from fraglife import bench
+
+    args = argparse.Namespace(section="pagetable,pipe", full=False, events=20_000, policy="page_ref",
+                              twin_events=5_000, repeats=1)
+    r = bench.run(args)
+    assert r["sections_run"] == ["pagetable", "pipe"] and set(r["section_seconds"]) == {"pagetable", "pipe"}
+    assert "numba" not in r and "workloads" not in r and {"pagetable", "pipe"} <= set(r)
+    r = bench.run(argparse.Namespace(**{**vars(args), "section": "replay"}))
+    assert {"numba", "twin", "trace_events"} <= set(r) and "pipe" not in r  # today's top-level keys

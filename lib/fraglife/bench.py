@@ -7,6 +7,13 @@ policy, compiled with the system's ``cc -O2`` at bench time as the practical
 limit on this CPU. The C ledger must equal the engine's, or the C number is
 not reported. Other modules add sections to the report through ``SECTIONS``.
 Tests never assert on these numbers; speed lives here.
+
+``fraglife bench`` runs the default sections at sizes that answer in about a
+minute on two cores (``DEFAULT_SECTIONS``: everything but the chapters'
+headless runs); ``--section NAME[,NAME]`` runs the named ones;
+``--full`` runs every section at the full sizes. A section a run leaves out
+is absent from the report; one that runs keeps its keys (the replay's are
+the report's top-level keys).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from .model.policies import get as get_policy
 # Extra report sections: (key, "module:function"), the function takes the parsed
 # CLI args and returns a JSON-safe value.
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("replay", "fraglife.bench:replay_section"),
     ("workloads", "fraglife.bench:workloads_section"),
     ("sweep", "fraglife.sweep:bench_section"),
     ("chapters", "fraglife.chapter_bench:bench_section"),
@@ -33,7 +41,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("pipe", "fraglife.model.pipe:bench_section"),
     ("explorer", "fraglife.model.explorer:bench_section"),
 )
-WORKLOAD_BYTES = 1 << 30  # each workload moves 1 GiB in the workloads section
+#: What a plain ``fraglife bench`` runs: the chapters' headless runs take minutes alone.
+DEFAULT_SECTIONS = tuple(k for k, _ in SECTIONS if k != "chapters")
+WORKLOAD_BYTES = 1 << 30  # each workload moves 1 GiB in the workloads section (--full)
+WORKLOAD_BYTES_QUICK = 64 << 20  # and 64 MiB in a default run: rates do not depend on length beyond that
 TWIN_BYTES = 8 << 20  # the Python twins generate a prefix: their speed does not depend on length
 
 
@@ -150,16 +161,52 @@ def workload_bench(nbytes: int = WORKLOAD_BYTES, *, policy: str = "page_ref", tw
 
 def workloads_section(args) -> dict:
     """``fraglife bench`` section: the generators end to end (see workload_bench)."""
-    return workload_bench(repeats=getattr(args, "repeats", 3))
+    full = getattr(args, "full", True)
+    return workload_bench(WORKLOAD_BYTES if full else WORKLOAD_BYTES_QUICK, repeats=getattr(args, "repeats", 3))
+
+
+def replay_section(args) -> dict:
+    """``fraglife bench`` section: the replay, numba vs twin vs C (its keys are the report's top level)."""
+    return replay_bench(args.events, args.policy, twin_events=args.twin_events, repeats=args.repeats)
+
+
+def sections(spec: str | None, full: bool = False) -> tuple[str, ...]:
+    """The sections a run makes: every one with ``full``, else the named ones (comma-separated), else the
+    defaults. An unknown name raises ParamError naming the known ones."""
+    from .params import ParamError
+
+    known = tuple(k for k, _ in SECTIONS)
+    if full:
+        return known
+    if not spec:
+        return DEFAULT_SECTIONS
+    names = tuple(dict.fromkeys(n.strip() for n in spec.split(",") if n.strip()))
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise ParamError(f"parameter 'section' = {spec!r} is not allowed: expected names from "
+                         f"{', '.join(known)}, comma-separated")
+    return names
 
 
 def run(args) -> dict:
-    report = replay_bench(args.events, args.policy, twin_events=args.twin_events, repeats=args.repeats)
     import importlib
 
+    chosen = sections(getattr(args, "section", None), getattr(args, "full", False))
+    report: dict = {}
+    seconds: dict = {}
     for key, target in SECTIONS:
+        if key not in chosen:
+            continue
         module, _, func = target.partition(":")
-        report[key] = getattr(importlib.import_module(module), func)(args)
+        t0 = time.perf_counter()
+        out = getattr(importlib.import_module(module), func)(args)
+        seconds[key] = round(time.perf_counter() - t0, 2)
+        if key == "replay":
+            report.update(out)
+        else:
+            report[key] = out
+    report["sections_run"] = list(chosen)
+    report["section_seconds"] = seconds
     return report
 
 
@@ -171,14 +218,29 @@ def register(sub) -> None:
     p.add_argument("--twin-events", type=int, default=500_000,
                    help="events of the same trace the slow twin replays (default 500000; 0 = the whole trace)")
     p.add_argument("--repeats", type=int, default=3, help="timed repetitions; the best counts")
+    p.add_argument("--section", default=None,
+                   help="comma-separated sections to run (default: all but 'chapters'): "
+                        + ", ".join(k for k, _ in SECTIONS))
+    p.add_argument("--full", action="store_true",
+                   help="every section, the chapters' headless runs included, at the full sizes")
     p.set_defaults(func=_cli)
 
 
 def _cli(args) -> int:
-    report = run(args)
+    import sys
+
+    from .params import ParamError
+
+    try:
+        report = run(args)
+    except ParamError as e:
+        print(f"fraglife bench: {e}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report, indent=2))
-    else:
+        return 0
+    print("sections: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["section_seconds"].items()))
+    if "numba" in report:
         c = report.get("c")
         print(f"{report['trace_events']:,} events, policy {report['policy']}")
         print(f"  numba {report['numba']['events_per_s'] / 1e6:8.1f} M events/s")
@@ -187,11 +249,11 @@ def _cli(args) -> int:
             print(f"  C -O2 {c['events_per_s'] / 1e6:8.1f} M events/s  (C/numba {report['c_over_numba']:.2f})")
         else:
             print(f"  C -O2 not measured: {report.get('c_reason')}")
-        wl = report.get("workloads") or {}
-        for name in workloads.ALL:
-            if name in wl:
-                w = wl[name]
-                print(f"  {name:15s} generate {w['generate_events_per_s'] / 1e6:6.1f} M events/s, +replay "
-                      f"{w['generate_replay_events_per_s'] / 1e6:5.1f}, twin x{w['jit_over_twin']:.0f}, "
-                      f"{w['generate_replay_peak_bytes_per_event']:.0f} B/event")
+    wl = report.get("workloads") or {}
+    for name in workloads.ALL:
+        if name in wl:
+            w = wl[name]
+            print(f"  {name:15s} generate {w['generate_events_per_s'] / 1e6:6.1f} M events/s, +replay "
+                  f"{w['generate_replay_events_per_s'] / 1e6:5.1f}, twin x{w['jit_over_twin']:.0f}, "
+                  f"{w['generate_replay_peak_bytes_per_event']:.0f} B/event")
     return 0
