@@ -1,0 +1,33 @@
+"""The versioned-rules table: which kernel has which rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from fraglife.model import kernels
+
+
+def test_release_strings_and_series():
+    assert kernels.version("6.18.44-fc-v1252") == (6, 18)
+    assert kernels.series("6.12.118-1~deb12u1") == "6.12"
+    with pytest.raises(ValueError):
+        kernels.version("linux")
+
+
+def test_every_rule_is_complete_and_in_the_range_read():
+    names = [r.name for r in kernels.VERSIONED_RULES]
+    assert len(names) == len(set(names))
+    for r in kernels.VERSIONED_RULES:
+        assert r.before and r.after and r.cite_before and r.cite_after and r.chapters
+        assert kernels.version(kernels.OLDEST) < kernels.version(r.changed_in) <= kernels.version(kernels.NEWEST)
+
+
+def test_follows_by_release():
+    assert kernels.follows("6.18.44", "cow_reuse_large_anon")
+    assert not kernels.follows(kernels.LTS, "cow_reuse_large_anon")
+    assert kernels.follows("6.15.0", "cow_reuse_large_anon") and not kernels.follows("6.14.9", "cow_reuse_large_anon")
+    assert {r.name for r in kernels.differences("6.18", "6.12")} == {r.name for r in kernels.VERSIONED_RULES}
+    assert kernels.differences("6.18.1", "6.18.44") == []
+    with pytest.raises(KeyError, match="no versioned rule"):
+        kernels.follows("6.18", "nope")
+    assert kernels.within_reading("6.18.44") and not kernels.within_reading("6.19") and not kernels.within_reading("5.15")
