@@ -151,6 +151,14 @@ def orphans() -> dict:
     return out
 
 
+def orphans_of(pid: int) -> dict:
+    """What process ``pid`` has written down: ``{"ledger": path or None, "knobs", "files"}``."""
+    for path in sorted(STATE_DIR.glob(f"{pid}-*.json")) if STATE_DIR.is_dir() else []:
+        d = _read(path)
+        return {"ledger": str(path), "knobs": d.get("knobs") or {}, "files": list(d.get("files") or [])}
+    return {"ledger": None, "knobs": {}, "files": []}
+
+
 def sweep() -> dict:
     """Undo what dead probe processes left behind; returns what was found (see :func:`orphans`) and
     ``errors``. Never raises."""

@@ -7,9 +7,10 @@ A counter is narrowed to the transfer in one of two ways (its ``method``):
   threads' task ids, its file's inode); the count is exact, ``low == high``;
 - ``idle-subtracted``: counted system-wide, less the idle rate (windows
   before and after, :func:`fraglife.probes._perf.windowed`) times the
-  transfer's duration. On a shared machine noise only adds events, so the raw
-  count is the upper bound (``high``) and the raw count less the busier idle
-  window's rate times the duration the lower one (``low``, at least 0).
+  transfer's duration (at least 0). On a shared machine noise only adds events,
+  so the raw count is the upper bound (``high``) and the raw count less the
+  busier idle window's rate times the duration the lower one (``low``, at least
+  0). ``per_cpu`` subtracts each CPU's own idle rate (each at least 0).
 
 Each probe repeats a setting and keeps the least disturbed repetition
 (:func:`least_disturbed`), as kcount does.
@@ -68,14 +69,16 @@ def counts(window: dict, method: dict, rejected: dict, per: float) -> dict:
         m = method[key]
         if key in rejected:
             m = f"idle-subtracted ({rejected[key]})"
-        subtract = m.startswith("idle-subtracted") and bool(spans)
+        if m.startswith("idle-subtracted") and not spans:
+            m = "unfiltered, nothing subtracted (no idle windows)" + m[len("idle-subtracted"):]
+        subtract = m.startswith("idle-subtracted")
         est = window["estimate"][key]
         idle = window["idle"][key]
         if subtract:
             busiest = max(sum(idle[w]) / spans[w] for w in spans) * secs
-            value = (sum(raw) - sum(est)) / per
-            low, high = max(0.0, (sum(raw) - busiest) / per), sum(raw) / per
-            cpu = [(r - e) / per for r, e in zip(raw, est)]
+            value = max(0.0, sum(raw) - sum(est)) / per  # more idle than counted: nothing to attribute
+            low, high = max(0.0, sum(raw) - busiest) / per, sum(raw) / per
+            cpu = [max(0.0, r - e) / per for r, e in zip(raw, est)]
         else:
             value = low = high = sum(raw) / per
             cpu = [r / per for r in raw]
@@ -222,8 +225,9 @@ def counted_transfer(send, *, prefix: str, counters: dict[str, Counter], events:
                 s.disable()
             return facts
 
-        ctr.enable()
-        window = _perf.windowed(ctr, action)
+        ctr.enable()  # idle windows only when a counter is not narrowed to the transfer by its filter
+        window = _perf.windowed(ctr, action, idle=any(not m.startswith("filter") for m in method.values())
+                                or bool(ctr.rejected))
         ctr.disable()
         snmp1 = {"tx": _net.snmp(link.tx_ns), "rx": _net.snmp(link.rx_ns)}
         ti1 = {"tx": _net.tcp_info(fl.tx), "rx": _net.tcp_info(fl.rx)}
