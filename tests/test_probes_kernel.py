@@ -293,6 +293,17 @@ def test_a_killed_process_knob_and_file_are_put_back(tmp_path):
         proc.wait()
 
 
+@needs_root
+def test_an_unowned_temp_file_is_swept_and_an_open_one_kept(tmp_path):
+    old = time.time() - 3600
+    gone, kept = tmp_path / "fraglife-kc-leftover", tmp_path / "fraglife-kc-inuse"
+    for p in (gone, kept):
+        p.write_bytes(b"x")
+        os.utime(p, (old, old))
+    with open(kept):
+        assert _cleanup.unowned_files([str(tmp_path)]) == [str(gone)]
+
+
 def test_a_live_process_ledger_is_left_alone(tmp_path):
     knob = tmp_path / "knob"
     knob.write_text("original")

@@ -9,7 +9,9 @@ runs before every live probe, finds the ledgers whose owner is gone (no
 process with that PID and start time) and undoes what they list. Network
 namespaces need no ledger: :func:`fraglife.probes._net.veth_pair` names them
 ``PREFIX-PID-TAG[-tx|-rx]``, so the sweep deletes those whose PID is gone (with
-them go their veth devices, qdiscs and XDP programs).
+them go their veth devices, qdiscs and XDP programs). Temporary files the older
+probes make (:data:`OPEN_WHILE_USED`) are held open while in use, so one that no
+process has open is left over too.
 """
 
 from __future__ import annotations
@@ -124,6 +126,50 @@ def knob(path: str | os.PathLike, value: str):
         _update(lambda d: d["knobs"].pop(p, None))
 
 
+#: Temporary files other probes make with these prefixes (tempfile.mkstemp) and keep open while they
+#: run: one that no process has open, and that is not brand new, is left over.
+OPEN_WHILE_USED = ("fraglife-kc-", "fraglife-pagemap-", "fraglife-pins-")
+UNOWNED_AGE_S = 10.0
+
+
+def _open_files() -> set[str]:
+    out = set()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                out.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+    return out
+
+
+def unowned_files(dirs=None) -> list[str]:
+    """Files of :data:`OPEN_WHILE_USED` in the temporary directories that no process has open (root
+    only: another user's open files cannot be seen)."""
+    if os.geteuid() != 0:
+        return []
+    import time
+
+    dirs = dirs or dict.fromkeys([tempfile.gettempdir(), "/var/tmp"])
+    found = []
+    for d in dirs:
+        with contextlib.suppress(OSError):
+            for name in os.listdir(d):
+                path = os.path.join(d, name)
+                if name.startswith(OPEN_WHILE_USED) and os.path.isfile(path):
+                    with contextlib.suppress(OSError):
+                        if time.time() - os.stat(path).st_mtime > UNOWNED_AGE_S:
+                            found.append(path)
+    if not found:
+        return []
+    opened = _open_files()
+    return sorted(p for p in found if p not in opened)
+
+
 def leftover_netns() -> list[str]:
     """Probe namespaces (``fraglife-...-PID-TAG``) whose creating process is gone."""
     try:
@@ -136,7 +182,7 @@ def leftover_netns() -> list[str]:
 def orphans() -> dict:
     """What dead probe processes left: ``{"ledgers": [...], "knobs": {path: original}, "files": [...],
     "netns": [...]}``."""
-    out = {"ledgers": [], "knobs": {}, "files": [], "netns": leftover_netns()}
+    out = {"ledgers": [], "knobs": {}, "files": unowned_files(), "netns": leftover_netns()}
     try:
         paths = sorted(STATE_DIR.glob("*.json"))
     except OSError:

@@ -88,21 +88,26 @@ def counts(window: dict, method: dict, rejected: dict, per: float) -> dict:
     return out
 
 
-def disturbance(run: dict) -> tuple[float, float]:
-    """Smallest first: segments retransmitted (the receiver or the link was late), then every
+def disturbance(run: dict) -> tuple[float, float, float]:
+    """Smallest first: segments retransmitted (the receiver or the link was late), then how busy the
+    machine was around the run (events per second in the idle windows, all counters), then every
     counted event per unit (noise only adds events)."""
     retrans = (run.get("snmp") or {}).get("tx", {}).get("Tcp.RetransSegs", 0)
-    return float(retrans), float(sum(max(0.0, c["value"]) for c in run["counts"].values()))
+    spans = run.get("idle_seconds") or {}
+    busy = sum(sum(c["idle"].get(w, [])) / s for c in run["counts"].values() for w, s in spans.items() if s)
+    return float(retrans), round(float(busy), 3), float(sum(max(0.0, c["value"]) for c in run["counts"].values()))
 
 
 def least_disturbed(make, reps: int) -> dict:
     """``reps`` runs of ``make()``; the least disturbed (:func:`disturbance`), with ``reps`` =
-    {n, kept, disturbance of each}."""
+    {n, kept, disturbance of each, values: each counter's value in each run}: their spread is
+    the run-to-run variation the kept run's bracket does not show."""
     runs = [make() for _ in range(reps)]
     keys = [disturbance(r) for r in runs]
     best = min(range(reps), key=lambda i: keys[i])
     run = runs[best]
-    run["reps"] = {"n": reps, "kept": best, "disturbance": [list(k) for k in keys]}
+    run["reps"] = {"n": reps, "kept": best, "disturbance": [list(k) for k in keys],
+                   "values": {k: [r["counts"].get(k, {}).get("value") for r in runs] for k in run["counts"]}}
     return run
 
 
@@ -207,10 +212,12 @@ def counted_transfer(send, *, prefix: str, counters: dict[str, Counter], events:
         specs_, method, skipped = specs(counters, events, fill)
         ctr = stack.enter_context(_perf.Counters(specs_))
         samplers = {}
+        # samples on the two CPUs the flow is pinned to (each sampler maps pages x CPUs of locked memory)
+        where = sorted({sender_cpu, reader_cpu}) if sender_cpu is not None and reader_cpu is not None else ctr.cpus
         for key, (tp, flt, pages) in samples.items():
             if tp in events:
                 samplers[key] = stack.enter_context(
-                    _perf.Sampler(events[tp]["id"], flt.format(**fill) if flt else None, pages, cpus=ctr.cpus))
+                    _perf.Sampler(events[tp]["id"], flt.format(**fill) if flt else None, pages, cpus=where))
         snmp0 = {"tx": _net.snmp(link.tx_ns), "rx": _net.snmp(link.rx_ns)}
         ti0 = {"tx": _net.tcp_info(fl.tx), "rx": _net.tcp_info(fl.rx)}
 

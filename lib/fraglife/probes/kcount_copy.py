@@ -12,7 +12,10 @@ write queue's tail skb while it is not yet sent and has room, else allocates an 
 the bytes continue it (``skb_can_coalesce()``); the fragment is refilled by
 ``skb_page_frag_refill()`` with an order-3 (32 KiB, ``SKB_FRAG_PAGE_ORDER``) compound
 page, or one order-0 page when that fails or ``net.core.high_order_alloc_disable``
-is set (net/ipv4/tcp.c, net/core/sock.c, v6.12).
+is set; but a fragment page whose every reference is gone again (``page_ref_count()``
+== 1: the skbs that pointed into it are freed) is reused from offset 0 without an
+allocation, so small messages that the reader keeps up with refill less than once
+per 32 KiB (net/ipv4/tcp.c, net/core/sock.c ``skb_page_frag_refill()``, v6.12).
 
 Counters (``method`` per counter, :mod:`fraglife.probes._counting`); ``{tx_tid}`` is
 the sending thread:

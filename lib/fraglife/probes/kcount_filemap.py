@@ -4,8 +4,9 @@ What is measured. A file of ``bytes`` on a block-device filesystem (ext4 here; n
 tmpfs, whose page cache is shmem: :func:`fraglife.probes._sys.direct_io_dir`), written,
 dropped from the page cache (``POSIX_FADV_DONTNEED``) and read back sequentially, so
 readahead allocates its folios (``page_cache_ra_order()``, mm/readahead.c: large
-folios where the filesystem allows them; ext4 does for regular files since 6.16,
-commit 7ac67301e82f). Then:
+folios where the filesystem allows them, growing with the readahead window; ext4
+allows them for regular files from 6.16, reported as commit 7ac67301e82f and not
+checked here: the probe reads what this kernel did). Then:
 
 - ``folios``: the folio sizes of the file's page cache, twice: as readahead added
   them (every ``filemap:mm_filemap_add_to_page_cache`` of the file during the read,

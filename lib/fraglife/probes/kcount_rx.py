@@ -39,7 +39,7 @@ each is narrowed to the transfer, :mod:`fraglife.probes._counting`):
   into the one before (``kfree_skb_partial()``).
 
 Samples (every hit's raw fields, :class:`fraglife.probes._perf.Sampler`, only
-while the transfer runs): the callers of ``consume_skb``/``kfree_skb`` per CPU
+while the transfer runs, on the two CPUs the flow is pinned to): the callers of ``consume_skb``/``kfree_skb`` per CPU
 (``free_sites``, kernel symbols), the received packets' ``len``, ``data_len``,
 ``truesize`` and ``nr_frags`` (``packets``), and the skbs the reader copied.
 Following each skb the reader copied (its address) to its next free event
@@ -61,7 +61,9 @@ cache and 256-entry ring, so pages can recycle); and sender, NAPI and reader
 all on one CPU (``skb->alloc_cpu`` is then the reader's own, so nothing is
 deferred). Each is the least disturbed of ``reps`` transfers.
 
-Why not ``skb_defer_max`` = 0 for the "nothing deferred" case: on this kernel
+Why not ``skb_defer_max`` = 0 for the "nothing deferred" case: since "net: use
+llist for sd->defer_list" (Eric Dumazet, ``<20250928084934.3266948-3-edumazet@google.com>``;
+the behaviour below matches it, the release that merged it was not checked)
 ``skb_attempt_defer_free()`` increments the CPU's ``defer_count`` before
 comparing it with the limit, also when it then frees at once, and only
 ``skb_defer_free_flush()`` resets it, and only when the list holds an skb. With
