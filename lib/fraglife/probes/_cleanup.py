@@ -94,12 +94,14 @@ def forget_file(path: str | os.PathLike) -> None:
 def temp_file(directory: str | os.PathLike, prefix: str):
     """A new empty file in ``directory`` (``PREFIX-PID-XXXX``), open for reading and writing: yields
     (fd, path); closed and removed on exit, and by the sweep if the process dies first."""
-    fd, path = tempfile.mkstemp(prefix=f"{prefix}-{os.getpid()}-", dir=directory)
+    import secrets
+
+    path = os.path.join(directory, f"{prefix}-{os.getpid()}-{secrets.token_hex(4)}")
+    note_file(path)  # written down before it exists: a kill in between leaves nothing unlisted
     try:
-        note_file(path)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     except BaseException:
-        os.close(fd)
-        os.unlink(path)
+        forget_file(path)
         raise
     try:
         yield fd, path
