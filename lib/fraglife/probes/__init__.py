@@ -7,8 +7,8 @@
 (``result.kernel``, ``result.recorded_at``, ``result.provenance``) and
 ``result.note()`` gives one line for a chapter to print.
 
-Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, atomics, memlat, gup,
-cow.
+Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, kcount_splice,
+kcount_rx, kcount_copy, kcount_filemap, atomics, memlat, gup, cow.
 """
 
 from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,

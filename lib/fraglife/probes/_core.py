@@ -27,6 +27,7 @@ from typing import Any
 from .. import system
 from ..params import ParamError
 from ..paths import DATA
+from . import _cleanup
 from ._base import ProbeUnavailable, kernel_release, measured, spread  # noqa: F401  (the probes' helpers)
 
 MODES = ("auto", "live", "recorded")
@@ -45,6 +46,9 @@ REGISTRY = {
     "memcpy": "fraglife.probes.memcpy",
     "kcount": "fraglife.probes.kcount",
     "kcount_splice": "fraglife.probes.kcount_splice",
+    "kcount_rx": "fraglife.probes.kcount_rx",
+    "kcount_copy": "fraglife.probes.kcount_copy",
+    "kcount_filemap": "fraglife.probes.kcount_filemap",
     "atomics": "fraglife.probes.atomics",
     "memlat": "fraglife.probes.memlat",
     "gup": "fraglife.probes.gup",
@@ -252,6 +256,7 @@ def measure_live(name: str, quick: bool = False) -> ProbeResult:
     provenance = system.summary()
     try:
         with machine_lock():
+            _cleanup.sweep()  # what a killed probe left (namespaces, knobs, files) goes before anything is measured
             data = mod.measure(quick=quick)
     except ProbeUnavailable:
         raise

@@ -439,3 +439,135 @@ def outq(sock: socket.socket) -> int:
     buf = bytearray(4)
     fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
     return struct.unpack("=i", buf)[0]
+
+
+# -- a pinned TCP flow across a veth pair (receive-side, copy-path and page-cache probes) ----------
+#
+# Where kernel work runs decides per-CPU counts. The sending thread does the veth transmit, and
+# veth schedules the receiving end's NAPI on the CPU that transmitted (veth_xmit ->
+# __veth_xdp_flush -> napi_schedule; drivers/net/veth.c, v6.12); the receiver's ACKs reach the
+# sender's namespace through __netif_rx, queued to the backlog of the CPU RPS picks
+# (get_rps_cpu(), net/core/dev.c), and the sender's TCP transmits again from there when an ACK
+# opens the window. So: pin the sender and the reader, and steer the sending veth's received
+# packets (the ACKs) to the sender's CPU with RPS, and every transmit, NAPI poll and softirq of the
+# data path runs on the sender's CPU, every recvmsg() on the reader's.
+
+TRANSFER_LOCK = "fraglife-kcount.lock"  # the kcount probe's: one transfer at a time across processes
+
+
+@contextmanager
+def one_transfer_at_a_time(wait_s: float = 300.0):
+    """Hold the transfer lock file (the one :mod:`fraglife.probes.kcount` takes), so no other
+    process's transfer runs in the window; waits up to ``wait_s``."""
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), TRANSFER_LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another transfer held {path} for {wait_s:.0f} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def pinned(cpu: int | None):
+    """Run the calling thread on ``cpu`` (None: leave it) and give it its old CPU set back on exit."""
+    if cpu is None:
+        yield
+        return
+    old = os.sched_getaffinity(0)  # pid 0: the calling thread
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+def set_rps(ns: str, ifname: str, cpus) -> dict[str, str]:
+    """Steer packets ``ifname`` receives in namespace ``ns`` to ``cpus`` (RPS, every rx queue's
+    ``rps_cpus``; Documentation/networking/scaling.rst). /sys/class/net shows the namespace of whoever
+    mounted sysfs, so this runs in ``ip netns exec``, which mounts the namespace's own; the knob
+    dies with the device. Returns queue -> mask read back."""
+    mask = format(sum(1 << c for c in cpus), "x")
+    script = (f'for q in /sys/class/net/{ifname}/queues/rx-*; do echo {mask} > "$q/rps_cpus"; '
+              f'echo "${{q##*/}} $(cat "$q/rps_cpus")"; done')
+    out = ip("netns", "exec", ns, "sh", "-c", script)
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+@dataclass
+class Flow:
+    """A connected TCP pair across a veth pair: ``tx`` in the sending namespace, ``rx`` (drained by
+    ``drain``, a thread) in the receiving one, and the CPUs each side was pinned to."""
+
+    link: Veth
+    tx: socket.socket
+    rx: socket.socket
+    drain: Drainer
+    sender_cpu: int | None
+    reader_cpu: int | None
+    rps: dict
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        return self.tx.getsockname()[1], self.tx.getpeername()[1]
+
+
+@contextmanager
+def flow(link: Veth, *, sender_cpu: int | None = None, reader_cpu: int | None = None,
+         rcvbuf: int | None = None, nodelay: bool = False, mss: int | None = None, zerocopy: bool = False):
+    """Connect a TCP flow over ``link`` (:func:`veth_pair` with ``sender_ns``), drain it, and pin:
+    the calling thread (the sender) to ``sender_cpu``, the draining thread to ``reader_cpu``, the
+    ACKs the sending veth receives to ``sender_cpu`` (RPS). ``rcvbuf`` fixes the receiver's buffer
+    (SO_RCVBUFFORCE before the handshake; None: autotuning); ``nodelay`` sets TCP_NODELAY; ``mss``
+    TCP_MAXSEG. Everything is closed, and the sender's CPU set given back, on exit."""
+    from contextlib import ExitStack
+
+    so_rcvbufforce = 33  # include/uapi/asm-generic/socket.h (v6.12)
+    with ExitStack() as stack:
+        rps = set_rps(link.tx_ns, link.tx_if, {sender_cpu}) if sender_cpu is not None and link.tx_ns else {}
+        ls = listen_in_netns(link.rx_ns, link.rx_ip)
+        stack.callback(ls.close)
+        if rcvbuf is not None:
+            ls.setsockopt(socket.SOL_SOCKET, so_rcvbufforce, rcvbuf)
+
+        def make():
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if mss is not None:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+            return s
+
+        tx = in_netns(link.tx_ns, make)
+        stack.callback(tx.close)
+        tx.settimeout(TIMEOUT)
+        tx.connect((link.rx_ip, ls.getsockname()[1]))
+        rx, _ = ls.accept()
+        stack.callback(rx.close)
+        if nodelay:
+            tx.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if zerocopy:
+            enable_zerocopy(tx)
+        drain = Drainer(rx)
+        stack.callback(drain.close)
+        if reader_cpu is not None:
+            os.sched_setaffinity(drain.tid, {reader_cpu})
+        stack.enter_context(pinned(sender_cpu))
+        yield Flow(link, tx, rx, drain, sender_cpu, reader_cpu, rps)
+
+
+def wait_acked(sock: socket.socket, timeout: float = TIMEOUT) -> None:
+    """Until the peer has acknowledged everything ``sock`` sent (SIOCOUTQ reads 0)."""
+    deadline = time.monotonic() + timeout
+    while outq(sock):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{outq(sock)} bytes still unacknowledged after {timeout} s")
+        time.sleep(0.001)

@@ -295,3 +295,229 @@ class Counters:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# -- per-CPU counts, counting windows, raw samples (receive-side, copy-path and page-cache probes) --
+#
+# A counter's per-CPU values say where the counted work ran (pid = -1 counts every task on that CPU).
+# A sampler records each hit's raw tracepoint fields (PERF_SAMPLE_RAW) in a ring buffer per CPU
+# (perf_event_open(2), "MMAP layout": struct perf_event_mmap_page, then 2^n data pages; data_head
+# at byte 1024, data_tail at 1032), so a probe can follow one object (an skb address) from event
+# to event, or histogram a field the filter grammar cannot bucket (a caller's address).
+
+PERF_SAMPLE_TIME = 1 << 2  # include/uapi/linux/perf_event.h (v6.12)
+PERF_SAMPLE_CPU = 1 << 7
+PERF_SAMPLE_RAW = 1 << 10
+PERF_RECORD_LOST = 2
+PERF_RECORD_SAMPLE = 9
+_DATA_HEAD, _DATA_TAIL = 1024, 1032  # offsets in struct perf_event_mmap_page
+
+
+def per_cpu(counters: Counters) -> dict[str, list[int]]:
+    """Each key's count on each CPU of ``counters.cpus`` (same order), since :meth:`Counters.enable`."""
+    return {key: [struct.unpack("=Q", os.read(fd, 8))[0] for fd in fds] for key, fds in counters.fds.items()}
+
+
+def _diff(a: dict, b: dict) -> dict:
+    return {k: [y - x for x, y in zip(a[k], b[k])] for k in a}
+
+
+def windowed(counters: Counters, action, *, idle_before: float = 0.25, idle_after_max: float = 5.0,
+             idle: bool = True) -> dict:
+    """Count ``action()`` with enabled ``counters``, per CPU, with idle windows around it.
+
+    Returns ``{"result": action's return value, "seconds", "raw": {key: [per CPU]}, "idle": {key:
+    {"before": [...], "after": [...]}}, "idle_seconds": {"before", "after"}, "estimate": {key:
+    [per CPU]}}``: ``estimate`` is the idle rate (both windows pooled) times the action's duration,
+    what a counter that cannot be narrowed to the action would have counted anyway. The window after
+    lasts as long as the action (at least ``idle_before``, at most ``idle_after_max``)."""
+    import time
+
+    windows: dict[str, tuple[dict, float]] = {}
+    if idle:
+        a = per_cpu(counters)
+        time.sleep(idle_before)
+        windows["before"] = (_diff(a, per_cpu(counters)), idle_before)
+    start = per_cpu(counters)
+    t0 = time.monotonic()
+    result = action()
+    seconds = time.monotonic() - t0
+    end = per_cpu(counters)
+    if idle:
+        span = min(max(seconds, idle_before), idle_after_max)
+        time.sleep(span)
+        windows["after"] = (_diff(end, per_cpu(counters)), span)
+    raw = _diff(start, end)
+    total = sum(s for _, s in windows.values())
+    est = {k: [round(sum(w[k][i] for w, _ in windows.values()) / total * seconds, 2) if total else 0.0
+               for i in range(len(v))] for k, v in raw.items()}
+    return {"result": result, "seconds": seconds, "raw": raw,
+            "idle": {k: {w: c[k] for w, (c, _) in windows.items()} for k in raw},
+            "idle_seconds": {w: round(s, 4) for w, (_, s) in windows.items()}, "estimate": est}
+
+
+def parse_layout(text: str) -> dict[str, tuple[int, int, bool]]:
+    """Field name -> (offset, size, signed) in the raw record, from an event's ``format`` file."""
+    out = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line.startswith("field:"):
+            continue
+        parts = dict(p.strip().split(":", 1) for p in line.split(";") if ":" in p)
+        decl = parts["field"].strip()
+        name = decl.rpartition(" ")[2].split("[", 1)[0]
+        out[name] = (int(parts["offset"]), int(parts["size"]), parts.get("signed", "0").strip() == "1")
+    return out
+
+
+def tracefs_layouts(groups) -> dict[str, dict]:
+    """Every event of ``groups``: ``{"group:name": {"id", "layout": {field: (offset, size, signed)}}}``
+    (as :func:`tracefs_events`, with where each field sits in a raw sample)."""
+    root = mounted_tracefs()
+    texts = {}
+    if root is not None:
+        for g in groups:
+            gdir = Path(root, "events", g)
+            for ev in sorted(gdir.iterdir()) if gdir.is_dir() else ():
+                try:
+                    texts[f"{g}:{ev.name}"] = (int((ev / "id").read_text()), (ev / "format").read_text())
+                except (OSError, ValueError):
+                    continue
+    if not texts:
+        target = next((p for p in TRACEFS if os.path.isdir(p)), None)
+        if target is None:
+            raise OSError("tracefs is not mounted and there is no /sys/kernel/tracing to mount it on")
+        proc = subprocess.run([sys.executable, "-I", "-c", _CHILD, target, *groups], capture_output=True,
+                              text=True, timeout=CHILD_TIMEOUT)
+        try:
+            answer = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise OSError(f"reading tracefs failed: {proc.stderr.strip()[-300:]}") from None
+        if "error" in answer:
+            raise OSError(f"tracefs is not mounted and mounting it privately failed: {answer['error']}")
+        texts = {k: (v["id"], v["format"]) for k, v in answer["events"].items()}
+    return {k: {"id": eid, "layout": parse_layout(fmt)} for k, (eid, fmt) in texts.items()}
+
+
+def decode(layout: dict, raw: bytes, fields) -> tuple:
+    """The values of integer ``fields`` of one raw sample."""
+    out = []
+    for f in fields:
+        off, size, signed = layout[f]
+        out.append(int.from_bytes(raw[off:off + size], "little", signed=signed))
+    return tuple(out)
+
+
+class Sampler:
+    """Raw samples of one tracepoint on every CPU (every hit: sample_period 1), optionally filtered.
+
+    ``pages`` data pages per CPU (a power of two); what does not fit before :meth:`drain` is lost
+    and counted in :attr:`lost`. Use as a context manager; :meth:`drain` returns ``(time, cpu,
+    raw)`` triples, ``time`` in ns of the kernel's perf clock (comparable across CPUs), in each
+    CPU's order, CPU after CPU."""
+
+    def __init__(self, eid: int, flt: str | None = None, pages: int = 1024, cpus: list[int] | None = None):
+        import mmap
+
+        if pages & (pages - 1):
+            raise ValueError(f"pages must be a power of two, got {pages}")
+        self.cpus = list(cpus if cpus is not None else online_cpus())
+        self.page = mmap.PAGESIZE
+        self.size = pages * self.page
+        self.fds: list[int] = []
+        self.maps: list = []
+        self.lost = 0
+        self.filter = flt
+        attr = perf_event_attr()
+        attr.type = PERF_TYPE_TRACEPOINT
+        attr.size = ctypes.sizeof(attr)
+        attr.config = eid
+        attr.sample_period = 1
+        attr.sample_type = PERF_SAMPLE_TIME | PERF_SAMPLE_CPU | PERF_SAMPLE_RAW
+        attr.flags = _ATTR_DISABLED
+        try:
+            for cpu in self.cpus:
+                fd = perf_event_open(attr, -1, cpu)
+                self.fds.append(fd)
+                if flt:
+                    buf = ctypes.create_string_buffer(flt.encode())
+                    ioctl(fd, PERF_EVENT_IOC_SET_FILTER, ctypes.addressof(buf))
+                self.maps.append(mmap.mmap(fd, self.size + self.page, mmap.MAP_SHARED,
+                                           mmap.PROT_READ | mmap.PROT_WRITE))
+        except BaseException:
+            self.close()
+            raise
+
+    def enable(self) -> None:
+        for fd in self.fds:
+            ioctl(fd, PERF_EVENT_IOC_ENABLE, None)
+
+    def disable(self) -> None:
+        for fd in self.fds:
+            ioctl(fd, PERF_EVENT_IOC_DISABLE, None)
+
+    def drain(self) -> list[tuple[int, int, bytes]]:
+        out = []
+        for m in self.maps:
+            head = struct.unpack_from("=Q", m, _DATA_HEAD)[0]
+            tail = struct.unpack_from("=Q", m, _DATA_TAIL)[0]
+            data = m[self.page:self.page + self.size]
+            data = data + data  # a record may wrap around the end
+            while tail < head:
+                off = tail % self.size
+                kind, _misc, size = struct.unpack_from("=IHH", data, off)
+                if size == 0:
+                    break
+                if kind == PERF_RECORD_SAMPLE:  # header, u64 time, u32 cpu + u32 res, u32 size + raw
+                    t, cpu, _res, rawsz = struct.unpack_from("=QIIi", data, off + 8)
+                    out.append((t, cpu, bytes(data[off + 28: off + 28 + rawsz])))
+                elif kind == PERF_RECORD_LOST:
+                    self.lost += struct.unpack_from("=QQ", data, off + 8)[1]
+                tail += size
+            struct.pack_into("=Q", m, _DATA_TAIL, tail)
+        return out
+
+    def close(self) -> None:
+        for m in self.maps:
+            try:
+                m.close()
+            except (BufferError, ValueError):
+                pass
+        self.maps.clear()
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.fds.clear()
+
+    def __enter__(self) -> "Sampler":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Symbols:
+    """Kernel text symbols from /proc/kallsyms, to name a caller's address (zero without CAP_SYSLOG)."""
+
+    def __init__(self, path: str = KALLSYMS):
+        import bisect
+
+        self._bisect = bisect.bisect_right
+        rows = []
+        try:
+            with open(path) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 3 and parts[1] in "tT":
+                        rows.append((int(parts[0], 16), parts[2]))
+        except OSError:
+            pass
+        rows.sort()
+        self.addrs = [a for a, _ in rows]
+        self.names = [n for _, n in rows]
+
+    def name(self, addr: int) -> str:
+        i = self._bisect(self.addrs, addr) - 1
+        return self.names[i] if i >= 0 and self.addrs[i] else f"{addr:#x}"
