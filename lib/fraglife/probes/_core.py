@@ -252,6 +252,7 @@ def measure_live(name: str, quick: bool = False) -> ProbeResult:
     provenance = system.summary()
     try:
         with machine_lock():
+            sweep_leftovers()
             data = mod.measure(quick=quick)
     except ProbeUnavailable:
         raise
@@ -339,3 +340,14 @@ def record(result: ProbeResult) -> Path:
     tmp.write_text(json.dumps(result.to_json(), indent=1, sort_keys=False) + "\n")
     os.replace(tmp, path)
     return path
+
+
+# -- what a killed probe left behind -----------------------------------------------------------
+
+def sweep_leftovers() -> dict[str, list[str]]:
+    """Undo what a probe killed mid-run (SIGKILL runs no cleanup) left: sysfs knobs put back from
+    their state files, network namespaces of processes that are gone deleted. Every live
+    measurement calls it first, under the machine lock; without root it changes nothing."""
+    from . import _net, _sys
+
+    return {"knobs": _sys.restore_knobs(), "netns": _net.sweep_netns()}

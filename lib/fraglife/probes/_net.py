@@ -439,3 +439,31 @@ def outq(sock: socket.socket) -> int:
     buf = bytearray(4)
     fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
     return struct.unpack("=i", buf)[0]
+
+
+# -- namespaces left by a killed probe ----------------------------------------------------------
+
+#: ``veth_pair`` names its namespaces PREFIX-PID-TAG[-tx|-rx], PREFIX starting "fraglife-".
+NETNS_NAME = r"^(fraglife-[a-z0-9]+)-(\d+)-[0-9a-f]{6}(-tx|-rx)?$"
+
+
+def sweep_netns() -> list[str]:
+    """Delete the probes' named network namespaces whose creating process is gone (a run killed with
+    SIGKILL runs no cleanup); returns the names deleted. A live creator's namespaces stay."""
+    import re
+
+    gone = []
+    try:
+        names = sorted(os.listdir("/run/netns"))
+    except OSError:
+        return gone
+    for name in names:
+        m = re.match(NETNS_NAME, name)
+        if not m or os.path.exists(f"/proc/{m.group(2)}"):
+            continue
+        try:
+            ip("netns", "del", name)
+            gone.append(name)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return gone

@@ -295,3 +295,36 @@ class Counters:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# -- counters of one task ----------------------------------------------------------------------
+
+def require(groups, tracepoints) -> dict:
+    """:func:`tracefs_events` of ``groups``; ProbeUnavailable if tracefs is unreadable or any of
+    ``tracepoints`` ("group:name") is missing."""
+    from ._base import ProbeUnavailable
+
+    try:
+        events, _ = tracefs_events(groups)
+    except (OSError, TimeoutError, subprocess.SubprocessError) as e:
+        raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
+    missing = sorted({tp for tp in tracepoints if tp not in events})
+    if missing:
+        raise ProbeUnavailable(f"this kernel lacks tracepoints {', '.join(missing)}")
+    return events
+
+
+def task_counters(events: dict, wanted: dict, tid: int) -> Counters:
+    """Enabled counters of ``wanted`` (key -> (tracepoint, extra filter or None)) that count task
+    ``tid`` only (``common_pid``). A filter the kernel refuses is an error, not a fallback: the
+    unfiltered count would be the whole machine's."""
+    from ._base import ProbeUnavailable
+
+    specs = {k: (events[tp]["id"], f"common_pid == {tid}" + (f" && {extra}" if extra else ""))
+             for k, (tp, extra) in wanted.items()}
+    c = Counters(specs)
+    if c.rejected:
+        c.close()
+        raise ProbeUnavailable("tracepoint filters refused: " + "; ".join(c.rejected.values()))
+    c.enable()
+    return c

@@ -261,3 +261,142 @@ def direct_io_dir(candidates: list[str | os.PathLike] | None = None) -> tuple[Pa
             continue
         return p, kind
     raise OSError(errno.ENOENT, "no writable directory on a block-device filesystem (" + "; ".join(tried) + ")")
+
+
+# -- sysfs knobs put back on every path; children that die with their parent ------------------
+#
+# A probe that changes a knob (e.g. an mTHP size's ``enabled``) first saves the original in a state
+# file; leaving normally writes it back and removes the file. A probe killed with SIGKILL runs no
+# finally: the next live probe calls :func:`restore_knobs`, which puts back every knob whose owner
+# is gone.
+
+KNOB_STATE_DIRS = ("/run/fraglife", tempfile.gettempdir())
+KNOB_STATE_PREFIX = "fraglife-knob-"
+MTHP = "/sys/kernel/mm/transparent_hugepage"
+
+# include/uapi/linux/prctl.h (v6.12)
+PR_SET_PDEATHSIG = 1
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def knob_value(path: str | os.PathLike) -> str:
+    """A sysfs knob's value: the bracketed choice of "always [madvise] never", else the text."""
+    text = Path(path).read_text().strip()
+    if "[" in text and "]" in text:
+        return text[text.index("[") + 1: text.index("]")]
+    return text
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat (start time in ticks): tells a live owner from a reused pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _state_file(path: str) -> Path:
+    name = KNOB_STATE_PREFIX + str(path).strip("/").replace("/", "_") + ".json"
+    for d in KNOB_STATE_DIRS:
+        try:
+            Path(d).mkdir(mode=0o755, exist_ok=True)
+        except OSError:
+            continue
+        if os.access(d, os.W_OK):
+            return Path(d) / name
+    raise OSError(errno.EACCES, f"no writable directory for knob state among {KNOB_STATE_DIRS}")
+
+
+class Knob:
+    """Context manager: ``path`` set to ``value`` inside, its original value back on exit (and after
+    a SIGKILL through :func:`restore_knobs`). Writes nothing when the knob already has ``value``."""
+
+    def __init__(self, path: str | os.PathLike, value: str):
+        self.path, self.value = str(path), value
+        self.original: str | None = None
+        self.state: Path | None = None
+
+    def __enter__(self) -> "Knob":
+        import json
+
+        restore_knobs()  # a killed run's change first, so that "original" is the real one
+        self.original = knob_value(self.path)
+        if self.original == self.value:
+            return self
+        state = _state_file(self.path)
+        tmp = state.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"path": self.path, "original": self.original, "pid": os.getpid(),
+                                   "start_time": _start_time(os.getpid())}))
+        os.replace(tmp, state)  # saved before anything changes
+        self.state = state
+        try:
+            Path(self.path).write_text(self.value)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.state is None:
+            return
+        try:
+            Path(self.path).write_text(self.original)
+        finally:
+            if knob_value(self.path) == self.original:
+                self.state.unlink(missing_ok=True)
+                self.state = None
+
+
+def _alive(pid: int, start_time: str | None) -> bool:
+    return pid == os.getpid() or (start_time is not None and _start_time(pid) == start_time)
+
+
+def knob_states() -> list[Path]:
+    """State files of knobs changed and not yet put back."""
+    out: list[Path] = []
+    for d in KNOB_STATE_DIRS:
+        try:
+            out += sorted(Path(d).glob(KNOB_STATE_PREFIX + "*.json"))
+        except OSError:
+            pass
+    return out
+
+
+def restore_knobs() -> list[str]:
+    """Put back every knob whose changing process is gone; returns "path: value" of each restored."""
+    import json
+
+    done = []
+    for state in knob_states():
+        try:
+            s = json.loads(state.read_text())
+            if _alive(int(s["pid"]), s.get("start_time")):
+                continue
+            Path(s["path"]).write_text(s["original"])
+            if knob_value(s["path"]) != s["original"]:
+                continue
+            state.unlink(missing_ok=True)
+            done.append(f"{s['path']}: {s['original']}")
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return done
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked child: SIGKILL when the parent dies (PR_SET_PDEATHSIG), and leave now if it
+    already has (the child was reparented before the call)."""
+    import signal
+
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def thread_minflt() -> int:
+    """The calling thread's minor faults so far (``getrusage(RUSAGE_THREAD)``), those taken inside GUP
+    on its behalf included (mm/memory.c ``mm_account_fault()``, v6.18)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
