@@ -341,6 +341,7 @@ CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vms
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
           "memcpy": check_memcpy, "kcount": check_kcount, "kcount_splice": check_kcount_splice,
           "atomics": check_atomics, "memlat": check_memlat, "gup": check_gup, "cow": check_cow}
+CHECKS.update(__import__("test_probes_mm").MM_CHECKS)  # the mm probes' checks live in their own file
 
 
 def check_result(r, name: str, source: str) -> None:

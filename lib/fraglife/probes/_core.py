@@ -342,7 +342,11 @@ def record(result: ProbeResult) -> Path:
     return path
 
 
-# -- what a killed probe left behind -----------------------------------------------------------
+# -- the mm probes, and what a killed probe left behind ----------------------------------------
+
+REGISTRY.update({"gup_paths": "fraglife.probes.gup_paths", "cow_mthp": "fraglife.probes.cow_mthp"})
+NAMES = tuple(REGISTRY)
+
 
 def sweep_leftovers() -> dict[str, list[str]]:
     """Undo what a probe killed mid-run (SIGKILL runs no cleanup) left: sysfs knobs put back from
