@@ -314,14 +314,21 @@ def require(groups, tracepoints) -> dict:
     return events
 
 
+#: include/linux/trace_events.h (v6.18): TRACE_FLAG_HARDIRQ 0x08, TRACE_FLAG_SOFTIRQ 0x10,
+#: TRACE_FLAG_NMI 0x40 in an event's ``common_flags``
+IRQ_FLAGS = 0x08 | 0x10 | 0x40
+
+
 def task_counters(events: dict, wanted: dict, tid: int) -> Counters:
     """Enabled counters of ``wanted`` (key -> (tracepoint, extra filter or None)) that count task
-    ``tid`` only (``common_pid``). A filter the kernel refuses is an error, not a fallback: the
-    unfiltered count would be the whole machine's."""
+    ``tid``'s own work only: ``common_pid`` is the task, and no interrupt, softirq or NMI flag is set
+    (an interrupt records the task it interrupted, e.g. another process's packets received on that
+    CPU). A filter the kernel refuses is an error, not a fallback: the unfiltered count would be the
+    whole machine's."""
     from ._base import ProbeUnavailable
 
-    specs = {k: (events[tp]["id"], f"common_pid == {tid}" + (f" && {extra}" if extra else ""))
-             for k, (tp, extra) in wanted.items()}
+    own = f"common_pid == {tid} && !(common_flags & {IRQ_FLAGS:#x})"
+    specs = {k: (events[tp]["id"], own + (f" && {extra}" if extra else "")) for k, (tp, extra) in wanted.items()}
     c = Counters(specs)
     if c.rejected:
         c.close()

@@ -36,7 +36,8 @@ Holders (``HOLDERS``):
 Counted for each case, ``repeats`` times (each a fresh buffer and fork):
 
 - ``fork``: pages allocated by the parent's thread during ``fork()``
-  (``kmem:mm_page_alloc`` filtered on ``common_pid`` and ``order``; they include
+  (``kmem:mm_page_alloc`` filtered on ``common_pid``, task context and ``order``,
+  :func:`._perf.task_counters`; they include
   page tables and the new process' own memory), and how many pages of the
   child's mapping are other frames than the parent's right after fork
   (``child_copied_pages``: copied at fork);
@@ -444,6 +445,9 @@ def measure(quick: bool = False) -> dict:
                         name = case_name(folio, holder, writer)
                         try:
                             runs = [run_case(folio, holder, writer, events) for _ in range(repeats)]
+                        except ProbeUnavailable as e:  # e.g. no 64 KiB folio could be had
+                            missing[f"cases.{name}"] = str(e)
+                            continue
                         except (OSError, TimeoutError) as e:
                             missing[f"cases.{name}"] = f"{type(e).__name__}: {e}"
                             continue

@@ -25,8 +25,10 @@ veth pair between two network namespaces (MTU 1500), with TSO and GSO on or
 off, or with a TCP-MD5 key, the one setting that makes the socket build one
 skb per MSS (``CONFIGS``); a thread drains the receiver.
 
-Counted for the sending thread only (tracepoints filtered on ``common_pid``)
-and within the send calls only (counters read just before the first and
+Each connection first sends the buffer (written) ``WARMUP_SENDS`` times, so
+the window has opened and skbs are as large as they get. Counted for the
+sending thread only (tracepoints filtered on ``common_pid``, interrupt
+context left out: :func:`._perf.task_counters`) and within the send calls only (counters read just before the first and
 after the last), less a baseline window of the same length in which the
 same thread runs the same loop without sending:
 
@@ -127,6 +129,7 @@ EVENTS = {"mmap_lock": ("mmap_lock:mmap_lock_start_locking", None),
           "sendmsg_iterations": ("tcp:tcp_sendmsg_locked", None)}
 KEYS = ("mmap_lock", "mmap_lock_read", "minflt", "page_fault_user", "sendmsg_iterations")
 TIMEOUT = 20.0
+WARMUP_SENDS = 2
 
 
 # -- the buffer -------------------------------------------------------------------------------
@@ -284,8 +287,14 @@ def run_config(link: _net.Veth, tso: bool, md5: bool, send_size: int, size: int,
         view = memoryview(m.array())
         stack.callback(view.release)
         c = stack.enter_context(_perf.task_counters(events, EVENTS, threading.get_native_id()))
-        info0 = _net.tcp_info(tx)
         sent = next_id = copied = 0
+        lay_out(m, kinds("b", pages))
+        for _ in range(WARMUP_SENDS):  # past slow start: skbs are then as large as they get
+            next_id += _send_calls(tx, view, send_size)
+            sent += size
+        drain.wait(sent, TIMEOUT)
+        _net.wait_completions(tx, next_id - 1, TIMEOUT)
+        info0 = _net.tcp_info(tx)
         for _ in range(repeats):
             for name in LAYOUTS:
                 k = kinds(name, pages)
