@@ -8,7 +8,7 @@
 ``result.note()`` gives one line for a chapter to print.
 
 Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, kcount_splice,
-kcount_rx, kcount_copy, kcount_filemap, atomics, memlat, gup, cow.
+kcount_rx, kcount_copy, kcount_filemap, atomics, memlat, gup, cow, gup_paths, cow_mthp.
 """
 
 from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,

@@ -113,12 +113,24 @@ def temp_file(directory: str | os.PathLike, prefix: str):
         forget_file(path)
 
 
+def knob_value(path: str | os.PathLike) -> str:
+    """A sysfs knob's value: the bracketed choice of "always [madvise] never", else the text."""
+    text = Path(path).read_text().strip()
+    if "[" in text and "]" in text:
+        return text[text.index("[") + 1: text.index("]")]
+    return text
+
+
 @contextlib.contextmanager
 def knob(path: str | os.PathLike, value: str):
     """Set a global sysctl/sysfs knob to ``value`` for the duration; the original is written down
-    first (the sweep restores it if the process dies) and written back on exit. Yields the original."""
+    first (the sweep restores it if the process dies) and written back on exit. Yields the original.
+    A knob that already reads ``value`` is left alone."""
     p = str(path)
-    original = Path(p).read_text().strip()
+    original = knob_value(p)
+    if original == str(value):
+        yield original
+        return
     _update(lambda d: d["knobs"].setdefault(p, original))
     try:
         Path(p).write_text(str(value))

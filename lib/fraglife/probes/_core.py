@@ -53,6 +53,8 @@ REGISTRY = {
     "memlat": "fraglife.probes.memlat",
     "gup": "fraglife.probes.gup",
     "cow": "fraglife.probes.cow",
+    "gup_paths": "fraglife.probes.gup_paths",
+    "cow_mthp": "fraglife.probes.cow_mthp",
 }
 NAMES = tuple(REGISTRY)
 

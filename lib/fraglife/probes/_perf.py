@@ -521,3 +521,43 @@ class Symbols:
     def name(self, addr: int) -> str:
         i = self._bisect(self.addrs, addr) - 1
         return self.names[i] if i >= 0 and self.addrs[i] else f"{addr:#x}"
+
+
+# -- counters of one task ----------------------------------------------------------------------
+
+def require(groups, tracepoints) -> dict:
+    """:func:`tracefs_events` of ``groups``; ProbeUnavailable if tracefs is unreadable or any of
+    ``tracepoints`` ("group:name") is missing."""
+    from ._base import ProbeUnavailable
+
+    try:
+        events, _ = tracefs_events(groups)
+    except (OSError, TimeoutError, subprocess.SubprocessError) as e:
+        raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
+    missing = sorted({tp for tp in tracepoints if tp not in events})
+    if missing:
+        raise ProbeUnavailable(f"this kernel lacks tracepoints {', '.join(missing)}")
+    return events
+
+
+#: include/linux/trace_events.h (v6.18): TRACE_FLAG_HARDIRQ 0x08, TRACE_FLAG_SOFTIRQ 0x10,
+#: TRACE_FLAG_NMI 0x40 in an event's ``common_flags``
+IRQ_FLAGS = 0x08 | 0x10 | 0x40
+
+
+def task_counters(events: dict, wanted: dict, tid: int) -> Counters:
+    """Enabled counters of ``wanted`` (key -> (tracepoint, extra filter or None)) that count task
+    ``tid``'s own work only: ``common_pid`` is the task, and no interrupt, softirq or NMI flag is set
+    (an interrupt records the task it interrupted, e.g. another process's packets received on that
+    CPU). A filter the kernel refuses is an error, not a fallback: the unfiltered count would be the
+    whole machine's."""
+    from ._base import ProbeUnavailable
+
+    own = f"common_pid == {tid} && !(common_flags & {IRQ_FLAGS:#x})"
+    specs = {k: (events[tp]["id"], own + (f" && {extra}" if extra else "")) for k, (tp, extra) in wanted.items()}
+    c = Counters(specs)
+    if c.rejected:
+        c.close()
+        raise ProbeUnavailable("tracepoint filters refused: " + "; ".join(c.rejected.values()))
+    c.enable()
+    return c

@@ -261,3 +261,33 @@ def direct_io_dir(candidates: list[str | os.PathLike] | None = None) -> tuple[Pa
             continue
         return p, kind
     raise OSError(errno.ENOENT, "no writable directory on a block-device filesystem (" + "; ".join(tried) + ")")
+
+
+# -- children that die with their parent; the thread's own faults ------------------------------
+#
+# Knobs a probe changes are put back through :mod:`._cleanup` (its ledger survives a SIGKILL).
+
+MTHP = "/sys/kernel/mm/transparent_hugepage"
+
+# include/uapi/linux/prctl.h (v6.12)
+PR_SET_PDEATHSIG = 1
+_prctl = _libc.prctl
+_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked child: SIGKILL when the parent dies (PR_SET_PDEATHSIG), and leave now if it
+    already has (the child was reparented before the call)."""
+    import signal
+
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def thread_minflt() -> int:
+    """The calling thread's minor faults so far (``getrusage(RUSAGE_THREAD)``), those taken inside GUP
+    on its behalf included (mm/memory.c ``mm_account_fault()``, v6.18)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
