@@ -439,3 +439,80 @@ def outq(sock: socket.socket) -> int:
     buf = bytearray(4)
     fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, buf)
     return struct.unpack("=i", buf)[0]
+
+
+# -- namespace knobs, leftovers and taking turns --------------------------------------------------
+#
+# /proc/sys/net is the namespace of the thread that opens it; /sys/class/net is the namespace sysfs
+# was mounted in, so a device's sysfs files are reached through `ip netns exec`, which mounts a
+# fresh sysfs in a private mount namespace of its own. Both die with the namespace.
+
+def sysctl(ns: str | None, name: str, value: str | None = None) -> str:
+    """Read (and with ``value``, first write) ``/proc/sys/NAME`` inside namespace ``ns``, e.g.
+    ``net/core/optmem_max``; returns what it reads."""
+    path = Path("/proc/sys") / name
+
+    def body() -> str:
+        if value is not None:
+            path.write_text(str(value))
+        return path.read_text().strip()
+
+    return in_netns(ns, body)
+
+
+def sysfs(ns: str, path: str, value: str | None = None) -> str:
+    """Read (and with ``value``, first write) a sysfs file as namespace ``ns`` sees it, e.g.
+    ``class/net/DEV/queues/rx-0/rps_cpus``; returns what it reads."""
+    full = "/sys/" + path.lstrip("/")
+    script = 'if [ -n "$2" ]; then printf %s "$2" > "$1" || exit 1; fi; cat "$1"'
+    return ip("netns", "exec", ns, "sh", "-c", script, "sh", full, "" if value is None else str(value)).strip()
+
+
+def sweep_netns(prefix: str) -> list[str]:
+    """Delete namespaces named ``PREFIX-PID-...`` (as :func:`veth_pair` names them) whose process is
+    gone, e.g. after it was killed; returns their names. A live process's namespaces stay."""
+    gone = []
+    for name in leftover_netns(prefix + "-"):
+        pid = name[len(prefix) + 1:].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        try:
+            ip("netns", "del", name)
+            gone.append(name)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return gone
+
+
+#: Transfers over veth pairs take turns across processes (chapters run two at a time): two at once
+#: share the CPUs and each other's counters. The kcount probe locks the same file.
+TRANSFER_LOCK = "fraglife-kcount.lock"
+TRANSFER_LOCK_WAIT_S = 300.0
+
+
+@contextmanager
+def one_transfer_at_a_time(wait_s: float = TRANSFER_LOCK_WAIT_S):
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), TRANSFER_LOCK)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another transfer held {path} for {wait_s:.0f} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor drops the lock
