@@ -34,6 +34,7 @@ from fraglife.probes import memlat as memlat_mod
 from fraglife.probes import pagemap as pagemap_mod
 from fraglife.probes import pins as pins_mod
 from fraglife.probes import zerocopy as zc_mod
+from test_probe_zcsend import check_zcsend
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="live probe needs root (stat_refresh, kpageflags, PFNs, netns)")
@@ -340,7 +341,8 @@ def check_kcount_splice(d: dict) -> None:
 CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vmsplice": check_vmsplice,
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
           "memcpy": check_memcpy, "kcount": check_kcount, "kcount_splice": check_kcount_splice,
-          "atomics": check_atomics, "memlat": check_memlat, "gup": check_gup, "cow": check_cow}
+          "atomics": check_atomics, "memlat": check_memlat, "gup": check_gup, "cow": check_cow,
+          "zcsend": check_zcsend}
 
 
 def check_result(r, name: str, source: str) -> None:

@@ -8,7 +8,7 @@
 ``result.note()`` gives one line for a chapter to print.
 
 Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, atomics, memlat, gup,
-cow.
+cow, zcsend.
 """
 
 from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,

@@ -49,6 +49,7 @@ REGISTRY = {
     "memlat": "fraglife.probes.memlat",
     "gup": "fraglife.probes.gup",
     "cow": "fraglife.probes.cow",
+    "zcsend": "fraglife.probes.zcsend",
 }
 NAMES = tuple(REGISTRY)
 
