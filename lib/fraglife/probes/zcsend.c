@@ -388,9 +388,9 @@ static void sample(long id, const char *mode, size_t size, const char *buf, cons
 		events_read(e1);
 	}
 	wait_acked();
-	uint64_t t2 = cpu_ns();
-	uint64_t s1 = skbs();
+	uint64_t s1 = skbs(); /* reading another CPU's counter takes an IPI: outside the windows */
 	uint32_t r1 = retrans();
+	uint64_t t2 = cpu_ns();
 	int timeout = 0;
 	if (zc)
 		timeout = wait_errqueue(&c, 5000);

@@ -4,9 +4,13 @@ The sending thread's CPU time (``CLOCK_THREAD_CPUTIME_ID``: time it ran, and the
 interrupted it, since this kernel has no IRQ time accounting) around a sample of send calls of one
 size, copy (plain ``send``) or zerocopy (``send(MSG_ZEROCOPY)`` on a socket with ``SO_ZEROCOPY``),
 by a C program (``zcsend.c`` beside this module, built at probe time) pinned to one CPU with
-``sched_setaffinity``, so no interpreter runs between calls. After each zerocopy sample it reads the
-notifications from the error queue until every call's id has completed, timed apart
-(``completion_ns``); a zerocopy call's cost (``ns``) is its send plus its share of that reading.
+``sched_setaffinity``, so no interpreter runs between calls: a call's cost (``ns``) is the sample's
+time over its calls. After each zerocopy sample it reads the notifications from the error queue until
+every call's id has completed, timed apart: ``completion_read_ns`` per sample (consecutive
+completions merge into one notification, so it hardly depends on the calls the read covers; an
+application that reads every N calls adds it over N to each call). The completion itself (the last
+reference on the ``ubuf_info`` dropped, the notification queued) runs where the skb is freed: in the
+send for ``udp``, after the ACK for ``tcp``.
 
 Two paths, chosen so that nothing charges the sender for copying the data afterwards: a locally
 delivered zerocopy skb is copied on delivery (``skb_orphan_frags_rx()`` in
@@ -386,13 +390,11 @@ def points(records: list[dict], quiet: set[int], min_quiet: int = 3) -> list[dic
         disturbed = len(kept) < min_quiet
         use = timed if disturbed else kept
         send = [r["send_ns"] / r["calls"] for r in use]
-        comp = [r["completion_ns"] / r["calls"] for r in use]
-        total = [(r["send_ns"] + r["completion_ns"]) / r["calls"] for r in use]
         skbs = [r["skbs"] / r["calls"] for r in rs if r.get("skbs", -1) >= 0]
         key = (size, buf, state)
         p = out.setdefault(key, {"size": size, "buffer": buf, "state": state, "calls": rs[0]["calls"]})
         name = "zerocopy" if mode == "zc" else "copy"
-        m = {"ns": spread(total), "send_ns": spread(send), "n": len(use), "n_all": len(timed), "disturbed": disturbed,
+        m = {"ns": spread(send), "n": len(use), "n_all": len(timed), "disturbed": disturbed,
              "skbs_per_call": statistics.median(skbs) if skbs else None,
              "retransmits": sum(r.get("retrans", 0) for r in rs), "enobufs": sum(r.get("enobufs", 0) for r in rs)}
         census = [r for r in rs if r.get("round") == 0 and "events" in r]
@@ -400,7 +402,9 @@ def points(records: list[dict], quiet: set[int], min_quiet: int = 3) -> list[dic
             m["sender_events_per_call"] = {k: round(statistics.median(r["events"][k] / r["calls"] for r in census), 3)
                                            for k in census[0]["events"]}
         if name == "zerocopy":
-            m.update(completion_ns=spread(comp), notifications=sum(r["notifications"] for r in rs),
+            m.update(completion_read_ns=spread(r["completion_ns"] for r in use),
+                     notifications_per_read=statistics.median(r["notifications"] for r in use),
+                     notifications=sum(r["notifications"] for r in rs),
                      copied_notifications=sum(r["copied"] for r in rs), ids=sum(r["ids"] for r in rs),
                      sends=sum(r["calls"] for r in rs),
                      completion_timeouts=sum(1 for r in rs if r.get("completion_timeout")))
@@ -480,8 +484,9 @@ def fit(path: str, pts: list[dict], fit_buffers=FIT_BUFFERS) -> dict:
     :func:`split`; then the held-out points' zerocopy/copy ratios, model against measured.
 
     GUP's price is what a zerocopy call costs beyond the copy's intercept (the send path both share:
-    syscall, skb, headers, device): ``per_call_ns`` the zerocopy
-    intercept less the copy's (ubuf_info, notification, reading it), ``per_page_ns`` what each order-0
+    syscall, skb, headers, device): ``per_call_ns`` the zerocopy intercept less the copy's
+    (``ubuf_info``, its accounting, the notification; reading it is ``completion_read_ns``, per read,
+    apart), ``per_page_ns`` what each order-0
     page adds (lookup, reference, frag, its release), ``per_frag_ns`` the part of that each frag
     carries (a THP page costs ``per_thp_page_ns``; None where the model has no frag term),
     ``per_page_absent_ns`` an order-0 page the send faults in. ``copy.per_page_ns`` is the copy's
