@@ -36,6 +36,7 @@ from fraglife.probes import pins as pins_mod
 from fraglife.probes import zerocopy as zc_mod
 from test_probes_kernel import CHECKS as KERNEL_CHECKS  # kcount_rx, kcount_copy, kcount_filemap
 from test_probes_mm import MM_CHECKS  # gup_paths, cow_mthp
+from test_probe_zcsend import check_zcsend
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="live probe needs root (stat_refresh, kpageflags, PFNs, netns)")
@@ -343,7 +344,7 @@ CHECKS = {"pins": check_pins, "btf": check_btf, "zerocopy": check_zerocopy, "vms
           "faults": check_faults, "pagemap": check_pagemap, "kpageflags": check_kpageflags,
           "memcpy": check_memcpy, "kcount": check_kcount, "kcount_splice": check_kcount_splice,
           "atomics": check_atomics, "memlat": check_memlat, "gup": check_gup, "cow": check_cow,
-          **KERNEL_CHECKS, **MM_CHECKS}
+          **KERNEL_CHECKS, **MM_CHECKS, "zcsend": check_zcsend}
 
 
 def check_result(r, name: str, source: str) -> None:

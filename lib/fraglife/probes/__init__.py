@@ -8,7 +8,8 @@
 ``result.note()`` gives one line for a chapter to print.
 
 Probes: pins, btf, zerocopy, vmsplice, faults, pagemap, kpageflags, memcpy, kcount, kcount_splice,
-kcount_rx, kcount_copy, kcount_filemap, atomics, memlat, gup, cow, gup_paths, cow_mthp.
+kcount_rx, kcount_copy, kcount_filemap, atomics, memlat, gup, cow, gup_paths, cow_mthp,
+zcsend.
 """
 
 from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,

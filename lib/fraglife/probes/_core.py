@@ -55,6 +55,7 @@ REGISTRY = {
     "cow": "fraglife.probes.cow",
     "gup_paths": "fraglife.probes.gup_paths",
     "cow_mthp": "fraglife.probes.cow_mthp",
+    "zcsend": "fraglife.probes.zcsend",
 }
 NAMES = tuple(REGISTRY)
 

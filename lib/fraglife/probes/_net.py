@@ -441,6 +441,33 @@ def outq(sock: socket.socket) -> int:
     return struct.unpack("=i", buf)[0]
 
 
+# -- namespace knobs, leftovers and taking turns --------------------------------------------------
+#
+# /proc/sys/net is the namespace of the thread that opens it; /sys/class/net is the namespace sysfs
+# was mounted in, so a device's sysfs files are reached through `ip netns exec`, which mounts a
+# fresh sysfs in a private mount namespace of its own. Both die with the namespace.
+
+def sysctl(ns: str | None, name: str, value: str | None = None) -> str:
+    """Read (and with ``value``, first write) ``/proc/sys/NAME`` inside namespace ``ns``, e.g.
+    ``net/core/optmem_max``; returns what it reads."""
+    path = Path("/proc/sys") / name
+
+    def body() -> str:
+        if value is not None:
+            path.write_text(str(value))
+        return path.read_text().strip()
+
+    return in_netns(ns, body)
+
+
+def sysfs(ns: str, path: str, value: str | None = None) -> str:
+    """Read (and with ``value``, first write) a sysfs file as namespace ``ns`` sees it, e.g.
+    ``class/net/DEV/queues/rx-0/rps_cpus``; returns what it reads."""
+    full = "/sys/" + path.lstrip("/")
+    script = 'if [ -n "$2" ]; then printf %s "$2" > "$1" || exit 1; fi; cat "$1"'
+    return ip("netns", "exec", ns, "sh", "-c", script, "sh", full, "" if value is None else str(value)).strip()
+
+
 # -- a pinned TCP flow across a veth pair (receive-side, copy-path and page-cache probes) ----------
 #
 # Where kernel work runs decides per-CPU counts. The sending thread does the veth transmit, and
