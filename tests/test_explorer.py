@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraglife.model import explorer as E
+from fraglife.model import explorer_story as W
 from fraglife.model import explorer_twin as X
 from fraglife.model.policies import POLICIES
 
@@ -65,7 +66,7 @@ def test_one_page_ref_for_a_multi_folio_frag_fails_in_four_steps():
         res = E.explore(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]))
         name, steps = res.shortest()
         assert name == "use_after_free" and len(steps) == 4
-        rows = E.walk(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]), [lab for lab, _ in steps])
+        rows = W.walk(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]), [lab for lab, _ in steps])
         assert [r["step"] for r in rows] == [1, 2, 3, 4]
         assert "two folios" in rows[0]["operation"] and rows[-1]["verdict"].startswith("use-after-free: A1")
         assert not any(r["verdict"] for r in rows[:-1])
@@ -82,19 +83,19 @@ def test_the_owner_passes_and_each_rule_is_needed():
         assert res.verdict == "fails", name
     leak = E.explore(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY))
     assert set(leak.found) == {"leak"}
-    rows = E.walk(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY), [lab for lab, _ in leak.shortest()[1]])
+    rows = W.walk(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY), [lab for lab, _ in leak.shortest()[1]])
     assert rows[-1]["verdict"].startswith("leak")
 
 
 def test_owner_walk_runs_to_a_clean_end():
     b = X.Bounds(ops=1, cpus=1, skbs=1, frags=1)
     sc = X.Scenario(kinds=(X.USER,), policy=POLICIES["owner_skb"])
-    rows = E.walk(b, sc, [(X.ATTACH_NEW, 0, X.SPAN_SHAPE, 0), (X.HOLDER, 0, 0, 0), "put"], finish=True)
+    rows = W.walk(b, sc, [(X.ATTACH_NEW, 0, X.SPAN_SHAPE, 0), (X.HOLDER, 0, 0, 0), "put"], finish=True)
     assert not any(r["verdict"] for r in rows)
     assert rows[-1]["pages freed"] == "A0 A1" and rows[-1]["refcounts after"] == "-"
     assert any("raises the completion" in r["operation"] for r in rows)
     with pytest.raises(ValueError, match="is not possible here"):
-        E.walk(b, sc, [(X.HOLDER, 0, 0, 0), (X.ATTACH_NEW, 0, 0, 0)])
+        W.walk(b, sc, [(X.HOLDER, 0, 0, 0), (X.ATTACH_NEW, 0, 0, 0)])
 
 
 def test_two_cpus_interleave_what_one_cannot():
