@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fraglife.model import explorer as E
+from fraglife.model import explorer_story as W
 from fraglife.model import explorer_twin as X
 from fraglife.model.policies import POLICIES
 
@@ -40,6 +41,70 @@ def test_explorer_and_twin_visit_the_same_states(case):
     _same(bounds, scenario, symmetry)
 
 
+# ---- one operation at a time: each compiled handler against the twin's method of the same name ----------------
+#: what an operation needs done first (a walk leans towards these after the operation itself)
+NEEDS = {X.DROP: (X.EXPAND, X.CLONE), X.EXPAND: (X.CLONE,), X.COALESCE: (X.ATTACH_NEW,), X.COPYFB: (X.ATTACH_NEW,)}
+
+
+@st.composite
+def walks(draw, op):
+    """A scenario and the states of a random walk through it (in the twin), leaning towards steps of ``op``, then
+    of what it needs done first, then of any start (each 3 times in 4 when there is one)."""
+    bounds = X.Bounds(ops=draw(st.integers(3, 8)), cpus=draw(st.integers(1, 3)), skbs=draw(st.integers(2, 4)),
+                      frags=draw(st.integers(1, 3)), copies=draw(st.sampled_from([1, 0])))
+    _b, scenario, symmetry = draw(searches())
+    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+    v = ex.encode(ex.start())
+    states = [v]
+    for _ in range(draw(st.integers(8, 40))):
+        succ = [(lab, s) for lab, s, bad in ex.successors(v) if not bad]
+        if not succ:
+            break
+        for lean in ([x for x in succ if x[0][0] == op], [x for x in succ if x[0][0] in NEEDS.get(op, ())],
+                     [x for x in succ if x[0][0] in X.BUDGETED], succ):
+            if lean and (lean is succ or draw(st.integers(0, 3)) > 0):
+                pool = lean
+                break
+        v = ex.encode(pool[draw(st.integers(0, len(pool) - 1))][1])
+        states.append(v)
+    return bounds, scenario, symmetry, states
+
+
+def _same_steps(ex, bounds, scenario, symmetry, v, op) -> int:
+    """The compiled handler and the twin's method take the same steps from v: labels, canonical successors and
+    violations. Returns how many."""
+    twin = ex.steps(v, op)
+    assert E.steps(bounds, scenario, v, op, symmetry=symmetry) == twin, (X.OP_NAMES[op], v)
+    return len(twin)
+
+
+@pytest.mark.parametrize("op", range(len(X.OP_NAMES)), ids=X.OP_NAMES)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_each_operation_steps_as_its_twin(op, data):
+    bounds, scenario, symmetry, states = data.draw(walks(op))
+    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+    taken = 0
+    for v in states:
+        if op in ex.possible(ex.decode(v)):
+            taken += _same_steps(ex, bounds, scenario, symmetry, v, op)
+    event(f"{X.OP_NAMES[op]} took steps" if taken else f"{X.OP_NAMES[op]} took none")
+
+
+@pytest.mark.parametrize("policy", ["page_ref", "owner_skb", "owner_clone", "owner_binding"])
+def test_every_operation_steps_somewhere_and_as_its_twin(policy):
+    """On every 5th state of a whole search, each operation (where possible) by the handler and by the twin;
+    each one takes steps somewhere, so none is compared only where it has nothing to do."""
+    b, sc = X.Bounds(ops=3, cpus=2, skbs=2, frags=2), X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES[policy])
+    ex = X.Explorer(b, sc)
+    taken = [0] * len(X.OP_NAMES)
+    for v in E.explore(b, sc, impl="twin", keep_states=True).vectors[::5]:
+        for op in ex.possible(ex.decode(v)):
+            taken[op] += _same_steps(ex, b, sc, True, v, op)
+    idle = {X.COPYFB} if policy == "owner_binding" else set()  # the binding design has no copy fallback
+    assert [op for op, n in enumerate(taken) if not n] == sorted(idle), dict(zip(X.OP_NAMES, taken))
+
+
 @pytest.mark.parametrize("policy", ["page_ref", "owner_skb", "owner_binding"])
 def test_state_counts_agree_at_three_operations(policy):
     """The issue's check, at bounds where every operation kind appears: same counts, verdicts, traces."""
@@ -65,7 +130,7 @@ def test_one_page_ref_for_a_multi_folio_frag_fails_in_four_steps():
         res = E.explore(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]))
         name, steps = res.shortest()
         assert name == "use_after_free" and len(steps) == 4
-        rows = E.walk(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]), [lab for lab, _ in steps])
+        rows = W.walk(b, X.Scenario(kinds=(kind,), policy=POLICIES["page_ref"]), [lab for lab, _ in steps])
         assert [r["step"] for r in rows] == [1, 2, 3, 4]
         assert "two folios" in rows[0]["operation"] and rows[-1]["verdict"].startswith("use-after-free: A1")
         assert not any(r["verdict"] for r in rows[:-1])
@@ -82,19 +147,19 @@ def test_the_owner_passes_and_each_rule_is_needed():
         assert res.verdict == "fails", name
     leak = E.explore(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY))
     assert set(leak.found) == {"leak"}
-    rows = E.walk(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY), [lab for lab, _ in leak.shortest()[1]])
+    rows = W.walk(b, X.Scenario(**sc, rules=X.ALL_RULES & ~X.R_COPY), [lab for lab, _ in leak.shortest()[1]])
     assert rows[-1]["verdict"].startswith("leak")
 
 
 def test_owner_walk_runs_to_a_clean_end():
     b = X.Bounds(ops=1, cpus=1, skbs=1, frags=1)
     sc = X.Scenario(kinds=(X.USER,), policy=POLICIES["owner_skb"])
-    rows = E.walk(b, sc, [(X.ATTACH_NEW, 0, X.SPAN_SHAPE, 0), (X.HOLDER, 0, 0, 0), "put"], finish=True)
+    rows = W.walk(b, sc, [(X.ATTACH_NEW, 0, X.SPAN_SHAPE, 0), (X.HOLDER, 0, 0, 0), "put"], finish=True)
     assert not any(r["verdict"] for r in rows)
     assert rows[-1]["pages freed"] == "A0 A1" and rows[-1]["refcounts after"] == "-"
     assert any("raises the completion" in r["operation"] for r in rows)
     with pytest.raises(ValueError, match="is not possible here"):
-        E.walk(b, sc, [(X.HOLDER, 0, 0, 0), (X.ATTACH_NEW, 0, 0, 0)])
+        W.walk(b, sc, [(X.HOLDER, 0, 0, 0), (X.ATTACH_NEW, 0, 0, 0)])
 
 
 def test_two_cpus_interleave_what_one_cannot():

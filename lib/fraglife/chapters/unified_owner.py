@@ -24,7 +24,7 @@ import pandas as pd
 from .. import claims as claims_lib
 from .. import probes
 from ..claims import Claim
-from ..model import costs, engine, explorer as E, explorer_twin as X, trace as T, workloads
+from ..model import costs, engine, explorer as E, explorer_story as W, explorer_twin as X, trace as T, workloads
 from ..model.policies import POLICIES
 from ..params import Params
 from . import refcount_removal as ch01
@@ -191,7 +191,7 @@ WALK_COLUMNS = ["step", "cpu", "operation", "refcounts after", "puts to come", "
 
 def walk_table(b: X.Bounds, memory: str, policy: str, labels, *, finish: bool = False,
                rules: int = X.ALL_RULES) -> pd.DataFrame:
-    rows = E.walk(b, scenario(memory, policy, rules=rules), labels, finish=finish)
+    rows = W.walk(b, scenario(memory, policy, rules=rules), labels, finish=finish)
     return pd.DataFrame(rows, columns=WALK_COLUMNS)
 
 
@@ -605,7 +605,7 @@ def panel_data(params: Mapping, *, memory: str, policy: str, frags: str, rule_le
     res = explore(PANEL_BOUNDS, memory, policy, span=span, rules=rules)
     s = summary(res)
     short = res.shortest()
-    rows = E.walk(PANEL_BOUNDS, scenario(memory, policy, span=span, rules=rules),
+    rows = W.walk(PANEL_BOUNDS, scenario(memory, policy, span=span, rules=rules),
                   rule_labels(short[1])) if short else []
     return {"summary": s, "walk": pd.DataFrame(rows, columns=WALK_COLUMNS), "bounds": PANEL_BOUNDS}
 

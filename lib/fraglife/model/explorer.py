@@ -8,9 +8,15 @@ the rows in full, so no two distinct states are ever merged. The search
 visits the twin's states in the twin's order: the same successors, labels,
 first violations and counterexamples (tests/test_explorer.py).
 
+Each operation has one handler here with the name of the twin's method for
+it (``explorer.clone`` beside ``explorer_twin.Explorer.clone``; the names are
+``OP_NAMES``, the handlers ``HANDLERS``), and :func:`successors` calls them in
+the twin's order; tests/test_explorer.py compares each handler with its
+twin's method on reachable states (:func:`steps`).
+
 :func:`explore` runs either implementation and returns a
-:class:`~.explorer_twin.Result`; :func:`walk` replays a counterexample in
-the twin and tells it step by step.
+:class:`~.explorer_twin.Result`; :mod:`.explorer_story` tells a
+counterexample step by step.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ PUT, DROP, ATTACH_NEW, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND, COALESCE, COPYFB, 
 assert (PUT, HOLDER) == (X.PUT, X.HOLDER)
 UAF, EARLY, DOUBLE, LEAK = X.UAF, X.EARLY, X.DOUBLE, X.LEAK
 B_USED, B_HOLDER, B_ALIVE0, B_ALIVE1, B_PC0, B_PC1, B_OC, B_OALIVE, B_UC, B_DONE = range(10)
+BW = X.BW
 OWNER_FRAG, OWNER_SHINFO, OWNER_SKB, OWNER_BINDING = 1, 2, 3, 4
 PAGE_FIRST = 1
 R_CLONE, R_SPLIT, R_SEGMENT, R_EXPAND, R_COALESCE, R_COPY = (X.R_CLONE, X.R_SPLIT, X.R_SEGMENT, X.R_EXPAND,
@@ -243,14 +250,32 @@ def _frag_refs(P, SH, i, lo, hi, out, n):
     return n
 
 
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _code_mask(P, code, scratch):
+    """The lines one reference to frag ``code`` takes, as a bitmask."""
+    n = _frag_lines(P, code, scratch, 0)
+    m = 0
+    for j in range(n):
+        m |= 1 << (scratch[j] - 1)
+    return m
+
+
 @njit(cache=CACHE, _nrt=False)
-def _mask_of(P, SH, i, lo, hi, scratch):
+def _held_mask(P, SH, i, lo, hi, scratch):
+    """Distinct lines among frags lo..hi of shared info i as a bitmask (per-shared-info and per-skb owners)."""
     m = 0
     for k in range(lo, hi + 1):
-        n = _frag_lines(P, SH[i, 3 + k], scratch, 0)
-        for j in range(n):
-            m |= 1 << (scratch[j] - 1)
+        m |= _code_mask(P, SH[i, 3 + k], scratch)
     return m
+
+
+@njit(cache=CACHE, _nrt=False)
+def _new_holding(P, SH, j, bad_rule, gets, ng, scratch):
+    """Shared info j's owner set for its frags: (its mask, the gets with a ref on each, unless a mutant)."""
+    m = _held_mask(P, SH, j, 0, SH[j, 2] - 1, scratch)
+    if not bad_rule:
+        ng = _mask_tokens(m, gets, ng)
+    return m, ng
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -295,7 +320,7 @@ def _complete(P, G, W, SH, b):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _get(P, G, W, tok):
+def _get_ref(P, G, W, tok):
     nb = P[P_NB]
     x = tok - 1
     if x < 2 * nb:
@@ -318,7 +343,7 @@ def _get(P, G, W, tok):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _put(P, G, W, SH, tok):
+def _put_ref(P, G, W, SH, tok):
     nb = P[P_NB]
     om = P[P_OWNER_MODE]
     x = tok - 1
@@ -364,9 +389,9 @@ def _put(P, G, W, SH, tok):
 @njit(cache=CACHE, _nrt=False)
 def _apply(P, G, W, SH, gets, ng, puts, npu):
     for k in range(ng):
-        _get(P, G, W, gets[k])
+        _get_ref(P, G, W, gets[k])
     for k in range(npu):
-        _put(P, G, W, SH, puts[k])
+        _put_ref(P, G, W, SH, puts[k])
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -468,34 +493,7 @@ def _nskbs(G, SH):
     return n
 
 
-# ---- one state's successors ------------------------------------------------------------------------------
-@njit(cache=CACHE, inline="always", _nrt=False)
-def _load(G0, W0, SH0, OP0, G, W, SH, OP):
-    for k in range(G0.shape[0]):
-        G[k] = G0[k]
-    for i in range(W0.shape[0]):
-        for k in range(W0.shape[1]):
-            W[i, k] = W0[i, k]
-    for i in range(SH0.shape[0]):
-        for k in range(SH0.shape[1]):
-            SH[i, k] = SH0[i, k]
-    for i in range(OP0.shape[0]):
-        for k in range(OP0.shape[1]):
-            OP[i, k] = OP0[i, k]
-
-
-@njit(cache=CACHE, _nrt=False)
-def _emit(P, G, W, SH, OP, k, l0, l1, l2, l3, SUCC, LAB, BAD, cand):
-    LAB[k, 0] = l0
-    LAB[k, 1] = l1
-    LAB[k, 2] = l2
-    LAB[k, 3] = l3
-    BAD[k] = G[G_BAD]
-    if G[G_BAD] == 0:
-        _encode(P, G, W, SH, OP, SUCC[k], cand)
-    return k + 1
-
-
+# ---- splits ---------------------------------------------------------------------------------------------
 @njit(cache=CACHE, _nrt=False)
 def _split_choice(P, SH, i, c, head, tail):
     """The c-th way to cut shared info i's frags (explorer_twin.Explorer.split_choices): fills head and tail,
@@ -537,30 +535,106 @@ def _split_choice(P, SH, i, c, head, tail):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _successors(P, G0, W0, SH0, OP0, G, W, SH, OP, SUCC, LAB, BAD, cand, gets, puts, toks, scratch, cnt, head,
-                tail):
-    """Every step from the decoded state (G0, W0, SH0, OP0), in the twin's order; returns how many."""
-    nb, ninit, s, f, c, sw, ow = P[P_NB], P[P_NINIT], P[P_S], P[P_F], P[P_C], P[P_SW], P[P_OW]
-    om, pm, ua = P[P_OWNER_MODE], P[P_PAGE_MODE], P[P_UARG]
-    rules = P[P_RULES]
-    per_sh, per_skb = om == OWNER_SHINFO, om == OWNER_SKB
-    binding = om == OWNER_BINDING
-    owner_design = OWNER_FRAG <= om <= OWNER_SKB
-    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
-    nsh0, nop0 = G0[G_NSH], G0[G_NOP]
-    k = 0
+def _split_gain(P, SH, i, head, nh, tail, nt, gets, toks, cnt):
+    """The gets a split of shared info i into head and tail needs (explorer_twin.multiset_gain): the frag
+    references of both halves beyond those of the frags before the cut, into gets; returns how many."""
+    if _per_holding(P):
+        return 0
+    for q in range(SCRATCH):
+        cnt[q] = 0
+    for q in range(nh):
+        n = _frag_lines(P, head[q], toks, 0)
+        for r in range(n):
+            cnt[toks[r]] += 1
+    for q in range(nt):
+        n = _frag_lines(P, tail[q], toks, 0)
+        for r in range(n):
+            cnt[toks[r]] += 1
+    n = _frag_refs(P, SH, i, 0, SH[i, 2] - 1, toks, 0)
+    for r in range(n):
+        cnt[toks[r]] -= 1
+    ng = 0
+    for t in range(1, SCRATCH):
+        for _ in range(cnt[t]):
+            gets[ng] = t
+            ng += 1
+    return ng
 
-    # put
-    for i in range(nop0):
-        if i > 0:
-            same = True
-            for q in range(ow):
-                if OP0[i, q] != OP0[i - 1, q]:
-                    same = False
-                    break
-            if same:
-                continue
-        _load(G0, W0, SH0, OP0, G, W, SH, OP)
+
+# ---- the work arrays ---------------------------------------------------------------------------------------
+# One state's successors are built in four groups of arrays, passed to every handler as tuples:
+#   S0 = (G0, W0, SH0, OP0)  the state being expanded, decoded (read only)
+#   S  = (G, W, SH, OP)      the successor being built (a copy of S0, then the step)
+#   O  = (SUCC, LAB, BAD, cand)  the successors out: canonical rows, step labels, violation bits; cand: scratch
+#   T  = (gets, puts, toks, scratch, cnt, head, tail)  token lists and scratch
+@njit(cache=CACHE)
+def _workspace(P):
+    """The arrays S0, S, O and T for the parameters P."""
+    nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
+    S0 = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw), np.int64),
+          np.zeros((c + 1, ow), np.int64))
+    S = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw), np.int64),
+         np.zeros((c + 1, ow), np.int64))
+    O = (np.zeros((MAX_SUCC, width), np.int64), np.zeros((MAX_SUCC, 4), np.int64), np.zeros(MAX_SUCC, np.int64),
+         np.zeros(width, np.int64))
+    T = (np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64),
+         np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64),
+         np.zeros(SCRATCH, np.int64))
+    return S0, S, O, T
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _load(S0, S):
+    """The successor starts as a copy of the state (explorer_twin: ``self.decode(v)``)."""
+    for a0, a in ((S0[1], S[1]), (S0[2], S[2]), (S0[3], S[3])):
+        for i in range(a0.shape[0]):
+            for k in range(a0.shape[1]):
+                a[i, k] = a0[i, k]
+    for k in range(S0[0].shape[0]):
+        S[0][k] = S0[0][k]
+
+
+@njit(cache=CACHE, _nrt=False)
+def _emit(P, S, O, k, l0, l1, l2, l3):
+    """Successor k is the work state, reached by step (l0, l1, l2, l3): its label, violations and, if none,
+    its canonical form. Returns k + 1."""
+    G, W, SH, OP = S
+    SUCC, LAB, BAD, cand = O
+    LAB[k, 0] = l0
+    LAB[k, 1] = l1
+    LAB[k, 2] = l2
+    LAB[k, 3] = l3
+    BAD[k] = G[G_BAD]
+    if G[G_BAD] == 0:
+        _encode(P, G, W, SH, OP, SUCC[k], cand)
+    return k + 1
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _distinct(SH0, i, sw):
+    """Shared info i differs from the one before it (explorer_twin.Explorer.shinfos: identical ones step
+    alike, so only the first steps)."""
+    return i == 0 or not _same_row(SH0, i, sw)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _distinct_member(SH0, i, j, o_mem):
+    """The j-th skb of shared info i differs from the one before it (explorer_twin.Explorer.members)."""
+    return j == 0 or SH0[i, o_mem + j] != SH0[i, o_mem + j - 1]
+
+
+# ---- one handler per operation: explorer_twin.Explorer's method of the same name ------------------------------
+# Each appends its steps from S0 to O from row k on and returns the next free row.
+@njit(cache=CACHE, _nrt=False)
+def put(P, S0, S, O, T, k):
+    """The next reference an in-flight operation drops (a CPU drops them in order)."""
+    G0, OP0 = S0[0], S0[3]
+    G, W, SH, OP = S
+    ow = P[P_OW]
+    for i in range(G0[G_NOP]):
+        if i > 0 and _same_row(OP0, i, ow):
+            continue
+        _load(S0, S)
         tok = OP[i, 1]
         nt = OP[i, 0]
         if nt == 1:  # the operation is done: its CPU is idle
@@ -574,332 +648,404 @@ def _successors(P, G0, W0, SH0, OP0, G, W, SH, OP, SUCC, LAB, BAD, cand, gets, p
                 OP[i, q] = OP[i, q + 1]
             OP[i, nt] = 0
             OP[i, 0] = nt - 1
-        _put(P, G, W, SH, tok)
-        k = _emit(P, G, W, SH, OP, k, PUT, i, tok, 0, SUCC, LAB, BAD, cand)
+        _put_ref(P, G, W, SH, tok)
+        k = _emit(P, S, O, k, PUT, i, tok, 0)
+    return k
 
-    # drop
-    for i in range(nsh0):
-        if SH0[i, 1] == 0 or (i > 0 and _same_row(SH0, i, sw)):
+
+@njit(cache=CACHE, _nrt=False)
+def drop(P, S0, S, O, T, k):
+    """expand_head's dataref decrement on the old shared info; the last one releases it."""
+    G0, SH0 = S0[0], S0[2]
+    G, W, SH, OP = S
+    toks = T[2]
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 1] == 0:
             continue
-        _load(G0, W0, SH0, OP0, G, W, SH, OP)
+        _load(S0, S)
         SH[i, 1] -= 1
         if SH[i, 0] + SH[i, 1] == 0:
-            n = _release(P, G, W, SH, i, toks, 0)
-            _add_op(P, G, OP, toks, n)
-        k = _emit(P, G, W, SH, OP, k, DROP, i, 0, 0, SUCC, LAB, BAD, cand)
+            _add_op(P, G, OP, toks, _release(P, G, W, SH, i, toks, 0))
+        k = _emit(P, S, O, k, DROP, i, 0, 0)
+    return k
 
-    if _busy(G0, SH0) >= c:
-        return k
-    nsk = _nskbs(G0, SH0)
-    first_budgeted = k
 
-    if G0[G_BUDGET] > 0:
-        # attach
-        for target in range(-1, nsh0):
-            if target == -1:
-                if nsk >= s or nsh0 >= s:
-                    continue
+@njit(cache=CACHE, _nrt=False)
+def attach_new(P, S0, S, O, T, k):
+    """A frag of a held buffer to a new skb (see _attach_frag)."""
+    G0, SH0 = S0[0], S0[2]
+    if _nskbs(G0, SH0) < P[P_S] and G0[G_NSH] < P[P_S]:
+        k = _attach_frag(P, S0, S, O, T, k, -1)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def attach(P, S0, S, O, T, k):
+    """A frag of a held buffer to an skb no one else shares (see _attach_frag)."""
+    G0, SH0 = S0[0], S0[2]
+    for i in range(G0[G_NSH]):
+        if _distinct(SH0, i, P[P_SW]) and SH0[i, 0] == 1 and not SH0[i, 1] and SH0[i, 2] < P[P_F]:
+            k = _attach_frag(P, S0, S, O, T, k, i)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def _attach_frag(P, S0, S, O, T, k, target):
+    """A frag of each held buffer, in each shape, to shared info ``target`` (-1: a new one): skb_fill_page_desc()
+    and the frag's reference (explorer_twin.Explorer.attach_frag)."""
+    W0, SH0 = S0[1], S0[2]
+    G, W, SH, OP = S
+    gets, puts, scratch = T[0], T[1], T[3]
+    nb, f = P[P_NB], P[P_F]
+    pm, ua = P[P_PAGE_MODE], P[P_UARG]
+    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
+    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
+    for b in range(P[P_NINIT]):
+        kind = P[P_KINDS + b]
+        if not W0[b, B_HOLDER] or (kind == KMALLOC and pm != 0):
+            continue
+        completes = kind == USER or kind == DEVMEM
+        if target >= 0 and ua and completes and SH0[target, o_ua] != 0 and SH0[target, o_ua] != b + 1:
+            continue  # an skb points at one ubuf_info (skb_zerocopy_iter_stream(): -EEXIST)
+        nshapes = 2 if (kind == POOL or not P[P_SPAN]) else 3
+        for si in range(nshapes):
+            shape = (0, 3)[si] if nshapes == 2 else (0, 1, 3)[si]
+            _load(S0, S)
+            code = 1 + 4 * b + shape
+            i = _new_sh(P, G, SH) if target < 0 else target
+            ng = 0
+            if not (per_sh or per_skb):
+                ng = _frag_lines(P, code, gets, 0)
+            nf = SH[i, 2]
+            SH[i, 3 + nf] = code
+            SH[i, 2] = nf + 1
+            new = _held_mask(P, SH, i, 0, nf, scratch)
+            if per_sh:
+                ng = _mask_tokens(new & ~SH[i, o_oh], gets, ng)
+                SH[i, o_oh] = new
+            if per_skb:
+                ng = _mask_tokens(new & ~(SH[i, o_mem] - 1), gets, ng)
+                SH[i, o_mem] = 1 + new
+            if ua and completes and SH[i, o_ua] == 0:
+                SH[i, o_ua] = b + 1  # skb_zcopy_set(): the shared info holds the send's ubuf_info
+                gets[ng] = 1 + 3 * nb + b
+                ng += 1
+            _apply(P, G, W, SH, gets, ng, puts, 0)
+            if target < 0:
+                k = _emit(P, S, O, k, ATTACH_NEW, b, shape, 0)
             else:
-                if (target > 0 and _same_row(SH0, target, sw)) or SH0[target, 0] != 1 or SH0[target, 1] \
-                        or SH0[target, 2] >= f:
-                    continue
-            for b in range(ninit):
-                kind = P[P_KINDS + b]
-                if not W0[b, B_HOLDER] or (kind == KMALLOC and pm != 0):
-                    continue
-                completes = kind == USER or kind == DEVMEM
-                if target >= 0 and ua and completes and SH0[target, o_ua] != 0 and SH0[target, o_ua] != b + 1:
-                    continue
-                nshapes = 2 if (kind == POOL or not P[P_SPAN]) else 3
-                for si in range(nshapes):
-                    shape = (0, 3)[si] if nshapes == 2 else (0, 1, 3)[si]
-                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
-                    code = 1 + 4 * b + shape
-                    i = _new_sh(P, G, SH) if target < 0 else target
-                    ng = 0
-                    if not (per_sh or per_skb):
-                        ng = _frag_lines(P, code, gets, 0)
-                    nf = SH[i, 2]
-                    SH[i, 3 + nf] = code
-                    SH[i, 2] = nf + 1
-                    new = _mask_of(P, SH, i, 0, nf, scratch)
-                    if per_sh:
-                        ng = _mask_tokens(new & ~SH[i, o_oh], gets, ng)
-                        SH[i, o_oh] = new
-                    if per_skb:
-                        ng = _mask_tokens(new & ~(SH[i, o_mem] - 1), gets, ng)
-                        SH[i, o_mem] = 1 + new
-                    if ua and completes and SH[i, o_ua] == 0:
-                        SH[i, o_ua] = b + 1
-                        gets[ng] = 1 + 3 * nb + b
-                        ng += 1
-                    _apply(P, G, W, SH, gets, ng, puts, 0)
-                    if target < 0:
-                        k = _emit(P, G, W, SH, OP, k, ATTACH_NEW, b, shape, 0, SUCC, LAB, BAD, cand)
-                    else:
-                        k = _emit(P, G, W, SH, OP, k, ATTACH, target, b, shape, SUCC, LAB, BAD, cand)
+                k = _emit(P, S, O, k, ATTACH, target, b, shape)
+    return k
 
-        # clone
-        if nsk < s:
-            for i in range(nsh0):
-                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0:
-                    continue
-                for j in range(SH0[i, 0]):
-                    if j > 0 and SH0[i, o_mem + j] == SH0[i, o_mem + j - 1]:
-                        continue
-                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
-                    mask = _mask_of(P, SH, i, 0, SH[i, 2] - 1, scratch) if per_skb else 0
-                    ng = _mask_tokens(mask, gets, 0)
-                    SH[i, o_mem + SH[i, 0]] = 1 + mask
-                    SH[i, 0] += 1
-                    _apply(P, G, W, SH, gets, ng, puts, 0)
-                    k = _emit(P, G, W, SH, OP, k, CLONE, i, j, 0, SUCC, LAB, BAD, cand)
 
-        # split
-        if nsk < s and nsh0 < s:
-            for i in range(nsh0):
-                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] != 1 or SH0[i, 1] or SH0[i, 2] == 0:
-                    continue
-                ch = 0
-                while True:
-                    nh, nt = _split_choice(P, SH0, i, ch, head, tail)
-                    if nh < 0:
-                        break
-                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
-                    ng = 0
-                    npu = 0
-                    j = _new_sh(P, G, SH)
-                    for q in range(nt):
-                        SH[j, 3 + q] = tail[q]
-                    SH[j, 2] = nt
-                    old_nf = SH[i, 2]
-                    if not (per_sh or per_skb):
-                        # gets: the multiset gain of (head + tail) over the frags before
-                        for q in range(SCRATCH):
-                            cnt[q] = 0
-                        for q in range(nh):
-                            n = _frag_lines(P, head[q], toks, 0)
-                            for r in range(n):
-                                cnt[toks[r]] += 1
-                        for q in range(nt):
-                            n = _frag_lines(P, tail[q], toks, 0)
-                            for r in range(n):
-                                cnt[toks[r]] += 1
-                        n = _frag_refs(P, SH, i, 0, old_nf - 1, toks, 0)
-                        for r in range(n):
-                            cnt[toks[r]] -= 1
-                        for t in range(1, SCRATCH):
-                            for _ in range(cnt[t]):
-                                gets[ng] = t
-                                ng += 1
-                    for q in range(old_nf):
-                        SH[i, 3 + q] = head[q] if q < nh else 0
-                    SH[i, 2] = nh
-                    if per_sh or per_skb:
-                        old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
-                        keep = _mask_of(P, SH, i, 0, nh - 1, scratch)
-                        moved = _mask_of(P, SH, j, 0, nt - 1, scratch)
-                        if rules & R_SPLIT:
-                            ng = _mask_tokens(moved, gets, ng)
-                        npu = _mask_tokens(old & ~keep, puts, 0)
-                        if per_sh:
-                            SH[i, o_oh] = keep
-                            SH[j, o_oh] = moved
-                        else:
-                            SH[i, o_mem] = 1 + keep
-                            SH[j, o_mem] = 1 + moved
-                    ng = _inherit_uarg(P, SH, i, j, gets, ng)
-                    _apply(P, G, W, SH, gets, ng, puts, npu)
-                    k = _emit(P, G, W, SH, OP, k, SPLIT, i, ch, 0, SUCC, LAB, BAD, cand)
-                    ch += 1
-
-        # segment
-        if nsk < s and nsh0 < s:
-            for i in range(nsh0):
-                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0 or SH0[i, 2] == 0:
-                    continue
-                nf = SH0[i, 2]
-                for lo in range(nf):
-                    for hi in range(lo, nf):
-                        _load(G0, W0, SH0, OP0, G, W, SH, OP)
-                        ng = _frag_refs(P, SH, i, lo, hi, gets, 0)
-                        j = _new_sh(P, G, SH)
-                        for q in range(lo, hi + 1):
-                            SH[j, 3 + q - lo] = SH[i, 3 + q]
-                        SH[j, 2] = hi - lo + 1
-                        if per_sh or per_skb:
-                            m = _mask_of(P, SH, j, 0, hi - lo, scratch)
-                            if rules & R_SEGMENT:
-                                ng = _mask_tokens(m, gets, ng)
-                            if per_sh:
-                                SH[j, o_oh] = m
-                            else:
-                                SH[j, o_mem] = 1 + m
-                        ng = _inherit_uarg(P, SH, i, j, gets, ng)
-                        _apply(P, G, W, SH, gets, ng, puts, 0)
-                        k = _emit(P, G, W, SH, OP, k, SEGMENT, i, lo, hi, SUCC, LAB, BAD, cand)
-
-        # expand_head
-        if nsh0 < s:
-            for i in range(nsh0):
-                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0 or SH0[i, 0] + SH0[i, 1] < 2:
-                    continue
-                for jm in range(SH0[i, 0]):
-                    if jm > 0 and SH0[i, o_mem + jm] == SH0[i, o_mem + jm - 1]:
-                        continue
-                    _load(G0, W0, SH0, OP0, G, W, SH, OP)
-                    member = _pop_member(P, SH, i, jm)
-                    SH[i, 1] += 1
-                    nf = SH[i, 2]
-                    ng = _frag_refs(P, SH, i, 0, nf - 1, gets, 0)
-                    j = _new_sh(P, G, SH)
-                    for q in range(nf):
-                        SH[j, 3 + q] = SH[i, 3 + q]
-                    SH[j, 2] = nf
-                    SH[j, o_mem] = member
-                    if per_sh:
-                        m = _mask_of(P, SH, j, 0, nf - 1, scratch)
-                        if rules & R_EXPAND:
-                            ng = _mask_tokens(m, gets, ng)
-                        SH[j, o_oh] = m
-                    ng = _inherit_uarg(P, SH, i, j, gets, ng)
-                    _apply(P, G, W, SH, gets, ng, puts, 0)
-                    k = _emit(P, G, W, SH, OP, k, EXPAND, i, jm, 0, SUCC, LAB, BAD, cand)
-
-        # coalesce
-        for i in range(nsh0):
-            if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] != 1 or SH0[i, 1]:
+@njit(cache=CACHE, _nrt=False)
+def clone(P, S0, S, O, T, k):
+    """skb_clone(): the clone shares the shared info (dataref + 1); per-skb owners take their own refs."""
+    G0, SH0 = S0[0], S0[2]
+    G, W, SH, OP = S
+    gets, puts, scratch = T[0], T[1], T[3]
+    sw, o_mem = P[P_SW], 5 + P[P_F]
+    per_skb = P[P_OWNER_MODE] == OWNER_SKB
+    if _nskbs(G0, SH0) >= P[P_S]:
+        return k
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, sw) or SH0[i, 0] == 0:
+            continue
+        for j in range(SH0[i, 0]):
+            if not _distinct_member(SH0, i, j, o_mem):
                 continue
-            for src in range(nsh0):
-                if src == i or SH0[src, 0] == 0 or SH0[src, 1] or SH0[src, 2] == 0 \
-                        or SH0[i, 2] + SH0[src, 2] > f:
-                    continue
-                if ua and (SH0[i, o_ua] or SH0[src, o_ua]):
-                    continue
-                _load(G0, W0, SH0, OP0, G, W, SH, OP)
-                ng = 0
-                npu = 0
-                nd, ns = SH[i, 2], SH[src, 2]
-                if SH[src, 0] > 1:
-                    ng = _frag_refs(P, SH, src, 0, ns - 1, gets, 0)
-                moved = _mask_of(P, SH, src, 0, ns - 1, scratch)
-                for q in range(ns):
-                    SH[i, 3 + nd + q] = SH[src, 3 + q]
-                SH[i, 2] = nd + ns
-                if SH[src, 0] == 1:
-                    for q in range(ns):
-                        SH[src, 3 + q] = 0
-                    SH[src, 2] = 0
-                    if per_sh:
-                        npu = _mask_tokens(SH[src, o_oh], puts, 0)
-                        SH[src, o_oh] = 0
-                    if per_skb:
-                        npu = _mask_tokens(SH[src, o_mem] - 1, puts, 0)
-                        SH[src, o_mem] = 1
-                if per_sh or per_skb:
-                    held = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
-                    extra = moved & ~held
-                    if rules & R_COALESCE:
-                        ng = _mask_tokens(extra, gets, ng)
-                        held |= extra
-                    if per_sh:
-                        SH[i, o_oh] = held
-                    else:
-                        SH[i, o_mem] = 1 + held
-                _apply(P, G, W, SH, gets, ng, puts, npu)
-                k = _emit(P, G, W, SH, OP, k, COALESCE, i, src, 0, SUCC, LAB, BAD, cand)
+            _load(S0, S)
+            mask = _held_mask(P, SH, i, 0, SH[i, 2] - 1, scratch) if per_skb else 0
+            ng = _mask_tokens(mask, gets, 0)
+            SH[i, o_mem + SH[i, 0]] = 1 + mask
+            SH[i, 0] += 1
+            _apply(P, G, W, SH, gets, ng, puts, 0)
+            k = _emit(P, S, O, k, CLONE, i, j, 0)
+    return k
 
-        # copy
-        slot = -1
-        for b in range(ninit, nb):
-            if not W0[b, B_USED]:
-                slot = b
+
+@njit(cache=CACHE, _nrt=False)
+def split(P, S0, S, O, T, k):
+    """skb_split() of an skb no one else shares: a frag cut in two holds references in both halves."""
+    G0, SH0 = S0[0], S0[2]
+    G, W, SH, OP = S
+    gets, puts, toks, scratch, cnt, head, tail = T
+    s, f, rules = P[P_S], P[P_F], P[P_RULES]
+    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
+    o_oh, o_mem = 3 + f, 5 + f
+    if _nskbs(G0, SH0) >= s or G0[G_NSH] >= s:
+        return k
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] != 1 or SH0[i, 1] or SH0[i, 2] == 0:
+            continue
+        ch = 0
+        while True:
+            nh, nt = _split_choice(P, SH0, i, ch, head, tail)
+            if nh < 0:
                 break
-        if not binding and slot >= 0:
-            for i in range(nsh0):
-                if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] != 1 or SH0[i, 1]:
-                    continue
-                any_other = False
-                has_devmem = False
-                for q in range(SH0[i, 2]):
-                    kind = P[P_KINDS + (SH0[i, 3 + q] - 1) // 4]
-                    if kind != COPY:
-                        any_other = True
-                    if kind == DEVMEM:
-                        has_devmem = True
-                if not any_other or has_devmem or (ua and SH0[i, o_ua] == 0):
-                    continue
-                _load(G0, W0, SH0, OP0, G, W, SH, OP)
-                W[slot, B_USED] = 1
-                W[slot, B_ALIVE0] = 1
-                W[slot, B_ALIVE1] = 0
-                W[slot, B_OALIVE] = 1 if owner_design else 0
-                code = 1 + 4 * slot
-                nf = SH[i, 2]
-                nt = _frag_refs(P, SH, i, 0, nf - 1, toks, 0)
-                ng = 0
-                if not (per_sh or per_skb):
-                    ng = _frag_lines(P, code, gets, 0)
+            _load(S0, S)
+            npu = 0
+            j = _new_sh(P, G, SH)
+            for q in range(nt):
+                SH[j, 3 + q] = tail[q]
+            SH[j, 2] = nt
+            ng = _split_gain(P, SH, i, head, nh, tail, nt, gets, toks, cnt)
+            for q in range(SH[i, 2]):
+                SH[i, 3 + q] = head[q] if q < nh else 0
+            SH[i, 2] = nh
+            if per_sh or per_skb:
+                old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
+                keep = _held_mask(P, SH, i, 0, nh - 1, scratch)
+                moved, ng = _new_holding(P, SH, j, not rules & R_SPLIT, gets, ng, scratch)
+                npu = _mask_tokens(old & ~keep, puts, 0)
+                if per_sh:
+                    SH[i, o_oh] = keep
+                    SH[j, o_oh] = moved
+                else:
+                    SH[i, o_mem] = 1 + keep
+                    SH[j, o_mem] = 1 + moved
+            ng = _inherit_uarg(P, SH, i, j, gets, ng)
+            _apply(P, G, W, SH, gets, ng, puts, npu)
+            k = _emit(P, S, O, k, SPLIT, i, ch, 0)
+            ch += 1
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def segment(P, S0, S, O, T, k):
+    """skb_segment(): a new skb from a run of another's frags, each piece referenced again."""
+    G0, SH0 = S0[0], S0[2]
+    G, W, SH, OP = S
+    gets, puts, scratch = T[0], T[1], T[3]
+    s, f = P[P_S], P[P_F]
+    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
+    o_oh, o_mem = 3 + f, 5 + f
+    if _nskbs(G0, SH0) >= s or G0[G_NSH] >= s:
+        return k
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0 or SH0[i, 2] == 0:
+            continue
+        nf = SH0[i, 2]
+        for lo in range(nf):
+            for hi in range(lo, nf):
+                _load(S0, S)
+                ng = _frag_refs(P, SH, i, lo, hi, gets, 0)
+                j = _new_sh(P, G, SH)
+                for q in range(lo, hi + 1):
+                    SH[j, 3 + q - lo] = SH[i, 3 + q]
+                SH[j, 2] = hi - lo + 1
                 if per_sh or per_skb:
-                    old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
-                    n = _frag_lines(P, code, scratch, 0)
-                    new = 0
-                    for q in range(n):
-                        new |= 1 << (scratch[q] - 1)
-                    ng = _mask_tokens(new, gets, ng)
-                    if rules & R_COPY:
-                        nt = _mask_tokens(old, toks, nt)
+                    m, ng = _new_holding(P, SH, j, not P[P_RULES] & R_SEGMENT, gets, ng, scratch)
                     if per_sh:
-                        SH[i, o_oh] = new
+                        SH[j, o_oh] = m
                     else:
-                        SH[i, o_mem] = 1 + new
-                for q in range(nf):
-                    SH[i, 3 + q] = 0
-                SH[i, 3] = code
-                SH[i, 2] = 1
-                if SH[i, o_ua] and ua:
-                    toks[nt] = 1 + 3 * nb + SH[i, o_ua] - 1
-                    nt += 1
-                SH[i, o_ua] = 0
+                        SH[j, o_mem] = 1 + m
+                ng = _inherit_uarg(P, SH, i, j, gets, ng)
                 _apply(P, G, W, SH, gets, ng, puts, 0)
-                _add_op(P, G, OP, toks, nt)
-                k = _emit(P, G, W, SH, OP, k, COPYFB, i, 0, 0, SUCC, LAB, BAD, cand)
+                k = _emit(P, S, O, k, SEGMENT, i, lo, hi)
+    return k
 
-        # the budgeted operations each used one (no symmetry moves the budget: fixing it in place keeps the
-        # encoding canonical)
-        for q in range(first_budgeted, k):
-            if BAD[q] == 0:
-                SUCC[q, 1] -= 1
 
-    # free
-    for i in range(nsh0):
-        if (i > 0 and _same_row(SH0, i, sw)) or SH0[i, 0] == 0:
+@njit(cache=CACHE, _nrt=False)
+def expand_head(P, S0, S, O, T, k):
+    """pskb_expand_head() on a cloned skb: a private shared info referencing the frags again; the old one's
+    dataref drops in a second step (drop)."""
+    G0, SH0 = S0[0], S0[2]
+    G, W, SH, OP = S
+    gets, puts, scratch = T[0], T[1], T[3]
+    f = P[P_F]
+    o_oh, o_mem = 3 + f, 5 + f
+    if G0[G_NSH] >= P[P_S]:
+        return k
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0 or SH0[i, 0] + SH0[i, 1] < 2:
             continue
         for jm in range(SH0[i, 0]):
-            if jm > 0 and SH0[i, o_mem + jm] == SH0[i, o_mem + jm - 1]:
+            if not _distinct_member(SH0, i, jm, o_mem):
                 continue
-            _load(G0, W0, SH0, OP0, G, W, SH, OP)
+            _load(S0, S)
+            member = _pop_member(P, SH, i, jm)  # per-skb owners: the skb's refs move with it
+            SH[i, 1] += 1
+            nf = SH[i, 2]
+            ng = _frag_refs(P, SH, i, 0, nf - 1, gets, 0)
+            j = _new_sh(P, G, SH)
+            for q in range(nf):
+                SH[j, 3 + q] = SH[i, 3 + q]
+            SH[j, 2] = nf
+            SH[j, o_mem] = member
+            if P[P_OWNER_MODE] == OWNER_SHINFO:
+                m, ng = _new_holding(P, SH, j, not P[P_RULES] & R_EXPAND, gets, ng, scratch)
+                SH[j, o_oh] = m
+            ng = _inherit_uarg(P, SH, i, j, gets, ng)
+            _apply(P, G, W, SH, gets, ng, puts, 0)
+            k = _emit(P, S, O, k, EXPAND, i, jm, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def coalesce(P, S0, S, O, T, k):
+    """skb_try_coalesce(): the frags of another skb appended to one no one else shares; moved with their
+    references, or referenced again if the other skb is cloned."""
+    G0, SH0 = S0[0], S0[2]
+    G, W, SH, OP = S
+    gets, puts, scratch = T[0], T[1], T[3]
+    f, ua = P[P_F], P[P_UARG]
+    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
+    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
+    nsh0 = G0[G_NSH]
+    for i in range(nsh0):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] != 1 or SH0[i, 1]:
+            continue
+        for src in range(nsh0):
+            if src == i or SH0[src, 0] == 0 or SH0[src, 1] or SH0[src, 2] == 0 or SH0[i, 2] + SH0[src, 2] > f:
+                continue
+            if ua and (SH0[i, o_ua] or SH0[src, o_ua]):
+                continue  # skb_try_coalesce() refuses zerocopy skbs
+            _load(S0, S)
+            ng = 0
+            npu = 0
+            nd, ns = SH[i, 2], SH[src, 2]
+            if SH[src, 0] > 1:  # from is cloned: the target references its copies
+                ng = _frag_refs(P, SH, src, 0, ns - 1, gets, 0)
+            moved = _held_mask(P, SH, src, 0, ns - 1, scratch)
+            for q in range(ns):
+                SH[i, 3 + nd + q] = SH[src, 3 + q]
+            SH[i, 2] = nd + ns
+            if SH[src, 0] == 1:  # from is left empty; per-shared-info and per-skb owners drop what it held
+                for q in range(ns):
+                    SH[src, 3 + q] = 0
+                SH[src, 2] = 0
+                if per_sh:
+                    npu = _mask_tokens(SH[src, o_oh], puts, 0)
+                    SH[src, o_oh] = 0
+                if per_skb:
+                    npu = _mask_tokens(SH[src, o_mem] - 1, puts, 0)
+                    SH[src, o_mem] = 1
+            if per_sh or per_skb:
+                held = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
+                extra = moved & ~held
+                if P[P_RULES] & R_COALESCE:  # coalesce across owners: a ref on each owner the target lacked
+                    ng = _mask_tokens(extra, gets, ng)
+                    held |= extra
+                if per_sh:
+                    SH[i, o_oh] = held
+                else:
+                    SH[i, o_mem] = 1 + held
+            _apply(P, G, W, SH, gets, ng, puts, npu)
+            k = _emit(P, S, O, k, COALESCE, i, src, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def copy(P, S0, S, O, T, k):
+    """The copy fallback (skb_copy_ubufs()): the data goes into fresh kernel pages, the old references are dropped
+    one by one afterwards. Not for device memory (unreadable: -EFAULT); today only zerocopy skbs."""
+    G0, W0, SH0 = S0[0], S0[1], S0[2]
+    G, W, SH, OP = S
+    gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
+    nb, f, ua = P[P_NB], P[P_F], P[P_UARG]
+    om = P[P_OWNER_MODE]
+    per_sh, per_skb = om == OWNER_SHINFO, om == OWNER_SKB
+    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
+    slot = -1
+    for b in range(P[P_NINIT], nb):
+        if not W0[b, B_USED]:
+            slot = b
+            break
+    if om == OWNER_BINDING or slot < 0:
+        return k
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] != 1 or SH0[i, 1]:
+            continue
+        any_other = False
+        has_devmem = False
+        for q in range(SH0[i, 2]):
+            kind = P[P_KINDS + (SH0[i, 3 + q] - 1) // 4]
+            if kind != COPY:
+                any_other = True
+            if kind == DEVMEM:
+                has_devmem = True
+        if not any_other or has_devmem or (ua and SH0[i, o_ua] == 0):
+            continue
+        _load(S0, S)
+        W[slot, B_USED] = 1
+        W[slot, B_ALIVE0] = 1
+        W[slot, B_ALIVE1] = 0
+        W[slot, B_OALIVE] = 1 if OWNER_FRAG <= om <= OWNER_SKB else 0
+        code = 1 + 4 * slot
+        nf = SH[i, 2]
+        nt = _frag_refs(P, SH, i, 0, nf - 1, toks, 0)
+        ng = 0
+        if not (per_sh or per_skb):
+            ng = _frag_lines(P, code, gets, 0)
+        if per_sh or per_skb:
+            old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
+            new = _code_mask(P, code, scratch)
+            ng = _mask_tokens(new, gets, ng)
+            if P[P_RULES] & R_COPY:
+                nt = _mask_tokens(old, toks, nt)
+            if per_sh:
+                SH[i, o_oh] = new
+            else:
+                SH[i, o_mem] = 1 + new
+        for q in range(nf):
+            SH[i, 3 + q] = 0
+        SH[i, 3] = code
+        SH[i, 2] = 1
+        if SH[i, o_ua] and ua:
+            toks[nt] = 1 + 3 * nb + SH[i, o_ua] - 1  # skb_zcopy_clear(): the completion, "copied"
+            nt += 1
+        SH[i, o_ua] = 0
+        _apply(P, G, W, SH, gets, ng, puts, 0)
+        _add_op(P, G, OP, toks, nt)
+        k = _emit(P, S, O, k, COPYFB, i, 0, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def free(P, S0, S, O, T, k):
+    """kfree_skb() -> skb_release_data(): dataref drops; at zero the shared info's references go."""
+    G0, SH0 = S0[0], S0[2]
+    G, W, SH, OP = S
+    toks = T[2]
+    o_mem = 5 + P[P_F]
+    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0:
+            continue
+        for jm in range(SH0[i, 0]):
+            if not _distinct_member(SH0, i, jm, o_mem):
+                continue
+            _load(S0, S)
             member = _pop_member(P, SH, i, jm)
             nt = _mask_tokens(member - 1, toks, 0) if per_skb else 0
-            if SH[i, 0] + SH[i, 1] > 0:
-                if per_sh and not rules & R_CLONE:
-                    nt = _mask_tokens(SH[i, o_oh], toks, nt)
+            if SH[i, 0] + SH[i, 1] > 0:  # shared: only dataref drops
+                if per_sh and not P[P_RULES] & R_CLONE:
+                    nt = _mask_tokens(SH[i, 3 + P[P_F]], toks, nt)  # the mutant: every skb drops the owner refs
             else:
                 nt = _release(P, G, W, SH, i, toks, nt)
             _add_op(P, G, OP, toks, nt)
-            k = _emit(P, G, W, SH, OP, k, FREE, i, jm, 0, SUCC, LAB, BAD, cand)
+            k = _emit(P, S, O, k, FREE, i, jm, 0)
+    return k
 
-    # holder
-    for b in range(ninit):
+
+@njit(cache=CACHE, _nrt=False)
+def holder(P, S0, S, O, T, k):
+    """The holder lets go: munmap() and sendmsg()'s return, pipe_buf_release(), the pool's drain, unbind."""
+    W0 = S0[1]
+    G, W, SH, OP = S
+    toks = T[2]
+    nb, pm = P[P_NB], P[P_PAGE_MODE]
+    binding = P[P_OWNER_MODE] == OWNER_BINDING
+    for b in range(P[P_NINIT]):
         if not W0[b, B_HOLDER]:
             continue
-        _load(G0, W0, SH0, OP0, G, W, SH, OP)
+        _load(S0, S)
         W[b, B_HOLDER] = 0
         kind = P[P_KINDS + b]
-        completes = kind == USER or kind == DEVMEM
         nt = 0
         if binding:
-            if not (kind == USER and W[b, B_UC]):
+            if not (kind == USER and W[b, B_UC]):  # memory goes back now, unless pinned by its ubuf_info
                 _kill(P, G, W, SH, b, 0)
                 _kill(P, G, W, SH, b, 1)
         elif pm:
@@ -910,7 +1056,7 @@ def _successors(P, G0, W0, SH0, OP0, G, W, SH, OP, SUCC, LAB, BAD, cand, gets, p
             elif kind == DEVMEM:
                 toks[0] = 1 + 2 * nb + b
                 nt = 1
-            else:
+            else:  # kmalloc: kfree() at once (it could not be sent)
                 _kill(P, G, W, SH, b, 0)
                 _kill(P, G, W, SH, b, 1)
         elif kind == POOL:
@@ -920,16 +1066,52 @@ def _successors(P, G0, W0, SH0, OP0, G, W, SH, OP, SUCC, LAB, BAD, cand, gets, p
         else:
             toks[0] = 1 + 2 * nb + b
             nt = 1
-        if (binding or pm) and completes:
-            toks[nt] = 1 + 3 * nb + b
+        if (binding or pm) and (kind == USER or kind == DEVMEM):
+            toks[nt] = 1 + 3 * nb + b  # sendmsg() returns: net_zcopy_put()
             nt += 1
         _add_op(P, G, OP, toks, nt)
-        k = _emit(P, G, W, SH, OP, k, HOLDER, b, 0, 0, SUCC, LAB, BAD, cand)
+        k = _emit(P, S, O, k, HOLDER, b, 0, 0)
     return k
 
 
+#: the handlers by operation code: HANDLERS[op] is named X.OP_NAMES[op], as the twin's method for it
+HANDLERS = (put, drop, attach_new, attach, clone, split, segment, expand_head, coalesce, copy, free, holder)
+assert tuple(h.py_func.__name__ for h in HANDLERS) == X.OP_NAMES
+
+
+# ---- one state's successors ------------------------------------------------------------------------------
 @njit(cache=CACHE, _nrt=False)
-def _leaks(P, G, W):
+def successors(P, S0, S, O, T):
+    """Every step from the decoded state S0 into O, in the twin's order (explorer_twin.Explorer.successors and
+    .possible): each operation by the handler of its name. Returns how many."""
+    G0, SH0 = S0[0], S0[2]
+    SUCC, BAD = O[0], O[2]
+    k = put(P, S0, S, O, T, 0)
+    k = drop(P, S0, S, O, T, k)
+    if _busy(G0, SH0) >= P[P_C]:  # no idle CPU: nothing starts
+        return k
+    if G0[G_BUDGET] > 0:
+        first = k
+        k = attach_new(P, S0, S, O, T, k)
+        k = attach(P, S0, S, O, T, k)
+        k = clone(P, S0, S, O, T, k)
+        k = split(P, S0, S, O, T, k)
+        k = segment(P, S0, S, O, T, k)
+        k = expand_head(P, S0, S, O, T, k)
+        k = coalesce(P, S0, S, O, T, k)
+        k = copy(P, S0, S, O, T, k)
+        # the budgeted operations each used one (no symmetry moves the budget: fixing it in place keeps the
+        # encoding canonical)
+        for q in range(first, k):
+            if BAD[q] == 0:
+                SUCC[q, 1] -= 1
+    k = free(P, S0, S, O, T, k)
+    return holder(P, S0, S, O, T, k)
+
+
+@njit(cache=CACHE, _nrt=False)
+def leaks(P, G, W):
+    """At a state with nothing left to do: memory, a reference or an undelivered completion remains."""
     if G[G_BIND]:
         return True
     for b in range(P[P_NB]):
@@ -954,47 +1136,73 @@ def _hash(v, width):
     return h
 
 
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _find(table, states, row, width):
+    """The hash table's slot for ``row``: the one holding its state number, or the empty one it would take."""
+    mask = table.shape[0] - 1
+    slot = np.int64(_hash(row, width) & np.uint64(mask))
+    while table[slot] >= 0:
+        if _row_cmp(states[table[slot]], 0, row, 0, width) == 0:
+            return slot
+        slot = (slot + 1) & mask
+    return slot
+
+
+@njit(cache=CACHE)
+def _rehash(states, n, width, tsize):
+    """A table of ``tsize`` slots holding states 0..n-1."""
+    table = np.full(tsize, -1, np.int64)
+    for idx in range(n):
+        table[_find(table, states, states[idx], width)] = idx
+    return table
+
+
+@njit(cache=CACHE)
+def _grow(states, parent, label, depth, n):
+    """The state arrays at twice their length, the first n rows kept."""
+    cap = 2 * states.shape[0]
+    st2 = np.zeros((cap, states.shape[1]), np.int16)
+    st2[:n] = states[:n]
+    p2 = np.full(cap, -1, np.int64)
+    p2[:n] = parent[:n]
+    l2 = np.zeros((cap, 4), np.int16)
+    l2[:n] = label[:n]
+    d2 = np.zeros(cap, np.int32)
+    d2[:n] = depth[:n]
+    return st2, p2, l2, d2
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _note(found, bad, cur, LAB, q, d):
+    """The first violation of each kind (breadth first: one of the shortest): state, step label, depth."""
+    for kind in range(4):
+        if bad >> kind & 1 and found[kind, 0] < 0:
+            found[kind, 0] = cur
+            for r in range(4):
+                found[kind, 1 + r] = LAB[q, r]
+            found[kind, 5] = d
+
+
 @njit(cache=CACHE)
 def _search(P, start):
-    """Breadth-first search from ``start``. Returns (states, parent, label, depth, n, found, counts)."""
-    nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
-    max_states, max_depth = P[P_MAX], P[P_DEPTH]
+    """Breadth-first search from ``start`` (explorer_twin.Explorer.run). Returns (states, parent, label, depth,
+    n, found, counts)."""
+    width, max_states, max_depth = P[P_WIDTH], P[P_MAX], P[P_DEPTH]
     cap = 1 << 12
     states = np.zeros((cap, width), np.int16)
     parent = np.full(cap, -1, np.int64)
     label = np.zeros((cap, 4), np.int16)
     depth = np.zeros(cap, np.int32)
-    tsize = 1 << 14
-    table = np.full(tsize, -1, np.int64)
     found = np.full((4, 6), -1, np.int64)  # per violation: state, label[4], depth of the violating step
     counts = np.zeros(4, np.int64)  # edges, terminals, complete, max depth
     counts[2] = 1
-
-    G0 = np.zeros(NG, np.int64)
-    W0 = np.zeros((nb, 10), np.int64)
-    SH0 = np.zeros((s + 1, sw), np.int64)
-    OP0 = np.zeros((c + 1, ow), np.int64)
-    G = np.zeros(NG, np.int64)
-    W = np.zeros((nb, 10), np.int64)
-    SH = np.zeros((s + 1, sw), np.int64)
-    OP = np.zeros((c + 1, ow), np.int64)
-    SUCC = np.zeros((MAX_SUCC, width), np.int64)
-    LAB = np.zeros((MAX_SUCC, 4), np.int64)
-    BAD = np.zeros(MAX_SUCC, np.int64)
-    cand = np.zeros(width, np.int64)
-    gets = np.zeros(SCRATCH, np.int64)
-    puts = np.zeros(SCRATCH, np.int64)
-    toks = np.zeros(SCRATCH, np.int64)
-    scratch = np.zeros(SCRATCH, np.int64)
-    cnt = np.zeros(SCRATCH, np.int64)
-    head = np.zeros(8, np.int64)
-    tail = np.zeros(8, np.int64)
+    S0, S, O, T = _workspace(P)
+    G0, W0 = S0[0], S0[1]
+    SUCC, LAB, BAD = O[0], O[1], O[2]
     vec = np.zeros(width, np.int64)
-
     for k in range(width):
         states[0, k] = start[k]
-    h = _hash(start, width)
-    table[np.int64(h & np.uint64(tsize - 1))] = 0
+    table = _rehash(states, 1, width, 1 << 14)
     n = 1
     cur = 0
     while cur < n:
@@ -1004,58 +1212,26 @@ def _search(P, start):
             continue
         for k in range(width):
             vec[k] = states[cur, k]
-        _decode(vec, P, G0, W0, SH0, OP0)
-        K = _successors(P, G0, W0, SH0, OP0, G, W, SH, OP, SUCC, LAB, BAD, cand, gets, puts, toks, scratch,
-                        cnt, head, tail)
+        _decode(vec, P, S0[0], S0[1], S0[2], S0[3])
+        K = successors(P, S0, S, O, T)
         if K == 0:
             counts[1] += 1
-            if found[LEAK, 0] < 0 and _leaks(P, G0, W0):
+            if found[LEAK, 0] < 0 and leaks(P, G0, W0):
                 found[LEAK, 0] = cur
                 found[LEAK, 5] = depth[cur]
         for q in range(K):
             counts[0] += 1
-            bad = BAD[q]
-            if bad:
-                for kind in range(4):
-                    if bad >> kind & 1 and found[kind, 0] < 0:
-                        found[kind, 0] = cur
-                        for r in range(4):
-                            found[kind, 1 + r] = LAB[q, r]
-                        found[kind, 5] = depth[cur] + 1
+            if BAD[q]:
+                _note(found, BAD[q], cur, LAB, q, depth[cur] + 1)
                 continue
-            h = _hash(SUCC[q], width)
-            slot = np.int64(h & np.uint64(tsize - 1))
-            hit = False
-            while table[slot] >= 0:
-                idx = table[slot]
-                same = True
-                for k in range(width):
-                    if states[idx, k] != SUCC[q, k]:
-                        same = False
-                        break
-                if same:
-                    hit = True
-                    break
-                slot = (slot + 1) & (tsize - 1)
-            if hit:
+            slot = _find(table, states, SUCC[q], width)
+            if table[slot] >= 0:  # seen
                 continue
             if n >= max_states:
                 counts[2] = 0
                 continue
-            if n == cap:
-                cap *= 2
-                st2 = np.zeros((cap, width), np.int16)
-                st2[:n] = states[:n]
-                states = st2
-                p2 = np.full(cap, -1, np.int64)
-                p2[:n] = parent[:n]
-                parent = p2
-                l2 = np.zeros((cap, 4), np.int16)
-                l2[:n] = label[:n]
-                label = l2
-                d2 = np.zeros(cap, np.int32)
-                d2[:n] = depth[:n]
-                depth = d2
+            if n == states.shape[0]:
+                states, parent, label, depth = _grow(states, parent, label, depth, n)
             for k in range(width):
                 states[n, k] = SUCC[q, k]
             parent[n] = cur
@@ -1066,14 +1242,8 @@ def _search(P, start):
                 counts[3] = depth[n]
             table[slot] = n
             n += 1
-            if 2 * n > tsize:  # keep the table at most half full
-                tsize *= 2
-                table = np.full(tsize, -1, np.int64)
-                for idx in range(n):
-                    sl = np.int64(_hash(states[idx], width) & np.uint64(tsize - 1))
-                    while table[sl] >= 0:
-                        sl = (sl + 1) & (tsize - 1)
-                    table[sl] = idx
+            if 2 * n > table.shape[0]:  # keep the table at most half full
+                table = _rehash(states, n, width, 2 * table.shape[0])
         cur += 1
     return states, parent, label, depth, n, found, counts
 
@@ -1208,246 +1378,25 @@ def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: 
     return res
 
 
+def steps(bounds: Bounds, scenario: Scenario, v: tuple, op: int, *, symmetry: bool = True) -> list:
+    """One operation's steps from state ``v`` by its compiled handler, ``HANDLERS[op]``, as the twin's
+    explorer_twin.Explorer.steps gives them: (label, canonical successor, or None after a violation,
+    violations), before the ``ops`` bound is charged. ``op`` must be possible at ``v``
+    (explorer_twin.Explorer.possible)."""
+    P = params(bounds, scenario, symmetry)
+    S0, S, O, T = _workspace(P)
+    _decode(np.array(v, dtype=np.int64), P, S0[0], S0[1], S0[2], S0[3])
+    k = HANDLERS[op](P, S0, S, O, T, 0)
+    SUCC, LAB, BAD = O[0], O[1], O[2]
+    return [(tuple(int(x) for x in LAB[q]), None if BAD[q] else tuple(int(x) for x in SUCC[q]),
+             frozenset(kind for kind in range(4) if BAD[q] >> kind & 1)) for q in range(k)]
+
+
 def orbit_twin(ex: X.Explorer, v: tuple) -> float:
     """explorer_twin.orbit_size times the distinct buffer relabellings of v."""
     st = ex.decode(v)
     distinct = len({ex.encode_raw(st, perm) for perm in ex.perms})
     return float(X.orbit_size(ex, v) * distinct)
-
-
-# ---- walks: a trace told step by step ----------------------------------------------------------------------
-HOLDER_TEXT = {USER: "the application unmaps {b} and sendmsg() returns",
-               PIPE: "pipe_buf_release(): the pipe lets go of {b}",
-               POOL: "the page_pool drains {b}",
-               DEVMEM: "the binding's user unbinds {b}",
-               KMALLOC: "the kernel service is done with {b}"}
-
-
-class _Names:
-    """Display names that stay put while the canonical form relabels twin buffers."""
-
-    def __init__(self, ex: X.Explorer):
-        self.ex = ex
-        ninit = ex.L.ninit
-        self.buf = [chr(ord("A") + b) if b < ninit else f"K{b - ninit}" if ex.L.nb - ninit > 1 else "K"
-                    for b in range(ex.L.nb)]
-
-    def follow(self, st: X.State, canonical: tuple) -> None:
-        """The successor ``st`` (in the parent's labels) became ``canonical``: rename buffers to match."""
-        for perm in self.ex.perms:
-            if self.ex.encode_raw(st, perm) == canonical:
-                new = [""] * len(self.buf)
-                for b, nb in enumerate(perm):
-                    new[nb] = self.buf[b]
-                self.buf = new
-                return
-
-    def pages(self, code: int) -> str:
-        b, _a, lo, hi = X.frag_parts(code)
-        n = self.buf[b]
-        return f"{n}{lo}" if lo == hi else f"{n}{lo}-{n}{hi}"
-
-    def skb(self, sh: X.Sh) -> str:
-        return "skb{" + ", ".join(self.pages(c) for c in sh.frags) + "}"
-
-    def line(self, tok: int) -> str:
-        ex, nb = self.ex, self.ex.L.nb
-        x = tok - 1
-        if x < 2 * nb:
-            b, p = divmod(x, 2)
-            what = "pp_ref_count" if ex.kinds[b] == POOL else "page"
-            return f"{what} {self.buf[b]}{p}"
-        if x < 3 * nb:
-            b = x - 2 * nb
-            return f"binding {self.buf[b]}" if ex.page_mode else f"owner {self.buf[b]}"
-        if x < 4 * nb:
-            return f"ubuf_info {self.buf[x - 3 * nb]}"
-        return "the binding"
-
-
-def _counts(ex: X.Explorer, st: X.State, names: _Names) -> str:
-    parts = []
-    for b, x in enumerate(st.bufs):
-        if not x.used:
-            continue
-        n = names.buf[b]
-        for p in range(X.PAGES):
-            if x.pc[p]:
-                parts.append(f"{names.line(1 + X.page_line(b, p))} {x.pc[p]}")
-        if x.oalive or x.oc:
-            parts.append(f"{names.line(1 + X.owner_line(ex.L.nb, b))} {x.oc}")
-        if x.uc:
-            parts.append(f"ubuf_info {n} {x.uc}")
-    if st.bind:
-        parts.append(f"the binding {st.bind}")
-    return ", ".join(parts) or "-"
-
-
-def _dead(ex: X.Explorer, st: X.State, names: _Names) -> str:
-    """Pages freed so far (a copy buffer has one page)."""
-    out = [f"{names.buf[b]}{p}" for b, x in enumerate(st.bufs) if x.used for p in range(X.PAGES)
-           if not x.alive[p] and (b < ex.L.ninit or p == 0)]
-    return " ".join(out) or "-"
-
-
-def _describe(ex: X.Explorer, st0: X.State, lab: tuple, st: X.State, names: _Names) -> str:
-    op, a, b, c = lab
-    L = ex.L
-    if op == PUT:
-        rec = st0.ops[a]
-        tok = rec[0]
-        x = tok - 1
-        before = after = None
-        if x < 2 * L.nb:
-            bb, p = divmod(x, 2)
-            before, after = st0.bufs[bb].pc[p], st.bufs[bb].pc[p]
-        elif x < 3 * L.nb:
-            bb = x - 2 * L.nb
-            before, after = st0.bufs[bb].oc, st.bufs[bb].oc
-        elif x < 4 * L.nb:
-            bb = x - 3 * L.nb
-            before, after = st0.bufs[bb].uc, st.bufs[bb].uc
-        else:
-            before, after = st0.bind, st.bind
-        text = f"put {names.line(tok)} ({before} -> {after})"
-        if x < 3 * L.nb and 2 * L.nb <= x and after == 0 and ex.owner_design:
-            text += ": the owner's release frees its memory" + (
-                " and raises the completion" if ex.kinds[x - 2 * L.nb] in X.COMPLETES else "")
-        elif x < 4 * L.nb and 3 * L.nb <= x and after == 0:
-            text += ": the zerocopy completion"
-        return text
-    if op == DROP:
-        sh = st0.shs[a]
-        return f"dataref drop on the old {names.skb(sh)} ({sh.nmem + sh.drops} -> {sh.nmem + sh.drops - 1})"
-    if op in (ATTACH_NEW, ATTACH):
-        buf, shape = (a, b) if op == ATTACH_NEW else (b, c)
-        pages = names.pages(X.frag_code(buf, shape))
-        span = " (two folios)" if shape == X.SPAN_SHAPE else ""
-        where = "a new skb" if op == ATTACH_NEW else names.skb(st0.shs[a])
-        return f"attach a frag over {pages}{span} to {where}"
-    if op == CLONE:
-        sh = st0.shs[a]
-        return f"skb_clone() of {names.skb(sh)} (dataref {sh.nmem + sh.drops} -> {sh.nmem + sh.drops + 1})"
-    if op == SPLIT:
-        head, tail = ex.split_choices(st0.shs[a].frags)[b]
-        return (f"skb_split() of {names.skb(st0.shs[a])} into {names.skb(X.Sh(1, frags=head))} and "
-                f"{names.skb(X.Sh(1, frags=tail))}")
-    if op == SEGMENT:
-        sh = st0.shs[a]
-        return f"skb_segment(): {names.skb(X.Sh(1, frags=sh.frags[b:c + 1]))} from {names.skb(sh)}"
-    if op == EXPAND:
-        return f"pskb_expand_head() on a clone of {names.skb(st0.shs[a])}: a private copy"
-    if op == COALESCE:
-        return f"skb_try_coalesce(): {names.skb(st0.shs[a])} takes the frags of {names.skb(st0.shs[b])}"
-    if op == COPYFB:
-        return f"skb_copy_ubufs(): {names.skb(st0.shs[a])} copied into kernel pages"
-    if op == FREE:
-        sh = st0.shs[a]
-        d = sh.nmem + sh.drops
-        return f"kfree_skb({names.skb(sh)}): dataref {d} -> {d - 1}" + (": release" if d == 1 else "")
-    if op == HOLDER:
-        return HOLDER_TEXT[ex.kinds[a]].format(b=names.buf[a])
-    return X.OP_NAMES[op]
-
-
-def _verdict(ex: X.Explorer, st0: X.State, st: X.State, bad: set, names: _Names) -> str:
-    if not bad:
-        return ""
-    out = []
-    if X.UAF in bad:
-        freed = [f"{names.buf[b]}{p}" for b, x in enumerate(st.bufs) for p in range(X.PAGES)
-                 if st0.bufs[b].alive[p] and not x.alive[p] and ex.live_covers(st, b, p)]
-        out.append(f"use-after-free: {' '.join(freed) or 'a page'} freed under a live frag" if freed
-                   else "use-after-free: a reference taken on freed memory")
-    if X.EARLY in bad:
-        out.append("early completion: the application may reuse memory still being sent")
-    if X.DOUBLE in bad:
-        out.append("double release: a put on a count already at zero")
-    return "; ".join(out)
-
-
-def walk(bounds: Bounds, scenario: Scenario, labels, *, finish: bool = False) -> list[dict]:
-    """Replay step labels in the twin from the start and tell each step: CPU, operation, the refcounts after
-    it, pages freed, and any violation. A label is a step label from a trace (explorer_twin.Result.found),
-    or "put" (the first in-flight put). ``finish=True`` then frees everything (puts, skbs, holders), as
-    a clean run would end. Stops after the first violating step."""
-    ex = X.Explorer(bounds, scenario)
-    names = _Names(ex)
-    v = ex.encode(ex.start())
-    cpus: list[tuple[int, list]] = []  # (cpu, pending tokens or ["drop"]) per in-flight operation
-    rows = []
-    todo = list(labels)
-    while todo or finish:
-        st0 = ex.decode(v)
-        succ = ex.successors(v)
-        if todo:
-            want = todo.pop(0)
-        elif not succ:
-            break
-        elif st0.ops:
-            want = "put"
-        elif st0.shs:
-            want = next(lab for lab, _s, _b in succ if lab[0] in (DROP, FREE))
-        else:
-            want = next(lab for lab, _s, _b in succ if lab[0] == HOLDER)
-        if want == "put":  # the next put, if any operation still has one to do
-            want = next((lab for lab, _s, _b in succ if lab[0] == PUT), None)
-            if want is None:
-                continue
-        try:
-            lab, st, bad = next(x for x in succ if x[0] == tuple(want))
-        except StopIteration:
-            raise ValueError(f"step {len(rows) + 1}: {want!r} is not possible here") from None
-        # which CPU runs the step
-        if lab[0] == PUT:
-            rec = st0.ops[lab[1]]
-            k = next(i for i, (_c, toks) in enumerate(cpus) if toks == rec)
-            cpu = cpus[k][0]
-            cpus[k] = (cpu, rec[1:])
-            if not cpus[k][1]:
-                cpus.pop(k)
-        elif lab[0] == DROP:
-            k = next(i for i, (_c, toks) in enumerate(cpus) if toks == ["drop"])
-            cpu = cpus.pop(k)[0]
-            if len(st.ops) > len(st0.ops):
-                cpus.append((cpu, list(st.ops[-1])))
-        else:
-            busy = {c for c, _t in cpus}
-            cpu = min(c for c in range(bounds.cpus) if c not in busy)
-            if lab[0] == EXPAND:
-                cpus.append((cpu, ["drop"]))
-            elif len(st.ops) > len(st0.ops):
-                cpus.append((cpu, list(st.ops[-1])))
-        w = ex.encode(st) if not bad else None
-        text = _describe(ex, st0, lab, st, names)
-        verdict = _verdict(ex, st0, st, bad, names)
-        pending = "; ".join(f"CPU {c}: " + ("dataref drop" if t == ["drop"] else ", ".join(names.line(x) for x in t))
-                            for c, t in sorted(cpus, key=lambda ct: ct[0]))
-        rows.append({"step": len(rows) + 1, "cpu": cpu, "operation": text,
-                     "refcounts after": _counts(ex, st, names), "puts to come": pending or "-",
-                     "pages freed": _dead(ex, st, names), "verdict": verdict})
-        if bad:
-            break
-        names.follow(st, w)
-        v = w
-        # keep the CPUs' pending records in the canonical token names
-        cpus = [(c, t if t == ["drop"] else _canon_tokens(ex, st, w, t)) for c, t in cpus]
-    if rows and not rows[-1]["verdict"] and not ex.successors(v) and ex.leaks(v):
-        rows.append({"step": len(rows) + 1, "cpu": "-", "operation": "nothing left to do",
-                     "refcounts after": _counts(ex, ex.decode(v), names), "puts to come": "-",
-                     "pages freed": _dead(ex, ex.decode(v), names), "verdict": "leak: memory or a reference remains"})
-    return rows
-
-
-def _canon_tokens(ex: X.Explorer, st: X.State, canonical: tuple, toks: list) -> list:
-    """Tokens of ``st`` (parent labels) renamed as in the canonical successor."""
-    for perm in ex.perms:
-        if ex.encode_raw(st, perm) == canonical:
-            ren = ex.encode_raw(X.State(0, 0, [X.Buf() for _ in st.bufs], [], [list(toks)]), perm)
-            L = ex.L
-            row = ren[L.off_op:L.off_op + L.ow]
-            return sorted(t for t in row[1:1 + row[0]])
-    return toks
 
 
 # ---- fraglife bench --------------------------------------------------------------------------------------

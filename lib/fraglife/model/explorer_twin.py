@@ -470,7 +470,8 @@ class Explorer:
         if self.live_points(st, b):
             bad.add(EARLY)
 
-    def get(self, st: State, tok: int, bad: set) -> None:
+    def get_ref(self, st: State, tok: int, bad: set) -> None:
+        """A reference taken on a line (``tok``): on memory or an owner already gone, a use-after-free."""
         nb = self.L.nb
         x = tok - 1
         if x < 2 * nb:
@@ -491,7 +492,8 @@ class Explorer:
         else:
             st.bind += 1
 
-    def put(self, st: State, tok: int, bad: set) -> None:
+    def put_ref(self, st: State, tok: int, bad: set) -> None:
+        """A reference dropped on a line (``tok``); the last one frees what the line keeps."""
         nb = self.L.nb
         x = tok - 1
         if x < 2 * nb:
@@ -537,9 +539,9 @@ class Explorer:
     def apply(self, st: State, gets, puts, bad: set) -> None:
         """An operation's reference changes: every get, then every put."""
         for t in gets:
-            self.get(st, t, bad)
+            self.get_ref(st, t, bad)
         for t in puts:
-            self.put(st, t, bad)
+            self.put_ref(st, t, bad)
 
     def frag_refs(self, frags) -> list[int]:
         """What the frags hold by themselves: per frag reference (page designs, owner_frag, binding)."""
@@ -596,21 +598,32 @@ class Explorer:
 
     # ---- successors ----------------------------------------------------------------------------------------
     def successors(self, v: tuple) -> list:
-        """Every step from state ``v``: (label, successor state, violations), in the fixed order."""
+        """Every step from state ``v``: (label, successor state, violations), in the fixed order: operation by
+        operation as in OP_NAMES, each by the method of that name."""
         st0 = self.decode(v)
         out: list = []
-        self.puts_and_drops(v, st0, out)
-        if self.busy(st0) < self.L.c:  # an idle CPU may start an operation
-            if st0.budget:
-                n = len(out)
-                for step in (self.attach, self.clone, self.split, self.segment, self.expand_head, self.coalesce,
-                             self.copy):
-                    step(v, st0, out)
+        for op in self.possible(st0):
+            n = len(out)
+            getattr(self, OP_NAMES[op])(v, st0, out)
+            if op in BUDGETED:
                 for _lab, st, _bad in out[n:]:
                     st.budget -= 1
-            self.free(v, st0, out)
-            self.holder(v, st0, out)
         return out
+
+    def possible(self, st0: State) -> list[int]:
+        """The operations that may step from ``st0``: puts and drops of operations in flight; with an idle CPU,
+        an operation's start (those the ``ops`` bound counts only while it lasts)."""
+        ops = [PUT, DROP]
+        if self.busy(st0) < self.L.c:
+            ops += [op for op in STARTS if st0.budget or op not in BUDGETED]
+        return ops
+
+    def steps(self, v: tuple, op: int) -> list:
+        """One operation's steps from state ``v`` (before the ``ops`` bound is charged): (label, canonical
+        successor, or None after a violation, violations)."""
+        out: list = []
+        getattr(self, OP_NAMES[op])(v, self.decode(v), out)
+        return [(lab, None if bad else self.encode(st), frozenset(bad)) for lab, st, bad in out]
 
     def shinfos(self, st0: State):
         """(index, shared info) in canonical order, each distinct record once (identical ones step alike)."""
@@ -627,8 +640,8 @@ class Explorer:
             if j == 0 or m != ms[j - 1]:
                 yield j, m
 
-    def puts_and_drops(self, v, st0, out) -> None:
-        # put: the next reference an in-flight operation drops (a CPU drops them in order)
+    def put(self, v, st0, out) -> None:
+        """The next reference an in-flight operation drops (a CPU drops them in order)."""
         for i, op in enumerate(st0.ops):
             if i and op == st0.ops[i - 1]:
                 continue
@@ -637,9 +650,11 @@ class Explorer:
             tok = rest.pop(0)
             if rest:
                 st.ops.append(rest)
-            self.put(st, tok, bad)
+            self.put_ref(st, tok, bad)
             out.append(((PUT, i, tok, 0), st, bad))
-        # drop: expand_head's dataref decrement on the old shared info; the last one releases it
+
+    def drop(self, v, st0, out) -> None:
+        """expand_head's dataref decrement on the old shared info; the last one releases it."""
         for i, sh in self.shinfos(st0):
             if sh.drops == 0:
                 continue
@@ -649,41 +664,49 @@ class Explorer:
                 self.add_op(st, self.release(st, i))
             out.append(((DROP, i, 0, 0), st, bad))
 
+    def attach_new(self, v, st0, out) -> None:
+        """A frag of a held buffer to a new skb (see :meth:`attach_frag`)."""
+        if self.nskbs(st0) < self.L.s and len(st0.shs) < self.L.s:
+            self.attach_frag(v, st0, -1, out)
+
     def attach(self, v, st0, out) -> None:
-        """A frag of a held buffer, to a new skb or to an skb no one else shares (skb_fill_page_desc() and
-        the frag's reference: GUP, get_page(), a page_pool slot, the binding, or the owner)."""
+        """A frag of a held buffer to an skb no one else shares (see :meth:`attach_frag`)."""
+        for i, sh in self.shinfos(st0):
+            if sh.nmem == 1 and not sh.drops and len(sh.frags) < self.L.f:
+                self.attach_frag(v, st0, i, out)
+
+    def attach_frag(self, v, st0, target: int, out) -> None:
+        """A frag of each held buffer, in each shape, to shared info ``target`` (-1: a new one):
+        skb_fill_page_desc() and the frag's reference (GUP, get_page(), a page_pool slot, the binding, or the
+        owner)."""
         L = self.L
-        nsk, nsh = self.nskbs(st0), len(st0.shs)
-        targets = ([-1] if nsk < L.s and nsh < L.s else []) + [
-            i for i, sh in self.shinfos(st0) if sh.nmem == 1 and not sh.drops and len(sh.frags) < L.f]
-        for target in targets:
-            for b in range(L.ninit):
-                kind = self.kinds[b]
-                if not st0.bufs[b].holder or not self.sendable(kind):
-                    continue
-                if target >= 0 and self.uarg and kind in COMPLETES and st0.shs[target].uarg not in (0, b + 1):
-                    continue  # an skb points at one ubuf_info (skb_zerocopy_iter_stream(): -EEXIST)
-                for shape in self.shapes(kind):
-                    st, bad = self.decode(v), set()
-                    code = frag_code(b, shape)
-                    if target < 0:
-                        st.shs.append(Sh(1, members=[1]))
-                    sh = st.shs[target]
-                    gets = self.frag_refs([code])
-                    new = self.held_mask(sh.frags + [code])
-                    if self.per_shinfo:
-                        gets += self.mask_tokens(new & ~sh.oheld)
-                        sh.oheld = new
-                    if self.per_skb:
-                        gets += self.mask_tokens(new & ~(sh.members[0] - 1))
-                        sh.members = [1 + new]
-                    sh.frags.append(code)
-                    if self.uarg and kind in COMPLETES and not sh.uarg:
-                        sh.uarg = b + 1  # skb_zcopy_set(): the shared info holds the send's ubuf_info
-                        gets.append(uarg_token(L.nb, b))
-                    self.apply(st, gets, [], bad)
-                    label = (ATTACH_NEW, b, shape, 0) if target < 0 else (ATTACH, target, b, shape)
-                    out.append((label, st, bad))
+        for b in range(L.ninit):
+            kind = self.kinds[b]
+            if not st0.bufs[b].holder or not self.sendable(kind):
+                continue
+            if target >= 0 and self.uarg and kind in COMPLETES and st0.shs[target].uarg not in (0, b + 1):
+                continue  # an skb points at one ubuf_info (skb_zerocopy_iter_stream(): -EEXIST)
+            for shape in self.shapes(kind):
+                st, bad = self.decode(v), set()
+                code = frag_code(b, shape)
+                if target < 0:
+                    st.shs.append(Sh(1, members=[1]))
+                sh = st.shs[target]
+                gets = self.frag_refs([code])
+                new = self.held_mask(sh.frags + [code])
+                if self.per_shinfo:
+                    gets += self.mask_tokens(new & ~sh.oheld)
+                    sh.oheld = new
+                if self.per_skb:
+                    gets += self.mask_tokens(new & ~(sh.members[0] - 1))
+                    sh.members = [1 + new]
+                sh.frags.append(code)
+                if self.uarg and kind in COMPLETES and not sh.uarg:
+                    sh.uarg = b + 1  # skb_zcopy_set(): the shared info holds the send's ubuf_info
+                    gets.append(uarg_token(L.nb, b))
+                self.apply(st, gets, [], bad)
+                label = (ATTACH_NEW, b, shape, 0) if target < 0 else (ATTACH, target, b, shape)
+                out.append((label, st, bad))
 
     def clone(self, v, st0, out) -> None:
         """skb_clone(): the clone shares the shared info (dataref + 1); per-skb owners take their own refs."""
