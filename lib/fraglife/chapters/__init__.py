@@ -92,9 +92,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping
 
-from ..model.workloads import WORKLOADS
 from ..params import Param, ParamError, Params, ParamSpec
 from ..paths import BOOK
+from .kit import MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -152,37 +152,6 @@ def _spec(chapter_id: str, *params: Param) -> ParamSpec:
     return ParamSpec(chapter_id, params)
 
 
-# Parameters shared by chapters that replay workloads; one definition each.
-WORKLOAD_PARAMS = (
-    Param("workload", str, "tcp_send", "workload generator (see fraglife.model.workloads)",
-          choices=tuple(WORKLOADS)),
-    Param("bytes_sent", int, 16 * MiB, "payload bytes the workload moves", lo=64 * KiB, hi=1024 * MiB),
-    Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
-    Param("send_size", int, 64 * KiB, "bytes one sendmsg() hands over", lo=4 * KiB, hi=16 * MiB),
-    Param("loss_rate", float, 0.01, "share of segments lost on the wire", lo=0.0, hi=0.2),
-    Param("loss_burst", float, 1.0, "mean length of a run of lost segments (1: isolated losses)", lo=1.0, hi=64.0),
-    Param("cpus", int, 2, "CPUs the workload's events are spread over", lo=1, hi=64),
-    Param("seed", int, 1, "random seed; same seed, same trace", lo=0, hi=2**31 - 1),
-)
-#: Whether a chapter measures this machine now (falling back to the recording) or reads the recording.
-MEASUREMENTS_PARAM = Param("measurements", str, "live", "live: measure this machine where it allows (else the "
-                           "recording); recorded: the recordings in data/probes/", choices=("live", "recorded"))
-
-
-#: What a replay of chapter 01's engine takes besides the workload's own settings (chapters 01 and 08).
-REPLAY_PARAMS = (
-    Param("folio_pages", int, 1, "pages per folio of the memory sent, and of page_pool pages (1: order 0)",
-          lo=1, hi=512, power_of_two=True),
-    Param("frag_size", int, 16 * KiB, "physrange_send only (the thread's future): bytes per frag",
-          lo=512, hi=2 * MiB),
-    Param("rx_buf", int, 2048, "bytes per receive buffer in a page_pool page", lo=512, hi=64 * KiB),
-    Param("rtt_us", float, 25.0, "round trip time in microseconds", lo=1.0, hi=100_000.0),
-    Param("txc_us", float, 16.0, "delay from an skb's last byte on the wire to its TX completion, us",
-          lo=0.0, hi=10_000.0),
-    Param("line_gbit", int, 100, "line rate in Gbit/s (wire time of an skb, and the core share)",
-          lo=1, hi=1600),
-)
-
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
         "00_overview",
@@ -223,6 +192,7 @@ CHAPTERS: tuple[Chapter, ...] = (
                   choices=("folio", "page_pool", "net_iov")),
             Param("seed", int, 1, "random seed of page and descriptor placement; same seed, same walk",
                   lo=0, hi=2**31 - 1),
+            MEASUREMENTS_PARAM,
         ),
     ),
     Chapter(
@@ -239,9 +209,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("refs_per_page", int, 0, "FOLL_GET references other holders keep on each page (vmsplice, "
                   "direct I/O, today's MSG_ZEROCOPY elsewhere)", lo=0, hi=4096),
             Param("inflight", int, 8, "sends in flight before the first completes", lo=1, hi=64),
-            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
-            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
-            Param("seed", int, 1, "random seed; same seed, same run", lo=0, hi=2**31 - 1),
+            *SENDER_PARAMS,
             MEASUREMENTS_PARAM,
         ),
     ),
@@ -262,9 +230,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("thp_share", float, 0.0, "share of 2 MiB regions backed by PMD-mapped THPs", lo=0.0, hi=1.0),
             Param("accept_fraction", float, 1.0, "share of the message the socket takes per sendmsg() (the "
                   "application sends the rest again)", lo=0.05, hi=1.0),
-            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
-            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
-            Param("seed", int, 1, "random seed; same seed, same pages mapped", lo=0, hi=2**31 - 1),
+            *pick(SENDER_PARAMS, seed="random seed; same seed, same pages mapped"),
             MEASUREMENTS_PARAM,
         ),
     ),
@@ -285,7 +251,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("completion_us", float, 50.0, "how long the network holds data after its last byte left: the "
                   "ACK and the TX completion, us", lo=0.0, hi=10_000.0),
             Param("line_gbit", int, 100, "line rate in Gbit/s", lo=1, hi=1600),
-            *(p for p in WORKLOAD_PARAMS if p.name in ("bytes_sent", "mss", "loss_rate", "cpus", "seed")),
+            *pick(WORKLOAD_PARAMS, "bytes_sent", "mss", "loss_rate", "cpus", "seed"),
             MEASUREMENTS_PARAM,
         ),
     ),
@@ -306,7 +272,8 @@ CHAPTERS: tuple[Chapter, ...] = (
                   "17..45)", lo=4, hi=45),
             Param("gso_max_kib", int, 64, "the device's GSO limit in KiB: 64 is GSO_LEGACY_MAX_SIZE, BIG TCP "
                   "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
-            Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
+            *pick(WORKLOAD_PARAMS, "mss"),
+            MEASUREMENTS_PARAM,
         ),
     ),
     Chapter(
@@ -324,7 +291,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("latency_us", float, 50.0, "how long the network holds a message: send to ACK and TX completion, "
                   "us", lo=1.0, hi=100_000.0),
             Param("bytes_sent", int, 4 * MiB, "payload bytes each replay moves", lo=256 * KiB, hi=256 * MiB),
-            *(p for p in WORKLOAD_PARAMS if p.name in ("mss", "loss_rate", "cpus", "seed")),
+            *pick(WORKLOAD_PARAMS, "mss", "loss_rate", "cpus", "seed"),
             MEASUREMENTS_PARAM,
         ),
     ),
@@ -343,7 +310,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             Param("explore_cpus", int, 2, "explorer: CPUs, i.e. operations in flight at once", lo=1, hi=3),
             Param("skbs", int, 3, "explorer: skbs alive at once", lo=1, hi=4),
             Param("frags", int, 2, "explorer: frags per skb", lo=1, hi=3),
-            *(p for p in WORKLOAD_PARAMS if p.name != "workload"),
+            *pick(WORKLOAD_PARAMS, drop=("workload",)),
             *REPLAY_PARAMS,
             MEASUREMENTS_PARAM,
         ),

@@ -16,11 +16,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import bvec as B, costs
-from ..params import Params
 from ..probes import pagemap as pagemap_probe
+from . import kit
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = 4096
@@ -38,9 +37,8 @@ KIND_LABEL = {FRESH_4K: "anon 4 KiB, fresh", FRAG_4K: "anon 4 KiB, fragmented", 
 ACCESS_FRAGS = 1 << 20
 
 
-def probe_results() -> dict:
-    return {"btf": probes.run("btf"), "pagemap": probes.run("pagemap", quick=True),
-            "atomics": probes.run("atomics", quick=True)}
+#: The probes this chapter reads, and whether each one's quick run will do.
+PROBES = {"btf": False, "pagemap": True, "atomics": True}
 
 
 def measured_layout(pm, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -190,24 +188,13 @@ def access_bench(n: int = ACCESS_FRAGS, repeats: int = 7) -> dict:
             "same_addresses": int(page) == int(phys)}
 
 
-class Results:
-    """Chapter 06's analyses for one parameter set, each computed once on first use."""
+class Results(kit.Probed):
+    """Chapter 06's analyses for one parameter set, each computed once on first use (the probes: ``PROBES``,
+    or ``probe_data`` given to the constructor)."""
 
-    def __init__(self, params: Mapping, probe_data: Mapping | None = None):
-        self.P = Params.of(params)
-        self.probes = dict(probe_data) if probe_data is not None else probe_results()
-
-    @cached_property
-    def btf(self):
-        return self.probes["btf"]
-
-    @cached_property
-    def pagemap(self):
-        return self.probes["pagemap"]
-
-    @cached_property
-    def sources(self) -> pd.DataFrame:
-        return probes.notes(self.probes)
+    PROBES = PROBES
+    btf = kit.probed("btf")
+    pagemap = kit.probed("pagemap")
 
     @cached_property
     def goal(self) -> int:
@@ -349,7 +336,7 @@ class Results:
             "phys_multi_folio_share": float(ph.multi_folio_share),
             "zerocopy_ref_ns_per_mib_sw_gso": float(self.priced.loc[("zerocopy", "software GSO"), "ns_per_mib"]),
             "phys_ref_ns_per_mib_sw_gso": float(self.priced.loc[("phys", "software GSO"), "ns_per_mib"]),
-            "probes": probes.combined_source(self.probes),
+            "probes": self.measured,
         }
 
 

@@ -16,10 +16,9 @@ from typing import Mapping
 
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import costs, memdesc as M
-from ..params import Params
+from . import kit
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4096
@@ -54,10 +53,8 @@ FOLIO_CATEGORIES = ("anon", "file", "anon_thp", "file_large", "hugetlb")
 
 # -- what the probes say --------------------------------------------------------------------
 
-def probe_results() -> dict:
-    """The three probes this chapter reads, live where the machine allows, else recorded."""
-    return {"btf": probes.run("btf"), "kpageflags": probes.run("kpageflags"),
-            "memlat": probes.run("memlat", quick=True)}
+#: The probes this chapter reads, and whether each one's quick run will do.
+PROBES = {"btf": False, "kpageflags": False, "memlat": True}
 
 
 def _member(btf, struct: str, name: str) -> dict:
@@ -235,28 +232,14 @@ def load_unit(memlat_res, nbytes: float, chains: int, name: str) -> costs.Unit:
     return costs.Unit(name, ns, "ns/load", costs.measured_label(memlat_res.source), how)
 
 
-class Results:
-    """Chapter 02's analyses for one parameter set, each computed once on first use."""
+class Results(kit.Probed):
+    """Chapter 02's analyses for one parameter set, each computed once on first use (the probes: ``PROBES``,
+    or ``probe_data`` given to the constructor)."""
 
-    def __init__(self, params: Mapping, probe_data: Mapping | None = None):
-        self.P = Params.of(params)
-        self.probes = dict(probe_data) if probe_data is not None else probe_results()
-
-    @cached_property
-    def btf(self):
-        return self.probes["btf"]
-
-    @cached_property
-    def kpf(self):
-        return self.probes["kpageflags"]
-
-    @cached_property
-    def memlat(self):
-        return self.probes["memlat"]
-
-    @cached_property
-    def sources(self) -> pd.DataFrame:
-        return probes.notes(self.probes)
+    PROBES = PROBES
+    btf = kit.probed("btf")
+    kpf = kit.probed("kpageflags")
+    memlat = kit.probed("memlat")
 
     @cached_property
     def sizes(self) -> pd.DataFrame:
@@ -455,7 +438,7 @@ class Results:
             "memdesc8_extra_core_share_100g": float(costs.core_share(max(0.0, pr.loc["memdesc8", "extra_ns_per_mib"]),
                                                                      100)),
             "desc_ref_ns_per_mib": float(pr.loc["desc_ref", "ns_per_mib"]),
-            "probes": probes.combined_source(self.probes),
+            "probes": self.measured,
         }
 
 
