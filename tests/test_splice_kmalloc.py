@@ -129,7 +129,7 @@ def test_chapter_07_costs_follow_the_rules(recorded):
 ], ids=["05", "07"])
 def test_panel_follows_its_controls(chapter, view, change, recorded):
     module = chapter.module()
-    P = chapter.spec.defaults()
+    P = _params(chapter)
     panel = view.make_panel(module, P, module.Results(P))
     assert panel.renders == 1 and panel.error is None
     before = [o["data"].get("text/plain") for o in panel.outputs]

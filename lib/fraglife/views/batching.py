@@ -79,9 +79,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_costs(df, "ns per MiB by cause, this setting"), tot]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 04's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("04").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="ns per MiB by cause and strategy")

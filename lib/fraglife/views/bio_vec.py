@@ -94,9 +94,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart, df[PANEL_COLUMNS].round(2).set_index("rule")]
 
 
-def make_panel(ch, P: Mapping[str, Any], R=None) -> widgets.Panel:
+def make_panel(ch, P, R=None) -> widgets.Panel:
     """Chapter 06's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("06").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="Frags and skbs per MiB by rule")

@@ -105,9 +105,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_panel(df), table.round(1)]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 07's control panel; ``ch`` is the chapter module (a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("07").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="CPU per message by cause, and memory held")

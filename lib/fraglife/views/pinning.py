@@ -102,9 +102,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_costs(df, "ns per MiB by cause, this setting"), tot]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 03's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("03").spec, P, R.units["line_transfer_ns"]), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P, R.units["line_transfer_ns"]), lambda **c: panel(ch.panel_data(P, **c)),
                          title="ns per MiB by cause: references against pins")

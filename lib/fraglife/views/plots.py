@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import altair as alt
 
-from ..model.policies import POLICIES
 from . import tables
 
 THEME = "fraglife"
@@ -22,9 +22,6 @@ FONT = "Liberation Sans, DejaVu Sans, Helvetica, Arial, sans-serif"
 # Colour-blind-safe categorical palette (Okabe & Ito), fixed order so a policy
 # keeps its colour across chapters.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-
-# Policies keep one colour each, everywhere in the book, in the order the model declares them.
-POLICY_ORDER = list(POLICIES)
 
 
 def _theme() -> alt.theme.ThemeConfig:
@@ -91,7 +88,8 @@ def save(chart: alt.TopLevelMixin, path: str | Path) -> Path:
     return path
 
 
-def policy_color(field: str = "policy", title: str = "policy") -> alt.Color:
-    """A colour encoding that gives each policy the same colour in every chart."""
-    return alt.Color(f"{field}:N", title=title, sort=POLICY_ORDER,
-                     scale=alt.Scale(domain=POLICY_ORDER, range=PALETTE[: len(POLICY_ORDER)]))
+def policy_color(policies: Sequence[str], field: str = "policy", title: str = "policy") -> alt.Color:
+    """A colour encoding that gives each policy the same colour in every chart: ``policies`` is every policy in
+    the model's order (the chapter module's ``POLICY_ORDER``), whichever of them the chart shows."""
+    order = list(policies)
+    return alt.Color(f"{field}:N", title=title, sort=order, scale=alt.Scale(domain=order, range=PALETTE[: len(order)]))

@@ -131,9 +131,7 @@ def panel(df: pd.DataFrame) -> list:
     return [alt.hconcat(m, w), mem_t.round(4).set_index("stage"), walk_t.round(3).set_index("layout")]
 
 
-def make_panel(ch, P: Mapping[str, Any], R=None) -> widgets.Panel:
+def make_panel(ch, P, R=None) -> widgets.Panel:
     """Chapter 02's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("02").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="Metadata by stage, frag walk by layout")

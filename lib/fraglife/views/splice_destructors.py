@@ -98,9 +98,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_panel(df), df[PANEL_COLUMNS].round(2)]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 05's control panel; ``ch`` is the chapter module (a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("05").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="Atomics per MiB and throughput by rule")
