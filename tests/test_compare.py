@@ -84,7 +84,9 @@ def test_a_row_without_a_kernel_count_has_no_ratio():
 
 
 def test_chapter_01_compares_its_zerocopy_transfers(kc):
-    t = ch01.kernel_comparison(kc)
+    fed = ch01.AGAINST.transfers(kc)
+    assert list(fed.columns[:2]) == ["transfer", "workload"] and set(fed.workload) <= {"tcp_send", "tcp_gso"}
+    t = ch01.AGAINST.rows(kc)
     assert list(t.columns) == compare.COLUMNS
     assert list(dict.fromkeys(t.transfer)) == [r["name"] for r in kc.data["runs"] if r["sender"] == "zerocopy"]
     assert set(t.chapter) == {"01_refcount_removal"} and set(t.measured) == {"recorded"}
@@ -98,14 +100,15 @@ def test_chapter_01_compares_its_zerocopy_transfers(kc):
 
 
 def test_chapter_05_compares_its_splice_transfers(kcs):
-    t = ch05.kernel_comparison(kcs)
+    assert list(ch05.AGAINST.transfers(kcs).transfer) == [r["name"] for r in kcs.data["runs"]]
+    t = ch05.AGAINST.rows(kcs)
     assert set(t.transfer) == {"splice_tso_on", "splice_tso_off"} and set(t.chapter) == {"05_splice_destructors"}
     assert compare.follows(t, kcs.source)[0]
     assert (t[t.quantity == "completions"].model == 0).all()
 
 
 def test_a_disagreement_needs_its_reason(kc):
-    t = ch01.kernel_comparison(kc).copy()
+    t = ch01.AGAINST.rows(kc).copy()
     i = t.index[t.agrees.notna()][0]
     t.loc[i, "agrees"] = False
     t.loc[i, "reason"] = ""
@@ -119,14 +122,14 @@ def test_a_disagreement_needs_its_reason(kc):
 
 
 def test_every_quantity_agreeing_says_so(kcs):
-    t = ch05.kernel_comparison(kcs)
+    t = ch05.AGAINST.rows(kcs)
     t = t.assign(agrees=t.agrees.map(lambda a: None if a is None else True))
     assert compare.gaps_remark(t) == f"Every quantity compared agrees {compare.RULE}."
 
 
 def test_one_table_for_every_chapter(kc, kcs):
     rows = [compare.row("03_pinning", "O_DIRECT read", "pins_acquired", 256.0, 256.0, mib=1.0, measured="live")]
-    t = compare.table([ch01.kernel_comparison(kc), ch05.kernel_comparison(kcs), rows])
+    t = compare.table([ch01.AGAINST.rows(kc), ch05.AGAINST.rows(kcs), rows])
     assert list(t.columns) == compare.COLUMNS
     assert list(dict.fromkeys(t.chapter)) == ["01_refcount_removal", "05_splice_destructors", "03_pinning"]
     assert compare.table([]).empty and list(compare.table([]).columns) == compare.COLUMNS

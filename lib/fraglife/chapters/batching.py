@@ -201,9 +201,7 @@ class Results:
     def unit_table(self) -> pd.DataFrame:
         return kit.unit_rows(self.units, UNIT_NAMES)
 
-    @cached_property
-    def faults_probe(self):
-        return kit.probe("faults", self.P.measurements)
+    faults_probe = kit.probe_result("faults")
 
     @cached_property
     def calibration(self) -> pd.DataFrame:

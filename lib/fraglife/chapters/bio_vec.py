@@ -240,13 +240,9 @@ class Results(kit.Probed):
 
     @cached_property
     def send_grid(self) -> pd.DataFrame:
-        rows = []
-        for kib in SEND_KIBS:
-            t = self.rules_for(send_kib=kib)
-            for rule, r in t.iterrows():
-                rows.append({"send_kib": kib, "rule": rule, "frags_per_mib": r.frags_per_mib,
-                             "skbs_per_mib": r.skbs_per_mib})
-        return pd.DataFrame(rows)
+        """Frags and skbs per MiB by send size, every rule, the run's buffer."""
+        return kit.rows_over("send_kib", SEND_KIBS, lambda kib: self.rules_for(send_kib=kib), "rule",
+                             ("frags_per_mib", "skbs_per_mib"))
 
     @cached_property
     def kinds(self) -> pd.DataFrame:
@@ -268,13 +264,8 @@ class Results(kit.Probed):
     @cached_property
     def gso_grid(self) -> pd.DataFrame:
         """skbs per MiB as the GSO limit grows (BIG TCP), every rule, the run's buffer and frag limit."""
-        rows = []
-        for g in GSO_KIBS:
-            t = self.rules_for(gso_max_kib=g)
-            for rule, r in t.iterrows():
-                rows.append({"gso_max_kib": g, "rule": rule, "skbs_per_mib": r.skbs_per_mib,
-                             "frags_per_skb": r.frags_per_skb, "max_frags_in_skb": r.max_frags_in_skb})
-        return pd.DataFrame(rows)
+        return kit.rows_over("gso_max_kib", GSO_KIBS, lambda g: self.rules_for(gso_max_kib=g), "rule",
+                             ("skbs_per_mib", "frags_per_skb", "max_frags_in_skb"))
 
     @cached_property
     def frags_needed(self) -> pd.DataFrame:

@@ -18,18 +18,23 @@ needs its reason in the text, never a tuned constant.
 
 Rows of other chapters and probes join the same table through :func:`row` (one quantity at a
 time) and :func:`table` (several chapters' rows in one frame, :data:`COLUMNS` first), so one
-command can print every chapter's rows together. Chapters 01 (MSG_ZEROCOPY over veth) and 05
+command can print every chapter's rows together. A chapter says how it compares in an
+:class:`Against`; its ``Results`` gets ``kernel``, ``transfers``, ``comparison`` and
+``comparison_table`` from :class:`Compares`. Chapters 01 (MSG_ZEROCOPY over veth) and 05
 (splice over veth) compare now. This module is not a chapter module.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
 from ..params import ParamError
 from ..probes import kcount
+from . import kit
 
 MiB = 1 << 20
 #: Relative tolerance around the kernel's bracket.
@@ -189,3 +194,64 @@ def gaps_remark(table: pd.DataFrame) -> str:
         lines.append(f"- `{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:.2f} per MiB, kernel "
                      f"{r.kernel:.2f} ({r.kernel_low:.2f} to {r.kernel_high:.2f}). {why}")
     return "Where they differ:\n\n" + "\n".join(lines)
+
+
+def results_remark(R) -> str:
+    """:func:`gaps_remark` of a chapter's ``Results`` (its ``comparison``): what a chapter's notebook shows."""
+    return gaps_remark(R.comparison)
+
+
+@dataclass(frozen=True)
+class Against:
+    """How a chapter compares its model with a probe's transfers: the chapter (its id), the probe, the
+    generator settings that reproduce one transfer (``inputs(run)``), the model's counts per MiB for those
+    settings (``quantities(inputs)``), the known gaps keyed by (transfer, quantity), and the sender whose
+    transfers count (None: all)."""
+
+    chapter: str
+    probe: str
+    inputs: Callable[[Mapping], dict]
+    quantities: Callable[[Mapping], dict]
+    reasons: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    sender: str | None = None
+
+    def runs(self, result) -> list[dict]:
+        return [r for r in result.data.get("runs", []) if self.sender is None or r.get("sender") == self.sender]
+
+    def transfers(self, result) -> pd.DataFrame:
+        """The probe's transfers as the model is fed them."""
+        return pd.DataFrame([{"transfer": r["name"], **self.inputs(r)} for r in self.runs(result)])
+
+    def rows(self, result) -> pd.DataFrame:
+        """One row per transfer and quantity (:data:`COLUMNS`)."""
+        return comparisons(result, lambda run: self.quantities(self.inputs(run)), self.chapter, self.reasons,
+                           sender=self.sender)
+
+
+class Compares:
+    """What a chapter's ``Results`` that compares its model with a probe's transfers has, from the class's
+    ``AGAINST`` (:class:`Against`): ``kernel`` (the probe, live or recorded as the run's measurements
+    parameter says), ``transfers``, ``comparison`` (the rows) and ``comparison_table`` (the columns a chapter
+    shows)."""
+
+    AGAINST: Against
+
+    @cached_property
+    def kernel(self):
+        """The probe's transfers, counted by this kernel's tracepoints."""
+        return kit.probe(self.AGAINST.probe, self.P.measurements)
+
+    @cached_property
+    def transfers(self) -> pd.DataFrame:
+        """The probe's transfers as the model is fed them."""
+        return self.AGAINST.transfers(self.kernel)
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame:
+        """The model fed each transfer's settings against the kernel's counts, one row per transfer and quantity."""
+        return self.AGAINST.rows(self.kernel)
+
+    @cached_property
+    def comparison_table(self) -> pd.DataFrame:
+        """The model against the kernel, the columns the chapter shows."""
+        return self.comparison[TABLE_COLUMNS]

@@ -7,18 +7,21 @@ Every chapter module takes its plumbing from here, so each piece exists once:
   of the book's engine takes besides), :data:`SENDER_PARAMS` (a sender moving bytes at a line
   rate), :data:`MEASUREMENTS_PARAM`; :func:`pick` takes part of a group;
 * **probes**, live or recorded as the chapter's ``measurements`` parameter says:
-  :func:`probe_mode`, :func:`probe`, :func:`probe_set`, and :class:`Probed` for a ``Results`` over
-  a fixed set of probes. "recorded" reads the recordings in
-  ``data/probes/`` and nothing else; "live" is the probes' own default (measured where the
-  machine allows, else the recording; ``FRAGLIFE_PROBES=recorded`` makes it the recording);
+  :func:`probe_mode`, :func:`probe`, :func:`probe_set`; as ``Results`` properties
+  :func:`probe_result`, or :class:`Probed` and :func:`probed` for a fixed set of probes.
+  "recorded" reads the recordings in ``data/probes/`` and nothing else; "live" is the probes'
+  own default (measured where the machine allows, else the recording;
+  ``FRAGLIFE_PROBES=recorded`` makes it the recording);
 * **unit costs** for a ``measurements`` value: :func:`unit_costs` (the ``atomics`` probe, plus
   the extras a chapter asks for: GUP and pins, fork and copy-on-write, faulting ahead, releases
   on another CPU, a 64 KiB memcpy, cited allocation costs), :func:`with_release_units`, and
   :func:`measured` (one word for a headline: were they measured now or recorded);
 * **sentences**: :func:`pct` (a share in percent), :func:`plural`, :func:`words` (a list in
   words);
-* **one-axis grids** that include the run's own value: :func:`with_run`, :func:`grid` and the
-  ``Results`` property :func:`run_grid`.
+* **tables**: :func:`unit_rows` (the unit costs a chapter shows);
+* **one-axis grids**: :func:`grid` and :func:`rows_over` (a table per value, stacked), and
+  those that include the run's own value: :func:`with_run` and the ``Results`` property
+  :func:`run_grid`.
 
 The kit is not a chapter module (the registry lists none of it), and it imports none: chapter
 modules import the kit, the model and the probes, never each other.
@@ -110,6 +113,15 @@ def probe(name: str, measurements: str, *, quick: bool = True) -> probes.ProbeRe
 def probe_set(measurements: str, names: Mapping[str, bool]) -> dict[str, probes.ProbeResult]:
     """Several probes at once: ``names`` maps each to whether its quick run will do."""
     return {n: probe(n, measurements, quick=quick) for n, quick in names.items()}
+
+
+def probe_result(name: str, *, quick: bool = True) -> cached_property:
+    """A ``Results`` property: probe ``name`` as the run's ``measurements`` parameter says."""
+    def get(self):
+        return probe(name, self.P.measurements, quick=quick)
+
+    get.__doc__ = f"The {name} probe, live or recorded as the run's measurements parameter says."
+    return cached_property(get)
 
 
 class Probed:
@@ -259,6 +271,18 @@ def grid(key: str, values: Iterable, frame_at: Callable[[Any], pd.DataFrame | No
         t.insert(0, key, v)
         frames.append(t)
     return pd.concat(frames, ignore_index=True)
+
+
+def rows_over(key: str, values: Iterable, frame_at: Callable[[Any], pd.DataFrame], index: str,
+              columns: Iterable[str]) -> pd.DataFrame:
+    """One table over ``key``: for each value, a row per row of ``frame_at(value)`` (its index as ``index``,
+    then ``columns``), tidy."""
+    columns = tuple(columns)
+    rows = []
+    for v in values:
+        for i, r in frame_at(v).iterrows():
+            rows.append({key: v, index: i, **{c: r[c] for c in columns}})
+    return pd.DataFrame(rows)
 
 
 def run_grid(key: str, values: Iterable, doc: str | None = None) -> cached_property:

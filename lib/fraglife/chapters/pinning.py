@@ -333,25 +333,17 @@ class Results:
     def fp_mixed(self) -> dict:
         return fp_mixed(self.P)
 
-    @cached_property
-    def pins_probe(self):
-        return kit.probe("pins", self.P.measurements)
+    pins_probe = kit.probe_result("pins")
+    cow_probe = kit.probe_result("cow")
+    zerocopy_probe = kit.probe_result("zerocopy")
 
     @cached_property
     def pin_table(self) -> pd.DataFrame:
         return pin_table(self.pins_probe)
 
     @cached_property
-    def cow_probe(self):
-        return kit.probe("cow", self.P.measurements)
-
-    @cached_property
     def cow(self) -> dict[str, pd.DataFrame]:
         return cow_tables(self.cow_probe)
-
-    @cached_property
-    def zerocopy_probe(self):
-        return kit.probe("zerocopy", self.P.measurements)
 
     @cached_property
     def zerocopy(self) -> pd.DataFrame:

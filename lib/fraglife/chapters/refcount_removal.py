@@ -309,11 +309,6 @@ def constants(params: Mapping) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- the model against this kernel
-def kernel_counts(mode: str = "live"):
-    """The ``kcount`` probe: a real MSG_ZEROCOPY transfer over veth, counted by tracepoints."""
-    return kit.probe("kcount", mode)
-
-
 def model_inputs(run: Mapping) -> dict:
     """The generator settings that reproduce one kcount transfer: its size, MSS, send size, TSO setting and the
     drop rate and loss runs it measured (Tcp.RetransSegs per retransmitted skb)."""
@@ -338,21 +333,15 @@ def model_quantities(inputs: Mapping) -> dict:
             "completions": c["zc_complete"] / mib}
 
 
-def kernel_comparison(result) -> pd.DataFrame:
-    """One row per transfer and quantity (:mod:`fraglife.chapters.compare`): the model fed the transfer's settings
-    against the kernel's count; ``result`` is the kcount probe's."""
-    return compare.comparisons(result, lambda run: model_quantities(model_inputs(run)), "01_refcount_removal",
-                               EXPECTED_GAPS, sender="zerocopy")
+#: The model against the kcount probe's MSG_ZEROCOPY transfers over veth, counted by tracepoints.
+AGAINST = compare.Against("01_refcount_removal", "kcount", model_inputs, model_quantities, EXPECTED_GAPS,
+                          sender="zerocopy")
 
 
-def transfers(result) -> pd.DataFrame:
-    """The kcount transfers as the model is fed them."""
-    return pd.DataFrame([{"transfer": run["name"], **model_inputs(run)} for run in result.get("runs", [])
-                         if run.get("sender") == "zerocopy"])
-
-
-class Results:
+class Results(compare.Compares):
     """Chapter 01's analyses for one parameter set, each computed once on first use."""
+
+    AGAINST = AGAINST
 
     def __init__(self, params: Mapping):
         self.P = Params.of(params)
@@ -490,23 +479,6 @@ class Results:
         return s[s.frag_kib == 64].pivot_table(index="folio_kib", columns="policy", values="pages_peak")
 
     @cached_property
-    def kernel(self):
-        return kernel_counts(self.P.measurements)
-
-    @cached_property
-    def transfers(self) -> pd.DataFrame:
-        return transfers(self.kernel.data)
-
-    @cached_property
-    def comparison(self) -> pd.DataFrame:
-        return kernel_comparison(self.kernel)
-
-    @cached_property
-    def comparison_table(self) -> pd.DataFrame:
-        """The model against the kernel, the columns the chapter shows."""
-        return self.comparison[compare.TABLE_COLUMNS]
-
-    @cached_property
     def policy_kinds(self) -> pd.DataFrame:
         """The chosen workload's policies: atomics per MiB by kind, line transfers, memory, violations."""
         cols = ["policy", "atomics_per_mib", *(f"{k}_per_mib" for k in KINDS), "bounces_per_mib", "pages_peak",
@@ -600,10 +572,8 @@ def override_remark(R: Results) -> str:
             f"completion lag of {t['txc_lag']}.")
 
 
-def gaps_remark(R: Results) -> str:
-    """Markdown: each kernel count the model does not follow in this run, with the kernel path behind it."""
-    return compare.gaps_remark(R.comparison)
-
+#: Markdown: each kernel count the model does not follow in this run, with the kernel path behind it.
+gaps_remark = compare.results_remark
 
 def units_remark(R: Results) -> str:
     """Markdown: which unit costs this run used, where they come from, and the recording beside them."""

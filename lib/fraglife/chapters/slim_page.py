@@ -375,35 +375,25 @@ class Results(kit.Probed):
     @cached_property
     def working_set_grid(self) -> pd.DataFrame:
         """ns per MiB of each layout over working sets (the run's rule, kind and folio size)."""
-        rows = []
-        for ws in WORKING_SETS_MIB:
-            p = self.price(self.walks(working_set_mib=ws), 8)
-            for layout, r in p.iterrows():
-                rows.append({"working_set_mib": ws, "layout": layout, "ns_per_mib": r.ns_per_mib,
-                             "miss_ns": r.miss_ns})
-        return pd.DataFrame(rows)
+        return kit.rows_over("working_set_mib", WORKING_SETS_MIB,
+                             lambda ws: self.price(self.walks(working_set_mib=ws), 8), "layout",
+                             ("ns_per_mib", "miss_ns"))
 
     @cached_property
     def folio_grid(self) -> pd.DataFrame:
         """Misses per MiB of each layout for per-page frags over folios of several sizes."""
-        rows = []
-        for fs in ("4k", "16k", "64k", "2m"):
-            w = self.walks(rule="splice", folio_size=fs, kind="folio")
-            for layout, r in w.iterrows():
-                rows.append({"folio_size": fs, "layout": layout, "misses_per_mib": r.misses_per_mib,
-                             "depth_per_visit": r.depth_per_visit})
-        return pd.DataFrame(rows)
+        return kit.rows_over("folio_size", ("4k", "16k", "64k", "2m"),
+                             lambda fs: self.walks(rule="splice", folio_size=fs, kind="folio"), "layout",
+                             ("misses_per_mib", "depth_per_visit"))
 
     @cached_property
     def kinds(self) -> pd.DataFrame:
         """Misses and depth per visit for each kind of frag, order-0 pages, every layout."""
-        rows = []
-        for kind in M.KINDS:
+        def per_visit(kind):
             w = self.walks(rule="splice", folio_size="4k", kind=kind)
-            for layout, r in w.iterrows():
-                rows.append({"kind": kind, "layout": layout, "misses_per_visit": r.misses_per_mib / r.visits_per_mib,
-                             "depth_per_visit": r.depth_per_visit})
-        return pd.DataFrame(rows)
+            return w.assign(misses_per_visit=w.misses_per_mib / w.visits_per_mib)
+
+        return kit.rows_over("kind", M.KINDS, per_visit, "layout", ("misses_per_visit", "depth_per_visit"))
 
     @cached_property
     def kinds_matrix(self) -> pd.DataFrame:

@@ -186,11 +186,6 @@ def buffer_ops() -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- the model against this kernel
-def kernel_counts(mode: str = "live"):
-    """The ``kcount_splice`` probe: a file spliced through a pipe into TCP over veth, counted by tracepoints."""
-    return kit.probe("kcount_splice", mode)
-
-
 def model_inputs(run: Mapping) -> dict:
     """The generator settings that reproduce one splice transfer: each of its splice() calls is one send
     (the probe's pipe holds a whole call, and the tail of each call is pushed, as a send's is), its MSS and
@@ -212,15 +207,15 @@ def model_quantities(inputs: Mapping) -> dict:
             "completions": 0.0}
 
 
-def kernel_comparison(result) -> pd.DataFrame:
-    """One row per transfer and quantity (:mod:`fraglife.chapters.compare`): the model fed the transfer's settings
-    against the kernel's count; ``result`` is the kcount_splice probe's."""
-    return compare.comparisons(result, lambda run: model_quantities(model_inputs(run)), "05_splice_destructors",
-                               EXPECTED_GAPS)
+#: The model against the kcount_splice probe: a file spliced through a pipe into TCP over veth, counted by
+#: tracepoints.
+AGAINST = compare.Against("05_splice_destructors", "kcount_splice", model_inputs, model_quantities, EXPECTED_GAPS)
 
 
-class Results:
+class Results(compare.Compares):
     """Chapter 05's analyses for one parameter set, each computed once on first use."""
+
+    AGAINST = AGAINST
 
     def __init__(self, params: Mapping):
         self.P = Params.of(params)
@@ -306,9 +301,7 @@ class Results:
     def timeline(self) -> pd.DataFrame:
         return timeline(self.pipe_runs, self.timing["wire_ps"])
 
-    @cached_property
-    def vmsplice_probe(self):
-        return kit.probe("vmsplice", self.P.measurements, quick=False)
+    vmsplice_probe = kit.probe_result("vmsplice", quick=False)
 
     @cached_property
     def vmsplice_cases(self) -> pd.DataFrame:
@@ -317,22 +310,6 @@ class Results:
     @cached_property
     def vmsplice_reuse(self) -> pd.DataFrame:
         return vmsplice_reuse(self.P)
-
-    @cached_property
-    def kernel(self):
-        return kernel_counts(self.P.measurements)
-
-    @cached_property
-    def transfers(self) -> pd.DataFrame:
-        return pd.DataFrame([{"transfer": r["name"], **model_inputs(r)} for r in self.kernel.data.get("runs", [])])
-
-    @cached_property
-    def comparison(self) -> pd.DataFrame:
-        return kernel_comparison(self.kernel)
-
-    @cached_property
-    def comparison_table(self) -> pd.DataFrame:
-        return self.comparison[compare.TABLE_COLUMNS]
 
     @cached_property
     def headline(self) -> dict:
@@ -455,9 +432,8 @@ def units_remark(R: Results) -> str:
             f"vmsplice, whose page-table walk is chapter 04's subject).")
 
 
-def gaps_remark(R: Results) -> str:
-    return compare.gaps_remark(R.comparison)
-
+#: Markdown: each kernel count the model does not follow, with the kernel path behind it.
+gaps_remark = compare.results_remark
 
 def conclusion(R: Results) -> str:
     """Markdown: what follows for the design, quoting the checked numbers."""

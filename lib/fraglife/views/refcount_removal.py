@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..params import Param, ParamSpec
 from . import widgets
+from .compare import chart_comparison  # noqa: F401  (the chapter's notebook shows it)
 from .plots import policy_color
 
 #: The panel's folio sizes (pages) and line rates; the other controls span the parameters' own ranges.
@@ -117,23 +118,6 @@ def chart_spanning(df: pd.DataFrame):
         color=alt.condition("datum.uaf_share > 0.5", alt.value("white"), alt.value("black")),
     )
     return (cells + text).properties(width=300, height=200)
-
-
-def chart_comparison(df: pd.DataFrame):
-    """Dots: the model's count over the kernel's, per quantity and transfer; the band is the agreement range."""
-    d = df[df["ratio"].notna()].assign(
-        verdict=lambda x: x["agrees"].map({True: "agrees", False: "differs"}).fillna("n/a"))
-    band = alt.Chart(pd.DataFrame({"lo": [0.8], "hi": [1.2]})).mark_rect(opacity=0.15).encode(
-        y="lo:Q", y2="hi:Q")
-    dots = alt.Chart(d).mark_point(filled=True, size=80).encode(
-        x=alt.X("quantity:N", title=None, axis=alt.Axis(labelAngle=-25)),
-        y=alt.Y("ratio:Q", title="model / kernel", scale=alt.Scale(domain=[0, 2], clamp=True)),
-        color=alt.Color("verdict:N", scale=alt.Scale(domain=["agrees", "differs"], range=["#009E73", "#D55E00"])),
-        shape=alt.Shape("transfer:N"),
-        tooltip=["transfer", "quantity", alt.Tooltip("model:Q", format=".2f"), alt.Tooltip("kernel:Q", format=".2f"),
-                 alt.Tooltip("ratio:Q", format=".2f")],
-    )
-    return (band + dots).properties(width=380, height=200, title="The model against this kernel's tracepoints")
 
 
 def controls(spec: ParamSpec, params: Mapping[str, Any], line_transfer_ns: float) -> dict:

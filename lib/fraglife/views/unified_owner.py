@@ -17,7 +17,7 @@ import html
 from IPython.display import HTML
 
 from ..params import Param
-from . import widgets
+from . import plots, widgets
 from .plots import PALETTE
 
 DESIGN_ORDER = ["today", "unified owner"]
@@ -26,8 +26,7 @@ MEMORY_ORDER = ["user+pipe", "user", "pipe", "pool", "devmem", "kmalloc"]
 
 
 def _design_color() -> alt.Color:
-    return alt.Color("design:N", title="design", sort=DESIGN_ORDER,
-                     scale=alt.Scale(domain=DESIGN_ORDER, range=DESIGN_COLORS))
+    return plots.category_color("design", "design", DESIGN_ORDER, DESIGN_COLORS)
 
 
 def chart_book(df: pd.DataFrame, gbit: int):
