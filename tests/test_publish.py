@@ -46,7 +46,7 @@ def _demo_notebooks(folder: Path) -> dict[str, Path]:
     setup = ("import altair as alt, ipywidgets as W, pandas as pd\n"
              "from fraglife.views import plots, widgets\nplots.setup();")
     chart = ("df = pd.DataFrame({'policy': ['page_ref', 'owner_skb', 'owner_frag'], 'refs': [n * 7, n, n * 2]})\n"
-             "alt.Chart(df).mark_bar().encode(x='policy:N', y='refs:Q', color=plots.policy_color())"
+             "alt.Chart(df).mark_bar().encode(x='policy:N', y='refs:Q', color=plots.policy_color(df.policy))"
              ".properties(title='Demo refs per policy')")
     panel = ("def render(n, policy):\n"
              "    df = pd.DataFrame({'x': range(n), 'y': [i * (2 if policy == 'owner_skb' else 3) for i in range(n)]})\n"
@@ -166,7 +166,7 @@ def test_chapter_links_follow_the_export():
 
 
 def test_every_cdn_url_points_at_a_local_copy():
-    exporter = publish.slides._exporter()
+    exporter = publish.slides.make_exporter()
     urls = {
         "reveal": exporter.reveal_url_prefix, "require.js": exporter.require_js_url,
         "MathJax": exporter.mathjax_url, "widgets": exporter.jupyter_widgets_base_url,

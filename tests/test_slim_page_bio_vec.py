@@ -21,6 +21,7 @@ CH02, CH06 = chapters.get("02"), chapters.get("06")
     ("02", "working_set_mib", 1.5, "an integer in [16, 65536]"),
     ("02", "frag_kind", "slab", "one of 'folio', 'page_pool', 'net_iov'"),
     ("02", "seed", -1, "an integer in [0, 2147483647]"),
+    ("02", "measurements", "cached", "one of 'live', 'recorded'"),
     ("06", "send_kib", 100, "a power-of-two integer in [64, 16384]"),
     ("06", "send_kib", 32768, "a power-of-two integer in [64, 16384]"),
     ("06", "thp_share", 1.5, "a number in [0, 1]"),
@@ -29,6 +30,7 @@ CH02, CH06 = chapters.get("02"), chapters.get("06")
     ("06", "source", "shmem", "one of 'anon', 'page_cache'"),
     ("06", "gso_max_kib", 1024, "a power-of-two integer in [64, 512]"),
     ("06", "mss", 100, "an integer in [536, 9000]"),
+    ("06", "measurements", "now", "one of 'live', 'recorded'"),
 ])
 def test_bad_values_give_one_line(chapter, name, value, allowed):
     assert_refused(chapters.get(chapter).spec, name, value, allowed)

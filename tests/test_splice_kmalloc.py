@@ -10,6 +10,7 @@ import pytest
 from fraglife import chapters, claims
 from fraglife.chapters import kmalloc_sends, splice_destructors
 from fraglife.model import pipe
+from fraglife.probes import load_recording
 from fraglife.views import kmalloc_sends as view07, splice_destructors as view05
 
 from chapter_checks import assert_cli_refuses, assert_refused, claims_listing
@@ -129,7 +130,7 @@ def test_chapter_07_costs_follow_the_rules(recorded):
 ], ids=["05", "07"])
 def test_panel_follows_its_controls(chapter, view, change, recorded):
     module = chapter.module()
-    P = chapter.spec.defaults()
+    P = _params(chapter)
     panel = view.make_panel(module, P, module.Results(P))
     assert panel.renders == 1 and panel.error is None
     before = [o["data"].get("text/plain") for o in panel.outputs]
@@ -142,7 +143,7 @@ def test_panel_follows_its_controls(chapter, view, change, recorded):
 @pytest.mark.parametrize("nbytes, chunk", [(8 * MiB, 24 * KiB), (MiB + 5000, 5000), (100 * KiB, 256 * KiB)])
 def test_chapter_05_model_takes_splice_calls_that_do_not_divide(nbytes, chunk, recorded):
     # a recorded splice run with its size changed, as a reader tweaking the probe would make it
-    run = dict(splice_destructors.kernel_counts("recorded")["runs"][0], bytes=nbytes, chunk=chunk)
+    run = dict(load_recording("kcount_splice")["runs"][0], bytes=nbytes, chunk=chunk)
     inputs = splice_destructors.model_inputs(run)
     assert inputs["send_size"] == chunk
     q = splice_destructors.model_quantities(inputs)

@@ -150,7 +150,21 @@ def test_controls_take_their_ranges_from_the_chapter_spec():
         widgets.control(spec["frag_size"], 4096, options=[3, 4096])
 
 
-def test_the_policy_order_is_the_models():
+def test_each_policy_keeps_its_colour_in_every_chart():
+    from fraglife.chapters import refcount_removal as ch
     from fraglife.model.policies import POLICIES
 
-    assert plots.POLICY_ORDER == list(POLICIES)
+    assert ch.POLICY_ORDER == tuple(POLICIES)
+    enc = plots.policy_color(ch.POLICY_ORDER).to_dict()
+    assert enc["scale"]["domain"] == list(POLICIES) and enc["scale"]["range"] == plots.PALETTE[:len(POLICIES)]
+    assert enc["sort"] == list(POLICIES)
+
+
+def test_a_panel_takes_its_ranges_from_the_spec_its_parameters_passed():
+    from fraglife import chapters
+    from fraglife.params import ParamError
+
+    spec = chapters.get("05").spec
+    assert widgets.spec_of(spec.validate(spec.defaults())) is spec
+    with pytest.raises(ParamError, match="validated parameters"):
+        widgets.spec_of(spec.defaults())

@@ -148,7 +148,7 @@ class ParamSpec:
                 out[p.name] = p.default
             else:
                 raise ParamError(f"parameter {p.name!r} is missing from the parameters cell of {self.chapter}")
-        return Params(self.chapter, out)
+        return Params(self.chapter, out, self)
 
     def parse(self, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         """Parse ``(name, text)`` pairs from the command line into checked values."""
@@ -156,11 +156,18 @@ class ParamSpec:
 
 
 class Params(Mapping):
-    """Validated parameters: read-only, attribute or item access."""
+    """Validated parameters: read-only, attribute or item access; :attr:`spec` is the
+    :class:`ParamSpec` that checked them (None for :meth:`of` a plain mapping)."""
 
-    def __init__(self, chapter: str, values: Mapping[str, Any]):
+    def __init__(self, chapter: str, values: Mapping[str, Any], spec: ParamSpec | None = None):
         self._chapter = chapter
         self._values = MappingProxyType(dict(values))
+        self._spec = spec
+
+    @property
+    def spec(self) -> ParamSpec | None:
+        """The chapter's parameter spec these values passed (what a control panel takes its ranges from)."""
+        return self._spec
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> "Params":

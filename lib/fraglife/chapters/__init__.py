@@ -12,11 +12,19 @@ One chapter, three files, one name
 
 * ``fraglife/chapters/name.py``: its analyses (DataFrames and records), its
   headline, its claims and its conclusion. Imports the model, probes,
-  ``params``, ``claims``; never views, sweep, publish, runner or the CLI, and
-  not this registry (which finds the module by name:
-  :meth:`Chapter.module`).
+  ``params``, ``claims`` and the chapters' shared modules below; never views,
+  sweep, publish, runner or the CLI, not another chapter module, and not this
+  registry (which finds the module by name: :meth:`Chapter.module`).
 * ``fraglife/views/name.py``: its charts and panel views. They take
-  DataFrames; a view never imports a chapter's analysis module.
+  DataFrames and labels from the chapter module, and the spec through the
+  validated parameters (``P.spec``); a view never imports a chapter's analysis
+  module, the model or this registry.
+
+What chapters share is in two modules that are not chapters: ``chapters/kit.py``
+(parameter groups, probes live or recorded from ``measurements``, unit costs,
+sentences, one-axis grids) and ``chapters/compare.py`` (the model against the
+running kernel, one row format for every chapter). What two chapters need is
+there or in the model.
 
 The chapter's first code cell after ``parameters`` imports both under short
 names, so every chart's code is one name away::
@@ -28,7 +36,7 @@ names, so every chart's code is one name away::
     P = chapters.validate("01_refcount_removal", globals())
     R = ch.Results(P)
 
-Then each cell is a line or two: ``view.chart_policies(R.policies, P.workload)``.
+Then each cell is a line or two: ``view.chart_policies(R.policies, P.workload, ch.POLICY_ORDER)``.
 
 The chapter-module contract
 ---------------------------
@@ -92,9 +100,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Mapping
 
-from ..model.workloads import WORKLOADS
 from ..params import Param, ParamError, Params, ParamSpec
 from ..paths import BOOK
+from .kit import MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -148,205 +156,148 @@ class Chapter:
         return tuple(getattr(module, "CLAIMS", ())) if module else ()
 
 
-def _spec(chapter_id: str, *params: Param) -> ParamSpec:
-    return ParamSpec(chapter_id, params)
+def _chapter(chapter_id: str, title: str, summary: str, *params: Param) -> Chapter:
+    """A registry entry: the chapter and its parameter spec, in the order its parameters cell lists them."""
+    return Chapter(chapter_id, title, summary, ParamSpec(chapter_id, params))
 
-
-# Parameters shared by chapters that replay workloads; one definition each.
-WORKLOAD_PARAMS = (
-    Param("workload", str, "tcp_send", "workload generator (see fraglife.model.workloads)",
-          choices=tuple(WORKLOADS)),
-    Param("bytes_sent", int, 16 * MiB, "payload bytes the workload moves", lo=64 * KiB, hi=1024 * MiB),
-    Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
-    Param("send_size", int, 64 * KiB, "bytes one sendmsg() hands over", lo=4 * KiB, hi=16 * MiB),
-    Param("loss_rate", float, 0.01, "share of segments lost on the wire", lo=0.0, hi=0.2),
-    Param("loss_burst", float, 1.0, "mean length of a run of lost segments (1: isolated losses)", lo=1.0, hi=64.0),
-    Param("cpus", int, 2, "CPUs the workload's events are spread over", lo=1, hi=64),
-    Param("seed", int, 1, "random seed; same seed, same trace", lo=0, hi=2**31 - 1),
-)
-#: Whether a chapter measures this machine now (falling back to the recording) or reads the recording.
-MEASUREMENTS_PARAM = Param("measurements", str, "live", "live: measure this machine where it allows (else the "
-                           "recording); recorded: the recordings in data/probes/", choices=("live", "recorded"))
-
-
-#: What a replay of chapter 01's engine takes besides the workload's own settings (chapters 01 and 08).
-REPLAY_PARAMS = (
-    Param("folio_pages", int, 1, "pages per folio of the memory sent, and of page_pool pages (1: order 0)",
-          lo=1, hi=512, power_of_two=True),
-    Param("frag_size", int, 16 * KiB, "physrange_send only (the thread's future): bytes per frag",
-          lo=512, hi=2 * MiB),
-    Param("rx_buf", int, 2048, "bytes per receive buffer in a page_pool page", lo=512, hi=64 * KiB),
-    Param("rtt_us", float, 25.0, "round trip time in microseconds", lo=1.0, hi=100_000.0),
-    Param("txc_us", float, 16.0, "delay from an skb's last byte on the wire to its TX completion, us",
-          lo=0.0, hi=10_000.0),
-    Param("line_gbit", int, 100, "line rate in Gbit/s (wire time of an skb, and the core share)",
-          lo=1, hi=1600),
-)
 
 CHAPTERS: tuple[Chapter, ...] = (
-    Chapter(
+    _chapter(
         "00_overview",
         "Overview: the thread as a map",
         "Each bullet of the thread, the chapter that treats it, how to read, tweak, run and present the book.",
-        _spec("00_overview"),
     ),
-    Chapter(
+    _chapter(
         "01_refcount_removal",
         "Refcount removal: who takes page refs today",
         "Refs on frag memory per workload, event and refcount kind, in count and time; the model against this "
         "kernel's tracepoints; per-page vs owner policies; the multi-folio-frag use-after-free.",
-        _spec(
-            "01_refcount_removal",
-            *WORKLOAD_PARAMS,
-            *REPLAY_PARAMS,
-            MEASUREMENTS_PARAM,
-        ),
+        *WORKLOAD_PARAMS,
+        *REPLAY_PARAMS,
+        MEASUREMENTS_PARAM,
     ),
-    Chapter(
+    _chapter(
         "02_slim_page",
         "Slim struct page: memdescs, separate descriptors and the price of indirection",
         "The memmap today vs the memdesc plan on this machine's census and on a chosen machine; the extra "
         "dependent load to reach a frag's metadata, priced at this machine's load latency.",
-        _spec(
-            "02_slim_page",
-            Param("machine_gib", int, 256, "RAM of the machine the memmap is computed for (GiB)", lo=16, hi=4096),
-            Param("mix", str, "this_machine", "page-type mix: this machine's census, its pages in use, or all "
-                  "anon, page cache or page_pool", choices=("this_machine", "in_use", "anon", "page_cache",
-                                                             "page_pool")),
-            Param("folio_size", str, "measured", "folio size of anon and file memory and of the sent buffer: "
-                  "as measured here, or one size", choices=("measured", "4k", "16k", "64k", "2m")),
-            Param("working_set_mib", int, 1024, "memory whose pages are being sent (MiB); sets the metadata "
-                  "working set", lo=16, hi=65536),
-            Param("frag_rule", str, "splice", "one frag per page (MSG_SPLICE_PAGES) or per folio run "
-                  "(MSG_ZEROCOPY)", choices=("splice", "zerocopy")),
-            Param("frag_kind", str, "folio", "what frags point at: folio pages, page_pool pages, devmem net_iovs",
-                  choices=("folio", "page_pool", "net_iov")),
-            Param("seed", int, 1, "random seed of page and descriptor placement; same seed, same walk",
-                  lo=0, hi=2**31 - 1),
-        ),
+        Param("machine_gib", int, 256, "RAM of the machine the memmap is computed for (GiB)", lo=16, hi=4096),
+        Param("mix", str, "this_machine", "page-type mix: this machine's census, its pages in use, or all "
+              "anon, page cache or page_pool", choices=("this_machine", "in_use", "anon", "page_cache",
+                                                         "page_pool")),
+        Param("folio_size", str, "measured", "folio size of anon and file memory and of the sent buffer: "
+              "as measured here, or one size", choices=("measured", "4k", "16k", "64k", "2m")),
+        Param("working_set_mib", int, 1024, "memory whose pages are being sent (MiB); sets the metadata "
+              "working set", lo=16, hi=65536),
+        Param("frag_rule", str, "splice", "one frag per page (MSG_SPLICE_PAGES) or per folio run "
+              "(MSG_ZEROCOPY)", choices=("splice", "zerocopy")),
+        Param("frag_kind", str, "folio", "what frags point at: folio pages, page_pool pages, devmem net_iovs",
+              choices=("folio", "page_pool", "net_iov")),
+        Param("seed", int, 1, "random seed of page and descriptor placement; same seed, same walk",
+              lo=0, hi=2**31 - 1),
+        MEASUREMENTS_PARAM,
     ),
-    Chapter(
+    _chapter(
         "03_pinning",
         "Pinning: MSG_ZEROCOPY must pin, not ref",
         "What a FOLL_PIN pin is and when folio_maybe_dma_pinned() is wrong; which syscalls pin on this kernel; "
         "fork and copy-on-write with references and with pins; what switching MSG_ZEROCOPY to pins costs per send.",
-        _spec(
-            "03_pinning",
-            Param("send_size", int, 64 * KiB, "bytes one sendmsg() hands over", lo=4 * KiB, hi=16 * MiB),
-            Param("folio_pages", int, 1, "pages per folio of the buffers sent (1: order 0; 512: a PMD-mapped THP)",
-                  lo=1, hi=512, power_of_two=True),
-            Param("fork_rate", float, 1.0, "forks of the sending process per 1000 sends", lo=0.0, hi=1000.0),
-            Param("refs_per_page", int, 0, "FOLL_GET references other holders keep on each page (vmsplice, "
-                  "direct I/O, today's MSG_ZEROCOPY elsewhere)", lo=0, hi=4096),
-            Param("inflight", int, 8, "sends in flight before the first completes", lo=1, hi=64),
-            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
-            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
-            Param("seed", int, 1, "random seed; same seed, same run", lo=0, hi=2**31 - 1),
-            MEASUREMENTS_PARAM,
-        ),
+        Param("send_size", int, 64 * KiB, "bytes one sendmsg() hands over", lo=4 * KiB, hi=16 * MiB),
+        Param("folio_pages", int, 1, "pages per folio of the buffers sent (1: order 0; 512: a PMD-mapped THP)",
+              lo=1, hi=512, power_of_two=True),
+        Param("fork_rate", float, 1.0, "forks of the sending process per 1000 sends", lo=0.0, hi=1000.0),
+        Param("refs_per_page", int, 0, "FOLL_GET references other holders keep on each page (vmsplice, "
+              "direct I/O, today's MSG_ZEROCOPY elsewhere)", lo=0, hi=4096),
+        Param("inflight", int, 8, "sends in flight before the first completes", lo=1, hi=64),
+        *SENDER_PARAMS,
+        MEASUREMENTS_PARAM,
     ),
-    Chapter(
+    _chapter(
         "04_batching",
         "Batching: one lookup for the whole iterator?",
         "Page-table walks, gup-fast and the slow path, faults: per-skb lookups today against one batched lookup "
         "of the iterator and faulting everything up front, in time per MiB on this machine's costs.",
-        _spec(
-            "04_batching",
-            Param("iov_count", int, 16, "iovecs per sendmsg()", lo=1, hi=1024),
-            Param("iov_size", int, 64 * KiB, "bytes per iovec (iov_count x iov_size at most 1 GiB)", lo=64,
-                  hi=16 * MiB),
-            Param("iov_layout", str, "scattered", "contiguous: iovecs back to back; scattered: each on pages of "
-                  "its own", choices=("scattered", "contiguous")),
-            Param("resident_fraction", float, 1.0, "share of the iterator's pages mapped when it is sent (the "
-                  "rest never written: a read maps the zero page)", lo=0.0, hi=1.0),
-            Param("thp_share", float, 0.0, "share of 2 MiB regions backed by PMD-mapped THPs", lo=0.0, hi=1.0),
-            Param("accept_fraction", float, 1.0, "share of the message the socket takes per sendmsg() (the "
-                  "application sends the rest again)", lo=0.05, hi=1.0),
-            Param("bytes_sent", int, 64 * MiB, "payload bytes the sender moves", lo=1 * MiB, hi=1024 * MiB),
-            Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
-            Param("seed", int, 1, "random seed; same seed, same pages mapped", lo=0, hi=2**31 - 1),
-            MEASUREMENTS_PARAM,
-        ),
+        Param("iov_count", int, 16, "iovecs per sendmsg()", lo=1, hi=1024),
+        Param("iov_size", int, 64 * KiB, "bytes per iovec (iov_count x iov_size at most 1 GiB)", lo=64,
+              hi=16 * MiB),
+        Param("iov_layout", str, "scattered", "contiguous: iovecs back to back; scattered: each on pages of "
+              "its own", choices=("scattered", "contiguous")),
+        Param("resident_fraction", float, 1.0, "share of the iterator's pages mapped when it is sent (the "
+              "rest never written: a read maps the zero page)", lo=0.0, hi=1.0),
+        Param("thp_share", float, 0.0, "share of 2 MiB regions backed by PMD-mapped THPs", lo=0.0, hi=1.0),
+        Param("accept_fraction", float, 1.0, "share of the message the socket takes per sendmsg() (the "
+              "application sends the rest again)", lo=0.05, hi=1.0),
+        *pick(SENDER_PARAMS, seed="random seed; same seed, same pages mapped"),
+        MEASUREMENTS_PARAM,
     ),
-    Chapter(
+    _chapter(
         "05_splice_destructors",
         "Splice and vmsplice: pipe buffers come with destructors",
         "What splice, vmsplice and sendfile take and release per page today and when the pipe buffers' own "
         "destructors release them after the network; the pipe ring over time; the vmsplice hazard live; the "
         "model against this kernel's splice path.",
-        _spec(
-            "05_splice_destructors",
-            Param("source", str, "splice", "what fills the pipe: splice from a file, vmsplice from user memory, "
-                  "sendfile (the task's own 16-slot pipe)", choices=("splice", "vmsplice", "sendfile")),
-            Param("pipe_kib", int, 64, "the pipe's size in KiB (F_SETPIPE_SZ; 64 is PIPE_DEF_BUFFERS pages, 1024 "
-                  "pipe-max-size)", lo=4, hi=1024, power_of_two=True),
-            Param("splice_kib", int, 256, "bytes one splice() call moves, KiB (the send size)", lo=4, hi=16384,
-                  power_of_two=True),
-            Param("completion_us", float, 50.0, "how long the network holds data after its last byte left: the "
-                  "ACK and the TX completion, us", lo=0.0, hi=10_000.0),
-            Param("line_gbit", int, 100, "line rate in Gbit/s", lo=1, hi=1600),
-            *(p for p in WORKLOAD_PARAMS if p.name in ("bytes_sent", "mss", "loss_rate", "cpus", "seed")),
-            MEASUREMENTS_PARAM,
-        ),
+        Param("source", str, "splice", "what fills the pipe: splice from a file, vmsplice from user memory, "
+              "sendfile (the task's own 16-slot pipe)", choices=("splice", "vmsplice", "sendfile")),
+        Param("pipe_kib", int, 64, "the pipe's size in KiB (F_SETPIPE_SZ; 64 is PIPE_DEF_BUFFERS pages, 1024 "
+              "pipe-max-size)", lo=4, hi=1024, power_of_two=True),
+        Param("splice_kib", int, 256, "bytes one splice() call moves, KiB (the send size)", lo=4, hi=16384,
+              power_of_two=True),
+        Param("completion_us", float, 50.0, "how long the network holds data after its last byte left: the "
+              "ACK and the TX completion, us", lo=0.0, hi=10_000.0),
+        Param("line_gbit", int, 100, "line rate in Gbit/s", lo=1, hi=1600),
+        *pick(WORKLOAD_PARAMS, "bytes_sent", "mss", "loss_rate", "cpus", "seed"),
+        MEASUREMENTS_PARAM,
     ),
-    Chapter(
+    _chapter(
         "06_bio_vec",
         "bio_vec as physical address + length: frags, skbs and refs on real memory",
         "Today's frag rules vs phys+len coalescing on measured buffer layouts (anonymous, THP, page cache, "
         "fragmented); skbs, GSO segments and refs; entry layouts, address arithmetic, and the lifetime hazard.",
-        _spec(
-            "06_bio_vec",
-            Param("send_kib", int, 1024, "bytes one send moves (KiB)", lo=64, hi=16384, power_of_two=True),
-            Param("source", str, "anon", "where the buffer's pages come from: anonymous memory or a file's page "
-                  "cache", choices=("anon", "page_cache")),
-            Param("thp_share", float, 0.0, "share of an anonymous buffer backed by THP (anon only)", lo=0.0, hi=1.0),
-            Param("fragmentation", float, 0.0, "share of an anonymous buffer's 4 KiB pages allocated after the "
-                  "process fragmented free memory (anon only)", lo=0.0, hi=1.0),
-            Param("max_frags", int, 17, "frags per skb (net.core.max_skb_frags; CONFIG_MAX_SKB_FRAGS is "
-                  "17..45)", lo=4, hi=45),
-            Param("gso_max_kib", int, 64, "the device's GSO limit in KiB: 64 is GSO_LEGACY_MAX_SIZE, BIG TCP "
-                  "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
-            Param("mss", int, 1448, "TCP maximum segment size in bytes", lo=536, hi=9000),
-        ),
+        Param("send_kib", int, 1024, "bytes one send moves (KiB)", lo=64, hi=16384, power_of_two=True),
+        Param("source", str, "anon", "where the buffer's pages come from: anonymous memory or a file's page "
+              "cache", choices=("anon", "page_cache")),
+        Param("thp_share", float, 0.0, "share of an anonymous buffer backed by THP (anon only)", lo=0.0, hi=1.0),
+        Param("fragmentation", float, 0.0, "share of an anonymous buffer's 4 KiB pages allocated after the "
+              "process fragmented free memory (anon only)", lo=0.0, hi=1.0),
+        Param("max_frags", int, 17, "frags per skb (net.core.max_skb_frags; CONFIG_MAX_SKB_FRAGS is "
+              "17..45)", lo=4, hi=45),
+        Param("gso_max_kib", int, 64, "the device's GSO limit in KiB: 64 is GSO_LEGACY_MAX_SIZE, BIG TCP "
+              "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
+        *pick(WORKLOAD_PARAMS, "mss"),
+        MEASUREMENTS_PARAM,
     ),
-    Chapter(
+    _chapter(
         "07_kmalloc_sends",
         "kmalloc'd data in MSG_SPLICE_PAGES sends: copy, or a destructor",
         "Why slab memory cannot be spliced today and what in-tree senders do instead; copying into a page_frag, "
         "into whole pages, or sending the kmalloc'd memory with a destructor on its owner: CPU per message, "
         "memory held in flight, the crossover size over latency, and where the real senders fall.",
-        _spec(
-            "07_kmalloc_sends",
-            Param("mix", str, "fixed", "message sizes: msg_bytes only, the in-tree senders' pieces, or every power "
-                  "of two from 64 B to 64 KiB (equal weights)", choices=("fixed", "headers", "log_uniform")),
-            Param("msg_bytes", int, 2048, "bytes per message when mix is fixed", lo=16, hi=1 << 20),
-            Param("rate_gbit", float, 10.0, "the service's send rate, Gbit/s", lo=1.0, hi=400.0),
-            Param("latency_us", float, 50.0, "how long the network holds a message: send to ACK and TX completion, "
-                  "us", lo=1.0, hi=100_000.0),
-            Param("bytes_sent", int, 4 * MiB, "payload bytes each replay moves", lo=256 * KiB, hi=256 * MiB),
-            *(p for p in WORKLOAD_PARAMS if p.name in ("mss", "loss_rate", "cpus", "seed")),
-            MEASUREMENTS_PARAM,
-        ),
+        Param("mix", str, "fixed", "message sizes: msg_bytes only, the in-tree senders' pieces, or every power "
+              "of two from 64 B to 64 KiB (equal weights)", choices=("fixed", "headers", "log_uniform")),
+        Param("msg_bytes", int, 2048, "bytes per message when mix is fixed", lo=16, hi=1 << 20),
+        Param("rate_gbit", float, 10.0, "the service's send rate, Gbit/s", lo=1.0, hi=400.0),
+        Param("latency_us", float, 50.0, "how long the network holds a message: send to ACK and TX completion, "
+              "us", lo=1.0, hi=100_000.0),
+        Param("bytes_sent", int, 4 * MiB, "payload bytes each replay moves", lo=256 * KiB, hi=256 * MiB),
+        *pick(WORKLOAD_PARAMS, "mss", "loss_rate", "cpus", "seed"),
+        MEASUREMENTS_PARAM,
     ),
-    Chapter(
+    _chapter(
         "08_unified_owner",
         "The unified owner: one lifetime object for every kind of fragment memory, checked exhaustively",
         "The owner defined operation by operation; every interleaving of a few skb operations explored "
         "(numba, with a Python twin) under today's rules, the owner and the other designs; every workload of "
         "the book under today's rules and the owner, in count and time; where the design costs.",
-        _spec(
-            "08_unified_owner",
-            Param("memory", str, "user+pipe", "the explorer's two buffers: user memory and a pipe, or two of one "
-                  "kind", choices=("user+pipe", "user", "pipe", "pool", "devmem", "kmalloc")),
-            Param("ops", int, 4, "explorer: operations started besides frees and the holders' release",
-                  lo=1, hi=5),
-            Param("explore_cpus", int, 2, "explorer: CPUs, i.e. operations in flight at once", lo=1, hi=3),
-            Param("skbs", int, 3, "explorer: skbs alive at once", lo=1, hi=4),
-            Param("frags", int, 2, "explorer: frags per skb", lo=1, hi=3),
-            *(p for p in WORKLOAD_PARAMS if p.name != "workload"),
-            *REPLAY_PARAMS,
-            MEASUREMENTS_PARAM,
-        ),
+        Param("memory", str, "user+pipe", "the explorer's two buffers: user memory and a pipe, or two of one "
+              "kind", choices=("user+pipe", "user", "pipe", "pool", "devmem", "kmalloc")),
+        Param("ops", int, 4, "explorer: operations started besides frees and the holders' release",
+              lo=1, hi=5),
+        Param("explore_cpus", int, 2, "explorer: CPUs, i.e. operations in flight at once", lo=1, hi=3),
+        Param("skbs", int, 3, "explorer: skbs alive at once", lo=1, hi=4),
+        Param("frags", int, 2, "explorer: frags per skb", lo=1, hi=3),
+        *pick(WORKLOAD_PARAMS, drop=("workload",)),
+        *REPLAY_PARAMS,
+        MEASUREMENTS_PARAM,
     ),
 )
 

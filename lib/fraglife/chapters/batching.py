@@ -14,10 +14,10 @@ from typing import Mapping
 
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import costs, pagetable, workloads
 from ..params import ParamError, Params
+from . import kit
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -41,6 +41,10 @@ RESIDENT = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 1.0)
 RESIDENT_FINE = (0.0, 0.2, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 ACCEPT = (0.1, 0.25, 0.5, 1.0)
 SWEEP_BYTES = 16 * MiB
+#: What the chapter's unit costs add to the atomics probe's (kit.unit_costs), and the units its table shows.
+UNIT_EXTRAS = ("gup", "faults")
+UNIT_NAMES = ("gup_call_ns", "gup_page_ns", "pin_page_ns", "thp_subpage_ns", "slow_page_ns", "zero_fault_ns",
+              "populate_page_ns", "register_call_ns", "vmsplice_get_page_ns", "local_atomic_ns", "line_transfer_ns")
 #: Upper bounds for the library-mode claims test (tests/test_claims.py).
 SMALL = {"bytes_sent": 4 * MiB, "iov_size": 256 * KiB, "iov_count": 64}
 CLAIMS_EXAMPLES = 12
@@ -95,22 +99,6 @@ def check(params: Mapping) -> None:
 
 
 # ---------------------------------------------------------------- costs
-def unit_costs(mode: str) -> costs.UnitCosts:
-    """Unit costs from the atomics, gup and faults probes, live where they can be ("live"), else recorded."""
-    m = "auto" if mode == "live" else "recorded"
-    base = costs.UnitCosts.from_atomics(probes.run("atomics", mode=m, quick=True))
-    units = base.with_units(*costs.gup_units(probes.run("gup", mode=m, quick=True), None, base))
-    faults = probes.run("faults", mode=m, quick=True)
-    op = (faults.data.get("ops") or {}).get("populate_write_4k", {}) if faults.source != "unavailable" else {}
-    if "ns_per_page" in op:
-        src = op.get("source", faults.source)
-        units = units.with_units(costs.Unit(
-            "populate_page_ns", float(op["ns_per_page"]["median"]), "ns/page", costs.measured_label(src),
-            f"faults probe: madvise(MADV_POPULATE_WRITE) over 64 MiB, per page ({src} "
-            f"{faults.recorded_at})"))
-    return units
-
-
 COST_ITEMS = (
     ("gup-fast call (walk from the top)", "calls", "gup_call_ns"),
     ("page in gup-fast (FOLL_GET)", "fast_pte", "gup_page_ns"),
@@ -160,15 +148,14 @@ def totals(runs: Mapping[str, dict], units: costs.UnitCosts, gbit: float) -> pd.
 
 
 def sweep(params: Mapping, units: costs.UnitCosts, key: str, values, **fixed) -> pd.DataFrame:
-    frames = []
-    for v in values:
+    """totals() over one parameter's values, 16 MiB sent each (iterators over 1 GiB left out)."""
+    def at(v):
         over = {key: v, "bytes_sent": SWEEP_BYTES, **fixed}
         if key == "iov_size" and params["iov_count"] * v > pagetable.MAX_MESSAGE:
-            continue
-        t = totals(lookups(params, **over), units, params["line_gbit"])
-        t.insert(0, key, v)
-        frames.append(t)
-    return pd.concat(frames, ignore_index=True)
+            return None
+        return totals(lookups(params, **over), units, params["line_gbit"])
+
+    return kit.grid(key, values, at)
 
 
 def workload_table(params: Mapping, units: costs.UnitCosts) -> pd.DataFrame:
@@ -208,18 +195,13 @@ class Results:
 
     @cached_property
     def units(self) -> costs.UnitCosts:
-        return unit_costs(self.P.measurements)
+        return kit.unit_costs(self.P.measurements, *UNIT_EXTRAS)
 
     @cached_property
     def unit_table(self) -> pd.DataFrame:
-        names = ("gup_call_ns", "gup_page_ns", "pin_page_ns", "thp_subpage_ns", "slow_page_ns", "zero_fault_ns",
-                 "populate_page_ns", "register_call_ns", "vmsplice_get_page_ns", "local_atomic_ns", "line_transfer_ns")
-        return pd.DataFrame([dict(self.units.unit(n).__dict__) for n in names if n in self.units])[
-            ["name", "value", "unit", "source", "detail"]]
+        return kit.unit_rows(self.units, UNIT_NAMES)
 
-    @cached_property
-    def faults_probe(self):
-        return probes.run("faults", mode="auto" if self.P.measurements == "live" else "recorded", quick=True)
+    faults_probe = kit.probe_result("faults")
 
     @cached_property
     def calibration(self) -> pd.DataFrame:
@@ -247,22 +229,18 @@ class Results:
     def workloads(self) -> pd.DataFrame:
         return workload_table(self.P, self.units)
 
-    @cached_property
-    def size_sweep(self) -> pd.DataFrame:
-        return sweep(self.P, self.units, "iov_size", sorted(set(IOV_SIZES) | {self.P.iov_size}))
+    def sweep(self, key: str, values, **fixed) -> pd.DataFrame:
+        """:func:`sweep` at the run's parameters and unit costs."""
+        return sweep(self.P, self.units, key, values, **fixed)
 
-    @cached_property
-    def resident_sweep(self) -> pd.DataFrame:
-        return sweep(self.P, self.units, "resident_fraction", sorted(set(RESIDENT) | {self.P.resident_fraction}))
-
-    @cached_property
-    def accept_sweep(self) -> pd.DataFrame:
-        return sweep(self.P, self.units, "accept_fraction", sorted(set(ACCEPT) | {self.P.accept_fraction}))
+    size_sweep = kit.run_grid("iov_size", IOV_SIZES)
+    resident_sweep = kit.run_grid("resident_fraction", RESIDENT)
+    accept_sweep = kit.run_grid("accept_fraction", ACCEPT)
 
     @cached_property
     def contiguous_resident(self) -> pd.DataFrame:
         """The resident sweep over contiguous iovecs, finely: where a missing page costs a batched call most."""
-        return sweep(self.P, self.units, "resident_fraction", RESIDENT_FINE, iov_layout="contiguous")
+        return self.sweep("resident_fraction", RESIDENT_FINE, iov_layout="contiguous")
 
     @cached_property
     def crossovers(self) -> dict:
@@ -291,7 +269,7 @@ class Results:
             "batched_slow_pages_per_mib": float(t.loc["batched", "slow_pages_per_mib"]),
             "per_skb_slow_pages_per_mib": float(t.loc["per_skb", "slow_pages_per_mib"]),
             "populate_allocated_kib_per_mib": float(t.loc["populate", "allocated_kib_per_mib"]),
-            "probes": "live" if "live" in self.units.source("gup_call_ns") else "recorded",
+            "probes": kit.measured(self.units, "gup_call_ns"),
         }
 
 
@@ -306,7 +284,7 @@ def panel_data(params: Mapping, *, iov_count: int, iov_size: int, iov_layout: st
     """The panel's table: ns per MiB by cause and strategy for one setting (16 MiB sent)."""
     p = dict(params, iov_count=iov_count, iov_size=iov_size, iov_layout=iov_layout, resident_fraction=resident_fraction,
              thp_share=thp_share, accept_fraction=accept_fraction, bytes_sent=SWEEP_BYTES)
-    return cost_table(lookups(p), unit_costs(params["measurements"]))
+    return cost_table(lookups(p), kit.unit_costs(params["measurements"], *UNIT_EXTRAS))
 
 
 # ---------------------------------------------------------------- prose
@@ -369,7 +347,7 @@ def conclusion(R: Results) -> str:
         f"per-skb lookups cost **{today.ns_per_mib:.0f} ns per MiB** ({today.calls_per_mib:.1f} gup calls per MiB), "
         f"one batched lookup **{batch.ns_per_mib:.0f} ns** ({batch.calls_per_mib:.1f} calls) and faulting up front "
         f"**{pop.ns_per_mib:.0f} ns**, allocating **{pop.allocated_kib_per_mib:.0f} KiB** per MiB sent: "
-        f"{_pct(today.core_share)}, {_pct(batch.core_share)} and {_pct(pop.core_share)} of a core at "
+        f"{kit.pct(today.core_share)}, {kit.pct(batch.core_share)} and {kit.pct(pop.core_share)} of a core at "
         f"{P.line_gbit} Gbit/s. Batching removes the calls today's lookups make per skb and per 17 pages, so it pays "
         f"where iovecs are large or contiguous and mapped; it saves nothing for scattered small iovecs, one call "
         f"each either way. It costs where a page is missing, because gup-fast gives up at the first such page and "
@@ -379,10 +357,6 @@ def conclusion(R: Results) -> str:
         f"the iterator up in one batch, one call per contiguous run, only as far as the socket takes it now, and "
         f"do not let one missing page send the rest of a long run to the slow path; {ahead}."
     )
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
 
 
 # ---------------------------------------------------------------- claims

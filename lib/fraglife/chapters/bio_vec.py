@@ -16,11 +16,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import bvec as B, costs
-from ..params import Params
 from ..probes import pagemap as pagemap_probe
+from . import kit
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = 4096
@@ -38,9 +37,8 @@ KIND_LABEL = {FRESH_4K: "anon 4 KiB, fresh", FRAG_4K: "anon 4 KiB, fragmented", 
 ACCESS_FRAGS = 1 << 20
 
 
-def probe_results() -> dict:
-    return {"btf": probes.run("btf"), "pagemap": probes.run("pagemap", quick=True),
-            "atomics": probes.run("atomics", quick=True)}
+#: The probes this chapter reads, and whether each one's quick run will do.
+PROBES = {"btf": False, "pagemap": True, "atomics": True}
 
 
 def measured_layout(pm, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -190,24 +188,13 @@ def access_bench(n: int = ACCESS_FRAGS, repeats: int = 7) -> dict:
             "same_addresses": int(page) == int(phys)}
 
 
-class Results:
-    """Chapter 06's analyses for one parameter set, each computed once on first use."""
+class Results(kit.Probed):
+    """Chapter 06's analyses for one parameter set, each computed once on first use (the probes: ``PROBES``,
+    or ``probe_data`` given to the constructor)."""
 
-    def __init__(self, params: Mapping, probe_data: Mapping | None = None):
-        self.P = Params.of(params)
-        self.probes = dict(probe_data) if probe_data is not None else probe_results()
-
-    @cached_property
-    def btf(self):
-        return self.probes["btf"]
-
-    @cached_property
-    def pagemap(self):
-        return self.probes["pagemap"]
-
-    @cached_property
-    def sources(self) -> pd.DataFrame:
-        return probes.notes(self.probes)
+    PROBES = PROBES
+    btf = kit.probed("btf")
+    pagemap = kit.probed("pagemap")
 
     @cached_property
     def goal(self) -> int:
@@ -253,13 +240,9 @@ class Results:
 
     @cached_property
     def send_grid(self) -> pd.DataFrame:
-        rows = []
-        for kib in SEND_KIBS:
-            t = self.rules_for(send_kib=kib)
-            for rule, r in t.iterrows():
-                rows.append({"send_kib": kib, "rule": rule, "frags_per_mib": r.frags_per_mib,
-                             "skbs_per_mib": r.skbs_per_mib})
-        return pd.DataFrame(rows)
+        """Frags and skbs per MiB by send size, every rule, the run's buffer."""
+        return kit.rows_over("send_kib", SEND_KIBS, lambda kib: self.rules_for(send_kib=kib), "rule",
+                             ("frags_per_mib", "skbs_per_mib"))
 
     @cached_property
     def kinds(self) -> pd.DataFrame:
@@ -281,13 +264,8 @@ class Results:
     @cached_property
     def gso_grid(self) -> pd.DataFrame:
         """skbs per MiB as the GSO limit grows (BIG TCP), every rule, the run's buffer and frag limit."""
-        rows = []
-        for g in GSO_KIBS:
-            t = self.rules_for(gso_max_kib=g)
-            for rule, r in t.iterrows():
-                rows.append({"gso_max_kib": g, "rule": rule, "skbs_per_mib": r.skbs_per_mib,
-                             "frags_per_skb": r.frags_per_skb, "max_frags_in_skb": r.max_frags_in_skb})
-        return pd.DataFrame(rows)
+        return kit.rows_over("gso_max_kib", GSO_KIBS, lambda g: self.rules_for(gso_max_kib=g), "rule",
+                             ("skbs_per_mib", "frags_per_skb", "max_frags_in_skb"))
 
     @cached_property
     def frags_needed(self) -> pd.DataFrame:
@@ -349,7 +327,7 @@ class Results:
             "phys_multi_folio_share": float(ph.multi_folio_share),
             "zerocopy_ref_ns_per_mib_sw_gso": float(self.priced.loc[("zerocopy", "software GSO"), "ns_per_mib"]),
             "phys_ref_ns_per_mib_sw_gso": float(self.priced.loc[("phys", "software GSO"), "ns_per_mib"]),
-            "probes": probes.combined_source(self.probes),
+            "probes": self.measured,
         }
 
 

@@ -18,11 +18,11 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import costs, engine, trace as T, workloads
-from ..model.costs import CITED, Unit
+from ..model.costs import SLAB_CURVE, slab_ns  # noqa: F401  (the cited SLUB curve, where this chapter reads it)
 from ..params import Params
+from . import kit
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = T.PAGE_SIZE
@@ -49,17 +49,6 @@ MIXES = {
 OWNER_BYTES = 64
 # kmalloc() size classes up to KMALLOC_MAX_CACHE_SIZE on x86_64 (mm/slab_common.c kmalloc_info[], v6.12)
 KMALLOC_CLASSES = (8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192)
-# SLUB alloc+free per object with N objects of one cache outstanding (each allocated by its own call, then
-# all freed): Brouer, "[PATCH V2 0/6] slub: bulk alloc and free for slub allocator", 17 Jun 2015,
-# <20150617142613.11791.76008.stgit@devil>, the "fallback" column, i7-4790K at 4 GHz.
-SLAB_CURVE = ((1, 14.448), (2, 12.768), (3, 12.232), (4, 12.025), (8, 11.558), (16, 11.458), (30, 11.499),
-              (32, 19.917), (34, 19.655), (48, 17.049), (64, 20.009), (128, 23.749), (158, 24.299), (250, 25.681))
-SLAB_SOURCE = ("Brouer, slub bulk alloc/free series, 17 Jun 2015, <20150617142613.11791.76008.stgit@devil>: "
-               "alloc+free per object with N outstanding ('fallback' column), i7-4790K 4 GHz; held at N = 250 beyond")
-PAGE_ALLOC_NS = 57.773
-PAGE_ALLOC_SOURCE = ("Brouer, page_bench04_bulk, 19 Mar 2021, <20210319181031.44dd3113@carbon>: order-0 "
-                     "alloc+put 57.8 ns; used for the order-3 page_frag refill and large kmalloc too (orders up to "
-                     "3 come from the same per-CPU lists since commit 44042b4498728f4376e84bae1ac8016d146d850b)")
 #: Upper bounds for the library-mode claims test (tests/test_claims.py).
 SMALL = {"bytes_sent": 512 * KiB}
 CLAIMS_EXAMPLES = 10
@@ -102,12 +91,6 @@ KERNEL_SITES = (
 
 
 # ---------------------------------------------------------------- unit costs
-def slab_ns(outstanding: float) -> float:
-    """SLUB alloc+free per object with ``outstanding`` objects of the cache held (SLAB_CURVE, flat past it)."""
-    n, ns = zip(*SLAB_CURVE)
-    return float(np.interp(max(1.0, outstanding), n, ns))
-
-
 def kmalloc_bytes(size: int) -> int:
     """What a kmalloc(size) occupies: its size class, or a compound page of get_order(size) above 8 KiB."""
     if size <= SLAB_MAX:
@@ -117,7 +100,7 @@ def kmalloc_bytes(size: int) -> int:
 
 def memcpy_curve(mode: str) -> tuple[np.ndarray, np.ndarray, object]:
     """(bytes, ns per copy) from the ``memcpy`` probe, live if it can, and the result (for its note)."""
-    r = probes.run("memcpy", mode=None if mode == "live" else "recorded", quick=True)
+    r = kit.probe("memcpy", mode)
     f = r.frame()
     return f.index.to_numpy(dtype=float), f["ns_per_copy"].to_numpy(dtype=float), r
 
@@ -126,15 +109,6 @@ def memcpy_ns(size: float, curve) -> float:
     """ns to copy ``size`` bytes: log-log interpolation of the probe's curve, flat below its smallest size."""
     b, ns = curve[0], curve[1]
     return float(np.exp(np.interp(np.log(max(size, b[0])), np.log(b), np.log(ns))))
-
-
-def unit_costs(mode: str) -> costs.UnitCosts:
-    u = costs.UnitCosts.from_atomics(probes.run("atomics", mode=None if mode == "live" else "recorded",
-                                                quick=True))
-    return u.with_units(
-        Unit("page_alloc_ns", PAGE_ALLOC_NS, "ns/op", CITED, PAGE_ALLOC_SOURCE),
-        Unit("slab_alloc_free_ns", SLAB_CURVE[0][1], "ns/op", CITED, SLAB_SOURCE + " (N = 1)"),
-        Unit("slab_alloc_free_held_ns", SLAB_CURVE[-1][1], "ns/op", CITED, SLAB_SOURCE + " (N = 250)"))
 
 
 # ---------------------------------------------------------------- the replays
@@ -258,7 +232,7 @@ class Results:
 
     @cached_property
     def units(self) -> costs.UnitCosts:
-        return unit_costs(self.P.measurements)
+        return kit.unit_costs(self.P.measurements, "alloc")
 
     @cached_property
     def memcpy(self):
@@ -290,7 +264,7 @@ class Results:
     @cached_property
     def crossover_grid(self) -> pd.DataFrame:
         """The crossover size at each latency of the grid, at the run's rate (and at the run's latency)."""
-        lat = sorted(set(LATENCIES_US) | {self.P.latency_us})
+        lat = kit.with_run(LATENCIES_US, self.P.latency_us)
         return pd.DataFrame([{"latency_us": w, "crossover_bytes": crossover(self.table, self.memcpy, self.units,
                                                                             self.P.rate_gbit, w)} for w in lat])
 
@@ -344,7 +318,7 @@ class Results:
             "copy_held_kib": float(m.loc[TODAY_LABEL, "held_kib"]),
             "destructor_held_kib": float(m.loc["destructor", "held_kib"]),
             "pages_held_kib": float(m.loc["copy to whole pages", "held_kib"]),
-            "probes": "live" if "live" in self.units.source("line_transfer_ns") else "recorded",
+            "probes": kit.measured(self.units),
         }
 
 
@@ -389,7 +363,7 @@ def panel_data(params: Mapping, *, mix: str, msg_bytes: int, rate_gbit: float, l
     """ns per message by cause for one setting (replays at 512 KiB, sizes of the grid and the mix)."""
     p = dict(params, mix=mix, msg_bytes=msg_bytes, rate_gbit=rate_gbit, latency_us=latency_us,
              bytes_sent=min(params["bytes_sent"], 512 * KiB))
-    units = unit_costs(params["measurements"])
+    units = kit.unit_costs(params["measurements"], "alloc")
     curve = memcpy_curve(params["measurements"])
     sizes = mix_sizes(p)
     grid = sorted({min(SIZES, key=lambda g: abs(math.log(g / max(s, 1)))) for s in sizes} | {64, 65536})

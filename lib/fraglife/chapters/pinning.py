@@ -15,10 +15,10 @@ from typing import Mapping
 
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import costs, engine, pins, workloads
 from ..params import Params
+from . import kit
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -36,6 +36,11 @@ FOLIO_SIZES = (1, 16, 512)
 SMALL = {"bytes_sent": 4 * MiB, "send_size": 1 * MiB, "inflight": 16}
 CLAIMS_EXAMPLES = 10
 POLICY_LABELS = {"ref": "GUP references (today)", "pin": "FOLL_PIN pins"}
+#: What the chapter's unit costs add to the atomics probe's (kit.unit_costs), and the units its table shows.
+UNIT_EXTRAS = ("gup", "cow", "release")
+UNIT_NAMES = ("local_atomic_ns", "line_transfer_ns", "gup_page_ns", "pin_page_ns", "unpin_page_ns", "pin_pmd_ns",
+              "thp_subpage_ns", "unpin_small_ns", "unpin_large_ns", "copy_at_fork_ns", "copy_at_fork_thp_ns",
+              "wp_fault_ns", "wp_copy_ns", "wp_fault_pmd_ns")
 
 # ---------------------------------------------------------------- what a pin is
 PIN_FACTS = (
@@ -137,30 +142,6 @@ def pin_table(result) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- costs
-def unit_costs(mode: str) -> costs.UnitCosts:
-    """This machine's unit costs: atomics, gup and cow probes, live where they can be ("live"), else recorded."""
-    m = "auto" if mode == "live" else "recorded"
-    base = costs.UnitCosts.from_atomics(probes.run("atomics", mode=m, quick=True))
-    gup = probes.run("gup", mode=m, quick=True)
-    cow = probes.run("cow", mode=m, quick=True)
-    units = base.with_units(*costs.gup_units(gup, cow, base))
-    return with_release_units(units)
-
-
-def with_release_units(units: costs.UnitCosts) -> costs.UnitCosts:
-    """Releases run on the completion's CPU, not the sender's: their atomics cost a line transfer each."""
-    loc, tr = units.unit("local_atomic_ns"), units.unit("line_transfer_ns")
-    un = units.unit("unpin_page_ns")
-    src = " + ".join(sorted({un.source, tr.source}))
-    return units.with_units(
-        costs.Unit("unpin_small_ns", max(0.0, un.value - loc.value + tr.value), "ns/run", src,
-                   f"derived: unpin_page_ns ({un.value:.1f}) with its one atomic on another CPU: less a local atomic "
-                   f"({loc.value:.1f}), plus a line transfer ({tr.value:.1f})"),
-        costs.Unit("unpin_large_ns", max(0.0, un.value - loc.value + 2 * tr.value), "ns/run", src,
-                   f"derived: unpin_page_ns ({un.value:.1f}) with the two atomics of a large folio's unpin "
-                   f"(atomic_sub of _pincount, folio_put_refs) on another CPU"))
-
-
 def cost_items(c: Mapping, folio_pages: int) -> list[tuple[str, int, str]]:
     """(cause, count, unit) for one sender run; causes that cannot arise are left out."""
     items = [("GUP reference, per PTE page", c["gup_pte"], "gup_page_ns"),
@@ -223,15 +204,13 @@ def totals(runs: Mapping[str, dict], params: Mapping, units: costs.UnitCosts, **
 
 def sweep(params: Mapping, units: costs.UnitCosts, key: str, values) -> pd.DataFrame:
     """totals() over one parameter's values (tidy: the parameter, policy, ns_per_mib, ...)."""
-    frames = []
-    for v in values:
+    def at(v):
         over = {key: v}
         if key == "send_size":
             over["bytes_sent"] = max(params["bytes_sent"], v)
-        t = totals(sender_runs(params, **over), params, units, **over)
-        t.insert(0, key, v)
-        frames.append(t)
-    return pd.concat(frames, ignore_index=True)
+        return totals(sender_runs(params, **over), params, units, **over)
+
+    return kit.grid(key, values, at)
 
 
 def no_fork_atomics(params: Mapping, folio_pages: int) -> dict:
@@ -347,32 +326,24 @@ class Results:
 
     @cached_property
     def fp(self) -> pd.DataFrame:
-        refs = tuple(sorted(set(FP_REFS) | {self.P.refs_per_page}))
+        refs = tuple(kit.with_run(FP_REFS, self.P.refs_per_page))
         return fp_curve(refs, large_pages=max(2, self.P.folio_pages), seed=self.P.seed)
 
     @cached_property
     def fp_mixed(self) -> dict:
         return fp_mixed(self.P)
 
-    @cached_property
-    def pins_probe(self):
-        return probes.run("pins", mode="auto" if self.P.measurements == "live" else "recorded", quick=True)
+    pins_probe = kit.probe_result("pins")
+    cow_probe = kit.probe_result("cow")
+    zerocopy_probe = kit.probe_result("zerocopy")
 
     @cached_property
     def pin_table(self) -> pd.DataFrame:
         return pin_table(self.pins_probe)
 
     @cached_property
-    def cow_probe(self):
-        return probes.run("cow", mode="auto" if self.P.measurements == "live" else "recorded", quick=True)
-
-    @cached_property
     def cow(self) -> dict[str, pd.DataFrame]:
         return cow_tables(self.cow_probe)
-
-    @cached_property
-    def zerocopy_probe(self):
-        return probes.run("zerocopy", mode="auto" if self.P.measurements == "live" else "recorded", quick=True)
 
     @cached_property
     def zerocopy(self) -> pd.DataFrame:
@@ -388,16 +359,12 @@ class Results:
 
     @cached_property
     def units(self) -> costs.UnitCosts:
-        return unit_costs(self.P.measurements)
+        return kit.unit_costs(self.P.measurements, *UNIT_EXTRAS)
 
     @cached_property
     def unit_table(self) -> pd.DataFrame:
-        names = ("local_atomic_ns", "line_transfer_ns", "gup_page_ns", "pin_page_ns", "unpin_page_ns", "pin_pmd_ns",
-                 "thp_subpage_ns", "unpin_small_ns", "unpin_large_ns", "copy_at_fork_ns", "copy_at_fork_thp_ns",
-                 "wp_fault_ns", "wp_copy_ns", "wp_fault_pmd_ns")
-        rows = [dict(self.units.unit(n).__dict__) for n in names if n in self.units]
-        rows += [dict(u.__dict__, name=f"{u.name} (cited)") for u in costs.CITED_GUP]
-        return pd.DataFrame(rows)[["name", "value", "unit", "source", "detail"]]
+        cited = pd.DataFrame([dict(u.__dict__, name=f"{u.name} (cited)") for u in costs.CITED_GUP])
+        return pd.concat([kit.unit_rows(self.units, UNIT_NAMES), cited], ignore_index=True)[list(cited.columns)]
 
     @cached_property
     def runs(self) -> dict[str, dict]:
@@ -419,7 +386,7 @@ class Results:
     @cached_property
     def per_send(self) -> pd.DataFrame:
         """ns per send of both policies on this machine's units and with the cited gup_test figures instead."""
-        cited = with_release_units(self.units.with_units(*costs.CITED_GUP))
+        cited = kit.with_release_units(self.units.with_units(*costs.CITED_GUP))
         loc = cited.unit("local_atomic_ns")
         pin = cited.unit("pin_page_ns")
         cited = cited.with_units(costs.Unit("gup_page_ns", max(0.0, pin.value - loc.value), "ns/page", pin.source,
@@ -432,24 +399,20 @@ class Results:
                          "pins less references": t.loc["pin", "ns_per_send"] - t.loc["ref", "ns_per_send"]})
         return pd.DataFrame(rows)
 
-    @cached_property
-    def fork_sweep(self) -> pd.DataFrame:
-        return sweep(self.P, self.units, "fork_rate", sorted(set(FORK_RATES) | {self.P.fork_rate}))
+    def sweep(self, key: str, values) -> pd.DataFrame:
+        """:func:`sweep` at the run's parameters and unit costs."""
+        return sweep(self.P, self.units, key, values)
 
-    @cached_property
-    def size_sweep(self) -> pd.DataFrame:
-        return sweep(self.P, self.units, "send_size", sorted(set(SEND_SIZES) | {self.P.send_size}))
-
-    @cached_property
-    def folio_sweep(self) -> pd.DataFrame:
-        return sweep(self.P, self.units, "folio_pages", sorted(set(FOLIO_SIZES) | {self.P.folio_pages}))
+    fork_sweep = kit.run_grid("fork_rate", FORK_RATES)
+    size_sweep = kit.run_grid("send_size", SEND_SIZES)
+    folio_sweep = kit.run_grid("folio_pages", FOLIO_SIZES)
 
     @cached_property
     def published(self) -> pd.DataFrame:
         t = totals(sender_runs(self.P, send_size=64 * KiB, fork_rate=0.0, refs_per_page=0,
                                bytes_sent=max(self.P.bytes_sent, 64 * KiB)), self.P, self.units,
                    send_size=64 * KiB).set_index("policy")
-        memcpy = probes.run("memcpy", mode="recorded")
+        memcpy = kit.probe("memcpy", "recorded", quick=False)
         return published(memcpy, t.loc["ref", "ns_per_mib"], t.loc["pin", "ns_per_mib"])
 
     @cached_property
@@ -469,7 +432,7 @@ class Results:
             "fork_copies_per_mib": p["fork_copies"] / mib,
             "wp_copies_per_mib_ref": r["wp_copies"] / mib,
             "fp_rate_small": float(fp_here.iloc[0]) if len(fp_here) else 0.0,
-            "probes": "live" if "live" in self.units.source("pin_page_ns") else "recorded",
+            "probes": kit.measured(self.units, "pin_page_ns"),
         }
 
 
@@ -484,14 +447,12 @@ def panel_data(params: Mapping, *, send_size: int, folio_pages: int, fork_rate: 
     """The panel's table: ns per MiB by cause and policy for one setting, at the reader's line transfer."""
     p = dict(params, send_size=send_size, folio_pages=folio_pages, fork_rate=fork_rate, refs_per_page=refs_per_page,
              bytes_sent=max(params["bytes_sent"], send_size))
-    units = with_release_units(unit_costs(params["measurements"]).override(line_transfer_ns=line_transfer_ns))
+    units = kit.with_release_units(kit.unit_costs(params["measurements"], *UNIT_EXTRAS)
+                                   .override(line_transfer_ns=line_transfer_ns))
     return policy_costs(sender_runs(p), p, units)
 
 
 # ---------------------------------------------------------------- prose
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
-
 
 def fp_remark(R: Results) -> str:
     f = R.fp[R.fp.folio_pages == 1].set_index("refs_mean")
@@ -580,7 +541,7 @@ def conclusion(R: Results) -> str:
         f"On {P.send_size >> 10} KiB sends from {P.folio_pages * 4} KiB folios with {P.fork_rate:g} forks per 1000 "
         f"sends, today's GUP references cost **{ref.ns_per_mib:.0f} ns per MiB** and FOLL_PIN pins "
         f"**{pin.ns_per_mib:.0f} ns** on this machine's unit costs: **{pin.ns_per_send - ref.ns_per_send:+.0f} ns per "
-        f"send**, {_pct(pin.core_share)} of a core at {P.line_gbit} Gbit/s. Without forks a pin costs more atomics "
+        f"send**, {kit.pct(pin.core_share)} of a core at {P.line_gbit} Gbit/s. Without forks a pin costs more atomics "
         f"than a reference on order-0 pages ({a1['pin']:.0f} against {a1['ref']:.0f} per MiB: two to take, one to "
         f"drop, where a reference takes one and a frag put drops it), and on PMD-mapped THPs the balance depends on "
         f"how many frags a folio yields ({a512['pin']:.0f} against {a512['ref']:.0f} here), because "

@@ -16,26 +16,23 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
-from ..model import costs, engine, trace as T, workloads
+from ..model import costs, engine, replays, trace as T, workloads
 from ..model.ledger import Ledger
 from ..model.policies import POLICIES
 from ..model.reference import Replay
+from ..model.replays import KIND_LABELS, KINDS, Replays, config, per_mib, timing
 from ..params import Params
-from ..probes import kcount
+from . import compare, kit
 
 KiB = 1 << 10
 MiB = 1 << 20
-#: Chapter parameters the workload generators take as they are.
-WORKLOAD_KEYS = ("bytes_sent", "mss", "send_size", "frag_size", "loss_rate", "loss_burst", "cpus", "seed",
-                 "folio_pages", "rx_buf")
 TODAY = workloads.TODAY
 TX_TODAY = tuple(w for w in TODAY if w != "rx_gro")
-#: The ledger's kinds of atomics, in the order the chapter shows them.
-KINDS = ("page_atomics", "pp_atomics", "owner_atomics", "pin_atomics", "uarg_atomics", "dataref_atomics")
-KIND_LABELS = {"page_atomics": "page _refcount", "pp_atomics": "pp_ref_count", "owner_atomics": "owner/binding",
-               "pin_atomics": "FOLL_PIN", "uarg_atomics": "ubuf_info", "dataref_atomics": "dataref"}
+#: The policies in the model's order: every chart gives each one colour, the same in every chapter.
+POLICY_ORDER = tuple(POLICIES)
+#: The model's events in order (the charts' legend order).
+EVENT_ORDER = tuple(T.OP_NAMES)
 # The grids the chapter shows; every other parameter is the run's.
 LOSS_RATES = (0, 0.005, 0.01, 0.02, 0.05)
 GRID_FOLIO_PAGES = (1, 16, 512)
@@ -64,72 +61,6 @@ EXPECTED_GAPS = {
         "The skbs `tso_fragment()` cut are smaller than a size goal, so a run of lost segments spans more of "
         "them and takes more retransmitted skbs; the model's skbs are whole."),
 }
-
-
-def config(params: Mapping) -> dict:
-    """Generator settings from chapter parameters: the ones they take, plus the timing ones derived."""
-    cfg = {k: params[k] for k in WORKLOAD_KEYS if k in params}
-    cfg.update(timing(params))
-    return {k: v for k, v in cfg.items() if k in workloads.Config.__dataclass_fields__}
-
-
-def timing(params: Mapping) -> dict:
-    """In-flight window and TX completion lag in skbs, from round trip, completion delay and line rate.
-
-    An skb of one size goal leaves the NIC in ``skb_us``. The first ACK of it comes a round trip
-    after it left (``inflight`` skbs later); its clone is completed after the whole skb went out
-    plus the completion delay (``txc_lag`` skbs later). When ``txc_lag > inflight`` an ACK trims
-    an skb whose clone the driver still holds: the ``pskb_expand_head()`` override.
-    """
-    cfg = workloads.Config(mss=params.get("mss", 1448))
-    gbit = params.get("line_gbit", 100)
-    skb_us = cfg.size_goal * 8 / (gbit * 1e3)
-    out = {"skb_us": skb_us}
-    if "rtt_us" in params:
-        out["inflight"] = max(1, round(params["rtt_us"] / skb_us))
-    if "txc_us" in params:
-        out["txc_lag"] = max(0, round(1 + params["txc_us"] / skb_us))
-    return out
-
-
-def per_mib(led: Ledger, nbytes: int) -> dict:
-    """The ledger's counts normalised to one MiB of payload."""
-    mib = nbytes / MiB
-    return {"atomics_per_mib": led.atomics / mib, "ref_atomics_per_mib": led.ref_atomics / mib,
-            "bounces_per_mib": led.bounces / mib,
-            **{f"{k}_per_mib": getattr(led, k) / mib for k in KINDS}}
-
-
-class Replays:
-    """Traces and ledgers for one generator setting, each computed once (tables share them)."""
-
-    def __init__(self, cfg: Mapping):
-        self.cfg = dict(cfg)
-        self._traces: dict[str, tuple[np.ndarray, dict]] = {}
-        self._ledgers: dict[tuple[str, str], Ledger] = {}
-
-    @property
-    def nbytes(self) -> int:
-        return self.cfg["bytes_sent"]
-
-    def trace(self, workload: str) -> np.ndarray:
-        return self.traced(workload)[0]
-
-    def traced(self, workload: str) -> tuple[np.ndarray, dict]:
-        if workload not in self._traces:
-            self._traces[workload] = workloads.generate_with_stats(workload, **self.cfg)
-        return self._traces[workload]
-
-    def ledger(self, workload: str, policy: str) -> Ledger:
-        if (workload, policy) not in self._ledgers:
-            self._ledgers[workload, policy] = engine.replay(self.trace(workload), policy)
-        return self._ledgers[workload, policy]
-
-
-def unit_costs(mode: str) -> costs.UnitCosts:
-    """This machine's unit costs from the ``atomics`` probe: measured now if it can be ("live"), else recorded."""
-    return costs.UnitCosts.from_atomics(probes.run("atomics", mode="auto" if mode == "live" else "recorded",
-                                                   quick=True))
 
 
 def priced(led: Ledger, units: costs.UnitCosts, nbytes: int, gbit: float) -> dict:
@@ -378,11 +309,6 @@ def constants(params: Mapping) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- the model against this kernel
-def kernel_counts(mode: str = "live"):
-    """The ``kcount`` probe: a real MSG_ZEROCOPY transfer over veth, counted by tracepoints."""
-    return probes.run("kcount", mode="auto" if mode == "live" else "recorded", quick=True)
-
-
 def model_inputs(run: Mapping) -> dict:
     """The generator settings that reproduce one kcount transfer: its size, MSS, send size, TSO setting and the
     drop rate and loss runs it measured (Tcp.RetransSegs per retransmitted skb)."""
@@ -407,20 +333,15 @@ def model_quantities(inputs: Mapping) -> dict:
             "completions": c["zc_complete"] / mib}
 
 
-def kernel_comparison(result) -> pd.DataFrame:
-    """One row per transfer and quantity: the model fed the transfer's settings against the kernel's count."""
-    return kcount.comparisons(result, lambda run: model_quantities(model_inputs(run)), EXPECTED_GAPS,
-                              sender="zerocopy")
+#: The model against the kcount probe's MSG_ZEROCOPY transfers over veth, counted by tracepoints.
+AGAINST = compare.Against("01_refcount_removal", "kcount", model_inputs, model_quantities, EXPECTED_GAPS,
+                          sender="zerocopy")
 
 
-def transfers(result) -> pd.DataFrame:
-    """The kcount transfers as the model is fed them."""
-    return pd.DataFrame([{"transfer": run["name"], **model_inputs(run)} for run in result.get("runs", [])
-                         if run.get("sender") == "zerocopy"])
-
-
-class Results:
+class Results(compare.Compares):
     """Chapter 01's analyses for one parameter set, each computed once on first use."""
+
+    AGAINST = AGAINST
 
     def __init__(self, params: Mapping):
         self.P = Params.of(params)
@@ -496,7 +417,7 @@ class Results:
 
     @cached_property
     def units(self) -> costs.UnitCosts:
-        return unit_costs(self.P.measurements)
+        return kit.unit_costs(self.P.measurements)
 
     @cached_property
     def unit_table(self) -> pd.DataFrame:
@@ -558,23 +479,6 @@ class Results:
         return s[s.frag_kib == 64].pivot_table(index="folio_kib", columns="policy", values="pages_peak")
 
     @cached_property
-    def kernel(self):
-        return kernel_counts(self.P.measurements)
-
-    @cached_property
-    def transfers(self) -> pd.DataFrame:
-        return transfers(self.kernel.data)
-
-    @cached_property
-    def comparison(self) -> pd.DataFrame:
-        return kernel_comparison(self.kernel.data)
-
-    @cached_property
-    def comparison_table(self) -> pd.DataFrame:
-        """The model against the kernel, the columns the chapter shows."""
-        return self.comparison[kcount.TABLE_COLUMNS]
-
-    @cached_property
     def policy_kinds(self) -> pd.DataFrame:
         """The chosen workload's policies: atomics per MiB by kind, line transfers, memory, violations."""
         cols = ["policy", "atomics_per_mib", *(f"{k}_per_mib" for k in KINDS), "bounces_per_mib", "pages_peak",
@@ -604,7 +508,7 @@ class Results:
             "owner_uaf_pages": owner.uaf_pages,
             "page_ref_pages_peak": today.pages_peak,
             "owner_pages_peak": owner.pages_peak,
-            "probes": "live" if "live" in self.units.source("line_transfer_ns") else "recorded",
+            "probes": kit.measured(self.units),
         }
 
 
@@ -618,14 +522,11 @@ def panel_data(params: Mapping, *, workload: str, loss_rate: float, folio_pages:
                line_gbit: int, line_transfer_ns: float) -> pd.DataFrame:
     """The control panel's table: policy_table() for one setting, priced with the reader's line transfer cost."""
     p = dict(params, loss_rate=loss_rate, folio_pages=folio_pages, rtt_us=rtt_us, line_gbit=line_gbit)
-    units = unit_costs(params["measurements"]).override(line_transfer_ns=line_transfer_ns)
-    return policy_table(Replays(config(p)), workload, units, line_gbit)
+    units = kit.unit_costs(params["measurements"]).override(line_transfer_ns=line_transfer_ns)
+    return policy_table(Replays.of(p), workload, units, line_gbit)
 
 
 # ---------------------------------------------------------------- prose
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
-
 
 def gso_remark(R: Results) -> str:
     """Markdown: what software GSO adds to a MiB sent, quoting the run's numbers."""
@@ -671,14 +572,12 @@ def override_remark(R: Results) -> str:
             f"completion lag of {t['txc_lag']}.")
 
 
-def gaps_remark(R: Results) -> str:
-    """Markdown: each kernel count the model does not follow in this run, with the kernel path behind it."""
-    return kcount.gaps_remark(R.comparison)
-
+#: Markdown: each kernel count the model does not follow in this run, with the kernel path behind it.
+gaps_remark = compare.results_remark
 
 def units_remark(R: Results) -> str:
     """Markdown: which unit costs this run used, where they come from, and the recording beside them."""
-    u, rec = R.units, unit_costs("recorded")
+    u, rec = R.units, kit.unit_costs("recorded")
     return (f"This run prices a local atomic at **{u['local_atomic_ns']:.1f} ns** and a line transfer at "
             f"**{u['line_transfer_ns']:.1f} ns** ({u.source('line_transfer_ns')}); the recording says "
             f"{rec['local_atomic_ns']:.1f} ns and {rec['line_transfer_ns']:.1f} ns. On this virtual machine the "
@@ -693,8 +592,7 @@ def conclusion(R: Results) -> str:
     P, t = R.P, R.policies.set_index("policy")
     today, owner, clone = t.loc["page_ref"], t.loc["owner_skb"], t.loc["owner_clone"]
     worst = R.worst_spanning
-    cmp = R.comparison
-    agree = cmp[cmp.agrees == True]  # noqa: E712 (None means not compared)
+    agree, compared = compare.tally(R.comparison)
     tm = R.time_matrix
     return (
         f"On `{P.workload}` ({P.bytes_sent >> 20} MiB, {P.send_size >> 10} KiB sends, {P.folio_pages * 4} KiB "
@@ -703,16 +601,16 @@ def conclusion(R: Results) -> str:
         f"{today.pp_atomics_per_mib:.0f} page_pool, {today.owner_atomics_per_mib:.0f} binding, "
         f"{today.uarg_atomics_per_mib:.0f} ubuf_info, {today.dataref_atomics_per_mib:.0f} dataref) and "
         f"**{today.bounces_per_mib:.0f}** refcount line transfers: **{today.ns_per_mib:.0f} ns** per MiB on this "
-        f"machine's unit costs, **{_pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s. One owner "
+        f"machine's unit costs, **{kit.pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s. One owner "
         f"reference per skb and send costs **{owner.atomics_per_mib:.0f}** atomics and "
-        f"**{owner.ns_per_mib:.0f} ns** ({_pct(owner.core_share)}); a ref per clone, as the thread suggests, "
+        f"**{owner.ns_per_mib:.0f} ns** ({kit.pct(owner.core_share)}); a ref per clone, as the thread suggests, "
         f"**{clone.atomics_per_mib:.0f}**. Across today's workloads the share of a core ranges from "
         f"{tm['page_ref'].min():.2f} % to {tm['page_ref'].max():.2f} % today and from {tm['owner_skb'].min():.2f} % "
         f"to {tm['owner_skb'].max():.2f} % with the per-skb owner: the owner saves where the kernel references "
         f"frags more than once (software GSO, splice, devmem's binding refs), and loses on a plain TSO send of user "
         f"memory, because pinning the pages (FOLL_PIN, two atomics per page) costs more than the GUP refs it "
         f"replaces (one). The counts follow the running kernel: "
-        f"{len(agree)} of {int(cmp.agrees.notna().sum())} quantities of the real transfers agree within 20 % (or one event). "
+        f"{agree} of {compared} quantities of the real transfers agree within 20 % (or one event). "
         f"Today's frags never span folios, so one ref per frag is safe; the thread's future frag, a physical "
         f"range, is not: with one ref per frag up to **{worst.uaf_share:.0%}** of pages are freed under a live "
         f"frag ({worst.frag_kib} KiB frags on {worst.folio_kib} KiB folios), and no per-send owner frees any. A "
@@ -748,7 +646,7 @@ def _copied_tables(R: Results) -> dict[str, pd.DataFrame]:
     """Priced policy tables of the workloads that reference frags more than once, with sends of 64 KiB."""
     if R.P.send_size == 64 * KiB:
         return {w: R.tx_costs[w] for w in COPIED}
-    runs = Replays(config(dict(R.P, send_size=64 * KiB)))
+    runs = Replays.of(R.P, send_size=64 * KiB)
     return {w: policy_table(runs, w, R.units, R.P.line_gbit) for w in COPIED}
 
 
@@ -773,9 +671,7 @@ def _owner_time_less_where_frags_copied(R: Results):
 def _pins_dearer_than_gup_refs(R: Results):
     """TSO, 64 KiB sends, no loss, no override, order-0 pages and 64 KiB folios: FOLL_PIN makes the owner dearer."""
     out, ok = {}, True
-    for fp in (1, 16):
-        runs = Replays(config(dict(R.P, folio_pages=fp, loss_rate=0.0, send_size=64 * KiB, txc_us=0.0)))
-        today, owner = runs.ledger("tcp_send", "page_ref"), runs.ledger("tcp_send", "owner_skb")
+    for fp, (today, owner, _nbytes) in replays.pins_against_refs(R.P).items():
         out[f"{fp * 4}k"] = {"today": today.atomics, "owner_skb": owner.atomics, "owner_pin": owner.pin_atomics,
                              "today_page": today.page_atomics}
         ok = ok and owner.atomics > today.atomics
@@ -808,7 +704,7 @@ def _per_send_owners_never_free_early(R: Results):
 
 def _binding_frees_holder_memory(R: Results):
     """1 MiB, order-0 pages, 2048 B receive buffers, the run's other settings."""
-    runs = Replays(config(dict(R.P, bytes_sent=max(R.P.bytes_sent, MiB), folio_pages=1, rx_buf=2048)))
+    runs = Replays.of(R.P, bytes_sent=max(R.P.bytes_sent, MiB), folio_pages=1, rx_buf=2048)
     uaf = {w: runs.ledger(w, "owner_binding").uaf_pages for w in ("splice_send", "rx_gro")}
     safe = {w: runs.ledger(w, "owner_binding").uaf_pages for w in ("tcp_send", "devmem_send")}
     return all(v > 0 for v in uaf.values()) and all(v == 0 for v in safe.values()), {**uaf, **safe}
@@ -822,13 +718,7 @@ def _devmem_is_binding(R: Results):
 
 
 def _model_follows_kernel(R: Results):
-    c = R.comparison
-    compared = c[c.agrees.notna()]
-    off = compared[(compared.agrees == False) & (compared.expected_gap == "")]  # noqa: E712
-    return len(compared) > 0 and off.empty, {
-        "compared": len(compared), "agree": int((compared.agrees == True).sum()),  # noqa: E712
-        "unexplained": [f"{r.transfer}/{r.quantity}" for r in off.itertuples()],
-        "source": R.kernel.source}
+    return compare.follows(R.comparison, R.kernel.source)
 
 
 def _ledgers_balance(R: Results):

@@ -16,10 +16,9 @@ from typing import Mapping
 
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import costs, memdesc as M
-from ..params import Params
+from . import kit
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4096
@@ -54,10 +53,8 @@ FOLIO_CATEGORIES = ("anon", "file", "anon_thp", "file_large", "hugetlb")
 
 # -- what the probes say --------------------------------------------------------------------
 
-def probe_results() -> dict:
-    """The three probes this chapter reads, live where the machine allows, else recorded."""
-    return {"btf": probes.run("btf"), "kpageflags": probes.run("kpageflags"),
-            "memlat": probes.run("memlat", quick=True)}
+#: The probes this chapter reads, and whether each one's quick run will do.
+PROBES = {"btf": False, "kpageflags": False, "memlat": True}
 
 
 def _member(btf, struct: str, name: str) -> dict:
@@ -235,28 +232,14 @@ def load_unit(memlat_res, nbytes: float, chains: int, name: str) -> costs.Unit:
     return costs.Unit(name, ns, "ns/load", costs.measured_label(memlat_res.source), how)
 
 
-class Results:
-    """Chapter 02's analyses for one parameter set, each computed once on first use."""
+class Results(kit.Probed):
+    """Chapter 02's analyses for one parameter set, each computed once on first use (the probes: ``PROBES``,
+    or ``probe_data`` given to the constructor)."""
 
-    def __init__(self, params: Mapping, probe_data: Mapping | None = None):
-        self.P = Params.of(params)
-        self.probes = dict(probe_data) if probe_data is not None else probe_results()
-
-    @cached_property
-    def btf(self):
-        return self.probes["btf"]
-
-    @cached_property
-    def kpf(self):
-        return self.probes["kpageflags"]
-
-    @cached_property
-    def memlat(self):
-        return self.probes["memlat"]
-
-    @cached_property
-    def sources(self) -> pd.DataFrame:
-        return probes.notes(self.probes)
+    PROBES = PROBES
+    btf = kit.probed("btf")
+    kpf = kit.probed("kpageflags")
+    memlat = kit.probed("memlat")
 
     @cached_property
     def sizes(self) -> pd.DataFrame:
@@ -392,35 +375,25 @@ class Results:
     @cached_property
     def working_set_grid(self) -> pd.DataFrame:
         """ns per MiB of each layout over working sets (the run's rule, kind and folio size)."""
-        rows = []
-        for ws in WORKING_SETS_MIB:
-            p = self.price(self.walks(working_set_mib=ws), 8)
-            for layout, r in p.iterrows():
-                rows.append({"working_set_mib": ws, "layout": layout, "ns_per_mib": r.ns_per_mib,
-                             "miss_ns": r.miss_ns})
-        return pd.DataFrame(rows)
+        return kit.rows_over("working_set_mib", WORKING_SETS_MIB,
+                             lambda ws: self.price(self.walks(working_set_mib=ws), 8), "layout",
+                             ("ns_per_mib", "miss_ns"))
 
     @cached_property
     def folio_grid(self) -> pd.DataFrame:
         """Misses per MiB of each layout for per-page frags over folios of several sizes."""
-        rows = []
-        for fs in ("4k", "16k", "64k", "2m"):
-            w = self.walks(rule="splice", folio_size=fs, kind="folio")
-            for layout, r in w.iterrows():
-                rows.append({"folio_size": fs, "layout": layout, "misses_per_mib": r.misses_per_mib,
-                             "depth_per_visit": r.depth_per_visit})
-        return pd.DataFrame(rows)
+        return kit.rows_over("folio_size", ("4k", "16k", "64k", "2m"),
+                             lambda fs: self.walks(rule="splice", folio_size=fs, kind="folio"), "layout",
+                             ("misses_per_mib", "depth_per_visit"))
 
     @cached_property
     def kinds(self) -> pd.DataFrame:
         """Misses and depth per visit for each kind of frag, order-0 pages, every layout."""
-        rows = []
-        for kind in M.KINDS:
+        def per_visit(kind):
             w = self.walks(rule="splice", folio_size="4k", kind=kind)
-            for layout, r in w.iterrows():
-                rows.append({"kind": kind, "layout": layout, "misses_per_visit": r.misses_per_mib / r.visits_per_mib,
-                             "depth_per_visit": r.depth_per_visit})
-        return pd.DataFrame(rows)
+            return w.assign(misses_per_visit=w.misses_per_mib / w.visits_per_mib)
+
+        return kit.rows_over("kind", M.KINDS, per_visit, "layout", ("misses_per_visit", "depth_per_visit"))
 
     @cached_property
     def kinds_matrix(self) -> pd.DataFrame:
@@ -455,7 +428,7 @@ class Results:
             "memdesc8_extra_core_share_100g": float(costs.core_share(max(0.0, pr.loc["memdesc8", "extra_ns_per_mib"]),
                                                                      100)),
             "desc_ref_ns_per_mib": float(pr.loc["desc_ref", "ns_per_mib"]),
-            "probes": probes.combined_source(self.probes),
+            "probes": self.measured,
         }
 
 

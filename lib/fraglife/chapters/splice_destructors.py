@@ -18,12 +18,11 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import probes
 from ..claims import Claim
 from ..model import costs, engine, pipe, trace as T, workloads
 from ..model.ledger import Ledger
 from ..params import Params
-from ..probes import kcount
+from . import compare, kit
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = T.PAGE_SIZE
@@ -100,12 +99,6 @@ def config(params: Mapping, sendmsg_pages: int | None = None) -> dict:
     return {"bytes_sent": params["bytes_sent"], "mss": params["mss"], "send_size": k * PAGE,
             "loss_rate": params["loss_rate"], "cpus": params["cpus"], "seed": params["seed"],
             "inflight": t["inflight"], "txc_lag": t["txc_lag"]}
-
-
-def unit_costs(mode: str) -> costs.UnitCosts:
-    """This machine's unit costs from the ``atomics`` probe (live if it can, else the recording)."""
-    return costs.UnitCosts.from_atomics(probes.run("atomics", mode=None if mode == "live" else "recorded",
-                                                   quick=True))
 
 
 def replay(cfg: Mapping, workload: str = "splice_send") -> tuple[dict[str, Ledger], dict, dict]:
@@ -193,11 +186,6 @@ def buffer_ops() -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- the model against this kernel
-def kernel_counts(mode: str = "live"):
-    """The ``kcount_splice`` probe: a file spliced through a pipe into TCP over veth, counted by tracepoints."""
-    return probes.run("kcount_splice", mode=None if mode == "live" else "recorded", quick=True)
-
-
 def model_inputs(run: Mapping) -> dict:
     """The generator settings that reproduce one splice transfer: each of its splice() calls is one send
     (the probe's pipe holds a whole call, and the tail of each call is pushed, as a send's is), its MSS and
@@ -219,13 +207,15 @@ def model_quantities(inputs: Mapping) -> dict:
             "completions": 0.0}
 
 
-def kernel_comparison(result) -> pd.DataFrame:
-    """One row per transfer and quantity: the model fed the transfer's settings against the kernel's count."""
-    return kcount.comparisons(result, lambda run: model_quantities(model_inputs(run)), EXPECTED_GAPS)
+#: The model against the kcount_splice probe: a file spliced through a pipe into TCP over veth, counted by
+#: tracepoints.
+AGAINST = compare.Against("05_splice_destructors", "kcount_splice", model_inputs, model_quantities, EXPECTED_GAPS)
 
 
-class Results:
+class Results(compare.Compares):
     """Chapter 05's analyses for one parameter set, each computed once on first use."""
+
+    AGAINST = AGAINST
 
     def __init__(self, params: Mapping):
         self.P = Params.of(params)
@@ -252,7 +242,7 @@ class Results:
 
     @cached_property
     def units(self) -> costs.UnitCosts:
-        return unit_costs(self.P.measurements)
+        return kit.unit_costs(self.P.measurements)
 
     @cached_property
     def replays(self) -> tuple[dict[str, Ledger], dict, int]:
@@ -311,9 +301,7 @@ class Results:
     def timeline(self) -> pd.DataFrame:
         return timeline(self.pipe_runs, self.timing["wire_ps"])
 
-    @cached_property
-    def vmsplice_probe(self):
-        return probes.run("vmsplice", mode=None if self.P.measurements == "live" else "recorded")
+    vmsplice_probe = kit.probe_result("vmsplice", quick=False)
 
     @cached_property
     def vmsplice_cases(self) -> pd.DataFrame:
@@ -322,22 +310,6 @@ class Results:
     @cached_property
     def vmsplice_reuse(self) -> pd.DataFrame:
         return vmsplice_reuse(self.P)
-
-    @cached_property
-    def kernel(self):
-        return kernel_counts(self.P.measurements)
-
-    @cached_property
-    def transfers(self) -> pd.DataFrame:
-        return pd.DataFrame([{"transfer": r["name"], **model_inputs(r)} for r in self.kernel.data.get("runs", [])])
-
-    @cached_property
-    def comparison(self) -> pd.DataFrame:
-        return kernel_comparison(self.kernel.data)
-
-    @cached_property
-    def comparison_table(self) -> pd.DataFrame:
-        return self.comparison[kcount.TABLE_COLUMNS]
 
     @cached_property
     def headline(self) -> dict:
@@ -355,7 +327,7 @@ class Results:
             "pipe_holds_gbit": float(tp.loc["pipe_holds", "gbit_per_s"]),
             "hold_us": float(tp.loc["today", "hold_us"]),
             "vmsplice_share_rewritten": float(reuse.share_rewritten.iloc[0]),
-            "probes": "live" if "live" in self.units.source("line_transfer_ns") else "recorded",
+            "probes": kit.measured(self.units),
         }
 
 
@@ -371,7 +343,7 @@ def panel_data(params: Mapping, *, pipe_kib: int, splice_kib: int, completion_us
     p = dict(params, pipe_kib=pipe_kib, splice_kib=splice_kib, completion_us=completion_us, line_gbit=line_gbit,
              bytes_sent=min(params["bytes_sent"], 4 * MiB))
     leds, _st, pages = replay(config(p))
-    rows = {r["rule"]: r for r in rule_rows(leds, pages, p["bytes_sent"], unit_costs(params["measurements"]),
+    rows = {r["rule"]: r for r in rule_rows(leds, pages, p["bytes_sent"], kit.unit_costs(params["measurements"]),
                                             line_gbit, params["source"])}
     tp = throughput_table(pipe_runs(p)).set_index("rule")
     out = []
@@ -384,10 +356,6 @@ def panel_data(params: Mapping, *, pipe_kib: int, splice_kib: int, completion_us
 
 
 # ---------------------------------------------------------------- prose
-def _pages(k: int) -> str:
-    return f"{k} page{'s' if k != 1 else ''}"
-
-
 def _fewer(saving: float) -> str:
     return f"{saving:.0%} fewer" if saving >= 0 else f"{-saving:.0%} more"
 
@@ -396,7 +364,7 @@ def rules_remark(R: Results) -> str:
     r = R.rules.set_index("rule")
     t, o = r.loc["today"], r.loc["owner"]
     k = R.pipe["sendmsg_pages"]
-    return (f"With {_pages(k)} per `sendmsg()`, today's rule takes **{t.atomics_per_mib:.0f}** "
+    return (f"With {kit.plural(k, 'page')} per `sendmsg()`, today's rule takes **{t.atomics_per_mib:.0f}** "
             f"atomics per MiB: {t['pipe fill']:.0f} to fill the pipe, {t['taken at attach']:.0f} `get_page()` "
             f"for the frags, {t['released when sendmsg() returns']:.0f} puts as the pipe lets go and "
             f"{t['released by skbs and ACKs']:.0f} as the skbs do. The destructor takes **{o.atomics_per_mib:.0f}**: "
@@ -464,19 +432,17 @@ def units_remark(R: Results) -> str:
             f"vmsplice, whose page-table walk is chapter 04's subject).")
 
 
-def gaps_remark(R: Results) -> str:
-    return kcount.gaps_remark(R.comparison)
-
+#: Markdown: each kernel count the model does not follow, with the kernel path behind it.
+gaps_remark = compare.results_remark
 
 def conclusion(R: Results) -> str:
     """Markdown: what follows for the design, quoting the checked numbers."""
     h = R.headline
     s = R.sendmsg_sizes.pivot_table(index="sendmsg_pages", columns="rule", values="atomics_per_mib")
-    cmp = R.comparison
-    agree = cmp[cmp.agrees == True]  # noqa: E712
+    agree, compared = compare.tally(R.comparison)
     return (
         f"Today a spliced page pays one ref to enter the pipe, one `get_page()` per frag and two puts, one of "
-        f"them the pipe's as `sendmsg()` returns: with {_pages(h['sendmsg_pages'])} per `sendmsg()` "
+        f"them the pipe's as `sendmsg()` returns: with {kit.plural(h['sendmsg_pages'], 'page')} per `sendmsg()` "
         f"**{h['today_atomics_per_mib']:.0f}** atomics per MiB. Releasing the pipe's buffers through their own "
         f"`->release()`, called by the send's owner once the network is done, takes "
         f"**{h['owner_atomics_per_mib']:.0f}** ({_fewer(h['owner_saving'])}; **{h['today_ns_per_mib']:.0f}** "
@@ -487,7 +453,7 @@ def conclusion(R: Results) -> str:
         f"the missing completion: today an application cannot know when the network is done with its buffer "
         f"(this run's one rewrites **{h['vmsplice_share_rewritten']:.0%}** of what it sent while still in flight), "
         f"and the probe shows the receiver getting the new bytes. "
-        f"The model's splice path follows this kernel: {len(agree)} of {int(cmp.agrees.notna().sum())} counts of "
+        f"The model's splice path follows this kernel: {agree} of {compared} counts of "
         f"the real transfers agree within 20 % (or one event)."
     )
 
@@ -543,13 +509,7 @@ def _vmsplice_rewrites(R: Results):
 
 
 def _model_follows_kernel(R: Results):
-    c = R.comparison
-    compared = c[c.agrees.notna()]
-    off = compared[(compared.agrees == False) & (compared.expected_gap == "")]  # noqa: E712
-    agree = int((compared.agrees == True).sum())  # noqa: E712
-    return len(compared) > 0 and off.empty, {"compared": len(compared), "agree": agree,
-                                             "unexplained": [f"{r.transfer}/{r.quantity}" for r in off.itertuples()],
-                                             "source": R.kernel.source}
+    return compare.follows(R.comparison, R.kernel.source)
 
 
 def _ledgers_balance(R: Results):

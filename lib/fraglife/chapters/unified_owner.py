@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 
 from .. import claims as claims_lib
-from .. import probes
 from ..claims import Claim
-from ..model import costs, engine, explorer as E, explorer_story as W, explorer_twin as X, trace as T, workloads
+from ..model import costs, engine, explorer as E, explorer_story as W, explorer_twin as X, replays, trace as T, workloads
 from ..model.policies import POLICIES
-from ..params import Params
-from . import refcount_removal as ch01
+from ..model.replays import Replays
+from ..params import Param, Params
+from . import kit
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -196,20 +196,6 @@ def walk_table(b: X.Bounds, memory: str, policy: str, labels, *, finish: bool = 
 
 
 # ---------------------------------------------------------------- every workload of the book
-def unit_costs(mode: str) -> costs.UnitCosts:
-    """Chapter 01's unit costs (the atomics probe), plus the copy's memcpy (the memcpy probe)."""
-    units = ch01.unit_costs(mode)
-    m = probes.run("memcpy", mode="auto" if mode == "live" else "recorded", quick=True)
-    size = m.data.get("sizes", {}).get("65536")
-    if size:
-        label = costs.measured_label(m.source)
-        units = units.with_units(costs.Unit(
-            "copy_64k_ns", float(size["ns_per_copy"]["median"]), "ns per 64 KiB", label,
-            f"memcpy probe: glibc memcpy of 64 KiB between cache-resident buffers, median of "
-            f"{size['ns_per_copy'].get('n', '?')}; {m.recorded_at or m.source}"))
-    return units
-
-
 def binding_atomics(led, tr: np.ndarray, policy: str) -> float:
     """Atomics on devmem's binding: today a ref per frag reference (the ledger's owner atomics under today's
     rules are exactly those); the unified owner takes one binding ref per send's owner and drops it when the
@@ -242,7 +228,7 @@ def book_row(workload: str, policy: str, led, tr: np.ndarray, units: costs.UnitC
     out = {"workload": workload, "design": DESIGNS.get(policy, policy), "policy": policy,
            "today's kernel": workloads.ALL[workload].today,
            "atomics_per_mib": counts["atomics"] / mib,
-           **{f"{k}_per_mib": getattr(led, k) / mib for k in ch01.KINDS},
+           **{f"{k}_per_mib": getattr(led, k) / mib for k in replays.KINDS},
            "binding_per_mib": bind / mib, "bounces_per_mib": led.bounces / mib,
            "shared_line_ns": next(r["ns_per_mib"] for r in rows if r["cause"] == "shared_line"),
            "pages_peak": led.pages_peak, "ns_per_mib": ns, "core_share": costs.core_share(ns, gbit),
@@ -256,7 +242,7 @@ def pacing(units: costs.UnitCosts) -> str:
     return "paced" if "paced_contended" in units.curves and "paced_private" in units.curves else "tight"
 
 
-def book_table(runs: ch01.Replays, units: costs.UnitCosts, gbit: float, writers: int,
+def book_table(runs: Replays, units: costs.UnitCosts, gbit: float, writers: int,
                workload_names=None, policies=(TODAY, OWNER)) -> pd.DataFrame:
     """Every workload of the book (workloads.ALL: chapter 01's and the later chapters') under today's rules
     and the unified owner."""
@@ -328,7 +314,7 @@ def copy_costs(units: costs.UnitCosts, gbit: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def contention_table(runs: ch01.Replays, units: costs.UnitCosts, gbit: float,
+def contention_table(runs: Replays, units: costs.UnitCosts, gbit: float,
                      workload: str = "devmem_send") -> pd.DataFrame:
     """devmem's binding as one line written by k CPUs at once: ns per MiB today and with the owner, k from 1
     up (measured to the probe's largest k, then extrapolated with the aggregate rate held), priced as the book
@@ -351,7 +337,7 @@ def contention_table(runs: ch01.Replays, units: costs.UnitCosts, gbit: float,
     return pd.DataFrame(rows)
 
 
-def topology_table(runs: ch01.Replays, units: costs.UnitCosts, gbit: float, writers: int,
+def topology_table(runs: Replays, units: costs.UnitCosts, gbit: float, writers: int,
                    workload_names=("tcp_send", "tcp_gso", "splice_send", "devmem_send")) -> pd.DataFrame:
     """ns per MiB with line transfers priced at this machine's measurement and at cited classes it lacks."""
     variants = [("this machine", units.source("line_transfer_ns"), units)]
@@ -373,11 +359,8 @@ def pin_costs(params: Mapping) -> pd.DataFrame:
     """Chapter 01's finding, recomputed with its helpers: a TSO zerocopy send of 64 KiB sends with no loss and
     completions before ACKs, from order-0 pages and 64 KiB folios: FOLL_PIN against GUP refs."""
     rows = []
-    for fp in (1, 16):
-        runs = ch01.Replays(ch01.config(dict(params, folio_pages=fp, loss_rate=0.0, send_size=64 * KiB,
-                                             txc_us=0.0)))
-        today, owner = runs.ledger("tcp_send", TODAY), runs.ledger("tcp_send", OWNER)
-        mib = runs.nbytes / MiB
+    for fp, (today, owner, nbytes) in replays.pins_against_refs(params, TODAY, OWNER).items():
+        mib = nbytes / MiB
         rows.append({"folio": f"{fp * 4} KiB", "today atomics/MiB": today.atomics / mib,
                      "today GUP page atomics/MiB": today.page_atomics / mib,
                      "owner atomics/MiB": owner.atomics / mib, "owner FOLL_PIN atomics/MiB": owner.pin_atomics / mib,
@@ -498,15 +481,15 @@ class Results:
     # -- every workload of the book
     @cached_property
     def units(self) -> costs.UnitCosts:
-        return unit_costs(self.P.measurements)
+        return kit.unit_costs(self.P.measurements, "memcpy")
 
     @cached_property
     def unit_table(self) -> pd.DataFrame:
         return pd.DataFrame(self.units.rows())
 
     @cached_property
-    def runs(self) -> ch01.Replays:
-        return ch01.Replays(ch01.config(self.P))
+    def runs(self) -> Replays:
+        return Replays.of(self.P)
 
     @cached_property
     def writers(self) -> int:
@@ -535,9 +518,9 @@ class Results:
         """Atomics per MiB by refcount kind, every workload and both designs; devmem's binding on its own (today
         the engine counts it as owner atomics; the owner's one ref per send is added)."""
         b = self.book
-        cols = {f"{k}_per_mib": ch01.KIND_LABELS[k] for k in ch01.KINDS}
+        cols = {f"{k}_per_mib": replays.KIND_LABELS[k] for k in replays.KINDS}
         out = b[["workload", "design", *cols]].rename(columns=cols)
-        owner = ch01.KIND_LABELS["owner_atomics"]
+        owner = replays.KIND_LABELS["owner_atomics"]
         out[owner] = b.owner_atomics_per_mib - np.where(b.policy == TODAY, b.binding_per_mib, 0.0)
         out = out.rename(columns={owner: "owner"})
         out["binding"] = b.binding_per_mib
@@ -581,7 +564,7 @@ class Results:
             "today_violations_all_workloads": int(b.xs(TODAY, level="policy").violations.sum()),
             "devmem_binding_today_per_mib": float(b.loc[("devmem_send", TODAY), "binding_per_mib"]),
             "devmem_binding_owner_per_mib": float(b.loc[("devmem_send", OWNER), "binding_per_mib"]),
-            "probes": "live" if "live" in self.units.source("line_transfer_ns") else "recorded",
+            "probes": kit.measured(self.units),
         }
 
 
@@ -595,6 +578,13 @@ def headline(**params) -> dict:
 #: The panel searches at these bounds (a re-render stays well under 250 ms).
 PANEL_BOUNDS = X.Bounds(ops=3, cpus=2, skbs=2, frags=2, copies=1)
 PANEL_RULES = ("(none)", *X.RULES)
+#: The panel's own controls besides the memory (the chapter's parameter): the explorer's design choices.
+PANEL_PARAMS = (
+    Param("policy", str, "page_ref", "the design searched", choices=tuple(POLICIES)),
+    Param("frags", str, "future", "today's frags (inside a folio) or the future's (spanning folios)",
+          choices=("future", "today")),
+    Param("rule_left_out", str, "(none)", "an owner rule to leave out (owner designs)", choices=PANEL_RULES),
+)
 
 
 def panel_data(params: Mapping, *, memory: str, policy: str, frags: str, rule_left_out: str) -> dict:
@@ -611,9 +601,6 @@ def panel_data(params: Mapping, *, memory: str, policy: str, frags: str, rule_le
 
 
 # ---------------------------------------------------------------- prose
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f} %"
-
 
 def search_remark(R: Results) -> str:
     s = R.search
@@ -712,7 +699,7 @@ def costs_remark(R: Results) -> str:
         f"**The copy fallback.** Copying a 64 KiB skb costs {cp.loc['today', 'memcpy ns']:.0f} ns of memcpy on this "
         f"machine; the references around it are {int(cp.loc['today', 'ref atomics'])} atomics today and "
         f"{int(cp.loc['unified owner', 'ref atomics'])} with the owner. If every skb were copied (local delivery, "
-        f"skb_orphan_frags_rx()), that is {_pct(cp.loc['unified owner', 'core share if every skb is copied'])} of a "
+        f"skb_orphan_frags_rx()), that is {kit.pct(cp.loc['unified owner', 'core share if every skb is copied'])} of a "
         f"core at {R.P.line_gbit} Gbit/s either way: the copy, not the owner, is the cost (page allocation for the "
         f"copy is not priced: no probe measures it). Device memory cannot be copied at all (-EFAULT).\n\n"
         f"**Pins.** {pins.loc['4 KiB', 'owner/today']:.2f}x today's atomics on a TSO zerocopy send from order-0 "

@@ -639,3 +639,30 @@ def _cow_units(cow: Any) -> list[Unit]:
             out.append(Unit(name, max(0.0, (v - plain) * scale), "ns/page" if scale == 1 else "ns/2 MiB", lab,
                             f"cow probe: {what}; {w}"))
     return out
+
+
+# -- allocations (chapter 07) --------------------------------------------------------------------
+
+# SLUB alloc+free per object with N objects of one cache outstanding (each allocated by its own call, then
+# all freed): Brouer, "[PATCH V2 0/6] slub: bulk alloc and free for slub allocator", 17 Jun 2015,
+# <20150617142613.11791.76008.stgit@devil>, the "fallback" column, i7-4790K at 4 GHz.
+SLAB_CURVE = ((1, 14.448), (2, 12.768), (3, 12.232), (4, 12.025), (8, 11.558), (16, 11.458), (30, 11.499),
+              (32, 19.917), (34, 19.655), (48, 17.049), (64, 20.009), (128, 23.749), (158, 24.299), (250, 25.681))
+SLAB_SOURCE = ("Brouer, slub bulk alloc/free series, 17 Jun 2015, <20150617142613.11791.76008.stgit@devil>: "
+               "alloc+free per object with N outstanding ('fallback' column), i7-4790K 4 GHz; held at N = 250 beyond")
+PAGE_ALLOC_NS = 57.773
+PAGE_ALLOC_SOURCE = ("Brouer, page_bench04_bulk, 19 Mar 2021, <20210319181031.44dd3113@carbon>: order-0 "
+                     "alloc+put 57.8 ns; used for the order-3 page_frag refill and large kmalloc too (orders up to "
+                     "3 come from the same per-CPU lists since commit 44042b4498728f4376e84bae1ac8016d146d850b)")
+#: Published allocation costs (no probe measures them here): a page, a slab object alone and with many held.
+CITED_ALLOC: tuple[Unit, ...] = (
+    Unit("page_alloc_ns", PAGE_ALLOC_NS, "ns/op", CITED, PAGE_ALLOC_SOURCE),
+    Unit("slab_alloc_free_ns", SLAB_CURVE[0][1], "ns/op", CITED, SLAB_SOURCE + " (N = 1)"),
+    Unit("slab_alloc_free_held_ns", SLAB_CURVE[-1][1], "ns/op", CITED, SLAB_SOURCE + " (N = 250)"),
+)
+
+
+def slab_ns(outstanding: float) -> float:
+    """SLUB alloc+free per object with ``outstanding`` objects of the cache held (SLAB_CURVE, flat past it)."""
+    n, ns = zip(*SLAB_CURVE)
+    return float(np.interp(max(1.0, outstanding), n, ns))

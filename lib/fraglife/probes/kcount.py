@@ -307,7 +307,8 @@ def _counter_keys(tracepoints) -> list[str]:
     return keys
 
 
-def _check_root() -> None:
+def check_root() -> None:
+    """Raise ProbeUnavailable unless this process may count tracepoints and make namespaces (root, iproute2)."""
     for tool in ("ip",):
         if shutil.which(tool) is None:
             raise ProbeUnavailable(f"iproute2 `{tool}` is not installed")
@@ -536,10 +537,7 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
     """
     nbytes = _P["nbytes"].check(nbytes)
     mtu = _P["mtu"].check(mtu)
-    if mss is not None:
-        mss = _P["mss"].check(mss)
-        if mss > mtu - 40:
-            raise ParamError(f"parameter 'mss' = {mss} is not allowed: expected at most mtu - 40 = {mtu - 40}")
+    mss = _check_mss(mss, mtu)
     sender = _P["sender"].check(sender)
     chunk = _P["chunk"].check(chunk)
     if rcvbuf is not None:
@@ -548,7 +546,7 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
                            Param("idle", bool, True, "").check(idle))
     tbf = _bottleneck(bottleneck)
     keys = _counter_keys(tracepoints)
-    _check_root()
+    check_root()
     if tbf is not None and shutil.which("tc") is None:
         raise ProbeUnavailable("iproute2 `tc` is not installed (needed for the bottleneck)")
     try:
@@ -558,41 +556,9 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
 
     with ExitStack() as stack:
         stack.enter_context(_one_transfer_at_a_time())
-        link = stack.enter_context(_net.veth_pair(NS_PREFIX, sender_ns=True, mtu=mtu))
-        features = {
-            "tx": _net.in_netns(link.tx_ns, lambda: _net.device_features(link.tx_if, {"tso": tso, "gso": gso})),
-            "rx": _net.in_netns(link.rx_ns, lambda: _net.device_features(link.rx_if, {"gro": gro})),
-        }
-        if features["tx"]["tso"] != tso or features["tx"]["gso"] != gso or features["rx"]["gro"] != gro:
-            raise OSError(f"veth features did not take: asked tso={tso} gso={gso} gro={gro}, read back {features}")
-        if tbf is not None:
-            _net.tc("-n", link.tx_ns, "qdisc", "add", "dev", link.tx_if, "root", "tbf", "rate",
-                    f"{tbf.rate_mbit}mbit", "burst", str(tbf.burst), "limit", str(tbf.limit))
-            stack.callback(_del_qdisc, link)
-
-        ls = _net.listen_in_netns(link.rx_ns, link.rx_ip)
-        stack.callback(ls.close)
-        if rcvbuf is not None:  # before any connection: the window scale is chosen at SYN time
-            ls.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
-
-        def make_tx():
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            if mss is not None:
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
-            return s
-
-        tx = _net.in_netns(link.tx_ns, make_tx)
-        stack.callback(tx.close)
-        tx.settimeout(TIMEOUT)
-        tx.connect((link.rx_ip, ls.getsockname()[1]))
-        rx, _ = ls.accept()
-        stack.callback(rx.close)
-        if sender == "zerocopy":
-            _net.enable_zerocopy(tx)
-        drain = _net.Drainer(rx)
-        stack.callback(drain.close)
+        link, features = _link(stack, mtu, tso, gso, gro, tbf)
+        tx, rx, drain = _connect(stack, link, mss, rcvbuf, sender)
         src = _Source(sender, nbytes, chunk, stack)
-
         alloc_sites, alloc_names = _sites(SKB_ALLOC_SITES)
         subs = dict(tx_if=link.tx_if, rx_if=link.rx_if, sport=tx.getsockname()[1], dport=tx.getpeername()[1],
                     tx_tid=threading.get_native_id(), rx_tid=drain.tid, gso_len=mtu + ETH_HLEN,
@@ -603,54 +569,11 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
             method[key] = f"idle-subtracted ({why})"
         counters.enable()
         stack.callback(counters.disable)
+        w = _count(counters, link, tx, rx, drain, src, tbf, nbytes, idle)
 
-        windows = {}
-        if idle:
-            c0 = counters.read()
-            time.sleep(IDLE_BEFORE_S)
-            windows["before"] = (c0, counters.read(), IDLE_BEFORE_S)
-        before = _snapshot(link, tx, rx, tbf)
-
-        c_start = counters.read()
-        t0 = time.monotonic()
-        calls, got = _send_all(tx, src, nbytes)
-        got = _quiesce(tx, drain, nbytes, calls, got)
-        seconds = time.monotonic() - t0
-        c_end = counters.read()
-
-        after = _snapshot(link, tx, rx, tbf)
-        if idle:
-            span = min(max(seconds, IDLE_BEFORE_S), IDLE_AFTER_MAX_S)
-            c4 = counters.read()
-            time.sleep(span)
-            windows["after"] = (c4, counters.read(), span)
-
-    raw = {k: c_end[k] - c_start[k] for k in specs}
-    idle_rec, per_mib = {}, {}
-    span_total = sum(w[2] for w in windows.values())
-    for k in specs:
-        counts = {w: after_[k] - before_[k] for w, (before_, after_, _) in windows.items()}
-        est = round(sum(counts.values()) / span_total * seconds, 2) if span_total else 0.0
-        subtract = method[k].startswith("idle-subtracted") and idle
-        idle_rec[k] = {**counts, "estimate": est, "subtracted": subtract}
-        per_mib[k] = round((raw[k] - (est if subtract else 0.0)) / (nbytes / MiB), 3)
-    if not idle:
-        for k in specs:
-            if method[k].startswith("idle-subtracted"):
-                method[k] = "unfiltered, nothing subtracted (idle=False)" + method[k][len("idle-subtracted"):]
-
-    qdisc = None
-    drop_rate = 0.0
-    if tbf is not None:
-        qdisc = {"kind": "tbf", **asdict(tbf), **_delta(after["qdisc"], before["qdisc"],
-                                                         keep=("packets", "drops", "bytes", "overlimits"))}
-        offered = qdisc["packets"] + qdisc["drops"]
-        drop_rate = qdisc["drops"] / offered if offered else 0.0
-    ti = {side: {k: after["tcp_info"][side].get(k) for k in TCP_INFO_KEEP} for side in ("tx", "rx")}
-    for side in ("tx", "rx"):
-        ti[side]["segs_out"] -= before["tcp_info"][side]["segs_out"]
-        ti[side]["segs_in"] -= before["tcp_info"][side]["segs_in"]
-    ids = sum(hi - lo + 1 for lo, hi, _ in got)
+    raw = {k: w["c_end"][k] - w["c_start"][k] for k in specs}
+    idle_rec, per_mib = _per_mib(specs, method, raw, w, nbytes, idle)
+    tcp = _tcp_record(w, tbf)
     return {
         "name": name,
         "sender": sender,
@@ -662,27 +585,145 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
         "chunk": chunk,
         "mtu": mtu,
         "mss_requested": mss,
+        **{k: tcp[k] for k in ("mss", "drop_rate", "retransmit_rate", "qdisc")},
+        "per_mib": per_mib,
+        "raw": raw,
+        "idle": idle_rec,
+        "idle_seconds": {k: round(v[2], 4) for k, v in w["windows"].items()},
+        "method": method,
+        "skipped": skipped,
+        "completions": len(w["got"]),
+        "completion_ids": sum(hi - lo + 1 for lo, hi, _ in w["got"]),
+        "send_calls": w["calls"],
+        "copied": any(c for *_, c in w["got"]),
+        "seconds": round(w["seconds"], 4),
+        "tcp_info": tcp["tcp_info"],
+        "snmp": {side: _delta(w["after"]["snmp"][side], w["before"]["snmp"][side], SNMP_KEEP) for side in ("tx", "rx")},
+        "links": {side: _delta(w["after"]["links"][side], w["before"]["links"][side]) for side in ("tx", "rx")},
+        "features": features,
+        "skb_alloc_sites": alloc_names,
+    }
+
+
+def _check_mss(mss: int | None, mtu: int) -> int | None:
+    if mss is None:
+        return None
+    mss = _P["mss"].check(mss)
+    if mss > mtu - 40:
+        raise ParamError(f"parameter 'mss' = {mss} is not allowed: expected at most mtu - 40 = {mtu - 40}")
+    return mss
+
+
+def _link(stack: ExitStack, mtu: int, tso: bool, gso: bool, gro: bool, tbf: Tbf | None):
+    """A fresh veth pair with the offloads asked for (read back) and the bottleneck qdisc, if any."""
+    link = stack.enter_context(_net.veth_pair(NS_PREFIX, sender_ns=True, mtu=mtu))
+    features = {
+        "tx": _net.in_netns(link.tx_ns, lambda: _net.device_features(link.tx_if, {"tso": tso, "gso": gso})),
+        "rx": _net.in_netns(link.rx_ns, lambda: _net.device_features(link.rx_if, {"gro": gro})),
+    }
+    if features["tx"]["tso"] != tso or features["tx"]["gso"] != gso or features["rx"]["gro"] != gro:
+        raise OSError(f"veth features did not take: asked tso={tso} gso={gso} gro={gro}, read back {features}")
+    if tbf is not None:
+        _net.tc("-n", link.tx_ns, "qdisc", "add", "dev", link.tx_if, "root", "tbf", "rate",
+                f"{tbf.rate_mbit}mbit", "burst", str(tbf.burst), "limit", str(tbf.limit))
+        stack.callback(_del_qdisc, link)
+    return link, features
+
+
+def _connect(stack: ExitStack, link: _net.Veth, mss: int | None, rcvbuf: int | None, sender: str):
+    """The connection over the pair: the sender's socket (its MSS set before connect), the receiver's, and the
+    thread that drains it."""
+    ls = _net.listen_in_netns(link.rx_ns, link.rx_ip)
+    stack.callback(ls.close)
+    if rcvbuf is not None:  # before any connection: the window scale is chosen at SYN time
+        ls.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+
+    def make_tx():
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if mss is not None:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        return s
+
+    tx = _net.in_netns(link.tx_ns, make_tx)
+    stack.callback(tx.close)
+    tx.settimeout(TIMEOUT)
+    tx.connect((link.rx_ip, ls.getsockname()[1]))
+    rx, _ = ls.accept()
+    stack.callback(rx.close)
+    if sender == "zerocopy":
+        _net.enable_zerocopy(tx)
+    drain = _net.Drainer(rx)
+    stack.callback(drain.close)
+    return tx, rx, drain
+
+
+def _count(counters, link, tx, rx, drain, src: _Source, tbf, nbytes: int, idle: bool) -> dict:
+    """The counted transfer: an idle window before (``idle``), the transfer waited out, an idle window after;
+    the counters and the namespaces' own counts around it."""
+    windows = {}
+    if idle:
+        c0 = counters.read()
+        time.sleep(IDLE_BEFORE_S)
+        windows["before"] = (c0, counters.read(), IDLE_BEFORE_S)
+    before = _snapshot(link, tx, rx, tbf)
+
+    c_start = counters.read()
+    t0 = time.monotonic()
+    calls, got = _send_all(tx, src, nbytes)
+    got = _quiesce(tx, drain, nbytes, calls, got)
+    seconds = time.monotonic() - t0
+    c_end = counters.read()
+
+    after = _snapshot(link, tx, rx, tbf)
+    if idle:
+        span = min(max(seconds, IDLE_BEFORE_S), IDLE_AFTER_MAX_S)
+        c4 = counters.read()
+        time.sleep(span)
+        windows["after"] = (c4, counters.read(), span)
+    return {"c_start": c_start, "c_end": c_end, "windows": windows, "seconds": seconds, "calls": calls, "got": got,
+            "before": before, "after": after}
+
+
+def _per_mib(specs: dict, method: dict, raw: dict, w: dict, nbytes: int, idle: bool) -> tuple[dict, dict]:
+    """Per counter: its idle windows and the estimate subtracted, and its count per MiB sent (``method`` says
+    which counters are idle-subtracted; without idle windows nothing is, and ``method`` says so)."""
+    windows, seconds = w["windows"], w["seconds"]
+    idle_rec, per_mib = {}, {}
+    span_total = sum(x[2] for x in windows.values())
+    for k in specs:
+        counts = {name: after_[k] - before_[k] for name, (before_, after_, _) in windows.items()}
+        est = round(sum(counts.values()) / span_total * seconds, 2) if span_total else 0.0
+        subtract = method[k].startswith("idle-subtracted") and idle
+        idle_rec[k] = {**counts, "estimate": est, "subtracted": subtract}
+        per_mib[k] = round((raw[k] - (est if subtract else 0.0)) / (nbytes / MiB), 3)
+    if not idle:
+        for k in specs:
+            if method[k].startswith("idle-subtracted"):
+                method[k] = "unfiltered, nothing subtracted (idle=False)" + method[k][len("idle-subtracted"):]
+    return idle_rec, per_mib
+
+
+def _tcp_record(w: dict, tbf: Tbf | None) -> dict:
+    """The transfer's MSS, drops, retransmission rate, qdisc counts and both sockets' tcp_info."""
+    before, after = w["before"], w["after"]
+    qdisc = None
+    drop_rate = 0.0
+    if tbf is not None:
+        qdisc = {"kind": "tbf", **asdict(tbf), **_delta(after["qdisc"], before["qdisc"],
+                                                         keep=("packets", "drops", "bytes", "overlimits"))}
+        offered = qdisc["packets"] + qdisc["drops"]
+        drop_rate = qdisc["drops"] / offered if offered else 0.0
+    ti = {side: {k: after["tcp_info"][side].get(k) for k in TCP_INFO_KEEP} for side in ("tx", "rx")}
+    for side in ("tx", "rx"):
+        ti[side]["segs_out"] -= before["tcp_info"][side]["segs_out"]
+        ti[side]["segs_in"] -= before["tcp_info"][side]["segs_in"]
+    return {
         "mss": ti["tx"]["snd_mss"],
         "drop_rate": round(drop_rate, 6),
         "retransmit_rate": round(ti["tx"]["total_retrans"] / ti["tx"]["data_segs_out"], 6)
         if ti["tx"]["data_segs_out"] else 0.0,
         "qdisc": qdisc,
-        "per_mib": per_mib,
-        "raw": raw,
-        "idle": idle_rec,
-        "idle_seconds": {w: round(v[2], 4) for w, v in windows.items()},
-        "method": method,
-        "skipped": skipped,
-        "completions": len(got),
-        "completion_ids": ids,
-        "send_calls": calls,
-        "copied": any(c for *_, c in got),
-        "seconds": round(seconds, 4),
         "tcp_info": ti,
-        "snmp": {side: _delta(after["snmp"][side], before["snmp"][side], SNMP_KEEP) for side in ("tx", "rx")},
-        "links": {side: _delta(after["links"][side], before["links"][side]) for side in ("tx", "rx")},
-        "features": features,
-        "skb_alloc_sites": alloc_names,
     }
 
 
@@ -793,7 +834,7 @@ def least_disturbed(name: str, kw: dict, reps: int = CLEAN_REPS) -> dict:
 
 
 def measure(quick: bool = False) -> dict:
-    _check_root()
+    check_root()
     try:
         events, how = available()
     except (OSError, TimeoutError) as e:
@@ -842,43 +883,38 @@ def frame(data: dict):
     return pd.DataFrame(rows)
 
 
-# -- what the model is compared with ---------------------------------------------------------------
+# -- the kernel's counts of what a fragment-lifetime model follows --------------------------------
 
-#: The quantities a fragment-lifetime model follows, and how the kernel's count of each is formed
-#: from a run (per MiB sent). ``exact``: the kernel count has the model's meaning; otherwise the
-#: text says what differs.
-QUANTITIES = {
-    "transmissions": "skbs TCP handed to the device, retransmissions included: net:net_dev_queue on the "
-                     "sending veth (one per __tcp_transmit_skb() clone or copy; before GSO and the qdisc)",
-    "retransmits": "retransmitted skbs: tcp:tcp_retransmit_skb minus its failed attempts ([err]); "
-                   "the namespace's Tcp.RetransSegs counts the segments in them (low/high)",
-    "skbs_freed": "sk_buffs of the data path freed: slab allocations of struct sk_buff in the window "
-                  "(all freed by its end), a fast-clone pair counted twice (the write-queue skb and its "
-                  "clone), less the receiver's ACKs and the zerocopy notification skbs (one per ubuf_info: "
-                  "between the notifications read and the send calls; low/high)",
-    "gso_segments": "segments made by software GSO (skb_segment()): with TSO off, packets the veth "
-                    "transmitted less the skbs that needed no segmenting; with TSO on and no qdisc, 0; with "
-                    "a tbf qdisc the qdisc segments GSO skbs longer than its burst (approximate)",
-    "completions": "zerocopy completions: one per ubuf_info in the model; the kernel coalesces consecutive "
-                   "ones into one notification and extends a ubuf_info across send calls, so the notifications "
-                   "read (low) and the send calls completed (high) bracket it",
-}
+#: The quantities :func:`kernel_quantities` counts (what each means for a model, and which chapters
+#: compare it, is the chapters' business: :mod:`fraglife.chapters.compare`).
+QUANTITIES = ("transmissions", "retransmits", "skbs_freed", "gso_segments", "completions")
 
 
 def kernel_quantities(run: dict) -> dict[str, dict]:
     """Per MiB, the kernel's count of each of :data:`QUANTITIES` in ``run``.
 
-    Each value: ``{"per_mib", "low", "high", "exact", "source"}``; ``per_mib`` is
-    the point estimate, ``low``/``high`` bracket it where the kernel count
-    cannot be pinned to the model's meaning (else equal to it), ``per_mib`` is
-    None when the run lacks the counters."""
+    Each value: ``{"per_mib", "low", "high", "exact"}``; ``per_mib`` is the point
+    estimate, ``low``/``high`` bracket it where the kernel count cannot be pinned
+    to one meaning (else equal to it; ``exact`` False), ``per_mib`` is None when
+    the run lacks the counters. How each is formed:
+
+    - transmissions: ``net:net_dev_queue`` on the sending veth, one per skb TCP hands
+      to the device (retransmissions included; before GSO and the qdisc);
+    - retransmits: ``tcp:tcp_retransmit_skb`` less its failed attempts (``[err]``);
+      the namespace's ``Tcp.RetransSegs`` (segments, not skbs) widens the bracket;
+    - skbs_freed: struct sk_buff slab allocations in the window (all freed by its end),
+      a fast-clone pair counted twice, less the receiver's ACKs and the zerocopy
+      notification skbs (between the notifications read and the send calls);
+    - gso_segments: with software GSO, packets the veth transmitted (and the qdisc
+      dropped) less the skbs that passed whole; 0 without it;
+    - completions: between the notifications read and the send-call ids they cover."""
     pm, mib = run["per_mib"], run["bytes"] / MiB
     out: dict[str, dict] = {}
 
     def put(name, value, low=None, high=None, exact=True):
         r = None if value is None else round(value, 3)
         out[name] = {"per_mib": r, "low": r if low is None else round(low, 3),
-                     "high": r if high is None else round(high, 3), "exact": exact, "source": QUANTITIES[name]}
+                     "high": r if high is None else round(high, 3), "exact": exact}
 
     def get(*keys):
         return None if any(k not in pm for k in keys) else [pm[k] for k in keys]
@@ -917,84 +953,3 @@ def kernel_quantities(run: dict) -> dict[str, dict]:
     else:
         put("completions", 0.0)
     return out
-
-
-def comparison(model: Mapping[str, float | None], run: dict, tolerance: float = 0.2, slack_events: float = 1.0):
-    """A table of the model's count per MiB against the kernel's, one row per quantity.
-
-    ``model``: quantity name (keys of :data:`QUANTITIES`) -> the model's count
-    per MiB for the same transfer (chapter 01 feeds it), or None for a
-    quantity the model does not follow. In trace terms: transmissions =
-    device skbs made by a clone or copy of a write-queue skb (first sends and
-    retransmissions); retransmits = those made for a retransmission;
-    skbs_freed = ``free`` events; gso_segments = ``segment`` events cut from a
-    transmitted clone; completions = ``zc_complete`` events.
-
-    Columns: quantity, model, kernel, kernel_low, kernel_high, ratio (model /
-    kernel), agrees (the model lies within [low, high] widened by
-    ``tolerance``, or within ``slack_events`` events of the transfer of it: a
-    count of one or two events says nothing in percent; None when either side
-    is missing), exact, source. A row that does not agree needs its reason in
-    the text, not a tuned constant.
-    """
-    import pandas as pd
-
-    if not 0 <= tolerance < 1:
-        raise ParamError(f"parameter 'tolerance' = {tolerance!r} is not allowed: expected a number in [0, 1)")
-    if not 0 <= slack_events <= 10:
-        raise ParamError(f"parameter 'slack_events' = {slack_events!r} is not allowed: expected a number in [0, 10]")
-    unknown = set(model) - set(QUANTITIES)
-    if unknown:
-        raise ParamError(f"parameter 'model' has unknown quantities {sorted(unknown)}: "
-                         f"expected some of {', '.join(QUANTITIES)}")
-    rows = []
-    for name, k in kernel_quantities(run).items():
-        m = model.get(name)
-        kv = k["per_mib"]
-        if m is None or kv is None:
-            agrees, ratio = None, None
-        else:
-            slack = slack_events / (run["bytes"] / MiB)
-            lo = min(k["low"] * (1 - tolerance), k["low"] - slack)
-            hi = max(k["high"] * (1 + tolerance), k["high"] + slack)
-            agrees = bool(lo - 1e-9 <= m <= hi + 1e-9)
-            ratio = round(m / kv, 3) if kv else (1.0 if m == 0 else None)
-        rows.append({"quantity": name, "model": m, "kernel": kv, "kernel_low": k["low"], "kernel_high": k["high"],
-                     "ratio": ratio, "agrees": agrees, "exact": k["exact"], "source": k["source"]})
-    return pd.DataFrame(rows)
-
-
-#: the columns of :func:`comparisons` a chapter shows
-TABLE_COLUMNS = ["transfer", "quantity", "model", "kernel", "kernel_low", "kernel_high", "ratio", "agrees"]
-
-
-def comparisons(result: Mapping, model_of, gaps: Mapping[tuple[str, str], str] | None = None, *,
-                sender: str | None = None):
-    """:func:`comparison` for every run of ``result`` (of ``sender``, if given), one table: ``model_of(run)``
-    gives the model's counts per MiB for that transfer; ``expected_gap`` is the reason, from ``gaps`` keyed
-    by (run name, quantity), a row may disagree (empty if none)."""
-    import pandas as pd
-
-    frames = []
-    for run in result.get("runs", []):
-        if sender is not None and run.get("sender") != sender:
-            continue
-        df = comparison(model_of(run), run)
-        df.insert(0, "transfer", run["name"])
-        df["expected_gap"] = [(gaps or {}).get((run["name"], q), "") for q in df["quantity"]]
-        frames.append(df)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def gaps_remark(table) -> str:
-    """Markdown for a chapter: each row of a :func:`comparisons` table the model does not follow, with the
-    reason the chapter gives for it (or a flag that it gives none)."""
-    off = table[table.agrees == False]  # noqa: E712 (None means not compared)
-    if off.empty:
-        return "Every quantity compared agrees within 20 % (or one event of the transfer)."
-    lines = []
-    for r in off.itertuples():
-        why = r.expected_gap or "**not explained by the chapter**: a workload rule to revisit."
-        lines.append(f"- `{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:.2f} per MiB, kernel "
-                     f"{r.kernel:.2f} ({r.kernel_low:.2f} to {r.kernel_high:.2f}). {why}")
-    return "Where they differ:\n\n" + "\n".join(lines)

@@ -7,8 +7,9 @@ in calls of ``chunk`` bytes (the last one short when ``chunk`` does not divide t
 fills the pipe with page-cache pages (``filemap_splice_read()``) and ``splice_to_socket()`` empties
 it in ``sendmsg()`` calls of at most 16 buffers each, ``MSG_SPLICE_PAGES`` (fs/splice.c, v6.12).
 Two runs, TSO on and TSO off, over a fresh veth pair each, with the same counters, filters and
-idle subtraction as ``kcount`` (its docstring says how each is narrowed to the transfer). Chapter 05
-feeds the model the same transfers and compares the counts with :func:`kcount.comparison`.
+idle subtraction as ``kcount`` (its docstring says how each is narrowed to the transfer), and the
+same named counts per transfer (:func:`kcount.kernel_quantities`) for a model of the splice path
+to be compared with.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _runs(quick: bool) -> list[tuple[str, dict]]:
 
 
 def measure(quick: bool = False) -> dict:
-    kcount._check_root()
+    kcount.check_root()
     try:
         events, how = kcount.available()
     except (OSError, TimeoutError) as e:

@@ -44,11 +44,11 @@ class Page:
 _HEADING = re.compile(r"^\s{0,3}(#{1,6})\s")
 
 
-def _tags(cell) -> set[str]:
+def cell_tags(cell) -> set[str]:
     return set(cell.get("metadata", {}).get("tags", []) or [])
 
 
-def _source(cell) -> str:
+def cell_source(cell) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
 
@@ -57,7 +57,7 @@ def heading_level(cell) -> int | None:
     """Level of the heading a markdown cell opens with, or None."""
     if cell.get("cell_type") != "markdown":
         return None
-    for line in _source(cell).splitlines():
+    for line in cell_source(cell).splitlines():
         if line.strip():
             m = _HEADING.match(line)
             return len(m.group(1)) if m else None
@@ -89,7 +89,7 @@ def prepare(nb, title: str | None = None):
         nb.metadata["title"] = title
     cells = []
     for cell in nb.cells:
-        tags = _tags(cell)
+        tags = cell_tags(cell)
         if "remove-cell" in tags:
             continue
         if "remove-output" in tags and cell.get("cell_type") == "code":
@@ -113,7 +113,7 @@ def rewrite_links(nb, ids: Iterable[str], suffix: str, *, markdown_cells: bool =
     sub = _chapter_link(ids, suffix)
     for cell in nb.cells:
         if markdown_cells and cell.get("cell_type") == "markdown":
-            cell["source"] = sub(_source(cell))
+            cell["source"] = sub(cell_source(cell))
         for out in cell.get("outputs", []) or []:
             data = out.get("data") or {}
             for mime in ("text/html", "text/markdown"):
@@ -132,7 +132,7 @@ def estimate_height(cell) -> int:
     """About how tall a cell is on a slide (hidden code counts for nothing)."""
     if cell.get("cell_type") == "markdown":
         h = 0
-        for line in _source(cell).splitlines():
+        for line in cell_source(cell).splitlines():
             if _HEADING.match(line):
                 h += 70
             elif line.strip():
@@ -141,7 +141,7 @@ def estimate_height(cell) -> int:
                 h += 12
         return h
     h = 0 if cell.get("metadata", {}).get("transient", {}).get("remove_source") else \
-        26 * (1 + _source(cell).count("\n")) + 20
+        26 * (1 + cell_source(cell).count("\n")) + 20
     for out in cell.get("outputs", []):
         data = out.get("data") or {}
         html_text = data.get("text/html", "")
@@ -172,7 +172,7 @@ def mark_slides(nb):
     marked = has_slide_marks(nb)
     cells = []
     for cell in nb.cells:
-        tags = _tags(cell)
+        tags = cell_tags(cell)
         meta = cell.setdefault("metadata", nbformat.NotebookNode())
         show = meta.setdefault("slideshow", nbformat.NotebookNode())
         if not marked:

@@ -19,7 +19,7 @@ DATA = Path(__file__).with_name("data")
 NBCONVERT_CONFIG = DATA / "nbconvert_offline.py"
 
 
-def _exporter(**slides_config):
+def make_exporter(**slides_config):
     """nbconvert's SlidesExporter with the offline configuration; keyword arguments override its traits."""
     from nbconvert.exporters import SlidesExporter
     from traitlets.config.loader import PyFileConfigLoader
@@ -46,7 +46,7 @@ def export_deck(page: Page, out_dir: Path, ids: Iterable[str], exporter=None) ->
     prepare(nb, title=f"{page.title} · fraglife")
     mark_slides(nb)
     rewrite_links(nb, ids, ".slides.html")
-    exporter = exporter or _exporter()
+    exporter = exporter or make_exporter()
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": page.id}})
     path = Path(out_dir) / deck_name(page.id)
     path.write_text(body, encoding="utf-8")
@@ -87,7 +87,7 @@ def build_slides(pages: list[Page], out_dir: Path | None = None, *, all_ids: Ite
     shutil.rmtree(out / VENDOR_DIR, ignore_errors=True)
     copy_assets(out / VENDOR_DIR, SLIDE_ASSETS)
     ids = list(all_ids) if all_ids is not None else [p.id for p in pages]
-    exporter = _exporter()
+    exporter = make_exporter()
     paths, counts = [], {}
     for page in pages:
         path, counts[page.id] = export_deck(page, out, ids, exporter)

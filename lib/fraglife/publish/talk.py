@@ -60,8 +60,8 @@ from .. import thread
 from ..chapters import CHAPTERS, Chapter
 from ..paths import BUILD
 from .audit import audit
-from .notebooks import Page, PublishError, _source, _tags, executed_pages, mark_slides, prepare
-from .slides import _exporter
+from .notebooks import Page, PublishError, cell_source, cell_tags, executed_pages, mark_slides, prepare
+from .slides import make_exporter
 from .vendor import SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets
 
 TALK_TAG = "talk"
@@ -123,7 +123,7 @@ def unlink_chapters(nb) -> None:
     """Links to chapter notebooks and to anchors become plain text: the talk is one page on its own."""
     for cell in nb.cells:
         if cell.get("cell_type") == "markdown":
-            cell["source"] = _MD_LINK.sub(r"\1", _source(cell))
+            cell["source"] = _MD_LINK.sub(r"\1", cell_source(cell))
         for out in cell.get("outputs", []) or []:
             data = out.get("data") or {}
             if "text/html" in data:
@@ -138,7 +138,7 @@ def _plain(text: str) -> str:
 
 def slide_title(cells: list, fallback: str) -> str:
     """The slide's first heading, else the first words of its first text, else ``fallback``."""
-    texts = [_source(c) for c in cells if c.get("cell_type") == "markdown"
+    texts = [cell_source(c) for c in cells if c.get("cell_type") == "markdown"
              and c.get("metadata", {}).get("slideshow", {}).get("slide_type") != "notes"]
     for text in texts:
         for line in text.splitlines():
@@ -163,7 +163,7 @@ def chapter_slides(page: Page) -> tuple[list[Slide], list[Slide]]:
     number = page.id.split("_", 1)[0]
     main, backup = [], []
     for cells in units(nb):
-        tags = set().union(*(_tags(c) for c in cells))
+        tags = set().union(*(cell_tags(c) for c in cells))
         kind = "chapter" if TALK_TAG in tags else "backup" if BACKUP_TAG in tags else None
         if kind is None:
             continue
@@ -396,7 +396,7 @@ def export_talk(slides: list[Slide], minutes: float, path: Path, kernelspec: dic
     nb = talk_notebook(slides, minutes, kernelspec)
     # A talk slide must fit (the build measures it): no scrolling.
     # Its template extends the chapter decks' one by path: data/templates is a search root too.
-    exporter = _exporter(template_name="fraglife_talk", reveal_scroll=False,
+    exporter = make_exporter(template_name="fraglife_talk", reveal_scroll=False,
                          extra_template_paths=[str(Path(__file__).with_name("data") / "templates")])
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": "talk"}})
     path.write_text(body, encoding="utf-8")

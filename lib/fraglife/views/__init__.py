@@ -1,7 +1,10 @@
 """What the reader sees: the book's chart theme (plots), control panels (widgets), the sweep
-chart (sweep), and one module per chapter, named after its notebook
-(``book/NN_name.ipynb`` <-> ``views/name.py``) holding that chapter's charts and panel views.
+chart (sweep), the model-against-kernel chart (compare), and one module per chapter, named after
+its notebook (``book/NN_name.ipynb`` <-> ``views/name.py``) holding that chapter's charts and panel
+views.
 
-Views take DataFrames and records and return charts; they import model definitions
-(policy and workload names, op names) and each other, never a chapter's analysis module.
+Views take DataFrames and records, and the labels they need (a policy order, a panel's extra
+controls) from the chapter module passed in; a panel's ranges come from the spec the chapter's
+parameters were validated by (``P.spec``). They import each other, never the model, the probes, a
+chapter module or the registry.
 """

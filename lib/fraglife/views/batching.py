@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 
 from ..params import ParamSpec
-from . import widgets
+from . import plots, widgets
 
 NAMES = {"per_skb": "per skb (today)", "batched": "one batched lookup", "populate": "fault up front"}
 COLORS = alt.Scale(domain=list(NAMES.values()), range=["#0072B2", "#009E73", "#D55E00"])
@@ -28,14 +28,7 @@ def _named(df: pd.DataFrame) -> pd.DataFrame:
 
 def chart_costs(df: pd.DataFrame, title: str = "ns per MiB by cause"):
     """Stacked bars: ns per MiB by cause, one bar per strategy."""
-    d = _named(df)
-    return alt.Chart(d, title=title).mark_bar().encode(
-        y=alt.Y("design:N", title=None, sort=list(NAMES.values())),
-        x=alt.X("ns_per_mib:Q", title="ns per MiB sent"),
-        color=alt.Color("cause:N", title="cause"),
-        tooltip=["design", "cause", alt.Tooltip("count_per_mib:Q", format=".2f"),
-                 alt.Tooltip("unit_ns:Q", format=".1f"), alt.Tooltip("ns_per_mib:Q", format=".0f"), "source"],
-    ).properties(width=420, height=120)
+    return plots.cost_bars(_named(df), title, "design", NAMES.values(), ".2f", 120)
 
 
 def chart_sweep(df: pd.DataFrame, key: str, title: str, log: bool = False, fmt: str | None = None):
@@ -79,9 +72,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_costs(df, "ns per MiB by cause, this setting"), tot]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 04's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("04").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="ns per MiB by cause and strategy")

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 
 from ..params import ParamSpec
-from . import widgets
+from . import plots, widgets
 from .plots import PALETTE
 
 RULE_ORDER = ["splice", "zerocopy", "phys"]
@@ -22,8 +22,7 @@ PANEL_SENDS = (64, 256, 1024, 4096, 16384)
 
 
 def rule_color(field: str = "rule") -> alt.Color:
-    return alt.Color(f"{field}:N", title="frag rule", sort=RULE_ORDER,
-                     scale=alt.Scale(domain=RULE_ORDER, range=[PALETTE[3], PALETTE[0], PALETTE[2]]))
+    return plots.category_color(field, "frag rule", RULE_ORDER, [PALETTE[3], PALETTE[0], PALETTE[2]])
 
 
 def chart_buffers(df: pd.DataFrame):
@@ -39,25 +38,16 @@ def chart_buffers(df: pd.DataFrame):
 
 def chart_sends(df: pd.DataFrame):
     """Lines: frags per MiB against send size, one per rule."""
-    return alt.Chart(df, title="The run's buffer: frags per MiB by send size").mark_line(point=True).encode(
-        x=alt.X("send_kib:Q", title="send size (KiB, log)", scale=alt.Scale(type="log", base=2)),
-        y=alt.Y("frags_per_mib:Q", title="frags per MiB"),
-        color=rule_color(),
-        tooltip=["rule", "send_kib", alt.Tooltip("frags_per_mib:Q", format=".1f"),
-                 alt.Tooltip("skbs_per_mib:Q", format=".2f")],
-    ).properties(width=380, height=220)
+    return plots.lines(df, "The run's buffer: frags per MiB by send size", ("send_kib", "send size (KiB, log)"),
+                       ("frags_per_mib", "frags per MiB"), rule_color(),
+                       {"frags_per_mib": ".1f", "skbs_per_mib": ".2f"}, (380, 220))
 
 
 def chart_gso(df: pd.DataFrame, max_frags: int):
     """Lines: skbs per MiB against the GSO limit, one per rule, at the run's frag limit."""
-    return alt.Chart(df, title=f"skbs per MiB as the GSO limit grows ({max_frags} frags per skb)").mark_line(
-        point=True).encode(
-        x=alt.X("gso_max_kib:Q", title="GSO limit (KiB, log)", scale=alt.Scale(type="log", base=2)),
-        y=alt.Y("skbs_per_mib:Q", title="skbs per MiB"),
-        color=rule_color(),
-        tooltip=["rule", "gso_max_kib", alt.Tooltip("skbs_per_mib:Q", format=".2f"),
-                 alt.Tooltip("frags_per_skb:Q", format=".1f")],
-    ).properties(width=380, height=220)
+    return plots.lines(df, f"skbs per MiB as the GSO limit grows ({max_frags} frags per skb)",
+                       ("gso_max_kib", "GSO limit (KiB, log)"), ("skbs_per_mib", "skbs per MiB"), rule_color(),
+                       {"skbs_per_mib": ".2f", "frags_per_skb": ".1f"}, (380, 220))
 
 
 def chart_layouts(df: pd.DataFrame):
@@ -94,9 +84,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart, df[PANEL_COLUMNS].round(2).set_index("rule")]
 
 
-def make_panel(ch, P: Mapping[str, Any], R=None) -> widgets.Panel:
+def make_panel(ch, P, R=None) -> widgets.Panel:
     """Chapter 06's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("06").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="Frags and skbs per MiB by rule")

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import altair as alt
 import pandas as pd
 
-from . import widgets
+from . import plots, widgets
 from .plots import PALETTE
 
 DESIGN_ORDER = ["copy to page_frag", "copy to whole pages", "destructor", "kmalloc page refs"]
@@ -23,13 +23,11 @@ PANEL_LATENCIES = (1.0, 5.0, 20.0, 50.0, 200.0, 1000.0, 5000.0)
 
 
 def design_color(field: str = "design") -> alt.Color:
-    return alt.Color(f"{field}:N", title="design", sort=DESIGN_ORDER,
-                     scale=alt.Scale(domain=DESIGN_ORDER, range=DESIGN_COLORS))
+    return plots.category_color(field, "design", DESIGN_ORDER, DESIGN_COLORS)
 
 
 def _log2(title: str) -> alt.X:
-    return alt.X("bytes:Q", title=title, scale=alt.Scale(type="log", base=2),
-                 axis=alt.Axis(values=[64, 256, 1024, 4096, 16384, 65536]))
+    return plots.log2_x("bytes", title, axis=alt.Axis(values=[64, 256, 1024, 4096, 16384, 65536]))
 
 
 def chart_costs(df: pd.DataFrame, crossover: float, rate: float, latency_us: float):
@@ -105,9 +103,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_panel(df), table.round(1)]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 07's control panel; ``ch`` is the chapter module (a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("07").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="CPU per message by cause, and memory held")

@@ -12,7 +12,7 @@ import altair as alt
 import pandas as pd
 
 from ..params import Param, ParamSpec
-from . import widgets
+from . import plots, widgets
 
 POLICY_NAMES = {"ref": "GUP references (today)", "pin": "FOLL_PIN pins"}
 POLICY_COLORS = alt.Scale(domain=list(POLICY_NAMES.values()), range=["#0072B2", "#D55E00"])
@@ -48,15 +48,7 @@ def chart_fp(df: pd.DataFrame, refs_here: int | None = None):
 
 def chart_costs(df: pd.DataFrame, title: str = "ns per MiB by cause"):
     """Stacked bars: ns per MiB by cause, one bar per design."""
-    d = _named(df)
-    return alt.Chart(d, title=title).mark_bar().encode(
-        y=alt.Y("design:N", title=None, sort=list(POLICY_NAMES.values())),
-        x=alt.X("ns_per_mib:Q", title="ns per MiB sent"),
-        color=alt.Color("cause:N", title="cause"),
-        tooltip=["design", "cause", alt.Tooltip("count_per_mib:Q", format=".1f"),
-                 alt.Tooltip("unit_ns:Q", format=".1f"),
-                 alt.Tooltip("ns_per_mib:Q", format=".0f"), "source"],
-    ).properties(width=420, height=110)
+    return plots.cost_bars(_named(df), title, "design", POLICY_NAMES.values(), ".1f", 110)
 
 
 def chart_sweep(df: pd.DataFrame, key: str, title: str, log: bool = True):
@@ -102,9 +94,8 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_costs(df, "ns per MiB by cause, this setting"), tot]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 03's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("03").spec, P, R.units["line_transfer_ns"]), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P, R.units["line_transfer_ns"]),
+                         lambda **c: panel(ch.panel_data(P, **c)),
                          title="ns per MiB by cause: references against pins")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import altair as alt
 
-from ..model.policies import POLICIES
 from . import tables
 
 THEME = "fraglife"
@@ -22,9 +22,6 @@ FONT = "Liberation Sans, DejaVu Sans, Helvetica, Arial, sans-serif"
 # Colour-blind-safe categorical palette (Okabe & Ito), fixed order so a policy
 # keeps its colour across chapters.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-
-# Policies keep one colour each, everywhere in the book, in the order the model declares them.
-POLICY_ORDER = list(POLICIES)
 
 
 def _theme() -> alt.theme.ThemeConfig:
@@ -91,7 +88,48 @@ def save(chart: alt.TopLevelMixin, path: str | Path) -> Path:
     return path
 
 
-def policy_color(field: str = "policy", title: str = "policy") -> alt.Color:
-    """A colour encoding that gives each policy the same colour in every chart."""
-    return alt.Color(f"{field}:N", title=title, sort=POLICY_ORDER,
-                     scale=alt.Scale(domain=POLICY_ORDER, range=PALETTE[: len(POLICY_ORDER)]))
+def category_color(field: str, title: str | None, order: Sequence[str], colors: Sequence[str] | None = None,
+                   **kw) -> alt.Color:
+    """A colour per value of ``field``, in ``order``, each value always the same colour (``colors``, default the
+    palette's first ones), whichever values a chart shows."""
+    order = list(order)
+    colors = list(colors) if colors is not None else PALETTE[: len(order)]
+    return alt.Color(f"{field}:N", title=title, sort=order, scale=alt.Scale(domain=order, range=colors), **kw)
+
+
+def policy_color(policies: Sequence[str], field: str = "policy", title: str = "policy") -> alt.Color:
+    """A colour encoding that gives each policy the same colour in every chart: ``policies`` is every policy in
+    the model's order (the chapter module's ``POLICY_ORDER``), whichever of them the chart shows."""
+    return category_color(field, title, policies)
+
+
+def log2_x(field: str, title: str, **kw) -> alt.X:
+    """A quantitative x axis on a base-2 log scale (sizes that double)."""
+    return alt.X(f"{field}:Q", title=title, scale=alt.Scale(type="log", base=2), **kw)
+
+
+def _field(channel) -> str:
+    return channel.shorthand.partition(":")[0]
+
+
+def lines(df, title: str, x: tuple[str, str], y: tuple[str, str], color, tips: Mapping[str, str],
+          size: tuple[int, int]) -> alt.Chart:
+    """Lines with points, one per ``color`` value over sizes that double: ``x`` and ``y`` are (field, axis title),
+    x on a base-2 log scale; the tooltip shows the colour's and x's values, then each field of ``tips`` in its
+    format (``{"ns_per_mib": ".0f"}``); ``size`` is (width, height)."""
+    tooltip = [_field(color), x[0], *(alt.Tooltip(f"{k}:Q", format=v) for k, v in tips.items())]
+    return alt.Chart(df, title=title).mark_line(point=True).encode(
+        x=log2_x(*x), y=alt.Y(f"{y[0]}:Q", title=y[1]), color=color, tooltip=tooltip).properties(
+        width=size[0], height=size[1])
+
+
+def cost_bars(df, title: str, label: str, order: Sequence[str], count_format: str, height: int) -> alt.Chart:
+    """Stacked bars of ns per MiB by cause, one bar per ``label`` value (a cost table: cause, count_per_mib,
+    unit_ns, ns_per_mib, source)."""
+    return alt.Chart(df, title=title).mark_bar().encode(
+        y=alt.Y(f"{label}:N", title=None, sort=list(order)),
+        x=alt.X("ns_per_mib:Q", title="ns per MiB sent"),
+        color=alt.Color("cause:N", title="cause"),
+        tooltip=[label, "cause", alt.Tooltip("count_per_mib:Q", format=count_format),
+                 alt.Tooltip("unit_ns:Q", format=".1f"), alt.Tooltip("ns_per_mib:Q", format=".0f"), "source"],
+    ).properties(width=420, height=height)

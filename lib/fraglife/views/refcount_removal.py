@@ -1,20 +1,21 @@
 """Chapter 01's charts and panel view (book/01_refcount_removal.ipynb).
 
 Each function takes a DataFrame from :mod:`fraglife.chapters.refcount_removal`
-(``Results`` or ``panel_data``) and returns an altair chart or a list to show.
+(``Results`` or ``panel_data``) and the labels it needs from that module (``POLICY_ORDER``,
+``EVENT_ORDER``) and returns an altair chart or a list to show.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import altair as alt
 import pandas as pd
 
-from ..model import trace as T
 from ..params import Param, ParamSpec
 from . import widgets
-from .plots import POLICY_ORDER, policy_color
+from .compare import chart_comparison  # noqa: F401  (the chapter's notebook shows it)
+from .plots import policy_color
 
 #: The panel's folio sizes (pages) and line rates; the other controls span the parameters' own ranges.
 PANEL_FOLIO_PAGES = (1, 4, 16, 64, 512)
@@ -36,49 +37,50 @@ def chart_kinds(df: pd.DataFrame):
     ).properties(width=460, height=170)
 
 
-def chart_by_event(df: pd.DataFrame):
-    """Stacked bars: frag-memory ref atomics per MiB by event type, one bar per workload."""
+def chart_by_event(df: pd.DataFrame, events: Sequence[str]):
+    """Stacked bars: frag-memory ref atomics per MiB by event type, one bar per workload (``events``: the
+    model's events in order)."""
     return alt.Chart(df, title="Where today's ref atomics come from").mark_bar().encode(
         y=alt.Y("workload:N", title=None),
         x=alt.X("per_mib:Q", title="ref atomics per MiB of payload (page, page_pool, binding)"),
-        color=alt.Color("event:N", title="event", sort=list(T.OP_NAMES)),
+        color=alt.Color("event:N", title="event", sort=list(events)),
         order=alt.Order("event:N"),
         tooltip=["workload", "event", alt.Tooltip("per_mib:Q", format=".1f")],
     ).properties(width=460, height=170)
 
 
-def chart_policies(df: pd.DataFrame, workload: str):
-    """Grouped bars: atomics and cache-line transfers per MiB for each policy."""
+def chart_policies(df: pd.DataFrame, workload: str, policies: Sequence[str]):
+    """Grouped bars: atomics and cache-line transfers per MiB for each policy (``policies``: all, in order)."""
     long = df.melt(id_vars=["policy"], value_vars=["atomics_per_mib", "bounces_per_mib"],
                    var_name="metric", value_name="per MiB")
     long["metric"] = long["metric"].map({"atomics_per_mib": "atomics", "bounces_per_mib": "line transfers"})
     return alt.Chart(long, title=f"{workload}: cost per MiB by policy").mark_bar().encode(
-        x=alt.X("policy:N", sort=POLICY_ORDER, title=None, axis=alt.Axis(labelAngle=-30)),
+        x=alt.X("policy:N", sort=list(policies), title=None, axis=alt.Axis(labelAngle=-30)),
         y=alt.Y("per MiB:Q"),
-        color=policy_color(),
+        color=policy_color(policies),
         column=alt.Column("metric:N", title=None),
         tooltip=["policy", "metric", alt.Tooltip("per MiB:Q", format=".1f")],
     ).properties(width=220, height=200)
 
 
-def chart_time(df: pd.DataFrame, gbit: int):
+def chart_time(df: pd.DataFrame, gbit: int, policies: Sequence[str]):
     """Bars: the share of one core each policy takes at the line rate, one panel per workload."""
     d = df.assign(percent=100 * df["core_share"])
     return alt.Chart(d, title=f"Share of one core at {gbit} Gbit/s, this machine's unit costs").mark_bar().encode(
-        x=alt.X("policy:N", sort=POLICY_ORDER, title=None, axis=alt.Axis(labelAngle=-40)),
+        x=alt.X("policy:N", sort=list(policies), title=None, axis=alt.Axis(labelAngle=-40)),
         y=alt.Y("percent:Q", title="% of one core"),
-        color=policy_color(),
+        color=policy_color(policies),
         column=alt.Column("workload:N", title=None),
         tooltip=["workload", "policy", alt.Tooltip("ns_per_mib:Q", format=".0f"),
                  alt.Tooltip("percent:Q", format=".2f")],
     ).properties(width=110, height=190)
 
 
-def chart_override(df: pd.DataFrame):
+def chart_override(df: pd.DataFrame, policies: Sequence[str]):
     """Lines: ref atomics per MiB as the round trip shrinks below the TX completion (the expand_head override)."""
     base = alt.Chart(df, title="tcp_send: ACK before TX completion re-refs every frag").encode(
         x=alt.X("rtt_us:Q", title="round trip (us)"),
-        color=policy_color(),
+        color=policy_color(policies),
     )
     lines = base.mark_line(point=True).encode(
         y=alt.Y("ref_atomics_per_mib:Q", title="ref atomics per MiB"),
@@ -88,12 +90,13 @@ def chart_override(df: pd.DataFrame):
     return lines.properties(width=420, height=200)
 
 
-def chart_loss_folio(df: pd.DataFrame, metric: str = "atomics_per_mib", title: str = "atomics per MiB"):
+def chart_loss_folio(df: pd.DataFrame, policies: Sequence[str], metric: str = "atomics_per_mib",
+                     title: str = "atomics per MiB"):
     """Lines over loss rate, one panel per folio size, one colour per policy."""
     return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("loss_rate:Q", title="segment loss rate", axis=alt.Axis(format="%")),
         y=alt.Y(f"{metric}:Q", title=title),
-        color=policy_color(),
+        color=policy_color(policies),
         column=alt.Column("folio_kib:O", title="folio of the memory sent (KiB)"),
         tooltip=["policy", "loss_rate", "folio_kib", alt.Tooltip(f"{metric}:Q", format=".1f")],
     ).properties(width=170, height=200)
@@ -117,23 +120,6 @@ def chart_spanning(df: pd.DataFrame):
     return (cells + text).properties(width=300, height=200)
 
 
-def chart_comparison(df: pd.DataFrame):
-    """Dots: the model's count over the kernel's, per quantity and transfer; the band is the agreement range."""
-    d = df[df["ratio"].notna()].assign(
-        verdict=lambda x: x["agrees"].map({True: "agrees", False: "differs"}).fillna("n/a"))
-    band = alt.Chart(pd.DataFrame({"lo": [0.8], "hi": [1.2]})).mark_rect(opacity=0.15).encode(
-        y="lo:Q", y2="hi:Q")
-    dots = alt.Chart(d).mark_point(filled=True, size=80).encode(
-        x=alt.X("quantity:N", title=None, axis=alt.Axis(labelAngle=-25)),
-        y=alt.Y("ratio:Q", title="model / kernel", scale=alt.Scale(domain=[0, 2], clamp=True)),
-        color=alt.Color("verdict:N", scale=alt.Scale(domain=["agrees", "differs"], range=["#009E73", "#D55E00"])),
-        shape=alt.Shape("transfer:N"),
-        tooltip=["transfer", "quantity", alt.Tooltip("model:Q", format=".2f"), alt.Tooltip("kernel:Q", format=".2f"),
-                 alt.Tooltip("ratio:Q", format=".2f")],
-    )
-    return (band + dots).properties(width=380, height=200, title="The model against this kernel's tracepoints")
-
-
 def controls(spec: ParamSpec, params: Mapping[str, Any], line_transfer_ns: float) -> dict:
     """The panel's controls, started at the run's values, ranges from the chapter's spec."""
     c = widgets.controls(spec, params, workload={}, loss_rate={"step": 0.005, "readout_format": ".3f"},
@@ -143,20 +129,19 @@ def controls(spec: ParamSpec, params: Mapping[str, Any], line_transfer_ns: float
     return c
 
 
-def panel(df: pd.DataFrame, workload: str) -> list:
+def panel(df: pd.DataFrame, workload: str, policies: Sequence[str]) -> list:
     """What the control panel shows for one setting: the policy chart and its table."""
     table = df[PANEL_COLUMNS].assign(core_share=lambda x: (100 * x.core_share).round(2)).rename(
         columns={"core_share": "% of a core"})
-    return [chart_policies(df, workload), table.round(1)]
+    return [chart_policies(df, workload, policies), table.round(1)]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
-    """Chapter 01's control panel: its controls, the chapter module's ``panel_data`` and :func:`panel`.
+def make_panel(ch, P, R) -> widgets.Panel:
+    """Chapter 01's control panel: its controls (ranges from the spec ``P`` was validated by), the chapter
+    module's ``panel_data`` and :func:`panel`.
 
     ``ch`` is the chapter module (passed in: a view never imports it); ``fraglife bench`` times this panel's
     re-render."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("01").spec, P, R.units["line_transfer_ns"]),
-                         lambda **c: panel(ch.panel_data(P, **c), c["workload"]),
+    return widgets.panel(controls(widgets.spec_of(P), P, R.units["line_transfer_ns"]),
+                         lambda **c: panel(ch.panel_data(P, **c), c["workload"], ch.POLICY_ORDER),
                          title="Atomics, time and memory per MiB by policy")

@@ -12,8 +12,7 @@ import altair as alt
 import pandas as pd
 
 from ..params import ParamSpec
-from . import widgets
-from .plots import PALETTE
+from . import plots, widgets
 
 LAYOUT_ORDER = ["struct_page", "memdesc32", "memdesc8", "desc_ref"]
 STAGE_ORDER = ["today", "32 B", "8 B"]
@@ -24,8 +23,7 @@ PANEL_WORKING_SETS = (16, 64, 256, 1024, 4096, 16384, 65536)
 
 
 def layout_color(field: str = "layout") -> alt.Color:
-    return alt.Color(f"{field}:N", title="layout", sort=LAYOUT_ORDER,
-                     scale=alt.Scale(domain=LAYOUT_ORDER, range=PALETTE[: len(LAYOUT_ORDER)]))
+    return plots.category_color(field, "layout", LAYOUT_ORDER)
 
 
 def chart_stages(df: pd.DataFrame, title: str = "This machine: metadata at each stage"):
@@ -54,19 +52,16 @@ def chart_census(df: pd.DataFrame):
 
 def chart_break_even(df: pd.DataFrame):
     """Lines: metadata bytes per page against folio size, one per stage."""
-    return alt.Chart(df, title="Metadata per page by folio size").mark_line(point=True).encode(
-        x=alt.X("folio_kib:Q", title="folio size (KiB, log)", scale=alt.Scale(type="log", base=2)),
-        y=alt.Y("bytes_per_page:Q", title="bytes per 4 KiB page"),
-        color=alt.Color("stage:N", sort=STAGE_ORDER, title="stage"),
-        tooltip=["stage", "folio_kib", alt.Tooltip("bytes_per_page:Q", format=".1f")],
-    ).properties(width=380, height=220)
+    return plots.lines(df, "Metadata per page by folio size", ("folio_kib", "folio size (KiB, log)"),
+                       ("bytes_per_page", "bytes per 4 KiB page"),
+                       alt.Color("stage:N", sort=STAGE_ORDER, title="stage"), {"bytes_per_page": ".1f"}, (380, 220))
 
 
 def chart_latency(df: pd.DataFrame, caches: list | None = None):
     """Lines: ns per load against working set (log-log), one per number of chains, cache sizes marked."""
     lines = alt.Chart(df, title="This machine: ns per load by working set (pointer chasing)").mark_line(
         point=True).encode(
-        x=alt.X("working_set_kib:Q", title="working set (KiB, log)", scale=alt.Scale(type="log", base=2)),
+        x=plots.log2_x("working_set_kib", "working set (KiB, log)"),
         y=alt.Y("ns:Q", title="ns per load (log)", scale=alt.Scale(type="log")),
         color=alt.Color("chains:O", title="chains at once"),
         tooltip=["working_set_kib", "chains", alt.Tooltip("ns:Q", format=".2f"), alt.Tooltip("q1:Q", format=".2f"),
@@ -84,14 +79,10 @@ def chart_latency(df: pd.DataFrame, caches: list | None = None):
 
 def chart_working_sets(df: pd.DataFrame):
     """Lines: ns per MiB of the frag walk against working set, one per layout."""
-    return alt.Chart(df, title="Walking frags to their metadata: ns per MiB").mark_line(point=True).encode(
-        x=alt.X("working_set_mib:Q", title="working set of sent pages (MiB, log)",
-                scale=alt.Scale(type="log", base=2)),
-        y=alt.Y("ns_per_mib:Q", title="ns per MiB (attach + release)"),
-        color=layout_color(),
-        tooltip=["layout", "working_set_mib", alt.Tooltip("ns_per_mib:Q", format=",.0f"),
-                 alt.Tooltip("miss_ns:Q", format=".1f")],
-    ).properties(width=420, height=240)
+    return plots.lines(df, "Walking frags to their metadata: ns per MiB",
+                       ("working_set_mib", "working set of sent pages (MiB, log)"),
+                       ("ns_per_mib", "ns per MiB (attach + release)"), layout_color(),
+                       {"ns_per_mib": ",.0f", "miss_ns": ".1f"}, (420, 240))
 
 
 def chart_folios(df: pd.DataFrame):
@@ -131,9 +122,7 @@ def panel(df: pd.DataFrame) -> list:
     return [alt.hconcat(m, w), mem_t.round(4).set_index("stage"), walk_t.round(3).set_index("layout")]
 
 
-def make_panel(ch, P: Mapping[str, Any], R=None) -> widgets.Panel:
+def make_panel(ch, P, R=None) -> widgets.Panel:
     """Chapter 02's control panel from the chapter module ``ch`` (passed in: a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("02").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="Metadata by stage, frag walk by layout")

@@ -11,9 +11,9 @@ from typing import Any, Mapping
 import altair as alt
 import pandas as pd
 
-from . import widgets
+from . import plots, widgets
 from .plots import PALETTE
-from .refcount_removal import chart_comparison  # noqa: F401  (the same chart, for this chapter's transfers)
+from .compare import chart_comparison  # noqa: F401  (the chapter's notebook shows it)
 
 RULE_ORDER = ["today", "owner", "pipe_holds"]
 RULE_COLORS = [PALETTE[3], PALETTE[0], PALETTE[4]]
@@ -28,8 +28,7 @@ PANEL_COLUMNS = ["rule", "atomics_per_mib", "ns_per_mib", "gbit_per_s", "hold_us
 
 
 def rule_color(field: str = "rule") -> alt.Color:
-    return alt.Color(f"{field}:N", title="rule", sort=RULE_ORDER,
-                     scale=alt.Scale(domain=RULE_ORDER, range=RULE_COLORS))
+    return plots.category_color(field, "rule", RULE_ORDER, RULE_COLORS)
 
 
 def chart_rules(df: pd.DataFrame):
@@ -49,13 +48,9 @@ def chart_rules(df: pd.DataFrame):
 
 def chart_sendmsg_sizes(df: pd.DataFrame):
     """Lines: atomics per MiB against pages per sendmsg(), today and with the owner."""
-    return alt.Chart(df, title="Pages per sendmsg(): where the owner starts to pay").mark_line(point=True).encode(
-        x=alt.X("sendmsg_pages:Q", title="pages per sendmsg() (log)", scale=alt.Scale(type="log", base=2)),
-        y=alt.Y("atomics_per_mib:Q", title="atomics per MiB"),
-        color=rule_color(),
-        tooltip=["rule", "sendmsg_pages", alt.Tooltip("atomics_per_mib:Q", format=".0f"),
-                 alt.Tooltip("ns_per_mib:Q", format=".0f")],
-    ).properties(width=400, height=200)
+    return plots.lines(df, "Pages per sendmsg(): where the owner starts to pay",
+                       ("sendmsg_pages", "pages per sendmsg() (log)"), ("atomics_per_mib", "atomics per MiB"),
+                       rule_color(), {"atomics_per_mib": ".0f", "ns_per_mib": ".0f"}, (400, 200))
 
 
 def chart_timeline(df: pd.DataFrame):
@@ -98,9 +93,7 @@ def panel(df: pd.DataFrame) -> list:
     return [chart_panel(df), df[PANEL_COLUMNS].round(2)]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 05's control panel; ``ch`` is the chapter module (a view never imports it)."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("05").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
                          title="Atomics per MiB and throughput by rule")

@@ -7,7 +7,7 @@ returns an altair chart or what the panel shows.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import altair as alt
 import numpy as np
@@ -16,27 +16,17 @@ import html
 
 from IPython.display import HTML
 
-from ..model.explorer_twin import RULES
-from ..model.policies import POLICIES
 from ..params import Param
-from . import widgets
-from .plots import PALETTE, POLICY_ORDER
+from . import plots, widgets
+from .plots import PALETTE
 
 DESIGN_ORDER = ["today", "unified owner"]
 DESIGN_COLORS = [PALETTE[0], PALETTE[2]]
 MEMORY_ORDER = ["user+pipe", "user", "pipe", "pool", "devmem", "kmalloc"]
 
-# The panel's own controls (the explorer's design choices; the memory comes from the chapter's spec).
-POLICY = Param("policy", str, "page_ref", "the design searched", choices=tuple(POLICIES))
-FRAGS = Param("frags", str, "future", "today's frags (inside a folio) or the future's (spanning folios)",
-              choices=("future", "today"))
-RULE = Param("rule_left_out", str, "(none)", "an owner rule to leave out (owner designs)",
-             choices=("(none)", *RULES))
-
 
 def _design_color() -> alt.Color:
-    return alt.Color("design:N", title="design", sort=DESIGN_ORDER,
-                     scale=alt.Scale(domain=DESIGN_ORDER, range=DESIGN_COLORS))
+    return plots.category_color("design", "design", DESIGN_ORDER, DESIGN_COLORS)
 
 
 def chart_book(df: pd.DataFrame, gbit: int):
@@ -81,7 +71,8 @@ def chart_verdicts(df: pd.DataFrame):
                   label=[("cannot be sent (-EIO)" if r else f"{s:,} states") if v == "passes"
                          else f"{x.replace('_', ' ')}, {n} steps"
                          for v, s, x, n, r in zip(df.verdict, df.states, df.violation, df.steps, refused)])
-    order = ["page_ref (today's frags)", *POLICY_ORDER]
+    # today's rule on today's frags first, then every design in the table's (the model's) order
+    order = sorted(dict.fromkeys(d.row), key=lambda r: not r.endswith("(today's frags)"))
     base = alt.Chart(d, title="Every design on every memory: the explorer's verdict").encode(
         x=alt.X("memory:N", sort=MEMORY_ORDER, title=None, axis=alt.Axis(labelAngle=0, orient="top")),
         y=alt.Y("row:N", sort=order, title=None),
@@ -129,12 +120,12 @@ def chart_coalesce(df: pd.DataFrame):
 
 
 # ---- the panel --------------------------------------------------------------------------------
-def controls(spec, params: Mapping[str, Any]) -> dict:
-    """The panel's controls: the memory (the chapter's parameter), the design, the frags, a rule to leave out."""
+def controls(spec, params: Mapping[str, Any], choices: Sequence[Param]) -> dict:
+    """The panel's controls: the memory (the chapter's parameter), then the panel's own ``choices`` (the chapter
+    module's ``PANEL_PARAMS``: the design, the frags, a rule to leave out), each at its default."""
     c = widgets.controls(spec, params, memory={})
-    c["policy"] = widgets.control(POLICY, POLICY.default)
-    c["frags"] = widgets.control(FRAGS, FRAGS.default)
-    c["rule_left_out"] = widgets.control(RULE, RULE.default)
+    for p in choices:
+        c[p.name] = widgets.control(p, p.default)
     return c
 
 
@@ -150,13 +141,11 @@ def panel(data: Mapping[str, Any]) -> list:
                  f"(found at {html.escape(where)}; all found: {found}).</p>"), data["walk"]]
 
 
-def make_panel(ch, P: Mapping[str, Any], R) -> widgets.Panel:
+def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 08's control panel: a search of every interleaving at small bounds for a design, memory and
     rule the reader picks, with its shortest counterexample.
 
     ``ch`` is the chapter module (passed in: a view never imports it); ``fraglife bench`` times this panel's
     re-render."""
-    from ..chapters import get
-
-    return widgets.panel(controls(get("08").spec, P), lambda **c: panel(ch.panel_data(P, **c)),
+    return widgets.panel(controls(widgets.spec_of(P), P, ch.PANEL_PARAMS), lambda **c: panel(ch.panel_data(P, **c)),
                          title="Search every interleaving: pick a design, a memory, a rule to leave out")

@@ -2,13 +2,14 @@
 
 A chapter explores a model with a few controls (chapter 01)::
 
-    widgets.panel(view.controls(chapters.get("01").spec, P),
-                  lambda **c: view.panel(ch.panel_data(P, **c), c["workload"]),
+    widgets.panel(view.controls(widgets.spec_of(P), P),
+                  lambda **c: view.panel(ch.panel_data(P, **c), c["workload"], ch.POLICY_ORDER),
                   title="Refs per MiB by policy")
 
 ``view.controls`` builds its controls with :func:`controls`, which takes each
-control's range from the chapter's parameter spec (``Param.lo/hi/choices``),
-so a slider can never offer a value the chapter would refuse.
+control's range from the chapter's parameter spec (``Param.lo/hi/choices``; the
+spec the parameters ``P`` were validated by, :func:`spec_of`), so a slider can
+never offer a value the chapter would refuse.
 
 As the last expression of a cell, the panel shows itself. Its one output
 carries two representations of the same thing:
@@ -304,3 +305,12 @@ def controls(spec: ParamSpec, values: Mapping[str, Any], **per_param: Mapping[st
     options for it (``{}`` for none): ``controls(spec, P, workload={}, cpus={"hi": 8})``.
     """
     return {name: control(spec[name], values[name], **opts) for name, opts in per_param.items()}
+
+
+def spec_of(params: Mapping[str, Any]) -> ParamSpec:
+    """The parameter spec validated ``params`` (a chapter's ``P``): where a panel's controls take their ranges."""
+    spec = getattr(params, "spec", None)
+    if spec is None:
+        raise ParamError("a control panel needs the chapter's validated parameters (chapters.validate(...)), "
+                         "not a plain mapping: their spec gives each control its range")
+    return spec
