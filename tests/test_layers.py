@@ -316,7 +316,6 @@ MAX_FUNCTION_LINES = 150
 LONG_ALLOWED = {
     "model/engine.py:_replay",
     "model/reference.py:step",
-    "model/explorer.py:_successors",
     "model/workloads_jit.py:_send",
 }
 
