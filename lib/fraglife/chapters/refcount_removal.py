@@ -21,7 +21,7 @@ from ..claims import Claim
 from ..model import costs, engine, trace as T, workloads
 from ..model.ledger import Ledger
 from ..model.policies import POLICIES
-from ..model.reference import Replay
+from ..model.engine_twin import Replay
 from ..params import Params
 from ..probes import kcount
 

@@ -1025,7 +1025,7 @@ assert tuple(inspect.signature(_replay.py_func).parameters) == (
     *(f"{name}_" for name in T.EVENT.names), "Q", *(group for group, _size, _rows in STATE), "MISC", "led")
 
 
-def _pin_capacity(trace: np.ndarray) -> int:
+def pin_capacity(trace: np.ndarray) -> int:
     """Pin records a replay may hold at once: at most one per page each ATTACH or GROW covers."""
     att = trace[trace["op"] == T.ATTACH]
     grow = trace[trace["op"] == T.GROW]
@@ -1081,7 +1081,7 @@ def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_S
     c = T.columns(trace)
     cols = [c[name] for name in T.EVENT.names]
     sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
-    n_pins = 1 if pol.holds_pages else _pin_capacity(trace)
+    n_pins = 1 if pol.holds_pages else pin_capacity(trace)
     Q = _params(pol, *sizes)
 
     def run() -> np.ndarray:
@@ -1090,3 +1090,17 @@ def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_S
         return led
 
     return run
+
+
+def replay_columns(columns: dict[str, np.ndarray], policy: Policy | str, sizes: dict[str, int], *,
+                   max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
+    """Replay a trace given as contiguous columns (``trace.columns()``, or a compiled generator's) with its
+    id-space sizes (``trace.sizes()``, plus ``n_pins``, the pin records it may hold: :func:`pin_capacity`)."""
+    from .policies import get
+
+    pol = get(policy)
+    dims = (sizes["n_pfn"], sizes["n_buf"], sizes["n_uarg"], sizes["n_skb"], max_frags)
+    led = L.new_array()
+    _replay(*(columns[name] for name in T.EVENT.names), _params(pol, *dims),
+            *_state(*dims, 1 if pol.holds_pages else sizes["n_pins"]), led)
+    return Ledger.from_array(led)
