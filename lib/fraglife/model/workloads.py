@@ -563,6 +563,83 @@ def _close_skb(P, F, M, S, E8, E16, E32, E64):
 
 
 @njit(**_JIT)
+def _slot(P, M, S, E8, E16, E32, E64, j):
+    """The twin's _slot(): send ``j``'s slot of user (or dma-buf) memory. The twin's slot stack: the slots
+    given back, LIFO, above the untaken slots of the newest region, which come out in order; a region is
+    mapped when both are used up."""
+    t = M[M_SLOT_TOP]
+    if t > 0:
+        M[M_SLOT_TOP] = t - 1
+        S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[SL_BUF, t - 1], S[SL_PFN, t - 1], S[SL_FIRST, t - 1]
+        return
+    sp = P[P_SEND_PAGES]
+    if M[M_FRESH_K] >= M[M_FRESH_N]:  # map a new region and cut it into send slots
+        pages = P[P_REGION_PAGES]
+        buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+        pfn = _page_get(M, S, BF_PAGE_FREE, pages)
+        _ev(M, E8, E16, E32, E64, ALLOC, P[P_ALLOC_KIND], P[P_APP_CPU], -1, -1, buf, pfn, P[P_FOLIO_PAGES], pages)
+        r = M[M_N_REGIONS]
+        if r < S.shape[1]:
+            S[BF_REGION, r] = buf
+        else:
+            M[M_STATUS] |= OVF_BUF
+        M[M_N_REGIONS] = r + 1
+        M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_K], M[M_FRESH_N] = buf, pfn, 0, pages // sp
+    k = M[M_FRESH_K]
+    M[M_FRESH_K] = k + 1
+    S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_PFN] + k * sp
+
+
+@njit(**_JIT)
+def _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size):
+    """The twin's _uarg_for(): msg_zerocopy_realloc() extends the uarg of the unsent tail skb up to 512 KiB,
+    else takes a new one; returns it."""
+    u = M[M_CUR_UARG]
+    extend = (u >= 0 and M[M_SKB] >= 0 and M[M_SKB_UARG] == u
+              and M[M_UARG_BYTES] + size <= P[P_UARG_LIMIT])
+    if not extend:
+        if u >= 0:
+            M[M_CUR_UARG] = -1
+            _try_complete(P, M, S, E8, E16, E32, E64, u)
+        u = _id_get(M, S, UA_FREE, M_UARG_TOP, M_UARG_NEXT, OVF_UARG)
+        M[M_CUR_UARG] = u
+        M[M_UARG_BYTES] = 0
+        S[UA_FIRST, u] = b
+        S[UA_PENDING, u] = 0
+    _ev(M, E8, E16, E32, E64, UARG_GET, 0, P[P_APP_CPU], -1, u, -1, -1, 0, 0)
+    M[M_UARG_BYTES] += size
+    S[SD_UARG, j] = u
+    S[UA_LAST, u] = b
+    S[UA_PENDING, u] += 1
+    return u
+
+
+@njit(**_JIT)
+def _frag_copy(P, M, S, E8, E16, E32, E64, j, size):
+    """The twin's _frag_copy(): send ``j``'s message copied into page_frag fragments of at most one cache page
+    (_frag_alloc()); False if a capacity is too small."""
+    mask = S.shape[1] - 1
+    M[M_FRAG_N] = 0
+    for start in range(0, size, FRAG_MAX):
+        ci = M[M_FRAG_N]
+        if ci >= S.shape[1]:
+            M[M_STATUS] |= OVF_FRAG
+            return False
+        n = min(FRAG_MAX, size - start)
+        k = _frag_alloc(P, M, S, E8, E16, E32, E64, n)
+        S[FR_BUF, ci], S[FR_PFN, ci] = S[CP_BUF, k & mask], S[CP_PFN, k & mask]
+        S[FR_OFF, ci], S[FR_LEN, ci] = M[M_FRAG_LEFT], n
+        M[M_FRAG_N] = ci + 1
+        if ci == 0:
+            S[SD_CP0, j] = k
+        S[SD_CP1, j] = k
+    for k in range(S[SD_CP0, j], S[SD_CP1, j] + 1):
+        S[CP_PENDING, k & mask] += 1
+    S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[FR_BUF, 0], S[FR_PFN, 0], S[FR_PFN, 0]
+    return True
+
+
+@njit(**_JIT)
 def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
     """One sendmsg() of ``size`` bytes starting at stream offset ``lo`` (the twin's _send and _pieces)."""
     cpu = P[P_APP_CPU]
@@ -578,65 +655,11 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
     S[SD_QUEUED, j] = 0
     u = -1
     if P[P_ZEROCOPY]:
-        # The twin's slot stack: the slots given back, LIFO, above the untaken slots of the newest region,
-        # which come out in order; a region is mapped when both are used up.
-        t = M[M_SLOT_TOP]
-        if t > 0:
-            M[M_SLOT_TOP] = t - 1
-            S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[SL_BUF, t - 1], S[SL_PFN, t - 1], S[SL_FIRST, t - 1]
-        else:
-            sp = P[P_SEND_PAGES]
-            if M[M_FRESH_K] >= M[M_FRESH_N]:  # map a new region and cut it into send slots
-                pages = P[P_REGION_PAGES]
-                buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
-                pfn = _page_get(M, S, BF_PAGE_FREE, pages)
-                _ev(M, E8, E16, E32, E64, ALLOC, P[P_ALLOC_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], pages)
-                r = M[M_N_REGIONS]
-                if r < S.shape[1]:
-                    S[BF_REGION, r] = buf
-                else:
-                    M[M_STATUS] |= OVF_BUF
-                M[M_N_REGIONS] = r + 1
-                M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_K], M[M_FRESH_N] = buf, pfn, 0, pages // sp
-            k = M[M_FRESH_K]
-            M[M_FRESH_K] = k + 1
-            S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_PFN] + k * sp
-        # msg_zerocopy_realloc(): extend the uarg of the unsent tail skb up to 512 KiB, else a new one
-        u = M[M_CUR_UARG]
-        extend = (u >= 0 and M[M_SKB] >= 0 and M[M_SKB_UARG] == u
-                  and M[M_UARG_BYTES] + size <= P[P_UARG_LIMIT])
-        if not extend:
-            if u >= 0:
-                M[M_CUR_UARG] = -1
-                _try_complete(P, M, S, E8, E16, E32, E64, u)
-            u = _id_get(M, S, UA_FREE, M_UARG_TOP, M_UARG_NEXT, OVF_UARG)
-            M[M_CUR_UARG] = u
-            M[M_UARG_BYTES] = 0
-            S[UA_FIRST, u] = b
-            S[UA_PENDING, u] = 0
-        _ev(M, E8, E16, E32, E64, UARG_GET, 0, cpu, -1, u, -1, -1, 0, 0)
-        M[M_UARG_BYTES] += size
-        S[SD_UARG, j] = u
-        S[UA_LAST, u] = b
-        S[UA_PENDING, u] += 1
-    elif memory == MEM_FRAG:  # copied into fragments of at most one cache page (the twin's _frag_alloc())
-        M[M_FRAG_N] = 0
-        for start in range(0, size, FRAG_MAX):
-            ci = M[M_FRAG_N]
-            if ci >= S.shape[1]:
-                M[M_STATUS] |= OVF_FRAG
-                return
-            n = min(FRAG_MAX, size - start)
-            k = _frag_alloc(P, M, S, E8, E16, E32, E64, n)
-            S[FR_BUF, ci], S[FR_PFN, ci] = S[CP_BUF, k & mask], S[CP_PFN, k & mask]
-            S[FR_OFF, ci], S[FR_LEN, ci] = M[M_FRAG_LEFT], n
-            M[M_FRAG_N] = ci + 1
-            if ci == 0:
-                S[SD_CP0, j] = k
-            S[SD_CP1, j] = k
-        for k in range(S[SD_CP0, j], S[SD_CP1, j] + 1):
-            S[CP_PENDING, k & mask] += 1
-        S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[FR_BUF, 0], S[FR_PFN, 0], S[FR_PFN, 0]
+        _slot(P, M, S, E8, E16, E32, E64, j)
+        u = _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size)
+    elif memory == MEM_FRAG:  # the message is copied into fragments of at most one cache page
+        if not _frag_copy(P, M, S, E8, E16, E32, E64, j, size):
+            return
     else:  # a buffer of the send's own: the pipe's pages, a service's pages or kmalloc'd memory
         sp = P[P_SEND_ALLOC_PAGES]
         held = sp

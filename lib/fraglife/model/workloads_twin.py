@@ -387,6 +387,15 @@ class _Sender:
         fp[2] -= n
         return fp[0], fp[1], fp[2]
 
+    def _frag_copy(self, b: int, size: int) -> None:
+        """Send ``b``'s message copied into fragments of at most one cache page."""
+        self.frags[b] = []
+        for pos in range(0, size, T.PAGE_FRAG_CACHE_MAX_SIZE):
+            n = min(T.PAGE_FRAG_CACHE_MAX_SIZE, size - pos)
+            self.frags[b].append((*self._frag_alloc(b, n), n))
+        for buf, _n in self._frag_groups(b):
+            self.frag_pending[buf] += 1
+
     def _frag_recycle(self, buf: int) -> None:
         """A page the cache moved on from, whose sends are all done, is free (its ids can be reused)."""
         if buf in self.frag_drained and self.frag_pending[buf] == 0:
@@ -570,12 +579,7 @@ class _Sender:
             self.slot_of[b] = self._slot()
             u = self._uarg_for(b, size)
         elif self.memory == "page_frag":  # the message is copied into fragments of at most one cache page
-            self.frags[b] = []
-            for pos in range(0, size, T.PAGE_FRAG_CACHE_MAX_SIZE):
-                n = min(T.PAGE_FRAG_CACHE_MAX_SIZE, size - pos)
-                self.frags[b].append((*self._frag_alloc(b, n), n))
-            for buf, _n in self._frag_groups(b):
-                self.frag_pending[buf] += 1
+            self._frag_copy(b, size)
         else:
             pages = self._send_alloc_pages()
             buf, pfn = self.buf_ids.get(), self.pages.get(pages)
