@@ -6,7 +6,12 @@ one row per field (``STATE``). Every refcount is a cache line with a
 last-writer CPU. An event's reference changes are accumulated per line, then
 applied gets first, puts second, exactly as
 :class:`fraglife.model.engine_twin.Replay` does. Read the twin for the rules;
-this file is the same rules, written for speed.
+this file is the same rules, written for speed, and under the same names: one
+handler per event (``alloc``, ``attach``, ``clone``, ... :data:`HANDLERS`,
+``Replay.alloc``, ``Replay.attach``, ``Replay.clone``, ...), and the helpers
+they share (``atomic``, ``change``, ``dies``, ``pin``, ``gup``, ``refset``,
+``owner_terms``, ...). The handlers take the state as one tuple ``S`` and are
+inlined into the loop (:func:`_replay`), which stays one compiled function.
 
 Line ids: ``[0, n_pfn)`` folio refcounts (and page_pool ``pp_ref_count``) by
 head pfn; ``[pc_base, +n_pfn)`` large folios' ``_pincount``; ``[o_base, +n_buf)``
