@@ -18,8 +18,9 @@ def _row(op, kind=0, cpu=0, skb=-1, other=-1, buf=-1, pfn=-1, off=0, length=0):
 
 
 @st.composite
-def event(draw):
-    op = draw(st.integers(0, T.N_OPS - 1))
+def event(draw, op=None):
+    """One event, of op code ``op`` or any."""
+    op = draw(st.integers(0, T.N_OPS - 1)) if op is None else op
     cpu = draw(st.integers(0, 3))
     skb = draw(st.integers(-1, 6))
     other = draw(st.integers(-1, 6))
@@ -51,18 +52,31 @@ def event(draw):
 
 
 @st.composite
-def raw_traces(draw, max_events=120):
-    """A prefix that allocates buffers (of any kind), opens notifications and skbs, then arbitrary events."""
+def raw_traces(draw, max_events=120, attaches=0):
+    """A prefix that allocates buffers (of any kind), opens notifications and skbs, then arbitrary events.
+    ``attaches``: up to that many frags are first added inside the buffers (most of them valid), so later
+    events find skbs with frags."""
     rows = []
+    pages_of = []
     for b in range(draw(st.integers(1, 4))):
         kind = draw(st.integers(0, T.N_KINDS - 1))
         fp = draw(st.sampled_from([1, 2, 4, 8]))
         pages = fp if kind in (*T.POOL_KINDS, T.MEM_PAGE_FRAG) else draw(st.integers(1, 8))
         rows.append(_row(T.ALLOC, kind, 0, buf=b, pfn=8 * b, off=fp, length=pages))
-    for u in range(draw(st.integers(0, 3))):
+        pages_of.append(pages)
+    n_uarg = draw(st.integers(0, 3))
+    for u in range(n_uarg):
         rows.append(_row(T.UARG_GET, cpu=draw(st.integers(0, 3)), other=u))
-    for s in range(draw(st.integers(1, 4))):
+    n_skb = draw(st.integers(1, 4))
+    for s in range(n_skb):
         rows.append(_row(T.SKB_ALLOC, cpu=draw(st.integers(0, 3)), skb=s))
+    for _ in range(draw(st.integers(0, attaches)) if attaches else 0):
+        b = draw(st.integers(0, len(pages_of) - 1))
+        q = draw(st.integers(0, pages_of[b] - 1))
+        off = draw(st.integers(0, PAGE - 1))
+        ln = draw(st.integers(1, (pages_of[b] - q) * PAGE - off))
+        rows.append(_row(T.ATTACH, cpu=draw(st.integers(0, 3)), skb=draw(st.integers(0, n_skb - 1)),
+                         other=draw(st.integers(-1, n_uarg - 1)), buf=b, pfn=8 * b + q, off=off, length=ln))
     rows += draw(st.lists(event(), max_size=max_events))
     return T.TraceBuilder.from_rows(rows)
 

@@ -200,14 +200,14 @@ def test_price_ledger_with_a_shared_line(units):
 
 
 def test_price_ledger_reads_fields_by_name_and_ignores_new_ones(units):
-    from fraglife.model import POLICIES, engine, reference, workloads
+    from fraglife.model import POLICIES, engine, engine_twin, workloads
 
     nbytes = 1 << 20
     trace = workloads.generate("tcp_send", bytes_sent=nbytes)
     led = engine.replay(trace, "page_ref")
     rows = costs.price_ledger(led, units, nbytes)
     assert costs.total(rows) == pytest.approx(5 * (led.atomics - led.bounces) + 40 * led.bounces)
-    assert costs.price_ledger(reference.replay(trace, POLICIES["page_ref"]), units, nbytes) == rows  # the twin too
+    assert costs.price_ledger(engine_twin.replay(trace, POLICIES["page_ref"]), units, nbytes) == rows  # the twin too
     d = led.as_dict()
     assert costs.total(costs.price_ledger({**d, "pp_ref_atomics": 7, "ubuf_atomics": 3}, units, nbytes)) == \
         costs.total(rows)

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import given, settings
 
-from fraglife.model import engine, reference
+from fraglife.model import engine, engine_twin
 from fraglife.model.policies import POLICIES
 
 from strategies import raw_traces, workload_traces
@@ -13,7 +13,7 @@ POLICY_NAMES = sorted(POLICIES)
 
 def _same(trace, policy, max_frags=17):
     fast = engine.replay(trace, policy, max_frags=max_frags)
-    slow = reference.replay(trace, POLICIES[policy], max_frags=max_frags)
+    slow = engine_twin.replay(trace, POLICIES[policy], max_frags=max_frags)
     assert fast.as_dict() == slow.as_dict(), policy
     assert fast.ref_by_op == slow.ref_by_op
     return fast

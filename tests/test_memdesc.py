@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraglife.model import memdesc as M
+from fraglife.model import memdesc as M, memdesc_twin as twin
 
 SPANS = dict(stride=[80, 48, 64], lo=[48, 8, 8], hi=[52, 48, 56], page_lo=[52, 8, 0], page_hi=[56, 48, 8])
 
@@ -39,7 +39,7 @@ def populations(draw):
 @pytest.mark.parametrize("layout", M.LAYOUTS)
 @given(frags=raw_frags())
 def test_walk_agrees_with_twin_on_raw_frags(layout, frags):
-    assert M.walk(frags, layout, **SPANS) == M.walk_twin(frags, layout, **SPANS)
+    assert M.walk(frags, layout, **SPANS) == twin.walk(frags, layout, **SPANS)
 
 
 @pytest.mark.parametrize("layout", M.LAYOUTS)
@@ -47,7 +47,7 @@ def test_walk_agrees_with_twin_on_raw_frags(layout, frags):
 @given(frags=populations())
 def test_walk_agrees_with_twin_on_populations(layout, frags):
     fast = M.walk(frags, layout, **SPANS)
-    assert fast == M.walk_twin(frags, layout, **SPANS)
+    assert fast == twin.walk(frags, layout, **SPANS)
     assert fast["misses"] + fast["hits"] == fast["loads"]
     assert fast["frags"] == len(frags["pfn"]) and fast["skbs"] == len(frags["skb_start"]) - 1
     assert fast["frags"] <= fast["depth_sum"] <= 2 * fast["frags"]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, find, settings
 
 from fraglife.chapters.kmalloc_sends import slab_splice_trace
-from fraglife.model import engine, reference, trace as T, workloads
+from fraglife.model import engine, engine_twin, trace as T, workloads
 from fraglife.model.policies import POLICIES
 
 from strategies import raw_traces
@@ -21,7 +21,7 @@ PAGE = T.PAGE_SIZE
 
 def _ledgers(trace, policy):
     fast = engine.replay(trace, policy)
-    slow = reference.replay(trace, POLICIES[policy])
+    slow = engine_twin.replay(trace, POLICIES[policy])
     assert fast == slow, policy
     if policy == "page_ref" and (shutil.which("cc") or shutil.which("gcc")):
         from fraglife.model import creplay

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraglife.model import pins
+from fraglife.model import pins, pins_twin
 
 FOLIOS = st.sampled_from([1, 2, 16, 512])
 
@@ -15,7 +15,7 @@ FOLIOS = st.sampled_from([1, 2, 16, 512])
        pin_share=st.sampled_from([0.0, 0.1, 0.5, 1.0]), seed=st.integers(0, 2**31 - 1))
 def test_history_agrees_with_its_twin(n_folios, folio_pages, steps, refs_mean, pin_share, seed):
     assert pins.history(n_folios, folio_pages, steps, refs_mean, pin_share, seed) == \
-        pins.history_twin(n_folios, folio_pages, steps, refs_mean, pin_share, seed)
+        pins_twin.history(n_folios, folio_pages, steps, refs_mean, pin_share, seed)
 
 
 @settings(max_examples=80)
@@ -25,7 +25,7 @@ def test_history_agrees_with_its_twin(n_folios, folio_pages, steps, refs_mean, p
        policy=st.sampled_from(pins.POLICIES), size_goal=st.sampled_from([4096, 9000, 65160]))
 def test_sender_agrees_with_its_twin(send_size, folio_pages, inflight, sends, fork, other, policy, size_goal):
     fast = pins.sender(send_size, folio_pages, inflight, sends, fork, other, policy, size_goal)
-    slow = pins.sender_twin(send_size, folio_pages, inflight, sends, fork, other, policy, size_goal)
+    slow = pins_twin.sender(send_size, folio_pages, inflight, sends, fork, other, policy, size_goal)
     assert fast == slow
     assert fast["held_at_end"] == 0
 

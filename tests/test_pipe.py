@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraglife.model import pipe
+from fraglife.model import pipe, pipe_twin
 
 params = st.fixed_dictionaries({
     "n_pages": st.integers(0, 600),
@@ -22,7 +22,7 @@ params = st.fixed_dictionaries({
 @settings(max_examples=200, deadline=None)
 @given(kw=params)
 def test_compiled_is_the_twin(kw):
-    assert np.array_equal(pipe.simulate(**kw), pipe.simulate_twin(**kw))
+    assert np.array_equal(pipe.simulate(**kw), pipe_twin.simulate(**kw))
 
 
 @settings(max_examples=100, deadline=None)

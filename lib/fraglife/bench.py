@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from .model import engine, reference, trace as T, workloads
+from .model import engine, engine_twin, trace as T, workloads
 from .model.policies import get as get_policy
 
 # Extra report sections: (key, "module:function"), the function takes the parsed
@@ -82,7 +82,7 @@ def replay_bench(events: int = 10_000_000, policy: str = "page_ref", *, twin_eve
     # the twin replays a prefix of the same trace (its speed does not depend on length); 0 = all of it
     twin_n = n if not twin_events else max(1, min(n, twin_events))
     twin_tr = tr[:twin_n]
-    t_twin, _ = _best(lambda: reference.replay(twin_tr, pol), 1)
+    t_twin, _ = _best(lambda: engine_twin.replay(twin_tr, pol), 1)
     report["twin"] = {"events_per_s": len(twin_tr) / t_twin, "seconds": t_twin, "events": len(twin_tr)}
     report["numba_over_twin"] = report["numba"]["events_per_s"] / report["twin"]["events_per_s"]
 

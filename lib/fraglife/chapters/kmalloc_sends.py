@@ -337,7 +337,7 @@ def slab_splice_trace() -> np.ndarray:
 def walk(trace: np.ndarray, policy: str) -> pd.DataFrame:
     """The twin stepped through a small trace: per event, accepted or refused, and the refcounts after it."""
     from ..model.policies import POLICIES
-    from ..model.reference import Replay
+    from ..model.engine_twin import Replay
 
     r = Replay(POLICIES[policy], **T.sizes(trace))
     rows = []

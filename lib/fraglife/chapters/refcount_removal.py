@@ -20,7 +20,7 @@ from ..claims import Claim
 from ..model import costs, engine, replays, trace as T, workloads
 from ..model.ledger import Ledger
 from ..model.policies import POLICIES
-from ..model.reference import Replay
+from ..model.engine_twin import Replay
 from ..model.replays import KIND_LABELS, KINDS, Replays, config, per_mib, timing
 from ..params import Params
 from . import compare, kit

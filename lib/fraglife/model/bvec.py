@@ -22,9 +22,10 @@ appended until the skb holds ``max_frags`` of them or its payload reaches the si
 goal, a frag that does not fit whole is cut there and its rest starts the next skb.
 It counts skbs, frags, GSO segments of ``mss`` bytes and the frag pieces each
 segment gets (``skb_segment()`` takes one frag reference per piece, v6.12), and,
-for each frag, how many pages and folios it covers. :func:`pack_twin` is the specification.
+for each frag, how many pages and folios it covers. :mod:`.bvec_twin` is the specification: its
+``pack`` and address sums are these, in plain Python, and it holds the definitions both share.
 
-:func:`address_sum_page` / :func:`address_sum_phys` (numba, with twins) turn frags into
+:func:`address_sum_page` / :func:`address_sum_phys` (numba; twins of the same names) turn frags into
 kernel virtual addresses the two ways: from a page pointer, as ``page_address()`` does
 for a direct-mapped page on x86_64 (``page_to_virt()``: (page - vmemmap) / sizeof(struct
 page) gives the PFN, shifted and added to PAGE_OFFSET; arch/x86/include/asm/page.h and
@@ -39,21 +40,13 @@ import numpy as np
 from numba import njit
 
 from ..jit import CACHE
+from . import bvec_twin as twin
+from .bvec_twin import (COUNTS, PAGE, PAGE_OFFSET, PHYS, RULES, SPLICE, STRUCT_PAGE, VMEMMAP_START, ZEROCOPY,
+                        check_pack)
 
-PAGE = 4096
-RULES = ("splice", "zerocopy", "phys")
-SPLICE, ZEROCOPY, PHYS = range(3)
-# pack() results
+# pack() results, indexes into COUNTS
 (SKBS, FRAGS, SEGMENTS, SEG_PIECES, MULTI_FOLIO_FRAGS, EXTRA_FOLIO_PAGES, MAX_FRAGS_SEEN, BYTES,
  FRAG_PAGES, MULTI_PAGE_FRAGS) = range(10)
-COUNTS = ("skbs", "frags", "segments", "segment_pieces", "multi_folio_frags", "extra_folio_pages",
-          "max_frags_in_skb", "bytes", "frag_pages", "multi_page_frags")
-
-# x86_64 with 4-level paging and no KASLR (Documentation/arch/x86/x86_64/mm.rst, v6.12);
-# only their arithmetic matters here
-PAGE_OFFSET = 0xFFFF888000000000
-VMEMMAP_START = 0xFFFFEA0000000000
-STRUCT_PAGE = 64
 
 
 def frag_lengths(contig: np.ndarray, same_folio: np.ndarray, rule: str) -> np.ndarray:
@@ -169,70 +162,11 @@ def pack_array(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss):
     return out
 
 
-def _check(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss):
-    frag_pages = np.asarray(frag_pages, np.int64)
-    starts = np.asarray(starts, np.int64)
-    if frag_pages.sum() != starts.size:
-        raise ValueError(f"frags cover {int(frag_pages.sum())} pages, the buffer has {starts.size}")
-    if first_byte < 0 or first_byte + nbytes > starts.size * PAGE:
-        raise ValueError(f"send of {nbytes} bytes at {first_byte} does not fit a buffer of {starts.size} pages")
-    for name, v in (("max_frags", max_frags), ("goal", goal), ("mss", mss), ("nbytes", nbytes)):
-        if v < 1:
-            raise ValueError(f"{name} = {v!r} is not allowed: expected a positive integer")
-    return frag_pages, starts
-
-
 def pack(frag_pages, starts, *, first_byte: int = 0, nbytes: int, max_frags: int, goal: int, mss: int) -> dict:
     """Counts of sending ``nbytes`` of the buffer in skbs (see the module docstring)."""
-    fp, st = _check(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss)
+    fp, st = check_pack(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss)
     c = pack_array(fp, st, int(first_byte), int(nbytes), int(max_frags), int(goal), int(mss))
     return dict(zip(COUNTS, (int(x) for x in c)))
-
-
-def pack_twin(frag_pages, starts, *, first_byte: int = 0, nbytes: int, max_frags: int, goal: int, mss: int) -> dict:
-    """The specification of :func:`pack`: byte ranges cut into frag pieces and skbs, in plain Python."""
-    fp, st = _check(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss)
-    edges = [0]
-    for n in fp.tolist():
-        edges.append(edges[-1] + n * PAGE)
-    folio_of = []  # folio index of each page
-    for s in st.tolist():
-        folio_of.append((folio_of[-1] if folio_of else -1) + s)
-    c = dict.fromkeys(COUNTS, 0)
-    pos, end = first_byte, first_byte + nbytes
-    skbs: list[list[tuple[int, int]]] = [[]]
-    while pos < end:
-        skb = skbs[-1]
-        used = sum(b - a for a, b in skb)
-        frag_end = min(e for e in edges if e > pos)
-        take = min(frag_end, end, pos + goal - used) - pos
-        skb.append((pos, pos + take))
-        pages = range(pos // PAGE, (pos + take - 1) // PAGE + 1)
-        c["frag_pages"] += len(pages)
-        c["multi_page_frags"] += len(pages) > 1
-        folios = sorted({folio_of[p] for p in pages})
-        if len(folios) > 1:
-            c["multi_folio_frags"] += 1
-            c["extra_folio_pages"] += sum(1 for p in pages if folio_of[p] != folio_of[pages[0]])
-        pos += take
-        if len(skb) == max_frags or used + take == goal or pos == end:
-            skbs.append([])
-    for skb in skbs:
-        if not skb:
-            continue
-        size = sum(b - a for a, b in skb)
-        c["skbs"] += 1
-        c["frags"] += len(skb)
-        c["bytes"] += size
-        c["max_frags_in_skb"] = max(c["max_frags_in_skb"], len(skb))
-        offsets, o = [], 0
-        for a, b in skb:
-            offsets.append((o, o + b - a))
-            o += b - a
-        for s in range(0, size, mss):
-            c["segments"] += 1
-            c["segment_pieces"] += sum(1 for lo, hi in offsets if lo < min(s + mss, size) and hi > s)
-    return c
 
 
 def phys_from_layout(contig: np.ndarray, seed: int = 1) -> np.ndarray:
@@ -268,15 +202,6 @@ def address_sum_phys(phys, length):
     return s
 
 
-def address_sum_twin(kind: str, a, b, c=None) -> int:
-    """Both sums in plain Python, modulo 2^64 as the machine adds."""
-    mask = (1 << 64) - 1
-    if kind == "page":
-        return sum(PAGE_OFFSET + ((int(p) - VMEMMAP_START) // STRUCT_PAGE << 12) + int(o) + int(ln)
-                   for p, o, ln in zip(a, b, c)) & mask
-    return sum(PAGE_OFFSET + int(p) + int(ln) for p, ln in zip(a, b)) & mask
-
-
 def frags_for_access(n: int, seed: int = 1) -> dict:
     """``n`` frags in both encodings, describing the same memory: page pointers + offsets, and
     physical addresses (both as uint64)."""
@@ -307,19 +232,19 @@ def bench_section(args=None, *, pages: int = 1 << 16, twin_pages: int = 1 << 10,
         args_small = (sb, folio_starts(small[1]))
         pack(*args_small, nbytes=twin_pages * PAGE, **kw)
         best = min(_timed(lambda: pack(*args_big, nbytes=pages * PAGE, **kw)) for _ in range(repeats))
-        twin = _timed(lambda: pack_twin(*args_small, nbytes=twin_pages * PAGE, **kw))
-        out["pack"][rule] = {"pages_per_s": pages / best, "twin_pages_per_s": twin_pages / twin,
-                             "numba_over_twin": (pages / best) / (twin_pages / twin)}
+        t_twin = _timed(lambda: twin.pack(*args_small, nbytes=twin_pages * PAGE, **kw))
+        out["pack"][rule] = {"pages_per_s": pages / best, "twin_pages_per_s": twin_pages / t_twin,
+                             "numba_over_twin": (pages / best) / (twin_pages / t_twin)}
     f = frags_for_access(1 << 20)
     small_f = frags_for_access(1 << 12)
     address_sum_page(small_f["page"], small_f["off"], small_f["len"])
     address_sum_phys(small_f["phys"], small_f["len"])
     tp = min(_timed(lambda: address_sum_page(f["page"], f["off"], f["len"])) for _ in range(repeats))
     tq = min(_timed(lambda: address_sum_phys(f["phys"], f["len"])) for _ in range(repeats))
-    twin = _timed(lambda: address_sum_twin("page", small_f["page"], small_f["off"], small_f["len"]))
+    t_twin = _timed(lambda: twin.address_sum_page(small_f["page"], small_f["off"], small_f["len"]))
     n = len(f["page"])
     out["address"] = {"page_frags_per_s": n / tp, "phys_frags_per_s": n / tq, "page_over_phys_time": tp / tq,
-                      "numba_over_twin": (n / tp) / (len(small_f["page"]) / twin)}
+                      "numba_over_twin": (n / tp) / (len(small_f["page"]) / t_twin)}
     return out
 
 

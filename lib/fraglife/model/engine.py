@@ -1,12 +1,17 @@
-"""The replay engine: numba-compiled, same rules as the twin in reference.py.
+"""The replay engine: numba-compiled, same rules as the twin in engine_twin.py.
 
 State lives in int64 arrays, one 2-D array per id space (page frame,
 buffer, uarg, skb, shared-info slot, frag, refcount line, pin record) with
 one row per field (``STATE``). Every refcount is a cache line with a
 last-writer CPU. An event's reference changes are accumulated per line, then
 applied gets first, puts second, exactly as
-:class:`fraglife.model.reference.Replay` does. Read the twin for the rules;
-this file is the same rules, written for speed.
+:class:`fraglife.model.engine_twin.Replay` does. Read the twin for the rules;
+this file is the same rules, written for speed, and under the same names: one
+handler per event (``alloc``, ``attach``, ``clone``, ... :data:`HANDLERS`,
+``Replay.alloc``, ``Replay.attach``, ``Replay.clone``, ...), and the helpers
+they share (``atomic``, ``change``, ``dies``, ``pin``, ``gup``, ``refset``,
+``owner_terms``, ...). The handlers take the state as one tuple ``S`` and are
+inlined into the loop (:func:`_replay`), which stays one compiled function.
 
 Line ids: ``[0, n_pfn)`` folio refcounts (and page_pool ``pp_ref_count``) by
 head pfn; ``[pc_base, +n_pfn)`` large folios' ``_pincount``; ``[o_base, +n_buf)``
@@ -98,6 +103,9 @@ for _group, _size, _rows in STATE:  # the row constants above follow STATE
 M_PAGES_ALIVE, M_NFREE, M_NEXT_SLOT, M_NT, M_PIN_FREE, M_PIN_NEXT = range(6)
 FILL = {"LAST_CPU": -1, "SH_UARG": -1, "PIN_FIRST": -1, "PIN_LAST": -1, "B_FP": 1}
 
+# How the event handlers compile (see the loop).
+_HANDLER = dict(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+
 # The parameter vector Q: the policy, the id-space sizes and the line bases.
 (Q_PAGE_MODE, Q_OWNER_MODE, Q_UARG, Q_BATCH, Q_N_PFN, Q_N_BUF, Q_N_UARG, Q_N_SKB, Q_MAX_FRAGS,
  Q_PC_BASE, Q_O_BASE, Q_U_BASE, Q_BIND, Q_D_BASE) = range(14)
@@ -105,7 +113,7 @@ FILL = {"LAST_CPU": -1, "SH_UARG": -1, "PIN_FIRST": -1, "PIN_LAST": -1, "B_FP": 
 
 # ---------------------------------------------------------------- lines and atomics
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _touch(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led):
+def atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led):
     """One atomic read-modify-write on ``line`` by ``cpu``, counted under ledger slot ``cat``."""
     led[ATOMICS] += 1
     led[cat] += 1
@@ -123,16 +131,16 @@ def _touch(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):
+def is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):
     return line < Q[Q_N_PFN] and BF[B_KIND, PG[PBUF, line]] >= MEM_POOL_PAGE and \
         BF[B_KIND, PG[PBUF, line]] <= MEM_POOL_FRAG
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _cat(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):
+def line_kind(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):
     """The ledger slot an atomic on ``line`` counts under (Replay.line_kind)."""
     if line < Q[Q_N_PFN]:
-        return PP_ATOMICS if _is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line) else PAGE_ATOMICS
+        return PP_ATOMICS if is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line) else PAGE_ATOMICS
     if line < Q[Q_O_BASE]:
         return PIN_ATOMICS
     if line >= Q[Q_U_BASE] and line < Q[Q_BIND]:
@@ -143,7 +151,7 @@ def _cat(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _push(PG, BF, UA, SH, FR, LN, PR, MISC, line, units):
+def push(PG, BF, UA, SH, FR, LN, PR, MISC, line, units):
     """Accumulate ``units`` on ``line`` for this event (first touch order is kept)."""
     mark = LN[MARK]
     misc = MISC
@@ -156,7 +164,7 @@ def _push(PG, BF, UA, SH, FR, LN, PR, MISC, line, units):
 
 # ---------------------------------------------------------------- memory
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
+def free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
     """Free page ``q`` if allocated; True if a live frag still covers it."""
     if PG[ALIVE, q] == 0:
         return False
@@ -170,20 +178,20 @@ def _free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, unpinned_only, led):
+def free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, unpinned_only, led):
     """Free pages [lo, hi) (only those no pin holds, if asked): one free action."""
     hit = False
     for q in range(lo, hi):
         if unpinned_only and PG[PINNED, q] > 0:
             continue
-        if _free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
+        if free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
             hit = True
     if hit:
         led[UAF_FREES] += 1
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, b):
+def held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, b):
     """Whether anything but pins keeps user buffer ``b`` (Replay.held)."""
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
         return BF[B_HOLDER, b] == 1
@@ -191,7 +199,7 @@ def _held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, b):
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
-def _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, owner, cpu, op, led):
+def unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, owner, cpu, op, led):
     """unpin_user_pages() over ``owner``'s pins: one release per run of one folio."""
     pr_next = PR[PR_NEXT]
     r = LN[PIN_FIRST, owner]
@@ -200,14 +208,14 @@ def _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, owner, cpu, op, led):
     while r >= 0:
         h = PR[PR_HEAD, r]
         if h != prev:
-            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PIN_ATOMICS, op, led)
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PIN_ATOMICS, op, led)
             if BF[B_FP, PG[PBUF, h]] > 1:
-                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h, cpu, PIN_ATOMICS, op, led)
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h, cpu, PIN_ATOMICS, op, led)
         prev = h
         for q in range(PR[PR_LO, r], PR[PR_LO, r] + PR[PR_N, r]):
             PG[PINNED, q] -= 1
-            if PG[PINNED, q] == 0 and PG[ALIVE, q] == 1 and not _held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, PG[PBUF, q]):
-                if _free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
+            if PG[PINNED, q] == 0 and PG[ALIVE, q] == 1 and not held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, PG[PBUF, q]):
+                if free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
                     hit = True
         nxt = pr_next[r]
         pr_next[r] = MISC[M_PIN_FREE]  # back on the record freelist
@@ -220,7 +228,7 @@ def _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, owner, cpu, op, led):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n):
+def pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n):
     misc = MISC
     if misc[M_PIN_FREE] >= 0:
         r = misc[M_PIN_FREE]
@@ -240,7 +248,7 @@ def _pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n):
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
-def _pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, led):
+def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, led):
     """pin_user_pages() on a frag's pages (Replay.pin)."""
     head = PG[HEAD]
     fp = BF[B_FP, buf]
@@ -258,42 +266,42 @@ def _pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, 
         n = q - lo
         calls = 1 if fp >= PMD_PAGES else n
         for _ in range(calls):  # try_get_folio(), then the bias (small folio) or _pincount (large)
-            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PIN_ATOMICS, op, led)
-            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h if fp > 1 else h, cpu, PIN_ATOMICS, op, led)
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PIN_ATOMICS, op, led)
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h if fp > 1 else h, cpu, PIN_ATOMICS, op, led)
         for p in range(lo, q):
             PG[PINNED, p] += 1
-        _pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n)
+        pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n)
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
-def _dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
+def dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
     """The last reference on ``line`` is gone (Replay.dies)."""
     if line < Q[Q_N_PFN]:
         b = PG[PBUF, line]
-        _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, line, min(line + BF[B_FP, b], BF[B_PFN, b] + BF[B_PAGES, b]), False, led)
+        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, line, min(line + BF[B_FP, b], BF[B_PFN, b] + BF[B_PAGES, b]), False, led)
     elif line >= Q[Q_O_BASE] and line < Q[Q_U_BASE]:
         b = line - Q[Q_O_BASE]
         if BF[B_KIND, b] == MEM_PIPE:  # the pipe's pages go back, one put per page
             fp = BF[B_FP, b]
             for q in range(BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b]):
                 h = BF[B_PFN, b] + (q - BF[B_PFN, b]) // fp * fp
-                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
         elif BF[B_KIND, b] == MEM_PAGES:  # the destructor puts the sender's folios
             for h in range(BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b], BF[B_FP, b]):
-                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
-        _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
-        _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b], True, led)
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
+        unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
+        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b], True, led)
     elif line >= Q[Q_U_BASE] and line < Q[Q_BIND]:
         led[COMPLETIONS] += 1
         UA[U_ACTIVE, line - Q[Q_U_BASE]] = 0
-        _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
+        unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, led):
+def change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, led):
     """Add ``units`` to the refcount on ``line`` (Replay.change)."""
     count = LN[COUNT]
-    cat = _cat(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line)
+    cat = line_kind(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line)
     cur = count[line]
     counted = cat != UARG_ATOMICS
     batch = Q[Q_BATCH] == 1
@@ -301,7 +309,7 @@ def _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, l
         if not silent:
             n = 1 if batch else units
             for _ in range(n):
-                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
         if line < Q[Q_N_PFN]:
             alive = PG[ALIVE, line] == 1
         elif line >= Q[Q_U_BASE] and line < Q[Q_BIND]:
@@ -319,24 +327,24 @@ def _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, l
     k = -units
     if silent:
         pass
-    elif _is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):  # page_pool_unref_netmem(nr): a read when nr is all that is left
+    elif is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):  # page_pool_unref_netmem(nr): a read when nr is all that is left
         if batch:
             if cur == k:
                 led[PP_READS] += 1
             else:
-                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
         else:
             left = cur
             for _ in range(k):
                 if left == 1:
                     led[PP_READS] += 1
                 else:
-                    _touch(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
+                    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
                 left -= 1
     else:
         n = 1 if batch else k
         for _ in range(n):
-            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
     if counted:
         led[REFS_DROPPED] += k
     if cur < k:
@@ -345,12 +353,12 @@ def _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, l
         return
     count[line] = cur - k
     if cur - k == 0 and cur > 0:
-        _dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
+        dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
 
 
 # ---------------------------------------------------------------- frags and their references
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg):
+def frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg):
     """The one line a frag's reference is counted on, unless it is PAGE_ALL (Replay.frag_lines)."""
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
         return Q[Q_BIND]
@@ -367,7 +375,7 @@ def _frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, sign):
+def refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, sign):
     """Push what one frag holds by itself (Replay.refset)."""
     om = Q[Q_OWNER_MODE]
     if om == OWNER_SHINFO or om == OWNER_SKB:
@@ -379,14 +387,14 @@ def _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, sign):
         prev = -1
         for q in range(pfn + (off >> PAGE_SHIFT), pfn + ((off + ln - 1) >> PAGE_SHIFT) + 1):
             if head[q] != prev:
-                _push(PG, BF, UA, SH, FR, LN, PR, MISC, head[q], sign)
+                push(PG, BF, UA, SH, FR, LN, PR, MISC, head[q], sign)
                 prev = head[q]
         return
-    _push(PG, BF, UA, SH, FR, LN, PR, MISC, _frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg), sign)
+    push(PG, BF, UA, SH, FR, LN, PR, MISC, frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg), sign)
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
-def _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, sign):
+def owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, sign):
     """Per-shared-info owners: one reference per distinct line among the slot's frags."""
     om = Q[Q_OWNER_MODE]
     if om != OWNER_SHINFO and om != OWNER_SKB:
@@ -395,18 +403,18 @@ def _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, sign):
     base = slot * mf
     n = SH[SH_N, slot]
     for i in range(n):
-        li = _frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, base + i], FR[F_BUF, base + i], FR[F_UARG, base + i])
+        li = frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, base + i], FR[F_BUF, base + i], FR[F_UARG, base + i])
         seen = False
         for j in range(i):
-            if _frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, base + j], FR[F_BUF, base + j], FR[F_UARG, base + j]) == li:
+            if frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, base + j], FR[F_BUF, base + j], FR[F_UARG, base + j]) == li:
                 seen = True
                 break
         if not seen:
-            _push(PG, BF, UA, SH, FR, LN, PR, MISC, li, sign)
+            push(PG, BF, UA, SH, FR, LN, PR, MISC, li, sign)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _point(PG, BF, UA, SH, FR, LN, PR, MISC, pfn, off, ln, uarg, sign):
+def point(PG, BF, UA, SH, FR, LN, PR, MISC, pfn, off, ln, uarg, sign):
     """A frag starts (+1) or stops (-1) covering its pages."""
     ptrs = PG[PTRS]
     for q in range(pfn + (off >> PAGE_SHIFT), pfn + ((off + ln - 1) >> PAGE_SHIFT) + 1):
@@ -416,7 +424,7 @@ def _point(PG, BF, UA, SH, FR, LN, PR, MISC, pfn, off, ln, uarg, sign):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, uarg):
+def set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, uarg):
     k = slot * Q[Q_MAX_FRAGS] + i
     FR[F_PFN, k] = pfn
     FR[F_OFF, k] = off
@@ -426,7 +434,7 @@ def _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, u
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
-def _gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
+def gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
     """iov_iter_get_pages2() refs every page, the merged surplus goes back in one page_ref_sub()."""
     head = PG[HEAD]
     fp = BF[B_FP, buf]
@@ -444,11 +452,11 @@ def _gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
         gets = 1 if fp >= PMD_PAGES else n
         give_back = 1 if n > held else 0
         for _ in range(gets + give_back - held):
-            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base):
+def new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base):
     """A fresh shared info: the most recently freed slot, else a new one (LIFO, like a slab)."""
     misc = MISC
     if misc[M_NFREE] > 0:
@@ -465,17 +473,17 @@ def _new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, src, dst):
+def inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, src, dst):
     """A shared info made from a zerocopy one points at the same ubuf_info (skb_zerocopy_clone())."""
     u = SH[SH_UARG, src]
     if u >= 0:
         SH[SH_UARG, dst] = u
         if Q[Q_UARG]:
-            _push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + u, 1)
+            push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + u, 1)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+def total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
     t = 0
     base = slot * Q[Q_MAX_FRAGS]
     for i in range(SH[SH_N, slot]):
@@ -484,7 +492,7 @@ def _total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def _frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf):
+def frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf):
     if buf < 0 or buf >= Q[Q_N_BUF] or BF[B_EXISTS, buf] == 0 or ln <= 0 or off < 0 or pfn < BF[B_PFN, buf]:
         return False
     q0 = pfn + (off >> PAGE_SHIFT)
@@ -497,12 +505,594 @@ def _frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf):
     return True
 
 
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def per_shinfo(Q):
+    """Whether the policy counts owners per shared info (owner_terms() has work to do)."""
+    return Q[Q_OWNER_MODE] == OWNER_SHINFO or Q[Q_OWNER_MODE] == OWNER_SKB
+
+
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, units, cpu, op, led):
+    """One atomic on the shared info's dataref (Replay.dataref)."""
+    SH[SH_DATAREF, slot] += units
+    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_D_BASE] + slot, cpu, DATAREF_ATOMICS, op, led)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def release_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+    """dataref reached zero: drop every frag's references (skb_release_data, Replay.release_shinfo)."""
+    base = slot * Q[Q_MAX_FRAGS]
+    for i in range(SH[SH_N, slot]):
+        k = base + i
+        point(PG, BF, UA, SH, FR, LN, PR, MISC, FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_UARG, k], -1)
+        refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k],
+               FR[F_UARG, k], -1)
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
+    if SH[SH_UARG, slot] >= 0 and Q[Q_UARG] == 1:
+        push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + SH[SH_UARG, slot], -1)
+    SH[SH_N, slot] = 0
+    SH[SH_DATAREF, slot] = 0
+    SH[FREE_STACK, MISC[M_NFREE]] = slot
+    MISC[M_NFREE] += 1
+
+
+@njit(cache=CACHE, _nrt=False, error_model="numpy")
+def frag_free(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, n, cpu, led):
+    """``n`` users page_frag_free() their fragments: each came out of the cache's pagecnt_bias (no atomic)
+    and is one put now (the binding keeps no page counts, only the put is paid) (Replay.frag_free)."""
+    for _ in range(n):
+        if Q[Q_OWNER_MODE] == OWNER_BINDING:
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, buf], cpu, PAGE_ATOMICS, BUF_RELEASE, led)
+        else:
+            if BF[B_BIAS, buf] > 0:
+                BF[B_BIAS, buf] -= 1
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, BF[B_PFN, buf], -1, cpu, BUF_RELEASE, False, led)
+    return True
+
+
+# ---------------------------------------------------------------- the events
+# One handler per trace op, named after it, as engine_twin.Replay has one method per op: each checks its
+# event against the state (False: invalid, nothing changed) and pushes the reference changes it makes.
+# ``S`` is the state as one tuple, in the order the loop's arguments name it (see _replay).
+@njit(**_HANDLER)
+def alloc(S, cpu, buf, pfn, pages, fp, kind):
+    """A buffer appears: its pages, and what holds them under the policy (Replay.alloc)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if (pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > Q[Q_N_PFN] or buf < 0 or buf >= Q[Q_N_BUF]
+            or kind >= N_KINDS
+            or ((kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG or kind == MEM_PAGE_FRAG) and pages != fp)):
+        return False
+    if BF[B_EXISTS, buf] == 1 and (BF[B_HOLDER, buf] == 1 or BF[B_ALIVE, buf] > 0):
+        return False
+    alive, head, pbuf = PG[ALIVE], PG[HEAD], PG[PBUF]
+    for q in range(pfn, pfn + pages):
+        if alive[q] == 1:
+            return False
+    BF[B_EXISTS, buf] = 1
+    BF[B_PFN, buf] = pfn
+    BF[B_PAGES, buf] = pages
+    BF[B_FP, buf] = fp
+    BF[B_KIND, buf] = kind
+    BF[B_HOLDER, buf] = 1
+    BF[B_BIAS, buf] = 0
+    BF[B_ALIVE, buf] = pages
+    for q in range(pfn, pfn + pages):
+        alive[q] = 1
+        head[q] = pfn + (q - pfn) // fp * fp
+        pbuf[q] = buf
+    MISC[M_PAGES_ALIVE] += pages
+    if MISC[M_PAGES_ALIVE] > led[PAGES_PEAK]:
+        led[PAGES_PEAK] = MISC[M_PAGES_ALIVE]
+    count, last_cpu = LN[COUNT], LN[LAST_CPU]
+    o_base = Q[Q_O_BASE]
+    count[o_base + buf] = 0
+    if Q[Q_OWNER_MODE] == OWNER_BINDING:
+        pass  # memory lives until its holder lets go
+    elif kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG:  # page_pool_fragment_netmem()
+        BF[B_BIAS, buf] = 1 if kind == MEM_POOL_PAGE else POOL_BIAS
+        count[pfn] = BF[B_BIAS, buf]
+        last_cpu[pfn] = cpu
+    elif kind == MEM_PAGE_FRAG:  # the cache holds pagecnt_bias
+        BF[B_BIAS, buf] = FRAG_BIAS
+        count[pfn] = FRAG_BIAS
+        last_cpu[pfn] = cpu
+    elif kind == MEM_DEVMEM or Q[Q_PAGE_MODE] == PAGE_NONE:
+        count[o_base + buf] = 1
+        last_cpu[o_base + buf] = cpu
+    elif kind == MEM_SLAB:
+        pass  # no refcount: it lives until kfree()
+    else:  # the mapping's ref per folio, the allocator's per folio; the pipe's per page
+        for h in range(pfn, pfn + pages, fp):
+            count[h] = min(fp, pfn + pages - h) if kind == MEM_PIPE else 1
+            last_cpu[h] = cpu
+    return True
+
+
+@njit(**_HANDLER)
+def skb_alloc(S, cpu, skb):
+    """A new skb with a shared info of its own (Replay.skb_alloc)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 1:
+        return False
+    SK[S_ALIVE, skb] = 1
+    SK[S_SH, skb] = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
+    SK[S_CLONED, skb] = 0
+    return True
+
+
+@njit(**_HANDLER)
+def attach(S, cpu, skb, buf, pfn, off, ln, u):
+    """skb_fill_page_desc() and the frag's reference (Replay.attach)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if (skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0
+            or not frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf)):
+        return False
+    slot = SK[S_SH, skb]
+    page_design = Q[Q_PAGE_MODE] != PAGE_NONE
+    if SH[SH_DATAREF, slot] != 1 or SH[SH_N, slot] >= Q[Q_MAX_FRAGS]:
+        return False
+    if u >= 0 and (u >= Q[Q_N_UARG] or UA[U_ACTIVE, u] == 0):
+        return False
+    if u >= 0 and SH[SH_UARG, slot] >= 0 and SH[SH_UARG, slot] != u:
+        return False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
+    bk = BF[B_KIND, buf]
+    if bk == MEM_SLAB and page_design:
+        return False  # skb_splice_from_iter(): !sendpage_ok(), -EIO
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
+    i = SH[SH_N, slot]
+    set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, u)
+    SH[SH_N, slot] = i + 1
+    point(PG, BF, UA, SH, FR, LN, PR, MISC, pfn, off, ln, u, 1)
+    if bk == MEM_USER:
+        if page_design:
+            gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, ATTACH, led)
+        else:
+            pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, u, cpu, ATTACH, led)
+    refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, u, 1)
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
+    if (bk == MEM_POOL_PAGE or bk == MEM_POOL_FRAG) and Q[Q_OWNER_MODE] != OWNER_BINDING and BF[B_BIAS, buf] > 0:
+        BF[B_BIAS, buf] -= 1  # frag_users++: the slot's ref comes out of the pool's bias
+        push(PG, BF, UA, SH, FR, LN, PR, MISC, PG[HEAD, pfn], -1)
+    if u >= 0 and SH[SH_UARG, slot] < 0:
+        SH[SH_UARG, slot] = u
+        if Q[Q_UARG]:
+            push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + u, 1)
+    return True
+
+
+@njit(**_HANDLER)
+def grow(S, cpu, skb, buf, ln, uarg):
+    """The last frag takes in the next bytes of its folio (Replay.grow)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0 or ln <= 0:
+        return False
+    slot = SK[S_SH, skb]
+    n = SH[SH_N, slot]
+    if SH[SH_DATAREF, slot] != 1 or n == 0:
+        return False
+    k = slot * Q[Q_MAX_FRAGS] + n - 1
+    fpfn, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+    if buf != fb or uarg != fu or not frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fpfn, fo, fl + ln, fb):
+        return False
+    # the pages the new bytes are on (GUP refs or pins each of them, even one the frag already covers)
+    head = PG[HEAD]
+    last = head[fpfn + ((fo + fl - 1) >> PAGE_SHIFT)]
+    q0 = fpfn + ((fo + fl) >> PAGE_SHIFT)
+    q1 = fpfn + ((fo + fl + ln - 1) >> PAGE_SHIFT)
+    for q in range(q0, q1 + 1):
+        if head[q] != last:
+            return False  # only bytes of the same folio merge into the last frag
+    point(PG, BF, UA, SH, FR, LN, PR, MISC, fpfn, fo, fl, fu, -1)
+    point(PG, BF, UA, SH, FR, LN, PR, MISC, fpfn, fo, fl + ln, fu, 1)
+    FR[F_LEN, k] = fl + ln
+    if BF[B_KIND, buf] == MEM_USER:
+        if Q[Q_PAGE_MODE] != PAGE_NONE:  # GUP refs the new pages; all of them go back in one page_ref_sub()
+            gets = 1 if BF[B_FP, buf] >= PMD_PAGES else q1 - q0 + 1
+            for _ in range(gets + 1):
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, last, cpu, PAGE_ATOMICS, GROW, led)
+        else:
+            pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, q0, 0, (q1 - q0 + 1) * PAGE, buf, fu, cpu, GROW, led)
+    return True
+
+
+@njit(**_HANDLER)
+def clone(S, cpu, new, src):
+    """skb_clone(): ``new`` shares ``src``'s shared info, one more dataref (Replay.clone)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    n_skb = Q[Q_N_SKB]
+    if src < 0 or src >= n_skb or SK[S_ALIVE, src] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, new] == 1 \
+            or new == src:
+        return False
+    slot = SK[S_SH, src]
+    dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1, cpu, CLONE, led)
+    SK[S_ALIVE, new] = 1
+    SK[S_SH, new] = slot
+    SK[S_CLONED, new] = 1
+    SK[S_CLONED, src] = 1
+    if Q[Q_OWNER_MODE] == OWNER_SKB:
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
+    return True
+
+
+@njit(**_HANDLER)
+def split(S, cpu, skb, new, keep):
+    """skb_split(): ``skb`` keeps its first ``keep`` bytes, ``new`` gets the rest (Replay.split)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    n_skb = Q[Q_N_SKB]
+    if skb < 0 or skb >= n_skb or SK[S_ALIVE, skb] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, new] == 1 \
+            or new == skb:
+        return False
+    slot = SK[S_SH, skb]
+    if SH[SH_DATAREF, slot] != 1 or keep <= 0 or keep >= total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+        return False
+    mf = Q[Q_MAX_FRAGS]
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
+    ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
+    pos = 0
+    kk = 0  # frags that stay
+    for i in range(SH[SH_N, slot]):
+        k = slot * mf + i
+        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        if pos + fl <= keep:
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
+            kk += 1
+        elif pos >= keep:  # moved with its references
+            j = SH[SH_N, ns]
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo, fl, fb, fu)
+            SH[SH_N, ns] = j + 1
+        else:  # straddles the split point: both halves hold references
+            hl = keep - pos
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, hl, fu, 1)
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo + hl, fl - hl, fu, 1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, hl, fb, fu, 1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + hl, fl - hl, fb, fu, 1)
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, hl, fb, fu)
+            kk += 1
+            j = SH[SH_N, ns]
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo + hl, fl - hl, fb, fu)
+            SH[SH_N, ns] = j + 1
+        pos += fl
+    SH[SH_N, slot] = kk
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
+    inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
+    SK[S_ALIVE, new] = 1
+    SK[S_SH, new] = ns
+    SK[S_CLONED, new] = 0
+    return True
+
+
+@njit(**_HANDLER)
+def segment(S, cpu, new, src, start, ln):
+    """skb_segment(), __pskb_copy(): ``new`` gets bytes [start, start + ln) of ``src``'s frags, each piece
+    with its own reference (Replay.segment)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    n_skb = Q[Q_N_SKB]
+    if src < 0 or src >= n_skb or SK[S_ALIVE, src] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, new] == 1 \
+            or new == src:
+        return False
+    mf = Q[Q_MAX_FRAGS]
+    end = start + ln
+    slot = SK[S_SH, src]
+    size = 0
+    pieces = 0
+    for i in range(SH[SH_N, slot]):
+        fl = FR[F_LEN, slot * mf + i]
+        if max(start, size) < min(end, size + fl):
+            pieces += 1
+        size += fl
+    if start < 0 or ln <= 0 or end > size or pieces > mf:
+        return False
+    ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
+    pos = 0
+    for i in range(SH[SH_N, slot]):
+        k = slot * mf + i
+        fl = FR[F_LEN, k]
+        lo = max(start, pos)
+        hi = min(end, pos + fl)
+        if lo < hi:
+            fp_, fb, fu = FR[F_PFN, k], FR[F_BUF, k], FR[F_UARG, k]
+            fo = FR[F_OFF, k] + lo - pos
+            j = SH[SH_N, ns]
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo, hi - lo, fb, fu)
+            SH[SH_N, ns] = j + 1
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, hi - lo, fu, 1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, hi - lo, fb, fu, 1)
+        pos += fl
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
+    inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
+    SK[S_ALIVE, new] = 1
+    SK[S_SH, new] = ns
+    SK[S_CLONED, new] = 0
+    return True
+
+
+@njit(**_HANDLER)
+def expand_head(S, cpu, skb):
+    """pskb_expand_head(), skb_unclone(): a private head; a shared shared info is copied, frag refs and
+    all (Replay.expand_head)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0:
+        return False
+    slot = SK[S_SH, skb]
+    if SH[SH_DATAREF, slot] > 1:  # skb_cloned(): frags are shared, so the new head refs them all
+        mf = Q[Q_MAX_FRAGS]
+        ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
+        n_old = SH[SH_N, slot]
+        for i in range(n_old):
+            k = slot * mf + i
+            fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, i, fp_, fo, fl, fb, fu)
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, 1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, 1)
+        SH[SH_N, ns] = n_old
+        if per_shinfo(Q):
+            owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
+        if Q[Q_OWNER_MODE] == OWNER_SKB:
+            owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)  # this skb's ref moves over
+        inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
+        dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1, cpu, EXPAND_HEAD, led)
+        SK[S_SH, skb] = ns
+    SK[S_CLONED, skb] = 0
+    return True
+
+
+@njit(**_HANDLER)
+def coalesce(S, cpu, dst, src):
+    """skb_try_coalesce(), skb_gro_receive(): ``src``'s frags are appended to ``dst`` (Replay.coalesce)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    n_skb = Q[Q_N_SKB]
+    if dst < 0 or dst >= n_skb or SK[S_ALIVE, dst] == 0 or src < 0 or src >= n_skb or SK[S_ALIVE, src] == 0 \
+            or dst == src:
+        return False
+    mf = Q[Q_MAX_FRAGS]
+    ds = SK[S_SH, dst]
+    ss = SK[S_SH, src]
+    if SH[SH_DATAREF, ds] != 1 or SH[SH_UARG, ds] >= 0 or SH[SH_UARG, ss] >= 0:
+        return False  # skb_try_coalesce refuses cloned targets and zerocopy skbs
+    if SH[SH_N, ds] + SH[SH_N, ss] > mf:
+        return False
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, -1)
+    n_d = SH[SH_N, ds]
+    n_s = SH[SH_N, ss]
+    shared = SH[SH_DATAREF, ss] > 1  # from is cloned: the copies need their own references
+    if not shared:  # frags (and their references) move; from is left empty
+        if per_shinfo(Q):
+            owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ss, -1)
+    for i in range(n_s):
+        k = ss * mf + i
+        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, n_d + i, fp_, fo, fl, fb, fu)
+        if shared:
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, 1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, 1)
+    SH[SH_N, ds] = n_d + n_s
+    if not shared:
+        SH[SH_N, ss] = 0
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, 1)
+    return True
+
+
+@njit(**_HANDLER)
+def pull(S, cpu, skb, ln):
+    """__pskb_trim_head(): the first ``ln`` bytes of the frags go (Replay.pull)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0:
+        return False
+    slot = SK[S_SH, skb]
+    if SH[SH_DATAREF, slot] != 1 or ln <= 0 or ln > total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+        return False
+    mf = Q[Q_MAX_FRAGS]
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
+    eat = ln
+    kk = 0
+    for i in range(SH[SH_N, slot]):
+        k = slot * mf + i
+        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        if fl <= eat:
+            eat -= fl
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
+        elif eat > 0:
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
+            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo + eat, fl - eat, fu, 1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
+            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + eat, fl - eat, fb, fu, 1)
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo + eat, fl - eat, fb, fu)
+            kk += 1
+            eat = 0
+        else:
+            set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
+            kk += 1
+    SH[SH_N, slot] = kk
+    if per_shinfo(Q):
+        owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
+    return True
+
+
+@njit(**_HANDLER)
+def zc_complete(S, cpu, uarg):
+    """The user reads a zerocopy completion; early if frags still point at the send (Replay.zc_complete)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if uarg < 0 or uarg >= Q[Q_N_UARG]:
+        return False
+    if UA[U_PTRS, uarg] > 0:
+        led[EARLY_COMPLETE] += 1
+    return True
+
+
+@njit(**_HANDLER)
+def free(S, cpu, skb):
+    """kfree_skb(): dataref drops; the last user releases the frags (skb_release_data, Replay.free)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0:
+        return False
+    slot = SK[S_SH, skb]
+    SK[S_ALIVE, skb] = 0
+    if SH[SH_DATAREF, slot] > 1:  # skb_data_unref(): shared, so only dataref drops
+        dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1, cpu, FREE, led)
+        if Q[Q_OWNER_MODE] == OWNER_SKB:
+            owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
+    else:  # last user (no atomic when dataref is 1): release the frags
+        release_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot)
+    return True
+
+
+@njit(**_HANDLER)
+def buf_release(S, cpu, buf, frags):
+    """The buffer's holder lets go; page_frag memory: ``frags`` users page_frag_free() theirs
+    (Replay.buf_release)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if buf < 0 or buf >= Q[Q_N_BUF] or BF[B_EXISTS, buf] == 0:
+        return False
+    if BF[B_KIND, buf] == MEM_PAGE_FRAG and frags > 0:
+        return frag_free(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, frags, cpu, led)
+    if BF[B_HOLDER, buf] == 0:
+        return False
+    BF[B_HOLDER, buf] = 0
+    bk = BF[B_KIND, buf]
+    fp = BF[B_FP, buf]
+    lo = BF[B_PFN, buf]
+    hi = lo + BF[B_PAGES, buf]
+    count = LN[COUNT]
+    if Q[Q_OWNER_MODE] == OWNER_BINDING:
+        if bk == MEM_PIPE:  # pipe_buf_release(): one put per page
+            for q in range(lo, hi):
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, lo + (q - lo) // fp * fp, cpu, PAGE_ATOMICS, BUF_RELEASE, led)
+        unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_O_BASE] + buf, cpu, BUF_RELEASE, led)
+        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, True, led)
+    elif bk == MEM_PAGE_FRAG:  # the page is used up: page_ref_sub_and_test(pagecnt_bias)
+        nr = BF[B_BIAS, buf]
+        BF[B_BIAS, buf] = 0
+        if nr:
+            cur = count[lo]
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, lo, cpu, PAGE_ATOMICS, BUF_RELEASE, led)
+            count[lo] = max(cur - nr, 0)
+            if cur < nr:
+                led[BAD_REFS] += 1
+            if cur - nr == 0:
+                dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, lo, cpu, BUF_RELEASE, led)
+    elif bk == MEM_POOL_PAGE or bk == MEM_POOL_FRAG:  # page_pool_drain_frag(): give back the unused bias
+        nr = BF[B_BIAS, buf]
+        BF[B_BIAS, buf] = 0
+        if nr:
+            cur = count[lo]
+            if cur == nr:
+                led[PP_READS] += 1
+            else:
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, lo, cpu, PP_ATOMICS, BUF_RELEASE, led)
+            count[lo] = max(cur - nr, 0)
+            if cur < nr:
+                led[BAD_REFS] += 1
+            if cur - nr == 0:
+                dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, lo, cpu, BUF_RELEASE, led)
+    elif bk == MEM_DEVMEM or Q[Q_PAGE_MODE] == PAGE_NONE:
+        # the mapping gives nothing back per send; the pipe and the binding's user put once
+        change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_O_BASE] + buf, -1, cpu, BUF_RELEASE, bk == MEM_USER, led)
+    elif bk == MEM_SLAB:  # kfree()
+        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, False, led)
+    else:
+        for h in range(lo, hi, fp):
+            units = min(fp, hi - h) if bk == MEM_PIPE else 1
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -units, cpu, BUF_RELEASE, bk == MEM_USER, led)
+    return True
+
+
+@njit(**_HANDLER)
+def uarg_get(S, cpu, uarg):
+    """tcp_sendmsg_locked() takes its ubuf_info; the first get creates it (Replay.uarg_get)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if uarg < 0 or uarg >= Q[Q_N_UARG]:
+        return False
+    line = Q[Q_U_BASE] + uarg
+    if UA[U_ACTIVE, uarg] == 0:  # msg_zerocopy_alloc(): refcount_set(1)
+        UA[U_ACTIVE, uarg] = 1
+        LN[COUNT, line] = 1
+        LN[LAST_CPU, line] = cpu
+        return True
+    change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, 1, cpu, UARG_GET, False, led)
+    return True
+
+
+@njit(**_HANDLER)
+def uarg_put(S, cpu, uarg):
+    """... and drops it when it returns (net_zcopy_put(), Replay.uarg_put)."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    if uarg < 0 or uarg >= Q[Q_N_UARG] or UA[U_ACTIVE, uarg] == 0:
+        return False
+    change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_U_BASE] + uarg, -1, cpu, UARG_PUT, False, led)
+    return True
+
+
+#: The handlers in op order (trace.OP_NAMES): engine_twin.Replay has a method of each name.
+HANDLERS = (alloc, skb_alloc, attach, clone, split, segment, expand_head, coalesce, pull, zc_complete, free,
+            buf_release, uarg_get, uarg_put, grow)
+assert tuple(h.py_func.__name__ for h in HANDLERS) == T.OP_NAMES
+
+
 # ---------------------------------------------------------------- the loop
+@njit(inline="always", _nrt=False, error_model="numpy", cache=CACHE)
+def apply(PG, BF, UA, SH, FR, LN, PR, MISC, Q, cpu, op, led):
+    """Execute the event's net reference changes, gets first, then puts (Replay.apply)."""
+    touched, acc, mark = LN[TOUCHED], LN[ACC], LN[MARK]
+    nt = MISC[M_NT]
+    for sign in (1, -1):
+        for t in range(nt):
+            line = touched[t]
+            units = acc[line]
+            if units * sign > 0:
+                change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
+    for t in range(nt):
+        line = touched[t]
+        acc[line] = 0
+        mark[line] = 0
+    MISC[M_NT] = 0
+
+
+@njit(cache=CACHE, _nrt=False, error_model="numpy")
+def finish(Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led):
+    """What was never given back: references, pins, datarefs, pages and skbs (Replay.finish)."""
+    count, alive, head = LN[COUNT], PG[ALIVE], PG[HEAD]
+    leaked = 0
+    for h in range(Q[Q_N_PFN]):
+        if alive[h] == 1 and head[h] == h and count[h] > 0:
+            leaked += count[h]
+        leaked += PG[PINNED, h]
+    for line in range(Q[Q_O_BASE], Q[Q_D_BASE]):
+        if count[line] > 0:
+            leaked += count[line]
+    live_skbs = 0
+    for s in range(Q[Q_N_SKB]):
+        if SK[S_ALIVE, s] == 1:
+            live_skbs += 1
+            SH[IN_USE, SK[S_SH, s]] = 1
+    for slot in range(SH[IN_USE].shape[0]):
+        if SH[IN_USE, slot] == 1:
+            leaked += SH[SH_DATAREF, slot]
+            SH[IN_USE, slot] = 0  # scratch: the state is left as it was
+    led[LEAKED_REFS] = leaked
+    led[LEAKED_PAGES] = MISC[M_PAGES_ALIVE]
+    led[LEAKED_SKBS] = live_skbs
+
+
 # _nrt=False: the loop allocates nothing, and without the runtime numba emits no
-# reference counting for the arrays the inlined helpers touch.
+# reference counting for the arrays the handlers touch.
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
 def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led):
-    """Replay one trace.
+    """Replay one trace: each event's handler, then its reference changes (Replay.run and Replay.step), then
+    what was never given back (Replay.finish).
 
     Arguments, in groups: the trace's columns (one array per ``trace.EVENT``
     field, in field order); ``Q``, the parameter vector (the policy's modes,
@@ -512,512 +1102,51 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
     ``led``, the ledger array the replay fills (``ledger.SCALARS`` then ref
     atomics by op).
     """
-    n_pfn, n_buf, n_uarg, n_skb = Q[Q_N_PFN], Q[Q_N_BUF], Q[Q_N_UARG], Q[Q_N_SKB]
-    mf = Q[Q_MAX_FRAGS]
-    o_base, u_base, d_base = Q[Q_O_BASE], Q[Q_U_BASE], Q[Q_D_BASE]
-    page_design = Q[Q_PAGE_MODE] != PAGE_NONE
-    om = Q[Q_OWNER_MODE]
-    binding = om == OWNER_BINDING
-    per_shinfo = om == OWNER_SHINFO or om == OWNER_SKB
-    use_uarg = Q[Q_UARG] == 1
-    misc = MISC
-    alive, head, pbuf = PG[ALIVE], PG[HEAD], PG[PBUF]
-    b_exists, b_pfn, b_pages, b_fp, b_kind = BF[B_EXISTS], BF[B_PFN], BF[B_PAGES], BF[B_FP], BF[B_KIND]
-    b_holder, b_bias, b_alive = BF[B_HOLDER], BF[B_BIAS], BF[B_ALIVE]
-    u_active, u_ptrs = UA[U_ACTIVE], UA[U_PTRS]
-    s_alive, s_sh, s_cloned = SK[S_ALIVE], SK[S_SH], SK[S_CLONED]
-    sh_dataref, sh_n, sh_uarg = SH[SH_DATAREF], SH[SH_N], SH[SH_UARG]
-    f_pfn, f_off, f_len, f_buf, f_uarg = FR[F_PFN], FR[F_OFF], FR[F_LEN], FR[F_BUF], FR[F_UARG]
-    count, last_cpu, acc, mark, touched = LN[COUNT], LN[LAST_CPU], LN[ACC], LN[MARK], LN[TOUCHED]
-
+    S = (Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led)
     for e in range(op_.shape[0]):
         op = np.int64(op_[e])
-        kind = np.int64(kind_[e])
         cpu = np.int64(cpu_[e])
         skb = np.int64(skb_[e])
         other = np.int64(other_[e])
         buf = np.int64(buf_[e])
-        pfn = np.int64(pfn_[e])
-        off = np.int64(off_[e])
         ln = np.int64(len_[e])
         led[EVENTS] += 1
-        misc[M_NT] = 0
-        ok = True
-        slot = ns = ds = ss = k = 0
-        fpfn = fo = fl = fb = fu = q0 = q1 = last = 0
-
         if op == ALLOC:
-            fp = off
-            pages = ln
-            if (pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > n_pfn or buf < 0 or buf >= n_buf
-                    or kind >= N_KINDS
-                    or ((kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG or kind == MEM_PAGE_FRAG) and pages != fp)):
-                ok = False
-            elif b_exists[buf] == 1 and (b_holder[buf] == 1 or b_alive[buf] > 0):
-                ok = False
-            else:
-                for q in range(pfn, pfn + pages):
-                    if alive[q] == 1:
-                        ok = False
-                        break
-            if ok:
-                b_exists[buf] = 1
-                b_pfn[buf] = pfn
-                b_pages[buf] = pages
-                b_fp[buf] = fp
-                b_kind[buf] = kind
-                b_holder[buf] = 1
-                b_bias[buf] = 0
-                b_alive[buf] = pages
-                for q in range(pfn, pfn + pages):
-                    alive[q] = 1
-                    head[q] = pfn + (q - pfn) // fp * fp
-                    pbuf[q] = buf
-                misc[M_PAGES_ALIVE] += pages
-                if misc[M_PAGES_ALIVE] > led[PAGES_PEAK]:
-                    led[PAGES_PEAK] = misc[M_PAGES_ALIVE]
-                count[o_base + buf] = 0
-                if binding:
-                    pass  # memory lives until its holder lets go
-                elif kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG:  # page_pool_fragment_netmem()
-                    b_bias[buf] = 1 if kind == MEM_POOL_PAGE else POOL_BIAS
-                    count[pfn] = b_bias[buf]
-                    last_cpu[pfn] = cpu
-                elif kind == MEM_PAGE_FRAG:  # the cache holds pagecnt_bias
-                    b_bias[buf] = FRAG_BIAS
-                    count[pfn] = FRAG_BIAS
-                    last_cpu[pfn] = cpu
-                elif kind == MEM_DEVMEM or not page_design:
-                    count[o_base + buf] = 1
-                    last_cpu[o_base + buf] = cpu
-                elif kind == MEM_SLAB:
-                    pass  # no refcount: it lives until kfree()
-                else:  # the mapping's ref per folio, the allocator's per folio; the pipe's per page
-                    for h in range(pfn, pfn + pages, fp):
-                        count[h] = min(fp, pfn + pages - h) if kind == MEM_PIPE else 1
-                        last_cpu[h] = cpu
-
+            ok = alloc(S, cpu, buf, np.int64(pfn_[e]), ln, np.int64(off_[e]), np.int64(kind_[e]))
         elif op == SKB_ALLOC:
-            if skb < 0 or skb >= n_skb or s_alive[skb] == 1:
-                ok = False
-            else:
-                s_alive[skb] = 1
-                s_sh[skb] = _new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base)
-                s_cloned[skb] = 0
-
+            ok = skb_alloc(S, cpu, skb)
         elif op == ATTACH:
-            u = other
-            if skb < 0 or skb >= n_skb or s_alive[skb] == 0 or not _frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf):
-                ok = False
-            else:
-                slot = s_sh[skb]
-                if sh_dataref[slot] != 1 or sh_n[slot] >= mf:
-                    ok = False
-                elif u >= 0 and (u >= n_uarg or u_active[u] == 0):
-                    ok = False
-                elif u >= 0 and sh_uarg[slot] >= 0 and sh_uarg[slot] != u:
-                    ok = False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
-                elif b_kind[buf] == MEM_SLAB and page_design:
-                    ok = False  # skb_splice_from_iter(): !sendpage_ok(), -EIO
-            if ok:
-                slot = s_sh[skb]
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
-                i = sh_n[slot]
-                _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, u)
-                sh_n[slot] = i + 1
-                _point(PG, BF, UA, SH, FR, LN, PR, MISC, pfn, off, ln, u, 1)
-                if b_kind[buf] == MEM_USER:
-                    if page_design:
-                        _gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led)
-                    else:
-                        _pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, u, cpu, op, led)
-                _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, u, 1)
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
-                if (b_kind[buf] == MEM_POOL_PAGE or b_kind[buf] == MEM_POOL_FRAG) and not binding \
-                        and b_bias[buf] > 0:
-                    b_bias[buf] -= 1  # frag_users++: the slot's ref comes out of the pool's bias
-                    _push(PG, BF, UA, SH, FR, LN, PR, MISC, head[pfn], -1)
-                if u >= 0 and sh_uarg[slot] < 0:
-                    sh_uarg[slot] = u
-                    if use_uarg:
-                        _push(PG, BF, UA, SH, FR, LN, PR, MISC, u_base + u, 1)
-
-        elif op == GROW:
-            if skb < 0 or skb >= n_skb or s_alive[skb] == 0 or ln <= 0:
-                ok = False
-            else:
-                slot = s_sh[skb]
-                n = sh_n[slot]
-                if sh_dataref[slot] != 1 or n == 0:
-                    ok = False
-                else:
-                    k = slot * mf + n - 1
-                    fpfn, fo, fl, fb, fu = f_pfn[k], f_off[k], f_len[k], f_buf[k], f_uarg[k]
-                    if buf != fb or other != fu or not _frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fpfn, fo, fl + ln, fb):
-                        ok = False
-                    else:
-                        last = head[fpfn + ((fo + fl - 1) >> PAGE_SHIFT)]
-                        q0 = fpfn + ((fo + fl) >> PAGE_SHIFT)
-                        q1 = fpfn + ((fo + fl + ln - 1) >> PAGE_SHIFT)
-                        for q in range(q0, q1 + 1):
-                            if head[q] != last:
-                                ok = False
-                                break
-            if ok:
-                _point(PG, BF, UA, SH, FR, LN, PR, MISC, fpfn, fo, fl, fu, -1)
-                _point(PG, BF, UA, SH, FR, LN, PR, MISC, fpfn, fo, fl + ln, fu, 1)
-                f_len[k] = fl + ln
-                if b_kind[buf] == MEM_USER:
-                    if page_design:  # GUP refs the new pages; all of them go back in one page_ref_sub()
-                        gets = 1 if b_fp[buf] >= PMD_PAGES else q1 - q0 + 1
-                        for _ in range(gets + 1):
-                            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, last, cpu, PAGE_ATOMICS, op, led)
-                    else:
-                        _pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, q0, 0, (q1 - q0 + 1) * PAGE, buf, fu, cpu, op, led)
-
+            ok = attach(S, cpu, skb, buf, np.int64(pfn_[e]), np.int64(off_[e]), ln, other)
         elif op == CLONE:
-            if (other < 0 or other >= n_skb or s_alive[other] == 0 or skb < 0 or skb >= n_skb
-                    or s_alive[skb] == 1 or skb == other):
-                ok = False
-            else:
-                slot = s_sh[other]
-                sh_dataref[slot] += 1
-                _touch(PG, BF, UA, SH, FR, LN, PR, MISC, d_base + slot, cpu, DATAREF_ATOMICS, op, led)
-                s_alive[skb] = 1
-                s_sh[skb] = slot
-                s_cloned[skb] = 1
-                s_cloned[other] = 1
-                if om == OWNER_SKB:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
-
+            ok = clone(S, cpu, skb, other)
         elif op == SPLIT:
-            keep = ln
-            if (skb < 0 or skb >= n_skb or s_alive[skb] == 0 or other < 0 or other >= n_skb
-                    or s_alive[other] == 1 or other == skb):
-                ok = False
-            else:
-                slot = s_sh[skb]
-                if sh_dataref[slot] != 1 or keep <= 0 or keep >= _total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
-                    ok = False
-            if ok:
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
-                ns = _new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base)
-                pos = 0
-                kk = 0  # frags that stay
-                for i in range(sh_n[slot]):
-                    k = slot * mf + i
-                    fp_, fo, fl, fb, fu = f_pfn[k], f_off[k], f_len[k], f_buf[k], f_uarg[k]
-                    if pos + fl <= keep:
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
-                        kk += 1
-                    elif pos >= keep:
-                        j = sh_n[ns]
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo, fl, fb, fu)
-                        sh_n[ns] = j + 1
-                    else:
-                        hl = keep - pos
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, hl, fu, 1)
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo + hl, fl - hl, fu, 1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, hl, fb, fu, 1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + hl, fl - hl, fb, fu, 1)
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, hl, fb, fu)
-                        kk += 1
-                        j = sh_n[ns]
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo + hl, fl - hl, fb, fu)
-                        sh_n[ns] = j + 1
-                    pos += fl
-                sh_n[slot] = kk
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
-                _inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
-                s_alive[other] = 1
-                s_sh[other] = ns
-                s_cloned[other] = 0
-
+            ok = split(S, cpu, skb, other, ln)
         elif op == SEGMENT:
-            start = off
-            end = off + ln
-            if (other < 0 or other >= n_skb or s_alive[other] == 0 or skb < 0 or skb >= n_skb
-                    or s_alive[skb] == 1 or skb == other):
-                ok = False
-            else:
-                slot = s_sh[other]
-                total = 0
-                pieces = 0
-                for i in range(sh_n[slot]):
-                    fl = f_len[slot * mf + i]
-                    if max(start, total) < min(end, total + fl):
-                        pieces += 1
-                    total += fl
-                if start < 0 or ln <= 0 or end > total or pieces > mf:
-                    ok = False
-            if ok:
-                ns = _new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base)
-                pos = 0
-                for i in range(sh_n[slot]):
-                    k = slot * mf + i
-                    fl = f_len[k]
-                    lo = max(start, pos)
-                    hi = min(end, pos + fl)
-                    if lo < hi:
-                        fp_, fb, fu = f_pfn[k], f_buf[k], f_uarg[k]
-                        fo = f_off[k] + lo - pos
-                        j = sh_n[ns]
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo, hi - lo, fb, fu)
-                        sh_n[ns] = j + 1
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, hi - lo, fu, 1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, hi - lo, fb, fu, 1)
-                    pos += fl
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
-                _inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
-                s_alive[skb] = 1
-                s_sh[skb] = ns
-                s_cloned[skb] = 0
-
+            ok = segment(S, cpu, skb, other, np.int64(off_[e]), ln)
         elif op == EXPAND_HEAD:
-            if skb < 0 or skb >= n_skb or s_alive[skb] == 0:
-                ok = False
-            else:
-                slot = s_sh[skb]
-                if sh_dataref[slot] > 1:
-                    ns = _new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base)
-                    n_old = sh_n[slot]
-                    for i in range(n_old):
-                        k = slot * mf + i
-                        fp_, fo, fl, fb, fu = f_pfn[k], f_off[k], f_len[k], f_buf[k], f_uarg[k]
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, i, fp_, fo, fl, fb, fu)
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, 1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, 1)
-                    sh_n[ns] = n_old
-                    if per_shinfo:
-                        _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
-                    if om == OWNER_SKB:
-                        _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)  # this skb's ref moves over
-                    _inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
-                    sh_dataref[slot] -= 1
-                    _touch(PG, BF, UA, SH, FR, LN, PR, MISC, d_base + slot, cpu, DATAREF_ATOMICS, op, led)
-                    s_sh[skb] = ns
-                s_cloned[skb] = 0
-
+            ok = expand_head(S, cpu, skb)
         elif op == COALESCE:
-            if (skb < 0 or skb >= n_skb or s_alive[skb] == 0 or other < 0 or other >= n_skb
-                    or s_alive[other] == 0 or skb == other):
-                ok = False
-            else:
-                ds = s_sh[skb]
-                ss = s_sh[other]
-                if (sh_dataref[ds] != 1 or sh_uarg[ds] >= 0 or sh_uarg[ss] >= 0
-                        or sh_n[ds] + sh_n[ss] > mf):
-                    ok = False
-            if ok:
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, -1)
-                n_d = sh_n[ds]
-                n_s = sh_n[ss]
-                shared = sh_dataref[ss] > 1
-                if not shared:
-                    if per_shinfo:
-                        _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ss, -1)
-                for i in range(n_s):
-                    k = ss * mf + i
-                    fp_, fo, fl, fb, fu = f_pfn[k], f_off[k], f_len[k], f_buf[k], f_uarg[k]
-                    _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, n_d + i, fp_, fo, fl, fb, fu)
-                    if shared:
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, 1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, 1)
-                sh_n[ds] = n_d + n_s
-                if not shared:
-                    sh_n[ss] = 0
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, 1)
-
+            ok = coalesce(S, cpu, skb, other)
         elif op == PULL:
-            if skb < 0 or skb >= n_skb or s_alive[skb] == 0:
-                ok = False
-            else:
-                slot = s_sh[skb]
-                if sh_dataref[slot] != 1 or ln <= 0 or ln > _total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
-                    ok = False
-            if ok:
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
-                eat = ln
-                kk = 0
-                for i in range(sh_n[slot]):
-                    k = slot * mf + i
-                    fp_, fo, fl, fb, fu = f_pfn[k], f_off[k], f_len[k], f_buf[k], f_uarg[k]
-                    if fl <= eat:
-                        eat -= fl
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
-                    elif eat > 0:
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo + eat, fl - eat, fu, 1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + eat, fl - eat, fb, fu, 1)
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo + eat, fl - eat, fb, fu)
-                        kk += 1
-                        eat = 0
-                    else:
-                        _set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
-                        kk += 1
-                sh_n[slot] = kk
-                if per_shinfo:
-                    _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
-
+            ok = pull(S, cpu, skb, ln)
         elif op == ZC_COMPLETE:
-            if other < 0 or other >= n_uarg:
-                ok = False
-            elif u_ptrs[other] > 0:
-                led[EARLY_COMPLETE] += 1
-
+            ok = zc_complete(S, cpu, other)
         elif op == FREE:
-            if skb < 0 or skb >= n_skb or s_alive[skb] == 0:
-                ok = False
-            else:
-                slot = s_sh[skb]
-                s_alive[skb] = 0
-                if sh_dataref[slot] > 1:
-                    sh_dataref[slot] -= 1
-                    _touch(PG, BF, UA, SH, FR, LN, PR, MISC, d_base + slot, cpu, DATAREF_ATOMICS, op, led)
-                    if om == OWNER_SKB:
-                        _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
-                else:
-                    for i in range(sh_n[slot]):
-                        k = slot * mf + i
-                        _point(PG, BF, UA, SH, FR, LN, PR, MISC, f_pfn[k], f_off[k], f_len[k], f_uarg[k], -1)
-                        _refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, f_pfn[k], f_off[k], f_len[k], f_buf[k], f_uarg[k], -1)
-                    if per_shinfo:
-                        _owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
-                    if sh_uarg[slot] >= 0 and use_uarg:
-                        _push(PG, BF, UA, SH, FR, LN, PR, MISC, u_base + sh_uarg[slot], -1)
-                    sh_n[slot] = 0
-                    sh_dataref[slot] = 0
-                    SH[FREE_STACK, misc[M_NFREE]] = slot
-                    misc[M_NFREE] += 1
-
-        elif op == BUF_RELEASE and buf >= 0 and buf < n_buf and b_exists[buf] == 1 \
-                and b_kind[buf] == MEM_PAGE_FRAG and ln > 0:
-            # users page_frag_free() their fragments: out of the bias, one put each
-            for _ in range(ln):
-                if binding:
-                    _touch(PG, BF, UA, SH, FR, LN, PR, MISC, b_pfn[buf], cpu, PAGE_ATOMICS, op, led)
-                else:
-                    if b_bias[buf] > 0:
-                        b_bias[buf] -= 1
-                    _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, b_pfn[buf], -1, cpu, op, False, led)
-
+            ok = free(S, cpu, skb)
         elif op == BUF_RELEASE:
-            if buf < 0 or buf >= n_buf or b_exists[buf] == 0 or b_holder[buf] == 0:
-                ok = False
-            else:
-                b_holder[buf] = 0
-                bk = b_kind[buf]
-                fp = b_fp[buf]
-                lo = b_pfn[buf]
-                hi = lo + b_pages[buf]
-                if binding:
-                    if bk == MEM_PIPE:  # pipe_buf_release(): one put per page
-                        for q in range(lo, hi):
-                            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, lo + (q - lo) // fp * fp, cpu, PAGE_ATOMICS, op, led)
-                    _unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, o_base + buf, cpu, op, led)
-                    _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, True, led)
-                elif bk == MEM_PAGE_FRAG:  # page_ref_sub_and_test(pagecnt_bias)
-                    nr = b_bias[buf]
-                    b_bias[buf] = 0
-                    if nr:
-                        cur = count[lo]
-                        _touch(PG, BF, UA, SH, FR, LN, PR, MISC, lo, cpu, PAGE_ATOMICS, op, led)
-                        count[lo] = max(cur - nr, 0)
-                        if cur < nr:
-                            led[BAD_REFS] += 1
-                        if cur - nr == 0:
-                            _dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, lo, cpu, op, led)
-                elif bk == MEM_POOL_PAGE or bk == MEM_POOL_FRAG:  # page_pool_drain_frag()
-                    nr = b_bias[buf]
-                    b_bias[buf] = 0
-                    if nr:
-                        cur = count[lo]
-                        if cur == nr:
-                            led[PP_READS] += 1
-                        else:
-                            _touch(PG, BF, UA, SH, FR, LN, PR, MISC, lo, cpu, PP_ATOMICS, op, led)
-                        count[lo] = max(cur - nr, 0)
-                        if cur < nr:
-                            led[BAD_REFS] += 1
-                        if cur - nr == 0:
-                            _dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, lo, cpu, op, led)
-                elif bk == MEM_DEVMEM or not page_design:
-                    _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, o_base + buf, -1, cpu, op, bk == MEM_USER, led)
-                elif bk == MEM_SLAB:  # kfree()
-                    _free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, False, led)
-                else:
-                    for h in range(lo, hi, fp):
-                        units = min(fp, hi - h) if bk == MEM_PIPE else 1
-                        _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -units, cpu, op, bk == MEM_USER, led)
-
+            ok = buf_release(S, cpu, buf, ln)
         elif op == UARG_GET:
-            if other < 0 or other >= n_uarg:
-                ok = False
-            elif u_active[other] == 0:  # msg_zerocopy_alloc(): refcount_set(1)
-                u_active[other] = 1
-                count[u_base + other] = 1
-                last_cpu[u_base + other] = cpu
-            else:
-                _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, u_base + other, 1, cpu, op, False, led)
-
+            ok = uarg_get(S, cpu, other)
         elif op == UARG_PUT:
-            if other < 0 or other >= n_uarg or u_active[other] == 0:
-                ok = False
-            else:
-                _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, u_base + other, -1, cpu, op, False, led)
-
+            ok = uarg_put(S, cpu, other)
+        elif op == GROW:
+            ok = grow(S, cpu, skb, buf, ln, other)
         else:
             ok = False
-
         if not ok:
             led[TRACE_ERRORS] += 1
-        # apply the event's net reference changes: gets, then puts
-        nt = misc[M_NT]
-        for sign in (1, -1):
-            for t in range(nt):
-                line = touched[t]
-                units = acc[line]
-                if units * sign > 0:
-                    _change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
-        for t in range(nt):
-            line = touched[t]
-            acc[line] = 0
-            mark[line] = 0
-
-    # what was never given back
-    leaked = 0
-    for h in range(n_pfn):
-        if alive[h] == 1 and head[h] == h and count[h] > 0:
-            leaked += count[h]
-        leaked += PG[PINNED, h]
-    for line in range(o_base, d_base):
-        if count[line] > 0:
-            leaked += count[line]
-    live_skbs = 0
-    for s in range(n_skb):
-        if s_alive[s] == 1:
-            live_skbs += 1
-            SH[IN_USE, s_sh[s]] = 1
-    for slot in range(SH[IN_USE].shape[0]):
-        if SH[IN_USE, slot] == 1:
-            leaked += sh_dataref[slot]
-    led[LEAKED_REFS] = leaked
-    led[LEAKED_PAGES] = misc[M_PAGES_ALIVE]
-    led[LEAKED_SKBS] = live_skbs
+        apply(PG, BF, UA, SH, FR, LN, PR, MISC, Q, cpu, op, led)
+    finish(Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led)
 
 
 # the loop's parameters are the trace's columns, Q, STATE's groups in order, MISC and the ledger
@@ -1025,7 +1154,7 @@ assert tuple(inspect.signature(_replay.py_func).parameters) == (
     *(f"{name}_" for name in T.EVENT.names), "Q", *(group for group, _size, _rows in STATE), "MISC", "led")
 
 
-def _pin_capacity(trace: np.ndarray) -> int:
+def pin_capacity(trace: np.ndarray) -> int:
     """Pin records a replay may hold at once: at most one per page each ATTACH or GROW covers."""
     att = trace[trace["op"] == T.ATTACH]
     grow = trace[trace["op"] == T.GROW]
@@ -1063,6 +1192,70 @@ def _params(pol: Policy, n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_fr
                      max_frags, pc_base, o_base, u_base, bind, d_base], dtype=np.int64)
 
 
+def new_state(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS) -> tuple:
+    """The state ``S`` a replay of ``trace`` runs on, empty: (Q, STATE's groups in order, MISC, the ledger),
+    the tuple the handlers take."""
+    from .policies import get
+
+    pol = get(policy)
+    s = T.sizes(trace)
+    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
+    return (_params(pol, *sizes), *_state(*sizes, 1 if pol.holds_pages else pin_capacity(trace)), L.new_array())
+
+
+def replay_into(S: tuple, trace: np.ndarray) -> Ledger:
+    """Replay ``trace`` on state ``S`` (from :func:`new_state`, of a trace at least as large): the compiled
+    loop, then the leaks. ``S`` holds the state the trace left."""
+    c = T.columns(trace)
+    _replay(*(c[name] for name in T.EVENT.names), *S)
+    return Ledger.from_array(S[-1])
+
+
+def step(S: tuple, op, kind, cpu, skb, other, buf, pfn, off, ln) -> bool:
+    """One event on state ``S`` from Python, as the loop does it: its handler, then :func:`apply`
+    (Replay.step). For inspection and tests; a replay runs the compiled loop."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
+    args = {ALLOC: (buf, pfn, ln, off, kind), SKB_ALLOC: (skb,), ATTACH: (skb, buf, pfn, off, ln, other),
+            CLONE: (skb, other), SPLIT: (skb, other, ln), SEGMENT: (skb, other, off, ln), EXPAND_HEAD: (skb,),
+            COALESCE: (skb, other), PULL: (skb, ln), ZC_COMPLETE: (other,), FREE: (skb,), BUF_RELEASE: (buf, ln),
+            UARG_GET: (other,), UARG_PUT: (other,), GROW: (skb, buf, ln, other)}
+    ok = op in args and HANDLERS[op](S, np.int64(cpu), *(np.int64(a) for a in args[op]))
+    apply(PG, BF, UA, SH, FR, LN, PR, MISC, Q, np.int64(cpu), np.int64(op), led)
+    return bool(ok)
+
+
+def snapshot(S: tuple) -> dict:
+    """The state in plain terms, the twin's line names included: what ``engine_twin.Replay.snapshot()``
+    returns for the same events."""
+    Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = (np.asarray(a) for a in S)
+    n_pfn, mf = int(Q[Q_N_PFN]), int(Q[Q_MAX_FRAGS])
+    bases = ((0, "folio"), (int(Q[Q_PC_BASE]), "pincount"), (int(Q[Q_O_BASE]), "owner"),
+             (int(Q[Q_U_BASE]), "uarg"), (int(Q[Q_BIND]), "binding"), (int(Q[Q_D_BASE]), "dataref"))
+
+    def name(line: int) -> tuple:
+        base, kind = [b for b in bases if b[0] <= line][-1]
+        return (kind, line - base)
+
+    skbs = {}
+    for k in np.flatnonzero(SK[S_ALIVE]):
+        slot = int(SK[S_SH, k])
+        frags = tuple(tuple(int(FR[row, slot * mf + i]) for row in (F_PFN, F_OFF, F_LEN, F_BUF, F_UARG))
+                      for i in range(SH[SH_N, slot]))
+        skbs[int(k)] = (bool(SK[S_CLONED, k]), slot, int(SH[SH_DATAREF, slot]), int(SH[SH_UARG, slot]), frags)
+    from .ledger import SCALARS
+
+    return {"counts": {name(int(i)): int(LN[COUNT, i]) for i in np.flatnonzero(LN[COUNT])},
+            "last_cpu": {name(int(i)): int(LN[LAST_CPU, i]) for i in np.flatnonzero(LN[LAST_CPU] >= 0)},
+            "written": {name(int(i)) for i in np.flatnonzero(LN[WRITTEN])},
+            "pages": {int(q): (int(PG[PTRS, q]), int(PG[PINNED, q])) for q in np.flatnonzero(PG[ALIVE][:n_pfn])},
+            "pages_alive": int(MISC[M_PAGES_ALIVE]),
+            "buffers": {int(b): (bool(BF[B_HOLDER, b]), int(BF[B_BIAS, b])) for b in np.flatnonzero(BF[B_EXISTS])},
+            "uargs": {int(u): int(UA[U_PTRS, u]) for u in np.flatnonzero(UA[U_ACTIVE])},
+            "skbs": skbs,
+            "ledger": {k: int(led[i]) for i, k in enumerate(SCALARS) if not k.startswith("leaked_")},
+            "by_op": tuple(int(x) for x in led[BY_OP:BY_OP + T.N_OPS])}
+
+
 def replay(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
     """Replay ``trace`` under ``policy``; returns the :class:`Ledger`."""
     return Ledger.from_array(replay_array(trace, policy, max_frags=max_frags))
@@ -1081,7 +1274,7 @@ def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_S
     c = T.columns(trace)
     cols = [c[name] for name in T.EVENT.names]
     sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
-    n_pins = 1 if pol.holds_pages else _pin_capacity(trace)
+    n_pins = 1 if pol.holds_pages else pin_capacity(trace)
     Q = _params(pol, *sizes)
 
     def run() -> np.ndarray:
@@ -1090,3 +1283,17 @@ def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_S
         return led
 
     return run
+
+
+def replay_columns(columns: dict[str, np.ndarray], policy: Policy | str, sizes: dict[str, int], *,
+                   max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
+    """Replay a trace given as contiguous columns (``trace.columns()``, or a compiled generator's) with its
+    id-space sizes (``trace.sizes()``, plus ``n_pins``, the pin records it may hold: :func:`pin_capacity`)."""
+    from .policies import get
+
+    pol = get(policy)
+    dims = (sizes["n_pfn"], sizes["n_buf"], sizes["n_uarg"], sizes["n_skb"], max_frags)
+    led = L.new_array()
+    _replay(*(columns[name] for name in T.EVENT.names), _params(pol, *dims),
+            *_state(*dims, 1 if pol.holds_pages else sizes["n_pins"]), led)
+    return Ledger.from_array(led)

@@ -31,7 +31,8 @@ fields) loads, per layout (:data:`LAYOUTS`):
 A ``net_iov`` frag is the same in every layout: its descriptor is already separate
 (``struct net_iov`` in the ``niovs`` array of its ``net_iov_area``).
 
-:func:`walk` (numba) and :func:`walk_twin` (plain Python, the specification) count,
+:func:`walk` (numba) and ``memdesc_twin.walk`` (plain Python, the specification, in
+:mod:`.memdesc_twin` with the definitions both share, re-exported here) count,
 per skb, the cache lines each frag's metadata touches: a line first touched in this
 skb's walk is a *miss* (priced by the caller at the working set's load latency),
 one touched again a *hit*; and the dependent depth of each frag's chain.
@@ -43,31 +44,12 @@ import numpy as np
 from numba import njit
 
 from ..jit import CACHE
+from . import memdesc_twin as twin
+from .memdesc_twin import (COMPOUND_HEAD_OFFSET, COUNTS, DESC_REF, FOLIO, FOLIO_SKETCH, FOLIO_SKETCH_REFCOUNT, KINDS,
+                           LAYOUTS, LINE, MEMDESC8, MEMDESC32, MEMDESC_WORD_OFFSET, NET_IOV, PAGE, PAGE_BYTES,
+                           PAGE_POOL, REGION, STRUCT_PAGE, walk_args)
 
-LINE = 64
-PAGE = 4096
-LAYOUTS = ("struct_page", "memdesc32", "memdesc8", "desc_ref")
-STRUCT_PAGE, MEMDESC32, MEMDESC8, DESC_REF = range(4)
-#: memmap bytes per page frame in each layout (desc_ref keeps whichever memmap; the walk never reads it)
-PAGE_BYTES = {"struct_page": 64, "memdesc32": 32, "memdesc8": 8, "desc_ref": 8}
-#: where the memdesc word sits in the page: the 32-byte sketch puts it after ``flags``
-#: (kernelnewbies Memdescs/Path), the 8-byte page is nothing but the word
-MEMDESC_WORD_OFFSET = {"memdesc32": 8, "memdesc8": 0}
-KINDS = ("folio", "page_pool", "net_iov")
-FOLIO, PAGE_POOL, NET_IOV = range(3)
-#: the struct page word page_folio() reads first: compound_head, in the first union (v6.12; BTF offset 8)
-COMPOUND_HEAD_OFFSET = 8
-# counts a walk returns
 LOADS, MISSES, HITS, DEPTH_SUM, MAX_DEPTH, FRAGS, SKBS = range(7)
-COUNTS = ("loads", "misses", "hits", "depth_sum", "max_depth", "frags", "skbs")
-REGION = 1 << 44  # descriptors of kind k live at (k + 1) * REGION; the memmap starts at 0
-
-#: The folio descriptor sketched for the 32-byte stage (kernelnewbies Memdescs/Path), field by
-#: field; large folios "will store more information here".
-FOLIO_SKETCH = (("flags", 8), ("lru", 16), ("mapping", 8), ("index", 8), ("private", 8), ("_refcount", 4),
-                ("_mapcount", 4), ("pincount", 4), ("order", 1), ("(3 bytes available)", 3), ("pfn", 8),
-                ("memcg", 8))
-FOLIO_SKETCH_REFCOUNT = 48  # offset of _refcount in the sketch
 
 
 def round16(n: int) -> int:
@@ -158,18 +140,6 @@ def walk_array(skb_start, pfn, head, unit, kind, layout, page_bytes, word_off, s
     return out
 
 
-def _args(layout: str, stride, lo, hi, page_lo, page_hi):
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout = {layout!r} is not allowed: expected one of {', '.join(LAYOUTS)}")
-    vec = [np.asarray(v, np.int64) for v in (stride, lo, hi, page_lo, page_hi)]
-    for name, v in zip(("stride", "lo", "hi", "page_lo", "page_hi"), vec):
-        if v.shape != (3,):
-            raise ValueError(f"{name} = {v!r} is not allowed: expected one value per kind ({', '.join(KINDS)})")
-    if np.any(vec[2] <= vec[1]) or np.any(vec[4] <= vec[3]):
-        raise ValueError("field spans must be non-empty: hi > lo and page_hi > page_lo for every kind")
-    return (LAYOUTS.index(layout), PAGE_BYTES[layout], MEMDESC_WORD_OFFSET.get(layout, 0), *vec)
-
-
 def walk(frags: dict, layout: str, *, stride, lo, hi, page_lo, page_hi) -> dict:
     """Walk the frags of every skb once under ``layout``; counts by name.
 
@@ -180,51 +150,11 @@ def walk(frags: dict, layout: str, *, stride, lo, hi, page_lo, page_hi) -> dict:
     (``stride``), the byte span of the fields read in the descriptor (``lo``..``hi``) and
     in today's ``struct page`` (``page_lo``..``page_hi``).
     """
-    a = _args(layout, stride, lo, hi, page_lo, page_hi)
+    a = walk_args(layout, stride, lo, hi, page_lo, page_hi)
     c = walk_array(frags["skb_start"], frags["pfn"], frags["head"], frags["unit"], frags["kind"], *a,
                    frags["slot"])
     return dict(zip(COUNTS, (int(x) for x in c)))
 
-
-def walk_twin(frags: dict, layout: str, *, stride, lo, hi, page_lo, page_hi) -> dict:
-    """The specification of :func:`walk`, in plain Python."""
-    li, page_bytes, word_off, stride, lo, hi, page_lo, page_hi = _args(layout, stride, lo, hi, page_lo, page_hi)
-    c = dict.fromkeys(COUNTS, 0)
-    ss = [int(x) for x in frags["skb_start"]]
-
-    def touch(addr, size, seen):
-        for line in range(addr // LINE, (addr + size - 1) // LINE + 1):
-            c["loads"] += 1
-            if line in seen:
-                c["hits"] += 1
-            else:
-                c["misses"] += 1
-                seen.add(line)
-
-    for s in range(len(ss) - 1):
-        c["skbs"] += 1
-        seen: set[int] = set()
-        for f in range(ss[s], ss[s + 1]):
-            c["frags"] += 1
-            k, p, h, u = (int(frags[n][f]) for n in ("kind", "pfn", "head", "unit"))
-            if k == NET_IOV:
-                depth = 1
-                touch(3 * REGION + u * int(stride[k]) + int(lo[k]), int(hi[k] - lo[k]), seen)
-            elif LAYOUTS[li] == "struct_page":
-                touch(p * 64 + COMPOUND_HEAD_OFFSET, 8, seen)
-                depth = 2 if h != p else 1
-                touch(h * 64 + int(page_lo[k]), int(page_hi[k] - page_lo[k]), seen)
-            else:
-                desc = (k + 1) * REGION + int(frags["slot"][u]) * int(stride[k]) + int(lo[k])
-                if LAYOUTS[li] == "desc_ref":
-                    depth = 1
-                else:
-                    depth = 2
-                    touch(p * page_bytes + word_off, 8, seen)
-                touch(desc, int(hi[k] - lo[k]), seen)
-            c["depth_sum"] += depth
-            c["max_depth"] = max(c["max_depth"], depth)
-    return c
 
 
 def frag_population(*, sample_pages: int, working_set_pages: int, folio_pages, folio_weights=None,
@@ -344,8 +274,8 @@ def bench_section(args=None, *, pages: int = 1 << 18, twin_pages: int = 1 << 14,
     for layout in LAYOUTS:
         walk(small, layout, **spans)  # compile or load outside the timing
         best = min(_timed(lambda: walk(big, layout, **spans)) for _ in range(repeats))
-        twin = _timed(lambda: walk_twin(small, layout, **spans))
-        fast, slow = len(big["pfn"]) / best, len(small["pfn"]) / twin
+        t_twin = _timed(lambda: twin.walk(small, layout, **spans))
+        fast, slow = len(big["pfn"]) / best, len(small["pfn"]) / t_twin
         out["layouts"][layout] = {"frags_per_s": fast, "twin_frags_per_s": slow, "numba_over_twin": fast / slow}
     return out
 

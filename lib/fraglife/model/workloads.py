@@ -1,877 +1,1046 @@
-"""Workload generators: realistic fragment-lifetime traces from a few parameters.
+"""The workload generators, compiled: the same kernel paths as the Python generators in
+:mod:`.workloads_twin` (their twins, and the specification), written for speed.
 
-Each generator follows one kernel path (v6.12 unless noted) closely enough that
-the references the engine counts are the ones that path takes, and the frags
-it builds are the frags that path builds: the kernel, not the reader, decides
-where a frag ends.
+This is the module the package imports: ``workloads.generate("tcp_send", ...)``. The
+definitions both implementations share (:class:`Config`, the constants, :data:`WORKLOADS`,
+:data:`EXTRA`, :data:`ALL`) live in the twin and are re-exported here by name; the
+compiled generators set themselves up from the twin's public functions of the config.
 
-``tcp_send``
-    Bulk TCP send with MSG_ZEROCOPY and TSO. Each ``sendmsg`` of ``send_size``
-    bytes takes its ``ubuf_info`` (``msg_zerocopy_realloc()`` extends the one
-    the unsent tail skb carries, up to 512 KiB, else ``msg_zerocopy_alloc()``
-    makes a new one) and fills skbs up to the size goal
-    (``tcp_xmit_size_goal()``) with frags of the user buffer
-    (``skb_zerocopy_iter_stream()`` -> ``zerocopy_fill_skb_from_iter()``): a
-    frag is a run of pages inside one folio, and bytes that continue the last
-    frag's folio grow that frag. ``__tcp_transmit_skb()`` clones each skb for
-    the device; the TX completion frees the clone; ACKs trim acknowledged bytes
-    (``tcp_trim_head()`` -> ``__pskb_trim_head()``, after ``skb_unclone()`` ->
-    ``pskb_expand_head()`` if the clone is still in flight) and free fully
-    acknowledged skbs. A lost segment is cut out of its skb (``tcp_fragment()``
-    -> ``skb_split()``), retransmitted as a fresh clone (``pskb_copy()`` if the
-    old clone is still in flight) and freed when the cumulative ACK covers it.
-    The application keeps its buffers and reuses one only after reading the
-    completion of the send that used it (msg_zerocopy.rst); it unmaps them at
-    the end.
-``tcp_gso``
-    The same with software GSO: each transmitted clone is cut into MSS
-    segments by ``skb_segment()``, which references every frag once per
-    segment (and the ``ubuf_info`` once per segment, ``skb_zerocopy_clone()``),
-    and the clone is consumed.
-``splice_send``
-    ``splice()`` from a pipe to a TCP socket (``splice_to_socket()`` ->
-    ``tcp_sendmsg_locked()`` with MSG_SPLICE_PAGES): ``skb_splice_from_iter()``
-    cuts at every page and ``skb_append_pagefrags()`` takes ``get_page()`` per
-    frag; the pipe releases its buffers, one put per page, as soon as
-    ``sendmsg()`` returns.
-``devmem_send``
-    Devmem TCP TX (v6.16): MSG_ZEROCOPY path from a dma-buf bound to the
-    device; one frag per ``net_iov`` (one page), never merged; every frag ref
-    is a ref on the binding.
-``rx_gro``
-    Receive: a page_pool driver places each packet in a buffer of ``rx_buf``
-    bytes (a page split into slots, ``page_pool_alloc_frag_netmem()``, or a
-    whole page when the buffer is over half of it), GRO appends frags to the
-    flow's skb (``skb_gro_receive()``, frags moved), TCP coalesces into the
-    receive queue tail (``tcp_try_coalesce()`` -> ``skb_try_coalesce()``) and
-    the reader frees skbs after copying. A lost packet holds everything behind
-    it until the retransmission arrives. The pool drains a page's unused bias
-    when it moves on to the next page (``page_pool_drain_frag()``).
-``splice_gso`` (:data:`EXTRA`, chapter 05)
-    ``splice_send`` with software GSO.
-``kmalloc_copy``, ``kmalloc_pages``, ``kmalloc_send`` (:data:`EXTRA`, :data:`SERVICES`, chapter 07)
-    A kernel service sends messages of ``send_size`` bytes it built in kmalloc'd memory, each with
-    MSG_SPLICE_PAGES, and frees its own hold when ``sendmsg()`` returns. ``kmalloc_copy`` copies each
-    message into ``page_frag_cache`` fragments (at most one cache page each, carved top down; the
-    cache drops its bias when the next fragment does not fit and reuses the page in place if that was
-    its last ref, ``__page_frag_alloc_align()``) and ``page_frag_free()``s them after the send, as
-    ``svc_tcp_sendmsg()`` does with its record marker (net/sunrpc/svcsock.c). ``kmalloc_pages`` copies
-    into freshly allocated order-0 pages and puts them after the send. ``kmalloc_send`` passes the
-    kmalloc'd buffer itself: a slab object up to ``KMALLOC_MAX_CACHE_SIZE``, which today's kernel
-    refuses (``skb_splice_from_iter()``: -EIO), a compound page above it, which it takes page refs on;
-    its lifetime is the destructor design's to manage.
-``physrange_send`` (the thread's *future*, not today's kernel)
-    A splice send whose frags are physical ranges of ``frag_size`` bytes that
-    may span pages and folios (a frag as a ``bio_vec`` of phys + len), with
-    the pipe letting go at return as today. Today's single ref per frag is
-    then a use-after-free; this workload exists to show it.
-
-CPU placement: the application runs on CPU 0; TX completions on CPU
-``1 % cpus``; received ACKs and packets on CPU ``2 % cpus`` when there are more
-than two CPUs, else on CPU ``1 % cpus`` (one NIC queue per flow, RSS).
-
-Two implementations, one trace. The Python classes and functions here are the
-specification, written to be read against the kernel; :mod:`.workloads_jit`
-runs the same paths compiled (numba), and :func:`generate` uses it unless asked
-for ``impl="twin"``. Same parameters and seed give the identical trace, event
-for event, and identical :data:`STATS` (tests/test_workloads_jit.py).
-:func:`generate_columns` and :func:`generate_and_replay` hand the compiled
+Same parameters and seed, same trace: event for event, field for field, and the same
+stats (tests/test_workloads_differential.py checks it with hypothesis over the parameter
+space). Random numbers come from :mod:`fraglife.model.rng`'s splitmix64, drawn in the
+twin's order. :func:`generate_columns` and :func:`generate_and_replay` hand the compiled
 generator's columns to the engine with no copy.
 
-A new generator (splice from a file, vmsplice, kmalloc'd sends, a receive
-variant) follows the same pattern:
+Layout follows the engine (engine.py): the Python driver allocates everything, the
+compiled loops allocate nothing (``_nrt=False``), state lives in 2-D int64 arrays with
+one row per field (the sender's in one array ``S``, rows :data:`SENDER_ROWS`; a call
+that passes fewer arrays costs less), scalars and the splitmix64 state in ``M``, the
+parameters in ``P`` and ``F``. What the twin keeps in dicts and lists becomes:
 
-1. Write the twin here first, plainly: a :class:`_Sender` memory mode or a
-   function like :func:`_rx_gro`, taking random numbers only from one
-   :class:`~.rng.SplitMix64` seeded with ``Config.seed``, in a fixed order.
-2. Port it to :mod:`.workloads_jit`: the same steps in the same order, events
-   through ``_ev``, state in rows of a 2-D int64 array (dict and list state
-   become id freelists, rings indexed by ``b & mask`` with a tag row, stacks),
-   capacities sized from the parameters with an overflow bit in ``M[M_STATUS]``
-   so the driver grows them and runs again; ``_nrt=False``; inline only small
-   helpers and the hot ones (a call passing the state arrays costs more than
-   the work of a small helper).
-3. Register it in :data:`WORKLOADS` (chapter 01's paths) or :data:`EXTRA` (and :data:`_SENDERS` for a sender mode)
-   (the identity tests and the bench take every workload from there); its speed shows in ``fraglife bench``'s
-   ``"workloads"`` section.
+* id freelists (skbs, buffers, ubuf_infos, page ranges): LIFO stacks in a row plus a top
+  and a high-water mark in ``M``, so ids come out in the twin's order;
+* the stack of free send slots: the slots given back, above a counter over the newest
+  region's untaken slots (the twin pushes a whole region's slots at once);
+* per-send state (users, queued, ubuf_info, memory slot): a ring indexed by ``b & mask``
+  whose ``TAG`` row says which send owns the entry;
+* an skb's stream range, its clone in flight, its receive-side buffers: rows indexed by skb id;
+* a ubuf_info's sends: its sends are consecutive (``msg_zerocopy_realloc()`` only extends the
+  uarg of the send just before), so a first and a last index;
+* the pending TX completions and ACKs: rings, with the devices' skbs of each completion in
+  one more ring.
+
+Every fixed capacity is sized from the parameters. If one proves too small the kernel sets a
+bit in ``M[M_STATUS]``, writes nothing out of bounds, stops at the next send, and the driver
+doubles that capacity and runs again (traces are deterministic, so the rerun is the same
+trace). The event arrays are the exception: past their capacity the kernel only counts, and
+the driver runs once more into arrays of the exact length.
+
+Events are written either as columns grouped by width (``E8`` op, kind; ``E16`` cpu;
+``E32`` skb, other, buf; ``E64`` pfn, off, len), each row of a C-contiguous 2-D array a
+contiguous column the engine replays as it is, or (``M[M_TRACE]``) straight into a
+:data:`fraglife.model.trace.EVENT` array seen as five int64 words per event. Either way
+40 bytes per event and no copy; one compiled kernel serves both.
+
+Compile time (this machine, cold cache): the sender about 26 s, the receiver about 4 s;
+``cache=True`` keeps them (loading takes about 0.15 s).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
+import sys
 
 import numpy as np
+from numba import njit
 
+from ..jit import CACHE
+from . import rng as RNG
 from . import trace as T
-from . import workloads_jit as J
-from .rng import SplitMix64
-from .trace import PAGE_SIZE, TraceBuilder
+from . import workloads_twin as W
+from .workloads_twin import (ALL, DEVMEM_DMABUF_PAGES, EXTRA, GSO_LEGACY_MAX_SIZE, GSO_MAX_SIZE,
+                             KMALLOC_MAX_CACHE_SIZE, MAX_TCP_HEADER, MEMORIES, NAPI_BUDGET, PAGE_FRAG_PAGES,
+                             SENDERS, SERVICES, STATS, TODAY, UARG_BYTE_LIMIT, WORKLOADS, Config, KiB, Workload,
+                             rx_layout)
 
-KiB = 1024
-UARG_BYTE_LIMIT = 1 << 19  # msg_zerocopy_realloc(): "limit to a few TSO"
-GSO_LEGACY_MAX_SIZE = 65536  # include/linux/netdevice.h
-MAX_TCP_HEADER = 320  # L1_CACHE_ALIGN(128 + MAX_HEADER), include/net/tcp.h; MAX_HEADER = 176 on x86_64 distro configs
-GSO_MAX_SIZE = GSO_LEGACY_MAX_SIZE - (MAX_TCP_HEADER + 1)  # sk_setup_caps(), net/core/sock.c
-NAPI_BUDGET = 64  # packets per NAPI poll (NAPI_POLL_WEIGHT, include/linux/netdevice.h)
-DEVMEM_DMABUF_PAGES = 16000  # the udmabuf the devmem selftest binds (NUM_PAGES, tools/.../hw/ncdevmem.c)
-# kmalloc() above this is a compound page from the page allocator, not a slab object (KMALLOC_MAX_CACHE_SIZE =
-# 1 << (PAGE_SHIFT + 1), include/linux/slab.h; mm/slub.c ___kmalloc_large_node(), v6.12)
-KMALLOC_MAX_CACHE_SIZE = 2 * PAGE_SIZE
-PAGE_FRAG_PAGES = T.PAGE_FRAG_CACHE_MAX_SIZE // PAGE_SIZE  # one page_frag_cache refill: an order-3 page
-#: What a generator counts besides the trace (what the kernel's tracepoints count too, chapter 01):
-STATS = (
-    "sendmsg",        # sendmsg() calls
-    "transmissions",  # skbs handed to the device: a clone or copy of a write-queue skb, retransmissions included
-    "retransmits",    # of which retransmissions
-    "gso_segments",   # segments skb_segment() made in software
-    "lost_segments",  # segments lost on the wire (first transmissions)
-    "packets",        # packets received
-    "page_allocs",    # page allocator calls for the memory sent (page_frag refills, whole pages, large kmalloc)
-    "frag_reuses",    # page_frag_cache pages reused in place (every fragment was freed before the cache moved on)
+PAGE = T.PAGE_SIZE
+ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT = 0, 1, 2, 3, 4, 5
+EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE = 6, 7, 8, 9, 10, 11
+UARG_GET, UARG_PUT, GROW = 12, 13, 14
+assert (ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE,
+        BUF_RELEASE, UARG_GET, UARG_PUT, GROW) == tuple(range(T.N_OPS))
+# the event columns: (array, row) per field of trace.EVENT
+COLUMNS = {"op": (0, 0), "kind": (0, 1), "cpu": (1, 0), "skb": (2, 0), "other": (2, 1), "buf": (2, 2),
+           "pfn": (3, 0), "off": (3, 1), "len": (3, 2)}
+WIDTHS = ((np.uint8, 2), (np.uint16, 1), (np.int32, 3), (np.int64, 3))
+assert set(COLUMNS) == set(T.EVENT.names)
+assert all(T.EVENT[name] == WIDTHS[a][0] for name, (a, _r) in COLUMNS.items())
+
+# splitmix64 constants as uint64, so no arithmetic mixes signed and unsigned
+_GOLDEN, _MIX1, _MIX2 = np.uint64(RNG.GOLDEN), np.uint64(RNG.MIX1), np.uint64(RNG.MIX2)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_INV53 = 1.0 / (1 << 53)
+
+# Memory modes of the sender (the twin's ``memory``), by their index in MEMORIES.
+MEMORY = {name: i for i, name in enumerate(MEMORIES)}
+MEM_U, MEM_DEV, MEM_PIPE_, MEM_PHYS, MEM_FRAG = 0, 1, 2, 3, 4
+assert (MEM_U, MEM_DEV, MEM_PIPE_, MEM_PHYS, MEM_FRAG) == tuple(
+    MEMORY[m] for m in ("user", "devmem", "pipe", "physrange", "page_frag"))
+T_MEM_PAGE_FRAG = T.MEM_PAGE_FRAG
+FRAG_MAX, FRAG_PAGES = T.PAGE_FRAG_CACHE_MAX_SIZE, T.PAGE_FRAG_CACHE_MAX_SIZE // T.PAGE_SIZE
+
+# P: integer parameters.
+(P_MEMORY, P_TSO, P_ZEROCOPY, P_MSS, P_SEND_SIZE, P_FRAG_SIZE, P_BYTES, P_APP_CPU, P_TXC_CPU, P_RX_CPU,
+ P_SIZE_GOAL, P_SEND_PAGES, P_FOLIO_PAGES, P_REGION_PAGES, P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY, P_MAX_FRAGS,
+ P_ALLOC_KIND, P_UARG_LIMIT, P_RX_KIND, P_RX_PAGES, P_RX_PER_PAGE, P_RX_HOLE, P_GSO_LIMIT, P_NAPI,
+ P_SEND_KIND, P_SEND_ALLOC_PAGES, P_SEND_PAGE_ALLOCS) = range(29)
+N_P = 29
+# F: float parameters.
+F_LOSS, F_START, F_STAY = range(3)
+
+# M: scalars.
+(M_N, M_STATUS, M_SENT, M_SKB, M_SKB_FRAGS, M_SKB_UARG, M_LF_VALID, M_LF_BUF, M_LF_HEAD, M_LF_OFF, M_LF_U,
+ M_CUR_UARG, M_UARG_BYTES, M_PREV_LOST, M_SKB_NEXT, M_SKB_TOP, M_BUF_NEXT, M_BUF_TOP, M_UARG_NEXT, M_UARG_TOP,
+ M_PAGE_NEXT, M_PAGE_TOP, M_SLOT_TOP, M_N_REGIONS, M_TXQ_HEAD, M_TXQ_N, M_DEVQ_HEAD, M_DEVQ_N, M_ACKQ_HEAD,
+ M_ACKQ_N, M_PINS, M_SENDMSG, M_TRANSMISSIONS, M_RETRANSMITS, M_GSO_SEGMENTS, M_LOST_SEGMENTS,
+ M_PACKETS, M_TRACE, M_RNG, M_FRESH_BUF, M_FRESH_PFN, M_FRESH_K, M_FRESH_N, M_PAGE_ALLOCS, M_FRAG_REUSES,
+ M_FRAG_SEQ, M_FRAG_LEFT, M_FRAG_N) = range(48)
+N_M = 48
+STAT_SLOTS = dict(zip(("sendmsg", "transmissions", "retransmits", "gso_segments", "lost_segments", "packets",
+                       "page_allocs", "frag_reuses"),
+                      (*range(M_SENDMSG, M_PACKETS + 1), M_PAGE_ALLOCS, M_FRAG_REUSES)))
+
+# Status bits: which capacity was too small.
+OVF_SKB, OVF_SEND, OVF_UARG, OVF_BUF, OVF_SLOT, OVF_QUEUE, OVF_SEG, OVF_FRAG = 1, 2, 4, 8, 16, 32, 64, 128
+OVERFLOW = {OVF_SKB: "skb", OVF_SEND: "send", OVF_UARG: "uarg", OVF_BUF: "buf", OVF_SLOT: "slot",
+            OVF_QUEUE: "queue", OVF_SEG: "seg", OVF_FRAG: "frag"}
+
+# The sender's state: one 2-D int64 array S, one row per field, every row as long as the largest
+# capacity (a power of two, so rings wrap with a mask); few arguments keep calls cheap.
+SENDER_ROWS = (
+    "SK_LO", "SK_HI", "SK_CLONE", "SK_FREE",  # per skb id: stream range, clone in flight; the id freelist
+    "SD_TAG", "SD_USERS", "SD_QUEUED", "SD_UARG", "SD_BUF", "SD_BASE", "SD_FIRST",  # per send, a ring
+    "UA_FIRST", "UA_LAST", "UA_PENDING", "UA_FREE",  # per ubuf_info id: its sends; the id freelist
+    "BF_FREE", "BF_PAGE_FREE", "BF_REGION",  # buffer id and page-range freelists; the regions mapped
+    "SL_BUF", "SL_PFN", "SL_FIRST",  # send slots given back, a stack
+    "Q_TXQ_DUE", "Q_TXQ_S", "Q_TXQ_START", "Q_TXQ_CNT", "Q_ACK_DUE", "Q_ACK_S", "Q_DEV",  # rings
+    "LS",  # scratch: which segments of an acknowledged skb were lost
+    # page_frag memory: a send's cache pages (sequence numbers, first and last); the cache pages, a ring by
+    # sequence number; the current send's fragments (scratch)
+    "SD_CP0", "SD_CP1", "CP_TAG", "CP_BUF", "CP_PFN", "CP_PENDING", "CP_DRAINED", "FR_BUF", "FR_PFN", "FR_OFF",
+    "FR_LEN",
 )
+(SK_LO, SK_HI, SK_CLONE, SK_FREE, SD_TAG, SD_USERS, SD_QUEUED, SD_UARG, SD_BUF, SD_BASE, SD_FIRST, UA_FIRST,
+ UA_LAST, UA_PENDING, UA_FREE, BF_FREE, BF_PAGE_FREE, BF_REGION, SL_BUF, SL_PFN, SL_FIRST, Q_TXQ_DUE, Q_TXQ_S,
+ Q_TXQ_START, Q_TXQ_CNT, Q_ACK_DUE, Q_ACK_S, Q_DEV, LS, SD_CP0, SD_CP1, CP_TAG, CP_BUF, CP_PFN, CP_PENDING,
+ CP_DRAINED, FR_BUF, FR_PFN, FR_OFF, FR_LEN) = range(len(SENDER_ROWS))
+# The receiver's buffers: BF, one row per field.
+RB_FREE, RB_PAGE_FREE, RB_PFN, RB_FRAGS, RB_RELEASED = range(5)
+
+_JIT = dict(cache=CACHE, _nrt=False, error_model="numpy")
 
 
-@dataclass(frozen=True)
-class Config:
-    bytes_sent: int = 16 * 1024 * KiB
-    mss: int = 1448
-    send_size: int = 64 * KiB  # bytes per sendmsg
-    frag_size: int = 16 * KiB  # physrange_send only: bytes per physical-range frag
-    loss_rate: float = 0.01
-    loss_burst: float = 1.0  # mean length of a run of lost segments (1: isolated losses)
-    cpus: int = 2
-    seed: int = 1
-    folio_pages: int = 1  # pages per folio of the memory sent (and of page_pool pages on receive)
-    inflight: int = 8  # skbs sent before the first of them is acknowledged
-    txc_lag: int = 1  # skbs sent before a transmitted clone is completed (0: at once, so nothing corks the tail)
-    ack_every: int = 2  # segments per ACK (delayed ACK)
-    max_frags: int = T.MAX_SKB_FRAGS
-    rx_buf: int = 2048  # bytes per receive buffer in a page_pool page
-
-    @property
-    def app_cpu(self) -> int:
-        return 0
-
-    @property
-    def txc_cpu(self) -> int:
-        return 1 % self.cpus
-
-    @property
-    def rx_cpu(self) -> int:
-        return 2 % self.cpus if self.cpus > 2 else 1 % self.cpus
-
-    @property
-    def size_goal(self) -> int:
-        """tcp_xmit_size_goal(): whole MSS multiples within sk_gso_max_size (45 x 1448 = 65160)."""
-        return max(self.mss, GSO_MAX_SIZE // self.mss * self.mss)
-
-    @property
-    def send_pages(self) -> int:
-        return -(-self.send_size // PAGE_SIZE)
-
-    @property
-    def loss_chain(self) -> tuple[float, float]:
-        """(P(lost | previous kept), P(lost | previous lost)) of a two-state chain whose stationary loss rate is
-        ``loss_rate`` and whose runs of lost segments last ``loss_burst`` segments on average."""
-        r, b = self.loss_rate, max(self.loss_burst, 1.0)
-        if r <= 0:
-            return 0.0, 0.0
-        return min(1.0, r / (b * (1 - r))), 1 - 1 / b
-
-    @property
-    def rx_hole_packets(self) -> int:
-        """Packets that arrive behind a lost one before its retransmission does: one round trip's worth."""
-        return -(-self.inflight * self.size_goal // self.mss)
+# ---------------------------------------------------------------- small helpers (inlined)
+@njit(inline="always", **_JIT)
+def _rand(M):
+    """SplitMix64.random(): the next float in [0, 1); the state is M[M_RNG]'s 64 bits."""
+    z = np.uint64(M[M_RNG]) + _GOLDEN
+    M[M_RNG] = np.int64(z)
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return float(z >> _S11) * _INV53
 
 
-class _Ids:
-    """Recycles integer ids LIFO, like a slab freelist."""
-
-    def __init__(self):
-        self.free: list[int] = []
-        self.next = 0
-
-    def get(self) -> int:
-        if self.free:
-            return self.free.pop()
-        self.next += 1
-        return self.next - 1
-
-    def put(self, i: int) -> None:
-        self.free.append(i)
-
-
-class _Pages:
-    """Page-frame ranges, reused LIFO per size."""
-
-    def __init__(self):
-        self.free: dict[int, list[int]] = {}
-        self.next = 0
-
-    def get(self, n: int) -> int:
-        lst = self.free.get(n)
-        if lst:
-            return lst.pop()
-        self.next += n
-        return self.next - n
-
-    def put(self, pfn: int, n: int) -> None:
-        self.free.setdefault(n, []).append(pfn)
+@njit(inline="always", **_JIT)
+def _ev(M, E8, E16, E32, E64, op, kind, cpu, skb, other, buf, pfn, off, ln):
+    """Append one event (TraceBuilder._add); past the capacity only count."""
+    n = M[M_N]
+    if M[M_TRACE]:  # E64 is a trace.EVENT array seen as five int64 words per event (see _pack)
+        if n < E64.shape[0]:
+            E64[n, 0] = op | (kind << 8) | (cpu << 16) | (skb << 32)
+            E64[n, 1] = (other & 0xFFFFFFFF) | (buf << 32)
+            E64[n, 2] = pfn
+            E64[n, 3] = off
+            E64[n, 4] = ln
+    elif n < E8.shape[1]:
+        E8[0, n] = op
+        E8[1, n] = kind
+        E16[0, n] = cpu
+        E32[0, n] = skb
+        E32[1, n] = other
+        E32[2, n] = buf
+        E64[0, n] = pfn
+        E64[1, n] = off
+        E64[2, n] = ln
+    M[M_N] = n + 1
+    # pin records a replay may need (engine.pin_capacity), counted as we go
+    if op == ATTACH:
+        M[M_PINS] += ((off + ln - 1) >> 12) - (off >> 12) + 1
+    elif op == GROW:
+        M[M_PINS] += ((ln - 1) >> 12) + 2
 
 
-# --------------------------------------------------------------------------- TX
-class _Sender:
-    """Bulk TCP sender; see the module docstring for the kernel paths."""
+@njit(inline="always", **_JIT)
+def _id_get(M, A, row, top, nxt, ovf):
+    """_Ids.get(): the last id put back, else a new one."""
+    t = M[top]
+    if t > 0:
+        M[top] = t - 1
+        return A[row, t - 1]
+    i = M[nxt]
+    M[nxt] = i + 1
+    if i >= A.shape[1]:
+        M[M_STATUS] |= ovf
+        return A.shape[1] - 1
+    return i
 
-    def __init__(self, cfg: Config, *, memory: str, tso: bool):
-        self.c = cfg
-        self.tb = TraceBuilder()
-        self.rng = SplitMix64(cfg.seed)
-        self.memory = memory  # "user" | "devmem" | "pipe" | "physrange" | "page_frag" | "pages" | "slab"
-        self.zerocopy = memory in ("user", "devmem")
-        self.tso = tso
-        self.stats = dict.fromkeys(STATS, 0)
-        self.prev_lost = False
-        self.skb_ids, self.buf_ids, self.uarg_ids, self.pages = _Ids(), _Ids(), _Ids(), _Pages()
-        # stream byte ranges: skb -> [lo, hi); send index -> its memory
-        self.range: dict[int, list[int]] = {}
-        self.users: dict[int, int] = {}  # send index -> live skbs overlapping it
-        self.queued: set[int] = set()  # send indexes whose bytes are all in skbs
-        self.clone_of: dict[int, int] = {}  # write-queue skb -> clone in flight
-        # pipe memory (and a kernel service's pages or kmalloc'd buffer): send index -> (buffer id, pfn, pages)
-        self.pipe: dict[int, tuple[int, int, int]] = {}
-        # page_frag memory: the cache's page [buffer id, pfn, bytes left below the last fragment], each page's
-        # sends not yet done, the pages the cache moved on from, and each send's fragments
-        self.frag_page: list[int] | None = None
-        self.frag_pending: dict[int, int] = {}
-        self.frag_pfn: dict[int, int] = {}
-        self.frag_drained: set[int] = set()
-        self.frag_deferred: list[int] = []  # pages the current send's fragments are in that the cache left
-        self.frags: dict[int, list[tuple[int, int, int, int]]] = {}  # send -> [(buffer id, pfn, offset, bytes)]
-        # user / devmem memory: regions the application keeps, cut into send slots
-        self.regions: list[int] = []  # buffer ids, released at the end
-        self.free_slots: list[tuple[int, int, int]] = []  # (buffer id, region pfn, first page of the slot)
-        self.slot_of: dict[int, tuple[int, int, int]] = {}
-        # zerocopy notifications
-        self.uarg_of: dict[int, int] = {}  # send index -> uarg
-        self.uarg_sends: dict[int, list[int]] = {}
-        self.uarg_pending: dict[int, int] = {}  # uarg -> sends still referenced by skbs
-        self.cur_uarg: int | None = None
-        self.uarg_bytes = 0
-        # the open (unsent) tail skb and its last frag: (buffer id, folio head, end offset from head, uarg)
-        self.skb: int | None = None
-        self.sent = 0  # skbs transmitted so far: the model's clock
-        self.skb_frags = 0
-        self.skb_uarg = -1
-        self.last_frag: tuple[int, int, int, int] | None = None
 
-    # memory layout
-    @property
-    def folio_pages(self) -> int:
-        c = self.c
-        if self.memory == "devmem":
-            return 1  # net_iovs are single pages
-        if self.memory in ("pipe", "physrange"):
-            # a send gets whole folios of its own (a larger page-cache folio would be shared by sends)
-            fp = min(c.folio_pages, c.send_pages)
-            return fp if c.send_pages % fp == 0 else 1
-        if self.memory == "page_frag":
-            return PAGE_FRAG_PAGES  # one compound page per refill
-        if self.memory == "slab":
-            return self._send_alloc_pages() if c.send_size > KMALLOC_MAX_CACHE_SIZE else 1
-        if self.memory == "pages":
-            return 1  # alloc_page() per page
-        return c.folio_pages
+@njit(inline="always", **_JIT)
+def _id_put(M, A, row, top, i):
+    t = M[top]
+    if t < A.shape[1]:
+        A[row, t] = i
+    M[top] = t + 1
 
-    def _send_alloc_pages(self) -> int:
-        """Pages a send's own buffer takes: a kmalloc() over KMALLOC_MAX_CACHE_SIZE is a compound page of
-        get_order(size) (mm/slub.c ___kmalloc_large_node()); the rest, the pages its bytes cover."""
-        sp = self.c.send_pages
-        if self.memory == "slab" and self.c.send_size > KMALLOC_MAX_CACHE_SIZE:
-            return 1 << (sp - 1).bit_length()
-        return sp
 
-    def _send_held_pages(self, size: int, pages: int) -> int:
-        """Pages a send's buffer holds refs on: a pipe holds only the buffers its bytes filled (a transfer's
-        last splice may fill fewer than send_size), in whole folios; other buffers are allocated whole."""
-        if self.memory != "pipe":
-            return pages
-        filled, fp = -(-size // PAGE_SIZE), self.folio_pages
-        return min(pages, -(-filled // fp) * fp)
+@njit(inline="always", **_JIT)
+def _page_get(M, A, row, n):
+    """_Pages.get() for the one range size a generator uses."""
+    t = M[M_PAGE_TOP]
+    if t > 0:
+        M[M_PAGE_TOP] = t - 1
+        return A[row, t - 1]
+    p = M[M_PAGE_NEXT]
+    M[M_PAGE_NEXT] = p + n
+    return p
 
-    def _send_kind(self) -> int:
-        if self.memory == "slab":
-            return T.MEM_PAGES if self.c.send_size > KMALLOC_MAX_CACHE_SIZE else T.MEM_SLAB
-        return T.MEM_PAGES if self.memory == "pages" else T.MEM_PIPE
 
-    def _send_page_allocs(self) -> int:
-        """Page allocator calls for one send's own buffer."""
-        if self.memory == "pages":
-            return self.c.send_pages
-        return int(self.memory == "slab" and self.c.send_size > KMALLOC_MAX_CACHE_SIZE)
+# ---------------------------------------------------------------- the sender
+@njit(inline="always", **_JIT)
+def _new_skb(P, M, S, lo, hi):
+    s = _id_get(M, S, SK_FREE, M_SKB_TOP, M_SKB_NEXT, OVF_SKB)
+    S[SK_LO, s] = lo
+    S[SK_HI, s] = hi
+    S[SK_CLONE, s] = -1
+    if hi > lo:
+        ssz = P[P_SEND_SIZE]
+        mask = S.shape[1] - 1
+        for b in range(lo // ssz, (hi - 1) // ssz + 1):
+            S[SD_USERS, b & mask] += 1
+    return s
 
-    # page_frag memory (mm/page_alloc.c __page_frag_alloc_align(), v6.12)
-    def _frag_alloc(self, b: int, n: int) -> tuple[int, int, int]:
-        """page_frag_alloc(): ``n`` bytes below the last fragment; when they do not fit, the cache drops its
-        bias (page_ref_sub_and_test()) and reuses the page if that was the last ref, else refills.
-        Returns (buffer id, pfn, offset).
 
-        A page holding a fragment of this same send is still referenced by it, so it is not reused; the
-        model writes its bias drop after the send frees its fragments (the same atomic, and the page dies
-        no earlier: the fragment outlives the drop either way), which keeps a user's carve and its
-        page_frag_free() one event in the trace (trace.BUF_RELEASE)."""
-        fp = self.frag_page
-        if fp is None or fp[2] < n:
-            reused = False
-            if fp is not None and self.frags[b] and self.frags[b][-1][0] == fp[0]:
-                self.frag_deferred.append(fp[0])
-            elif fp is not None:
-                self.tb.buf_release(self.c.app_cpu, fp[0])
-                self.frag_drained.add(fp[0])
-                reused = self.frag_pending[fp[0]] == 0
-                self._frag_recycle(fp[0])
-            buf, pfn = self.buf_ids.get(), self.pages.get(PAGE_FRAG_PAGES)
-            self.stats["frag_reuses" if reused else "page_allocs"] += 1
-            self.tb.alloc(self.c.app_cpu, buf, pfn, PAGE_FRAG_PAGES, PAGE_FRAG_PAGES, T.MEM_PAGE_FRAG)
-            self.frag_page = fp = [buf, pfn, T.PAGE_FRAG_CACHE_MAX_SIZE]
-            self.frag_pending[buf] = 0
-            self.frag_pfn[buf] = pfn
-        fp[2] -= n
-        return fp[0], fp[1], fp[2]
+@njit(**_JIT)
+def _try_complete(P, M, S, E8, E16, E32, E64, u):
+    """__msg_zerocopy_callback() has run: the application reads it and may reuse the sends' memory."""
+    if S[UA_PENDING, u] != 0 or u == M[M_CUR_UARG]:
+        return
+    _ev(M, E8, E16, E32, E64, ZC_COMPLETE, 0, P[P_APP_CPU], -1, u, -1, -1, 0, 0)
+    mask = S.shape[1] - 1
+    for b in range(S[UA_FIRST, u], S[UA_LAST, u] + 1):
+        j = b & mask
+        t = M[M_SLOT_TOP]
+        if t < S.shape[1]:
+            S[SL_BUF, t] = S[SD_BUF, j]
+            S[SL_PFN, t] = S[SD_BASE, j]
+            S[SL_FIRST, t] = S[SD_FIRST, j]
+        else:
+            M[M_STATUS] |= OVF_SLOT
+        M[M_SLOT_TOP] = min(t + 1, S.shape[1])
+        S[SD_TAG, j] = -1
+    _id_put(M, S, UA_FREE, M_UARG_TOP, u)
 
-    def _frag_recycle(self, buf: int) -> None:
-        """A page the cache moved on from, whose sends are all done, is free (its ids can be reused)."""
-        if buf in self.frag_drained and self.frag_pending[buf] == 0:
-            self.frag_drained.discard(buf)
-            del self.frag_pending[buf]
-            self.buf_ids.put(buf)
-            self.pages.put(self.frag_pfn.pop(buf), PAGE_FRAG_PAGES)
 
-    def _frag_groups(self, b: int) -> list[tuple[int, int]]:
-        """(buffer id, fragments) of send ``b``, page by page in order."""
-        out: list[list[int]] = []
-        for buf, *_ in self.frags[b]:
-            if out and out[-1][0] == buf:
-                out[-1][1] += 1
+@njit(inline="always", **_JIT)
+def _frag_recycle(M, S, k):
+    """The twin's _frag_recycle(): a cache page the cache left, whose sends are all done, is free."""
+    j = k & (S.shape[1] - 1)
+    if S[CP_DRAINED, j] == 1 and S[CP_PENDING, j] == 0:
+        _id_put(M, S, BF_FREE, M_BUF_TOP, S[CP_BUF, j])
+        _id_put(M, S, BF_PAGE_FREE, M_PAGE_TOP, S[CP_PFN, j])
+        S[CP_TAG, j] = -1
+        S[CP_DRAINED, j] = 0
+
+
+@njit(**_JIT)
+def _frag_alloc(P, M, S, E8, E16, E32, E64, n):
+    """The twin's _frag_alloc(): page_frag_alloc() of ``n`` bytes; returns the cache page's sequence number
+    (the fragment's offset is then M[M_FRAG_LEFT])."""
+    cpu = P[P_APP_CPU]
+    mask = S.shape[1] - 1
+    k = M[M_FRAG_SEQ]
+    if k < 0 or M[M_FRAG_LEFT] < n:
+        reused = False
+        if k >= 0 and M[M_FRAG_N] == 0:  # the page holds none of this send's fragments: drop its bias now
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[CP_BUF, k & mask], -1, 0, 0)
+            S[CP_DRAINED, k & mask] = 1
+            reused = S[CP_PENDING, k & mask] == 0
+            _frag_recycle(M, S, k)
+        buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+        pfn = _page_get(M, S, BF_PAGE_FREE, FRAG_PAGES)
+        if reused:
+            M[M_FRAG_REUSES] += 1
+        else:
+            M[M_PAGE_ALLOCS] += 1
+        _ev(M, E8, E16, E32, E64, ALLOC, T_MEM_PAGE_FRAG, cpu, -1, -1, buf, pfn, FRAG_PAGES, FRAG_PAGES)
+        k += 1
+        j = k & mask
+        if S[CP_TAG, j] != -1:
+            M[M_STATUS] |= OVF_FRAG
+        S[CP_TAG, j] = k
+        S[CP_BUF, j] = buf
+        S[CP_PFN, j] = pfn
+        S[CP_PENDING, j] = 0
+        S[CP_DRAINED, j] = 0
+        M[M_FRAG_SEQ] = k
+        M[M_FRAG_LEFT] = FRAG_MAX
+    M[M_FRAG_LEFT] -= n
+    return k
+
+
+@njit(inline="always", **_JIT)
+def _drop_user(P, M, S, E8, E16, E32, E64, b):
+    """One skb fewer references send ``b``; if none does and all of it was queued, it is done."""
+    j = b & (S.shape[1] - 1)
+    S[SD_USERS, j] -= 1
+    if S[SD_USERS, j] != 0 or S[SD_QUEUED, j] == 0:
+        return
+    S[SD_QUEUED, j] = 0
+    if P[P_ZEROCOPY]:
+        u = S[SD_UARG, j]
+        S[UA_PENDING, u] -= 1
+        _try_complete(P, M, S, E8, E16, E32, E64, u)
+    elif P[P_MEMORY] == MEM_FRAG:
+        for k in range(S[SD_CP0, j], S[SD_CP1, j] + 1):
+            S[CP_PENDING, k & (S.shape[1] - 1)] -= 1
+            _frag_recycle(M, S, k)
+        S[SD_TAG, j] = -1
+    else:
+        _id_put(M, S, BF_FREE, M_BUF_TOP, S[SD_BUF, j])
+        _id_put(M, S, BF_PAGE_FREE, M_PAGE_TOP, S[SD_BASE, j])
+        S[SD_TAG, j] = -1
+
+
+@njit(**_JIT)
+def _maybe_done(P, M, S, E8, E16, E32, E64, b):
+    S[SD_USERS, b & (S.shape[1] - 1)] += 1
+    _drop_user(P, M, S, E8, E16, E32, E64, b)
+
+
+@njit(inline="always", **_JIT)
+def _set_range(P, M, S, E8, E16, E32, E64, s, lo, hi):
+    """The twin's _set_range(): users of sends newly covered first, then drops of sends left, ascending."""
+    ssz = P[P_SEND_SIZE]
+    mask = S.shape[1] - 1
+    olo, ohi = S[SK_LO, s], S[SK_HI, s]
+    S[SK_LO, s] = lo
+    S[SK_HI, s] = hi
+    a0, a1 = 0, -1
+    if ohi > olo:
+        a0, a1 = olo // ssz, (ohi - 1) // ssz
+    b0, b1 = 0, -1
+    if hi > lo:
+        b0, b1 = lo // ssz, (hi - 1) // ssz
+    if a1 < a0:
+        for b in range(b0, b1 + 1):
+            S[SD_USERS, b & mask] += 1
+    else:
+        for b in range(b0, min(b1, a0 - 1) + 1):
+            S[SD_USERS, b & mask] += 1
+        for b in range(max(b0, a1 + 1), b1 + 1):
+            S[SD_USERS, b & mask] += 1
+        if b1 < b0:
+            for b in range(a0, a1 + 1):
+                _drop_user(P, M, S, E8, E16, E32, E64, b)
+        else:
+            for b in range(a0, min(a1, b0 - 1) + 1):
+                _drop_user(P, M, S, E8, E16, E32, E64, b)
+            for b in range(max(a0, b1 + 1), a1 + 1):
+                _drop_user(P, M, S, E8, E16, E32, E64, b)
+
+
+@njit(inline="always", **_JIT)
+def _free_skb(P, M, S, E8, E16, E32, E64, cpu, s):
+    _ev(M, E8, E16, E32, E64, FREE, 0, cpu, s, -1, -1, -1, 0, 0)
+    S[SK_CLONE, s] = -1  # a clone still in flight outlives its original
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
+    _id_put(M, S, SK_FREE, M_SKB_TOP, s)
+    if hi > lo:
+        ssz = P[P_SEND_SIZE]
+        for b in range(lo // ssz, (hi - 1) // ssz + 1):
+            _drop_user(P, M, S, E8, E16, E32, E64, b)
+
+
+@njit(inline="always", **_JIT)
+def _consume(P, M, S, E8, E16, E32, E64, cpu, s, dev):
+    if S[SK_CLONE, s] == dev:
+        S[SK_CLONE, s] = -1
+    _free_skb(P, M, S, E8, E16, E32, E64, cpu, dev)
+
+
+@njit(**_JIT)
+def _transmit(P, M, S, E8, E16, E32, E64, s, due):
+    """__tcp_transmit_skb(): clone for the device (pskb_copy if still cloned); GSO if no TSO."""
+    cpu = P[P_APP_CPU]
+    mss = P[P_MSS]
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
+    M[M_TRANSMISSIONS] += 1
+    dev = _new_skb(P, M, S, lo, hi)
+    if S[SK_CLONE, s] >= 0:
+        _ev(M, E8, E16, E32, E64, SEGMENT, 0, cpu, dev, s, -1, -1, 0, hi - lo)
+    else:
+        _ev(M, E8, E16, E32, E64, CLONE, 0, cpu, dev, s, -1, -1, 0, 0)
+        S[SK_CLONE, s] = dev
+    cap = S.shape[1]
+    mask = cap - 1
+    start = M[M_DEVQ_HEAD] + M[M_DEVQ_N]
+    cnt = 0
+    if P[P_TSO] == 0 and hi - lo > mss:
+        for st in range(0, hi - lo, mss):
+            seg = _new_skb(P, M, S, lo + st, min(hi, lo + st + mss))
+            _ev(M, E8, E16, E32, E64, SEGMENT, 0, cpu, seg, dev, -1, -1, st, min(mss, hi - lo - st))
+            if M[M_DEVQ_N] + cnt < cap:
+                S[Q_DEV, (start + cnt) & mask] = seg
+                cnt += 1
             else:
-                out.append([buf, 1])
-        return [(buf, n) for buf, n in out]
-
-    def _region_pages(self) -> int:
-        sp = self.c.send_pages
-        if self.memory == "devmem":
-            return max(DEVMEM_DMABUF_PAGES, sp)
-        fp = self.folio_pages
-        return -(-max(sp, fp) // fp) * fp
-
-    def _slot(self) -> tuple[int, int, int]:
-        """A send slot of user (or dma-buf) memory: reuse a completed one, else map a new region."""
-        if not self.free_slots:
-            pages = self._region_pages()
-            buf, pfn = self.buf_ids.get(), self.pages.get(pages)
-            kind = T.MEM_DEVMEM if self.memory == "devmem" else T.MEM_USER
-            self.tb.alloc(self.c.app_cpu, buf, pfn, pages, self.folio_pages, kind)
-            self.regions.append(buf)
-            sp = self.c.send_pages
-            for k in reversed(range(pages // sp)):
-                self.free_slots.append((buf, pfn, pfn + k * sp))
-        return self.free_slots.pop()
-
-    def _head(self, base: int, q: int) -> int:
-        fp = self.folio_pages
-        return base + (q - base) // fp * fp
-
-    # stream <-> sends
-    def _sends_in(self, lo: int, hi: int) -> range:
-        s = self.c.send_size
-        return range(lo // s, (hi - 1) // s + 1) if hi > lo else range(0)
-
-    def _new_skb(self, lo: int, hi: int) -> int:
-        s = self.skb_ids.get()
-        self.range[s] = [lo, hi]
-        for b in self._sends_in(lo, hi):
-            self.users[b] = self.users.get(b, 0) + 1
-        return s
-
-    def _set_range(self, s: int, lo: int, hi: int) -> None:
-        old = set(self._sends_in(*self.range[s]))
-        new = set(self._sends_in(lo, hi))
-        self.range[s] = [lo, hi]
-        for b in new - old:
-            self.users[b] = self.users.get(b, 0) + 1
-        for b in sorted(old - new):
-            self._drop_user(b)
-
-    def _free_skb(self, cpu: int, s: int) -> None:
-        self.tb.free(cpu, s)
-        self.clone_of.pop(s, None)  # a clone still in flight outlives its original
-        lo, hi = self.range.pop(s)
-        self.skb_ids.put(s)
-        for b in self._sends_in(lo, hi):
-            self._drop_user(b)
-
-    def _drop_user(self, b: int) -> None:
-        self.users[b] -= 1
-        self._maybe_done(b)
-
-    def _maybe_done(self, b: int) -> None:
-        """No skb references send ``b`` any more and all of it was queued."""
-        if self.users.get(b, 0) or b not in self.queued:
-            return
-        self.queued.discard(b)
-        if self.zerocopy:
-            u = self.uarg_of.pop(b)
-            self.uarg_pending[u] -= 1
-            self._try_complete(u)
-        elif self.memory == "page_frag":
-            for buf, _n in self._frag_groups(b):
-                self.frag_pending[buf] -= 1
-                self._frag_recycle(buf)
-            del self.frags[b]
+                M[M_STATUS] |= OVF_QUEUE
+            M[M_GSO_SEGMENTS] += 1
+        _consume(P, M, S, E8, E16, E32, E64, cpu, s, dev)
+    else:
+        if M[M_DEVQ_N] < cap:
+            S[Q_DEV, start & mask] = dev
+            cnt = 1
         else:
-            buf, pfn, pages = self.pipe.pop(b)
-            self.buf_ids.put(buf)
-            self.pages.put(pfn, pages)
+            M[M_STATUS] |= OVF_QUEUE
+    M[M_DEVQ_N] += cnt
+    n = M[M_TXQ_N]
+    if n < cap:
+        k = (M[M_TXQ_HEAD] + n) & mask
+        S[Q_TXQ_DUE, k] = due
+        S[Q_TXQ_S, k] = s
+        S[Q_TXQ_START, k] = start
+        S[Q_TXQ_CNT, k] = cnt
+        M[M_TXQ_N] = n + 1
+    else:
+        M[M_STATUS] |= OVF_QUEUE
 
-    def _try_complete(self, u: int) -> None:
-        """__msg_zerocopy_callback() has run: the application reads it and may reuse the sends' memory."""
-        if self.uarg_pending[u] or u == self.cur_uarg:
-            return
-        self.tb.zc_complete(self.c.app_cpu, u)
-        for b in self.uarg_sends.pop(u):
-            self.free_slots.append(self.slot_of.pop(b))
-        del self.uarg_pending[u]
-        self.uarg_ids.put(u)
 
-    # the send side
-    def _uarg_for(self, b: int, size: int) -> int:
-        """msg_zerocopy_realloc(): extend the uarg of the unsent tail skb up to 512 KiB, else a new one."""
-        u = self.cur_uarg
-        extend = (u is not None and self.skb is not None and self.skb_uarg == u
-                  and self.uarg_bytes + size <= UARG_BYTE_LIMIT)
-        if not extend:
-            if u is not None:
-                self.cur_uarg = None
-                self._try_complete(u)
-            u = self.uarg_ids.get()
-            self.cur_uarg, self.uarg_bytes = u, 0
-            self.uarg_sends[u], self.uarg_pending[u] = [], 0
-        self.tb.uarg_get(self.c.app_cpu, u)
-        self.uarg_bytes += size
-        self.uarg_of[b] = u
-        self.uarg_sends[u].append(b)
-        self.uarg_pending[u] += 1
-        return u
+@njit(inline="always", **_JIT)
+def _lost(F, M):
+    """Whether the next segment in stream order is lost (runs of losses per Config.loss_chain)."""
+    p = F[F_STAY] if M[M_PREV_LOST] else F[F_START]
+    lost = _rand(M) < p
+    M[M_PREV_LOST] = 1 if lost else 0
+    return lost
 
-    def _pieces(self, b: int, size: int):
-        """The frags one send's bytes become, in order: (buffer, frag page, offset from it, bytes, folio head)."""
-        c = self.c
-        if self.memory == "page_frag":
-            for buf, pfn, offset, n in self.frags[b]:  # each fragment, cut at every page
-                pos = 0
-                while pos < n:
-                    o = offset + pos
-                    k = min(PAGE_SIZE - o % PAGE_SIZE, n - pos)
-                    yield buf, pfn + o // PAGE_SIZE, o % PAGE_SIZE, k, pfn
-                    pos += k
-            return
-        if self.zerocopy:
-            buf, base, first = self.slot_of[b]
+
+@njit(inline="always", **_JIT)
+def _unclone(P, M, S, E8, E16, E32, E64, s):
+    if S[SK_CLONE, s] >= 0:
+        _ev(M, E8, E16, E32, E64, EXPAND_HEAD, 0, P[P_RX_CPU], s, -1, -1, -1, 0, 0)  # skb_unclone()
+        S[SK_CLONE, s] = -1
+
+
+@njit(inline="always", **_JIT)
+def _trim(P, M, S, E8, E16, E32, E64, s, upto):
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
+    if upto <= lo:
+        return
+    _unclone(P, M, S, E8, E16, E32, E64, s)
+    _ev(M, E8, E16, E32, E64, PULL, 0, P[P_RX_CPU], s, -1, -1, -1, 0, upto - lo)
+    _set_range(P, M, S, E8, E16, E32, E64, s, upto, hi)
+
+
+@njit(**_JIT)
+def _retransmit(P, F, M, S, E8, E16, E32, E64, s):
+    """tcp_retransmit_skb(): resend until it gets through; each try is a clone completed by the device."""
+    while True:
+        lo, hi = S[SK_LO, s], S[SK_HI, s]
+        M[M_TRANSMISSIONS] += 1
+        M[M_RETRANSMITS] += 1
+        dev = _new_skb(P, M, S, lo, hi)
+        if S[SK_CLONE, s] >= 0:
+            _ev(M, E8, E16, E32, E64, SEGMENT, 0, P[P_RX_CPU], dev, s, -1, -1, 0, hi - lo)
         else:
-            buf, first, _ = self.pipe[b]
-            base = first
-        pos = 0
-        while pos < size:
-            q = first + pos // PAGE_SIZE
-            head = self._head(base, q)
-            if self.memory == "user":  # a run inside one folio
-                end = (head - first + self.folio_pages) * PAGE_SIZE
-            elif self.memory == "physrange":  # the future: any physical range
-                end = (pos // c.frag_size + 1) * c.frag_size
-            else:  # one page per frag
-                end = (pos // PAGE_SIZE + 1) * PAGE_SIZE
-            n = min(end, size) - pos
-            if self.memory in ("user", "physrange"):
-                yield buf, head, (first - head) * PAGE_SIZE + pos, n, head
-            else:
-                yield buf, q, pos % PAGE_SIZE, n, head
-            pos += n
-
-    def _close_skb(self, pending_txc, pending_ack) -> None:
-        if self.skb is None:
+            _ev(M, E8, E16, E32, E64, CLONE, 0, P[P_RX_CPU], dev, s, -1, -1, 0, 0)
+            S[SK_CLONE, s] = dev
+        _consume(P, M, S, E8, E16, E32, E64, P[P_TXC_CPU], s, dev)
+        if _rand(M) >= F[F_LOSS]:
             return
-        s = self.skb
-        self.skb, self.last_frag = None, None
-        now = self.sent
-        self.sent += 1
-        self._transmit(s, pending_txc, now + self.c.txc_lag)
-        pending_ack.append((now + self.c.inflight, s))
-        self._advance(pending_txc, pending_ack, now)
 
-    def _advance(self, pending_txc, pending_ack, now: int) -> None:
-        """Time counts skbs sent: skb i is completed at i + txc_lag and its first ACK comes at i + inflight;
-        what falls due by ``now`` happens, completions first."""
-        while pending_txc and pending_txc[0][0] <= now:
-            self._complete(*pending_txc.pop(0)[1:])
-        while pending_ack and pending_ack[0][0] <= now:
-            self._ack(pending_ack.pop(0)[1])
 
-    def _send(self, b: int, lo: int, size: int, pending_txc, pending_ack) -> None:
-        """One sendmsg() of ``size`` bytes starting at stream offset ``lo``."""
-        c, tb = self.c, self.tb
-        cpu = c.app_cpu
-        self.stats["sendmsg"] += 1
-        u = -1
-        if self.zerocopy:
-            self.slot_of[b] = self._slot()
-            u = self._uarg_for(b, size)
-        elif self.memory == "page_frag":  # the message is copied into fragments of at most one cache page
-            self.frags[b] = []
-            for pos in range(0, size, T.PAGE_FRAG_CACHE_MAX_SIZE):
-                n = min(T.PAGE_FRAG_CACHE_MAX_SIZE, size - pos)
-                self.frags[b].append((*self._frag_alloc(b, n), n))
-            for buf, _n in self._frag_groups(b):
-                self.frag_pending[buf] += 1
-        else:
-            pages = self._send_alloc_pages()
-            buf, pfn = self.buf_ids.get(), self.pages.get(pages)
-            tb.alloc(cpu, buf, pfn, self._send_held_pages(size, pages), self.folio_pages, self._send_kind())
-            self.stats["page_allocs"] += self._send_page_allocs()
-            self.pipe[b] = (buf, pfn, pages)
-        seq = lo
-        for buf, pfn, off, n, head in self._pieces(b, size):
-            while n:
-                if self.skb is not None and (self.skb_uarg != u and self.skb_frags):
-                    self._close_skb(pending_txc, pending_ack)  # one uarg per skb: -EEXIST, new segment
-                if self.skb is None:
-                    self.skb = self._new_skb(seq, seq)
-                    tb.skb_alloc(cpu, self.skb)
-                    self.skb_frags, self.skb_uarg = 0, -1
-                s = self.skb
-                room = c.size_goal - (self.range[s][1] - self.range[s][0])
-                k = min(room, n)
-                lf = self.last_frag
-                if self.memory == "user" and lf is not None and lf == (buf, head, off, u):
-                    tb.grow(cpu, s, buf, k, u)  # merged into the last frag
-                elif self.skb_frags >= c.max_frags:
-                    self._close_skb(pending_txc, pending_ack)  # -EMSGSIZE: new segment
-                    continue
-                else:
-                    tb.attach(cpu, s, buf, pfn, off, k, u)
-                    self.skb_frags += 1
-                self.skb_uarg = u
-                self.last_frag = (buf, head, off + k, u)
-                self._set_range(s, self.range[s][0], seq + k)
-                seq += k
-                off += k
-                n -= k
-                if k == room:
-                    self._close_skb(pending_txc, pending_ack)
-        self.queued.add(b)
-        if self.skb is not None and c.txc_lag == 0:
-            # tcp_push() sends the partial tail skb: with nothing of this socket left at the device,
-            # tcp_should_autocork() does not hold it back (net/ipv4/tcp.c, v6.12)
-            self._close_skb(pending_txc, pending_ack)
-        if self.zerocopy:
-            tb.uarg_put(cpu, u)  # net_zcopy_put() as tcp_sendmsg_locked() returns
-        elif self.memory == "page_frag":
-            for buf, n in self._frag_groups(b):
-                tb.buf_release(cpu, buf, n)  # page_frag_free() of each fragment after sendmsg() returns
-            for buf in self.frag_deferred:  # the bias drops of the pages the cache left during this send
-                tb.buf_release(cpu, buf)
-                self.frag_drained.add(buf)
-                self._frag_recycle(buf)
-            self.frag_deferred = []
-        else:
-            # splice_to_socket(): the pipe lets go at return; a service puts its pages or kfree()s its buffer
-            tb.buf_release(cpu, self.pipe[b][0])
-        self._maybe_done(b)
-
-    def generate(self) -> np.ndarray:
-        c = self.c
-        pending_txc: list[tuple[int, int, list[int]]] = []  # (due, write-queue skb, device skbs) to complete
-        pending_ack: list[tuple[int, int]] = []  # (due, write-queue skb) to acknowledge
-        b = 0
-        while b * c.send_size < c.bytes_sent:
-            lo = b * c.send_size
-            self._send(b, lo, min(c.send_size, c.bytes_sent - lo), pending_txc, pending_ack)
-            b += 1
-        self._close_skb(pending_txc, pending_ack)  # tcp_push() of the last partial skb
-        now = self.sent
-        while pending_txc or pending_ack:  # the rest falls due in time, as if the link stayed busy
-            self._advance(pending_txc, pending_ack, now)
-            now += 1
-        if self.cur_uarg is not None:
-            u, self.cur_uarg = self.cur_uarg, None
-            self._try_complete(u)
-        if self.frag_page is not None:  # the cache is drained (page_frag_cache_drain())
-            buf = self.frag_page[0]
-            self.tb.buf_release(c.app_cpu, buf)
-            self.frag_drained.add(buf)
-            self._frag_recycle(buf)
-        for buf in self.regions:  # munmap / unbind at exit
-            self.tb.buf_release(c.app_cpu, buf)
-        return self.tb.build(), self.stats
-
-    def _transmit(self, s: int, pending_txc: list, due: int) -> None:
-        """__tcp_transmit_skb(): clone for the device (pskb_copy if still cloned); GSO if no TSO."""
-        c, tb = self.c, self.tb
-        lo, hi = self.range[s]
-        self.stats["transmissions"] += 1
-        dev = self._new_skb(lo, hi)
-        if s in self.clone_of:
-            tb.segment(c.app_cpu, dev, s, 0, hi - lo)  # __pskb_copy_fclone(): a ref per frag
-        else:
-            tb.clone(c.app_cpu, dev, s)
-            self.clone_of[s] = dev
-        out = [dev]
-        if not self.tso and hi - lo > c.mss:
-            out = []
-            for start in range(0, hi - lo, c.mss):
-                seg = self._new_skb(lo + start, min(hi, lo + start + c.mss))
-                tb.segment(c.app_cpu, seg, dev, start, min(c.mss, hi - lo - start))
-                out.append(seg)
-                self.stats["gso_segments"] += 1
-            self._consume(c.app_cpu, s, dev)
-        pending_txc.append((due, s, out))
-
-    def _consume(self, cpu: int, s: int, dev: int) -> None:
-        if self.clone_of.get(s) == dev:
-            del self.clone_of[s]
-        self._free_skb(cpu, dev)
-
-    def _complete(self, s: int, devs: list[int]) -> None:
-        for d in devs:
-            self._consume(self.c.txc_cpu, s, d)
-
-    def _unclone(self, s: int) -> None:
-        if s in self.clone_of:
-            self.tb.expand_head(self.c.rx_cpu, s)  # skb_unclone() -> pskb_expand_head()
-            del self.clone_of[s]
-
-    def _lost(self) -> bool:
-        """Whether the next segment in stream order is lost (runs of losses per Config.loss_chain)."""
-        start, stay = self.c.loss_chain
-        self.prev_lost = self.rng.random() < (stay if self.prev_lost else start)
-        return self.prev_lost
-
-    def _ack(self, s: int) -> None:
-        """Acknowledge write-queue skb ``s``: trims, loss repair, free."""
-        c = self.c
-        cpu = c.rx_cpu
-        lo, hi = self.range[s]
-        seg_starts = list(range(lo, hi, c.mss))
-        lost = [self._lost() for _ in seg_starts]
-        self.stats["lost_segments"] += sum(lost)
-        acked = lo  # cumulative ACK point within s
-        run = 0
-        i = 0
-        while i < len(seg_starts):
-            if lost[i]:
-                j = i  # a run of lost segments stays one skb and is retransmitted as one
-                while j < len(seg_starts) and lost[j]:
-                    j += 1
-                end = min(seg_starts[j - 1] + c.mss, hi)
-                if acked > self.range[s][0]:
-                    self._trim(s, acked)
-                if end < hi:  # cut the hole out: tcp_fragment() from the SACK walk
-                    self._unclone(s)
-                    rest = self._split(s, end)
-                else:
-                    rest = None
-                self._retransmit(s)
-                self._free_skb(cpu, s)
-                if rest is None:
-                    return
-                s = rest
-                acked = end
-                run = 0
-                i = j
-                continue
-            end = min(seg_starts[i] + c.mss, hi)
-            run += 1
-            acked = end
-            if run % c.ack_every == 0 and end < hi:
-                self._trim(s, acked)
-            i += 1
-        self._free_skb(cpu, s)
-
-    def _trim(self, s: int, upto: int) -> None:
-        lo, hi = self.range[s]
-        if upto <= lo:
-            return
-        self._unclone(s)
-        self.tb.pull(self.c.rx_cpu, s, upto - lo)
-        self._set_range(s, upto, hi)
-
-    def _split(self, s: int, at: int) -> int:
-        lo, hi = self.range[s]
-        rest = self._new_skb(at, hi)
-        self.tb.split(self.c.rx_cpu, s, rest, at - lo)
-        self._set_range(s, lo, at)
-        return rest
-
-    def _retransmit(self, s: int) -> None:
-        """tcp_retransmit_skb(): resend until it gets through; each try is a clone completed by the device."""
-        while True:
-            pend: list = []
-            self._transmit_retrans(s, pend)
-            for item in pend:
-                self._complete(*item)
-            if self.rng.random() >= self.c.loss_rate:
+@njit(**_JIT)
+def _ack(P, F, M, S, E8, E16, E32, E64, s):
+    """Acknowledge write-queue skb ``s``: trims, loss repair, free."""
+    cpu = P[P_RX_CPU]
+    mss = P[P_MSS]
+    lo, hi = S[SK_LO, s], S[SK_HI, s]
+    nseg = (hi - lo + mss - 1) // mss if hi > lo else 0
+    if nseg > S.shape[1]:
+        M[M_STATUS] |= OVF_SEG
+        nseg = S.shape[1]
+    nlost = 0
+    for i in range(nseg):
+        S[LS, i] = 1 if _lost(F, M) else 0
+        nlost += S[LS, i]
+    M[M_LOST_SEGMENTS] += nlost
+    acked = lo
+    run = 0
+    i = 0
+    while i < nseg:
+        if S[LS, i]:
+            j = i  # a run of lost segments stays one skb and is retransmitted as one
+            while j < nseg and S[LS, j]:
+                j += 1
+            end = min(lo + (j - 1) * mss + mss, hi)
+            if acked > S[SK_LO, s]:
+                _trim(P, M, S, E8, E16, E32, E64, s, acked)
+            rest = -1
+            if end < hi:  # cut the hole out: tcp_fragment() from the SACK walk
+                _unclone(P, M, S, E8, E16, E32, E64, s)
+                slo = S[SK_LO, s]
+                rest = _new_skb(P, M, S, end, S[SK_HI, s])
+                _ev(M, E8, E16, E32, E64, SPLIT, 0, cpu, s, rest, -1, -1, 0, end - slo)
+                _set_range(P, M, S, E8, E16, E32, E64, s, slo, end)
+            _retransmit(P, F, M, S, E8, E16, E32, E64, s)
+            _free_skb(P, M, S, E8, E16, E32, E64, cpu, s)
+            if rest < 0:
                 return
+            s = rest
+            acked = end
+            run = 0
+            i = j
+            continue
+        end = min(lo + i * mss + mss, hi)
+        run += 1
+        acked = end
+        if run % P[P_ACK_EVERY] == 0 and end < hi:
+            _trim(P, M, S, E8, E16, E32, E64, s, acked)
+        i += 1
+    _free_skb(P, M, S, E8, E16, E32, E64, cpu, s)
 
-    def _transmit_retrans(self, s: int, pend: list) -> None:
-        c = self.c
-        lo, hi = self.range[s]
-        self.stats["transmissions"] += 1
-        self.stats["retransmits"] += 1
-        dev = self._new_skb(lo, hi)
-        if s in self.clone_of:
-            self.tb.segment(c.rx_cpu, dev, s, 0, hi - lo)
+
+@njit(**_JIT)
+def _advance(P, F, M, S, E8, E16, E32, E64, now):
+    """What falls due by ``now`` happens, completions first (the twin's _advance)."""
+    mask = S.shape[1] - 1
+    while M[M_TXQ_N] > 0 and S[Q_TXQ_DUE, M[M_TXQ_HEAD] & mask] <= now:
+        k = M[M_TXQ_HEAD] & mask
+        s, start, cnt = S[Q_TXQ_S, k], S[Q_TXQ_START, k], S[Q_TXQ_CNT, k]
+        M[M_TXQ_HEAD] += 1
+        M[M_TXQ_N] -= 1
+        for i in range(cnt):
+            _consume(P, M, S, E8, E16, E32, E64, P[P_TXC_CPU], s, S[Q_DEV, (start + i) & mask])
+        M[M_DEVQ_HEAD] += cnt
+        M[M_DEVQ_N] -= cnt
+    while M[M_ACKQ_N] > 0 and S[Q_ACK_DUE, M[M_ACKQ_HEAD] & mask] <= now:
+        s = S[Q_ACK_S, M[M_ACKQ_HEAD] & mask]
+        M[M_ACKQ_HEAD] += 1
+        M[M_ACKQ_N] -= 1
+        _ack(P, F, M, S, E8, E16, E32, E64, s)
+
+
+@njit(**_JIT)
+def _close_skb(P, F, M, S, E8, E16, E32, E64):
+    s = M[M_SKB]
+    if s < 0:
+        return
+    M[M_SKB] = -1
+    M[M_LF_VALID] = 0
+    now = M[M_SENT]
+    M[M_SENT] = now + 1
+    _transmit(P, M, S, E8, E16, E32, E64, s, now + P[P_TXC_LAG])
+    n = M[M_ACKQ_N]
+    if n < S.shape[1]:
+        k = (M[M_ACKQ_HEAD] + n) & (S.shape[1] - 1)
+        S[Q_ACK_DUE, k] = now + P[P_INFLIGHT]
+        S[Q_ACK_S, k] = s
+        M[M_ACKQ_N] = n + 1
+    else:
+        M[M_STATUS] |= OVF_QUEUE
+    _advance(P, F, M, S, E8, E16, E32, E64, now)
+
+
+@njit(**_JIT)
+def _slot(P, M, S, E8, E16, E32, E64, j):
+    """The twin's _slot(): send ``j``'s slot of user (or dma-buf) memory. The twin's slot stack: the slots
+    given back, LIFO, above the untaken slots of the newest region, which come out in order; a region is
+    mapped when both are used up."""
+    t = M[M_SLOT_TOP]
+    if t > 0:
+        M[M_SLOT_TOP] = t - 1
+        S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[SL_BUF, t - 1], S[SL_PFN, t - 1], S[SL_FIRST, t - 1]
+        return
+    sp = P[P_SEND_PAGES]
+    if M[M_FRESH_K] >= M[M_FRESH_N]:  # map a new region and cut it into send slots
+        pages = P[P_REGION_PAGES]
+        buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+        pfn = _page_get(M, S, BF_PAGE_FREE, pages)
+        _ev(M, E8, E16, E32, E64, ALLOC, P[P_ALLOC_KIND], P[P_APP_CPU], -1, -1, buf, pfn, P[P_FOLIO_PAGES], pages)
+        r = M[M_N_REGIONS]
+        if r < S.shape[1]:
+            S[BF_REGION, r] = buf
         else:
-            self.tb.clone(c.rx_cpu, dev, s)
-            self.clone_of[s] = dev
-        pend.append((s, [dev]))
+            M[M_STATUS] |= OVF_BUF
+        M[M_N_REGIONS] = r + 1
+        M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_K], M[M_FRESH_N] = buf, pfn, 0, pages // sp
+    k = M[M_FRESH_K]
+    M[M_FRESH_K] = k + 1
+    S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_PFN] + k * sp
 
 
-# --------------------------------------------------------------------------- RX
-def rx_layout(cfg: Config) -> tuple[int, int, int]:
-    """(kind, pages per pool page, packets per pool page) for ``cfg``: page_pool_alloc_netmem() gives a
-    whole page when a buffer is over half of it, else slots of ``rx_buf`` (at least one MSS)."""
-    slot = max(cfg.rx_buf, cfg.mss)
-    pages = max(cfg.folio_pages, -(-slot // PAGE_SIZE))
-    if 2 * slot > pages * PAGE_SIZE:
-        return T.MEM_POOL_PAGE, pages, 1
-    return T.MEM_POOL_FRAG, pages, pages * PAGE_SIZE // slot
+@njit(**_JIT)
+def _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size):
+    """The twin's _uarg_for(): msg_zerocopy_realloc() extends the uarg of the unsent tail skb up to 512 KiB,
+    else takes a new one; returns it."""
+    u = M[M_CUR_UARG]
+    extend = (u >= 0 and M[M_SKB] >= 0 and M[M_SKB_UARG] == u
+              and M[M_UARG_BYTES] + size <= P[P_UARG_LIMIT])
+    if not extend:
+        if u >= 0:
+            M[M_CUR_UARG] = -1
+            _try_complete(P, M, S, E8, E16, E32, E64, u)
+        u = _id_get(M, S, UA_FREE, M_UARG_TOP, M_UARG_NEXT, OVF_UARG)
+        M[M_CUR_UARG] = u
+        M[M_UARG_BYTES] = 0
+        S[UA_FIRST, u] = b
+        S[UA_PENDING, u] = 0
+    _ev(M, E8, E16, E32, E64, UARG_GET, 0, P[P_APP_CPU], -1, u, -1, -1, 0, 0)
+    M[M_UARG_BYTES] += size
+    S[SD_UARG, j] = u
+    S[UA_LAST, u] = b
+    S[UA_PENDING, u] += 1
+    return u
 
 
-def _rx_gro(cfg: Config) -> np.ndarray:
-    """Receive path with page_pool buffers, GRO and receive-queue coalescing."""
-    c = cfg
-    tb = TraceBuilder()
-    rng = SplitMix64(c.seed)
-    skb_ids, buf_ids, pages = _Ids(), _Ids(), _Pages()
-    kind, npages, per_page = rx_layout(c)
-    slot = npages * PAGE_SIZE // per_page
-    cur = None  # (buf_id, pfn, next slot)
-    frags_left: dict[int, int] = {}  # buffer id -> live frags
-    released: set[int] = set()
-    buf_pfn: dict[int, int] = {}
-    skb_bufs: dict[int, list[int]] = {}
-    gro = None  # the flow's GRO skb
-    gro_len = 0
-    queue: list[int] = []  # receive queue (oldest first); queue[-1] may take coalesces
-    blocked_until = -1  # packet index before which reads wait for a retransmission
-    n_pkts = -(-c.bytes_sent // c.mss)
-    stats = dict.fromkeys(STATS, 0)
-    stats["packets"] = n_pkts
+@njit(**_JIT)
+def _frag_copy(P, M, S, E8, E16, E32, E64, j, size):
+    """The twin's _frag_copy(): send ``j``'s message copied into page_frag fragments of at most one cache page
+    (_frag_alloc()); False if a capacity is too small."""
+    mask = S.shape[1] - 1
+    M[M_FRAG_N] = 0
+    for start in range(0, size, FRAG_MAX):
+        ci = M[M_FRAG_N]
+        if ci >= S.shape[1]:
+            M[M_STATUS] |= OVF_FRAG
+            return False
+        n = min(FRAG_MAX, size - start)
+        k = _frag_alloc(P, M, S, E8, E16, E32, E64, n)
+        S[FR_BUF, ci], S[FR_PFN, ci] = S[CP_BUF, k & mask], S[CP_PFN, k & mask]
+        S[FR_OFF, ci], S[FR_LEN, ci] = M[M_FRAG_LEFT], n
+        M[M_FRAG_N] = ci + 1
+        if ci == 0:
+            S[SD_CP0, j] = k
+        S[SD_CP1, j] = k
+    for k in range(S[SD_CP0, j], S[SD_CP1, j] + 1):
+        S[CP_PENDING, k & mask] += 1
+    S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = S[FR_BUF, 0], S[FR_PFN, 0], S[FR_PFN, 0]
+    return True
 
-    def recycle(b):
-        released.discard(b)
-        buf_ids.put(b)
-        pages.put(buf_pfn.pop(b), npages)
 
-    def free(cpu, s):
-        tb.free(cpu, s)
-        skb_ids.put(s)
-        for b in skb_bufs.pop(s):
-            frags_left[b] -= 1
-            if frags_left[b] == 0 and b in released:
-                recycle(b)
-
-    def deliver(s):
-        """TCP receive: coalesce into the queue tail when it fits, else append."""
-        if queue and len(skb_bufs[queue[-1]]) + len(skb_bufs[s]) <= c.max_frags:
-            tail = queue[-1]
-            tb.coalesce(c.rx_cpu, tail, s)
-            skb_bufs[tail].extend(skb_bufs[s])
-            skb_bufs[s] = []
-            free(c.rx_cpu, s)  # kfree_skb_partial()
+@njit(**_JIT)
+def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
+    """One sendmsg() of ``size`` bytes starting at stream offset ``lo`` (the twin's _send and _pieces)."""
+    cpu = P[P_APP_CPU]
+    memory = P[P_MEMORY]
+    mask = S.shape[1] - 1
+    j = b & mask
+    if S[SD_TAG, j] != -1:
+        M[M_STATUS] |= OVF_SEND
+        return
+    M[M_SENDMSG] += 1
+    S[SD_TAG, j] = b
+    S[SD_USERS, j] = 0
+    S[SD_QUEUED, j] = 0
+    u = -1
+    if P[P_ZEROCOPY]:
+        _slot(P, M, S, E8, E16, E32, E64, j)
+        u = _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size)
+    elif memory == MEM_FRAG:  # the message is copied into fragments of at most one cache page
+        if not _frag_copy(P, M, S, E8, E16, E32, E64, j, size):
+            return
+    else:  # a buffer of the send's own: the pipe's pages, a service's pages or kmalloc'd memory
+        sp = P[P_SEND_ALLOC_PAGES]
+        held = sp
+        if memory == MEM_PIPE_:  # the pipe holds only the buffers the bytes filled, in whole folios
+            fp = P[P_FOLIO_PAGES]
+            held = min(sp, (((size + PAGE - 1) // PAGE + fp - 1) // fp) * fp)
+        buf = _id_get(M, S, BF_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+        pfn = _page_get(M, S, BF_PAGE_FREE, sp)
+        _ev(M, E8, E16, E32, E64, ALLOC, P[P_SEND_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], held)
+        M[M_PAGE_ALLOCS] += P[P_SEND_PAGE_ALLOCS]
+        S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = buf, pfn, pfn
+    buf, base, first = S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j]
+    fp = P[P_FOLIO_PAGES]
+    size_goal = P[P_SIZE_GOAL]
+    max_frags = P[P_MAX_FRAGS]
+    seq = lo
+    pos = 0
+    while pos < size:
+        # the next piece: a run inside one folio (user), a physical range (physrange), a page (pipe, devmem,
+        # pages, slab), a page of a fragment (page_frag)
+        if memory == MEM_FRAG:
+            ci = pos // FRAG_MAX
+            within = pos - ci * FRAG_MAX
+            o = S[FR_OFF, ci] + within
+            buf, head = S[FR_BUF, ci], S[FR_PFN, ci]
+            pfn = head + o // PAGE
+            off = o % PAGE
+            n = min(PAGE - off, S[FR_LEN, ci] - within)
         else:
-            queue.append(s)
+            q = first + pos // PAGE
+            head = base + (q - base) // fp * fp
+            if memory == MEM_U:
+                end = (head - first + fp) * PAGE
+            elif memory == MEM_PHYS:
+                end = (pos // P[P_FRAG_SIZE] + 1) * P[P_FRAG_SIZE]
+            else:
+                end = (pos // PAGE + 1) * PAGE
+            n = min(end, size) - pos
+            if memory == MEM_U or memory == MEM_PHYS:
+                pfn = head
+                off = (first - head) * PAGE + pos
+            else:
+                pfn = q
+                off = pos % PAGE
+        pos += n
+        while n:
+            if M[M_SKB] >= 0 and M[M_SKB_UARG] != u and M[M_SKB_FRAGS] != 0:
+                _close_skb(P, F, M, S, E8, E16, E32, E64)  # -EEXIST
+            if M[M_SKB] < 0:
+                s = _new_skb(P, M, S, seq, seq)
+                M[M_SKB] = s
+                _ev(M, E8, E16, E32, E64, SKB_ALLOC, 0, cpu, s, -1, -1, -1, 0, 0)
+                M[M_SKB_FRAGS] = 0
+                M[M_SKB_UARG] = -1
+            s = M[M_SKB]
+            room = size_goal - (S[SK_HI, s] - S[SK_LO, s])
+            k = min(room, n)
+            if (memory == MEM_U and M[M_LF_VALID] and M[M_LF_BUF] == buf and M[M_LF_HEAD] == head
+                    and M[M_LF_OFF] == off and M[M_LF_U] == u):
+                _ev(M, E8, E16, E32, E64, GROW, 0, cpu, s, u, buf, -1, 0, k)  # merged into the last frag
+            elif M[M_SKB_FRAGS] >= max_frags:
+                _close_skb(P, F, M, S, E8, E16, E32, E64)  # -EMSGSIZE
+                continue
+            else:
+                _ev(M, E8, E16, E32, E64, ATTACH, 0, cpu, s, u, buf, pfn, off, k)
+                M[M_SKB_FRAGS] += 1
+            M[M_SKB_UARG] = u
+            M[M_LF_VALID] = 1
+            M[M_LF_BUF], M[M_LF_HEAD], M[M_LF_OFF], M[M_LF_U] = buf, head, off + k, u
+            _set_range(P, M, S, E8, E16, E32, E64, s, S[SK_LO, s], seq + k)
+            seq += k
+            off += k
+            n -= k
+            if k == room:
+                _close_skb(P, F, M, S, E8, E16, E32, E64)
+    S[SD_QUEUED, j] = 1
+    if M[M_SKB] >= 0 and P[P_TXC_LAG] == 0:
+        _close_skb(P, F, M, S, E8, E16, E32, E64)  # tcp_push() of the tail
+    if P[P_ZEROCOPY]:
+        _ev(M, E8, E16, E32, E64, UARG_PUT, 0, cpu, -1, u, -1, -1, 0, 0)
+    elif memory == MEM_FRAG:
+        ci = 0
+        nf = M[M_FRAG_N]
+        while ci < nf:  # page_frag_free() of each fragment, one event per cache page
+            fb = S[FR_BUF, ci]
+            cnt = 0
+            while ci < nf and S[FR_BUF, ci] == fb:
+                cnt += 1
+                ci += 1
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, fb, -1, 0, cnt)
+        for k in range(S[SD_CP0, j], S[SD_CP1, j]):  # the bias drops of the pages the cache left
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[CP_BUF, k & mask], -1, 0, 0)
+            S[CP_DRAINED, k & mask] = 1
+            _frag_recycle(M, S, k)
+    else:
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[SD_BUF, j], -1, 0, 0)
+    _maybe_done(P, M, S, E8, E16, E32, E64, b)
 
-    def flush_gro():
-        nonlocal gro, gro_len
-        if gro is not None:
-            deliver(gro)
-            gro, gro_len = None, 0
 
-    def read(upto_pkt):
-        # the application copies and frees whole skbs, oldest first
-        while len(queue) > 1 and upto_pkt >= blocked_until:
-            free(c.app_cpu, queue.pop(0))
+@njit(**_JIT)
+def sender(P, F, M, S, E8, E16, E32, E64):
+    """The twin's _Sender.generate(); returns early (``M[M_STATUS]`` set) when a capacity is too small."""
+    ssz = P[P_SEND_SIZE]
+    nbytes = P[P_BYTES]
+    b = 0
+    while b * ssz < nbytes:
+        lo = b * ssz
+        _send(P, F, M, S, E8, E16, E32, E64, b, lo, min(ssz, nbytes - lo))
+        if M[M_STATUS] != 0:
+            return
+        b += 1
+    _close_skb(P, F, M, S, E8, E16, E32, E64)  # tcp_push() of the last partial skb
+    now = M[M_SENT]
+    while M[M_TXQ_N] > 0 or M[M_ACKQ_N] > 0:  # the rest falls due in time
+        _advance(P, F, M, S, E8, E16, E32, E64, now)
+        if M[M_STATUS] != 0:
+            return
+        now += 1
+    u = M[M_CUR_UARG]
+    if u >= 0:
+        M[M_CUR_UARG] = -1
+        _try_complete(P, M, S, E8, E16, E32, E64, u)
+    k = M[M_FRAG_SEQ]
+    if k >= 0:  # page_frag_cache_drain()
+        j = k & (S.shape[1] - 1)
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, P[P_APP_CPU], -1, -1, S[CP_BUF, j], -1, 0, 0)
+        S[CP_DRAINED, j] = 1
+        _frag_recycle(M, S, k)
+    for r in range(min(M[M_N_REGIONS], S.shape[1])):  # munmap / unbind at exit
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, P[P_APP_CPU], -1, -1, S[BF_REGION, r], -1, 0, 0)
 
+
+# ---------------------------------------------------------------- the receiver
+# RX state: SK rows are 0 = frags held (buffer count), 1.. = the buffers; BF as above; Q row 0 the receive queue.
+@njit(inline="always", **_JIT)
+def _rx_recycle(M, BF, b):
+    BF[RB_RELEASED, b] = 0
+    _id_put(M, BF, RB_FREE, M_BUF_TOP, b)
+    _id_put(M, BF, RB_PAGE_FREE, M_PAGE_TOP, BF[RB_PFN, b])
+
+
+@njit(**_JIT)
+def _rx_free(M, SK, BF, E8, E16, E32, E64, cpu, s):
+    _ev(M, E8, E16, E32, E64, FREE, 0, cpu, s, -1, -1, -1, 0, 0)
+    _id_put(M, SK, SK.shape[0] - 1, M_SKB_TOP, s)
+    for i in range(SK[0, s]):
+        b = SK[1 + i, s]
+        BF[RB_FRAGS, b] -= 1
+        if BF[RB_FRAGS, b] == 0 and BF[RB_RELEASED, b]:
+            _rx_recycle(M, BF, b)
+    SK[0, s] = 0
+
+
+@njit(inline="always", **_JIT)
+def _rx_move(SK, dst, src):
+    """The frags of ``src`` move to the end of ``dst``."""
+    n = SK[0, dst]
+    for i in range(SK[0, src]):
+        SK[1 + n + i, dst] = SK[1 + i, src]
+    SK[0, dst] = n + SK[0, src]
+    SK[0, src] = 0
+
+
+@njit(**_JIT)
+def _rx_deliver(P, M, SK, BF, Q, E8, E16, E32, E64, s):
+    """TCP receive: coalesce into the queue tail when it fits, else append."""
+    cap = Q.shape[1]
+    n = M[M_ACKQ_N]
+    if n > 0:
+        tail = Q[0, (M[M_ACKQ_HEAD] + n - 1) & (cap - 1)]
+        if SK[0, tail] + SK[0, s] <= P[P_MAX_FRAGS]:
+            _ev(M, E8, E16, E32, E64, COALESCE, 0, P[P_RX_CPU], tail, s, -1, -1, 0, 0)
+            _rx_move(SK, tail, s)
+            _rx_free(M, SK, BF, E8, E16, E32, E64, P[P_RX_CPU], s)  # kfree_skb_partial()
+            return
+    if n < cap:
+        Q[0, (M[M_ACKQ_HEAD] + n) & (cap - 1)] = s
+        M[M_ACKQ_N] = n + 1
+    else:
+        M[M_STATUS] |= OVF_QUEUE
+
+
+@njit(**_JIT)
+def receiver(P, F, M, SK, BF, Q, E8, E16, E32, E64):
+    """The twin's _rx_gro(): page_pool buffers, GRO, receive-queue coalescing, the reader after each poll."""
+    cpu = P[P_RX_CPU]
+    mss = P[P_MSS]
+    nbytes = P[P_BYTES]
+    kind, npages, per_page = P[P_RX_KIND], P[P_RX_PAGES], P[P_RX_PER_PAGE]
+    slot = npages * PAGE // per_page
+    free_row = SK.shape[0] - 1
+    mask = Q.shape[1] - 1
+    cur, cur_pfn, cur_k = -1, 0, 0
+    gro, gro_len = -1, 0
+    blocked_until = -1
+    n_pkts = (nbytes + mss - 1) // mss
+    M[M_PACKETS] = n_pkts
     for i in range(n_pkts):
-        length = min(c.mss, c.bytes_sent - i * c.mss)
-        if cur is None or cur[2] >= per_page:
-            if cur is not None:
-                tb.buf_release(c.rx_cpu, cur[0])  # page_pool_drain_frag() as the next page is taken
-                released.add(cur[0])
-                if frags_left[cur[0]] == 0:
-                    recycle(cur[0])
-            b = buf_ids.get()
-            pfn = pages.get(npages)
-            tb.alloc(c.rx_cpu, b, pfn, npages, npages, kind)
-            buf_pfn[b] = pfn
-            frags_left[b] = 0
-            cur = (b, pfn, 0)
-        b, pfn, k = cur
-        cur = (b, pfn, k + 1)
-        s = skb_ids.get()
-        tb.skb_alloc(c.rx_cpu, s)
-        tb.attach(c.rx_cpu, s, b, pfn, k * slot, length)
-        skb_bufs[s] = [b]
-        frags_left[b] += 1
-        if rng.random() < c.loss_rate:
+        length = min(mss, nbytes - i * mss)
+        if cur < 0 or cur_k >= per_page:
+            if cur >= 0:
+                _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, cur, -1, 0, 0)  # page_pool_drain_frag()
+                BF[RB_RELEASED, cur] = 1
+                if BF[RB_FRAGS, cur] == 0:
+                    _rx_recycle(M, BF, cur)
+            b = _id_get(M, BF, RB_FREE, M_BUF_TOP, M_BUF_NEXT, OVF_BUF)
+            pfn = _page_get(M, BF, RB_PAGE_FREE, npages)
+            _ev(M, E8, E16, E32, E64, ALLOC, kind, cpu, -1, -1, b, pfn, npages, npages)
+            BF[RB_PFN, b] = pfn
+            BF[RB_FRAGS, b] = 0
+            BF[RB_RELEASED, b] = 0
+            cur, cur_pfn, cur_k = b, pfn, 0
+        b, pfn, k = cur, cur_pfn, cur_k
+        cur_k = k + 1
+        s = _id_get(M, SK, free_row, M_SKB_TOP, M_SKB_NEXT, OVF_SKB)
+        _ev(M, E8, E16, E32, E64, SKB_ALLOC, 0, cpu, s, -1, -1, -1, 0, 0)
+        _ev(M, E8, E16, E32, E64, ATTACH, 0, cpu, s, -1, b, pfn, k * slot, length)
+        SK[0, s] = 1
+        SK[1, s] = b
+        BF[RB_FRAGS, b] += 1
+        if _rand(M) < F[F_LOSS]:
             # a hole: GRO flushes, and readers wait a round trip for the retransmission
-            stats["lost_segments"] += 1
-            flush_gro()
-            blocked_until = i + c.rx_hole_packets
-        if gro is None:
+            M[M_LOST_SEGMENTS] += 1
+            if gro >= 0:
+                _rx_deliver(P, M, SK, BF, Q, E8, E16, E32, E64, gro)
+                gro, gro_len = -1, 0
+            blocked_until = i + P[P_RX_HOLE]
+        if gro < 0:
             gro, gro_len = s, length
-        elif len(skb_bufs[gro]) + 1 <= c.max_frags and gro_len + length < GSO_LEGACY_MAX_SIZE:
-            tb.coalesce(c.rx_cpu, gro, s)  # skb_gro_receive(): frags move
-            skb_bufs[gro].extend(skb_bufs[s])
-            skb_bufs[s] = []
+        elif SK[0, gro] + 1 <= P[P_MAX_FRAGS] and gro_len + length < P[P_GSO_LIMIT]:
+            _ev(M, E8, E16, E32, E64, COALESCE, 0, cpu, gro, s, -1, -1, 0, 0)  # skb_gro_receive(): frags move
+            _rx_move(SK, gro, s)
             gro_len += length
-            free(c.rx_cpu, s)  # NAPI_GRO_FREE
+            _rx_free(M, SK, BF, E8, E16, E32, E64, cpu, s)  # NAPI_GRO_FREE
         else:
-            flush_gro()
+            _rx_deliver(P, M, SK, BF, Q, E8, E16, E32, E64, gro)
             gro, gro_len = s, length
-        if (i + 1) % NAPI_BUDGET == 0:
-            flush_gro()  # napi_complete_done() -> gro_flush
-            read(i)  # the reader copies out what one poll delivered
-    flush_gro()
-    while queue:
-        free(c.app_cpu, queue.pop(0))
-    if cur is not None:
-        tb.buf_release(c.rx_cpu, cur[0])
-    return tb.build(), stats
+        if (i + 1) % P[P_NAPI] == 0:
+            if gro >= 0:  # napi_complete_done() -> gro_flush
+                _rx_deliver(P, M, SK, BF, Q, E8, E16, E32, E64, gro)
+                gro, gro_len = -1, 0
+            while M[M_ACKQ_N] > 1 and i >= blocked_until:  # the reader copies out what one poll delivered
+                s = Q[0, M[M_ACKQ_HEAD] & mask]
+                M[M_ACKQ_HEAD] += 1
+                M[M_ACKQ_N] -= 1
+                _rx_free(M, SK, BF, E8, E16, E32, E64, P[P_APP_CPU], s)
+        if M[M_STATUS] != 0:
+            return
+    if gro >= 0:
+        _rx_deliver(P, M, SK, BF, Q, E8, E16, E32, E64, gro)
+    while M[M_ACKQ_N] > 0:
+        s = Q[0, M[M_ACKQ_HEAD] & mask]
+        M[M_ACKQ_HEAD] += 1
+        M[M_ACKQ_N] -= 1
+        _rx_free(M, SK, BF, E8, E16, E32, E64, P[P_APP_CPU], s)
+    if cur >= 0:
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, cur, -1, 0, 0)
 
 
-# --------------------------------------------------------------------------- compiled twins
+# ---------------------------------------------------------------- the driver
+def _pow2(n: int) -> int:
+    return 1 << max(1, int(n) - 1).bit_length()
+
+
+def _events(cap: int) -> list[np.ndarray]:
+    """Empty event columns for ``cap`` events (np.empty: pages never written are never touched)."""
+    return [np.empty((rows, max(cap, 1)), dtype=dtype) for dtype, rows in WIDTHS]
+
+
+def _trace_events(cap: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A trace.EVENT array for ``cap`` events, and the kernel's arguments writing into it."""
+    tr = np.empty(max(cap, 1), dtype=T.EVENT)
+    dummy = [np.empty((rows, 0), dtype=dtype) for dtype, rows in WIDTHS[:3]]
+    return tr, [*dummy, tr.view(np.int64).reshape(len(tr), 5)]
+
+
+def _misc(seed: int) -> np.ndarray:
+    M = np.zeros(N_M, dtype=np.int64)
+    M[[M_SKB, M_SKB_UARG, M_CUR_UARG, M_FRAG_SEQ]] = -1
+    M[M_RNG] = np.uint64(seed & RNG.MASK).view(np.int64)  # splitmix64's state, as 64 bits
+    return M
+
+
+def _sender_state(caps: dict) -> tuple:
+    S = np.zeros((len(SENDER_ROWS), _pow2(max(caps.values()))), dtype=np.int64)
+    S[SD_TAG] = -1
+    S[CP_TAG] = -1
+    return (S,)
+
+
+def _receiver_state(caps: dict, max_frags: int) -> tuple:
+    SK = np.zeros((max_frags + 2, caps["skb"]), dtype=np.int64)
+    BF = np.zeros((5, caps["buf"]), dtype=np.int64)
+    Q = np.zeros((1, _pow2(caps["queue"])), dtype=np.int64)
+    return SK, BF, Q
+
+
+def _kernel(kind: str, P, F, seed: int, caps: dict, E: list, trace: bool) -> tuple[np.ndarray, dict]:
+    """One run; returns M and the capacities to try next if one was too small (else ``caps``)."""
+    M = _misc(seed)
+    M[M_TRACE] = int(trace)
+    if kind == "sender":
+        sender(P, F, M, *_sender_state(caps), *E)
+    else:
+        receiver(P, F, M, *_receiver_state(caps, int(P[P_MAX_FRAGS])), *E)
+    status = int(M[M_STATUS])
+    if status and kind == "sender":  # one array holds the sender's state: all of it grows
+        return M, {name: 2 * cap for name, cap in caps.items()}
+    if status:
+        caps = dict(caps)
+        for bit, name in OVERFLOW.items():
+            if status & bit:
+                caps[name] *= 2
+    return M, caps
+
+
+def count(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict) -> tuple[int, dict]:
+    """Events the kernel writes for ``P`` (nothing is written), and the capacities that sufficed."""
+    while True:
+        M, caps = _kernel(kind, P, F, seed, caps, _events(0), False)
+        if not M[M_STATUS]:
+            return int(M[M_N]), caps
+
+
+def run(kind: str, P: np.ndarray, F: np.ndarray, seed: int, caps: dict, events: int, *, trace: bool = False):
+    """Run the ``"sender"`` or ``"receiver"`` kernel until every capacity sufficed.
+
+    Returns (events, M, runs). ``events`` holds ``M[M_N]`` events: columns (rows of :data:`WIDTHS`'
+    arrays, see :data:`COLUMNS`), or with ``trace=True`` a trace.EVENT array first (see to_trace()).
+    ``runs`` counts the kernel's runs.
+    """
+    runs = 0
+    while True:
+        runs += 1
+        E = tr = None  # the last run's arrays go before the next are made
+        if trace:
+            tr, E = _trace_events(events)
+        else:
+            E = _events(events)
+        M, caps = _kernel(kind, P, F, seed, caps, E, trace)
+        if M[M_STATUS]:
+            continue
+        if M[M_N] > events:
+            events = int(M[M_N])
+            continue
+        return ([tr] if trace else E), M, runs
+
+
+def columns(E: list[np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The first ``n`` events as contiguous columns named after trace.EVENT's fields (views, no copy)."""
+    return {name: E[a][r, :n] for name, (a, r) in COLUMNS.items()}
+
+
+def to_trace(E: list[np.ndarray], n: int) -> np.ndarray:
+    """The first ``n`` events as a trace.EVENT array (``E`` from run(..., trace=True): no copy)."""
+    out = E[0]
+    if len(out) != n:
+        out.resize(n, refcheck=False)  # in place: realloc() shrinks the allocation
+    return out
+
+
+# ---------------------------------------------------------------- setting up from the config
 def _stats(M: np.ndarray) -> dict:
-    return {name: int(M[slot]) for name, slot in J.STAT_SLOTS.items()}
+    return {name: int(M[slot]) for name, slot in STAT_SLOTS.items()}
 
 
-def _sender_jit(cfg: Config, memory: str, tso: bool):
-    """Parameters, capacities and an event estimate for the compiled sender, derived as the twin derives them."""
+def sender_params(cfg: Config, memory: str, tso: bool):
+    """The compiled sender's parameters (P, F) and capacities, from the config as the twin reads it."""
     c = cfg
-    twin = _Sender(c, memory=memory, tso=tso)
-    P = np.zeros(J.N_P, dtype=np.int64)
-    P[[J.P_MEMORY, J.P_TSO, J.P_ZEROCOPY]] = J.MEMORY[memory], int(tso), int(twin.zerocopy)
-    P[[J.P_MSS, J.P_SEND_SIZE, J.P_FRAG_SIZE, J.P_BYTES]] = c.mss, c.send_size, c.frag_size, c.bytes_sent
-    P[[J.P_APP_CPU, J.P_TXC_CPU, J.P_RX_CPU]] = c.app_cpu, c.txc_cpu, c.rx_cpu
-    P[[J.P_SIZE_GOAL, J.P_SEND_PAGES, J.P_FOLIO_PAGES]] = c.size_goal, c.send_pages, twin.folio_pages
-    P[J.P_REGION_PAGES] = twin._region_pages() if twin.zerocopy else 0
-    P[[J.P_INFLIGHT, J.P_TXC_LAG, J.P_ACK_EVERY, J.P_MAX_FRAGS]] = c.inflight, c.txc_lag, c.ack_every, c.max_frags
-    P[J.P_ALLOC_KIND] = T.MEM_DEVMEM if memory == "devmem" else T.MEM_USER
-    P[J.P_UARG_LIMIT] = UARG_BYTE_LIMIT
-    P[[J.P_SEND_KIND, J.P_SEND_ALLOC_PAGES, J.P_SEND_PAGE_ALLOCS]] = (twin._send_kind(), twin._send_alloc_pages(),
-                                                                     twin._send_page_allocs())
+    zc = W.zerocopy(memory)
+    P = np.zeros(N_P, dtype=np.int64)
+    P[[P_MEMORY, P_TSO, P_ZEROCOPY]] = MEMORY[memory], int(tso), int(zc)
+    P[[P_MSS, P_SEND_SIZE, P_FRAG_SIZE, P_BYTES]] = c.mss, c.send_size, c.frag_size, c.bytes_sent
+    P[[P_APP_CPU, P_TXC_CPU, P_RX_CPU]] = c.app_cpu, c.txc_cpu, c.rx_cpu
+    P[[P_SIZE_GOAL, P_SEND_PAGES, P_FOLIO_PAGES]] = c.size_goal, c.send_pages, W.folio_pages(c, memory)
+    P[P_REGION_PAGES] = W.region_pages(c, memory) if zc else 0
+    P[[P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY, P_MAX_FRAGS]] = c.inflight, c.txc_lag, c.ack_every, c.max_frags
+    P[P_ALLOC_KIND] = W.region_kind(memory)
+    P[P_UARG_LIMIT] = UARG_BYTE_LIMIT
+    P[[P_SEND_KIND, P_SEND_ALLOC_PAGES, P_SEND_PAGE_ALLOCS]] = (W.send_kind(c, memory), W.send_alloc_pages(c, memory),
+                                                               W.send_page_allocs(c, memory))
     F = np.array([c.loss_rate, *c.loss_chain], dtype=np.float64)
     # Live state spans what is in flight: the write queue and the clones the device holds, the sends they
     # cover, and a ubuf_info's sends until all of them are done. Too small is only slower (the kernel asks
@@ -895,13 +1064,14 @@ def _sender_jit(cfg: Config, memory: str, tso: bool):
     return P, F, caps
 
 
-def _receiver_jit(cfg: Config):
+def receiver_params(cfg: Config):
+    """The compiled receiver's parameters (P, F) and capacities, from the config as the twin reads it."""
     c = cfg
     kind, npages, per_page = rx_layout(c)
-    P = np.zeros(J.N_P, dtype=np.int64)
-    P[[J.P_MSS, J.P_BYTES, J.P_APP_CPU, J.P_RX_CPU, J.P_MAX_FRAGS]] = c.mss, c.bytes_sent, c.app_cpu, c.rx_cpu, c.max_frags
-    P[[J.P_RX_KIND, J.P_RX_PAGES, J.P_RX_PER_PAGE, J.P_RX_HOLE]] = kind, npages, per_page, c.rx_hole_packets
-    P[[J.P_GSO_LIMIT, J.P_NAPI]] = GSO_LEGACY_MAX_SIZE, NAPI_BUDGET
+    P = np.zeros(N_P, dtype=np.int64)
+    P[[P_MSS, P_BYTES, P_APP_CPU, P_RX_CPU, P_MAX_FRAGS]] = c.mss, c.bytes_sent, c.app_cpu, c.rx_cpu, c.max_frags
+    P[[P_RX_KIND, P_RX_PAGES, P_RX_PER_PAGE, P_RX_HOLE]] = kind, npages, per_page, c.rx_hole_packets
+    P[[P_GSO_LIMIT, P_NAPI]] = GSO_LEGACY_MAX_SIZE, NAPI_BUDGET
     F = np.array([c.loss_rate, 0.0, 0.0], dtype=np.float64)
     # packets held at once: a round trip behind each hole, and the reader waits until a round trip
     # passes with no loss, ((1 - r)^-h - 1) / r packets on average
@@ -913,116 +1083,56 @@ def _receiver_jit(cfg: Config):
     return P, F, caps
 
 
-def _run_jit(workload: str, cfg: Config, *, trace: bool = False):
-    """(events, event count, stats, id-space sizes) from the compiled generator: columns, or with
-    ``trace`` a trace array (workloads_jit.run())."""
-    memory, tso = _SENDERS.get(workload, (None, None))
-    kind = "receiver" if memory is None else "sender"
-    P, F, caps = _receiver_jit(cfg) if memory is None else _sender_jit(cfg, memory, tso)
-    # The event arrays' size: count the events of the first bytes (same seed, same stream), all of them
-    # for a short transfer, and scale; the rare transfer that writes more is run again at its exact size.
-    pilot = -(-max(PILOT_BYTES, cfg.bytes_sent // 64) // cfg.send_size) * cfg.send_size
-    Pp = P.copy()
-    Pp[J.P_BYTES] = min(pilot, cfg.bytes_sent) if cfg.bytes_sent > 4 * pilot else cfg.bytes_sent
-    n, caps = J.count(kind, Pp, F, cfg.seed, caps)
-    events = n if Pp[J.P_BYTES] == cfg.bytes_sent else int(n * cfg.bytes_sent / Pp[J.P_BYTES] * 1.05) + 4096
-    E, M, _runs = J.run(kind, P, F, cfg.seed, caps, events, trace=trace)
-    n = int(M[J.M_N])
-    sizes = {"n_pfn": int(M[J.M_PAGE_NEXT]), "n_buf": int(M[J.M_BUF_NEXT]), "n_uarg": int(M[J.M_UARG_NEXT]),
-             "n_skb": int(M[J.M_SKB_NEXT]), "n_pins": int(M[J.M_PINS]) + 1}
-    return E, n, _stats(M), sizes
+def kernel_params(workload: str, cfg: Config):
+    """(kernel kind, P, F, capacities) for ``workload``: ``"sender"`` or ``"receiver"``, see :func:`run`."""
+    memory, tso = SENDERS.get(workload, (None, None))
+    if memory is None:
+        return ("receiver", *receiver_params(cfg))
+    return ("sender", *sender_params(cfg, memory, tso))
 
 
 PILOT_BYTES = 1 << 20  # at least this much of a long transfer is counted first to size its event arrays
 
 
-def _make_twin(workload: str):
-    memory, tso = _SENDERS.get(workload, (None, None))
-    if memory is None:
-        return _rx_gro
-    return lambda c: _Sender(c, memory=memory, tso=tso).generate()
+def _run(workload: str, cfg: Config, *, trace: bool = False):
+    """(events, event count, stats, id-space sizes) from the compiled generator: columns, or with
+    ``trace`` a trace array (see run())."""
+    kind, P, F, caps = kernel_params(workload, cfg)
+    # The event arrays' size: count the events of the first bytes (same seed, same stream), all of them
+    # for a short transfer, and scale; the rare transfer that writes more is run again at its exact size.
+    pilot = -(-max(PILOT_BYTES, cfg.bytes_sent // 64) // cfg.send_size) * cfg.send_size
+    Pp = P.copy()
+    Pp[P_BYTES] = min(pilot, cfg.bytes_sent) if cfg.bytes_sent > 4 * pilot else cfg.bytes_sent
+    n, caps = count(kind, Pp, F, cfg.seed, caps)
+    events = n if Pp[P_BYTES] == cfg.bytes_sent else int(n * cfg.bytes_sent / Pp[P_BYTES] * 1.05) + 4096
+    E, M, _runs = run(kind, P, F, cfg.seed, caps, events, trace=trace)
+    n = int(M[M_N])
+    sizes = {"n_pfn": int(M[M_PAGE_NEXT]), "n_buf": int(M[M_BUF_NEXT]), "n_uarg": int(M[M_UARG_NEXT]),
+             "n_skb": int(M[M_SKB_NEXT]), "n_pins": int(M[M_PINS]) + 1}
+    return E, n, _stats(M), sizes
 
 
-def _make_jit(workload: str):
-    def make(c: Config):
-        E, n, stats, _sizes = _run_jit(workload, c, trace=True)
-        return J.to_trace(E, n), stats
-
-    return make
-
-
-#: The senders' memory and offload per workload (the others are receivers).
-_SENDERS = {"tcp_send": ("user", True), "tcp_gso": ("user", False), "splice_send": ("pipe", True),
-            "devmem_send": ("devmem", True), "physrange_send": ("physrange", True),
-            "kmalloc_copy": ("page_frag", True), "kmalloc_pages": ("pages", True), "kmalloc_send": ("slab", True),
-            "splice_gso": ("pipe", False)}
-
-
-@dataclass(frozen=True)
-class Workload:
-    name: str
-    summary: str
-    make: Callable[[Config], tuple[np.ndarray, dict]]  # the compiled generator
-    twin: Callable[[Config], tuple[np.ndarray, dict]]  # the Python generator: the specification
-    today: bool = True  # False: the thread's future, a frag builder today's kernel does not have
-
-
-def _workload(name: str, summary: str, today: bool = True) -> Workload:
-    return Workload(name, summary, _make_jit(name), _make_twin(name), today)
-
-
-WORKLOADS: dict[str, Workload] = {
-    w.name: w
-    for w in (
-        _workload("tcp_send", "bulk TCP send, MSG_ZEROCOPY, TSO: clones, ACK trims, loss repair"),
-        _workload("tcp_gso", "bulk TCP send, MSG_ZEROCOPY, software GSO: skb_segment per MSS"),
-        _workload("splice_send", "splice from a pipe (MSG_SPLICE_PAGES): a frag per page; the pipe lets go at return"),
-        _workload("devmem_send", "devmem TCP TX from a dma-buf: a frag per net_iov, refs on the binding"),
-        _workload("rx_gro", "receive: page_pool buffers, GRO, receive-queue coalescing, reader frees"),
-        _workload("physrange_send", "future: splice with frags as physical ranges of frag_size bytes across folios",
-                  today=False),
-    )
-}
-TODAY = tuple(name for name, w in WORKLOADS.items() if w.today)
-#: Generators the later chapters add to chapter 01's paths above: a kernel service (a network filesystem, a
-#: storage target) sending messages it built in kmalloc'd memory, ``send_size`` bytes per message, with
-#: MSG_SPLICE_PAGES (chapter 07), and the splice path with software GSO (chapter 05's kernel comparison).
-EXTRA: dict[str, Workload] = {
-    w.name: w
-    for w in (
-        _workload("kmalloc_copy", "a kernel service copies each kmalloc'd message into page_frag_cache fragments "
-                  "and splices those (today)"),
-        _workload("kmalloc_pages", "a kernel service copies each message into freshly allocated whole pages and "
-                  "splices those"),
-        _workload("kmalloc_send", "a kernel service splices its kmalloc'd message itself: refused today up to "
-                  "KMALLOC_MAX_CACHE_SIZE (slab), a compound page above; a destructor's to own"),
-        _workload("splice_gso", "splice from a pipe (MSG_SPLICE_PAGES) with software GSO: skb_segment per MSS"),
-    )
-}
-#: The kernel services' senders of chapter 07.
-SERVICES = ("kmalloc_copy", "kmalloc_pages", "kmalloc_send")
-#: Every generator, by name.
-ALL = {**WORKLOADS, **EXTRA}
+# ---------------------------------------------------------------- the generators
 IMPLS = ("jit", "twin")
 
 
 def _lookup(workload: str, impl: str) -> Workload:
     if impl not in IMPLS:
         raise ValueError(f"impl={impl!r} is not allowed; allowed: {', '.join(IMPLS)}")
-    try:
-        return ALL[workload]
-    except KeyError:
-        raise ValueError(f"unknown workload {workload!r}; known: {', '.join(ALL)}") from None
+    return W.lookup(workload)
 
 
 def generate_with_stats(workload: str, *, impl: str = "jit", **params) -> tuple[np.ndarray, dict]:
     """A trace of ``workload`` with the given :class:`Config` fields, and the generator's :data:`STATS`.
 
-    ``impl="jit"`` (the default) runs the compiled generator, ``impl="twin"`` the Python one; both give
-    the identical trace and stats.
+    ``impl="jit"`` (the default) runs the compiled generator, ``impl="twin"`` the Python one
+    (:func:`.workloads_twin.generate_with_stats`); both give the identical trace and stats.
     """
-    w = _lookup(workload, impl)
-    return (w.make if impl == "jit" else w.twin)(Config(**params))
+    _lookup(workload, impl)
+    if impl == "twin":
+        return W.generate_with_stats(workload, **params)
+    E, n, stats, _sizes = _run(workload, Config(**params), trace=True)
+    return to_trace(E, n), stats
 
 
 def generate(workload: str, *, impl: str = "jit", **params) -> np.ndarray:
@@ -1032,23 +1142,23 @@ def generate(workload: str, *, impl: str = "jit", **params) -> np.ndarray:
 
 def generate_columns(workload: str, **params) -> tuple[dict[str, np.ndarray], dict, dict]:
     """The compiled generator's trace as contiguous columns (what the engine replays, no copy), its stats,
-    and the id-space sizes a replay needs (``trace.sizes()`` plus ``n_pins``, engine._pin_capacity())."""
+    and the id-space sizes a replay needs (``trace.sizes()`` plus ``n_pins``, ``engine.pin_capacity()``)."""
     _lookup(workload, "jit")
-    E, n, stats, sizes = _run_jit(workload, Config(**params))
-    return J.columns(E, n), stats, sizes
+    E, n, stats, sizes = _run(workload, Config(**params))
+    return columns(E, n), stats, sizes
 
 
 def generate_and_replay(workload: str, policy, *, max_frags: int = T.MAX_SKB_FRAGS, **params):
     """Generate ``workload`` and replay it under ``policy`` end to end, without building a trace array:
     the engine reads the generator's columns. Returns (Ledger, stats, events)."""
     from . import engine
-    from .ledger import Ledger
-    from .policies import get
 
-    pol = get(policy)
-    cols, stats, s = generate_columns(workload, **params)
-    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
-    led = engine.L.new_array()
-    engine._replay(*(cols[name] for name in T.EVENT.names), engine._params(pol, *sizes),
-                   *engine._state(*sizes, 1 if pol.holds_pages else s["n_pins"]), led)
-    return Ledger.from_array(led), stats, len(cols["op"])
+    cols, stats, sizes = generate_columns(workload, **params)
+    return engine.replay_columns(cols, policy, sizes, max_frags=max_frags), stats, len(cols["op"])
+
+
+# _ev's trace words are trace.EVENT's fields, on a little-endian machine:
+# op | kind << 8 | cpu << 16 | skb << 32; other | buf << 32; pfn; off; len
+assert T.EVENT.itemsize == 40 and [T.EVENT.fields[f][1] for f in T.EVENT.names] == [0, 1, 2, 4, 8, 12, 16, 24, 32]
+assert sys.byteorder == "little"
+

@@ -436,7 +436,7 @@ class Replay:
     def total(self, sh: SharedInfo) -> int:
         return sum(f.len for f in sh.frags)
 
-    # ---- events ------------------------------------------------------------
+    # ---- events: one method per trace op, named after it (engine.py compiles each under the same name) --
     def run(self, trace) -> Ledger:
         for ev in trace:
             self.c["events"] += 1
@@ -445,354 +445,405 @@ class Replay:
         return self.finish()
 
     def step(self, op, kind, cpu, skb, other, buf, pfn, off, length) -> bool:
-        delta: Counter = Counter()
-        p = self.p
+        """One event: its method collects the reference changes it makes in ``self.delta`` (or returns False,
+        having changed nothing, if the event does not fit the state); then they are applied."""
+        self.delta = Counter()
         if op == T.ALLOC:
-            fp, pages = off, length
-            if (pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > self.n_pfn or buf < 0 or kind >= T.N_KINDS
-                    or (kind in OWN_FOLIO_KINDS and pages != fp)):
-                return False
-            old = self.buffers.get(buf)
-            if old is not None and (old.holder or self.buffer_alive(buf)):
-                return False
-            if any(self.alive.get(q, False) for q in range(pfn, pfn + pages)):
-                return False
-            b = Buffer(pfn, pages, fp, kind)
-            self.buffers[buf] = b
-            for q in range(pfn, pfn + pages):
-                self.alive[q] = True
-                self.head[q] = pfn + (q - pfn) // fp * fp
-                self.page_buf[q] = buf
-            self.pages_alive += pages
-            self.c["pages_peak"] = max(self.c["pages_peak"], self.pages_alive)
-            self.count[(OWNER, buf)] = 0
-            if self.binding:
-                return True  # memory lives until its holder lets go
-            if kind in T.POOL_KINDS:  # page_pool_fragment_netmem(): one plain store
-                b.bias = 1 if kind == T.MEM_POOL_PAGE else T.POOL_BIAS
-                self.count[(FOLIO, pfn)] = b.bias
-                self.init_line((FOLIO, pfn), cpu)
-            elif kind == T.MEM_PAGE_FRAG:  # the refill's page_ref_add(): the cache holds pagecnt_bias
-                b.bias = T.FRAG_BIAS
-                self.count[(FOLIO, pfn)] = b.bias
-                self.init_line((FOLIO, pfn), cpu)
-            elif kind == T.MEM_DEVMEM or not self.page_design:
-                self.count[(OWNER, buf)] = 1
-                self.init_line((OWNER, buf), cpu)
-            elif kind == T.MEM_SLAB:
-                pass  # a slab object has no refcount to hold: it lives until kfree()
-            else:  # the mapping's ref per folio, the allocator's per folio; the pipe's per page
-                for h in b.heads():
-                    self.count[(FOLIO, h)] = len(b.folio_span(h)) if kind == T.MEM_PIPE else 1
-                    self.init_line((FOLIO, h), cpu)
-            return True
+            ok = self.alloc(cpu, buf, pfn, length, off, kind)
+        elif op == T.SKB_ALLOC:
+            ok = self.skb_alloc(cpu, skb)
+        elif op == T.ATTACH:
+            ok = self.attach(cpu, skb, buf, pfn, off, length, other)
+        elif op == T.CLONE:
+            ok = self.clone(cpu, skb, other)
+        elif op == T.SPLIT:
+            ok = self.split(cpu, skb, other, length)
+        elif op == T.SEGMENT:
+            ok = self.segment(cpu, skb, other, off, length)
+        elif op == T.EXPAND_HEAD:
+            ok = self.expand_head(cpu, skb)
+        elif op == T.COALESCE:
+            ok = self.coalesce(cpu, skb, other)
+        elif op == T.PULL:
+            ok = self.pull(cpu, skb, length)
+        elif op == T.ZC_COMPLETE:
+            ok = self.zc_complete(cpu, other)
+        elif op == T.FREE:
+            ok = self.free(cpu, skb)
+        elif op == T.BUF_RELEASE:
+            ok = self.buf_release(cpu, buf, length)
+        elif op == T.UARG_GET:
+            ok = self.uarg_get(cpu, other)
+        elif op == T.UARG_PUT:
+            ok = self.uarg_put(cpu, other)
+        elif op == T.GROW:
+            ok = self.grow(cpu, skb, buf, length, other)
+        else:
+            ok = False
+        self.apply(self.delta, cpu, op)
+        return ok
 
-        if op == T.SKB_ALLOC:
-            if skb < 0 or skb in self.skbs:
-                return False
-            self.skbs[skb] = Skb(self.new_shinfo(cpu))
-            return True
+    def alloc(self, cpu, buf, pfn, pages, fp, kind) -> bool:
+        """A buffer appears: its pages, and what holds them under the policy."""
+        if (pages <= 0 or fp <= 0 or pfn < 0 or pfn + pages > self.n_pfn or buf < 0 or kind >= T.N_KINDS
+                or (kind in OWN_FOLIO_KINDS and pages != fp)):
+            return False
+        old = self.buffers.get(buf)
+        if old is not None and (old.holder or self.buffer_alive(buf)):
+            return False
+        if any(self.alive.get(q, False) for q in range(pfn, pfn + pages)):
+            return False
+        b = Buffer(pfn, pages, fp, kind)
+        self.buffers[buf] = b
+        for q in range(pfn, pfn + pages):
+            self.alive[q] = True
+            self.head[q] = pfn + (q - pfn) // fp * fp
+            self.page_buf[q] = buf
+        self.pages_alive += pages
+        self.c["pages_peak"] = max(self.c["pages_peak"], self.pages_alive)
+        self.count[(OWNER, buf)] = 0
+        if self.binding:
+            return True  # memory lives until its holder lets go
+        if kind in T.POOL_KINDS:  # page_pool_fragment_netmem(): one plain store
+            b.bias = 1 if kind == T.MEM_POOL_PAGE else T.POOL_BIAS
+            self.count[(FOLIO, pfn)] = b.bias
+            self.init_line((FOLIO, pfn), cpu)
+        elif kind == T.MEM_PAGE_FRAG:  # the refill's page_ref_add(): the cache holds pagecnt_bias
+            b.bias = T.FRAG_BIAS
+            self.count[(FOLIO, pfn)] = b.bias
+            self.init_line((FOLIO, pfn), cpu)
+        elif kind == T.MEM_DEVMEM or not self.page_design:
+            self.count[(OWNER, buf)] = 1
+            self.init_line((OWNER, buf), cpu)
+        elif kind == T.MEM_SLAB:
+            pass  # a slab object has no refcount to hold: it lives until kfree()
+        else:  # the mapping's ref per folio, the allocator's per folio; the pipe's per page
+            for h in b.heads():
+                self.count[(FOLIO, h)] = len(b.folio_span(h)) if kind == T.MEM_PIPE else 1
+                self.init_line((FOLIO, h), cpu)
+        return True
 
-        if op == T.ATTACH:
-            s = self.skbs.get(skb)
-            f = Frag(pfn, off, length, buf, other)
-            if s is None or s.shinfo.dataref != 1 or len(s.shinfo.frags) >= self.max_frags or not self.frag_ok(f):
-                return False
-            sh, u = s.shinfo, other
-            if u >= 0 and (u >= self.n_uarg or not self.uarg_active.get(u, False)):
-                return False
-            if u >= 0 and sh.uarg >= 0 and sh.uarg != u:
-                return False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
-            b = self.buffers[buf]
-            if b.kind == T.MEM_SLAB and self.page_design:
-                return False  # skb_splice_from_iter(): WARN_ON_ONCE(!sendpage_ok(page)), -EIO
-            delta.subtract(self.owner_terms(sh.frags))
+    def skb_alloc(self, cpu, skb) -> bool:
+        """A new skb with a shared info of its own."""
+        if skb < 0 or skb in self.skbs:
+            return False
+        self.skbs[skb] = Skb(self.new_shinfo(cpu))
+        return True
+
+    def attach(self, cpu, skb, buf, pfn, off, length, u) -> bool:
+        """skb_fill_page_desc() and the frag's reference (for user memory, GUP refs or pins its pages)."""
+        delta = self.delta
+        s = self.skbs.get(skb)
+        f = Frag(pfn, off, length, buf, u)
+        if s is None or s.shinfo.dataref != 1 or len(s.shinfo.frags) >= self.max_frags or not self.frag_ok(f):
+            return False
+        sh = s.shinfo
+        if u >= 0 and (u >= self.n_uarg or not self.uarg_active.get(u, False)):
+            return False
+        if u >= 0 and sh.uarg >= 0 and sh.uarg != u:
+            return False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
+        b = self.buffers[buf]
+        if b.kind == T.MEM_SLAB and self.page_design:
+            return False  # skb_splice_from_iter(): WARN_ON_ONCE(!sendpage_ok(page)), -EIO
+        delta.subtract(self.owner_terms(sh.frags))
+        sh.frags.append(f)
+        self.point(f, +1)
+        if b.kind == T.MEM_USER:
+            if self.page_design:
+                self.gup(f, cpu, T.ATTACH)
+            else:
+                self.pin(f, cpu, T.ATTACH)
+        delta.update(self.refset(f))
+        delta.update(self.owner_terms(sh.frags))
+        if b.kind in T.POOL_KINDS and not self.binding and b.bias > 0:
+            b.bias -= 1  # frag_users++: the slot's ref comes out of the pool's bias
+            delta[(FOLIO, self.head[f.pfn])] -= 1
+        if u >= 0 and sh.uarg < 0:
+            sh.uarg = u
+            if self.p.uarg:
+                delta[(UARG, u)] += 1
+        return True
+
+    def grow(self, cpu, skb, buf, length, uarg) -> bool:
+        """The last frag takes in the next ``length`` bytes of its folio (zerocopy_fill_skb_from_iter())."""
+        s = self.skbs.get(skb)
+        if s is None or s.shinfo.dataref != 1 or not s.shinfo.frags or length <= 0:
+            return False
+        f = s.shinfo.frags[-1]
+        g = Frag(f.pfn, f.off, f.len + length, f.buf, f.uarg)
+        if buf != f.buf or uarg != f.uarg or not self.frag_ok(g):
+            return False
+        # the pages the new bytes are on (GUP refs or pins each of them, even one the frag already covers)
+        new = Frag(f.pfn, f.off + f.len, length, buf, f.uarg).pages()
+        last = self.head[f.pfn + (f.off + f.len - 1) // PAGE]
+        if any(self.head[q] != last for q in new):
+            return False  # only bytes of the same folio merge into the last frag
+        self.point(f, -1)
+        self.point(g, +1)
+        s.shinfo.frags[-1] = g
+        b = self.buffers[buf]
+        if b.kind == T.MEM_USER:
+            if self.page_design:  # GUP refs the new pages; all of them go back in one page_ref_sub()
+                gets = 1 if b.folio_pages >= T.PMD_PAGES else len(new)
+                for _ in range(gets + 1):
+                    self.atomic((FOLIO, last), cpu, "page_atomics", T.GROW)
+            else:
+                self.pin(Frag(new[0], 0, len(new) * PAGE, buf, f.uarg), cpu, T.GROW)
+        return True
+
+    def clone(self, cpu, new, src) -> bool:
+        """skb_clone(): ``new`` shares ``src``'s shared info, one more dataref."""
+        s = self.skbs.get(src)
+        if s is None or new < 0 or new in self.skbs or new == src:
+            return False
+        sh = s.shinfo
+        self.dataref(sh, +1, cpu)
+        self.skbs[new] = Skb(sh, cloned=True)
+        s.cloned = True
+        if self.p.owner_mode == OWNER_SKB:
+            self.delta.update(self.owner_terms(sh.frags))
+        return True
+
+    def split(self, cpu, skb, new, keep) -> bool:
+        """skb_split() (tcp_fragment()): ``skb`` keeps its first ``keep`` bytes, ``new`` gets the rest."""
+        delta = self.delta
+        s = self.skbs.get(skb)
+        if s is None or new < 0 or new in self.skbs or new == skb or s.shinfo.dataref != 1:
+            return False
+        sh = s.shinfo
+        if not 0 < keep < self.total(sh):
+            return False
+        before = list(sh.frags)
+        rest = self.new_shinfo(cpu)
+        stay: list[Frag] = []
+        pos = 0
+        for f in before:
+            if pos + f.len <= keep:
+                stay.append(f)
+            elif pos >= keep:
+                rest.frags.append(f)  # moved with its references
+            else:  # straddles the split point: both halves hold references
+                head_part = Frag(f.pfn, f.off, keep - pos, f.buf, f.uarg)
+                tail_part = Frag(f.pfn, f.off + keep - pos, f.len - (keep - pos), f.buf, f.uarg)
+                self.point(f, -1)
+                self.point(head_part, +1)
+                self.point(tail_part, +1)
+                delta.subtract(self.refset(f))
+                delta.update(self.refset(head_part))
+                delta.update(self.refset(tail_part))
+                stay.append(head_part)
+                rest.frags.append(tail_part)
+            pos += f.len
+        sh.frags = stay
+        delta.subtract(self.owner_terms(before))
+        delta.update(self.owner_terms(stay))
+        delta.update(self.owner_terms(rest.frags))
+        self.inherit_uarg(sh, rest, delta)
+        self.skbs[new] = Skb(rest)
+        return True
+
+    def segment(self, cpu, new, src, start, length) -> bool:
+        """skb_segment(), __pskb_copy(): ``new`` gets bytes [start, start + length) of ``src``'s frags, each
+        piece with a reference of its own."""
+        delta = self.delta
+        s = self.skbs.get(src)
+        if s is None or new < 0 or new in self.skbs or new == src:
+            return False
+        end = start + length
+        if start < 0 or length <= 0 or end > self.total(s.shinfo):
+            return False
+        pieces = []
+        pos = 0
+        for f in s.shinfo.frags:
+            lo, hi = max(start, pos), min(end, pos + f.len)
+            if lo < hi:
+                pieces.append(Frag(f.pfn, f.off + lo - pos, hi - lo, f.buf, f.uarg))
+            pos += f.len
+        if len(pieces) > self.max_frags:
+            return False
+        sh = self.new_shinfo(cpu)
+        for f in pieces:
             sh.frags.append(f)
             self.point(f, +1)
-            if b.kind == T.MEM_USER:
-                if self.page_design:
-                    self.gup(f, cpu, op)
-                else:
-                    self.pin(f, cpu, op)
             delta.update(self.refset(f))
-            delta.update(self.owner_terms(sh.frags))
-            if b.kind in T.POOL_KINDS and not self.binding and b.bias > 0:
-                b.bias -= 1  # frag_users++: the slot's ref comes out of the pool's bias
-                delta[(FOLIO, self.head[f.pfn])] -= 1
-            if u >= 0 and sh.uarg < 0:
-                sh.uarg = u
-                if p.uarg:
-                    delta[(UARG, u)] += 1
-            self.apply(delta, cpu, op)
-            return True
+        delta.update(self.owner_terms(sh.frags))
+        self.inherit_uarg(s.shinfo, sh, delta)
+        self.skbs[new] = Skb(sh)
+        return True
 
-        if op == T.GROW:
-            s = self.skbs.get(skb)
-            if s is None or s.shinfo.dataref != 1 or not s.shinfo.frags or length <= 0:
-                return False
-            f = s.shinfo.frags[-1]
-            g = Frag(f.pfn, f.off, f.len + length, f.buf, f.uarg)
-            if buf != f.buf or other != f.uarg or not self.frag_ok(g):
-                return False
-            # the pages the new bytes are on (GUP refs or pins each of them, even one the frag already covers)
-            new = Frag(f.pfn, f.off + f.len, length, buf, f.uarg).pages()
-            last = self.head[f.pfn + (f.off + f.len - 1) // PAGE]
-            if any(self.head[q] != last for q in new):
-                return False  # only bytes of the same folio merge into the last frag
-            self.point(f, -1)
-            self.point(g, +1)
-            s.shinfo.frags[-1] = g
-            b = self.buffers[buf]
-            if b.kind == T.MEM_USER:
-                if self.page_design:  # GUP refs the new pages; all of them go back in one page_ref_sub()
-                    gets = 1 if b.folio_pages >= T.PMD_PAGES else len(new)
-                    for _ in range(gets + 1):
-                        self.atomic((FOLIO, last), cpu, "page_atomics", op)
-                else:
-                    self.pin(Frag(new[0], 0, len(new) * PAGE, buf, f.uarg), cpu, op)
-            return True
-
-        if op == T.CLONE:
-            src = self.skbs.get(other)
-            if src is None or skb < 0 or skb in self.skbs or skb == other:
-                return False
-            sh = src.shinfo
-            self.dataref(sh, +1, cpu)
-            self.skbs[skb] = Skb(sh, cloned=True)
-            src.cloned = True
-            if p.owner_mode == OWNER_SKB:
-                delta.update(self.owner_terms(sh.frags))
-            self.apply(delta, cpu, op)
-            return True
-
-        if op == T.SPLIT:
-            s = self.skbs.get(skb)
-            if s is None or other < 0 or other in self.skbs or other == skb or s.shinfo.dataref != 1:
-                return False
-            sh, keep = s.shinfo, length
-            if not 0 < keep < self.total(sh):
-                return False
-            before = list(sh.frags)
+    def expand_head(self, cpu, skb) -> bool:
+        """pskb_expand_head() (skb_unclone()): a private head; a shared shared info is copied, frag refs and
+        all."""
+        delta = self.delta
+        s = self.skbs.get(skb)
+        if s is None:
+            return False
+        old = s.shinfo
+        if old.dataref > 1:  # skb_cloned(): frags are shared, so the new head refs them all
             new = self.new_shinfo(cpu)
-            stay: list[Frag] = []
-            pos = 0
-            for f in before:
-                if pos + f.len <= keep:
-                    stay.append(f)
-                elif pos >= keep:
-                    new.frags.append(f)  # moved with its references
-                else:  # straddles the split point: both halves hold references
-                    head_part = Frag(f.pfn, f.off, keep - pos, f.buf, f.uarg)
-                    tail_part = Frag(f.pfn, f.off + keep - pos, f.len - (keep - pos), f.buf, f.uarg)
-                    self.point(f, -1)
-                    self.point(head_part, +1)
-                    self.point(tail_part, +1)
-                    delta.subtract(self.refset(f))
-                    delta.update(self.refset(head_part))
-                    delta.update(self.refset(tail_part))
-                    stay.append(head_part)
-                    new.frags.append(tail_part)
-                pos += f.len
-            sh.frags = stay
-            delta.subtract(self.owner_terms(before))
-            delta.update(self.owner_terms(stay))
+            for f in old.frags:
+                g = Frag(f.pfn, f.off, f.len, f.buf, f.uarg)
+                new.frags.append(g)
+                self.point(g, +1)
+                delta.update(self.refset(g))
             delta.update(self.owner_terms(new.frags))
-            self.inherit_uarg(sh, new, delta)
-            self.skbs[other] = Skb(new)
-            self.apply(delta, cpu, op)
-            return True
+            if self.p.owner_mode == OWNER_SKB:
+                delta.subtract(self.owner_terms(old.frags))  # this skb's ref moves over
+            self.inherit_uarg(old, new, delta)
+            self.dataref(old, -1, cpu)
+            s.shinfo = new
+        s.cloned = False
+        return True
 
-        if op == T.SEGMENT:
-            src = self.skbs.get(other)
-            if src is None or skb < 0 or skb in self.skbs or skb == other:
-                return False
-            start, end = off, off + length
-            if start < 0 or length <= 0 or end > self.total(src.shinfo):
-                return False
-            pieces = []
-            pos = 0
-            for f in src.shinfo.frags:
-                lo, hi = max(start, pos), min(end, pos + f.len)
-                if lo < hi:
-                    pieces.append(Frag(f.pfn, f.off + lo - pos, hi - lo, f.buf, f.uarg))
-                pos += f.len
-            if len(pieces) > self.max_frags:
-                return False
-            new = self.new_shinfo(cpu)
-            for f in pieces:
-                new.frags.append(f)
-                self.point(f, +1)
-                delta.update(self.refset(f))
-            delta.update(self.owner_terms(new.frags))
-            self.inherit_uarg(src.shinfo, new, delta)
-            self.skbs[skb] = Skb(new)
-            self.apply(delta, cpu, op)
-            return True
+    def coalesce(self, cpu, dst, src) -> bool:
+        """skb_try_coalesce(), skb_gro_receive(): ``src``'s frags are appended to ``dst``."""
+        delta = self.delta
+        d, s = self.skbs.get(dst), self.skbs.get(src)
+        if d is None or s is None or dst == src:
+            return False
+        dsh, ssh = d.shinfo, s.shinfo
+        if dsh.dataref != 1 or dsh.uarg >= 0 or ssh.uarg >= 0:
+            return False  # skb_try_coalesce refuses cloned targets and zerocopy skbs
+        if len(dsh.frags) + len(ssh.frags) > self.max_frags:
+            return False
+        delta.subtract(self.owner_terms(dsh.frags))
+        if ssh.dataref > 1:  # from is cloned: the copies need their own references
+            for f in ssh.frags:
+                g = Frag(f.pfn, f.off, f.len, f.buf, f.uarg)
+                dsh.frags.append(g)
+                self.point(g, +1)
+                delta.update(self.refset(g))
+        else:  # frags (and their references) move; from is left empty
+            delta.subtract(self.owner_terms(ssh.frags))
+            dsh.frags.extend(ssh.frags)
+            ssh.frags = []
+        delta.update(self.owner_terms(dsh.frags))
+        return True
 
-        if op == T.EXPAND_HEAD:
-            s = self.skbs.get(skb)
-            if s is None:
-                return False
-            old = s.shinfo
-            if old.dataref > 1:  # skb_cloned(): frags are shared, so the new head refs them all
-                new = self.new_shinfo(cpu)
-                for f in old.frags:
-                    g = Frag(f.pfn, f.off, f.len, f.buf, f.uarg)
-                    new.frags.append(g)
-                    self.point(g, +1)
-                    delta.update(self.refset(g))
-                delta.update(self.owner_terms(new.frags))
-                if p.owner_mode == OWNER_SKB:
-                    delta.subtract(self.owner_terms(old.frags))  # this skb's ref moves over
-                self.inherit_uarg(old, new, delta)
-                self.dataref(old, -1, cpu)
-                s.shinfo = new
-            s.cloned = False
-            self.apply(delta, cpu, op)
-            return True
-
-        if op == T.COALESCE:
-            dst, src = self.skbs.get(skb), self.skbs.get(other)
-            if dst is None or src is None or skb == other:
-                return False
-            dsh, ssh = dst.shinfo, src.shinfo
-            if dsh.dataref != 1 or dsh.uarg >= 0 or ssh.uarg >= 0:
-                return False  # skb_try_coalesce refuses cloned targets and zerocopy skbs
-            if len(dsh.frags) + len(ssh.frags) > self.max_frags:
-                return False
-            delta.subtract(self.owner_terms(dsh.frags))
-            if ssh.dataref > 1:  # from is cloned: the copies need their own references
-                for f in ssh.frags:
-                    g = Frag(f.pfn, f.off, f.len, f.buf, f.uarg)
-                    dsh.frags.append(g)
-                    self.point(g, +1)
-                    delta.update(self.refset(g))
-            else:  # frags (and their references) move; from is left empty
-                delta.subtract(self.owner_terms(ssh.frags))
-                dsh.frags.extend(ssh.frags)
-                ssh.frags = []
-            delta.update(self.owner_terms(dsh.frags))
-            self.apply(delta, cpu, op)
-            return True
-
-        if op == T.PULL:
-            s = self.skbs.get(skb)
-            if s is None or s.shinfo.dataref != 1 or not 0 < length <= self.total(s.shinfo):
-                return False
-            sh = s.shinfo
-            before = list(sh.frags)
-            eat, kept = length, []
-            for f in before:
-                if f.len <= eat:
-                    eat -= f.len
-                    self.point(f, -1)
-                    delta.subtract(self.refset(f))
-                elif eat:
-                    g = Frag(f.pfn, f.off + eat, f.len - eat, f.buf, f.uarg)
-                    self.point(f, -1)
-                    self.point(g, +1)
-                    delta.subtract(self.refset(f))
-                    delta.update(self.refset(g))
-                    kept.append(g)
-                    eat = 0
-                else:
-                    kept.append(f)
-            sh.frags = kept
-            delta.subtract(self.owner_terms(before))
-            delta.update(self.owner_terms(kept))
-            self.apply(delta, cpu, op)
-            return True
-
-        if op == T.ZC_COMPLETE:
-            if other < 0 or other >= self.n_uarg:
-                return False
-            if self.uarg_ptrs[other] > 0:
-                self.c["early_complete"] += 1
-            return True
-
-        if op == T.FREE:
-            s = self.skbs.pop(skb, None)
-            if s is None:
-                return False
-            sh = s.shinfo
-            if sh.dataref > 1:  # skb_data_unref(): shared, so only dataref drops
-                self.dataref(sh, -1, cpu)
-                if p.owner_mode == OWNER_SKB:
-                    delta.subtract(self.owner_terms(sh.frags))
-            else:  # last user (no atomic when dataref is 1): release the frags
-                self.release_shinfo(sh, delta)
-            self.apply(delta, cpu, op)
-            return True
-
-        if op == T.BUF_RELEASE:
-            b = self.buffers.get(buf)
-            if b is not None and b.kind == T.MEM_PAGE_FRAG and length > 0:
-                return self.frag_free(b, length, cpu, op)
-            if b is None or not b.holder:
-                return False
-            b.holder = False
-            if self.binding:
-                if b.kind == T.MEM_PIPE:  # pipe_buf_release(): one put per page
-                    for h in b.heads():
-                        for _ in b.folio_span(h):
-                            self.atomic((FOLIO, h), cpu, "page_atomics", op)
-                self.unpin((HOLDER, buf), cpu, op)
-                self.free_pages([q for q in range(b.pfn, b.pfn + b.pages) if self.pinned[q] == 0])
-            elif b.kind == T.MEM_PAGE_FRAG:  # the page is used up: page_ref_sub_and_test(pagecnt_bias)
-                nr, b.bias = b.bias, 0
-                if nr:
-                    line = (FOLIO, b.pfn)
-                    cur = self.count[line]
-                    self.atomic(line, cpu, "page_atomics", op)
-                    self.count[line] = max(cur - nr, 0)
-                    if cur < nr:
-                        self.c["bad_refs"] += 1
-                    if cur - nr == 0:
-                        self.dies(line, cpu, op)
-            elif b.kind in T.POOL_KINDS:  # page_pool_drain_frag(): give back the unused bias
-                nr, b.bias = b.bias, 0
-                if nr:
-                    line = (FOLIO, b.pfn)
-                    cur = self.count[line]
-                    if cur == nr:
-                        self.c["pp_reads"] += 1
-                    else:
-                        self.atomic(line, cpu, "pp_atomics", op)
-                    self.count[line] = max(cur - nr, 0)
-                    if cur < nr:
-                        self.c["bad_refs"] += 1
-                    if cur - nr == 0:
-                        self.dies(line, cpu, op)
-            elif b.kind == T.MEM_DEVMEM or not self.page_design:
-                # the mapping gives nothing back per send; the pipe and the binding's user put once
-                self.change((OWNER, buf), -1, cpu, op, silent=b.kind == T.MEM_USER)
-            elif b.kind == T.MEM_SLAB:  # kfree()
-                self.free_pages(range(b.pfn, b.pfn + b.pages))
+    def pull(self, cpu, skb, length) -> bool:
+        """__pskb_trim_head() (tcp_trim_head()): the first ``length`` bytes of the frags go."""
+        delta = self.delta
+        s = self.skbs.get(skb)
+        if s is None or s.shinfo.dataref != 1 or not 0 < length <= self.total(s.shinfo):
+            return False
+        sh = s.shinfo
+        before = list(sh.frags)
+        eat, kept = length, []
+        for f in before:
+            if f.len <= eat:
+                eat -= f.len
+                self.point(f, -1)
+                delta.subtract(self.refset(f))
+            elif eat:
+                g = Frag(f.pfn, f.off + eat, f.len - eat, f.buf, f.uarg)
+                self.point(f, -1)
+                self.point(g, +1)
+                delta.subtract(self.refset(f))
+                delta.update(self.refset(g))
+                kept.append(g)
+                eat = 0
             else:
+                kept.append(f)
+        sh.frags = kept
+        delta.subtract(self.owner_terms(before))
+        delta.update(self.owner_terms(kept))
+        return True
+
+    def zc_complete(self, cpu, uarg) -> bool:
+        """The user reads a zerocopy completion (MSG_ERRQUEUE): early if frags still point at the send."""
+        if uarg < 0 or uarg >= self.n_uarg:
+            return False
+        if self.uarg_ptrs[uarg] > 0:
+            self.c["early_complete"] += 1
+        return True
+
+    def free(self, cpu, skb) -> bool:
+        """kfree_skb(): dataref drops; the last user releases the frags (skb_release_data())."""
+        s = self.skbs.pop(skb, None)
+        if s is None:
+            return False
+        sh = s.shinfo
+        if sh.dataref > 1:  # skb_data_unref(): shared, so only dataref drops
+            self.dataref(sh, -1, cpu)
+            if self.p.owner_mode == OWNER_SKB:
+                self.delta.subtract(self.owner_terms(sh.frags))
+        else:  # last user (no atomic when dataref is 1): release the frags
+            self.release_shinfo(sh, self.delta)
+        return True
+
+    def buf_release(self, cpu, buf, frags) -> bool:
+        """The buffer's holder lets go (application reuse, pipe_buf_release(), pool drain, unbind); page_frag
+        memory: ``frags`` users page_frag_free() theirs."""
+        b = self.buffers.get(buf)
+        if b is not None and b.kind == T.MEM_PAGE_FRAG and frags > 0:
+            return self.frag_free(b, frags, cpu, T.BUF_RELEASE)
+        if b is None or not b.holder:
+            return False
+        op = T.BUF_RELEASE
+        b.holder = False
+        if self.binding:
+            if b.kind == T.MEM_PIPE:  # pipe_buf_release(): one put per page
                 for h in b.heads():
-                    units = len(b.folio_span(h)) if b.kind == T.MEM_PIPE else 1
-                    self.change((FOLIO, h), -units, cpu, op, silent=b.kind == T.MEM_USER)
+                    for _ in b.folio_span(h):
+                        self.atomic((FOLIO, h), cpu, "page_atomics", op)
+            self.unpin((HOLDER, buf), cpu, op)
+            self.free_pages([q for q in range(b.pfn, b.pfn + b.pages) if self.pinned[q] == 0])
+        elif b.kind == T.MEM_PAGE_FRAG:  # the page is used up: page_ref_sub_and_test(pagecnt_bias)
+            nr, b.bias = b.bias, 0
+            if nr:
+                line = (FOLIO, b.pfn)
+                cur = self.count[line]
+                self.atomic(line, cpu, "page_atomics", op)
+                self.count[line] = max(cur - nr, 0)
+                if cur < nr:
+                    self.c["bad_refs"] += 1
+                if cur - nr == 0:
+                    self.dies(line, cpu, op)
+        elif b.kind in T.POOL_KINDS:  # page_pool_drain_frag(): give back the unused bias
+            nr, b.bias = b.bias, 0
+            if nr:
+                line = (FOLIO, b.pfn)
+                cur = self.count[line]
+                if cur == nr:
+                    self.c["pp_reads"] += 1
+                else:
+                    self.atomic(line, cpu, "pp_atomics", op)
+                self.count[line] = max(cur - nr, 0)
+                if cur < nr:
+                    self.c["bad_refs"] += 1
+                if cur - nr == 0:
+                    self.dies(line, cpu, op)
+        elif b.kind == T.MEM_DEVMEM or not self.page_design:
+            # the mapping gives nothing back per send; the pipe and the binding's user put once
+            self.change((OWNER, buf), -1, cpu, op, silent=b.kind == T.MEM_USER)
+        elif b.kind == T.MEM_SLAB:  # kfree()
+            self.free_pages(range(b.pfn, b.pfn + b.pages))
+        else:
+            for h in b.heads():
+                units = len(b.folio_span(h)) if b.kind == T.MEM_PIPE else 1
+                self.change((FOLIO, h), -units, cpu, op, silent=b.kind == T.MEM_USER)
+        return True
+
+    def uarg_get(self, cpu, uarg) -> bool:
+        """tcp_sendmsg_locked() takes its ubuf_info; the first get creates it with a plain store."""
+        if uarg < 0 or uarg >= self.n_uarg:
+            return False
+        if not self.uarg_active.get(uarg, False):  # msg_zerocopy_alloc(): refcount_set(1)
+            self.uarg_active[uarg] = True
+            self.count[(UARG, uarg)] = 1
+            self.init_line((UARG, uarg), cpu)
             return True
+        self.change((UARG, uarg), +1, cpu, T.UARG_GET)
+        return True
 
-        if op == T.UARG_GET:
-            if other < 0 or other >= self.n_uarg:
-                return False
-            if not self.uarg_active.get(other, False):  # msg_zerocopy_alloc(): refcount_set(1)
-                self.uarg_active[other] = True
-                self.count[(UARG, other)] = 1
-                self.init_line((UARG, other), cpu)
-                return True
-            self.change((UARG, other), +1, cpu, op)
-            return True
+    def uarg_put(self, cpu, uarg) -> bool:
+        """... and drops it when it returns (net_zcopy_put())."""
+        if uarg < 0 or uarg >= self.n_uarg or not self.uarg_active.get(uarg, False):
+            return False
+        self.change((UARG, uarg), -1, cpu, T.UARG_PUT)
+        return True
 
-        if op == T.UARG_PUT:
-            if other < 0 or other >= self.n_uarg or not self.uarg_active.get(other, False):
-                return False
-            self.change((UARG, other), -1, cpu, op)
-            return True
-
-        return False
-
+    # ---- the end -----------------------------------------------------------
     def finish(self) -> Ledger:
         c = self.c
         leaked = 0
@@ -810,6 +861,24 @@ class Replay:
         return Ledger(**{k: int(c[k]) for k in SCALARS},
                       ref_by_op=tuple(int(self.by_op[i]) for i in range(T.N_OPS)))
 
+
+    def snapshot(self) -> dict:
+        """The state in plain terms, to set beside ``engine.snapshot()``: refcounts and last writers by line,
+        live pages (frags covering them, pins), buffers, ubuf_infos, skbs with their shared infos, and the
+        ledger so far (the leak counts are finish()'s)."""
+        skbs = {}
+        for k, s in self.skbs.items():
+            sh = s.shinfo
+            skbs[k] = (s.cloned, sh.slot, sh.dataref, sh.uarg, tuple((f.pfn, f.off, f.len, f.buf, f.uarg)
+                                                                      for f in sh.frags))
+        led = {k: int(self.c[k]) for k in SCALARS if not k.startswith("leaked_")}
+        return {"counts": {line: n for line, n in self.count.items() if n},
+                "last_cpu": dict(self.last_cpu), "written": set(self.written),
+                "pages": {q: (self.ptrs[q], self.pinned[q]) for q, a in self.alive.items() if a},
+                "pages_alive": self.pages_alive,
+                "buffers": {k: (b.holder, b.bias) for k, b in self.buffers.items()},
+                "uargs": {u: self.uarg_ptrs[u] for u, a in self.uarg_active.items() if a},
+                "skbs": skbs, "ledger": led, "by_op": tuple(int(self.by_op[i]) for i in range(T.N_OPS))}
 
 def replay(trace, policy: Policy, *, max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
     """Replay ``trace`` under ``policy`` in plain Python."""

@@ -6,7 +6,6 @@ import pytest
 from hypothesis import example, given, settings
 
 from fraglife.model import engine, trace as T, workloads
-from fraglife.model import workloads_jit as J
 
 from strategies import workload_params
 
@@ -67,14 +66,12 @@ for _name in workloads.ALL:
 def test_too_small_capacities_only_cost_reruns(name):
     """Every capacity at its minimum: the kernel asks for more until they suffice, and the trace is the same."""
     c = workloads.Config(**dict(BASE, loss_rate=0.05, folio_pages=4))
-    memory, tso = workloads._SENDERS.get(name, (None, None))
-    kind = "receiver" if memory is None else "sender"
-    P, F, caps = workloads._receiver_jit(c) if memory is None else workloads._sender_jit(c, memory, tso)
-    E, M, runs = J.run(kind, P, F, c.seed, dict.fromkeys(caps, 1), events=1, trace=True)
+    kind, P, F, caps = workloads.kernel_params(name, c)
+    E, M, runs = workloads.run(kind, P, F, c.seed, dict.fromkeys(caps, 1), events=1, trace=True)
     assert runs > 2
     twin, stats = workloads.generate_with_stats(name, impl="twin", **BASE | {"loss_rate": 0.05, "folio_pages": 4})
-    assert np.array_equal(J.to_trace(E, int(M[J.M_N])), twin)
-    assert {k: int(M[slot]) for k, slot in J.STAT_SLOTS.items()} == stats
+    assert np.array_equal(workloads.to_trace(E, int(M[workloads.M_N])), twin)
+    assert {k: int(M[slot]) for k, slot in workloads.STAT_SLOTS.items()} == stats
 
 
 @pytest.mark.parametrize("name", sorted(workloads.ALL))
@@ -87,7 +84,7 @@ def test_columns_and_sizes_are_what_the_engine_reads(name):
     expect = T.sizes(tr)
     assert {k: sizes[k] for k in ("n_pfn", "n_buf", "n_uarg", "n_skb")} == {
         k: expect[k] for k in ("n_pfn", "n_buf", "n_uarg", "n_skb")}
-    assert sizes["n_pins"] == engine._pin_capacity(tr)
+    assert sizes["n_pins"] == engine.pin_capacity(tr)
     for policy in ("page_ref", "owner_frag"):
         led, st, n = workloads.generate_and_replay(name, policy, **params)
         assert n == len(tr) and st == stats
