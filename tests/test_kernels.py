@@ -31,3 +31,16 @@ def test_follows_by_release():
     with pytest.raises(KeyError, match="no versioned rule"):
         kernels.follows("6.18", "nope")
     assert kernels.within_reading("6.18.44") and not kernels.within_reading("6.19") and not kernels.within_reading("5.15")
+
+
+def test_the_kernel_parameter_names_a_release():
+    from fraglife.chapters import kit
+    from fraglife.params import ParamError
+
+    assert kit.kernel_release("6.12", "live") == "6.12"
+    recorded = kit.kernel_release("running", "recorded")
+    assert recorded == kit.probes.load_recording("atomics").kernel  # the recordings' kernel
+    assert kernels.version(recorded) >= (6, 12)
+    assert kit.kernel_label("6.12") == "6.12 LTS" and kit.kernel_label("6.18.44-x") == "6.18 (6.18.44-x)"
+    with pytest.raises(ParamError, match="'kernel'"):
+        kit.kernel_release("6.1", "live")

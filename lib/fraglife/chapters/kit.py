@@ -75,6 +75,11 @@ SENDER_PARAMS = (
     Param("line_gbit", int, 100, "line rate in Gbit/s (the share of a core)", lo=1, hi=1600),
     Param("seed", int, 1, "random seed; same seed, same run", lo=0, hi=2**31 - 1),
 )
+#: Which kernel's rules the model follows: the one the measurements come from (the running kernel when
+#: measured live, the recording's when recorded), or 6.12 LTS (model/kernels.py lists what differs).
+KERNEL_PARAM = Param("kernel", str, "running", "whose rules the model follows: running (the kernel the "
+                     "measurements come from: this machine's, or the recording's) or 6.12 (the LTS)",
+                     choices=("running", "6.12"))
 #: Whether a chapter measures this machine now (falling back to the recording) or reads the recording.
 MEASUREMENTS_PARAM = Param("measurements", str, "live", "live: measure this machine where it allows (else the "
                            "recording); recorded: the recordings in data/probes/", choices=("live", "recorded"))
@@ -295,3 +300,33 @@ def run_grid(key: str, values: Iterable, doc: str | None = None) -> cached_prope
 
     get.__doc__ = doc or f"The run's sweep over {key} ({', '.join(map(str, values))} and the run's value)."
     return cached_property(get)
+
+
+# ---------------------------------------------------------------- which kernel
+def kernel_release(kernel: str, measurements: str, probe_result: probes.ProbeResult | None = None) -> str:
+    """The release whose rules the model follows for the ``kernel`` parameter: "6.12" is the LTS; "running" is
+    the kernel the measurements come from: ``probe_result``'s when given (live: this machine's; a recording
+    names the kernel it was made on), else this machine's when measured live, else the recordings'."""
+    import os
+    import platform
+
+    from ..model import kernels
+
+    KERNEL_PARAM.check(kernel)
+    if kernel != "running":
+        return kernels.series(kernel)
+    if probe_result is not None and probe_result.kernel:
+        return probe_result.kernel
+    if probe_mode(measurements) is None and os.environ.get(probes.ENV, "auto") != "recorded":
+        return platform.release()
+    return probes.load_recording("atomics").kernel or platform.release()
+
+
+def kernel_label(release: str) -> str:
+    """"6.18.44-fc-v1252" -> "6.18 (6.18.44-fc-v1252)"; "6.12" -> "6.12 LTS"."""
+    from ..model import kernels
+
+    series = kernels.series(release)
+    if release == kernels.LTS:
+        return f"{series} LTS"
+    return f"{series} ({release})" if release != series else series
