@@ -288,15 +288,13 @@ def panel_data(params: Mapping, *, iov_count: int, iov_size: int, iov_layout: st
 
 
 # ---------------------------------------------------------------- prose
-# The fixed explanation around each remark is in the notebook's markdown; a remark says what the run found.
 
 def units_remark(R: Results) -> str:
     """Markdown: this run's unit costs of a lookup and a fault."""
-    u = R.units
-    return (f"A gup-fast call costs **{u['gup_call_ns']:.0f} ns** beyond its pages and a page in it "
-            f"**{u['gup_page_ns']:.0f} ns** (FOLL_GET; {u.source('gup_call_ns')}); a page through the slow path "
-            f"**{u['slow_page_ns']:.0f} ns**, a fault mapping the zero page **{u['zero_fault_ns']:.0f} ns**, a page "
-            f"faulted in up front **{u['populate_page_ns']:.0f} ns**.")
+    ns = {name: f"**{R.units[name]:.0f} ns**" for name in UNIT_NAMES if name in R.units}
+    return (f"A gup-fast call costs {ns['gup_call_ns']} beyond its pages and a page in it {ns['gup_page_ns']} "
+            f"(FOLL_GET; {R.units.source('gup_call_ns')}); a page through the slow path {ns['slow_page_ns']}, a "
+            f"fault mapping the zero page {ns['zero_fault_ns']}, a page faulted in up front {ns['populate_page_ns']}.")
 
 
 def workload_remark(R: Results) -> str:
@@ -341,19 +339,19 @@ def conclusion(R: Results) -> str:
     ahead = ("Faulting ahead pays only when nearly every page is mapped already, and costs a page of memory for "
              "each hole." if c["populate_worse_to"] is not None else "Faulting ahead did not cost more here, but "
              "it allocates a page for each hole.")
-    points = (
-        f"For {P.iov_count} {P.iov_layout} iovecs of {P.iov_size} B, {P.resident_fraction:.0%} of pages mapped, "
-        f"{P.thp_share:.0%} THP and the socket taking {P.accept_fraction:.0%} of a message per call: today's "
-        f"per-skb lookups cost **{today.ns_per_mib:.0f} ns per MiB** ({today.calls_per_mib:.1f} gup calls per "
-        f"MiB), one batched lookup **{batch.ns_per_mib:.0f} ns** ({batch.calls_per_mib:.1f} calls), faulting up "
-        f"front **{pop.ns_per_mib:.0f} ns** with **{pop.allocated_kib_per_mib:.0f} KiB** allocated per MiB sent.",
-        f"The share of a core at {P.line_gbit} Gbit/s: today {kit.pct(today.core_share)}, batched "
-        f"{kit.pct(batch.core_share)}, faulting up front {kit.pct(pop.core_share)}.",
+    share = {s: kit.pct(t.loc[s, "core_share"]) for s in STRATEGIES}
+    run = (f"{P.iov_count} {P.iov_layout} iovecs of {P.iov_size} B, {P.resident_fraction:.0%} of pages mapped, "
+           f"{P.thp_share:.0%} THP and the socket taking {P.accept_fraction:.0%} of a message per call")
+    return kit.points(
+        f"For {run}: today's per-skb lookups cost **{today.ns_per_mib:.0f} ns per MiB** ({today.calls_per_mib:.1f} "
+        f"gup calls per MiB), one batched lookup **{batch.ns_per_mib:.0f} ns** ({batch.calls_per_mib:.1f} calls), "
+        f"faulting up front **{pop.ns_per_mib:.0f} ns** with **{pop.allocated_kib_per_mib:.0f} KiB** allocated per "
+        f"MiB sent.",
+        f"The share of a core at {P.line_gbit} Gbit/s: today {share['per_skb']}, batched {share['batched']}, "
+        f"faulting up front {share['populate']}.",
         f"Pages through the slow path: {slow}.",
         crossover_remark(R),
-        ahead,
-    )
-    return "\n".join(f"- {p}" for p in points)
+        ahead)
 
 
 # ---------------------------------------------------------------- claims

@@ -455,20 +455,18 @@ def panel_data(params: Mapping, *, send_size: int, folio_pages: int, fork_rate: 
 
 
 # ---------------------------------------------------------------- prose
-# The fixed explanation around each remark is in the notebook's markdown; a remark says what the run found.
 
 def fp_remark(R: Results) -> str:
     """Markdown: where the check errs in the grid, and its false negatives with pins among the holders."""
-    f = R.fp[R.fp.folio_pages == 1].set_index("refs_mean")
-    first = f[f.fp_rate > 0].index.min()
-    big = R.fp[R.fp.folio_pages > 1]
-    neg = sum(h["false_neg"] for h in R.fp_mixed.values())
-    pinned = sum(h["pinned_checks"] for h in R.fp_mixed.values())
-    return (f"On small folios the check calls unpinned folios pinned from a mean of **{first}** other references "
-            f"on in this grid, and **{f.fp_rate.max():.0%}** of the time at {f.index.max()}. On large folios, "
-            f"{int(big.fp_rate.gt(0).sum())} of {len(big)} points have a false positive. With "
-            f"{FP_PIN_SHARE:.0%} of the holders pins, a pinned folio was reported unpinned **{neg}** times in "
-            f"{pinned:,} checks of pinned folios.")
+    small = R.fp[R.fp.folio_pages == 1].set_index("refs_mean").fp_rate
+    large = R.fp[R.fp.folio_pages > 1].fp_rate
+    neg, checked = (sum(h[k] for h in R.fp_mixed.values()) for k in ("false_neg", "pinned_checks"))
+    return " ".join((
+        f"On small folios the check calls unpinned folios pinned from a mean of **{small[small > 0].index.min()}** "
+        f"other references on in this grid, **{small.max():.0%}** of the time at {small.index.max()}.",
+        f"On large folios, {int(large.gt(0).sum())} of {len(large)} points have a false positive.",
+        f"With {FP_PIN_SHARE:.0%} of the holders pins: **{neg}** false negatives in {checked:,} checks of pinned "
+        f"folios."))
 
 
 def pin_table_note(R: Results) -> str:
@@ -521,42 +519,37 @@ def memlock_remark(R: Results) -> str:
 
 def units_remark(R: Results) -> str:
     """Markdown: this run's pin, unpin and reference costs beside the cited figures."""
-    u = R.units
-    c = {x.name: x for x in costs.CITED_GUP}
-    return (f"A pin of a {PAGE // KiB} KiB page costs **{u['pin_page_ns']:.0f} ns** here "
-            f"({u.source('pin_page_ns')}) against {c['pin_page_ns'].value:.0f} ns in Li Zhe's gup_test on v6.15 "
-            f"(cited); an unpin **{u['unpin_page_ns']:.0f} ns** against {c['unpin_page_ns'].value:.0f} ns. A "
-            f"FOLL_GET reference: **{u['gup_page_ns']:.0f} ns** (derived). A line transfer: "
-            f"{u['line_transfer_ns']:.1f} ns.")
+    ns = {name: f"{R.units[name]:.0f} ns" for name in ("pin_page_ns", "unpin_page_ns", "gup_page_ns")}
+    cited = {x.name: f"{x.value:.0f} ns" for x in costs.CITED_GUP}
+    here = R.units.source("pin_page_ns")
+    return (f"A pin of a {PAGE // KiB} KiB page costs **{ns['pin_page_ns']}** here ({here}) against "
+            f"{cited['pin_page_ns']} in Li Zhe's gup_test on v6.15 (cited); an unpin **{ns['unpin_page_ns']}** "
+            f"against {cited['unpin_page_ns']}. A FOLL_GET reference: **{ns['gup_page_ns']}** (derived). A line "
+            f"transfer: {R.units['line_transfer_ns']:.1f} ns.")
 
 
 def conclusion(R: Results) -> str:
     """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
     P, t = R.P, R.totals.set_index("policy")
     ref, pin = t.loc["ref"], t.loc["pin"]
-    p = R.runs["pin"]
-    a1 = no_fork_atomics(P, 1)
-    a512 = no_fork_atomics(P, 512)
+    a1, a512 = (no_fork_atomics(P, fp) for fp in (1, 512))
     fork = R.fork_sweep.set_index(["fork_rate", "policy"]).ns_per_mib
     hi = max(FORK_RATES)
-    pinned_rows = R.pin_table[R.pin_table["pins acquired"] > 0]
-    ref_rows = R.pin_table[R.pin_table["pins acquired"] == 0]
+    taken = R.pin_table.groupby(R.pin_table["pins acquired"] > 0).operation.apply(kit.words)
     bias = pins.GUP_PIN_COUNTING_BIAS
-    points = (
-        f"On {P.send_size >> 10} KiB sends from {P.folio_pages * 4} KiB folios with {P.fork_rate:g} forks per "
-        f"1000 sends, today's GUP references cost **{ref.ns_per_mib:.0f} ns per MiB** and FOLL_PIN pins "
+    return kit.points(
+        f"On {P.send_size >> 10} KiB sends from {P.folio_pages * 4} KiB folios with {P.fork_rate:g} forks per 1000 "
+        f"sends, today's GUP references cost **{ref.ns_per_mib:.0f} ns per MiB** and FOLL_PIN pins "
         f"**{pin.ns_per_mib:.0f} ns**: **{pin.ns_per_send - ref.ns_per_send:+.0f} ns per send**, "
         f"{kit.pct(pin.core_share)} of a core at {P.line_gbit} Gbit/s.",
-        f"Without forks, on order-0 pages, pins take {a1['pin']:.0f} atomics per MiB and references "
-        f"{a1['ref']:.0f}; on PMD-mapped THPs, {a512['pin']:.0f} and {a512['ref']:.0f}.",
-        f"Fork copies every page pinned at the time for the child: {p['fork_copies']} pages in this run. At "
-        f"{hi:g} forks per 1000 sends pins cost {fork[(hi, 'pin')]:.0f} ns per MiB against {fork[(hi, 'ref')]:.0f}.",
-        f"On this kernel {kit.words(pinned_rows.operation)} pin; {kit.words(ref_rows.operation)} take "
-        f"references.",
-        f"A false \"maybe pinned\" on a small folio needs about {bias - 2} other references at fork (fork's own "
-        f"makes the {bias}th).",
-    )
-    return "\n".join(f"- {p}" for p in points)
+        f"Without forks, on order-0 pages, pins take {a1['pin']:.0f} atomics per MiB and references {a1['ref']:.0f}; "
+        f"on PMD-mapped THPs, {a512['pin']:.0f} and {a512['ref']:.0f}.",
+        f"Fork copies every page pinned at the time for the child: {R.runs['pin']['fork_copies']} pages in this run. "
+        f"At {hi:g} forks per 1000 sends pins cost {fork[(hi, 'pin')]:.0f} ns per MiB against "
+        f"{fork[(hi, 'ref')]:.0f}.",
+        f"On this kernel {taken.get(True, 'no operation')} pin; {taken.get(False, 'none')} take references.",
+        f"A false \"maybe pinned\" on a small folio needs about {bias - 2} other references at fork (fork's own makes "
+        f"the {bias}th).")
 
 
 # ---------------------------------------------------------------- claims

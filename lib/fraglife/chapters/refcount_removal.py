@@ -527,45 +527,40 @@ def panel_data(params: Mapping, *, workload: str, loss_rate: float, folio_pages:
 
 
 # ---------------------------------------------------------------- prose
-# The fixed explanation around each remark is in the notebook's markdown; a remark says what the run found.
 
 def gso_remark(R: Results) -> str:
     """Markdown: what software GSO adds to a MiB sent, from the run."""
-    g = R.gso
-    return (
-        f"With TSO a MiB sent costs **{g['tso_per_mib']:.0f}** frag-memory ref atomics; software GSO takes "
-        f"**{g['ratio']:.1f}** times as many: {g['segment_per_mib']:.0f} per MiB in `skb_segment()` and "
-        f"{g['free_per_mib']:.0f} in freeing its segments. ubuf_info atomics: **{g['gso_uarg_per_mib']:.0f}** per "
-        f"MiB with software GSO, **{g['tso_uarg_per_mib']:.0f}** with TSO."
-    )
+    g = {k: f"{v:.0f}" for k, v in R.gso.items() if k.endswith("_per_mib")}
+    return (f"With TSO a MiB sent costs **{g['tso_per_mib']}** frag-memory ref atomics; software GSO takes "
+            f"**{R.gso['ratio']:.1f}** times as many, {g['segment_per_mib']} per MiB in `skb_segment()` and "
+            f"{g['free_per_mib']} in freeing its segments. ubuf_info atomics per MiB: **{g['gso_uarg_per_mib']}** "
+            f"with software GSO, **{g['tso_uarg_per_mib']}** with TSO.")
 
 
 def rx_remark(R: Results) -> str:
     """Markdown: the receive path's pp_ref_count atomics, from the run."""
     run, whole = R.rx["run"], R.rx["whole_page"]
-    if run["split"]:
-        first = (f"With {run['rx_buf']} B buffers a page_pool page holds {run['packets_per_page']} packets: "
-                 f"{run['pp_atomics']} `pp_ref_count` atomics for {run['packets']} packets in {run['pool_pages']} "
-                 f"pages, **{run['pp_per_packet']:.2f}** per packet.")
-    else:
-        first = f"With {run['rx_buf']} B buffers each packet gets a whole page."
-    return (f"{first} Given whole pages, the {whole['packets']} packets pay **{whole['pp_atomics']}** atomics. "
-            f"Page `_refcount` atomics: **{run['page_atomics'] + whole['page_atomics']}** in both runs.")
+    split = (f"a page_pool page holds {run['packets_per_page']} packets: {run['pp_atomics']} `pp_ref_count` "
+             f"atomics for {run['packets']} packets in {run['pool_pages']} pages, **{run['pp_per_packet']:.2f}** "
+             f"per packet" if run["split"] else "each packet gets a whole page")
+    page = run["page_atomics"] + whole["page_atomics"]
+    return (f"With {run['rx_buf']} B buffers {split}. Given whole pages, the {whole['packets']} packets pay "
+            f"**{whole['pp_atomics']}** atomics. Page `_refcount` atomics: **{page}** in both runs.")
 
 
 def override_remark(R: Results) -> str:
     """Markdown: the round trips for which the first ACK beats the TX completion, from the run's sweep."""
-    o = R.override
-    today = o[o.policy == "page_ref"].set_index("rtt_us")
-    fired = today[today.expand_head_per_mib > 0]
-    t = R.timing
+    o, t, P = R.override, R.timing, R.P
+    fired = o[(o.policy == "page_ref") & (o.expand_head_per_mib > 0)]
     if fired.empty:
         return "No round trip in the sweep lets an ACK reach an skb whose clone is still in flight."
-    return (f"At {R.P.line_gbit} Gbit/s an skb of one size goal takes {t['skb_us']:.1f} us on the wire. With a "
-            f"{R.P.txc_us:g} us completion delay, round trips up to **{fired.index.max():g} us** bring the first "
-            f"ACK before the completion: {fired.expand_head_ref_atomics_per_mib.max():.0f} more page atomics per "
-            f"MiB at the shortest round trip. This run's round trip ({R.P.rtt_us:g} us) gives {t['inflight']} skbs "
-            f"in flight against a completion lag of {t['txc_lag']}.")
+    return " ".join((
+        f"At {P.line_gbit} Gbit/s an skb of one size goal takes {t['skb_us']:.1f} us on the wire.",
+        f"With a {P.txc_us:g} us completion delay, round trips up to **{fired.rtt_us.max():g} us** bring the first "
+        f"ACK before the completion: {fired.expand_head_ref_atomics_per_mib.max():.0f} more page atomics per MiB "
+        f"at the shortest round trip.",
+        f"This run's round trip ({P.rtt_us:g} us) gives {t['inflight']} skbs in flight against a completion lag "
+        f"of {t['txc_lag']}."))
 
 
 #: Markdown: each kernel count the model does not follow in this run, with the kernel path behind it.
@@ -580,35 +575,33 @@ def units_remark(R: Results) -> str:
             f"{rec['local_atomic_ns']:.1f} ns and {rec['line_transfer_ns']:.1f} ns.")
 
 
+#: The refcount kinds the conclusion names, and the word for each.
+CONCLUSION_KINDS = {"page_atomics": "page", "pp_atomics": "page_pool", "owner_atomics": "binding",
+                    "uarg_atomics": "ubuf_info", "dataref_atomics": "dataref"}
+
+
 def conclusion(R: Results) -> str:
     """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
     P, t = R.P, R.policies.set_index("policy")
     today, owner, clone = t.loc["page_ref"], t.loc["owner_skb"], t.loc["owner_clone"]
     worst = R.worst_spanning
     agree, compared = compare.tally(R.comparison)
-    tm = R.time_matrix
-    points = (
-        f"Today, on `{P.workload}` ({P.bytes_sent >> 20} MiB, {P.send_size >> 10} KiB sends, "
-        f"{P.folio_pages * 4} KiB folios, {P.loss_rate:.1%} loss, {P.cpus} CPUs), the stack pays "
-        f"**{today.atomics_per_mib:.0f}** atomics per MiB on the refcounts around frag memory "
-        f"({today.page_atomics_per_mib:.0f} page, {today.pp_atomics_per_mib:.0f} page_pool, "
-        f"{today.owner_atomics_per_mib:.0f} binding, {today.uarg_atomics_per_mib:.0f} ubuf_info, "
-        f"{today.dataref_atomics_per_mib:.0f} dataref) and **{today.bounces_per_mib:.0f}** refcount line "
-        f"transfers: **{today.ns_per_mib:.0f} ns** per MiB, **{kit.pct(today.core_share)}** of a core at "
-        f"{P.line_gbit} Gbit/s.",
+    run = (f"`{P.workload}` ({P.bytes_sent >> 20} MiB, {P.send_size >> 10} KiB sends, {P.folio_pages * 4} KiB "
+           f"folios, {P.loss_rate:.1%} loss, {P.cpus} CPUs)")
+    kinds = ", ".join(f"{today[f'{k}_per_mib']:.0f} {word}" for k, word in CONCLUSION_KINDS.items())
+    span = {p: f"{R.time_matrix[p].min():.2f} % to {R.time_matrix[p].max():.2f} %" for p in ("page_ref", "owner_skb")}
+    return kit.points(
+        f"Today, on {run}, the stack pays **{today.atomics_per_mib:.0f}** atomics per MiB on the refcounts around "
+        f"frag memory ({kinds}) and **{today.bounces_per_mib:.0f}** refcount line transfers: "
+        f"**{today.ns_per_mib:.0f} ns** per MiB, **{kit.pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s.",
         f"One owner reference per skb and send: **{owner.atomics_per_mib:.0f}** atomics and "
         f"**{owner.ns_per_mib:.0f} ns** per MiB ({kit.pct(owner.core_share)}); a ref per clone, as the thread "
         f"suggests, **{clone.atomics_per_mib:.0f}** atomics.",
-        f"Across today's workloads the share of a core runs from {tm['page_ref'].min():.2f} % to "
-        f"{tm['page_ref'].max():.2f} % today, and from {tm['owner_skb'].min():.2f} % to "
-        f"{tm['owner_skb'].max():.2f} % with the per-skb owner.",
-        f"Against the running kernel, {agree} of {compared} quantities of the real transfers agree "
-        f"{compare.RULE}.",
-        f"Frags over many folios: with one ref per frag, up to **{worst.uaf_share:.0%}** of pages are freed "
-        f"under a live frag ({worst.frag_kib} KiB frags on {worst.folio_kib} KiB folios); no per-send owner "
-        f"frees any.",
-    )
-    return "\n".join(f"- {p}" for p in points)
+        f"Across today's workloads the share of a core runs from {span['page_ref']} today, and from "
+        f"{span['owner_skb']} with the per-skb owner.",
+        f"Against the running kernel, {agree} of {compared} quantities of the real transfers agree {compare.RULE}.",
+        f"Frags over many folios: with one ref per frag, up to **{worst.uaf_share:.0%}** of pages are freed under a "
+        f"live frag ({worst.frag_kib} KiB frags on {worst.folio_kib} KiB folios); no per-send owner frees any.")
 
 
 # ---------------------------------------------------------------- claims

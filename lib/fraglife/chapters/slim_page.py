@@ -455,49 +455,50 @@ def layout_table() -> pd.DataFrame:
                                                      "dependent depth"]).set_index("layout")
 
 
+def _mib(nbytes: float, fmt: str = ",.0f") -> str:
+    return f"{nbytes / MiB:{fmt}} MiB"
+
+
 def census_remark(R: Results) -> str:
     """Markdown: this machine's census at each stage, from the run."""
     c, k = R.census_stages, R.census
     big = k[k.descriptor == "large_folio"]
+    total = {stage: f"**{_mib(x)}**" for stage, x in c.total.items()}
     unmanaged = (R.kpf.get("crosscheck") or {}).get("present_not_managed_pages") or 0
-    return (
-        f"This machine: **{int(k.pages.sum()):,}** page frames, a memmap of **{c.loc['today', 'total'] / MiB:,.0f} "
-        f"MiB** today; **{c.loc['32 B', 'total'] / MiB:,.0f} MiB** at the 32 B stage and "
-        f"**{c.loc['8 B', 'total'] / MiB:,.0f} MiB** at the 8 B stage, {c.loc['8 B', 'descriptors'] / MiB:,.0f} MiB "
-        f"of it descriptors. Large folios are {big.pages.sum() / k.pages.sum():.1%} of the frames and need "
-        f"{big.descriptors.sum():,} descriptors, one per {big.pages.sum() / max(1, big.descriptors.sum()):.1f} pages. "
-        f"Of the {int(k.loc['no_flags', 'pages']):,} frames with no flag, {unmanaged:,} are present but not "
-        f"managed by the page allocator."
-    )
+    per = big.pages.sum() / max(1, big.descriptors.sum())
+    stages = f"{total['32 B']} at the 32 B stage and {total['8 B']} at the 8 B stage"
+    folios = f"{big.pages.sum() / k.pages.sum():.1%} of the frames and need {big.descriptors.sum():,} descriptors"
+    return (f"This machine: **{int(k.pages.sum()):,}** page frames, a memmap of {total['today']} today; {stages}, "
+            f"{_mib(c.loc['8 B', 'descriptors'])} of it descriptors. Large folios are {folios}, one per {per:.1f} "
+            f"pages. Of the {int(k.loc['no_flags', 'pages']):,} frames with no flag, {unmanaged:,} are present but "
+            f"not managed by the page allocator.")
 
 
 def break_even_remark(R: Results) -> str:
     """Markdown: metadata per page for order-0 folios, at the break-even and for the largest folio, from the run."""
     be = R.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
     n, big = R.break_even_pages, BREAK_EVEN_PAGES[-1]
-    return (
-        f"Per {PAGE // KiB} KiB page: today **{be.loc[1, 'today']:.0f} B**. With 8 B memdescs an order-0 folio "
-        f"costs **{be.loc[1, '8 B']:.0f} B**, the word plus a whole {int(R.sizes.loc['folio', 'bytes'])}-byte "
-        f"descriptor; at the 32 B stage, {be.loc[1, '32 B']:.0f} B. From {n}-page folios on, 8 B memdescs take "
-        f"less than today: {be.loc[n, '8 B']:.0f} B per page. A {big * PAGE // MiB} MiB folio costs "
-        f"{be.loc[big, '8 B']:.2f} B per page."
-    )
+    order0 = {stage: f"{b:.0f} B" for stage, b in be.loc[1].items()}
+    desc = int(R.sizes.loc["folio", "bytes"])
+    return (f"Per {PAGE // KiB} KiB page: today **{order0['today']}**. With 8 B memdescs an order-0 folio costs "
+            f"**{order0['8 B']}**, the word plus a whole {desc}-byte descriptor; at the 32 B stage, {order0['32 B']}. "
+            f"From {n}-page folios on, 8 B memdescs take less than today: {be.loc[n, '8 B']:.0f} B per page. A "
+            f"{_mib(big * PAGE, 'g')} folio costs {be.loc[big, '8 B']:.2f} B per page.")
 
 
 def walk_remark(R: Results) -> str:
     """Markdown: the run's walk, its misses and its price, today and with 8-byte memdescs."""
     P, pr, w = R.P, R.priced, R.walk
-    return (
-        f"The run: `{P.frag_rule}` frags of `{P.frag_kind}` pages, `{P.folio_size}` folios, a "
-        f"{P.working_set_mib:,} MiB working set. Today's walk misses **{w.loc['struct_page', 'misses_per_mib']:,.0f}** "
-        f"metadata lines per MiB in a {w.loc['struct_page', 'footprint_bytes'] / MiB:,.1f} MiB memmap; 8-byte "
-        f"memdescs miss **{w.loc['memdesc8', 'misses_per_mib']:,.0f}** in "
-        f"{w.loc['memdesc8', 'footprint_bytes'] / MiB:,.1f} MiB of words and descriptors. With up to {CHAINS} "
-        f"frags' chains in flight: **{pr.loc['struct_page', 'ns_per_mib']:,.0f}** vs "
-        f"**{pr.loc['memdesc8', 'ns_per_mib']:,.0f} ns per MiB** ({pr.loc['struct_page', 'core_share_100g']:.1%} vs "
-        f"{pr.loc['memdesc8', 'core_share_100g']:.1%} of a core at 100 Gbit/s). One load at a time: "
-        f"{pr.loc['struct_page', 'ns_per_mib_serial']:,.0f} vs {pr.loc['memdesc8', 'ns_per_mib_serial']:,.0f}."
-    )
+    today, md8 = (pr.loc[x] for x in ("struct_page", "memdesc8"))
+    run = f"`{P.frag_rule}` frags of `{P.frag_kind}` pages, `{P.folio_size}` folios, a {P.working_set_mib:,} MiB"
+    misses = {x: (f"**{w.loc[x, 'misses_per_mib']:,.0f}**", _mib(w.loc[x, "footprint_bytes"], ",.1f"))
+              for x in ("struct_page", "memdesc8")}
+    return (f"The run: {run} working set. Today's walk misses {misses['struct_page'][0]} metadata lines per MiB in "
+            f"a {misses['struct_page'][1]} memmap; 8-byte memdescs miss {misses['memdesc8'][0]} in "
+            f"{misses['memdesc8'][1]} of words and descriptors. With up to {CHAINS} frags' chains in flight: "
+            f"**{today.ns_per_mib:,.0f}** vs **{md8.ns_per_mib:,.0f} ns per MiB** ({today.core_share_100g:.1%} vs "
+            f"{md8.core_share_100g:.1%} of a core at 100 Gbit/s). One load at a time: "
+            f"{today.ns_per_mib_serial:,.0f} vs {md8.ns_per_mib_serial:,.0f}.")
 
 
 def headline(**params) -> dict:
@@ -521,32 +522,29 @@ def panel_data(params: Mapping, *, machine_gib: int, mix: str, folio_size: str, 
 
 def conclusion(R: Results) -> str:
     """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
-    P, c, m, pr, sz = R.P, R.census_stages, R.machine, R.priced, R.sizes
+    P, c, m, pr = R.P, R.census_stages, R.machine, R.priced
     be = R.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
-    order0 = be.loc[1, "8 B"]
     n = R.break_even_pages
     two = be.loc[n, "8 B"] if n else float("nan")
     mach_note = "this machine's page mix" if P.mix == "this_machine" else f"the `{P.mix}` mix"
+    saved = {stage: f"{x:.2%}" for stage, x in c.saved_share_of_ram.items()}
+    gib = {stage: f"{x / GiB:.2f} GiB" for stage, x in m.total.items()}
     extra = pr.loc["memdesc8", "core_share_100g"] - pr.loc["struct_page", "core_share_100g"]
-    points = (
-        f"Memory on this machine's census: a memmap of **{c.loc['today', 'total'] / MiB:,.0f} MiB** today, "
-        f"**{c.loc['8 B', 'total'] / MiB:,.0f} MiB** with 8-byte pages and every descriptor counted: "
-        f"**{c.loc['8 B', 'saved_share_of_ram']:.2%}** of RAM saved (32-byte stage: "
-        f"{c.loc['32 B', 'saved_share_of_ram']:.2%}).",
-        f"On a {P.machine_gib} GiB machine with {mach_note} and `{P.folio_size}` folios: "
-        f"{m.loc['today', 'total'] / GiB:.2f} GiB today, {m.loc['8 B', 'total'] / GiB:.2f} GiB at 8 B "
-        f"({m.loc['8 B', 'saved_share_of_ram']:.2%} of RAM saved).",
-        f"Order-0 folios cost more: the 8-byte word plus the {int(sz.loc['folio', 'bytes'])}-byte folio descriptor "
-        f"is **{order0:.0f} B per page**, against today's {R.page_bytes['today']}. Memdescs win from {n}-page "
-        f"({n * 4} KiB) folios on ({two:.0f} B per page).",
-        f"Time, for the run's `{P.frag_rule}` frags over `{P.folio_size}` folios ({P.frag_kind}, "
-        f"{P.working_set_mib} MiB working set): today **{pr.loc['struct_page', 'ns_per_mib']:,.0f} ns per MiB**, "
-        f"8-byte memdesc **{pr.loc['memdesc8', 'ns_per_mib']:,.0f}** ({pr.loc['memdesc8', 'extra_ns_per_mib']:+,.0f} "
-        f"ns, {extra:+.2%} of a core at 100 Gbit/s).",
+    walked = f"`{P.frag_rule}` frags over `{P.folio_size}` folios ({P.frag_kind}, {P.working_set_mib} MiB working set)"
+    return kit.points(
+        f"Memory on this machine's census: a memmap of **{_mib(c.loc['today', 'total'])}** today, "
+        f"**{_mib(c.loc['8 B', 'total'])}** with 8-byte pages and every descriptor counted: **{saved['8 B']}** of "
+        f"RAM saved (32-byte stage: {saved['32 B']}).",
+        f"On a {P.machine_gib} GiB machine with {mach_note} and `{P.folio_size}` folios: {gib['today']} today, "
+        f"{gib['8 B']} at 8 B ({m.loc['8 B', 'saved_share_of_ram']:.2%} of RAM saved).",
+        f"Order-0 folios cost more: the 8-byte word plus the {int(R.sizes.loc['folio', 'bytes'])}-byte folio "
+        f"descriptor is **{be.loc[1, '8 B']:.0f} B per page**, against today's {R.page_bytes['today']}. Memdescs win "
+        f"from {n}-page ({n * 4} KiB) folios on ({two:.0f} B per page).",
+        f"Time, for the run's {walked}: today **{pr.loc['struct_page', 'ns_per_mib']:,.0f} ns per MiB**, 8-byte "
+        f"memdesc **{pr.loc['memdesc8', 'ns_per_mib']:,.0f}** ({pr.loc['memdesc8', 'extra_ns_per_mib']:+,.0f} ns, "
+        f"{extra:+.2%} of a core at 100 Gbit/s).",
         f"A frag that points at its descriptor, as `net_iov` does: **{pr.loc['desc_ref', 'ns_per_mib']:,.0f}** ns "
-        f"per MiB. A frag that names an owner instead (chapter 08) touches no per-page metadata at all.",
-    )
-    return "\n".join(f"- {p}" for p in points)
+        f"per MiB. A frag that names an owner instead (chapter 08) touches no per-page metadata at all.")
 
 
 # ---------------------------------------------------------------- claims
