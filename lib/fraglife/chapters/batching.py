@@ -292,8 +292,8 @@ def panel_data(params: Mapping, *, iov_count: int, iov_size: int, iov_layout: st
 def units_remark(R: Results) -> str:
     """Markdown: this run's unit costs of a lookup and a fault."""
     ns = {name: f"**{R.units[name]:.0f} ns**" for name in UNIT_NAMES if name in R.units}
-    return (f"A gup-fast call costs {ns['gup_call_ns']} beyond its pages and a page in it {ns['gup_page_ns']} "
-            f"(FOLL_GET; {R.units.source('gup_call_ns')}); a page through the slow path {ns['slow_page_ns']}, a "
+    return (f"A gup-fast call costs {ns['gup_call_ns']} beyond its pages, {R.units.source('gup_call_ns')}, and a page "
+            f"in it {ns['gup_page_ns']} (FOLL_GET); a page through the slow path {ns['slow_page_ns']}, a "
             f"fault mapping the zero page {ns['zero_fault_ns']}, a page faulted in up front {ns['populate_page_ns']}.")
 
 

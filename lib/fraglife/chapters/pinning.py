@@ -522,7 +522,7 @@ def units_remark(R: Results) -> str:
     ns = {name: f"{R.units[name]:.0f} ns" for name in ("pin_page_ns", "unpin_page_ns", "gup_page_ns")}
     cited = {x.name: f"{x.value:.0f} ns" for x in costs.CITED_GUP}
     here = R.units.source("pin_page_ns")
-    return (f"A pin of a {PAGE // KiB} KiB page costs **{ns['pin_page_ns']}** here ({here}) against "
+    return (f"A pin of a {PAGE // KiB} KiB page costs **{ns['pin_page_ns']}**, {here}, against "
             f"{cited['pin_page_ns']} in Li Zhe's gup_test on v6.15 (cited); an unpin **{ns['unpin_page_ns']}** "
             f"against {cited['unpin_page_ns']}. A FOLL_GET reference: **{ns['gup_page_ns']}** (derived). A line "
             f"transfer: {R.units['line_transfer_ns']:.1f} ns.")

@@ -571,7 +571,7 @@ def units_remark(R: Results) -> str:
     """Markdown: the unit costs this run used, where they come from, and the recording beside them."""
     u, rec = R.units, kit.unit_costs("recorded")
     return (f"This run prices a local atomic at **{u['local_atomic_ns']:.1f} ns** and a line transfer at "
-            f"**{u['line_transfer_ns']:.1f} ns** ({u.source('line_transfer_ns')}); the recording says "
+            f"**{u['line_transfer_ns']:.1f} ns**, {u.source('line_transfer_ns')}; the recording says "
             f"{rec['local_atomic_ns']:.1f} ns and {rec['line_transfer_ns']:.1f} ns.")
 
 
