@@ -330,3 +330,9 @@ def kernel_label(release: str) -> str:
     if release == kernels.LTS:
         return f"{series} LTS"
     return f"{series} ({release})" if release != series else series
+
+
+# ---------------------------------------------------------------- closing points
+def points(*items: str) -> str:
+    """A chapter's closing points as a Markdown list, one item per point (empty items left out)."""
+    return "\n".join(f"- {p}" for p in items if p)
