@@ -14,12 +14,12 @@ from fraglife.model import pagetable as T, pagetable_twin as twin
        resident=st.sampled_from([0.0, 0.3, 0.9, 1.0]), thp=st.sampled_from([0.0, 0.5, 1.0]),
        accept=st.sampled_from([0.05, 0.3, 1.0]), strategy=st.sampled_from(T.STRATEGIES),
        size_goal=st.sampled_from([4096, 65160]), max_frags=st.sampled_from([1, 4, 17]), seed=st.integers(0, 99),
-       huge_zero=st.sampled_from([0.0, 0.5]), release=st.sampled_from(["6.12", "6.18"]))
+       huge_zero=st.sampled_from([0.0, 0.5]), release=st.sampled_from(["6.12", "6.18"]), pin=st.booleans())
 def test_lookup_agrees_with_its_twin(iov_count, iov_size, layout, messages, resident, thp, accept, strategy, size_goal,
-                                     max_frags, seed, huge_zero, release):
+                                     max_frags, seed, huge_zero, release, pin):
     huge_zero = min(huge_zero, 1 - thp)
     args = (iov_count, iov_size, layout, messages, resident, thp, accept, strategy, size_goal, max_frags, seed,
-            huge_zero, release)
+            huge_zero, release, pin)
     fast, slow = T.lookup(*args), twin.lookup(*args)
     assert fast == slow
     assert fast["bytes"] == messages * iov_count * iov_size
@@ -73,6 +73,19 @@ def test_the_zero_page_never_takes_gup_fast():
     assert s["zero_faults"] == 64 and s["slow_pages"] == s["pages_looked_up"]
     r = T.lookup(4, 64 * 1024, "contiguous", 1, 1.0, 0.0, 0.25, "batched")
     assert r["slow_pages"] == r["zero_refs"] == 0 and r["fast_pte"] == r["pages_looked_up"]
+
+
+def test_a_pin_takes_nothing_on_the_zero_page():
+    """Rule 2: FOLL_GET references the zero page in the slow path (one shared line); FOLL_PIN takes nothing on it.
+    On written pages a pin is two atomics in gup-fast where a reference is one."""
+    kw = dict(iov_count=4, iov_size=64 * 1024, layout="contiguous", resident_fraction=0.0, strategy="batched",
+              accept_fraction=0.25)
+    get, pin = T.lookup(**kw), T.lookup(foll_pin=True, **kw)
+    assert get["zero_refs"] == get["slow_pages"] == pin["slow_pages"] and pin["zero_refs"] == 0
+    assert pin["pin_atomics"] == 0 and get["ref_atomics"] - pin["ref_atomics"] == get["slow_pages"]
+    kw.update(resident_fraction=1.0)
+    get, pin = T.lookup(**kw), T.lookup(foll_pin=True, **kw)
+    assert pin["pin_atomics"] == 2 * get["fast_pte"] == 2 * (get["ref_atomics"] - pin["ref_atomics"])
 
 
 def test_gup_fast_sets_pg_referenced_and_the_slow_path_locks():

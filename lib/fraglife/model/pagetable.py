@@ -20,7 +20,7 @@ from .pagetable_twin import (ABSENT, BATCHED, HUGE_ZERO_FOLIO, HUGE_ZERO_REGION,
                              THP_REGION, ZERO, ZERO_FOLIO, check, gup_work, iovecs, rules, u01)
 
 (L_MSGS, L_SENDMSGS, L_BYTES, L_SKBS, L_CALLS, L_FAST, L_PMD, L_PMD_PAGES, L_SLOW_CALLS, L_SLOW, L_SLOW_PMD, L_ZERO,
- L_ZERO_REFS, L_POP_CALLS, L_POP, L_LOOKED, L_SENT, L_FRAGS, L_GIVE, L_LOCAL, L_REF_AT, L_FLAG_AT,
+ L_ZERO_REFS, L_POP_CALLS, L_POP, L_LOOKED, L_SENT, L_FRAGS, L_GIVE, L_LOCAL, L_REF_AT, L_PIN_AT, L_FLAG_AT,
  L_LOCK_AT) = range(len(LOOKUP_FIELDS))
 
 _G, _M1, _M2 = np.uint64(GOLDEN), np.uint64(MIX1), np.uint64(MIX2)
@@ -39,7 +39,16 @@ def _u01(seed, k):
 
 
 @numba.njit(cache=CACHE)
-def gup(q0, n, state, region, huge_zero_special, out):
+def grab(foll_pin, atomics_if_pinned, out):
+    """One try_grab_folio*(): a reference (one atomic), or a pin (``atomics_if_pinned``)."""
+    if foll_pin:
+        out[L_PIN_AT] += atomics_if_pinned
+    else:
+        out[L_REF_AT] += 1
+
+
+@numba.njit(cache=CACHE)
+def gup(q0, n, state, region, huge_zero_special, foll_pin, out):
     """One get_user_pages_fast() over pages [q0, q0 + n): gup-fast while it can, the rest of the call through the
     slow path (faulting pages in)."""
     out[L_CALLS] += 1
@@ -56,7 +65,7 @@ def gup(q0, n, state, region, huge_zero_special, out):
                 if r != last_leaf:  # one grab and one PG_referenced per PMD leaf per call
                     last_leaf = r
                     out[L_PMD] += 1
-                    out[L_REF_AT] += 1
+                    grab(foll_pin, 2, out)
                     out[L_FLAG_AT] += 1
                     if kind == HUGE_ZERO_REGION:
                         out[L_ZERO_REFS] += 1
@@ -64,7 +73,7 @@ def gup(q0, n, state, region, huge_zero_special, out):
                 continue
             if kind == PTE_REGION and state[q] == PRESENT:
                 out[L_FAST] += 1
-                out[L_REF_AT] += 1
+                grab(foll_pin, 2, out)
                 out[L_FLAG_AT] += 1
                 continue
             fast = False  # no PTE, the zero page's special PTE, or the special huge zero PMD
@@ -76,16 +85,17 @@ def gup(q0, n, state, region, huge_zero_special, out):
             if state[q] == ABSENT:  # faultin_page(): a read fault maps the zero page
                 out[L_ZERO] += 1
                 state[q] = ZERO
-            if state[q] == ZERO:
-                out[L_ZERO_REFS] += 1
-            out[L_REF_AT] += 1
+            if not (state[q] == ZERO and foll_pin):  # no pin on the zero page
+                if state[q] == ZERO:
+                    out[L_ZERO_REFS] += 1
+                grab(foll_pin, 1, out)
             out[L_FLAG_AT] += 1  # folio_mark_accessed()
         else:  # follow_huge_pmd(): the PMD lock and a grab of 1, then one of the rest of the leaf in the call
             if r != slow_leaf:
                 slow_leaf = r
                 slow_seen = 0
             if slow_seen < 2:
-                out[L_REF_AT] += 1
+                grab(foll_pin, 2, out)
                 if kind == HUGE_ZERO_REGION:
                     out[L_ZERO_REFS] += 1
             if slow_seen == 0:
@@ -108,7 +118,7 @@ def folio_at(q, pos, state, region):
 
 
 @numba.njit(cache=CACHE)
-def fill(offs, lens, i, o, a, size_goal, max_frags, strategy, state, region, huge_zero_special, out):
+def fill(offs, lens, i, o, a, size_goal, max_frags, strategy, state, region, huge_zero_special, foll_pin, out):
     """sendmsg() of ``a`` bytes from iovec ``i`` at offset ``o``: skbs, frags and (per skb) the GUP calls.
     Returns the iterator position after it."""
     skb_bytes = size_goal  # a new skb first
@@ -128,7 +138,7 @@ def fill(offs, lens, i, o, a, size_goal, max_frags, strategy, state, region, hug
         n = min((start + req + PAGE - 1) // PAGE, max_frags - frags)
         copied = min(req, n * PAGE - start)
         if strategy != BATCHED:
-            gup(q0, n, state, region, huge_zero_special, out)
+            gup(q0, n, state, region, huge_zero_special, foll_pin, out)
         left = copied
         pos = addr
         merging = False
@@ -188,7 +198,7 @@ def populate(offs, lens, state, region, huge_zero_wp_thp, out):
 
 @numba.njit(cache=CACHE)
 def _lookup(offs, lens, messages, resident, thp_share, huge_zero_share, accept_bytes, strategy, size_goal, max_frags,
-            seed, huge_zero_special, huge_zero_wp_thp):
+            seed, huge_zero_special, huge_zero_wp_thp, foll_pin):
     out = np.zeros(len(LOOKUP_FIELDS), np.int64)
     nv = len(offs)
     region_pages = (offs[nv - 1] + lens[nv - 1] + PAGE - 1) // PAGE
@@ -231,18 +241,20 @@ def _lookup(offs, lens, messages, resident, thp_share, huge_zero_share, accept_b
                         hi = offs[k] + lens[k]
                     q0 = lo // PAGE
                     n = (hi + PAGE - 1) // PAGE - q0
-                    gup(q0, n, state, region, huge_zero_special, out)
+                    gup(q0, n, state, region, huge_zero_special, foll_pin, out)
                     looked += n
                     k += 1
                     if k < nv:
                         lo = offs[k]
                 before = out[L_SENT]
-                i, o = fill(offs, lens, i, o, a, size_goal, max_frags, strategy, state, region, huge_zero_special, out)
+                i, o = fill(offs, lens, i, o, a, size_goal, max_frags, strategy, state, region, huge_zero_special,
+                            foll_pin, out)
                 used = out[L_SENT] - before
                 if looked > used:
                     out[L_LOCAL] += looked - used
             else:
-                i, o = fill(offs, lens, i, o, a, size_goal, max_frags, strategy, state, region, huge_zero_special, out)
+                i, o = fill(offs, lens, i, o, a, size_goal, max_frags, strategy, state, region, huge_zero_special,
+                            foll_pin, out)
             left -= a
             out[L_BYTES] += a
     out[L_REF_AT] += out[L_GIVE] + out[L_LOCAL] + out[L_FRAGS]
@@ -252,16 +264,16 @@ def _lookup(offs, lens, messages, resident, thp_share, huge_zero_share, accept_b
 def lookup(iov_count: int, iov_size: int, layout: str = "scattered", messages: int = 1, resident_fraction: float = 1.0,
            thp_share: float = 0.0, accept_fraction: float = 1.0, strategy: str = "per_skb", size_goal: int = 65160,
            max_frags: int = MAX_SKB_FRAGS, seed: int = 1, huge_zero_share: float = 0.0,
-           release: str = kernels.NEWEST) -> dict:
+           release: str = kernels.NEWEST, foll_pin: bool = False) -> dict:
     """Page-table work of ``messages`` sendmsg() iterators under one strategy; counts of :data:`LOOKUP_FIELDS`.
     ``huge_zero_share``: share of 2 MiB regions mapped by the huge zero PMD; ``release``: the kernel whose rules
-    apply (:mod:`.kernels`: ``huge_zero_pmd_special``, ``huge_zero_wp_thp``)."""
+    apply (:mod:`.kernels`: ``huge_zero_pmd_special``, ``huge_zero_wp_thp``); ``foll_pin``: the lookups pin."""
     offs, lens, accept = check(iov_count, iov_size, layout, messages, resident_fraction, thp_share, accept_fraction,
                                strategy, size_goal, max_frags, huge_zero_share)
     special, wp_thp = rules(release)
     out = _lookup(offs, lens, int(messages), float(resident_fraction), float(thp_share), float(huge_zero_share),
                   accept, STRATEGIES.index(strategy), int(size_goal), int(max_frags), int(seed) & MASK, special,
-                  wp_thp)
+                  wp_thp, bool(foll_pin))
     return dict(zip(LOOKUP_FIELDS, (int(x) for x in out)))
 
 

@@ -32,6 +32,12 @@ v6.18.0; where 6.12 LTS differs, :mod:`.kernels` has the row and ``release`` cho
   the call has one page of it). A page with no PTE faults once inside GUP
   (``faultin_page()``, a read fault: the zero page is mapped, nothing allocated);
   the next lookup finds the zero page and goes slow again, without a fault.
+  With ``foll_pin`` (a pinning lookup, as the thread proposes) a grab is a pin:
+  two atomics in gup-fast (``try_grab_folio_fast()``: the reference, then the bias
+  or ``_pincount``), one on a small folio in the slow path (``folio_ref_add(1024)``),
+  two per grab of a large one, and nothing at all on the 4 KiB zero page
+  (``try_grab_folio()``: "Don't take a pin on the zero page"); the huge zero folio
+  is pinned like any large folio. The frags, give-backs and puts are counted as today's.
 - ``batched`` (the thread's proposal): at each sendmsg() one lookup of the whole
   remaining iterator, one call per run of contiguous iovecs, no page cap; the
   pages the socket does not take in this call are released and looked up again
@@ -77,7 +83,7 @@ ZERO_FOLIO, HUGE_ZERO_FOLIO = -2, -3
 LOOKUP_FIELDS = ("messages", "sendmsgs", "bytes", "skbs", "calls", "fast_pte", "pmd_leaves", "pmd_pages",
                  "slow_calls", "slow_pages", "slow_pmd_leaves", "zero_faults", "zero_refs", "populate_calls",
                  "populate_pages", "pages_looked_up", "pages_sent", "frags", "give_backs", "local_puts",
-                 "ref_atomics", "flag_atomics", "lock_atomics")
+                 "ref_atomics", "pin_atomics", "flag_atomics", "lock_atomics")
 
 
 def iovecs(iov_count: int, iov_size: int, layout: str) -> tuple[np.ndarray, np.ndarray]:
@@ -131,9 +137,9 @@ class Lookup:
     """One :func:`lookup` run: the iterator, the pages' states and the counts. One method per kernel operation, named
     as the compiled handlers of :mod:`.pagetable` (``gup``, ``folio_at``, ``fill``, ``populate``)."""
 
-    def __init__(self, offs, lens, strategy, size_goal, max_frags, release):
+    def __init__(self, offs, lens, strategy, size_goal, max_frags, release, foll_pin=False):
         self.offs, self.lens = [int(x) for x in offs], [int(x) for x in lens]
-        self.strategy, self.size_goal, self.max_frags = strategy, size_goal, max_frags
+        self.strategy, self.size_goal, self.max_frags, self.foll_pin = strategy, size_goal, max_frags, foll_pin
         self.huge_zero_special, self.huge_zero_wp_thp = rules(release)
         self.c = dict.fromkeys(LOOKUP_FIELDS, 0)
         self.state: list[int] = []  # per page: ABSENT, ZERO or PRESENT
@@ -155,6 +161,13 @@ class Lookup:
                 lo = offs[k]
         return out
 
+    def grab(self, atomics_if_pinned):
+        """One try_grab_folio*(): a reference (one atomic), or a pin (``atomics_if_pinned``)."""
+        if self.foll_pin:
+            self.c["pin_atomics"] += atomics_if_pinned
+        else:
+            self.c["ref_atomics"] += 1
+
     def gup(self, q0, n):
         """One get_user_pages_fast() over pages [q0, q0 + n): gup-fast while it can, the rest of the call slow."""
         c, state, region = self.c, self.state, self.region
@@ -169,14 +182,14 @@ class Lookup:
                     if r not in fast_leaves:  # one grab and one PG_referenced per PMD leaf per call
                         fast_leaves.add(r)
                         c["pmd_leaves"] += 1
-                        c["ref_atomics"] += 1
+                        self.grab(2)
                         c["flag_atomics"] += 1
                         c["zero_refs"] += kind == HUGE_ZERO_REGION
                     c["pmd_pages"] += 1
                     continue
                 if kind == PTE_REGION and state[q] == PRESENT:
                     c["fast_pte"] += 1
-                    c["ref_atomics"] += 1
+                    self.grab(2)
                     c["flag_atomics"] += 1
                     continue
                 fast = False  # no PTE, the zero page's special PTE, or the special huge zero PMD
@@ -188,14 +201,17 @@ class Lookup:
                 if state[q] == ABSENT:  # faultin_page(): a read fault maps the zero page
                     c["zero_faults"] += 1
                     state[q] = ZERO
-                c["zero_refs"] += state[q] == ZERO
-                c["ref_atomics"] += 1
+                if state[q] == ZERO and self.foll_pin:  # no pin on the zero page
+                    pass
+                else:
+                    c["zero_refs"] += state[q] == ZERO
+                    self.grab(1)
                 c["flag_atomics"] += 1  # folio_mark_accessed()
             else:  # follow_huge_pmd(): the PMD lock and a grab of 1, then one of the rest of the leaf in the call
                 seen = slow_leaf.get(r, 0)
                 slow_leaf[r] = seen + 1
                 if seen < 2:
-                    c["ref_atomics"] += 1
+                    self.grab(2)
                     c["zero_refs"] += kind == HUGE_ZERO_REGION
                 if seen == 0:
                     c["slow_pmd_leaves"] += 1
@@ -271,12 +287,13 @@ class Lookup:
 def lookup(iov_count: int, iov_size: int, layout: str = "scattered", messages: int = 1,
            resident_fraction: float = 1.0, thp_share: float = 0.0, accept_fraction: float = 1.0,
            strategy: str = "per_skb", size_goal: int = 65160, max_frags: int = MAX_SKB_FRAGS,
-           seed: int = 1, huge_zero_share: float = 0.0, release: str = kernels.NEWEST) -> dict:
+           seed: int = 1, huge_zero_share: float = 0.0, release: str = kernels.NEWEST,
+           foll_pin: bool = False) -> dict:
     """Page-table work of ``messages`` sendmsg() iterators under one strategy (counts of
     :data:`LOOKUP_FIELDS`), one page at a time over lists and dicts."""
     offs, lens, accept = check(iov_count, iov_size, layout, messages, resident_fraction, thp_share, accept_fraction,
                                strategy, size_goal, max_frags, huge_zero_share)
-    L = Lookup(offs, lens, strategy, size_goal, max_frags, release)
+    L = Lookup(offs, lens, strategy, size_goal, max_frags, release, bool(foll_pin))
     c, offs, lens = L.c, L.offs, L.lens
     region_pages = -(-(offs[-1] + lens[-1]) // PAGE)  # ceil
     regions = -(-region_pages // PMD_PAGES)
@@ -320,4 +337,4 @@ def gup_work(c: dict) -> dict:
     """What the lookups did, in the terms GUP's price is given in (:func:`fraglife.model.costs.price_gup`)."""
     return {"sends": c["sendmsgs"], "gup_calls": c["calls"], "pages": c["pages_looked_up"], "frags": c["frags"],
             "slow_calls": c["slow_calls"], "slow_pages": c["slow_pages"], "faulted_pages": c["zero_faults"],
-            "flag_atomics": c["flag_atomics"], "ref_atomics": c["ref_atomics"], "pin_atomics": 0}
+            "flag_atomics": c["flag_atomics"], "ref_atomics": c["ref_atomics"], "pin_atomics": c["pin_atomics"]}
