@@ -109,6 +109,9 @@ def test_the_huge_zero_pmd_is_special_only_on_6_18():
     assert new["lock_atomics"] == 3 * new["calls"]  # mmap_lock and its unlock, the PMD lock
     assert old["pmd_leaves"] == old["calls"] == old["zero_refs"] and old["slow_pages"] == 0
     assert new["frags"] == old["frags"] == new["skbs"]  # one huge zero folio, one frag per skb
+    # the slow path walks a PMD leaf once per call (follow_huge_pmd() covers the rest of it)
+    assert new["slow_pmd_pages"] == new["slow_pages"] == new["pages_looked_up"]
+    assert T.gup_work(new)["slow_pages"] == new["slow_pmd_leaves"]
 
 
 def test_populating_a_huge_zero_pmd_follows_the_release():

@@ -15,6 +15,15 @@ A ledger counts operations; this module prices them. Three steps, each plain ari
    :func:`price_ledger` builds those counts from a replay ledger.
 3. :func:`core_share`: the share of one core that many ns per MiB take at a line rate.
 
+GUP has one measured price (:func:`gup_price`: the ``zcsend`` probe's UDP fit per send call, page,
+frag and faulted page, with what the ``gup`` probe adds for calls and the slow path), and
+:func:`price_gup` prices what any model's ``gup_work()`` counted (chapters 03, 04 and 06 alike);
+atomics are counted beside it and never priced on top of it. :func:`zc_ratio`,
+:func:`zc_heldout`, :func:`zc_crossovers` and :func:`zc_break_even` give the zerocopy/copy ratio,
+its check at held-out points, the crossover measured and modelled, and why it is not the
+documentation's "around 10 KB". :func:`shared_line_cost` is the cost of a line N CPUs write:
+measured over the writers the ``atomics`` probe had, cited beyond them, never extrapolated.
+
 How a ledger is priced (:func:`price_ledger`): an atomic whose line was last written by
 another CPU (the ledger's ``bounces``) costs one line transfer, ``line_transfer_ns``: half a
 compare-and-swap ping-pong round trip, which includes the atomic that pulled the line, so
@@ -854,13 +863,14 @@ def price_gup(work: Mapping, units: "UnitCosts", nbytes: float | None = None) ->
     extra_calls = max(0.0, w["gup_calls"] - w["sends"])
     call_unit = "gup_call_ns" if "gup_call_ns" in units else "zc_call_ns"
     slow_only = max(0.0, w["slow_pages"] - w["faulted_pages"])
+    # slow_pages: the slow path's walks, one per PTE page and one per PMD leaf per call (gup_work() counts them)
     items = [("zerocopy send call (its first GUP call, ubuf_info, notification)", w["sends"], "zc_call_ns"),
              ("GUP call beyond a send's first", extra_calls, call_unit),
              ("page looked up", w["pages"], "zc_page_ns"),
              ("frag filled and released", w["frags"], "zc_frag_ns"),
              ("page faulted in by the lookup", w["faulted_pages"], "zc_fault_page_ns")]
     if slow_only:
-        items.append(("page through the slow path, not faulted", slow_only, "gup_slow_page_ns"))
+        items.append(("slow-path walk (a page, or a PMD leaf), not faulted", slow_only, "gup_slow_page_ns"))
     if w["slow_calls"] and "gup_slow_call_ns" in units:
         items.append(("GUP call through the slow path", w["slow_calls"], "gup_slow_call_ns"))
     inside = Unit("in_the_fit", 0.0, "ns/op", units.source("zc_page_ns"),

@@ -19,8 +19,8 @@ from .pagetable_twin import (ABSENT, BATCHED, HUGE_ZERO_FOLIO, HUGE_ZERO_REGION,
                              MAX_SKB_FRAGS, PAGE, PER_SKB, PMD_PAGES, POPULATE, PRESENT, PTE_REGION, STRATEGIES,
                              THP_REGION, ZERO, ZERO_FOLIO, check, gup_work, iovecs, rules, u01)
 
-(L_MSGS, L_SENDMSGS, L_BYTES, L_SKBS, L_CALLS, L_FAST, L_PMD, L_PMD_PAGES, L_SLOW_CALLS, L_SLOW, L_SLOW_PMD, L_ZERO,
- L_ZERO_REFS, L_POP_CALLS, L_POP, L_LOOKED, L_SENT, L_FRAGS, L_GIVE, L_LOCAL, L_REF_AT, L_PIN_AT, L_FLAG_AT,
+(L_MSGS, L_SENDMSGS, L_BYTES, L_SKBS, L_CALLS, L_FAST, L_PMD, L_PMD_PAGES, L_SLOW_CALLS, L_SLOW, L_SLOW_PMD,
+ L_SLOW_PMD_PAGES, L_ZERO, L_ZERO_REFS, L_POP_CALLS, L_POP, L_LOOKED, L_SENT, L_FRAGS, L_GIVE, L_LOCAL, L_REF_AT, L_PIN_AT, L_FLAG_AT,
  L_LOCK_AT) = range(len(LOOKUP_FIELDS))
 
 _G, _M1, _M2 = np.uint64(GOLDEN), np.uint64(MIX1), np.uint64(MIX2)
@@ -91,6 +91,7 @@ def gup(q0, n, state, region, huge_zero_special, foll_pin, out):
                 grab(foll_pin, 1, out)
             out[L_FLAG_AT] += 1  # folio_mark_accessed()
         else:  # follow_huge_pmd(): the PMD lock and a grab of 1, then one of the rest of the leaf in the call
+            out[L_SLOW_PMD_PAGES] += 1
             if r != slow_leaf:
                 slow_leaf = r
                 slow_seen = 0

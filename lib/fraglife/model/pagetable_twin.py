@@ -81,8 +81,8 @@ PTE_REGION, THP_REGION, HUGE_ZERO_REGION = range(3)
 ZERO_FOLIO, HUGE_ZERO_FOLIO = -2, -3
 
 LOOKUP_FIELDS = ("messages", "sendmsgs", "bytes", "skbs", "calls", "fast_pte", "pmd_leaves", "pmd_pages",
-                 "slow_calls", "slow_pages", "slow_pmd_leaves", "zero_faults", "zero_refs", "populate_calls",
-                 "populate_pages", "pages_looked_up", "pages_sent", "frags", "give_backs", "local_puts",
+                 "slow_calls", "slow_pages", "slow_pmd_leaves", "slow_pmd_pages", "zero_faults", "zero_refs",
+                 "populate_calls", "populate_pages", "pages_looked_up", "pages_sent", "frags", "give_backs", "local_puts",
                  "ref_atomics", "pin_atomics", "flag_atomics", "lock_atomics")
 
 
@@ -208,6 +208,7 @@ class Lookup:
                     self.grab(1)
                 c["flag_atomics"] += 1  # folio_mark_accessed()
             else:  # follow_huge_pmd(): the PMD lock and a grab of 1, then one of the rest of the leaf in the call
+                c["slow_pmd_pages"] += 1
                 seen = slow_leaf.get(r, 0)
                 slow_leaf[r] = seen + 1
                 if seen < 2:
@@ -334,7 +335,9 @@ def lookup(iov_count: int, iov_size: int, layout: str = "scattered", messages: i
 
 
 def gup_work(c: dict) -> dict:
-    """What the lookups did, in the terms GUP's price is given in (:func:`fraglife.model.costs.price_gup`)."""
+    """What the lookups did, in the terms GUP's price is given in (:func:`fraglife.model.costs.price_gup`): the slow
+    path walks each PTE page, and each PMD leaf once per call (``follow_huge_pmd()`` covers the rest of the leaf)."""
+    slow_walks = c["slow_pages"] - c["slow_pmd_pages"] + c["slow_pmd_leaves"]
     return {"sends": c["sendmsgs"], "gup_calls": c["calls"], "pages": c["pages_looked_up"], "frags": c["frags"],
-            "slow_calls": c["slow_calls"], "slow_pages": c["slow_pages"], "faulted_pages": c["zero_faults"],
+            "slow_calls": c["slow_calls"], "slow_pages": slow_walks, "faulted_pages": c["zero_faults"],
             "flag_atomics": c["flag_atomics"], "ref_atomics": c["ref_atomics"], "pin_atomics": c["pin_atomics"]}
