@@ -149,3 +149,22 @@ def test_bench_sections_report_rates_and_ratios():
     assert p["history"]["steps_per_s"] > 0 and p["history"]["numba_over_twin"] > 0
     t = T.bench_section()
     assert t["pages_per_s"] > 0 and t["numba_over_twin"] > 0
+
+
+@pytest.mark.parametrize("config", ["tso_64k", "tso_1m", "no_tso_64k"])
+def test_the_model_counts_what_gup_paths_recorded(config):
+    """The gup_paths recording (6.18): a written buffer never takes mmap_lock; an untouched one takes it once per
+    GUP call (every call goes slow) and faults each page once; GUP calls per MiB as the model's per-skb lookups."""
+    from fraglife import probes
+
+    rec = probes.load_recording("gup_paths")
+    cfg = rec.data["configs"][config]
+    goal = 45 * cfg["mss"]  # tcp_xmit_size_goal() at the 64 KiB GSO limit
+    messages = rec.data["bytes"] // cfg["send_size"]
+    mib = rec.data["bytes"] / (1 << 20)
+    for layout, resident in (("b", 1.0), ("c", 0.0)):
+        run = rec.data["runs"][config][layout]
+        m = T.lookup(1, cfg["send_size"], "contiguous", messages, resident, 0.0, 1.0, "per_skb", goal)
+        assert m["calls"] == run["gup_calls"]
+        assert m["slow_calls"] / m["calls"] == run["per_gup_call"]["mmap_lock"]
+        assert m["zero_faults"] / mib == run["per_mib"]["minflt"]
