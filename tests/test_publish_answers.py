@@ -101,7 +101,7 @@ def test_the_book_opens_on_the_answers(tmp_path, tmp_build, monkeypatch):
     assert sections[0] == "The answers"
     for a in table.answers:
         assert a.number.text in index
-    assert "[01](01_refcount_removal.ipynb)" in index and "[04]" not in index  # links only to pages in the book
+    assert "[chapter 01](01_refcount_removal.ipynb)" in index and "[chapter 04]" not in index  # links only to pages in the book
     assert 'extra_footer: "fraglife build B1. ' in book_mod._config("B1")
 
 

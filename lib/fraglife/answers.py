@@ -358,7 +358,7 @@ def load(build_id: Any = ANY) -> Table:
             data = json.loads(path.read_text())
             a = Answer.from_json(data["answer"])
         except FileNotFoundError:
-            missing.append(Missing(b.label, number, f"has not recorded its answer (fraglife run {number})"))
+            missing.append(Missing(b.label, number, "has not recorded its answer (fraglife run)"))
             continue
         except (OSError, ValueError, KeyError, TypeError) as e:
             missing.append(Missing(b.label, number, f"recorded an unreadable answer in {path}: {e}"))
@@ -368,7 +368,7 @@ def load(build_id: Any = ANY) -> Table:
                                                     f"({b.label})"))
         elif build_id is not ANY and a.build != build_id:
             missing.append(Missing(b.label, number, f"answered in build {a.build or '(none)'}, not in this one "
-                                                    f"(fraglife run {number})"))
+                                                    f"(fraglife run: every chapter in one build)"))
         else:
             found.append(a)
     builds = {a.build for a in found}
@@ -391,21 +391,24 @@ def table(answers: Iterable[Answer], missing: Iterable[Missing] = ()):
 
 
 def markdown(t: Table, link: Callable[[str], str | None] = lambda chapter: None) -> str:
-    """The answers as a Markdown table (the HTML book's first page), numbers as :func:`format_number` gives;
-    ``link(chapter id)`` gives the target of a chapter's cell, or None for plain text."""
-    def cell(s: str) -> str:
-        return str(s).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+    """The answers as Markdown (the HTML book's first page): an item per bullet, its question, answer,
+    verdict, number (as :func:`format_number` gives it), evidence and chapter; ``link(chapter id)`` gives the
+    target of a chapter's name, or None for plain text."""
+    def esc(s: str) -> str:
+        return str(s).replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*").replace("\n", " ")
 
     chapters = {b.chapter.split("_", 1)[0]: b.chapter for b in thread.BULLETS}
-    cols = ["bullet", "question", "answer", "verdict", "number", "evidence", "chapter"]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    items = []
     for _, r in t.frame().iterrows():
-        cells = [cell(r[c]) for c in cols]
         target = link(chapters.get(r["chapter"], ""))
-        if target:
-            cells[-1] = f"[{r['chapter']}]({target})"
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        chapter = f"[chapter {r['chapter']}]({target})" if target else f"chapter {r['chapter']}"
+        if r["verdict"]:
+            items.append(f"- **{r['bullet']}** *{esc(r['question'])}:* {esc(r['answer'])} "
+                         f"Verdict: **{esc(r['verdict'])}**. Number: **{esc(r['number'])}**. "
+                         f"Evidence: {esc(r['evidence'])}. Read {chapter}.")
+        else:
+            items.append(f"- **{r['bullet']}** *{esc(r['question'])}:* {esc(r['answer'])}. See {chapter}.")
+    return "\n".join(items)
 
 
 def about_build(build_id: str | None) -> str:

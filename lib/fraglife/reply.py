@@ -9,6 +9,7 @@ evidence, the kernel build and machine it ran on, and the chapter to read.
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -21,10 +22,15 @@ NBSP = "\u00a0"  # holds a number and its range together while wrapping
 INDENT = "    "
 
 
+#: A number, its unit and its range, as format_number writes them inside a sentence: kept on one line.
+NUMBER_PHRASE = re.compile(r"-?\d[\d,.]*(?: (?:%|[A-Za-z][^\s(),;]*))?(?: \(-?\d[\d,.]* to -?\d[\d,.]*\))?")
+
+
 def _wrap(text: str, first: str, rest: str, keep: tuple[str, ...] = ()) -> list[str]:
     for k in keep:
         if k:
             text = text.replace(k, k.replace(" ", NBSP))
+    text = NUMBER_PHRASE.sub(lambda m: m.group(0).replace(" ", NBSP), text)
     lines = textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest, break_long_words=False,
                           break_on_hyphens=False)
     return [line.replace(NBSP, " ") for line in lines]

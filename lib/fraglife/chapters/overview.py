@@ -56,6 +56,13 @@ class Results:
         return [ch for ch in CHAPTERS if ch.notebook.exists()]
 
 
+def answers_markdown(R: Results) -> str:
+    """Markdown: every item's answer (links to the chapters), then :func:`answers_note`."""
+    written = {ch.id for ch in R.written}
+    items = answers.markdown(R.answers, lambda c: f"{c}.ipynb" if c in written else None)
+    return "\n\n".join(filter(None, (items, answers_note(R))))
+
+
 def answers_note(R: Results) -> str:
     """Markdown under the answers table: the build the numbers come from, and the chapters without an answer."""
     t = R.answers

@@ -48,7 +48,7 @@ def _answers_section(pages: list[Page], build_id: str | None) -> list[str]:
     lines = [
         "## The answers",
         "",
-        "One row per item of the thread, (a)-(g) and the proposal (1): the book's answer, its verdict, the",
+        "One entry per item of the thread, (a)-(g) and the proposal (1): the book's answer, its verdict, the",
         "number behind it with the range it moved over on this build's measurements, and how it was",
         "obtained. Each chapter opens with its row and shows how it got there.",
         "",
