@@ -452,13 +452,13 @@ def _atomics_ranges(data: Mapping, units: Mapping[str, Unit], transfer_class: st
     host moves virtual CPUs between cores)."""
     out = {}
     loc = (data.get("local_atomic") or {}).get("ns") or {}
-    if "local_atomic_ns" in units and loc.get("n", 0) > 1:
+    if "local_atomic_ns" in units and loc.get("n", 0) > 1 and {"q1", "q3"} <= set(loc):
         out["local_atomic_ns"] = (min(loc["q1"], units["local_atomic_ns"].value),
                                   max(loc["q3"], units["local_atomic_ns"].value))
     lt = data.get("line_transfer") or {}
     t = lt.get("over_time") if transfer_class is None else ((lt.get("by_class") or {}).get(transfer_class) or {}).get(
         "over_time")
-    if "line_transfer_ns" in units and t and t.get("n", 0) > 1:
+    if "line_transfer_ns" in units and t and t.get("n", 0) > 1 and {"min", "max"} <= set(t):
         v = units["line_transfer_ns"].value
         out["line_transfer_ns"] = (min(t["min"], v), max(t["max"], v))
     return out
