@@ -216,3 +216,13 @@ def test_a_chapter_records_its_own_answer_else_the_provisional_one(tmp_build, mo
     note = answering.record("07_kmalloc_sends", SimpleNamespace(), R)
     assert isinstance(note, str) and "no provisional answer recorded" in note
     assert set(answering.PROVISIONAL) == {b.chapter for b in thread.BULLETS}
+
+
+def test_a_builds_answers_survive_a_later_run_elsewhere(tmp_build, monkeypatch):
+    monkeypatch.setenv(build.ENV, "B1")
+    answers.record("01_refcount_removal", _answer("a"))
+    monkeypatch.setenv(build.ENV, "B2")  # e.g. a test running chapter 01 into a temporary folder
+    answers.record("01_refcount_removal", _answer("a", verdict="open"))
+    assert answers.load("B1").answers[0].verdict == "agree" and answers.load("B1").answers[0].build == "B1"
+    assert answers.load("B2").answers[0].verdict == "open" and answers.load().answers[0].build == "B2"
+    assert (tmp_build / "answers" / "by-build" / "B1" / "01.json").exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import asdict, dataclass, field, replace
@@ -44,6 +45,7 @@ UNCOUNTABLE = ("the refcount atomics themselves cannot be counted here: no page_
 #: Bullets in the thread's order.
 LABELS = tuple(b.label for b in thread.BULLETS)
 SUBDIR = "answers"
+BY_BUILD = "by-build"  #: build/answers/by-build/<id>/NN.json: each build's own answers
 #: How the build's shared units read in a sentence.
 UNIT_NAMES = {"local_atomic_ns": "local atomic", "line_transfer_ns": "line transfer"}
 
@@ -299,10 +301,15 @@ def record(chapter: str, answer: Answer, params: Mapping | None = None):
     if answer.chapter != chapter:
         raise ValueError(f"{chapter}: the answer is to ({answer.bullet}), which chapter {answer.chapter} treats")
     a = replace(answer, build=build.current_id(), reproduce=reproduce_for(chapter, params))
-    path = paths.build_dir(SUBDIR) / f"{_number_of(chapter)}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"chapter": chapter, "build": a.build, "answer": a.to_json()}, indent=2) + "\n")
-    tmp.replace(path)
+    text = json.dumps({"chapter": chapter, "build": a.build, "answer": a.to_json()}, indent=2) + "\n"
+    # the latest answer of the chapter, and (in a build) the build's own, which a later run elsewhere
+    # (a test into a temporary folder, one chapter run again) does not overwrite
+    folders = [paths.build_dir(SUBDIR)] + ([paths.build_dir(SUBDIR, BY_BUILD, a.build)] if a.build else [])
+    for folder in folders:
+        path = folder / f"{_number_of(chapter)}.json"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
     return table([a], [])
 
 
@@ -347,13 +354,17 @@ ANY = object()  #: load(build=ANY): the latest answer of every chapter, whatever
 
 
 def load(build_id: Any = ANY) -> Table:
-    """The answers in build/answers/, in the thread's order; those of other builds than ``build_id`` (None:
-    recorded outside any build) and the chapters that recorded none are :attr:`Table.missing`."""
+    """The answers in build/answers/ (a build's own in build/answers/by-build/ID/), in the thread's order; those
+    of other builds than ``build_id`` (None: recorded outside any build) and the chapters that recorded none are
+    :attr:`Table.missing`."""
     folder = paths.BUILD / SUBDIR
     found, missing = [], []
     for b in thread.BULLETS:
         number = _number_of(b.chapter)
         path = folder / f"{number}.json"
+        own = folder / BY_BUILD / str(build_id) / f"{number}.json"
+        if build_id not in (ANY, None) and own.exists():
+            path = own
         try:
             data = json.loads(path.read_text())
             a = Answer.from_json(data["answer"])
