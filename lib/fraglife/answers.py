@@ -426,7 +426,7 @@ def about_build(build_id: str | None) -> str:
     """One line on the build the answers come from: id, commit, kernel build, machine, and the unit costs
     every chapter of it priced with (value and range, as :func:`format_number` gives)."""
     if not build_id:
-        return "Not from one build: each chapter's answer as its last run, outside a build, recorded it."
+        return "Not from one build: each chapter's latest answer, whichever run recorded it."
     b = build.load(build_id)
     if b is None:
         return f"Build {build_id} (its record is not in build/builds/)."

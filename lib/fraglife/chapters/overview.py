@@ -26,10 +26,9 @@ class Results:
 
     @cached_property
     def answers(self) -> answers.Table:
-        """The answers the chapters of this build recorded (build/answers/); outside a build, the last each
-        chapter recorded, whatever its build."""
-        bid = build.current_id()
-        return answers.load(bid if bid else answers.ANY)
+        """The answers the chapters of this build recorded (build/answers/); outside a build, those of the book's
+        last build (build/build.json), else the last each chapter recorded."""
+        return answers.load(build.current_id() or answers.build_for(None))
 
     @cached_property
     def answers_table(self):
@@ -69,9 +68,9 @@ def answers_note(R: Results) -> str:
     text = answers.about_build(t.build)
     if not t.answers:
         text += " No chapter has recorded its answer yet: run the book (`fraglife run`), then this chapter."
-    if t.missing:
-        text += "\n\nNot answered " + ("in this build" if build.current_id() else "yet") + ":\n\n" + "\n".join(
-            f"* {m.line()}" for m in t.missing)
+    elif t.missing:
+        text += (" Not answered " + ("in this build" if build.current_id() else "yet") + ": chapter"
+                 + ("s " if len(t.missing) > 1 else " ") + ", ".join(m.chapter for m in t.missing) + ".")
     return text
 
 
