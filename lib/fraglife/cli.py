@@ -1,4 +1,5 @@
-"""The ``fraglife`` command: run | claims | probe | kernel-check | bench | sweep | slides | book.
+"""The ``fraglife`` command: run | claims | probe | kernel-check | bench | sweep | slides | book | talk |
+answers | reply.
 
 Each subcommand lives in its own module, which provides ``register(sub)``;
 add a module to ``COMMANDS`` to add a subcommand. ``claims`` (the catalogue
@@ -22,6 +23,8 @@ COMMANDS = (
     "fraglife.bench",
     "fraglife.sweep",
     "fraglife.publish",
+    "fraglife.answers",
+    "fraglife.reply",
 )
 
 
