@@ -111,8 +111,13 @@ workload_params = st.fixed_dictionaries(
 )
 
 
+def fit(name: str, params: dict) -> dict:
+    """``params`` for workload ``name``: a devmem sender needs a kernel with devmem TX (6.16+)."""
+    return dict(params, kernel="6.18") if name == "devmem_send" else params
+
+
 @st.composite
 def workload_traces(draw):
     name = draw(st.sampled_from(sorted(workloads.ALL)))
-    params = draw(workload_params)
+    params = fit(name, draw(workload_params))
     return name, params, workloads.generate(name, **params)

@@ -29,6 +29,16 @@ def test_c_equals_engine_on_workloads(c, name):
     assert np.array_equal(c.replay_array(tr), engine.replay_array(tr, "page_ref"))
 
 
+@pytest.mark.parametrize("name", sorted(workloads.ALL))
+@pytest.mark.parametrize("extra", [dict(tail_unsent=0.4, send_size=16384, folio_pages=16),
+                                   dict(kernel="6.12", skb_defer_max=2, locked_vm_accounting=False),
+                                   dict(skb_defer_max=1, tail_unsent=0.0, mss=8948)])
+def test_c_equals_engine_on_the_kernels_rules(c, name, extra):
+    """The drawn tail, accounting on and off, both defer lists and a full one, pages flags and GUP calls."""
+    tr = workloads.generate(name, bytes_sent=1 << 20, loss_rate=0.03, frag_size=16384, **extra)
+    assert np.array_equal(c.replay_array(tr), engine.replay_array(tr, "page_ref"))
+
+
 @given(trace=raw_traces())
 def test_c_equals_engine_on_raw_traces(trace):
     c = creplay.load(build_dir("bench"))

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from fraglife.model import engine, engine_twin, replays, trace as T, workloads
 from fraglife.model.policies import POLICIES
 
-from strategies import workload_params, workload_traces
+from strategies import fit, workload_params, workload_traces
 
 SAFE = ("page_ref_all", "owner_frag", "owner_skb", "owner_clone")
 PAGE = T.PAGE_SIZE
@@ -68,7 +68,7 @@ def _frag_folios(tr):
 def test_today_no_frag_crosses_a_folio_boundary(name, params):
     """Today's frag builders (zerocopy_fill_skb_from_iter, skb_splice_from_iter, the page_pool, devmem) never
     make a frag that spans folios, so today's single ref per frag frees nothing early."""
-    tr = workloads.generate(name, **params)
+    tr = workloads.generate(name, **fit(name, params))
     assert all(n == 1 for _kind, n in _frag_folios(tr)), name
     assert _led(tr, "page_ref").uaf_pages == 0
 
@@ -200,6 +200,13 @@ def test_expand_head_fires_when_the_ack_beats_the_tx_completion():
     assert T.counts(late)["expand_head"] > 0
     assert _led(late, "page_ref").ref_by_op[T.EXPAND_HEAD] > 0
     assert _led(late, "page_ref").ref_atomics > _led(early, "page_ref").ref_atomics
+
+
+def test_devmem_tx_needs_6_16():
+    with pytest.raises(ValueError, match=r"^kernel = '6.12' is not allowed for a devmem sender"):
+        workloads.generate("devmem_send", kernel="6.12")
+    with pytest.raises(ValueError, match=r"^kernel = '6.12' is not allowed for a devmem sender"):
+        workloads.generate("devmem_send", kernel="6.12", impl="twin")
 
 
 def test_devmem_today_is_the_binding_rule():

@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 
 from fraglife.model import engine, trace as T, workloads
 
-from strategies import workload_params
+from strategies import fit, workload_params
 
 MiB = 1 << 20
 BASE = {"bytes_sent": 1 * MiB, "mss": 1448, "send_size": 65536, "frag_size": 16384, "loss_rate": 0.01,
@@ -44,6 +44,7 @@ EDGES = [
 
 
 def _same(name, params):
+    params = fit(name, params)
     twin, twin_stats = workloads.generate_with_stats(name, impl="twin", **params)
     jit, jit_stats = workloads.generate_with_stats(name, impl="jit", **params)
     assert jit.dtype == T.EVENT and len(jit) == len(twin), (name, params)

@@ -50,6 +50,7 @@ PAGE_ATOMICS, PP_ATOMICS, OWNER_ATOMICS, PIN_ATOMICS = (_LED["page_atomics"], _L
 UARG_ATOMICS, DATAREF_ATOMICS, PP_READS = _LED["uarg_atomics"], _LED["dataref_atomics"], _LED["pp_reads"]
 REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES, PAGES_PEAK = (_LED["refs_taken"], _LED["refs_dropped"], _LED["lines"],
                                                         _LED["bounces"], _LED["pages_peak"])
+CMPXCHG_BOUNCES = _LED["cmpxchg_bounces"]
 UAF_PAGES, UAF_FREES, EARLY_COMPLETE, BAD_REFS, LEAKED_REFS = (_LED["uaf_pages"], _LED["uaf_frees"],
                                                                _LED["early_complete"], _LED["bad_refs"],
                                                                _LED["leaked_refs"])
@@ -136,6 +137,8 @@ def atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led):
         led[LINES] += 1
     if last[line] >= 0 and last[line] != cpu:
         led[BOUNCES] += 1
+        if cat == CMPXCHG_ATOMICS:
+            led[CMPXCHG_BOUNCES] += 1
     last[line] = cpu
 
 

@@ -218,6 +218,8 @@ class Replay:
             self.c["lines"] += 1
         if self.last_cpu.get(line, cpu) != cpu:
             self.c["bounces"] += 1
+            if kind == "cmpxchg_atomics":
+                self.c["cmpxchg_bounces"] += 1
         self.last_cpu[line] = cpu
 
     def line_kind(self, line: tuple) -> str:

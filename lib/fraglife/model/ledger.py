@@ -32,6 +32,7 @@ SCALARS = (
     "refs_dropped",    # references released, including the holder's own
     "lines",           # distinct refcount cache lines written by atomics
     "bounces",         # atomics on a line last written by another CPU
+    "cmpxchg_bounces", # of which cmpxchg_atomics (a cmpxchg loop priced apart from a lock xadd)
     "pages_peak",      # most pages allocated at once
     "uaf_pages",       # pages freed while a live frag still pointed at them
     "uaf_frees",       # frees (folio or owner) that freed such pages
@@ -72,6 +73,7 @@ class Ledger:
     refs_dropped: int
     lines: int
     bounces: int
+    cmpxchg_bounces: int
     pages_peak: int
     uaf_pages: int
     uaf_frees: int

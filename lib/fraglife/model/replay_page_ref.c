@@ -31,7 +31,8 @@ enum { ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, P
 enum { MEM_USER, MEM_PIPE, MEM_POOL_PAGE, MEM_POOL_FRAG, MEM_DEVMEM, MEM_SLAB, MEM_PAGE_FRAG, MEM_PAGES, N_KINDS };
 /* ledger slots: the order of ledger.SCALARS (checked by tests/test_creplay.py through the ledgers) */
 enum { EVENTS, ATOMICS, REF_ATOMICS, PAGE_ATOMICS, PP_ATOMICS, OWNER_ATOMICS, PIN_ATOMICS, UARG_ATOMICS,
-       DATAREF_ATOMICS, FLAG_ATOMICS, CMPXCHG_ATOMICS, NOTIF_ATOMICS, DEFER_ATOMICS, PP_READS, REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES, PAGES_PEAK, UAF_PAGES, UAF_FREES,
+       DATAREF_ATOMICS, FLAG_ATOMICS, CMPXCHG_ATOMICS, NOTIF_ATOMICS, DEFER_ATOMICS, PP_READS, REFS_TAKEN,
+       REFS_DROPPED, LINES, BOUNCES, CMPXCHG_BOUNCES, PAGES_PEAK, UAF_PAGES, UAF_FREES,
        EARLY_COMPLETE, BAD_REFS, LEAKED_REFS, LEAKED_PAGES, LEAKED_SKBS, TRACE_ERRORS, COMPLETIONS, BY_OP };
 
 struct st {
@@ -56,7 +57,10 @@ static void touch(struct st *s, int64_t line, int64_t cpu, int cat, int op)
 	s->led[cat]++;
 	if (cat >= PAGE_ATOMICS && cat <= PIN_ATOMICS) { s->led[REF_ATOMICS]++; s->led[BY_OP + op]++; }
 	if (!s->written[line]) { s->written[line] = 1; s->led[LINES]++; }
-	if (s->last_cpu[line] >= 0 && s->last_cpu[line] != cpu) s->led[BOUNCES]++;
+	if (s->last_cpu[line] >= 0 && s->last_cpu[line] != cpu) {
+		s->led[BOUNCES]++;
+		if (cat == CMPXCHG_ATOMICS) s->led[CMPXCHG_BOUNCES]++;
+	}
 	s->last_cpu[line] = cpu;
 }
 

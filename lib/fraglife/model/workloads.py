@@ -1149,6 +1149,7 @@ def _stats(M: np.ndarray) -> dict:
 def sender_params(cfg: Config, memory: str, tso: bool):
     """The compiled sender's parameters (P, F) and capacities, from the config as the twin reads it."""
     c = cfg
+    W.require(c, memory)
     zc = W.zerocopy(memory)
     P = np.zeros(N_P, dtype=np.int64)
     P[[P_MEMORY, P_TSO, P_ZEROCOPY]] = MEMORY[memory], int(tso), int(zc)

@@ -238,6 +238,14 @@ class Config:
 MEMORIES = ("user", "devmem", "pipe", "physrange", "page_frag", "pages", "slab")
 
 
+def require(cfg: Config, memory: str) -> None:
+    """Refuse a sender the kernel named by ``cfg.kernel`` does not have: devmem TX came in 6.16."""
+    if memory == "devmem" and not kernels.follows(cfg.kernel, "frag_ref_get_netmem"):
+        raise ValueError(f"kernel = {cfg.kernel!r} is not allowed for a devmem sender: devmem TX came in "
+                         f"{kernels.rule('frag_ref_get_netmem').changed_in} (net_devmem_get_binding(), commit "
+                         "bd61848900bf)")
+
+
 def zerocopy(memory: str) -> bool:
     """Whether sends of ``memory`` go through MSG_ZEROCOPY (a ubuf_info, memory the application keeps)."""
     return memory in ("user", "devmem")
@@ -357,6 +365,7 @@ class _Sender:
     """Bulk TCP sender; see the module docstring for the kernel paths."""
 
     def __init__(self, cfg: Config, *, memory: str, tso: bool):
+        require(cfg, memory)
         self.c = cfg
         self.tb = TraceBuilder()
         self.rng = SplitMix64(cfg.seed)
