@@ -21,7 +21,16 @@ time) and :func:`table` (several chapters' rows in one frame, :data:`COLUMNS` fi
 command can print every chapter's rows together. A chapter says how it compares in an
 :class:`Against`; its ``Results`` gets ``kernel``, ``transfers``, ``comparison`` and
 ``comparison_table`` from :class:`Compares`. Chapters 01 (MSG_ZEROCOPY over veth) and 05
-(splice over veth) compare now. This module is not a chapter module.
+(splice over veth) compare now; what the kernel decided for a connection and the chapter does
+not set (the share of send calls that found the previous tail unsent) is fed from the transfer
+(:meth:`Against.fed`).
+
+The model's send rules are checked on their own against the probes' grids (:func:`grid_rows`):
+kcount_splice's splice calls of 4 KiB to 1 MiB at MTU 1500 and 9000, TSO on and off, and
+kcount's MSG_ZEROCOPY settings, each with the receive window held open, the model fed each
+transfer's settings and its measured tail share, within :data:`GRID_RULE`; a row that does not
+agree names the kernel mechanism the model leaves out (:func:`grid_reason`). This module is not
+a chapter module.
 """
 
 from __future__ import annotations

@@ -1157,7 +1157,8 @@ def sender_params(cfg: Config, memory: str, tso: bool):
     P[[P_APP_CPU, P_TXC_CPU, P_RX_CPU]] = c.app_cpu, c.txc_cpu, c.rx_cpu
     P[[P_SIZE_GOAL, P_SEND_PAGES, P_FOLIO_PAGES]] = c.size_goal, c.send_pages, W.folio_pages(c, memory)
     P[P_REGION_PAGES] = W.region_pages(c, memory) if zc else 0
-    P[[P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY, P_MAX_FRAGS]] = c.inflight, c.txc_lag, c.ack_every, c.max_frags
+    P[[P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY]] = c.inflight, c.txc_lag, c.ack_every
+    P[P_MAX_FRAGS] = T.MAX_SKB_FRAGS if zc else c.max_frags  # the twin's _frag_cap()
     P[P_ALLOC_KIND] = W.region_kind(memory)
     P[P_UARG_LIMIT] = UARG_BYTE_LIMIT
     P[[P_SEND_KIND, P_SEND_ALLOC_PAGES, P_SEND_PAGE_ALLOCS]] = (W.send_kind(c, memory), W.send_alloc_pages(c, memory),

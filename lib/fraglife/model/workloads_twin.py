@@ -1,19 +1,28 @@
 """Workload generators: realistic fragment-lifetime traces from a few parameters.
 
-Each generator follows one kernel path (v6.12 unless noted) closely enough that
-the references the engine counts are the ones that path takes, and the frags
-it builds are the frags that path builds: the kernel, not the reader, decides
-where a frag ends.
+Each generator follows one kernel path (v6.18, the same in v6.12 unless noted)
+closely enough that the references the engine counts are the ones that path
+takes, and the frags it builds are the frags that path builds: the kernel, not
+the reader, decides where a frag ends.
+
+Every sender's ``sendmsg()`` (``tcp_sendmsg_locked()``, net/ipv4/tcp.c) appends
+to the write queue's tail skb while it is still unsent, up to the size goal
+(``tcp_xmit_size_goal()``), and starts new skbs after it; whether the partial
+tail a call leaves is still unsent when the next call starts is timing (ACKs,
+TX completions against autocork and TSQ, pacing, the window), one parameter for
+every path: ``Config.tail_unsent``, the share of calls that find it unsent.
 
 ``tcp_send``
     Bulk TCP send with MSG_ZEROCOPY and TSO. Each ``sendmsg`` of ``send_size``
     bytes takes its ``ubuf_info`` (``msg_zerocopy_realloc()`` extends the one
-    the unsent tail skb carries, up to 512 KiB, else ``msg_zerocopy_alloc()``
-    makes a new one) and fills skbs up to the size goal
-    (``tcp_xmit_size_goal()``) with frags of the user buffer
-    (``skb_zerocopy_iter_stream()`` -> ``zerocopy_fill_skb_from_iter()``): a
-    frag is a run of pages inside one folio, and bytes that continue the last
-    frag's folio grow that frag. ``__tcp_transmit_skb()`` clones each skb for
+    the unsent tail skb carries, while it is the latest, up to 512 KiB and
+    ``USHRT_MAX - 2`` calls, else ``msg_zerocopy_alloc()`` makes a new one, a
+    notification skb; ``mm_account_pinned_pages()`` per call with
+    ``Config.locked_vm_accounting``) and fills skbs with frags of the user
+    buffer (``skb_zerocopy_iter_stream()`` -> ``zerocopy_fill_skb_from_iter()``):
+    one GUP call per skb pass, per iovec, per at most ``MAX_SKB_FRAGS -
+    nr_frags`` pages; a frag is a run of pages inside one folio, and pages that
+    continue the last frag's folio grow that frag. ``__tcp_transmit_skb()`` clones each skb for
     the device; the TX completion frees the clone; ACKs trim acknowledged bytes
     (``tcp_trim_head()`` -> ``__pskb_trim_head()``, after ``skb_unclone()`` ->
     ``pskb_expand_head()`` if the clone is still in flight) and free fully
@@ -29,11 +38,12 @@ where a frag ends.
     segment (and the ``ubuf_info`` once per segment, ``skb_zerocopy_clone()``),
     and the clone is consumed.
 ``splice_send``
-    ``splice()`` from a pipe to a TCP socket (``splice_to_socket()`` ->
-    ``tcp_sendmsg_locked()`` with MSG_SPLICE_PAGES): ``skb_splice_from_iter()``
-    cuts at every page and ``skb_append_pagefrags()`` takes ``get_page()`` per
-    frag; the pipe releases its buffers, one put per page, as soon as
-    ``sendmsg()`` returns.
+    ``splice()`` of ``send_size`` bytes from a pipe to a TCP socket
+    (``splice_to_socket()``, fs/splice.c): one ``sendmsg()`` (MSG_SPLICE_PAGES)
+    per 16 pipe buffers, all but the call's last with MSG_MORE;
+    ``skb_splice_from_iter()`` cuts at every page and ``skb_append_pagefrags()``
+    takes ``get_page()`` per frag; the pipe releases the buffers each
+    ``sendmsg()`` sent, one put per page, as soon as it returns.
 ``devmem_send``
     Devmem TCP TX (v6.16): MSG_ZEROCOPY path from a dma-buf bound to the
     device; one frag per ``net_iov`` (one page), never merged; every frag ref
@@ -44,9 +54,14 @@ where a frag ends.
     whole page when the buffer is over half of it), GRO appends frags to the
     flow's skb (``skb_gro_receive()``, frags moved), TCP coalesces into the
     receive queue tail (``tcp_try_coalesce()`` -> ``skb_try_coalesce()``) and
-    the reader frees skbs after copying. A lost packet holds everything behind
-    it until the retransmission arrives. The pool drains a page's unused bias
-    when it moves on to the next page (``page_pool_drain_frag()``).
+    the reader is done with skbs after copying: ``tcp_eat_recv_skb()`` ->
+    ``skb_attempt_defer_free()`` leaves each to the CPU that allocated it (the
+    NAPI CPU), which frees it at its next ``net_rx_action()``
+    (``skb_defer_free_flush()``) unless the reader runs there or the defer list
+    is full (``Config.skb_defer_max``; :class:`_DeferList`). A lost packet
+    holds everything behind it until the retransmission arrives. The pool
+    drains a page's unused bias when it moves on to the next page
+    (``page_pool_drain_frag()``).
 ``splice_gso`` (:data:`EXTRA`, chapter 05)
     ``splice_send`` with software GSO.
 ``kmalloc_copy``, ``kmalloc_pages``, ``kmalloc_send`` (:data:`EXTRA`, :data:`SERVICES`, chapter 07)
@@ -155,6 +170,9 @@ class Config:
     inflight: int = 8  # skbs sent before the first of them is acknowledged
     txc_lag: int = 1  # skbs sent before a transmitted clone is completed (0: at once)
     ack_every: int = 2  # segments per ACK (delayed ACK)
+    # net.core.max_skb_frags: the frags the splice and copy paths put in one skb (skb_splice_from_iter()'s
+    # frag_limit, tcp_sendmsg_locked()); MSG_ZEROCOPY and devmem cap at the compile-time MAX_SKB_FRAGS whatever
+    # it says (zerocopy_fill_skb_from_iter(), zerocopy_fill_skb_from_devmem(), net/core/datagram.c v6.18)
     max_frags: int = T.MAX_SKB_FRAGS
     rx_buf: int = 2048  # bytes per receive buffer in a page_pool page
     # The share of sendmsg() calls whose partial tail skb is still unsent when the next one starts, so that the
@@ -183,6 +201,10 @@ class Config:
         if not isinstance(self.locked_vm_accounting, (bool, np.bool_)):
             raise ValueError(f"locked_vm_accounting = {self.locked_vm_accounting!r} is not allowed: expected "
                              "True or False")
+        if isinstance(self.max_frags, bool) or not isinstance(self.max_frags, (int, np.integer)) \
+                or not 1 <= self.max_frags <= T.MAX_SKB_FRAGS:
+            raise ValueError(f"max_frags = {self.max_frags!r} is not allowed: expected an integer in "
+                             f"[1, {T.MAX_SKB_FRAGS}] (CONFIG_MAX_SKB_FRAGS)")
         d = self.skb_defer_max
         if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= 1 << 30:
             raise ValueError(f"skb_defer_max = {d!r} is not allowed: expected an integer in [0, 2**30]")
@@ -703,6 +725,7 @@ class _Sender:
         if self.skb is None:
             self.stats["no_tail"] += 1
         self.call_left, self.in_pass = 0, False
+        cap = self._frag_cap()
         seq = lo + start
         for buf, pfn, off, n, head in self._pieces(b, stop, start):
             while n:
@@ -715,16 +738,16 @@ class _Sender:
                 s = self.skb
                 room = c.size_goal - (self.range[s][1] - self.range[s][0])
                 if self.memory == "user" and self.call_left == 0:  # iov_iter_get_pages2(): a new GUP call
-                    if self.skb_frags >= c.max_frags:
+                    if self.skb_frags >= cap:
                         self._frags_full(pending_txc, pending_ack)  # -EMSGSIZE before any GUP
                         continue
                     pos = seq - lo
-                    self.call_left = min(room, stop - pos, (c.max_frags - self.skb_frags) * PAGE_SIZE - pos % PAGE_SIZE)
+                    self.call_left = min(room, stop - pos, (cap - self.skb_frags) * PAGE_SIZE - pos % PAGE_SIZE)
                 k = min(room, n, self.call_left) if self.memory == "user" else min(room, n)
                 lf = self.last_frag
                 if self.memory == "user" and lf is not None and lf == (buf, head, off, u):
                     tb.grow(cpu, s, buf, k, u)  # merged into the last frag
-                elif self.skb_frags >= c.max_frags:
+                elif self.skb_frags >= cap:
                     self._frags_full(pending_txc, pending_ack)  # -EMSGSIZE: new segment
                     continue
                 else:
@@ -747,6 +770,10 @@ class _Sender:
             self.queued.add(b)
         if self.skb is not None and not self._tail_kept():
             self._close_skb(pending_txc, pending_ack)  # tcp_push() sends the partial tail
+
+    def _frag_cap(self) -> int:
+        """Frags per skb: the compile-time MAX_SKB_FRAGS for MSG_ZEROCOPY and devmem, the sysctl otherwise."""
+        return T.MAX_SKB_FRAGS if self.zerocopy else self.c.max_frags
 
     def _frags_full(self, pending_txc, pending_ack) -> None:
         """The skb has all its frags: -EMSGSIZE, tcp_mark_push() and a new segment; after progress in this pass
