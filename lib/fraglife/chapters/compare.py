@@ -338,8 +338,8 @@ def grid_kernel(run: Mapping) -> dict[str, dict]:
 def grid_quantities(run: Mapping) -> tuple[str, ...]:
     """The quantities a grid transfer compares: software GSO's segments only where TSO is off, completions only
     for MSG_ZEROCOPY (elsewhere both sides are 0 by construction)."""
-    return tuple(q for q in GRID_QUANTITIES
-                 if (q != "gso_segments" or run["software_gso"]) and (q != "completions" or run["sender"] == "zerocopy"))
+    zerocopy, gso = run["sender"] == "zerocopy", run["software_gso"]
+    return tuple(q for q in GRID_QUANTITIES if (q != "gso_segments" or gso) and (q != "completions" or zerocopy))
 
 
 def grid_rows(result, key: str = "grid", chapter: str = "model",

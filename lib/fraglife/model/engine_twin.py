@@ -648,7 +648,7 @@ class Replay:
         s.shinfo.frags[-1] = g
         b = self.buffers[buf]
         if b.kind == T.MEM_USER:
-            if self.page_design:  # GUP refs (and marks referenced) the new pages; the refs go back in one page_ref_sub()
+            if self.page_design:  # GUP refs (and marks) the new pages; the refs go back in one page_ref_sub()
                 gets = 1 if b.folio_pages >= T.PMD_PAGES else len(new)
                 for _ in range(gets + 1):
                     self.atomic((FOLIO, last), cpu, "page_atomics", T.GROW)
