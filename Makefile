@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.fraglife-installed
 EXTRAS ?= test,book
 NPM_STAMP := node_modules/.fraglife-installed
 
-.PHONY: setup lab test test-fast run bench clean vendor slides book publish talk chromium test-offline test-lab
+.PHONY: setup lab test test-fast run bench clean vendor slides book publish talk reply chromium test-offline test-lab
 
 # One install per venv; re-done only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -77,6 +77,11 @@ publish: setup vendor
 # handout, offline: build/talk/ is the folder to copy. MINUTES=40 for another slot (default 25).
 talk: setup vendor chromium
 	$(BIN)/fraglife talk $(if $(MINUTES),--minutes $(MINUTES))
+
+# The answers of the last build (build/build.json) as a plain-text reply to the thread, 72 columns:
+# build/reply/reply.txt. Numbers come from the executed chapters (make run / book / talk), never typed.
+reply: setup
+	$(BIN)/fraglife reply
 
 # Debian's Chromium, for the talk's handout and the browser tests (installed only if missing; needs root).
 chromium:

@@ -193,3 +193,9 @@ def test_params_carry_their_spec():
     P = chapters.validate("04", spec.defaults())
     assert P.spec is spec and Params.of({"a": 1}).spec is None
     assert isinstance(spec["seed"], Param)
+
+
+# ---------------------------------------------------------------- closing points
+def test_points_are_a_markdown_list_without_empty_items():
+    assert kit.points("Today **688** atomics.", "", "An owner **930**.") == "- Today **688** atomics.\n- An owner **930**."
+    assert kit.points() == ""

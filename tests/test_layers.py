@@ -20,7 +20,8 @@ The layers (see fraglife.chapters and README "Layout"):
 * ``chapters`` import no view, sweep, publish, runner, bench or CLI, and no chapter
   module (the registry's ``chapters/NAME.py``) imports another: what two chapters
   need is in the model or in the chapters' shared modules (``kit``, ``compare``);
-* ``claims`` and ``params`` import no chapter (the registry imports them).
+* ``claims`` and ``params`` import no chapter (the registry imports them); nor do ``build`` (a build's id,
+  record and shared unit costs) and ``answers`` (the answers table), which chapters import.
 
 Two more rules keep the modules readable one at a time: no module uses another
 module's underscore names (``from x import _y``, ``x._y``; a package's underscore
@@ -52,6 +53,11 @@ RULES = (
                            "fraglife.cli", "fraglife.bench"), ()),
     ("fraglife.claims", ("fraglife.chapters",), ()),
     ("fraglife.params", ("fraglife.chapters",), ()),
+    # a build's record and the answers sit at the claims' level: chapters import them, they import no chapter
+    ("fraglife.build", ("fraglife.chapters", "fraglife.views", "fraglife.sweep", "fraglife.publish",
+                        "fraglife.runner", "fraglife.cli", "fraglife.bench", "fraglife.answers", "fraglife.reply"), ()),
+    ("fraglife.answers", ("fraglife.chapters", "fraglife.views", "fraglife.sweep", "fraglife.publish",
+                          "fraglife.runner", "fraglife.cli", "fraglife.bench", "fraglife.reply"), ()),
 )
 
 

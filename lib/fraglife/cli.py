@@ -1,4 +1,5 @@
-"""The ``fraglife`` command: run | claims | probe | bench | sweep | slides | book.
+"""The ``fraglife`` command: run | claims | probe | kernel-check | bench | sweep | slides | book | talk |
+answers | reply.
 
 Each subcommand lives in its own module, which provides ``register(sub)``;
 add a module to ``COMMANDS`` to add a subcommand. ``claims`` (the catalogue
@@ -18,9 +19,12 @@ COMMANDS = (
     "fraglife.runner",
     "fraglife.cli",
     "fraglife.probes.cli",
+    "fraglife.kernel_check",
     "fraglife.bench",
     "fraglife.sweep",
     "fraglife.publish",
+    "fraglife.answers",
+    "fraglife.reply",
 )
 
 

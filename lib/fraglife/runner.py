@@ -2,6 +2,10 @@
 
 Source notebooks are read, never written. Each executed copy is the log of
 its run. A failure names the chapter, the failing cell and the exception.
+One run is one build (:mod:`fraglife.build`): its id reaches every chapter's
+kernel in the environment, its unit costs are measured once for all of them,
+and every executed copy carries the id. The overview runs last: it shows the
+answers the other chapters recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, Iterable
 
 import nbformat
 
+from . import build, paths
 from .chapters import Chapter, select
 from .params import ParamError
 from .paths import BOOK, build_dir
@@ -35,6 +40,7 @@ class Result:
     error: str | None = None
     message: str | None = None
     source: str | None = None
+    build: str | None = None  # the build it ran in
 
     @property
     def ok(self) -> bool:
@@ -163,6 +169,23 @@ def _execute(chapter_id: str, parameters: dict[str, Any], out_dir: str, timeout:
     return Result(chapter.id, "ok", time.perf_counter() - start, str(output))
 
 
+#: Chapters that run after every other chapter of a run: the overview shows the others' answers.
+RUNS_LAST = ("00_overview",)
+
+
+def execution_order(chapters: list[Chapter]) -> tuple[list[Chapter], list[Chapter]]:
+    """(chapters that may run at once, chapters that run after them, one at a time): :data:`RUNS_LAST` last."""
+    return ([c for c in chapters if c.id not in RUNS_LAST], [c for c in chapters if c.id in RUNS_LAST])
+
+
+def build_measurements(chapters: list[Chapter], params: dict[str, dict[str, Any]]) -> str:
+    """How the build measures its unit costs: from the recording when every chapter that takes a
+    ``measurements`` parameter was asked for the recording, else live."""
+    takers = [c for c in chapters if "measurements" in c.spec]
+    asked = [params.get(c.id, {}).get("measurements", c.spec["measurements"].default) for c in takers]
+    return "recorded" if asked and all(a == "recorded" for a in asked) else "live"
+
+
 def run_chapters(
     names: list[str] | None = None,
     pairs: Iterable[tuple[str, str]] = (),
@@ -172,23 +195,47 @@ def run_chapters(
     timeout: int = DEFAULT_TIMEOUT,
     jobs: int | None = None,
 ) -> list[Result]:
-    """Execute chapters; returns one Result each, in book order."""
+    """Execute chapters in one build (:mod:`fraglife.build`: one id, one set of unit costs, passed to every
+    chapter's kernel); the overview runs after the others. Returns one Result each, in book order; each
+    executed notebook carries the build id."""
     chapters = select(names)
     params = parameters if parameters is not None else resolve_parameters(chapters, pairs)
     out = Path(out_dir) if out_dir else build_dir("executed")
     out.mkdir(parents=True, exist_ok=True)
     kernel = ensure_kernel()
-    jobs = max(1, min(jobs or min(2, os.cpu_count() or 1), len(chapters)))
-    args = [(ch.id, params.get(ch.id, {}), str(out), timeout, kernel) for ch in chapters]
-    if jobs == 1:
-        return [_execute(*a) for a in args]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_execute, *zip(*args)))
+    book = out.resolve() == (paths.BUILD / "executed").resolve()
+    command = "fraglife run " + " ".join(c.number for c in chapters)
+    with build.scope(build_measurements(chapters, params), command=command, book=book) as b:
+        first, last = execution_order(chapters)
+        args = [(ch.id, params.get(ch.id, {}), str(out), timeout, kernel) for ch in first]
+        jobs = max(1, min(jobs or min(2, os.cpu_count() or 1), len(args) or 1))
+        if jobs == 1:
+            results = [_execute(*a) for a in args]
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                results = list(pool.map(_execute, *zip(*args)))
+        results += [_execute(ch.id, params.get(ch.id, {}), str(out), timeout, kernel) for ch in last]
+        for r in results:
+            r.build = b.id
+            _stamp(Path(r.output), b.id)
+    order = {c.id: i for i, c in enumerate(chapters)}
+    return sorted(results, key=lambda r: order[r.chapter])
+
+
+def _stamp(path: Path, build_id: str) -> None:
+    """Write the build id into an executed notebook's metadata (the publishers read it)."""
+    if not path.exists():
+        return
+    nb = nbformat.read(path, as_version=4)
+    build.stamp(nb, build_id)
+    nbformat.write(nb, path)
 
 
 def format_table(results: list[Result]) -> str:
     width = max([len("chapter")] + [len(r.chapter) for r in results])
-    lines = [f"{'chapter':<{width}}  status  seconds"]
+    builds = sorted({r.build for r in results if r.build})
+    lines = [f"build {', '.join(builds)}"] if builds else []
+    lines.append(f"{'chapter':<{width}}  status  seconds")
     for r in results:
         lines.append(f"{r.chapter:<{width}}  {r.status:<6}  {r.seconds:7.1f}")
     failures = [r.describe() for r in results if not r.ok]

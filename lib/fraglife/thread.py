@@ -53,6 +53,8 @@ class Bullet:
     question: str  # what the chapter measures
     chapter: str
     source: str
+    brief: str = ""  # the change in a few words: how a reply names it in one line
+    by: str = "David Howells"  # who proposed it
 
     @property
     def url(self) -> str:
@@ -63,26 +65,30 @@ BULLETS: tuple[Bullet, ...] = (
     Bullet("a", "struct page loses its refcount, so skb frag code must stop taking page refs; a frag may come to "
            "span several pages while a ref pins only one of them",
            "how many page refs the stack takes today, where, and what breaks for a multi-page frag",
-           "01_refcount_removal", HOWELLS),
+           "01_refcount_removal", HOWELLS, brief="stop taking page refs for frags; a frag may span pages"),
     Bullet("b", "struct page shrinks towards a single typed pointer, so net_iov metadata must be allocated "
            "separately", "RAM saved per page vs the cost of a separate allocation and an indirection",
-           "02_slim_page", HOWELLS),
+           "02_slim_page", HOWELLS, brief="slim struct page; allocate net_iov metadata apart"),
     Bullet("c", "MSG_ZEROCOPY takes page refs on user pages; it should take GUP pins (FOLL_PIN) and no refs",
-           "which syscalls pin how much, and what pins cost next to refs", "03_pinning", HOWELLS),
+           "which syscalls pin how much, and what pins cost next to refs", "03_pinning", HOWELLS,
+           brief="MSG_ZEROCOPY should pin user pages, not take refs"),
     Bullet("d", "look user buffers up in batches to walk page tables less, at the risk of more faults up front",
-           "where batching pays and where faulting ahead loses", "04_batching", HOWELLS),
+           "where batching pays and where faulting ahead loses", "04_batching", HOWELLS,
+           brief="batch user-buffer lookups, maybe faulting more up front"),
     Bullet("e", "splice and vmsplice hand over pipe buffers that carry destructors; use those instead of page refs",
-           "how pipe-buffer destructors can own frag lifetime", "05_splice_destructors", HOWELLS),
+           "how pipe-buffer destructors can own frag lifetime", "05_splice_destructors", HOWELLS,
+           brief="splice and vmsplice: use the pipe buffers' destructors"),
     Bullet("f", "bio_vec becomes physical address plus length, mapped with a kmap_local_phys()-style helper; "
            "skb frags could become bio_vecs again", "what frags-as-bio_vec save and how many frags coalescing frees",
-           "06_bio_vec", HOWELLS),
+           "06_bio_vec", HOWELLS, brief="bio_vec as phys+len; frags become bio_vecs again"),
     Bullet("g", "kernel services cannot pass kmalloc'd memory to sendmsg(MSG_SPLICE_PAGES): slab pages have no "
            "usable refcount; a destructor would lift that", "the copy vs destructor crossover and memory held",
-           "07_kmalloc_sends", HOWELLS),
+           "07_kmalloc_sends", HOWELLS, brief="let kmalloc'd data be spliced, given a destructor"),
     Bullet("1", "separate fragment lifetime from sk_buff: cloning takes a ref on a lifetime object, not on pages; "
            "devmem's dmabuf binding already owns its frags this way (Fomichev)",
            "one owner object for devmem, MSG_ZEROCOPY, splice and kmalloc, checked for use-after-free and leaks",
-           "08_unified_owner", FOMICHEV),
+           "08_unified_owner", FOMICHEV, brief="one owner; a clone refs it, not the pages",
+           by="David Howells, Stanislav Fomichev"),
 )
 
 

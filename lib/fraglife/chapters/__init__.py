@@ -65,6 +65,14 @@ A module ``chapters/name.py`` provides:
     them as columns. The notebook's claims cell is one line,
     ``claims.check("NN_name", ch.CLAIMS, R)`` (writes ``build/claims/NN.json``,
     fails the run on drift).
+``answer(results) -> fraglife.answers.Answer``
+    The chapter's row of the answers table: its item of the thread answered in one sentence, a
+    verdict, a headline number with its range (``answers.Number.span(R.units, price, unit)``
+    prices at the ends of the build's measured units) and its evidence, all from ``results``. The
+    notebook's answers cell, before its claims cell, is one line,
+    ``answering.record("NN_name", ch, R)`` (writes ``build/answers/NN.json`` with the build);
+    until a chapter declares ``answer``, ``chapters/answering.py`` records a provisional row from
+    its headline.
 ``conclusion(results) -> str``
     The chapter's closing prose as Markdown, quoting the checked numbers of
     ``results`` (the notebook shows ``Markdown(ch.conclusion(R))``).

@@ -288,17 +288,17 @@ def panel_data(params: Mapping, *, iov_count: int, iov_size: int, iov_layout: st
 
 
 # ---------------------------------------------------------------- prose
+
 def units_remark(R: Results) -> str:
-    u = R.units
-    return (f"A gup-fast call costs **{u['gup_call_ns']:.0f} ns** beyond its pages and a page in it "
-            f"**{u['gup_page_ns']:.0f} ns** (FOLL_GET; {u.source('gup_call_ns')}); a page through the slow path "
-            f"**{u['slow_page_ns']:.0f} ns**, a fault mapping the zero page **{u['zero_fault_ns']:.0f} ns**, and "
-            f"faulting a page in up front (allocating and zeroing it) "
-            f"**{u['populate_page_ns']:.0f} ns**. Which of these this run measured now and which it read from the "
-            f"recording is in the table.")
+    """Markdown: this run's unit costs of a lookup and a fault."""
+    ns = {name: f"**{R.units[name]:.0f} ns**" for name in UNIT_NAMES if name in R.units}
+    return (f"A gup-fast call costs {ns['gup_call_ns']} beyond its pages, {R.units.source('gup_call_ns')}, and a page "
+            f"in it {ns['gup_page_ns']} (FOLL_GET); a page through the slow path {ns['slow_page_ns']}, a "
+            f"fault mapping the zero page {ns['zero_fault_ns']}, a page faulted in up front {ns['populate_page_ns']}.")
 
 
 def workload_remark(R: Results) -> str:
+    """Markdown: the cheapest strategy for each named workload, from the run."""
     w = R.workloads.pivot_table(index="workload", columns="strategy", values="ns_per_mib")
     parts = []
     for name in WORKLOADS:
@@ -313,50 +313,45 @@ def workload_remark(R: Results) -> str:
 
 
 def crossover_remark(R: Results) -> str:
+    """Markdown: where batching starts to pay, and where batching and faulting ahead cost more than today."""
     c = R.crossovers
     size, lo, hi, pop = (c["batched_pays_from_iov_size"], c["batched_worse_from"], c["batched_worse_to"],
                          c["populate_worse_to"])
-    lay = R.P.iov_layout
-    s1 = (f"With {R.P.iov_count} {lay} iovecs, one batched lookup costs less than today's from iovecs of "
-          f"**{size:g} B** on" if size else
-          f"With {R.P.iov_count} {lay} iovecs, one batched lookup does not cost less than today's at the largest "
-          f"iovecs swept")
-    s2 = (f"; over contiguous iovecs it costs more than today's when between **{lo:g}** and **{hi:g}** of the pages "
-          f"are mapped (mostly mapped, so today's short calls stay in gup-fast while a batched call that meets one "
-          f"missing page goes slow for the rest of its run)" if lo is not None else
-          "; over contiguous iovecs it never costs more than today's at any resident share swept")
-    s3 = (f". Faulting up front costs more than today's lookups when **{pop:g}** or less of the pages are mapped "
-          f"(it allocates and zeroes what a read would map to the zero page)" if pop is not None
-          else ". Faulting up front never costs more than today's lookups in this sweep")
-    return s1 + s2 + s3 + "."
+    head = f"With {R.P.iov_count} {R.P.iov_layout} iovecs, one batched lookup"
+    s1 = (f"{head} costs less than today's from iovecs of **{size:g} B** on." if size else
+          f"{head} does not cost less than today's at the largest iovecs swept.")
+    s2 = (f"Over contiguous iovecs it costs more than today's when between **{lo:g}** and **{hi:g}** of the pages "
+          f"are mapped." if lo is not None else
+          "Over contiguous iovecs it never costs more than today's at any resident share swept.")
+    s3 = (f"Faulting up front costs more than today's lookups when **{pop:g}** or less of the pages are mapped."
+          if pop is not None else "Faulting up front never costs more than today's lookups in this sweep.")
+    return f"{s1} {s2} {s3}"
 
 
 def conclusion(R: Results) -> str:
+    """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
     P, t = R.P, R.totals.set_index("strategy")
     today, batch, pop = t.loc["per_skb"], t.loc["batched"], t.loc["populate"]
     h, c = R.headline, R.crossovers
-    slow = (f"({h['batched_slow_pages_per_mib']:.1f} slow pages per MiB in this run against "
-            f"{h['per_skb_slow_pages_per_mib']:.1f} today)" if h["per_skb_slow_pages_per_mib"] or
-            h["batched_slow_pages_per_mib"] else "(none in this run, where every page is mapped)")
-    ahead = ("faulting ahead pays only when nearly every page is mapped already, and costs a page of memory for "
-             "each hole" if c["populate_worse_to"] is not None else "faulting ahead did not cost more here, but "
-             "it allocates a page for each hole")
-    return (
-        f"For {P.iov_count} {P.iov_layout} iovecs of {P.iov_size} B, {P.resident_fraction:.0%} of pages mapped, "
-        f"{P.thp_share:.0%} THP and the socket taking {P.accept_fraction:.0%} of a message per call, today's "
-        f"per-skb lookups cost **{today.ns_per_mib:.0f} ns per MiB** ({today.calls_per_mib:.1f} gup calls per MiB), "
-        f"one batched lookup **{batch.ns_per_mib:.0f} ns** ({batch.calls_per_mib:.1f} calls) and faulting up front "
-        f"**{pop.ns_per_mib:.0f} ns**, allocating **{pop.allocated_kib_per_mib:.0f} KiB** per MiB sent: "
-        f"{kit.pct(today.core_share)}, {kit.pct(batch.core_share)} and {kit.pct(pop.core_share)} of a core at "
-        f"{P.line_gbit} Gbit/s. Batching removes the calls today's lookups make per skb and per 17 pages, so it pays "
-        f"where iovecs are large or contiguous and mapped; it saves nothing for scattered small iovecs, one call "
-        f"each either way. It costs where a page is missing, because gup-fast gives up at the first such page and "
-        f"the rest of a batched call goes through the slow path {slow}, and where the socket takes less than the "
-        f"message, because the pages it does not take are looked up again by the next call. "
-        f"{crossover_remark(R)} What follows for the design (the model's reading, checked below as claims): look "
-        f"the iterator up in one batch, one call per contiguous run, only as far as the socket takes it now, and "
-        f"do not let one missing page send the rest of a long run to the slow path; {ahead}."
-    )
+    slow = (f"{h['batched_slow_pages_per_mib']:.1f} slow pages per MiB with one batched lookup, against "
+            f"{h['per_skb_slow_pages_per_mib']:.1f} today" if h["per_skb_slow_pages_per_mib"] or
+            h["batched_slow_pages_per_mib"] else "none in this run, where every page is mapped")
+    ahead = ("Faulting ahead pays only when nearly every page is mapped already, and costs a page of memory for "
+             "each hole." if c["populate_worse_to"] is not None else "Faulting ahead did not cost more here, but "
+             "it allocates a page for each hole.")
+    share = {s: kit.pct(t.loc[s, "core_share"]) for s in STRATEGIES}
+    run = (f"{P.iov_count} {P.iov_layout} iovecs of {P.iov_size} B, {P.resident_fraction:.0%} of pages mapped, "
+           f"{P.thp_share:.0%} THP and the socket taking {P.accept_fraction:.0%} of a message per call")
+    return kit.points(
+        f"For {run}: today's per-skb lookups cost **{today.ns_per_mib:.0f} ns per MiB** ({today.calls_per_mib:.1f} "
+        f"gup calls per MiB), one batched lookup **{batch.ns_per_mib:.0f} ns** ({batch.calls_per_mib:.1f} calls), "
+        f"faulting up front **{pop.ns_per_mib:.0f} ns** with **{pop.allocated_kib_per_mib:.0f} KiB** allocated per "
+        f"MiB sent.",
+        f"The share of a core at {P.line_gbit} Gbit/s: today {share['per_skb']}, batched {share['batched']}, "
+        f"faulting up front {share['populate']}.",
+        f"Pages through the slow path: {slow}.",
+        crossover_remark(R),
+        ahead)
 
 
 # ---------------------------------------------------------------- claims

@@ -370,38 +370,30 @@ def history() -> pd.DataFrame:
 
 def buffers_remark(R: Results) -> str:
     b = R.buffers
-    f, fr, t = b.loc[FILE], b.loc[FRAG_4K], b.loc[THP]
-    fresh = b.loc[FRESH_4K]
-    return (
-        f"Of {int(fresh.pages)} pages, fresh anonymous 4 KiB memory came in **{fresh.physical_runs:g}** physical "
-        f"runs (each trial: {fresh.runs_each_trial}), so it depends on what the allocator had at hand; after "
-        f"the process freed every other page of {R.pagemap['fragment_bytes'] >> 20} MiB, "
-        f"**{fr.physical_runs:g}**. THP: **{t.physical_runs:g}** runs, one per huge page, none crossing into "
-        f"the next. The page cache ({R.pagemap['buffers'][FILE].get('filesystem', '?')}) read back through "
-        f"readahead: **{f.folio_runs:g}** folio runs and **{f.physical_runs:g}** physical runs, "
-        f"{f.runs_crossing_folios:g} of them spanning more than one folio."
-    )
+    fresh, f = b.loc[FRESH_4K], b.loc[FILE]
+    anon = (f"Of {int(fresh.pages)} pages, fresh anonymous 4 KiB memory came in **{fresh.physical_runs:g}** physical "
+            f"runs (each trial: {fresh.runs_each_trial}); after the process freed every other page of "
+            f"{R.pagemap['fragment_bytes'] >> 20} MiB, in **{b.loc[FRAG_4K, 'physical_runs']:g}**")
+    fs = R.pagemap["buffers"][FILE].get("filesystem", "?")
+    return (f"{anon}. THP: **{b.loc[THP, 'physical_runs']:g}** runs. The page cache ({fs}): **{f.folio_runs:g}** "
+            f"folio runs and **{f.physical_runs:g}** physical runs, {f.runs_crossing_folios:g} of them spanning "
+            f"more than one folio.")
 
 
 def hazard_remark(R: Results) -> str:
     h = R.hazard
-    return (
-        f"The run's send as phys+len: **{h['multi_folio_frags']}** of {h['frags']} frags cover more than one "
-        f"folio, and **{h['extra_folio_pages']}** of its {h['pages']} pages lie outside the folio of their "
-        f"frag's first page. The measured page cache sent whole: {h['page_cache_multi_folio_frags']} of "
-        f"{h['page_cache_frags']} frags, {h['page_cache_extra_pages']} pages."
-    )
+    pc = (h["page_cache_multi_folio_frags"], h["page_cache_frags"], h["page_cache_extra_pages"])
+    return (f"As phys+len, **{h['multi_folio_frags']}** of the run's {h['frags']} frags cover more than one folio and "
+            f"**{h['extra_folio_pages']}** of its {h['pages']} pages lie outside their frag's first folio; the "
+            f"page cache sent whole: {pc[0]} of {pc[1]} frags, {pc[2]} pages.")
 
 
 def access_remark(R: Results) -> str:
     a = R.access
-    return (
-        f"{a['frags']:,} frags, median of {a['repeats']} runs, numba, measured now on a shared machine: "
-        f"**{a['page_over_phys']:.2f}x** the time per frag for the page-pointer way "
-        f"({a['page_ns_per_frag']:.2f} vs {a['phys_ns_per_frag']:.2f} ns); both ways give the same addresses: "
-        f"{a['same_addresses']}. The ratio is the point, not the nanoseconds: both are a few instructions, "
-        f"and no memory is read."
-    )
+    same = "the same" if a["same_addresses"] else "**not the same**"
+    return (f"Over {a['frags']:,} frags, median of {a['repeats']} runs: the page-pointer way takes "
+            f"**{a['page_over_phys']:.2f}x** the time per frag of the phys way ({a['page_ns_per_frag']:.2f} against "
+            f"{a['phys_ns_per_frag']:.2f} ns), and the addresses are {same}.")
 
 
 def headline(**params) -> dict:
@@ -425,8 +417,20 @@ def _share(k: pd.DataFrame, label: str) -> float:
     return k.loc[(label, "phys")].frags / k.loc[(label, "zerocopy")].frags
 
 
+def _lifetime(h: dict) -> str:
+    """The run's phys+len frags that cover more than one folio, and the page cache's, in words."""
+    if h["multi_folio_frags"]:
+        out = (f"**{h['multi_folio_frags']}** of the run's {h['frags']} phys+len frags cover more than one folio "
+               f"({h['extra_folio_pages']} pages outside the frag's first folio)")
+    else:
+        out = f"None of the run's {h['frags']} phys+len frags happens to cover more than one folio"
+    n = h["page_cache_multi_folio_frags"]
+    return (f"{out}; sent whole, the measured page cache has {kit.plural(n, 'frag')} of {h['page_cache_frags']} "
+            f"that {'does' if n == 1 else 'do'}")
+
+
 def conclusion(R: Results) -> str:
-    P, r, h, fn = R.P, R.rules, R.hazard, R.frags_needed
+    P, r, fn = R.P, R.rules, R.frags_needed
     sp, z, ph = r.loc["splice"], r.loc["zerocopy"], r.loc["phys"]
     k = R.kinds.set_index(["buffer", "rule"])
     where = ("page cache" if P.source == "page_cache" else
@@ -436,50 +440,30 @@ def conclusion(R: Results) -> str:
                        if (KIND_LABEL[n], "phys") in k.index)
     fresh = R.buffers.loc[FRESH_4K]
     big = fn.loc[fn.index.max()]
-    if big["phys"] < big["zerocopy"]:
-        bigtcp = "so phys+len fills such an skb with a smaller MAX_SKB_FRAGS than today's frags need"
-    else:
-        bigtcp = "and on this buffer phys+len needs as many: its memory is not contiguous beyond its folios"
+    bigtcp = ("so phys+len fills such an skb with a smaller `MAX_SKB_FRAGS`" if big["phys"] < big["zerocopy"] else
+              "so phys+len saves no frag here: this buffer is not contiguous beyond its folios")
     pr = R.priced.ns_per_mib
-    pz_t, pz_g = pr[("zerocopy", "TSO")], pr[("zerocopy", "software GSO")]
-    pp_t, pp_g = pr[("phys", "TSO")], pr[("phys", "software GSO")]
-    if h["multi_folio_frags"]:
-        life = (f"**{h['multi_folio_frags']}** of the run's {h['frags']} phys+len frags cover more than one folio "
-                f"({h['extra_folio_pages']} pages outside the frag's first folio)")
-    else:
-        life = f"none of the run's {h['frags']} phys+len frags happens to cover more than one folio"
-    n = h['page_cache_multi_folio_frags']
-    life += (f"; sent whole, the measured page cache has {n} {'frag' if n == 1 else 'frags'} of "
-             f"{h['page_cache_frags']} that {'does' if n == 1 else 'do'}")
-    return (
-        f"**Frags.** Sending {P.send_kib} KiB of {where} takes **{sp.frags:.0f}** frags with MSG_SPLICE_PAGES, "
-        f"**{z.frags:.0f}** with MSG_ZEROCOPY (folio runs) and **{ph.frags:.0f}** as phys+len "
-        f"({ph.frags / z.frags:.0%} of MSG_ZEROCOPY's). Against MSG_SPLICE_PAGES every folio larger than a page "
-        f"saves frags; against MSG_ZEROCOPY only physical contiguity across folios does, and this machine's "
-        f"memory decides how much there is. Whole 16 MiB buffers as phys+len need {shares} of MSG_ZEROCOPY's "
-        f"frags; fresh 4 KiB anonymous memory varied from trial to trial ({fresh.runs_each_trial} physical runs "
-        f"of {int(fresh.pages)} pages): contiguity is whatever the page allocator had at hand.\n\n"
-        f"**skbs.** At the {P.gso_max_kib} KiB GSO limit ({R.goal} B size goal, MSS {P.mss}) with {P.max_frags} "
+    return "\n".join([
+        f"- **Frags.** Sending {P.send_kib} KiB of {where} takes **{sp.frags:.0f}** frags with MSG_SPLICE_PAGES, "
+        f"**{z.frags:.0f}** with MSG_ZEROCOPY and **{ph.frags:.0f}** as phys+len ({ph.frags / z.frags:.0%} of "
+        f"MSG_ZEROCOPY's). Whole 16 MiB buffers as phys+len need {shares} of MSG_ZEROCOPY's frags; fresh 4 KiB "
+        f"memory came in {fresh.runs_each_trial} physical runs of {int(fresh.pages)} pages over the trials.",
+        f"- **skbs.** At the {P.gso_max_kib} KiB GSO limit ({R.goal} B size goal, MSS {P.mss}) with {P.max_frags} "
         f"frags per skb: {sp.skbs_per_mib:.1f}, {z.skbs_per_mib:.1f} and {ph.skbs_per_mib:.1f} skbs per MiB. At "
-        f"the legacy 64 KiB limit a full skb needs at most {int(fn.loc[64].max())} frags under any rule, so "
-        f"coalescing saves no skb there. With BIG TCP at {fn.index.max()} KiB a full skb of this buffer needs up to "
-        f"{int(big['splice'])} page frags, {int(big['zerocopy'])} folio runs or {int(big['phys'])} physical runs, "
-        f"{bigtcp}. Software GSO takes {z.gso_refs_per_mib:.0f} frag refs per MiB in `skb_segment()` with folio "
-        f"runs and {ph.gso_refs_per_mib:.0f} with phys+len; segments per MiB stay as the MSS makes them. Priced at "
-        f"this machine's local atomic ({R.units['local_atomic_ns']:.1f} ns), the references and address arithmetic of a "
-        f"MiB cost "
-        f"{pz_t:,.0f} ns with MSG_ZEROCOPY and TSO ({pz_g:,.0f} ns with software GSO); an owner ref per skb "
-        f"instead costs {pp_t:,.0f} ({pp_g:,.0f}), before what keeps the memory alive under the owner: pins, for "
-        f"user memory, which chapter 08 adds (on a plain TSO send they cost more than the refs saved).\n\n"
-        f"**Lifetime.** Today no frag crosses a folio, so a page ref per frag covers all its pages. A phys+len frag "
-        f"crosses folios wherever memory is physically contiguous across them: {life}. With a ref on the first "
-        f"page only, the other folios can be freed under the frag: chapter 01's use-after-free, now reachable. "
-        f"And there is no page pointer to take a ref on: a phys+len frag needs an owner that holds its memory, "
-        f"the object chapter 08 proposes.\n\n"
-        f"**Access.** Turning a frag into a kernel address is arithmetic either way (page pointer: subtract, "
-        f"shift, add; phys: add); measured now, the page-pointer way took {R.access['page_over_phys']:.2f}x the "
-        f"time per frag, a few instructions against the memory the frag's bytes live in."
-    )
+        f"{fn.index.min()} KiB a full skb needs at most {int(fn.loc[fn.index.min()].max())} frags under any rule; at "
+        f"{fn.index.max()} KiB (BIG TCP) up to {int(big['splice'])} page frags, {int(big['zerocopy'])} folio runs "
+        f"or {int(big['phys'])} physical runs, {bigtcp}.",
+        f"- **Refs and time.** Software GSO takes {z.gso_refs_per_mib:.0f} frag refs per MiB in `skb_segment()` "
+        f"with folio runs and {ph.gso_refs_per_mib:.0f} with phys+len. At this machine's local atomic "
+        f"({R.units['local_atomic_ns']:.1f} ns) a MiB's references and address arithmetic cost "
+        f"{pr[('zerocopy', 'TSO')]:,.0f} ns with MSG_ZEROCOPY and TSO ({pr[('zerocopy', 'software GSO')]:,.0f} ns "
+        f"with software GSO); an owner ref per skb instead, {pr[('phys', 'TSO')]:,.0f} "
+        f"({pr[('phys', 'software GSO')]:,.0f}), before pins.",
+        f"- **Lifetime.** {_lifetime(R.hazard)}. What keeps their pages alive is the owner of "
+        f"[chapter 08](08_unified_owner.ipynb).",
+        f"- **Access.** Measured now, the page-pointer way took **{R.access['page_over_phys']:.2f}x** the time per "
+        f"frag of the phys way.",
+    ])
 
 
 # ---------------------------------------------------------------- claims

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
-from .. import probes
+from .. import build, probes
 from ..model import costs
 from ..model.workloads import WORKLOADS
 from ..params import Param, ParamError, Params
@@ -173,13 +173,15 @@ UNIT_EXTRAS = {
 
 def unit_costs(measurements: str, *extras: str) -> costs.UnitCosts:
     """This machine's unit costs: the ``atomics`` probe's, plus ``extras`` (keys of :data:`UNIT_EXTRAS`),
-    every probe live or recorded as ``measurements`` says."""
+    every probe live or recorded as ``measurements`` says. Inside a build the ``atomics`` units are the
+    build's, measured once for all its chapters, each with its range (:func:`fraglife.build.unit_costs`)."""
     bad = [e for e in extras if e not in UNIT_EXTRAS]
     if bad:
         raise ParamError(f"unit cost extras {bad} are not allowed: expected some of {', '.join(UNIT_EXTRAS)}")
     if {"cow", "release"} & set(extras) and "gup" not in extras:
         raise ParamError("unit cost extras 'cow' and 'release' build on 'gup': ask for it too")
-    units = costs.UnitCosts.from_atomics(probe("atomics", measurements))
+    # In a build, the atomics probe was measured once for every chapter (fraglife.build); else now.
+    units = build.unit_costs(measurements) or costs.UnitCosts.from_atomics(probe("atomics", measurements))
     if "gup" in extras:
         gup = probe("gup", measurements)
         cow = probe("cow", measurements) if "cow" in extras else None
@@ -330,3 +332,9 @@ def kernel_label(release: str) -> str:
     if release == kernels.LTS:
         return f"{series} LTS"
     return f"{series} ({release})" if release != series else series
+
+
+# ---------------------------------------------------------------- closing points
+def points(*items: str) -> str:
+    """A chapter's closing points as a Markdown list, one item per point (empty items left out)."""
+    return "\n".join(f"- {p}" for p in items if p)

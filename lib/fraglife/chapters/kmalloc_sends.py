@@ -390,28 +390,21 @@ def _slab_knee() -> tuple[int, float]:
 
 def costs_remark(R: Results) -> str:
     t = R.per_size.set_index(["design", "bytes"]).total
-    return (f"At {R.P.rate_gbit:g} Gbit/s and {R.P.latency_us:g} us in flight a 64 B message costs "
-            f"**{t['copy to page_frag', 64]:.0f} ns** copied into a page_frag and **{t['destructor', 64]:.0f} ns** "
-            f"with a destructor; an 8 KiB one **{t['copy to page_frag', 8192]:.0f}** and "
-            f"**{t['destructor', 8192]:.0f} ns**. The destructor stops paying for the copy and the page_frag's "
-            f"refills and starts paying for an owner object, for keeping both objects allocated while the network "
-            f"holds them (in the cited measurement an allocation costs {_slab_knee()[1]:.1f} times as much once "
-            f"more than {_slab_knee()[0]} objects of its cache are outstanding), and for a refcount line per "
-            f"message, where the copies' frags "
-            f"share their page's: the owner's last put runs where the skb is freed, so that line moves between "
-            f"CPUs about once per message, and the dearer a line transfer the larger the size the destructor "
-            f"needs. The crossover at this rate and latency: **{_size(R.crossover)}**.")
+    knee, dearer = _slab_knee()
+    small = (f"At {R.P.rate_gbit:g} Gbit/s and {R.P.latency_us:g} us in flight a 64 B message costs "
+             f"**{t['copy to page_frag', 64]:.0f} ns** copied into a page_frag and **{t['destructor', 64]:.0f} ns** "
+             f"with a destructor")
+    return (f"{small}; an 8 KiB one **{t['copy to page_frag', 8192]:.0f}** and **{t['destructor', 8192]:.0f} ns**. "
+            f"In the cited measurement an allocation costs {dearer:.1f} times as much once more than {knee} objects "
+            f"of its cache are outstanding. The crossover here: **{_size(R.crossover)}**.")
 
 
 def memory_remark(R: Results) -> str:
-    h = R.per_size.set_index(["design", "bytes"]).held_bytes
-    return (f"Held in flight at {R.P.rate_gbit:g} Gbit/s for {R.P.latency_us:g} us (Little's law: rate x time "
-            f"held, scaled by what a message occupies): 256 B messages copied into whole pages hold "
-            f"**{h['copy to whole pages', 256] / KiB:.0f} KiB**, into a page_frag "
-            f"{h['copy to page_frag', 256] / KiB:.0f} KiB, kmalloc'd with their owners "
-            f"{h['destructor', 256] / KiB:.0f} KiB. The owner is taken to be a {OWNER_BYTES}-byte object (a "
-            f"refcount, a destructor and its argument, from kmalloc-{OWNER_BYTES}): the kernel has no such object "
-            f"yet, so its size is this book's assumption.")
+    kib = R.per_size.set_index(["design", "bytes"]).held_bytes.xs(256, level="bytes") / KiB
+    owned = f"kmalloc'd with their owners ({OWNER_BYTES} bytes each, from kmalloc-{OWNER_BYTES})"
+    return (f"Held in flight at {R.P.rate_gbit:g} Gbit/s for {R.P.latency_us:g} us, 256 B messages copied into whole "
+            f"pages hold **{kib['copy to whole pages']:.0f} KiB**, into a page_frag "
+            f"{kib['copy to page_frag']:.0f} KiB, {owned} {kib['destructor']:.0f} KiB.")
 
 
 def senders_remark(R: Results) -> str:
@@ -426,25 +419,20 @@ def senders_remark(R: Results) -> str:
 def conclusion(R: Results) -> str:
     h = R.headline
     g = R.crossover_grid
-    lo, hi = g.crossover_bytes.min(), g.crossover_bytes.max()
     today, dest = R.refused["today"], R.refused["destructor"]
-    return (
-        f"Today a slab object cannot ride in a MSG_SPLICE_PAGES send: `skb_splice_from_iter()` refuses it "
-        f"(the model's replay of one: {today.trace_errors} refused frag, {today.page_atomics} page refs), whatever "
-        f"its kernel-doc says, so services copy, or clear the flag and let TCP copy. Above 8 KiB `kmalloc()` "
-        f"returns a compound page that splices today with page refs, so the restriction is about small objects. "
-        f"A destructor on the message's owner lifts it (the same trace replays clean, "
-        f"{dest.owner_atomics} owner atomics). It pays from **{_size(R.crossover)}** messages at "
-        f"{R.P.rate_gbit:g} Gbit/s and {R.P.latency_us:g} us in flight, and between {_size(lo)} and {_size(hi)} "
-        f"over latencies from {g.latency_us.min():g} to {g.latency_us.max():g} us: below, the copy costs less than "
-        f"an owner object, a refcount line per message and keeping the message allocated. The run's mix costs "
-        f"**{h['copy_ns_per_message']:.0f} ns** per message copied into a page_frag, "
+    return "\n".join([
+        f"- **Today.** The model's replay of one slab splice: {today.trace_errors} refused frag, "
+        f"{today.page_atomics} page refs; with a destructor the same trace replays clean, {dest.owner_atomics} "
+        f"owner atomics.",
+        f"- **Crossover.** The destructor pays from **{_size(R.crossover)}** messages at {R.P.rate_gbit:g} Gbit/s "
+        f"and {R.P.latency_us:g} us in flight, and from {_size(g.crossover_bytes.min())} to "
+        f"{_size(g.crossover_bytes.max())} over latencies from {g.latency_us.min():g} to {g.latency_us.max():g} us.",
+        f"- **The run's mix.** **{h['copy_ns_per_message']:.0f} ns** per message copied into a page_frag, "
         f"**{h['pages_ns_per_message']:.0f}** into whole pages and **{h['destructor_ns_per_message']:.0f}** with "
         f"the destructor, holding {h['copy_held_kib']:.0f}, {h['pages_held_kib']:.0f} and "
-        f"{h['destructor_held_kib']:.0f} KiB in flight. The in-tree senders' kmalloc'd pieces are "
-        f"{_piece_sizes()}; {_sides(R)} Where copying is cheaper, what a destructor would buy "
-        f"them is one lifetime rule for all memory ([chapter 08](08_unified_owner.ipynb)), not CPU."
-    )
+        f"{h['destructor_held_kib']:.0f} KiB in flight.",
+        f"- **The senders.** Their kmalloc'd pieces are {_piece_sizes()}; {_sides(R)}",
+    ])
 
 
 def _piece_sizes() -> str:

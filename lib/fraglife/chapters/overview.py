@@ -1,8 +1,10 @@
-"""Chapter 00 (book/00_overview.ipynb): the thread as a map, the book's parameters, its claims.
+"""Chapter 00 (book/00_overview.ipynb): the answers, the thread as a map, the book's parameters, its claims.
 
 The overview is about the book itself, so it is the one chapter module that
-reads the registry (:mod:`fraglife.chapters`). It has no headline (nothing to
-sweep), no conclusion and no view module: its one chart is a sweep's
+reads the registry (:mod:`fraglife.chapters`). It runs after every other
+chapter of a build (:mod:`fraglife.runner`) and opens on the answers they
+recorded (:mod:`fraglife.answers`). It has no headline (nothing to sweep), no
+conclusion and no view module: its one chart is a sweep's
 (:mod:`fraglife.views.sweep`).
 """
 
@@ -11,7 +13,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Mapping
 
-from .. import thread
+from .. import answers, build, thread
 from ..claims import Claim
 from ..params import Params
 
@@ -21,6 +23,17 @@ class Results:
 
     def __init__(self, params: Mapping | None = None):
         self.P = Params.of(params or {})
+
+    @cached_property
+    def answers(self) -> answers.Table:
+        """The answers the chapters of this build recorded (build/answers/); outside a build, those of the book's
+        last build (build/build.json), else the last each chapter recorded."""
+        return answers.load(build.current_id() or answers.build_for(None))
+
+    @cached_property
+    def answers_table(self):
+        """One row per item of the thread: question, answer, verdict, number with its range, evidence, chapter."""
+        return self.answers.frame()
 
     @cached_property
     def thread(self):
@@ -40,6 +53,25 @@ class Results:
         from . import CHAPTERS
 
         return [ch for ch in CHAPTERS if ch.notebook.exists()]
+
+
+def answers_markdown(R: Results) -> str:
+    """Markdown: every item's answer (links to the chapters), then :func:`answers_note`."""
+    written = {ch.id for ch in R.written}
+    items = answers.markdown(R.answers, lambda c: f"{c}.ipynb" if c in written else None)
+    return "\n\n".join(filter(None, (items, answers_note(R))))
+
+
+def answers_note(R: Results) -> str:
+    """Markdown under the answers table: the build the numbers come from, and the chapters without an answer."""
+    t = R.answers
+    text = answers.about_build(t.build)
+    if not t.answers:
+        text += " No chapter has recorded its answer yet: run the book (`fraglife run`), then this chapter."
+    elif t.missing:
+        text += (" Not answered " + ("in this build" if build.current_id() else "yet") + ": chapter"
+                 + ("s " if len(t.missing) > 1 else " ") + ", ".join(m.chapter for m in t.missing) + ".")
+    return text
 
 
 def _every_change_has_a_chapter(R: Results):

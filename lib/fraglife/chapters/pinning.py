@@ -29,6 +29,8 @@ SIZE_GOAL = workloads.Config().size_goal
 FP_REFS = (0, 512, 900, 960, 990, 1000, 1010, 1023, 1040, 1060, 1100, 1200)
 FP_REFS_LARGE = (0, 1000, 1200)
 FP_FOLIOS, FP_STEPS = 128, 800_000
+#: The share of holders that pin in the mixed false-positive run.
+FP_PIN_SHARE = 0.2
 FORK_RATES = (0.0, 0.1, 1.0, 10.0, 100.0)
 SEND_SIZES = (4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1 * MiB, 4 * MiB)
 FOLIO_SIZES = (1, 16, 512)
@@ -102,10 +104,10 @@ def fp_curve(refs: tuple = FP_REFS, large_refs: tuple = FP_REFS_LARGE, large_pag
 
 
 def fp_mixed(params: Mapping, steps: int = 200_000) -> dict:
-    """Pins among the holders: folio_maybe_dma_pinned() at the run's references, a fifth of holders pins."""
+    """Pins among the holders: folio_maybe_dma_pinned() at the run's references, FP_PIN_SHARE of holders pins."""
     out = {}
     for fp in (1, max(2, params["folio_pages"])):
-        h = pins.history(64, fp, steps, float(max(1, params["refs_per_page"])), 0.2, params["seed"])
+        h = pins.history(64, fp, steps, float(max(1, params["refs_per_page"])), FP_PIN_SHARE, params["seed"])
         out["small" if fp == 1 else "large"] = h
     return out
 
@@ -455,26 +457,25 @@ def panel_data(params: Mapping, *, send_size: int, folio_pages: int, fork_rate: 
 # ---------------------------------------------------------------- prose
 
 def fp_remark(R: Results) -> str:
-    f = R.fp[R.fp.folio_pages == 1].set_index("refs_mean")
-    first = f[f.fp_rate > 0].index.min()
-    big = R.fp[R.fp.folio_pages > 1]
-    neg = sum(h["false_neg"] for h in R.fp_mixed.values())
-    pinned = sum(h["pinned_checks"] for h in R.fp_mixed.values())
-    return (f"On small folios the check starts to call unpinned folios pinned at a mean of **{first}** other "
-            f"references in this grid and does so **{f.fp_rate.max():.0%}** of the time at {f.index.max()}; the "
-            f"simulated rate follows the Poisson tail P(N >= 1023) (dashed). On large folios it is exact: "
-            f"{int(big.fp_rate.gt(0).sum())} of {len(big)} points with a false positive. With a fifth of the "
-            f"holders pins, a pinned folio was reported unpinned (a false negative) **{neg}** times in "
-            f"{pinned:,} checks of pinned folios.")
+    """Markdown: where the check errs in the grid, and its false negatives with pins among the holders."""
+    small = R.fp[R.fp.folio_pages == 1].set_index("refs_mean").fp_rate
+    large = R.fp[R.fp.folio_pages > 1].fp_rate
+    neg, checked = (sum(h[k] for h in R.fp_mixed.values()) for k in ("false_neg", "pinned_checks"))
+    return " ".join((
+        f"On small folios the check calls unpinned folios pinned from a mean of **{small[small > 0].index.min()}** "
+        f"other references on in this grid, **{small.max():.0%}** of the time at {small.index.max()}.",
+        f"On large folios, {int(large.gt(0).sum())} of {len(large)} points have a false positive.",
+        f"With {FP_PIN_SHARE:.0%} of the holders pins: **{neg}** false negatives in {checked:,} checks of pinned "
+        f"folios."))
 
 
 def pin_table_note(R: Results) -> str:
+    """Markdown: whether the pin table is this kernel's or the recording, and how many rows the source predicts."""
     r = R.pins_probe
     t = R.pin_table
     agree = int(t.agrees.sum()) if len(t) else 0
     if r.source == "live":
-        head = (f"**This table is the running kernel's** ({r.kernel}), measured now from /proc/vmstat with "
-                f"/proc/sys/vm/stat_refresh written before every read.")
+        head = f"**Live**: the running kernel's table ({r.kernel})."
         if r.partial:
             head += " Rows taken from the recording instead: " + "; ".join(
                 f"{k.split('.', 1)[-1]} ({why})" for k, why in r.partial.items()) + "."
@@ -484,81 +485,71 @@ def pin_table_note(R: Results) -> str:
 
 
 def cow_remark(R: Results) -> str:
+    """Markdown: what the cow probe saw at fork, after fork and a write, and with extra references."""
     d = R.cow_probe.data if R.cow_probe.source != "unavailable" else {}
     f, af, fp = d.get("fork", {}), d.get("after_fork", {}), d.get("false_positive", {})
     if not f:
         return f"The cow probe is unavailable: {R.cow_probe.reason}"
     src = "measured now" if R.cow_probe.source == "live" else "recorded"
-    first = (fp.get("first_copied_at") or {}).get("has_pinned")
-    return (f"On this kernel ({src}): with the buffer pinned, fork gave the child copies of "
-            f"**{f['4k_pinned']['child_copied']} of {f['4k_pinned']['pages']}** pages and the parent kept every one of "
-            f"its own; unpinned, the child shared all of them ({f['4k']['child_copied']} copied) and the parent's next "
-            f"write took a write-protect fault per page. A vmspliced page (a FOLL_GET reference) after fork and a "
-            f"write: the process moved to a copy ({af.get('ref_fork', {}).get('parent_moved')} of "
-            f"{af.get('ref_fork', {}).get('pages')} pages) and the pipe's reader saw the "
-            f"**{af.get('ref_fork', {}).get('holder_sees')}** data; without the fork it saw the "
-            f"{af.get('ref_no_fork', {}).get('holder_sees')}. A page with extra FOLL_GET references was copied at fork "
-            f"from **{first}** references on, in a process that had pinned something, and never in one that had not: "
-            f"the check's false positive, live, one or two below 1023 because fork takes its own reference before "
-            f"asking and a page fresh from a fault is still held by a per-CPU LRU batch (mm/swap.c folio_add_lru(), "
-            f"v6.12).")
+    pinned, unpinned = f["4k_pinned"], f["4k"]
+    ref, no_fork = af.get("ref_fork", {}), af.get("ref_no_fork", {})
+    first = fp.get("first_copied_at") or {}
+    never = first.get("never_pinned")
+    unpinned_copies = "never" if never is None else f"from {never} on"
+    return (f"On this kernel ({src}), a buffer of {pinned['pages']} pages: pinned, fork gave the child copies of "
+            f"**{pinned['child_copied']}** and the parent kept {pinned['pages'] - pinned['parent_moved']} of "
+            f"its own; unpinned, fork copied {unpinned['child_copied']}. A vmspliced page after fork and a write: "
+            f"the process moved to a copy ({ref.get('parent_moved')} of {ref.get('pages')} pages) and the pipe's "
+            f"reader saw the **{ref.get('holder_sees')}** data; without the fork, the {no_fork.get('holder_sees')}. "
+            f"Extra FOLL_GET references made fork copy a page from **{first.get('has_pinned')}** on in a process "
+            f"that had pinned something; in one that had not, {unpinned_copies}.")
 
 
 def memlock_remark(R: Results) -> str:
+    """Markdown: which MSG_ZEROCOPY sends RLIMIT_MEMLOCK let through, from the cow probe."""
     ml = (R.cow_probe.data or {}).get("memlock", {})
     if "sends" not in ml:
         return "The RLIMIT_MEMLOCK measurement is unavailable here."
     ok = [r["bytes"] >> 10 for r in ml["sends"] if r["result"] == "ok"]
     bad = [r["bytes"] >> 10 for r in ml["sends"] if r["result"] != "ok"]
     return (f"With RLIMIT_MEMLOCK at {ml['limit_bytes'] >> 10} KiB ({ml['limit_pages']} pages) and no CAP_IPC_LOCK, "
-            f"MSG_ZEROCOPY sends of {', '.join(map(str, ok))} KiB went through and {', '.join(map(str, bad))} KiB "
-            f"failed with ENOBUFS: each send is charged (size >> 12) + 2 pages, "
-            f"{'exactly as predicted' if ml['as_expected'] else 'NOT as predicted'} for every size tried.")
+            f"MSG_ZEROCOPY sends of {kit.words(ok)} KiB went through and {kit.words(bad)} KiB failed with ENOBUFS, "
+            f"{'as predicted' if ml['as_expected'] else '**not** as predicted'} for every size tried.")
 
 
 def units_remark(R: Results) -> str:
-    u = R.units
-    c = {x.name: x for x in costs.CITED_GUP}
-    return (f"A pin of a 4 KiB page costs **{u['pin_page_ns']:.0f} ns** here ({u.source('pin_page_ns')}; an upper "
-            f"bound, io_uring's own per-page work included) against {c['pin_page_ns'].value:.0f} ns in Li Zhe's "
-            f"gup_test on v6.15 (cited); an unpin **{u['unpin_page_ns']:.0f} ns** against "
-            f"{c['unpin_page_ns'].value:.0f} ns. A FOLL_GET reference is the same walk with one atomic fewer: "
-            f"**{u['gup_page_ns']:.0f} ns** (derived). Releases run where the completion runs, another CPU than the "
-            f"sender, so their atomics cost a line transfer ({u['line_transfer_ns']:.1f} ns) each.")
+    """Markdown: this run's pin, unpin and reference costs beside the cited figures."""
+    ns = {name: f"{R.units[name]:.0f} ns" for name in ("pin_page_ns", "unpin_page_ns", "gup_page_ns")}
+    cited = {x.name: f"{x.value:.0f} ns" for x in costs.CITED_GUP}
+    here = R.units.source("pin_page_ns")
+    return (f"A pin of a {PAGE // KiB} KiB page costs **{ns['pin_page_ns']}**, {here}, against "
+            f"{cited['pin_page_ns']} in Li Zhe's gup_test on v6.15 (cited); an unpin **{ns['unpin_page_ns']}** "
+            f"against {cited['unpin_page_ns']}. A FOLL_GET reference: **{ns['gup_page_ns']}** (derived). A line "
+            f"transfer: {R.units['line_transfer_ns']:.1f} ns.")
 
 
 def conclusion(R: Results) -> str:
+    """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
     P, t = R.P, R.totals.set_index("policy")
     ref, pin = t.loc["ref"], t.loc["pin"]
-    p = R.runs["pin"]
-    a1 = no_fork_atomics(P, 1)
-    a512 = no_fork_atomics(P, 512)
+    a1, a512 = (no_fork_atomics(P, fp) for fp in (1, 512))
     fork = R.fork_sweep.set_index(["fork_rate", "policy"]).ns_per_mib
     hi = max(FORK_RATES)
-    pinned_rows = R.pin_table[R.pin_table["pins acquired"] > 0]
-    ref_rows = R.pin_table[R.pin_table["pins acquired"] == 0]
-    return (
+    taken = R.pin_table.groupby(R.pin_table["pins acquired"] > 0).operation.apply(kit.words)
+    bias = pins.GUP_PIN_COUNTING_BIAS
+    return kit.points(
         f"On {P.send_size >> 10} KiB sends from {P.folio_pages * 4} KiB folios with {P.fork_rate:g} forks per 1000 "
         f"sends, today's GUP references cost **{ref.ns_per_mib:.0f} ns per MiB** and FOLL_PIN pins "
-        f"**{pin.ns_per_mib:.0f} ns** on this machine's unit costs: **{pin.ns_per_send - ref.ns_per_send:+.0f} ns per "
-        f"send**, {kit.pct(pin.core_share)} of a core at {P.line_gbit} Gbit/s. Without forks a pin costs more atomics "
-        f"than a reference on order-0 pages ({a1['pin']:.0f} against {a1['ref']:.0f} per MiB: two to take, one to "
-        f"drop, where a reference takes one and a frag put drops it), and on PMD-mapped THPs the balance depends on "
-        f"how many frags a folio yields ({a512['pin']:.0f} against {a512['ref']:.0f} here), because "
-        f"`unpin_user_pages()` drops a whole folio run at once while every frag puts its own reference. Fork is "
-        f"where pins change the picture: a pinned page is copied for the child at every fork "
-        f"({p['fork_copies']} pages in this run; at {hi:g} forks per 1000 sends pins cost "
-        f"{fork[(hi, 'pin')]:.0f} ns per MiB against {fork[(hi, 'ref')]:.0f}), and on THP the fork also splits the "
-        f"PMD, so later pins pay per page. In exchange the pinned page stays the process's: after fork and a write, "
-        f"a reference holder keeps the old page (live: the pipe's reader saw the old data), a pin holder the "
-        f"process's. On this kernel {', '.join(pinned_rows.operation)} pin, and "
-        f"{', '.join(ref_rows.operation)} take references. The false \"maybe pinned\" of a small folio needs "
-        f"about 1022 other references at fork (fork's own makes the 1024th), out of reach for MSG_ZEROCOPY's own "
-        f"sends once they pin (their pins count as pins), but within reach of pages vmspliced or sent to many "
-        f"sockets. What follows for the design: MSG_ZEROCOPY "
-        f"can take pins through `iov_iter_extract_pages()` at a cost of one atomic per page and the fork copies, "
-        f"and keep the `locked_vm` accounting it already does (it already charges as if it pinned)."
-    )
+        f"**{pin.ns_per_mib:.0f} ns**: **{pin.ns_per_send - ref.ns_per_send:+.0f} ns per send**, "
+        f"{kit.pct(pin.core_share)} of a core at {P.line_gbit} Gbit/s.",
+        f"Without forks, on order-0 pages, pins take {a1['pin']:.0f} atomics per MiB and references {a1['ref']:.0f}; "
+        f"on PMD-mapped THPs, {a512['pin']:.0f} and {a512['ref']:.0f}.",
+        f"Fork copies every page pinned at the time for the child: {R.runs['pin']['fork_copies']} pages in this run. "
+        f"At {hi:g} forks per 1000 sends pins cost {fork[(hi, 'pin')]:.0f} ns per MiB against "
+        f"{fork[(hi, 'ref')]:.0f}.",
+        f"On this kernel {taken.get(True, 'no operation')} pin; {taken.get(False, 'none')} take references.",
+        f"A false \"maybe pinned\" on a small folio needs about {bias - 2} other references at fork (fork's own makes "
+        f"the {bias}th).")
 
 
 # ---------------------------------------------------------------- claims

@@ -529,94 +529,79 @@ def panel_data(params: Mapping, *, workload: str, loss_rate: float, folio_pages:
 # ---------------------------------------------------------------- prose
 
 def gso_remark(R: Results) -> str:
-    """Markdown: what software GSO adds to a MiB sent, quoting the run's numbers."""
-    g = R.gso
-    return (
-        f"With TSO, a MiB sent costs **{g['tso_per_mib']:.0f}** atomics on the refcounts that keep frag memory "
-        f"alive; software GSO multiplies that by **{g['ratio']:.1f}**, paid in `skb_segment()` and in freeing its "
-        f"segments ({g['segment_per_mib']:.0f} and {g['free_per_mib']:.0f} per MiB). Each segment also takes a "
-        f"`ubuf_info` ref (`skb_zerocopy_clone()`): **{g['gso_uarg_per_mib']:.0f}** ubuf_info atomics per MiB "
-        f"against **{g['tso_uarg_per_mib']:.0f}** with TSO."
-    )
+    """Markdown: what software GSO adds to a MiB sent, from the run."""
+    g = {k: f"{v:.0f}" for k, v in R.gso.items() if k.endswith("_per_mib")}
+    return (f"With TSO a MiB sent costs **{g['tso_per_mib']}** frag-memory ref atomics; software GSO takes "
+            f"**{R.gso['ratio']:.1f}** times as many, {g['segment_per_mib']} per MiB in `skb_segment()` and "
+            f"{g['free_per_mib']} in freeing its segments. ubuf_info atomics per MiB: **{g['gso_uarg_per_mib']}** "
+            f"with software GSO, **{g['tso_uarg_per_mib']}** with TSO.")
 
 
 def rx_remark(R: Results) -> str:
     """Markdown: the receive path's pp_ref_count atomics, from the run."""
     run, whole = R.rx["run"], R.rx["whole_page"]
-    if run["split"]:
-        first = (f"With {run['rx_buf']} B buffers a page_pool page holds {run['packets_per_page']} packets and pays "
-                 f"**{run['pp_per_packet']:.2f}** `pp_ref_count` atomics per packet ({run['pp_atomics']} for "
-                 f"{run['packets']} packets in {run['pool_pages']} pages: one per slot, because of the k+1 "
-                 f"unrefs of a page split k ways, k users and the drain of the unused bias, only the last is a "
-                 f"read).")
-    else:
-        first = f"With {run['rx_buf']} B buffers each packet gets a whole page."
-    return (f"{first} Given whole pages, the {whole['packets']} packets pay **{whole['pp_atomics']}** atomics: each "
-            f"put finds itself the last user and only reads the count. Page `_refcount` atomics: "
-            f"**{run['page_atomics'] + whole['page_atomics']}** in both runs. The receive path takes no page refs "
-            f"per packet today; what an owner design could save there is the split page's one atomic per slot.")
+    split = (f"a page_pool page holds {run['packets_per_page']} packets: {run['pp_atomics']} `pp_ref_count` "
+             f"atomics for {run['packets']} packets in {run['pool_pages']} pages, **{run['pp_per_packet']:.2f}** "
+             f"per packet" if run["split"] else "each packet gets a whole page")
+    page = run["page_atomics"] + whole["page_atomics"]
+    return (f"With {run['rx_buf']} B buffers {split}. Given whole pages, the {whole['packets']} packets pay "
+            f"**{whole['pp_atomics']}** atomics. Page `_refcount` atomics: **{page}** in both runs.")
 
 
 def override_remark(R: Results) -> str:
-    o = R.override
-    today = o[o.policy == "page_ref"].set_index("rtt_us")
-    fired = today[today.expand_head_per_mib > 0]
-    t = R.timing
+    """Markdown: the round trips for which the first ACK beats the TX completion, from the run's sweep."""
+    o, t, P = R.override, R.timing, R.P
+    fired = o[(o.policy == "page_ref") & (o.expand_head_per_mib > 0)]
     if fired.empty:
         return "No round trip in the sweep lets an ACK reach an skb whose clone is still in flight."
-    return (f"At {R.P.line_gbit} Gbit/s an skb of one size goal takes {t['skb_us']:.1f} us on the wire. With a "
-            f"{R.P.txc_us:g} us completion delay, round trips up to **{fired.index.max():g} us** let the first "
-            f"ACK trim an skb the driver still holds: `pskb_expand_head()` then refs every frag again, "
-            f"{fired.expand_head_ref_atomics_per_mib.max():.0f} more page atomics per MiB at the shortest round "
-            f"trip. This run's round trip ({R.P.rtt_us:g} us) gives {t['inflight']} skbs in flight against a "
-            f"completion lag of {t['txc_lag']}.")
+    return " ".join((
+        f"At {P.line_gbit} Gbit/s an skb of one size goal takes {t['skb_us']:.1f} us on the wire.",
+        f"With a {P.txc_us:g} us completion delay, round trips up to **{fired.rtt_us.max():g} us** bring the first "
+        f"ACK before the completion: {fired.expand_head_ref_atomics_per_mib.max():.0f} more page atomics per MiB "
+        f"at the shortest round trip.",
+        f"This run's round trip ({P.rtt_us:g} us) gives {t['inflight']} skbs in flight against a completion lag "
+        f"of {t['txc_lag']}."))
 
 
 #: Markdown: each kernel count the model does not follow in this run, with the kernel path behind it.
 gaps_remark = compare.results_remark
 
+
 def units_remark(R: Results) -> str:
-    """Markdown: which unit costs this run used, where they come from, and the recording beside them."""
+    """Markdown: the unit costs this run used, where they come from, and the recording beside them."""
     u, rec = R.units, kit.unit_costs("recorded")
     return (f"This run prices a local atomic at **{u['local_atomic_ns']:.1f} ns** and a line transfer at "
-            f"**{u['line_transfer_ns']:.1f} ns** ({u.source('line_transfer_ns')}); the recording says "
-            f"{rec['local_atomic_ns']:.1f} ns and {rec['line_transfer_ns']:.1f} ns. On this virtual machine the "
-            f"transfer cost moves by a large factor between minutes (the hypervisor places the two virtual CPUs "
-            f"on cores that do or do not share a cache; data/probes/README.md), so the chapter's claims about "
-            f"time compare designs at the same unit costs and never rest on one value. The panel below lets you "
-            f"set it.")
+            f"**{u['line_transfer_ns']:.1f} ns**, {u.source('line_transfer_ns')}; the recording says "
+            f"{rec['local_atomic_ns']:.1f} ns and {rec['line_transfer_ns']:.1f} ns.")
+
+
+#: The refcount kinds the conclusion names, and the word for each.
+CONCLUSION_KINDS = {"page_atomics": "page", "pp_atomics": "page_pool", "owner_atomics": "binding",
+                    "uarg_atomics": "ubuf_info", "dataref_atomics": "dataref"}
 
 
 def conclusion(R: Results) -> str:
-    """Markdown: what follows for the design, quoting the checked numbers."""
+    """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
     P, t = R.P, R.policies.set_index("policy")
     today, owner, clone = t.loc["page_ref"], t.loc["owner_skb"], t.loc["owner_clone"]
     worst = R.worst_spanning
     agree, compared = compare.tally(R.comparison)
-    tm = R.time_matrix
-    return (
-        f"On `{P.workload}` ({P.bytes_sent >> 20} MiB, {P.send_size >> 10} KiB sends, {P.folio_pages * 4} KiB "
-        f"folios, {P.loss_rate:.1%} loss, {P.cpus} CPUs), today's stack pays **{today.atomics_per_mib:.0f}** "
-        f"atomics per MiB on the refcounts around frag memory ({today.page_atomics_per_mib:.0f} page, "
-        f"{today.pp_atomics_per_mib:.0f} page_pool, {today.owner_atomics_per_mib:.0f} binding, "
-        f"{today.uarg_atomics_per_mib:.0f} ubuf_info, {today.dataref_atomics_per_mib:.0f} dataref) and "
-        f"**{today.bounces_per_mib:.0f}** refcount line transfers: **{today.ns_per_mib:.0f} ns** per MiB on this "
-        f"machine's unit costs, **{kit.pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s. One owner "
-        f"reference per skb and send costs **{owner.atomics_per_mib:.0f}** atomics and "
-        f"**{owner.ns_per_mib:.0f} ns** ({kit.pct(owner.core_share)}); a ref per clone, as the thread suggests, "
-        f"**{clone.atomics_per_mib:.0f}**. Across today's workloads the share of a core ranges from "
-        f"{tm['page_ref'].min():.2f} % to {tm['page_ref'].max():.2f} % today and from {tm['owner_skb'].min():.2f} % "
-        f"to {tm['owner_skb'].max():.2f} % with the per-skb owner: the owner saves where the kernel references "
-        f"frags more than once (software GSO, splice, devmem's binding refs), and loses on a plain TSO send of user "
-        f"memory, because pinning the pages (FOLL_PIN, two atomics per page) costs more than the GUP refs it "
-        f"replaces (one). The counts follow the running kernel: "
-        f"{agree} of {compared} quantities of the real transfers agree within 20 % (or one event). "
-        f"Today's frags never span folios, so one ref per frag is safe; the thread's future frag, a physical "
-        f"range, is not: with one ref per frag up to **{worst.uaf_share:.0%}** of pages are freed under a live "
-        f"frag ({worst.frag_kib} KiB frags on {worst.folio_kib} KiB folios), and no per-send owner frees any. A "
-        f"binding-wide owner, devmem's rule, protects the binding, not the memory: it frees pipe and page_pool "
-        f"pages under live frags as soon as their holder lets go."
-    )
+    run = (f"`{P.workload}` ({P.bytes_sent >> 20} MiB, {P.send_size >> 10} KiB sends, {P.folio_pages * 4} KiB "
+           f"folios, {P.loss_rate:.1%} loss, {P.cpus} CPUs)")
+    kinds = ", ".join(f"{today[f'{k}_per_mib']:.0f} {word}" for k, word in CONCLUSION_KINDS.items())
+    span = {p: f"{R.time_matrix[p].min():.2f} % to {R.time_matrix[p].max():.2f} %" for p in ("page_ref", "owner_skb")}
+    return kit.points(
+        f"Today, on {run}, the stack pays **{today.atomics_per_mib:.0f}** atomics per MiB on the refcounts around "
+        f"frag memory ({kinds}) and **{today.bounces_per_mib:.0f}** refcount line transfers: "
+        f"**{today.ns_per_mib:.0f} ns** per MiB, **{kit.pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s.",
+        f"One owner reference per skb and send: **{owner.atomics_per_mib:.0f}** atomics and "
+        f"**{owner.ns_per_mib:.0f} ns** per MiB ({kit.pct(owner.core_share)}); a ref per clone, as the thread "
+        f"suggests, **{clone.atomics_per_mib:.0f}** atomics.",
+        f"Across today's workloads the share of a core runs from {span['page_ref']} today, and from "
+        f"{span['owner_skb']} with the per-skb owner.",
+        f"Against the running kernel, {agree} of {compared} quantities of the real transfers agree {compare.RULE}.",
+        f"Frags over many folios: with one ref per frag, up to **{worst.uaf_share:.0%}** of pages are freed under a "
+        f"live frag ({worst.frag_kib} KiB frags on {worst.folio_kib} KiB folios); no per-send owner frees any.")
 
 
 # ---------------------------------------------------------------- claims

@@ -28,6 +28,8 @@ FRAG_RULES = ("splice", "zerocopy")
 WORKING_SETS_MIB = (16, 64, 256, 1024, 4096, 16384, 65536)
 BREAK_EVEN_PAGES = (1, 2, 4, 8, 16, 64, 512)
 SAMPLE_PAGES = 8192  # pages of payload walked per layout: 32 MiB, enough for every skb shape
+#: Frags whose metadata chains the walk prices as in flight at once (an skb's frags are independent).
+CHAINS = 8
 VISITS = "attach + release"
 MEMDESCS = "https://kernelnewbies.org/MatthewWilcox/Memdescs"
 PATH = "https://kernelnewbies.org/MatthewWilcox/Memdescs/Path"
@@ -364,8 +366,8 @@ class Results(kit.Probed):
 
     @cached_property
     def priced(self) -> pd.DataFrame:
-        """The run's walk priced twice: frags' chains overlapping (up to 8 at once), and one load at a time."""
-        over = self.price(self.walk, 8)
+        """The run's walk priced twice: frags' chains overlapping (up to CHAINS at once), and one load at a time."""
+        over = self.price(self.walk, CHAINS)
         serial = self.price(self.walk, 1)
         out = over.join(serial[["ns_per_mib"]].rename(columns={"ns_per_mib": "ns_per_mib_serial"}))
         base = out.loc["struct_page", "ns_per_mib"]
@@ -376,7 +378,7 @@ class Results(kit.Probed):
     def working_set_grid(self) -> pd.DataFrame:
         """ns per MiB of each layout over working sets (the run's rule, kind and folio size)."""
         return kit.rows_over("working_set_mib", WORKING_SETS_MIB,
-                             lambda ws: self.price(self.walks(working_set_mib=ws), 8), "layout",
+                             lambda ws: self.price(self.walks(working_set_mib=ws), CHAINS), "layout",
                              ("ns_per_mib", "miss_ns"))
 
     @cached_property
@@ -453,49 +455,50 @@ def layout_table() -> pd.DataFrame:
                                                      "dependent depth"]).set_index("layout")
 
 
+def _mib(nbytes: float, fmt: str = ",.0f") -> str:
+    return f"{nbytes / MiB:{fmt}} MiB"
+
+
 def census_remark(R: Results) -> str:
+    """Markdown: this machine's census at each stage, from the run."""
     c, k = R.census_stages, R.census
     big = k[k.descriptor == "large_folio"]
-    return (
-        f"This machine: **{int(k.pages.sum()):,}** page frames, a memmap of "
-        f"**{c.loc['today', 'total'] / MiB:,.0f} MiB** today. At 32 bytes per page with folio, slab, ptdesc and "
-        f"page_pool descriptors apart: **{c.loc['32 B', 'total'] / MiB:,.0f} MiB**; at 8 bytes with every "
-        f"descriptor (free blocks too, from /proc/buddyinfo): **{c.loc['8 B', 'total'] / MiB:,.0f} MiB**, of which "
-        f"{c.loc['8 B', 'descriptors'] / MiB:,.0f} MiB descriptors. Large folios make up "
-        f"{big.pages.sum() / k.pages.sum():.1%} of the frames and need "
-        f"{big.descriptors.sum():,} descriptors, one per {big.pages.sum() / max(1, big.descriptors.sum()):.1f} pages. "
-        f"Of the {int(k.loc['no_flags', 'pages']):,} frames with no flag, "
-        f"{(R.kpf.get('crosscheck') or {}).get('present_not_managed_pages') or 0:,} are present but not managed by the "
-        f"page allocator (/proc/zoneinfo)."
-    )
+    total = {stage: f"**{_mib(x)}**" for stage, x in c.total.items()}
+    unmanaged = (R.kpf.get("crosscheck") or {}).get("present_not_managed_pages") or 0
+    per = big.pages.sum() / max(1, big.descriptors.sum())
+    stages = f"{total['32 B']} at the 32 B stage and {total['8 B']} at the 8 B stage"
+    folios = f"{big.pages.sum() / k.pages.sum():.1%} of the frames and need {big.descriptors.sum():,} descriptors"
+    return (f"This machine: **{int(k.pages.sum()):,}** page frames, a memmap of {total['today']} today; {stages}, "
+            f"{_mib(c.loc['8 B', 'descriptors'])} of it descriptors. Large folios are {folios}, one per {per:.1f} "
+            f"pages. Of the {int(k.loc['no_flags', 'pages']):,} frames with no flag, {unmanaged:,} are present but "
+            f"not managed by the page allocator.")
 
 
 def break_even_remark(R: Results) -> str:
+    """Markdown: metadata per page for order-0 folios, at the break-even and for the largest folio, from the run."""
     be = R.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
-    n = R.break_even_pages
-    return (
-        f"Per 4 KiB page: today **{be.loc[1, 'today']:.0f} B**; with 8-byte memdescs an order-0 folio costs "
-        f"**{be.loc[1, '8 B']:.0f} B** (the word plus a whole {int(R.sizes.loc['folio', 'bytes'])}-byte "
-        f"descriptor), and the 32-byte stage {be.loc[1, '32 B']:.0f} B. The descriptor is shared from "
-        f"{n}-page folios on, where 8-byte memdescs drop to {be.loc[n, '8 B']:.0f} B per page; a 2 MiB folio "
-        f"costs {be.loc[512, '8 B']:.2f} B per page. Memory comes back from free pages, unmanaged pages and "
-        f"large folios; a machine full of order-0 anonymous pages would need more metadata than today."
-    )
+    n, big = R.break_even_pages, BREAK_EVEN_PAGES[-1]
+    order0 = {stage: f"{b:.0f} B" for stage, b in be.loc[1].items()}
+    desc = int(R.sizes.loc["folio", "bytes"])
+    return (f"Per {PAGE // KiB} KiB page: today **{order0['today']}**. With 8 B memdescs an order-0 folio costs "
+            f"**{order0['8 B']}**, the word plus a whole {desc}-byte descriptor; at the 32 B stage, {order0['32 B']}. "
+            f"From {n}-page folios on, 8 B memdescs take less than today: {be.loc[n, '8 B']:.0f} B per page. A "
+            f"{_mib(big * PAGE, 'g')} folio costs {be.loc[big, '8 B']:.2f} B per page.")
 
 
 def walk_remark(R: Results) -> str:
+    """Markdown: the run's walk, its misses and its price, today and with 8-byte memdescs."""
     P, pr, w = R.P, R.priced, R.walk
-    return (
-        f"The run: `{P.frag_rule}` frags of `{P.frag_kind}` pages, `{P.folio_size}` folios, a "
-        f"{P.working_set_mib:,} MiB working set. Today's walk misses **{w.loc['struct_page', 'misses_per_mib']:,.0f}** "
-        f"metadata lines per MiB (attach and release) in a {w.loc['struct_page', 'footprint_bytes'] / MiB:,.1f} MiB "
-        f"memmap; 8-byte memdescs miss **{w.loc['memdesc8', 'misses_per_mib']:,.0f}** in "
-        f"{w.loc['memdesc8', 'footprint_bytes'] / MiB:,.1f} MiB of words and descriptors. With up to 8 frags' chains "
-        f"in flight that is **{pr.loc['struct_page', 'ns_per_mib']:,.0f}** vs "
-        f"**{pr.loc['memdesc8', 'ns_per_mib']:,.0f} ns per MiB** ({pr.loc['struct_page', 'core_share_100g']:.1%} vs "
-        f"{pr.loc['memdesc8', 'core_share_100g']:.1%} of a core at 100 Gbit/s); one load at a time, "
-        f"{pr.loc['struct_page', 'ns_per_mib_serial']:,.0f} vs {pr.loc['memdesc8', 'ns_per_mib_serial']:,.0f}."
-    )
+    today, md8 = (pr.loc[x] for x in ("struct_page", "memdesc8"))
+    run = f"`{P.frag_rule}` frags of `{P.frag_kind}` pages, `{P.folio_size}` folios, a {P.working_set_mib:,} MiB"
+    misses = {x: (f"**{w.loc[x, 'misses_per_mib']:,.0f}**", _mib(w.loc[x, "footprint_bytes"], ",.1f"))
+              for x in ("struct_page", "memdesc8")}
+    return (f"The run: {run} working set. Today's walk misses {misses['struct_page'][0]} metadata lines per MiB in "
+            f"a {misses['struct_page'][1]} memmap; 8-byte memdescs miss {misses['memdesc8'][0]} in "
+            f"{misses['memdesc8'][1]} of words and descriptors. With up to {CHAINS} frags' chains in flight: "
+            f"**{today.ns_per_mib:,.0f}** vs **{md8.ns_per_mib:,.0f} ns per MiB** ({today.core_share_100g:.1%} vs "
+            f"{md8.core_share_100g:.1%} of a core at 100 Gbit/s). One load at a time: "
+            f"{today.ns_per_mib_serial:,.0f} vs {md8.ns_per_mib_serial:,.0f}.")
 
 
 def headline(**params) -> dict:
@@ -518,36 +521,30 @@ def panel_data(params: Mapping, *, machine_gib: int, mix: str, folio_size: str, 
 
 
 def conclusion(R: Results) -> str:
-    P, c, m, pr, sz = R.P, R.census_stages, R.machine, R.priced, R.sizes
+    """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
+    P, c, m, pr = R.P, R.census_stages, R.machine, R.priced
     be = R.break_even.pivot_table(index="folio_pages", columns="stage", values="bytes_per_page")
-    order0 = be.loc[1, "8 B"]
     n = R.break_even_pages
     two = be.loc[n, "8 B"] if n else float("nan")
     mach_note = "this machine's page mix" if P.mix == "this_machine" else f"the `{P.mix}` mix"
-    return (
-        f"**Memory.** The memdesc plan saves memory only where pages are free, unmanaged or in large folios. "
-        f"On this machine's census the memmap is **{c.loc['today', 'total'] / MiB:,.0f} MiB**; with 8-byte pages and "
-        f"every descriptor counted it would be **{c.loc['8 B', 'total'] / MiB:,.0f} MiB**, "
-        f"**{c.loc['8 B', 'saved_share_of_ram']:.2%}** of RAM saved (32-byte stage: "
-        f"{c.loc['32 B', 'saved_share_of_ram']:.2%}). On a {P.machine_gib} GiB machine with {mach_note} and "
-        f"`{P.folio_size}` folios: {m.loc['today', 'total'] / GiB:.2f} GiB today, {m.loc['8 B', 'total'] / GiB:.2f} "
-        f"GiB at 8 B ({m.loc['8 B', 'saved_share_of_ram']:.2%} of RAM saved). Order-0 folios are the exception: "
-        f"an 8-byte word plus a {int(sz.loc['folio', 'bytes'])}-byte folio descriptor is **{order0:.0f} B per page**, "
-        f"more than today's {R.page_bytes['today']}; memdescs win from {n}-page ({n * 4} KiB) folios on "
-        f"({two:.0f} B per page).\n\n"
-        f"**Time.** Reaching a frag's refcount through the memdesc word adds a dependent load. For the run's "
-        f"`{P.frag_rule}` frags over `{P.folio_size}` folios ({P.frag_kind}, {P.working_set_mib} MiB working set), "
-        f"priced at this machine's load latency: today **{pr.loc['struct_page', 'ns_per_mib']:,.0f} ns per MiB**, "
-        f"8-byte memdesc **{pr.loc['memdesc8', 'ns_per_mib']:,.0f}** "
-        f"({pr.loc['memdesc8', 'extra_ns_per_mib']:+,.0f} ns, {pr.loc['memdesc8', 'core_share_100g'] - pr.loc['struct_page', 'core_share_100g']:+.2%} "
-        f"of a core at 100 Gbit/s), a frag pointing at its descriptor (as `net_iov` does) "
-        f"**{pr.loc['desc_ref', 'ns_per_mib']:,.0f}**. Over order-0 pages the extra hop always costs; over large "
-        f"folios the denser memmap touches fewer lines than today. `net_iov` frags cost the same in every layout: "
-        f"devmem already lives in the memdesc world.\n\n"
-        f"**For the design.** If frags keep pointing at pages, every metadata access pays the page -> descriptor "
-        f"hop; a frag (or `netmem_ref`) that points at the descriptor, as `net_iov` does, pays nothing extra, and "
-        f"a frag that names an owner instead (chapter 08) touches no per-page metadata at all."
-    )
+    saved = {stage: f"{x:.2%}" for stage, x in c.saved_share_of_ram.items()}
+    gib = {stage: f"{x / GiB:.2f} GiB" for stage, x in m.total.items()}
+    extra = pr.loc["memdesc8", "core_share_100g"] - pr.loc["struct_page", "core_share_100g"]
+    walked = f"`{P.frag_rule}` frags over `{P.folio_size}` folios ({P.frag_kind}, {P.working_set_mib} MiB working set)"
+    return kit.points(
+        f"Memory on this machine's census: a memmap of **{_mib(c.loc['today', 'total'])}** today, "
+        f"**{_mib(c.loc['8 B', 'total'])}** with 8-byte pages and every descriptor counted: **{saved['8 B']}** of "
+        f"RAM saved (32-byte stage: {saved['32 B']}).",
+        f"On a {P.machine_gib} GiB machine with {mach_note} and `{P.folio_size}` folios: {gib['today']} today, "
+        f"{gib['8 B']} at 8 B ({m.loc['8 B', 'saved_share_of_ram']:.2%} of RAM saved).",
+        f"Order-0 folios cost more: the 8-byte word plus the {int(R.sizes.loc['folio', 'bytes'])}-byte folio "
+        f"descriptor is **{be.loc[1, '8 B']:.0f} B per page**, against today's {R.page_bytes['today']}. Memdescs win "
+        f"from {n}-page ({n * 4} KiB) folios on ({two:.0f} B per page).",
+        f"Time, for the run's {walked}: today **{pr.loc['struct_page', 'ns_per_mib']:,.0f} ns per MiB**, 8-byte "
+        f"memdesc **{pr.loc['memdesc8', 'ns_per_mib']:,.0f}** ({pr.loc['memdesc8', 'extra_ns_per_mib']:+,.0f} ns, "
+        f"{extra:+.2%} of a core at 100 Gbit/s).",
+        f"A frag that points at its descriptor, as `net_iov` does: **{pr.loc['desc_ref', 'ns_per_mib']:,.0f}** ns "
+        f"per MiB. A frag that names an owner instead (chapter 08) touches no per-page metadata at all.")
 
 
 # ---------------------------------------------------------------- claims

@@ -360,102 +360,85 @@ def _fewer(saving: float) -> str:
     return f"{saving:.0%} fewer" if saving >= 0 else f"{-saving:.0%} more"
 
 
+def _steps(x: pd.Series) -> str:
+    """A rule's atomics per MiB by step, in the order the markdown names them."""
+    return (f"{x['pipe fill']:.0f} fill, {x['taken at attach']:.0f} at attach, "
+            f"{x['released when sendmsg() returns']:.0f} at return, {x['released by skbs and ACKs']:.0f} by the skbs")
+
+
 def rules_remark(R: Results) -> str:
     r = R.rules.set_index("rule")
     t, o = r.loc["today"], r.loc["owner"]
-    k = R.pipe["sendmsg_pages"]
-    return (f"With {kit.plural(k, 'page')} per `sendmsg()`, today's rule takes **{t.atomics_per_mib:.0f}** "
-            f"atomics per MiB: {t['pipe fill']:.0f} to fill the pipe, {t['taken at attach']:.0f} `get_page()` "
-            f"for the frags, {t['released when sendmsg() returns']:.0f} puts as the pipe lets go and "
-            f"{t['released by skbs and ACKs']:.0f} as the skbs do. The destructor takes **{o.atomics_per_mib:.0f}**: "
-            f"the same fill, {o['taken at attach']:.0f} owner refs at attach, "
-            f"{o['released when sendmsg() returns']:.0f} as the service drops its own owner ref at return, and {o['released by skbs and ACKs']:.0f} as the skbs "
-            f"go, the pipe's one put per page among them, made by the owner's destructor after the last skb. "
-            f"In time: **{t.ns_per_mib:.0f} ns** against **{o.ns_per_mib:.0f} ns** per MiB on this machine's unit "
-            f"costs.")
+    return (f"With {kit.plural(R.pipe['sendmsg_pages'], 'page')} per `sendmsg()`, today's rule takes "
+            f"**{t.atomics_per_mib:.0f}** atomics per MiB ({_steps(t)}); the destructor takes "
+            f"**{o.atomics_per_mib:.0f}** ({_steps(o)}).")
 
 
 def sizes_remark(R: Results) -> str:
     s = R.sendmsg_sizes.pivot_table(index="sendmsg_pages", columns="rule", values="atomics_per_mib")
     one, two, full = s.loc[ONE_PAGE], s.loc[TWO_PAGES], s.loc[FULL_PAGES]
-    return (f"One page per `sendmsg()` (a 4 KiB pipe) makes the owner dearer: **{one.owner:.0f}** against "
-            f"**{one.today:.0f}** atomics per MiB, one more per page, the service's own put on its owner. From two "
-            f"pages on it is cheaper ({two.owner:.0f} against {two.today:.0f}), and a full pipe's 16 pages take "
-            f"**{full.owner:.0f}** against **{full.today:.0f}**.")
+    return (f"Atomics per MiB, the owner against today: **{one.owner:.0f}** against **{one.today:.0f}** with one page "
+            f"per `sendmsg()`, {two.owner:.0f} against {two.today:.0f} with {TWO_PAGES}, **{full.owner:.0f}** against "
+            f"**{full.today:.0f}** with a full pipe's {FULL_PAGES}.")
 
 
 def _ring_limit(R: Results) -> str:
     tp = R.throughput.set_index("rule")
     held, free = tp.loc["pipe_holds", "gbit_per_s"], tp.loc["owner", "gbit_per_s"]
     if held < 0.98 * free:
-        return (f"left in their slots, the pipe's ring caps the rate at its size over the hold time, "
-                f"**{held:.2f} Gbit/s** here against **{free:.1f}**")
-    return (f"left in their slots, the pipe's ring would cap the rate at its size over the hold time; with this "
-            f"run's pipe and hold time the line is the limit ({held:.2f} Gbit/s either way)")
+        return f"left in their slots, the ring caps the rate at **{held:.2f} Gbit/s** here against **{free:.1f}**"
+    return f"with this run's pipe and hold time the line is the limit (**{held:.2f} Gbit/s** either way)"
 
 
 def throughput_remark(R: Results) -> str:
     tp = R.throughput.set_index("rule")
-    ring = R.pipe["ring"]
-    return (f"Moving the buffers to the send's owner changes no timing: the pipe is free at return, as today, and "
-            f"the run moves **{tp.loc['owner', 'gbit_per_s']:.1f} Gbit/s** ({tp.loc['today', 'gbit_per_s']:.1f} "
-            f"today). Keeping them in their slots until the network is done holds each page "
-            f"{tp.loc['pipe_holds', 'hold_us']:.0f} us, and {ring} slots then carry at most {ring} pages per hold "
-            f"time (Little's law): **{tp.loc['pipe_holds', 'gbit_per_s']:.2f} Gbit/s**.")
+    g, hold = tp.gbit_per_s, tp.loc["pipe_holds", "hold_us"]
+    return (f"The owner moves **{g['owner']:.1f} Gbit/s**, today {g['today']:.1f}. Left in their slots, each page is "
+            f"held {hold:.0f} us and the {R.pipe['ring']} slots carry **{g['pipe_holds']:.2f} Gbit/s**.")
 
 
 def vmsplice_remark(R: Results) -> str:
     p = R.vmsplice_probe
-    case = p.data["cases"].get("vmsplice_splice_tcp", {})
-    v = R.vmsplice_reuse.set_index("application")
-    today = v.iloc[0]
-    owner = v.iloc[1]
-    seen = case.get("reader_sees", "not measured")
+    seen = p.data["cases"].get("vmsplice_splice_tcp", {}).get("reader_sees", "not measured")
+    today, owner = R.vmsplice_reuse.iloc[0], R.vmsplice_reuse.iloc[1]
     if today.rewritten_in_flight == 0:
-        model = (f"This run moves no more than one splice() call's worth ({R.P.splice_kib} KiB), so its "
-                 f"application never reuses its buffer; any larger transfer rewrites data in flight.")
+        model = (f"This run moves no more than one `splice()` call's worth ({R.P.splice_kib} KiB), so its "
+                 f"application never reuses its buffer.")
     else:
-        model = (f"In the pipe model, an application that rewrites its buffer when `splice()` returns rewrites "
-                 f"**{today.share_rewritten:.0%}** of the pages it sent while the network still held them.")
-    return (f"`vmsplice` then `splice` into a loopback TCP socket, the buffer overwritten once the data was in the "
-            f"socket: the receiver reads **{seen}** data ({p.source}). {model} If the owner's destructor told it "
-            f"when the network was done (a completion, as MSG_ZEROCOPY's), it would rewrite none, and with one "
-            f"buffer it would move {owner.gbit_per_s:.2f} Gbit/s: keeping the line busy takes rate x hold time of "
-            f"buffers (Little's law).")
+        model = (f"Rewriting at return, the application rewrites **{today.share_rewritten:.0%}** of the pages it "
+                 f"sent while the network still held them.")
+    return (f"The probe's receiver read **{seen}** data ({p.source}). {model} Waiting for the completion, it "
+            f"rewrites {owner.rewritten_in_flight} and moves {owner.gbit_per_s:.2f} Gbit/s with its one buffer.")
 
 
 def units_remark(R: Results) -> str:
     u = R.units
-    return (f"Priced at this machine's unit costs: a local atomic **{u['local_atomic_ns']:.1f} ns**, a refcount line "
-            f"moving between CPUs **{u['line_transfer_ns']:.1f} ns** ({u.source('line_transfer_ns')}; `atomics` "
-            f"probe). The pipe's fill is priced as one local atomic per page (`folio_get()`, or the GUP ref of "
-            f"vmsplice, whose page-table walk is chapter 04's subject).")
+    return (f"A local atomic costs **{u['local_atomic_ns']:.1f} ns** here, a refcount line moving between CPUs "
+            f"**{u['line_transfer_ns']:.1f} ns** ({u.source('line_transfer_ns')}; `atomics` probe).")
 
 
 #: Markdown: each kernel count the model does not follow, with the kernel path behind it.
 gaps_remark = compare.results_remark
+
 
 def conclusion(R: Results) -> str:
     """Markdown: what follows for the design, quoting the checked numbers."""
     h = R.headline
     s = R.sendmsg_sizes.pivot_table(index="sendmsg_pages", columns="rule", values="atomics_per_mib")
     agree, compared = compare.tally(R.comparison)
-    return (
-        f"Today a spliced page pays one ref to enter the pipe, one `get_page()` per frag and two puts, one of "
-        f"them the pipe's as `sendmsg()` returns: with {kit.plural(h['sendmsg_pages'], 'page')} per `sendmsg()` "
-        f"**{h['today_atomics_per_mib']:.0f}** atomics per MiB. Releasing the pipe's buffers through their own "
-        f"`->release()`, called by the send's owner once the network is done, takes "
-        f"**{h['owner_atomics_per_mib']:.0f}** ({_fewer(h['owner_saving'])}; **{h['today_ns_per_mib']:.0f}** "
-        f"against **{h['owner_ns_per_mib']:.0f} ns** per MiB here), and an skb then holds one reference per send's "
-        f"owner instead of one per page. The saving needs batches: with one page per `sendmsg()` the owner costs one "
-        f"atomic more per page ({s.loc[ONE_PAGE, 'owner']:.0f} against {s.loc[ONE_PAGE, 'today']:.0f}). The buffers "
-        f"must leave the ring when they move to the owner: {_ring_limit(R)}. For vmsplice the destructor is also "
-        f"the missing completion: today an application cannot know when the network is done with its buffer "
-        f"(this run's one rewrites **{h['vmsplice_share_rewritten']:.0%}** of what it sent while still in flight), "
-        f"and the probe shows the receiver getting the new bytes. "
-        f"The model's splice path follows this kernel: {agree} of {compared} counts of "
-        f"the real transfers agree within 20 % (or one event)."
-    )
+    return "\n".join([
+        f"- **Refs.** With {kit.plural(h['sendmsg_pages'], 'page')} per `sendmsg()`, today takes "
+        f"**{h['today_atomics_per_mib']:.0f}** atomics per MiB and the owner **{h['owner_atomics_per_mib']:.0f}** "
+        f"({_fewer(h['owner_saving'])}): **{h['today_ns_per_mib']:.0f}** against **{h['owner_ns_per_mib']:.0f} ns** "
+        f"per MiB here.",
+        f"- **Batches.** With one page per `sendmsg()` the owner takes {s.loc[ONE_PAGE, 'owner']:.0f} atomics "
+        f"per MiB against today's {s.loc[ONE_PAGE, 'today']:.0f}.",
+        f"- **The ring.** Moved to the owner, the buffers keep today's rate; {_ring_limit(R)}.",
+        f"- **vmsplice.** This run's application rewrites **{h['vmsplice_share_rewritten']:.0%}** of what it sent "
+        f"while still in flight, and the probe's receiver reads the new bytes.",
+        f"- **This kernel.** {agree} of {compared} counts of the real splice transfers agree with the model "
+        f"{compare.RULE}.",
+    ])
 
 
 # ---------------------------------------------------------------- claims

@@ -9,7 +9,10 @@ A ledger counts operations; this module prices them. Three steps, each plain ari
    :meth:`UnitCosts.override`, and :meth:`UnitCosts.with_transfer` swaps in a cited line
    transfer for a topology class this machine lacks (:data:`CITED_TRANSFERS`). Later
    chapters add their own units (GUP per page, faults, memcpy per byte, allocations) with
-   :meth:`UnitCosts.with_units` or :meth:`UnitCosts.merged`.
+   :meth:`UnitCosts.with_units` or :meth:`UnitCosts.merged`. A measured unit keeps what it
+   ranged over while its probe ran (``ranges``: the line transfer over the probe's rounds, the
+   local atomic over its samples); :meth:`UnitCosts.span` prices anything at the values and
+   at every end of those ranges, so a time is shown as a value with its range.
 2. :func:`price` turns (cause, count per MiB, unit) into rows
    ``{cause, count_per_mib, unit, unit_ns, ns_per_mib, source, detail}``;
    :func:`price_ledger` builds those counts from a replay ledger.
@@ -41,6 +44,7 @@ A chapter (which may import both the probes and the model) uses it like this::
     ns = costs.total(rows)                                  # ns per MiB
     share = costs.core_share(ns, 100)                       # of one core at 100 Gbit/s
     rows = costs.price_ledgers({p: engine.replay(trace, p) for p in policies}, units, nbytes)
+    ns, lo, hi = units.span(lambda u: costs.total(costs.price_ledger(ledger, u, nbytes)))
 """
 
 from __future__ import annotations
@@ -176,10 +180,16 @@ class UnitCosts:
     #: measured line transfers by topology class: rows {class, machine, ns, pairs, label, source}
     transfers: tuple[dict, ...] = ()
     origin: str = ""
+    #: name -> (low, high): what a measured unit ranged over (its probe's rounds or samples); a unit
+    #: without an entry is one number. A range that no longer brackets its unit's value is stale and dropped.
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self):
         object.__setattr__(self, "units", MappingProxyType(dict(self.units)))
         object.__setattr__(self, "curves", MappingProxyType(dict(self.curves)))
+        kept = {n: (float(lo), float(hi)) for n, (lo, hi) in dict(self.ranges).items()
+                if n in self.units and lo <= self.units[n].value <= hi}
+        object.__setattr__(self, "ranges", MappingProxyType(kept))
 
     # -- reading
     def __getitem__(self, name: str) -> float:
@@ -286,7 +296,8 @@ class UnitCosts:
                 curves[name] = Curve(name, tuple(float(p["threads"]) for p in pts),
                                      tuple(float(p["ns_per_op"]["median"]) for p in pts), label,
                                      f"atomics probe: {what}, CPU time per increment; {when_s}", beyond)
-        out = cls(units, curves, transfers, origin=f"atomics probe ({src}{', ' + when if when else ''})")
+        out = cls(units, curves, transfers, origin=f"atomics probe ({src}{', ' + when if when else ''})",
+                  ranges=_atomics_ranges(data, units, transfer_class))
         return out.override(**overrides) if overrides else out
 
     def with_units(self, *units: Unit) -> "UnitCosts":
@@ -297,12 +308,13 @@ class UnitCosts:
                 raise ValueError(f"with_units takes Unit objects, not {type(u).__name__}")
             _number(u.name, u.value)
             new[u.name] = u
-        return dataclasses.replace(self, units=new)
+        return dataclasses.replace(self, units=new, ranges=self._ranges_without(u.name for u in units))
 
     def merged(self, other: "UnitCosts") -> "UnitCosts":
         """A copy with ``other``'s units, curves and transfer rows added (``other`` wins on a name)."""
         return UnitCosts({**self.units, **other.units}, {**self.curves, **other.curves},
-                         self.transfers + other.transfers, "; ".join(filter(None, (self.origin, other.origin))))
+                         self.transfers + other.transfers, "; ".join(filter(None, (self.origin, other.origin))),
+                         {**self._ranges_without(other.units), **other.ranges})
 
     def override(self, **values: Any) -> "UnitCosts":
         """A copy with the reader's values: a number for a unit (``local_atomic_ns=6``), a
@@ -330,7 +342,7 @@ class UnitCosts:
                     raise ValueError(f"{name} = {v!r} is not allowed: known unit costs are "
                                      f"{', '.join(units) or 'none'} (a new one must end in _ns)")
                 units[name] = Unit(name, _number(name, v), unit, OVERRIDE, "set by the reader")
-        return dataclasses.replace(self, units=units, curves=curves)
+        return dataclasses.replace(self, units=units, curves=curves, ranges=self._ranges_without(values))
 
     def with_transfer(self, topology_class: str, machine: str | None = None) -> "UnitCosts":
         """A copy pricing bounces at one topology class: measured here if this machine has it
@@ -340,7 +352,8 @@ class UnitCosts:
                 if row["class"] == topology_class and row["machine"] == "this machine":
                     u = Unit("line_transfer_ns", row["ns"], "ns/op", row["label"],
                              f"{row['source']}: {topology_class} pairs")
-                    return dataclasses.replace(self, units={**self.units, "line_transfer_ns": u})
+                    return dataclasses.replace(self, units={**self.units, "line_transfer_ns": u},
+                                               ranges=self._ranges_without(["line_transfer_ns"]))
         rows = [r for r in CITED_TRANSFERS if r["class"] == topology_class
                 and (machine is None or machine.lower() in r["machine"].lower())]
         if not rows:
@@ -350,7 +363,61 @@ class UnitCosts:
                              + "; ".join(f"{c} on {m}" for c, m in have))
         r = rows[0]
         u = Unit("line_transfer_ns", r["ns"], "ns/op", CITED, f"{r['machine']}, {topology_class}: {r['source']}")
-        return dataclasses.replace(self, units={**self.units, "line_transfer_ns": u})
+        return dataclasses.replace(self, units={**self.units, "line_transfer_ns": u},
+                                   ranges=self._ranges_without(["line_transfer_ns"]))
+
+    # -- ranges: what a measured unit moved over while its probe ran
+    def _ranges_without(self, names: Iterable[str]) -> dict:
+        names = set(names)
+        return {n: r for n, r in self.ranges.items() if n not in names}
+
+    def range_of(self, name: str) -> tuple[float, float]:
+        """(low, high) of unit ``name``: what it ranged over when measured, else its value twice."""
+        value = self.unit(name).value
+        return self.ranges.get(name, (value, value))
+
+    def with_range(self, name: str, low: Any, high: Any) -> "UnitCosts":
+        """A copy in which unit ``name`` ranges over [low, high] (which must bracket its value)."""
+        value = self.unit(name).value
+        lo, hi = _number(f"{name} low", low), _number(f"{name} high", high)
+        if not lo <= value <= hi:
+            raise ValueError(f"range of {name} = [{lo:g}, {hi:g}] is not allowed: it must contain the value {value:g}")
+        return dataclasses.replace(self, ranges={**self.ranges, name: (lo, hi)})
+
+    def range_rows(self) -> list[dict]:
+        """Every unit as a row {name, value, low, high, unit, source} (low = high = value for one number)."""
+        return [{"name": u.name, "value": u.value, "low": self.range_of(u.name)[0],
+                 "high": self.range_of(u.name)[1], "unit": u.unit, "source": u.source} for u in self.units.values()]
+
+    def at(self, end: str) -> "UnitCosts":
+        """A copy with every unit that has a range at its ``end`` ("low" or "high"); ranges are kept."""
+        if end not in ("low", "high"):
+            raise ValueError(f"end = {end!r} is not allowed: expected 'low' or 'high'")
+        i = 0 if end == "low" else 1
+        return self._at({n: i for n in self.ranges})
+
+    def _at(self, ends: Mapping[str, int]) -> "UnitCosts":
+        units = {n: dataclasses.replace(u, value=self.ranges[n][ends[n]]) if n in ends else u
+                 for n, u in self.units.items()}
+        return dataclasses.replace(self, units=units)
+
+    def corners(self) -> list["UnitCosts"]:
+        """This set with every ranged unit at its low or its high end, in every combination (2^k sets for k
+        ranged units, at most 2^MAX_RANGED)."""
+        names = [n for n, (lo, hi) in self.ranges.items() if hi > lo]
+        if len(names) > MAX_RANGED:
+            raise ValueError(f"{len(names)} ranged units ({', '.join(names)}) are too many to price at every "
+                             f"corner: at most {MAX_RANGED}")
+        return [self._at({n: (k >> j) & 1 for j, n in enumerate(names)}) for k in range(1 << len(names))]
+
+    def span(self, price: Any) -> tuple[float, float, float]:
+        """(value, low, high) of ``price(units) -> float``: at the units' values, and the least and most it
+        takes with each ranged unit at either end of its range. Exact for what a ledger costs (a sum of
+        counts times units) and for ratios and differences of such sums (each is monotone in every unit,
+        so its extremes lie at corners)."""
+        value = float(price(self))
+        at = [float(price(c)) for c in self.corners()] or [value]
+        return value, min(at + [value]), max(at + [value])
 
     def transfer_table(self) -> list[dict]:
         """Line transfers by topology class: measured here, then cited; rows
@@ -385,6 +452,27 @@ class UnitCosts:
 
 
 _CURVE_NAMES = frozenset({"contended", "private", "paced_contended", "paced_private", "cmpxchg_contended"})
+#: Ranged units :meth:`UnitCosts.corners` prices at every combination of ends (2^MAX_RANGED sets at most).
+MAX_RANGED = 8
+
+
+def _atomics_ranges(data: Mapping, units: Mapping[str, Unit], transfer_class: str | None) -> dict:
+    """What the atomics probe's units ranged over: the local atomic and the compare-and-swap loop over their
+    samples (first to third quartile: a sample taken while the thread was switched out is not an atomic's
+    cost), the line transfer over its rounds spread through the run (least to most of the rounds' medians: the
+    transfer moves as the host moves virtual CPUs between cores)."""
+    out = {}
+    for name, part in (("local_atomic_ns", "local_atomic"), ("cmpxchg_loop_ns", "cmpxchg_loop")):
+        loc = (data.get(part) or {}).get("ns") or {}
+        if name in units and loc.get("n", 0) > 1 and {"q1", "q3"} <= set(loc):
+            out[name] = (min(loc["q1"], units[name].value), max(loc["q3"], units[name].value))
+    lt = data.get("line_transfer") or {}
+    t = lt.get("over_time") if transfer_class is None else ((lt.get("by_class") or {}).get(transfer_class) or {}).get(
+        "over_time")
+    if "line_transfer_ns" in units and t and t.get("n", 0) > 1 and {"min", "max"} <= set(t):
+        v = units["line_transfer_ns"].value
+        out["line_transfer_ns"] = (min(t["min"], v), max(t["max"], v))
+    return out
 
 
 def _unpack(result: Any, source: str | None, recorded_at: str | None) -> tuple[dict, str, str | None, str | None]:

@@ -1,4 +1,8 @@
-"""``fraglife book``: the offline HTML book (Jupyter Book 1.x) from the executed chapters."""
+"""``fraglife book``: the offline HTML book (Jupyter Book 1.x) from the executed chapters.
+
+It opens on the answers (:mod:`fraglife.answers`) of the build its pages come from, and every page's footer
+names that build; pages of different builds are refused (:func:`.notebooks.one_build`).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from pathlib import Path
 
 import nbformat
 
+from .. import answers, thread
 from ..chapters import Chapter
 from ..paths import BUILD
 from .audit import audit
-from .notebooks import Page, PublishError, prepare, rewrite_links
+from .notebooks import Page, PublishError, one_build, prepare, rewrite_links
 from .vendor import BOOK_ASSETS, check_vendor, copy_assets
 
 DATA = Path(__file__).with_name("data")
@@ -33,13 +38,40 @@ def speaker_notes_as_asides(nb) -> None:
             cell.source = f":::{{admonition}} {NOTES_TITLE}\n:class: dropdown fraglife-notes\n{text}\n:::"
 
 
-def _book_index(pages: list[Page], planned: list[Chapter]) -> str:
+def _answers_section(pages: list[Page], build_id: str | None) -> list[str]:
+    """The book's first section: the answers of the build the pages come from (none if no page treats an
+    item of the thread)."""
+    ids = {p.id for p in pages}
+    if not ids & {b.chapter for b in thread.BULLETS}:
+        return []
+    table = answers.load(build_id)
+    lines = [
+        "## The answers",
+        "",
+        "One entry per item of the thread, (a)-(g) and the proposal (1): the book's answer, its verdict, the",
+        "number behind it with the range it moved over on this build's measurements, and how it was",
+        "obtained. Each chapter opens with its row and shows how it got there.",
+        "",
+        answers.about_build(build_id),
+        "",
+        answers.markdown(table, lambda chapter: f"{chapter}.ipynb" if chapter in ids else None),
+        "",
+    ]
+    if table.missing:
+        lines += ["Not answered in this build: " + "; ".join(m.line() for m in table.missing) + ".", ""]
+    return lines
+
+
+def _book_index(pages: list[Page], planned: list[Chapter], build_id: str | None = None) -> str:
     lines = [
         "# fraglife",
         "",
         "An executable design book about one question from a 2025 netdev/linux-mm thread: when",
         "`struct page` loses its refcount, what must change in the networking stack, and what",
         "should own the lifetime of an sk_buff's fragments instead?",
+        "",
+        *_answers_section(pages, build_id),
+        "## About this book",
         "",
         "Each chapter turns one proposed change into a model you can run, calibrated by",
         "measurements of the running kernel where the machine allows, and ends with claims that",
@@ -65,6 +97,14 @@ def _book_index(pages: list[Page], planned: list[Chapter]) -> str:
     return "\n".join(lines)
 
 
+def _config(build_id: str | None) -> str:
+    """The book's configuration, its footer naming the build the pages come from."""
+    text = BOOK_CONFIG.read_text()
+    if build_id:
+        text = text.replace('extra_footer: "', f'extra_footer: "fraglife build {build_id}. ', 1)
+    return text
+
+
 def _jb_command() -> list[str]:
     jb = Path(sys.executable).with_name("jb")
     if jb.exists():
@@ -84,14 +124,15 @@ def build_book(
 ) -> Path:
     """The HTML book for ``pages`` into ``out_dir`` (default build/html); returns its index.html."""
     check_vendor()
+    build_id = one_build(pages)
     out = Path(out_dir) if out_dir else BUILD / "html"
     src = Path(src_dir) if src_dir else out.parent / "book-src"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
-    shutil.copy2(BOOK_CONFIG, src / "_config.yml")
+    (src / "_config.yml").write_text(_config(build_id))
     toc = ["format: jb-book", "root: index", "chapters:"] + [f"- file: {p.id}" for p in pages]
     (src / "_toc.yml").write_text("\n".join(toc) + "\n")
-    (src / "index.md").write_text(_book_index(pages, list(planned)))
+    (src / "index.md").write_text(_book_index(pages, list(planned), build_id))
     copy_assets(src / "_offline" / "vendor", BOOK_ASSETS)
     shutil.copy2(BOOK_CSS, src / "_offline" / "fraglife.css")
     for page in pages:

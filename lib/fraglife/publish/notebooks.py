@@ -14,6 +14,7 @@ from typing import Iterable
 
 import nbformat
 
+from .. import build
 from ..chapters import Chapter, select
 from ..paths import BUILD
 from ..views import widgets
@@ -234,6 +235,22 @@ def execute(chapters: list[Chapter], executed_dir: Path | None = None, timeout: 
     if not all(r.ok for r in results):
         raise PublishError("a chapter failed to execute; nothing was published")
     return out
+
+
+def one_build(pages: Iterable[Page]) -> str | None:
+    """The build every page's execution belongs to (None: executed outside a build); a PublishError naming
+    the builds and their chapters when they differ: decks, talk and book show one set of numbers."""
+    by_build: dict[str | None, list[str]] = {}
+    for page in pages:
+        if page.executed.exists():
+            by_build.setdefault(build.stamped_file(page.executed), []).append(page.id.split("_", 1)[0])
+    if len(by_build) > 1:
+        parts = "; ".join(f"build {b or '(none: executed outside a build)'}: {', '.join(ids)}"
+                          for b, ids in sorted(by_build.items(), key=lambda kv: kv[0] or ""))
+        raise PublishError(f"the executed chapters come from different builds ({parts}); their numbers would "
+                           f"disagree. Execute them in one build (`fraglife run`, or publish without --no-run), "
+                           f"or publish only the chapters of one build")
+    return next(iter(by_build), None)
 
 
 def pages_for(chapters: list[Chapter], executed_dir: Path) -> list[Page]:

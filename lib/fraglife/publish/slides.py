@@ -12,7 +12,7 @@ import nbformat
 from ..chapters import CHAPTERS
 from ..paths import BUILD
 from .audit import audit
-from .notebooks import Page, PublishError, mark_slides, prepare, rewrite_links, slide_count
+from .notebooks import Page, PublishError, mark_slides, one_build, prepare, rewrite_links, slide_count
 from .vendor import SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets
 
 DATA = Path(__file__).with_name("data")
@@ -82,6 +82,7 @@ h1 {{ color: #0b3c5d; }} a {{ color: #0072B2; font-weight: bold; }} li {{ margin
 def build_slides(pages: list[Page], out_dir: Path | None = None, *, all_ids: Iterable[str] | None = None) -> list[Path]:
     """Decks for ``pages`` into ``out_dir`` (default build/slides), with their assets and an index."""
     check_vendor()
+    one_build(pages)
     out = Path(out_dir) if out_dir else BUILD / "slides"
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / VENDOR_DIR, ignore_errors=True)

@@ -7,7 +7,9 @@ its claims table reads the verdicts of the chapters' last run
 
 The main part, timed, in this order:
 
-1. a title slide;
+1. a title slide, naming the build the numbers come from;
+   then the answers (:mod:`fraglife.answers`): one row per item of the thread, as the
+   chapters of that build recorded them, on as many slides as fit 1280 x 760;
 2. the thread in one slide: who asked what, cited (lore links from
    :data:`fraglife.thread.MESSAGES`), and the chapter that answers each change;
 3. each written chapter's slides marked for the talk, in book order. A cell
@@ -55,12 +57,14 @@ from typing import Iterable
 
 import nbformat
 
+from .. import answers as answers_lib
+from .. import build as build_lib
 from .. import claims as claims_lib
 from .. import thread
 from ..chapters import CHAPTERS, Chapter
 from ..paths import BUILD
 from .audit import audit
-from .notebooks import Page, PublishError, cell_source, cell_tags, executed_pages, mark_slides, prepare
+from .notebooks import Page, PublishError, cell_source, cell_tags, executed_pages, mark_slides, one_build, prepare
 from .slides import make_exporter
 from .vendor import SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets
 
@@ -70,9 +74,12 @@ MINUTES = 25
 DECK, HANDOUT, PLAN = "talk.html", "talk.pdf", "plan.txt"
 WIDTH, HEIGHT = 1280, 760  # the deck's slide size (data/nbconvert_offline.py)
 # Share of the target time, by kind of main slide.
-WEIGHTS = {"title": 0.5, "thread": 1.5, "chapter": 1.0, "claims": 1.0, "end": 0.5}
+WEIGHTS = {"title": 0.5, "answers": 1.5, "thread": 1.5, "chapter": 1.0, "claims": 1.0, "end": 0.5}
 # Claims per slide: a row is about 25 px a line of ~85 characters; a slide has room for ~500 px of rows.
 _CLAIM_ROOM, _CLAIM_LINE, _CLAIM_CHARS = 500, 25, 85
+# Answers per slide: a row is as tall as its longest cell at about 23 px a line; room for ~540 px of rows.
+_ANSWER_ROOM, _ANSWER_LINE = 540, 23
+_ANSWER_CHARS = {"answer": 55, "number": 34, "how": 18}
 
 
 @dataclass
@@ -187,16 +194,69 @@ def _md(text: str, talk: str, notes: str | None = None) -> list:
     return cells
 
 
-def title_slide(chapters: list[str], claim_rows: list[dict]) -> Slide:
+def title_slide(chapters: list[str], claim_rows: list[dict], build_id: str | None = None) -> Slide:
     held = sum(r["ok"] is True for r in claim_rows)
     checked = f"{len(claim_rows)} claims checked, {held} as expected" if claim_rows else "claims not run"
+    built = f"build {build_id}" if build_id else f"built {datetime.date.today().isoformat()}"
     text = ("# When `struct page` loses its refcount, who owns an sk_buff's fragments?\n\n"
             "An executable design book on the netdev/linux-mm thread of 30 May 2025: each proposed change "
             "as a model you can run, measured on the running kernel where it allows, ending in claims "
             "checked on every run.\n\n"
-            f"fraglife · built {datetime.date.today().isoformat()} from the executed chapters "
+            f"fraglife · {built} · from the executed chapters "
             f"{', '.join(c.split('_', 1)[0] for c in chapters)} · {checked}")
     return Slide("Title", _md(text, "title"), "title")
+
+
+def _answer_cells(a: "answers_lib.Answer | answers_lib.Missing") -> dict:
+    if isinstance(a, answers_lib.Missing):
+        return {"bullet": f"({a.bullet})", "answer": f"Not answered in this build: {a.what}.",
+                "number": "", "verdict": "", "how": ""}
+    r = a.row()
+    return {"bullet": r["bullet"], "answer": a.answer, "number": a.number.text, "what": a.number.what,
+            "verdict": r["verdict"], "how": a.evidence.short}
+
+
+def _answers_table(rows: list[dict]) -> str:
+    def number(r: dict) -> str:
+        what = r.get("what", "")
+        return (f'<span class="n">{html.escape(r["number"])}</span>' + ("<br>" if r["number"] and what else "")
+                + f'<span class="what">{html.escape(what)}</span>')
+
+    body = [f'<tr><td class="narrow bullet">{html.escape(r["bullet"])}</td><td>{html.escape(r["answer"])}</td>'
+            f'<td class="number">{number(r)}</td><td class="how">{html.escape(r["verdict"])}'
+            f'{"<br>" if r["verdict"] and r["how"] else ""}{html.escape(r["how"])}</td></tr>' for r in rows]
+    return ('<table class="talk-answers"><thead><tr><th class="narrow"></th><th>answer</th><th>number</th>'
+            "<th>verdict, evidence</th></tr></thead><tbody>\n" + "\n".join(body) + "\n</tbody></table>")
+
+
+def answers_slides(pages: list[Page], build_id: str | None) -> list[Slide]:
+    """The answers of the pages' build, one row per item of the thread, on as many slides as they need; none
+    when no page treats an item of the thread."""
+    ids = {p.id for p in pages}
+    if not ids & {b.chapter for b in thread.BULLETS}:
+        return []
+    table = answers_lib.load(build_id)
+    by_label = {a.bullet: a for a in table.answers} | {m.bullet: m for m in table.missing}
+    rows = [_answer_cells(by_label[label]) for label in answers_lib.LABELS if label in by_label]
+    chunks, used = [[]], 0
+    for r in rows:
+        text = {"answer": r["answer"], "number": r["number"] + " " * 34 + r.get("what", ""),
+                "how": r["verdict"] + r["how"]}
+        h = _ANSWER_LINE * max(math.ceil(len(text[k]) / n) for k, n in _ANSWER_CHARS.items()) + 12
+        if chunks[-1] and used + h > _ANSWER_ROOM:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(r)
+        used += h
+    out = []
+    for i, chunk in enumerate(chunks):
+        part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
+        text = f"## The answers{part}\n\n{_answers_table(chunk)}"
+        notes = ("Each row is one item of the thread as its chapter answered it in this build; numbers are "
+                 "values with the range they moved over on this build's measurements. "
+                 + answers_lib.about_build(build_id))
+        out.append(Slide(f"The answers{part}", _md(text, "answers", notes), "answers"))
+    return out
 
 
 def _topic(chapter_id: str) -> str:
@@ -332,10 +392,14 @@ def plan_text(slides: list[Slide], minutes: float) -> str:
 
 
 # --------------------------------------------------------------------------- the deck
-def talk_notebook(slides: list[Slide], minutes: float, kernelspec: dict | None = None):
-    """One notebook whose slides are ``slides``, each first cell carrying its timing, each main slide its plan line."""
+def talk_notebook(slides: list[Slide], minutes: float, kernelspec: dict | None = None,
+                  build_id: str | None = None):
+    """One notebook whose slides are ``slides``, each first cell carrying its timing, each main slide its plan line;
+    ``build_id``: the build its numbers come from (the deck's footer)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["title"] = "fraglife · talk"
+    if build_id:
+        build_lib.stamp(nb, build_id)
     nb.metadata["talk"] = {"total_seconds": int(round(minutes * 60))}
     nb.metadata["language_info"] = {"name": "python"}
     if kernelspec:
@@ -385,15 +449,17 @@ def assemble(pages: list[Page]) -> tuple[list[Slide], list[str]]:
     ids = {p.id for p in pages}
     rows, claim_notes = claim_rows([c for c in CHAPTERS if c.id in ids])
     notes += claim_notes
-    slides = [title_slide([p.id for p in pages], rows), thread_slide(in_talk), *main, *claims_slides(rows),
-              end_slide()]
+    build_id = one_build(pages)
+    slides = [title_slide([p.id for p in pages], rows, build_id), *answers_slides(pages, build_id),
+              thread_slide(in_talk), *main, *claims_slides(rows), end_slide()]
     if backup:
         slides += [backup_slide(backup), *backup]
     return slides, notes
 
 
-def export_talk(slides: list[Slide], minutes: float, path: Path, kernelspec: dict | None = None) -> Path:
-    nb = talk_notebook(slides, minutes, kernelspec)
+def export_talk(slides: list[Slide], minutes: float, path: Path, kernelspec: dict | None = None,
+                build_id: str | None = None) -> Path:
+    nb = talk_notebook(slides, minutes, kernelspec, build_id)
     # A talk slide must fit (the build measures it): no scrolling.
     # Its template extends the chapter decks' one by path: data/templates is a search root too.
     exporter = make_exporter(template_name="fraglife_talk", reveal_scroll=False,
@@ -480,11 +546,12 @@ def build_talk(pages: list[Page], out_dir: Path | None = None, *, minutes: float
     shutil.rmtree(out / VENDOR_DIR, ignore_errors=True)
     copy_assets(out / VENDOR_DIR, SLIDE_ASSETS)
 
+    build_id = one_build(pages)
     slides, notes = assemble(pages)
     schedule(slides, minutes)
     plan = plan_text(slides, minutes)
     kernelspec = nbformat.read(pages[0].executed, as_version=4).metadata.get("kernelspec")
-    deck = export_talk(slides, minutes, out / DECK, kernelspec)
+    deck = export_talk(slides, minutes, out / DECK, kernelspec, build_id)
     (out / PLAN).write_text(plan + "\n")
     problems = audit([deck])
     if problems:
