@@ -457,15 +457,15 @@ MAX_RANGED = 8
 
 
 def _atomics_ranges(data: Mapping, units: Mapping[str, Unit], transfer_class: str | None) -> dict:
-    """What the atomics probe's units ranged over: the local atomic and the compare-and-swap loop over their
-    samples (first to third quartile: a sample taken while the thread was switched out is not an atomic's
-    cost), the line transfer over its rounds spread through the run (least to most of the rounds' medians: the
-    transfer moves as the host moves virtual CPUs between cores)."""
+    """What the atomics probe's two units ranged over: the local atomic over its samples (first to third
+    quartile: a sample taken while the thread was switched out is not an atomic's cost), the line transfer
+    over its rounds spread through the run (least to most of the rounds' medians: the transfer moves as the
+    host moves virtual CPUs between cores)."""
     out = {}
-    for name, part in (("local_atomic_ns", "local_atomic"), ("cmpxchg_loop_ns", "cmpxchg_loop")):
-        loc = (data.get(part) or {}).get("ns") or {}
-        if name in units and loc.get("n", 0) > 1 and {"q1", "q3"} <= set(loc):
-            out[name] = (min(loc["q1"], units[name].value), max(loc["q3"], units[name].value))
+    loc = (data.get("local_atomic") or {}).get("ns") or {}
+    if "local_atomic_ns" in units and loc.get("n", 0) > 1 and {"q1", "q3"} <= set(loc):
+        out["local_atomic_ns"] = (min(loc["q1"], units["local_atomic_ns"].value),
+                                  max(loc["q3"], units["local_atomic_ns"].value))
     lt = data.get("line_transfer") or {}
     t = lt.get("over_time") if transfer_class is None else ((lt.get("by_class") or {}).get(transfer_class) or {}).get(
         "over_time")
