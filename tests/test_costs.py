@@ -251,6 +251,30 @@ def test_price_ledger_reads_fields_by_name_and_ignores_new_ones(units):
     assert "ref_atomics" in costs.atomic_fields(led)
 
 
+def test_cmpxchg_loops_are_priced_as_measured(units):
+    """A compare-and-swap loop (mm_account_pinned_pages() on user->locked_vm, refcount_inc_not_zero()) is not a
+    lock xadd: the ledger's cmpxchg_atomics that did not bounce cost cmpxchg_loop_ns; their bounces are line
+    transfers like any other; every atomic is priced once."""
+    data = {**DATA, "cmpxchg_loop_ns": 6.0, "cmpxchg_loop": {"ns": {"median": 6.0, "n": 5}},
+            "cmpxchg_contended": _curve({1: 6.0, 2: 30.0})}
+    u = costs.UnitCosts.from_atomics(data, "recorded", WHEN)
+    assert u["cmpxchg_loop_ns"] == 6.0 and u.source("cmpxchg_loop_ns") == "measured here (recorded)"
+    assert u.curve("cmpxchg_contended").at(2)[0] == 30.0
+    led = {"atomics": 1000, "bounces": 200, "cmpxchg_atomics": 100, "cmpxchg_bounces": 20}
+    rows = _by_cause(costs.price_ledger(led, u, costs.MIB))
+    assert (rows["local_atomic"]["count_per_mib"], rows["line_transfer"]["count_per_mib"],
+            rows["cmpxchg_loop"]["count_per_mib"]) == (720, 200, 80)
+    assert costs.total(rows.values()) == 720 * 5 + 200 * 40 + 80 * 6
+    assert "cmpxchg_loop" not in _by_cause(costs.price_ledger(led, units, costs.MIB))  # not measured: local
+    from fraglife.model import engine, workloads
+
+    tr = workloads.generate("tcp_send", bytes_sent=1 << 20, loss_rate=0.0)
+    real = engine.replay(tr, "page_ref")
+    rows = costs.price_ledger(real, u, 1 << 20)
+    assert _by_cause(rows)["cmpxchg_loop"]["count_per_mib"] == real.cmpxchg_atomics - real.cmpxchg_bounces > 0
+    assert sum(r["count_per_mib"] for r in rows) == real.atomics
+
+
 def test_price_ledgers_keys_each_ledger(units):
     rows = costs.price_ledgers({"today": {"atomics": 10, "bounces": 2}, "owner": {"atomics": 2, "bounces": 0}},
                                units, costs.MIB)

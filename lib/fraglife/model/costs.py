@@ -30,7 +30,9 @@ measured over the writers the ``atomics`` probe had, cited beyond them, never ex
 How a ledger is priced (:func:`price_ledger`): an atomic whose line was last written by
 another CPU (the ledger's ``bounces``) costs one line transfer, ``line_transfer_ns``: half a
 compare-and-swap ping-pong round trip, which includes the atomic that pulled the line, so
-nothing is added for the atomic itself. Every other atomic costs ``local_atomic_ns``. A
+nothing is added for the atomic itself. Every other atomic costs ``local_atomic_ns``, except
+a compare-and-swap loop (the ledger's ``cmpxchg_atomics``: a read, then ``lock cmpxchg``
+until it succeeds), which costs ``cmpxchg_loop_ns`` when the probe measured it. A
 ledger cannot know how many CPUs write one line at the same moment; the caller says so
 (``shared=FIELD, writers=k``): the atomics counted in ``FIELD`` then go to one line written
 by k CPUs at once and each costs ``local_atomic_ns`` plus what sharing one line adds over a
@@ -298,6 +300,13 @@ class UnitCosts:
             "local_atomic_ns", float(data["local_atomic_ns"]), "ns/op", label,
             f"atomics probe: lock xadd on a line this CPU owns, dependent chain, median of "
             f"{(loc.get('ns') or {}).get('n', '?')} samples on CPU {loc.get('cpu', '?')}; {when_s}")}
+        if data.get("cmpxchg_loop_ns") is not None:
+            cas = data.get("cmpxchg_loop") or {}
+            units["cmpxchg_loop_ns"] = Unit(
+                "cmpxchg_loop_ns", float(data["cmpxchg_loop_ns"]), "ns/op", label,
+                f"atomics probe: a read and lock cmpxchg until it succeeds (mm_account_pinned_pages(), "
+                f"refcount_inc_not_zero()) on a line this CPU owns, dependent chain, median of "
+                f"{(cas.get('ns') or {}).get('n', '?')} samples; {when_s}")
         by_class = (data.get("line_transfer") or {}).get("by_class") or {}
         machine = "this machine"
         transfers = []
@@ -329,10 +338,12 @@ class UnitCosts:
         curves = {}
         for name, pts, beyond in (("contended", data.get("contended"), "serialised"),
                                   ("private", data.get("private"), "flat"),
+                                  ("cmpxchg_contended", data.get("cmpxchg_contended"), "serialised"),
                                   ("paced_contended", (data.get("paced") or {}).get("contended"), "serialised"),
                                   ("paced_private", (data.get("paced") or {}).get("private"), "flat")):
             if pts:
                 what = {"contended": "one shared line, tight loop", "private": "a line per thread, tight loop",
+                        "cmpxchg_contended": "one shared line, compare-and-swap loops",
                         "paced_contended": "one shared line, paced", "paced_private": "a line per thread, paced"}[name]
                 curves[name] = Curve(name, tuple(float(p["threads"]) for p in pts),
                                      tuple(float(p["ns_per_op"]["median"]) for p in pts), label,
@@ -503,7 +514,7 @@ class UnitCosts:
                     f"ns per op, {pacing} loop, {how}")
 
 
-_CURVE_NAMES = frozenset({"contended", "private", "paced_contended", "paced_private"})
+_CURVE_NAMES = frozenset({"contended", "private", "paced_contended", "paced_private", "cmpxchg_contended"})
 #: Ranged units :meth:`UnitCosts.corners` prices at every combination of ends (2^MAX_RANGED sets at most).
 MAX_RANGED = 8
 
@@ -591,7 +602,9 @@ def price_ledger(ledger: Any, units: UnitCosts, nbytes: float, *, shared: str | 
 
     Reads ``atomics`` and ``bounces`` by name (other fields are ignored, so new ones do no
     harm). Causes: ``local_atomic`` (atomics on a line this CPU last wrote),
-    ``line_transfer`` (bounces). With ``shared=FIELD`` the atomics counted in that field
+    ``line_transfer`` (bounces), and ``cmpxchg_loop`` (the ledger's ``cmpxchg_atomics`` on a
+    line this CPU last wrote, less ``cmpxchg_bounces``, at ``cmpxchg_loop_ns``) when both the
+    ledger and the units have them. With ``shared=FIELD`` the atomics counted in that field
     (e.g. "ref_atomics": the refs on devmem's one binding) are taken out and priced as
     ``shared_line``, on one line that ``writers`` CPUs update at once
     (:meth:`UnitCosts.shared_line`). Their share of the bounces is ``FIELD``'s own bounce
@@ -625,8 +638,16 @@ def price_ledger(ledger: Any, units: UnitCosts, nbytes: float, *, shared: str | 
             b_shared = bounces * n_shared / atomics if atomics else 0.0
             split = f"its bounces taken as proportional to its atomics (the ledger has no {own})"
         unit = dataclasses.replace(unit, detail=f"{shared} on one line, {writers:g} writer(s): {unit.detail}; {split}")
-    items.append(("local_atomic", (atomics - n_shared - (bounces - b_shared)) * scale, "local_atomic_ns"))
+    n_cas = b_cas = 0.0
+    if "cmpxchg_atomics" in c and "cmpxchg_loop_ns" in units and shared not in ("cmpxchg_atomics", "atomics"):
+        n_cas = _number("cmpxchg_atomics", c["cmpxchg_atomics"])
+        b_cas = min(c.get("cmpxchg_bounces", 0.0), n_cas, bounces - b_shared)
+        n_cas = min(n_cas, atomics - n_shared - (bounces - b_shared) + b_cas)
+    items.append(("local_atomic", (atomics - n_shared - n_cas - (bounces - b_shared - b_cas)) * scale,
+                  "local_atomic_ns"))
     items.append(("line_transfer", (bounces - b_shared) * scale, "line_transfer_ns"))
+    if n_cas:
+        items.append(("cmpxchg_loop", (n_cas - b_cas) * scale, "cmpxchg_loop_ns"))
     if shared is not None:
         items.append(("shared_line", n_shared * scale, unit))
     return price(items, units)

@@ -136,8 +136,12 @@ VERSIONED_RULES: tuple[VersionedRule, ...] = (
         ("04",)),
     VersionedRule(
         "skb_defer_lockless", "6.18",
-        "per-CPU defer list under a spinlock",
-        "per-CPU, per-NUMA-node lockless lists; UDP also defers its frees",
+        "per-CPU defer list under a spinlock: a full list (defer_count >= skb_defer_max, read first) frees "
+        "locally with no atomic, else one spin_lock_bh() per skb deferred; the IPI when the count before it is "
+        "half the maximum; the flush takes the lock",
+        "per-CPU, per-NUMA-node lockless lists: atomic_long_inc_return() of the count on every call (a full list, "
+        "count >= skb_defer_max, still pays it and frees locally) and llist_add() per skb deferred: two atomics; "
+        "the IPI when count - 1 is half the maximum; the flush is one llist_del_all(); UDP also defers its frees",
         "net/core/skbuff.c skb_attempt_defer_free() (v6.12)",
         "net/core/skbuff.c skb_attempt_defer_free() (v6.18); commits 9c94ae6bb0b2, 844c9db7f7f5, "
         "5628f3fe3b16",
