@@ -91,6 +91,8 @@ def _decode(v, P, G, W, SH, OP, EX):
         if SH[i, 0] + SH[i, 1] > 0:
             nsh += 1
     G[G_NSH] = nsh
+    for i in range(nsh):  # column sw, outside the record: it differs from the one before (explorer_twin's shinfos)
+        SH[i, sw] = 1 if i == 0 or not _same_row(SH, i, sw) else 0
     oop = P[P_OFF_OP]
     nop = 0
     for i in range(c):
@@ -297,6 +299,8 @@ def _frag_refs_arr(P, arr, lo, hi, out, n):
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _code_hmask(P, code, scratch):
     """The owner set (explorer_twin.Explorer.hmask) of one frag, as a bitmask."""
+    if not P[P_HOLDS]:
+        return 0
     if _per_holding(P):
         n = _frag_lines(P, code, scratch, 0)
         m = 0
@@ -313,6 +317,8 @@ def _code_hmask(P, code, scratch):
 @njit(cache=CACHE, _nrt=False)
 def _hmask_sh(P, SH, i, lo, hi, scratch):
     """The owner set of frags lo..hi of shared info i."""
+    if not P[P_HOLDS]:
+        return 0
     m = 0
     for k in range(lo, hi + 1):
         m |= _code_hmask(P, SH[i, 3 + k], scratch)
@@ -322,6 +328,8 @@ def _hmask_sh(P, SH, i, lo, hi, scratch):
 @njit(cache=CACHE, _nrt=False)
 def _hmask_arr(P, arr, lo, hi, scratch):
     """The owner set of the codes arr[lo..hi]."""
+    if not P[P_HOLDS]:
+        return 0
     m = 0
     for k in range(lo, hi + 1):
         m |= _code_hmask(P, arr[k], scratch)
@@ -753,7 +761,8 @@ def _gain(P, SH, i, head, nh, tail, nt, sign, out, toks, cnt):
     how many."""
     if _per_holding(P):
         return 0
-    for q in range(SCRATCH):
+    top = 4 * P[P_NB] + 2  # tokens are 1..1+4nb
+    for q in range(top):
         cnt[q] = 0
     for q in range(nh):
         n = _frag_lines(P, head[q], toks, 0)
@@ -767,7 +776,7 @@ def _gain(P, SH, i, head, nh, tail, nt, sign, out, toks, cnt):
     for r in range(n):
         cnt[toks[r]] -= sign
     ng = 0
-    for t in range(1, SCRATCH):
+    for t in range(1, top):
         for _ in range(cnt[t]):
             out[ng] = t
             ng += 1
@@ -784,9 +793,9 @@ def _gain(P, SH, i, head, nh, tail, nt, sign, out, toks, cnt):
 def _workspace(P):
     """The arrays S0, S, O and T for the parameters P."""
     nb, s, c, sw, ow, width, x = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH], P[P_X]
-    S0 = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw), np.int64),
+    S0 = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw + 1), np.int64),
           np.zeros((c + 1, ow), np.int64), np.zeros((x + 1, EW), np.int64))
-    S = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw), np.int64),
+    S = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw + 1), np.int64),
          np.zeros((c + 1, ow), np.int64), np.zeros((x + 1, EW), np.int64))
     O = (np.zeros((MAX_SUCC, width), np.int64), np.zeros((MAX_SUCC, 4), np.int64), np.zeros(MAX_SUCC, np.int64),
          np.zeros(width, np.int64))
@@ -798,13 +807,16 @@ def _workspace(P):
 
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _load(S0, S):
-    """The successor starts as a copy of the state (explorer_twin: ``self.decode(v)``)."""
-    for a0, a in ((S0[1], S[1]), (S0[2], S[2]), (S0[3], S[3]), (S0[4], S[4])):
-        for i in range(a0.shape[0]):
+    """The successor starts as a copy of the state (explorer_twin: ``self.decode(v)``): the rows in use (a handler
+    initialises every row it appends: _new_sh, _add_op, _outside_ref)."""
+    G0 = S0[0]
+    for a0, a, n in ((S0[1], S[1], S0[1].shape[0]), (S0[2], S[2], G0[G_NSH]), (S0[3], S[3], G0[G_NOP]),
+                     (S0[4], S[4], G0[G_NEXT])):
+        for i in range(n):
             for k in range(a0.shape[1]):
                 a[i, k] = a0[i, k]
-    for k in range(S0[0].shape[0]):
-        S[0][k] = S0[0][k]
+    for k in range(G0.shape[0]):
+        S[0][k] = G0[k]
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -826,8 +838,8 @@ def _emit(P, S, O, k, l0, l1, l2, l3):
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _distinct(SH0, i, sw):
     """Shared info i differs from the one before it (explorer_twin.Explorer.shinfos: identical ones step
-    alike, so only the first steps)."""
-    return i == 0 or not _same_row(SH0, i, sw)
+    alike, so only the first steps); _decode notes it in column sw."""
+    return SH0[i, sw] != 0
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -941,7 +953,7 @@ def _attach_frag(P, S0, S, O, T, k, target):
             shape = (0, 3)[si] if nshapes == 2 else (0, 1, 3)[si]
             code = 1 + 4 * b + shape
             fb = 0
-            if target >= 0:
+            if target >= 0 and P[P_SLOTS]:
                 m = _hmask_sh(P, SH0, target, 0, SH0[target, 2] - 1, scratch) | _code_hmask(P, code, scratch)
                 fb = _fallback(P, W0, m, _has_devmem(P, SH0, target) or kind == DEVMEM, T[7])
                 if fb < 0:
@@ -1132,10 +1144,13 @@ def coalesce(P, S0, S, O, T, k):
                 continue
             if ua and (SH0[i, o_ua] or SH0[src, o_ua]):
                 continue  # skb_try_coalesce() refuses zerocopy skbs
-            m = _hmask_sh(P, SH0, i, 0, SH0[i, 2] - 1, scratch) | _hmask_sh(P, SH0, src, 0, SH0[src, 2] - 1, scratch)
-            fb = _fallback(P, W0, m, _has_devmem(P, SH0, i) or _has_devmem(P, SH0, src), T[7])
-            if fb < 0:
-                continue
+            fb = 0
+            if P[P_SLOTS]:
+                m = _hmask_sh(P, SH0, i, 0, SH0[i, 2] - 1, scratch) | _hmask_sh(P, SH0, src, 0, SH0[src, 2] - 1,
+                                                                             scratch)
+                fb = _fallback(P, W0, m, _has_devmem(P, SH0, i) or _has_devmem(P, SH0, src), T[7])
+                if fb < 0:
+                    continue
             _load(S0, S)
             ng = npu = nt = 0
             nd, ns = SH[i, 2], SH[src, 2]
@@ -1216,14 +1231,16 @@ def shift(P, S0, S, O, T, k):
                 nd = SH0[i, 2]
                 if nd + nh > f:
                     continue
-                m = _hmask_sh(P, SH0, i, 0, nd - 1, scratch) | _hmask_arr(P, head, 0, nh - 1, scratch)
-                dev = _has_devmem(P, SH0, i)
-                for q in range(nh):
-                    if P[P_KINDS + (head[q] - 1) // 4] == DEVMEM:
-                        dev = True
-                fb = _fallback(P, W0, m, dev, T[7])
-                if fb < 0:
-                    continue
+                fb = 0
+                if P[P_SLOTS]:
+                    m = _hmask_sh(P, SH0, i, 0, nd - 1, scratch) | _hmask_arr(P, head, 0, nh - 1, scratch)
+                    dev = _has_devmem(P, SH0, i)
+                    for q in range(nh):
+                        if P[P_KINDS + (head[q] - 1) // 4] == DEVMEM:
+                            dev = True
+                    fb = _fallback(P, W0, m, dev, T[7])
+                    if fb < 0:
+                        continue
                 _load(S0, S)
                 ng = _gain(P, SH, src, head, nh, tail, ntl, 1, gets, toks, cnt)
                 npu = nt = 0
@@ -1311,6 +1328,12 @@ def _outside_ref(P, S0, S, O, T, k, typ, rule, op):
         return k
     for i in range(G0[G_NSH]):
         if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0 or (ua and SH0[i, 4 + f]):
+            continue
+        user = False  # skb_orphan_frags_rx() copied it on local delivery
+        for q in range(SH0[i, 2]):
+            if P[P_KINDS + (SH0[i, 3 + q] - 1) // 4] == USER:
+                user = True
+        if user:
             continue
         nf = SH0[i, 2] if typ == PIPE_BUF else SH0[i, 2] - SH0[i, 6 + f + s]
         for q in range(nf):
@@ -1673,7 +1696,7 @@ def _orbits(P, states, n):
     nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
     G = np.zeros(NG, np.int64)
     W = np.zeros((nb, 10), np.int64)
-    SH = np.zeros((s + 1, sw), np.int64)
+    SH = np.zeros((s + 1, sw + 1), np.int64)
     OP = np.zeros((c + 1, ow), np.int64)
     x = P[P_X]
     EX = np.zeros((x + 1, EW), np.int64)

@@ -169,7 +169,7 @@ def _describe(ex: X.Explorer, st0: X.State, lab: tuple, st: X.State, names: _Nam
         rec = st0.ext[a]
         return ("pipe_buf_release() of the " if op == PIPE_RELEASE else "munmap() of the ") + names.outside(rec)
     if op == ORPHAN:
-        return f"skb_orphan() of a clone of {names.skb(st0.shs[a])}: it gives up its socket"
+        return f"skb_orphan() of an skb of {names.skb(st0.shs[a])}: it gives up its socket (skb->sk)"
     if op == UNBIND_W:
         return f"the workqueue frees the binding of {names.buf[a]} (unbind_w): the dma-buf is unmapped"
     if op == COPYFB:

@@ -1187,12 +1187,13 @@ class Explorer:
     def outside_ref(self, v, st0, out, typ: int, rule: int) -> None:
         """A pipe buffer (skb_splice_bits()) or a user mapping (tcp_zerocopy_receive()) of one frag of a live skb:
         it holds what a frag reference holds (spd_fill_page()'s get_page(), vm_insert_pages()' folio ref; the owner
-        for owner designs, unless the mutant). Zerocopy skbs never get here (skb_orphan_frags_rx() copies them on
-        delivery); device memory is unreadable (skb_frags_readable())."""
+        for owner designs, unless the mutant). Zerocopy skbs never get here: skb_orphan_frags_rx() copies them on
+        local delivery, so no skb with user memory (or its ubuf_info) does, whatever the design; device memory is
+        unreadable (skb_frags_readable())."""
         if len(st0.ext) >= self.L.x:
             return
         for i, sh in self.shinfos(st0):
-            if sh.nmem == 0 or (self.uarg and sh.uarg):
+            if sh.nmem == 0 or (self.uarg and sh.uarg) or any(self.kinds[frag_parts(c)[0]] == USER for c in sh.frags):
                 continue
             frags = sh.frags if typ == PIPE_BUF else sh.own
             for q, code in enumerate(frags):
@@ -1348,7 +1349,7 @@ class Explorer:
                 ref[uarg_token(L.nb, b)] += 1
         for sh in st.shs:
             ref.update(self.frag_refs(sh.own) + self.frag_refs(sh.child))
-            ref.update(self.mask_tokens(sh.oheld | 0) + self.mask_tokens(sh.loheld))
+            ref.update(self.mask_tokens(sh.oheld) + self.mask_tokens(sh.loheld))
             for m in sh.members:
                 ref.update(self.mask_tokens(m - 1))
             if self.uarg and sh.uarg:
