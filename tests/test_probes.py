@@ -1220,13 +1220,13 @@ def test_kcount_failure_falls_back_to_the_recording(monkeypatch):
 
 def test_kcount_transfers_take_turns(monkeypatch, tmp_path):
     """A second transfer waits for the first (here: gives up after the wait, as a stuck one would make it)."""
-    monkeypatch.setattr(kc_mod.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(kc_mod, "LOCK_WAIT_S", 0.2)
-    with kc_mod._one_transfer_at_a_time():
+    from fraglife.probes import _net
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    with _net.one_transfer_at_a_time(wait_s=0.2):
         with pytest.raises(TimeoutError, match="another transfer held"):
-            with kc_mod._one_transfer_at_a_time():
+            with _net.one_transfer_at_a_time(wait_s=0.2):
                 pass
-    with kc_mod._one_transfer_at_a_time():  # free again
+    with _net.one_transfer_at_a_time(wait_s=0.2):  # free again
         pass
 
 
