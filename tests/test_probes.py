@@ -1253,3 +1253,14 @@ def test_o_direct_only_where_it_reaches_a_block_device(monkeypatch, tmp_path):
     assert _sys.direct_io_dir([tmp_path / k for k in "abcd"]) == (tmp_path / "d", "xfs")
     with pytest.raises(OSError, match="a: tmpfs; .*b: overlayfs; .*c: 0x65735546"):
         _sys.direct_io_dir([tmp_path / k for k in "abc"])
+
+
+def test_every_recording_is_from_one_kernel_build():
+    """The book names one build for all its recordings (chapter 00, data/probes/README.md): a probe re-recorded on
+    another kernel must bring the others with it."""
+    from fraglife import probes
+
+    rk = probes.recordings_kernel()
+    assert len(rk["kernel"]) == 1, rk["probes"]
+    assert sorted(sum(rk["probes"].values(), [])) == sorted(probes.NAMES)
+    assert rk["first"] <= rk["last"]
