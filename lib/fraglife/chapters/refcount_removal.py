@@ -63,24 +63,20 @@ EXPECTED_GAPS = {
 }
 
 
-def priced(led: Ledger, units: costs.UnitCosts, nbytes: int, gbit: float) -> dict:
-    """ns per MiB (by cause and in all) and the share of one core at ``gbit``."""
-    rows = costs.price_ledger(led, units, nbytes)
-    ns = costs.total(rows)
-    return {**{f"{r['cause']}_ns": r["ns_per_mib"] for r in rows}, "ns_per_mib": ns,
-            "core_share": costs.core_share(ns, gbit)}
-
-
 def policy_table(runs: Replays, workload: str, units: costs.UnitCosts | None = None,
                  gbit: float = 100) -> pd.DataFrame:
-    """One row per policy for one workload: atomics by kind and bounces per MiB, time, memory, violations."""
+    """One row per policy for one workload: atomics by kind and bounces per MiB, time (the book's one definition,
+    :func:`fraglife.model.replays.lifetime_cost`), memory, violations."""
     rows = []
     for name in POLICIES:
         led = runs.ledger(workload, name)
-        rows.append({"policy": name, **per_mib(led, runs.nbytes),
-                     **(priced(led, units, runs.nbytes, gbit) if units is not None else {}),
-                     "pages_peak": led.pages_peak, "uaf_pages": led.uaf_pages, "leaked_refs": led.leaked_refs,
-                     "clean": led.clean})
+        if units is not None:
+            row = replays.lifetime_cost(runs, workload, name, units, gbit)
+        else:
+            row = {"policy": name, **per_mib(led, runs.nbytes), "pages_peak": led.pages_peak,
+                   "uaf_pages": led.uaf_pages, "leaked_refs": led.leaked_refs}
+        row.pop("workload", None)
+        rows.append({**row, "clean": led.clean})
     return pd.DataFrame(rows)
 
 
@@ -491,13 +487,13 @@ class Results(compare.Compares):
         w, nbytes = self.P.workload, self.runs.nbytes
         today, owner = self.runs.ledger(w, "page_ref"), self.runs.ledger(w, "owner_skb")
         t, o = per_mib(today, nbytes), per_mib(owner, nbytes)
-        tt = priced(today, self.units, nbytes, 100)
-        to = priced(owner, self.units, nbytes, 100)
+        tt = replays.lifetime_cost(self.runs, w, "page_ref", self.units, 100)
+        to = replays.lifetime_cost(self.runs, w, "owner_skb", self.units, 100)
         return {
             "events": int(len(self.trace)),
-            "page_ref_atomics_per_mib": t["atomics_per_mib"],
-            "owner_atomics_per_mib": o["atomics_per_mib"],
-            "owner_saving": 1 - o["atomics_per_mib"] / t["atomics_per_mib"] if t["atomics_per_mib"] else 0.0,
+            "page_ref_atomics_per_mib": tt["atomics_per_mib"],
+            "owner_atomics_per_mib": to["atomics_per_mib"],
+            "owner_saving": 1 - to["atomics_per_mib"] / tt["atomics_per_mib"] if tt["atomics_per_mib"] else 0.0,
             "page_ref_uarg_atomics_per_mib": t["uarg_atomics_per_mib"],
             "page_ref_bounces_per_mib": t["bounces_per_mib"],
             "owner_bounces_per_mib": o["bounces_per_mib"],
