@@ -61,8 +61,13 @@ def timing(params: Mapping) -> dict:
 
 
 def config(params: Mapping) -> dict:
-    """Generator settings from chapter parameters: the ones they take, plus the timing ones derived."""
+    """Generator settings from chapter parameters: the ones they take, plus the timing ones derived, and the
+    kernel whose rules they follow (``release``: a release string, e.g. from
+    :func:`fraglife.chapters.kit.kernel_release`; the chapter parameter ``kernel`` names a choice, not a
+    release, so it is not read here)."""
     cfg = {k: params[k] for k in WORKLOAD_KEYS if k in params}
+    if params.get("release"):
+        cfg["kernel"] = str(params["release"])
     cfg.update(timing(params))
     return {k: v for k, v in cfg.items() if k in workloads.Config.__dataclass_fields__}
 
