@@ -511,6 +511,16 @@ class Results(compare.Compares):
         return rx_rows(self.rx_kernel)
 
     @cached_property
+    def rx_comparison_table(self) -> pd.DataFrame:
+        """The receive side, the columns the chapter shows."""
+        return self.rx_comparison[compare.TABLE_COLUMNS]
+
+    @cached_property
+    def send_comparison_table(self) -> pd.DataFrame:
+        """The send side, the columns the chapter shows."""
+        return self.send_comparison[compare.TABLE_COLUMNS]
+
+    @cached_property
     def comparison(self) -> pd.DataFrame:
         """Both sides, one compare row per transfer and quantity (what ``fraglife kernel-check`` lists)."""
         return compare.table([self.send_comparison, self.rx_comparison])
