@@ -34,6 +34,16 @@ TX_TODAY = tuple(w for w in TODAY if w != "rx_gro")
 DEVMEM_TX_RULE = "frag_ref_get_netmem"
 
 
+def sig3(x):
+    """Numbers (a scalar, Series or frame) to three significant figures: what a table of times shows."""
+    f = np.vectorize(lambda v: float(f"{v:.3g}") if np.isfinite(v) else v, otypes=[float])
+    if isinstance(x, pd.DataFrame):
+        return x.apply(lambda col: pd.Series(f(col.to_numpy(dtype=float)), index=col.index))
+    if isinstance(x, pd.Series):
+        return pd.Series(f(x.to_numpy(dtype=float)), index=x.index, name=x.name)
+    return float(f(float(x)))
+
+
 def today_workloads(release: str) -> tuple[str, ...]:
     """Today's workloads on kernel ``release``: devmem TX only where it exists (6.16+)."""
     return tuple(w for w in TODAY if w != "devmem_send" or kernels.follows(release, DEVMEM_TX_RULE))
@@ -628,7 +638,7 @@ class Results(compare.Compares):
     def time_matrix(self) -> pd.DataFrame:
         """Share of one core at the line rate, workload x policy, in percent."""
         m = self.time.pivot_table(index="workload", columns="policy", values="core_share")
-        return (100 * m.reindex(index=list(self.today), columns=list(POLICIES))).round(2)
+        return sig3(100 * m.reindex(index=list(self.today), columns=list(POLICIES)))
 
     @cached_property
     def override(self) -> pd.DataFrame:
@@ -680,7 +690,7 @@ class Results(compare.Compares):
                              "atomics/MiB": a.atomics_per_mib.round(0).astype(int),
                              "of them FOLL_PIN": a.pin_atomics_per_mib.round(0).astype(int),
                              "ns/MiB (range)": rng, "adds ns/MiB (range)": add,
-                             f"% core at {self.P.line_gbit}G": (100 * a.core_share).round(2)})
+                             f"% core at {self.P.line_gbit}G": sig3(100 * a.core_share)})
 
     @cached_property
     def other_release(self) -> str:
@@ -716,7 +726,7 @@ class Results(compare.Compares):
                     c = replays.lifetime_cost(runs, w, policy, self.units, self.P.line_gbit)
                     row.update({f"atomics/MiB on {label}": round(c["atomics_per_mib"]),
                                 f"defer list on {label}": round(c["defer_atomics_per_mib"], 1),
-                                f"% core on {label}": round(100 * c["core_share"], 2)})
+                                f"% core on {label}": float(sig3(100 * c["core_share"]))})
                 rows.append(row)
         return pd.DataFrame(rows)
 
@@ -822,6 +832,12 @@ def _fmt(v: float, lo: float | None = None, hi: float | None = None, unit: str =
     return answers.format_number(v, lo, hi, unit)
 
 
+def _share(row, gbit: float) -> str:
+    """A lifetime cost's share of a core with its range: "19 % of a core at 100 Gbit/s (7.8 to 21)"."""
+    return _fmt(100 * row.core_share, 100 * row.core_share_low, 100 * row.core_share_high,
+                f"% of a core at {gbit:g} Gbit/s")
+
+
 def _added(row) -> str:
     """What a design step adds ("adds 1,740 ns/MiB (...)") or saves ("saves 1,180 ns/MiB (...)"), with its range."""
     v, lo, hi = row.added_ns_per_mib, row.added_ns_low, row.added_ns_high
@@ -911,7 +927,7 @@ def conclusion(R: Results) -> str:
     return kit.points(
         f"Today, {run}: **{today.atomics_per_mib:.0f}** atomics per MiB ({kinds}), "
         f"**{_fmt(today.ns_per_mib, today.ns_low, today.ns_high, 'ns/MiB')}**, "
-        f"**{kit.pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s; {agree} of {compared} kernel counts "
+        f"**{_share(today, P.line_gbit)}**; {agree} of {compared} kernel counts "
         f"agree {compare.RULE}, the rest with their kernel paths named.",
         f"Per skb and send, {steps}.",
         f"One page ref for a frag over many folios frees up to **{worst.uaf_share:.0%}** of its pages under it "
