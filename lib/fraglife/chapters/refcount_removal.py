@@ -70,11 +70,11 @@ EXPECTED_GAPS = {
         "Behind the bottleneck `sendmsg()` waits for send-buffer space (`sk_stream_wait_memory()`), pushing "
         "the skb it was filling first; the next call then finds no unsent tail skb whose `ubuf_info` it could "
         "extend (`msg_zerocopy_realloc(sk, size, skb_zcopy(tcp_write_queue_tail(sk)))`, net/ipv4/tcp.c "
-        "`tcp_sendmsg_locked()`, v6.12) and allocates a new one. The model never waits, so it always extends "
+        "`tcp_sendmsg_locked()`, v6.18 and v6.12) and allocates a new one. The model never waits, so it always extends "
         "up to 512 KiB."),
     ("bottleneck", "transmissions"): (
         "A sender limited by its congestion window transmits part of an skb and cuts it "
-        "(`tso_fragment()`, net/ipv4/tcp_output.c, v6.12); the model sends whole skbs."),
+        "(`tso_fragment()`, net/ipv4/tcp_output.c, v6.18 and v6.12); the model sends whole skbs."),
     ("bottleneck", "skbs_freed"): (
         "Each `tso_fragment()` cut allocates a new write-queue skb, and its transmission another clone; the "
         "model's whole skbs make fewer."),
@@ -225,58 +225,59 @@ def workload_summaries() -> pd.DataFrame:
                           "what it does": w.summary} for w in workloads.WORKLOADS.values()])
 
 
-# Where today's kernel takes and drops frag references, per model event (v6.12; devmem v6.16).
+# Where today's kernel takes and drops frag references, per model event: v6.18, each function read the same in
+# v6.12 for its frag refs (devmem TX came in 6.16: none in v6.12).
 KERNEL_SITES = (
     ("attach (user memory)", "tcp_sendmsg_locked() -> skb_zerocopy_iter_stream() -> zerocopy_fill_skb_from_iter()",
      "GUP ref per page (one per PMD for a THP); pages of one folio merge into one frag and give their surplus "
      "back with one page_ref_sub(); the frag keeps one ref on the compound head",
-     "net/core/datagram.c zerocopy_fill_skb_from_iter(), lib/iov_iter.c iov_iter_get_pages2(), v6.12"),
+     "net/core/datagram.c zerocopy_fill_skb_from_iter(), lib/iov_iter.c iov_iter_get_pages2(), v6.18 and v6.12"),
     ("grow", "zerocopy_fill_skb_from_iter() merging the next pages of the same folio into the last frag",
-     "GUP refs the new pages, all given back with one page_ref_sub()", "net/core/datagram.c, v6.12"),
+     "GUP refs the new pages, all given back with one page_ref_sub()", "net/core/datagram.c, v6.18 and v6.12"),
     ("attach (pipe pages)", "splice_to_socket() -> tcp_sendmsg_locked(MSG_SPLICE_PAGES) -> skb_splice_from_iter()",
-     "cut at every page; get_page() per new frag (skb_append_pagefrags())", "net/core/skbuff.c, v6.12"),
+     "cut at every page; get_page() per new frag (skb_append_pagefrags())", "net/core/skbuff.c, v6.18 and v6.12"),
     ("attach (page_pool)", "driver: page_pool_alloc_frag_netmem() / page_pool_alloc_netmems()",
      "no atomic: pp_ref_count was charged with a bias by one plain store; a slot is frag_users++",
-     "net/core/page_pool.c, include/net/page_pool/helpers.h, v6.12"),
+     "net/core/page_pool.c, include/net/page_pool/helpers.h, v6.18 and v6.12"),
     ("attach (devmem)", "tcp_sendmsg_locked() -> zerocopy_fill_skb_from_devmem() -> get_netmem()",
      "one ref on the dma-buf binding per frag (net_devmem_get_net_iov()); one frag per net_iov",
-     "net/core/devmem.c, net/core/skbuff.c get_netmem(), v6.16"),
+     "net/core/devmem.c, net/core/skbuff.c get_netmem(), v6.18 (6.16+; none in v6.12)"),
     ("uarg_get / uarg_put", "tcp_sendmsg_locked(): msg_zerocopy_realloc() ... net_zcopy_put()",
-     "the sendmsg holds its ubuf_info while it runs (a new one is a plain store)", "net/core/skbuff.c, v6.12"),
+     "the sendmsg holds its ubuf_info while it runs (a new one is a plain store)", "net/core/skbuff.c, v6.18 and v6.12"),
     ("clone", "__tcp_transmit_skb() -> skb_clone() -> __skb_clone()",
-     "none: shinfo->dataref + 1, both skbs marked cloned", "net/core/skbuff.c __skb_clone(), v6.12"),
+     "none: shinfo->dataref + 1, both skbs marked cloned", "net/core/skbuff.c __skb_clone(), v6.18 and v6.12"),
     ("split", "tcp_fragment() -> skb_split() -> skb_split_no_header()",
      "one, for the frag straddling the split; whole frags move; one ubuf_info ref for the new skb",
-     "net/core/skbuff.c skb_split_no_header(), v6.12"),
+     "net/core/skbuff.c skb_split_no_header(), v6.18 and v6.12"),
     ("segment", "validate_xmit_skb() -> skb_segment()",
      "one per frag per output segment, and one ubuf_info ref per segment (skb_zerocopy_clone())",
-     "net/core/skbuff.c skb_segment(), v6.12"),
+     "net/core/skbuff.c skb_segment(), v6.18 and v6.12"),
     ("segment", "__tcp_transmit_skb() on a still-cloned skb -> pskb_copy() -> __pskb_copy_fclone()",
-     "one per frag", "net/core/skbuff.c __pskb_copy_fclone(), v6.12"),
+     "one per frag", "net/core/skbuff.c __pskb_copy_fclone(), v6.18 and v6.12"),
     ("expand_head", "tcp_trim_head() / tcp_fragment() -> skb_unclone() -> pskb_expand_head()",
      "one per frag, only when the shared info is shared (skb_cloned()): the 'override'",
-     "net/core/skbuff.c pskb_expand_head(), v6.12"),
+     "net/core/skbuff.c pskb_expand_head(), v6.18 and v6.12"),
     ("coalesce", "skb_gro_receive(), tcp_try_coalesce() -> skb_try_coalesce()",
-     "none when frags move; one per frag when the source is cloned", "net/core/skbuff.c skb_try_coalesce(), v6.12"),
+     "none when frags move; one per frag when the source is cloned", "net/core/skbuff.c skb_try_coalesce(), v6.18 and v6.12"),
     ("pull", "tcp_clean_rtx_queue() -> tcp_trim_head() -> __pskb_trim_head()",
-     "drops one per fully acknowledged frag", "net/ipv4/tcp_output.c __pskb_trim_head(), v6.12"),
+     "drops one per fully acknowledged frag", "net/ipv4/tcp_output.c __pskb_trim_head(), v6.18 and v6.12"),
     ("free", "kfree_skb() / consume_skb() -> skb_release_data()",
      "drops one per frag when dataref reaches zero (put_page(), or page_pool_unref_netmem(): a read for the "
      "page's last user); an atomic on dataref only if cloned",
-     "net/core/skbuff.c skb_release_data(), napi_pp_put_page(), v6.12"),
+     "net/core/skbuff.c skb_release_data(), napi_pp_put_page(), v6.18 and v6.12"),
     ("buf_release", "the holder lets go: pipe_buf_release(), page_pool_drain_frag(), unbinding a dma-buf",
      "the pipe: one put per page; the pool: one atomic for the unused bias unless every user is gone; the "
      "application's mapping: nothing (it keeps its pages; the model marks when it may reuse them)",
-     "fs/splice.c, net/core/page_pool.c, v6.12"),
+     "fs/splice.c, net/core/page_pool.c, v6.18 and v6.12"),
 )
 NOT_MODELLED = (
     ("skb_shift()", "tcp_shift_skb_data() (SACK) moves bytes between skbs; a partially shifted frag takes one ref",
-     "net/core/skbuff.c skb_shift(), net/ipv4/tcp_input.c, v6.12"),
+     "net/core/skbuff.c skb_shift(), net/ipv4/tcp_input.c, v6.18 and v6.12"),
     ("tso_fragment()", "a cwnd- or pacing-limited sender cuts an skb it sends in part",
-     "net/ipv4/tcp_output.c tso_fragment(), v6.12"),
+     "net/ipv4/tcp_output.c tso_fragment(), v6.18 and v6.12"),
     ("skb_still_in_host_queue()", "a retransmission waits while the clone is still in the host's queues "
      "(returns -EBUSY), which makes the retransmit pskb_copy() branch rare",
-     "net/ipv4/tcp_output.c skb_still_in_host_queue(), v6.12"),
+     "net/ipv4/tcp_output.c skb_still_in_host_queue(), v6.18 and v6.12"),
 )
 
 
@@ -295,10 +296,10 @@ def constants(params: Mapping) -> pd.DataFrame:
     rows = [
         ("size goal", f"{cfg.size_goal} B ({cfg.size_goal // cfg.mss} x MSS)", "kernel rule",
          "sk_setup_caps(): sk_gso_max_size = GSO_LEGACY_MAX_SIZE - (MAX_TCP_HEADER + 1); tcp_xmit_size_goal(), "
-         "net/core/sock.c, net/ipv4/tcp.c, v6.12"),
-        ("frags per skb", f"{cfg.max_frags}", "kernel rule", "CONFIG_MAX_SKB_FRAGS default, net/Kconfig, v6.12"),
+         "net/core/sock.c, net/ipv4/tcp.c, v6.18 and v6.12"),
+        ("frags per skb", f"{cfg.max_frags}", "kernel rule", "CONFIG_MAX_SKB_FRAGS default, net/Kconfig, v6.18 and v6.12"),
         ("ubuf_info extension", f"{workloads.UARG_BYTE_LIMIT >> 10} KiB", "kernel rule",
-         "msg_zerocopy_realloc(): byte_limit = 1 << 19, net/core/skbuff.c, v6.12"),
+         "msg_zerocopy_realloc(): byte_limit = 1 << 19, net/core/skbuff.c, v6.18 and v6.12"),
         ("bytes per sendmsg", f"{cfg.send_size} B", "parameter send_size",
          "MSG_ZEROCOPY pays for writes over around 10 KB (Documentation/networking/msg_zerocopy.rst)"),
         ("skb on the wire", f"{t['skb_us']:.2f} us", "derived", "size goal x 8 / line_gbit"),
@@ -309,14 +310,14 @@ def constants(params: Mapping) -> pd.DataFrame:
          "mlx5 completes TX after 16 us or 32 completions by default (MLX5E_PARAMS_DEFAULT_TX_CQ_MODERATION_USEC "
          "0x10, _PKTS 0x20, drivers/net/ethernet/mellanox/mlx5/core/en.h)"),
         ("ACK cadence", f"every {cfg.ack_every} segments", "kernel rule",
-         "__tcp_ack_snd_check(): ACK when more than one full frame was received, net/ipv4/tcp_input.c, v6.12"),
+         "__tcp_ack_snd_check(): ACK when more than one full frame was received, net/ipv4/tcp_input.c, v6.18 and v6.12"),
         ("loss", f"{cfg.loss_rate:.2%} of segments, runs of {cfg.loss_burst:g} on average",
          "parameters loss_rate, loss_burst", "measured on this machine's bottleneck run (kcount probe, below)"),
         ("receive buffer", f"{params.get('rx_buf', cfg.rx_buf)} B in a page_pool page of {cfg.folio_pages * 4} KiB",
          "parameters rx_buf, folio_pages",
          "page_pool_alloc_netmem(): a whole page when the buffer is over half of it, include/net/page_pool/helpers.h"),
         ("NAPI poll", f"{workloads.NAPI_BUDGET} packets, then GRO flushes and the reader copies",
-         "kernel rule + model choice", "NAPI_POLL_WEIGHT, include/linux/netdevice.h, v6.12"),
+         "kernel rule + model choice", "NAPI_POLL_WEIGHT, include/linux/netdevice.h, v6.18 and v6.12"),
         ("CPUs", f"application CPU 0, TX completions CPU {cfg.txc_cpu}, ACKs and packets CPU {cfg.rx_cpu}",
          "parameter cpus", "one NIC queue per flow, its interrupt on another CPU than the application"),
         ("devmem dma-buf", f"{workloads.DEVMEM_DMABUF_PAGES} pages", "cited",
