@@ -110,7 +110,7 @@ from typing import Any, Callable, Mapping
 
 from ..params import Param, ParamError, Params, ParamSpec
 from ..paths import BOOK
-from .kit import MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
+from .kit import KERNEL_PARAM, MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -182,6 +182,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "kernel's tracepoints; per-page vs owner policies; the multi-folio-frag use-after-free.",
         *WORKLOAD_PARAMS,
         *REPLAY_PARAMS,
+        KERNEL_PARAM,
         MEASUREMENTS_PARAM,
     ),
     _chapter(
