@@ -110,7 +110,7 @@ from typing import Any, Callable, Mapping
 
 from ..params import Param, ParamError, Params, ParamSpec
 from ..paths import BOOK
-from .kit import MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
+from .kit import KERNEL_PARAM, MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -306,6 +306,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         *pick(WORKLOAD_PARAMS, drop=("workload",)),
         *REPLAY_PARAMS,
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
 )
 
