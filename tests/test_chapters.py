@@ -107,3 +107,30 @@ def test_chapter_01_claims_hold_at_the_edges_of_its_parameters(tmp_path):
             "rtt_us": 1.0, "txc_us": 0.0, "line_gbit": 1600, "rx_buf": 512, "measurements": "recorded"}
     [r] = runner.run_chapters(["01"], parameters={"01_refcount_removal": edge}, out_dir=tmp_path)
     assert r.ok, r.describe()
+
+
+def test_chapter_01_refuses_devmem_tx_on_6_12_in_one_line():
+    from fraglife.chapters import refcount_removal as ch
+    from fraglife.params import ParamError
+
+    spec = chapters.get("01").spec
+    with pytest.raises(ParamError) as e:
+        ch.Results(spec.validate(dict(spec.defaults(), workload="devmem_send", kernel="6.12",
+                                      measurements="recorded")))
+    assert str(e.value) == ("parameter 'kernel' = '6.12' is not allowed with workload 'devmem_send': 6.12 LTS has "
+                            "no devmem TX (it came in 6.16)")
+
+
+def test_chapter_01_on_6_12_leaves_out_devmem_and_follows_the_lts_defer_list():
+    from fraglife.chapters import refcount_removal as ch
+
+    spec = chapters.get("01").spec
+    base = dict(spec.defaults(), bytes_sent=1 << 20, measurements="recorded")
+    lts, now = (ch.Results(spec.validate(dict(base, kernel=k))) for k in ("6.12", "running"))
+    assert lts.release == "6.12" and "devmem_send" not in lts.today and "devmem_send" in now.today
+    k = lts.kernels_table.set_index(["workload", "design"])
+    assert set(lts.kernel_rules["rule"]) >= {"skb_defer_lockless", "frag_ref_get_netmem"}
+    # the lockless defer list pays two atomics per skb deferred where 6.12 takes one lock
+    assert k.filter(like="defer list on 6.12").iloc[:, 0].loc[("rx_gro", "today")] < \
+        k.filter(like="defer list on 6.18").iloc[:, 0].loc[("rx_gro", "today")]
+

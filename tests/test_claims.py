@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings
 from hypothesis import strategies as st
 
-from fraglife import chapters, claims
+from fraglife import answers, chapters, claims
 from fraglife.claims import Claim, ClaimFailed
-from fraglife.params import Param
+from fraglife.params import Param, ParamError
 
 WITH_CLAIMS = [ch for ch in chapters.CHAPTERS if ch.claims]
 
@@ -60,7 +60,11 @@ def test_claims_hold_over_the_parameter_space(chapter):
     @given(values=parameter_sets(chapter))
     def check(values):
         params = chapter.spec.validate(values)
-        records = claims.evaluate(module.CLAIMS, module.Results(params))
+        try:
+            results = module.Results(params)
+        except ParamError:  # a combination the chapter refuses with its one-line error (devmem TX on 6.12)
+            reject()
+        records = claims.evaluate(module.CLAIMS, results)
         drifted = [f"{r['name']}: expected {r['expected']}, observed {r['observed']} ({r['evidence']})"
                    for r in records if not r["ok"]]
         assert not drifted, f"{chapter.id} with {dict(params)}: " + "; ".join(drifted)
@@ -75,9 +79,11 @@ def test_conclusion_quotes_the_checked_numbers():
     R = ch.Results(spec.validate(dict(spec.defaults(), bytes_sent=256 * 1024)))
     text = ch.conclusion(R)
     t = R.policies.set_index("policy")
-    assert f"**{t.loc['page_ref', 'atomics_per_mib']:.0f}** atomics per MiB" in text
-    assert f"**{t.loc['page_ref', 'ns_per_mib']:.0f} ns** per MiB" in text
-    assert f"**{R.worst_spanning.uaf_share:.0%}** of pages" in text
+    today = t.loc["page_ref"]
+    assert f"**{today.atomics_per_mib:.0f}** atomics per MiB" in text
+    assert f"**{answers.format_number(today.ns_per_mib, today.ns_low, today.ns_high, 'ns/MiB')}**" in text
+    assert f"**{R.worst_spanning.uaf_share:.0%}** of its pages" in text
+    assert text.count("\n- ") == 2  # three points
 
 
 def test_check_writes_the_record_and_fails_on_drift(tmp_path, monkeypatch):

@@ -25,6 +25,8 @@ def test_defaults_validate():
         ("workload", "tcp_sned", "parameter 'workload' = 'tcp_sned' is not allowed: expected one of 'tcp_send'"),
         ("folio_pages", 3, "parameter 'folio_pages' = 3 is not allowed: expected a power-of-two integer in [1, 512]"),
         ("cpus", 0, "parameter 'cpus' = 0 is not allowed"),
+        ("kernel", "6.6", "parameter 'kernel' = '6.6' is not allowed: expected one of 'running', '6.12'"),
+        ("kernel", 6.12, "parameter 'kernel' = 6.12 is not allowed"),
     ],
 )
 def test_bad_values_name_parameter_value_and_allowed(name, value, needle):

@@ -182,6 +182,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         "kernel's tracepoints; per-page vs owner policies; the multi-folio-frag use-after-free.",
         *WORKLOAD_PARAMS,
         *REPLAY_PARAMS,
+        KERNEL_PARAM,
         MEASUREMENTS_PARAM,
     ),
     _chapter(

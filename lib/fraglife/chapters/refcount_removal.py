@@ -16,19 +16,27 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from .. import answers
 from ..claims import Claim
-from ..model import costs, engine, replays, trace as T, workloads
+from ..model import costs, engine, kernels, replays, trace as T, workloads
 from ..model.ledger import Ledger
 from ..model.policies import POLICIES
 from ..model.engine_twin import Replay
 from ..model.replays import KIND_LABELS, KINDS, Replays, config, per_mib, timing
-from ..params import Params
+from ..params import ParamError, Params
 from . import compare, kit
 
 KiB = 1 << 10
 MiB = 1 << 20
 TODAY = workloads.TODAY
 TX_TODAY = tuple(w for w in TODAY if w != "rx_gro")
+#: The versioned rule without which a kernel has no devmem TX (model/kernels.py).
+DEVMEM_TX_RULE = "frag_ref_get_netmem"
+
+
+def today_workloads(release: str) -> tuple[str, ...]:
+    """Today's workloads on kernel ``release``: devmem TX only where it exists (6.16+)."""
+    return tuple(w for w in TODAY if w != "devmem_send" or kernels.follows(release, DEVMEM_TX_RULE))
 #: The policies in the model's order: every chart gives each one colour, the same in every chapter.
 POLICY_ORDER = tuple(POLICIES)
 #: The model's events in order (the charts' legend order).
@@ -63,24 +71,20 @@ EXPECTED_GAPS = {
 }
 
 
-def priced(led: Ledger, units: costs.UnitCosts, nbytes: int, gbit: float) -> dict:
-    """ns per MiB (by cause and in all) and the share of one core at ``gbit``."""
-    rows = costs.price_ledger(led, units, nbytes)
-    ns = costs.total(rows)
-    return {**{f"{r['cause']}_ns": r["ns_per_mib"] for r in rows}, "ns_per_mib": ns,
-            "core_share": costs.core_share(ns, gbit)}
-
-
 def policy_table(runs: Replays, workload: str, units: costs.UnitCosts | None = None,
                  gbit: float = 100) -> pd.DataFrame:
-    """One row per policy for one workload: atomics by kind and bounces per MiB, time, memory, violations."""
+    """One row per policy for one workload: atomics by kind and bounces per MiB, time (the book's one definition,
+    :func:`fraglife.model.replays.lifetime_cost`), memory, violations."""
     rows = []
     for name in POLICIES:
         led = runs.ledger(workload, name)
-        rows.append({"policy": name, **per_mib(led, runs.nbytes),
-                     **(priced(led, units, runs.nbytes, gbit) if units is not None else {}),
-                     "pages_peak": led.pages_peak, "uaf_pages": led.uaf_pages, "leaked_refs": led.leaked_refs,
-                     "clean": led.clean})
+        if units is not None:
+            row = replays.lifetime_cost(runs, workload, name, units, gbit)
+        else:
+            row = {"policy": name, **per_mib(led, runs.nbytes), "pages_peak": led.pages_peak,
+                   "uaf_pages": led.uaf_pages, "leaked_refs": led.leaked_refs}
+        row.pop("workload", None)
+        rows.append({**row, "clean": led.clean})
     return pd.DataFrame(rows)
 
 
@@ -338,6 +342,113 @@ AGAINST = compare.Against("01_refcount_removal", "kcount", model_inputs, model_q
                           sender="zerocopy")
 
 
+# ---------------------------------------------------------------- the receive path against this kernel
+#: veth's copy of a packet into its page_pool (skb_pp_cow_data(), net/core/skbuff.c, v6.18): headroom, the
+#: skb_shared_info's aligned size on x86-64, and the page the head must fit in with both.
+VETH_XDP_HEADROOM = 256
+SHINFO_ALIGNED = 320
+RX_PAGE = 4096
+
+
+def veth_rx_buf(mtu: int) -> int:
+    """Bytes of a pool page one packet takes on veth with XDP at ``mtu``: ``skb_pp_cow_data()`` allocates the head
+    with ``page_pool_dev_alloc_va(pool, &truesize)``, ``truesize = SKB_HEAD_ALIGN(size) + XDP_PACKET_HEADROOM``,
+    ``size = min(len, SKB_WITH_OVERHEAD(PAGE_SIZE - XDP_PACKET_HEADROOM))``, ``SKB_HEAD_ALIGN(x) = ALIGN(x, 64) +
+    320`` (net/core/skbuff.c, include/linux/skbuff.h, v6.18). An MTU-1500 frame (1514 B) needs 2112 B: over half a
+    page, so ``page_pool_alloc_netmem()`` gives it a whole page (include/net/page_pool/helpers.h, v6.18)."""
+    frame = mtu + 14
+    size = min(frame, RX_PAGE - VETH_XDP_HEADROOM - SHINFO_ALIGNED)
+    return -(-size // 64) * 64 + SHINFO_ALIGNED + VETH_XDP_HEADROOM
+
+
+#: What each receive quantity means (per MiB received, or a share), for the model and in the kernel's counts.
+RX_QUANTITIES = {
+    "packets_received": "packets veth's NAPI handed to GRO: net:napi_gro_receive_entry on the receiving veth; "
+                        "the model's packets of one MSS",
+    "pool_pages": "page_pool pages the packets were copied into: packets x the pool bytes each took (sampled "
+                  "truesize: a 4 KiB fragment at MTU 1500) / 4 KiB; the model's page_pool pages at veth's "
+                  "buffer size (veth_rx_buf)",
+    "reader_frees_deferred": "share of the skbs the reader consumed that skb_attempt_defer_free() handed back to "
+                             "the NAPI CPU: each copied skb followed to its free (consume_skb from "
+                             "skb_defer_free_flush(), else freed on the reader's CPU, low/high); the model's "
+                             "deferred frees over its reader frees",
+    "reader_skbs": "skbs the reader consumed (copied and freed, followed by address); the model's queue skbs the "
+                   "reader frees (GRO on only: the model always runs GRO)",
+}
+#: Where the model does not follow a receive count, and why (by quantity; GRO on).
+RX_GAPS = {
+    "reader_skbs": (
+        "GRO keeps merging into an skb whose frags are full: skb_gro_receive() chains further packets on its "
+        "frag_list up to the GRO size (64 KiB here) or the end of the NAPI poll (net/core/gro.c, v6.18), and "
+        "tcp_try_coalesce() merges more in the receive queue; the model closes a GRO skb at MAX_SKB_FRAGS frags, "
+        "so the reader gets more, smaller skbs. Frag references are the same either way: every packet's page "
+        "is one frag or one frag_list skb's head."),
+}
+
+
+def rx_inputs(run: Mapping, release: str | None = None) -> dict:
+    """The receive generator's settings for one kcount_rx transfer: its size, the receiver's MSS, veth's buffer
+    size at its MTU, order-0 pool pages (veth_create_page_pool(): order 0, drivers/net/veth.c), no loss (none
+    was measured), two CPUs unless the reader shared the NAPI CPU, and the kernel it ran on."""
+    tcp = run.get("tcp_info", {}).get("rx", {})
+    out = {"bytes_sent": min(int(run["bytes"]), 16 * MiB), "mss": int(tcp.get("rcv_mss") or 1448),
+           "rx_buf": veth_rx_buf(int(run.get("mtu", 1500))), "folio_pages": 1, "loss_rate": 0.0,
+           "cpus": 1 if run.get("same_cpu") else 2, "gro": bool(run.get("gro"))}
+    if release:
+        out["kernel"] = release
+    return out
+
+
+def rx_model(inputs: Mapping) -> dict:
+    """The model's value of each :data:`RX_QUANTITIES` for the settings ``inputs``."""
+    cfg = {k: v for k, v in inputs.items() if k != "gro"}
+    tr, st = workloads.generate_with_stats("rx_gro", **cfg)
+    c, mib = T.counts(tr), cfg["bytes_sent"] / MiB
+    reader = c["free"] - c["coalesce"]  # every coalesce frees its source: GRO's NAPI_GRO_FREE, kfree_skb_partial()
+    return {"packets_received": st["packets"] / mib, "pool_pages": c["alloc"] / mib,
+            "reader_frees_deferred": st["deferred"] / reader if reader else 0.0,
+            "reader_skbs": reader / mib if inputs.get("gro") else None}
+
+
+def rx_kernel(run: Mapping) -> dict[str, dict]:
+    """The kernel's value of each :data:`RX_QUANTITIES` in one kcount_rx transfer, ``{value, low, high, exact,
+    n}`` (``n``: the events behind a share, for the one-event slack)."""
+    c, skbs, pk = run["counts"], run.get("skbs", {}), run.get("packets", {})
+    g = c["net:napi_gro_receive_entry"]
+    per_page = RX_PAGE / max(1, pk.get("fragment_bytes") or RX_PAGE)
+    on_reader = skbs.get("share_freed_on_reader_cpu") or {"low": 0.0, "high": 0.0}
+    n = max(1, (run.get("reader_frees") or {}).get("skbs") or 1)
+    consumed = skbs.get("consumed_by_reader")
+    return {
+        "packets_received": {"value": g["value"], "low": g["low"], "high": g["high"], "exact": True, "n": None},
+        "pool_pages": {"value": g["value"] / per_page, "low": g["low"] / per_page, "high": g["high"] / per_page,
+                       "exact": False, "n": None},
+        "reader_frees_deferred": {"value": 1 - (on_reader["low"] + on_reader["high"]) / 2,
+                                  "low": 1 - on_reader["high"], "high": 1 - on_reader["low"], "exact": False,
+                                  "n": n},
+        "reader_skbs": {"value": consumed, "low": consumed, "high": consumed, "exact": False, "n": None},
+    }
+
+
+def rx_rows(result, release_of=None) -> pd.DataFrame:
+    """The receive model fed each kcount_rx transfer against the kernel's counts, one compare row per transfer
+    and quantity (a share compares within one skb of the transfer's reader frees)."""
+    rows = []
+    for run in (result.data.get("runs", []) if result is not None else []):
+        mib = run["bytes"] / MiB
+        inputs = rx_inputs(run, run.get("kernel") or result.kernel)
+        model, kern = rx_model(inputs), rx_kernel(run)
+        for q, meaning in RX_QUANTITIES.items():
+            k = kern[q]
+            share = k["n"] is not None
+            rows.append(compare.row(
+                "01_refcount_removal", f"rx {run['name']}", q, k["value"], model[q],
+                mib=(k["n"] if share else mib), low=k["low"], high=k["high"],
+                reason=RX_GAPS.get(q, "") if run.get("gro") else "", measured=result.source, exact=k["exact"],
+                how_counted=meaning))
+    return compare.table([rows])
+
+
 class Results(compare.Compares):
     """Chapter 01's analyses for one parameter set, each computed once on first use."""
 
@@ -345,16 +456,82 @@ class Results(compare.Compares):
 
     def __init__(self, params: Mapping):
         self.P = Params.of(params)
-        self.cfg = config(self.P)
-        self.runs = Replays(self.cfg)
+        if self.P.kernel != "running":  # the running kernel's release is known once the probe has run
+            self._refuse(kit.kernel_release(self.P.kernel, self.P.measurements))
+
+    def _refuse(self, release: str) -> None:
+        if self.P.workload not in today_workloads(release):
+            raise ParamError(f"parameter 'kernel' = {self.P.kernel!r} is not allowed with workload "
+                             f"{self.P.workload!r}: {kit.kernel_label(release)} has no devmem TX (it came in "
+                             f"{kernels.rule(DEVMEM_TX_RULE).changed_in})")
+
+    @cached_property
+    def release(self) -> str:
+        """The kernel whose rules the model follows: the kcount probe's (live: this machine's; recorded: the
+        recording's), or 6.12 LTS."""
+        r = kit.kernel_release(self.P.kernel, self.P.measurements, self.kernel)
+        self._refuse(r)
+        return r
+
+    @cached_property
+    def p(self) -> dict:
+        """The run's parameters and the release the model follows (what the model's helpers take)."""
+        return {**{k: self.P[k] for k in self.P}, "release": self.release}
+
+    @cached_property
+    def cfg(self) -> dict:
+        return config(self.p)
+
+    @cached_property
+    def runs(self) -> Replays:
+        return Replays(self.cfg)
+
+    @cached_property
+    def today(self) -> tuple[str, ...]:
+        """Today's workloads on the kernel the model follows."""
+        return today_workloads(self.release)
+
+    @cached_property
+    def tx_today(self) -> tuple[str, ...]:
+        return tuple(w for w in self.today if w != "rx_gro")
+
+    @cached_property
+    def rx_kernel(self):
+        """The kcount_rx probe's receive transfers, counted by this kernel's tracepoints."""
+        return kit.probe("kcount_rx", self.P.measurements)
+
+    @cached_property
+    def send_comparison(self) -> pd.DataFrame:
+        """The send side: the model fed each kcount MSG_ZEROCOPY transfer against the kernel's counts."""
+        return self.AGAINST.rows(self.kernel)
+
+    @cached_property
+    def rx_comparison(self) -> pd.DataFrame:
+        """The receive side: the model fed each kcount_rx transfer against the kernel's counts."""
+        return rx_rows(self.rx_kernel)
+
+    @cached_property
+    def rx_comparison_table(self) -> pd.DataFrame:
+        """The receive side, the columns the chapter shows."""
+        return self.rx_comparison[compare.TABLE_COLUMNS]
+
+    @cached_property
+    def send_comparison_table(self) -> pd.DataFrame:
+        """The send side, the columns the chapter shows."""
+        return self.send_comparison[compare.TABLE_COLUMNS]
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame:
+        """Both sides, one compare row per transfer and quantity (what ``fraglife kernel-check`` lists)."""
+        return compare.table([self.send_comparison, self.rx_comparison])
 
     @cached_property
     def timing(self) -> dict:
-        return {**timing(self.P), "inflight": self.cfg["inflight"], "txc_lag": self.cfg["txc_lag"]}
+        return {**timing(self.p), "inflight": self.cfg["inflight"], "txc_lag": self.cfg["txc_lag"]}
 
     @cached_property
     def constants(self) -> pd.DataFrame:
-        return constants(self.P)
+        return constants(self.p)
 
     @cached_property
     def trace(self) -> np.ndarray:
@@ -372,17 +549,17 @@ class Results(compare.Compares):
     @cached_property
     def kinds(self) -> pd.DataFrame:
         """Today's atomics per MiB by refcount kind, every workload of today's kernel (tidy)."""
-        return by_kind(self.runs)
+        return by_kind(self.runs, self.today)
 
     @cached_property
     def kind_matrix(self) -> pd.DataFrame:
         m = self.kinds.pivot_table(index="workload", columns="kind", values="per_mib", aggfunc="sum")
-        return m.reindex(index=list(TODAY), columns=[KIND_LABELS[k] for k in KINDS]).round(1)
+        return m.reindex(index=list(self.today), columns=[KIND_LABELS[k] for k in KINDS]).round(1)
 
     @cached_property
     def events(self) -> pd.DataFrame:
         """Today's frag-memory ref atomics per MiB by event, every workload of today's kernel (tidy)."""
-        return by_event(self.runs)
+        return by_event(self.runs, self.today)
 
     @cached_property
     def event_matrix(self) -> pd.DataFrame:
@@ -426,7 +603,7 @@ class Results(compare.Compares):
     @cached_property
     def tx_costs(self) -> dict[str, pd.DataFrame]:
         """policy_table() of every transmit workload of today's kernel, priced."""
-        return {w: policy_table(self.runs, w, self.units, self.P.line_gbit) for w in TX_TODAY}
+        return {w: policy_table(self.runs, w, self.units, self.P.line_gbit) for w in self.tx_today}
 
     @cached_property
     def policies(self) -> pd.DataFrame:
@@ -439,7 +616,7 @@ class Results(compare.Compares):
     def time(self) -> pd.DataFrame:
         """ns per MiB and share of one core at the line rate, every workload of today's kernel x policy (tidy)."""
         rows = []
-        for w in TODAY:
+        for w in self.today:
             t = self.tx_costs[w] if w in self.tx_costs else policy_table(self.runs, w, self.units, self.P.line_gbit)
             for r in t.itertuples():
                 rows.append({"workload": w, "policy": r.policy, "local_atomic_ns": r.local_atomic_ns,
@@ -451,21 +628,21 @@ class Results(compare.Compares):
     def time_matrix(self) -> pd.DataFrame:
         """Share of one core at the line rate, workload x policy, in percent."""
         m = self.time.pivot_table(index="workload", columns="policy", values="core_share")
-        return (100 * m.reindex(index=list(TODAY), columns=list(POLICIES))).round(2)
+        return (100 * m.reindex(index=list(self.today), columns=list(POLICIES))).round(2)
 
     @cached_property
     def override(self) -> pd.DataFrame:
-        return override_sweep(self.P)
+        return override_sweep(self.p)
 
     @cached_property
     def grid(self) -> pd.DataFrame:
         """Atomics over loss rate x folio size (a receive or future run shows the TSO send instead)."""
-        w = self.P.workload if self.P.workload in TX_TODAY else "tcp_send"
-        return loss_folio_grid(self.P, workload=w)
+        w = self.P.workload if self.P.workload in self.tx_today else "tcp_send"
+        return loss_folio_grid(self.p, workload=w)
 
     @cached_property
     def spanning(self) -> pd.DataFrame:
-        return spanning_frags(self.P)
+        return spanning_frags(self.p)
 
     @cached_property
     def worst_spanning(self) -> pd.Series:
@@ -486,18 +663,76 @@ class Results(compare.Compares):
         return self.policies[cols].round(1)
 
     @cached_property
+    def attribution(self) -> pd.DataFrame:
+        """Every transmit workload of today's kernel, design by design: today; today with pins (the pinning change
+        alone); the owner with pins, each charged for what it adds (:func:`fraglife.model.replays.attribution`)."""
+        frames = [replays.attribution(self.runs, w, self.units, self.P.line_gbit) for w in self.tx_today]
+        return pd.concat(frames, ignore_index=True)
+
+    @cached_property
+    def attribution_table(self) -> pd.DataFrame:
+        """The attribution as the chapter shows it: atomics, pin atomics, time with its range, what each step adds."""
+        a = self.attribution
+        rng = [f"{answers.format_number(v, lo, hi)}" for v, lo, hi in zip(a.ns_per_mib, a.ns_low, a.ns_high)]
+        add = [f"{answers.format_number(v, lo, hi)}" if s != "today" else "-"
+               for s, v, lo, hi in zip(a.step, a.added_ns_per_mib, a.added_ns_low, a.added_ns_high)]
+        return pd.DataFrame({"workload": a.workload, "design": a.step, "policy": a.policy,
+                             "atomics/MiB": a.atomics_per_mib.round(0).astype(int),
+                             "of them FOLL_PIN": a.pin_atomics_per_mib.round(0).astype(int),
+                             "ns/MiB (range)": rng, "adds ns/MiB (range)": add,
+                             f"% core at {self.P.line_gbit}G": (100 * a.core_share).round(2)})
+
+    @cached_property
+    def other_release(self) -> str:
+        """The kernel set beside the one the model follows: 6.12 LTS, or the running kernel when the run is 6.12."""
+        if kernels.series(self.release) != kernels.LTS:
+            return kernels.LTS
+        return kit.kernel_release("running", self.P.measurements, self.kernel)
+
+    @cached_property
+    def kernel_rules(self) -> pd.DataFrame:
+        """The versioned rules that differ between the two kernels and move this chapter's numbers."""
+        rows = [{"rule": r.name, "changed in": r.changed_in, "before": r.before, "after": r.after,
+                 "source (before)": r.cite_before, "source (after)": r.cite_after}
+                for r in kernels.differences(self.release, self.other_release) if "01" in r.chapters]
+        return pd.DataFrame(rows, columns=["rule", "changed in", "before", "after", "source (before)",
+                                           "source (after)"])
+
+    @cached_property
+    def kernels_table(self) -> pd.DataFrame:
+        """Today's refs and the per-skb owner on the kernel the model follows and on the other (6.12 LTS or the
+        running one): atomics per MiB, the skb defer list's among them, and the share of a core."""
+        other = Replays(dict(self.cfg, kernel=self.other_release))
+        a, b = kit.kernel_label(self.release), kit.kernel_label(self.other_release)
+        rows = []
+        for w in dict.fromkeys(self.today + today_workloads(self.other_release)):
+            for policy in ("page_ref", "owner_skb"):
+                row = {"workload": w, "design": "today" if policy == "page_ref" else "owner"}
+                for label, runs, ws in ((a, self.runs, self.today), (b, other, today_workloads(self.other_release))):
+                    if w not in ws:
+                        row.update({f"atomics/MiB on {label}": None, f"defer list on {label}": None,
+                                    f"% core on {label}": None})
+                        continue
+                    c = replays.lifetime_cost(runs, w, policy, self.units, self.P.line_gbit)
+                    row.update({f"atomics/MiB on {label}": round(c["atomics_per_mib"]),
+                                f"defer list on {label}": round(c["defer_atomics_per_mib"], 1),
+                                f"% core on {label}": round(100 * c["core_share"], 2)})
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    @cached_property
     def headline(self) -> dict:
         """Today's refs vs the per-skb owner for the chosen workload, as plain numbers."""
         w, nbytes = self.P.workload, self.runs.nbytes
         today, owner = self.runs.ledger(w, "page_ref"), self.runs.ledger(w, "owner_skb")
         t, o = per_mib(today, nbytes), per_mib(owner, nbytes)
-        tt = priced(today, self.units, nbytes, 100)
-        to = priced(owner, self.units, nbytes, 100)
+        tt = replays.lifetime_cost(self.runs, w, "page_ref", self.units, 100)
+        to = replays.lifetime_cost(self.runs, w, "owner_skb", self.units, 100)
         return {
             "events": int(len(self.trace)),
-            "page_ref_atomics_per_mib": t["atomics_per_mib"],
-            "owner_atomics_per_mib": o["atomics_per_mib"],
-            "owner_saving": 1 - o["atomics_per_mib"] / t["atomics_per_mib"] if t["atomics_per_mib"] else 0.0,
+            "page_ref_atomics_per_mib": tt["atomics_per_mib"],
+            "owner_atomics_per_mib": to["atomics_per_mib"],
+            "owner_saving": 1 - to["atomics_per_mib"] / tt["atomics_per_mib"] if tt["atomics_per_mib"] else 0.0,
             "page_ref_uarg_atomics_per_mib": t["uarg_atomics_per_mib"],
             "page_ref_bounces_per_mib": t["bounces_per_mib"],
             "owner_bounces_per_mib": o["bounces_per_mib"],
@@ -577,36 +812,137 @@ def units_remark(R: Results) -> str:
 
 #: The refcount kinds the conclusion names, and the word for each.
 CONCLUSION_KINDS = {"page_atomics": "page", "pp_atomics": "page_pool", "owner_atomics": "binding",
-                    "uarg_atomics": "ubuf_info", "dataref_atomics": "dataref"}
+                    "uarg_atomics": "ubuf_info", "dataref_atomics": "dataref", "flag_atomics": "page flags",
+                    "cmpxchg_atomics": "cmpxchg", "notif_atomics": "notification", "defer_atomics": "defer list"}
+#: The workload the answer is about when the run's is not a transmit workload of today's kernel.
+ANSWER_WORKLOAD = "tcp_send"
+
+
+def _fmt(v: float, lo: float | None = None, hi: float | None = None, unit: str = "") -> str:
+    return answers.format_number(v, lo, hi, unit)
+
+
+def _added(row) -> str:
+    """What a design step adds ("adds 1,740 ns/MiB (...)") or saves ("saves 1,180 ns/MiB (...)"), with its range."""
+    v, lo, hi = row.added_ns_per_mib, row.added_ns_low, row.added_ns_high
+    if v < 0:
+        return "saves " + _fmt(-v, -hi, -lo, "ns/MiB")
+    return "adds " + _fmt(v, lo, hi, "ns/MiB")
+
+
+def answer_workload(R: Results) -> str:
+    return R.P.workload if R.P.workload in R.tx_today else ANSWER_WORKLOAD
+
+
+def today_cost(R: Results) -> dict:
+    """Today's frag lifetime cost for the answer's workload (:func:`fraglife.model.replays.lifetime_cost`)."""
+    return replays.lifetime_cost(R.runs, answer_workload(R), "page_ref", R.units, R.P.line_gbit)
+
+
+def step_rows(R: Results, workload: str) -> pd.DataFrame:
+    return R.attribution[R.attribution.workload == workload].set_index("step")
+
+
+def attribution_remark(R: Results) -> str:
+    """Markdown: what the pinning change alone adds, and what the owner adds to it, per workload, from the run."""
+    lines = []
+    for w in R.tx_today:
+        a = step_rows(R, w)
+        pins, owner = a.loc["today with pins"], a.loc["owner with pins"]
+        if pins.policy == "page_ref":
+            pin_text = "the pinning change leaves it alone (no user memory)"
+        else:
+            pin_text = f"the pinning change alone {_added(pins)}"
+        t = a.loc["today"]
+        lines.append(f"- `{w}`: today {_fmt(t.ns_per_mib, t.ns_low, t.ns_high, 'ns/MiB')}; {pin_text}; the owner "
+                     f"then {_added(owner)}.")
+    return "\n".join(lines)
+
+
+def kernels_remark(R: Results) -> str:
+    """Markdown: which rules differ between the two kernels and what moves, from the run."""
+    a, b = kit.kernel_label(R.release), kit.kernel_label(R.other_release)
+    rules = R.kernel_rules
+    if rules.empty:
+        return f"{a} and {b} follow the same rules for this chapter: the numbers are the same."
+    t = R.kernels_table
+    moved = []
+    for r in t.itertuples(index=False):
+        x, y = r[2], r[5]
+        if x is None or y is None or pd.isna(x) or pd.isna(y):
+            moved.append(f"`{r.workload}` ({r.design}) runs on one of them only")
+        elif x != y:
+            moved.append(f"`{r.workload}` ({r.design}) {x:.0f} atomics per MiB on {a}, {y:.0f} on {b}")
+    names = kit.words(f"`{n}` ({c})" for n, c in zip(rules["rule"], rules["changed in"]))
+    return (f"Rules that differ between {a} and {b} for this chapter: {names}. "
+            + ("What moves: " + "; ".join(dict.fromkeys(moved)) + "." if moved else "No number moves."))
+
+
+def rx_compare_remark(R: Results) -> str:
+    """Markdown: the receive comparison in two sentences, from the run."""
+    c = compare.compared(R.rx_comparison)
+    agree, n = int((c.agrees == True).sum()), len(c)  # noqa: E712
+    d = c[c.quantity == "reader_frees_deferred"]
+    two = d[d.transfer.str.endswith("gro_on")]
+    share = float(two.kernel.iloc[0]) if len(two) else float("nan")
+    return (f"Receive: {agree} of {n} quantities agree {compare.RULE} ({R.rx_kernel.source}); with the reader on "
+            f"another CPU the kernel handed **{share:.1%}** of the reader's frees back to the NAPI CPU, the model "
+            f"{float(two.model.iloc[0]) if len(two) else float('nan'):.1%}.")
 
 
 def conclusion(R: Results) -> str:
-    """Markdown: the chapter's closing points, quoting the checked numbers (the reasoning is in the notebook)."""
+    """Markdown: the chapter's three closing points, quoting the checked numbers (the reasoning is in the
+    notebook)."""
     P, t = R.P, R.policies.set_index("policy")
-    today, owner, clone = t.loc["page_ref"], t.loc["owner_skb"], t.loc["owner_clone"]
+    today = t.loc["page_ref"]
     worst = R.worst_spanning
     agree, compared = compare.tally(R.comparison)
-    run = (f"`{P.workload}` ({P.bytes_sent >> 20} MiB, {P.send_size >> 10} KiB sends, {P.folio_pages * 4} KiB "
-           f"folios, {P.loss_rate:.1%} loss, {P.cpus} CPUs)")
-    kinds = ", ".join(f"{today[f'{k}_per_mib']:.0f} {word}" for k, word in CONCLUSION_KINDS.items())
-    span = {p: f"{R.time_matrix[p].min():.2f} % to {R.time_matrix[p].max():.2f} %" for p in ("page_ref", "owner_skb")}
+    run = f"`{P.workload}` on {kit.kernel_label(R.release)}"
+    kinds = ", ".join(f"{today[f'{k}_per_mib']:.0f} {word}" for k, word in CONCLUSION_KINDS.items()
+                      if round(today[f"{k}_per_mib"]))
+    if P.workload in R.tx_today:
+        a = step_rows(R, P.workload)
+        pins, owner = a.loc["today with pins"], a.loc["owner with pins"]
+        steps = (f"charged only for what it adds, the owner with pins **{_added(owner)}** against "
+                 + (f"today with pins (the pinning change alone {_added(pins)})"
+                    if pins.policy != "page_ref" else "today (no user memory to pin)"))
+    else:
+        steps = "the receive path takes no page refs per packet: the owner changes nothing there"
     return kit.points(
-        f"Today, on {run}, the stack pays **{today.atomics_per_mib:.0f}** atomics per MiB on the refcounts around "
-        f"frag memory ({kinds}) and **{today.bounces_per_mib:.0f}** refcount line transfers: "
-        f"**{today.ns_per_mib:.0f} ns** per MiB, **{kit.pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s.",
-        f"One owner reference per skb and send: **{owner.atomics_per_mib:.0f}** atomics and "
-        f"**{owner.ns_per_mib:.0f} ns** per MiB ({kit.pct(owner.core_share)}); a ref per clone, as the thread "
-        f"suggests, **{clone.atomics_per_mib:.0f}** atomics.",
-        f"Across today's workloads the share of a core runs from {span['page_ref']} today, and from "
-        f"{span['owner_skb']} with the per-skb owner.",
-        f"Against the running kernel, {agree} of {compared} quantities of the real transfers agree {compare.RULE}.",
-        f"Frags over many folios: with one ref per frag, up to **{worst.uaf_share:.0%}** of pages are freed under a "
-        f"live frag ({worst.frag_kib} KiB frags on {worst.folio_kib} KiB folios); no per-send owner frees any.")
+        f"Today, {run}: **{today.atomics_per_mib:.0f}** atomics per MiB ({kinds}), "
+        f"**{_fmt(today.ns_per_mib, today.ns_low, today.ns_high, 'ns/MiB')}**, "
+        f"**{kit.pct(today.core_share)}** of a core at {P.line_gbit} Gbit/s; {agree} of {compared} kernel counts "
+        f"agree {compare.RULE}, the rest with their kernel paths named.",
+        f"Per skb and send, {steps}.",
+        f"One page ref for a frag over many folios frees up to **{worst.uaf_share:.0%}** of its pages under it "
+        f"({worst.frag_kib} KiB frags on {worst.folio_kib} KiB folios); no per-send owner frees any.")
+
+
+def answer(R: Results) -> answers.Answer:
+    """Chapter 01's row of the answers table: item (a), from this run's numbers."""
+    w = answer_workload(R)
+    c = today_cost(R)
+    worst = R.worst_spanning
+    gso = R.attribution[(R.attribution.workload == "tcp_gso") & (R.attribution.step == "today")]
+    gso_text = f" and {_fmt(float(gso.atomics_per_mib.iloc[0]))} with software GSO" if len(gso) and w != "tcp_gso" else ""
+    owner = step_rows(R, w).loc["owner with pins"]
+    agree, n = compare.tally(R.comparison)
+    number = answers.Number(100 * c["core_share"], 100 * c["core_share_low"], 100 * c["core_share_high"],
+                            unit=f"% of a core at {R.P.line_gbit} Gbit/s",
+                            what=f"CPU on frag refcounts today ({w}, {kit.kernel_label(R.release)})")
+    sentence = (f"Today's stack takes {_fmt(c['atomics_per_mib'])} refcount atomics per MiB on `{w}`"
+                f"{gso_text}, one page ref on a frag over {worst.folio_kib} KiB folios lets up to "
+                f"{_fmt(100 * worst.uaf_share, unit='%')} of its pages be freed under it, and one owner per send "
+                f"closes that hole and {_added(owner)} against the pinning change alone.")
+    evidence = answers.cross_checked(
+        f"kcount's MSG_ZEROCOPY transfers and kcount_rx's page_pool receive over veth, {agree} of {n} tracepoint "
+        f"counts agreeing {compare.RULE}; priced by the atomics probe", kit.measured(R.units))
+    return answers.Answer("a", sentence, "agree", number, evidence)
 
 
 # ---------------------------------------------------------------- claims
 def _today_frags_in_folio(R: Results):
-    leds = {w: R.runs.ledger(w, "page_ref") for w in TODAY}
+    leds = {w: R.runs.ledger(w, "page_ref") for w in R.today}
     return all(led.uaf_pages == 0 and led.clean for led in leds.values()), {
         w: led.uaf_pages for w, led in leds.items()}
 
@@ -629,10 +965,11 @@ COPIED = ("tcp_gso", "splice_send", "devmem_send")
 
 def _copied_tables(R: Results) -> dict[str, pd.DataFrame]:
     """Priced policy tables of the workloads that reference frags more than once, with sends of 64 KiB."""
+    copied = [w for w in COPIED if w in R.today]
     if R.P.send_size == 64 * KiB:
-        return {w: R.tx_costs[w] for w in COPIED}
-    runs = Replays.of(R.P, send_size=64 * KiB)
-    return {w: policy_table(runs, w, R.units, R.P.line_gbit) for w in COPIED}
+        return {w: R.tx_costs[w] for w in copied}
+    runs = Replays.of(R.p, send_size=64 * KiB)
+    return {w: policy_table(runs, w, R.units, R.P.line_gbit) for w in copied}
 
 
 def _owner_over_today_where_frags_copied(R: Results, column: str):
@@ -653,10 +990,21 @@ def _owner_time_less_where_frags_copied(R: Results):
     return _owner_over_today_where_frags_copied(R, "ns_per_mib")
 
 
+def _owner_adds_nothing_to_the_pins(R: Results):
+    """Each transmit workload: the owner with pins against today with pins (the pinning change alone)."""
+    out, ok = {}, True
+    for w in R.tx_today:
+        a = step_rows(R, w)
+        added = float(a.loc["owner with pins", "added_atomics_per_mib"])
+        out[w] = round(added, 1)
+        ok = ok and added <= 0
+    return ok, out
+
+
 def _pins_dearer_than_gup_refs(R: Results):
     """TSO, 64 KiB sends, no loss, no override, order-0 pages and 64 KiB folios: FOLL_PIN makes the owner dearer."""
     out, ok = {}, True
-    for fp, (today, owner, _nbytes) in replays.pins_against_refs(R.P).items():
+    for fp, (today, owner, _nbytes) in replays.pins_against_refs(R.p).items():
         out[f"{fp * 4}k"] = {"today": today.atomics, "owner_skb": owner.atomics, "owner_pin": owner.pin_atomics,
                              "today_page": today.page_atomics}
         ok = ok and owner.atomics > today.atomics
@@ -683,19 +1031,21 @@ def _per_send_owners_never_free_early(R: Results):
     safe = ("page_ref_all", "owner_frag", "owner_skb", "owner_clone")
     bad = int(R.spanning[R.spanning.policy.isin(safe)].uaf_pages.sum())
     bad += int(R.grid[R.grid.policy.isin(safe)].uaf_pages.sum())
-    bad += sum(R.runs.ledger(w, p).uaf_pages for w in TODAY for p in safe)
+    bad += sum(R.runs.ledger(w, p).uaf_pages for w in R.today for p in safe)
     return bad == 0, {"uaf_pages": bad}
 
 
 def _binding_frees_holder_memory(R: Results):
     """1 MiB, order-0 pages, 2048 B receive buffers, the run's other settings."""
-    runs = Replays.of(R.P, bytes_sent=max(R.P.bytes_sent, MiB), folio_pages=1, rx_buf=2048)
+    runs = Replays.of(R.p, bytes_sent=max(R.P.bytes_sent, MiB), folio_pages=1, rx_buf=2048)
     uaf = {w: runs.ledger(w, "owner_binding").uaf_pages for w in ("splice_send", "rx_gro")}
-    safe = {w: runs.ledger(w, "owner_binding").uaf_pages for w in ("tcp_send", "devmem_send")}
+    safe = {w: runs.ledger(w, "owner_binding").uaf_pages for w in ("tcp_send", "devmem_send") if w in R.today}
     return all(v > 0 for v in uaf.values()) and all(v == 0 for v in safe.values()), {**uaf, **safe}
 
 
 def _devmem_is_binding(R: Results):
+    if "devmem_send" not in R.today:
+        return True, {"devmem_tx": f"none on {kit.kernel_label(R.release)}"}
     today, binding = R.runs.ledger("devmem_send", "page_ref"), R.runs.ledger("devmem_send", "owner_binding")
     same = all(today.ref_by_op[op] == binding.ref_by_op[op] for op in range(T.N_OPS) if op != T.BUF_RELEASE)
     return same and today.uarg_atomics == binding.uarg_atomics and today.page_atomics == 0, {
@@ -712,7 +1062,7 @@ def _ledgers_balance(R: Results):
 
 
 #: The claims the talk shows (the rest are in the chapter).
-TALK_CLAIMS = ("owner_cheaper_where_frags_are_copied", "pins_cost_more_than_gup_refs",
+TALK_CLAIMS = ("owner_cheaper_where_frags_are_copied", "owner_adds_no_atomics_to_the_pins",
                "one_ref_for_many_pages_is_use_after_free", "model_follows_this_kernel")
 
 CLAIMS = (
@@ -739,9 +1089,15 @@ CLAIMS = (
     Claim("pins_cost_more_than_gup_refs",
           "On a TSO zerocopy send of 64 KiB sends with no loss and TX completions before ACKs, from order-0 "
           "pages and from 64 KiB folios, the per-skb owner "
-          "takes more atomics than today: pinning user pages (FOLL_PIN, two atomics per page in the fast path) "
-          "costs more than the GUP refs it replaces (one).",
+          "takes more atomics than today: pinning user pages (FOLL_PIN: three atomics per page or PMD leaf in "
+          "the fast path with PG_referenced, and the unpin) costs more than the GUP refs it replaces (two with "
+          "PG_referenced); the pinning change, not the owner, pays for that (next claim).",
           "holds", _pins_dearer_than_gup_refs),
+    Claim("owner_adds_no_atomics_to_the_pins",
+          "Charged only for what it adds, the per-skb owner takes no more atomics per MiB than today with pins "
+          "(the pinning change alone: user pages pinned, a ref per frag reference on the pinning owner) on every "
+          "transmit workload of the kernel the model follows.",
+          "holds", _owner_adds_nothing_to_the_pins),
     Claim("override_needs_an_ack_before_the_completion",
           "pskb_expand_head() re-refs frags exactly when the first ACK comes before the TX completion (txc_lag "
           "> inflight).",
@@ -766,8 +1122,9 @@ CLAIMS = (
     Claim("model_follows_this_kernel",
           "Fed a real transfer's size, MSS, send size, TSO setting and measured loss, the model's counts of "
           "transmissions, retransmits, skbs freed, GSO segments and completions agree with this kernel's "
-          "tracepoints within 20 % (or one event of the transfer), except where the chapter names the kernel "
-          "path it does not model.",
+          "tracepoints within 20 % (or one event of the transfer); fed a real receive's MSS, MTU and CPUs, its "
+          "packets, page_pool pages and the share of the reader's frees deferred to the NAPI CPU agree too; "
+          "every other count names the kernel path the model leaves out.",
           "holds", _model_follows_kernel),
     Claim("every_ledger_balances",
           "Every replay in this chapter ends with no reference held and no page left allocated.",

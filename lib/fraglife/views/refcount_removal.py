@@ -56,7 +56,7 @@ def chart_policies(df: pd.DataFrame, workload: str, policies: Sequence[str]):
     long["metric"] = long["metric"].map({"atomics_per_mib": "atomics", "bounces_per_mib": "line transfers"})
     return alt.Chart(long, title=f"{workload}: cost per MiB by policy").mark_bar().encode(
         x=alt.X("policy:N", sort=list(policies), title=None, axis=alt.Axis(labelAngle=-30)),
-        y=alt.Y("per MiB:Q"),
+        y=alt.Y("per MiB:Q", title="count per MiB of payload"),
         color=policy_color(policies),
         column=alt.Column("metric:N", title=None),
         tooltip=["policy", "metric", alt.Tooltip("per MiB:Q", format=".1f")],
