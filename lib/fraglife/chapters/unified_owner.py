@@ -209,50 +209,19 @@ def walk_table(b: X.Bounds, memory: str, policy: str, labels, *, finish: bool = 
 
 
 # ---------------------------------------------------------------- every workload of the book
-def binding_atomics(led, tr: np.ndarray, policy: str) -> float:
-    """Atomics on devmem's binding: today a ref per frag reference (the ledger's owner atomics under today's
-    rules are exactly those); the unified owner takes one binding ref per send's owner and drops it when the
-    owner is released (two per completion of a devmem send)."""
-    if policy == TODAY:
-        return float(led.owner_atomics)
-    alloc = tr[tr["op"] == T.ALLOC]
-    devmem = set(alloc["buf"][alloc["kind"] == T.MEM_DEVMEM].tolist())
-    if not devmem:
-        return 0.0
-    att = tr[(tr["op"] == T.ATTACH) & (tr["other"] >= 0)]
-    share = float(np.isin(att["buf"], list(devmem)).mean()) if len(att) else 0.0
-    return 2.0 * led.completions * share
-
-
-def book_row(workload: str, policy: str, led, tr: np.ndarray, units: costs.UnitCosts, nbytes: int,
-             gbit: float, writers: int, pacing: str = "tight") -> dict:
-    """One workload under one design: atomics by kind, line transfers, the binding on its shared line, memory
-    held, time and core share, violations."""
-    counts = led.as_dict()
-    bind = binding_atomics(led, tr, policy)
-    extra = bind if policy != TODAY else 0.0  # the owner's binding refs are not in the engine's ledger
-    counts.update(atomics=led.atomics + extra, binding_atomics=bind)
-    if policy != TODAY:
-        counts["binding_bounces"] = 0  # priced as contended updates (the shared-line curve), no more
-    rows = costs.price_ledger(counts, units, nbytes, shared="binding_atomics", writers=writers, pacing=pacing,
-                              extrapolate=True)
-    ns = costs.total(rows)
-    mib = nbytes / MiB
-    out = {"workload": workload, "design": DESIGNS.get(policy, policy), "policy": policy,
-           "today's kernel": workloads.ALL[workload].today,
-           "atomics_per_mib": counts["atomics"] / mib,
-           **{f"{k}_per_mib": getattr(led, k) / mib for k in replays.KINDS},
-           "binding_per_mib": bind / mib, "bounces_per_mib": led.bounces / mib,
-           "shared_line_ns": next(r["ns_per_mib"] for r in rows if r["cause"] == "shared_line"),
-           "pages_peak": led.pages_peak, "ns_per_mib": ns, "core_share": costs.core_share(ns, gbit),
-           "violations": led.violations, "uaf_pages": led.uaf_pages}
-    return out
+def book_row(runs: Replays, workload: str, policy: str, units: costs.UnitCosts, gbit: float,
+             writers: int) -> dict:
+    """One workload under one design: what its frag lifetime work costs (replays.lifetime_cost, the one definition
+    chapters 01 and 08 share: atomics by kind, devmem's binding, line transfers, ns per MiB with its range, core
+    share, violations), with the design's name."""
+    r = replays.lifetime_cost(runs, workload, policy, units, gbit, writers)
+    return {**r, "design": DESIGNS.get(policy, policy), "today's kernel": workloads.ALL[workload].today,
+            "shared_line_ns": r.get("shared_line_ns", 0.0)}
 
 
 def pacing(units: costs.UnitCosts) -> str:
-    """How the binding's updates are priced: between other work ("paced": nearly every update moves the line),
-    the way a stack interleaves frag refs with the rest of a send, if the probe measured it."""
-    return "paced" if "paced_contended" in units.curves and "paced_private" in units.curves else "tight"
+    """How the binding's updates are priced (replays.binding_pacing)."""
+    return replays.binding_pacing(units)
 
 
 def book_table(runs: Replays, units: costs.UnitCosts, gbit: float, writers: int,
@@ -262,9 +231,16 @@ def book_table(runs: Replays, units: costs.UnitCosts, gbit: float, writers: int,
     rows = []
     for w in workload_names or workloads.ALL:
         for p in policies:
-            rows.append(book_row(w, p, runs.ledger(w, p), runs.trace(w), units, runs.nbytes, gbit, writers,
-                                 pacing(units)))
+            rows.append(book_row(runs, w, p, units, gbit, writers))
     return pd.DataFrame(rows)
+
+
+def attribution_table(runs: Replays, units: costs.UnitCosts, gbit: float, writers: int,
+                      workload_names=("tcp_send", "tcp_gso", "splice_send", "devmem_send", "rx_gro")) -> pd.DataFrame:
+    """The designs bullet by bullet (replays.attribution): today; today with pins (the pinning change alone, for
+    user memory); the owner with pins, each step charged only for what it adds to the one before."""
+    frames = [replays.attribution(runs, w, units, gbit, writers) for w in workload_names]
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------- where the design costs
@@ -332,23 +308,18 @@ def contention_table(runs: Replays, units: costs.UnitCosts, gbit: float,
     """devmem's binding as one line written by k CPUs at once: ns per MiB today and with the owner, k from 1
     up, priced as the book table prices it (:func:`pacing`): measured on this machine up to the writers the
     atomics probe ran (its CPUs), beyond them a cited line transfer per update (costs.shared_line_cost: the
-    farthest class k CPUs of an EPYC 7R13 span), never extrapolated; the binding's share also with back-to-back
-    updates ("tight": a CPU may keep the line for a run of them)."""
+    farthest class k CPUs of an EPYC 7R13 span), never extrapolated."""
     pace = pacing(units)
     hi = max(units.curve("contended").threads) if "contended" in units.curves else 1
     rows = []
     for k in WRITERS:
         unit = costs.shared_line_cost(units, k, pace)
         row = {"writers": k, "source": "measured" if k <= hi else "cited", "ns per update": unit.value,
-               "where": "this machine" if k <= hi else unit.detail.split(": ")[0].split(", ")[-1]}
+               "where": "this machine" if k <= hi else unit.detail.split("per update, ")[-1].split(": ")[0]}
         for p in (TODAY, OWNER):
-            led, tr = runs.ledger(workload, p), runs.trace(workload)
-            r = book_row(workload, p, led, tr, units, runs.nbytes, gbit, k, pace)
+            r = book_row(runs, workload, p, units, gbit, k)
             row[f"{DESIGNS[p]} ns/MiB"] = r["ns_per_mib"]
             row[f"{DESIGNS[p]} binding ns/MiB"] = r["shared_line_ns"]
-            if pace != "tight":
-                row[f"{DESIGNS[p]} binding ns/MiB, tight"] = book_row(
-                    workload, p, led, tr, units, runs.nbytes, gbit, k, "tight")["shared_line_ns"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -365,8 +336,7 @@ def topology_table(runs: Replays, units: costs.UnitCosts, gbit: float, writers: 
         row = {"line transfer": name, "ns": u["line_transfer_ns"], "source": source}
         for w in workload_names:
             for p in (TODAY, OWNER):
-                row[f"{w} {DESIGNS[p]}"] = book_row(w, p, runs.ledger(w, p), runs.trace(w), u, runs.nbytes, gbit,
-                                                    writers, pacing(u))["ns_per_mib"]
+                row[f"{w} {DESIGNS[p]}"] = book_row(runs, w, p, u, gbit, writers)["ns_per_mib"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -692,7 +662,7 @@ class Results:
                         "rule": "skb_defer_lockless"})
         for p in (TODAY, OWNER):
             out.append({"what": f"devmem_send, {DESIGNS[p]}: binding atomics per MiB",
-                        **{kit.kernel_label(r): (f"{binding_atomics(rx[r].ledger('devmem_send', p), rx[r].trace('devmem_send'), p) / mib:.0f}"
+                        **{kit.kernel_label(r): (f"{replays.binding_atomics(rx[r].ledger('devmem_send', p), rx[r].trace('devmem_send'), p) / mib:.0f}"
                                                  if "devmem_send" in workloads_on(r) else "no devmem TX") for r in rels},
                         "rule": "frag_ref_get_netmem"})
         out.append({"what": "a devmem binding's memory is unmapped",
@@ -783,6 +753,24 @@ class Results:
     @cached_property
     def book(self) -> pd.DataFrame:
         return book_table(self.runs, self.units, self.P.line_gbit, self.writers, workloads_on(self.release))
+
+    @cached_property
+    def attribution(self) -> pd.DataFrame:
+        """Today; today with pins; the owner with pins, for the send paths, devmem and receive."""
+        names = [w for w in ("tcp_send", "tcp_gso", "splice_send", "devmem_send", "rx_gro")
+                 if w in workloads_on(self.release)]
+        return attribution_table(self.runs, self.units, self.P.line_gbit, self.writers, names)
+
+    @cached_property
+    def attribution_summary(self) -> pd.DataFrame:
+        """The attribution as the chapter shows it: atomics and ns per MiB per step, and what each step adds."""
+        a = self.attribution
+        return pd.DataFrame({"workload": a.workload, "step": a.step, "atomics/MiB": a.atomics_per_mib.round(0),
+                             "ns/MiB": a.ns_per_mib.round(0),
+                             "adds atomics/MiB": a.added_atomics_per_mib.round(0),
+                             "adds ns/MiB": a.added_ns_per_mib.round(0),
+                             "adds ns/MiB, range": [f"{lo:.0f} to {hi:.0f}" for lo, hi in
+                                                    zip(a.added_ns_low, a.added_ns_high)]})
 
     @cached_property
     def book_summary(self) -> pd.DataFrame:
