@@ -81,46 +81,60 @@ DEFINITION = (
      "a refcount, a release callback and what it stands for: the pins of user memory and its completion, "
      "the pipe buffers of a splice, a kmalloc'd object, the dma-buf binding, or (already) a page_pool "
      "page's pp_ref_count",
-     "", "include/linux/skbuff.h struct ubuf_info, skb_shared_info.destructor_arg, v6.12"),
+     "", "include/linux/skbuff.h struct ubuf_info, skb_shared_info.destructor_arg, v6.18 (as in v6.12)"),
     ("where a frag finds it", "the frag's page (get_page on its head), or the net_iov's binding",
      "an owner slot in skb_shared_info (today's destructor_arg holds one ubuf_info); a frag names its slot; "
      "a page_pool frag keeps finding pp_ref_count through its page",
-     "", "include/linux/skbuff.h skb_zcopy(), net/core/devmem.c net_devmem_get_net_iov(), v6.12 / v6.16"),
+     "", "include/linux/skbuff.h skb_zcopy(), net/core/devmem.c net_devmem_get_net_iov(), v6.18 (devmem 6.16 on)"),
     ("attach", "one ref per frag on its page (GUP, get_page), a pp_ref_count slot, or the binding",
      "one ref on the frag's owner if this shared info holds none yet; user memory is pinned once, by the "
      "owner (FOLL_PIN)", "",
-     "net/core/datagram.c zerocopy_fill_skb_from_iter(), net/core/skbuff.c skb_append_pagefrags(), v6.12"),
+     "net/core/datagram.c zerocopy_fill_skb_from_iter(), net/core/skbuff.c skb_append_pagefrags(), v6.18 (as in v6.12)"),
     ("clone", "dataref + 1, no frag refs", "dataref + 1, no owner ref: clones share the shared info's owner "
      "refs, dropped when dataref reaches zero", "clone_shares_through_dataref",
-     "net/core/skbuff.c __skb_clone(), skb_release_data(), v6.12"),
+     "net/core/skbuff.c __skb_clone(), skb_release_data(), v6.18 (as in v6.12)"),
     ("split", "one ref for the frag cut in two; the ubuf_info again for the new skb",
      "the new skb's shared info takes one ref on each owner of its frags; the old one drops owners it no "
-     "longer uses", "split_refs_new_owner_set", "net/core/skbuff.c skb_split(), v6.12"),
+     "longer uses", "split_refs_new_owner_set", "net/core/skbuff.c skb_split(), v6.18 (as in v6.12)"),
     ("segment", "one ref per frag piece per segment; the ubuf_info once per segment",
      "one ref on each owner of the segment's frags", "segment_refs_its_owners",
-     "net/core/skbuff.c skb_segment(), skb_zerocopy_clone(), v6.12"),
+     "net/core/skbuff.c skb_segment(), skb_zerocopy_clone(), v6.18 (as in v6.12)"),
     ("expand head", "if cloned, one ref per frag (the override), the ubuf_info again",
      "if cloned, one ref on each owner of the frags; the old shared info drops its dataref",
-     "expand_head_refs_its_owners", "net/core/skbuff.c pskb_expand_head(), v6.12"),
+     "expand_head_refs_its_owners", "net/core/skbuff.c pskb_expand_head(), v6.18 (as in v6.12)"),
     ("coalesce", "refused for zerocopy skbs; frags move, or one ref per frag if the other skb is cloned",
      "allowed across owners: the target takes a ref on each owner it did not hold (one more slot); the "
      "emptied skb drops its own", "coalesce_refs_the_other_owner",
-     "net/core/skbuff.c skb_try_coalesce(), v6.12"),
+     "net/core/skbuff.c skb_try_coalesce(), v6.18 (as in v6.12)"),
     ("copy fallback", "skb_copy_ubufs(): copy into new pages, put each frag's page, drop the ubuf_info "
      "(completion marked copied); -EFAULT for device memory",
      "copy into kernel pages under their own owner, then drop the refs on the old owners; impossible for "
      "device memory, as today", "copy_drops_the_old_owner",
-     "net/core/skbuff.c skb_copy_ubufs(), skb_zcopy_clear(), v6.12"),
+     "net/core/skbuff.c skb_copy_ubufs(), skb_zcopy_clear(), v6.18 (as in v6.12)"),
+    ("shift", "skb_shift(): whole frags move, one ref for a frag cut in two",
+     "the target takes a ref on each owner of the frags it gains; the source drops owners it no longer uses",
+     "shift_refs_the_target_owners", "net/core/skbuff.c skb_shift(), v6.18 (as in v6.12)"),
+    ("trim head (ACK)", "__pskb_trim_head(): a put per frag dropped", "a put on each owner no longer used",
+     "", "net/ipv4/tcp_output.c __pskb_trim_head(), v6.18 (as in v6.12)"),
+    ("frag_list", "the child skb keeps its own frag refs", "the child keeps its own owner set; the parent's "
+     "release releases it", "frag_list_released_with_parent",
+     "net/core/skbuff.c skb_release_data() -> kfree_skb_list_reason(), v6.18 (as in v6.12)"),
+    ("splice out (skb_splice_bits)", "spd_fill_page(): a get_page() per page into the pipe",
+     "the pipe buffer holds a ref on the owner", "pipe_buffer_holds_the_owner",
+     "net/core/skbuff.c skb_splice_bits(), spd_fill_page(), v6.18 (as in v6.12)"),
+    ("zerocopy receive", "vm_insert_pages(): a folio ref held by the page tables",
+     "the mapping holds a ref on the owner", "mapping_holds_the_owner",
+     "net/ipv4/tcp.c tcp_zerocopy_receive(), mm/memory.c vm_insert_pages(), v6.18 (as in v6.12)"),
     ("free", "dataref - 1; at zero a put per frag (put_page, page_pool_put) and on the ubuf_info",
      "dataref - 1; at zero one put per owner the shared info holds", "",
-     "net/core/skbuff.c skb_release_data(), v6.12"),
+     "net/core/skbuff.c skb_release_data(), v6.18 (as in v6.12)"),
     ("the holder lets go", "its page refs: pipe_buf_release(), munmap, the pool's drain; sendmsg() drops "
      "its ubuf_info ref", "its one ref on the owner", "",
-     "fs/splice.c splice_to_socket(), net/core/page_pool.c, net/ipv4/tcp.c tcp_sendmsg_locked(), v6.12"),
+     "fs/splice.c splice_to_socket(), net/core/page_pool.c, net/ipv4/tcp.c tcp_sendmsg_locked(), v6.18 (as in v6.12)"),
     ("the owner's release", "(the ubuf_info's callback only notifies)",
      "the last put runs the release: unpin and complete (user memory), pipe_buf_release() of each buffer, "
      "kfree() and the service's destructor, the binding's put", "",
-     "net/core/skbuff.c __msg_zerocopy_callback(), include/linux/pipe_fs_i.h pipe_buf_release(), v6.12"),
+     "net/core/skbuff.c __msg_zerocopy_callback(), include/linux/pipe_fs_i.h pipe_buf_release(), v6.18 (as in v6.12)"),
 )
 
 KINDS = (
@@ -138,7 +152,7 @@ KINDS = (
 
 
 def definition() -> pd.DataFrame:
-    """The unified owner operation by operation: today (v6.12) against the owner, and the explorer's name of
+    """The unified owner operation by operation: today (v6.18) against the owner, and the explorer's name of
     each rule (a mutant leaves it out)."""
     return pd.DataFrame(list(DEFINITION), columns=["operation", "today", "unified owner", "explorer rule",
                                                    "source"])
@@ -919,11 +933,12 @@ def _names(ws) -> str:
 def book_remark(R: Results) -> str:
     b = R.book.set_index(["workload", "policy"])
     t, o = b.xs(TODAY, level="policy"), b.xs(OWNER, level="policy")
-    today_ws = [w for w, wl in workloads.ALL.items() if wl.today]
-    future_ws = [w for w in workloads.ALL if w not in today_ws]
-    cheaper = [w for w in workloads.ALL if o.loc[w, "ns_per_mib"] < t.loc[w, "ns_per_mib"]]
-    dearer = [w for w in workloads.ALL if o.loc[w, "ns_per_mib"] > t.loc[w, "ns_per_mib"]]
-    same = [w for w in workloads.ALL if w not in cheaper and w not in dearer]
+    names = list(dict.fromkeys(R.book.workload))
+    today_ws = [w for w in names if workloads.ALL[w].today]
+    future_ws = [w for w in names if w not in today_ws]
+    cheaper = [w for w in names if o.loc[w, "ns_per_mib"] < t.loc[w, "ns_per_mib"]]
+    dearer = [w for w in names if o.loc[w, "ns_per_mib"] > t.loc[w, "ns_per_mib"]]
+    same = [w for w in names if w not in cheaper and w not in dearer]
     out = (f"Over the {len(b) // 2} workloads at {R.P.line_gbit} Gbit/s, the unified owner takes less time than "
            f"today on {_names(cheaper) or 'none'}{'; more on ' + _names(dearer) if dearer else ''}"
            f"{'; the same on ' + _names(same) if same else ''}. ")
@@ -1033,8 +1048,8 @@ def devmem_remark(R: Results) -> str:
     d = R.devmem_tx.set_index("devmem TX")
     bad = d.loc["socket+orphan"]
     has = "follows upstream's rule" if R.has_devmem else "has no devmem TX"
-    return (f"The running kernel's rule is inferred from its release, not observed (no devmem device here, the "
-            f"helper is inline, no kprobes): {kit.kernel_label(R.release)} {has}. The prototype's rule passes while "
+    return (f"Devmem TX cannot be observed here (no device for it, the helper is inline, no kprobes): which rule a "
+            f"kernel has follows from its release, and {kit.kernel_label(R.release)} {has}. The prototype's rule passes while "
             f"every skb keeps its socket; orphaned first, it gives a {bad.violation.replace('_', '-')} in "
             f"{int(bad.steps)} steps.")
 
