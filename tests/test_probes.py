@@ -1220,13 +1220,13 @@ def test_kcount_failure_falls_back_to_the_recording(monkeypatch):
 
 def test_kcount_transfers_take_turns(monkeypatch, tmp_path):
     """A second transfer waits for the first (here: gives up after the wait, as a stuck one would make it)."""
-    monkeypatch.setattr(kc_mod.tempfile, "gettempdir", lambda: str(tmp_path))
-    monkeypatch.setattr(kc_mod, "LOCK_WAIT_S", 0.2)
-    with kc_mod._one_transfer_at_a_time():
+    from fraglife.probes import _net
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))
+    with _net.one_transfer_at_a_time(wait_s=0.2):
         with pytest.raises(TimeoutError, match="another transfer held"):
-            with kc_mod._one_transfer_at_a_time():
+            with _net.one_transfer_at_a_time(wait_s=0.2):
                 pass
-    with kc_mod._one_transfer_at_a_time():  # free again
+    with _net.one_transfer_at_a_time(wait_s=0.2):  # free again
         pass
 
 
@@ -1253,3 +1253,14 @@ def test_o_direct_only_where_it_reaches_a_block_device(monkeypatch, tmp_path):
     assert _sys.direct_io_dir([tmp_path / k for k in "abcd"]) == (tmp_path / "d", "xfs")
     with pytest.raises(OSError, match="a: tmpfs; .*b: overlayfs; .*c: 0x65735546"):
         _sys.direct_io_dir([tmp_path / k for k in "abc"])
+
+
+def test_every_recording_is_from_one_kernel_build():
+    """The book names one build for all its recordings (chapter 00, data/probes/README.md): a probe re-recorded on
+    another kernel must bring the others with it."""
+    from fraglife import probes
+
+    rk = probes.recordings_kernel()
+    assert len(rk["kernel"]) == 1, rk["probes"]
+    assert sorted(sum(rk["probes"].values(), [])) == sorted(probes.NAMES)
+    assert rk["first"] <= rk["last"]

@@ -13,7 +13,7 @@ zcsend.
 """
 
 from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,
-                    measure_live, notes, record, recording_path, run, run_all)
+                    measure_live, notes, record, recording_path, recordings_kernel, run, run_all)
 
 __all__ = ["ENV", "MODES", "NAMES", "ProbeResult", "ProbeUnavailable", "combined_source", "load_recording",
-           "measure_live", "notes", "record", "recording_path", "run", "run_all"]
+           "measure_live", "notes", "record", "recording_path", "recordings_kernel", "run", "run_all"]

@@ -189,6 +189,22 @@ def load_recording(name: str, reason: str | None = None) -> ProbeResult:
                        dict(raw.get("partial") or {}), str(path))
 
 
+def recordings_kernel() -> dict:
+    """The kernel build every shipped recording was measured on: ``{"kernel", "machine", "cpu_model", "first",
+    "last", "probes"}``; ``kernel`` lists every build found (one, when the recordings agree)."""
+    builds, dates, machines, models = {}, [], set(), set()
+    for name in NAMES:
+        r = load_recording(name)
+        if r.source != "recorded":
+            continue
+        builds.setdefault(r.kernel, []).append(name)
+        dates.append(r.recorded_at or "")
+        machines.add(r.provenance.get("machine", "?"))
+        models.add(r.provenance.get("cpu_model", "?"))
+    return {"kernel": sorted(builds), "probes": builds, "machine": sorted(machines), "cpu_model": sorted(models),
+            "first": min(dates) if dates else None, "last": max(dates) if dates else None}
+
+
 def _join(a: str | None, b: str) -> str:
     return f"{a}; {b}" if a else b
 

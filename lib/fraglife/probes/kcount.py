@@ -145,12 +145,12 @@ import socket
 import tempfile
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Iterable, Mapping
 
 from ..params import Param, ParamError
-from . import _net, _perf, _sys
+from . import _counting, _net, _perf, _sys
 from ._base import ProbeUnavailable, measured
 
 NAME = "kcount"
@@ -394,15 +394,6 @@ def _qdisc_stats(link: _net.Veth) -> dict | None:
     return None
 
 
-def _delta(after: dict, before: dict, keep=()) -> dict:
-    out = {}
-    for k, v in after.items():
-        d = v - before.get(k, 0)
-        if d or k in keep:
-            out[k] = d
-    return out
-
-
 def source_size(sender: str, nbytes: int, chunk: int) -> int:
     """Bytes the sender's source holds: one call's buffer, or the file spliced from.
 
@@ -583,7 +574,7 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
 
     with ExitStack() as stack:
-        stack.enter_context(_one_transfer_at_a_time())
+        stack.enter_context(_net.one_transfer_at_a_time())  # two transfers disturb each other's counts
         link, features = _link(stack, mtu, tso, gso, gro, tbf)
         tx, rx, drain = _connect(stack, link, mss, rcvbuf, sender)
         src = _Source(sender, nbytes, chunk, stack)
@@ -629,8 +620,8 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
         "copied": any(c for *_, c in w["got"]),
         "seconds": round(w["seconds"], 4),
         "tcp_info": tcp["tcp_info"],
-        "snmp": {side: _delta(w["after"]["snmp"][side], w["before"]["snmp"][side], SNMP_KEEP) for side in ("tx", "rx")},
-        "links": {side: _delta(w["after"]["links"][side], w["before"]["links"][side]) for side in ("tx", "rx")},
+        "snmp": {side: _counting.delta(w["after"]["snmp"][side], w["before"]["snmp"][side], SNMP_KEEP) for side in ("tx", "rx")},
+        "links": {side: _counting.delta(w["after"]["links"][side], w["before"]["links"][side]) for side in ("tx", "rx")},
         "features": features,
         "skb_alloc_sites": alloc_names,
     }
@@ -762,7 +753,7 @@ def _tcp_record(w: dict, tbf: Tbf | None) -> dict:
     qdisc = None
     drop_rate = 0.0
     if tbf is not None:
-        qdisc = {"kind": "tbf", **asdict(tbf), **_delta(after["qdisc"], before["qdisc"],
+        qdisc = {"kind": "tbf", **asdict(tbf), **_counting.delta(after["qdisc"], before["qdisc"],
                                                          keep=("packets", "drops", "bytes", "overlimits"))}
         offered = qdisc["packets"] + qdisc["drops"]
         drop_rate = qdisc["drops"] / offered if offered else 0.0
@@ -794,31 +785,6 @@ def _snapshot(link: _net.Veth, tx: socket.socket, rx: socket.socket, tbf) -> dic
         "links": {"tx": _net.link_stats(link.tx_ns, link.tx_if), "rx": _net.link_stats(link.rx_ns, link.rx_if)},
         "qdisc": _qdisc_stats(link) if tbf is not None else None,
     }
-
-
-#: Two transfers at once disturb each other: the idle-subtracted counters count both, and the two
-#: share the CPUs (chapters run two at a time). A lock file serialises them across processes.
-LOCK_FILE = "fraglife-kcount.lock"
-LOCK_WAIT_S = 300.0
-
-
-@contextmanager
-def _one_transfer_at_a_time():
-    path = os.path.join(tempfile.gettempdir(), LOCK_FILE)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"another transfer held {path} for {LOCK_WAIT_S:.0f} s") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor drops the lock
 
 
 def leftovers() -> list[str]:
