@@ -307,6 +307,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         *pick(WORKLOAD_PARAMS, drop=("workload",)),
         *REPLAY_PARAMS,
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
 )
 
