@@ -111,6 +111,7 @@ from typing import Any, Callable, Mapping
 from ..params import Param, ParamError, Params, ParamSpec
 from ..paths import BOOK
 from .kit import MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
+from .kit import KERNEL_PARAM  # the kernel whose rules a chapter follows
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -254,6 +255,7 @@ CHAPTERS: tuple[Chapter, ...] = (
               "ACK and the TX completion, us", lo=0.0, hi=10_000.0),
         Param("line_gbit", int, 100, "line rate in Gbit/s", lo=1, hi=1600),
         *pick(WORKLOAD_PARAMS, "bytes_sent", "mss", "loss_rate", "cpus", "seed"),
+        KERNEL_PARAM,
         MEASUREMENTS_PARAM,
     ),
     _chapter(
