@@ -53,11 +53,27 @@ def chart_sendmsg_sizes(df: pd.DataFrame):
                        rule_color(), {"atomics_per_mib": ".0f", "ns_per_mib": ".0f"}, (400, 200))
 
 
+def merge_same(df: pd.DataFrame) -> pd.DataFrame:
+    """One row of bars for rules whose phases are the same (today and the owner: moving the buffers to the owner
+    changes no timing), labelled with both rules and both holders."""
+    key = ["sendmsg", "phase", "start_us", "end_us"]
+    rules = list(dict.fromkeys(df["rule"]))
+    label = {r: f"{r}: {df[df.rule == r]['held by'].iloc[0]}" for r in rules}
+    for i, a in enumerate(rules):
+        for b in rules[i + 1:]:
+            if label[b] != label[a] and df[df.rule == a][key].reset_index(drop=True).equals(
+                    df[df.rule == b][key].reset_index(drop=True)):
+                label[a] = label[b] = (f"{a} and {b}, the same timing: {df[df.rule == a]['held by'].iloc[0]} "
+                                       f"or {df[df.rule == b]['held by'].iloc[0]}")
+    out = df.assign(row=df["rule"].map(label))
+    return out.drop_duplicates(["row"] + key)
+
+
 def chart_timeline(df: pd.DataFrame):
-    """Bars: each of the first sendmsg()s from its return to the network letting go, by phase; one row per rule,
-    labelled with who holds the pages meanwhile."""
-    d = df.assign(row=df["rule"] + ": " + df["held by"])
-    rows = [f"{r}: {h}" for r, h in dict(zip(d["rule"], d["held by"])).items()]
+    """Bars: each of the first sendmsg()s from its return to the network letting go, by phase; one row per rule
+    (rules with the same timing share a row), labelled with who holds the pages meanwhile."""
+    d = merge_same(df)
+    rows = list(dict.fromkeys(d["row"]))
     return alt.Chart(d).mark_bar(height=5).encode(
         x=alt.X("start_us:Q", title="time since the first splice() (us)"),
         x2="end_us:Q",
