@@ -283,22 +283,11 @@ def model_quantities(inputs: Mapping) -> dict:
 AGAINST = compare.Against("05_splice_destructors", "kcount_splice", model_inputs, model_quantities, EXPECTED_GAPS)
 CHAPTER = "05_splice_destructors"
 
-#: Why software GSO segments fewer skbs than the model where tails were held: the heads the kernel cuts off.
-GSO_SPLIT = ("the heads tcp_mss_split_point() and tso_fragment() cut off a held tail are whole-MSS skbs, and "
-             "tcp_set_skb_tso_segs() gives an skb no longer than the MSS no GSO size, so software GSO leaves them "
-             "alone (net/ipv4/tcp_output.c, v6.18); the model keeps the whole tail, which grows past an MSS and is "
-             "segmented")
-
-
 def grid_reason(run: Mapping, quantity: str) -> str:
     """The kernel mechanism the send rule leaves out for ``quantity`` of a kcount_splice grid transfer ("" if
     none): where send calls found the previous tail unsent, the kernel had cut it (compare.TAIL_SPLIT: one more
-    skb sent and freed; for software GSO, fewer skbs to segment, :data:`GSO_SPLIT`)."""
-    why = compare.grid_reason(run, quantity)
-    share = (run.get("tail_unsent") or {}).get("share") or 0.0
-    if not why and quantity == "gso_segments" and run.get("software_gso") and share > 0:
-        return GSO_SPLIT
-    return why
+    skb sent and freed; for software GSO, fewer skbs to segment, compare.GSO_SPLIT)."""
+    return compare.grid_reason(run, quantity)
 
 
 #: What each kcount_filemap quantity means, in the model and in the kernel's observation.
