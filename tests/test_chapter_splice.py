@@ -116,3 +116,13 @@ def test_the_timeline_chart_merges_rules_with_the_same_timing(R):
     d = view.merge_same(R.timeline)
     assert d["row"].nunique() == 2 and len(d) < len(R.timeline)
     assert np.array_equal(R.pipe_runs["today"], R.pipe_runs["owner"])
+
+
+def test_sources_that_take_the_same_share_a_bar(recorded):
+    from fraglife.views import splice_destructors as view
+
+    s = ch.Results(_params(bytes_sent=MiB)).sources
+    bars = view.distinct_bars(s)
+    assert len(bars) < len(s) and set(bars.rule) == {"today", "owner"}
+    assert (bars.groupby("rule").atomics_per_mib.nunique() == bars.rule.value_counts()).all()  # bars differ
+    assert any(" = " in name for name in bars.source)
