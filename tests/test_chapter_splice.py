@@ -124,5 +124,6 @@ def test_sources_that_take_the_same_share_a_bar(recorded):
     s = ch.Results(_params(bytes_sent=MiB)).sources
     bars = view.distinct_bars(s)
     assert len(bars) < len(s) and set(bars.rule) == {"today", "owner"}
-    assert (bars.groupby("rule").atomics_per_mib.nunique() == bars.rule.value_counts()).all()  # bars differ
+    n = bars.groupby("rule").atomics_per_mib.nunique()
+    assert n.to_dict() == bars.rule.value_counts().to_dict()  # the bars of a rule differ
     assert any(" = " in name for name in bars.source)
