@@ -406,7 +406,9 @@ class Results(compare.Compares):
         rows = []
         for R in pair:
             h = R.headline
-            rows.append({"kernel": kit.kernel_label(R.release), "page cache": R.folios[1],
+            large = kernels.follows(R.release, "ext4_large_folios")
+            rows.append({"kernel": kit.kernel_label(R.release),
+                         "ext4 page cache": "large folios (measured)" if large else "order-0 pages",
                          "fill atomics per page": R.fill_pp(), "today atomics per MiB": h["today_atomics_per_mib"],
                          "owner atomics per MiB": h["owner_atomics_per_mib"],
                          "owner saves, %": round(100 * h["owner_saving"], 1)})
