@@ -460,6 +460,11 @@ class Results(compare.Compares):
             ("network hold after the wire", f"{P.completion_us:g} us", "parameter completion_us (ACK, TX completion)"),
             ("skbs in flight (replay)", f"{t['inflight']}", "completion_us / wire time of a full skb"),
             ("socket's send buffer", f"{pipe.TCP_WMEM_MAX >> 20} MiB", "tcp_wmem's default maximum, ip-sysctl.rst"),
+            ("kernel rules", kit.kernel_label(self.release), "parameter kernel (model/kernels.py)"),
+            ("the file's page cache", "large folios" if kernels.follows(self.release, "ext4_large_folios")
+             else "order-0 pages", "kcount_filemap probe; ext4_large_folios (6.16)"),
+            ("fill atomics per page", f"{self.fill_pp():.2f}", "filemap_splice_read() over those folios"
+             if P.source != "vmsplice" else "iter_to_pipe(): a GUP ref per page"),
         ]
         return pd.DataFrame(rows, columns=["quantity", "value", "from"])
 
