@@ -692,8 +692,10 @@ def comparison_remark(R: Results) -> str:
            "cannot count them now, or the run asked for recordings)"}
     where = src.get(R.kernel.source, R.kernel.source) if R.kernel.source == R.filemap.source else \
         f"kcount_splice {R.kernel.source}, kcount_filemap {R.filemap.source}"
-    return (f"**{agree} of {n}** quantities agree {compare.GRID_RULE}; {len(off) - unexplained} do not and name the "
-            f"kernel mechanism the model leaves out; **{unexplained}** are unexplained. The fill rule is confirmed "
+    rest = ("none is left to explain" if agree == n else
+            f"{len(off) - unexplained} do not and name the kernel mechanism the model leaves out; **{unexplained}** "
+            f"are unexplained")
+    return (f"**{agree} of {n}** quantities agree {compare.GRID_RULE}; {rest}. The fill rule is confirmed "
             f"by the filemap batches ({s.loc['filemap_batches', 'agree']} of "
             f"{s.loc['filemap_batches', 'compared']} settings, model / kernel {s.loc['filemap_batches', 'model / kernel']}) "
             f"and the bytes a pipe slot takes; the send rule by the skbs transmitted "
@@ -716,8 +718,8 @@ def conclusion(R: Results) -> str:
         f"**What it needs.** Batches (one page per `sendmsg()`: {s.loc[ONE_PAGE, 'owner']:.0f} against "
         f"{s.loc[ONE_PAGE, 'today']:.0f}) and buffers that leave the ring ({_ring_limit(R)}); an application "
         f"reusing its vmsplice buffer at return rewrites **{h['vmsplice_share_rewritten']:.0%}** of it in flight.",
-        f"**This kernel.** {agree} of {compared} counts of real splice transfers agree with the model "
-        f"{compare.RULE}; the rest name their kernel mechanism.",
+        f"**This kernel.** {agree} of {compared} counts of real splice transfers and of the page cache agree "
+        f"with the model {compare.RULE}" + ("." if agree == compared else "; the rest name their kernel mechanism."),
     )
 
 
