@@ -58,9 +58,9 @@ def chart_rules(df: pd.DataFrame):
 
 def chart_sendmsg_sizes(df: pd.DataFrame):
     """Lines: atomics per MiB against pages per sendmsg(), today and with the owner."""
-    return plots.lines(df, "Pages per sendmsg(): where the owner starts to pay",
+    return plots.lines(df, "",  # the section's heading names it
                        ("sendmsg_pages", "pages per sendmsg() (log)"), ("atomics_per_mib", "atomics per MiB"),
-                       rule_color(), {"atomics_per_mib": ".0f", "ns_per_mib": ".0f"}, (400, 200))
+                       rule_color(), {"atomics_per_mib": ".0f", "ns_per_mib": ".0f"}, (640, 170))
 
 
 def merge_same(df: pd.DataFrame) -> pd.DataFrame:
@@ -104,7 +104,7 @@ def chart_panel(df: pd.DataFrame):
                                      tooltip=["rule", alt.Tooltip("atomics_per_mib:Q", format=".0f")])
     rate = base.mark_bar().encode(x=alt.X("gbit_per_s:Q", title="Gbit/s through the pipe"),
                                   tooltip=["rule", alt.Tooltip("gbit_per_s:Q", format=".2f")])
-    return alt.hconcat(atomics.properties(width=220, height=90), rate.properties(width=220, height=90))
+    return alt.hconcat(atomics.properties(width=220, height=70), rate.properties(width=220, height=70))
 
 
 def controls(spec, params: Mapping[str, Any]) -> dict:
@@ -121,5 +121,4 @@ def panel(df: pd.DataFrame) -> list:
 
 def make_panel(ch, P, R) -> widgets.Panel:
     """Chapter 05's control panel; ``ch`` is the chapter module (a view never imports it)."""
-    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)),
-                         title="Atomics per MiB and throughput by rule")
+    return widgets.panel(controls(widgets.spec_of(P), P), lambda **c: panel(ch.panel_data(P, **c)))
