@@ -1,6 +1,7 @@
 """A pipe's ring of ``pipe_buffer``s between a source and a socket, over time (chapter 05).
 
-The pipe (v6.12). A pipe is a ring of ``pipe_buffer`` slots: ``PIPE_DEF_BUFFERS`` (16) by default
+The pipe (v6.18; the same in v6.12 but for the anonymous pipe's spare pages, one before 6.15). A
+pipe is a ring of ``pipe_buffer`` slots: ``PIPE_DEF_BUFFERS`` (16) by default
 (include/linux/pipe_fs_i.h), up to ``pipe-max-size`` (1 MiB, ``pipe_max_size`` in fs/pipe.c) with
 ``F_SETPIPE_SZ`` (``pipe_set_size()``). A buffer is one page, or part of one, and a
 ``pipe_buf_operations``: ``confirm``, ``release`` (the buffer's destructor, ``pipe_buf_release()``),
@@ -52,10 +53,10 @@ from __future__ import annotations
 import numpy as np
 
 PAGE_SIZE = 4096
-PIPE_DEF_BUFFERS = 16  # include/linux/pipe_fs_i.h, v6.12
-PIPE_MAX_SIZE = 1 << 20  # pipe_max_size, fs/pipe.c (/proc/sys/fs/pipe-max-size), v6.12
-SPLICE_BVECS = 16  # splice_to_socket(): struct bio_vec bvec[16], fs/splice.c, v6.12
-GUP_BATCH = 16  # iter_to_pipe(): struct page *pages[16], fs/splice.c, v6.12
+PIPE_DEF_BUFFERS = 16  # include/linux/pipe_fs_i.h, v6.18 = v6.12
+PIPE_MAX_SIZE = 1 << 20  # pipe_max_size, fs/pipe.c (/proc/sys/fs/pipe-max-size), v6.18 = v6.12
+SPLICE_BVECS = 16  # splice_to_socket(): struct bio_vec bvec[16], fs/splice.c, v6.18 = v6.12
+GUP_BATCH = 16  # iter_to_pipe(): struct page *pages[16], fs/splice.c, v6.18 = v6.12
 # net.ipv4.tcp_wmem's default maximum, what send-buffer autotuning grows sk_sndbuf to
 # (Documentation/networking/ip-sysctl.rst, tcp_wmem: max 4MB)
 TCP_WMEM_MAX = 4 << 20
@@ -63,7 +64,7 @@ RULES = ("today", "owner", "pipe_holds")
 TODAY, OWNER, PIPE_HOLDS = range(3)
 SOURCES = ("splice", "vmsplice", "sendfile")
 
-#: The pipe_buffer operations of each source's buffers, and what filling the pipe takes (v6.12).
+#: The pipe_buffer operations of each source's buffers, and what filling the pipe takes (v6.18 = v6.12).
 BUFFER_OPS = (
     {"source": "splice (file)", "ops": "page_cache_pipe_buf_ops",
      "fill": "splice_folio_into_pipe(): folio_get() per page-sized buffer",
@@ -85,7 +86,8 @@ BUFFER_OPS = (
      "where": "fs/splice.c, fs/read_write.c do_sendfile()"},
     {"source": "write() into a pipe", "ops": "anon_pipe_buf_ops",
      "fill": "anon_pipe_write(): a fresh page per buffer, the data copied in",
-     "release": "anon_pipe_buf_release(): put_page(), or keep it as the pipe's one spare page",
+     "release": "anon_pipe_buf_release() -> anon_pipe_put_page(): put_page(), or keep it as a spare page (two since "
+                "6.15, one before)",
      "try_steal": "anon_pipe_buf_try_steal(): if page_count() is 1",
      "get": "generic_pipe_buf_get(): try_get_page()",
      "where": "fs/pipe.c"},
