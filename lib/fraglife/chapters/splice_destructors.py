@@ -46,7 +46,7 @@ CLAIMS_EXAMPLES = 12
 #: Where the model is known not to follow a kernel count of this chapter's transfers, and why.
 _TSO_CUT = ("`tcp_write_xmit()` cuts a write-queue skb to `tcp_tso_segs()` segments and to what the congestion "
             "window allows (`tso_fragment()`); `tcp_tso_autosize()` sizes those from the pacing rate and the minimum "
-            "RTT (net/ipv4/tcp_output.c, v6.12), both still growing early in a connection, which is a larger share "
+            "RTT (net/ipv4/tcp_output.c, v6.18), both still growing early in a connection, which is a larger share "
             "of a short transfer. The model transmits whole skbs.")
 EXPECTED_GAPS: dict[tuple[str, str], str] = {
     ("splice_tso_on", "transmissions"): _TSO_CUT,
