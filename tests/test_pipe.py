@@ -75,3 +75,57 @@ def test_holders_split_the_same_pages_by_rule():
     for rule, label in ((pipe.TODAY, "skb page refs"), (pipe.OWNER, "owner"), (pipe.PIPE_HOLDS, "pipe slots")):
         h = pipe.holders(pipe.simulate(rule=rule, **kw), rule, times)
         assert h[label].max() > 0 and sum(v.sum() for k, v in h.items() if k != label) == 0
+
+
+# ---------------------------------------------------------------- the pipe's fill from the page cache
+fill_params = st.fixed_dictionaries({
+    "folios": st.lists(st.sampled_from([1, 1, 2, 4, 16, 64, 512]), min_size=1, max_size=200),
+    "call_pages": st.sampled_from([1, 3, 4, 16, 31, 32, 64, 256]),
+})
+
+
+@settings(max_examples=200, deadline=None)
+@given(kw=fill_params, share=st.floats(0, 1))
+def test_filemap_fill_compiled_is_the_twin(kw, share):
+    folios = np.array(kw["folios"], dtype=np.int64)
+    n = int(share * folios.sum())
+    a = pipe.filemap_fill(folios, kw["call_pages"], n)
+    assert np.array_equal(a, pipe_twin.filemap_fill(folios, kw["call_pages"], n))
+    calls, batches, pieces, buffers, atomics = a
+    assert buffers == n and calls == -(-n // kw["call_pages"])  # one pipe_buffer per page, whatever the folio
+    assert calls <= batches <= pieces and atomics == 2 * pieces + buffers
+    assert pieces <= n  # never more folio pieces than pages
+
+
+@pytest.mark.parametrize("fp, call_pages, per_page", [(1, 16, 3.0), (16, 16, 1 + 2 / 16), (16, 64, 1 + 2 / 16),
+                                                     (512, 64, 1 + 2 / 64), (4, 1, 3.0)])
+def test_filemap_fill_rule(fp, call_pages, per_page):
+    """3 atomics per page on order-0 page cache; 1 + 2/folio pages on large folios a call covers whole; a folio
+    larger than the call costs 2 per call (mm/filemap.c filemap_splice_read(), v6.18)."""
+    n = 4096
+    out = pipe.filemap_fill(np.full(n // fp, fp), call_pages, n)
+    assert out[4] / n == pytest.approx(per_page)
+
+
+def test_filemap_batches_hold_at_most_31_folios():
+    out = pipe.filemap_fill(np.ones(256, dtype=np.int64), 256, 256)
+    assert out[1] == 9 and out[2] == 256  # ceil(256 / PAGEVEC_SIZE)
+
+
+def test_filemap_fill_reproduces_the_recorded_batches():
+    """The kcount_filemap recording's filemap batches per MiB, from its own folio census and call sizes."""
+    from fraglife.probes import load_recording
+
+    d = load_recording("kcount_filemap").data
+    layout = pipe.folio_layout(d["folios"]["cached"]["pages_per_folio"])
+    for s in d["splice"]:
+        n = s["bytes"] // pipe.PAGE_SIZE
+        out = pipe.filemap_fill(layout, s["call"] // pipe.PAGE_SIZE, n)
+        assert out[1] / (s["bytes"] / (1 << 20)) == s["per_mib"]["filemap:mm_filemap_get_pages"]["value"]
+
+
+def test_filemap_fill_refuses_a_short_layout():
+    with pytest.raises(ValueError, match="folios"):
+        pipe.filemap_fill(np.array([1, 1]), 1, 3)
+    with pytest.raises(ValueError, match="call_pages"):
+        pipe.filemap_fill(np.array([1, 1]), 0, 2)

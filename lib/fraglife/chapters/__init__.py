@@ -255,6 +255,7 @@ CHAPTERS: tuple[Chapter, ...] = (
               "ACK and the TX completion, us", lo=0.0, hi=10_000.0),
         Param("line_gbit", int, 100, "line rate in Gbit/s", lo=1, hi=1600),
         *pick(WORKLOAD_PARAMS, "bytes_sent", "mss", "loss_rate", "cpus", "seed"),
+        KERNEL_PARAM,
         MEASUREMENTS_PARAM,
     ),
     _chapter(

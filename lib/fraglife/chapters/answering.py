@@ -91,18 +91,6 @@ def _batching(R: Any) -> answers.Answer:
         "open", saved, answers.priced("gup and faults", _source(R)), provisional=True)
 
 
-def _splice_destructors(R: Any) -> answers.Answer:
-    h = R.headline
-    saved = Number(100 * h["owner_saving"], unit="%", what="refcount atomics per MiB the destructors save")
-    return answers.Answer(
-        "e", f"With the pipe buffers' destructors owning the pages, a spliced MiB takes "
-             f"{_n(h['owner_atomics_per_mib'])} refcount atomics instead of {_n(h['today_atomics_per_mib'])}, "
-             f"and a page rewritten after vmsplice reaches {_n(100 * h['vmsplice_share_rewritten'], '%')} of "
-             f"sends.",
-        "open", saved, answers.cross_checked("the kcount_splice probe's tracepoint counts of a file spliced into "
-                                             "TCP over veth", _source(R)), provisional=True)
-
-
 def _bio_vec(R: Any) -> answers.Answer:
     h = R.headline
     frags = Number(h["phys_frags_per_mib"], unit="frags/MiB", what=f"frags as phys+len, {R.P.source} buffer")
@@ -145,7 +133,6 @@ PROVISIONAL: dict[str, Callable[[Any], answers.Answer]] = {
     "02_slim_page": _slim_page,
     "03_pinning": _pinning,
     "04_batching": _batching,
-    "05_splice_destructors": _splice_destructors,
     "06_bio_vec": _bio_vec,
     "07_kmalloc_sends": _kmalloc_sends,
     "08_unified_owner": _unified_owner,

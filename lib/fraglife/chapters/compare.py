@@ -373,10 +373,20 @@ TAIL_SPLIT = ("the kernel holds a tail by cutting its skb: tcp_write_xmit() -> t
               "whole tail unsent, does not make")
 
 
+#: The same cut seen by software GSO: the heads cut off a held tail need no segmenting.
+GSO_SPLIT = ("the heads tcp_mss_split_point() and tso_fragment() cut off a held tail are whole-MSS skbs, and "
+             "tcp_set_skb_tso_segs() gives an skb no longer than the MSS no GSO size, so software GSO leaves them "
+             "alone (net/ipv4/tcp_output.c, v6.18); the model keeps the whole tail, which grows past an MSS and is "
+             "segmented")
+
+
 def grid_reason(run: Mapping, quantity: str) -> str:
     """The kernel mechanism the model leaves out for ``quantity`` of a grid transfer, with its source ("" if
-    none): a transfer whose send calls found an unsent tail had some tails cut (:data:`TAIL_SPLIT`)."""
+    none): a transfer whose send calls found an unsent tail had some tails cut (:data:`TAIL_SPLIT`; with
+    software GSO, fewer skbs to segment: :data:`GSO_SPLIT`)."""
     share = (run.get("tail_unsent") or {}).get("share") or 0.0
     if quantity in ("transmissions", "skbs_freed") and share > 0:
         return TAIL_SPLIT
+    if quantity == "gso_segments" and run.get("software_gso") and share > 0:
+        return GSO_SPLIT
     return ""

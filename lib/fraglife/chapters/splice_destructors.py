@@ -4,10 +4,12 @@ What splice from a file, vmsplice from user memory and sendfile take and release
 today (the pipe lets go when ``sendmsg()`` returns, the skb frags hold page refs) and under a
 destructor design (the frags hold the send's owner, whose destructor calls each pipe buffer's
 ``->release()`` when the network is done): counted by the replay engine on the splice path
-(:mod:`fraglife.model.workloads` ``splice_send``), over time by the pipe model
-(:mod:`fraglife.model.pipe`), live by the ``vmsplice`` probe (the hazard) and the
-``kcount_splice`` probe (this kernel's splice path). Charts are in
-:mod:`fraglife.views.splice_destructors`; the contract is in :mod:`fraglife.chapters`.
+(:mod:`fraglife.model.workloads` ``splice_send``), the pipe's fill from the page cache and the ring
+over time by the pipe model (:mod:`fraglife.model.pipe`), live by the ``vmsplice`` probe (the
+hazard), the ``kcount_splice`` probe (this kernel's splice path over a grid of settings) and the
+``kcount_filemap`` probe (the page cache's folios, filemap batches and pipe buffers). The model
+follows the running kernel's rules or 6.12 LTS's (parameter ``kernel``; model/kernels.py). Charts
+are in :mod:`fraglife.views.splice_destructors`; the contract is in :mod:`fraglife.chapters`.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .. import answers
 from ..claims import Claim
-from ..model import costs, engine, pipe, trace as T, workloads
+from ..model import costs, engine, kernels, pipe, trace as T, workloads
 from ..model.ledger import Ledger
 from ..params import Params
 from . import compare, kit
@@ -43,7 +46,7 @@ CLAIMS_EXAMPLES = 12
 #: Where the model is known not to follow a kernel count of this chapter's transfers, and why.
 _TSO_CUT = ("`tcp_write_xmit()` cuts a write-queue skb to `tcp_tso_segs()` segments and to what the congestion "
             "window allows (`tso_fragment()`); `tcp_tso_autosize()` sizes those from the pacing rate and the minimum "
-            "RTT (net/ipv4/tcp_output.c, v6.12), both still growing early in a connection, which is a larger share "
+            "RTT (net/ipv4/tcp_output.c, v6.18), both still growing early in a connection, which is a larger share "
             "of a short transfer. The model transmits whole skbs.")
 EXPECTED_GAPS: dict[tuple[str, str], str] = {
     ("splice_tso_on", "transmissions"): _TSO_CUT,
@@ -51,24 +54,31 @@ EXPECTED_GAPS: dict[tuple[str, str], str] = {
                                      "model's whole skbs make fewer.",
 }
 
-#: The splice path today, step by step (v6.12).
+#: The splice path today, step by step (v6.18; the same in v6.12 except which folios ext4 caches).
 KERNEL_SITES = (
-    ("fill (splice from a file)", "filemap_splice_read() -> splice_folio_into_pipe()",
-     "one pipe_buffer per page of a page-cache folio, folio_get() for each", "mm/filemap.c, v6.12"),
+    ("fill (splice from a file)", "filemap_splice_read() -> filemap_get_pages() -> filemap_get_read_batch()",
+     "batches of at most 31 folios within the call (PAGEVEC_SIZE), folio_try_get() on each; "
+     "folio_batch_release() puts each again", "mm/filemap.c, v6.18"),
+    ("fill, per page", "splice_folio_into_pipe()", "one pipe_buffer per page whatever the folio's size, "
+     "folio_get() for each (page_cache_pipe_buf_ops)", "mm/filemap.c, v6.18"),
+    ("which folios", "ext4_should_enable_large_folio()", "ext4 regular files in large folios since 6.16 "
+     "(commit 7ac67301e82f); 6.12 caches them in order-0 pages", "fs/ext4/inode.c, v6.18"),
     ("fill (vmsplice)", "vmsplice_to_pipe() -> iter_to_pipe()",
      "iov_iter_get_pages2(): a GUP ref per page, 16 pages per call; one buffer per page "
-     "(user_page_pipe_buf_ops)", "fs/splice.c, v6.12"),
+     "(user_page_pipe_buf_ops)", "fs/splice.c, v6.18"),
     ("fill (sendfile)", "do_sendfile() -> do_splice_direct() -> splice_direct_to_actor()",
      "the task's own pipe (alloc_pipe_info(): PIPE_DEF_BUFFERS), filled by do_splice_read() with what fits, "
-     "then emptied into the socket, in turns", "fs/read_write.c, fs/splice.c, fs/pipe.c, v6.12"),
-    ("send", "splice_to_socket()", "up to 16 buffers into struct bio_vec bvec[16], sock_sendmsg() with "
-     "MSG_SPLICE_PAGES", "fs/splice.c, v6.12"),
-    ("frags", "tcp_sendmsg_locked() -> skb_splice_from_iter() -> skb_append_pagefrags()",
-     "a frag per page (part = min(PAGE_SIZE - off, len)), get_page() for each new frag", "net/core/skbuff.c, v6.12"),
+     "then emptied into the socket, in turns", "fs/read_write.c, fs/splice.c, fs/pipe.c, v6.18"),
+    ("send", "splice_to_socket()", "up to 16 buffers into struct bio_vec bvec[16], one sock_sendmsg() with "
+     "MSG_SPLICE_PAGES each, MSG_MORE on all but a call's last", "fs/splice.c, v6.18"),
+    ("skbs", "tcp_sendmsg_locked()", "appends to the unsent tail skb up to the size goal; tcp_push() sends a "
+     "partial tail unless it is still unsent when the next sendmsg() starts", "net/ipv4/tcp.c, v6.18"),
+    ("frags", "skb_splice_from_iter() -> skb_append_pagefrags()",
+     "a frag per page (part = min(PAGE_SIZE - off, len)), get_page() for each new frag", "net/core/skbuff.c, v6.18"),
     ("release", "splice_to_socket() -> pipe_buf_release() -> ->release()",
-     "as soon as sock_sendmsg() returns, for every buffer fully sent: put_page()", "fs/splice.c, v6.12"),
+     "as soon as sock_sendmsg() returns, for every buffer fully sent: put_page()", "fs/splice.c, v6.18"),
     ("completion", "skb_release_data()", "put_page() per frag when the last skb sharing the data is freed "
-     "(after the ACK and the device's TX completion)", "net/core/skbuff.c, v6.12"),
+     "(after the ACK and the device's TX completion)", "net/core/skbuff.c, v6.18"),
 )
 
 
@@ -109,11 +119,72 @@ def replay(cfg: Mapping, workload: str = "splice_send") -> tuple[dict[str, Ledge
     return {rule: engine.replay(tr, pol) for rule, pol in POLICY.items()}, st, pages
 
 
+# ---------------------------------------------------------------- the pipe's fill
+#: The page caches the fill table sets side by side: (label, kernel rule it needs, pages per folio or None for
+#: the kcount_filemap probe's census of a file read back from disk).
+CACHES = (
+    ("order-0 pages (ext4 on 6.12)", None, 1),
+    ("a file read back from disk (readahead's folios, measured)", "ext4_large_folios", None),
+    ("a file written in 64 KiB blocks (64 KiB folios)", "ext4_large_folios", 16),
+    ("2 MiB folios", "ext4_large_folios", 512),
+)
+
+
+def page_cache(release: str, filemap) -> tuple[np.ndarray, str]:
+    """The file's page-cache folios (pages per folio, in file order) the run's kernel gives a file read back from
+    disk, and where they come from: on a kernel with ext4's large folios, the folios this kernel's readahead
+    cached for the kcount_filemap probe's file (its census, smallest first as readahead ramps up); else order-0
+    pages (fs/ext4/inode.c, v6.12: no large folios for ext4)."""
+    census = ((filemap.data.get("folios") or {}).get("cached") or {}).get("pages_per_folio")
+    if not kernels.follows(release, "ext4_large_folios"):
+        return np.ones(16384, dtype=np.int64), "order-0 pages (ext4 has no large folios before 6.16)"
+    if not census:
+        return np.ones(16384, dtype=np.int64), "order-0 pages (the kcount_filemap probe has no folio census)"
+    sizes = sorted(int(k) for k in census)
+    return pipe.folio_layout(census), (f"folios of {sizes[0]} to {sizes[-1]} pages, as this kernel's readahead "
+                                       f"cached the kcount_filemap probe's {filemap.data['file']['bytes'] // MiB} "
+                                       f"MiB file ({filemap.source})")
+
+
+def fill_call_pages(params: Mapping) -> int:
+    """Pages one call moves from the file into the pipe: the splice size, at most the pipe's slots
+    (filemap_splice_read() caps a call at the free slots); sendfile's task pipe, 16."""
+    rb = ring_and_batch(params)
+    return max(1, min(rb["splice_pages"], rb["ring"]))
+
+
+def fill_per_page(source: str, folios: np.ndarray, call_pages: int) -> float:
+    """Refcount atomics per page to fill the pipe: from a file (splice, sendfile) what filemap_splice_read()
+    takes over ``folios`` in calls of ``call_pages`` (pipe.filemap_fill: 3 per page on order-0 pages, about
+    1 + 2/folio pages on large folios); vmsplice, one GUP ref per page (iter_to_pipe())."""
+    if source == "vmsplice":
+        return 1.0
+    out = pipe.filemap_fill(folios, call_pages, int(folios.sum()))
+    return float(out[4] / out[3])
+
+
+def fill_table(folios_read: np.ndarray, call_pages: int, release: str) -> pd.DataFrame:
+    """The fill per page cache (:data:`CACHES`): batches, folio pieces and atomics per MiB, for the run's call
+    size; ``on this kernel`` says whether the run's kernel caches an ext4 file that way."""
+    rows = []
+    for label, rule, fp in CACHES:
+        folios = folios_read if fp is None else np.full(max(1, 16384 // fp), fp, dtype=np.int64)
+        out = pipe.filemap_fill(folios, call_pages, int(folios.sum()))
+        mib = out[3] * PAGE / MiB
+        rows.append({"page cache": label, "pipe buffers per MiB": out[3] / mib, "filemap batches per MiB": out[1] / mib,
+                     "folio refs per MiB": out[2] / mib, "fill atomics per MiB": out[4] / mib,
+                     "per page": out[4] / out[3],
+                     "ext4 on this kernel": "yes" if (rule is None) != kernels.follows(release, "ext4_large_folios")
+                     else "no"})
+    return pd.DataFrame(rows)
+
+
 def rule_rows(leds: Mapping[str, Ledger], pages: Mapping, nbytes: int, units: costs.UnitCosts, gbit: float,
-              source: str) -> list[dict]:
-    """Per rule: what is taken and released per MiB, by event, with the pipe's fill, in count and time."""
+              source: str, fill_pp: float = 1.0) -> list[dict]:
+    """Per rule: what is taken and released per MiB, by event, with the pipe's fill (``fill_pp`` atomics per page
+    filled: :func:`fill_per_page`), in count and time."""
     mib = nbytes / MiB
-    fill = pages["pipe"] / mib  # folio_get() or a GUP ref per buffer filled, the same under both rules
+    fill = fill_pp * pages["pipe"] / mib  # the same under both rules
     rows = []
     for rule, led in leds.items():
         by = led.ref_by_op
@@ -207,9 +278,82 @@ def model_quantities(inputs: Mapping) -> dict:
             "completions": 0.0}
 
 
-#: The model against the kcount_splice probe: a file spliced through a pipe into TCP over veth, counted by
-#: tracepoints.
+#: The model against the kcount_splice probe's default-buffer runs: a file spliced through a pipe into TCP over
+#: veth, counted by tracepoints (the chapter's comparison is the probe's grid, :func:`comparison_rows`).
 AGAINST = compare.Against("05_splice_destructors", "kcount_splice", model_inputs, model_quantities, EXPECTED_GAPS)
+CHAPTER = "05_splice_destructors"
+
+def grid_reason(run: Mapping, quantity: str) -> str:
+    """The kernel mechanism the send rule leaves out for ``quantity`` of a kcount_splice grid transfer ("" if
+    none): where send calls found the previous tail unsent, the kernel had cut it (compare.TAIL_SPLIT: one more
+    skb sent and freed; for software GSO, fewer skbs to segment, compare.GSO_SPLIT)."""
+    return compare.grid_reason(run, quantity)
+
+
+#: What each kcount_filemap quantity means, in the model and in the kernel's observation.
+FILEMAP_QUANTITIES = {
+    "filemap_batches": "batches filemap_splice_read() fetched (filemap:mm_filemap_get_pages on the file's inode) "
+                       "per MiB; the model: at most 31 folios per batch within a call, over the file's measured "
+                       "folios (pipe.filemap_fill)",
+    "bytes_per_slot": "bytes one splice() call moved from the file into a pipe of one slot, at a file offset; the "
+                      "model: one pipe_buffer per page whatever the folio (splice_folio_into_pipe())",
+    "bytes_per_16_slots": "the same into a pipe of 16 slots",
+    "largest_folio_pages": "pages in the file's largest page-cache folio (/proc/kpageflags); the model: ext4's "
+                           "largest (EXT4_MAX_PAGECACHE_ORDER with 4 KiB blocks: PMD order, 512 pages) where the "
+                           "kernel has ext4's large folios, else 1",
+}
+
+
+def filemap_rows(filemap, release: str) -> pd.DataFrame:
+    """The model's fill against the kcount_filemap probe: filemap batches per MiB for each splice run (fed the
+    call size and the folios the probe found), the bytes a pipe of 1 and of 16 slots takes at each offset
+    observed, and the largest folio, one :func:`compare.row` each."""
+    d, src = filemap.data, filemap.source
+    if not d.get("splice"):
+        return pd.DataFrame(columns=compare.COLUMNS)
+    rows = []
+    for s in d["splice"]:
+        n = s["bytes"] // PAGE
+        out = pipe.filemap_fill(pipe.folio_layout(d["folios"]["cached"]["pages_per_folio"], n), s["call"] // PAGE, n)
+        mib = s["bytes"] / MiB
+        k = s["per_mib"]["filemap:mm_filemap_get_pages"]
+        rows.append(compare.row(CHAPTER, s["name"], "filemap_batches", k["value"], out[1] / mib, mib=mib,
+                                low=k["low"], high=k["high"], measured=src,
+                                how_counted=FILEMAP_QUANTITIES["filemap_batches"]))
+    pb, size = d["pipe_buffer"], d["file"]["bytes"]
+    for key, slots in (("1_slot", 1), ("16_slots", 16)):
+        q = "bytes_per_slot" if slots == 1 else "bytes_per_16_slots"
+        for off, moved in zip(pb["offsets"], pb[key]["moved"]):
+            model = min(slots * PAGE - off % PAGE, size - off)
+            rows.append(compare.row(CHAPTER, f"pipe of {slots} slot{'s' if slots > 1 else ''} at offset {off}", q,
+                                    float(moved), float(model), mib=1.0, slack_events=0.0, measured=src,
+                                    how_counted=FILEMAP_QUANTITIES[q]))
+    largest = max(int(k) for k in d["folios"]["cached"]["pages_per_folio"])
+    model = 512 if kernels.follows(release, "ext4_large_folios") else 1
+    rows.append(compare.row(CHAPTER, f"{size // MiB} MiB file on {d['file']['filesystem']}", "largest_folio_pages",
+                            float(largest), float(model), mib=1.0, slack_events=0.0, measured=src,
+                            how_counted=FILEMAP_QUANTITIES["largest_folio_pages"]))
+    return pd.DataFrame(rows, columns=compare.COLUMNS)
+
+
+def comparison_rows(splice, filemap, release: str) -> pd.DataFrame:
+    """The chapter's model against the running kernel: the kcount_splice grid (skbs transmitted and freed,
+    software GSO's segments, sendmsg passes; compare.grid_rows fed each setting, with :func:`grid_reason`) and
+    the kcount_filemap fill (:func:`filemap_rows`)."""
+    return compare.table([compare.grid_rows(splice, "grid", CHAPTER, grid_reason), filemap_rows(filemap, release)])
+
+
+def comparison_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per quantity: settings compared, how many agree, how many do not and carry their reason, how many do not
+    and carry none, and the model / kernel ratio's range."""
+    c = compare.compared(table)
+    rows = []
+    for q, g in c.groupby("quantity", sort=False):
+        off = g[g.agrees == False]  # noqa: E712
+        rows.append({"quantity": q, "compared": len(g), "agree": int((g.agrees == True).sum()),  # noqa: E712
+                     "explained": int((off.reason != "").sum()), "unexplained": int((off.reason == "").sum()),
+                     "model / kernel": f"{g.ratio.min():.2f} to {g.ratio.max():.2f}"})
+    return pd.DataFrame(rows)
 
 
 class Results(compare.Compares):
@@ -222,6 +366,85 @@ class Results(compare.Compares):
         self.pipe = ring_and_batch(self.P)
         self.timing = timing(self.P)
         self.cfg = config(self.P)
+
+    #: the page cache's folios, filemap batches and pipe buffers of this kernel (the full 64 MiB file)
+    filemap = kit.probe_result("kcount_filemap", quick=False)
+
+    @cached_property
+    def release(self) -> str:
+        """The release whose rules the model follows (parameter kernel: the measurements' kernel, or 6.12)."""
+        return kit.kernel_release(self.P.kernel, self.P.measurements, self.filemap)
+
+    @cached_property
+    def measured_release(self) -> str:
+        """The kernel the probes' counts come from: what the comparison follows, whatever the kernel parameter."""
+        return kit.kernel_release("running", self.P.measurements, self.filemap)
+
+    @cached_property
+    def folios(self) -> tuple[np.ndarray, str]:
+        """The file's page-cache folios on the run's kernel (pages per folio, file order) and where they come from."""
+        return page_cache(self.release, self.filemap)
+
+    def fill_pp(self, params: Mapping | None = None) -> float:
+        """Refcount atomics per page to fill the pipe for ``params`` (default the run's)."""
+        p = self.P if params is None else params
+        return fill_per_page(p["source"], self.folios[0], fill_call_pages(p))
+
+    @cached_property
+    def fill(self) -> pd.DataFrame:
+        """The pipe's fill from a file on each page cache (:data:`CACHES`) at the run's call size."""
+        return fill_table(self.folios[0] if kernels.follows(self.release, "ext4_large_folios")
+                          else page_cache(kernels.NEWEST, self.filemap)[0], fill_call_pages(self.P), self.release)
+
+    @cached_property
+    def kernels(self) -> pd.DataFrame:
+        """The run's headline numbers on the running kernel and on 6.12 LTS, side by side, with the rules that
+        differ between them and this chapter follows."""
+        other = Results(dict(self.P, kernel="6.12" if self.P.kernel == "running" else "running"))
+        other.__dict__.update({k: self.__dict__[k] for k in ("units", "filemap") if k in self.__dict__})
+        pair = (self, other) if self.P.kernel == "running" else (other, self)
+        rows = []
+        for R in pair:
+            h = R.headline
+            large = kernels.follows(R.release, "ext4_large_folios")
+            rows.append({"kernel": kit.kernel_label(R.release),
+                         "ext4 page cache": "large folios (measured)" if large else "order-0 pages",
+                         "fill atomics per page": R.fill_pp(), "today atomics per MiB": h["today_atomics_per_mib"],
+                         "owner atomics per MiB": h["owner_atomics_per_mib"],
+                         "owner saves, %": round(100 * h["owner_saving"], 1)})
+        return pd.DataFrame(rows)
+
+    @cached_property
+    def rules_that_differ(self) -> pd.DataFrame:
+        """The versioned rules chapter 05 follows that differ between the running kernel and 6.12 LTS."""
+        a, b = kit.kernel_release("running", self.P.measurements, self.filemap), kernels.LTS
+        return pd.DataFrame([{"rule": r.name, "changed in": r.changed_in, "6.12": r.before, "since": r.after,
+                              "source": r.cite_after} for r in kernels.differences(a, b) if "05" in r.chapters])
+
+    @cached_property
+    def transfers(self) -> pd.DataFrame:
+        """The kcount_splice grid's settings as the model is fed them (and what the kernel decided: the tail
+        share)."""
+        grid = self.kernel.data.get("grid", [])
+        return pd.DataFrame([{"transfer": r["name"], **compare.grid_inputs({**r, "kernel": r.get("kernel")
+                                                                               or self.kernel.kernel})}
+                             for r in grid])
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame:
+        """The model against the running kernel: the kcount_splice grid and the kcount_filemap fill, one row per
+        setting and quantity (compare's row format)."""
+        return comparison_rows(self.kernel, self.filemap, self.measured_release)
+
+    @cached_property
+    def comparison_table(self) -> pd.DataFrame:
+        """Every row, the columns the chapter shows, the reason only where the model does not agree."""
+        t = self.comparison
+        return t[compare.TABLE_COLUMNS].assign(reason=t.reason.where(t.agrees == False, ""))  # noqa: E712
+
+    @cached_property
+    def comparison_summary(self) -> pd.DataFrame:
+        return comparison_summary(self.comparison)
 
     @cached_property
     def setup(self) -> pd.DataFrame:
@@ -237,6 +460,11 @@ class Results(compare.Compares):
             ("network hold after the wire", f"{P.completion_us:g} us", "parameter completion_us (ACK, TX completion)"),
             ("skbs in flight (replay)", f"{t['inflight']}", "completion_us / wire time of a full skb"),
             ("socket's send buffer", f"{pipe.TCP_WMEM_MAX >> 20} MiB", "tcp_wmem's default maximum, ip-sysctl.rst"),
+            ("kernel rules", kit.kernel_label(self.release), "parameter kernel (model/kernels.py)"),
+            ("the file's page cache", "large folios" if kernels.follows(self.release, "ext4_large_folios")
+             else "order-0 pages", "kcount_filemap probe; ext4_large_folios (6.16)"),
+            ("fill atomics per page", f"{self.fill_pp():.2f}", "filemap_splice_read() over those folios"
+             if P.source != "vmsplice" else "iter_to_pipe(): a GUP ref per page"),
         ]
         return pd.DataFrame(rows, columns=["quantity", "value", "from"])
 
@@ -252,7 +480,8 @@ class Results(compare.Compares):
     def rules(self) -> pd.DataFrame:
         """What each rule takes and releases per MiB for the run's source, pipe and send size."""
         leds, _st, pages = self.replays
-        return pd.DataFrame(rule_rows(leds, pages, self.P.bytes_sent, self.units, self.P.line_gbit, self.P.source))
+        return pd.DataFrame(rule_rows(leds, pages, self.P.bytes_sent, self.units, self.P.line_gbit, self.P.source,
+                                      self.fill_pp()))
 
     @cached_property
     def time_table(self) -> pd.DataFrame:
@@ -271,7 +500,7 @@ class Results(compare.Compares):
             p = dict(self.P, source=source, pipe_kib=pipe_kib, splice_kib=max(self.P.splice_kib, pipe_kib))
             leds, _st, pages = replay(config(p))
             label = f"{source}, {pipe_kib} KiB pipe" if source != "sendfile" else "sendfile (16-slot pipe)"
-            rows += rule_rows(leds, pages, p["bytes_sent"], self.units, self.P.line_gbit, label)
+            rows += rule_rows(leds, pages, p["bytes_sent"], self.units, self.P.line_gbit, label, self.fill_pp(p))
         return pd.DataFrame(rows)
 
     @cached_property
@@ -280,7 +509,8 @@ class Results(compare.Compares):
         rows = []
         for k in (ONE_PAGE, TWO_PAGES, 4, 8, FULL_PAGES):
             leds, _st, pages = replay(config(self.P, k))
-            for r in rule_rows(leds, pages, self.P.bytes_sent, self.units, self.P.line_gbit, self.P.source):
+            for r in rule_rows(leds, pages, self.P.bytes_sent, self.units, self.P.line_gbit, self.P.source,
+                               self.fill_pp()):
                 rows.append({"sendmsg_pages": k, "rule": r["rule"], "atomics_per_mib": r["atomics_per_mib"],
                              "ns_per_mib": r["ns_per_mib"], "clean": r["clean"]})
         return pd.DataFrame(rows)
@@ -312,6 +542,17 @@ class Results(compare.Compares):
         return vmsplice_reuse(self.P)
 
     @cached_property
+    def panel(self) -> pd.DataFrame:
+        """Per rule (pipe_holds takes what the owner takes): atomics and ns per MiB, throughput, hold time and pages
+        in flight: the panel's table, and the numbers the text states."""
+        r, tp = self.rules.set_index("rule"), self.throughput.set_index("rule")
+        return pd.DataFrame([{"rule": rule, "atomics_per_mib": r.loc["owner" if rule == "pipe_holds" else rule,
+                                                                      "atomics_per_mib"],
+                              "ns_per_mib": r.loc["owner" if rule == "pipe_holds" else rule, "ns_per_mib"],
+                              "gbit_per_s": tp.loc[rule, "gbit_per_s"], "hold_us": tp.loc[rule, "hold_us"],
+                              "inflight_pages": tp.loc[rule, "mean_inflight_pages"]} for rule in pipe.RULES])
+
+    @cached_property
     def headline(self) -> dict:
         r = self.rules.set_index("rule")
         tp = self.throughput.set_index("rule")
@@ -339,20 +580,11 @@ def headline(**params) -> dict:
 
 def panel_data(params: Mapping, *, pipe_kib: int, splice_kib: int, completion_us: float,
                line_gbit: int) -> pd.DataFrame:
-    """The panel's table: per rule, atomics and time per MiB and throughput, for one setting (4 MiB replays)."""
-    p = dict(params, pipe_kib=pipe_kib, splice_kib=splice_kib, completion_us=completion_us, line_gbit=line_gbit,
-             bytes_sent=min(params["bytes_sent"], 4 * MiB))
-    leds, _st, pages = replay(config(p))
-    rows = {r["rule"]: r for r in rule_rows(leds, pages, p["bytes_sent"], kit.unit_costs(params["measurements"]),
-                                            line_gbit, params["source"])}
-    tp = throughput_table(pipe_runs(p)).set_index("rule")
-    out = []
-    for rule in pipe.RULES:
-        base = rows["owner" if rule == "pipe_holds" else rule]  # holding the slot takes what the owner takes
-        out.append({"rule": rule, "atomics_per_mib": base["atomics_per_mib"], "ns_per_mib": base["ns_per_mib"],
-                    "gbit_per_s": tp.loc[rule, "gbit_per_s"], "hold_us": tp.loc[rule, "hold_us"],
-                    "inflight_pages": tp.loc[rule, "mean_inflight_pages"]})
-    return pd.DataFrame(out)
+    """The panel's table: per rule, atomics and time per MiB and throughput, for one setting, from the same
+    functions and at the same size as the chapter's text (:meth:`Results.panel`), so at the run's own values it
+    shows the text's numbers."""
+    return Results(dict(params, pipe_kib=pipe_kib, splice_kib=splice_kib, completion_us=completion_us,
+                        line_gbit=line_gbit)).panel
 
 
 # ---------------------------------------------------------------- prose
@@ -421,24 +653,108 @@ def units_remark(R: Results) -> str:
 gaps_remark = compare.results_remark
 
 
+def fill_remark(R: Results) -> str:
+    """Markdown: what filling the pipe takes on the run's kernel, against the other kernel's page cache."""
+    f = R.fill
+    here = R.fill_pp()
+    other = f.iloc[1] if R.P.kernel == "6.12" else f.iloc[0]
+    other_kernel = "a kernel with ext4's large folios (a file read back)" if R.P.kernel == "6.12" else \
+        "order-0 page cache (ext4 on 6.12)"
+    if R.P.source == "vmsplice":
+        return (f"vmsplice fills the pipe with one GUP ref per page (**{here:.0f}** atomic per page); from a file "
+                f"the fill would take {f.iloc[0]['per page']:.0f} per page on order-0 pages.")
+    return (f"On {kit.kernel_label(R.release)} the file's page cache is {R.folios[1]}. Filling the pipe in calls "
+            f"of {kit.plural(fill_call_pages(R.P), 'page')} takes **{here:.2f}** refcount atomics per page "
+            f"({here * MiB / PAGE:.0f} per MiB); {other_kernel} takes **{other['per page']:.2f}** "
+            f"({other['fill atomics per MiB']:.0f} per MiB). Every page cache gives "
+            f"{f.iloc[0]['pipe buffers per MiB']:.0f} pipe buffers per MiB: one per page, whatever the folio.")
+
+
+def kernels_remark(R: Results) -> str:
+    """Markdown: the headline on the running kernel and on 6.12 LTS."""
+    k = R.kernels
+    a, b = k.iloc[0], k.iloc[1]
+    return (f"On {a.kernel} today takes **{a['today atomics per MiB']:.0f}** atomics per MiB and the owner "
+            f"**{a['owner atomics per MiB']:.0f}** ({a['owner saves, %']:.0f} % fewer); on {b.kernel}, whose ext4 "
+            f"caches order-0 pages, **{b['today atomics per MiB']:.0f}** and **{b['owner atomics per MiB']:.0f}** "
+            f"({b['owner saves, %']:.0f} % fewer). The fill is the same under both rules, so a costlier fill "
+            f"dilutes the saving.")
+
+
+def comparison_remark(R: Results) -> str:
+    """Markdown: how many quantities agree, which confirm the chapter's rules, and where the counts come from."""
+    t = R.comparison
+    agree, n = compare.tally(t)
+    s = R.comparison_summary.set_index("quantity")
+    off = compare.compared(t)[compare.compared(t).agrees == False]  # noqa: E712
+    unexplained = len(compare.unexplained(t))
+    src = {"live": "measured now on this machine", "recorded": "from the recordings in data/probes/ (this machine "
+           "cannot count them now, or the run asked for recordings)"}
+    where = src.get(R.kernel.source, R.kernel.source) if R.kernel.source == R.filemap.source else \
+        f"kcount_splice {R.kernel.source}, kcount_filemap {R.filemap.source}"
+    rest = ("none is left to explain" if agree == n else
+            f"{len(off) - unexplained} do not and name the kernel mechanism the model leaves out; **{unexplained}** "
+            f"are unexplained")
+    return (f"**{agree} of {n}** quantities agree {compare.GRID_RULE}; {rest}. The fill rule is confirmed "
+            f"by the filemap batches ({s.loc['filemap_batches', 'agree']} of "
+            f"{s.loc['filemap_batches', 'compared']} settings, model / kernel {s.loc['filemap_batches', 'model / kernel']}) "
+            f"and the bytes a pipe slot takes; the send rule by the skbs transmitted "
+            f"({s.loc['transmissions', 'agree']} of {s.loc['transmissions', 'compared']}) and freed "
+            f"({s.loc['skbs_freed', 'agree']} of {s.loc['skbs_freed', 'compared']}). Kernel counts: {where}, "
+            f"kernel {R.kernel.kernel or R.measured_release}.")
+
+
 def conclusion(R: Results) -> str:
-    """Markdown: what follows for the design, quoting the checked numbers."""
+    """Markdown: three points for the design, quoting the checked numbers (kit.points)."""
     h = R.headline
     s = R.sendmsg_sizes.pivot_table(index="sendmsg_pages", columns="rule", values="atomics_per_mib")
+    lts = R.kernels.iloc[1 if R.P.kernel == "running" else 0]
     agree, compared = compare.tally(R.comparison)
-    return "\n".join([
-        f"- **Refs.** With {kit.plural(h['sendmsg_pages'], 'page')} per `sendmsg()`, today takes "
+    return kit.points(
+        f"**Refs.** With {kit.plural(h['sendmsg_pages'], 'page')} per `sendmsg()` today takes "
         f"**{h['today_atomics_per_mib']:.0f}** atomics per MiB and the owner **{h['owner_atomics_per_mib']:.0f}** "
-        f"({_fewer(h['owner_saving'])}): **{h['today_ns_per_mib']:.0f}** against **{h['owner_ns_per_mib']:.0f} ns** "
-        f"per MiB here.",
-        f"- **Batches.** With one page per `sendmsg()` the owner takes {s.loc[ONE_PAGE, 'owner']:.0f} atomics "
-        f"per MiB against today's {s.loc[ONE_PAGE, 'today']:.0f}.",
-        f"- **The ring.** Moved to the owner, the buffers keep today's rate; {_ring_limit(R)}.",
-        f"- **vmsplice.** This run's application rewrites **{h['vmsplice_share_rewritten']:.0%}** of what it sent "
-        f"while still in flight, and the probe's receiver reads the new bytes.",
-        f"- **This kernel.** {agree} of {compared} counts of the real splice transfers agree with the model "
-        f"{compare.RULE}.",
-    ])
+        f"({_fewer(h['owner_saving'])}) on {kit.kernel_label(R.release)}; "
+        f"{lts['today atomics per MiB']:.0f} against {lts['owner atomics per MiB']:.0f} on {lts.kernel}.",
+        f"**What it needs.** Batches (one page per `sendmsg()`: {s.loc[ONE_PAGE, 'owner']:.0f} against "
+        f"{s.loc[ONE_PAGE, 'today']:.0f}) and buffers that leave the ring ({_ring_limit(R)}); an application "
+        f"reusing its vmsplice buffer at return rewrites **{h['vmsplice_share_rewritten']:.0%}** of it in flight.",
+        f"**This kernel.** {agree} of {compared} counts of real splice transfers and of the page cache agree "
+        f"with the model {compare.RULE}" + ("." if agree == compared else "; the rest name their kernel mechanism."),
+    )
+
+
+# ---------------------------------------------------------------- the answer
+def rule_ns(R: Results, rule: str, units: costs.UnitCosts) -> float:
+    """ns per MiB of a rule's refcount work at ``units``: the replay's ledger priced, plus the fill's atomics."""
+    leds, _st, pages = R.replays
+    fill = R.fill_pp() * pages["pipe"] / (R.P.bytes_sent / MiB)
+    return costs.total(costs.price_ledger(leds[rule], units, R.P.bytes_sent)) + fill * units["local_atomic_ns"]
+
+
+def _source(*results) -> str:
+    kinds = {r.source for r in results}
+    return kinds.pop() if len(kinds) == 1 and kinds <= {"live", "recorded"} else "mixed"
+
+
+def answer(R: Results) -> answers.Answer:
+    """Chapter 05's row of the answers table: bullet (e), the destructor design against today's page refs on the
+    splice path, cross-checked by this kernel's splice and page-cache counts."""
+    h, other = R.headline, R.kernels.iloc[1 if R.P.kernel == "running" else 0]
+    fmt = answers.format_number
+    saved = answers.Number.span(R.units, lambda u: rule_ns(R, "today", u) - rule_ns(R, "owner", u), "ns/MiB",
+                                f"CPU on refcounts the destructor saves per MiB spliced ({R.P.source})")
+    agree, n = compare.tally(R.comparison)
+    text = (f"Yes: with one owner per send calling the pipe buffers' release after the network is done, a "
+            f"spliced MiB takes {fmt(h['owner_atomics_per_mib'])} refcount atomics instead of "
+            f"{fmt(h['today_atomics_per_mib'])} on {kernels.series(R.release)} "
+            f"({fmt(round(100 * h['owner_saving']))} % fewer; {fmt(round(other['owner saves, %']))} % on "
+            f"{'6.12 LTS' if R.P.kernel == 'running' else kernels.series(R.measured_release)}), provided "
+            f"sendmsg() carries two pages or more and the buffers leave the pipe's ring when the owner takes them.")
+    return answers.Answer(
+        "e", text, "agree", saved,
+        answers.cross_checked(f"kcount_splice: skbs, frees, GSO segments and sendmsg passes over 20 splice "
+                              f"settings; kcount_filemap: filemap batches and pipe buffers; {agree} of {n} agree",
+                              _source(R.kernel, R.filemap)))
 
 
 # ---------------------------------------------------------------- claims
@@ -492,7 +808,19 @@ def _vmsplice_rewrites(R: Results):
 
 
 def _model_follows_kernel(R: Results):
-    return compare.follows(R.comparison, R.kernel.source)
+    ok, ev = compare.follows(R.comparison, R.kernel.source)
+    return ok, {**ev, "filemap_source": R.filemap.source}
+
+
+def _fill_follows_the_folios(R: Results):
+    f = R.fill
+    order0, large = f.iloc[0], f.iloc[1:]
+    several = fill_call_pages(R.P) > 1  # a one-page call pays a folio piece per page whatever the folio
+    ok = (order0["per page"] == 3.0 and (f["pipe buffers per MiB"] == MiB / PAGE).all()
+          and bool((large["per page"] < 3.0).all()) == several and (large["per page"] <= 3.0).all()
+          and np.allclose(f["fill atomics per MiB"], f["pipe buffers per MiB"] + 2 * f["folio refs per MiB"]))
+    return bool(ok), {"per_page": dict(zip(f["page cache"], f["per page"].round(3))),
+                      "call_pages": fill_call_pages(R.P), "run": round(R.fill_pp(), 3), "kernel": R.release}
 
 
 def _ledgers_balance(R: Results):
@@ -524,10 +852,17 @@ CLAIMS = (
           "application reusing its buffer at splice() return rewrites data in flight whenever it reuses it at all; "
           "with a completion from the owner it rewrites none.",
           "holds", _vmsplice_rewrites),
+    Claim("fill_follows_the_folios",
+          "Filling the pipe from a file takes 3 refcount atomics per page on order-0 page cache (ext4 on 6.12); on "
+          "large folios a try_get and a put per folio piece a call touches and a folio_get per page, so fewer "
+          "whenever a call moves more than one page (a one-page call pays 3 whatever the folio); one pipe buffer "
+          "per page whatever the folio.",
+          "holds", _fill_follows_the_folios),
     Claim("model_follows_this_kernels_splice",
-          "Fed a real splice transfer's size, MSS, splice size, TSO setting and measured retransmissions, the model's "
-          "transmissions, retransmits, skbs freed and GSO segments agree with this kernel's tracepoints within 20 %, "
-          "except where the chapter names the kernel path it does not model.",
+          "Fed each setting of the kcount_splice grid (splice size, MSS, TSO, the measured tail share) and "
+          "kcount_filemap's file (its folios, call sizes, offsets), the model's skbs transmitted and freed, GSO "
+          "segments, sendmsg passes, filemap batches and pipe buffers agree with this kernel's counts within 20 % "
+          "(or one event per MiB), except where the chapter names the kernel mechanism it does not model.",
           "holds", _model_follows_kernel),
     Claim("every_ledger_balances",
           "Every replay in this chapter ends clean: no reference held, no page left, no page freed under a frag.",

@@ -13,9 +13,9 @@ from numba import njit
 
 from ..jit import CACHE
 from . import pipe_twin as twin
-from .pipe_twin import (BUFFER_OPS, GUP_BATCH, N_R, OWNER, PAGE_SIZE, PIPE_DEF_BUFFERS, PIPE_HOLDS, PIPE_MAX_SIZE,
-                        R_DONE, R_EARLY, R_PAGES, R_ROUND, R_SEND, R_WIRE_END, RULES, SOURCES, SPLICE_BVECS,
-                        TCP_WMEM_MAX, TODAY, check, sendmsg_pages)
+from .pipe_twin import (BUFFER_OPS, FILL, GUP_BATCH, N_R, OWNER, PAGE_SIZE, PAGEVEC_SIZE, PIPE_DEF_BUFFERS,
+                        PIPE_HOLDS, PIPE_MAX_SIZE, R_DONE, R_EARLY, R_PAGES, R_ROUND, R_SEND, R_WIRE_END, RULES,
+                        SOURCES, SPLICE_BVECS, TCP_WMEM_MAX, TODAY, check, check_fill, sendmsg_pages)
 
 
 
@@ -91,6 +91,51 @@ def simulate(n_pages: int, ring: int, splice_pages: int, wire_ps: int, done_ps: 
     _simulate(int(n_pages), int(ring), int(splice_pages), int(wire_ps), int(done_ps), int(sndbuf_pages), int(rule),
               bool(reuse_wait), R, st)
     return R[:st[0]].copy()
+
+
+@njit(cache=CACHE, _nrt=False, error_model="numpy")
+def _filemap_fill(folios, call_pages, n_pages, out):
+    """pipe_twin.filemap_fill()'s loop; out = the FILL totals."""
+    f = 0
+    pos = 0
+    start = 0
+    while start < n_pages:
+        end = min(n_pages, start + call_pages)
+        while pos + folios[f] <= start:
+            pos += folios[f]
+            f += 1
+        n = 0
+        g = f
+        p = pos
+        while p < end:
+            n += 1
+            p += folios[g]
+            g += 1
+        out[0] += 1
+        out[1] += (n + PAGEVEC_SIZE - 1) // PAGEVEC_SIZE
+        out[2] += n
+        start = end
+    out[3] = n_pages
+    out[4] = 2 * out[2] + n_pages
+
+
+def filemap_fill(folios, call_pages: int, n_pages: int) -> np.ndarray:
+    """The pipe's fill from the page cache (:data:`FILL` totals), compiled; the same as ``pipe_twin.filemap_fill``."""
+    check_fill(folios, call_pages, n_pages)
+    out = np.zeros(len(FILL), dtype=np.int64)
+    _filemap_fill(np.ascontiguousarray(folios, dtype=np.int64), int(call_pages), int(n_pages), out)
+    return out
+
+
+def folio_layout(pages_per_folio: dict, n_pages: int | None = None) -> np.ndarray:
+    """Pages per folio in file order from a census ``{pages per folio: count}`` (kcount_filemap's ``cached``),
+    smallest first, as readahead's ramp lays a file out (page_cache_ra_order(), mm/readahead.c), repeated to
+    cover ``n_pages`` if given."""
+    one = np.concatenate([np.full(int(n), int(k), dtype=np.int64)
+                          for k, n in sorted((int(k), int(n)) for k, n in pages_per_folio.items()) if n > 0])
+    if n_pages is None or one.sum() >= n_pages:
+        return one
+    return np.tile(one, -(-int(n_pages) // int(one.sum())))
 
 
 def summary(R: np.ndarray) -> dict:

@@ -1,6 +1,7 @@
 """A pipe's ring of ``pipe_buffer``s between a source and a socket, over time (chapter 05).
 
-The pipe (v6.12). A pipe is a ring of ``pipe_buffer`` slots: ``PIPE_DEF_BUFFERS`` (16) by default
+The pipe (v6.18; the same in v6.12 but for the anonymous pipe's spare pages, one before 6.15). A
+pipe is a ring of ``pipe_buffer`` slots: ``PIPE_DEF_BUFFERS`` (16) by default
 (include/linux/pipe_fs_i.h), up to ``pipe-max-size`` (1 MiB, ``pipe_max_size`` in fs/pipe.c) with
 ``F_SETPIPE_SZ`` (``pipe_set_size()``). A buffer is one page, or part of one, and a
 ``pipe_buf_operations``: ``confirm``, ``release`` (the buffer's destructor, ``pipe_buf_release()``),
@@ -52,10 +53,10 @@ from __future__ import annotations
 import numpy as np
 
 PAGE_SIZE = 4096
-PIPE_DEF_BUFFERS = 16  # include/linux/pipe_fs_i.h, v6.12
-PIPE_MAX_SIZE = 1 << 20  # pipe_max_size, fs/pipe.c (/proc/sys/fs/pipe-max-size), v6.12
-SPLICE_BVECS = 16  # splice_to_socket(): struct bio_vec bvec[16], fs/splice.c, v6.12
-GUP_BATCH = 16  # iter_to_pipe(): struct page *pages[16], fs/splice.c, v6.12
+PIPE_DEF_BUFFERS = 16  # include/linux/pipe_fs_i.h, v6.18 = v6.12
+PIPE_MAX_SIZE = 1 << 20  # pipe_max_size, fs/pipe.c (/proc/sys/fs/pipe-max-size), v6.18 = v6.12
+SPLICE_BVECS = 16  # splice_to_socket(): struct bio_vec bvec[16], fs/splice.c, v6.18 = v6.12
+GUP_BATCH = 16  # iter_to_pipe(): struct page *pages[16], fs/splice.c, v6.18 = v6.12
 # net.ipv4.tcp_wmem's default maximum, what send-buffer autotuning grows sk_sndbuf to
 # (Documentation/networking/ip-sysctl.rst, tcp_wmem: max 4MB)
 TCP_WMEM_MAX = 4 << 20
@@ -63,7 +64,7 @@ RULES = ("today", "owner", "pipe_holds")
 TODAY, OWNER, PIPE_HOLDS = range(3)
 SOURCES = ("splice", "vmsplice", "sendfile")
 
-#: The pipe_buffer operations of each source's buffers, and what filling the pipe takes (v6.12).
+#: The pipe_buffer operations of each source's buffers, and what filling the pipe takes (v6.18 = v6.12).
 BUFFER_OPS = (
     {"source": "splice (file)", "ops": "page_cache_pipe_buf_ops",
      "fill": "splice_folio_into_pipe(): folio_get() per page-sized buffer",
@@ -85,7 +86,8 @@ BUFFER_OPS = (
      "where": "fs/splice.c, fs/read_write.c do_sendfile()"},
     {"source": "write() into a pipe", "ops": "anon_pipe_buf_ops",
      "fill": "anon_pipe_write(): a fresh page per buffer, the data copied in",
-     "release": "anon_pipe_buf_release(): put_page(), or keep it as the pipe's one spare page",
+     "release": "anon_pipe_buf_release() -> anon_pipe_put_page(): put_page(), or keep it as a spare page (two since "
+                "6.15, one before)",
      "try_steal": "anon_pipe_buf_try_steal(): if page_count() is 1",
      "get": "generic_pipe_buf_get(): try_get_page()",
      "where": "fs/pipe.c"},
@@ -164,3 +166,54 @@ def simulate(n_pages: int, ring: int, splice_pages: int, wire_ps: int, done_ps: 
             prev_round_done = rows[-1][R_DONE]
         rnd += 1
     return np.array(rows, dtype=np.int64).reshape(-1, N_R)
+
+
+# ---------------------------------------------------------------- filling the pipe from the page cache
+#: folio_batch's size: filemap_get_read_batch() fetches at most this many folios per batch
+#: (include/linux/pagevec.h PAGEVEC_SIZE, v6.18 = v6.12).
+PAGEVEC_SIZE = 31
+#: What :func:`filemap_fill` counts, in the order of its result.
+FILL = ("calls", "batches", "folio_pieces", "buffers", "atomics")
+
+
+def check_fill(folios, call_pages: int, n_pages: int) -> None:
+    for name, v, lo in (("call_pages", call_pages, 1), ("n_pages", n_pages, 0)):
+        if int(v) != v or v < lo:
+            raise ValueError(f"{name} = {v!r} is not allowed: expected an integer >= {lo}")
+    f = np.asarray(folios)
+    if f.ndim != 1 or (f < 1).any() or int(f.sum()) < n_pages:
+        raise ValueError(f"folios = {folios!r} is not allowed: expected pages per folio (each >= 1), in file "
+                         f"order, covering the {n_pages} pages spliced")
+
+
+def filemap_fill(folios, call_pages: int, n_pages: int) -> np.ndarray:
+    """Splice the first ``n_pages`` pages of a cached file into a pipe, ``call_pages`` pages per call (what the
+    pipe takes: ``filemap_splice_read()`` caps a call at the free slots), over a page cache whose folios are
+    ``folios`` (pages per folio, in file order). Per call, ``filemap_splice_read()`` asks ``filemap_get_pages()``
+    for batches of at most :data:`PAGEVEC_SIZE` folios within the call (``filemap_get_read_batch()``:
+    ``folio_try_get()`` each), fills one ``pipe_buffer`` per page (``splice_folio_into_pipe()``: ``folio_get()``
+    each, whatever the folio's size) and drops each batch (``folio_batch_release()``: one put per folio)
+    (mm/filemap.c, v6.18 = v6.12). A folio two calls share is fetched by each: a folio *piece*.
+
+    Returns the totals :data:`FILL`: calls, batches (``filemap:mm_filemap_get_pages`` events), folio pieces,
+    pipe buffers, and the refcount atomics of the fill = pieces (try_get) + buffers (folio_get) + pieces
+    (batch put): 3 per page on order-0 page cache, 1 + 2/folio pages on large folios a call covers whole."""
+    check_fill(folios, call_pages, n_pages)
+    calls = batches = pieces = 0
+    f, pos = 0, 0  # the folio holding page ``pos``; the first page of folio f
+    start = 0
+    while start < n_pages:
+        end = min(n_pages, start + call_pages)
+        while pos + folios[f] <= start:  # skip the folios before this call
+            pos += folios[f]
+            f += 1
+        n, g, p = 0, f, pos
+        while p < end:  # the folios this call touches
+            n += 1
+            p += folios[g]
+            g += 1
+        calls += 1
+        batches += -(-n // PAGEVEC_SIZE)
+        pieces += n
+        start = end
+    return np.array([calls, batches, pieces, n_pages, 2 * pieces + n_pages], dtype=np.int64)
