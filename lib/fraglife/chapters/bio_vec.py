@@ -50,6 +50,11 @@ def measured_layout(pm, name: str) -> tuple[np.ndarray, np.ndarray]:
     return pagemap_probe.expand(lay)
 
 
+def _pmd_pages(contig: np.ndarray, same: np.ndarray) -> np.ndarray:
+    """Per page of a measured buffer: whether a PMD maps it (a page of a whole 2 MiB folio: an anonymous THP)."""
+    return np.asarray(B.pmd_pages_default(B.frag_lengths(contig, same, "zerocopy"), B.folio_starts(same)), bool)
+
+
 def _picks(n: int, share: float) -> np.ndarray:
     """Which of n pieces take the share (spread evenly, deterministic)."""
     i = np.arange(n)
@@ -66,6 +71,7 @@ def compose(pm, *, source: str, thp_share: float, fragmentation: float, pages: i
     the same measured buffer, and are apart otherwise.
     """
     layouts = {n: measured_layout(pm, n) for n in ((FILE,) if source == "page_cache" else (FRESH_4K, FRAG_4K, THP))}
+    pmd_of = {n: _pmd_pages(*lay) for n, lay in layouts.items()}
     npieces = -(-pages // PIECE_PAGES)
     if source == "page_cache":
         kind = np.full(npieces, FILE, object)
@@ -77,69 +83,94 @@ def compose(pm, *, source: str, thp_share: float, fragmentation: float, pages: i
     page_kind = np.repeat(kind, PIECE_PAGES)[:pages]
     contig = np.zeros(pages - 1, bool)
     same = np.zeros(pages - 1, bool)
+    pmd = np.zeros(pages, bool)
     for name, (c, s) in layouts.items():
         n = c.size + 1
+        mine = np.flatnonzero(page_kind == name)
+        pmd[mine] = pmd_of[name][mine % n]
         idx = np.flatnonzero((page_kind[:-1] == name) & (page_kind[1:] == name))
         j = idx % n
         keep = j < n - 1  # past the measured buffer's end the pages are apart
         contig[idx[keep]] = c[j[keep]]
         same[idx[keep]] = s[j[keep]]
-    return {"contig": contig, "same_folio": same, "pages": pages,
+    return {"contig": contig, "same_folio": same, "pmd": pmd, "pages": pages,
             "pieces": {KIND_LABEL[k]: int((kind == k).sum()) for k in layouts}}
 
 
 def send(buf: dict, rule: str, *, nbytes: int, max_frags: int, goal: int, mss: int) -> dict:
-    """Counts of sending the buffer's first ``nbytes`` under ``rule``, plus per-MiB figures."""
+    """Counts of sending the buffer's first ``nbytes`` under ``rule``, plus per-MiB figures.
+
+    MSG_ZEROCOPY is filled as the kernel fills it, GUP call by GUP call (:func:`fraglife.model.bvec.zerocopy_pack`):
+    gup-fast grabs a PTE-mapped page once and a PMD-mapped THP once per leaf per call, and sets PG_referenced on
+    each (``gup_fast_pte_range()``, ``gup_fast_pmd_leaf()``, mm/gup.c, v6.18 as v6.12); a run of pages merged
+    into one frag gives its surplus refs back with one ``page_ref_sub()`` (``zerocopy_fill_skb_from_iter()``,
+    net/core/datagram.c). MSG_SPLICE_PAGES takes a ``get_page()`` per frag (``skb_append_pagefrags()``);
+    phys+len has no page to ref. ``buf["pmd"]`` says which pages a PMD maps (default: those of 2 MiB folios)."""
     fl = B.frag_lengths(buf["contig"], buf["same_folio"], rule)
-    c = B.pack(fl, B.folio_starts(buf["same_folio"]), nbytes=nbytes, max_frags=max_frags, goal=goal, mss=mss)
+    starts = B.folio_starts(buf["same_folio"])
+    kw = dict(nbytes=nbytes, max_frags=max_frags, goal=goal, mss=mss)
+    c = B.zerocopy_pack(fl, starts, pmd_mapped=buf.get("pmd"), **kw) if rule == "zerocopy" else B.pack(fl, starts, **kw)
     mib = nbytes / MiB
     pages = -(-nbytes // PAGE)  # the pages the send touches
-    # attach: MSG_SPLICE_PAGES takes a get_page() per frag (skb_append_pagefrags()); MSG_ZEROCOPY a GUP
-    # ref per page of each frag, then one page_ref_sub() per frag that merged several pages
-    # (zerocopy_fill_skb_from_iter()); a page cut by an skb boundary is got in both skbs;
-    # phys+len has no page to ref
-    attach = {"splice": c["frags"], "zerocopy": c["frag_pages"] + c["multi_page_frags"], "phys": 0}[rule]
+    zc = rule == "zerocopy"
+    gup = c["gup_pte"] + c["gup_pmd"] if zc else 0  # GUP's grabs
+    attach = {"splice": c["frags"], "zerocopy": c.get("give_backs", 0), "phys": 0}[rule]  # refs outside GUP
     return {"rule": rule, **c, "pages": pages, "frags_per_mib": c["frags"] / mib, "skbs_per_mib": c["skbs"] / mib,
             "segments_per_mib": c["segments"] / mib, "gso_refs_per_mib": c["segment_pieces"] / mib,
-            "attach_ref_atomics_per_mib": attach / mib, "multi_folio_share": c["multi_folio_frags"] / c["frags"],
-            "frags_per_skb": c["frags"] / c["skbs"]}
+            "gup_grab_atomics_per_mib": gup / mib, "flag_atomics_per_mib": (c["flag_atomics"] if zc else 0) / mib,
+            "gup_calls_per_mib": (c["gup_calls"] if zc else 0) / mib,
+            "attach_ref_atomics_per_mib": (gup + attach) / mib, "other_attach_atomics_per_mib": attach / mib,
+            "multi_folio_share": c["multi_folio_frags"] / c["frags"], "frags_per_skb": c["frags"] / c["skbs"]}
 
 
 def ref_counts(t: pd.DataFrame) -> pd.DataFrame:
     """Reference atomics per MiB for each rule, with TSO and with software GSO.
 
-    Today (``splice``, ``zerocopy``): the attach refs, one put per frag when the data is freed
-    (``skb_release_data()``), and in software GSO a ref and a put per frag piece of every segment
-    (``skb_segment()``). ``phys``: no page to ref; one get and one put on an owner per skb, and
-    per segment skb in software GSO (the per-skb owner of chapters 01 and 08)."""
+    Today (``splice``, ``zerocopy``): the attach refs (MSG_ZEROCOPY's GUP grabs apart:
+    ``gup_atomics``, with the PG_referenced sets beside them as ``flag_atomics``), one put per frag
+    when the data is freed (``skb_release_data()``), and in software GSO a ref and a put per frag
+    piece of every segment (``skb_segment()``, ``__skb_frag_ref()``). MSG_ZEROCOPY also takes a
+    ``ubuf_info`` ref per skb it starts (``skb_zcopy_set()``) and, in software GSO, one per segment
+    (``skb_zerocopy_clone()`` -> ``net_zcopy_get()``), each dropped at free (net/core/skbuff.c, v6.18
+    as v6.12). ``phys``: no page to ref; one get and one put on an owner per skb, and per segment skb
+    in software GSO (the per-skb owner of chapters 01 and 08)."""
     rows = []
     for rule, r in t.iterrows():
         for gso in ("TSO", "software GSO"):
+            sw = gso == "software GSO"
+            page = uarg = owner = 0.0
             if rule == "phys":
-                page = 0.0
-                owner = 2 * (r.segments_per_mib if gso == "software GSO" else r.skbs_per_mib)
+                owner = 2 * (r.segments_per_mib if sw else r.skbs_per_mib)
             else:
-                page = r.attach_ref_atomics_per_mib + r.frags_per_mib
-                page += 2 * r.gso_refs_per_mib if gso == "software GSO" else 0.0
-                owner = 0.0
-            rows.append({"rule": rule, "gso": gso, "page_ref_atomics_per_mib": page,
-                         "owner_ref_atomics_per_mib": owner, "frags_per_mib": r.frags_per_mib})
+                page = r.other_attach_atomics_per_mib + r.frags_per_mib + (2 * r.gso_refs_per_mib if sw else 0.0)
+                if rule == "zerocopy":
+                    uarg = 2 * r.skbs_per_mib + (2 * r.segments_per_mib if sw else 0.0)
+            rows.append({"rule": rule, "gso": gso, "gup_atomics_per_mib": r.gup_grab_atomics_per_mib,
+                         "flag_atomics_per_mib": r.flag_atomics_per_mib, "page_ref_atomics_per_mib": page,
+                         "uarg_ref_atomics_per_mib": uarg, "owner_ref_atomics_per_mib": owner,
+                         "frags_per_mib": r.frags_per_mib})
     return pd.DataFrame(rows)
 
 
 def price_refs(counts: pd.DataFrame, units: costs.UnitCosts, access_ns: float, access_source: str) -> pd.DataFrame:
-    """ns per MiB and share of a core: ref atomics at this machine's local atomic, frag -> address at
-    the time measured now."""
+    """ns per MiB and share of a core: ref atomics outside GUP at this machine's local atomic, frag -> address at
+    the time measured now. GUP's grabs and PG_referenced sets are left out of the price: GUP is priced by its
+    fitted cost, which holds its atomics (:func:`fraglife.model.costs.gup_price`), and a phys+len owner that
+    holds user memory looks the pages up too."""
     addr = costs.Unit("frag_address_ns", access_ns, "ns/frag", access_source,
                       "numba loop, page-pointer or phys arithmetic, median of repeated runs")
     rows = []
     for r in counts.itertuples():
         priced = costs.price([("page ref atomics", r.page_ref_atomics_per_mib, "local_atomic_ns"),
+                              ("ubuf_info ref atomics", r.uarg_ref_atomics_per_mib, "local_atomic_ns"),
                               ("owner ref atomics", r.owner_ref_atomics_per_mib, "local_atomic_ns"),
                               ("frag -> address", r.frags_per_mib, addr)], units)
         ns = costs.total(priced)
-        rows.append({"rule": r.rule, "gso": r.gso, "ns_per_mib": ns, "core_share_100g": costs.core_share(ns, 100),
-                     "core_share_400g": costs.core_share(ns, 400),
+        span = units.span(lambda u, r=r: (r.page_ref_atomics_per_mib + r.uarg_ref_atomics_per_mib
+                                          + r.owner_ref_atomics_per_mib) * u["local_atomic_ns"]
+                          + r.frags_per_mib * access_ns)
+        rows.append({"rule": r.rule, "gso": r.gso, "ns_per_mib": ns, "ns_low": span[1], "ns_high": span[2],
+                     "core_share_100g": costs.core_share(ns, 100), "core_share_400g": costs.core_share(ns, 400),
                      **{f"{p['cause']} ns": p["ns_per_mib"] for p in priced},
                      "atomic_ns": units["local_atomic_ns"], "source": units.source("local_atomic_ns")})
     return pd.DataFrame(rows)
@@ -186,6 +217,107 @@ def access_bench(n: int = ACCESS_FRAGS, repeats: int = 7) -> dict:
     return {"frags": n, "repeats": repeats, "page_ns_per_frag": med["page"], "phys_ns_per_frag": med["phys"],
             "page_over_phys": med["page"] / med["phys"] if med["phys"] else float("nan"),
             "same_addresses": int(page) == int(phys)}
+
+
+# ---------------------------------------------------------------- the model against the running kernel
+#: The kcount_copy probe's senders (64 KiB calls, MSS 1448, TSO on over veth) and how the model builds each one's
+#: frags: the buffer (a measured layout, or the copy path's page_frag pages), the frag rule, and whether each
+#: call starts an skb of its own (the kernel pushed the previous call's tail) or the calls run on in one stream.
+KERNEL_SENDERS = {
+    "send": ("the copy path: each call copied into the socket's page_frag, order-3 pages (32 KiB, "
+             "SKB_FRAG_PAGE_ORDER, skb_page_frag_refill(), net/core/sock.c); a frag grows while the copy continues "
+             "in the same page (skb_can_coalesce()), so a frag per page_frag page", "pfrag", "zerocopy", True),
+    "zerocopy": ("MSG_ZEROCOPY from fresh 4 KiB anonymous pages (the pagemap probe's fresh buffer), filled call by "
+                 "call (zerocopy_pack)", FRESH_4K, "zerocopy", True),
+    "zerocopy_thp": ("MSG_ZEROCOPY from a THP-backed buffer (the pagemap probe's THP buffer): a frag per folio run",
+                     THP, "zerocopy", True),
+    "splice": ("a file's page cache spliced (the pagemap probe's page-cache buffer): a frag per page "
+               "(skb_splice_from_iter()); splice_to_socket() sends 16 pipe buffers per sendmsg with MSG_MORE, so "
+               "the calls run on in one stream", FILE, "splice", False),
+}
+#: What each compared quantity is, in the kernel's counts (kcount_copy's ``frags``) and in the model.
+KERNEL_QUANTITIES = {
+    "frags_per_gso_skb": "mean nr_frags of the skbs longer than one MSS (gso_size set), from "
+                         "net:netif_rx_entry on the receiving veth (veth forwards the skb TCP built)",
+    "frags_per_skb": "mean nr_frags over every data skb, the same hits",
+    "bytes_per_frag": "payload bytes per frag: the skbs' length over their frags",
+    "skbs_per_mib": "data skbs per MiB sent: the same hits",
+}
+#: The confirming quantity: where a frag ends is the chapter's central rule.
+CENTRAL = "bytes_per_frag"
+PFRAG_PAGES = 8  # SKB_FRAG_PAGE_ORDER = get_order(32768): an order-3 page_frag page
+
+
+def pfrag_layout(pages: int) -> tuple[np.ndarray, np.ndarray]:
+    """(contig, same_folio) of the copy path's page_frag pages: order-3 compound pages, each contiguous inside,
+    apart from the next."""
+    same = (np.arange(1, pages) % PFRAG_PAGES) != 0
+    return same.copy(), same
+
+
+def sender_counts(pm, sender: str, *, nbytes: int, call: int, max_frags: int, goal: int, mss: int) -> dict:
+    """The model's skbs and frags for one kcount_copy sender: ``nbytes`` sent in calls of ``call`` bytes
+    (:data:`KERNEL_SENDERS`). Returns totals and the skbs of a size goal's length (GSO skbs)."""
+    _, where, rule, per_call = KERNEL_SENDERS[sender]
+    pages = -(-nbytes // PAGE)
+    contig, same = pfrag_layout(pages) if where == "pfrag" else measured_layout(pm, where)
+    if contig.size + 1 < pages:
+        raise ValueError(f"the {where} buffer has {contig.size + 1} pages, the transfer needs {pages}")
+    contig, same = contig[:pages - 1], same[:pages - 1]
+    fl, st = B.frag_lengths(contig, same, rule), B.folio_starts(same)
+    pack = B.zerocopy_pack if rule == "zerocopy" else B.pack
+    kw = dict(max_frags=max_frags, goal=goal, mss=mss)
+    out = dict.fromkeys(("skbs", "frags", "bytes", "gso_skbs", "gso_frags"), 0)
+    pieces = []
+    if per_call:
+        for first in range(0, nbytes, call):
+            n = min(call, nbytes - first)
+            pieces.append((first, min(goal, n), True))
+            if n > goal:
+                pieces.append((first + goal, n - goal, n - goal > mss))
+    else:
+        pieces.append((0, nbytes, True))
+    for first, n, gso in pieces:
+        c = pack(fl, st, first_byte=first, nbytes=n, **kw)
+        for k in ("skbs", "frags", "bytes"):
+            out[k] += c[k]
+        if gso:
+            out["gso_skbs"] += c["skbs"]
+            out["gso_frags"] += c["frags"]
+    return out
+
+
+def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
+    """The model against the kernel's frag counts of the kcount_copy probe (``kc``), one row per sender and
+    quantity (compare's row format). The model takes each transfer's settings (bytes, call size, the MSS and
+    size goal of TSO over veth, MAX_SKB_FRAGS) and the buffer layouts the pagemap probe measured, never the
+    counts it is compared with."""
+    from . import compare
+
+    rows = []
+    frags_max = int(kc.data.get("max_skb_frags") or 17)
+    for run in kc.data.get("frags", []):
+        sender = run.get("sender")
+        if sender not in KERNEL_SENDERS or not run.get("skbs"):
+            continue
+        mss = int(max((int(k) for k in run.get("gso_size", {}) if int(k)), default=1448))
+        nbytes, mib = int(run["bytes"]), run["bytes"] / MiB
+        m = sender_counts(pm, sender, nbytes=nbytes, call=int(run["call"]), max_frags=frags_max,
+                          goal=B.size_goal(mss, 64 * KiB), mss=mss)
+        skb_bytes = run["mean_len"] - run.get("linear_bytes_mean", 0.0)
+        kernel = {"frags_per_gso_skb": run["mean_frags_gso"], "frags_per_skb": run["mean_frags"],
+                  "bytes_per_frag": skb_bytes / run["mean_frags"], "skbs_per_mib": run["skbs_per_mib"]}
+        model = {"frags_per_gso_skb": m["gso_frags"] / m["gso_skbs"], "frags_per_skb": m["frags"] / m["skbs"],
+                 "bytes_per_frag": m["bytes"] / m["frags"], "skbs_per_mib": m["skbs"] / mib}
+        for q, how in KERNEL_QUANTITIES.items():
+            rows.append(compare.row(chapter, sender, q, float(kernel[q]), float(model[q]), mib=mib,
+                                    reason=KERNEL_REASONS.get((sender, q), ""), measured=kc.source, exact=True,
+                                    how_counted=how))
+    return compare.table([rows])
+
+
+#: Where the model does not follow a kernel count, the kernel mechanism it leaves out (with its source).
+KERNEL_REASONS: dict[tuple[str, str], str] = {}
 
 
 class Results(kit.Probed):
@@ -284,7 +416,8 @@ class Results(kit.Probed):
 
     @cached_property
     def units(self) -> costs.UnitCosts:
-        return costs.UnitCosts.from_atomics(self.probes["atomics"])
+        """This machine's unit costs (the build's, in a build), each with its range."""
+        return kit.unit_costs(self.P.measurements)
 
     @cached_property
     def refs(self) -> pd.DataFrame:
