@@ -110,7 +110,7 @@ from typing import Any, Callable, Mapping
 
 from ..params import Param, ParamError, Params, ParamSpec
 from ..paths import BOOK
-from .kit import MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
+from .kit import KERNEL_PARAM, MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -204,6 +204,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         Param("seed", int, 1, "random seed of page and descriptor placement; same seed, same walk",
               lo=0, hi=2**31 - 1),
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "03_pinning",
@@ -273,6 +274,7 @@ CHAPTERS: tuple[Chapter, ...] = (
               "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
         *pick(WORKLOAD_PARAMS, "mss"),
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "07_kmalloc_sends",

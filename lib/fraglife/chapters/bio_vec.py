@@ -19,7 +19,7 @@ import pandas as pd
 from ..claims import Claim
 from ..model import bvec as B, costs
 from ..probes import pagemap as pagemap_probe
-from . import kit
+from . import compare, kit
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = 4096
@@ -292,8 +292,6 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
     quantity (compare's row format). The model takes each transfer's settings (bytes, call size, the MSS and
     size goal of TSO over veth, MAX_SKB_FRAGS) and the buffer layouts the pagemap probe measured, never the
     counts it is compared with."""
-    from . import compare
-
     rows = []
     frags_max = int(kc.data.get("max_skb_frags") or 17)
     for run in kc.data.get("frags", []):
@@ -317,7 +315,12 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
 
 
 #: Where the model does not follow a kernel count, the kernel mechanism it leaves out (with its source).
-KERNEL_REASONS: dict[tuple[str, str], str] = {}
+KERNEL_REASONS: dict[tuple[str, str], str] = {
+    ("splice", "frags_per_skb"): "the kernel sends short skbs the model does not make: splice_to_socket() clears "
+    "MSG_MORE on the last sendmsg of a call whose pipe ran empty, and " + compare.TAIL_SPLIT[0].lower()
+    + compare.TAIL_SPLIT[1:] + "; each short skb holds a frag or two and pulls the mean over all skbs down, while "
+    "the full skbs agree (frags per GSO skb)",
+}
 
 
 class Results(kit.Probed):
@@ -388,9 +391,11 @@ class Results(kit.Probed):
             buf = {"contig": c, "same_folio": s, "pages": c.size + 1}
             for rule in B.RULES:
                 r = send(buf, rule, nbytes=buf["pages"] * PAGE, max_frags=self.P.max_frags, goal=goal, mss=self.P.mss)
-                rows.append({"buffer": label, "rule": rule, **{k: r[k] for k in (
+                rows.append({"buffer": label, "rule": rule, **{k: r.get(k, 0) for k in (
                     "frags", "frags_per_mib", "skbs_per_mib", "segments_per_mib", "gso_refs_per_mib",
-                    "attach_ref_atomics_per_mib", "multi_folio_frags", "extra_folio_pages", "max_frags_in_skb")}})
+                    "attach_ref_atomics_per_mib", "gup_grab_atomics_per_mib", "flag_atomics_per_mib", "gup_calls",
+                    "gup_pages", "gup_pte", "gup_pmd", "pmd_pages", "flag_atomics", "multi_folio_frags",
+                    "extra_folio_pages", "max_frags_in_skb")}})
         return pd.DataFrame(rows)
 
     @cached_property
@@ -435,6 +440,15 @@ class Results(kit.Probed):
         return pd.concat(rows, ignore_index=True).set_index(["rule", "gso"])
 
     @cached_property
+    def frag_share(self) -> tuple[float, float, float]:
+        """phys+len frags as a share of MSG_ZEROCOPY's: the run's send, and the least and most over it and every
+        measured buffer sent whole."""
+        k = self.kinds.set_index(["buffer", "rule"])
+        run = float(self.rules.loc["phys", "frags"] / self.rules.loc["zerocopy", "frags"])
+        shares = [run] + [_share(k, b) for b in k.index.get_level_values(0).unique()]
+        return run, min(shares), max(shares)
+
+    @cached_property
     def hazard(self) -> dict:
         """phys+len frags that cover more than one folio: the run's send, and the page cache measured whole."""
         r = self.rules.loc["phys"]
@@ -445,6 +459,34 @@ class Results(kit.Probed):
                 "page_cache_multi_folio_frags": int(pc.multi_folio_frags) if pc is not None else 0,
                 "page_cache_frags": int(pc.frags) if pc is not None else 0,
                 "page_cache_extra_pages": int(pc.extra_folio_pages) if pc is not None else 0}
+
+    # -- which kernel, and the model against it
+    @cached_property
+    def kcount(self):
+        """The kcount_copy probe: frags per skb of four senders, counted by this kernel's tracepoints."""
+        return kit.probe("kcount_copy", self.P.measurements)
+
+    @cached_property
+    def release(self) -> str:
+        """The release whose rules the model follows (the ``kernel`` parameter)."""
+        return kit.kernel_release(self.P.kernel, self.P.measurements, self.kcount)
+
+    @cached_property
+    def comparison(self) -> pd.DataFrame:
+        """The model against the kernel's frag counts, one row per sender and quantity (compare's format)."""
+        return kernel_rows(self.kcount, self.pagemap)
+
+    @cached_property
+    def comparison_table(self) -> pd.DataFrame:
+        c = self.comparison
+        return c.assign(reason=c.reason.str.slice(0, 60))[["transfer", "quantity", "kernel", "model", "ratio",
+                                                           "agrees", "measured"]]
+
+    @cached_property
+    def kernels(self) -> pd.DataFrame:
+        """The rules of this chapter on the kernel the model follows and on 6.12 LTS, and what each does to the
+        chapter's numbers (:mod:`fraglife.model.kernels`)."""
+        return kernel_table(self.release)
 
     @cached_property
     def headline(self) -> dict:
@@ -460,6 +502,12 @@ class Results(kit.Probed):
             "phys_multi_folio_share": float(ph.multi_folio_share),
             "zerocopy_ref_ns_per_mib_sw_gso": float(self.priced.loc[("zerocopy", "software GSO"), "ns_per_mib"]),
             "phys_ref_ns_per_mib_sw_gso": float(self.priced.loc[("phys", "software GSO"), "ns_per_mib"]),
+            "zerocopy_gup_atomics_per_mib": float(z.gup_grab_atomics_per_mib + z.flag_atomics_per_mib),
+            "zerocopy_gso_uarg_refs_per_mib": float(z.segments_per_mib),
+            "phys_frag_share": float(self.frag_share[0]), "phys_frag_share_low": float(self.frag_share[1]),
+            "phys_frag_share_high": float(self.frag_share[2]),
+            "kernel_rows_agree": float(compare.tally(self.comparison)[0]),
+            "kernel_rows": float(compare.tally(self.comparison)[1]),
             "probes": self.measured,
         }
 
@@ -469,12 +517,14 @@ RULE_ROWS = (
     ("splice", "MSG_SPLICE_PAGES (splice, sendfile, kernel senders)",
      "skb_splice_from_iter() cuts at every page (part = min(PAGE_SIZE - off, len)); skb_append_pagefrags() "
      "adds a frag per page, or grows the last one if it is the same page", "one get_page() per frag",
-     "net/core/skbuff.c skb_splice_from_iter(), skb_append_pagefrags(), v6.12"),
+     "net/core/skbuff.c skb_splice_from_iter(), skb_append_pagefrags(), v6.18 (the same in v6.12)"),
     ("zerocopy", "MSG_ZEROCOPY (user pages)",
      "zerocopy_fill_skb_from_iter() merges a page into the previous frag when both have the same compound "
      "head and the offsets continue: a frag is a run of pages inside one folio",
-     "a GUP ref per page (iov_iter_get_pages2()), then one page_ref_sub() per merged run",
-     "net/core/datagram.c zerocopy_fill_skb_from_iter(), v6.12"),
+     "a GUP grab per PTE-mapped page, or one per PMD leaf per GUP call for a THP, each with a PG_referenced set "
+     "(iov_iter_get_pages2() -> gup-fast); then one page_ref_sub() per merged run",
+     "net/core/datagram.c zerocopy_fill_skb_from_iter(), mm/gup.c gup_fast_pte_range(), gup_fast_pmd_leaf(), v6.18 "
+     "(the same in v6.12)"),
     ("phys", "phys+len bio_vec (the thread's future)",
      "a frag is a physical address and a length: any physically contiguous run is one frag, across folios",
      "no page pointer, so no page ref: the memory needs an owner", f"Howells, 30 May 2025 (lore {LORE_ID})"),
@@ -576,27 +626,75 @@ def conclusion(R: Results) -> str:
     bigtcp = ("so phys+len fills such an skb with a smaller `MAX_SKB_FRAGS`" if big["phys"] < big["zerocopy"] else
               "so phys+len saves no frag here: this buffer is not contiguous beyond its folios")
     pr = R.priced.ns_per_mib
-    return "\n".join([
-        f"- **Frags.** Sending {P.send_kib} KiB of {where} takes **{sp.frags:.0f}** frags with MSG_SPLICE_PAGES, "
-        f"**{z.frags:.0f}** with MSG_ZEROCOPY and **{ph.frags:.0f}** as phys+len ({ph.frags / z.frags:.0%} of "
-        f"MSG_ZEROCOPY's). Whole 16 MiB buffers as phys+len need {shares} of MSG_ZEROCOPY's frags; fresh 4 KiB "
-        f"memory came in {fresh.runs_each_trial} physical runs of {int(fresh.pages)} pages over the trials.",
-        f"- **skbs.** At the {P.gso_max_kib} KiB GSO limit ({R.goal} B size goal, MSS {P.mss}) with {P.max_frags} "
-        f"frags per skb: {sp.skbs_per_mib:.1f}, {z.skbs_per_mib:.1f} and {ph.skbs_per_mib:.1f} skbs per MiB. At "
-        f"{fn.index.min()} KiB a full skb needs at most {int(fn.loc[fn.index.min()].max())} frags under any rule; at "
-        f"{fn.index.max()} KiB (BIG TCP) up to {int(big['splice'])} page frags, {int(big['zerocopy'])} folio runs "
-        f"or {int(big['phys'])} physical runs, {bigtcp}.",
-        f"- **Refs and time.** Software GSO takes {z.gso_refs_per_mib:.0f} frag refs per MiB in `skb_segment()` "
-        f"with folio runs and {ph.gso_refs_per_mib:.0f} with phys+len. At this machine's local atomic "
-        f"({R.units['local_atomic_ns']:.1f} ns) a MiB's references and address arithmetic cost "
-        f"{pr[('zerocopy', 'TSO')]:,.0f} ns with MSG_ZEROCOPY and TSO ({pr[('zerocopy', 'software GSO')]:,.0f} ns "
-        f"with software GSO); an owner ref per skb instead, {pr[('phys', 'TSO')]:,.0f} "
-        f"({pr[('phys', 'software GSO')]:,.0f}), before pins.",
-        f"- **Lifetime.** {_lifetime(R.hazard)}. What keeps their pages alive is the owner of "
-        f"[chapter 08](08_unified_owner.ipynb).",
-        f"- **Access.** Measured now, the page-pointer way took **{R.access['page_over_phys']:.2f}x** the time per "
-        f"frag of the phys way.",
-    ])
+    agree, n = compare.tally(R.comparison)
+    return kit.points(
+        f"**Frags.** {P.send_kib} KiB of {where}: **{sp.frags:.0f}** frags with MSG_SPLICE_PAGES, **{z.frags:.0f}** "
+        f"with MSG_ZEROCOPY, **{ph.frags:.0f}** as phys+len ({ph.frags / z.frags:.0%} of MSG_ZEROCOPY's; whole "
+        f"measured buffers: {shares}). At the {P.gso_max_kib} KiB GSO limit that is {sp.skbs_per_mib:.1f}, "
+        f"{z.skbs_per_mib:.1f} and {ph.skbs_per_mib:.1f} skbs per MiB; at {fn.index.max()} KiB (BIG TCP) a full skb "
+        f"needs {int(big['splice'])}, {int(big['zerocopy'])} or {int(big['phys'])} frags, {bigtcp}. The model's frag "
+        f"counts agree with the running kernel's in {agree} of {n} quantities.",
+        f"**Refs.** MSG_ZEROCOPY's lookups take {z.gup_grab_atomics_per_mib + z.flag_atomics_per_mib:.0f} GUP atomics "
+        f"per MiB here (a grab and a PG_referenced set per PTE page, per PMD leaf per call for a THP). Software GSO "
+        f"adds {z.gso_refs_per_mib:.0f} frag refs and {z.segments_per_mib:.0f} ubuf_info refs per MiB (phys+len: "
+        f"{ph.gso_refs_per_mib:.0f} owner-held frag slices). Refs outside GUP and address arithmetic: "
+        f"{pr[('zerocopy', 'TSO')]:,.0f} ns per MiB with TSO, {pr[('zerocopy', 'software GSO')]:,.0f} with software "
+        f"GSO; an owner ref per skb instead, {pr[('phys', 'TSO')]:,.0f} ({pr[('phys', 'software GSO')]:,.0f}), "
+        f"before pins.",
+        f"**Lifetime.** {_lifetime(R.hazard)}. What keeps their pages alive is the owner of "
+        f"[chapter 08](08_unified_owner.ipynb).")
+
+
+#: What this chapter's model follows that reads the same in v6.12.118 and v6.18.0 (diffed function by function).
+UNCHANGED = ("zerocopy_fill_skb_from_iter() (net/core/datagram.c), gup-fast's PG_referenced and its PMD-leaf grab "
+             "(mm/gup.c), skb_segment()'s ubuf_info ref per segment (net/core/skbuff.c), skb_splice_from_iter() and "
+             "tcp_sendmsg_locked()'s fill (net/ipv4/tcp.c): the same in v6.12.118 and v6.18.0")
+
+
+def kernel_table(release: str) -> pd.DataFrame:
+    """This chapter's versioned rules on ``release`` and on 6.12 LTS, and whether each moves the chapter's numbers."""
+    t = kit.kernel_rules(release, "06")
+    return t.assign(moves_numbers="no: the model prices no DMA mapping (veth maps nothing, and "
+                                  "skb_frag_dma_map() still maps pages on 6.18)")
+
+
+def kernel_remark(R: Results) -> str:
+    """Markdown: which kernel the model follows, and what 6.12 LTS changes (nothing in the numbers)."""
+    return (f"The model follows **{kit.kernel_label(R.release)}**. Every rule it counts reads the same on 6.12 LTS "
+            f"({UNCHANGED}), so the numbers of this chapter are the same on both; the one rule that changed, "
+            f"DMA mapping by physical address, is in the table.")
+
+
+def comparison_remark(R: Results) -> str:
+    """Markdown: how many of the kernel's counts the model follows, the confirming quantity first."""
+    agree, n = compare.tally(R.comparison)
+    c = R.comparison[R.comparison.quantity == CENTRAL]
+    where = "measured now" if set(c.measured) == {"live"} else "from the recording in data/probes/ (not this machine now)"
+    per = ", ".join(f"{r.transfer} {r.kernel:,.0f} B (model {r.model:,.0f})" for r in c.itertuples())
+    return (f"Bytes per frag, the quantity that confirms where today's frags end: {per}. Of {n} quantities, **{agree}** "
+            f"agree {compare.RULE}; the kernel's counts are {where}.")
+
+
+def answer(R: Results):
+    """Chapter 06's row of the answers table: bullet (f)."""
+    from .. import answers
+
+    share, lo, hi = R.frag_share
+    h, z = R.hazard, R.rules.loc["zerocopy"]
+    spans = h["multi_folio_frags"] / max(1, h["frags"])
+    agree, n = compare.tally(R.comparison)
+    where = "fresh 4 KiB anonymous memory" if R.P.source == "anon" and R.P.thp_share == 0 and \
+        R.P.fragmentation == 0 else f"the run's {R.P.source} buffer"
+    number = answers.Number(100 * share, 100 * lo, 100 * hi, unit="%",
+                            what="phys+len frags as a share of MSG_ZEROCOPY's (the run's send; least and most over "
+                                 "this machine's measured buffers)")
+    text = (f"Phys+len frags need {number.text} of MSG_ZEROCOPY's frags on {where}, save no skb at the 64 KiB GSO "
+            f"limit, and {answers.format_number(100 * spans, unit='%')} of them span folios, so a page ref cannot "
+            f"hold them: they need an owner of the whole range.")
+    return answers.Answer(
+        "f", text, "agree, at a cost", number,
+        answers.cross_checked(f"the kcount_copy probe's frags per skb of four senders over veth ({agree} of {n} "
+                              f"quantities agree); buffer layouts from the pagemap probe", R.measured))
 
 
 # ---------------------------------------------------------------- claims
@@ -642,9 +740,36 @@ def _spanning_frags_leave_pages(R: Results):
                 "page_cache_multi_folio_frags": R.hazard["page_cache_multi_folio_frags"]}
 
 
-def _gup_per_page(R: Results):
-    ok = all(t.loc["zerocopy", "attach_ref_atomics_per_mib"] >= MiB / PAGE - 1e-9 for t in _all_sends(R))
-    return ok, {"zerocopy_attach_per_mib": float(R.rules.loc["zerocopy", "attach_ref_atomics_per_mib"])}
+def _gup_grabs(R: Results):
+    ok = True
+    for t in _all_sends(R):
+        z = t.loc["zerocopy"]
+        # a call of at most MAX_SKB_FRAGS pages meets two PMD leaves at most
+        ok &= bool(z.gup_pte == z.gup_pages - z.pmd_pages and z.gup_pmd <= 2 * z.gup_calls
+                   and z.flag_atomics == z.gup_pte + z.gup_pmd)
+    k = R.kinds.set_index(["buffer", "rule"])
+    ev = {"run_gup_atomics_per_mib": float(R.rules.loc["zerocopy", "gup_grab_atomics_per_mib"]
+                                           + R.rules.loc["zerocopy", "flag_atomics_per_mib"])}
+    for name in (FRESH_4K, THP):
+        if (KIND_LABEL[name], "zerocopy") in k.index:
+            r = k.loc[(KIND_LABEL[name], "zerocopy")]
+            ev[f"{name}_gup_atomics_per_mib"] = float(r.gup_grab_atomics_per_mib + r.flag_atomics_per_mib)
+    if (KIND_LABEL[THP], "zerocopy") in k.index:  # a THP: a grab per leaf per call, far below one per page
+        ok &= bool(k.loc[(KIND_LABEL[THP], "zerocopy")].gup_grab_atomics_per_mib < MiB / PAGE / 4)
+    return ok, ev
+
+
+def _gso_uarg_per_segment(R: Results):
+    r = R.refs.set_index(["rule", "gso"])
+    z = R.rules.loc["zerocopy"]
+    added = r.loc[("zerocopy", "software GSO"), "uarg_ref_atomics_per_mib"] - r.loc[("zerocopy", "TSO"),
+                                                                                    "uarg_ref_atomics_per_mib"]
+    return bool(abs(added - 2 * z.segments_per_mib) < 1e-6), {"segments_per_mib": float(z.segments_per_mib),
+                                                             "uarg_atomics_added_per_mib": float(added)}
+
+
+def _kernel_counts(R: Results):
+    return compare.follows(R.comparison, R.kcount.source)
 
 
 def _packed_only(R: Results):
@@ -656,7 +781,7 @@ def _packed_only(R: Results):
 
 #: The claims the talk shows (the rest are in the chapter).
 TALK_CLAIMS = ("coarser_rules_fewer_frags", "spanning_frags_leave_pages_unprotected",
-               "only_a_packed_entry_shrinks_shinfo")
+               "model_follows_the_kernels_frag_counts")
 
 CLAIMS = (
     Claim("coarser_rules_fewer_frags",
@@ -678,10 +803,19 @@ CLAIMS = (
           "Every phys+len frag that covers more than one folio has pages outside the folio of its first page, "
           "which a single page ref does not hold (and every buffer without such frags has no such pages).",
           "holds", _spanning_frags_leave_pages),
-    Claim("zerocopy_refs_every_page",
-          "MSG_ZEROCOPY takes at least one ref atomic per page at attach, however few frags the pages become "
-          "(GUP refs each page; merging gives refs back in a batch).",
-          "holds", _gup_per_page),
+    Claim("zerocopy_grabs_per_pte_page_and_per_pmd_leaf",
+          "MSG_ZEROCOPY's GUP grabs each PTE-mapped page once but a PMD-mapped THP once per leaf per GUP call, and "
+          "sets PG_referenced with each grab: on a THP buffer it takes fewer than a quarter of a grab per page "
+          "(the earlier rule of one ref per page was wrong for THPs).",
+          "holds", _gup_grabs),
+    Claim("software_gso_takes_a_uarg_ref_per_segment",
+          "Software GSO of a MSG_ZEROCOPY skb takes a ubuf_info ref per segment (skb_zerocopy_clone()) and drops "
+          "it when the segment is freed: two atomics per segment on top of the frag refs.",
+          "holds", _gso_uarg_per_segment),
+    Claim("model_follows_the_kernels_frag_counts",
+          f"The model's frags per skb, bytes per frag and skbs per MiB of four senders agree with the running "
+          f"kernel's counts {compare.RULE}, or the chapter names the kernel mechanism it leaves out.",
+          "holds", _kernel_counts),
     Claim("only_a_packed_entry_shrinks_shinfo",
           "A phys_addr_t + length entry pads to 16 bytes like skb_frag_t, leaving skb_shared_info as it is; only "
           "a packed 12-byte entry shrinks it.",
