@@ -316,10 +316,10 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
 
 #: Where the model does not follow a kernel count, the kernel mechanism it leaves out (with its source).
 KERNEL_REASONS: dict[tuple[str, str], str] = {
-    ("splice", "frags_per_skb"): "the kernel sends short skbs the model does not make: splice_to_socket() clears "
-    "MSG_MORE on the last sendmsg of a call whose pipe ran empty, and " + compare.TAIL_SPLIT[0].lower()
-    + compare.TAIL_SPLIT[1:] + "; each short skb holds a frag or two and pulls the mean over all skbs down, while "
-    "the full skbs agree (frags per GSO skb)",
+    ("splice", "frags_per_skb"): "The kernel sends short skbs the model does not make, and each pulls the mean "
+    "over all skbs down while the full skbs agree (frags per GSO skb): splice_to_socket() clears MSG_MORE on a "
+    "call's last sendmsg when the pipe runs empty (fs/splice.c), and " + compare.TAIL_SPLIT[0].lower()
+    + compare.TAIL_SPLIT[1:] + ".",
 }
 
 
@@ -671,8 +671,11 @@ def comparison_remark(R: Results) -> str:
     c = R.comparison[R.comparison.quantity == CENTRAL]
     where = "measured now" if set(c.measured) == {"live"} else "from the recording in data/probes/ (not this machine now)"
     per = ", ".join(f"{r.transfer} {r.kernel:,.0f} B (model {r.model:,.0f})" for r in c.itertuples())
+    off = R.comparison[R.comparison.agrees == False]  # noqa: E712 (None: not compared)
+    gaps = "".join(f"\n- `{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:,.2f}, kernel {r.kernel:,.2f}. "
+                   f"{r.reason or '**Not explained by the chapter.**'}" for r in off.itertuples())
     return (f"Bytes per frag, the quantity that confirms where today's frags end: {per}. Of {n} quantities, **{agree}** "
-            f"agree {compare.RULE}; the kernel's counts are {where}.")
+            f"agree {compare.RULE}; the kernel's counts are {where}." + (f"\n\nWhere they differ:\n{gaps}" if gaps else ""))
 
 
 def answer(R: Results):
