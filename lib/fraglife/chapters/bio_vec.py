@@ -317,8 +317,8 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
 #: Where the model does not follow a kernel count, the kernel mechanism it leaves out (with its source).
 KERNEL_REASONS: dict[tuple[str, str], str] = {
     ("splice", "frags_per_skb"): "The kernel sends short skbs the model does not make, and each pulls the mean "
-    "over all skbs down while the full skbs agree (frags per GSO skb): splice_to_socket() clears MSG_MORE on a "
-    "call's last sendmsg when the pipe runs empty (fs/splice.c), and " + compare.TAIL_SPLIT[0].lower()
+    "over all skbs down while the full skbs agree (frags per GSO skb): the last sendmsg of each splice() call "
+    "carries no MSG_MORE (splice_to_socket(), fs/splice.c, v6.18 as v6.12), so its push does not cork, and " + compare.TAIL_SPLIT[0].lower()
     + compare.TAIL_SPLIT[1:] + ".",
 }
 
