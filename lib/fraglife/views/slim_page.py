@@ -26,17 +26,17 @@ def layout_color(field: str = "layout") -> alt.Color:
     return plots.category_color(field, "layout", LAYOUT_ORDER)
 
 
-def chart_stages(df: pd.DataFrame, title: str = "This machine: metadata at each stage"):
-    """Stacked bars: memmap and descriptor MiB per stage."""
+def chart_stages(df: pd.DataFrame, title: str = "This machine: page metadata today and at each end state"):
+    """Stacked bars: memmap and descriptor MiB per stage (in the frame's order: today, then 8 to 32 B)."""
     long = df.reset_index().melt(id_vars=["stage"], value_vars=["memmap", "descriptors"], var_name="part",
                                  value_name="bytes")
     long["MiB"] = long["bytes"] / MiB
     return alt.Chart(long, title=title).mark_bar().encode(
-        y=alt.Y("stage:N", sort=STAGE_ORDER, title=None),
+        y=alt.Y("stage:N", sort=list(df.index), title="memmap per page frame"),
         x=alt.X("MiB:Q", title="MiB of page metadata"),
         color=alt.Color("part:N", title=None, sort=["memmap", "descriptors"]),
         tooltip=["stage", "part", alt.Tooltip("MiB:Q", format=",.1f")],
-    ).properties(width=420, height=110)
+    ).properties(width=420, height=150)
 
 
 def chart_census(df: pd.DataFrame):
