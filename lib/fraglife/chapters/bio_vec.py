@@ -255,11 +255,14 @@ def pfrag_layout(pages: int) -> tuple[np.ndarray, np.ndarray]:
     return same.copy(), same
 
 
-def sender_counts(pm, sender: str, *, nbytes: int, call: int, max_frags: int, goal: int, mss: int) -> dict:
+def sender_counts(pm, sender: str, *, nbytes: int, call: int, max_frags: int, goal: int, mss: int,
+                  appended: float = 0.0) -> dict:
     """The model's skbs and frags for one kcount_copy sender: ``nbytes`` sent in calls of ``call`` bytes
     (:data:`KERNEL_SENDERS`). A sender whose calls start skbs of their own sends the same ``call`` bytes each time
-    (the probe's buffer is one call long); splice's calls run on through the file in one stream. Returns totals
-    and the skbs of a size goal's length (GSO skbs)."""
+    (the probe's buffer is one call long); splice's calls run on through the file in one stream. ``appended``:
+    the share of calls that found the previous call's tail skb unsent and filled it (what the kernel decided for
+    the connection, :func:`appended_share`): such a call's full skb also holds the tail's frag, and its own tail
+    is the only short skb left. Returns totals and the skbs of a size goal's length (GSO skbs)."""
     _, where, rule, per_call = KERNEL_SENDERS[sender]
     span = call if per_call else nbytes
     pages = -(-span // PAGE)
@@ -276,14 +279,25 @@ def sender_counts(pm, sender: str, *, nbytes: int, call: int, max_frags: int, go
                                                            else []), nbytes // call
     else:
         pieces, times = [(0, nbytes, True)], 1
-    for first, n, gso in pieces:
-        c = pack(fl, st, first_byte=first, nbytes=n, **kw)
-        for k in ("skbs", "frags", "bytes"):
-            out[k] += times * c[k]
+    counted = [(pack(fl, st, first_byte=first, nbytes=n, **kw), gso) for first, n, gso in pieces]
+    tail = counted[1][0] if per_call and len(counted) > 1 else None
+    for c, gso in counted:
+        share = 1.0 - appended if c is tail else 1.0  # an appended call's tail went into the next call's skb
+        out["skbs"] += times * share * c["skbs"]
+        out["bytes"] += times * c["bytes"]
+        out["frags"] += times * c["frags"]
         if gso:
             out["gso_skbs"] += times * c["skbs"]
-            out["gso_frags"] += times * c["frags"]
+            out["gso_frags"] += times * (c["frags"] + (appended * tail["frags"] if tail else 0.0))
     return out
+
+
+def appended_share(run: Mapping) -> float:
+    """The share of a per-call sender's calls that filled the previous call's unsent tail skb, as the kernel decided
+    for the connection: every call that did not leaves its tail as a short skb of its own (gso_size 0)."""
+    calls = (run.get("send") or {}).get("calls") or 0
+    short = int((run.get("gso_size") or {}).get("0", 0))
+    return min(1.0, max(0.0, 1.0 - short / calls)) if calls else 0.0
 
 
 def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
@@ -299,8 +313,9 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
             continue
         mss = int(max((int(k) for k in run.get("gso_size", {}) if int(k)), default=1448))
         nbytes, mib = int(run["bytes"]), run["bytes"] / MiB
+        per_call = KERNEL_SENDERS[sender][3]
         m = sender_counts(pm, sender, nbytes=nbytes, call=int(run["call"]), max_frags=frags_max,
-                          goal=B.size_goal(mss, 64 * KiB), mss=mss)
+                          goal=B.size_goal(mss, 64 * KiB), mss=mss, appended=appended_share(run) if per_call else 0.0)
         skb_bytes = run["mean_len"] - run.get("linear_bytes_mean", 0.0)
         kernel = {"frags_per_gso_skb": run["mean_frags_gso"], "frags_per_skb": run["mean_frags"],
                   "bytes_per_frag": skb_bytes / run["mean_frags"], "skbs_per_mib": run["skbs_per_mib"]}
@@ -317,13 +332,13 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
 
 #: Where the model does not follow a kernel count, the kernel mechanism it leaves out (with its source).
 #: The tail rule the per-call senders' model leaves out (what moves their counts from run to run).
-TAIL_APPEND = ("The model starts every call in an skb of its own; the kernel appends a call to the previous call's "
-               "376-byte tail skb while that is still unsent (for MSG_ZEROCOPY, when its ubuf_info can be extended: "
-               "tcp_sendmsg_locked(), msg_zerocopy_realloc(), skb_zerocopy_iter_stream(), net/ipv4/tcp.c and "
-               "net/core/skbuff.c, v6.18 as v6.12), making one short skb fewer. The MSG_ZEROCOPY senders send the "
-               "same 64 KiB every call, so the call's first page never continues the tail's last one: an appended "
-               "skb carries one frag more (2 on a THP, 17 on 4 KiB pages). How many calls append is the "
-               "connection's timing: the tail is unsent only while TSQ or the window holds it.")
+TAIL_APPEND = ("The model is fed the share of calls that filled the previous call's unsent tail skb (from the short "
+               "skbs the kernel sent: tcp_sendmsg_locked() appends to the write queue's unsent tail, for "
+               "MSG_ZEROCOPY when msg_zerocopy_realloc() can extend its ubuf_info; net/ipv4/tcp.c, net/core/skbuff.c, "
+               "v6.18 as v6.12) and treats every such call alike: one frag more in its full skb, one short skb fewer. "
+               "A chain of appended calls shifts each tail by another 376 bytes, and a tail the kernel cuts "
+               "(tcp_mss_split_point(), tso_fragment(), net/ipv4/tcp_output.c) adds a short skb the share does "
+               "not separate.")
 SPLICE_SHORT = ("The kernel sends short skbs the model does not make, and each pulls the mean over all skbs down "
                 "while the full skbs agree (frags per GSO skb): the last sendmsg of each splice() call carries no "
                 "MSG_MORE (splice_to_socket(), fs/splice.c, v6.18 as v6.12), so its push does not cork, and "
@@ -686,8 +701,11 @@ def comparison_remark(R: Results) -> str:
     off = R.comparison[R.comparison.agrees == False]  # noqa: E712 (None: not compared)
     gaps = "".join(f"\n- `{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:,.2f}, kernel {r.kernel:,.2f}. "
                    f"{r.reason or '**Not explained by the chapter.**'}" for r in off.itertuples())
-    return (f"Bytes per frag, the quantity that confirms where today's frags end: {per}. Of {n} quantities, **{agree}** "
-            f"agree {compare.RULE}; the kernel's counts are {where}." + (f"\n\nWhere they differ:\n{gaps}" if gaps else ""))
+    fed = ", ".join(f"{r['name']} {kit.pct(appended_share(r))}" for r in R.kcount.data.get("frags", [])
+                    if r.get("sender") in KERNEL_SENDERS and KERNEL_SENDERS[r["sender"]][3])
+    return (f"Bytes per frag, the quantity that confirms where today's frags end: {per}. The model is fed what the "
+            f"kernel decided for each connection, the share of calls that filled the previous call's unsent tail "
+            f"({fed}). Of {n} quantities, **{agree}** agree {compare.RULE}; the kernel's counts are {where}." + (f"\n\nWhere they differ:\n{gaps}" if gaps else ""))
 
 
 def answer(R: Results):
