@@ -346,7 +346,7 @@ SPLICE_SHORT = ("The kernel sends short skbs the model does not make, and each p
 KERNEL_REASONS: dict[tuple[str, str], str] = {
     **{(s_, q): TAIL_APPEND for s_ in ("send", "zerocopy", "zerocopy_thp")
        for q in ("frags_per_gso_skb", "frags_per_skb", "skbs_per_mib")},
-    ("splice", "frags_per_skb"): SPLICE_SHORT, ("splice", "skbs_per_mib"): SPLICE_SHORT,
+    **{("splice", q): SPLICE_SHORT for q in ("frags_per_gso_skb", "frags_per_skb", "skbs_per_mib")},
 }
 
 
