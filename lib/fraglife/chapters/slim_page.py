@@ -802,7 +802,7 @@ def _net_iov_unchanged(R: Results):
 
 
 #: The claims the talk shows (the rest are in the chapter).
-TALK_CLAIMS = ("order0_folios_cost_more_memory", "this_machine_saves_memory", "order0_indirection_costs_time",
+TALK_CLAIMS = ("order0_folios_cost_more_memory", "this_machine_saves_memory",
                "model_follows_the_kernel")
 
 CLAIMS = (
