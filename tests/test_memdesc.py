@@ -138,6 +138,18 @@ def test_msg_zerocopy_visits_a_thp_once_per_leaf_per_call():
     assert w["visits"] == small["pages"] and np.array_equal(w["pfn"], small["pfn"])
 
 
+def test_msg_zerocopy_frags_are_folio_runs_cut_at_skbs():
+    """A MSG_ZEROCOPY frag is a run of pages of one folio inside one skb, pointing at the folio's head: a THP
+    spanning 128 skbs gives 128 frags (one per skb), order-0 pages a frag each."""
+    thp = M.frag_population(sample_pages=2048, working_set_pages=1 << 20, folio_pages=[512], rule="splice", seed=1)
+    f = M.zerocopy_frags(thp)
+    assert len(f["pfn"]) == len(thp["skb_start"]) - 1 == 128 and np.array_equal(f["pfn"], f["head"])
+    assert np.array_equal(np.diff(f["skb_start"]), np.ones(128, np.int64))
+    small = M.frag_population(sample_pages=512, working_set_pages=1 << 20, folio_pages=[1], rule="splice", seed=2)
+    g = M.zerocopy_frags(small)
+    assert np.array_equal(g["pfn"], small["pfn"]) and np.array_equal(g["skb_start"], small["skb_start"])
+
+
 def test_the_end_state_is_a_range():
     """Rule 7: 8 B per page (free pages out of line) up to the 32 B interim, 16 and 24 B between them if free-page
     linkage keeps one or two words; the middle is this book's reading, the ends are Wilcox's."""

@@ -205,6 +205,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         Param("seed", int, 1, "random seed of page and descriptor placement; same seed, same walk",
               lo=0, hi=2**31 - 1),
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "03_pinning",
@@ -275,6 +276,7 @@ CHAPTERS: tuple[Chapter, ...] = (
               "goes to 512 (GSO_MAX_SIZE, 8 x 65535 bytes)", lo=64, hi=512, power_of_two=True),
         *pick(WORKLOAD_PARAMS, "mss"),
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "07_kmalloc_sends",

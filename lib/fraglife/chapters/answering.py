@@ -61,16 +61,6 @@ def _refcount_removal(R: Any) -> answers.Answer:
                                           "veth", _source(R)), provisional=True)
 
 
-def _slim_page(R: Any) -> answers.Answer:
-    h = R.headline
-    saved = Number(100 * h["saved_8b_share_of_ram"], unit="%", what="RAM saved by an 8-byte memdesc per page")
-    return answers.Answer(
-        "b", f"An 8-byte memdesc per page saves {saved.text} of RAM on this machine's page census, and reaching "
-             f"separately allocated metadata adds {_n(h['memdesc8_extra_ns_per_mib'], 'ns/MiB')} to a frag walk.",
-        "open", saved, answers.measured("kpageflags page census and memlat load latency probes", _source(R)),
-        provisional=True)
-
-
 def _pinning(R: Any) -> answers.Answer:
     h = R.headline
     extra = Number(h["extra_ns_per_send"], unit="ns", what=f"more CPU per {R.P.send_size} B send with pins")
@@ -91,16 +81,6 @@ def _batching(R: Any) -> answers.Answer:
         "open", saved, answers.priced("gup and faults", _source(R)), provisional=True)
 
 
-def _bio_vec(R: Any) -> answers.Answer:
-    h = R.headline
-    frags = Number(h["phys_frags_per_mib"], unit="frags/MiB", what=f"frags as phys+len, {R.P.source} buffer")
-    return answers.Answer(
-        "f", f"On this machine's {R.P.source} buffer, phys+len frags need {frags.text} against "
-             f"{_n(h['zerocopy_frags_per_mib'])} today, and software GSO's refcounting goes from "
-             f"{_n(h['zerocopy_ref_ns_per_mib_sw_gso'], 'ns/MiB')} to "
-             f"{_n(h['phys_ref_ns_per_mib_sw_gso'], 'ns/MiB')}.",
-        "open", frags, answers.measured("pagemap: physical contiguity of real buffers", _source(R)),
-        provisional=True)
 
 
 def _kmalloc_sends(R: Any) -> answers.Answer:
@@ -130,10 +110,8 @@ def _unified_owner(R: Any) -> answers.Answer:
 #: chapter id -> its provisional answer, from the chapter's headline, until its module declares ``answer``.
 PROVISIONAL: dict[str, Callable[[Any], answers.Answer]] = {
     "01_refcount_removal": _refcount_removal,
-    "02_slim_page": _slim_page,
     "03_pinning": _pinning,
     "04_batching": _batching,
-    "06_bio_vec": _bio_vec,
     "07_kmalloc_sends": _kmalloc_sends,
     "08_unified_owner": _unified_owner,
 }

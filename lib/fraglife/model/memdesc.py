@@ -272,6 +272,23 @@ def gup_visits(per_page: dict, *, max_frags: int = MAX_SKB_FRAGS, pmd_pages: int
             "unit": per_page["unit"][idx], "kind": per_page["kind"][idx], "visits": int(idx.size)}
 
 
+def zerocopy_frags(per_page: dict) -> dict:
+    """MSG_ZEROCOPY's frags of a buffer given a frag per page (:func:`frag_population` with ``rule="splice"``): in
+    each skb, a run of pages of one folio merges into one frag that points at the folio's head
+    (``zerocopy_fill_skb_from_iter()``, net/core/datagram.c, v6.18 as v6.12), so a folio larger than an skb
+    gives a frag per skb it spans. Returns a population of the same form, one entry per frag."""
+    keep, starts = [], [0]
+    ss, unit = per_page["skb_start"], per_page["unit"]
+    for s in range(len(ss) - 1):
+        for i in range(int(ss[s]), int(ss[s + 1])):
+            if i == int(ss[s]) or unit[i] != unit[i - 1]:
+                keep.append(i)
+        starts.append(len(keep))
+    idx = np.asarray(keep, np.int64)
+    return {**per_page, "skb_start": np.asarray(starts, np.int64), "pfn": per_page["head"][idx],
+            "head": per_page["head"][idx], "unit": unit[idx], "kind": per_page["kind"][idx]}
+
+
 def footprint(layout: str, kind: str, working_set_pages: float, mean_folio_pages: float, stride) -> float:
     """Bytes of metadata the walk reads from, over the whole working set: the memmap (if read)
     plus one descriptor per folio (or per net_iov)."""

@@ -76,7 +76,7 @@ def panel(df: pd.DataFrame) -> list:
                    value_name="per MiB")
     chart = alt.Chart(long, title="The send under each rule").mark_bar().encode(
         x=alt.X("rule:N", sort=RULE_ORDER, title=None),
-        y=alt.Y("per MiB:Q"),
+        y=alt.Y("per MiB:Q", title="count per MiB sent"),
         color=rule_color(),
         column=alt.Column("metric:N", title=None),
         tooltip=["rule", "metric", alt.Tooltip("per MiB:Q", format=".2f")],

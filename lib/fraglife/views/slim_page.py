@@ -26,17 +26,17 @@ def layout_color(field: str = "layout") -> alt.Color:
     return plots.category_color(field, "layout", LAYOUT_ORDER)
 
 
-def chart_stages(df: pd.DataFrame, title: str = "This machine: metadata at each stage"):
-    """Stacked bars: memmap and descriptor MiB per stage."""
+def chart_stages(df: pd.DataFrame, title: str = "This machine: page metadata today and at each end state"):
+    """Stacked bars: memmap and descriptor MiB per stage (in the frame's order: today, then 8 to 32 B)."""
     long = df.reset_index().melt(id_vars=["stage"], value_vars=["memmap", "descriptors"], var_name="part",
                                  value_name="bytes")
     long["MiB"] = long["bytes"] / MiB
     return alt.Chart(long, title=title).mark_bar().encode(
-        y=alt.Y("stage:N", sort=STAGE_ORDER, title=None),
+        y=alt.Y("stage:N", sort=list(df.index), title="memmap per page frame"),
         x=alt.X("MiB:Q", title="MiB of page metadata"),
         color=alt.Color("part:N", title=None, sort=["memmap", "descriptors"]),
         tooltip=["stage", "part", alt.Tooltip("MiB:Q", format=",.1f")],
-    ).properties(width=420, height=110)
+    ).properties(width=420, height=120)
 
 
 def chart_census(df: pd.DataFrame):
@@ -103,23 +103,23 @@ def controls(spec: ParamSpec, params: Mapping[str, Any]) -> dict:
 
 
 def panel(df: pd.DataFrame) -> list:
-    """What the panel shows: metadata GiB per stage, the walk's ns per MiB per layout, and the table."""
+    """What the panel shows: metadata GiB per stage and the walk's ns per MiB per layout, and the memory table (the
+    walk's numbers are on its axis)."""
     mem = df[df.part == "memory"]
     walk = df[df.part == "walk"]
     m = alt.Chart(mem, title="Metadata at each stage (GiB)").mark_bar().encode(
         y=alt.Y("name:N", sort=STAGE_ORDER, title=None),
         x=alt.X("gib:Q", title="GiB"),
         tooltip=["name", alt.Tooltip("gib:Q", format=".2f"), alt.Tooltip("saved_share_of_ram:Q", format=".2%")],
-    ).properties(width=300, height=100)
+    ).properties(width=300, height=64)
     w = alt.Chart(walk, title="Frag walk (ns per MiB)").mark_bar().encode(
         y=alt.Y("name:N", sort=LAYOUT_ORDER, title=None),
         x=alt.X("ns_per_mib:Q", title="ns per MiB"),
         color=layout_color("name"),
         tooltip=["name", alt.Tooltip("ns_per_mib:Q", format=",.0f"), alt.Tooltip("core_share_100g:Q", format=".2%")],
-    ).properties(width=300, height=110)
+    ).properties(width=300, height=72)
     mem_t = mem[["name", "gib", "share_of_ram", "saved_share_of_ram"]].rename(columns={"name": "stage"})
-    walk_t = walk[["name", "ns_per_mib", "ns_per_mib_serial", "core_share_100g"]].rename(columns={"name": "layout"})
-    return [alt.hconcat(m, w), mem_t.round(4).set_index("stage"), walk_t.round(3).set_index("layout")]
+    return [alt.hconcat(m, w), mem_t.round(4).set_index("stage")]
 
 
 def make_panel(ch, P, R=None) -> widgets.Panel:
