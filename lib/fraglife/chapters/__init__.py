@@ -110,7 +110,7 @@ from typing import Any, Callable, Mapping
 
 from ..params import Param, ParamError, Params, ParamSpec
 from ..paths import BOOK
-from .kit import MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
+from .kit import KERNEL_PARAM, MEASUREMENTS_PARAM, REPLAY_PARAMS, SENDER_PARAMS, WORKLOAD_PARAMS, pick
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -219,6 +219,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         Param("inflight", int, 8, "sends in flight before the first completes", lo=1, hi=64),
         *SENDER_PARAMS,
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "04_batching",
@@ -237,6 +238,7 @@ CHAPTERS: tuple[Chapter, ...] = (
               "application sends the rest again)", lo=0.05, hi=1.0),
         *pick(SENDER_PARAMS, seed="random seed; same seed, same pages mapped"),
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "05_splice_destructors",

@@ -342,3 +342,21 @@ def kernel_label(release: str) -> str:
 def points(*items: str) -> str:
     """A chapter's closing points as a Markdown list, one item per point (empty items left out)."""
     return "\n".join(f"- {p}" for p in items if p)
+
+
+# ---------------------------------------------------------------- a chapter's versioned rules
+def kernel_rules(release: str, chapter: str, lts: str | None = None) -> pd.DataFrame:
+    """The versioned rules that move chapter ``chapter``'s numbers ("02"), as the kernel ``release`` has each
+    and as 6.12 LTS has it, with both citations (:data:`fraglife.model.kernels.VERSIONED_RULES`)."""
+    from ..model import kernels
+
+    lts = lts or kernels.LTS
+    rows = []
+    for r in kernels.VERSIONED_RULES:
+        if chapter not in r.chapters:
+            continue
+        def how(rel):
+            return r.after if kernels.follows(rel, r.name) else r.before
+        rows.append({"rule": r.name, "changed in": r.changed_in, kernel_label(release): how(release),
+                     kernel_label(lts): how(lts), "source": f"before: {r.cite_before}; after: {r.cite_after}"})
+    return pd.DataFrame(rows).set_index("rule") if rows else pd.DataFrame(columns=["rule"]).set_index("rule")
