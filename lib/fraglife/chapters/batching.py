@@ -304,9 +304,16 @@ class Results:
 
     # ------------------------------------------------------------ the model against the running kernel
     @cached_property
+    def probed_release(self) -> str:
+        """The kernel the gup_paths counts come from: the model follows its rules wherever it is compared with it,
+        whatever the kernel parameter says."""
+        return kit.kernel_release("running", self.P.measurements, self.gup_paths)
+
+    @cached_property
     def comparison(self) -> pd.DataFrame:
-        """The model's per-skb lookups of each gup_paths layout against the kernel's counts (:func:`against`)."""
-        return against(self.gup_paths, self.release)
+        """The model's per-skb lookups of each gup_paths layout against the kernel's counts (:func:`against`), on
+        the rules of the kernel that counted them."""
+        return against(self.gup_paths, self.probed_release)
 
     @cached_property
     def comparison_table(self) -> pd.DataFrame:
@@ -489,7 +496,7 @@ def conclusion(R: Results) -> str:
     where = (f"from iovecs of {size:g} B on ({P.iov_count} {P.iov_layout} iovecs)" if size else
              f"at no iovec size swept ({P.iov_count} {P.iov_layout} iovecs)")
     lo, hi = c["batched_worse_from"], c["batched_worse_to"]
-    loses = (f"It costs more than today's over contiguous iovecs with {lo:.0%} to {hi:.0%} of the pages mapped: "
+    loses = (f"It costs more than today's over contiguous iovecs with {share(lo)} to {share(hi)} of the pages mapped: "
              f"gup-fast hands the rest of a call to the slow path at the first page it cannot take, and a batched "
              f"call is long." if lo is not None else
              "Over contiguous iovecs it never costs more than today's at any share mapped swept.")
@@ -501,6 +508,11 @@ def conclusion(R: Results) -> str:
                  if pop.allocated_kib_per_mib else ""),
         f"The lookup rules behind these numbers match the running kernel's counts: {agree} of {n} quantities "
         f"agree {compare.RULE}, the zero page always slow included.")
+
+
+def share(x: float) -> str:
+    """A share of pages as the chapter writes it: 0.995 -> "99.5 %"."""
+    return f"{100 * x:.3g} %"
 
 
 def answers_text(span: tuple[float, float, float], unit: str) -> str:
@@ -521,7 +533,7 @@ def answer(R: Results):
                             f"{R.P.iov_layout} iovecs of {R.P.iov_size} B, {R.P.resident_fraction:.0%} mapped")
     agree, n = compare.tally(R.comparison)
     lo_, hi_ = R.crossovers["batched_worse_from"], R.crossovers["batched_worse_to"]
-    risk = (f"but costs more over contiguous iovecs with {lo_:.0%} to {hi_:.0%} of pages mapped, where one "
+    risk = (f"but costs more over contiguous iovecs with {share(lo_)} to {share(hi_)} of pages mapped, where one "
             f"missing page sends the rest of a long call down the slow path" if lo_ is not None else
             "and never costs more at the shares mapped swept")
     text = (f"One batched lookup saves only calls: {number.text} here "
