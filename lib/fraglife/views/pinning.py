@@ -51,20 +51,45 @@ def chart_costs(df: pd.DataFrame, title: str = "ns per MiB by cause"):
     return plots.cost_bars(_named(df), title, "design", POLICY_NAMES.values(), ".1f", 110)
 
 
+#: Each swept parameter's axis: (column shown, title with its unit).
+AXES = {"folio_pages": ("folio_kib", "folio size (KiB, log scale)"),
+        "send_size": ("send_kib", "send size (KiB, log scale)"),
+        "fork_rate": ("fork_rate", "forks per 1000 sends (symlog scale)")}
+
+
 def chart_sweep(df: pd.DataFrame, key: str, title: str, log: bool = True):
     """Lines: ns per MiB of both designs over one parameter."""
     d = _named(df)
     if key == "folio_pages":
         d = d.assign(folio_kib=d["folio_pages"] * 4)
-        key = "folio_kib"
+    if key == "send_size":
+        d = d.assign(send_kib=d["send_size"] / 1024)
+    key, axis_title = AXES.get(key, (key, key.replace("_", " ")))
     scale = alt.Scale(type="symlog" if log and d[key].min() <= 0 else ("log" if log else "linear"))
     return alt.Chart(d, title=title).mark_line(point=True).encode(
-        x=alt.X(f"{key}:Q", title=key.replace("_", " "), scale=scale),
-        y=alt.Y("ns_per_mib:Q", title="ns per MiB"),
+        x=alt.X(f"{key}:Q", title=axis_title, scale=scale),
+        y=alt.Y("ns_per_mib:Q", title="CPU, ns per MiB sent"),
         color=alt.Color("design:N", title=None, scale=POLICY_COLORS),
         tooltip=["design", key, alt.Tooltip("ns_per_mib:Q", format=".0f"), alt.Tooltip("ns_per_send:Q", format=".0f"),
                  alt.Tooltip("fork_copies_per_mib:Q", format=".2f")],
     ).properties(width=300, height=200)
+
+
+def chart_zc_ratio(df: pd.DataFrame, crossovers: pd.DataFrame | None = None):
+    """The sender's CPU per call, MSG_ZEROCOPY over copy, against the send size: measured (points) and the model
+    (lines), one colour per buffer and state; points the fit did not use are hollow. Below 1 zerocopy is cheaper."""
+    d = df.assign(kind=df["used by the fit"].map({True: "used by the fit", False: "held out"}))
+    base = alt.Chart(d, title="MSG_ZEROCOPY over copy, sender's CPU per call (below 1: zerocopy is cheaper)")
+    x = alt.X("send_kib:Q", title="send size (KiB)")
+    color = alt.Color("series:N", title="buffer, state")
+    model = base.mark_line().encode(x=x, y=alt.Y("model:Q", title="zerocopy / copy (ratio)"), color=color,
+                                    detail="series:N")
+    meas = base.mark_point(size=50).encode(
+        x=x, y="measured:Q", color=color, shape=alt.Shape("kind:N", title="measured point"),
+        tooltip=["series", "send_kib", alt.Tooltip("measured:Q", format=".3f"), alt.Tooltip("model:Q", format=".3f"),
+                 "kind"])
+    one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(color="#999", strokeDash=[4, 3]).encode(y="y:Q")
+    return alt.layer(model, meas, one).properties(width=440, height=240)
 
 
 def chart_pin_table(df: pd.DataFrame):
