@@ -26,7 +26,7 @@ from . import compare, kit
 KiB = 1 << 10
 MiB = 1 << 20
 PAGE = pins.PAGE
-#: TCP's size goal at MSS 1448: 45 segments (sk_setup_caps(), tcp_xmit_size_goal(), v6.12; chapter 01).
+#: TCP's size goal at MSS 1448: 45 segments (sk_setup_caps(), tcp_xmit_size_goal(), v6.18; chapter 01).
 SIZE_GOAL = workloads.Config().size_goal
 #: The grids the chapter shows; every other parameter is the run's.
 FP_REFS = (0, 512, 900, 960, 990, 1000, 1010, 1023, 1040, 1060, 1100, 1200)
@@ -50,36 +50,39 @@ UNIT_NAMES = ("zc_call_ns", "gup_call_ns", "zc_page_ns", "zc_frag_ns", "gup_page
 # ---------------------------------------------------------------- what a pin is
 PIN_FACTS = (
     ("GUP_PIN_COUNTING_BIAS", "1024 (1 << 10)", "what one pin adds to a small folio's _refcount",
-     "include/linux/mm.h, v6.12"),
+     "include/linux/mm.h, v6.18"),
     ("FOLL_PIN", "0x80000 (1 << 19), internal", "set by pin_user_pages*(); never by callers",
-     "mm/internal.h, v6.12; enum value in this kernel's BTF"),
+     "mm/internal.h, v6.18; enum value in this kernel's BTF"),
     ("FOLL_GET on any folio", "+1 _refcount: one atomic (try_get_folio())", "get_user_pages*(), "
-     "iov_iter_get_pages2(): today's MSG_ZEROCOPY, vmsplice", "mm/gup.c try_grab_folio_fast(), v6.12"),
+     "iov_iter_get_pages2(): today's MSG_ZEROCOPY, vmsplice", "mm/gup.c try_grab_folio_fast(), v6.18"),
+    ("PG_referenced in gup-fast", "folio_set_referenced(): a locked set_bit on the folio, once per PTE page or "
+     "PMD leaf", "FOLL_GET and FOLL_PIN alike: counted as its own kind, inside GUP's measured price",
+     "mm/gup.c gup_fast_pte_range(), gup_fast_pmd_leaf(), v6.18"),
     ("FOLL_PIN, small folio, fast path", "try_get_folio() then +1023: two atomics", "the pin is the bias",
      "mm/gup.c try_grab_folio_fast() (v6.10+, 'mm: gup: stop abusing try_grab_folio')"),
     ("FOLL_PIN, large folio, fast path", "try_get_folio() then _pincount + 1: two atomics",
      "per PTE page, or per PMD leaf for all pages of a PMD-mapped THP a call covers",
-     "mm/gup.c try_grab_folio_fast(), gup_fast_pmd_leaf(), v6.12"),
+     "mm/gup.c try_grab_folio_fast(), gup_fast_pmd_leaf(), v6.18"),
     ("FOLL_PIN, slow path", "small folio: +1024 in one atomic; large: +1 and _pincount + 1",
-     "__get_user_pages() after gup-fast gave up", "mm/gup.c try_grab_folio(), v6.12"),
+     "__get_user_pages() after gup-fast gave up", "mm/gup.c try_grab_folio(), v6.18"),
     ("unpin", "small folio: folio_put_refs(n x 1024), one atomic; large: atomic_sub(_pincount) and "
      "folio_put_refs(), two", "unpin_user_pages() drops consecutive pages of one folio together",
-     "mm/gup.c gup_put_folio(), gup_folio_next(), v6.12"),
+     "mm/gup.c gup_put_folio(), gup_folio_next(), v6.18"),
     ("folio_maybe_dma_pinned()", "large: _pincount > 0 (exact); small: _refcount >= 1024",
      "a small folio with 1023 other references looks pinned: false positives, never false negatives",
-     "include/linux/mm.h, v6.12"),
+     "include/linux/mm.h, v6.18"),
     ("zero page", "never pinned, never counted", "a pin of the shared zero page is a no-op",
-     "mm/gup.c try_grab_folio_fast(), gup_put_folio(), v6.12"),
+     "mm/gup.c try_grab_folio_fast(), gup_put_folio(), v6.18"),
     ("vmstat", "nr_foll_pin_acquired / nr_foll_pin_released per base page", "balance when nothing is pinned",
-     "mm/gup.c node_stat_mod_folio(); Documentation/core-api/pin_user_pages.rst, v6.12"),
+     "mm/gup.c node_stat_mod_folio(); Documentation/core-api/pin_user_pages.rst, v6.18"),
 )
 MAYBE_PINNED_USERS = (
     ("fork", "copies an anon-exclusive page that may be pinned instead of sharing it",
-     "mm/memory.c copy_present_ptes(), include/linux/rmap.h __folio_try_dup_anon_rmap(), v6.12"),
+     "mm/memory.c copy_present_ptes(), include/linux/rmap.h __folio_try_dup_anon_rmap(), v6.18"),
     ("fork of a PMD-mapped THP", "splits the PMD first, then copies per page",
-     "mm/huge_memory.c copy_huge_pmd(), v6.12"),
+     "mm/huge_memory.c copy_huge_pmd(), v6.18"),
     ("folio_needs_cow_for_dma()", "asks only in an mm with MMF_HAS_PINNED (set by its first pin)",
-     "include/linux/mm.h, mm/gup.c mm_set_has_pinned_flag(), v6.12"),
+     "include/linux/mm.h, mm/gup.c mm_set_has_pinned_flag(), v6.18"),
 )
 
 
