@@ -71,7 +71,7 @@ KERNEL_RULES = (
     ("a PMD-mapped THP", "one try_grab_folio_fast() for all the pages of the PMD a call covers",
      "mm/gup.c gup_fast_pmd_leaf(), v6.18"),
     ("the huge zero PMD", "6.18: special, so gup-fast refuses it (slow path); 6.12: grabbed like any THP",
-     "mm/gup.c gup_fast_pmd_range() pmd_special(), v6.18; v6.12 has no such check"),
+     "mm/gup.c gup_fast_pmd_leaf() pmd_special(), v6.18; 6.12: the rule huge_zero_pmd_special below"),
     ("faulting up front", "madvise(MADV_POPULATE_WRITE): a write fault per page, allocating and zeroing it; on a "
      "huge zero PMD 6.13+ allocates a THP, 6.12 splits it and allocates the pages written",
      "mm/madvise.c madvise_populate(); mm/huge_memory.c do_huge_zero_wp_pmd(), v6.18"),
@@ -112,13 +112,14 @@ def check(params: Mapping) -> None:
 # ---------------------------------------------------------------- costs
 def price(c: Mapping, units: costs.UnitCosts) -> list[dict]:
     """ns per MiB by cause: the lookups as GUP's measured price has them (:func:`fraglife.model.costs.price_gup`, the
-    zcsend fit: counted atomics shown at 0 ns, inside the fitted page), plus the pages faulted in up front."""
+    zcsend fit: counted atomics shown at 0 ns, inside the fitted page and frag), plus the pages faulted in up front
+    and the puts of references taken for pages the socket did not take (the fit's puts come with frags)."""
     nbytes = max(1, c["bytes"])
     rows = costs.price_gup(pagetable.gup_work(c), units, nbytes)
-    if c["populate_pages"]:
-        rows += costs.price([("page faulted in up front (allocate, zero)", c["populate_pages"] * MiB / nbytes,
-                              "populate_page_ns")], units)
-    return rows
+    extra = [("page faulted in up front (allocate, zero)", c["populate_pages"], "populate_page_ns"),
+             # the fit prices a reference's put with its frag; a page looked up and not sent has no frag
+             ("reference dropped unsent (its put: no frag carries it)", c["local_puts"], "local_atomic_ns")]
+    return rows + costs.price([(cause, n * MiB / nbytes, unit) for cause, n, unit in extra if n], units)
 
 
 def messages(params: Mapping) -> int:
