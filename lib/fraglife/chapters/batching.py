@@ -321,6 +321,15 @@ class Results:
         return self.comparison[compare.TABLE_COLUMNS]
 
     @cached_property
+    def comparison_central(self) -> pd.DataFrame:
+        """The rows that carry the chapter's rules: slow-path calls on a buffer only read (the zero page is never
+        gup-fast) and faults on one never touched (one per page), per connection."""
+        c = self.comparison
+        keep = ((c.transfer.str.endswith("/a") & (c.quantity == "slow_path_calls")) |
+                (c.transfer.str.endswith("/c") & (c.quantity == "faults")))
+        return c[keep][["transfer", "quantity", "kernel", "model", "agrees"]].reset_index(drop=True)
+
+    @cached_property
     def comparison_summary(self) -> pd.DataFrame:
         """The comparison as one row per layout and quantity: kernel and model per MiB in each configuration."""
         c = self.comparison

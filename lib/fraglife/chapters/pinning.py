@@ -501,6 +501,15 @@ class Results:
         return out[[q for q in COW_SHOWN if q in out.columns.get_level_values(0)]]
 
     @cached_property
+    def cow_central(self) -> pd.DataFrame:
+        """The 64 KiB cases, where the versioned rule acts: folios the writer reused and pages it allocated."""
+        s = self.cow_summary
+        if s.empty:
+            return s
+        s = s[s.index.str.startswith("64k.")]
+        return s[[c for c in s.columns if c[0] in ("folios_reused", "write_allocs_order0")]]
+
+    @cached_property
     def on_lts(self) -> pd.DataFrame:
         """Where the chapter's numbers differ on 6.12 LTS: the cow_mthp cases whose outcome moves, and this run's
         totals when they move (empty when the model's kernel is 6.12 already)."""
