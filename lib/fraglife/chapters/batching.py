@@ -488,10 +488,11 @@ def crossover_remark(R: Results) -> str:
     head = f"With {R.P.iov_count} {R.P.iov_layout} iovecs, one batched lookup"
     s1 = (f"{head} costs less than today's from iovecs of **{size:g} B** on." if size else
           f"{head} does not cost less than today's at the largest iovecs swept.")
-    s2 = (f"Over contiguous iovecs it costs more than today's when between **{lo:g}** and **{hi:g}** of the pages "
+    s2 = (f"Over contiguous iovecs it costs more than today's when between **{share(lo)}** and **{share(hi)}** of "
+          f"the pages "
           f"are mapped." if lo is not None else
           "Over contiguous iovecs it never costs more than today's at any resident share swept.")
-    s3 = (f"Faulting up front costs more than today's lookups when **{pop:g}** or less of the pages are mapped."
+    s3 = (f"Faulting up front costs more than today's lookups when **{share(pop)}** or less of the pages are mapped."
           if pop is not None else "Faulting up front never costs more than today's lookups in this sweep.")
     return f"{s1} {s2} {s3}"
 

@@ -862,7 +862,8 @@ def _fp_copies_at_fork(R: Results):
     then counts: the pins of a send are released before its buffer is written again)."""
     out = {}
     for refs in (1021, 1022):
-        p = sender_runs(R.P, R.release, folio_pages=1, fork_rate=100.0, refs_per_page=refs, inflight=1, send_size=4 * KiB,
+        p = sender_runs(R.P, R.release, folio_pages=1, fork_rate=100.0, refs_per_page=refs, inflight=1,
+                        send_size=4 * KiB,
                         bytes_sent=100 * 4 * KiB)["pin"]
         out[refs] = p["fork_copies_unpinned"]
     return out[1021] == 0 and out[1022] > 0, out
