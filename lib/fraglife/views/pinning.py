@@ -94,15 +94,20 @@ def chart_zc_ratio(df: pd.DataFrame, crossovers: pd.DataFrame | None = None):
 
 
 def chart_pin_table(df: pd.DataFrame):
-    """Bars: pins per page each operation took on the kernel (0: references)."""
-    d = df.assign(pins_per_page=df["pins acquired"] / df["pages"])
-    return alt.Chart(d, title="FOLL_PIN pins per page, by operation").mark_bar().encode(
-        y=alt.Y("operation:N", title=None, sort=list(d["operation"])),
-        x=alt.X("pins_per_page:Q", title="pins acquired per page"),
+    """Bars: pins per page each operation took on the kernel; an operation that takes references instead says so
+    in place of an empty bar."""
+    d = df.assign(pins_per_page=df["pins acquired"] / df["pages"],
+                  label=df["taken as"].where(df["pins acquired"] == 0, ""))
+    order = list(d["operation"])
+    base = alt.Chart(d, title="FOLL_PIN pins per page, by operation")
+    y = alt.Y("operation:N", title=None, sort=order)
+    bars = base.mark_bar().encode(
+        y=y, x=alt.X("pins_per_page:Q", title="pins acquired per page (count)"),
         color=alt.Color("taken as:N", scale=alt.Scale(domain=["pins", "references (no pin)"],
                                                       range=["#D55E00", "#0072B2"])),
-        tooltip=["operation", "pages", "pins acquired", "pins released", "held while registered", "measured"],
-    ).properties(width=360, height=220)
+        tooltip=["operation", "pages", "pins acquired", "pins released", "held while registered", "measured"])
+    text = base.mark_text(align="left", dx=4, color="#0072B2").encode(y=y, x=alt.value(0), text="label:N")
+    return alt.layer(bars, text).properties(width=360, height=220)
 
 
 def controls(spec: ParamSpec, params: Mapping[str, Any], line_transfer_ns: float) -> dict:
