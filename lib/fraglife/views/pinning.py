@@ -59,20 +59,22 @@ AXES = {"folio_pages": ("folio_kib", "folio size (KiB, log scale)"),
 
 
 def chart_sweep(df: pd.DataFrame, key: str, title: str, log: bool = True):
-    """Lines: ns per MiB of both designs over one parameter."""
-    d = _named(df)
+    """Line: what pins add over references, ns per MiB, over one parameter (both totals in the tooltip; the two
+    totals lie too close to tell apart on one axis)."""
+    w = df.pivot_table(index=key, columns="policy", values="ns_per_mib").reset_index()
+    w = w.assign(extra=w["pin"] - w["ref"], extra_share=w["pin"] / w["ref"] - 1)
     if key == "folio_pages":
-        d = d.assign(folio_kib=d["folio_pages"] * 4)
+        w = w.assign(folio_kib=w["folio_pages"] * 4)
     if key == "send_size":
-        d = d.assign(send_kib=d["send_size"] / 1024)
+        w = w.assign(send_kib=w["send_size"] / 1024)
     key, axis_title = AXES.get(key, (key, key.replace("_", " ")))
-    scale = alt.Scale(type="symlog" if log and d[key].min() <= 0 else ("log" if log else "linear"))
-    return alt.Chart(d, title=title).mark_line(point=True).encode(
+    scale = alt.Scale(type="symlog" if log and w[key].min() <= 0 else ("log" if log else "linear"))
+    return alt.Chart(w, title=title).mark_line(point=True, color=POLICY_COLORS.range[1]).encode(
         x=alt.X(f"{key}:Q", title=axis_title, scale=scale),
-        y=alt.Y("ns_per_mib:Q", title="CPU, ns per MiB sent"),
-        color=alt.Color("design:N", title=None, scale=POLICY_COLORS),
-        tooltip=["design", key, alt.Tooltip("ns_per_mib:Q", format=".0f"), alt.Tooltip("ns_per_send:Q", format=".0f"),
-                 alt.Tooltip("fork_copies_per_mib:Q", format=".2f")],
+        y=alt.Y("extra:Q", title="pins less references, ns per MiB sent"),
+        tooltip=[key, alt.Tooltip("ref:Q", format=".0f", title="references, ns per MiB"),
+                 alt.Tooltip("pin:Q", format=".0f", title="pins, ns per MiB"),
+                 alt.Tooltip("extra_share:Q", format=".1%", title="pins add")],
     ).properties(width=300, height=200)
 
 
