@@ -156,7 +156,8 @@ def cost_items(c: Mapping, folio_pages: int, extra_pin_atomics: int = 0) -> list
     accounting, fork and copy-on-write; causes that cannot arise are left out."""
     items = [("atomics pins take beyond references (the bias or _pincount; a large folio's unpin)",
               extra_pin_atomics, "local_atomic_ns"),
-             ("locked_vm charge per sendmsg", c["charges"], "local_atomic_ns"),
+             # mm_account_pinned_pages(): a cmpxchg loop on user->locked_vm (net/core/skbuff.c, v6.18)
+             ("locked_vm charge per sendmsg (a cmpxchg loop)", c["charges"], "cmpxchg_loop_ns"),
              ("locked_vm uncharge per ubuf_info (another CPU)", c["uncharges"], "line_transfer_ns"),
              ("copy for the child at fork", c["fork_copies"],
               "copy_at_fork_thp_ns" if folio_pages >= pins.PMD_PAGES else "copy_at_fork_ns"),
@@ -168,11 +169,13 @@ def cost_items(c: Mapping, folio_pages: int, extra_pin_atomics: int = 0) -> list
 
 def price(c: Mapping, units: costs.UnitCosts, nbytes: int, folio_pages: int, extra_pin_atomics: int = 0) -> list[dict]:
     """ns per MiB by cause: the sends' lookups at GUP's measured price (the zcsend fit: a send call, pages, frags,
-    their references and puts; counted atomics shown at 0 ns), then :func:`cost_items`."""
+    their references and puts; counted atomics shown at 0 ns), then :func:`cost_items` (a cmpxchg loop priced as
+    a local atomic where the atomics probe did not measure one)."""
     scale = MiB / nbytes
     rows = costs.price_gup(pins.gup_work(c), units, nbytes)
-    return rows + costs.price([(cause, n * scale, unit) for cause, n, unit in cost_items(c, folio_pages,
-                                                                                          extra_pin_atomics)], units)
+    items = [(cause, n * scale, unit if unit in units else "local_atomic_ns")
+             for cause, n, unit in cost_items(c, folio_pages, extra_pin_atomics)]
+    return rows + costs.price(items, units)
 
 
 def extra_pin_atomics(runs: Mapping[str, dict]) -> int:
