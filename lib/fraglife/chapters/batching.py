@@ -540,14 +540,14 @@ def answer(R: Results):
     h = R.headline
     # the saving's range over the units' ranges (both strategies priced on the same units at each corner)
     saved = R.units.span(lambda u: ns_per_mib(R.runs["per_skb"], u) - ns_per_mib(R.runs["batched"], u))
-    number = answers.Number(*saved, unit="ns/MiB", what=f"CPU one batched lookup saves, {R.P.iov_count} "
-                            f"{R.P.iov_layout} iovecs of {R.P.iov_size} B, {R.P.resident_fraction:.0%} mapped")
+    number = answers.Number(*saved, unit="ns/MiB", what="CPU one batched lookup saves")
     agree, n = compare.tally(R.comparison)
     lo_, hi_ = R.crossovers["batched_worse_from"], R.crossovers["batched_worse_to"]
     risk = (f"but costs more over contiguous iovecs with {share(lo_)} to {share(hi_)} of pages mapped, where one "
             f"missing page sends the rest of a long call down the slow path" if lo_ is not None else
             "and never costs more at the shares mapped swept")
-    text = (f"One batched lookup saves only calls: {number.text} here "
+    text = (f"One batched lookup saves only calls: {number.text} on {R.P.iov_count} {R.P.iov_layout} iovecs of "
+            f"{R.P.iov_size} B, {R.P.resident_fraction:.0%} mapped "
             f"({answers.format_number(h['batched_calls_per_mib'])} GUP calls per MiB against "
             f"{answers.format_number(h['per_skb_calls_per_mib'])} per skb today), {risk}.")
     verdict = "agree, at a cost" if lo_ is not None else "agree"

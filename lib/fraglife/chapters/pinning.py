@@ -798,17 +798,17 @@ def answer(R: Results):
     from .. import answers
 
     P = R.P
-    number = answers.Number(*R.extra_span, unit="ns/MiB",
-                            what=f"CPU pins add over references, {P.send_size >> 10} KiB sends, {P.folio_pages * 4} "
-                                 f"KiB folios, {P.fork_rate:g} fork(s) per 1000 sends")
+    number = answers.Number(*R.extra_span, unit="ns/MiB", what="CPU pins add over references")
     ref = answers.format_number(*R.spans["ref"], unit="ns/MiB")
     agree, n = compare.tally(R.comparison)
     within, pts = R.headline["heldout_within"], R.headline["heldout_points"]
     t = R.pin_table
     pinning = kit.words(sorted({_family(o) for o in t[t["pins acquired"] > 0].operation})) if len(t) else \
         "no operation measured"
-    text = (f"MSG_ZEROCOPY can pin instead of taking references for {number.text} more than today's {ref} (one "
-            f"atomic per page and the copies fork makes of pinned pages); on this kernel {pinning} pin already.")
+    text = (f"MSG_ZEROCOPY can pin instead of taking references for {number.text} more than today's {ref} on "
+            f"{P.send_size >> 10} KiB sends from {P.folio_pages * 4} KiB folios with {P.fork_rate:g} fork(s) per 1000 "
+            f"sends (one atomic per page and the copies fork makes of pinned pages); on this kernel {pinning} pin "
+            f"already.")
     src = R.cow_mthp.source if R.cow_mthp.source != "unavailable" else ""
     return answers.Answer("c", text, "agree, at a cost", number, answers.cross_checked(
         f"the cow_mthp probe's fork and write counts on 64 KiB and 4 KiB folios and the zcsend probe's held-out "
