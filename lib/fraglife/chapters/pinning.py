@@ -329,12 +329,14 @@ def zc_ratio_curve(zcsend, units: costs.UnitCosts) -> pd.DataFrame:
 # ---------------------------------------------------------------- the model against the running kernel
 #: The cow_mthp counts the model gives, and how the probe counts each.
 COW_QUANTITIES = {
-    "fork_copies": "pages fork copied for the child (pagemap: child frames that differ from the parent's)",
-    "write_faults": "the writer's faults in the write (exceptions:page_fault_user, less a baseline write)",
-    "write_allocs_order0": "order-0 pages allocated in the write (kmem:mm_page_alloc, order 0, less the baseline)",
-    "folios_reused": "folios whose every page the writer still maps after the write (pagemap)",
-    "folios_copied": "folios none of whose pages the writer maps after the write (pagemap)",
-    "pages_moved": "pages the writer maps on a new frame after the write (pagemap)",
+    "fork_copies": "pages of the child's mapping on other frames than the parent's right after fork (pagemap)",
+    "write_faults": "exceptions:page_fault_user hits of the writing thread in the write, less a baseline write",
+    "write_allocs_order0": "order-0 pages the writing thread allocated in the write (kmem:mm_page_alloc), less the "
+                           "baseline",
+    "folios_reused": "folios whose frames the writer still maps after the write (pagemap; the child: those it had "
+                     "right after fork)",
+    "folios_copied": "folios none of whose frames the writer still maps after the write (pagemap)",
+    "pages_moved": "pages the writer maps on other frames after the write (pagemap)",
 }
 #: The counts the chapter's summary shows per case.
 COW_SHOWN = ("fork_copies", "write_allocs_order0", "folios_reused", "folios_copied")
