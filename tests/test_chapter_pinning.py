@@ -12,7 +12,8 @@ SPEC = chapters.get("03").spec
 
 @pytest.mark.parametrize("name, value", [("send_size", 1024), ("folio_pages", 3), ("fork_rate", -1.0),
                                          ("refs_per_page", 5000), ("inflight", 0), ("measurements", "maybe"),
-                                         ("bytes_sent", "64M"), ("line_gbit", 0)])
+                                         ("bytes_sent", "64M"), ("line_gbit", 0), ("kernel", "6.6"),
+                                         ("kernel", 6.12)])
 def test_bad_values_give_one_line(name, value):
     assert_refused(SPEC, name, value)
 
@@ -26,12 +27,52 @@ def results():
 
 
 def test_conclusion_quotes_the_checked_numbers(results):
+    from fraglife.answers import format_number
+
     ch, R = results
     text = ch.conclusion(R)
     t = R.totals.set_index("policy")
-    assert f"**{t.loc['ref', 'ns_per_mib']:.0f} ns per MiB**" in text
-    assert f"**{t.loc['pin', 'ns_per_mib']:.0f} ns**" in text
-    assert "o_direct_read" in text and "msg_zerocopy_send" in text
+    assert R.spans["ref"][0] == pytest.approx(t.loc["ref", "ns_per_mib"])
+    assert format_number(*R.spans["ref"], unit="ns/MiB") in text
+    assert format_number(*R.spans["pin"], unit="ns/MiB") in text
+    assert format_number(*R.extra_span, unit="ns/MiB") in text
+    assert len([line for line in text.splitlines() if line.startswith("- ")]) == 3
+
+
+def test_answer_is_the_runs_numbers(results):
+    ch, R = results
+    a = ch.answer(R)
+    assert a.bullet == "c" and a.chapter == "03_pinning" and not a.provisional
+    assert a.number.value == pytest.approx(R.spans["pin"][0] - R.spans["ref"][0])
+    assert a.number.low <= a.number.value <= a.number.high
+    assert "O_DIRECT" in a.answer and "io_uring buffer registration" in a.answer
+    assert a.evidence.kind == "cross_checked" and a.evidence.source == "recorded"
+
+
+def test_comparison_is_the_kernel_check_format(results):
+    from fraglife.chapters import compare
+
+    ch, R = results
+    c = R.comparison
+    assert list(c.columns[:len(compare.COLUMNS)]) == compare.COLUMNS
+    assert set(c.quantity) >= {"fork_copies", "folios_reused", "write_allocs_order0", ch.HELDOUT}
+    assert (c.measured == "recorded").all() and compare.unexplained(c).empty
+    # the rule that decides 6.18 against 6.12: the parent's write after the child exited reuses 64 KiB folios
+    row = c[(c.transfer == "64k.none.parent_child_exited") & (c.quantity == "folios_reused")].iloc[0]
+    assert row.kernel == row.model == 16
+
+
+def test_the_kernel_parameter_moves_only_the_versioned_rule():
+    from fraglife.chapters import pinning as ch
+
+    P = SPEC.validate(dict(SPEC.defaults(), measurements="recorded", bytes_sent=8 << 20, folio_pages=16,
+                           fork_rate=100.0, kernel="6.12"))
+    R = ch.Results(P)
+    assert R.release == "6.12" and R.on_lts.empty
+    assert R.probed_release.startswith("6.18")  # the comparison follows the kernel that counted
+    new = ch.Results(SPEC.validate(dict(P, kernel="running")))
+    assert new.release.startswith("6.18") and len(new.on_lts) >= 1
+    assert "64 KiB folios, held by none, parent child exited writes" in set(new.on_lts.what)
 
 
 def test_recorded_pin_table_says_it_is_recorded(results):
@@ -50,7 +91,10 @@ def test_panel_follows_its_controls(results):
     assert panel.renders == before + 1 and panel.error is None
     assert "copy for the child at fork" in set(panel.current[0].data["cause"])
     panel.set(folio_pages=512)
-    assert "pages under a PMD leaf" in set(panel.current[0].data["cause"])
+    causes = panel.current[0].data
+    assert "write-protect fault, PMD reused" in set(causes["cause"])
+    assert "atomics pins take beyond references (the bias or _pincount; a large folio's unpin)" in set(
+        causes[causes.design == "FOLL_PIN pins"]["cause"])
 
 
 @pytest.mark.chapters

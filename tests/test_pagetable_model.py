@@ -168,3 +168,21 @@ def test_the_model_counts_what_gup_paths_recorded(config):
         assert m["calls"] == run["gup_calls"]
         assert m["slow_calls"] / m["calls"] == run["per_gup_call"]["mmap_lock"]
         assert m["zero_faults"] / mib == run["per_mib"]["minflt"]
+
+
+@pytest.mark.parametrize("strategy", ["per_skb", "batched"])
+def test_lookup_pages_follows_the_page_states(strategy):
+    """lookup_pages (a buffer of given page states, the gup_paths probe's sends): a written buffer never goes slow,
+    a buffer only read goes slow once per GUP call without a fault, an untouched one faults each page once."""
+    pages, size = 64, 65536
+    written = T.lookup_pages([T.PRESENT] * pages, size, strategy=strategy)
+    read = T.lookup_pages([T.ZERO] * pages, size, strategy=strategy)
+    cold = T.lookup_pages([T.ABSENT] * pages, size, strategy=strategy)
+    assert written["slow_calls"] == 0 and written["bytes"] == pages * 4096
+    assert read["slow_calls"] == read["calls"] and read["zero_faults"] == 0
+    assert cold["slow_calls"] == cold["calls"] and cold["zero_faults"] == pages
+    assert written["calls"] == read["calls"] == cold["calls"]
+    if strategy == "per_skb":  # one call per skb here: 64 KiB sends of two skbs each at the 45-MSS goal
+        assert written["calls"] == written["skbs"] == 2 * pages * 4096 // size
+    with pytest.raises(ValueError):
+        T.lookup_pages([7], size)

@@ -221,6 +221,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         Param("inflight", int, 8, "sends in flight before the first completes", lo=1, hi=64),
         *SENDER_PARAMS,
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "04_batching",
@@ -239,6 +240,7 @@ CHAPTERS: tuple[Chapter, ...] = (
               "application sends the rest again)", lo=0.05, hi=1.0),
         *pick(SENDER_PARAMS, seed="random seed; same seed, same pages mapped"),
         MEASUREMENTS_PARAM,
+        KERNEL_PARAM,
     ),
     _chapter(
         "05_splice_destructors",

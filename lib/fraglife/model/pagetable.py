@@ -17,7 +17,7 @@ from . import kernels, pagetable_twin as twin
 from .rng import GOLDEN, MASK, MIX1, MIX2
 from .pagetable_twin import (ABSENT, BATCHED, HUGE_ZERO_FOLIO, HUGE_ZERO_REGION, LAYOUTS, LOOKUP_FIELDS, MAX_MESSAGE,
                              MAX_SKB_FRAGS, PAGE, PER_SKB, PMD_PAGES, POPULATE, PRESENT, PTE_REGION, STRATEGIES,
-                             THP_REGION, ZERO, ZERO_FOLIO, check, gup_work, iovecs, rules, u01)
+                             THP_REGION, ZERO, ZERO_FOLIO, check, gup_work, iovecs, lookup_pages, rules, u01)
 
 (L_MSGS, L_SENDMSGS, L_BYTES, L_SKBS, L_CALLS, L_FAST, L_PMD, L_PMD_PAGES, L_SLOW_CALLS, L_SLOW, L_SLOW_PMD,
  L_SLOW_PMD_PAGES, L_ZERO, L_ZERO_REFS, L_POP_CALLS, L_POP, L_LOOKED, L_SENT, L_FRAGS, L_GIVE, L_LOCAL, L_REF_AT, L_PIN_AT, L_FLAG_AT,

@@ -341,3 +341,40 @@ def gup_work(c: dict) -> dict:
     return {"sends": c["sendmsgs"], "gup_calls": c["calls"], "pages": c["pages_looked_up"], "frags": c["frags"],
             "slow_calls": c["slow_calls"], "slow_pages": slow_walks, "faulted_pages": c["zero_faults"],
             "flag_atomics": c["flag_atomics"], "ref_atomics": c["ref_atomics"], "pin_atomics": c["pin_atomics"]}
+
+
+def lookup_pages(states, send_size: int, size_goal: int = 65160, strategy: str = "per_skb",
+                 max_frags: int = MAX_SKB_FRAGS, release: str = kernels.NEWEST, foll_pin: bool = False) -> dict:
+    """One buffer whose pages are in the given ``states`` (ABSENT, ZERO or PRESENT, one per page, no THP), sent
+    front to back in sendmsg() calls of ``send_size`` bytes, each starting a new skb of ``size_goal`` bytes at
+    most (the ``gup_paths`` probe's sends): counts of :data:`LOOKUP_FIELDS`. The rules of :func:`lookup`; only the
+    pages' states are given instead of drawn."""
+    states = [int(s) for s in states]
+    if not states or any(s not in (ABSENT, ZERO, PRESENT) for s in states):
+        raise ValueError("states: expected a non-empty list of ABSENT (0), ZERO (1) or PRESENT (2)")
+    if strategy not in ("per_skb", "batched") or send_size < 1:
+        raise ValueError(f"strategy = {strategy!r}, send_size = {send_size}: expected per_skb or batched, "
+                         f"send_size >= 1")
+    total = len(states) * PAGE
+    sends = -(-total // send_size)
+    offs = [k * send_size for k in range(sends)]
+    lens = [min(send_size, total - o) for o in offs]
+    L = Lookup(offs, lens, strategy, size_goal, max_frags, release, bool(foll_pin))
+    regions = -(-len(states) // PMD_PAGES)
+    L.region = [PTE_REGION] * regions
+    L.state = states + [ABSENT] * (regions * PMD_PAGES - len(states))
+    c = L.c
+    c["messages"] = 1
+    for k in range(sends):
+        c["sendmsgs"] += 1
+        if strategy == "batched":
+            n = -(-(offs[k] + lens[k]) // PAGE) - offs[k] // PAGE
+            L.gup(offs[k] // PAGE, n)
+            before = c["pages_sent"]
+            L.fill(k, 0, lens[k])
+            c["local_puts"] += max(0, n - (c["pages_sent"] - before))
+        else:
+            L.fill(k, 0, lens[k])
+        c["bytes"] += lens[k]
+    c["ref_atomics"] += c["give_backs"] + c["local_puts"] + c["frags"]
+    return c

@@ -47,36 +47,69 @@ def chart_fp(df: pd.DataFrame, refs_here: int | None = None):
 
 
 def chart_costs(df: pd.DataFrame, title: str = "ns per MiB by cause"):
-    """Stacked bars: ns per MiB by cause, one bar per design."""
-    return plots.cost_bars(_named(df), title, "design", POLICY_NAMES.values(), ".1f", 110)
+    """Stacked bars: ns per MiB by cause, one bar per design (causes that cost time)."""
+    # counted atomics inside GUP's fitted price are rows at 0 ns: in the tables, not in the bars
+    return plots.cost_bars(_named(df[df.ns_per_mib > 0]), title, "design", POLICY_NAMES.values(), ".1f", 110)
+
+
+#: Each swept parameter's axis: (column shown, title with its unit).
+AXES = {"folio_pages": ("folio_kib", "folio size (KiB, log scale)"),
+        "send_size": ("send_kib", "send size (KiB, log scale)"),
+        "fork_rate": ("fork_rate", "forks per 1000 sends (symlog scale)")}
 
 
 def chart_sweep(df: pd.DataFrame, key: str, title: str, log: bool = True):
-    """Lines: ns per MiB of both designs over one parameter."""
-    d = _named(df)
+    """Line: what pins add over references, ns per MiB, over one parameter (both totals in the tooltip; the two
+    totals lie too close to tell apart on one axis)."""
+    w = df.pivot_table(index=key, columns="policy", values="ns_per_mib").reset_index()
+    w = w.assign(extra=w["pin"] - w["ref"], extra_share=w["pin"] / w["ref"] - 1)
     if key == "folio_pages":
-        d = d.assign(folio_kib=d["folio_pages"] * 4)
-        key = "folio_kib"
-    scale = alt.Scale(type="symlog" if log and d[key].min() <= 0 else ("log" if log else "linear"))
-    return alt.Chart(d, title=title).mark_line(point=True).encode(
-        x=alt.X(f"{key}:Q", title=key.replace("_", " "), scale=scale),
-        y=alt.Y("ns_per_mib:Q", title="ns per MiB"),
-        color=alt.Color("design:N", title=None, scale=POLICY_COLORS),
-        tooltip=["design", key, alt.Tooltip("ns_per_mib:Q", format=".0f"), alt.Tooltip("ns_per_send:Q", format=".0f"),
-                 alt.Tooltip("fork_copies_per_mib:Q", format=".2f")],
+        w = w.assign(folio_kib=w["folio_pages"] * 4)
+    if key == "send_size":
+        w = w.assign(send_kib=w["send_size"] / 1024)
+    key, axis_title = AXES.get(key, (key, key.replace("_", " ")))
+    scale = alt.Scale(type="symlog" if log and w[key].min() <= 0 else ("log" if log else "linear"))
+    return alt.Chart(w, title=title).mark_line(point=True, color=POLICY_COLORS.range[1]).encode(
+        x=alt.X(f"{key}:Q", title=axis_title, scale=scale),
+        y=alt.Y("extra:Q", title="pins less references, ns per MiB sent"),
+        tooltip=[key, alt.Tooltip("ref:Q", format=".0f", title="references, ns per MiB"),
+                 alt.Tooltip("pin:Q", format=".0f", title="pins, ns per MiB"),
+                 alt.Tooltip("extra_share:Q", format=".1%", title="pins add")],
     ).properties(width=300, height=200)
 
 
+def chart_zc_ratio(df: pd.DataFrame, crossovers: pd.DataFrame | None = None):
+    """The sender's CPU per call, MSG_ZEROCOPY over copy, against the send size: measured (points) and the model
+    (lines), one colour per buffer and state; points the fit did not use are hollow. Below 1 zerocopy is cheaper."""
+    d = df.assign(kind=df["used by the fit"].map({True: "used by the fit", False: "held out"}))
+    base = alt.Chart(d, title="MSG_ZEROCOPY over copy, sender's CPU per call (below 1: zerocopy is cheaper)")
+    x = alt.X("send_kib:Q", title="send size (KiB)")
+    color = alt.Color("series:N", title="buffer, state")
+    model = base.mark_line().encode(x=x, y=alt.Y("model:Q", title="zerocopy / copy (ratio)"), color=color,
+                                    detail="series:N")
+    meas = base.mark_point(size=50).encode(
+        x=x, y="measured:Q", color=color, shape=alt.Shape("kind:N", title="measured point"),
+        tooltip=["series", "send_kib", alt.Tooltip("measured:Q", format=".3f"), alt.Tooltip("model:Q", format=".3f"),
+                 "kind"])
+    one = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(color="#999", strokeDash=[4, 3]).encode(y="y:Q")
+    return alt.layer(model, meas, one).properties(width=440, height=240)
+
+
 def chart_pin_table(df: pd.DataFrame):
-    """Bars: pins per page each operation took on the kernel (0: references)."""
-    d = df.assign(pins_per_page=df["pins acquired"] / df["pages"])
-    return alt.Chart(d, title="FOLL_PIN pins per page, by operation").mark_bar().encode(
-        y=alt.Y("operation:N", title=None, sort=list(d["operation"])),
-        x=alt.X("pins_per_page:Q", title="pins acquired per page"),
+    """Bars: pins per page each operation took on the kernel; an operation that takes references instead says so
+    in place of an empty bar."""
+    d = df.assign(pins_per_page=df["pins acquired"] / df["pages"],
+                  label=df["taken as"].where(df["pins acquired"] == 0, ""))
+    order = list(d["operation"])
+    base = alt.Chart(d, title="FOLL_PIN pins per page, by operation")
+    y = alt.Y("operation:N", title=None, sort=order)
+    bars = base.mark_bar().encode(
+        y=y, x=alt.X("pins_per_page:Q", title="pins acquired per page (count)"),
         color=alt.Color("taken as:N", scale=alt.Scale(domain=["pins", "references (no pin)"],
                                                       range=["#D55E00", "#0072B2"])),
-        tooltip=["operation", "pages", "pins acquired", "pins released", "held while registered", "measured"],
-    ).properties(width=360, height=220)
+        tooltip=["operation", "pages", "pins acquired", "pins released", "held while registered", "measured"])
+    text = base.mark_text(align="left", dx=4, color="#0072B2").encode(y=y, x=alt.value(0), text="label:N")
+    return alt.layer(bars, text).properties(width=360, height=220)
 
 
 def controls(spec: ParamSpec, params: Mapping[str, Any], line_transfer_ns: float) -> dict:
