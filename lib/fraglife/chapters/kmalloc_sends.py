@@ -577,7 +577,6 @@ class Results:
             "copy_atomics_64_coalesced": float(self.copy_path.set_index(["bytes", "tails"]).atomics[64, "coalesced"]),
             "kernel_agree": agree,
             "kernel_compared": n,
-            "kernel": self.release,
             "probes": kit.measured(self.units),
         }
 
