@@ -693,11 +693,19 @@ def copy_remark(R: Results) -> str:
 def comparison_remark(R: Results) -> str:
     agree, n = compare.tally(R.comparison)
     src = R.kernel.source
+    why = ("as the run's measurements parameter asks" if R.P.measurements == "recorded" else
+           f"this run could not count live: {getattr(R.kernel, 'reason', None) or 'no root or no tracepoints'}")
     where = ("counted now by this machine's tracepoints" if src == "live" else
-             f"from the recording in data/probes/ (kernel {R.kernel.kernel or 'unknown'}, {R.kernel.recorded_at}): "
-             f"this run could not count live")
-    return (f"{agree} of {n} quantities agree {compare.RULE}; the kernel's counts are {where}. "
-            + compare.gaps_remark(R.comparison))
+             f"from the recording in data/probes/ (kernel {R.kernel.kernel or 'unknown'}, {R.kernel.recorded_at}), "
+             f"{why}")
+    off = R.comparison[R.comparison.agrees == False]  # noqa: E712 (None: not compared)
+    lines = []
+    for why, g in off.groupby("reason", sort=False):
+        rows = ", ".join(f"`{r.transfer}` {r.quantity.replace('_', ' ')} (model {r.model:.1f}, kernel {r.kernel:.1f} "
+                         f"per MiB)" for r in g.itertuples())
+        lines.append(f"- {rows}: {why or '**not explained by the chapter**: a rule to revisit'}.")
+    gaps = ("Where they differ:\n\n" + "\n".join(lines)) if lines else f"Every quantity agrees {compare.RULE}."
+    return f"{agree} of {n} quantities agree {compare.RULE}; the kernel's counts are {where}. {gaps}"
 
 
 def lts_remark(R: Results) -> str:
