@@ -359,16 +359,21 @@ AUTOCORK = ("tcp_push() holds a tail shorter than the size goal while an earlier
             "v6.18), even with TCP_NODELAY; over veth that skb goes when the receiving softirq runs, which on a "
             "busy machine comes after the next send, so messages share skbs; the model pushes every tail")
 SPLIT = ("tcp_write_xmit() cuts skbs at the window edge and, when Nagle or autocork holds the rest, at a whole MSS "
-         "(tcp_mss_split_point(), tso_fragment(), net/ipv4/tcp_output.c, v6.18), and a page reused from offset 0 "
-         "moves frag boundaries: shorter skbs with fewer frags than the size-goal skbs the model builds")
+         "(tcp_mss_split_point(), tso_fragment(), net/ipv4/tcp_output.c, v6.18): shorter skbs with fewer frags "
+         "than the size-goal skbs the model builds, and more skbs than the tail share read from them assumes, so "
+         "the model also misses merged tails (skbs of three frags)")
+#: Quantities whose mechanism moves the kernel's count either way (the others: only below the model's).
+TWO_WAYS = ("frags_per_gso_skb", "frags_per_skb")
 REASONS = {"page_frag_refills": PAGE_REUSE, "skbs_transmitted": AUTOCORK, "frags_per_gso_skb": SPLIT,
            "frags_per_skb": SPLIT}
 
 
 def _reason(quantity: str, model: float, kernel: float, low: float, high: float, mib: float, **kw) -> str:
-    """The mechanism that explains a row, if the row does not agree and the kernel's count is below the model's
-    (the direction each mechanism moves it); else none."""
-    if compare.agrees(model, kernel, low, high, mib, **kw) or kernel >= model:
+    """The mechanism that explains a row, if the row does not agree and the kernel's count lies where that
+    mechanism moves it (below the model's; either way for the frags, :data:`TWO_WAYS`); else none."""
+    if compare.agrees(model, kernel, low, high, mib, **kw):
+        return ""
+    if kernel >= model and quantity not in TWO_WAYS:
         return ""
     return REASONS.get(quantity, "")
 
