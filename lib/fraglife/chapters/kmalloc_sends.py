@@ -362,20 +362,26 @@ SPLIT = ("tcp_write_xmit() cuts skbs at the window edge and, when Nagle or autoc
          "(tcp_mss_split_point(), tso_fragment(), net/ipv4/tcp_output.c, v6.18): shorter skbs with fewer frags "
          "than the size-goal skbs the model builds, and more skbs than the tail share read from them assumes, so "
          "the model also misses merged tails (skbs of three frags)")
-#: Quantities whose mechanism moves the kernel's count either way (the others: only below the model's).
-TWO_WAYS = ("frags_per_gso_skb", "frags_per_skb")
-REASONS = {"page_frag_refills": PAGE_REUSE, "skbs_transmitted": AUTOCORK, "frags_per_gso_skb": SPLIT,
-           "frags_per_skb": SPLIT}
+WAIT = ("a send that finds the send buffer full pushes what it has and waits (wait_for_space: tcp_push(), "
+        "sk_stream_wait_memory()), then comes round tcp_sendmsg_locked()'s loop once more (net/ipv4/tcp.c, v6.18): "
+        "a pass more, and a new skb, per wait, which large messages hit when the reader or its ACKs lag; the model "
+        "never waits")
+#: The mechanism that explains a row, by quantity and by where the kernel's count lies: below or above the model's.
+REASONS = {
+    "page_frag_refills": {"below": PAGE_REUSE},
+    "skbs_transmitted": {"below": AUTOCORK, "above": WAIT},
+    "sendmsg_passes": {"above": WAIT},
+    "frags_per_gso_skb": {"below": SPLIT, "above": SPLIT},
+    "frags_per_skb": {"below": SPLIT, "above": SPLIT},
+}
 
 
 def _reason(quantity: str, model: float, kernel: float, low: float, high: float, mib: float, **kw) -> str:
-    """The mechanism that explains a row, if the row does not agree and the kernel's count lies where that
-    mechanism moves it (below the model's; either way for the frags, :data:`TWO_WAYS`); else none."""
+    """The mechanism that explains a row that does not agree, if one moves this quantity the way the kernel's
+    count lies from the model's (:data:`REASONS`); else none."""
     if compare.agrees(model, kernel, low, high, mib, **kw):
         return ""
-    if kernel >= model and quantity not in TWO_WAYS:
-        return ""
-    return REASONS.get(quantity, "")
+    return REASONS.get(quantity, {}).get("below" if kernel < model else "above", "")
 
 
 def fed_tail(run: Mapping) -> float:
