@@ -37,6 +37,7 @@ def _params(chapter, **over):
     ("07", "latency_us", 200_000.0, "a number in [1, 100000]"),
     ("07", "bytes_sent", 1024, "an integer in [262144, 268435456]"),
     ("07", "loss_rate", 0.5, "a number in [0, 0.2]"),
+    ("07", "kernel", "6.6", "one of 'running', '6.12'"),
 ])
 def test_bad_values_give_one_line(chapter, name, value, allowed):
     assert_refused(chapters.get(chapter).spec, name, value, allowed)

@@ -13,7 +13,7 @@ from fraglife.model import engine, engine_twin, trace as T
 
 LIB = Path(fraglife.__file__).parent
 MODEL = LIB / "model"
-NOT_TWINNED = {"__init__", "trace", "ledger", "policies", "costs", "rng", "creplay", "replays", "kernels",
+NOT_TWINNED = {"__init__", "trace", "ledger", "policies", "costs", "rng", "creplay", "replays", "kernels", "copypath",
                "explorer_story"}
 
 

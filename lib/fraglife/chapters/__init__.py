@@ -283,9 +283,10 @@ CHAPTERS: tuple[Chapter, ...] = (
     _chapter(
         "07_kmalloc_sends",
         "kmalloc'd data in MSG_SPLICE_PAGES sends: copy, or a destructor",
-        "Why slab memory cannot be spliced today and what in-tree senders do instead; copying into a page_frag, "
-        "into whole pages, or sending the kmalloc'd memory with a destructor on its owner: CPU per message, "
-        "memory held in flight, the crossover size over latency, and where the real senders fall.",
+        "Why slab memory cannot be spliced today and what in-tree senders do instead; TCP's copy path checked "
+        "against the running kernel's counts; copying (by TCP, into a page_frag, into whole pages) or sending the "
+        "kmalloc'd memory with a destructor on its owner: CPU per message, memory held in flight, the crossover "
+        "size over latency, and where the real senders fall.",
         Param("mix", str, "fixed", "message sizes: msg_bytes only, the in-tree senders' pieces, or every power "
               "of two from 64 B to 64 KiB (equal weights)", choices=("fixed", "headers", "log_uniform")),
         Param("msg_bytes", int, 2048, "bytes per message when mix is fixed", lo=16, hi=1 << 20),
@@ -294,6 +295,7 @@ CHAPTERS: tuple[Chapter, ...] = (
               "us", lo=1.0, hi=100_000.0),
         Param("bytes_sent", int, 4 * MiB, "payload bytes each replay moves", lo=256 * KiB, hi=256 * MiB),
         *pick(WORKLOAD_PARAMS, "mss", "loss_rate", "cpus", "seed"),
+        KERNEL_PARAM,
         MEASUREMENTS_PARAM,
     ),
     _chapter(

@@ -23,7 +23,7 @@ Twins side by side: one naming rule for every compiled model X.
 
 The twinned models: ``engine`` (the replay), ``workloads`` (the generators),
 ``memdesc``, ``pins``, ``pagetable``, ``pipe``, ``bvec`` and ``explorer``.
-``trace``, ``ledger``, ``policies``, ``costs``, ``rng`` and ``creplay`` are
+``trace``, ``ledger``, ``policies``, ``costs``, ``rng``, ``copypath`` and ``creplay`` are
 plain Python (or C) with no twin.
 """
 

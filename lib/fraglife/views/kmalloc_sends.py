@@ -14,8 +14,8 @@ import pandas as pd
 from . import plots, widgets
 from .plots import PALETTE
 
-DESIGN_ORDER = ["copy to page_frag", "copy to whole pages", "destructor", "kmalloc page refs"]
-DESIGN_COLORS = [PALETTE[3], PALETTE[1], PALETTE[0], PALETTE[4]]
+DESIGN_ORDER = ["TCP copy", "copy to page_frag", "copy to whole pages", "destructor", "kmalloc page refs"]
+DESIGN_COLORS = [PALETTE[2], PALETTE[3], PALETTE[1], PALETTE[0], PALETTE[4]]
 CAUSES = ["copy", "data buffer", "page allocations", "owner object", "refcount atomics"]
 PANEL_BYTES = (16, 64, 256, 1024, 2048, 4096, 8192, 16384, 65536)
 PANEL_RATES = (1.0, 10.0, 25.0, 100.0, 400.0)
@@ -66,7 +66,7 @@ def chart_crossover(df: pd.DataFrame):
     """Line: the message size from which the destructor is cheaper, against the time in flight."""
     return alt.Chart(df, title="Crossover size against time in flight").mark_line(point=True).encode(
         x=alt.X("latency_us:Q", title="time in flight (us, log)", scale=alt.Scale(type="log")),
-        y=alt.Y("crossover_bytes:Q", title="destructor cheaper from (bytes)"),
+        y=alt.Y("crossover_bytes:Q", title="destructor cheaper than TCP's copy from (bytes)"),
         tooltip=["latency_us", alt.Tooltip("crossover_bytes:Q", format=".0f")],
     ).properties(width=400, height=200)
 
@@ -80,6 +80,25 @@ def chart_memory(df: pd.DataFrame, rate: float, latency_us: float):
         color=design_color(),
         tooltip=["design", "bytes", alt.Tooltip("held_kib:Q", format=".1f")],
     ).properties(width=440, height=210, title=f"Memory held at {rate:g} Gbit/s for {latency_us:g} us")
+
+
+def chart_comparison(df: pd.DataFrame):
+    """Points: the model's count against the kernel's, per quantity, both per MiB on log axes; the diagonal is
+    agreement (a ratio quantity, frags per skb, is shown per skb)."""
+    d = df[df.agrees.notna()].assign(agrees=lambda x: x.agrees.map({True: "agrees", False: "differs (reason given)"}))
+    lo = float(min(d.kernel.min(), d.model.min())) * 0.8
+    hi = float(max(d.kernel.max(), d.model.max())) * 1.25
+    scale = alt.Scale(type="log", domain=[lo, hi])
+    points = alt.Chart(d).mark_point(filled=True, size=60).encode(
+        x=alt.X("kernel:Q", title="the kernel's count (per MiB; frags per skb, log)", scale=scale),
+        y=alt.Y("model:Q", title="the model's count (same unit, log)", scale=scale),
+        color=alt.Color("quantity:N", title=None, legend=alt.Legend(orient="bottom", columns=3)),
+        shape=alt.Shape("agrees:N", title=None),
+        tooltip=["transfer", "quantity", alt.Tooltip("kernel:Q", format=".2f"), alt.Tooltip("model:Q", format=".2f")],
+    )
+    diag = alt.Chart(pd.DataFrame({"kernel": [lo, hi], "model": [lo, hi]})).mark_line(
+        strokeDash=[4, 3], color="#888").encode(x="kernel:Q", y="model:Q")
+    return alt.layer(diag, points).properties(width=380, height=260, title="The copy-path model against the kernel")
 
 
 def chart_panel(df: pd.DataFrame):
