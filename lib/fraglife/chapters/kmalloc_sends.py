@@ -188,14 +188,24 @@ def _refs_ns(counts: Mapping, units: costs.UnitCosts, nbytes: float, messages: f
     return costs.total(costs.price_ledger(counts, units, nbytes)) * nbytes / MiB / messages
 
 
+def loss_extra(params: Mapping, size: int, cfg: Mapping, lossy: Mapping) -> dict:
+    """What loss adds to a frag's refcounting per message: the page_frag design's ledger (``lossy``: its counts,
+    per message) less the same replay without loss. A lost segment's skb is split (``tcp_fragment()`` ->
+    ``skb_split()``: a ref per frag it shares) and retransmitted as a copy while its clone is in flight
+    (``pskb_copy()``: a ref per frag) whatever memory the frag is in, so TCP's copy, whose skbs carry one frag per
+    message as that design's do, pays the same (net/ipv4/tcp_output.c, v6.18)."""
+    if params["loss_rate"] == 0:
+        return {}
+    tr, st = workloads.generate_with_stats("kmalloc_copy", **{**cfg, "loss_rate": 0.0})
+    clean = costs.ledger_counts(engine.replay(tr, "page_ref"))
+    msgs = st["sendmsg"]
+    return {k: max(0.0, lossy[k] - clean[k] / msgs) for k in ("atomics", "bounces") if k in lossy and k in clean}
+
+
 def per_message(params: Mapping, size: int, units: costs.UnitCosts) -> list[dict]:
     """Per design at one message size: refcount atomics and their time, page allocations, from the copy-path
     model and the replays (``counts``: what the time was priced from, to price again with other units)."""
-    m = copy_sends(params, size)
-    counts = copy_counts(m, params["cpus"])
-    out = [{"design": TCP_COPY, "bytes": size, "messages": m.messages, "atomics": m.atomics / m.messages,
-            "refs_ns": _refs_ns(counts, units, m.bytes, m.messages), "page_allocs": m.refills / m.messages,
-            "clean": True, "uaf_pages": 0, "trace_errors": 0, "counts": counts, "nbytes": m.bytes}]
+    out = []
     cfg = config(params, size)
     traces: dict[str, tuple] = {}
     for design, (workload, policy) in DESIGNS.items():
@@ -212,7 +222,14 @@ def per_message(params: Mapping, size: int, units: costs.UnitCosts) -> list[dict
                     "page_allocs": st["page_allocs"] / msgs, "clean": led.clean,
                     "uaf_pages": led.uaf_pages, "trace_errors": led.trace_errors, "counts": counts,
                     "nbytes": cfg["bytes_sent"]})
-    return out
+    pf = next(r for r in out if r["design"] == "copy to page_frag")
+    extra = loss_extra(params, size, cfg, {k: v / pf["messages"] for k, v in pf["counts"].items()})
+    m = copy_sends(params, size)
+    counts = copy_counts(m, params["cpus"])
+    counts = {k: v + extra.get(k, 0.0) * m.messages for k, v in counts.items()}
+    return [{"design": TCP_COPY, "bytes": size, "messages": m.messages, "atomics": counts["atomics"] / m.messages,
+             "refs_ns": _refs_ns(counts, units, m.bytes, m.messages), "page_allocs": m.refills / m.messages,
+             "clean": True, "uaf_pages": 0, "trace_errors": 0, "counts": counts, "nbytes": m.bytes}] + out
 
 
 def replays(params: Mapping, units: costs.UnitCosts, sizes: Iterable[int] = SIZES) -> pd.DataFrame:
