@@ -1,0 +1,323 @@
+"""Chapter 08's search on a dask cluster: the visited set split by state hash across workers.
+
+The single-process search (:func:`fraglife.model.explorer.explore`) keeps
+every state it has seen in one table; its reach ends where one machine's
+memory does. Here the same breadth-first search runs level by level on a
+dask cluster (the sweeps' :func:`.cluster.connect`: a LocalCluster, or any
+scheduler by address). Each state belongs to one *partition*, chosen by the
+high bits of the hash its visited set indexes by; a partition lives on one
+worker and keeps its states, each state's parent as (partition, index) and
+the label of the step that reached it. A level is expanded in rounds of at
+most ``chunk`` states per partition: each partition expands its share of
+the frontier (:func:`~fraglife.model.explorer.expand`), splits the
+successors by owner, and each owner adds the ones it has not seen
+(:func:`~fraglife.model.explorer.visit`); the successor batches travel
+worker to worker, the client receives only counts.
+
+A level finishes before the next starts, so the first level where a kind of
+violation appears is the one the single-process search finds it at: the
+verdicts and the lengths and kinds of the shortest counterexamples are the
+same (tests/test_explore_dask.py), though on a tie another counterexample of
+the same length may be the one told. ``max_states`` is split evenly across
+the partitions, so a search cut short stops near, not at, the same count.
+
+``fraglife explore`` is the command.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model import explorer as E
+from ..model import explorer_twin as X
+from ..params import ParamError
+
+CHUNK = 1 << 16  # frontier states a partition expands per round
+PART_SHIFT = 40  # a parent reference is partition << PART_SHIFT | index
+
+
+class PartitionLost(RuntimeError):
+    """A partition's worker went away (restarted near its memory limit, or left the cluster)."""
+
+
+class PartitionFull(MemoryError):
+    """A partition would hold more bytes than its limit."""
+
+
+# ---- one partition, on its worker ---------------------------------------------------------------------------
+class Partition:
+    """One worker's share of the visited set: states, parent references and labels, and the hash table over them;
+    the current level's frontier is states [lo, hi)."""
+
+    def __init__(self, P: np.ndarray, part: int, nparts: int, limit: int, byte_limit: int | None):
+        width = int(P[E.P_WIDTH])
+        self.P, self.part, self.nparts, self.limit, self.byte_limit = P, part, nparts, limit, byte_limit
+        self.table = np.full(1 << 12, -1, np.int32)
+        self.states = np.zeros((1 << 10, width), np.int16)
+        self.parent = np.full(1 << 10, -1, np.int64)
+        self.label = np.zeros((1 << 10, 4), np.int16)
+        self.n = self.lo = self.hi = 0
+        self.refused = 0
+
+    def nbytes(self) -> int:
+        return self.table.nbytes + self.states.nbytes + self.parent.nbytes + self.label.nbytes
+
+    def add(self, rows, hashes, src, labs) -> None:
+        self.table, self.states, self.parent, self.label, self.n, refused = E.visit(
+            self.table, self.states, self.parent, self.label, self.n, rows, hashes, src, labs, self.limit)
+        self.refused += int(refused)
+        if self.byte_limit is not None and self.nbytes() > self.byte_limit:
+            raise PartitionFull(f"partition {self.part} holds {self.n:,} states in {self.nbytes():,} bytes, "
+                                f"past its limit of {self.byte_limit:,} bytes")
+
+    def begin_level(self) -> int:
+        self.lo, self.hi = self.hi, self.n
+        return self.hi - self.lo
+
+    def expand(self, start: int, size: int) -> tuple[list, dict]:
+        """Successors of frontier states lo+start .. lo+start+size, split by owning partition, and the round's
+        counts: edges, terminals, fallbacks, the first leak and the first violation of each kind."""
+        a = self.lo + start
+        b = min(self.hi, a + size)
+        width = self.states.shape[1]
+        if a >= b:
+            empty = (np.zeros((0, width), np.int16), np.zeros(0, np.uint64), np.zeros(0, np.int64),
+                     np.zeros((0, 4), np.int16))
+            return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
+        succ, lab, src, bad, hashes, flags, fb = E.expand(self.P, self.states[a:b])
+        found = {}
+        leaking = np.flatnonzero(flags == 3)
+        if len(leaking):
+            found[X.LEAK] = (self.part, a + int(leaking[0]), None)
+        for kind in range(X.LEAK):
+            hit = np.flatnonzero(bad >> kind & 1)
+            if len(hit):
+                j = int(hit[0])
+                found[kind] = (self.part, a + int(src[j]), tuple(int(x) for x in lab[j]))
+        ok = bad == 0
+        ref = (np.int64(self.part) << PART_SHIFT) | (src + a)
+        owner = owner_of(hashes, self.nparts)
+        buckets = []
+        for q in range(self.nparts):
+            sel = ok & (owner == q)
+            buckets.append((succ[sel], hashes[sel], ref[sel], lab[sel]))
+        stats = {"edges": len(succ), "terminals": int(np.count_nonzero(flags)), "fallbacks": int(fb),
+                 "found": found}
+        return buckets, stats
+
+    def step(self, idx: int) -> tuple:
+        """(label, parent reference, state) of state ``idx``."""
+        return (tuple(int(x) for x in self.label[idx]), int(self.parent[idx]),
+                tuple(int(x) for x in self.states[idx]))
+
+
+def owner_of(hashes: np.ndarray, nparts: int) -> np.ndarray:
+    """The partition owning each state: its hash's high 32 bits (the tables index by the low ones) modulo
+    nparts."""
+    return ((hashes >> np.uint64(32)) % np.uint64(nparts)).astype(np.int64)
+
+
+# tasks, run on the worker that holds the partition (pinned by address); partitions by (search id, partition)
+_PARTS: dict = {}
+
+
+def _part(sid: str, part: int) -> Partition:
+    try:
+        return _PARTS[(sid, part)]
+    except KeyError:
+        raise PartitionLost(f"partition {part} of the search is gone: its worker restarted or left") from None
+
+
+def _t_init(sid, part, nparts, P, limit, byte_limit, start):
+    p = _PARTS[(sid, part)] = Partition(P, part, nparts, limit, byte_limit)
+    if start is not None:
+        row = np.array([start], np.int16)
+        p.add(row, E.state_hashes(row), np.array([-1], np.int64), np.array([[-1, 0, 0, 0]], np.int16))
+    return p.n
+
+
+def _t_begin(sid, part):
+    return _part(sid, part).begin_level()
+
+
+def _t_expand(sid, part, start, size):
+    return _part(sid, part).expand(start, size)
+
+
+def _t_bucket(res, q):
+    return res[0][q]
+
+
+def _t_stats(res):
+    return res[1]
+
+
+def _t_add(sid, part, *buckets):
+    p = _part(sid, part)
+    live = [b for b in buckets if len(b[0])]
+    if live:
+        p.add(*(np.concatenate([b[k] for b in live]) for k in range(4)))
+    return p.n, p.nbytes()
+
+
+def _t_step(sid, part, idx):
+    return _part(sid, part).step(idx)
+
+
+def _t_drop(sid, part):
+    p = _PARTS.pop((sid, part), None)
+    return (p.n, p.nbytes(), p.refused) if p is not None else (0, 0, 0)
+
+
+# ---- the search, from the client ------------------------------------------------------------------------------
+@dataclass
+class Spread:
+    """A distributed search: the single-process :class:`~fraglife.model.explorer_twin.Result`, and how it spread."""
+
+    result: X.Result
+    partitions: list = field(default_factory=list)  # per partition: worker, states, bytes
+    cluster: str = ""
+    levels: int = 0
+    rounds: int = 0
+    seconds: float = 0.0
+
+    @property
+    def states_per_s(self) -> float:
+        return self.result.states / self.seconds if self.seconds else math.nan
+
+
+class _Search:
+    """One search's client side: the partitions' workers, the submitted tasks, the counts."""
+
+    def __init__(self, client, addrs: list[str], nparts: int):
+        self.client, self.addrs, self.nparts = client, addrs, nparts
+        self.sid = uuid.uuid4().hex[:12]
+        self.seq = itertools.count()
+
+    def at(self, part: int) -> str:
+        return self.addrs[part % len(self.addrs)]
+
+    def submit(self, fn, part: int, *args):
+        return self.client.submit(fn, *args, workers=[self.at(part)], allow_other_workers=False, pure=False,
+                                  key=f"explore-{fn.__name__[3:]}-{self.sid}-{part}-{next(self.seq)}")
+
+    def wait(self, futures: list) -> list:
+        """The futures' results; raises PartitionLost when a partition's worker leaves meanwhile."""
+        from distributed import wait
+
+        from .cluster import worker_addresses
+
+        while True:
+            try:
+                wait(futures, timeout=2)
+                return self.client.gather(futures)
+            except TimeoutError:
+                pass
+            gone = set(self.addrs) - set(worker_addresses(self.client))
+            if gone:
+                raise PartitionLost(f"worker {sorted(gone)[0]} left during the search (restarted near its "
+                                    f"memory limit?): its partition is lost")
+
+    def each(self, fn, *args) -> list:
+        return self.wait([self.submit(fn, p, self.sid, p, *args) for p in range(self.nparts)])
+
+
+def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: str | None = None,
+            workers: int | None = 2, processes: bool = True, partitions: int | None = None, chunk: int = CHUNK,
+            symmetry: bool = True, byte_limit: int | None = None) -> Spread:
+    """Search every state the bounds allow under the scenario, as :func:`fraglife.model.explorer.explore`, with the
+    visited set split over ``partitions`` (default: one per worker) on a dask cluster: ``client``, or a scheduler
+    at ``scheduler``, or a LocalCluster of ``workers`` (``processes=False``: threads in this process).
+    ``byte_limit``: a partition that would hold more bytes stops the search with :class:`PartitionFull`."""
+    from .cluster import connect, worker_addresses
+
+    if chunk < 1:
+        raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
+    with connect(scheduler, workers=workers, processes=processes, client=client) as cl:
+        addrs = worker_addresses(cl.client)
+        search = _Search(cl.client, addrs, partitions or len(addrs))
+        t0 = time.perf_counter()
+        try:
+            spread = _run(search, bounds, scenario, chunk, symmetry, byte_limit)
+        finally:
+            ends = _finish(search)
+        spread.seconds = time.perf_counter() - t0
+        spread.cluster = cl.description
+        spread.partitions = [{"worker": search.at(p), "states": n, "bytes": nb} for p, (n, nb, _r) in enumerate(ends)]
+        if any(r for _n, _nb, r in ends):
+            spread.result.complete = False
+        return spread
+
+
+def _finish(search: _Search) -> list:
+    try:
+        return search.each(_t_drop)
+    except Exception:  # a lost worker: nothing left to free there
+        return [(0, 0, 0)] * search.nparts
+
+
+def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, symmetry: bool,
+         byte_limit: int | None) -> Spread:
+    P = E.params(bounds, scenario, symmetry)
+    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+    start = ex.encode(ex.start())
+    home = int(owner_of(E.state_hashes(np.array([start], np.int16)), search.nparts)[0])
+    limit = max(1, math.ceil(bounds.max_states / search.nparts))
+    search.wait([search.submit(_t_init, p, search.sid, p, search.nparts, P, limit, byte_limit,
+                               start if p == home else None) for p in range(search.nparts)])
+    edges = terminals = fallbacks = depth = rounds = 0
+    found: dict = {}  # violation -> (level, partition, index, label)
+    complete = True
+    level = 0
+    sizes = search.each(_t_begin)
+    while sum(sizes):
+        if bounds.depth and level >= bounds.depth:
+            complete = False
+            break
+        depth = level
+        for r in range(math.ceil(max(sizes) / chunk)):
+            stats = _round(search, r * chunk, chunk)
+            rounds += 1
+            for s in stats:
+                edges, terminals, fallbacks = edges + s["edges"], terminals + s["terminals"], fallbacks + s["fallbacks"]
+                for kind, where in sorted(s["found"].items()):
+                    found.setdefault(kind, (level, *where))
+        sizes = search.each(_t_begin)
+        level += 1
+    states = sum(n for n, _b in search.each(_t_add))  # no batches: the counts
+    traces = {X.VIOLATIONS[k]: _trace(search, part, idx, lab) for k, (_l, part, idx, lab) in sorted(found.items())}
+    res = X.Result(states, edges, terminals, depth, complete, traces, fallbacks=fallbacks)
+    return Spread(res, levels=level, rounds=rounds)
+
+
+def _round(search: _Search, start: int, size: int) -> list[dict]:
+    """One round of a level: every partition expands up to ``size`` frontier states from ``start``; each owner adds
+    the successors it is sent. Returns each partition's counts."""
+    n = search.nparts
+    exp = [search.submit(_t_expand, p, search.sid, p, start, size) for p in range(n)]
+    stats = [search.submit(_t_stats, p, exp[p]) for p in range(n)]
+    adds = [search.submit(_t_add, q, search.sid, q, *[search.submit(_t_bucket, p, exp[p], q) for p in range(n)])
+            for q in range(n)]
+    search.wait(adds)
+    return search.wait(stats)
+
+
+def _trace(search: _Search, part: int, idx: int, last) -> list:
+    """The steps from the start to state ``idx`` of ``part`` (then the violating step ``last``, if any), as
+    explorer_twin.Result.found holds them: (label, state before the step)."""
+    steps = []
+    lab, ref, row = search.wait([search.submit(_t_step, part, search.sid, part, idx)])[0]
+    if last is not None:
+        steps.append((last, row))
+    while ref >= 0:
+        p, i = ref >> PART_SHIFT, ref & ((1 << PART_SHIFT) - 1)
+        plab, pref, prow = search.wait([search.submit(_t_step, p, search.sid, p, i)])[0]
+        steps.append((lab, prow))
+        lab, ref = plab, pref
+    return steps[::-1]
