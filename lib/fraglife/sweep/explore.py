@@ -277,10 +277,10 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
     level = 0
     sizes = search.each(_t_begin)
     while sum(sizes):
+        depth = level
         if bounds.depth and level >= bounds.depth:
             complete = False
             break
-        depth = level
         for r in range(math.ceil(max(sizes) / chunk)):
             stats = _round(search, r * chunk, chunk)
             rounds += 1
@@ -321,3 +321,108 @@ def _trace(search: _Search, part: int, idx: int, last) -> list:
         steps.append((lab, prow))
         lab, ref = plab, pref
     return steps[::-1]
+
+
+# ---- the command ----------------------------------------------------------------------------------------------
+def register(sub) -> None:
+    p = sub.add_parser("explore", help="chapter 08's exhaustive search, its visited set spread over dask workers",
+                       description="Search every interleaving the bounds allow under one scenario, level by level, "
+                                   "with the visited set partitioned by state hash across dask workers; print the "
+                                   "verdict, the shortest counterexample and how the states spread.")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2); with "
+                                                           "--scheduler, wait for this many")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="an existing dask scheduler (tcp://host:8786); default: a LocalCluster here")
+    p.add_argument("--threads", action="store_true", help="one in-process LocalCluster (workers as threads)")
+    p.add_argument("--partitions", type=int, default=None, help="visited-set partitions (default: one per worker)")
+    p.add_argument("--chunk", type=int, default=CHUNK, help=f"frontier states a partition expands per round "
+                                                             f"(default {CHUNK})")
+    for name, default in X.Bounds().__dict__.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default, help=f"bound (default {default})")
+    p.add_argument("--kinds", default="user,pipe", help=f"one or two buffer kinds, comma-separated: "
+                                                         f"{', '.join(X.SCENARIO_KINDS)} (default user,pipe)")
+    p.add_argument("--policy", default="owner_skb", help="the lifetime design (default owner_skb)")
+    p.add_argument("--without", action="append", default=[], metavar="RULE",
+                   help=f"leave one owner rule out (repeatable): {', '.join(X.RULES)}")
+    p.add_argument("--no-span", action="store_true", help="frags never span two folios")
+    p.add_argument("--slots", type=int, default=0, help="owner array slots (0: as many as needed)")
+    p.add_argument("--fallback", default="refuse", help=f"owner array fallback: {', '.join(X.FALLBACKS)}")
+    p.add_argument("--devmem-tx", default="frag", help=f"devmem TX's rule: {', '.join(X.DEVMEM_TX)}")
+    p.add_argument("--compare", action="store_true", help="also run the single-process search and compare")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cli)
+
+
+def scenario_of(args) -> tuple[X.Bounds, X.Scenario]:
+    """The bounds and scenario the command's arguments name; a bad value is one ParamError line."""
+    from ..model.policies import POLICIES
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    for k in kinds:
+        if k not in X.SCENARIO_KINDS:
+            raise ParamError(f"--kinds {k!r} is not allowed: expected one or two of {', '.join(X.SCENARIO_KINDS)}")
+    if args.policy not in POLICIES:
+        raise ParamError(f"--policy {args.policy!r} is not allowed: expected one of {', '.join(sorted(POLICIES))}")
+    rules = X.ALL_RULES
+    for r in args.without:
+        if r not in X.RULES:
+            raise ParamError(f"--without {r!r} is not allowed: expected one of {', '.join(X.RULES)}")
+        rules &= ~X.RULES[r]
+    try:
+        bounds = X.Bounds(**{name: getattr(args, name) for name in X.Bounds().__dict__})
+        sc = X.Scenario(kinds=tuple(X.KIND_CODE[k] for k in kinds), span=not args.no_span,
+                        policy=POLICIES[args.policy], rules=rules, slots=args.slots, fallback=args.fallback,
+                        devmem_tx=args.devmem_tx)
+    except ValueError as e:
+        raise ParamError(str(e)) from None
+    return bounds, sc
+
+
+def summary(spread: Spread, single: X.Result | None = None) -> dict:
+    res = spread.result
+    short = res.shortest()
+    out = {"states": res.states, "edges": res.edges, "complete": res.complete, "verdict": res.verdict,
+           "shortest": {"violation": short[0], "steps": len(short[1])} if short else None,
+           "violations": {k: len(v) for k, v in res.found.items()}, "levels": spread.levels, "rounds": spread.rounds,
+           "seconds": spread.seconds, "states_per_s": spread.states_per_s, "cluster": spread.cluster,
+           "partitions": spread.partitions}
+    if single is not None:
+        same = (single.states == res.states and single.verdict == res.verdict
+                and {k: len(v) for k, v in single.found.items()} == out["violations"])
+        out["single_process"] = {"states": single.states, "verdict": single.verdict, "seconds": single.seconds,
+                                 "violations": {k: len(v) for k, v in single.found.items()}, "same": same}
+    return out
+
+
+def _cli(args) -> int:
+    import json
+
+    for name in ("workers", "chunk"):
+        if getattr(args, name) < 1:
+            raise ParamError(f"--{name} {getattr(args, name)} is not allowed: expected an integer >= 1")
+    if args.partitions is not None and args.partitions < 1:
+        raise ParamError(f"--partitions {args.partitions} is not allowed: expected an integer >= 1")
+    bounds, sc = scenario_of(args)
+    spread = explore(bounds, sc, scheduler=args.scheduler, workers=args.workers, processes=not args.threads,
+                     partitions=args.partitions, chunk=args.chunk)
+    single = E.explore(bounds, sc) if args.compare else None
+    out = summary(spread, single)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        short = out["shortest"]
+        print(f"{out['verdict']}: {out['states']:,} states, {out['edges']:,} steps, "
+              f"{'complete' if out['complete'] else 'cut short by a bound'}; "
+              + (f"shortest counterexample: {short['violation']} in {short['steps']} steps" if short
+                 else "no counterexample"))
+        print(f"{spread.cluster}; {len(spread.partitions)} partitions, {out['levels']} levels in {out['rounds']} "
+              f"rounds, {spread.seconds:.2f} s ({spread.states_per_s:,.0f} states/s)")
+        for i, p in enumerate(spread.partitions):
+            print(f"  partition {i} on {p['worker']}: {p['states']:,} states, {p['bytes'] / 2**20:.1f} MiB")
+        if single is not None:
+            sp = out["single_process"]
+            print(f"single process: {sp['states']:,} states, {sp['verdict']}, {single.seconds:.2f} s: "
+                  + ("same as the single process" if sp["same"] else "DIFFERS from the single process"))
+    if single is not None and not out["single_process"]["same"]:
+        return 1
+    return 0
