@@ -2009,7 +2009,8 @@ def bench_section(args=None, *, repeats: int = 3) -> dict:
         jit_rate, twin_rate = best.states / best.seconds, twin.states / twin.seconds
         out[name] = {"states": best.states, "edges": best.edges, "states_per_s": jit_rate,
                      "edges_per_s": best.edges / best.seconds, "twin_states": twin.states,
-                     "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate}
+                     "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate,
+                     "bytes_per_state": bytes_per_state(big, sc, best.states)}
     return out
 
 

@@ -323,6 +323,103 @@ def _trace(search: _Search, part: int, idx: int, last) -> list:
     return steps[::-1]
 
 
+# ---- fraglife bench ------------------------------------------------------------------------------------------
+#: the bench's search (chapter 08's scenario: user memory and a pipe, frags spanning folios, the owner), at the
+#: full size (more than 4 M states: the exchange does not dominate) and at the size of a run of this section alone
+#: (0.83 M states); the memory demonstration always runs at the small size (a few minutes here)
+BENCH_BOUNDS = {"full": X.Bounds(ops=6, cpus=2, skbs=3, frags=2, max_states=1 << 25),
+                "quick": X.Bounds(ops=5, cpus=2, skbs=3, frags=2)}
+#: the memory demonstration's workers: each with the same limit, which one alone cannot search under
+MEMORY_WORKERS = 4
+#: the nanny restarts a worker past this share of its limit; pausing and spilling are off, so a worker
+#: that cannot hold its partition is stopped instead of waiting
+MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+                 "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": 0.95}
+
+
+def local_cluster(workers: int, *, memory_limit: int | str = "auto"):
+    """A client on a new LocalCluster of ``workers`` single-threaded processes, each with ``memory_limit``."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from .cluster import LOCAL_CLUSTER_OPTIONS
+
+    with dask.config.set(MEMORY_CONFIG if memory_limit != "auto" else {}):
+        lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          memory_limit=memory_limit, **LOCAL_CLUSTER_OPTIONS)
+        client = Client(lc)
+        client.wait_for_workers(workers, timeout=120)
+    return lc, client
+
+
+def _worker_rss(client) -> int:
+    import psutil
+
+    return max(client.run(lambda: psutil.Process().memory_info().rss).values())
+
+
+def _spread_run(bounds, sc, workers: int, memory_limit="auto") -> dict:
+    """One distributed search on a fresh LocalCluster, warmed on small bounds first."""
+    lc, client = local_cluster(workers, memory_limit=memory_limit)
+    try:
+        explore(X.Bounds(ops=2), sc, client=client)
+        base = _worker_rss(client)
+        try:
+            spread = explore(bounds, sc, client=client)
+        except (PartitionLost, PartitionFull) as e:
+            return {"workers": workers, "completed": False, "why": str(e), "worker_rss_before": base}
+        return {"workers": workers, "completed": spread.result.complete, "states": spread.result.states,
+                "verdict": spread.result.verdict, "seconds": spread.seconds, "states_per_s": spread.states_per_s,
+                "levels": spread.levels, "rounds": spread.rounds, "worker_rss_before": base,
+                "partition_bytes": [p["bytes"] for p in spread.partitions]}
+    finally:
+        client.close()
+        lc.close()
+
+
+def bench_section(args=None) -> dict:
+    """``fraglife bench`` section: the distributed search's states/s on 1 and 2 workers against the single-process
+    search (ratios from the same run), bytes per stored state, and a search whose visited set one worker under a
+    memory limit cannot hold, completed by several workers under the same limit."""
+    from ..model.policies import POLICIES
+
+    size = "full" if getattr(args, "full", False) else "quick"
+    bounds = BENCH_BOUNDS[size]
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    E.explore(X.Bounds(ops=1), sc)
+    one = E.explore(bounds, sc)
+    single = {"states": one.states, "verdict": one.verdict, "seconds": one.seconds,
+              "states_per_s": one.states / one.seconds, "bytes_per_state": E.bytes_per_state(bounds, sc, one.states)}
+    out: dict = {"scenario": "user memory and a pipe, frags spanning folios, owner_skb", "bounds": bounds.__dict__,
+                 "speed": "one run each, wall clock, on a shared machine", "single_process": single}
+    for w in (1, 2):
+        row = out[f"workers_{w}"] = _spread_run(bounds, sc, w)
+        if row.get("states_per_s"):
+            row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
+            row["same_as_single_process"] = row["states"] == one.states and row["verdict"] == one.verdict
+    small = BENCH_BOUNDS["quick"]
+    if small != bounds:
+        one = E.explore(small, sc)
+    out["memory_limit"] = memory_demo(small, sc, E.bytes_per_state(small, sc, one.states)["allocated"] * one.states)
+    return out
+
+
+def memory_demo(bounds, sc, search_bytes: float, workers: int = MEMORY_WORKERS) -> dict:
+    """The same search under one memory limit per worker, sized so that the whole visited set does not fit in one
+    worker but a ``workers``-th of it does: one worker (stopped by its nanny), then ``workers``."""
+    lc, client = local_cluster(1)
+    try:
+        explore(X.Bounds(ops=2), sc, client=client)
+        base = _worker_rss(client)
+    finally:
+        client.close()
+        lc.close()
+    limit = int(base + 0.6 * search_bytes)
+    return {"memory_limit": limit, "worker_rss_before": base, "search_bytes": int(search_bytes),
+            "one_worker": _spread_run(bounds, sc, 1, limit),
+            f"{workers}_workers": _spread_run(bounds, sc, workers, limit)}
+
+
 # ---- the command ----------------------------------------------------------------------------------------------
 def register(sub) -> None:
     p = sub.add_parser("explore", help="chapter 08's exhaustive search, its visited set spread over dask workers",
