@@ -160,3 +160,10 @@ def test_cli_runs_on_a_local_cluster(capsys):
                      "--policy", "page_ref", "--compare"])
     out = capsys.readouterr().out
     assert code == 0 and "fails" in out and "same as the single process" in out
+
+
+def test_first_rows_keeps_each_distinct_successor_once_and_every_violation():
+    rows = np.array([[1, 2], [3, 4], [1, 2], [0, 0], [0, 0], [3, 4], [5, 6]], np.int16)
+    bad = np.array([0, 0, 0, 1, 4, 0, 0], np.int64)
+    keep = E.first_rows(rows, E.state_hashes(rows), bad)
+    assert list(keep) == [True, True, False, True, True, False, True]

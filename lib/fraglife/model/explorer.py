@@ -1878,6 +1878,27 @@ def visit(table, states, parent, label, n, rows, hashes, src, labs, limit):
     return table, states, parent, label, n, refused
 
 
+@njit(cache=CACHE)
+def first_rows(rows, hashes, bad):
+    """Which of ``rows`` to keep: each row's first occurrence, and every step with a violation (``bad`` != 0);
+    a batch of successors sent once per distinct state."""
+    n, width = rows.shape
+    tsize = 16
+    while tsize < 2 * n:
+        tsize *= 2
+    table = np.full(tsize, -1, np.int64)
+    keep = np.zeros(n, np.bool_)
+    for j in range(n):
+        if bad[j]:
+            keep[j] = True
+            continue
+        slot = _slot(table, rows, rows[j], width, hashes[j])
+        if table[slot] < 0:
+            table[slot] = j
+            keep[j] = True
+    return keep
+
+
 def state_hashes(rows: np.ndarray) -> np.ndarray:
     """The 64-bit hash the visited sets index by, of each int16 row (uint64)."""
     return _hashes(np.ascontiguousarray(rows, dtype=np.int16))

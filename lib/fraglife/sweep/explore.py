@@ -100,14 +100,16 @@ class Partition:
             if len(hit):
                 j = int(hit[0])
                 found[kind] = (self.part, a + int(src[j]), tuple(int(x) for x in lab[j]))
-        ok = bad == 0
+        edges = len(succ)
+        keep = E.first_rows(succ, hashes, bad) & (bad == 0)  # one copy of each successor travels
+        succ, lab, src, hashes = succ[keep], lab[keep], src[keep], hashes[keep]
         ref = (np.int64(self.part) << PART_SHIFT) | (src + a)
         owner = owner_of(hashes, self.nparts)
         buckets = []
         for q in range(self.nparts):
-            sel = ok & (owner == q)
+            sel = owner == q
             buckets.append((succ[sel], hashes[sel], ref[sel], lab[sel]))
-        stats = {"edges": len(succ), "terminals": int(np.count_nonzero(flags)), "fallbacks": int(fb),
+        stats = {"edges": edges, "terminals": int(np.count_nonzero(flags)), "fallbacks": int(fb),
                  "found": found}
         return buckets, stats
 
@@ -262,11 +264,22 @@ def _finish(search: _Search) -> list:
         return [(0, 0, 0)] * search.nparts
 
 
+def warm(P: np.ndarray, start: tuple) -> None:
+    """Compile (or load from numba's cache) what the workers run, here first: a worker compiling for minutes
+    misses its heartbeats and the scheduler drops it; from the cache each loads in seconds."""
+    p = Partition(P, 0, 1, 2, None)
+    row = np.array([start], np.int16)
+    p.add(row, E.state_hashes(row), np.array([-1], np.int64), np.array([[-1, 0, 0, 0]], np.int16))
+    p.begin_level()
+    p.expand(0, 1)
+
+
 def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, symmetry: bool,
          byte_limit: int | None) -> Spread:
     P = E.params(bounds, scenario, symmetry)
     ex = X.Explorer(bounds, scenario, symmetry=symmetry)
     start = ex.encode(ex.start())
+    warm(P, start)
     home = int(owner_of(E.state_hashes(np.array([start], np.int16)), search.nparts)[0])
     limit = max(1, math.ceil(bounds.max_states / search.nparts))
     search.wait([search.submit(_t_init, p, search.sid, p, search.nparts, P, limit, byte_limit,
