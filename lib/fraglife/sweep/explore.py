@@ -344,6 +344,7 @@ BENCH_BOUNDS = {"full": X.Bounds(ops=6, cpus=2, skbs=3, frags=2, max_states=1 <<
                 "quick": X.Bounds(ops=5, cpus=2, skbs=3, frags=2)}
 #: the memory demonstration's workers: each with the same limit, which one alone cannot search under
 MEMORY_WORKERS = 4
+MEMORY_CHUNK = 1 << 14  # smaller rounds: a round's successors are not what fills a worker
 #: the nanny restarts a worker past this share of its limit; pausing and spilling are off, so a worker
 #: that cannot hold its partition is stopped instead of waiting
 MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
@@ -371,14 +372,14 @@ def _worker_rss(client) -> int:
     return max(client.run(lambda: psutil.Process().memory_info().rss).values())
 
 
-def _spread_run(bounds, sc, workers: int, memory_limit="auto") -> dict:
+def _spread_run(bounds, sc, workers: int, memory_limit="auto", chunk: int = CHUNK) -> dict:
     """One distributed search on a fresh LocalCluster, warmed on small bounds first."""
     lc, client = local_cluster(workers, memory_limit=memory_limit)
     try:
         explore(X.Bounds(ops=2), sc, client=client)
         base = _worker_rss(client)
         try:
-            spread = explore(bounds, sc, client=client)
+            spread = explore(bounds, sc, client=client, chunk=chunk)
         except (PartitionLost, PartitionFull) as e:
             return {"workers": workers, "completed": False, "why": str(e), "worker_rss_before": base}
         return {"workers": workers, "completed": spread.result.complete, "states": spread.result.states,
@@ -427,10 +428,12 @@ def memory_demo(bounds, sc, search_bytes: float, workers: int = MEMORY_WORKERS) 
     finally:
         client.close()
         lc.close()
-    limit = int(base + 0.6 * search_bytes)
+    # the nanny stops a worker at 95 % of its limit: 0.7 of the visited set above a worker's own memory fits
+    # under that (a quarter of it, its rounds and the exchange, do), the whole set does not
+    limit = int((base + 0.7 * search_bytes) / MEMORY_CONFIG["distributed.worker.memory.terminate"])
     return {"memory_limit": limit, "worker_rss_before": base, "search_bytes": int(search_bytes),
-            "one_worker": _spread_run(bounds, sc, 1, limit),
-            f"{workers}_workers": _spread_run(bounds, sc, workers, limit)}
+            "one_worker": _spread_run(bounds, sc, 1, limit, MEMORY_CHUNK),
+            f"{workers}_workers": _spread_run(bounds, sc, workers, limit, MEMORY_CHUNK)}
 
 
 # ---- the command ----------------------------------------------------------------------------------------------
