@@ -10,7 +10,7 @@ Tests never assert on these numbers; speed lives here.
 
 ``fraglife bench`` runs the default sections at sizes that answer in about a
 minute on two cores (``DEFAULT_SECTIONS``: everything but the chapters'
-headless runs); ``--section NAME[,NAME]`` runs the named ones;
+headless runs and the explorer on dask); ``--section NAME[,NAME]`` runs the named ones;
 ``--full`` runs every section at the full sizes. A section a run leaves out
 is absent from the report; one that runs keeps its keys (the replay's are
 the report's top-level keys).
@@ -40,9 +40,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("pagetable", "fraglife.model.pagetable:bench_section"),
     ("pipe", "fraglife.model.pipe:bench_section"),
     ("explorer", "fraglife.model.explorer:bench_section"),
+    ("explorer_dask", "fraglife.sweep.explore:bench_section"),
 )
-#: What a plain ``fraglife bench`` runs: the chapters' headless runs take minutes alone.
-DEFAULT_SECTIONS = tuple(k for k, _ in SECTIONS if k != "chapters")
+#: What a plain ``fraglife bench`` runs: the chapters' headless runs and the explorer on dask take minutes alone.
+DEFAULT_SECTIONS = tuple(k for k, _ in SECTIONS if k not in ("chapters", "explorer_dask"))
 WORKLOAD_BYTES = 1 << 30  # each workload moves 1 GiB in the workloads section (--full)
 WORKLOAD_BYTES_QUICK = 64 << 20  # and 64 MiB in a default run: rates do not depend on length beyond that
 TWIN_BYTES = 8 << 20  # the Python twins generate a prefix: their speed does not depend on length

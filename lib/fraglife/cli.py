@@ -1,4 +1,4 @@
-"""The ``fraglife`` command: run | claims | probe | kernel-check | bench | sweep | slides | book | talk |
+"""The ``fraglife`` command: run | claims | probe | kernel-check | bench | sweep | explore | slides | book | talk |
 answers | reply.
 
 Each subcommand lives in its own module, which provides ``register(sub)``;
@@ -22,6 +22,7 @@ COMMANDS = (
     "fraglife.kernel_check",
     "fraglife.bench",
     "fraglife.sweep",
+    "fraglife.sweep.explore",
     "fraglife.publish",
     "fraglife.answers",
     "fraglife.reply",

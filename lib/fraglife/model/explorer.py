@@ -1776,6 +1776,162 @@ def _orbits(P, states, n):
     return total
 
 
+# ---- the search in pieces, for a search spread over several processes (fraglife.sweep.explore) ----------------
+@njit(cache=CACHE)
+def expand(P, frontier):
+    """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
+    (explorer_twin.Explorer.successors): (successor rows int16, step labels int16, the frontier row each came
+    from, violation bits, each row's hash, flags per frontier row: 1 terminal, 2 terminal and leaking, the
+    fallbacks the owner array's bound made). A successor after a violation has a zero row."""
+    m, width = frontier.shape
+    S0, S, O, T = _workspace(P)
+    G0, W0 = S0[0], S0[1]
+    SUCC, LAB, BAD = O[0], O[1], O[2]
+    cap = 4 * m + 16
+    succ = np.zeros((cap, width), np.int16)
+    lab = np.zeros((cap, 4), np.int16)
+    src = np.zeros(cap, np.int64)
+    bad = np.zeros(cap, np.int64)
+    flags = np.zeros(m, np.int8)
+    vec = np.zeros(width, np.int64)
+    n = 0
+    for i in range(m):
+        for k in range(width):
+            vec[k] = frontier[i, k]
+        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+        K = successors(P, S0, S, O, T)
+        if K == 0:
+            flags[i] = 3 if leaks(P, G0, W0) else 1
+        if n + K > cap:
+            cap = 2 * cap + K
+            succ2 = np.zeros((cap, width), np.int16)
+            succ2[:n] = succ[:n]
+            lab2 = np.zeros((cap, 4), np.int16)
+            lab2[:n] = lab[:n]
+            src2 = np.zeros(cap, np.int64)
+            src2[:n] = src[:n]
+            bad2 = np.zeros(cap, np.int64)
+            bad2[:n] = bad[:n]
+            succ, lab, src, bad = succ2, lab2, src2, bad2
+        for q in range(K):
+            if BAD[q] == 0:
+                for k in range(width):
+                    succ[n, k] = SUCC[q, k]
+            for r in range(4):
+                lab[n, r] = LAB[q, r]
+            src[n] = i
+            bad[n] = BAD[q]
+            n += 1
+    hashes = np.zeros(n, np.uint64)
+    for j in range(n):
+        hashes[j] = _hash(succ[j], width)
+    return succ[:n], lab[:n], src[:n], bad[:n], hashes, flags, T[7][0]
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _slot(table, states, row, width, h):
+    mask = table.shape[0] - 1
+    slot = np.int64(h & np.uint64(mask))
+    while table[slot] >= 0:
+        if _row_cmp(states[table[slot]], 0, row, 0, width) == 0:
+            return slot
+        slot = (slot + 1) & mask
+    return slot
+
+
+@njit(cache=CACHE)
+def visit(table, states, parent, label, n, rows, hashes, src, labs, limit):
+    """Add to a visited set (``table``: open addressing over ``states[:n]``, int32 state numbers, -1 empty, at most
+    half full) each of ``rows`` it does not hold yet, with its parent reference ``src`` and step label, in order,
+    while it holds fewer than ``limit`` states. Returns (table, states, parent, label, n, refused): the arrays
+    grown as needed, and how many new rows did not fit under ``limit``."""
+    width = states.shape[1]
+    refused = 0
+    for j in range(rows.shape[0]):
+        slot = _slot(table, states, rows[j], width, hashes[j])
+        if table[slot] >= 0:
+            continue
+        if n >= limit:
+            refused += 1
+            continue
+        if n == states.shape[0]:
+            cap = 2 * n
+            st2 = np.zeros((cap, width), np.int16)
+            st2[:n] = states[:n]
+            p2 = np.full(cap, -1, np.int64)
+            p2[:n] = parent[:n]
+            l2 = np.zeros((cap, 4), np.int16)
+            l2[:n] = label[:n]
+            states, parent, label = st2, p2, l2
+        for k in range(width):
+            states[n, k] = rows[j, k]
+        parent[n] = src[j]
+        for r in range(4):
+            label[n, r] = labs[j, r]
+        table[slot] = n
+        n += 1
+        if 2 * n > table.shape[0]:
+            t2 = np.full(2 * table.shape[0], -1, np.int32)
+            for idx in range(n):
+                t2[_slot(t2, states, states[idx], width, _hash(states[idx], width))] = idx
+            table = t2
+    return table, states, parent, label, n, refused
+
+
+@njit(cache=CACHE)
+def first_rows(rows, hashes, bad):
+    """Which of ``rows`` to keep: each row's first occurrence, and every step with a violation (``bad`` != 0);
+    a batch of successors sent once per distinct state."""
+    n, width = rows.shape
+    tsize = 16
+    while tsize < 2 * n:
+        tsize *= 2
+    table = np.full(tsize, -1, np.int64)
+    keep = np.zeros(n, np.bool_)
+    for j in range(n):
+        if bad[j]:
+            keep[j] = True
+            continue
+        slot = _slot(table, rows, rows[j], width, hashes[j])
+        if table[slot] < 0:
+            table[slot] = j
+            keep[j] = True
+    return keep
+
+
+def state_hashes(rows: np.ndarray) -> np.ndarray:
+    """The 64-bit hash the visited sets index by, of each int16 row (uint64)."""
+    return _hashes(np.ascontiguousarray(rows, dtype=np.int16))
+
+
+@njit(cache=CACHE)
+def _hashes(rows):
+    out = np.zeros(rows.shape[0], np.uint64)
+    for j in range(rows.shape[0]):
+        out[j] = _hash(rows[j], rows.shape[1])
+    return out
+
+
+def bytes_per_state(bounds: Bounds, scenario: Scenario, states: int | None = None) -> dict:
+    """What :func:`explore` keeps per stored state, in bytes: the encoded row (int16 per field), the parent (int64),
+    the step label (4 x int16), the depth (int32) and the hash table's share (int64 slots, at most half full:
+    between 16 and 32 bytes; for ``states`` stored, the share at the table's size then)."""
+    width = int(params(bounds, scenario)[P_WIDTH])
+    row = {"encoding": 2 * width, "parent": 8, "label": 8, "depth": 4}
+    if states:
+        cap, tsize = 1 << 12, 1 << 14
+        while cap < states:
+            cap *= 2
+        while 2 * states > tsize:
+            tsize *= 2
+        table = 8 * tsize / states
+        arrays = sum(row.values()) * cap / states  # the arrays double as they fill
+    else:
+        table, arrays = 24.0, float(sum(row.values()))
+    return {"width": width, **row, "table": table, "total": sum(row.values()) + table,
+            "allocated": arrays + table}
+
+
 # ---- the public interface ------------------------------------------------------------------------------------
 IMPLS = ("jit", "twin")
 
@@ -1874,7 +2030,8 @@ def bench_section(args=None, *, repeats: int = 3) -> dict:
         jit_rate, twin_rate = best.states / best.seconds, twin.states / twin.seconds
         out[name] = {"states": best.states, "edges": best.edges, "states_per_s": jit_rate,
                      "edges_per_s": best.edges / best.seconds, "twin_states": twin.states,
-                     "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate}
+                     "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate,
+                     "bytes_per_state": bytes_per_state(big, sc, best.states)}
     return out
 
 

@@ -1,0 +1,541 @@
+"""Chapter 08's search on a dask cluster: the visited set split by state hash across workers.
+
+The single-process search (:func:`fraglife.model.explorer.explore`) keeps
+every state it has seen in one table; its reach ends where one machine's
+memory does. Here the same breadth-first search runs level by level on a
+dask cluster (the sweeps' :func:`.cluster.connect`: a LocalCluster, or any
+scheduler by address). Each state belongs to one *partition*, chosen by the
+high bits of the hash its visited set indexes by; a partition lives on one
+worker and keeps its states, each state's parent as (partition, index) and
+the label of the step that reached it. A level is expanded in rounds of at
+most ``chunk`` states per partition: each partition expands its share of
+the frontier (:func:`~fraglife.model.explorer.expand`), splits the
+successors by owner, and each owner adds the ones it has not seen
+(:func:`~fraglife.model.explorer.visit`); the successor batches travel
+worker to worker, the client receives only counts.
+
+A level finishes before the next starts, so the first level where a kind of
+violation appears is the one the single-process search finds it at: the
+verdicts and the lengths and kinds of the shortest counterexamples are the
+same (tests/test_explore_dask.py), though on a tie another counterexample of
+the same length may be the one told. ``max_states`` is split evenly across
+the partitions, so a search cut short stops near, not at, the same count.
+
+``fraglife explore`` is the command.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..model import explorer as E
+from ..model import explorer_twin as X
+from ..params import ParamError
+
+CHUNK = 1 << 16  # frontier states a partition expands per round
+PART_SHIFT = 40  # a parent reference is partition << PART_SHIFT | index
+
+
+class PartitionLost(RuntimeError):
+    """A partition's worker went away (restarted near its memory limit, or left the cluster)."""
+
+
+class PartitionFull(MemoryError):
+    """A partition would hold more bytes than its limit."""
+
+
+# ---- one partition, on its worker ---------------------------------------------------------------------------
+class Partition:
+    """One worker's share of the visited set: states, parent references and labels, and the hash table over them;
+    the current level's frontier is states [lo, hi)."""
+
+    def __init__(self, P: np.ndarray, part: int, nparts: int, limit: int, byte_limit: int | None):
+        width = int(P[E.P_WIDTH])
+        self.P, self.part, self.nparts, self.limit, self.byte_limit = P, part, nparts, limit, byte_limit
+        self.table = np.full(1 << 12, -1, np.int32)
+        self.states = np.zeros((1 << 10, width), np.int16)
+        self.parent = np.full(1 << 10, -1, np.int64)
+        self.label = np.zeros((1 << 10, 4), np.int16)
+        self.n = self.lo = self.hi = 0
+        self.refused = 0
+
+    def nbytes(self) -> int:
+        return self.table.nbytes + self.states.nbytes + self.parent.nbytes + self.label.nbytes
+
+    def add(self, rows, hashes, src, labs) -> None:
+        self.table, self.states, self.parent, self.label, self.n, refused = E.visit(
+            self.table, self.states, self.parent, self.label, self.n, rows, hashes, src, labs, self.limit)
+        self.refused += int(refused)
+        if self.byte_limit is not None and self.nbytes() > self.byte_limit:
+            raise PartitionFull(f"partition {self.part} holds {self.n:,} states in {self.nbytes():,} bytes, "
+                                f"past its limit of {self.byte_limit:,} bytes")
+
+    def begin_level(self) -> int:
+        self.lo, self.hi = self.hi, self.n
+        return self.hi - self.lo
+
+    def expand(self, start: int, size: int) -> tuple[list, dict]:
+        """Successors of frontier states lo+start .. lo+start+size, split by owning partition, and the round's
+        counts: edges, terminals, fallbacks, the first leak and the first violation of each kind."""
+        a = self.lo + start
+        b = min(self.hi, a + size)
+        width = self.states.shape[1]
+        if a >= b:
+            empty = (np.zeros((0, width), np.int16), np.zeros(0, np.uint64), np.zeros(0, np.int64),
+                     np.zeros((0, 4), np.int16))
+            return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
+        succ, lab, src, bad, hashes, flags, fb = E.expand(self.P, self.states[a:b])
+        found = {}
+        leaking = np.flatnonzero(flags == 3)
+        if len(leaking):
+            found[X.LEAK] = (self.part, a + int(leaking[0]), None)
+        for kind in range(X.LEAK):
+            hit = np.flatnonzero(bad >> kind & 1)
+            if len(hit):
+                j = int(hit[0])
+                found[kind] = (self.part, a + int(src[j]), tuple(int(x) for x in lab[j]))
+        edges = len(succ)
+        keep = E.first_rows(succ, hashes, bad) & (bad == 0)  # one copy of each successor travels
+        succ, lab, src, hashes = succ[keep], lab[keep], src[keep], hashes[keep]
+        ref = (np.int64(self.part) << PART_SHIFT) | (src + a)
+        owner = owner_of(hashes, self.nparts)
+        buckets = []
+        for q in range(self.nparts):
+            sel = owner == q
+            buckets.append((succ[sel], hashes[sel], ref[sel], lab[sel]))
+        stats = {"edges": edges, "terminals": int(np.count_nonzero(flags)), "fallbacks": int(fb),
+                 "found": found}
+        return buckets, stats
+
+    def step(self, idx: int) -> tuple:
+        """(label, parent reference, state) of state ``idx``."""
+        return (tuple(int(x) for x in self.label[idx]), int(self.parent[idx]),
+                tuple(int(x) for x in self.states[idx]))
+
+
+def owner_of(hashes: np.ndarray, nparts: int) -> np.ndarray:
+    """The partition owning each state: its hash's high 32 bits (the tables index by the low ones) modulo
+    nparts."""
+    return ((hashes >> np.uint64(32)) % np.uint64(nparts)).astype(np.int64)
+
+
+# tasks, run on the worker that holds the partition (pinned by address); partitions by (search id, partition)
+_PARTS: dict = {}
+
+
+def _part(sid: str, part: int) -> Partition:
+    try:
+        return _PARTS[(sid, part)]
+    except KeyError:
+        raise PartitionLost(f"partition {part} of the search is gone: its worker restarted or left") from None
+
+
+def _t_init(sid, part, nparts, P, limit, byte_limit, start):
+    p = _PARTS[(sid, part)] = Partition(P, part, nparts, limit, byte_limit)
+    if start is not None:
+        row = np.array([start], np.int16)
+        p.add(row, E.state_hashes(row), np.array([-1], np.int64), np.array([[-1, 0, 0, 0]], np.int16))
+    return p.n
+
+
+def _t_begin(sid, part):
+    return _part(sid, part).begin_level()
+
+
+def _t_expand(sid, part, start, size):
+    return _part(sid, part).expand(start, size)
+
+
+def _t_bucket(res, q):
+    return res[0][q]
+
+
+def _t_stats(res):
+    return res[1]
+
+
+def _t_add(sid, part, *buckets):
+    p = _part(sid, part)
+    live = [b for b in buckets if len(b[0])]
+    if live:
+        p.add(*(np.concatenate([b[k] for b in live]) for k in range(4)))
+    return p.n, p.nbytes()
+
+
+def _t_step(sid, part, idx):
+    return _part(sid, part).step(idx)
+
+
+def _t_drop(sid, part):
+    p = _PARTS.pop((sid, part), None)
+    return (p.n, p.nbytes(), p.refused) if p is not None else (0, 0, 0)
+
+
+# ---- the search, from the client ------------------------------------------------------------------------------
+@dataclass
+class Spread:
+    """A distributed search: the single-process :class:`~fraglife.model.explorer_twin.Result`, and how it spread."""
+
+    result: X.Result
+    partitions: list = field(default_factory=list)  # per partition: worker, states, bytes
+    cluster: str = ""
+    levels: int = 0
+    rounds: int = 0
+    seconds: float = 0.0
+
+    @property
+    def states_per_s(self) -> float:
+        return self.result.states / self.seconds if self.seconds else math.nan
+
+
+class _Search:
+    """One search's client side: the partitions' workers, the submitted tasks, the counts."""
+
+    def __init__(self, client, addrs: list[str], nparts: int):
+        self.client, self.addrs, self.nparts = client, addrs, nparts
+        self.sid = uuid.uuid4().hex[:12]
+        self.seq = itertools.count()
+
+    def at(self, part: int) -> str:
+        return self.addrs[part % len(self.addrs)]
+
+    def submit(self, fn, part: int, *args):
+        return self.client.submit(fn, *args, workers=[self.at(part)], allow_other_workers=False, pure=False,
+                                  key=f"explore-{fn.__name__[3:]}-{self.sid}-{part}-{next(self.seq)}")
+
+    def wait(self, futures: list) -> list:
+        """The futures' results; raises PartitionLost when a partition's worker leaves meanwhile."""
+        from distributed import wait
+
+        from .cluster import worker_addresses
+
+        while True:
+            try:
+                wait(futures, timeout=2)
+                return self.client.gather(futures)
+            except TimeoutError:
+                pass
+            gone = set(self.addrs) - set(worker_addresses(self.client))
+            if gone:
+                raise PartitionLost(f"worker {sorted(gone)[0]} left during the search (restarted near its "
+                                    f"memory limit?): its partition is lost")
+
+    def each(self, fn, *args) -> list:
+        return self.wait([self.submit(fn, p, self.sid, p, *args) for p in range(self.nparts)])
+
+
+def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: str | None = None,
+            workers: int | None = 2, processes: bool = True, partitions: int | None = None, chunk: int = CHUNK,
+            symmetry: bool = True, byte_limit: int | None = None) -> Spread:
+    """Search every state the bounds allow under the scenario, as :func:`fraglife.model.explorer.explore`, with the
+    visited set split over ``partitions`` (default: one per worker) on a dask cluster: ``client``, or a scheduler
+    at ``scheduler``, or a LocalCluster of ``workers`` (``processes=False``: threads in this process).
+    ``byte_limit``: a partition that would hold more bytes stops the search with :class:`PartitionFull`."""
+    from .cluster import connect, worker_addresses
+
+    if chunk < 1:
+        raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
+    with connect(scheduler, workers=workers, processes=processes, client=client) as cl:
+        addrs = worker_addresses(cl.client)
+        search = _Search(cl.client, addrs, partitions or len(addrs))
+        t0 = time.perf_counter()
+        try:
+            spread = _run(search, bounds, scenario, chunk, symmetry, byte_limit)
+        finally:
+            ends = _finish(search)
+        spread.seconds = time.perf_counter() - t0
+        spread.cluster = cl.description
+        spread.partitions = [{"worker": search.at(p), "states": n, "bytes": nb} for p, (n, nb, _r) in enumerate(ends)]
+        if any(r for _n, _nb, r in ends):
+            spread.result.complete = False
+        return spread
+
+
+def _finish(search: _Search) -> list:
+    try:
+        return search.each(_t_drop)
+    except Exception:  # a lost worker: nothing left to free there
+        return [(0, 0, 0)] * search.nparts
+
+
+def warm(P: np.ndarray, start: tuple) -> None:
+    """Compile (or load from numba's cache) what the workers run, here first: a worker compiling for minutes
+    misses its heartbeats and the scheduler drops it; from the cache each loads in seconds."""
+    p = Partition(P, 0, 1, 2, None)
+    row = np.array([start], np.int16)
+    p.add(row, E.state_hashes(row), np.array([-1], np.int64), np.array([[-1, 0, 0, 0]], np.int16))
+    p.begin_level()
+    p.expand(0, 1)
+
+
+def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, symmetry: bool,
+         byte_limit: int | None) -> Spread:
+    P = E.params(bounds, scenario, symmetry)
+    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+    start = ex.encode(ex.start())
+    warm(P, start)
+    home = int(owner_of(E.state_hashes(np.array([start], np.int16)), search.nparts)[0])
+    limit = max(1, math.ceil(bounds.max_states / search.nparts))
+    search.wait([search.submit(_t_init, p, search.sid, p, search.nparts, P, limit, byte_limit,
+                               start if p == home else None) for p in range(search.nparts)])
+    edges = terminals = fallbacks = depth = rounds = 0
+    found: dict = {}  # violation -> (level, partition, index, label)
+    complete = True
+    level = 0
+    sizes = search.each(_t_begin)
+    while sum(sizes):
+        depth = level
+        if bounds.depth and level >= bounds.depth:
+            complete = False
+            break
+        for r in range(math.ceil(max(sizes) / chunk)):
+            stats = _round(search, r * chunk, chunk)
+            rounds += 1
+            for s in stats:
+                edges, terminals, fallbacks = edges + s["edges"], terminals + s["terminals"], fallbacks + s["fallbacks"]
+                for kind, where in sorted(s["found"].items()):
+                    found.setdefault(kind, (level, *where))
+        sizes = search.each(_t_begin)
+        level += 1
+    states = sum(n for n, _b in search.each(_t_add))  # no batches: the counts
+    traces = {X.VIOLATIONS[k]: _trace(search, part, idx, lab) for k, (_l, part, idx, lab) in sorted(found.items())}
+    res = X.Result(states, edges, terminals, depth, complete, traces, fallbacks=fallbacks)
+    return Spread(res, levels=level, rounds=rounds)
+
+
+def _round(search: _Search, start: int, size: int) -> list[dict]:
+    """One round of a level: every partition expands up to ``size`` frontier states from ``start``; each owner adds
+    the successors it is sent. Returns each partition's counts."""
+    n = search.nparts
+    exp = [search.submit(_t_expand, p, search.sid, p, start, size) for p in range(n)]
+    stats = [search.submit(_t_stats, p, exp[p]) for p in range(n)]
+    adds = [search.submit(_t_add, q, search.sid, q, *[search.submit(_t_bucket, p, exp[p], q) for p in range(n)])
+            for q in range(n)]
+    search.wait(adds)
+    return search.wait(stats)
+
+
+def _trace(search: _Search, part: int, idx: int, last) -> list:
+    """The steps from the start to state ``idx`` of ``part`` (then the violating step ``last``, if any), as
+    explorer_twin.Result.found holds them: (label, state before the step)."""
+    steps = []
+    lab, ref, row = search.wait([search.submit(_t_step, part, search.sid, part, idx)])[0]
+    if last is not None:
+        steps.append((last, row))
+    while ref >= 0:
+        p, i = ref >> PART_SHIFT, ref & ((1 << PART_SHIFT) - 1)
+        plab, pref, prow = search.wait([search.submit(_t_step, p, search.sid, p, i)])[0]
+        steps.append((lab, prow))
+        lab, ref = plab, pref
+    return steps[::-1]
+
+
+# ---- fraglife bench ------------------------------------------------------------------------------------------
+#: the bench's search (chapter 08's scenario: user memory and a pipe, frags spanning folios, the owner), at the
+#: full size (more than 4 M states: the exchange does not dominate) and at the size of a run of this section alone
+#: (0.83 M states); the memory demonstration always runs at the small size (a few minutes here)
+BENCH_BOUNDS = {"full": X.Bounds(ops=6, cpus=2, skbs=3, frags=2, max_states=1 << 25),
+                "quick": X.Bounds(ops=5, cpus=2, skbs=3, frags=2)}
+#: the memory demonstration's workers: each with the same limit, which one alone cannot search under
+MEMORY_WORKERS = 4
+MEMORY_CHUNK = 1 << 14  # smaller rounds: a round's successors are not what fills a worker
+#: the nanny restarts a worker past this share of its limit; pausing and spilling are off, so a worker
+#: that cannot hold its partition is stopped instead of waiting
+MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+                 "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": 0.95}
+
+
+def local_cluster(workers: int, *, memory_limit: int | str = "auto"):
+    """A client on a new LocalCluster of ``workers`` single-threaded processes, each with ``memory_limit``."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from .cluster import LOCAL_CLUSTER_OPTIONS
+
+    with dask.config.set(MEMORY_CONFIG if memory_limit != "auto" else {}):
+        lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          memory_limit=memory_limit, **LOCAL_CLUSTER_OPTIONS)
+        client = Client(lc)
+        client.wait_for_workers(workers, timeout=120)
+    return lc, client
+
+
+def _worker_rss(client) -> int:
+    import psutil
+
+    return max(client.run(lambda: psutil.Process().memory_info().rss).values())
+
+
+def _spread_run(bounds, sc, workers: int, memory_limit="auto", chunk: int = CHUNK) -> dict:
+    """One distributed search on a fresh LocalCluster, warmed on small bounds first."""
+    lc, client = local_cluster(workers, memory_limit=memory_limit)
+    try:
+        explore(X.Bounds(ops=2), sc, client=client)
+        base = _worker_rss(client)
+        try:
+            spread = explore(bounds, sc, client=client, chunk=chunk)
+        except (PartitionLost, PartitionFull) as e:
+            return {"workers": workers, "completed": False, "why": str(e), "worker_rss_before": base}
+        return {"workers": workers, "completed": spread.result.complete, "states": spread.result.states,
+                "verdict": spread.result.verdict, "seconds": spread.seconds, "states_per_s": spread.states_per_s,
+                "levels": spread.levels, "rounds": spread.rounds, "worker_rss_before": base,
+                "partition_bytes": [p["bytes"] for p in spread.partitions]}
+    finally:
+        client.close()
+        lc.close()
+
+
+def bench_section(args=None) -> dict:
+    """``fraglife bench`` section: the distributed search's states/s on 1 and 2 workers against the single-process
+    search (ratios from the same run), bytes per stored state, and a search whose visited set one worker under a
+    memory limit cannot hold, completed by several workers under the same limit."""
+    from ..model.policies import POLICIES
+
+    size = "full" if getattr(args, "full", False) else "quick"
+    bounds = BENCH_BOUNDS[size]
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    E.explore(X.Bounds(ops=1), sc)
+    one = E.explore(bounds, sc)
+    single = {"states": one.states, "verdict": one.verdict, "seconds": one.seconds,
+              "states_per_s": one.states / one.seconds, "bytes_per_state": E.bytes_per_state(bounds, sc, one.states)}
+    out: dict = {"scenario": "user memory and a pipe, frags spanning folios, owner_skb", "bounds": bounds.__dict__,
+                 "speed": "one run each, wall clock, on a shared machine", "single_process": single}
+    for w in (1, 2):
+        row = out[f"workers_{w}"] = _spread_run(bounds, sc, w)
+        if row.get("states_per_s"):
+            row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
+            row["same_as_single_process"] = row["states"] == one.states and row["verdict"] == one.verdict
+    small = BENCH_BOUNDS["quick"]
+    if small != bounds:
+        one = E.explore(small, sc)
+    out["memory_limit"] = memory_demo(small, sc, E.bytes_per_state(small, sc, one.states)["allocated"] * one.states)
+    return out
+
+
+def memory_demo(bounds, sc, search_bytes: float, workers: int = MEMORY_WORKERS) -> dict:
+    """The same search under one memory limit per worker, sized so that the whole visited set does not fit in one
+    worker but a ``workers``-th of it does: one worker (stopped by its nanny), then ``workers``."""
+    lc, client = local_cluster(1)
+    try:
+        explore(X.Bounds(ops=2), sc, client=client)
+        base = _worker_rss(client)
+    finally:
+        client.close()
+        lc.close()
+    # the nanny stops a worker at 95 % of its limit: 0.7 of the visited set above a worker's own memory fits
+    # under that (a quarter of it, its rounds and the exchange, do), the whole set does not
+    limit = int((base + 0.7 * search_bytes) / MEMORY_CONFIG["distributed.worker.memory.terminate"])
+    return {"memory_limit": limit, "worker_rss_before": base, "search_bytes": int(search_bytes),
+            "one_worker": _spread_run(bounds, sc, 1, limit, MEMORY_CHUNK),
+            f"{workers}_workers": _spread_run(bounds, sc, workers, limit, MEMORY_CHUNK)}
+
+
+# ---- the command ----------------------------------------------------------------------------------------------
+def register(sub) -> None:
+    p = sub.add_parser("explore", help="chapter 08's exhaustive search, its visited set spread over dask workers",
+                       description="Search every interleaving the bounds allow under one scenario, level by level, "
+                                   "with the visited set partitioned by state hash across dask workers; print the "
+                                   "verdict, the shortest counterexample and how the states spread.")
+    p.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2); with "
+                                                           "--scheduler, wait for this many")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="an existing dask scheduler (tcp://host:8786); default: a LocalCluster here")
+    p.add_argument("--threads", action="store_true", help="one in-process LocalCluster (workers as threads)")
+    p.add_argument("--partitions", type=int, default=None, help="visited-set partitions (default: one per worker)")
+    p.add_argument("--chunk", type=int, default=CHUNK, help=f"frontier states a partition expands per round "
+                                                             f"(default {CHUNK})")
+    for name, default in X.Bounds().__dict__.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default, help=f"bound (default {default})")
+    p.add_argument("--kinds", default="user,pipe", help=f"one or two buffer kinds, comma-separated: "
+                                                         f"{', '.join(X.SCENARIO_KINDS)} (default user,pipe)")
+    p.add_argument("--policy", default="owner_skb", help="the lifetime design (default owner_skb)")
+    p.add_argument("--without", action="append", default=[], metavar="RULE",
+                   help=f"leave one owner rule out (repeatable): {', '.join(X.RULES)}")
+    p.add_argument("--no-span", action="store_true", help="frags never span two folios")
+    p.add_argument("--slots", type=int, default=0, help="owner array slots (0: as many as needed)")
+    p.add_argument("--fallback", default="refuse", help=f"owner array fallback: {', '.join(X.FALLBACKS)}")
+    p.add_argument("--devmem-tx", default="frag", help=f"devmem TX's rule: {', '.join(X.DEVMEM_TX)}")
+    p.add_argument("--compare", action="store_true", help="also run the single-process search and compare")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=_cli)
+
+
+def scenario_of(args) -> tuple[X.Bounds, X.Scenario]:
+    """The bounds and scenario the command's arguments name; a bad value is one ParamError line."""
+    from ..model.policies import POLICIES
+
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    for k in kinds:
+        if k not in X.SCENARIO_KINDS:
+            raise ParamError(f"--kinds {k!r} is not allowed: expected one or two of {', '.join(X.SCENARIO_KINDS)}")
+    if args.policy not in POLICIES:
+        raise ParamError(f"--policy {args.policy!r} is not allowed: expected one of {', '.join(sorted(POLICIES))}")
+    rules = X.ALL_RULES
+    for r in args.without:
+        if r not in X.RULES:
+            raise ParamError(f"--without {r!r} is not allowed: expected one of {', '.join(X.RULES)}")
+        rules &= ~X.RULES[r]
+    try:
+        bounds = X.Bounds(**{name: getattr(args, name) for name in X.Bounds().__dict__})
+        sc = X.Scenario(kinds=tuple(X.KIND_CODE[k] for k in kinds), span=not args.no_span,
+                        policy=POLICIES[args.policy], rules=rules, slots=args.slots, fallback=args.fallback,
+                        devmem_tx=args.devmem_tx)
+    except ValueError as e:
+        raise ParamError(str(e)) from None
+    return bounds, sc
+
+
+def summary(spread: Spread, single: X.Result | None = None) -> dict:
+    res = spread.result
+    short = res.shortest()
+    out = {"states": res.states, "edges": res.edges, "complete": res.complete, "verdict": res.verdict,
+           "shortest": {"violation": short[0], "steps": len(short[1])} if short else None,
+           "violations": {k: len(v) for k, v in res.found.items()}, "levels": spread.levels, "rounds": spread.rounds,
+           "seconds": spread.seconds, "states_per_s": spread.states_per_s, "cluster": spread.cluster,
+           "partitions": spread.partitions}
+    if single is not None:
+        same = (single.states == res.states and single.verdict == res.verdict
+                and {k: len(v) for k, v in single.found.items()} == out["violations"])
+        out["single_process"] = {"states": single.states, "verdict": single.verdict, "seconds": single.seconds,
+                                 "violations": {k: len(v) for k, v in single.found.items()}, "same": same}
+    return out
+
+
+def _cli(args) -> int:
+    import json
+
+    for name in ("workers", "chunk"):
+        if getattr(args, name) < 1:
+            raise ParamError(f"--{name} {getattr(args, name)} is not allowed: expected an integer >= 1")
+    if args.partitions is not None and args.partitions < 1:
+        raise ParamError(f"--partitions {args.partitions} is not allowed: expected an integer >= 1")
+    bounds, sc = scenario_of(args)
+    spread = explore(bounds, sc, scheduler=args.scheduler, workers=args.workers, processes=not args.threads,
+                     partitions=args.partitions, chunk=args.chunk)
+    single = E.explore(bounds, sc) if args.compare else None
+    out = summary(spread, single)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        short = out["shortest"]
+        print(f"{out['verdict']}: {out['states']:,} states, {out['edges']:,} steps, "
+              f"{'complete' if out['complete'] else 'cut short by a bound'}; "
+              + (f"shortest counterexample: {short['violation']} in {short['steps']} steps" if short
+                 else "no counterexample"))
+        print(f"{spread.cluster}; {len(spread.partitions)} partitions, {out['levels']} levels in {out['rounds']} "
+              f"rounds, {spread.seconds:.2f} s ({spread.states_per_s:,.0f} states/s)")
+        for i, p in enumerate(spread.partitions):
+            print(f"  partition {i} on {p['worker']}: {p['states']:,} states, {p['bytes'] / 2**20:.1f} MiB")
+        if single is not None:
+            sp = out["single_process"]
+            print(f"single process: {sp['states']:,} states, {sp['verdict']}, {single.seconds:.2f} s: "
+                  + ("same as the single process" if sp["same"] else "DIFFERS from the single process"))
+    if single is not None and not out["single_process"]["same"]:
+        return 1
+    return 0

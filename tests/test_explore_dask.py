@@ -1,0 +1,169 @@
+"""Chapter 08's search spread over dask workers: the frontier expansion against the twin, and the distributed
+search against the single process (verdicts, shortest counterexamples' lengths and kinds, each replayed in the
+twin)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fraglife import cli
+from fraglife.model import explorer as E
+from fraglife.model import explorer_twin as X
+from fraglife.model.policies import POLICIES
+from fraglife.sweep import explore as D
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """Two in-process workers of one thread each: partitions on two workers, batches exchanged between them."""
+    lc = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False})
+    c = distributed.Client(lc)
+    yield c
+    c.close()
+    lc.close()
+
+
+@st.composite
+def frontiers(draw):
+    """A scenario and a few states of a random walk through it (the twin's)."""
+    bounds = X.Bounds(ops=draw(st.integers(2, 6)), cpus=draw(st.integers(1, 3)), skbs=draw(st.integers(1, 4)),
+                      frags=draw(st.integers(1, 3)), copies=draw(st.integers(0, 1)), outside=draw(st.integers(0, 2)))
+    kinds = tuple(draw(st.lists(st.integers(0, len(X.SCENARIO_KINDS) - 1), min_size=1, max_size=2)))
+    sc = X.Scenario(kinds=kinds, span=draw(st.booleans()), policy=POLICIES[draw(st.sampled_from(sorted(POLICIES)))],
+                    rules=draw(st.sampled_from([X.ALL_RULES, *(X.ALL_RULES & ~r for r in X.RULES.values())])),
+                    slots=draw(st.sampled_from([0, 0, 1, 2])), fallback=draw(st.sampled_from(X.FALLBACKS)),
+                    devmem_tx=draw(st.sampled_from(X.DEVMEM_TX)))
+    ex = X.Explorer(bounds, sc)
+    v = ex.encode(ex.start())
+    states = [v]
+    for _ in range(draw(st.integers(0, 30))):
+        succ = [s for _lab, s, bad in ex.successors(v) if not bad]
+        if not succ:
+            break
+        v = ex.encode(succ[draw(st.integers(0, len(succ) - 1))])
+        states.append(v)
+    return bounds, sc, draw(st.lists(st.sampled_from(states), min_size=1, max_size=6))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=frontiers())
+def test_expand_steps_as_the_twin(case):
+    """expand() on a frontier: for each state the twin's successors in order (labels, canonical states,
+    violations), which states are terminal and leak, the owner array's fallbacks; hashes as the visited set's."""
+    bounds, sc, frontier = case
+    ex = X.Explorer(bounds, sc)
+    succ, lab, src, bad, hashes, flags, fb = E.expand(E.params(bounds, sc), np.array(frontier, np.int16))
+    want = []
+    for i, v in enumerate(frontier):
+        steps = ex.successors(v)
+        want += [(i, lab_, None if b else ex.encode(s), frozenset(b)) for lab_, s, b in steps]
+        assert flags[i] == (0 if steps else 3 if ex.leaks(v) else 1)
+    got = [(int(src[j]), tuple(int(x) for x in lab[j]), None if bad[j] else tuple(int(x) for x in succ[j]),
+            frozenset(k for k in range(4) if bad[j] >> k & 1)) for j in range(len(succ))]
+    assert got == want
+    assert fb == ex.fallbacks
+    assert list(hashes) == list(E.state_hashes(succ))
+
+
+def test_visit_adds_each_new_state_once_and_refuses_past_its_limit():
+    rows = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [7, 8]], np.int16)
+    h = E.state_hashes(rows)
+    table, states = np.full(4, -1, np.int32), np.zeros((1, 2), np.int16)
+    parent, label = np.full(1, -1, np.int64), np.zeros((1, 4), np.int16)
+    src, labs = np.arange(6, dtype=np.int64), np.zeros((6, 4), np.int16)
+    table, states, parent, label, n, refused = E.visit(table, states, parent, label, 0, rows, h, src, labs, 3)
+    assert n == 3 and refused == 1
+    assert [tuple(r) for r in states[:n]] == [(1, 2), (3, 4), (5, 6)] and list(parent[:n]) == [0, 1, 3]
+    assert sorted(int(x) for x in table if x >= 0) == [0, 1, 2] and 2 * n <= len(table)
+
+
+def _replays(ex: X.Explorer, kind: str, steps: list) -> None:
+    """The trace, step by step in the twin from the start state, ends in violation ``kind``."""
+    v = ex.encode(ex.start())
+    for i, (lab, before) in enumerate(steps):
+        assert before == v, i
+        last = i == len(steps) - 1
+        nxt = None if last else steps[i + 1][1]
+        hits = [(s, b) for lab_, s, b in ex.successors(v) if lab_ == lab and (last or (not b and ex.encode(s) == nxt))]
+        assert hits, (i, lab)
+        s, b = hits[0]
+        if last and kind != "leak":
+            assert X.VIOLATIONS.index(kind) in b
+            return
+        v = ex.encode(s)
+    assert kind == "leak" and not ex.successors(v) and ex.leaks(v)
+
+
+#: scenarios with and without counterexamples: today's rule on a multi-folio frag, the owner, a rule left out, the
+#: binding's rule on pipe pages, the owner array with its copy fallback, devmem TX under the prototype
+CASES = {
+    "page_ref": (X.Bounds(ops=3, cpus=2, skbs=2, frags=2), (X.USER, X.PIPE), "page_ref", {}),
+    "owner_skb": (X.Bounds(ops=3, cpus=2, skbs=3, frags=2), (X.USER, X.PIPE), "owner_skb", {}),
+    "no_clone_rule": (X.Bounds(ops=3, cpus=2, skbs=2, frags=2), (X.PIPE, X.PIPE), "owner_skb",
+                      {"rules": X.ALL_RULES & ~X.R_CLONE}),
+    "binding": (X.Bounds(ops=2, cpus=2, skbs=2, frags=2), (X.PIPE,), "owner_binding", {}),
+    "owner_array": (X.Bounds(ops=3, cpus=2, skbs=2, frags=2), (X.USER, X.PIPE), "owner_skb",
+                    {"slots": 1, "fallback": "copy"}),
+    "devmem": (X.Bounds(ops=3, cpus=2, skbs=2, frags=1), (X.DEVMEM, X.DEVMEM), "page_ref",
+               {"devmem_tx": "socket+orphan"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_distributed_search_gives_the_single_process_answers(client, case):
+    bounds, kinds, policy, extra = CASES[case]
+    sc = X.Scenario(kinds=kinds, policy=POLICIES[policy], **extra)
+    one = E.explore(bounds, sc)
+    spread = D.explore(bounds, sc, client=client, partitions=3, chunk=700)
+    res = spread.result
+    for name in ("states", "edges", "terminals", "max_depth", "complete", "fallbacks", "verdict"):
+        assert getattr(res, name) == getattr(one, name), name
+    assert {k: len(v) for k, v in res.found.items()} == {k: len(v) for k, v in one.found.items()}
+    assert (res.shortest() or ("", []))[0] == (one.shortest() or ("", []))[0]
+    ex = X.Explorer(bounds, sc)
+    for kind, steps in res.found.items():
+        _replays(ex, kind, steps)
+    assert sum(p["states"] for p in spread.partitions) == one.states
+    assert len({p["worker"] for p in spread.partitions}) == 2 and all(p["states"] for p in spread.partitions)
+
+
+def test_caps_make_the_distributed_search_incomplete(client):
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    deep = D.explore(X.Bounds(ops=3, depth=4), sc, client=client).result
+    single = E.explore(X.Bounds(ops=3, depth=4), sc)
+    assert not deep.complete and deep.max_depth == 4 == single.max_depth and deep.states == single.states
+    capped = D.explore(X.Bounds(ops=3, max_states=500), sc, client=client).result
+    assert not capped.complete and capped.states <= 500
+
+
+def test_a_visited_set_too_big_for_one_partition_fits_in_several(client):
+    """Under a forced byte limit per partition, one partition cannot hold the search and stops with
+    PartitionFull; four partitions with the same limit each finish it."""
+    b, sc = X.Bounds(ops=3, cpus=2, skbs=3, frags=2), X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    one = E.explore(b, sc)
+    limit = int(one.states * E.bytes_per_state(b, sc)["total"] * 0.6)
+    with pytest.raises(D.PartitionFull):
+        D.explore(b, sc, client=client, partitions=1, byte_limit=limit)
+    spread = D.explore(b, sc, client=client, partitions=4, byte_limit=limit)
+    assert spread.result.states == one.states and spread.result.complete
+    assert max(p["bytes"] for p in spread.partitions) <= limit
+
+
+def test_cli_runs_on_a_local_cluster(capsys):
+    code = cli.main(["explore", "--threads", "--workers", "2", "--ops", "2", "--kinds", "user,pipe",
+                     "--policy", "page_ref", "--compare"])
+    out = capsys.readouterr().out
+    assert code == 0 and "fails" in out and "same as the single process" in out
+
+
+def test_first_rows_keeps_each_distinct_successor_once_and_every_violation():
+    rows = np.array([[1, 2], [3, 4], [1, 2], [0, 0], [0, 0], [3, 4], [5, 6]], np.int16)
+    bad = np.array([0, 0, 0, 1, 4, 0, 0], np.int64)
+    keep = E.first_rows(rows, E.state_hashes(rows), bad)
+    assert list(keep) == [True, True, False, True, True, False, True]
