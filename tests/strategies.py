@@ -44,10 +44,18 @@ def event(draw, op=None):
     if op == T.SEGMENT:
         return _row(op, cpu=cpu, skb=skb, other=other, off=draw(st.integers(0, 4 * PAGE)),
                     length=draw(st.integers(1, 4 * PAGE)))
-    if op in (T.ZC_COMPLETE, T.UARG_GET, T.UARG_PUT):
+    if op == T.ZC_COMPLETE:
         return _row(op, cpu=cpu, other=uarg)
-    if op == T.BUF_RELEASE:  # len > 0: users freeing page_frag fragments
-        return _row(op, cpu=cpu, buf=buf, length=draw(st.sampled_from([0, 0, 1, 2])))
+    if op in (T.UARG_GET, T.UARG_PUT):  # UARG_ACCOUNT / UARG_DEVMEM (buf: the dma-buf), and a bad flag
+        return _row(op, draw(st.sampled_from([0, 0, T.UARG_ACCOUNT, T.UARG_DEVMEM, T.UARG_FLAGS, 8])), cpu,
+                    other=uarg, buf=draw(st.integers(-1, 4)))
+    if op == T.BUF_RELEASE:  # len > 0: users freeing page_frag fragments, or a pipe's buffers of [pfn, pfn + len)
+        return _row(op, cpu=cpu, buf=buf, pfn=draw(st.integers(0, 2)) + 8 * buf,
+                    length=draw(st.sampled_from([0, 0, 1, 2, 3])))
+    if op == T.FREE:  # deferred frees of received skbs (T.FREE_*), some inconsistent
+        flags = draw(st.sampled_from([0, 0, 0, T.FREE_DEFERRED, T.FREE_DEFERRED | T.FREE_FLUSH, T.FREE_FULL,
+                                      T.FREE_FLUSH, T.FREE_FULL | T.FREE_DEFERRED, 8]))
+        return _row(op, flags, cpu, skb=skb, other=draw(st.integers(-1, 4)), length=draw(st.integers(0, 3)))
     return _row(op, cpu=cpu, skb=skb, other=other, buf=buf)
 
 
@@ -66,7 +74,7 @@ def raw_traces(draw, max_events=120, attaches=0):
         pages_of.append(pages)
     n_uarg = draw(st.integers(0, 3))
     for u in range(n_uarg):
-        rows.append(_row(T.UARG_GET, cpu=draw(st.integers(0, 3)), other=u))
+        rows.append(_row(T.UARG_GET, draw(st.sampled_from([0, T.UARG_ACCOUNT])), draw(st.integers(0, 3)), other=u))
     n_skb = draw(st.integers(1, 4))
     for s in range(n_skb):
         rows.append(_row(T.SKB_ALLOC, cpu=draw(st.integers(0, 3)), skb=s))
@@ -95,12 +103,21 @@ workload_params = st.fixed_dictionaries(
         "inflight": st.integers(1, 6),
         "txc_lag": st.integers(0, 8),
         "rx_buf": st.sampled_from([1024, 2048, 4096]),
+        "tail_unsent": st.sampled_from([0.0, 0.3, 0.9, 1.0]),
+        "locked_vm_accounting": st.booleans(),
+        "skb_defer_max": st.sampled_from([0, 1, 2, 4, 64]),
+        "kernel": st.sampled_from(["6.12", "6.18"]),
     }
 )
+
+
+def fit(name: str, params: dict) -> dict:
+    """``params`` for workload ``name``: a devmem sender needs a kernel with devmem TX (6.16+)."""
+    return dict(params, kernel="6.18") if name == "devmem_send" else params
 
 
 @st.composite
 def workload_traces(draw):
     name = draw(st.sampled_from(sorted(workloads.ALL)))
-    params = draw(workload_params)
+    params = fit(name, draw(workload_params))
     return name, params, workloads.generate(name, **params)

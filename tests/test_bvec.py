@@ -131,3 +131,72 @@ def test_pagemap_layout_round_trip(buf, seed):
     assert np.array_equal(c2, contig) and np.array_equal(s2, same)
     assert pagemap.decode(pagemap.encode(lay)) == lay
     assert sum(r for _, _, r in lay) == len(B.frag_lengths(contig, same, "zerocopy"))
+
+
+# -- MSG_ZEROCOPY's own fill: calls, PMD leaves, give-backs, software GSO's refs (rules 1, 3, 5, 6) ------------
+
+@st.composite
+def zc_sends(draw):
+    case = draw(sends())
+    n = case["contig"].size + 1
+    case["pmd"] = None if draw(st.booleans()) else np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+    return case
+
+
+@settings(max_examples=150)
+@given(case=zc_sends())
+def test_zerocopy_pack_agrees_with_twin(case):
+    fl = B.frag_lengths(case["contig"], case["same"], "zerocopy")
+    st_ = B.folio_starts(case["same"])
+    kw = {k: case[k] for k in ("first_byte", "nbytes", "max_frags", "goal", "mss")}
+    fast = B.zerocopy_pack(fl, st_, pmd_mapped=case["pmd"], **kw)
+    assert fast == twin.zerocopy_pack(fl, st_, pmd_mapped=case["pmd"], **kw)
+    assert fast["bytes"] == case["nbytes"] and fast["max_frags_in_skb"] <= case["max_frags"]
+    assert fast["gup_pte"] + fast["pmd_pages"] == fast["gup_pages"] >= fast["gup_calls"] >= fast["skbs"]
+    assert fast["flag_atomics"] == fast["gup_pte"] + fast["gup_pmd"]
+    assert fast["gso_uarg_refs"] == fast["segments"] and fast["gso_page_refs"] == fast["segment_pieces"]
+
+
+def _thp(pages=512):
+    same = np.ones(pages - 1, bool)
+    return B.frag_lengths(same, same, "zerocopy"), B.folio_starts(same)
+
+
+def test_a_thp_costs_a_few_tens_of_attach_atomics_per_mib():
+    """Rule 3: 1 MiB from a PMD-mapped THP, 17 skbs: one grab and one give-back per call (34 atomics), where
+    counting a GUP reference per page gave 289 (frag pages + one give-back per multi-page frag)."""
+    fl, st_ = _thp()
+    c = B.zerocopy_pack(fl, st_, nbytes=1 << 20, max_frags=17, goal=B.size_goal(1448, 65536), mss=1448)
+    assert c["gup_calls"] == c["gup_pmd"] == c["give_backs"] == c["skbs"] == 17
+    assert c["attach_ref_atomics"] == 34 and c["flag_atomics"] == 17
+    assert c["frag_pages"] + c["multi_page_frags"] == 289
+    # the same pages, PTE-mapped (a folio the buffer holds only part of): a grab and a PG_referenced per page
+    p = B.zerocopy_pack(fl, st_, nbytes=1 << 20, max_frags=17, goal=B.size_goal(1448, 65536), mss=1448,
+                        pmd_mapped=np.zeros(512, bool))
+    assert p["gup_pte"] == p["gup_pages"] == 272 and p["flag_atomics"] == 272 and p["skbs"] == c["skbs"]
+
+
+def test_software_gso_takes_a_uarg_ref_per_segment():
+    """Rule 5: skb_segment() takes one ubuf_info reference per segment (skb_zerocopy_clone()) besides a page
+    reference per frag slice."""
+    fl, st_ = _thp(64)
+    c = B.zerocopy_pack(fl, st_, nbytes=16 * PAGE, max_frags=17, goal=B.size_goal(1448, 65536), mss=1448)
+    assert c["skbs"] == 2 and c["segments"] == 45 + 1 == c["gso_uarg_refs"]  # 45 x 1448 B, then 376 B
+    assert c["gso_page_refs"] == c["segment_pieces"] >= c["segments"]
+
+
+def test_a_call_that_fills_the_last_frag_closes_the_skb():
+    """Rule 6: calls ask for at most MAX_SKB_FRAGS - nr_frags pages; a call that leaves 17 frags ends the skb, so a
+    page that would have merged into the 17th frag starts the next skb (the generic packer merges it)."""
+    same = np.zeros(31, bool)
+    same[16:] = True  # 16 order-0 pages, then a 16-page folio
+    fl, st_ = B.frag_lengths(same, same, "zerocopy"), B.folio_starts(same)
+    zc = B.zerocopy_pack(fl, st_, nbytes=32 * PAGE, max_frags=17, goal=1 << 20, mss=1448)
+    assert (zc["skbs"], zc["frags"], zc["gup_calls"], zc["max_frags_in_skb"]) == (2, 18, 2, 17)
+    generic = B.pack(fl, st_, nbytes=32 * PAGE, max_frags=17, goal=1 << 20, mss=1448)
+    assert (generic["skbs"], generic["frags"]) == (1, 17)
+    # one call per skb of at most 17 pages, not per folio run: 16 order-0 pages, one call
+    same = np.zeros(15, bool)
+    c = B.zerocopy_pack(B.frag_lengths(same, same, "zerocopy"), B.folio_starts(same), nbytes=16 * PAGE,
+                        max_frags=17, goal=1 << 20, mss=1448)
+    assert (c["gup_calls"], c["frags"], c["give_backs"]) == (1, 16, 0)

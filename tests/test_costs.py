@@ -161,8 +161,11 @@ def test_shared_line_interpolates_in_writers(units):
     assert units.shared_line(2, pacing="paced").value == 5 + (40 - 16)
     with pytest.raises(ValueError, match="writers = 8 is not allowed: curve contended was measured for 1..4"):
         units.shared_line(8)
-    big = units.shared_line(8, extrapolate=True)                    # serialised: 55 * 8 / 4; private held at 6
-    assert big.value == 5 + (110 - 6) and "extrapolated" in big.detail
+    # past the measured writers: a cited figure, never the curve extended (it used to be 5 + (55 * 8 / 4 - 6))
+    big = units.shared_line(8, extrapolate=True)
+    assert big.value == 23.0 and big.source == costs.CITED and "same_llc" in big.detail
+    with pytest.raises(ValueError, match="was measured for 1..4 threads"):
+        units.curve("contended").at(8)
     for bad, match in ((0.5, "writers = 0.5 is not allowed: curve contended starts at 1"),
                        (0, "writers = 0 is not allowed"), (float("inf"), "writers = inf")):
         with pytest.raises(ValueError, match=match):
@@ -171,6 +174,29 @@ def test_shared_line_interpolates_in_writers(units):
         units.shared_line(2, pacing="slow")
     with pytest.raises(ValueError, match="must increase"):
         costs.Curve("c", (2, 1), (1, 2), "x")
+
+
+def test_a_shared_line_is_measured_or_cited_never_extrapolated(units):
+    """Rule 9: over the writers measured, the contention curves; past them, one cited line transfer of the class the
+    writers span on a cited machine (nviennot/core-to-core-latency), labelled cited."""
+    assert costs.shared_line_cost(units, 2) == units.shared_line(2)
+    assert costs.shared_line_cost(units, 2, "paced").source == "measured here (recorded)"
+    # the paced curves stop at 2 writers: 3 is cited there, while the tight ones go to 4
+    assert costs.shared_line_cost(units, 3, "paced").source == costs.CITED
+    assert costs.shared_line_cost(units, 3).source == "measured here (recorded)"
+    epyc = {k: costs.shared_line_cost(units, k) for k in (8, 16, 48, 64)}
+    assert {k: u.value for k, u in epyc.items()} == {8: 23.0, 16: 107.0, 48: 107.0, 64: 197.0}
+    assert all(u.source == costs.CITED and "nviennot" in u.detail and "Schweizer" in u.detail for u in epyc.values())
+    assert costs.shared_line_cost(units, 64, machine="Xeon").value == 108.0
+    assert costs.shared_line_cost(units, 16, machine="5950X").value == 85.0
+    with pytest.raises(ValueError, match="it has 16 cores"):
+        costs.shared_line_cost(units, 17, machine="5950X")
+    with pytest.raises(ValueError, match="machine = 'M1'"):
+        costs.shared_line_cost(units, 8, machine="M1")
+    # every cited layout names a class the cited transfers have for that machine
+    for m, layout in costs.CITED_LAYOUTS.items():
+        for _, cls in layout:
+            assert any(r["machine"] == m and r["class"] == cls for r in costs.CITED_TRANSFERS), (m, cls)
 
 
 # -- pricing a ledger -----------------------------------------------------------------------------
@@ -223,6 +249,30 @@ def test_price_ledger_reads_fields_by_name_and_ignores_new_ones(units):
     assert costs.atomic_fields(Newer(10, 4, 6)) == ["pp_ref_atomics"]
     assert sum(r["count_per_mib"] for r in rows) == 10
     assert "ref_atomics" in costs.atomic_fields(led)
+
+
+def test_cmpxchg_loops_are_priced_as_measured(units):
+    """A compare-and-swap loop (mm_account_pinned_pages() on user->locked_vm, refcount_inc_not_zero()) is not a
+    lock xadd: the ledger's cmpxchg_atomics that did not bounce cost cmpxchg_loop_ns; their bounces are line
+    transfers like any other; every atomic is priced once."""
+    data = {**DATA, "cmpxchg_loop_ns": 6.0, "cmpxchg_loop": {"ns": {"median": 6.0, "n": 5}},
+            "cmpxchg_contended": _curve({1: 6.0, 2: 30.0})}
+    u = costs.UnitCosts.from_atomics(data, "recorded", WHEN)
+    assert u["cmpxchg_loop_ns"] == 6.0 and u.source("cmpxchg_loop_ns") == "measured here (recorded)"
+    assert u.curve("cmpxchg_contended").at(2)[0] == 30.0
+    led = {"atomics": 1000, "bounces": 200, "cmpxchg_atomics": 100, "cmpxchg_bounces": 20}
+    rows = _by_cause(costs.price_ledger(led, u, costs.MIB))
+    assert (rows["local_atomic"]["count_per_mib"], rows["line_transfer"]["count_per_mib"],
+            rows["cmpxchg_loop"]["count_per_mib"]) == (720, 200, 80)
+    assert costs.total(rows.values()) == 720 * 5 + 200 * 40 + 80 * 6
+    assert "cmpxchg_loop" not in _by_cause(costs.price_ledger(led, units, costs.MIB))  # not measured: local
+    from fraglife.model import engine, workloads
+
+    tr = workloads.generate("tcp_send", bytes_sent=1 << 20, loss_rate=0.0)
+    real = engine.replay(tr, "page_ref")
+    rows = costs.price_ledger(real, u, 1 << 20)
+    assert _by_cause(rows)["cmpxchg_loop"]["count_per_mib"] == real.cmpxchg_atomics - real.cmpxchg_bounces > 0
+    assert sum(r["count_per_mib"] for r in rows) == real.atomics
 
 
 def test_price_ledgers_keys_each_ledger(units):

@@ -9,7 +9,7 @@ from hypothesis import given
 from fraglife.model import creplay, engine, workloads
 from fraglife.paths import build_dir
 
-from strategies import raw_traces
+from strategies import fit, raw_traces
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")), reason="no C compiler on this machine"
@@ -26,6 +26,16 @@ def c():
 @pytest.mark.parametrize("name", sorted(workloads.ALL))
 def test_c_equals_engine_on_workloads(c, name):
     tr = workloads.generate(name, bytes_sent=2 << 20, loss_rate=0.03, frag_size=16384, folio_pages=2)
+    assert np.array_equal(c.replay_array(tr), engine.replay_array(tr, "page_ref"))
+
+
+@pytest.mark.parametrize("name", sorted(workloads.ALL))
+@pytest.mark.parametrize("extra", [dict(tail_unsent=0.4, send_size=16384, folio_pages=16),
+                                   dict(kernel="6.12", skb_defer_max=2, locked_vm_accounting=False),
+                                   dict(skb_defer_max=1, tail_unsent=0.0, mss=8948)])
+def test_c_equals_engine_on_the_kernels_rules(c, name, extra):
+    """The drawn tail, accounting on and off, both defer lists and a full one, pages flags and GUP calls."""
+    tr = workloads.generate(name, bytes_sent=1 << 20, loss_rate=0.03, frag_size=16384, **fit(name, extra))
     assert np.array_equal(c.replay_array(tr), engine.replay_array(tr, "page_ref"))
 
 

@@ -41,6 +41,30 @@ def test_raw_traces_exercise_errors_and_frees():
     find(raw_traces(), lambda t: engine.replay(t, "page_ref_all").refs_dropped > 2)
 
 
+def _partial_pipe_release(trace) -> bool:
+    """Whether some pipe memory's buffers are released in part, validly (the twin accepts the event)."""
+    from fraglife.model import trace as T
+
+    twin = engine_twin.Replay(POLICIES["page_ref"], **T.sizes(trace))
+    for ev in trace:
+        ok = twin.step(*(int(ev[k]) for k in T.EVENT.names))
+        b = twin.buffers.get(int(ev["buf"]))
+        if ok and ev["op"] == T.BUF_RELEASE and ev["len"] > 0 and b is not None and b.kind == T.MEM_PIPE:
+            return True
+    return False
+
+
+def test_raw_traces_reach_the_kernels_send_and_receive_rules():
+    """The raw strategy makes valid events of each new rule: PG_referenced, locked_vm and devmem binding
+    cmpxchg loops, notifications, deferred frees and their flushes, partial pipe releases."""
+    from hypothesis import find
+
+    many = settings(max_examples=3000, database=None)
+    for kind in ("flag_atomics", "cmpxchg_atomics", "notif_atomics", "defer_atomics"):
+        find(raw_traces(attaches=8), lambda t, k=kind: getattr(engine.replay(t, "page_ref"), k) > 1, settings=many)
+    find(raw_traces(attaches=8), _partial_pipe_release, settings=many)
+
+
 def test_use_after_free_paths_agree():
     """Multi-folio frags under today's policy: both implementations see the same use-after-free."""
     from fraglife.model import workloads

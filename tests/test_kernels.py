@@ -44,3 +44,12 @@ def test_the_kernel_parameter_names_a_release():
     assert kit.kernel_label("6.12") == "6.12 LTS" and kit.kernel_label("6.18.44-x") == "6.18 (6.18.44-x)"
     with pytest.raises(ParamError, match="'kernel'"):
         kit.kernel_release("6.1", "live")
+
+
+def test_a_backport_reaches_a_stable_series_from_its_release():
+    assert kernels.release_tuple("6.12.118-1~deb12u1") == (6, 12, 118) and kernels.release_tuple("6.12") == (6, 12, 0)
+    assert kernels.follows("6.12.118-1~deb12u1", "folio_256") and kernels.follows("6.12.200", "folio_256")
+    assert not kernels.follows("6.12", "folio_256") and not kernels.follows("6.12.40", "folio_256")
+    assert not kernels.follows("6.14.9", "folio_256")  # a backport to 6.12.y says nothing of 6.13 or 6.14
+    assert not kernels.follows("6.12.118", "cow_reuse_large_anon")  # no backport: the series decides
+    assert kernels.follows("6.13", "huge_zero_wp_thp") and not kernels.follows("6.12.118", "huge_zero_wp_thp")

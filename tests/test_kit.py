@@ -108,11 +108,12 @@ def test_probed_results_read_their_probe_set(no_live):
 
 # ---------------------------------------------------------------- unit costs
 def test_unit_costs_are_the_atomics_probe_and_the_extras_asked_for(no_live):
-    rec = {n: load_recording(n) for n in ("atomics", "gup", "cow", "faults", "memcpy")}
+    rec = {n: load_recording(n) for n in ("atomics", "gup", "cow", "faults", "memcpy", "zcsend")}
     base = costs.UnitCosts.from_atomics(rec["atomics"])
     assert kit.unit_costs("recorded") == base
     pins = kit.unit_costs("recorded", "gup", "cow", "release")
-    assert pins == kit.with_release_units(base.with_units(*costs.gup_units(rec["gup"], rec["cow"], base)))
+    gup = base.with_units(*costs.gup_units(rec["gup"], rec["cow"], base))
+    assert pins == kit.with_release_units(gup.with_units(*costs.gup_price(rec["zcsend"], rec["gup"], gup)))
     assert {"gup_page_ns", "copy_at_fork_ns", "unpin_small_ns"} <= set(pins.units)
     lookups = kit.unit_costs("recorded", "gup", "faults")
     populate = rec["faults"].data["ops"]["populate_write_4k"]["ns_per_page"]["median"]

@@ -120,3 +120,37 @@ def test_footprint():
     assert M.footprint("memdesc8", "folio", 1000, 10, [80, 48, 64]) == 8000 + 100 * 80
     assert M.footprint("desc_ref", "page_pool", 1000, 1, [80, 48, 64]) == 48000
     assert M.footprint("memdesc8", "net_iov", 1000, 1, [80, 48, 64]) == 64000
+
+
+# -- rules of rules-send: GUP visits per PMD leaf per call (3), the end state's range and the folio (7) ----------
+
+def test_msg_zerocopy_visits_a_thp_once_per_leaf_per_call():
+    """Rule 3: gup-fast grabs a PMD-mapped THP at its head once per call (calls of at most 17 pages), not every page:
+    2048 pages of THP in 16-page skbs are 128 visits, all at heads; PTE-mapped folios are visited page by page."""
+    thp = M.frag_population(sample_pages=2048, working_set_pages=1 << 20, folio_pages=[512], rule="splice", seed=1)
+    v = M.gup_visits(thp)
+    assert thp["pages"] == len(thp["pfn"]) == 2048 and v["visits"] == len(thp["skb_start"]) - 1 == 128
+    assert np.array_equal(v["pfn"], v["head"])
+    assert M.walk(v, "struct_page", **SPANS)["frags"] == 128
+    small = M.frag_population(sample_pages=2048, working_set_pages=1 << 20, folio_pages=[1, 16], rule="splice",
+                              seed=1)
+    w = M.gup_visits(small)
+    assert w["visits"] == small["pages"] and np.array_equal(w["pfn"], small["pfn"])
+
+
+def test_the_end_state_is_a_range():
+    """Rule 7: 8 B per page (free pages out of line) up to the 32 B interim, 16 and 24 B between them if free-page
+    linkage keeps one or two words; the middle is this book's reading, the ends are Wilcox's."""
+    rows = M.end_state()
+    assert [r["page_bytes"] for r in rows] == [8, 16, 24, 32]
+    assert [r["cited"] for r in rows] == [True, False, False, True]
+    assert all("this book's reading" in r["source"] for r in rows[1:3])
+    assert "Memdescs/Path" in rows[-1]["source"] and rows[0]["source"].endswith("Memdescs")
+    assert M.end_state_range(1 << 20) == (8.0 * (1 << 20), 32.0 * (1 << 20))
+    assert rows[0]["share_of_ram"] == pytest.approx(0.00195, abs=1e-5)
+
+
+def test_struct_folio_size_follows_the_release():
+    """Rule 7: 256 B on 6.15+ and on 6.12.y with the backport (Debian's 6.12.118), 192 B on 6.12 as released."""
+    assert M.folio_bytes("6.18.44-fc-v1252") == 256 and M.folio_bytes("6.12.118-1~deb12u1") == 256
+    assert M.folio_bytes("6.12") == 192 and M.folio_bytes("6.14.3") == 192

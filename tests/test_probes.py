@@ -29,6 +29,7 @@ from fraglife.probes import btf as btf_mod
 from fraglife.probes import cow as cow_mod
 from fraglife.probes import gup as gup_mod
 from fraglife.probes import kcount as kc_mod
+from fraglife.probes import kcount_splice as splice_mod
 from fraglife.probes import kpageflags as kpf_mod
 from fraglife.probes import memlat as memlat_mod
 from fraglife.probes import pagemap as pagemap_mod
@@ -243,6 +244,20 @@ def check_kcount(d: dict) -> None:
     # the bottleneck drops, and what it drops is retransmitted
     assert bn["qdisc"]["kind"] == "tbf" and bn["qdisc"]["drops"] > 0 and bn["drop_rate"] > 0
     assert bn["raw"]["tcp:tcp_retransmit_skb"] > 0 and bn["snmp"]["tx"]["Tcp.RetransSegs"] > 0
+    # the MSG_ZEROCOPY grid: the receive window held open
+    assert [g["name"] for g in d["grid"]] == [name for name, _kw in kc_mod.grid_settings(d["quick"])]
+    for g in d["grid"]:
+        check_kcount_run(g)
+        assert g["sender"] == "zerocopy" and g["rcvbuf"] == kc_mod.GRID_RCVBUF
+        check_tail(g)
+
+
+def check_tail(r: dict) -> None:
+    """The tail share: [no_tail] first passes are some of the [first] ones, one per full-sized send call."""
+    t = r["tail_unsent"]
+    assert 0 <= t["no_tail"] <= t["first"] and t["share"] == pytest.approx(1 - t["no_tail"] / t["first"], abs=1e-4)
+    assert r["sendmsg_len"] == kc_mod.sendmsg_len(r["sender"], r["chunk"], r["bytes"])
+    assert t["first"] <= -(-r["bytes"] // r["sendmsg_len"])
 def _check_curve(curve: list, n_cpus: int) -> None:
     assert [c["threads"] for c in curve] == atomics_mod.thread_counts(n_cpus)
     for c in curve:
@@ -280,8 +295,14 @@ def check_atomics(d: dict) -> None:
         assert set(d["line_transfer"]["by_class"]) == {p["class"] for p in d["pairs"]}
     else:
         assert d["line_transfer_ns"] is None and d["line_transfer"]["reason"]
-    for curve in (d["contended"], d["private"], d["paced"]["contended"], d["paced"]["private"]):
+    for curve in (d["contended"], d["private"], d["paced"]["contended"], d["paced"]["private"],
+                  d["cmpxchg_contended"]):
         _check_curve(curve, len(cpus))
+    _spread_ok(d["cmpxchg_loop"]["ns"])
+    assert d["cmpxchg_loop_ns"] == d["cmpxchg_loop"]["ns"]["median"] > 0
+    for c in d["cmpxchg_contended"]:  # one thread never retries; retries are failed compare-and-swaps
+        _spread_ok(c["retries_per_op"])
+        assert c["retries_per_op"]["min"] >= 0 and (c["threads"] > 1 or c["retries_per_op"]["max"] == 0)
     assert d["paced"]["gap_steps"] > 0 and d["paced"]["gap_ns"] >= 0
     assert d["verified"] is True
     assert 0 <= d["load"]["preempted_windows"] <= d["load"]["windows"]
@@ -334,6 +355,13 @@ def check_kcount_splice(d: dict) -> None:
     for r in runs.values():
         check_kcount_run(r)
         assert r["sender"] == "splice" and r["completions"] == 0 and r["chunk"] == 256 * 1024
+        check_tail(r)
+    assert [g["name"] for g in d["grid"]] == [name for name, _kw in splice_mod.grid_settings(d["quick"])]
+    for g in d["grid"]:
+        check_kcount_run(g)
+        check_tail(g)
+        assert g["sender"] == "splice" and g["rcvbuf"] == kc_mod.GRID_RCVBUF
+        assert g["mtu"] in splice_mod.MTUS and g["chunk"] in splice_mod.SIZES
     on, off = runs["splice_tso_on"], runs["splice_tso_off"]
     assert on["tso"] and not off["tso"]
     assert off["per_mib"]["net:net_dev_xmit"] >= MiB / off["mss"]

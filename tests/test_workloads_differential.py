@@ -7,7 +7,7 @@ from hypothesis import example, given, settings
 
 from fraglife.model import engine, trace as T, workloads
 
-from strategies import workload_params
+from strategies import fit, workload_params
 
 MiB = 1 << 20
 BASE = {"bytes_sent": 1 * MiB, "mss": 1448, "send_size": 65536, "frag_size": 16384, "loss_rate": 0.01,
@@ -32,10 +32,19 @@ EDGES = [
     dict(BASE, bytes_sent=160528, mss=6078, send_size=45506, frag_size=258515, loss_rate=0.19, loss_burst=15.5,
          cpus=6, seed=17, folio_pages=512, inflight=19082, txc_lag=1007, rx_buf=23779),
     dict(BASE, bytes_sent=4 * MiB, inflight=3000, txc_lag=500, loss_rate=0.05),
+    # the tail rule drawn, not fixed; no locked_vm accounting; the defer list of 6.12 and a full one of 6.18
+    dict(BASE, tail_unsent=0.4, send_size=16384, mss=8948, folio_pages=16),
+    dict(BASE, tail_unsent=0.0, locked_vm_accounting=False),
+    dict(BASE, kernel="6.12", skb_defer_max=2, rx_buf=1024),
+    dict(BASE, kernel="6.18", skb_defer_max=1, rx_buf=1024, loss_rate=0.05),
+    # a splice call of many sendmsg()s from large folios, and a GUP call capped by the skb's frags
+    dict(BASE, send_size=1 << 20, bytes_sent=3 * MiB, folio_pages=256),
+    dict(BASE, send_size=4096, folio_pages=1, tail_unsent=1.0, mss=536),
 ]
 
 
 def _same(name, params):
+    params = fit(name, params)
     twin, twin_stats = workloads.generate_with_stats(name, impl="twin", **params)
     jit, jit_stats = workloads.generate_with_stats(name, impl="jit", **params)
     assert jit.dtype == T.EVENT and len(jit) == len(twin), (name, params)

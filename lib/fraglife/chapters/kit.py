@@ -162,7 +162,8 @@ def probed(name: str) -> cached_property:
 # ---------------------------------------------------------------- unit costs
 #: What :func:`unit_costs` adds to the ``atomics`` probe's units, on request, in this order.
 UNIT_EXTRAS = {
-    "gup": "GUP, pins and unpins, the slow path and zero-page faults (gup probe)",
+    "gup": "GUP, pins and unpins, the slow path and zero-page faults (gup probe), and GUP's measured price on the "
+           "MSG_ZEROCOPY path (costs.gup_price: the zcsend probe's recorded fit)",
     "cow": "copies at fork and write-protect faults (cow probe; with gup)",
     "faults": "faulting a page in up front, MADV_POPULATE_WRITE (faults probe)",
     "release": "unpins run on the completion's CPU (derived; with gup)",
@@ -186,6 +187,9 @@ def unit_costs(measurements: str, *extras: str) -> costs.UnitCosts:
         gup = probe("gup", measurements)
         cow = probe("cow", measurements) if "cow" in extras else None
         units = units.with_units(*costs.gup_units(gup, cow, units))
+        # GUP's price, one place for every chapter: the zcsend fit (its recording: a quick live run is too noisy
+        # to fit), which replaces the per-page prices derived from io_uring's registration
+        units = units.with_units(*costs.gup_price(probe("zcsend", "recorded", quick=False), gup, units))
     if "faults" in extras:
         units = units.with_units(*_populate_units(probe("faults", measurements)))
     if "release" in extras:

@@ -41,12 +41,15 @@ from numba import njit
 
 from ..jit import CACHE
 from . import bvec_twin as twin
-from .bvec_twin import (COUNTS, PAGE, PAGE_OFFSET, PHYS, RULES, SPLICE, STRUCT_PAGE, VMEMMAP_START, ZEROCOPY,
-                        check_pack)
+from .bvec_twin import (COUNTS, PAGE, PAGE_OFFSET, PHYS, PMD_PAGES, RULES, SPLICE, STRUCT_PAGE, VMEMMAP_START,
+                        ZC_COUNTS, ZEROCOPY, check_pack, gup_work, pmd_pages_default)
 
 # pack() results, indexes into COUNTS
 (SKBS, FRAGS, SEGMENTS, SEG_PIECES, MULTI_FOLIO_FRAGS, EXTRA_FOLIO_PAGES, MAX_FRAGS_SEEN, BYTES,
  FRAG_PAGES, MULTI_PAGE_FRAGS) = range(10)
+# zerocopy_pack() results beyond COUNTS
+(GUP_CALLS, GUP_PAGES, GUP_PTE, GUP_PMD, ZC_PMD_PAGES, GIVE_BACKS, FLAG_ATOMICS, ATTACH_REF_ATOMICS, GSO_UARG_REFS,
+ GSO_PAGE_REFS) = range(10, len(ZC_COUNTS))
 
 
 def frag_lengths(contig: np.ndarray, same_folio: np.ndarray, rule: str) -> np.ndarray:
@@ -167,6 +170,127 @@ def pack(frag_pages, starts, *, first_byte: int = 0, nbytes: int, max_frags: int
     fp, st = check_pack(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss)
     c = pack_array(fp, st, int(first_byte), int(nbytes), int(max_frags), int(goal), int(mss))
     return dict(zip(COUNTS, (int(x) for x in c)))
+
+
+@njit(cache=CACHE)
+def _close_skb(lo, hi, nfr, mss, out):
+    """An skb of frags [lo[i], hi[i]) for i < nfr: its counts, its GSO segments and the frag slices each gets."""
+    size = 0
+    for i in range(nfr):
+        size += hi[i] - lo[i]
+        pages = (hi[i] - 1) // 4096 - lo[i] // 4096 + 1
+        out[FRAG_PAGES] += pages
+        if pages > 1:
+            out[MULTI_PAGE_FRAGS] += 1
+    out[SKBS] += 1
+    out[FRAGS] += nfr
+    out[BYTES] += size
+    if nfr > out[MAX_FRAGS_SEEN]:
+        out[MAX_FRAGS_SEEN] = nfr
+    nseg = (size + mss - 1) // mss
+    out[SEGMENTS] += nseg
+    for s in range(nseg):
+        a = s * mss
+        b = min(a + mss, size)
+        o = 0
+        for i in range(nfr):
+            e = o + hi[i] - lo[i]
+            if o < b and e > a:
+                out[SEG_PIECES] += 1
+            o = e
+
+
+@njit(cache=CACHE)
+def zerocopy_pack_array(frag_pages, starts, pmd, first_byte, nbytes, max_frags, goal, mss):
+    """Counts (ZC_COUNTS) of one MSG_ZEROCOPY send: the kernel's fill, call by call (bvec_twin.zerocopy_pack)."""
+    out = np.zeros(len(ZC_COUNTS), np.int64)
+    npg = len(starts)
+    frag_start = np.zeros(npg, np.bool_)
+    k = 0
+    for i in range(len(frag_pages)):
+        frag_start[k] = True
+        k += frag_pages[i]
+    folio = np.empty(npg, np.int64)
+    f = -1
+    for p in range(npg):
+        f += starts[p]
+        folio[p] = f
+    lo = np.empty(max_frags, np.int64)
+    hi = np.empty(max_frags, np.int64)
+    leaves = np.empty(max_frags, np.int64)
+    pos = first_byte
+    end = first_byte + nbytes
+    skb_bytes = goal
+    nfr = max_frags
+    opened = False
+    while pos < end:
+        if skb_bytes >= goal or nfr >= max_frags:  # tcp_sendmsg_locked(): a new skb
+            if opened:
+                _close_skb(lo, hi, nfr, mss, out)
+            opened = True
+            skb_bytes = 0
+            nfr = 0
+        copy = min(goal - skb_bytes, end - pos)
+        while copy > 0 and nfr < max_frags:  # zerocopy_fill_skb_from_iter(): one GUP call
+            start = pos % PAGE
+            n = min((start + copy + PAGE - 1) // PAGE, max_frags - nfr)
+            took = min(copy, n * PAGE - start)
+            p0 = pos // PAGE
+            out[GUP_CALLS] += 1
+            out[GUP_PAGES] += n
+            nleaves = 0
+            for p in range(p0, p0 + n):
+                if pmd[p]:
+                    out[ZC_PMD_PAGES] += 1
+                    seen = False
+                    for j in range(nleaves):
+                        if leaves[j] == folio[p]:
+                            seen = True
+                    if not seen:  # one grab per PMD leaf per call
+                        leaves[nleaves] = folio[p]
+                        nleaves += 1
+                else:
+                    out[GUP_PTE] += 1
+            out[GUP_PMD] += nleaves
+            merging = False
+            at = pos
+            for p in range(p0, p0 + n):
+                piece = min(pos + took - at, PAGE - at % PAGE)
+                if nfr > 0 and hi[nfr - 1] == at and (at % PAGE != 0 or not frag_start[p]):  # continues the last frag
+                    if not merging:
+                        out[GIVE_BACKS] += 1
+                    merging = True
+                    hi[nfr - 1] = at + piece
+                else:
+                    lo[nfr] = at
+                    hi[nfr] = at + piece
+                    nfr += 1
+                    merging = False
+                at += piece
+            pos += took
+            copy -= took
+            skb_bytes += took
+    if opened:
+        _close_skb(lo, hi, nfr, mss, out)
+    out[FLAG_ATOMICS] = out[GUP_PTE] + out[GUP_PMD]
+    out[ATTACH_REF_ATOMICS] = out[GUP_PTE] + out[GUP_PMD] + out[GIVE_BACKS]
+    out[GSO_UARG_REFS] = out[SEGMENTS]
+    out[GSO_PAGE_REFS] = out[SEG_PIECES]
+    return out
+
+
+def zerocopy_pack(frag_pages, starts, *, first_byte: int = 0, nbytes: int, max_frags: int, goal: int, mss: int,
+                  pmd_mapped=None) -> dict:
+    """Counts (:data:`ZC_COUNTS`) of one MSG_ZEROCOPY send of ``nbytes`` of the buffer, filled as the kernel fills it
+    (see the module docstring of :mod:`.bvec_twin`). ``frag_pages``: the ``zerocopy`` rule's frags
+    (:func:`frag_lengths`); ``max_frags``: the compile-time MAX_SKB_FRAGS; ``pmd_mapped``: per page, whether a PMD
+    maps it (default: the pages of folios of ``PMD_PAGES`` pages)."""
+    fp, st = check_pack(frag_pages, starts, first_byte, nbytes, max_frags, goal, mss)
+    pmd = np.asarray(pmd_pages_default(fp, st) if pmd_mapped is None else pmd_mapped, np.bool_)
+    if pmd.size != st.size:
+        raise ValueError(f"pmd_mapped has {pmd.size} entries, the buffer {st.size} pages")
+    c = zerocopy_pack_array(fp, st, pmd, int(first_byte), int(nbytes), int(max_frags), int(goal), int(mss))
+    return dict(zip(ZC_COUNTS, (int(x) for x in c)))
 
 
 def phys_from_layout(contig: np.ndarray, seed: int = 1) -> np.ndarray:

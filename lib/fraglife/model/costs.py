@@ -18,10 +18,21 @@ A ledger counts operations; this module prices them. Three steps, each plain ari
    :func:`price_ledger` builds those counts from a replay ledger.
 3. :func:`core_share`: the share of one core that many ns per MiB take at a line rate.
 
+GUP has one measured price (:func:`gup_price`: the ``zcsend`` probe's UDP fit per send call, page,
+frag and faulted page, with what the ``gup`` probe adds for calls and the slow path), and
+:func:`price_gup` prices what any model's ``gup_work()`` counted (chapters 03, 04 and 06 alike);
+atomics are counted beside it and never priced on top of it. :func:`zc_ratio`,
+:func:`zc_heldout`, :func:`zc_crossovers` and :func:`zc_break_even` give the zerocopy/copy ratio,
+its check at held-out points, the crossover measured and modelled, and why it is not the
+documentation's "around 10 KB". :func:`shared_line_cost` is the cost of a line N CPUs write:
+measured over the writers the ``atomics`` probe had, cited beyond them, never extrapolated.
+
 How a ledger is priced (:func:`price_ledger`): an atomic whose line was last written by
 another CPU (the ledger's ``bounces``) costs one line transfer, ``line_transfer_ns``: half a
 compare-and-swap ping-pong round trip, which includes the atomic that pulled the line, so
-nothing is added for the atomic itself. Every other atomic costs ``local_atomic_ns``. A
+nothing is added for the atomic itself. Every other atomic costs ``local_atomic_ns``, except
+a compare-and-swap loop (the ledger's ``cmpxchg_atomics``: a read, then ``lock cmpxchg``
+until it succeeds), which costs ``cmpxchg_loop_ns`` when the probe measured it. A
 ledger cannot know how many CPUs write one line at the same moment; the caller says so
 (``shared=FIELD, writers=k``): the atomics counted in ``FIELD`` then go to one line written
 by k CPUs at once and each costs ``local_atomic_ns`` plus what sharing one line adds over a
@@ -101,6 +112,54 @@ CITED_TRANSFERS: tuple[dict, ...] = tuple(
     ))
 
 
+#: The machines of CITED_TRANSFERS by how far apart N writers must be: up to ``cores`` cores,
+#: the farthest pair of them is of ``class`` (the same README: "6 groups of 8" cores per EPYC 7R13
+#: socket, c6a.metal two sockets of 48; Ryzen 9 5950X "two groups of 8 cores", 16 in all; Xeon
+#: 8375C one LLC per socket of 32 cores, c6i.metal two sockets).
+CITED_LAYOUTS = {
+    "AMD EPYC 7R13 (Zen 3, AWS c6a.metal)": ((8, "same_llc"), (48, "other_llc"), (96, "other_socket")),
+    "AMD Ryzen 9 5950X (Zen 3)": ((8, "same_llc"), (16, "other_llc")),
+    "Intel Xeon Platinum 8375C (Ice Lake, AWS c6i.metal)": ((32, "same_llc"), (64, "other_socket")),
+}
+#: The cited machine used by default past this machine's CPUs: an AMD EPYC, as this machine is.
+CITED_MACHINE = "EPYC 7R13"
+
+
+def shared_line_cost(units: "UnitCosts", writers: float, pacing: str = "tight",
+                     machine: str = CITED_MACHINE) -> Unit:
+    """The cost of one update of a line that ``writers`` CPUs write, measured or cited, never extrapolated.
+
+    Up to the writers the ``atomics`` probe measured (this machine has 2 CPUs): its contention curves
+    (:meth:`UnitCosts.shared_line`), labelled measured. More writers: a cited figure, labelled cited: each
+    update then finds the line in another CPU's cache and moves it once, so it costs one line transfer
+    of the farthest class ``writers`` CPUs of ``machine`` span (:data:`CITED_LAYOUTS`,
+    :data:`CITED_TRANSFERS`: nviennot/core-to-core-latency; that the line's place and state set an
+    atomic's cost: Schweizer et al., PACT 2015). Measured here, two writers on a paced loop cost about
+    one of this machine's line transfers, which is what the cited figure stands for. How long each
+    writer waits behind the others is not measured and not modelled."""
+    k = _number("writers", writers, zero_ok=False)
+    names = _PACING_CURVES.get(pacing)
+    if names is None:
+        raise ValueError(f"pacing = {pacing!r} is not allowed: expected one of {', '.join(PACINGS)}")
+    if all(n in units.curves for n in names):
+        hi = min(units.curve(n).threads[-1] for n in names)
+        if k <= hi:
+            return units.shared_line(k, pacing)
+    else:
+        hi = 0.0
+    layouts = [(m, lay) for m, lay in CITED_LAYOUTS.items() if machine.lower() in m.lower()]
+    if not layouts:
+        raise ValueError(f"machine = {machine!r} is not allowed: cited machines are {', '.join(CITED_LAYOUTS)}")
+    name, layout = layouts[0]
+    cls = next((c for cores, c in layout if k <= cores), None)
+    if cls is None:
+        raise ValueError(f"writers = {k:g} is not allowed on {name}: it has {layout[-1][0]} cores")
+    row = next(r for r in CITED_TRANSFERS if r["machine"] == name and r["class"] == cls)
+    return Unit(f"shared_line_ns@{k:g}", row["ns"], "ns/op", CITED,
+                f"{k:g} writers, more than the {hi:g} measured here: one line transfer per update, {cls} on "
+                f"{name}: {row['source']}; {SCHWEIZER_2015}")
+
+
 # -- unit costs -----------------------------------------------------------------------------
 
 def _number(name: str, value: Any, *, zero_ok: bool = True) -> float:
@@ -129,10 +188,9 @@ class Unit:
 class Curve:
     """ns per operation per thread against the number of threads k (measured at ``threads``).
 
-    Between measured k the value is interpolated linearly. Beyond the largest k only with
-    ``extrapolate``: ``beyond="serialised"`` (one line: every update waits for all the others,
-    so the aggregate rate stays at the last measured one and the per-thread time grows with k)
-    or ``"flat"`` (independent lines: the per-thread time stays).
+    Between measured k the value is interpolated linearly; past the largest k there is no value
+    (no number past what was measured). ``beyond`` says what kind of line the curve is
+    ("serialised": one shared line; "flat": a line per thread), for the reader.
     """
 
     name: str
@@ -150,23 +208,19 @@ class Curve:
         for k, v in zip(self.threads, self.ns_per_op):
             _number(f"curve {self.name} at {k} threads", v)
 
-    def at(self, k: float, extrapolate: bool = False) -> tuple[float, str]:
-        """(ns per op per thread at k threads, how it was obtained)."""
+    def at(self, k: float) -> tuple[float, str]:
+        """(ns per op per thread at k threads, how it was obtained), only over the thread counts measured: a curve
+        is never extended past its last point (:func:`shared_line_cost` gives cited figures there)."""
         k = _number("writers", k, zero_ok=False)
         lo, hi = self.threads[0], self.threads[-1]
         if k < lo:
             raise ValueError(f"writers = {k:g} is not allowed: curve {self.name} starts at {lo:g} threads")
-        if k <= hi:
-            exact = k in self.threads
-            v = float(np.interp(k, self.threads, self.ns_per_op))
-            return v, f"at {k:g} threads" if exact else f"interpolated at {k:g} threads"
-        if not extrapolate:
-            raise ValueError(f"writers = {k:g} is not allowed: curve {self.name} was measured for "
-                             f"{lo:g}..{hi:g} threads; pass extrapolate=True to extend it")
-        last = self.ns_per_op[-1]
-        if self.beyond == "serialised":
-            return last * k / hi, f"extrapolated to {k:g} threads (aggregate rate held at {hi:g} threads')"
-        return last, f"extrapolated to {k:g} threads (held at {hi:g} threads')"
+        if k > hi:
+            raise ValueError(f"writers = {k:g} is not allowed: curve {self.name} was measured for {lo:g}..{hi:g} "
+                             f"threads; beyond them use a cited figure (shared_line_cost)")
+        exact = k in self.threads
+        v = float(np.interp(k, self.threads, self.ns_per_op))
+        return v, f"at {k:g} threads" if exact else f"interpolated at {k:g} threads"
 
 
 @dataclass(frozen=True)
@@ -246,6 +300,13 @@ class UnitCosts:
             "local_atomic_ns", float(data["local_atomic_ns"]), "ns/op", label,
             f"atomics probe: lock xadd on a line this CPU owns, dependent chain, median of "
             f"{(loc.get('ns') or {}).get('n', '?')} samples on CPU {loc.get('cpu', '?')}; {when_s}")}
+        if data.get("cmpxchg_loop_ns") is not None:
+            cas = data.get("cmpxchg_loop") or {}
+            units["cmpxchg_loop_ns"] = Unit(
+                "cmpxchg_loop_ns", float(data["cmpxchg_loop_ns"]), "ns/op", label,
+                f"atomics probe: a read and lock cmpxchg until it succeeds (mm_account_pinned_pages(), "
+                f"refcount_inc_not_zero()) on a line this CPU owns, dependent chain, median of "
+                f"{(cas.get('ns') or {}).get('n', '?')} samples; {when_s}")
         by_class = (data.get("line_transfer") or {}).get("by_class") or {}
         machine = "this machine"
         transfers = []
@@ -277,10 +338,12 @@ class UnitCosts:
         curves = {}
         for name, pts, beyond in (("contended", data.get("contended"), "serialised"),
                                   ("private", data.get("private"), "flat"),
+                                  ("cmpxchg_contended", data.get("cmpxchg_contended"), "serialised"),
                                   ("paced_contended", (data.get("paced") or {}).get("contended"), "serialised"),
                                   ("paced_private", (data.get("paced") or {}).get("private"), "flat")):
             if pts:
                 what = {"contended": "one shared line, tight loop", "private": "a line per thread, tight loop",
+                        "cmpxchg_contended": "one shared line, compare-and-swap loops",
                         "paced_contended": "one shared line, paced", "paced_private": "a line per thread, paced"}[name]
                 curves[name] = Curve(name, tuple(float(p["threads"]) for p in pts),
                                      tuple(float(p["ns_per_op"]["median"]) for p in pts), label,
@@ -417,20 +480,31 @@ class UnitCosts:
                  "source": r["source"]} for r in CITED_TRANSFERS]
         return out
 
-    def shared_line(self, writers: float, pacing: str = "tight", extrapolate: bool = False) -> Unit:
+    def shared_line(self, writers: float, pacing: str = "tight", extrapolate: bool = False,
+                    machine: str = CITED_MACHINE) -> Unit:
         """What one atomic costs on a line that ``writers`` CPUs update at the same time.
 
-        ``local_atomic_ns`` + (ns per op on one shared line - ns per op on a line per thread)
-        at that many threads: what sharing adds over per-CPU lines, measured with the same
-        loop. ``pacing``: "tight" (back-to-back increments; a CPU may keep the line for a run
-        of them) or "paced" (some private work after each increment).
+        Over the writers the probe measured: ``local_atomic_ns`` + (ns per op on one shared line - ns
+        per op on a line per thread) at that many threads: what sharing adds over per-CPU lines,
+        measured with the same loop. ``pacing``: "tight" (back-to-back increments; a CPU may keep
+        the line for a run of them) or "paced" (some private work after each increment). More
+        writers than measured: only with ``extrapolate`` (kept for callers: nothing is extrapolated),
+        and then the cited figure of :func:`shared_line_cost` for ``machine``, labelled cited.
         """
         if pacing not in _PACING_CURVES:
             raise ValueError(f"pacing = {pacing!r} is not allowed: expected one of {', '.join(PACINGS)}")
         shared_name, private_name = _PACING_CURVES[pacing]
         shared_c, private_c = self.curve(shared_name), self.curve(private_name)
-        s, how = shared_c.at(writers, extrapolate)
-        p, _ = private_c.at(writers, extrapolate)
+        k = _number("writers", writers, zero_ok=False)
+        hi = min(shared_c.threads[-1], private_c.threads[-1])
+        if k > hi:
+            if not extrapolate:
+                raise ValueError(f"writers = {k:g} is not allowed: curve {shared_name} was measured for "
+                                 f"{shared_c.threads[0]:g}..{hi:g} threads; pass extrapolate=True for a cited figure "
+                                 f"beyond them")
+            return shared_line_cost(self, k, pacing, machine)
+        s, how = shared_c.at(k)
+        p, _ = private_c.at(k)
         local = self.unit("local_atomic_ns")
         value = local.value + max(0.0, s - p)
         sources = {shared_c.source, private_c.source, local.source}
@@ -440,7 +514,7 @@ class UnitCosts:
                     f"ns per op, {pacing} loop, {how}")
 
 
-_CURVE_NAMES = frozenset({"contended", "private", "paced_contended", "paced_private"})
+_CURVE_NAMES = frozenset({"contended", "private", "paced_contended", "paced_private", "cmpxchg_contended"})
 #: Ranged units :meth:`UnitCosts.corners` prices at every combination of ends (2^MAX_RANGED sets at most).
 MAX_RANGED = 8
 
@@ -528,7 +602,9 @@ def price_ledger(ledger: Any, units: UnitCosts, nbytes: float, *, shared: str | 
 
     Reads ``atomics`` and ``bounces`` by name (other fields are ignored, so new ones do no
     harm). Causes: ``local_atomic`` (atomics on a line this CPU last wrote),
-    ``line_transfer`` (bounces). With ``shared=FIELD`` the atomics counted in that field
+    ``line_transfer`` (bounces), and ``cmpxchg_loop`` (the ledger's ``cmpxchg_atomics`` on a
+    line this CPU last wrote, less ``cmpxchg_bounces``, at ``cmpxchg_loop_ns``) when both the
+    ledger and the units have them. With ``shared=FIELD`` the atomics counted in that field
     (e.g. "ref_atomics": the refs on devmem's one binding) are taken out and priced as
     ``shared_line``, on one line that ``writers`` CPUs update at once
     (:meth:`UnitCosts.shared_line`). Their share of the bounces is ``FIELD``'s own bounce
@@ -562,8 +638,16 @@ def price_ledger(ledger: Any, units: UnitCosts, nbytes: float, *, shared: str | 
             b_shared = bounces * n_shared / atomics if atomics else 0.0
             split = f"its bounces taken as proportional to its atomics (the ledger has no {own})"
         unit = dataclasses.replace(unit, detail=f"{shared} on one line, {writers:g} writer(s): {unit.detail}; {split}")
-    items.append(("local_atomic", (atomics - n_shared - (bounces - b_shared)) * scale, "local_atomic_ns"))
+    n_cas = b_cas = 0.0
+    if "cmpxchg_atomics" in c and "cmpxchg_loop_ns" in units and shared not in ("cmpxchg_atomics", "atomics"):
+        n_cas = _number("cmpxchg_atomics", c["cmpxchg_atomics"])
+        b_cas = min(c.get("cmpxchg_bounces", 0.0), n_cas, bounces - b_shared)
+        n_cas = min(n_cas, atomics - n_shared - (bounces - b_shared) + b_cas)
+    items.append(("local_atomic", (atomics - n_shared - n_cas - (bounces - b_shared - b_cas)) * scale,
+                  "local_atomic_ns"))
     items.append(("line_transfer", (bounces - b_shared) * scale, "line_transfer_ns"))
+    if n_cas:
+        items.append(("cmpxchg_loop", (n_cas - b_cas) * scale, "cmpxchg_loop_ns"))
     if shared is not None:
         items.append(("shared_line", n_shared * scale, unit))
     return price(items, units)
@@ -726,6 +810,352 @@ def _cow_units(cow: Any) -> list[Unit]:
         if v is not None:
             out.append(Unit(name, max(0.0, (v - plain) * scale), "ns/page" if scale == 1 else "ns/2 MiB", lab,
                             f"cow probe: {what}; {w}"))
+    return out
+
+
+# -- GUP's price on the MSG_ZEROCOPY path (chapters 03, 04 and 06) ---------------------------------
+
+#: The zcsend probe's fit this price is read from: UDP (one skb and one GUP call per send call, freed in the send
+#: on the sender's CPU). The TCP fit carries the TCP send path's per-skb work and fails its held-out check.
+ZC_PATH = "udp"
+#: The documentation's break-even, cited as a figure (it names no machine, MTU or method).
+MSG_ZEROCOPY_DOC = ("Documentation/networking/msg_zerocopy.rst (unchanged v6.12 -> v6.18): \"MSG_ZEROCOPY is "
+                    "generally only effective at writes over around 10 KB\"")
+MSG_ZEROCOPY_DOC_BYTES = 10_000
+HELDOUT_TOLERANCE = 0.20
+#: What a GUP lookup did, in the terms the price is given in (each model's ``gup_work()`` returns these).
+GUP_WORK = ("sends", "gup_calls", "pages", "frags", "slow_calls", "slow_pages", "faulted_pages", "flag_atomics",
+            "ref_atomics", "pin_atomics")
+GUP_UNITS = ("zc_call_ns", "gup_call_ns", "zc_page_ns", "zc_frag_ns", "gup_page_ns", "thp_subpage_ns",
+             "zc_fault_page_ns",
+             "zc_pmd_fault_ns", "gup_fault_page_ns", "gup_slow_page_ns", "gup_slow_call_ns", "copy_call_ns",
+             "copy_page_ns", "copy_fault_page_ns", "copy_pmd_fault_ns")
+
+
+def _zc_fit(zcsend: Any) -> tuple[dict, dict, str, str]:
+    """(the probe's data, its UDP fit, label, provenance) of a zcsend result; ValueError if it has no fit."""
+    data, src, when, note = _unpack(zcsend, None, None)
+    fit = (data.get("fit") or {}).get(ZC_PATH) if src != "unavailable" else None
+    if not isinstance(fit, Mapping) or "coefficients" not in fit:
+        raise ValueError(f"zcsend = {src} ({note or 'no fit'}): GUP's price needs the zcsend probe's {ZC_PATH} fit")
+    kernel = data.get("kernel") or (data.get("provenance") or {}).get("kernel", "?")
+    prov = (f"zcsend probe, {ZC_PATH} fit ({'measured' if src == 'live' else 'recorded'} {when or '?'}, kernel "
+            f"{kernel}): least squares, relative, over sizes {', '.join(str(x) for x in fit.get('fit_sizes', []))} "
+            f"of the {' and '.join(fit.get('fit_buffers', []))} buffers; worst fit residual "
+            f"{fit.get('max_fit_residual', float('nan')):.0%}, worst held-out ratio error "
+            f"{fit.get('max_heldout_error', float('nan')):.0%}")
+    return data, fit, measured_label(src), prov
+
+
+def gup_price(zcsend: Any, gup: Any = None, base: "UnitCosts | None" = None) -> list[Unit]:
+    """GUP's price on the MSG_ZEROCOPY path, measured: the ``zcsend`` probe's fit of the sender's CPU per send call
+    (live or recorded; the probe module is never imported here), with what the ``gup`` probe adds, as units.
+
+    The fit's terms, each a unit: ``zc_call_ns`` what a zerocopy send call costs beyond a copy's (its GUP call, the
+    ubuf_info, the notification; the probe runs as root, so no locked_vm accounting); ``zc_page_ns`` each page
+    looked up; ``zc_frag_ns`` each frag filled and released (on order-0 pages every page is a frag, so
+    ``gup_page_ns`` = page + frag); ``zc_fault_page_ns`` / ``zc_pmd_fault_ns`` each page or 2 MiB region the lookup
+    faults in (zero page or huge zero page, slow path) beyond its page and frag; the copy's own terms
+    (``copy_*``). Atomics the lookups take (references, PG_referenced, give-backs, puts) are inside these
+    times: never price counted atomics on top of them. From ``gup``: ``gup_call_ns`` (a gup-fast call beyond its
+    pages, vmsplice) and ``gup_slow_page_ns`` (a page through the slow path beyond gup-fast: slow path less
+    gup-fast per page, the same 256-page registration). ``gup_slow_call_ns``: the slow path's own per-call cost,
+    from the fit's absent points: what zerocopy's per-call intercept on untouched order-0 buffers adds over its
+    resident one beyond the copy's (both fault the pages in); within the noise here, so not resolved. ``base``
+    (the atomics units) adds ``pin_page_ns``: the fitted page plus the one atomic a pin takes more
+    (``try_grab_folio_fast()``)."""
+    data, fit, lab, prov = _zc_fit(zcsend)
+    z, c = fit["coefficients"]["zerocopy"], fit["coefficients"]["copy"]
+    g = fit["gup"]
+    out = [
+        Unit("zc_call_ns", max(0.0, g["per_call_ns"]), "ns/call", lab,
+             f"a MSG_ZEROCOPY send call beyond a copy's (one skb, one GUP call, its ubuf_info and notification; run as "
+             f"root: no locked_vm accounting; the notification read is apart); {prov}"),
+        Unit("zc_page_ns", max(0.0, z["pages"]), "ns/page", lab,
+             f"each page a send looks up beyond its frag: a page under a PMD leaf costs only this; {prov}"),
+        Unit("zc_frag_ns", max(0.0, z.get("frags", 0.0)), "ns/frag", lab,
+             f"each frag filled and released (on order-0 pages one per page: the gup-fast reference, PG_referenced, "
+             f"the frag, its put); {prov}"),
+        Unit("gup_page_ns", max(0.0, z["pages"] + z.get("frags", 0.0)), "ns/page", lab,
+             f"an order-0 page in gup-fast with its frag: reference, PG_referenced, frag, put (zc_page_ns + "
+             f"zc_frag_ns); {prov}"),
+        Unit("thp_subpage_ns", max(0.0, z["pages"]), "ns/page", lab,
+             f"a page under a PMD leaf: the fit's per-page term (one grab per leaf per call, in the frag's cost); "
+             f"{prov}"),
+        Unit("zc_fault_page_ns", max(0.0, z.get("pte_faults", 0.0)), "ns/page", lab,
+             f"each order-0 page the send faults in (a read fault maps the zero page; the rest of the call slow) beyond "
+             f"its page and frag; {prov}"),
+        Unit("zc_pmd_fault_ns", max(0.0, z.get("pmd_faults", 0.0)), "ns/2 MiB", lab,
+             f"each 2 MiB region the send faults in (the huge zero page, slow path); {prov}"),
+        Unit("gup_fault_page_ns", max(0.0, g["per_page_absent_ns"]), "ns/page", lab,
+             f"an order-0 page faulted in by the send, all told (page + frag + fault); {prov}"),
+        Unit("copy_call_ns", max(0.0, c["call"]), "ns/call", lab, f"a copying send call's intercept; {prov}"),
+        Unit("copy_page_ns", max(0.0, c["bytes"] * PAGE), "ns/page", lab,
+             f"copying 4 KiB in a send (cache-hot source, the page-frag work around it); {prov}"),
+        Unit("copy_fault_page_ns", max(0.0, c.get("pte_faults", 0.0)), "ns/page", lab,
+             f"each order-0 page a copying send faults in, beyond its copy; {prov}"),
+        Unit("copy_pmd_fault_ns", max(0.0, c.get("pmd_faults", 0.0)), "ns/2 MiB", lab,
+             f"each 2 MiB region a copying send faults in; {prov}"),
+    ]
+    slow = _slow_call(data)
+    if slow is not None:
+        v, detail = slow
+        out.append(Unit("gup_slow_call_ns", max(0.0, v), "ns/call", lab, f"{detail}; {prov}"))
+    out += _gup_probe_terms(gup)
+    if base is not None and "local_atomic_ns" in base:
+        loc = base.unit("local_atomic_ns")
+        page = next(u for u in out if u.name == "gup_page_ns")
+        out.append(Unit("pin_page_ns", page.value + loc.value, "ns/page", " + ".join(sorted({page.source, loc.source})),
+                        f"derived: the fitted order-0 page ({page.value:.1f}) plus the one atomic a FOLL_PIN takes more "
+                        f"(+{GUP_PIN_BIAS - 1} or _pincount + 1, try_grab_folio_fast(), mm/gup.c v6.18; "
+                        f"{loc.value:.1f}); its release is an unpin where a reference's is a put, one atomic each"))
+    return out
+
+
+GUP_PIN_BIAS = 1024
+PAGE = 4096
+
+
+def _slow_call(data: Mapping) -> tuple[float, str] | None:
+    """The slow path's own per-call cost from the fit's absent order-0 points: the intercept of (absent - present)
+    against pages, zerocopy less copy (both modes fault the pages in; only zerocopy's lookup goes slow)."""
+    pts = ((data.get("paths") or {}).get(ZC_PATH) or {}).get("points") or []
+    by = {(p["size"], p["buffer"], p["state"]): p for p in pts}
+    icpt = {}
+    for mode in ("zerocopy", "copy"):
+        xs, ys = [], []
+        for size in sorted({p["size"] for p in pts}):
+            a, b = by.get((size, "4k", "absent")), by.get((size, "4k", "present"))
+            if a and b:
+                xs.append(-(-size // PAGE))
+                ys.append(a[mode]["ns"]["median"] - b[mode]["ns"]["median"])
+        if len(xs) < 3:
+            return None
+        icpt[mode] = float(np.polyfit(xs, ys, 1)[1])
+    v = icpt["zerocopy"] - icpt["copy"]
+    return v, (f"the slow path's per-call cost: intercept of absent - present against pages on order-0 buffers, "
+               f"zerocopy {icpt['zerocopy']:.0f} ns less copy {icpt['copy']:.0f} ns = {v:.0f} ns (mmap_read_lock "
+               f"once per call, the VMA lookup); within the noise here: not resolved, priced at {max(0.0, v):.0f}")
+
+
+def _gup_probe_terms(gup: Any) -> list[Unit]:
+    if gup is None:
+        return []
+    data, src, when, _ = _unpack(gup, None, None)
+    if src == "unavailable":
+        return []
+    w = f"{'measured' if src == 'live' else 'recorded'} {when}" if when else src
+    out = []
+    vc = data.get("vmsplice_calls")
+    call = _spread_median(vc, "per_call_ns") if isinstance(vc, Mapping) else None
+    if call is not None:
+        out.append(Unit("gup_call_ns", max(0.0, call), "ns/call", _part_label(data, "vmsplice_calls", src),
+                        f"gup probe: a get_user_pages_fast() call beyond its pages (vmsplice of 256 one-page iovecs "
+                        f"less one iovec, over the 240 extra calls); {w}"))
+    slow = _spread_median(data.get("slow_path") or {}, "register_ns_per_page")
+    fast = _spread_median((data.get("register") or {}).get(str((data.get("slow_path") or {}).get("iov_pages", 256)))
+                          or {}, "register_ns_per_page")
+    if slow is not None and fast is not None:
+        out.append(Unit("gup_slow_page_ns", max(0.0, slow - fast), "ns/page", _part_label(data, "slow_path", src),
+                        f"gup probe: a page through the slow path (mmap_read_lock, follow_page_mask()) less one in "
+                        f"gup-fast, the same registration of 256-page iovecs ({slow:.1f} - {fast:.1f}; one refault "
+                        f"per 256 pages included); {w}"))
+    return out
+
+
+def price_gup(work: Mapping, units: "UnitCosts", nbytes: float | None = None) -> list[dict]:
+    """Price rows (:func:`price`) of what a lookup did (``work``: :data:`GUP_WORK`, as every model's ``gup_work()``
+    gives it), per MiB of ``nbytes`` if given, else as counted. Time comes from the fit (:func:`gup_price`); the
+    atomics counted are rows of their own at 0 ns, shown, not added."""
+    w = {k: _number(k, work.get(k, 0)) for k in GUP_WORK}
+    scale = MIB / _number("nbytes", nbytes, zero_ok=False) if nbytes is not None else 1.0
+    extra_calls = max(0.0, w["gup_calls"] - w["sends"])
+    call_unit = "gup_call_ns" if "gup_call_ns" in units else "zc_call_ns"
+    slow_only = max(0.0, w["slow_pages"] - w["faulted_pages"])
+    # slow_pages: the slow path's walks, one per PTE page and one per PMD leaf per call (gup_work() counts them)
+    items = [("zerocopy send call (its first GUP call, ubuf_info, notification)", w["sends"], "zc_call_ns"),
+             ("GUP call beyond a send's first", extra_calls, call_unit),
+             ("page looked up", w["pages"], "zc_page_ns"),
+             ("frag filled and released", w["frags"], "zc_frag_ns"),
+             ("page faulted in by the lookup", w["faulted_pages"], "zc_fault_page_ns")]
+    if slow_only:
+        items.append(("slow-path walk (a page, or a PMD leaf), not faulted", slow_only, "gup_slow_page_ns"))
+    if w["slow_calls"] and "gup_slow_call_ns" in units:
+        items.append(("GUP call through the slow path", w["slow_calls"], "gup_slow_call_ns"))
+    inside = Unit("in_the_fit", 0.0, "ns/op", units.source("zc_page_ns"),
+                  "counted, not priced: the fitted page and frag costs include these atomics")
+    for name, what in (("flag_atomics", "PG_referenced bitops (counted)"), ("ref_atomics", "reference atomics (counted)"),
+                       ("pin_atomics", "pin atomics (counted)")):
+        if w[name]:
+            items.append((what, w[name], inside))
+    return price([(cause, n * scale, unit) for cause, n, unit in items], units)
+
+
+# -- zerocopy against copy: the model's ratio and crossover, the measured ones ----------------------
+
+ZC_BUFFERS = ("4k", "thp", "mix")
+ZC_STATES = ("present", "absent")
+
+
+def zc_features(size: int, buffer: str, state: str, skbs: float = 1.0) -> dict:
+    """What one send call of ``size`` bytes consists of, as the zcsend probe's fit counts it (its ``features()``):
+    pages, frags (an order-0 page is a frag of its own, a THP one per skb it spans; ``mix``: the first half of the
+    pages in a THP), and the pages or 2 MiB regions an untouched (``absent``) buffer faults in."""
+    if buffer not in ZC_BUFFERS or state not in ZC_STATES:
+        raise ValueError(f"buffer = {buffer!r}, state = {state!r} is not allowed: expected one of "
+                         f"{', '.join(ZC_BUFFERS)} and one of {', '.join(ZC_STATES)}")
+    pages = -(-int(size) // PAGE)
+    if buffer == "4k":
+        frags = float(pages)
+    elif buffer == "thp":
+        frags = max(1.0, skbs)
+    else:
+        half = pages // 2
+        frags = (max(1.0, skbs * half / pages) if half else 0.0) + (pages - half)
+    absent = state == "absent"
+    return {"call": 1.0, "bytes": float(size), "pages": float(pages), "frags": frags, "skbs": float(skbs),
+            "pte_faults": float(pages) if absent and buffer == "4k" else 0.0,
+            "pmd_faults": float(-(-int(size) // (2 << 20))) if absent and buffer == "thp" else 0.0}
+
+
+def zc_send_ns(units: "UnitCosts", mode: str, feats: Mapping) -> float:
+    """ns per send call of ``mode`` ("copy" or "zerocopy") for a call with these features, on :func:`gup_price`'s
+    units (the fit's own sum of terms)."""
+    copy_call = units["copy_call_ns"]
+    if mode == "copy":
+        return (copy_call + units["copy_page_ns"] * feats["bytes"] / PAGE + units["copy_fault_page_ns"] *
+                feats["pte_faults"] + units["copy_pmd_fault_ns"] * feats["pmd_faults"])
+    if mode != "zerocopy":
+        raise ValueError(f"mode = {mode!r} is not allowed: expected 'copy' or 'zerocopy'")
+    return (copy_call + units["zc_call_ns"] + units["zc_page_ns"] * feats["pages"] + units["zc_frag_ns"] *
+            feats["frags"] + units["zc_fault_page_ns"] * feats["pte_faults"] + units["zc_pmd_fault_ns"] *
+            feats["pmd_faults"])
+
+
+def zc_ratio(units: "UnitCosts", size: int, buffer: str = "4k", state: str = "present") -> float:
+    """The model's zerocopy/copy ratio of the sender's CPU per call at ``size`` bytes from ``buffer`` in ``state``."""
+    f = zc_features(size, buffer, state)
+    return zc_send_ns(units, "zerocopy", f) / zc_send_ns(units, "copy", f)
+
+
+def zc_crossover(units: "UnitCosts", buffer: str = "4k", state: str = "present", lo: int = PAGE,
+                 hi: int = 1 << 20) -> float | None:
+    """The model's crossover: the send size above which zerocopy costs the sender less than a copy, scanned in
+    pages from ``lo`` to ``hi`` and interpolated (None: never below ``hi``; ``lo``: at every size)."""
+    xs = list(range(int(lo), int(hi) + 1, PAGE))
+    ds = [zc_send_ns(units, "zerocopy", zc_features(x, buffer, state)) -
+          zc_send_ns(units, "copy", zc_features(x, buffer, state)) for x in xs]
+    return _first_below(xs, ds)
+
+
+def _first_below(xs, ds) -> float | None:
+    """The x at which d(x) turns negative for good (interpolated), xs[0] if it always is, None if never."""
+    if not ds or ds[-1] >= 0:
+        return None
+    i = len(ds) - 1
+    while i > 0 and ds[i - 1] < 0:
+        i -= 1
+    if i == 0:
+        return float(xs[0])
+    x0, x1, d0, d1 = xs[i - 1], xs[i], ds[i - 1], ds[i]
+    return float(x0 + (x1 - x0) * d0 / (d0 - d1))
+
+
+def zc_heldout(zcsend: Any, units: "UnitCosts", tolerance: float = HELDOUT_TOLERANCE) -> list[dict]:
+    """At every point the fit did not use (other sizes, and the half-THP ``mix`` buffer): the measured
+    zerocopy/copy ratio, the model's (:func:`zc_send_ns` with the point's recorded features), the model's error
+    relative to the measured ratio and whether it is within ``tolerance``."""
+    data, fit, _, _ = _zc_fit(zcsend)
+    fit_sizes, fit_bufs = set(fit.get("fit_sizes", [])), set(fit.get("fit_buffers", []))
+    rows = []
+    for p in (data.get("paths") or {}).get(ZC_PATH, {}).get("points", []):
+        if p["size"] in fit_sizes and p["buffer"] in fit_bufs:
+            continue
+        model = (zc_send_ns(units, "zerocopy", p["zerocopy"]["features"]) /
+                 zc_send_ns(units, "copy", p["copy"]["features"]))
+        meas = p["zerocopy"]["ns"]["median"] / p["copy"]["ns"]["median"]
+        err = (model - meas) / meas
+        rows.append({"size": p["size"], "buffer": p["buffer"], "state": p["state"], "measured_ratio": meas,
+                     "model_ratio": model, "error": err, "within": abs(err) <= tolerance})
+    return rows
+
+
+def zc_crossovers(zcsend: Any, units: "UnitCosts") -> list[dict]:
+    """Per buffer and state the zcsend probe measured: the crossover send size measured (zerocopy - copy
+    interpolated between the sizes where it changes sign) and modelled (:func:`zc_crossover` over the same
+    sizes); None where zerocopy never cost less in that range."""
+    data, _, _, _ = _zc_fit(zcsend)
+    pts = (data.get("paths") or {}).get(ZC_PATH, {}).get("points", [])
+    rows = []
+    for buf, state in sorted({(p["buffer"], p["state"]) for p in pts}):
+        row = sorted((p for p in pts if (p["buffer"], p["state"]) == (buf, state)), key=lambda p: p["size"])
+        sizes = [p["size"] for p in row]
+        diff = [p["zerocopy"]["ns"]["median"] - p["copy"]["ns"]["median"] for p in row]
+        rows.append({"buffer": buf, "state": state, "measured_bytes": _first_below(sizes, diff),
+                     "model_bytes": zc_crossover(units, buf, state, sizes[0], sizes[-1]),
+                     "sizes": (sizes[0], sizes[-1])})
+    return rows
+
+
+def zc_break_even(zcsend: Any, units: "UnitCosts", memcpy: Any = None,
+                  reads_per_call: Iterable[float] = (1.0, 1 / 8, 1 / 64)) -> list[dict]:
+    """Why this machine's crossover is not the documentation's "over around 10 KB", as data: rows {fact, value,
+    unit, label, source}. The doc's figure (cited); the fixed cost per call and the saving per page on a cache-hot
+    copy (measured) and the break-even they give; the measured and modelled crossovers of resident order-0 pages;
+    cold data: untouched pages (both modes fault them in, the copy dearer per page) and, with ``memcpy`` given, a
+    copy from DRAM; batching the completion reads (one read per 1, 8, 64 calls); and that veth is not a NIC."""
+    data, fit, lab, prov = _zc_fit(zcsend)
+    call, page, copy = units.unit("zc_call_ns"), units.unit("gup_page_ns"), units.unit("copy_page_ns")
+    saving = copy.value - page.value
+    out = [{"fact": "documented break-even", "value": float(MSG_ZEROCOPY_DOC_BYTES), "unit": "bytes", "label": CITED,
+            "source": MSG_ZEROCOPY_DOC},
+           {"fact": "fixed cost of a zerocopy send call over a copy's", "value": call.value, "unit": "ns/call",
+            "label": call.source, "source": call.detail},
+           {"fact": "saving per 4 KiB page on a cache-hot copy (copy less GUP)", "value": saving, "unit": "ns/page",
+            "label": copy.source, "source": f"copy_page_ns {copy.value:.1f} - gup_page_ns {page.value:.1f}; {prov}"},
+           {"fact": "break-even, fixed cost over saving", "value": call.value / saving * PAGE if saving > 0 else None,
+            "unit": "bytes", "label": "derived", "source": "zc_call_ns / (copy_page_ns - gup_page_ns) x 4096"}]
+    cross = {(r["buffer"], r["state"]): r for r in zc_crossovers(zcsend, units)}
+    for (buf, state), what in ((("4k", "present"), "order-0 pages, written before (cache-hot)"),
+                               (("4k", "absent"), "order-0 pages never touched: both modes fault them in"),
+                               (("thp", "present"), "a THP, written before")):
+        r = cross.get((buf, state))
+        if r:
+            out.append({"fact": f"crossover measured, {what}", "value": r["measured_bytes"], "unit": "bytes",
+                        "label": lab, "source": f"zcsend points {r['sizes'][0]}..{r['sizes'][1]} B, interpolated"})
+            out.append({"fact": f"crossover modelled, {what}", "value": r["model_bytes"], "unit": "bytes",
+                        "label": "model", "source": prov})
+    if memcpy is not None:
+        md, msrc, mwhen, _ = _unpack(memcpy, None, None)
+        gbps = (((md.get("sizes") or {}).get(str(64 << 20)) or {}).get("gb_per_s") or {}).get("median")
+        if gbps:
+            dram = PAGE / gbps  # ns per 4 KiB at GB/s
+            out.append({"fact": "crossover modelled with the copy from DRAM (cold source data)",
+                        "value": call.value / (dram - page.value) * PAGE if dram > page.value else None,
+                        "unit": "bytes", "label": "derived",
+                        "source": f"memcpy probe, 64 MiB copy at {gbps:.1f} GB/s = {dram:.0f} ns per 4 KiB "
+                                  f"({msrc} {mwhen or ''}) in place of copy_page_ns"})
+    reads = [p["zerocopy"].get("completion_read_ns", {}).get("median") for p in
+             (data.get("paths") or {}).get(ZC_PATH, {}).get("points", [])]
+    reads = [r for r in reads if r is not None]
+    if reads:
+        read = float(np.median(reads))
+        out.append({"fact": "reading the completion notifications, per read", "value": read, "unit": "ns/read",
+                    "label": lab, "source": f"zcsend: median over every point's completion_read_ns; {prov}"})
+        for k in reads_per_call:
+            out.append({"fact": f"break-even with one completion read per {1 / k:g} call(s)",
+                        "value": (call.value + read * k) / saving * PAGE if saving > 0 else None, "unit": "bytes",
+                        "label": "derived", "source": "(zc_call_ns + read / calls per read) / saving x 4096"})
+    out.append({"fact": "veth is not a NIC", "value": None, "unit": "", "label": "not measured here",
+                "source": "drivers/net/veth.c veth_xmit() hands the skb to the peer with no DMA mapping: a NIC maps "
+                          "every frag (skb_frag_dma_map(), include/linux/skbuff.h), through an IOMMU where one is on, "
+                          "for zerocopy and copied data alike; that cost is in neither mode here"})
+    tcp = (data.get("fit") or {}).get("tcp") or {}
+    if tcp.get("max_heldout_error") is not None:
+        out.append({"fact": "the TCP fit's worst held-out ratio error", "value": tcp["max_heldout_error"],
+                    "unit": "share", "label": lab,
+                    "source": "zcsend tcp fit: the TCP send path's per-skb work, ACKs and frees of received skbs on "
+                              "the sender's CPU make it noisy; GUP's price is read from UDP"})
     return out
 
 

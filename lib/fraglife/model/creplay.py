@@ -42,7 +42,8 @@ class CReplay:
         cols = T.columns(trace)
         ptr = lambda a: a.ctypes.data_as(ctypes.c_void_p)  # noqa: E731
         args = [ctypes.c_int64(len(trace)), *(ptr(cols[k]) for k in T.EVENT.names),
-                *(ctypes.c_int64(s[k]) for k in ("n_pfn", "n_buf", "n_uarg", "n_skb")), ctypes.c_int64(max_frags)]
+                *(ctypes.c_int64(s[k]) for k in ("n_pfn", "n_buf", "n_uarg", "n_skb")), ctypes.c_int64(max_frags),
+                ctypes.c_int64(s["n_cpu"])]
 
         def run() -> np.ndarray:
             led = L.new_array()
@@ -82,5 +83,5 @@ def _build(build_dir: Path) -> CReplay:
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
     fn = ctypes.CDLL(str(lib)).fl_replay_page_ref
     fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * len(T.EVENT.names) + [ctypes.c_int64] * 5 + [ctypes.c_void_p]
+    fn.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * len(T.EVENT.names) + [ctypes.c_int64] * 6 + [ctypes.c_void_p]
     return CReplay(compiler=f"{' '.join([Path(cc).name, *CFLAGS[:1]])} ({version[0] if version else '?'})", _fn=fn)

@@ -17,7 +17,9 @@ Line ids: ``[0, n_pfn)`` folio refcounts (and page_pool ``pp_ref_count``) by
 head pfn; ``[pc_base, +n_pfn)`` large folios' ``_pincount``; ``[o_base, +n_buf)``
 owners (a devmem binding, a per-send buffer owner; under the shared binding the
 holder's pins); ``[u_base, +n_uarg)`` ubuf_infos (the per-send owner in the
-owner designs); ``bind_line`` the shared binding; ``[d_base, +n_slot)``
+owner designs); ``bind_line`` the shared binding; ``[x_base, +5)`` the sending
+user's and socket's counters (:data:`X_LINES`, the twin's ``USER`` and ``SOCK``
+lines); ``[c_base, +n_cpu)`` each CPU's skb defer list; ``[d_base, +n_slot)``
 ``dataref``.
 """
 
@@ -48,11 +50,14 @@ PAGE_ATOMICS, PP_ATOMICS, OWNER_ATOMICS, PIN_ATOMICS = (_LED["page_atomics"], _L
 UARG_ATOMICS, DATAREF_ATOMICS, PP_READS = _LED["uarg_atomics"], _LED["dataref_atomics"], _LED["pp_reads"]
 REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES, PAGES_PEAK = (_LED["refs_taken"], _LED["refs_dropped"], _LED["lines"],
                                                         _LED["bounces"], _LED["pages_peak"])
+CMPXCHG_BOUNCES = _LED["cmpxchg_bounces"]
 UAF_PAGES, UAF_FREES, EARLY_COMPLETE, BAD_REFS, LEAKED_REFS = (_LED["uaf_pages"], _LED["uaf_frees"],
                                                                _LED["early_complete"], _LED["bad_refs"],
                                                                _LED["leaked_refs"])
 LEAKED_PAGES, LEAKED_SKBS, TRACE_ERRORS, COMPLETIONS = (_LED["leaked_pages"], _LED["leaked_skbs"],
                                                          _LED["trace_errors"], _LED["completions"])
+FLAG_ATOMICS, CMPXCHG_ATOMICS, NOTIF_ATOMICS, DEFER_ATOMICS = (_LED["flag_atomics"], _LED["cmpxchg_atomics"],
+                                                               _LED["notif_atomics"], _LED["defer_atomics"])
 BY_OP = L.BY_OP
 # the reference kinds are contiguous, so "is it a ref atomic" is one range check
 assert (PAGE_ATOMICS, PP_ATOMICS, OWNER_ATOMICS, PIN_ATOMICS) == tuple(range(PAGE_ATOMICS, PAGE_ATOMICS + 4))
@@ -68,6 +73,11 @@ MEM_SLAB, MEM_PAGE_FRAG, MEM_PAGES = 5, 6, 7
 assert (T.MEM_USER, T.MEM_PIPE, T.MEM_POOL_PAGE, T.MEM_POOL_FRAG, T.MEM_DEVMEM, T.MEM_SLAB, T.MEM_PAGE_FRAG,
         T.MEM_PAGES) == tuple(range(T.N_KINDS))
 POOL_BIAS, PMD_PAGES, N_KINDS, FRAG_BIAS = T.POOL_BIAS, T.PMD_PAGES, T.N_KINDS, T.FRAG_BIAS
+UARG_ACCOUNT, UARG_DEVMEM, UARG_FLAGS = T.UARG_ACCOUNT, T.UARG_DEVMEM, T.UARG_FLAGS
+FREE_DEFERRED, FREE_FLUSH, FREE_FULL, FREE_FLAGS = T.FREE_DEFERRED, T.FREE_FLUSH, T.FREE_FULL, T.FREE_FLAGS
+# The fixed lines after the shared binding, as the twin names them (engine_twin.USER, .SOCK).
+X_LINES = (("user", 0), ("user", 1), ("sock", 0), ("sock", 1), ("sock", 2))
+X_USER_COUNT, X_USER_LOCKED_VM, X_SOCK_REF, X_SOCK_OMEM, X_SOCK_ZCKEY = range(5)
 
 # Policy modes by name (policies.py is the definition).
 PAGE_NONE, PAGE_FIRST, PAGE_ALL = 0, 1, 2
@@ -79,9 +89,9 @@ assert (OWNER_NONE, OWNER_FRAG, OWNER_SHINFO, OWNER_SKB, OWNER_BINDING) == (
 # The state: one 2-D int64 array per id space, one row per field; (group, size, rows) in order.
 # Helpers take the groups in the order of GROUPS (SK only lives in the loop) plus MISC.
 STATE = (
-    ("PG", "n_pfn", ("ALIVE", "HEAD", "PBUF", "PTRS", "PINNED")),  # pages
-    ("BF", "n_buf", ("B_EXISTS", "B_PFN", "B_PAGES", "B_FP", "B_KIND", "B_HOLDER", "B_BIAS", "B_ALIVE")),
-    ("UA", "n_uarg", ("U_ACTIVE", "U_PTRS")),  # ubuf_infos
+    ("PG", "n_pfn", ("ALIVE", "HEAD", "PBUF", "PTRS", "PINNED", "PIPE")),  # pages (PIPE: a pipe buffer holds it)
+    ("BF", "n_buf", ("B_EXISTS", "B_PFN", "B_PAGES", "B_FP", "B_KIND", "B_HOLDER", "B_BIAS", "B_ALIVE", "B_PIPE")),
+    ("UA", "n_uarg", ("U_ACTIVE", "U_PTRS", "U_ACCT")),  # ubuf_infos (U_ACCT: its pages accounted to the user)
     ("SK", "n_skb", ("S_ALIVE", "S_SH", "S_CLONED")),  # skbs
     ("SH", "n_slot", ("SH_DATAREF", "SH_N", "SH_UARG", "FREE_STACK", "IN_USE")),  # shared infos
     ("FR", "n_frag", ("F_PFN", "F_OFF", "F_LEN", "F_BUF", "F_UARG")),  # frags: slot * max_frags + i
@@ -89,9 +99,9 @@ STATE = (
     ("LN", "n_lines", ("COUNT", "LAST_CPU", "WRITTEN", "ACC", "MARK", "TOUCHED", "PIN_FIRST", "PIN_LAST")),
     ("PR", "n_pins", ("PR_HEAD", "PR_LO", "PR_N", "PR_NEXT")),  # pin records: folio head, first page, pages, next
 )
-ALIVE, HEAD, PBUF, PTRS, PINNED = range(5)
-B_EXISTS, B_PFN, B_PAGES, B_FP, B_KIND, B_HOLDER, B_BIAS, B_ALIVE = range(8)
-U_ACTIVE, U_PTRS = range(2)
+ALIVE, HEAD, PBUF, PTRS, PINNED, PIPE = range(6)
+B_EXISTS, B_PFN, B_PAGES, B_FP, B_KIND, B_HOLDER, B_BIAS, B_ALIVE, B_PIPE = range(9)
+U_ACTIVE, U_PTRS, U_ACCT = range(3)
 S_ALIVE, S_SH, S_CLONED = range(3)
 SH_DATAREF, SH_N, SH_UARG, FREE_STACK, IN_USE = range(5)
 F_PFN, F_OFF, F_LEN, F_BUF, F_UARG = range(5)
@@ -108,7 +118,7 @@ _HANDLER = dict(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 
 # The parameter vector Q: the policy, the id-space sizes and the line bases.
 (Q_PAGE_MODE, Q_OWNER_MODE, Q_UARG, Q_BATCH, Q_N_PFN, Q_N_BUF, Q_N_UARG, Q_N_SKB, Q_MAX_FRAGS,
- Q_PC_BASE, Q_O_BASE, Q_U_BASE, Q_BIND, Q_D_BASE) = range(14)
+ Q_PC_BASE, Q_O_BASE, Q_U_BASE, Q_BIND, Q_D_BASE, Q_X_BASE, Q_C_BASE, Q_N_CPU) = range(17)
 
 
 # ---------------------------------------------------------------- lines and atomics
@@ -127,6 +137,8 @@ def atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led):
         led[LINES] += 1
     if last[line] >= 0 and last[line] != cpu:
         led[BOUNCES] += 1
+        if cat == CMPXCHG_ATOMICS:
+            led[CMPXCHG_BOUNCES] += 1
     last[line] = cpu
 
 
@@ -265,9 +277,10 @@ def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, l
             q += 1
         n = q - lo
         calls = 1 if fp >= PMD_PAGES else n
-        for _ in range(calls):  # try_get_folio(), then the bias (small folio) or _pincount (large)
+        for _ in range(calls):  # try_get_folio(), the bias (small folio) or _pincount (large), PG_referenced
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PIN_ATOMICS, op, led)
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h if fp > 1 else h, cpu, PIN_ATOMICS, op, led)
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, FLAG_ATOMICS, op, led)
         for p in range(lo, q):
             PG[PINNED, p] += 1
         pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n)
@@ -295,6 +308,21 @@ def dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
         led[COMPLETIONS] += 1
         UA[U_ACTIVE, line - Q[Q_U_BASE]] = 0
         unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
+        notify(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line - Q[Q_U_BASE], cpu, op, led)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def notify(PG, BF, UA, SH, FR, LN, PR, MISC, Q, u, cpu, op, led):
+    """__msg_zerocopy_callback(): the accounting back, the notification queued and its skb freed, the socket
+    dropped (Replay.notify)."""
+    x = Q[Q_X_BASE]
+    if UA[U_ACCT, u] == 1:  # mm_unaccount_pinned_pages(): atomic_long_sub(), free_uid()
+        UA[U_ACCT, u] = 0
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_LOCKED_VM, cpu, NOTIF_ATOMICS, op, led)
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_COUNT, cpu, CMPXCHG_ATOMICS, op, led)
+    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, op, led)  # the error queue's lock
+    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_OMEM, cpu, NOTIF_ATOMICS, op, led)  # sock_ofree()
+    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, op, led)  # sock_put()
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
@@ -435,7 +463,8 @@ def set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, ua
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
 def gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
-    """iov_iter_get_pages2() refs every page, the merged surplus goes back in one page_ref_sub()."""
+    """One GUP call's pages: a ref and PG_referenced per PTE-mapped page (per PMD leaf), the merged surplus back
+    in one page_ref_sub() (Replay.gup)."""
     head = PG[HEAD]
     fp = BF[B_FP, buf]
     held_line = head[pfn]  # PAGE_FIRST holds the folio of the page the frag names; PAGE_ALL every folio
@@ -453,6 +482,8 @@ def gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
         give_back = 1 if n > held else 0
         for _ in range(gets + give_back - held):
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
+        for _ in range(gets):  # folio_set_referenced(), every time
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, FLAG_ATOMICS, op, led)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
@@ -577,10 +608,13 @@ def alloc(S, cpu, buf, pfn, pages, fp, kind):
     BF[B_HOLDER, buf] = 1
     BF[B_BIAS, buf] = 0
     BF[B_ALIVE, buf] = pages
+    is_pipe = 1 if kind == MEM_PIPE else 0
+    BF[B_PIPE, buf] = pages * is_pipe
     for q in range(pfn, pfn + pages):
         alive[q] = 1
         head[q] = pfn + (q - pfn) // fp * fp
         pbuf[q] = buf
+        PG[PIPE, q] = is_pipe
     MISC[M_PAGES_ALIVE] += pages
     if MISC[M_PAGES_ALIVE] > led[PAGES_PEAK]:
         led[PAGES_PEAK] = MISC[M_PAGES_ALIVE]
@@ -671,8 +705,8 @@ def grow(S, cpu, skb, buf, ln, uarg):
         return False
     slot = SK[S_SH, skb]
     n = SH[SH_N, slot]
-    if SH[SH_DATAREF, slot] != 1 or n == 0:
-        return False
+    if SH[SH_DATAREF, slot] != 1 or n == 0 or n >= Q[Q_MAX_FRAGS]:
+        return False  # (a full skb: zerocopy_fill_skb_from_iter() fails before any GUP)
     k = slot * Q[Q_MAX_FRAGS] + n - 1
     fpfn, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
     if buf != fb or uarg != fu or not frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fpfn, fo, fl + ln, fb):
@@ -689,10 +723,12 @@ def grow(S, cpu, skb, buf, ln, uarg):
     point(PG, BF, UA, SH, FR, LN, PR, MISC, fpfn, fo, fl + ln, fu, 1)
     FR[F_LEN, k] = fl + ln
     if BF[B_KIND, buf] == MEM_USER:
-        if Q[Q_PAGE_MODE] != PAGE_NONE:  # GUP refs the new pages; all of them go back in one page_ref_sub()
+        if Q[Q_PAGE_MODE] != PAGE_NONE:  # GUP refs (and marks) the new pages; the refs go back in one page_ref_sub()
             gets = 1 if BF[B_FP, buf] >= PMD_PAGES else q1 - q0 + 1
             for _ in range(gets + 1):
                 atomic(PG, BF, UA, SH, FR, LN, PR, MISC, last, cpu, PAGE_ATOMICS, GROW, led)
+            for _ in range(gets):
+                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, last, cpu, FLAG_ATOMICS, GROW, led)
         else:
             pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, q0, 0, (q1 - q0 + 1) * PAGE, buf, fu, cpu, GROW, led)
     return True
@@ -934,11 +970,24 @@ def zc_complete(S, cpu, uarg):
 
 
 @njit(**_HANDLER)
-def free(S, cpu, skb):
-    """kfree_skb(): dataref drops; the last user releases the frags (skb_release_data, Replay.free)."""
+def free(S, cpu, skb, flags, other, atomics):
+    """kfree_skb(): dataref drops; the last user releases the frags (skb_release_data); with ``flags`` a received
+    skb the reader handed to skb_attempt_defer_free() (Replay.free, Replay.defer)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0:
         return False
+    if flags != 0:
+        deferred = (flags & FREE_DEFERRED) != 0
+        if ((flags & ~FREE_FLAGS) != 0 or deferred == ((flags & FREE_FULL) != 0)
+                or ((flags & FREE_FLUSH) != 0 and not deferred) or other < 0 or other >= Q[Q_N_CPU] or other == cpu
+                or atomics < 0 or atomics > 2):
+            return False
+        line = Q[Q_C_BASE] + (cpu if deferred else other)
+        by = other if deferred else cpu
+        for _ in range(atomics):  # the reader on the allocating CPU's defer list
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, by, DEFER_ATOMICS, FREE, led)
+        if (flags & FREE_FLUSH) != 0:  # the flush, on the allocating CPU
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, DEFER_ATOMICS, FREE, led)
     slot = SK[S_SH, skb]
     SK[S_ALIVE, skb] = 0
     if SH[SH_DATAREF, slot] > 1:  # skb_data_unref(): shared, so only dataref drops
@@ -950,10 +999,39 @@ def free(S, cpu, skb):
     return True
 
 
+@njit(cache=CACHE, _nrt=False, error_model="numpy")
+def pipe_release(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, lo, hi, cpu, led):
+    """pipe_buf_release() of the pipe buffers still held among pages [lo, hi): one put per page on its folio;
+    the owner designs' owner keeps them; under the shared binding they go back at once (Replay.pipe_release)."""
+    head = PG[HEAD]
+    binding = Q[Q_OWNER_MODE] == OWNER_BINDING
+    pages = Q[Q_PAGE_MODE] != PAGE_NONE
+    h, units, hit = -1, 0, False
+    for q in range(lo, hi):
+        if PG[PIPE, q] == 0:
+            continue
+        PG[PIPE, q] = 0
+        BF[B_PIPE, buf] -= 1
+        if binding:
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, head[q], cpu, PAGE_ATOMICS, BUF_RELEASE, led)
+            if PG[PINNED, q] == 0 and free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
+                hit = True
+        elif pages:
+            if head[q] != h and units:
+                change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -units, cpu, BUF_RELEASE, False, led)
+                units = 0
+            h = head[q]
+            units += 1
+    if units:
+        change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -units, cpu, BUF_RELEASE, False, led)
+    if hit:
+        led[UAF_FREES] += 1
+
+
 @njit(**_HANDLER)
-def buf_release(S, cpu, buf, frags):
-    """The buffer's holder lets go; page_frag memory: ``frags`` users page_frag_free() theirs
-    (Replay.buf_release)."""
+def buf_release(S, cpu, buf, frags, pfn):
+    """The buffer's holder lets go; page_frag memory: ``frags`` users page_frag_free() theirs; pipe memory: with
+    ``frags`` > 0 the pipe buffers of pages [pfn, pfn + frags) only (Replay.buf_release)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     if buf < 0 or buf >= Q[Q_N_BUF] or BF[B_EXISTS, buf] == 0:
         return False
@@ -961,16 +1039,24 @@ def buf_release(S, cpu, buf, frags):
         return frag_free(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, frags, cpu, led)
     if BF[B_HOLDER, buf] == 0:
         return False
-    BF[B_HOLDER, buf] = 0
     bk = BF[B_KIND, buf]
-    fp = BF[B_FP, buf]
     lo = BF[B_PFN, buf]
     hi = lo + BF[B_PAGES, buf]
+    if bk == MEM_PIPE and frags > 0:
+        if pfn < lo or pfn + frags > hi:
+            return False
+        for q in range(pfn, pfn + frags):
+            if PG[PIPE, q] == 0:
+                return False
+        pipe_release(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, pfn, pfn + frags, cpu, led)
+        if BF[B_PIPE, buf] > 0:
+            return True
+    elif bk == MEM_PIPE:
+        pipe_release(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, lo, hi, cpu, led)
+    BF[B_HOLDER, buf] = 0
+    fp = BF[B_FP, buf]
     count = LN[COUNT]
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
-        if bk == MEM_PIPE:  # pipe_buf_release(): one put per page
-            for q in range(lo, hi):
-                atomic(PG, BF, UA, SH, FR, LN, PR, MISC, lo + (q - lo) // fp * fp, cpu, PAGE_ATOMICS, BUF_RELEASE, led)
         unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_O_BASE] + buf, cpu, BUF_RELEASE, led)
         free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, True, led)
     elif bk == MEM_PAGE_FRAG:  # the page is used up: page_ref_sub_and_test(pagecnt_bias)
@@ -1003,36 +1089,66 @@ def buf_release(S, cpu, buf, frags):
         change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_O_BASE] + buf, -1, cpu, BUF_RELEASE, bk == MEM_USER, led)
     elif bk == MEM_SLAB:  # kfree()
         free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, False, led)
-    else:
+    elif bk != MEM_PIPE:  # (the pipe's pages went back one by one above)
         for h in range(lo, hi, fp):
-            units = min(fp, hi - h) if bk == MEM_PIPE else 1
-            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -units, cpu, BUF_RELEASE, bk == MEM_USER, led)
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -1, cpu, BUF_RELEASE, bk == MEM_USER, led)
     return True
 
 
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def uarg_flags_ok(BF, Q, flags, buf):
+    """UARG_* flags only, and a buffer that exists when UARG_DEVMEM names one."""
+    if (flags & ~UARG_FLAGS) != 0:
+        return False
+    return (flags & UARG_DEVMEM) == 0 or (0 <= buf < Q[Q_N_BUF] and BF[B_EXISTS, buf] == 1)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def devmem_line(Q, buf):
+    """The refcount of a dma-buf's binding: the buffer's own, or the one shared binding (Replay.devmem_line)."""
+    return Q[Q_BIND] if Q[Q_OWNER_MODE] == OWNER_BINDING else Q[Q_O_BASE] + buf
+
+
 @njit(**_HANDLER)
-def uarg_get(S, cpu, uarg):
-    """tcp_sendmsg_locked() takes its ubuf_info; the first get creates it (Replay.uarg_get)."""
+def uarg_get(S, cpu, uarg, flags, buf):
+    """tcp_sendmsg_locked() takes its ubuf_info: extends it or makes a new one (a notification), accounts the
+    pages to the user (UARG_ACCOUNT), takes a devmem binding ref (UARG_DEVMEM) (Replay.uarg_get)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if uarg < 0 or uarg >= Q[Q_N_UARG]:
+    if uarg < 0 or uarg >= Q[Q_N_UARG] or not uarg_flags_ok(BF, Q, flags, buf):
         return False
     line = Q[Q_U_BASE] + uarg
-    if UA[U_ACTIVE, uarg] == 0:  # msg_zerocopy_alloc(): refcount_set(1)
+    x = Q[Q_X_BASE]
+    new = UA[U_ACTIVE, uarg] == 0
+    if new:  # sock_omalloc()
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_OMEM, cpu, NOTIF_ATOMICS, UARG_GET, led)
+        UA[U_ACCT, uarg] = 0
+    if (flags & UARG_ACCOUNT) != 0:  # mm_account_pinned_pages(); get_uid() on the first accounting
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_LOCKED_VM, cpu, CMPXCHG_ATOMICS, UARG_GET, led)
+        if UA[U_ACCT, uarg] == 0:
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_COUNT, cpu, NOTIF_ATOMICS, UARG_GET, led)
+            UA[U_ACCT, uarg] = 1
+    if new:  # sk_zckey, refcount_set(1), sock_hold()
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_ZCKEY, cpu, NOTIF_ATOMICS, UARG_GET, led)
         UA[U_ACTIVE, uarg] = 1
         LN[COUNT, line] = 1
         LN[LAST_CPU, line] = cpu
-        return True
-    change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, 1, cpu, UARG_GET, False, led)
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, UARG_GET, led)
+    else:
+        change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, 1, cpu, UARG_GET, False, led)
+    if (flags & UARG_DEVMEM) != 0:  # net_devmem_get_binding(): refcount_inc_not_zero()
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, devmem_line(Q, buf), cpu, CMPXCHG_ATOMICS, UARG_GET, led)
     return True
 
 
 @njit(**_HANDLER)
-def uarg_put(S, cpu, uarg):
-    """... and drops it when it returns (net_zcopy_put(), Replay.uarg_put)."""
+def uarg_put(S, cpu, uarg, flags, buf):
+    """... and drops it when it returns (net_zcopy_put()), then the binding (Replay.uarg_put)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if uarg < 0 or uarg >= Q[Q_N_UARG] or UA[U_ACTIVE, uarg] == 0:
+    if uarg < 0 or uarg >= Q[Q_N_UARG] or UA[U_ACTIVE, uarg] == 0 or not uarg_flags_ok(BF, Q, flags, buf):
         return False
     change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_U_BASE] + uarg, -1, cpu, UARG_PUT, False, led)
+    if (flags & UARG_DEVMEM) != 0:
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, devmem_line(Q, buf), cpu, OWNER_ATOMICS, UARG_PUT, led)
     return True
 
 
@@ -1132,13 +1248,13 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
         elif op == ZC_COMPLETE:
             ok = zc_complete(S, cpu, other)
         elif op == FREE:
-            ok = free(S, cpu, skb)
+            ok = free(S, cpu, skb, np.int64(kind_[e]), other, ln)
         elif op == BUF_RELEASE:
-            ok = buf_release(S, cpu, buf, ln)
+            ok = buf_release(S, cpu, buf, ln, np.int64(pfn_[e]))
         elif op == UARG_GET:
-            ok = uarg_get(S, cpu, other)
+            ok = uarg_get(S, cpu, other, np.int64(kind_[e]), buf)
         elif op == UARG_PUT:
-            ok = uarg_put(S, cpu, other)
+            ok = uarg_put(S, cpu, other, np.int64(kind_[e]), buf)
         elif op == GROW:
             ok = grow(S, cpu, skb, buf, ln, other)
         else:
@@ -1163,11 +1279,11 @@ def pin_capacity(trace: np.ndarray) -> int:
     return n + 1
 
 
-def _state(n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int, n_pins: int) -> tuple:
+def _state(n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int, n_cpu: int, n_pins: int) -> tuple:
     """The engine's state, allocated here so the compiled loop needs no allocator: STATE's groups, then MISC."""
     n_slot = n_skb + 1
     n_uarg = max(n_uarg, 1)
-    n_lines = 2 * n_pfn + n_buf + n_uarg + 1 + n_slot
+    n_lines = 2 * n_pfn + max(n_buf, 1) + n_uarg + 1 + len(X_LINES) + max(n_cpu, 1) + n_slot
     dims = {"n_pfn": n_pfn, "n_buf": max(n_buf, 1), "n_uarg": n_uarg, "n_skb": n_skb, "n_slot": n_slot,
             "n_frag": n_slot * max_frags, "n_lines": n_lines, "n_pins": n_pins}
     out = []
@@ -1181,15 +1297,17 @@ def _state(n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int, n_pi
     return (*out, misc)
 
 
-def _params(pol: Policy, n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int) -> np.ndarray:
-    n_buf1, n_uarg1 = max(n_buf, 1), max(n_uarg, 1)
+def _params(pol: Policy, n_pfn: int, n_buf: int, n_uarg: int, n_skb: int, max_frags: int, n_cpu: int) -> np.ndarray:
+    n_buf1, n_uarg1, n_cpu1 = max(n_buf, 1), max(n_uarg, 1), max(n_cpu, 1)
     pc_base = n_pfn
     o_base = 2 * n_pfn
     u_base = o_base + n_buf1
     bind = u_base + n_uarg1
-    d_base = bind + 1
+    x_base = bind + 1
+    c_base = x_base + len(X_LINES)
+    d_base = c_base + n_cpu1
     return np.array([pol.page_mode, pol.owner_mode, int(pol.uarg), int(pol.batch), n_pfn, n_buf, n_uarg, n_skb,
-                     max_frags, pc_base, o_base, u_base, bind, d_base], dtype=np.int64)
+                     max_frags, pc_base, o_base, u_base, bind, d_base, x_base, c_base, n_cpu1], dtype=np.int64)
 
 
 def new_state(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS) -> tuple:
@@ -1199,7 +1317,7 @@ def new_state(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX
 
     pol = get(policy)
     s = T.sizes(trace)
-    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
+    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags, s["n_cpu"])
     return (_params(pol, *sizes), *_state(*sizes, 1 if pol.holds_pages else pin_capacity(trace)), L.new_array())
 
 
@@ -1217,8 +1335,9 @@ def step(S: tuple, op, kind, cpu, skb, other, buf, pfn, off, ln) -> bool:
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     args = {ALLOC: (buf, pfn, ln, off, kind), SKB_ALLOC: (skb,), ATTACH: (skb, buf, pfn, off, ln, other),
             CLONE: (skb, other), SPLIT: (skb, other, ln), SEGMENT: (skb, other, off, ln), EXPAND_HEAD: (skb,),
-            COALESCE: (skb, other), PULL: (skb, ln), ZC_COMPLETE: (other,), FREE: (skb,), BUF_RELEASE: (buf, ln),
-            UARG_GET: (other,), UARG_PUT: (other,), GROW: (skb, buf, ln, other)}
+            COALESCE: (skb, other), PULL: (skb, ln), ZC_COMPLETE: (other,), FREE: (skb, kind, other, ln),
+            BUF_RELEASE: (buf, ln, pfn), UARG_GET: (other, kind, buf), UARG_PUT: (other, kind, buf),
+            GROW: (skb, buf, ln, other)}
     ok = op in args and HANDLERS[op](S, np.int64(cpu), *(np.int64(a) for a in args[op]))
     apply(PG, BF, UA, SH, FR, LN, PR, MISC, Q, np.int64(cpu), np.int64(op), led)
     return bool(ok)
@@ -1230,11 +1349,12 @@ def snapshot(S: tuple) -> dict:
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = (np.asarray(a) for a in S)
     n_pfn, mf = int(Q[Q_N_PFN]), int(Q[Q_MAX_FRAGS])
     bases = ((0, "folio"), (int(Q[Q_PC_BASE]), "pincount"), (int(Q[Q_O_BASE]), "owner"),
-             (int(Q[Q_U_BASE]), "uarg"), (int(Q[Q_BIND]), "binding"), (int(Q[Q_D_BASE]), "dataref"))
+             (int(Q[Q_U_BASE]), "uarg"), (int(Q[Q_BIND]), "binding"), (int(Q[Q_X_BASE]), "x"),
+             (int(Q[Q_C_BASE]), "defer"), (int(Q[Q_D_BASE]), "dataref"))
 
     def name(line: int) -> tuple:
         base, kind = [b for b in bases if b[0] <= line][-1]
-        return (kind, line - base)
+        return X_LINES[line - base] if kind == "x" else (kind, line - base)
 
     skbs = {}
     for k in np.flatnonzero(SK[S_ALIVE]):
@@ -1249,8 +1369,9 @@ def snapshot(S: tuple) -> dict:
             "written": {name(int(i)) for i in np.flatnonzero(LN[WRITTEN])},
             "pages": {int(q): (int(PG[PTRS, q]), int(PG[PINNED, q])) for q in np.flatnonzero(PG[ALIVE][:n_pfn])},
             "pages_alive": int(MISC[M_PAGES_ALIVE]),
-            "buffers": {int(b): (bool(BF[B_HOLDER, b]), int(BF[B_BIAS, b])) for b in np.flatnonzero(BF[B_EXISTS])},
-            "uargs": {int(u): int(UA[U_PTRS, u]) for u in np.flatnonzero(UA[U_ACTIVE])},
+            "buffers": {int(b): (bool(BF[B_HOLDER, b]), int(BF[B_BIAS, b]), int(BF[B_PIPE, b]))
+                        for b in np.flatnonzero(BF[B_EXISTS])},
+            "uargs": {int(u): (int(UA[U_PTRS, u]), bool(UA[U_ACCT, u])) for u in np.flatnonzero(UA[U_ACTIVE])},
             "skbs": skbs,
             "ledger": {k: int(led[i]) for i, k in enumerate(SCALARS) if not k.startswith("leaked_")},
             "by_op": tuple(int(x) for x in led[BY_OP:BY_OP + T.N_OPS])}
@@ -1273,7 +1394,7 @@ def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_S
     s = T.sizes(trace)
     c = T.columns(trace)
     cols = [c[name] for name in T.EVENT.names]
-    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags)
+    sizes = (s["n_pfn"], s["n_buf"], s["n_uarg"], s["n_skb"], max_frags, s["n_cpu"])
     n_pins = 1 if pol.holds_pages else pin_capacity(trace)
     Q = _params(pol, *sizes)
 
@@ -1285,14 +1406,22 @@ def prepare(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_S
     return run
 
 
+def columns_cpus(columns: dict[str, np.ndarray]) -> int:
+    """trace.cpus() of a trace given as columns."""
+    deferred = columns["other"][(columns["op"] == FREE) & ((columns["kind"] & FREE_FLAGS) != 0)]
+    return max(int(columns["cpu"].max(initial=0)), int(deferred.max(initial=0))) + 1
+
+
 def replay_columns(columns: dict[str, np.ndarray], policy: Policy | str, sizes: dict[str, int], *,
                    max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:
     """Replay a trace given as contiguous columns (``trace.columns()``, or a compiled generator's) with its
-    id-space sizes (``trace.sizes()``, plus ``n_pins``, the pin records it may hold: :func:`pin_capacity`)."""
+    id-space sizes (``trace.sizes()``, plus ``n_pins``, the pin records it may hold: :func:`pin_capacity`; without
+    ``n_cpu`` it is read from the columns)."""
     from .policies import get
 
     pol = get(policy)
-    dims = (sizes["n_pfn"], sizes["n_buf"], sizes["n_uarg"], sizes["n_skb"], max_frags)
+    n_cpu = sizes.get("n_cpu") or columns_cpus(columns)
+    dims = (sizes["n_pfn"], sizes["n_buf"], sizes["n_uarg"], sizes["n_skb"], max_frags, n_cpu)
     led = L.new_array()
     _replay(*(columns[name] for name in T.EVENT.names), _params(pol, *dims),
             *_state(*dims, 1 if pol.holds_pages else sizes["n_pins"]), led)

@@ -19,13 +19,43 @@ Memory dies when the line that holds it reaches zero (a folio, a page_pool
 page, an owner) or, under the shared binding, when its holder lets go;
 dying pages that a live frag still covers are use-after-free.
 
-Rules taken from the kernel (v6.12 unless noted), each applied below:
+Rules taken from the kernel (v6.18, the same in v6.12 unless noted), each applied below:
 
 - MSG_ZEROCOPY (user memory): ``zerocopy_fill_skb_from_iter()``
-  (net/core/datagram.c) gets one ref per page through ``iov_iter_get_pages2()``
-  (one atomic per PTE-mapped page; one per PMD for a PMD-mapped THP,
-  ``gup_fast_pmd_leaf()`` in mm/gup.c), merges pages of one compound page
-  into one frag and gives the surplus back with one ``page_ref_sub()``.
+  (net/core/datagram.c) gets one ref per page through ``iov_iter_get_pages2()``,
+  one GUP call per skb pass, per iovec, per at most ``MAX_SKB_FRAGS - nr_frags``
+  pages; an ATTACH or GROW event is the pages of one call inside one folio (the
+  generators cut there). gup-fast (mm/gup.c) grabs each PTE-mapped page with
+  ``try_grab_folio_fast()`` and then calls ``folio_set_referenced()``
+  unconditionally: a locked ``set_bit()`` on the head page's flags (the same
+  cache line as its ``_refcount``), so FOLL_GET costs two atomics per page
+  (``gup_fast_pte_range()``), and a PMD-mapped THP two per leaf per call
+  (``gup_fast_pmd_leaf()``). Pages of one compound page merge into one frag
+  and the surplus goes back with one ``page_ref_sub()`` per merged run per
+  call. A full skb takes no more (``frag == MAX_SKB_FRAGS``: -EMSGSIZE before
+  any GUP), not even a merge.
+- Per sendmsg (``tcp_sendmsg_locked()``, ``msg_zerocopy_realloc()``,
+  ``msg_zerocopy_alloc()``, net/ipv4/tcp.c, net/core/skbuff.c):
+  ``mm_account_pinned_pages()`` adds to ``user->locked_vm`` with a cmpxchg
+  loop unless the sender has CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK
+  (``UARG_ACCOUNT``), and its first accounting of a ubuf_info takes
+  ``get_uid()``; a new ubuf_info is a notification skb (``sock_omalloc()``:
+  ``sk_omem_alloc``), takes an id (``atomic_inc_return(&sk->sk_zckey)``) and
+  the socket (``sock_hold()``); its completion (``__msg_zerocopy_callback()``)
+  gives the accounting back (``atomic_long_sub()``, ``free_uid()``), takes the
+  error queue's lock, drops the socket, and the notification skb is freed
+  (``sock_ofree()``). Devmem TX (v6.16) takes a binding ref per sendmsg
+  (``net_devmem_get_binding()``: ``refcount_inc_not_zero()``, a cmpxchg loop)
+  and drops it as the sendmsg returns (``UARG_DEVMEM``). Lines by offset in the
+  running kernel's BTF: ``user_struct.__count`` @0 and ``locked_vm`` @88 (two
+  lines); ``sock.sk_refcnt`` @128 with ``sk_error_queue.lock`` @164, ``sk_omem_alloc``
+  @368, ``sk_zckey`` @496 (three lines).
+- Deferred frees (``tcp_eat_recv_skb()`` -> ``skb_attempt_defer_free()``,
+  net/ipv4/tcp.c, net/core/skbuff.c): a received skb the reader is done with
+  is freed on the CPU that allocated it; the atomics the reader makes on that
+  CPU's defer list (and the flush's) are given by the event (``FREE_*``
+  flags), because they differ between v6.18 (lockless ``llist`` and an atomic
+  count, per NUMA node) and v6.12 (a spinlock), see the workloads.
 - page_pool: ``page_pool_alloc_frag_netmem()`` (net/core/page_pool.c) charges
   ``pp_ref_count`` once with a plain store and hands out slots with
   ``frag_users++``; ``page_pool_unref_netmem()``
@@ -34,13 +64,19 @@ Rules taken from the kernel (v6.12 unless noted), each applied below:
   pays ``atomic_long_sub_return()`` otherwise. A page given whole has a count
   of one, so its only put is a read.
 - Pipe pages: one ref per page-sized ``pipe_buffer`` (``splice_folio_into_pipe()``,
-  fs/splice.c), released one by one (``pipe_buf_release()``).
+  fs/splice.c), released one by one (``pipe_buf_release()``), as soon as the
+  sendmsg that sent them returns (``splice_to_socket()``: one sendmsg per 16
+  buffers), so a pipe may let go of part of its pages.
 - ubuf_info: one ref per shared info (``skb_zcopy_set()``,
   ``skb_zerocopy_clone()``, net/core/skbuff.c) and one per ``sendmsg`` while it
   runs (``msg_zerocopy_realloc()``; ``net_zcopy_put()`` in
   ``tcp_sendmsg_locked()``); the first is a plain store (``msg_zerocopy_alloc()``).
-- devmem: a frag ref is a ref on the dma-buf binding (``net_devmem_get_net_iov()``,
-  net/core/devmem.c, v6.16).
+- devmem: a frag ref is a ref on the dma-buf binding (``get_netmem()`` ->
+  ``net_devmem_get_net_iov()``, net/core/devmem.c, v6.16 to v6.19). The
+  ``skbuff_ref.h`` whose ``__skb_frag_ref()`` returns early for net_iov frags is
+  a prototype in a fork, proposed in review of the get_netmem patch
+  (``<Z22pVRcr-B624UcG@mini-arch>``), not upstream.
+- FOLL_PIN sets PG_referenced too: three atomics per page (per PMD leaf per call).
 - Slab memory (kmalloc'd objects up to ``KMALLOC_MAX_CACHE_SIZE``): ``sendpage_ok()`` is false for a
   ``PageSlab`` page (include/linux/net.h), so ``skb_splice_from_iter()`` WARNs and fails with -EIO
   before adding the frag (net/core/skbuff.c; its kernel-doc says it copies, the code does not): today's
@@ -78,6 +114,11 @@ from .policies import (OWNER_BINDING, OWNER_SHINFO, OWNER_SKB, PAGE_FIRST,
 PAGE = T.PAGE_SIZE
 FOLIO, PINCOUNT, OWNER, UARG, BINDING, DATAREF, HOLDER = "folio", "pincount", "owner", "uarg", "binding", "dataref", \
     "holder"
+# Lines with no refcount the model keeps, only atomics: the sending user's, the socket's, each CPU's defer list.
+USER, SOCK, DEFER = "user", "sock", "defer"
+USER_COUNT, USER_LOCKED_VM = 0, 1  # user_struct.__count (@0), .locked_vm (@88): two cache lines
+SOCK_REF, SOCK_OMEM, SOCK_ZCKEY = 0, 1, 2  # sk_refcnt + sk_error_queue.lock (@128, @164), sk_omem_alloc (@368),
+                                           # sk_zckey (@496): three cache lines of struct sock
 REF_KINDS = ("page_atomics", "pp_atomics", "owner_atomics", "pin_atomics")
 # memory whose own page count owns it in every design: page_pool pages, page_frag_cache pages
 OWN_FOLIO_KINDS = (*T.POOL_KINDS, T.MEM_PAGE_FRAG)
@@ -118,6 +159,7 @@ class Buffer:
     kind: int
     holder: bool = True  # the holder (mapping, pipe, pool, binding user) has not let go yet
     bias: int = 0  # page_pool: pp_ref_count the pool still holds for slots not handed out
+    pipe_held: set[int] = field(default_factory=set)  # pipe memory: the pages whose pipe buffers are not released
 
     def heads(self) -> list[int]:
         return list(range(self.pfn, self.pfn + self.pages, self.folio_pages))
@@ -130,12 +172,12 @@ class Replay:
     """Replays a trace under a policy. Use :func:`replay`."""
 
     def __init__(self, policy: Policy, *, n_pfn: int, n_buf: int, n_uarg: int, max_frags: int = T.MAX_SKB_FRAGS,
-                 **_):
+                 n_cpu: int = 1, **_):
         self.p = policy
         self.page_design = policy.page_mode != PAGE_NONE
         self.binding = policy.owner_mode == OWNER_BINDING
         self.max_frags = max_frags
-        self.n_pfn, self.n_buf, self.n_uarg = n_pfn, n_buf, n_uarg
+        self.n_pfn, self.n_buf, self.n_uarg, self.n_cpu = n_pfn, n_buf, n_uarg, n_cpu
         self.c = Counter()  # ledger scalars
         self.by_op = Counter()
         # memory
@@ -149,6 +191,7 @@ class Replay:
         # refcounts by line: (FOLIO, head), (OWNER, buf), (UARG, u), (BINDING, 0)
         self.count: Counter = Counter()
         self.uarg_active: dict[int, bool] = {}
+        self.uarg_acct: dict[int, bool] = {}  # mm_account_pinned_pages() accounted it (mmp.user is set)
         self.uarg_ptrs: Counter = Counter()
         self.pinsets: dict[tuple, list[tuple[int, list[int]]]] = {}  # pin owner -> pinned runs, in order
         # skbs
@@ -175,6 +218,8 @@ class Replay:
             self.c["lines"] += 1
         if self.last_cpu.get(line, cpu) != cpu:
             self.c["bounces"] += 1
+            if kind == "cmpxchg_atomics":
+                self.c["cmpxchg_bounces"] += 1
         self.last_cpu[line] = cpu
 
     def line_kind(self, line: tuple) -> str:
@@ -301,6 +346,18 @@ class Replay:
             self.c["completions"] += 1
             self.uarg_active[ident] = False
             self.unpin(line, cpu, op)
+            self.notify(ident, cpu, op)
+
+    def notify(self, u: int, cpu: int, op: int) -> None:
+        """__msg_zerocopy_callback(): the accounting goes back, the notification is queued on the error queue and
+        its skb freed (now if it merged into the queue's tail, else when read: sock_ofree() either way), and
+        the socket is dropped."""
+        if self.uarg_acct.pop(u, False):  # mm_unaccount_pinned_pages()
+            self.atomic((USER, USER_LOCKED_VM), cpu, "notif_atomics", op)  # atomic_long_sub()
+            self.atomic((USER, USER_COUNT), cpu, "cmpxchg_atomics", op)  # free_uid(): refcount_dec_and_lock()
+        self.atomic((SOCK, SOCK_REF), cpu, "notif_atomics", op)  # spin_lock_irqsave(&sk_error_queue.lock)
+        self.atomic((SOCK, SOCK_OMEM), cpu, "notif_atomics", op)  # sock_ofree()
+        self.atomic((SOCK, SOCK_REF), cpu, "notif_atomics", op)  # sock_put()
 
     def frag_free(self, b: Buffer, n: int, cpu: int, op: int) -> bool:
         """``n`` users page_frag_free() their fragments: each came out of the cache's pagecnt_bias (no
@@ -335,9 +392,10 @@ class Replay:
         b = self.buffers[f.buf]
         for h, qs in self.runs(f):
             calls = 1 if b.folio_pages >= T.PMD_PAGES else len(qs)
-            for _ in range(calls):  # try_get_folio(), then the bias (small folio) or _pincount (large)
+            for _ in range(calls):  # try_get_folio(), the bias (small folio) or _pincount (large), PG_referenced
                 self.atomic((FOLIO, h), cpu, "pin_atomics", op)
                 self.atomic((PINCOUNT, h) if b.folio_pages > 1 else (FOLIO, h), cpu, "pin_atomics", op)
+                self.atomic((FOLIO, h), cpu, "flag_atomics", op)
             for q in qs:
                 self.pinned[q] += 1
             self.pinsets.setdefault(self.pin_owner(f), []).append((h, qs))
@@ -359,7 +417,8 @@ class Replay:
         self.free_pages(orphans)
 
     def gup(self, f: Frag, cpu: int, op: int) -> None:
-        """iov_iter_get_pages2() refs every page, then the merged surplus goes back in one page_ref_sub()."""
+        """One GUP call's pages of the frag (iov_iter_get_pages2() -> gup-fast): a ref and PG_referenced per
+        PTE-mapped page, or per PMD leaf; then the merged surplus goes back in one page_ref_sub()."""
         b = self.buffers[f.buf]
         held = Counter(self.refset(f))
         for h, qs in self.runs(f):
@@ -368,6 +427,8 @@ class Replay:
             give_back = 1 if len(qs) > held[line] else 0
             for _ in range(gets + give_back - held[line]):  # the held ref itself is charged by apply()
                 self.atomic(line, cpu, "page_atomics", op)
+            for _ in range(gets):  # folio_set_referenced(): set_bit() on the head page's flags, every time
+                self.atomic(line, cpu, "flag_atomics", op)
 
     # ---- memory -------------------------------------------------------------
     def free_pages(self, pages) -> None:
@@ -469,13 +530,13 @@ class Replay:
         elif op == T.ZC_COMPLETE:
             ok = self.zc_complete(cpu, other)
         elif op == T.FREE:
-            ok = self.free(cpu, skb)
+            ok = self.free(cpu, skb, kind, other, length)
         elif op == T.BUF_RELEASE:
-            ok = self.buf_release(cpu, buf, length)
+            ok = self.buf_release(cpu, buf, length, pfn)
         elif op == T.UARG_GET:
-            ok = self.uarg_get(cpu, other)
+            ok = self.uarg_get(cpu, other, kind, buf)
         elif op == T.UARG_PUT:
-            ok = self.uarg_put(cpu, other)
+            ok = self.uarg_put(cpu, other, kind, buf)
         elif op == T.GROW:
             ok = self.grow(cpu, skb, buf, length, other)
         else:
@@ -499,6 +560,8 @@ class Replay:
             self.alive[q] = True
             self.head[q] = pfn + (q - pfn) // fp * fp
             self.page_buf[q] = buf
+        if kind == T.MEM_PIPE:
+            b.pipe_held = set(range(pfn, pfn + pages))
         self.pages_alive += pages
         self.c["pages_peak"] = max(self.c["pages_peak"], self.pages_alive)
         self.count[(OWNER, buf)] = 0
@@ -565,9 +628,11 @@ class Replay:
         return True
 
     def grow(self, cpu, skb, buf, length, uarg) -> bool:
-        """The last frag takes in the next ``length`` bytes of its folio (zerocopy_fill_skb_from_iter())."""
+        """The last frag takes in the next ``length`` bytes of its folio: one GUP call's pages, merged
+        (zerocopy_fill_skb_from_iter(), which refuses an skb that has all its frags before any GUP)."""
         s = self.skbs.get(skb)
-        if s is None or s.shinfo.dataref != 1 or not s.shinfo.frags or length <= 0:
+        if (s is None or s.shinfo.dataref != 1 or not s.shinfo.frags or length <= 0
+                or len(s.shinfo.frags) >= self.max_frags):
             return False
         f = s.shinfo.frags[-1]
         g = Frag(f.pfn, f.off, f.len + length, f.buf, f.uarg)
@@ -583,10 +648,12 @@ class Replay:
         s.shinfo.frags[-1] = g
         b = self.buffers[buf]
         if b.kind == T.MEM_USER:
-            if self.page_design:  # GUP refs the new pages; all of them go back in one page_ref_sub()
+            if self.page_design:  # GUP refs (and marks) the new pages; the refs go back in one page_ref_sub()
                 gets = 1 if b.folio_pages >= T.PMD_PAGES else len(new)
                 for _ in range(gets + 1):
                     self.atomic((FOLIO, last), cpu, "page_atomics", T.GROW)
+                for _ in range(gets):
+                    self.atomic((FOLIO, last), cpu, "flag_atomics", T.GROW)
             else:
                 self.pin(Frag(new[0], 0, len(new) * PAGE, buf, f.uarg), cpu, T.GROW)
         return True
@@ -757,11 +824,12 @@ class Replay:
             self.c["early_complete"] += 1
         return True
 
-    def free(self, cpu, skb) -> bool:
-        """kfree_skb(): dataref drops; the last user releases the frags (skb_release_data())."""
-        s = self.skbs.pop(skb, None)
-        if s is None:
+    def free(self, cpu, skb, flags=0, other=-1, atomics=0) -> bool:
+        """kfree_skb(): dataref drops; the last user releases the frags (skb_release_data()). With ``flags``, a
+        received skb the reader handed to skb_attempt_defer_free() (:func:`defer`)."""
+        if skb not in self.skbs or (flags and not self.defer(cpu, flags, other, atomics)):
             return False
+        s = self.skbs.pop(skb)
         sh = s.shinfo
         if sh.dataref > 1:  # skb_data_unref(): shared, so only dataref drops
             self.dataref(sh, -1, cpu)
@@ -771,21 +839,41 @@ class Replay:
             self.release_shinfo(sh, self.delta)
         return True
 
-    def buf_release(self, cpu, buf, frags) -> bool:
+    def defer(self, cpu, flags, other, atomics) -> bool:
+        """skb_attempt_defer_free(): the reader's atomics on the allocating CPU's defer list and, for the last
+        skb of a flush, the flush's; False (nothing done) if the flags do not fit."""
+        deferred, full = bool(flags & T.FREE_DEFERRED), bool(flags & T.FREE_FULL)
+        if (flags & ~T.FREE_FLAGS or deferred == full or (flags & T.FREE_FLUSH and not deferred)
+                or not 0 <= other < self.n_cpu or other == cpu or not 0 <= atomics <= 2):
+            return False
+        node, by = (cpu, other) if deferred else (other, cpu)
+        for _ in range(atomics):  # v6.18: atomic_long_inc_return(&defer_count), llist_add(); v6.12: defer_lock
+            self.atomic((DEFER, node), by, "defer_atomics", T.FREE)
+        if flags & T.FREE_FLUSH:  # skb_defer_free_flush() on the allocating CPU: llist_del_all() / defer_lock
+            self.atomic((DEFER, node), node, "defer_atomics", T.FREE)
+        return True
+
+    def buf_release(self, cpu, buf, frags, pfn=-1) -> bool:
         """The buffer's holder lets go (application reuse, pipe_buf_release(), pool drain, unbind); page_frag
-        memory: ``frags`` users page_frag_free() theirs."""
+        memory: ``frags`` users page_frag_free() theirs; pipe memory: with ``frags`` > 0 the pipe releases the
+        buffers of pages [pfn, pfn + frags) only, and lets go when it has released them all."""
         b = self.buffers.get(buf)
         if b is not None and b.kind == T.MEM_PAGE_FRAG and frags > 0:
             return self.frag_free(b, frags, cpu, T.BUF_RELEASE)
         if b is None or not b.holder:
             return False
         op = T.BUF_RELEASE
+        if b.kind == T.MEM_PIPE and frags > 0:
+            pages = range(pfn, pfn + frags)
+            if any(q not in b.pipe_held for q in pages):
+                return False
+            self.pipe_release(b, pages, cpu)
+            if b.pipe_held:
+                return True
+        elif b.kind == T.MEM_PIPE:
+            self.pipe_release(b, sorted(b.pipe_held), cpu)
         b.holder = False
         if self.binding:
-            if b.kind == T.MEM_PIPE:  # pipe_buf_release(): one put per page
-                for h in b.heads():
-                    for _ in b.folio_span(h):
-                        self.atomic((FOLIO, h), cpu, "page_atomics", op)
             self.unpin((HOLDER, buf), cpu, op)
             self.free_pages([q for q in range(b.pfn, b.pfn + b.pages) if self.pinned[q] == 0])
         elif b.kind == T.MEM_PAGE_FRAG:  # the page is used up: page_ref_sub_and_test(pagecnt_bias)
@@ -818,29 +906,68 @@ class Replay:
             self.change((OWNER, buf), -1, cpu, op, silent=b.kind == T.MEM_USER)
         elif b.kind == T.MEM_SLAB:  # kfree()
             self.free_pages(range(b.pfn, b.pfn + b.pages))
-        else:
+        elif b.kind != T.MEM_PIPE:  # (the pipe's pages went back one by one above)
             for h in b.heads():
-                units = len(b.folio_span(h)) if b.kind == T.MEM_PIPE else 1
-                self.change((FOLIO, h), -units, cpu, op, silent=b.kind == T.MEM_USER)
+                self.change((FOLIO, h), -1, cpu, op, silent=b.kind == T.MEM_USER)
         return True
 
-    def uarg_get(self, cpu, uarg) -> bool:
-        """tcp_sendmsg_locked() takes its ubuf_info; the first get creates it with a plain store."""
-        if uarg < 0 or uarg >= self.n_uarg:
+    def pipe_release(self, b: Buffer, pages, cpu: int) -> None:
+        """pipe_buf_release() of the pipe buffers of ``pages``: one put per page on its folio. Under the owner
+        designs the owner keeps them until it dies; under the shared binding the pages go back at once."""
+        op = T.BUF_RELEASE
+        b.pipe_held.difference_update(pages)
+        if self.binding:
+            for q in pages:
+                self.atomic((FOLIO, self.head[q]), cpu, "page_atomics", op)
+            self.free_pages([q for q in pages if self.pinned[q] == 0])
+        elif self.page_design:
+            units = Counter(self.head[q] for q in pages)
+            for h in sorted(units):
+                self.change((FOLIO, h), -units[h], cpu, op)
+
+    def devmem_line(self, buf: int) -> tuple:
+        """The refcount of a dma-buf's binding: the buffer's own, or the one shared binding."""
+        return (BINDING, 0) if self.binding else (OWNER, buf)
+
+    def uarg_get(self, cpu, uarg, flags=0, buf=-1) -> bool:
+        """tcp_sendmsg_locked() takes its ubuf_info: msg_zerocopy_realloc() extends the tail's (one ref), or
+        msg_zerocopy_alloc() makes a new one (a notification skb; its refcount set with a plain store);
+        mm_account_pinned_pages() with UARG_ACCOUNT; a devmem binding ref with UARG_DEVMEM."""
+        if uarg < 0 or uarg >= self.n_uarg or flags & ~T.UARG_FLAGS:
             return False
-        if not self.uarg_active.get(uarg, False):  # msg_zerocopy_alloc(): refcount_set(1)
+        if flags & T.UARG_DEVMEM and buf not in self.buffers:
+            return False
+        op = T.UARG_GET
+        new = not self.uarg_active.get(uarg, False)
+        if new:  # sock_omalloc(): the notification skb is charged to sk_omem_alloc
+            self.atomic((SOCK, SOCK_OMEM), cpu, "notif_atomics", op)
+            self.uarg_acct[uarg] = False
+        if flags & T.UARG_ACCOUNT:  # the cmpxchg loop on user->locked_vm; get_uid() on the first accounting
+            self.atomic((USER, USER_LOCKED_VM), cpu, "cmpxchg_atomics", op)
+            if not self.uarg_acct[uarg]:
+                self.atomic((USER, USER_COUNT), cpu, "notif_atomics", op)
+                self.uarg_acct[uarg] = True
+        if new:  # atomic_inc_return(&sk->sk_zckey), refcount_set(1), sock_hold()
+            self.atomic((SOCK, SOCK_ZCKEY), cpu, "notif_atomics", op)
             self.uarg_active[uarg] = True
             self.count[(UARG, uarg)] = 1
             self.init_line((UARG, uarg), cpu)
-            return True
-        self.change((UARG, uarg), +1, cpu, T.UARG_GET)
+            self.atomic((SOCK, SOCK_REF), cpu, "notif_atomics", op)
+        else:
+            self.change((UARG, uarg), +1, cpu, op)
+        if flags & T.UARG_DEVMEM:  # net_devmem_get_binding() -> net_devmem_lookup_dmabuf(): refcount_inc_not_zero()
+            self.atomic(self.devmem_line(buf), cpu, "cmpxchg_atomics", op)
         return True
 
-    def uarg_put(self, cpu, uarg) -> bool:
-        """... and drops it when it returns (net_zcopy_put())."""
-        if uarg < 0 or uarg >= self.n_uarg or not self.uarg_active.get(uarg, False):
+    def uarg_put(self, cpu, uarg, flags=0, buf=-1) -> bool:
+        """... and drops it when it returns (net_zcopy_put()), then the binding (net_devmem_dmabuf_binding_put())."""
+        if uarg < 0 or uarg >= self.n_uarg or not self.uarg_active.get(uarg, False) or flags & ~T.UARG_FLAGS:
+            return False
+        if flags & T.UARG_DEVMEM and buf not in self.buffers:
             return False
         self.change((UARG, uarg), -1, cpu, T.UARG_PUT)
+        if flags & T.UARG_DEVMEM:
+            self.atomic(self.devmem_line(buf), cpu, "owner_atomics", T.UARG_PUT)
         return True
 
     # ---- the end -----------------------------------------------------------
@@ -876,8 +1003,9 @@ class Replay:
                 "last_cpu": dict(self.last_cpu), "written": set(self.written),
                 "pages": {q: (self.ptrs[q], self.pinned[q]) for q, a in self.alive.items() if a},
                 "pages_alive": self.pages_alive,
-                "buffers": {k: (b.holder, b.bias) for k, b in self.buffers.items()},
-                "uargs": {u: self.uarg_ptrs[u] for u, a in self.uarg_active.items() if a},
+                "buffers": {k: (b.holder, b.bias, len(b.pipe_held)) for k, b in self.buffers.items()},
+                "uargs": {u: (self.uarg_ptrs[u], self.uarg_acct.get(u, False))
+                          for u, a in self.uarg_active.items() if a},
                 "skbs": skbs, "ledger": led, "by_op": tuple(int(self.by_op[i]) for i in range(T.N_OPS))}
 
 def replay(trace, policy: Policy, *, max_frags: int = T.MAX_SKB_FRAGS) -> Ledger:

@@ -16,7 +16,10 @@ twin's method on reachable states (:func:`steps`).
 
 :func:`explore` runs either implementation and returns a
 :class:`~.explorer_twin.Result`; :mod:`.explorer_story` tells a
-counterexample step by step.
+counterexample step by step. The checks chapter 08 calls (the binding's
+verdicts, the owner rules' mutants, the owner array's search, devmem TX's
+two rules) are at the end, with the owner array's bytes and costs
+re-exported from the twin.
 """
 
 from __future__ import annotations
@@ -28,52 +31,58 @@ from numba import njit
 
 from ..jit import CACHE
 from . import explorer_twin as X
-from .explorer_twin import Bounds, Result, Scenario
+from .explorer_twin import (Bounds, Result, Scenario, index_bits, owner_array_bytes, owner_array_costs,  # noqa: F401
+                            owner_array_fit, owner_runs)
 
 # ---- the parameter array -----------------------------------------------------------------------------
 (P_NB, P_NINIT, P_S, P_F, P_C, P_T, P_SW, P_OW, P_OFF_BUF, P_OFF_SH, P_OFF_OP, P_WIDTH, P_PAGE_MODE,
- P_OWNER_MODE, P_UARG, P_RULES, P_SPAN, P_OPS, P_DEPTH, P_MAX, P_NPERMS, P_KINDS) = range(22)
+ P_OWNER_MODE, P_UARG, P_RULES, P_SPAN, P_OPS, P_DEPTH, P_MAX, P_X, P_OFF_EXT, P_SLOTS, P_COPY_FB, P_SOCKET,
+ P_ORPHANS, P_SKB_HELD, P_HOLDS, P_NPERMS, P_KINDS) = range(30)
 # work-state scalars
-G_BIND, G_BUDGET, G_NSH, G_NOP, G_BAD = range(5)
-NG = 5
-MAX_SUCC = 512  # successors of one state, far above what the largest bounds make
+G_BIND, G_BUDGET, G_NSH, G_NOP, G_BAD, G_NEXT = range(6)
+NG = 6
+MAX_SUCC = 1024  # successors of one state, far above what the largest bounds make
 SCRATCH = 64
 
 USER, PIPE, POOL, DEVMEM, KMALLOC, COPY = X.USER, X.PIPE, X.POOL, X.DEVMEM, X.KMALLOC, X.COPY
-PUT, DROP, ATTACH_NEW, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND, COALESCE, COPYFB, FREE, HOLDER = range(12)
-assert (PUT, HOLDER) == (X.PUT, X.HOLDER)
+(PUT, DROP, UNBIND_W, ATTACH_NEW, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND, COALESCE, COPYFB, SHIFT, TRIM,
+ FRAG_LIST, SPLICE, ZC_RECEIVE, ORPHAN, FREE, HOLDER, PIPE_RELEASE, MUNMAP) = range(21)
+assert (PUT, MUNMAP, ORPHAN) == (X.PUT, X.MUNMAP, X.ORPHAN)
 UAF, EARLY, DOUBLE, LEAK = X.UAF, X.EARLY, X.DOUBLE, X.LEAK
 B_USED, B_HOLDER, B_ALIVE0, B_ALIVE1, B_PC0, B_PC1, B_OC, B_OALIVE, B_UC, B_DONE = range(10)
-BW = X.BW
+BW, EW = X.BW, X.EW
+PIPE_BUF, MAPPING, COPIED = X.PIPE_BUF, X.MAPPING, X.COPIED
 OWNER_FRAG, OWNER_SHINFO, OWNER_SKB, OWNER_BINDING = 1, 2, 3, 4
 PAGE_FIRST = 1
-R_CLONE, R_SPLIT, R_SEGMENT, R_EXPAND, R_COALESCE, R_COPY = (X.R_CLONE, X.R_SPLIT, X.R_SEGMENT, X.R_EXPAND,
-                                                           X.R_COALESCE, X.R_COPY)
+(R_CLONE, R_SPLIT, R_SEGMENT, R_EXPAND, R_COALESCE, R_COPY, R_SHIFT, R_SPLICE, R_MAP,
+ R_FRAGLIST) = (X.R_CLONE, X.R_SPLIT, X.R_SEGMENT, X.R_EXPAND, X.R_COALESCE, X.R_COPY, X.R_SHIFT, X.R_SPLICE,
+                X.R_MAP, X.R_FRAGLIST)
 
 
 def params(bounds: Bounds, scenario: Scenario, symmetry: bool = True) -> np.ndarray:
-    """The bounds, scenario and buffer symmetries as the kernel reads them."""
-    L = X.layout(bounds, scenario)
+    """The bounds, scenario and buffer symmetries as the kernel reads them (explorer_twin.Explorer.__init__)."""
+    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+    L = ex.L
     pol = scenario.policy
-    kinds = tuple(scenario.kinds) + (COPY,) * bounds.copies
-    perms = X.buffer_perms(scenario.kinds, bounds.copies) if symmetry else [tuple(range(L.nb))]
     head = [L.nb, L.ninit, L.s, L.f, L.c, L.t, L.sw, L.ow, L.off_buf, L.off_sh, L.off_op, L.width,
             pol.page_mode, pol.owner_mode, int(pol.uarg), scenario.rules, int(scenario.span), bounds.ops,
-            bounds.depth, bounds.max_states, len(perms)]
-    return np.array(head + list(kinds) + [b for perm in perms for b in perm], dtype=np.int64)
+            bounds.depth, bounds.max_states, L.x, L.off_ext, ex.slots, int(scenario.fallback == "copy"),
+            int(ex.socket), int(ex.orphans), int(ex.skb_held), int(ex.holds), len(ex.perms)]
+    assert len(head) == P_KINDS
+    return np.array(head + list(ex.kinds) + [b for perm in ex.perms for b in perm], dtype=np.int64)
 
 
 # ---- decoding and the canonical form -------------------------------------------------------------------
 @njit(cache=CACHE, _nrt=False)
-def _decode(v, P, G, W, SH, OP):
+def _decode(v, P, G, W, SH, OP, EX):
     nb, s, c, sw, ow = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW]
     G[G_BIND] = v[0]
     G[G_BUDGET] = v[1]
     G[G_BAD] = 0
     ob = P[P_OFF_BUF]
     for b in range(nb):
-        for k in range(10):
-            W[b, k] = v[ob + 10 * b + k]
+        for k in range(BW):
+            W[b, k] = v[ob + BW * b + k]
     osh = P[P_OFF_SH]
     nsh = 0
     for i in range(s):
@@ -82,6 +91,8 @@ def _decode(v, P, G, W, SH, OP):
         if SH[i, 0] + SH[i, 1] > 0:
             nsh += 1
     G[G_NSH] = nsh
+    for i in range(nsh):  # column sw, outside the record: it differs from the one before (explorer_twin's shinfos)
+        SH[i, sw] = 1 if i == 0 or not _same_row(SH, i, sw) else 0
     oop = P[P_OFF_OP]
     nop = 0
     for i in range(c):
@@ -90,6 +101,14 @@ def _decode(v, P, G, W, SH, OP):
         if OP[i, 0] > 0:
             nop += 1
     G[G_NOP] = nop
+    oex = P[P_OFF_EXT]
+    nex = 0
+    for i in range(P[P_X]):
+        EX[i, 0] = v[oex + EW * i]
+        EX[i, 1] = v[oex + EW * i + 1]
+        if EX[i, 0] > 0:
+            nex += 1
+    G[G_NEXT] = nex
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -115,6 +134,13 @@ def _rmask(m, P, perm_off):
             out |= 1 << (_rtok(i + 1, P, perm_off) - 1)
         i += 1
     return out
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _rcode(code, P, perm_off):
+    if code == 0:
+        return 0
+    return 1 + 4 * P[perm_off + (code - 1) // 4] + (code - 1) % 4
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -151,14 +177,15 @@ def _sort_seg(v, lo, n):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _encode(P, G, W, SH, OP, out, cand):
+def _encode(P, G, W, SH, OP, EX, out, cand):
     """The canonical form of the work state into ``out``: the smallest encoding over the buffer symmetries,
-    each with shared infos, skbs and op records sorted (cand is scratch of the same width)."""
-    nb, f, sw, ow = P[P_NB], P[P_F], P[P_SW], P[P_OW]
+    each with shared infos, skbs, op records and outside references sorted (cand is scratch of the same
+    width)."""
+    nb, f, s, sw, ow = P[P_NB], P[P_F], P[P_S], P[P_SW], P[P_OW]
     width = P[P_WIDTH]
     nperms = P[P_NPERMS]
-    nsh, nop = G[G_NSH], G[G_NOP]
-    o_fr, o_oh, o_ua, o_mem = 3, 3 + f, 4 + f, 5 + f
+    nsh, nop, nex = G[G_NSH], G[G_NOP], G[G_NEXT]
+    o_fr, o_oh, o_ua, o_mem, o_lost, o_nl, o_loh = 3, 3 + f, 4 + f, 5 + f, 5 + f + s, 6 + f + s, 7 + f + s
     for pi in range(nperms):
         po = P_KINDS + nb + pi * nb
         for k in range(width):
@@ -168,8 +195,8 @@ def _encode(P, G, W, SH, OP, out, cand):
         ob = P[P_OFF_BUF]
         for b in range(nb):
             nbk = P[po + b]
-            for k in range(10):
-                cand[ob + 10 * nbk + k] = W[b, k]
+            for k in range(BW):
+                cand[ob + BW * nbk + k] = W[b, k]
         osh = P[P_OFF_SH]
         for i in range(nsh):
             base = osh + i * sw
@@ -178,8 +205,7 @@ def _encode(P, G, W, SH, OP, out, cand):
             nf = SH[i, 2]
             cand[base + 2] = nf
             for k in range(nf):
-                code = SH[i, o_fr + k]
-                cand[base + o_fr + k] = 1 + 4 * P[po + (code - 1) // 4] + (code - 1) % 4
+                cand[base + o_fr + k] = _rcode(SH[i, o_fr + k], P, po)
             cand[base + o_oh] = _rmask(SH[i, o_oh], P, po)
             ua = SH[i, o_ua]
             cand[base + o_ua] = 1 + P[po + ua - 1] if ua else 0
@@ -187,6 +213,9 @@ def _encode(P, G, W, SH, OP, out, cand):
             for k in range(nm):
                 cand[base + o_mem + k] = 1 + _rmask(SH[i, o_mem + k] - 1, P, po)
             _sort_seg(cand, base + o_mem, nm)
+            cand[base + o_lost] = SH[i, o_lost]
+            cand[base + o_nl] = SH[i, o_nl]
+            cand[base + o_loh] = _rmask(SH[i, o_loh], P, po)
         _sort_rows(cand, osh, nsh, sw)
         oop = P[P_OFF_OP]
         for i in range(nop):
@@ -197,6 +226,11 @@ def _encode(P, G, W, SH, OP, out, cand):
                 cand[base + 1 + k] = _rtok(OP[i, 1 + k], P, po)
             _sort_seg(cand, base + 1, nt)
         _sort_rows(cand, oop, nop, ow)
+        oex = P[P_OFF_EXT]
+        for i in range(nex):
+            cand[oex + EW * i] = EX[i, 0]
+            cand[oex + EW * i + 1] = _rcode(EX[i, 1], P, po)
+        _sort_rows(cand, oex, nex, EW)
         if pi == 0 or _row_cmp(cand, 0, out, 0, width) < 0:
             for k in range(width):
                 out[k] = cand[k]
@@ -221,6 +255,8 @@ def _frag_lines(P, code, out, n):
         return n + 1
     if P[P_PAGE_MODE]:
         if kind == DEVMEM:
+            if P[P_SOCKET]:
+                return n
             out[n] = 1 + 2 * nb + b
             return n + 1
         if P[P_PAGE_MODE] == PAGE_FIRST:
@@ -250,32 +286,54 @@ def _frag_refs(P, SH, i, lo, hi, out, n):
     return n
 
 
+@njit(cache=CACHE, _nrt=False)
+def _frag_refs_arr(P, arr, lo, hi, out, n):
+    """_frag_refs of the codes arr[lo..hi]."""
+    if _per_holding(P):
+        return n
+    for k in range(lo, hi + 1):
+        n = _frag_lines(P, arr[k], out, n)
+    return n
+
+
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _code_mask(P, code, scratch):
-    """The lines one reference to frag ``code`` takes, as a bitmask."""
-    n = _frag_lines(P, code, scratch, 0)
-    m = 0
-    for j in range(n):
-        m |= 1 << (scratch[j] - 1)
-    return m
+def _code_hmask(P, code, scratch):
+    """The owner set (explorer_twin.Explorer.hmask) of one frag, as a bitmask."""
+    if not P[P_HOLDS]:
+        return 0
+    if _per_holding(P):
+        n = _frag_lines(P, code, scratch, 0)
+        m = 0
+        for j in range(n):
+            m |= 1 << (scratch[j] - 1)
+        return m
+    if P[P_SOCKET]:
+        b = (code - 1) // 4
+        if P[P_KINDS + b] == DEVMEM:
+            return 1 << (2 * P[P_NB] + b)
+    return 0
 
 
 @njit(cache=CACHE, _nrt=False)
-def _held_mask(P, SH, i, lo, hi, scratch):
-    """Distinct lines among frags lo..hi of shared info i as a bitmask (per-shared-info and per-skb owners)."""
+def _hmask_sh(P, SH, i, lo, hi, scratch):
+    """The owner set of frags lo..hi of shared info i."""
+    if not P[P_HOLDS]:
+        return 0
     m = 0
     for k in range(lo, hi + 1):
-        m |= _code_mask(P, SH[i, 3 + k], scratch)
+        m |= _code_hmask(P, SH[i, 3 + k], scratch)
     return m
 
 
 @njit(cache=CACHE, _nrt=False)
-def _new_holding(P, SH, j, bad_rule, gets, ng, scratch):
-    """Shared info j's owner set for its frags: (its mask, the gets with a ref on each, unless a mutant)."""
-    m = _held_mask(P, SH, j, 0, SH[j, 2] - 1, scratch)
-    if not bad_rule:
-        ng = _mask_tokens(m, gets, ng)
-    return m, ng
+def _hmask_arr(P, arr, lo, hi, scratch):
+    """The owner set of the codes arr[lo..hi]."""
+    if not P[P_HOLDS]:
+        return 0
+    m = 0
+    for k in range(lo, hi + 1):
+        m |= _code_hmask(P, arr[k], scratch)
+    return m
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -289,38 +347,54 @@ def _mask_tokens(m, out, n):
     return n
 
 
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _ok(P, rule):
+    return P[P_RULES] & rule != 0
+
+
 @njit(cache=CACHE, _nrt=False)
-def _live_covers(P, G, SH, b, p):
+def _covers(code, b, p):
+    shape = (code - 1) % 4
+    lo = 0 if shape <= 1 else 1
+    hi = 0 if shape == 0 else 1
+    return (code - 1) // 4 == b and lo <= p <= hi
+
+
+@njit(cache=CACHE, _nrt=False)
+def _live_covers(P, G, SH, EX, b, p):
+    """Whether a frag of a live skb, a pipe buffer or a mapping covers page p of buffer b."""
     for i in range(G[G_NSH]):
         if SH[i, 0] == 0:
             continue
         for k in range(SH[i, 2]):
-            code = SH[i, 3 + k]
-            shape = (code - 1) % 4
-            lo = 0 if shape <= 1 else 1
-            hi = 0 if shape == 0 else 1
-            if (code - 1) // 4 == b and lo <= p <= hi:
+            if _covers(SH[i, 3 + k], b, p):
                 return True
+    for i in range(G[G_NEXT]):
+        if _covers(EX[i, 1], b, p):
+            return True
     return False
 
 
 @njit(cache=CACHE, _nrt=False)
-def _kill(P, G, W, SH, b, p):
+def _kill(P, S, b, p):
+    G, W, SH, EX = S[0], S[1], S[2], S[4]
     if W[b, B_ALIVE0 + p]:
         W[b, B_ALIVE0 + p] = 0
-        if _live_covers(P, G, SH, b, p):
+        if _live_covers(P, G, SH, EX, b, p):
             G[G_BAD] |= 1 << UAF
 
 
 @njit(cache=CACHE, _nrt=False)
-def _complete(P, G, W, SH, b):
+def _complete(P, S, b):
+    G, W, SH, EX = S[0], S[1], S[2], S[4]
     W[b, B_DONE] = 1
-    if _live_covers(P, G, SH, b, 0) or _live_covers(P, G, SH, b, 1):
+    if _live_covers(P, G, SH, EX, b, 0) or _live_covers(P, G, SH, EX, b, 1):
         G[G_BAD] |= 1 << EARLY
 
 
 @njit(cache=CACHE, _nrt=False)
-def _get_ref(P, G, W, tok):
+def _get_ref(P, S, tok):
+    G, W = S[0], S[1]
     nb = P[P_NB]
     x = tok - 1
     if x < 2 * nb:
@@ -330,7 +404,7 @@ def _get_ref(P, G, W, tok):
         W[b, B_PC0 + p] += 1
     elif x < 3 * nb:
         b = x - 2 * nb
-        if not W[b, B_OALIVE]:
+        if W[b, B_OALIVE] != 1:
             G[G_BAD] |= 1 << UAF
         W[b, B_OC] += 1
     elif x < 4 * nb:
@@ -343,7 +417,8 @@ def _get_ref(P, G, W, tok):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _put_ref(P, G, W, SH, tok):
+def _put_ref(P, S, tok):
+    G, W = S[0], S[1]
     nb = P[P_NB]
     om = P[P_OWNER_MODE]
     x = tok - 1
@@ -354,7 +429,7 @@ def _put_ref(P, G, W, SH, tok):
             return
         W[b, B_PC0 + p] -= 1
         if W[b, B_PC0 + p] == 0:
-            _kill(P, G, W, SH, b, p)
+            _kill(P, S, b, p)
     elif x < 3 * nb:
         b = x - 2 * nb
         if W[b, B_OC] == 0 or not W[b, B_OALIVE]:
@@ -362,12 +437,15 @@ def _put_ref(P, G, W, SH, tok):
             return
         W[b, B_OC] -= 1
         if W[b, B_OC] == 0:
-            W[b, B_OALIVE] = 0
-            _kill(P, G, W, SH, b, 0)
-            _kill(P, G, W, SH, b, 1)
             kind = P[P_KINDS + b]
+            if kind == DEVMEM:
+                W[b, B_OALIVE] = 2  # the binding's free is queued (unbind_w)
+            else:
+                W[b, B_OALIVE] = 0
+                _kill(P, S, b, 0)
+                _kill(P, S, b, 1)
             if OWNER_FRAG <= om <= OWNER_SKB and (kind == USER or kind == DEVMEM):
-                _complete(P, G, W, SH, b)
+                _complete(P, S, b)
     elif x < 4 * nb:
         b = x - 3 * nb
         if W[b, B_UC] == 0:
@@ -375,23 +453,27 @@ def _put_ref(P, G, W, SH, tok):
             return
         W[b, B_UC] -= 1
         if W[b, B_UC] == 0:
-            _complete(P, G, W, SH, b)
+            _complete(P, S, b)
             if om == OWNER_BINDING and P[P_KINDS + b] == USER and not W[b, B_HOLDER]:
-                _kill(P, G, W, SH, b, 0)
-                _kill(P, G, W, SH, b, 1)
+                _kill(P, S, b, 0)
+                _kill(P, S, b, 1)
     else:
         if G[G_BIND] == 0:
             G[G_BAD] |= 1 << DOUBLE
             return
         G[G_BIND] -= 1
+        if G[G_BIND] == 0:  # the binding's last put: the dma-buf's free is queued (unbind_w)
+            for b in range(nb):
+                if P[P_KINDS + b] == DEVMEM and W[b, B_OALIVE] == 1 and not W[b, B_HOLDER]:
+                    W[b, B_OALIVE] = 2
 
 
 @njit(cache=CACHE, _nrt=False)
-def _apply(P, G, W, SH, gets, ng, puts, npu):
+def _apply(P, S, gets, ng, puts, npu):
     for k in range(ng):
-        _get_ref(P, G, W, gets[k])
+        _get_ref(P, S, gets[k])
     for k in range(npu):
-        _put_ref(P, G, W, SH, puts[k])
+        _put_ref(P, S, puts[k])
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -418,13 +500,26 @@ def _remove_sh(P, G, SH, i):
     G[G_NSH] = last
 
 
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _dataref(P, SH, i):
+    return SH[i, 0] + SH[i, 1] - SH[i, 5 + P[P_F] + P[P_S]]
+
+
 @njit(cache=CACHE, _nrt=False)
-def _release(P, G, W, SH, i, toks, n):
-    """dataref reached zero: append the shared info's references to toks, and remove it."""
-    f = P[P_F]
-    n = _frag_refs(P, SH, i, 0, SH[i, 2] - 1, toks, n)
+def _release(P, S, i, toks, n):
+    """dataref reached zero: append the shared info's references to toks, and remove it (under a live skb: a
+    use-after-free)."""
+    G, SH = S[0], S[2]
+    f, s = P[P_F], P[P_S]
+    nf, nl = SH[i, 2], SH[i, 6 + f + s]
+    if SH[i, 0]:
+        G[G_BAD] |= 1 << UAF
+    n = _frag_refs(P, SH, i, 0, nf - nl - 1, toks, n)
     if P[P_OWNER_MODE] == OWNER_SHINFO:
         n = _mask_tokens(SH[i, 3 + f], toks, n)
+    if nl and _ok(P, R_FRAGLIST):
+        n = _frag_refs(P, SH, i, nf - nl, nf - 1, toks, n)
+        n = _mask_tokens(SH[i, 7 + f + s], toks, n)
     if P[P_UARG] and SH[i, 4 + f]:
         toks[n] = 1 + 3 * P[P_NB] + SH[i, 4 + f] - 1
         n += 1
@@ -493,6 +588,114 @@ def _nskbs(G, SH):
     return n
 
 
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _unshared(P, SH, i):
+    """One skb, no dataref in flight, no frag_list (explorer_twin.Explorer.unshared)."""
+    return SH[i, 0] == 1 and SH[i, 1] == 0 and SH[i, 6 + P[P_F] + P[P_S]] == 0
+
+
+# ---- the owner invariant ------------------------------------------------------------------------------
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _holding(P, SH, i):
+    if P[P_OWNER_MODE] == OWNER_SHINFO:
+        return SH[i, 3 + P[P_F]]
+    if P[P_SKB_HELD]:
+        return SH[i, 5 + P[P_F]] - 1
+    return 0
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _set_holding(P, SH, i, m):
+    if P[P_OWNER_MODE] == OWNER_SHINFO:
+        SH[i, 3 + P[P_F]] = m
+    elif P[P_SKB_HELD]:
+        SH[i, 5 + P[P_F]] = 1 + m
+
+
+@njit(cache=CACHE, _nrt=False)
+def _rebalance(P, SH, i, new, get_ok, put_ok, gets, ng, puts, npu):
+    """explorer_twin.Explorer.rebalance: shared info i comes to hold the owner set ``new``; returns (ng, npu)."""
+    if not P[P_HOLDS]:
+        return ng, npu
+    old = _holding(P, SH, i)
+    if get_ok:
+        ng = _mask_tokens(new & ~old, gets, ng)
+    if put_ok:
+        npu = _mask_tokens(old & ~new, puts, npu)
+    _set_holding(P, SH, i, new)
+    return ng, npu
+
+
+@njit(cache=CACHE, _nrt=False)
+def _over(P, mask):
+    """The owner set needs more slots than the owner array has (explorer_twin.Explorer.over)."""
+    if P[P_SLOTS] == 0:
+        return False
+    nb = P[P_NB]
+    m = (mask >> (2 * nb)) & ((1 << nb) - 1)
+    n = 0
+    while m:
+        n += m & 1
+        m >>= 1
+    return n > P[P_SLOTS]
+
+
+@njit(cache=CACHE, _nrt=False)
+def _copy_slot(P, W0):
+    for b in range(P[P_NINIT], P[P_NB]):
+        if not W0[b, B_USED]:
+            return b
+    return -1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _fallback(P, W0, mask, has_devmem, counter):
+    """explorer_twin.Explorer.fallback for a shared info whose owner set becomes ``mask``: 0 it fits, -1 refused,
+    else 1 + the copy buffer; counts the refusals and copies in counter[0]."""
+    if not _over(P, mask):
+        return 0
+    counter[0] += 1
+    if P[P_COPY_FB]:
+        slot = _copy_slot(P, W0)
+        if slot >= 0 and not has_devmem:
+            return 1 + slot
+    return -1
+
+
+@njit(cache=CACHE, _nrt=False)
+def _copy_into(P, S, i, slot, gets, ng, toks, nt, scratch):
+    """explorer_twin.Explorer.copy_into: shared info i's data into copy buffer ``slot``; returns (ng, nt)."""
+    W, SH = S[1], S[2]
+    f, nb = P[P_F], P[P_NB]
+    W[slot, B_USED] = 1
+    W[slot, B_ALIVE0] = 1
+    W[slot, B_ALIVE1] = 0
+    W[slot, B_OALIVE] = 1 if OWNER_FRAG <= P[P_OWNER_MODE] <= OWNER_SKB else 0
+    code = 1 + 4 * slot
+    nf = SH[i, 2]
+    nt = _frag_refs(P, SH, i, 0, nf - 1, toks, nt)
+    if not _per_holding(P):
+        ng = _frag_lines(P, code, gets, ng)
+    ng, nt = _rebalance(P, SH, i, _code_hmask(P, code, scratch), True, _ok(P, R_COPY), gets, ng, toks, nt)
+    for q in range(nf):
+        SH[i, 3 + q] = 0
+    SH[i, 3] = code
+    SH[i, 2] = 1
+    if SH[i, 4 + f] and P[P_UARG]:
+        toks[nt] = 1 + 3 * nb + SH[i, 4 + f] - 1  # skb_zcopy_clear(): the completion, "copied"
+        nt += 1
+    SH[i, 4 + f] = 0
+    return ng, nt
+
+
+@njit(cache=CACHE, _nrt=False)
+def _has_devmem(P, SH, i):
+    for q in range(SH[i, 2]):
+        if P[P_KINDS + (SH[i, 3 + q] - 1) // 4] == DEVMEM:
+            return True
+    return False
+
+
 # ---- splits ---------------------------------------------------------------------------------------------
 @njit(cache=CACHE, _nrt=False)
 def _split_choice(P, SH, i, c, head, tail):
@@ -535,70 +738,92 @@ def _split_choice(P, SH, i, c, head, tail):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _split_gain(P, SH, i, head, nh, tail, nt, gets, toks, cnt):
-    """The gets a split of shared info i into head and tail needs (explorer_twin.multiset_gain): the frag
-    references of both halves beyond those of the frags before the cut, into gets; returns how many."""
+def _shift_choice(P, SH, i, c, head, tail):
+    """The c-th way skb_shift() can move a head of shared info i's frags (explorer_twin.Explorer.shift_choices):
+    the split's cuts, then all of them; (-1, -1) past the last."""
+    nf = SH[i, 2]
+    nsplit = nf - 1
+    for k in range(nf):
+        nsplit += 3 if (SH[i, 3 + k] - 1) % 4 == 1 else 1
+    if c < nsplit:
+        return _split_choice(P, SH, i, c, head, tail)
+    if c > nsplit:
+        return -1, -1
+    for q in range(nf):
+        head[q] = SH[i, 3 + q]
+    return nf, 0
+
+
+@njit(cache=CACHE, _nrt=False)
+def _gain(P, SH, i, head, nh, tail, nt, sign, out, toks, cnt):
+    """explorer_twin.multiset_gain into out: sign 1, the frag references of head and tail beyond shared info
+    i's (a split's or a shift's gets); sign -1, shared info i's beyond those of tail (a trim's puts). Returns
+    how many."""
     if _per_holding(P):
         return 0
-    for q in range(SCRATCH):
+    top = 4 * P[P_NB] + 2  # tokens are 1..1+4nb
+    for q in range(top):
         cnt[q] = 0
     for q in range(nh):
         n = _frag_lines(P, head[q], toks, 0)
         for r in range(n):
-            cnt[toks[r]] += 1
+            cnt[toks[r]] += sign
     for q in range(nt):
         n = _frag_lines(P, tail[q], toks, 0)
         for r in range(n):
-            cnt[toks[r]] += 1
+            cnt[toks[r]] += sign
     n = _frag_refs(P, SH, i, 0, SH[i, 2] - 1, toks, 0)
     for r in range(n):
-        cnt[toks[r]] -= 1
+        cnt[toks[r]] -= sign
     ng = 0
-    for t in range(1, SCRATCH):
+    for t in range(1, top):
         for _ in range(cnt[t]):
-            gets[ng] = t
+            out[ng] = t
             ng += 1
     return ng
 
 
 # ---- the work arrays ---------------------------------------------------------------------------------------
 # One state's successors are built in four groups of arrays, passed to every handler as tuples:
-#   S0 = (G0, W0, SH0, OP0)  the state being expanded, decoded (read only)
-#   S  = (G, W, SH, OP)      the successor being built (a copy of S0, then the step)
-#   O  = (SUCC, LAB, BAD, cand)  the successors out: canonical rows, step labels, violation bits; cand: scratch
-#   T  = (gets, puts, toks, scratch, cnt, head, tail)  token lists and scratch
+#   S0 = (G0, W0, SH0, OP0, EX0)  the state being expanded, decoded (read only)
+#   S  = (G, W, SH, OP, EX)       the successor being built (a copy of S0, then the step)
+#   O  = (SUCC, LAB, BAD, cand)   the successors out: canonical rows, step labels, violation bits; cand: scratch
+#   T  = (gets, puts, toks, scratch, cnt, head, tail, fb)  token lists and scratch; fb[0] counts fallbacks
 @njit(cache=CACHE)
 def _workspace(P):
     """The arrays S0, S, O and T for the parameters P."""
-    nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
-    S0 = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw), np.int64),
-          np.zeros((c + 1, ow), np.int64))
-    S = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw), np.int64),
-         np.zeros((c + 1, ow), np.int64))
+    nb, s, c, sw, ow, width, x = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH], P[P_X]
+    S0 = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw + 1), np.int64),
+          np.zeros((c + 1, ow), np.int64), np.zeros((x + 1, EW), np.int64))
+    S = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw + 1), np.int64),
+         np.zeros((c + 1, ow), np.int64), np.zeros((x + 1, EW), np.int64))
     O = (np.zeros((MAX_SUCC, width), np.int64), np.zeros((MAX_SUCC, 4), np.int64), np.zeros(MAX_SUCC, np.int64),
          np.zeros(width, np.int64))
     T = (np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64),
          np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64),
-         np.zeros(SCRATCH, np.int64))
+         np.zeros(SCRATCH, np.int64), np.zeros(1, np.int64))
     return S0, S, O, T
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _load(S0, S):
-    """The successor starts as a copy of the state (explorer_twin: ``self.decode(v)``)."""
-    for a0, a in ((S0[1], S[1]), (S0[2], S[2]), (S0[3], S[3])):
-        for i in range(a0.shape[0]):
+    """The successor starts as a copy of the state (explorer_twin: ``self.decode(v)``): the rows in use (a handler
+    initialises every row it appends: _new_sh, _add_op, _outside_ref)."""
+    G0 = S0[0]
+    for a0, a, n in ((S0[1], S[1], S0[1].shape[0]), (S0[2], S[2], G0[G_NSH]), (S0[3], S[3], G0[G_NOP]),
+                     (S0[4], S[4], G0[G_NEXT])):
+        for i in range(n):
             for k in range(a0.shape[1]):
                 a[i, k] = a0[i, k]
-    for k in range(S0[0].shape[0]):
-        S[0][k] = S0[0][k]
+    for k in range(G0.shape[0]):
+        S[0][k] = G0[k]
 
 
 @njit(cache=CACHE, _nrt=False)
 def _emit(P, S, O, k, l0, l1, l2, l3):
     """Successor k is the work state, reached by step (l0, l1, l2, l3): its label, violations and, if none,
     its canonical form. Returns k + 1."""
-    G, W, SH, OP = S
+    G, W, SH, OP, EX = S
     SUCC, LAB, BAD, cand = O
     LAB[k, 0] = l0
     LAB[k, 1] = l1
@@ -606,15 +831,15 @@ def _emit(P, S, O, k, l0, l1, l2, l3):
     LAB[k, 3] = l3
     BAD[k] = G[G_BAD]
     if G[G_BAD] == 0:
-        _encode(P, G, W, SH, OP, SUCC[k], cand)
+        _encode(P, G, W, SH, OP, EX, SUCC[k], cand)
     return k + 1
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _distinct(SH0, i, sw):
     """Shared info i differs from the one before it (explorer_twin.Explorer.shinfos: identical ones step
-    alike, so only the first steps)."""
-    return i == 0 or not _same_row(SH0, i, sw)
+    alike, so only the first steps); _decode notes it in column sw."""
+    return SH0[i, sw] != 0
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -629,7 +854,7 @@ def _distinct_member(SH0, i, j, o_mem):
 def put(P, S0, S, O, T, k):
     """The next reference an in-flight operation drops (a CPU drops them in order)."""
     G0, OP0 = S0[0], S0[3]
-    G, W, SH, OP = S
+    G, OP = S[0], S[3]
     ow = P[P_OW]
     for i in range(G0[G_NOP]):
         if i > 0 and _same_row(OP0, i, ow):
@@ -648,7 +873,7 @@ def put(P, S0, S, O, T, k):
                 OP[i, q] = OP[i, q + 1]
             OP[i, nt] = 0
             OP[i, 0] = nt - 1
-        _put_ref(P, G, W, SH, tok)
+        _put_ref(P, S, tok)
         k = _emit(P, S, O, k, PUT, i, tok, 0)
     return k
 
@@ -657,16 +882,32 @@ def put(P, S0, S, O, T, k):
 def drop(P, S0, S, O, T, k):
     """expand_head's dataref decrement on the old shared info; the last one releases it."""
     G0, SH0 = S0[0], S0[2]
-    G, W, SH, OP = S
+    G, SH, OP = S[0], S[2], S[3]
     toks = T[2]
     for i in range(G0[G_NSH]):
         if not _distinct(SH0, i, P[P_SW]) or SH0[i, 1] == 0:
             continue
         _load(S0, S)
         SH[i, 1] -= 1
-        if SH[i, 0] + SH[i, 1] == 0:
-            _add_op(P, G, OP, toks, _release(P, G, W, SH, i, toks, 0))
+        if _dataref(P, SH, i) == 0:
+            _add_op(P, G, OP, toks, _release(P, S, i, toks, 0))
         k = _emit(P, S, O, k, DROP, i, 0, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def unbind_w(P, S0, S, O, T, k):
+    """The workqueue runs __net_devmem_dmabuf_binding_free() (6.16+): the dma-buf is unmapped and detached."""
+    W0 = S0[1]
+    W = S[1]
+    for b in range(P[P_NB]):
+        if W0[b, B_OALIVE] != 2:
+            continue
+        _load(S0, S)
+        W[b, B_OALIVE] = 0
+        _kill(P, S, b, 0)
+        _kill(P, S, b, 1)
+        k = _emit(P, S, O, k, UNBIND_W, b, 0, 0)
     return k
 
 
@@ -684,7 +925,7 @@ def attach(P, S0, S, O, T, k):
     """A frag of a held buffer to an skb no one else shares (see _attach_frag)."""
     G0, SH0 = S0[0], S0[2]
     for i in range(G0[G_NSH]):
-        if _distinct(SH0, i, P[P_SW]) and SH0[i, 0] == 1 and not SH0[i, 1] and SH0[i, 2] < P[P_F]:
+        if _distinct(SH0, i, P[P_SW]) and _unshared(P, SH0, i) and SH0[i, 2] < P[P_F]:
             k = _attach_frag(P, S0, S, O, T, k, i)
     return k
 
@@ -692,14 +933,14 @@ def attach(P, S0, S, O, T, k):
 @njit(cache=CACHE, _nrt=False)
 def _attach_frag(P, S0, S, O, T, k, target):
     """A frag of each held buffer, in each shape, to shared info ``target`` (-1: a new one): skb_fill_page_desc()
-    and the frag's reference (explorer_twin.Explorer.attach_frag)."""
+    and the frag's reference; a devmem send's binding ref while it runs (explorer_twin.Explorer.attach_frag)."""
     W0, SH0 = S0[1], S0[2]
-    G, W, SH, OP = S
-    gets, puts, scratch = T[0], T[1], T[3]
+    G, W, SH, OP = S[0], S[1], S[2], S[3]
+    gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
     nb, f = P[P_NB], P[P_F]
     pm, ua = P[P_PAGE_MODE], P[P_UARG]
-    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
-    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
+    owner_design = OWNER_FRAG <= P[P_OWNER_MODE] <= OWNER_SKB
+    o_ua = 4 + f
     for b in range(P[P_NINIT]):
         kind = P[P_KINDS + b]
         if not W0[b, B_HOLDER] or (kind == KMALLOC and pm != 0):
@@ -710,31 +951,40 @@ def _attach_frag(P, S0, S, O, T, k, target):
         nshapes = 2 if (kind == POOL or not P[P_SPAN]) else 3
         for si in range(nshapes):
             shape = (0, 3)[si] if nshapes == 2 else (0, 1, 3)[si]
-            _load(S0, S)
             code = 1 + 4 * b + shape
+            fb = 0
+            if target >= 0 and P[P_SLOTS]:
+                m = _hmask_sh(P, SH0, target, 0, SH0[target, 2] - 1, scratch) | _code_hmask(P, code, scratch)
+                fb = _fallback(P, W0, m, _has_devmem(P, SH0, target) or kind == DEVMEM, T[7])
+                if fb < 0:
+                    continue
+            _load(S0, S)
             i = _new_sh(P, G, SH) if target < 0 else target
-            ng = 0
-            if not (per_sh or per_skb):
-                ng = _frag_lines(P, code, gets, 0)
+            ng = _frag_lines(P, code, gets, 0) if not _per_holding(P) else 0
+            npu = 0
+            nt = 0
+            if kind == DEVMEM and not owner_design:
+                lookup = 1 + 4 * nb if P[P_OWNER_MODE] == OWNER_BINDING else 1 + 2 * nb + b
+                gets[ng] = lookup
+                ng += 1
+                toks[0] = lookup
+                nt = 1
             nf = SH[i, 2]
             SH[i, 3 + nf] = code
             SH[i, 2] = nf + 1
-            new = _held_mask(P, SH, i, 0, nf, scratch)
-            if per_sh:
-                ng = _mask_tokens(new & ~SH[i, o_oh], gets, ng)
-                SH[i, o_oh] = new
-            if per_skb:
-                ng = _mask_tokens(new & ~(SH[i, o_mem] - 1), gets, ng)
-                SH[i, o_mem] = 1 + new
+            ng, npu = _rebalance(P, SH, i, _hmask_sh(P, SH, i, 0, nf, scratch), True, True, gets, ng, puts, npu)
             if ua and completes and SH[i, o_ua] == 0:
                 SH[i, o_ua] = b + 1  # skb_zcopy_set(): the shared info holds the send's ubuf_info
                 gets[ng] = 1 + 3 * nb + b
                 ng += 1
-            _apply(P, G, W, SH, gets, ng, puts, 0)
+            if fb:
+                ng, nt = _copy_into(P, S, i, fb - 1, gets, ng, toks, nt, scratch)
+            _apply(P, S, gets, ng, puts, npu)
+            _add_op(P, G, OP, toks, nt)
             if target < 0:
                 k = _emit(P, S, O, k, ATTACH_NEW, b, shape, 0)
             else:
-                k = _emit(P, S, O, k, ATTACH, target, b, shape)
+                k = _emit(P, S, O, k, ATTACH, target, b, shape | (COPIED if fb else 0))
     return k
 
 
@@ -742,11 +992,11 @@ def _attach_frag(P, S0, S, O, T, k, target):
 def clone(P, S0, S, O, T, k):
     """skb_clone(): the clone shares the shared info (dataref + 1); per-skb owners take their own refs."""
     G0, SH0 = S0[0], S0[2]
-    G, W, SH, OP = S
+    SH = S[2]
     gets, puts, scratch = T[0], T[1], T[3]
-    sw, o_mem = P[P_SW], 5 + P[P_F]
-    per_skb = P[P_OWNER_MODE] == OWNER_SKB
-    if _nskbs(G0, SH0) >= P[P_S]:
+    f, s, sw = P[P_F], P[P_S], P[P_SW]
+    o_mem = 5 + f
+    if _nskbs(G0, SH0) >= s:
         return k
     for i in range(G0[G_NSH]):
         if not _distinct(SH0, i, sw) or SH0[i, 0] == 0:
@@ -755,11 +1005,14 @@ def clone(P, S0, S, O, T, k):
             if not _distinct_member(SH0, i, j, o_mem):
                 continue
             _load(S0, S)
-            mask = _held_mask(P, SH, i, 0, SH[i, 2] - 1, scratch) if per_skb else 0
+            nown = SH[i, 2] - SH[i, 6 + f + s]
+            mask = _hmask_sh(P, SH, i, 0, nown - 1, scratch) if P[P_SKB_HELD] else 0
             ng = _mask_tokens(mask, gets, 0)
             SH[i, o_mem + SH[i, 0]] = 1 + mask
             SH[i, 0] += 1
-            _apply(P, G, W, SH, gets, ng, puts, 0)
+            if not _ok(P, R_CLONE):
+                SH[i, 5 + f + s] += 1  # the mutant: the clone takes no dataref
+            _apply(P, S, gets, ng, puts, 0)
             k = _emit(P, S, O, k, CLONE, i, j, 0)
     return k
 
@@ -768,15 +1021,13 @@ def clone(P, S0, S, O, T, k):
 def split(P, S0, S, O, T, k):
     """skb_split() of an skb no one else shares: a frag cut in two holds references in both halves."""
     G0, SH0 = S0[0], S0[2]
-    G, W, SH, OP = S
-    gets, puts, toks, scratch, cnt, head, tail = T
-    s, f, rules = P[P_S], P[P_F], P[P_RULES]
-    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
-    o_oh, o_mem = 3 + f, 5 + f
+    G, SH = S[0], S[2]
+    gets, puts, toks, scratch, cnt, head, tail = T[0], T[1], T[2], T[3], T[4], T[5], T[6]
+    s = P[P_S]
     if _nskbs(G0, SH0) >= s or G0[G_NSH] >= s:
         return k
     for i in range(G0[G_NSH]):
-        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] != 1 or SH0[i, 1] or SH0[i, 2] == 0:
+        if not _distinct(SH0, i, P[P_SW]) or not _unshared(P, SH0, i) or SH0[i, 2] == 0:
             continue
         ch = 0
         while True:
@@ -785,27 +1036,19 @@ def split(P, S0, S, O, T, k):
                 break
             _load(S0, S)
             npu = 0
+            ng = _gain(P, SH, i, head, nh, tail, nt, 1, gets, toks, cnt)
             j = _new_sh(P, G, SH)
             for q in range(nt):
                 SH[j, 3 + q] = tail[q]
             SH[j, 2] = nt
-            ng = _split_gain(P, SH, i, head, nh, tail, nt, gets, toks, cnt)
+            ng, npu = _rebalance(P, SH, i, _hmask_arr(P, head, 0, nh - 1, scratch), True, True, gets, ng, puts, npu)
+            ng, npu = _rebalance(P, SH, j, _hmask_arr(P, tail, 0, nt - 1, scratch), _ok(P, R_SPLIT), True, gets, ng,
+                                 puts, npu)
             for q in range(SH[i, 2]):
                 SH[i, 3 + q] = head[q] if q < nh else 0
             SH[i, 2] = nh
-            if per_sh or per_skb:
-                old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
-                keep = _held_mask(P, SH, i, 0, nh - 1, scratch)
-                moved, ng = _new_holding(P, SH, j, not rules & R_SPLIT, gets, ng, scratch)
-                npu = _mask_tokens(old & ~keep, puts, 0)
-                if per_sh:
-                    SH[i, o_oh] = keep
-                    SH[j, o_oh] = moved
-                else:
-                    SH[i, o_mem] = 1 + keep
-                    SH[j, o_mem] = 1 + moved
             ng = _inherit_uarg(P, SH, i, j, gets, ng)
-            _apply(P, G, W, SH, gets, ng, puts, npu)
+            _apply(P, S, gets, ng, puts, npu)
             k = _emit(P, S, O, k, SPLIT, i, ch, 0)
             ch += 1
     return k
@@ -813,13 +1056,12 @@ def split(P, S0, S, O, T, k):
 
 @njit(cache=CACHE, _nrt=False)
 def segment(P, S0, S, O, T, k):
-    """skb_segment(): a new skb from a run of another's frags, each piece referenced again."""
+    """skb_segment(): a new skb from a run of another's frags (a chain's included), each piece referenced
+    again."""
     G0, SH0 = S0[0], S0[2]
-    G, W, SH, OP = S
+    G, SH = S[0], S[2]
     gets, puts, scratch = T[0], T[1], T[3]
-    s, f = P[P_S], P[P_F]
-    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
-    o_oh, o_mem = 3 + f, 5 + f
+    s = P[P_S]
     if _nskbs(G0, SH0) >= s or G0[G_NSH] >= s:
         return k
     for i in range(G0[G_NSH]):
@@ -834,31 +1076,27 @@ def segment(P, S0, S, O, T, k):
                 for q in range(lo, hi + 1):
                     SH[j, 3 + q - lo] = SH[i, 3 + q]
                 SH[j, 2] = hi - lo + 1
-                if per_sh or per_skb:
-                    m, ng = _new_holding(P, SH, j, not P[P_RULES] & R_SEGMENT, gets, ng, scratch)
-                    if per_sh:
-                        SH[j, o_oh] = m
-                    else:
-                        SH[j, o_mem] = 1 + m
+                ng, _np = _rebalance(P, SH, j, _hmask_sh(P, SH, j, 0, hi - lo, scratch), _ok(P, R_SEGMENT), True,
+                                     gets, ng, puts, 0)
                 ng = _inherit_uarg(P, SH, i, j, gets, ng)
-                _apply(P, G, W, SH, gets, ng, puts, 0)
+                _apply(P, S, gets, ng, puts, 0)
                 k = _emit(P, S, O, k, SEGMENT, i, lo, hi)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
 def expand_head(P, S0, S, O, T, k):
-    """pskb_expand_head() on a cloned skb: a private shared info referencing the frags again; the old one's
-    dataref drops in a second step (drop)."""
+    """pskb_expand_head() on a cloned skb: a private shared info referencing the frags (a frag_list child's too)
+    again; the old one's dataref drops in a second step (drop)."""
     G0, SH0 = S0[0], S0[2]
-    G, W, SH, OP = S
+    G, SH = S[0], S[2]
     gets, puts, scratch = T[0], T[1], T[3]
-    f = P[P_F]
-    o_oh, o_mem = 3 + f, 5 + f
-    if G0[G_NSH] >= P[P_S]:
+    f, s = P[P_F], P[P_S]
+    o_mem, o_nl, o_loh = 5 + f, 6 + f + s, 7 + f + s
+    if G0[G_NSH] >= s:
         return k
     for i in range(G0[G_NSH]):
-        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0 or SH0[i, 0] + SH0[i, 1] < 2:
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0 or _dataref(P, SH0, i) < 2:
             continue
         for jm in range(SH0[i, 0]):
             if not _distinct_member(SH0, i, jm, o_mem):
@@ -866,18 +1104,23 @@ def expand_head(P, S0, S, O, T, k):
             _load(S0, S)
             member = _pop_member(P, SH, i, jm)  # per-skb owners: the skb's refs move with it
             SH[i, 1] += 1
-            nf = SH[i, 2]
+            nf, nl = SH[i, 2], SH[i, o_nl]
             ng = _frag_refs(P, SH, i, 0, nf - 1, gets, 0)
             j = _new_sh(P, G, SH)
             for q in range(nf):
                 SH[j, 3 + q] = SH[i, 3 + q]
             SH[j, 2] = nf
             SH[j, o_mem] = member
+            SH[j, o_nl] = nl
             if P[P_OWNER_MODE] == OWNER_SHINFO:
-                m, ng = _new_holding(P, SH, j, not P[P_RULES] & R_EXPAND, gets, ng, scratch)
-                SH[j, o_oh] = m
+                ng, _np = _rebalance(P, SH, j, _hmask_sh(P, SH, j, 0, nf - nl - 1, scratch), _ok(P, R_EXPAND), True,
+                                     gets, ng, puts, 0)
+            if P[P_HOLDS] and nl:
+                SH[j, o_loh] = _hmask_sh(P, SH, j, nf - nl, nf - 1, scratch)
+                if _ok(P, R_EXPAND):
+                    ng = _mask_tokens(SH[j, o_loh], gets, ng)
             ng = _inherit_uarg(P, SH, i, j, gets, ng)
-            _apply(P, G, W, SH, gets, ng, puts, 0)
+            _apply(P, S, gets, ng, puts, 0)
             k = _emit(P, S, O, k, EXPAND, i, jm, 0)
     return k
 
@@ -885,29 +1128,34 @@ def expand_head(P, S0, S, O, T, k):
 @njit(cache=CACHE, _nrt=False)
 def coalesce(P, S0, S, O, T, k):
     """skb_try_coalesce(): the frags of another skb appended to one no one else shares; moved with their
-    references, or referenced again if the other skb is cloned."""
-    G0, SH0 = S0[0], S0[2]
-    G, W, SH, OP = S
-    gets, puts, scratch = T[0], T[1], T[3]
-    f, ua = P[P_F], P[P_UARG]
-    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
-    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
+    references, or referenced again if the other skb is cloned. Refused for zerocopy and frag_list skbs."""
+    G0, W0, SH0 = S0[0], S0[1], S0[2]
+    G, SH, OP = S[0], S[2], S[3]
+    gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
+    f, s, ua = P[P_F], P[P_S], P[P_UARG]
+    o_ua, o_nl = 4 + f, 6 + f + s
     nsh0 = G0[G_NSH]
     for i in range(nsh0):
-        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] != 1 or SH0[i, 1]:
+        if not _distinct(SH0, i, P[P_SW]) or not _unshared(P, SH0, i):
             continue
         for src in range(nsh0):
-            if src == i or SH0[src, 0] == 0 or SH0[src, 1] or SH0[src, 2] == 0 or SH0[i, 2] + SH0[src, 2] > f:
+            if src == i or SH0[src, 0] == 0 or SH0[src, 1] or SH0[src, o_nl] or SH0[src, 2] == 0 or \
+                    SH0[i, 2] + SH0[src, 2] > f:
                 continue
             if ua and (SH0[i, o_ua] or SH0[src, o_ua]):
                 continue  # skb_try_coalesce() refuses zerocopy skbs
+            fb = 0
+            if P[P_SLOTS]:
+                m = _hmask_sh(P, SH0, i, 0, SH0[i, 2] - 1, scratch) | _hmask_sh(P, SH0, src, 0, SH0[src, 2] - 1,
+                                                                             scratch)
+                fb = _fallback(P, W0, m, _has_devmem(P, SH0, i) or _has_devmem(P, SH0, src), T[7])
+                if fb < 0:
+                    continue
             _load(S0, S)
-            ng = 0
-            npu = 0
+            ng = npu = nt = 0
             nd, ns = SH[i, 2], SH[src, 2]
             if SH[src, 0] > 1:  # from is cloned: the target references its copies
                 ng = _frag_refs(P, SH, src, 0, ns - 1, gets, 0)
-            moved = _held_mask(P, SH, src, 0, ns - 1, scratch)
             for q in range(ns):
                 SH[i, 3 + nd + q] = SH[src, 3 + q]
             SH[i, 2] = nd + ns
@@ -915,24 +1163,14 @@ def coalesce(P, S0, S, O, T, k):
                 for q in range(ns):
                     SH[src, 3 + q] = 0
                 SH[src, 2] = 0
-                if per_sh:
-                    npu = _mask_tokens(SH[src, o_oh], puts, 0)
-                    SH[src, o_oh] = 0
-                if per_skb:
-                    npu = _mask_tokens(SH[src, o_mem] - 1, puts, 0)
-                    SH[src, o_mem] = 1
-            if per_sh or per_skb:
-                held = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
-                extra = moved & ~held
-                if P[P_RULES] & R_COALESCE:  # coalesce across owners: a ref on each owner the target lacked
-                    ng = _mask_tokens(extra, gets, ng)
-                    held |= extra
-                if per_sh:
-                    SH[i, o_oh] = held
-                else:
-                    SH[i, o_mem] = 1 + held
-            _apply(P, G, W, SH, gets, ng, puts, npu)
-            k = _emit(P, S, O, k, COALESCE, i, src, 0)
+                ng, npu = _rebalance(P, SH, src, 0, True, True, gets, ng, puts, npu)
+            ng, npu = _rebalance(P, SH, i, _hmask_sh(P, SH, i, 0, nd + ns - 1, scratch), _ok(P, R_COALESCE), True,
+                                 gets, ng, puts, npu)
+            if fb:
+                ng, nt = _copy_into(P, S, i, fb - 1, gets, ng, toks, nt, scratch)
+            _apply(P, S, gets, ng, puts, npu)
+            _add_op(P, G, OP, toks, nt)
+            k = _emit(P, S, O, k, COALESCE, i, src, COPIED if fb else 0)
     return k
 
 
@@ -941,75 +1179,230 @@ def copy(P, S0, S, O, T, k):
     """The copy fallback (skb_copy_ubufs()): the data goes into fresh kernel pages, the old references are dropped
     one by one afterwards. Not for device memory (unreadable: -EFAULT); today only zerocopy skbs."""
     G0, W0, SH0 = S0[0], S0[1], S0[2]
-    G, W, SH, OP = S
+    G, OP = S[0], S[3]
     gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
-    nb, f, ua = P[P_NB], P[P_F], P[P_UARG]
-    om = P[P_OWNER_MODE]
-    per_sh, per_skb = om == OWNER_SHINFO, om == OWNER_SKB
-    o_oh, o_ua, o_mem = 3 + f, 4 + f, 5 + f
-    slot = -1
-    for b in range(P[P_NINIT], nb):
-        if not W0[b, B_USED]:
-            slot = b
-            break
-    if om == OWNER_BINDING or slot < 0:
+    ua = P[P_UARG]
+    o_ua = 4 + P[P_F]
+    slot = _copy_slot(P, W0)
+    if P[P_OWNER_MODE] == OWNER_BINDING or slot < 0:
         return k
     for i in range(G0[G_NSH]):
-        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] != 1 or SH0[i, 1]:
+        if not _distinct(SH0, i, P[P_SW]) or not _unshared(P, SH0, i):
             continue
         any_other = False
-        has_devmem = False
         for q in range(SH0[i, 2]):
-            kind = P[P_KINDS + (SH0[i, 3 + q] - 1) // 4]
-            if kind != COPY:
+            if P[P_KINDS + (SH0[i, 3 + q] - 1) // 4] != COPY:
                 any_other = True
-            if kind == DEVMEM:
-                has_devmem = True
-        if not any_other or has_devmem or (ua and SH0[i, o_ua] == 0):
+        if not any_other or _has_devmem(P, SH0, i) or (ua and SH0[i, o_ua] == 0):
             continue
         _load(S0, S)
-        W[slot, B_USED] = 1
-        W[slot, B_ALIVE0] = 1
-        W[slot, B_ALIVE1] = 0
-        W[slot, B_OALIVE] = 1 if OWNER_FRAG <= om <= OWNER_SKB else 0
-        code = 1 + 4 * slot
-        nf = SH[i, 2]
-        nt = _frag_refs(P, SH, i, 0, nf - 1, toks, 0)
-        ng = 0
-        if not (per_sh or per_skb):
-            ng = _frag_lines(P, code, gets, 0)
-        if per_sh or per_skb:
-            old = SH[i, o_oh] if per_sh else SH[i, o_mem] - 1
-            new = _code_mask(P, code, scratch)
-            ng = _mask_tokens(new, gets, ng)
-            if P[P_RULES] & R_COPY:
-                nt = _mask_tokens(old, toks, nt)
-            if per_sh:
-                SH[i, o_oh] = new
-            else:
-                SH[i, o_mem] = 1 + new
-        for q in range(nf):
-            SH[i, 3 + q] = 0
-        SH[i, 3] = code
-        SH[i, 2] = 1
-        if SH[i, o_ua] and ua:
-            toks[nt] = 1 + 3 * nb + SH[i, o_ua] - 1  # skb_zcopy_clear(): the completion, "copied"
-            nt += 1
-        SH[i, o_ua] = 0
-        _apply(P, G, W, SH, gets, ng, puts, 0)
+        ng, nt = _copy_into(P, S, i, slot, gets, 0, toks, 0, scratch)
+        _apply(P, S, gets, ng, puts, 0)
         _add_op(P, G, OP, toks, nt)
         k = _emit(P, S, O, k, COPYFB, i, 0, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def free(P, S0, S, O, T, k):
-    """kfree_skb() -> skb_release_data(): dataref drops; at zero the shared info's references go."""
+def shift(P, S0, S, O, T, k):
+    """skb_shift() (tcp_shift_skb_data(), tcp_grow_skb()): a head of one unshared skb's frags to another's end;
+    a frag cut in two takes one more reference (explorer_twin.Explorer.shift)."""
+    G0, W0, SH0 = S0[0], S0[1], S0[2]
+    G, SH, OP = S[0], S[2], S[3]
+    gets, puts, toks, scratch, cnt, head, tail = T[0], T[1], T[2], T[3], T[4], T[5], T[6]
+    f, ua = P[P_F], P[P_UARG]
+    o_ua = 4 + f
+    nsh0 = G0[G_NSH]
+    for i in range(nsh0):
+        if not _distinct(SH0, i, P[P_SW]) or not _unshared(P, SH0, i):
+            continue
+        for src in range(nsh0):
+            if src == i or not _unshared(P, SH0, src) or SH0[src, 2] == 0:
+                continue
+            if ua and (SH0[i, o_ua] or SH0[src, o_ua]):
+                continue  # skb_shift() refuses zerocopy skbs
+            ch = 0
+            while True:
+                nh, ntl = _shift_choice(P, SH0, src, ch, head, tail)
+                if nh < 0:
+                    break
+                c = ch
+                ch += 1
+                nd = SH0[i, 2]
+                if nd + nh > f:
+                    continue
+                fb = 0
+                if P[P_SLOTS]:
+                    m = _hmask_sh(P, SH0, i, 0, nd - 1, scratch) | _hmask_arr(P, head, 0, nh - 1, scratch)
+                    dev = _has_devmem(P, SH0, i)
+                    for q in range(nh):
+                        if P[P_KINDS + (head[q] - 1) // 4] == DEVMEM:
+                            dev = True
+                    fb = _fallback(P, W0, m, dev, T[7])
+                    if fb < 0:
+                        continue
+                _load(S0, S)
+                ng = _gain(P, SH, src, head, nh, tail, ntl, 1, gets, toks, cnt)
+                npu = nt = 0
+                ng, npu = _rebalance(P, SH, src, _hmask_arr(P, tail, 0, ntl - 1, scratch), True, True, gets, ng,
+                                     puts, npu)
+                for q in range(nh):
+                    SH[i, 3 + nd + q] = head[q]
+                SH[i, 2] = nd + nh
+                ng, npu = _rebalance(P, SH, i, _hmask_sh(P, SH, i, 0, nd + nh - 1, scratch), _ok(P, R_SHIFT), True,
+                                     gets, ng, puts, npu)
+                for q in range(SH[src, 2]):
+                    SH[src, 3 + q] = tail[q] if q < ntl else 0
+                SH[src, 2] = ntl
+                if fb:
+                    ng, nt = _copy_into(P, S, i, fb - 1, gets, ng, toks, nt, scratch)
+                _apply(P, S, gets, ng, puts, npu)
+                _add_op(P, G, OP, toks, nt)
+                k = _emit(P, S, O, k, SHIFT, i, src, c | (COPIED if fb else 0))
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def trim_head(P, S0, S, O, T, k):
+    """__pskb_trim_head() (tcp_trim_head()): the fully acked frags of an unshared skb dropped, a partly acked one
+    kept; owners no longer used are put (explorer_twin.Explorer.trim_head)."""
     G0, SH0 = S0[0], S0[2]
-    G, W, SH, OP = S
+    SH = S[2]
+    gets, puts, toks, scratch, cnt, head, tail = T[0], T[1], T[2], T[3], T[4], T[5], T[6]
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or not _unshared(P, SH0, i) or SH0[i, 2] == 0:
+            continue
+        ch = 0
+        while True:
+            nh, ntl = _split_choice(P, SH0, i, ch, head, tail)
+            if nh < 0:
+                break
+            _load(S0, S)
+            npu = _gain(P, SH, i, head, 0, tail, ntl, -1, puts, toks, cnt)
+            ng, npu = _rebalance(P, SH, i, _hmask_arr(P, tail, 0, ntl - 1, scratch), True, True, gets, 0, puts, npu)
+            for q in range(SH[i, 2]):
+                SH[i, 3 + q] = tail[q] if q < ntl else 0
+            SH[i, 2] = ntl
+            _apply(P, S, gets, ng, puts, npu)
+            k = _emit(P, S, O, k, TRIM, i, ch, 0)
+            ch += 1
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def frag_list(P, S0, S, O, T, k):
+    """An skb joins another's frag_list (skb_gro_receive_list()): its frags, references and owner set ride along;
+    the parent's release releases it (explorer_twin.Explorer.frag_list)."""
+    G0, SH0 = S0[0], S0[2]
+    G, SH = S[0], S[2]
+    f, s = P[P_F], P[P_S]
+    o_ua, o_nl, o_loh = 4 + f, 6 + f + s, 7 + f + s
+    nsh0 = G0[G_NSH]
+    for i in range(nsh0):
+        if not _distinct(SH0, i, P[P_SW]) or not _unshared(P, SH0, i) or SH0[i, o_ua]:
+            continue
+        for c in range(nsh0):
+            if c == i or not _unshared(P, SH0, c) or SH0[c, o_ua] or SH0[c, 2] == 0 or SH0[i, 2] + SH0[c, 2] > f:
+                continue
+            _load(S0, S)
+            nd, nc = SH[i, 2], SH[c, 2]
+            for q in range(nc):
+                SH[i, 3 + nd + q] = SH[c, 3 + q]
+            SH[i, 2] = nd + nc
+            SH[i, o_nl] = nc
+            SH[i, o_loh] = _holding(P, SH, c)
+            _remove_sh(P, G, SH, c)
+            k = _emit(P, S, O, k, FRAG_LIST, i, c, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def _outside_ref(P, S0, S, O, T, k, typ, rule, op):
+    """A pipe buffer or a user mapping of one frag of a live skb, holding what a frag reference holds
+    (explorer_twin.Explorer.outside_ref)."""
+    G0, SH0 = S0[0], S0[2]
+    G, EX = S[0], S[4]
+    gets, puts = T[0], T[1]
+    f, s, ua = P[P_F], P[P_S], P[P_UARG]
+    if G0[G_NEXT] >= P[P_X]:
+        return k
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0 or (ua and SH0[i, 4 + f]):
+            continue
+        user = False  # skb_orphan_frags_rx() copied it on local delivery
+        for q in range(SH0[i, 2]):
+            if P[P_KINDS + (SH0[i, 3 + q] - 1) // 4] == USER:
+                user = True
+        if user:
+            continue
+        nf = SH0[i, 2] if typ == PIPE_BUF else SH0[i, 2] - SH0[i, 6 + f + s]
+        for q in range(nf):
+            code = SH0[i, 3 + q]
+            dup = False
+            for r in range(q):
+                if SH0[i, 3 + r] == code:
+                    dup = True
+            if dup:
+                continue
+            b, shape = (code - 1) // 4, (code - 1) % 4
+            kind = P[P_KINDS + b]
+            if kind == DEVMEM:
+                continue
+            if typ == MAPPING and ((kind != PIPE and kind != POOL and kind != COPY) or (shape != 0 and shape != 3)):
+                continue
+            _load(S0, S)
+            EX[G[G_NEXT], 0] = typ
+            EX[G[G_NEXT], 1] = code
+            G[G_NEXT] += 1
+            ng = _frag_lines(P, code, gets, 0) if _ok(P, rule) else 0
+            _apply(P, S, gets, ng, puts, 0)
+            k = _emit(P, S, O, k, op, i, q, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def splice_bits(P, S0, S, O, T, k):
+    """skb_splice_bits() -> spd_fill_page(): a frag into a pipe buffer that outlives the skb (_outside_ref)."""
+    return _outside_ref(P, S0, S, O, T, k, PIPE_BUF, R_SPLICE, SPLICE)
+
+
+@njit(cache=CACHE, _nrt=False)
+def zerocopy_receive(P, S0, S, O, T, k):
+    """tcp_zerocopy_receive(): a whole-page frag mapped into user space (_outside_ref)."""
+    return _outside_ref(P, S0, S, O, T, k, MAPPING, R_MAP, ZC_RECEIVE)
+
+
+@njit(cache=CACHE, _nrt=False)
+def orphan(P, S0, S, O, T, k):
+    """skb_orphan() under the prototype's devmem rule: an skb's socket refs go before the skb does."""
+    G0, SH0 = S0[0], S0[2]
+    G, SH, OP = S[0], S[2], S[3]
     toks = T[2]
     o_mem = 5 + P[P_F]
-    per_sh, per_skb = P[P_OWNER_MODE] == OWNER_SHINFO, P[P_OWNER_MODE] == OWNER_SKB
+    if not P[P_ORPHANS]:
+        return k
+    for i in range(G0[G_NSH]):
+        if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0:
+            continue
+        for j in range(SH0[i, 0]):
+            m = SH0[i, o_mem + j]
+            if not _distinct_member(SH0, i, j, o_mem) or m == 1:
+                continue
+            _load(S0, S)
+            SH[i, o_mem + j] = 1
+            _add_op(P, G, OP, toks, _mask_tokens(m - 1, toks, 0))
+            k = _emit(P, S, O, k, ORPHAN, i, j, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def free(P, S0, S, O, T, k):
+    """kfree_skb() -> skb_release_data(): dataref drops; at zero the shared info's references go (and its
+    frag_list child's)."""
+    G0, SH0 = S0[0], S0[2]
+    G, SH, OP = S[0], S[2], S[3]
+    toks = T[2]
+    o_mem = 5 + P[P_F]
     for i in range(G0[G_NSH]):
         if not _distinct(SH0, i, P[P_SW]) or SH0[i, 0] == 0:
             continue
@@ -1018,12 +1411,9 @@ def free(P, S0, S, O, T, k):
                 continue
             _load(S0, S)
             member = _pop_member(P, SH, i, jm)
-            nt = _mask_tokens(member - 1, toks, 0) if per_skb else 0
-            if SH[i, 0] + SH[i, 1] > 0:  # shared: only dataref drops
-                if per_sh and not P[P_RULES] & R_CLONE:
-                    nt = _mask_tokens(SH[i, 3 + P[P_F]], toks, nt)  # the mutant: every skb drops the owner refs
-            else:
-                nt = _release(P, G, W, SH, i, toks, nt)
+            nt = _mask_tokens(member - 1, toks, 0) if P[P_SKB_HELD] else 0
+            if _dataref(P, SH, i) <= 0:
+                nt = _release(P, S, i, toks, nt)
             _add_op(P, G, OP, toks, nt)
             k = _emit(P, S, O, k, FREE, i, jm, 0)
     return k
@@ -1031,9 +1421,10 @@ def free(P, S0, S, O, T, k):
 
 @njit(cache=CACHE, _nrt=False)
 def holder(P, S0, S, O, T, k):
-    """The holder lets go: munmap() and sendmsg()'s return, pipe_buf_release(), the pool's drain, unbind."""
+    """The holder lets go: munmap() and sendmsg()'s return, pipe_buf_release(), the pool's drain, unbind (the
+    netlink socket's binding ref only)."""
     W0 = S0[1]
-    G, W, SH, OP = S
+    G, W, OP = S[0], S[1], S[3]
     toks = T[2]
     nb, pm = P[P_NB], P[P_PAGE_MODE]
     binding = P[P_OWNER_MODE] == OWNER_BINDING
@@ -1045,9 +1436,12 @@ def holder(P, S0, S, O, T, k):
         kind = P[P_KINDS + b]
         nt = 0
         if binding:
-            if not (kind == USER and W[b, B_UC]):  # memory goes back now, unless pinned by its ubuf_info
-                _kill(P, G, W, SH, b, 0)
-                _kill(P, G, W, SH, b, 1)
+            if kind == DEVMEM:
+                toks[0] = 1 + 4 * nb  # the memory lives until the binding's last put
+                nt = 1
+            elif not (kind == USER and W[b, B_UC]):  # memory goes back now, unless pinned by its ubuf_info
+                _kill(P, S, b, 0)
+                _kill(P, S, b, 1)
         elif pm:
             if kind == USER or kind == PIPE or kind == POOL:
                 toks[0] = 1 + 2 * b
@@ -1057,8 +1451,8 @@ def holder(P, S0, S, O, T, k):
                 toks[0] = 1 + 2 * nb + b
                 nt = 1
             else:  # kmalloc: kfree() at once (it could not be sent)
-                _kill(P, G, W, SH, b, 0)
-                _kill(P, G, W, SH, b, 1)
+                _kill(P, S, b, 0)
+                _kill(P, S, b, 1)
         elif kind == POOL:
             toks[0] = 1 + 2 * b
             toks[1] = 2 + 2 * b
@@ -1074,8 +1468,44 @@ def holder(P, S0, S, O, T, k):
     return k
 
 
+@njit(cache=CACHE, _nrt=False)
+def _outside_release(P, S0, S, O, T, k, typ, rule, op):
+    """A pipe buffer or a mapping goes: what it holds is put (explorer_twin.Explorer.outside_release)."""
+    G0, EX0 = S0[0], S0[4]
+    G, EX = S[0], S[4]
+    gets, puts = T[0], T[1]
+    for q in range(G0[G_NEXT]):
+        if EX0[q, 0] != typ or (q > 0 and EX0[q, 0] == EX0[q - 1, 0] and EX0[q, 1] == EX0[q - 1, 1]):
+            continue
+        _load(S0, S)
+        code = EX[q, 1]
+        for r in range(q, G[G_NEXT] - 1):
+            EX[r, 0] = EX[r + 1, 0]
+            EX[r, 1] = EX[r + 1, 1]
+        G[G_NEXT] -= 1
+        EX[G[G_NEXT], 0] = 0
+        EX[G[G_NEXT], 1] = 0
+        npu = _frag_lines(P, code, puts, 0) if _ok(P, rule) else 0
+        _apply(P, S, gets, 0, puts, npu)
+        k = _emit(P, S, O, k, op, q, 0, 0)
+    return k
+
+
+@njit(cache=CACHE, _nrt=False)
+def pipe_buf_release(P, S0, S, O, T, k):
+    """The reader consumes a pipe buffer filled by splice_bits (put_page())."""
+    return _outside_release(P, S0, S, O, T, k, PIPE_BUF, R_SPLICE, PIPE_RELEASE)
+
+
+@njit(cache=CACHE, _nrt=False)
+def munmap(P, S0, S, O, T, k):
+    """The application unmaps a page zerocopy_receive mapped (the page tables' ref goes)."""
+    return _outside_release(P, S0, S, O, T, k, MAPPING, R_MAP, MUNMAP)
+
+
 #: the handlers by operation code: HANDLERS[op] is named X.OP_NAMES[op], as the twin's method for it
-HANDLERS = (put, drop, attach_new, attach, clone, split, segment, expand_head, coalesce, copy, free, holder)
+HANDLERS = (put, drop, unbind_w, attach_new, attach, clone, split, segment, expand_head, coalesce, copy, shift,
+            trim_head, frag_list, splice_bits, zerocopy_receive, orphan, free, holder, pipe_buf_release, munmap)
 assert tuple(h.py_func.__name__ for h in HANDLERS) == X.OP_NAMES
 
 
@@ -1088,6 +1518,7 @@ def successors(P, S0, S, O, T):
     SUCC, BAD = O[0], O[2]
     k = put(P, S0, S, O, T, 0)
     k = drop(P, S0, S, O, T, k)
+    k = unbind_w(P, S0, S, O, T, k)
     if _busy(G0, SH0) >= P[P_C]:  # no idle CPU: nothing starts
         return k
     if G0[G_BUDGET] > 0:
@@ -1100,19 +1531,28 @@ def successors(P, S0, S, O, T):
         k = expand_head(P, S0, S, O, T, k)
         k = coalesce(P, S0, S, O, T, k)
         k = copy(P, S0, S, O, T, k)
+        k = shift(P, S0, S, O, T, k)
+        k = trim_head(P, S0, S, O, T, k)
+        k = frag_list(P, S0, S, O, T, k)
+        k = splice_bits(P, S0, S, O, T, k)
+        k = zerocopy_receive(P, S0, S, O, T, k)
+        k = orphan(P, S0, S, O, T, k)
         # the budgeted operations each used one (no symmetry moves the budget: fixing it in place keeps the
         # encoding canonical)
         for q in range(first, k):
             if BAD[q] == 0:
                 SUCC[q, 1] -= 1
     k = free(P, S0, S, O, T, k)
-    return holder(P, S0, S, O, T, k)
+    k = holder(P, S0, S, O, T, k)
+    k = pipe_buf_release(P, S0, S, O, T, k)
+    return munmap(P, S0, S, O, T, k)
 
 
 @njit(cache=CACHE, _nrt=False)
 def leaks(P, G, W):
-    """At a state with nothing left to do: memory, a reference or an undelivered completion remains."""
-    if G[G_BIND]:
+    """At a state with nothing left to do: memory, a reference, an outside reference or an undelivered completion
+    remains."""
+    if G[G_BIND] or G[G_NEXT]:
         return True
     for b in range(P[P_NB]):
         if not W[b, B_USED]:
@@ -1194,7 +1634,7 @@ def _search(P, start):
     label = np.zeros((cap, 4), np.int16)
     depth = np.zeros(cap, np.int32)
     found = np.full((4, 6), -1, np.int64)  # per violation: state, label[4], depth of the violating step
-    counts = np.zeros(4, np.int64)  # edges, terminals, complete, max depth
+    counts = np.zeros(5, np.int64)  # edges, terminals, complete, max depth, fallbacks
     counts[2] = 1
     S0, S, O, T = _workspace(P)
     G0, W0 = S0[0], S0[1]
@@ -1212,7 +1652,7 @@ def _search(P, start):
             continue
         for k in range(width):
             vec[k] = states[cur, k]
-        _decode(vec, P, S0[0], S0[1], S0[2], S0[3])
+        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
         K = successors(P, S0, S, O, T)
         if K == 0:
             counts[1] += 1
@@ -1245,6 +1685,7 @@ def _search(P, start):
             if 2 * n > table.shape[0]:  # keep the table at most half full
                 table = _rehash(states, n, width, 2 * table.shape[0])
         cur += 1
+    counts[4] = T[7][0]
     return states, parent, label, depth, n, found, counts
 
 
@@ -1255,8 +1696,10 @@ def _orbits(P, states, n):
     nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
     G = np.zeros(NG, np.int64)
     W = np.zeros((nb, 10), np.int64)
-    SH = np.zeros((s + 1, sw), np.int64)
+    SH = np.zeros((s + 1, sw + 1), np.int64)
     OP = np.zeros((c + 1, ow), np.int64)
+    x = P[P_X]
+    EX = np.zeros((x + 1, EW), np.int64)
     vec = np.zeros(width, np.int64)
     cand = np.zeros(width, np.int64)
     E = np.zeros((P[P_NPERMS], width), np.int64)
@@ -1269,11 +1712,11 @@ def _orbits(P, states, n):
     for idx in range(n):
         for k in range(width):
             vec[k] = states[idx, k]
-        _decode(vec, P, G, W, SH, OP)
-        nsh, nop = G[G_NSH], G[G_NOP]
+        _decode(vec, P, G, W, SH, OP, EX)
+        nsh, nop, nex = G[G_NSH], G[G_NOP], G[G_NEXT]
         nsk = _nskbs(G, SH)
         busy = _busy(G, SH)
-        o = fact[s] / fact[s - nsk] * fact[s] / fact[s - nsh] * fact[c] / fact[c - busy]
+        o = fact[s] / fact[s - nsk] * fact[s] / fact[s - nsh] * fact[c] / fact[c - busy] * fact[x] / fact[x - nex]
         o_mem = 5 + P[P_F]
         for i in range(nsh):
             run = 1
@@ -1306,12 +1749,20 @@ def _orbits(P, states, n):
                 o /= fact[run]
                 run = 1
         o /= fact[run]
+        run = 1
+        for i in range(1, nex):
+            if EX[i, 0] == EX[i - 1, 0] and EX[i, 1] == EX[i - 1, 1]:
+                run += 1
+            else:
+                o /= fact[run]
+                run = 1
+        o /= fact[run]
         # buffer relabellings: how many distinct states the symmetry maps onto this one
         for pi in range(nperms):
             P1[P_NPERMS] = 1
             for b in range(nb):
                 P1[P_KINDS + nb + b] = P[P_KINDS + nb + pi * nb + b]
-            _encode(P1, G, W, SH, OP, E[pi], cand)
+            _encode(P1, G, W, SH, OP, EX, E[pi], cand)
         distinct = 0
         for pi in range(nperms):
             new = True
@@ -1369,7 +1820,8 @@ def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: 
         if kind != LEAK:
             steps.append((tuple(int(x) for x in found[kind, 1:5]), tuple(int(x) for x in states[cur])))
         traces[X.VIOLATIONS[kind]] = steps
-    res = Result(int(n), int(counts[0]), int(counts[1]), int(counts[3]), bool(counts[2]), traces)
+    res = Result(int(n), int(counts[0]), int(counts[1]), int(counts[3]), bool(counts[2]), traces,
+                 fallbacks=int(counts[4]))
     if keep_states:
         res.array = states[:n].copy()
     if orbits:
@@ -1378,18 +1830,21 @@ def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: 
     return res
 
 
-def steps(bounds: Bounds, scenario: Scenario, v: tuple, op: int, *, symmetry: bool = True) -> list:
+def steps(bounds: Bounds, scenario: Scenario, v: tuple, op: int, *, symmetry: bool = True,
+          fallbacks: bool = False):
     """One operation's steps from state ``v`` by its compiled handler, ``HANDLERS[op]``, as the twin's
     explorer_twin.Explorer.steps gives them: (label, canonical successor, or None after a violation,
     violations), before the ``ops`` bound is charged. ``op`` must be possible at ``v``
-    (explorer_twin.Explorer.possible)."""
+    (explorer_twin.Explorer.possible). ``fallbacks=True``: also how many steps the owner array's bound refused
+    or copied, as (steps, count)."""
     P = params(bounds, scenario, symmetry)
     S0, S, O, T = _workspace(P)
-    _decode(np.array(v, dtype=np.int64), P, S0[0], S0[1], S0[2], S0[3])
+    _decode(np.array(v, dtype=np.int64), P, S0[0], S0[1], S0[2], S0[3], S0[4])
     k = HANDLERS[op](P, S0, S, O, T, 0)
     SUCC, LAB, BAD = O[0], O[1], O[2]
-    return [(tuple(int(x) for x in LAB[q]), None if BAD[q] else tuple(int(x) for x in SUCC[q]),
-             frozenset(kind for kind in range(4) if BAD[q] >> kind & 1)) for q in range(k)]
+    out = [(tuple(int(x) for x in LAB[q]), None if BAD[q] else tuple(int(x) for x in SUCC[q]),
+            frozenset(kind for kind in range(4) if BAD[q] >> kind & 1)) for q in range(k)]
+    return (out, int(T[7][0])) if fallbacks else out
 
 
 def orbit_twin(ex: X.Explorer, v: tuple) -> float:
@@ -1421,3 +1876,93 @@ def bench_section(args=None, *, repeats: int = 3) -> dict:
                      "edges_per_s": best.edges / best.seconds, "twin_states": twin.states,
                      "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate}
     return out
+
+
+# ---- checks chapter 08 calls ------------------------------------------------------------------------------------
+def _summary(res: Result) -> dict:
+    short = res.shortest()
+    return {"states": res.states, "complete": res.complete, "verdict": res.verdict,
+            "violation": short[0] if short else "", "steps": len(short[1]) if short else 0,
+            "labels": [lab for lab, _s in short[1]] if short else [], "fallbacks": res.fallbacks}
+
+
+def binding_verdicts(bounds: Bounds, memories: dict) -> dict:
+    """devmem's rule applied to all memory (``owner_binding``) on each memory (name -> kinds): the search's summary,
+    and what the rule should give: a use-after-free where some memory's holder frees it on its own schedule
+    (X.FREED_BY_HOLDER: pipe pages, page_pool pages, kmalloc'd memory), none where the binding or a ubuf_info
+    keeps it (devmem until the binding's last put, pinned user memory until its completion)."""
+    from .policies import POLICIES
+
+    out = {}
+    for name, kinds in memories.items():
+        res = explore(bounds, Scenario(kinds=tuple(kinds), policy=POLICIES["owner_binding"]))
+        row = _summary(res)
+        row["holder_frees"] = any(k in X.FREED_BY_HOLDER for k in kinds)
+        # the step that freed it is the holder's release of such memory
+        row["freed_by_holder"] = any(lab[0] == HOLDER and kinds[lab[1]] in X.FREED_BY_HOLDER
+                                     for lab in row["labels"] if lab[1] < len(kinds))
+        out[name] = row
+    return out
+
+
+def binding_fails_only_where_the_holder_frees(bounds: Bounds, memories: dict) -> tuple[bool, dict]:
+    """The restated claim as a check: under ``owner_binding`` every memory a holder frees on its own schedule fails
+    with a use-after-free that the holder's release causes, and every other memory passes (devmem included: it
+    lives until the binding's last put). Returns (holds, {memory: verdict text})."""
+    rows = binding_verdicts(bounds, memories)
+    ok = all((r["violation"] == "use_after_free" and r["freed_by_holder"]) if r["holder_frees"]
+             else r["verdict"] == "passes" for r in rows.values())
+    return ok, {m: f"{r['violation']} in {r['steps']} steps" if r["verdict"] == "fails" else "passes"
+                for m, r in rows.items()}
+
+
+def rule_mutants(bounds: Bounds, kinds=(X.USER, X.PIPE), policy: str = "owner_skb") -> list[dict]:
+    """The owner with all its rules, then with each rule left out (X.RULES): each row the search's summary and its
+    shortest counterexample's step labels (explorer_story.walk tells them)."""
+    from .policies import POLICIES
+
+    rows = [{"rule left out": "", **_summary(explore(bounds, Scenario(kinds=tuple(kinds), policy=POLICIES[policy])))}]
+    for name, bit in X.RULES.items():
+        sc = Scenario(kinds=tuple(kinds), policy=POLICIES[policy], rules=X.ALL_RULES & ~bit)
+        rows.append({"rule left out": name, "invariant": name in X.INVARIANT_RULES, **_summary(explore(bounds, sc))})
+    return rows
+
+
+def invariant_breaks(bounds: Bounds, scenario: Scenario) -> dict:
+    """The twin's search with the invariant (explorer_twin.Explorer.invariant) checked in every state: how many
+    states break it, the first (breadth first: shallowest) and what breaks. Plain Python: small bounds."""
+    ex = X.Explorer(bounds, scenario)
+    res = ex.run()
+    broken = [(d, ex.invariant(v)) for v, d in zip(res.vectors, res.depths) if ex.invariant(v)]
+    return {"states": res.states, "broken": len(broken), "first_depth": broken[0][0] if broken else None,
+            "what": broken[0][1] if broken else "", "verdict": res.verdict}
+
+
+def owner_array_search(bounds: Bounds, kinds=(X.USER, X.PIPE), *, slots: int = 1, fallback: str = "refuse",
+                       policy: str = "owner_skb") -> dict:
+    """The owner with an owner array of ``slots`` entries, at bounds where a shared info can need more (more owners
+    than slots, frags enough to hold them): the search's summary, how often the fallback ran, and whether the
+    bounds exceed the array."""
+    from .policies import POLICIES
+
+    owners = sum(1 for k in kinds if k != X.POOL) + bounds.copies
+    res = explore(bounds, Scenario(kinds=tuple(kinds), policy=POLICIES[policy], slots=slots, fallback=fallback))
+    return {"slots": slots, "fallback": fallback, "owners": owners,
+            "exceeds": owners > slots and bounds.frags > slots, **_summary(res)}
+
+
+def owner_array_safe(bounds: Bounds, kinds=(X.USER, X.PIPE), slots: int = 1) -> tuple[bool, dict]:
+    """The owner array's check: with bounds that exceed it, both fallbacks (refuse, copy) are reached and pass (no
+    use-after-free, early completion, double release or leak). Returns (holds, the two searches)."""
+    rows = {fb: owner_array_search(bounds, kinds, slots=slots, fallback=fb) for fb in X.FALLBACKS}
+    ok = all(r["exceeds"] and r["fallbacks"] > 0 and r["verdict"] == "passes" for r in rows.values())
+    return ok, rows
+
+
+def devmem_tx_verdicts(bounds: Bounds, policy: str = "page_ref") -> list[dict]:
+    """devmem TX on two devmem buffers under today's page-ref design, with upstream's rule (6.16+: a binding ref per
+    frag ref and per sendmsg) and the prototype's (the socket holds the binding; with and without skb_orphan())."""
+    from .policies import POLICIES
+
+    return [{"devmem_tx": tx, **_summary(explore(bounds, Scenario(kinds=(X.DEVMEM, X.DEVMEM), policy=POLICIES[policy],
+                                                                   devmem_tx=tx)))} for tx in X.DEVMEM_TX]

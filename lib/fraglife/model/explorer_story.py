@@ -9,14 +9,15 @@ the same traces.
 from __future__ import annotations
 
 from . import explorer_twin as X
-from .explorer_twin import (ATTACH, ATTACH_NEW, CLONE, COALESCE, COPYFB, DEVMEM, DROP, EXPAND, FREE, HOLDER,
-                            KMALLOC, PIPE, POOL, PUT, SEGMENT, SPLIT, USER, Bounds, Scenario)
+from .explorer_twin import (ATTACH, ATTACH_NEW, CLONE, COALESCE, COPIED, COPYFB, DEVMEM, DROP, EXPAND, FRAG_LIST,
+                            FREE, HOLDER, KMALLOC, MUNMAP, ORPHAN, PIPE, PIPE_BUF, PIPE_RELEASE, POOL, PUT,
+                            SEGMENT, SHIFT, SPLICE, SPLIT, TRIM, UNBIND_W, USER, ZC_RECEIVE, Bounds, Scenario)
 
 # ---- names ------------------------------------------------------------------------------------------------
 HOLDER_TEXT = {USER: "the application unmaps {b} and sendmsg() returns",
                PIPE: "pipe_buf_release(): the pipe lets go of {b}",
                POOL: "the page_pool drains {b}",
-               DEVMEM: "the binding's user unbinds {b}",
+               DEVMEM: "the binding's user unbinds {b} (net_devmem_unbind_dmabuf(): the netlink socket's ref)",
                KMALLOC: "the kernel service is done with {b}"}
 
 
@@ -45,7 +46,12 @@ class _Names:
         return f"{n}{lo}" if lo == hi else f"{n}{lo}-{n}{hi}"
 
     def skb(self, sh: X.Sh) -> str:
-        return "skb{" + ", ".join(self.pages(c) for c in sh.frags) + "}"
+        own = ", ".join(self.pages(c) for c in sh.own)
+        child = ", ".join(self.pages(c) for c in sh.child)
+        return "skb{" + own + ((" | " if own else "") + f"frag_list {{{child}}}" if sh.nl else "") + "}"
+
+    def outside(self, rec: tuple) -> str:
+        return ("pipe buffer over " if rec[0] == PIPE_BUF else "mapping of ") + self.pages(rec[1])
 
     def line(self, tok: int) -> str:
         ex, nb = self.ex, self.ex.L.nb
@@ -71,10 +77,12 @@ def _counts(ex: X.Explorer, st: X.State, names: _Names) -> str:
         for p in range(X.PAGES):
             if x.pc[p]:
                 parts.append(f"{names.line(1 + X.page_line(b, p))} {x.pc[p]}")
-        if x.oalive or x.oc:
+        if (x.oalive or x.oc) and not ex.binding:  # (under the binding rule oalive is the dma-buf's mapping)
             parts.append(f"{names.line(1 + X.owner_line(ex.L.nb, b))} {x.oc}")
         if x.uc:
             parts.append(f"ubuf_info {n} {x.uc}")
+        if x.oalive == 2:
+            parts.append(f"binding {n} free queued")
     if st.bind:
         parts.append(f"the binding {st.bind}")
     return ", ".join(parts) or "-"
@@ -85,6 +93,10 @@ def _dead(ex: X.Explorer, st: X.State, names: _Names) -> str:
     out = [f"{names.buf[b]}{p}" for b, x in enumerate(st.bufs) if x.used for p in range(X.PAGES)
            if not x.alive[p] and (b < ex.L.ninit or p == 0)]
     return " ".join(out) or "-"
+
+
+def _fallback_text(flag: int) -> str:
+    return "; the owner array is full: the skb is copied into kernel pages" if flag & COPIED else ""
 
 
 def _describe(ex: X.Explorer, st0: X.State, lab: tuple, st: X.State, names: _Names) -> str:
@@ -117,11 +129,13 @@ def _describe(ex: X.Explorer, st0: X.State, lab: tuple, st: X.State, names: _Nam
         sh = st0.shs[a]
         return f"dataref drop on the old {names.skb(sh)} ({sh.nmem + sh.drops} -> {sh.nmem + sh.drops - 1})"
     if op in (ATTACH_NEW, ATTACH):
-        buf, shape = (a, b) if op == ATTACH_NEW else (b, c)
+        buf, shape = (a, b) if op == ATTACH_NEW else (b, c & 3)
         pages = names.pages(X.frag_code(buf, shape))
         span = " (two folios)" if shape == X.SPAN_SHAPE else ""
         where = "a new skb" if op == ATTACH_NEW else names.skb(st0.shs[a])
-        return f"attach a frag over {pages}{span} to {where}"
+        lookup = " (its sendmsg() holds the binding meanwhile)" if ex.kinds[buf] == DEVMEM and not ex.owner_design \
+            else ""
+        return f"attach a frag over {pages}{span} to {where}{lookup}" + (_fallback_text(c) if op == ATTACH else "")
     if op == CLONE:
         sh = st0.shs[a]
         return f"skb_clone() of {names.skb(sh)} (dataref {sh.nmem + sh.drops} -> {sh.nmem + sh.drops + 1})"
@@ -135,7 +149,29 @@ def _describe(ex: X.Explorer, st0: X.State, lab: tuple, st: X.State, names: _Nam
     if op == EXPAND:
         return f"pskb_expand_head() on a clone of {names.skb(st0.shs[a])}: a private copy"
     if op == COALESCE:
-        return f"skb_try_coalesce(): {names.skb(st0.shs[a])} takes the frags of {names.skb(st0.shs[b])}"
+        return (f"skb_try_coalesce(): {names.skb(st0.shs[a])} takes the frags of {names.skb(st0.shs[b])}"
+                + _fallback_text(c))
+    if op == SHIFT:
+        head, _tail = ex.shift_choices(st0.shs[b].frags)[c & ~COPIED]
+        return (f"skb_shift(): {names.skb(X.Sh(1, frags=head))} from {names.skb(st0.shs[b])} to the end of "
+                f"{names.skb(st0.shs[a])}" + _fallback_text(c))
+    if op == TRIM:
+        _head, tail = ex.split_choices(st0.shs[a].frags)[b]
+        return f"__pskb_trim_head() of {names.skb(st0.shs[a])} on an ACK: {names.skb(X.Sh(1, frags=tail))} is left"
+    if op == FRAG_LIST:
+        return f"{names.skb(st0.shs[b])} joins the frag_list of {names.skb(st0.shs[a])} (GRO)"
+    if op in (SPLICE, ZC_RECEIVE):
+        sh = st0.shs[a]
+        pages = names.pages(sh.frags[b])
+        return (f"skb_splice_bits(): {pages} of {names.skb(sh)} into a pipe buffer" if op == SPLICE else
+                f"tcp_zerocopy_receive(): {pages} of {names.skb(sh)} mapped into user space")
+    if op in (PIPE_RELEASE, MUNMAP):
+        rec = st0.ext[a]
+        return ("pipe_buf_release() of the " if op == PIPE_RELEASE else "munmap() of the ") + names.outside(rec)
+    if op == ORPHAN:
+        return f"skb_orphan() of an skb of {names.skb(st0.shs[a])}: it gives up its socket (skb->sk)"
+    if op == UNBIND_W:
+        return f"the workqueue frees the binding of {names.buf[a]} (unbind_w): the dma-buf is unmapped"
     if op == COPYFB:
         return f"skb_copy_ubufs(): {names.skb(st0.shs[a])} copied into kernel pages"
     if op == FREE:
@@ -154,8 +190,16 @@ def _verdict(ex: X.Explorer, st0: X.State, st: X.State, bad: set, names: _Names)
     if X.UAF in bad:
         freed = [f"{names.buf[b]}{p}" for b, x in enumerate(st.bufs) for p in range(X.PAGES)
                  if st0.bufs[b].alive[p] and not x.alive[p] and ex.live_covers(st, b, p)]
-        out.append(f"use-after-free: {' '.join(freed) or 'a page'} freed under a live frag" if freed
-                   else "use-after-free: a reference taken on freed memory")
+        released = any(sh.nmem and sh.dataref <= 0 for sh in st0.shs) or (
+            len(st.shs) < len(st0.shs) and any(sh.lost for sh in st0.shs))
+        if freed:
+            outside = [names.outside(r) for r in st.ext]
+            under = "a live frag" + (f" or the {' and the '.join(outside)}" if outside else "")
+            out.append(f"use-after-free: {' '.join(freed)} freed under {under}")
+        elif released:
+            out.append("use-after-free: the shared info is released while a clone still points at it")
+        else:
+            out.append("use-after-free: a reference taken on freed memory")
     if X.EARLY in bad:
         out.append("early completion: the application may reuse memory still being sent")
     if X.DOUBLE in bad:
@@ -183,8 +227,12 @@ def walk(bounds: Bounds, scenario: Scenario, labels, *, finish: bool = False) ->
             break
         elif st0.ops:
             want = "put"
+        elif any(lab[0] == UNBIND_W for lab, _s, _b in succ):
+            want = next(lab for lab, _s, _b in succ if lab[0] == UNBIND_W)
         elif st0.shs:
             want = next(lab for lab, _s, _b in succ if lab[0] in (DROP, FREE))
+        elif st0.ext:
+            want = next(lab for lab, _s, _b in succ if lab[0] in (PIPE_RELEASE, MUNMAP))
         else:
             want = next(lab for lab, _s, _b in succ if lab[0] == HOLDER)
         if want == "put":  # the next put, if any operation still has one to do
@@ -203,6 +251,8 @@ def walk(bounds: Bounds, scenario: Scenario, labels, *, finish: bool = False) ->
             cpus[k] = (cpu, rec[1:])
             if not cpus[k][1]:
                 cpus.pop(k)
+        elif lab[0] == UNBIND_W:
+            cpu = "workqueue"
         elif lab[0] == DROP:
             k = next(i for i, (_c, toks) in enumerate(cpus) if toks == ["drop"])
             cpu = cpus.pop(k)[0]

@@ -8,8 +8,9 @@ asks :func:`follows` whether a kernel has a rule's new behaviour, so the same re
 6.18" or "as on 6.12 LTS".
 
 A kernel is named by its release string (``uname -r``, or the ``kernel`` a recording was made
-on); only major.minor matters here. :data:`LTS` is the long-term kernel chapters set beside the
-running one.
+on); major.minor decides, except for a rule a stable series took as a backport (``backports``: the
+series and the first release of it known to have the rule; a bare "6.12" is the series as released).
+:data:`LTS` is the long-term kernel chapters set beside the running one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class VersionedRule:
     cite_before: str
     cite_after: str
     chapters: tuple[str, ...]  # the chapters whose numbers it moves
+    #: (series, first release of that series known to have the new behaviour, how that is known)
+    backports: tuple[tuple[str, str, str], ...] = ()
 
 
 VERSIONED_RULES: tuple[VersionedRule, ...] = (
@@ -50,7 +53,9 @@ VERSIONED_RULES: tuple[VersionedRule, ...] = (
         "so late 6.12 releases have it)",
         "include/linux/mm_types.h struct folio (early v6.12)",
         "commit 4eeec8c89a0c; 6.12.y backport a1f784f1c334; size from the running kernel's BTF",
-        ("02",)),
+        ("02",),
+        (("6.12", "6.12.118", "Debian's linux-source-6.12 6.12.118 has the hugetlb fields in page[3] "
+          "(backport a1f784f1c334); the first 6.12.y with it is not checked"),)),
     VersionedRule(
         "page_frag_cache_file", "6.13",
         "page_frag in mm/page_alloc.c, offsets counted down",
@@ -120,9 +125,23 @@ VERSIONED_RULES: tuple[VersionedRule, ...] = (
         "mm/huge_memory.c set_huge_zero_folio() (v6.18); commit d82d09e48219",
         ("04",)),
     VersionedRule(
+        "huge_zero_wp_thp", "6.13",
+        "a write fault on the huge zero PMD splits it: the PTEs map the zero page and each write then "
+        "allocates an order-0 page",
+        "a write fault on the huge zero PMD allocates a THP and maps it by the PMD (order-0 pages only if "
+        "that allocation fails)",
+        "mm/huge_memory.c do_huge_pmd_wp_page(): is_huge_zero_pmd() -> fallback (v6.12)",
+        "mm/huge_memory.c do_huge_zero_wp_pmd() (v6.18); commit 1ced09e0331f, series "
+        "<20240916094309.1226908-1-dev.jain@arm.com> (release from the series' timing; tag not checked)",
+        ("04",)),
+    VersionedRule(
         "skb_defer_lockless", "6.18",
-        "per-CPU defer list under a spinlock",
-        "per-CPU, per-NUMA-node lockless lists; UDP also defers its frees",
+        "per-CPU defer list under a spinlock: a full list (defer_count >= skb_defer_max, read first) frees "
+        "locally with no atomic, else one spin_lock_bh() per skb deferred; the IPI when the count before it is "
+        "half the maximum; the flush takes the lock",
+        "per-CPU, per-NUMA-node lockless lists: atomic_long_inc_return() of the count on every call (a full list, "
+        "count >= skb_defer_max, still pays it and frees locally) and llist_add() per skb deferred: two atomics; "
+        "the IPI when count - 1 is half the maximum; the flush is one llist_del_all(); UDP also defers its frees",
         "net/core/skbuff.c skb_attempt_defer_free() (v6.12)",
         "net/core/skbuff.c skb_attempt_defer_free() (v6.18); commits 9c94ae6bb0b2, 844c9db7f7f5, "
         "5628f3fe3b16",
@@ -138,15 +157,20 @@ VERSIONED_RULES: tuple[VersionedRule, ...] = (
 )
 
 _BY_NAME = {r.name: r for r in VERSIONED_RULES}
-_VERSION = re.compile(r"^(\d+)\.(\d+)")
+_VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def version(release: str) -> tuple[int, int]:
     """(major, minor) of a release string: "6.18.44-fc-v1252" -> (6, 18). ValueError if it has none."""
+    return release_tuple(release)[:2]
+
+
+def release_tuple(release: str) -> tuple[int, int, int]:
+    """(major, minor, patch) of a release string: "6.12.118-1~deb12u1" -> (6, 12, 118); "6.12" -> (6, 12, 0)."""
     m = _VERSION.match(str(release).strip())
     if not m:
         raise ValueError(f"{release!r} is not a kernel release (expected major.minor...)")
-    return int(m.group(1)), int(m.group(2))
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
 def series(release: str) -> str:
@@ -163,8 +187,13 @@ def rule(name: str) -> VersionedRule:
 
 
 def follows(release: str, name: str) -> bool:
-    """Whether a kernel of ``release`` has the new behaviour of rule ``name``."""
-    return version(release) >= version(rule(name).changed_in)
+    """Whether a kernel of ``release`` has the new behaviour of rule ``name`` (its own release, or a backport to
+    its stable series at or after the release known to carry it)."""
+    r = rule(name)
+    if version(release) >= version(r.changed_in):
+        return True
+    full = release_tuple(release)
+    return any(version(series) == full[:2] and full >= release_tuple(first) for series, first, _ in r.backports)
 
 
 def differences(a: str, b: str) -> list[VersionedRule]:

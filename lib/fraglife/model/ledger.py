@@ -11,7 +11,7 @@ from .trace import N_OPS, OP_NAMES
 # Scalar slots of the engine's int64 ledger array, in order; ``by_op`` follows.
 SCALARS = (
     "events",          # events replayed
-    "atomics",         # every atomic read-modify-write on a refcount (all kinds below)
+    "atomics",         # every atomic read-modify-write the modelled paths make (all kinds below)
     "ref_atomics",     # atomics that keep frag memory alive: page + pp + owner + pin
     "page_atomics",    # on struct page/folio _refcount: GUP refs and their give-back, get_page/put_page, pipe puts
     "pp_atomics",      # on a page_pool page's pp_ref_count
@@ -19,11 +19,20 @@ SCALARS = (
     "pin_atomics",     # FOLL_PIN: pinning user pages and unpinning them (the owner designs' acquisition)
     "uarg_atomics",    # on ubuf_info refcounts (zerocopy notifications)
     "dataref_atomics", # on skb_shared_info.dataref
+    "flag_atomics",    # page flags: gup-fast's folio_set_referenced() (a locked set_bit on the head page's flags)
+    "cmpxchg_atomics", # compare-and-swap loops on a sender's shared counters: user->locked_vm per sendmsg
+                       # (mm_account_pinned_pages()), user->__count at completion (free_uid()), the devmem binding
+                       # per sendmsg (net_devmem_get_binding(): refcount_inc_not_zero()); GUP's own try_get_folio()
+                       # is one too, but counts with the page refs
+    "notif_atomics",   # a zerocopy notification's socket and user counters: sk_omem_alloc, sk_zckey, sk_refcnt, the
+                       # error queue's lock, get_uid() and the locked_vm give-back
+    "defer_atomics",   # skb_attempt_defer_free(): the allocating CPU's defer list (its count, its list, the flush)
     "pp_reads",        # pp_ref_count puts that found the last user and only read the count
     "refs_taken",      # references acquired on frag memory (units; one batched atomic may take several)
     "refs_dropped",    # references released, including the holder's own
     "lines",           # distinct refcount cache lines written by atomics
     "bounces",         # atomics on a line last written by another CPU
+    "cmpxchg_bounces", # of which cmpxchg_atomics (a cmpxchg loop priced apart from a lock xadd)
     "pages_peak",      # most pages allocated at once
     "uaf_pages",       # pages freed while a live frag still pointed at them
     "uaf_frees",       # frees (folio or owner) that freed such pages
@@ -55,11 +64,16 @@ class Ledger:
     pin_atomics: int
     uarg_atomics: int
     dataref_atomics: int
+    flag_atomics: int
+    cmpxchg_atomics: int
+    notif_atomics: int
+    defer_atomics: int
     pp_reads: int
     refs_taken: int
     refs_dropped: int
     lines: int
     bounces: int
+    cmpxchg_bounces: int
     pages_peak: int
     uaf_pages: int
     uaf_frees: int

@@ -45,9 +45,10 @@ from numba import njit
 
 from ..jit import CACHE
 from . import memdesc_twin as twin
-from .memdesc_twin import (COMPOUND_HEAD_OFFSET, COUNTS, DESC_REF, FOLIO, FOLIO_SKETCH, FOLIO_SKETCH_REFCOUNT, KINDS,
-                           LAYOUTS, LINE, MEMDESC8, MEMDESC32, MEMDESC_WORD_OFFSET, NET_IOV, PAGE, PAGE_BYTES,
-                           PAGE_POOL, REGION, STRUCT_PAGE, walk_args)
+from .memdesc_twin import (COMPOUND_HEAD_OFFSET, COUNTS, DESC_REF, END_STATE, FOLIO, FOLIO_BYTES_AFTER,
+                           FOLIO_BYTES_BEFORE, FOLIO_SKETCH, FOLIO_SKETCH_REFCOUNT, KINDS, LAYOUTS, LINE, MEMDESC8,
+                           MEMDESC32, MEMDESC_WORD_OFFSET, MEMDESCS, MEMDESCS_PATH, NET_IOV, PAGE, PAGE_BYTES,
+                           PAGE_POOL, REGION, STRUCT_PAGE, end_state, end_state_range, folio_bytes, walk_args)
 
 LOADS, MISSES, HITS, DEPTH_SUM, MAX_DEPTH, FRAGS, SKBS = range(7)
 
@@ -232,6 +233,43 @@ def frag_population(*, sample_pages: int, working_set_pages: int, folio_pages, f
     return {"skb_start": np.asarray(starts, np.int64), "pfn": pfn.astype(np.int64), "head": head.astype(np.int64),
             "unit": fid.astype(np.int64), "kind": np.full(pfn.size, kcode, np.int64), "slot": unit_slot,
             "pages": int(npages.sum()), "folios": int(nf), "mean_folio_pages": float(fsz.mean())}
+
+
+PMD_PAGES = 512
+MAX_SKB_FRAGS = 17
+
+
+def gup_visits(per_page: dict, *, max_frags: int = MAX_SKB_FRAGS, pmd_pages: int = PMD_PAGES) -> dict:
+    """The metadata visits of MSG_ZEROCOPY's lookups of a buffer: ``per_page`` is the buffer as
+    :func:`frag_population` gives it with ``rule="splice"`` (a frag per page, in order).
+
+    Each of its skbs is looked up in calls of at most ``max_frags`` pages (``zerocopy_fill_skb_from_iter()``,
+    net/core/datagram.c). gup-fast grabs a PTE page through its own ``struct page`` (``try_grab_folio_fast()``:
+    ``page_folio()``, then the head), so every page of a PTE-mapped folio is a visit; a folio of ``pmd_pages``
+    pages (taken as a PMD-mapped THP) is grabbed once per leaf per call at its head (``gup_fast_pmd_leaf()``,
+    mm/gup.c, v6.18), so it is one visit per call, not one per page. Returns a population of the same form,
+    one entry per visit."""
+    n_units = int(per_page["unit"].max()) + 1 if len(per_page["unit"]) else 0
+    pages_per_unit = np.bincount(per_page["unit"], minlength=n_units)
+    keep, starts = [], [0]
+    ss = per_page["skb_start"]
+    for s in range(len(ss) - 1):
+        for c0 in range(int(ss[s]), int(ss[s + 1]), max_frags):  # the GUP calls of this skb
+            seen = set()
+            for i in range(c0, min(c0 + max_frags, int(ss[s + 1]))):
+                u = int(per_page["unit"][i])
+                pmd = per_page["kind"][i] == FOLIO and pages_per_unit[u] == pmd_pages
+                if not pmd:
+                    keep.append(i)
+                elif u not in seen:  # the leaf's one grab, at its head
+                    seen.add(u)
+                    keep.append(i)
+        starts.append(len(keep))
+    idx = np.asarray(keep, np.int64)
+    pmd_head = (per_page["kind"][idx] == FOLIO) & (pages_per_unit[per_page["unit"][idx]] == pmd_pages)
+    return {**per_page, "skb_start": np.asarray(starts, np.int64),
+            "pfn": np.where(pmd_head, per_page["head"][idx], per_page["pfn"][idx]), "head": per_page["head"][idx],
+            "unit": per_page["unit"][idx], "kind": per_page["kind"][idx], "visits": int(idx.size)}
 
 
 def footprint(layout: str, kind: str, working_set_pages: float, mean_folio_pages: float, stride) -> float:

@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kernels
+
 LINE = 64
 PAGE = 4096
 LAYOUTS = ("struct_page", "memdesc32", "memdesc8", "desc_ref")
@@ -64,6 +66,48 @@ FOLIO_SKETCH = (("flags", 8), ("lru", 16), ("mapping", 8), ("index", 8), ("priva
                 ("_mapcount", 4), ("pincount", 4), ("order", 1), ("(3 bytes available)", 3), ("pfn", 8),
                 ("memcg", 8))
 FOLIO_SKETCH_REFCOUNT = 48  # offset of _refcount in the sketch
+
+MEMDESCS = "kernelnewbies.org/MatthewWilcox/Memdescs"
+MEMDESCS_PATH = "kernelnewbies.org/MatthewWilcox/Memdescs/Path"
+#: The end state's memmap per page frame is a range, not one number (kernel-facts "Memmap overhead";
+#: notes: rules-send item 8). Wilcox's pages give the two ends: one 8-byte word per page with free
+#: pages described out of line (Memdescs: type 5 "Free (struct buddy pointer)"), and the interim
+#: 32-byte struct page whose buddy_list / pcp_list overlap the memdesc word (Memdescs/Path). Between
+#: them, free-page linkage kept in the memmap (one or two words) is this book's reading of the
+#: plan, not Wilcox's: his pages state only the two ends.
+END_STATE = (
+    ("8 B", 8, "one memdesc word; free pages described out of line (type Free, a struct buddy pointer)",
+     f"{MEMDESCS}"),
+    ("16 B", 16, "the word and one word of free-page linkage kept in the memmap",
+     f"this book's reading of {MEMDESCS} and {MEMDESCS_PATH} (Wilcox states only the two ends)"),
+    ("24 B", 24, "the word and two words (a list_head) of free-page linkage kept in the memmap",
+     f"this book's reading of {MEMDESCS} and {MEMDESCS_PATH} (Wilcox states only the two ends)"),
+    ("32 B", 32, "the interim struct page: flags, buddy_list/pcp_list over the memdesc word, private, "
+     "_mapcount, _refcount", f"{MEMDESCS_PATH}"),
+)
+
+
+def end_state(page: int = PAGE) -> list[dict]:
+    """The end state's memmap bytes per page frame, low to high, with its share of RAM and where each comes from;
+    ``cited`` marks the ends Wilcox's pages state."""
+    return [{"stage": name, "page_bytes": b, "share_of_ram": b / page, "what": what, "source": src,
+             "cited": not src.startswith("this book's")} for name, b, what, src in END_STATE]
+
+
+def end_state_range(pages: float) -> tuple[float, float]:
+    """(lowest, highest) bytes of memmap for ``pages`` page frames in the end state."""
+    return float(pages) * END_STATE[0][1], float(pages) * END_STATE[-1][1]
+
+
+#: sizeof(struct folio): four overlaid struct pages since the hugetlb fields moved to page[3]
+#: (rule folio_256, 6.15; backported to 6.12.y), three before.
+FOLIO_BYTES_BEFORE, FOLIO_BYTES_AFTER = 192, 256
+
+
+def folio_bytes(release: str) -> int:
+    """sizeof(struct folio) on kernel ``release`` (:mod:`.kernels` rule ``folio_256``; BTF is the authority on a
+    running kernel: 256 B on this machine's 6.18)."""
+    return FOLIO_BYTES_AFTER if kernels.follows(release, "folio_256") else FOLIO_BYTES_BEFORE
 
 
 def walk_args(layout: str, stride, lo, hi, page_lo, page_hi):

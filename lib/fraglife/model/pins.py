@@ -8,7 +8,8 @@ counts what each costs. :mod:`.pins_twin` is their specification, in plain
 Python, with the kernel rules they follow and the definitions both share
 (re-exported here); ``pins_twin.history`` and ``pins_twin.sender`` are what
 these kernels are tested against (tests/test_pins_model.py). The fork walk
-(:class:`ForkWalk`) is plain Python and has no twin.
+(:class:`ForkWalk`) is plain Python and has no twin; :func:`cow_case` (one buffer, one fork, one
+writer: the ``cow_mthp`` probe's cases) and :func:`gup_work` are the twin's, plain Python.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import numba
 import numpy as np
 
 from ..jit import CACHE
-from . import pins_twin as twin
+from . import kernels, pins_twin as twin
 from .rng import GOLDEN, MASK, MIX1, MIX2
-from .pins_twin import (GUP_PIN_COUNTING_BIAS, HIST_FIELDS, MSEND, PAGE, PIN, PMD_PAGES, POLICIES, REF,
-                        SEND_FIELDS, UARG_BYTE_LIMIT, check_history, check_sender, per_msend, policy_code,
-                        sender_layout)
+from .pins_twin import (COW_FIELDS, COW_HOLDERS, COW_WRITERS, GUP_PIN_COUNTING_BIAS, HIST_FIELDS, MAX_SKB_FRAGS,
+                        MSEND, PAGE, PIN, PMD_PAGES, POLICIES, REF, SEND_FIELDS, UARG_BYTE_LIMIT, check_history,
+                        check_sender, cow_case, gup_work, per_msend, policy_code, sender_layout)
 
 
 _G, _M1, _M2 = np.uint64(GOLDEN), np.uint64(MIX1), np.uint64(MIX2)
@@ -158,10 +159,25 @@ def poisson_tail(m: float, k: int) -> float:
 
 
 # -------------------------------------------------------------------- sender
-(S_SENDS, S_PAGES, S_CALLS, S_GUP_PTE, S_GUP_PMD, S_GIVE, S_PUTS, S_PIN_PTE, S_PIN_PMD, S_PMD_PAGES, S_UNPIN_S,
- S_UNPIN_L,
- S_CHARGES, S_UARGS, S_UNCHARGES, S_FORKS, S_FCOPY, S_FCOPY_UNP, S_SPLITS, S_WP_PTE, S_WP_PMD, S_WP_COPY,
- S_REF_AT, S_PIN_AT, S_HELD) = range(len(SEND_FIELDS))
+(S_SENDS, S_PAGES, S_SKBS, S_CALLS, S_LOOKED, S_FRAGS, S_GUP_PTE, S_GUP_PMD, S_GIVE, S_PUTS, S_PIN_PTE, S_PIN_PMD,
+ S_PMD_PAGES, S_UNPIN_S, S_UNPIN_L, S_CHARGES, S_UARGS, S_UNCHARGES, S_FORKS, S_FCOPY, S_FCOPY_UNP, S_SPLITS,
+ S_WP_PTE, S_WP_PMD, S_WP_COPY, S_WP_REUSE_L, S_REF_AT, S_PIN_AT, S_FLAG_AT, S_HELD) = range(len(SEND_FIELDS))
+
+
+@numba.njit(cache=CACHE)
+def maybe_pinned(large, refcount, pincount):
+    """``folio_maybe_dma_pinned()`` (pins_twin.maybe_pinned)."""
+    if large:
+        return pincount > 0
+    return refcount >= GUP_PIN_COUNTING_BIAS
+
+
+@numba.njit(cache=CACHE)
+def can_reuse(large, refcount, mapcount, other_mm, reuse_large):
+    """``wp_can_reuse_anon_folio()`` (pins_twin.can_reuse)."""
+    if not large:
+        return refcount == 1
+    return reuse_large and not other_mm and mapcount > 1 and refcount == mapcount
 
 
 @numba.njit(cache=CACHE)
@@ -182,34 +198,144 @@ def _unpin_groups(heads, fsize, pages, n):
 
 
 @numba.njit(cache=CACHE)
-def _fork_folio(members, n, large, policy, hold, other, wp, pmd, h, out):
-    """fork() over one folio whose pages are ``members[:n]``."""
-    maybe = False
-    if policy == PIN:  # MMF_HAS_PINNED: folio_maybe_dma_pinned(), fork's own reference included
-        if large:
-            for i in range(n):
-                if hold[members[i]] > 0:
-                    maybe = True
-        else:
-            q = members[0]
-            maybe = 1 + other[q] + GUP_PIN_COUNTING_BIAS * hold[q] + 1 >= GUP_PIN_COUNTING_BIAS
-    if maybe:
-        if pmd[h]:
-            pmd[h] = False
-            out[S_SPLITS] += 1
-        for i in range(n):
-            q = members[i]
-            if not wp[q]:
-                out[S_FCOPY] += 1
-                if hold[q] == 0:
-                    out[S_FCOPY_UNP] += 1
-    else:
-        for i in range(n):
-            wp[members[i]] = True
+def _members(heads, h, folio_pages, total, members):
+    """The pages of folio ``h`` into ``members``; their number."""
+    if h >= total:  # a copy: one page of its own
+        members[0] = h - total
+        return 1
+    n = 0
+    for r in range(h, h + folio_pages):
+        if heads[r] == h:
+            members[n] = r
+            n += 1
+    return n
 
 
 @numba.njit(cache=CACHE)
-def _sender(send_size, folio_pages, inflight, sends, forks_per_msend, other_refs, policy, size_goal):
+def fork(heads, fsize, pmd, wp, other, hold, folio_pages, total, policy, members, out):
+    """fork(): copy what may be pinned for the child, share and write-protect the rest."""
+    out[S_FORKS] += 1
+    for h in range(0, 2 * total):
+        if fsize[h] == 0:
+            continue
+        n = _members(heads, h, folio_pages, total, members)
+        if n == 0:
+            continue
+        maybe = False
+        if policy == PIN:  # MMF_HAS_PINNED: folio_maybe_dma_pinned(), fork's own reference included
+            if fsize[h] > 1:
+                pins_ = 0
+                for i in range(n):
+                    pins_ += hold[members[i]]
+                maybe = maybe_pinned(True, 0, pins_)
+            else:
+                q = members[0]
+                maybe = maybe_pinned(False, 1 + other[q] + GUP_PIN_COUNTING_BIAS * hold[q] + 1, 0)
+        if maybe:
+            if pmd[h]:
+                pmd[h] = False
+                out[S_SPLITS] += 1
+            for i in range(n):
+                q = members[i]
+                if not wp[q]:
+                    out[S_FCOPY] += 1
+                    if hold[q] == 0:
+                        out[S_FCOPY_UNP] += 1
+        else:
+            for i in range(n):
+                wp[members[i]] = True
+
+
+@numba.njit(cache=CACHE)
+def write(q, heads, fsize, pmd, wp, other, hold, folio_pages, total, reuse_large, members, out):
+    """The application's write to write-protected page ``q``: do_wp_page()."""
+    h = heads[q]
+    n = _members(heads, h, folio_pages, total, members)
+    extra = 0  # references that are not this mm's mappings
+    for i in range(n):
+        extra += other[members[i]] + hold[members[i]]
+    if pmd[h]:
+        if extra == 0:  # refcount one: the whole PMD is reused
+            out[S_WP_PMD] += 1
+            for i in range(n):
+                wp[members[i]] = False
+            return
+        pmd[h] = False
+        out[S_SPLITS] += 1
+    out[S_WP_PTE] += 1
+    large = fsize[h] > 1
+    refcount = n + extra if large else 1 + other[q] + hold[q]
+    if can_reuse(large, refcount, n, False, reuse_large):  # the child is gone (fork+exec)
+        if large:
+            out[S_WP_REUSE_L] += 1
+    else:  # copy: the page becomes an order-0 folio of its own
+        out[S_WP_COPY] += 1
+        heads[q] = total + q
+        fsize[total + q] = 1
+        pmd[total + q] = False
+        other[q] = 0
+    wp[q] = False
+
+
+@numba.njit(cache=CACHE)
+def call(q0, n, off, took, policy, heads, pmd, hold, total, skb, leaves, out):
+    """One iov_iter_get_pages2() over pages [q0, q0 + n) (gup-fast), then the frags bytes [off, off + took) of the
+    buffer fill. ``skb``: [bytes, frags, last frag's folio, its end in the folio]. Returns the frags it started."""
+    out[S_CALLS] += 1
+    out[S_LOOKED] += n
+    nleaves = 0
+    for q in range(q0, q0 + n):
+        h = heads[q]
+        if pmd[h]:
+            out[S_PMD_PAGES] += 1
+            seen = False
+            for i in range(nleaves):
+                if leaves[i] == h:
+                    seen = True
+            if not seen:  # one grab per PMD leaf per call
+                leaves[nleaves] = h
+                nleaves += 1
+        else:
+            if policy == REF:
+                out[S_GUP_PTE] += 1
+            else:
+                out[S_PIN_PTE] += 1
+            out[S_FLAG_AT] += 1
+        hold[q] += 1
+    if policy == REF:
+        out[S_GUP_PMD] += nleaves
+    else:
+        out[S_PIN_PMD] += nleaves
+    out[S_FLAG_AT] += nleaves
+    new = 0
+    merges = 0
+    merging = False
+    pos = off
+    for q in range(q0, q0 + n):
+        piece = min(off + took - pos, PAGE - pos % PAGE)
+        h = heads[q]
+        at = pos % PAGE
+        if h < total:
+            at += (q - h) * PAGE
+        if skb[1] > 0 and skb[2] == h and skb[3] == at:  # continues the last frag: merged
+            if not merging:
+                merges += 1
+            merging = True
+        else:
+            skb[1] += 1
+            new += 1
+            merging = False
+        skb[2] = h
+        skb[3] = at + piece
+        pos += piece
+    out[S_FRAGS] += new
+    if policy == REF:  # one page_ref_sub() per run of pages merged into one frag
+        out[S_GIVE] += merges
+    return new
+
+
+@numba.njit(cache=CACHE)
+def _sender(send_size, folio_pages, inflight, sends, forks_per_msend, other_refs, policy, size_goal, reuse_large):
     out = np.zeros(len(SEND_FIELDS), np.int64)
     npg = (send_size + PAGE - 1) // PAGE
     slot = (npg + folio_pages - 1) // folio_pages * folio_pages
@@ -217,22 +343,24 @@ def _sender(send_size, folio_pages, inflight, sends, forks_per_msend, other_refs
     total = slot * nbuf
     # folio ids: the original folios start at their first page; a page copied on write becomes folio total + page
     heads = np.empty(total, np.int64)
-    fsize = np.ones(2 * total, np.int64)
+    fsize = np.zeros(2 * total, np.int64)
     pmd = np.zeros(2 * total, np.bool_)
     wp = np.zeros(total, np.bool_)
     other = np.full(total, other_refs, np.int64)
     hold = np.zeros(total, np.int64)
-    members = np.empty(folio_pages, np.int64)
+    members = np.empty(max(folio_pages, 1), np.int64)
+    leaves = np.empty(MAX_SKB_FRAGS, np.int64)
     for q in range(total):
         heads[q] = q // folio_pages * folio_pages
     for q in range(0, total, folio_pages):
         fsize[q] = folio_pages
         pmd[q] = folio_pages == PMD_PAGES
     # per ring slot: the send's pages in GUP order (for the unpin) and its frags (for the puts)
-    plist = np.zeros((nbuf, 2 * npg + 2), np.int64)
+    plist = np.zeros((nbuf, 2 * npg + 2 * (npg // 16) + 4), np.int64)
     plen = np.zeros(nbuf, np.int64)
     frags = np.zeros(nbuf, np.int64)
     busy = np.zeros(nbuf, np.bool_)
+    skb = np.array([size_goal, MAX_SKB_FRAGS, -1, -1], np.int64)  # the tail skb (none open yet)
     uarg_bytes = UARG_BYTE_LIMIT + 1
     acc = 0
     for i in range(sends + inflight):
@@ -240,47 +368,13 @@ def _sender(send_size, folio_pages, inflight, sends, forks_per_msend, other_refs
             b = i % nbuf
             base = b * slot
             acc += forks_per_msend
-            if acc >= MSEND:  # ---- fork (the child execs at once)
+            if acc >= MSEND:  # forks spread evenly over the sends
                 acc -= MSEND
-                out[S_FORKS] += 1
-                for h in range(0, total, folio_pages):
-                    if folio_pages > 1:  # the original large folio: its pages not copied away
-                        n = 0
-                        for r in range(h, h + folio_pages):
-                            if heads[r] == h:
-                                members[n] = r
-                                n += 1
-                        if n > 0:
-                            _fork_folio(members, n, True, policy, hold, other, wp, pmd, h, out)
-                    for r in range(h, h + folio_pages):  # order-0 folios: pages of their own
-                        if fsize[heads[r]] == 1:
-                            members[0] = r
-                            _fork_folio(members, 1, False, policy, hold, other, wp, pmd, heads[r], out)
-            # ---- the application writes the buffer
-            for q in range(base, base + npg):
-                if not wp[q]:
-                    continue
-                h = heads[q]
-                if pmd[h]:
-                    held = 0
-                    for r in range(h, h + fsize[h]):
-                        held += other[r] + hold[r]
-                    if held == 0:  # refcount one: the whole PMD is reused
-                        out[S_WP_PMD] += 1
-                        for r in range(h, h + fsize[h]):
-                            wp[r] = False
-                        continue
-                    pmd[h] = False
-                    out[S_SPLITS] += 1
-                out[S_WP_PTE] += 1
-                if fsize[h] > 1 or other[q] + hold[q] > 0:
-                    out[S_WP_COPY] += 1
-                    heads[q] = total + q
-                    fsize[total + q] = 1
-                    pmd[total + q] = False
-                    other[q] = 0
-                wp[q] = False
-            # ---- the send: one GUP call per skb and folio run
+                fork(heads, fsize, pmd, wp, other, hold, folio_pages, total, policy, members, out)
+            for q in range(base, base + npg):  # the application writes the buffer
+                if wp[q]:
+                    write(q, heads, fsize, pmd, wp, other, hold, folio_pages, total, reuse_large, members, out)
+            # ---- the send
             out[S_SENDS] += 1
             out[S_PAGES] += npg
             out[S_CHARGES] += 1
@@ -290,40 +384,33 @@ def _sender(send_size, folio_pages, inflight, sends, forks_per_msend, other_refs
             uarg_bytes += send_size
             n = 0
             nfr = 0
-            lo = 0
-            start = i * send_size
-            while lo < send_size:
-                hi = min(send_size, (start + lo) // size_goal * size_goal + size_goal - start)
-                q = base + lo // PAGE
-                last = base + (hi - 1) // PAGE
-                while q <= last:
-                    h = heads[q]
-                    r = q
-                    while r + 1 <= last and heads[r + 1] == h:
-                        r += 1
-                    k = r - q + 1
-                    out[S_CALLS] += 1
-                    nfr += 1
-                    if pmd[h]:
-                        out[S_PMD_PAGES] += k
-                    if policy == REF:
-                        if pmd[h]:
-                            out[S_GUP_PMD] += 1
-                        else:
-                            out[S_GUP_PTE] += k
-                        if k > 1:
-                            out[S_GIVE] += 1
-                    else:
-                        if pmd[h]:
-                            out[S_PIN_PMD] += 1
-                        else:
-                            out[S_PIN_PTE] += k
-                    for t in range(q, r + 1):
-                        hold[t] += 1
+            off = 0
+            left = send_size
+            while left > 0:  # tcp_sendmsg_locked(): the tail skb, or a new one when it is full
+                if skb[0] >= size_goal or skb[1] >= MAX_SKB_FRAGS:
+                    out[S_SKBS] += 1
+                    skb[0] = 0
+                    skb[1] = 0
+                    skb[2] = -1
+                    skb[3] = -1
+                copy = min(size_goal - skb[0], left)
+                while copy > 0 and skb[1] < MAX_SKB_FRAGS:  # zerocopy_fill_skb_from_iter()
+                    start = off % PAGE
+                    k = min((start + copy + PAGE - 1) // PAGE, MAX_SKB_FRAGS - skb[1])
+                    took = min(copy, k * PAGE - start)
+                    q0 = base + off // PAGE
+                    nfr += call(q0, k, off, took, policy, heads, pmd, hold, total, skb, leaves, out)
+                    for t in range(q0, q0 + k):
+                        if n == plist.shape[1]:
+                            bigger = np.zeros((nbuf, 2 * plist.shape[1]), np.int64)
+                            bigger[:, :plist.shape[1]] = plist
+                            plist = bigger
                         plist[b, n] = t
                         n += 1
-                    q = r + 1
-                lo = hi
+                    off += took
+                    copy -= took
+                    left -= took
+                    skb[0] += took
             plen[b] = n
             frags[b] = nfr
             busy[b] = True
@@ -352,7 +439,8 @@ def _sender(send_size, folio_pages, inflight, sends, forks_per_msend, other_refs
 
 
 def sender(send_size: int, folio_pages: int, inflight: int, sends: int, fork_per_ksend: float = 0.0,
-           other_refs: int = 0, policy: str | int = "ref", size_goal: int = 65160) -> dict:
+           other_refs: int = 0, policy: str | int = "ref", size_goal: int = 65160,
+           release: str = kernels.NEWEST) -> dict:
     """``sends`` MSG_ZEROCOPY sends of ``send_size`` bytes from a ring of ``inflight + 1`` buffers.
 
     ``policy`` "ref" (today: FOLL_GET references, frag puts) or "pin" (FOLL_PIN,
@@ -360,13 +448,14 @@ def sender(send_size: int, folio_pages: int, inflight: int, sends: int, fork_per
     ``fork_per_ksend`` times per 1000 sends, evenly spread (a fork before the send
     at which the running sum of forks per send crosses a whole number, counted in
     forks per million sends).
-    ``other_refs``: FOLL_GET references other holders keep on every page. Returns
-    :data:`SEND_FIELDS`.
+    ``other_refs``: FOLL_GET references other holders keep on every page.
+    ``release``: the kernel whose rules apply (:mod:`.kernels`; here ``cow_reuse_large_anon``).
+    Returns :data:`SEND_FIELDS`.
     """
     pol = policy_code(policy)
     check_sender(send_size, folio_pages, inflight, sends, fork_per_ksend, other_refs, pol, size_goal)
     out = _sender(int(send_size), int(folio_pages), int(inflight), int(sends), per_msend(fork_per_ksend),
-                  int(other_refs), pol, int(size_goal))
+                  int(other_refs), pol, int(size_goal), kernels.follows(release, "cow_reuse_large_anon"))
     return dict(zip(SEND_FIELDS, (int(x) for x in out)))
 
 

@@ -8,60 +8,62 @@ counts what each costs. :mod:`.pins` runs both compiled (numba) and is the
 module the package imports; this module is their specification, written for
 reading, and holds the definitions both share.
 
-Kernel rules (torvalds/linux v6.12 unless said):
+Kernel rules (torvalds/linux v6.18.0; where 6.12 LTS differs, :mod:`.kernels` has the row and
+``release`` chooses):
 
-- A FOLL_GET reference adds one to the folio's ``_refcount``. A FOLL_PIN pin in
-  the fast path takes a reference with ``try_get_folio()`` and then adds
-  ``GUP_PIN_COUNTING_BIAS - 1`` (1023) more to a small folio's ``_refcount``,
-  or one to a large folio's ``_pincount``: two atomics where FOLL_GET takes
-  one, per PTE page, or per PMD leaf for all the pages of a PMD-mapped THP a
-  call covers (mm/gup.c ``try_grab_folio_fast()``, ``gup_fast_pte_range()``,
-  ``gup_fast_pmd_leaf()``).
-- ``unpin_user_pages()`` drops consecutive pages of one folio together
-  (``gup_folio_next()``): one ``folio_put_refs()`` of ``n x 1024`` on a small
-  folio, an ``atomic_sub()`` of ``_pincount`` and a ``folio_put_refs()`` on a
-  large one (``gup_put_folio()``).
-- ``folio_maybe_dma_pinned()`` (include/linux/mm.h): a large folio is pinned
-  iff ``_pincount > 0``; a small one iff ``_refcount >= 1024``, so enough
-  ordinary references make an unpinned small folio look pinned.
-- Today's MSG_ZEROCOPY takes FOLL_GET references one GUP call per skb and
-  folio run (``zerocopy_fill_skb_from_iter()`` -> ``iov_iter_get_pages2()``,
-  net/core/datagram.c), merges the pages of one folio into one frag and gives
-  the surplus back with one ``page_ref_sub()``; freeing the skb puts one ref
-  per frag. The ``ubuf_info`` extends over consecutive sends up to 512 KiB
-  (``msg_zerocopy_realloc()``); each send charges ``locked_vm`` once
-  (``mm_account_pinned_pages()``), each ``ubuf_info`` uncharges once when it
-  completes (``mm_unaccount_pinned_pages()``), net/core/skbuff.c.
+- MSG_ZEROCOPY looks its pages up in ``zerocopy_fill_skb_from_iter()`` (net/core/datagram.c):
+  one ``iov_iter_get_pages2()`` call per skb pass, per iovec, per at most
+  ``MAX_SKB_FRAGS - nr_frags`` pages (the compile-time 17; ``net.core.max_skb_frags`` limits only
+  the copy and splice paths). A page continuing the skb's last frag in the same compound page
+  merges into it; the surplus references of the pages merged into one frag in one call go back
+  with one ``page_ref_sub()``. An skb closes at its size goal or at 17 frags (``-EMSGSIZE``).
+- gup-fast (mm/gup.c ``gup_fast_pte_range()``, ``gup_fast_pmd_leaf()``): per PTE page one
+  ``try_grab_folio_fast()``, per PMD leaf one for all the pages of the call inside it; then
+  ``folio_set_referenced()``, a locked ``set_bit`` without a test first, per PTE page or per PMD
+  leaf per call. FOLL_GET: the grab is one atomic (2 with PG_referenced); FOLL_PIN adds
+  ``GUP_PIN_COUNTING_BIAS - 1`` to a small folio's ``_refcount`` or one to a large folio's
+  ``_pincount``: 2 (3 with PG_referenced). PG_referenced is counted as its own kind
+  (``flag_atomics``), the same for both policies.
+- ``unpin_user_pages()`` drops consecutive pages of one folio together (``gup_folio_next()``): one
+  ``folio_put_refs()`` of ``n x 1024`` on a small folio, an ``atomic_sub()`` of ``_pincount`` and a
+  ``folio_put_refs()`` on a large one (``gup_put_folio()``). Freeing an skb puts one ref per frag.
+- ``folio_maybe_dma_pinned()`` (include/linux/mm.h): a large folio is pinned iff ``_pincount >
+  0``; a small one iff ``_refcount >= 1024``, so enough ordinary references make an unpinned
+  small folio look pinned.
+- The ``ubuf_info`` extends over consecutive sends up to 512 KiB (``msg_zerocopy_realloc()``);
+  each send charges ``locked_vm`` once (``mm_account_pinned_pages()``), each ``ubuf_info``
+  uncharges once when it completes (``mm_unaccount_pinned_pages()``), net/core/skbuff.c.
 - fork (``copy_present_ptes()``, mm/memory.c; ``__folio_try_dup_anon_rmap()``,
-  include/linux/rmap.h): in an mm with ``MMF_HAS_PINNED`` (set by its first
-  FOLL_PIN, mm/gup.c ``mm_set_has_pinned_flag()``), an anon-exclusive page of
-  a folio that ``folio_maybe_dma_pinned()`` reports is copied for the child at
-  once; fork takes its own reference before asking (``folio_get()``), so a
+  include/linux/rmap.h): in an mm with ``MMF_HAS_PINNED`` (set by its first FOLL_PIN,
+  ``mm_set_has_pinned_flag()``), an anon-exclusive page of a folio that
+  ``folio_maybe_dma_pinned()`` reports is copied for the child at once, and the parent keeps it
+  exclusive and writable; fork takes its own reference before asking (``folio_get()``), so a
   small folio counts ``1 + refs + 1``. A PMD-mapped THP is split first
-  (mm/huge_memory.c ``copy_huge_pmd()``). Every other page is shared and
-  write-protected in both processes.
-- The parent's next write to a write-protected page (``do_wp_page()``,
-  mm/memory.c): a small folio nobody else references is reused (a fault, no
-  copy); one that others still reference is copied; a page of a PTE-mapped
-  large folio is always copied in v6.12 (``wp_can_reuse_anon_folio()``
-  declines large folios). A PMD-mapped THP is reused whole when its refcount is
-  one, else split and handled per page (mm/huge_memory.c
-  ``do_huge_pmd_wp_page()``). The copy leaves the other holders on the old
-  page.
+  (mm/huge_memory.c ``copy_huge_pmd()``). Every other page is shared and write-protected.
+- The next write to a write-protected page (``do_wp_page()`` -> ``wp_can_reuse_anon_folio()``,
+  mm/memory.c): a small folio is reused iff its refcount is one; a page of a PTE-mapped large
+  folio is reused (6.15+, ``__wp_can_reuse_large_anon_folio()``, rule ``cow_reuse_large_anon``)
+  iff no other mm maps the folio, more than one of its pages is mapped and its refcount equals
+  its mapcount: a GUP reference or pin on any of its pages forces a copy; 6.12 always copies.
+  A copy is one order-0 page. A PMD-mapped THP is reused whole when its refcount is one, else
+  split and handled per page (mm/huge_memory.c ``do_huge_pmd_wp_page()``).
 
-Model choices, each stated in the chapter: the child of a fork execs or exits
-before the parent writes again (fork+exec); the application writes each buffer
-before it sends it and reuses a buffer only after its completion
-(msg_zerocopy.rst); completions come in order, ``inflight`` sends later; with
-references the process never pinned anything (``MMF_HAS_PINNED`` clear), with
-pins it has.
+Model choices, each stated in the chapter: the child of a fork execs or exits before the parent
+writes again (fork+exec), so no other mm maps a folio at a write; the application writes each
+buffer before it sends it and reuses a buffer only after its completion (msg_zerocopy.rst);
+completions come in order, ``inflight`` sends later; each send continues the last skb while it
+has room; with references the process never pinned anything (``MMF_HAS_PINNED`` clear), with
+pins it has. :func:`cow_case` applies the same fork and write rules to one buffer, one fork and
+one writer, the cases the ``cow_mthp`` probe measures.
 """
 
 from __future__ import annotations
 
+from . import kernels
 from .rng import SplitMix64
 
 PAGE = 4096
+MAX_SKB_FRAGS = 17
 PMD_PAGES = 512
 GUP_PIN_COUNTING_BIAS = 1024
 UARG_BYTE_LIMIT = 1 << 19
@@ -149,11 +151,28 @@ def history(n_folios: int, folio_pages: int, steps: int, refs_mean: float, pin_s
     return c
 
 
+# -------------------------------------------------------------------- fork and a write: the rules
+def maybe_pinned(large: bool, refcount: int, pincount: int) -> bool:
+    """``folio_maybe_dma_pinned()``: exact on a large folio, the bias on a small one."""
+    return pincount > 0 if large else refcount >= GUP_PIN_COUNTING_BIAS
+
+
+def can_reuse(large: bool, refcount: int, mapcount: int, other_mm: bool, reuse_large: bool) -> bool:
+    """``wp_can_reuse_anon_folio()``: whether a write to a write-protected PTE of an anon folio keeps the page (else
+    one page is copied). Small: the mapping holds the only reference. Large: only where ``reuse_large`` (6.15+,
+    rule ``cow_reuse_large_anon``), when no other mm maps the folio, more than one of its pages is mapped and
+    every reference is a mapping's (``__wp_can_reuse_large_anon_folio()``)."""
+    if not large:
+        return refcount == 1
+    return reuse_large and not other_mm and mapcount > 1 and refcount == mapcount
+
+
 # -------------------------------------------------------------------- sender
-SEND_FIELDS = ("sends", "pages_sent", "calls", "gup_pte", "gup_pmd", "give_backs", "frag_puts", "pin_pte", "pin_pmd",
-               "pmd_pages", "unpin_small", "unpin_large", "charges", "uargs", "uncharges", "forks", "fork_copies",
-               "fork_copies_unpinned", "thp_splits", "wp_faults_pte", "wp_faults_pmd", "wp_copies", "ref_atomics",
-               "pin_atomics", "held_at_end")
+SEND_FIELDS = ("sends", "pages_sent", "skbs", "calls", "pages_looked_up", "frags", "gup_pte", "gup_pmd", "give_backs",
+               "frag_puts", "pin_pte", "pin_pmd", "pmd_pages", "unpin_small", "unpin_large", "charges", "uargs",
+               "uncharges", "forks", "fork_copies", "fork_copies_unpinned", "thp_splits", "wp_faults_pte",
+               "wp_faults_pmd", "wp_copies", "wp_reuses_large", "ref_atomics", "pin_atomics", "flag_atomics",
+               "held_at_end")
 
 
 def sender_layout(send_size: int, folio_pages: int, inflight: int) -> tuple[int, int, int]:
@@ -196,142 +215,290 @@ def check_sender(send_size, folio_pages, inflight, sends, fork_per_ksend, other_
         raise ValueError("sender: " + "; ".join(bad) + " not allowed")
 
 
-def sender(send_size: int, folio_pages: int, inflight: int, sends: int, fork_per_ksend: float = 0.0,
-           other_refs: int = 0, policy: str | int = "ref", size_goal: int = 65160) -> dict:
-    """``sends`` MSG_ZEROCOPY sends from a ring of buffers, the rules over objects, one page at a time
-    (:func:`.pins.sender` compiles it and documents the arguments)."""
-    pol = policy_code(policy)
-    check_sender(send_size, folio_pages, inflight, sends, fork_per_ksend, other_refs, pol, size_goal)
-    npg, slot, nbuf = sender_layout(send_size, folio_pages, inflight)
-    total = slot * nbuf
-    head = [q // folio_pages * folio_pages for q in range(total)]  # the folio each page belongs to
-    size = {h: folio_pages for h in range(0, total, folio_pages)}  # pages per folio
-    pmd_mapped = {h: folio_pages == PMD_PAGES for h in size}
-    wp = [False] * total  # write-protected by a fork, not written since
-    other = [other_refs] * total  # other holders' references
-    hold = [0] * total  # this socket's references or pins in flight
-    c = dict.fromkeys(SEND_FIELDS, 0)
-    ring: dict[int, tuple[list[int], int]] = {}  # buffer -> (the send's pages in GUP order, frags)
-    uarg_bytes = UARG_BYTE_LIMIT + 1
+class Sender:
+    """The state of one :func:`sender` run: the ring's pages, their folios, and the tail skb. One method per kernel
+    operation, named as the compiled handlers of :mod:`.pins` (``fork``, ``write``, ``call``)."""
 
-    def folio_pages_of(h):
-        return [q for q in range(total) if head[q] == h]
+    def __init__(self, send_size, folio_pages, inflight, other_refs, policy, size_goal, reuse_large):
+        self.send_size, self.policy, self.size_goal, self.reuse_large = send_size, policy, size_goal, reuse_large
+        self.npg, self.slot, self.nbuf = sender_layout(send_size, folio_pages, inflight)
+        self.total = total = self.slot * self.nbuf
+        self.head = [q // folio_pages * folio_pages for q in range(total)]  # the folio each page belongs to
+        self.size = {h: folio_pages for h in range(0, total, folio_pages)}  # pages per folio
+        self.pmd_mapped = {h: folio_pages == PMD_PAGES for h in self.size}
+        self.wp = [False] * total  # write-protected by a fork, not written since
+        self.other = [other_refs] * total  # other holders' references
+        self.hold = [0] * total  # this socket's references or pins in flight
+        self.c = dict.fromkeys(SEND_FIELDS, 0)
+        self.ring: dict[int, tuple[list[int], int]] = {}  # buffer -> (the send's pages in GUP order, its frags)
+        self.uarg_bytes = UARG_BYTE_LIMIT + 1
+        self.skb = {"bytes": size_goal, "frags": MAX_SKB_FRAGS, "last": None}  # the tail skb (none open yet)
 
-    def fork():
+    def pages_of(self, h):
+        return [q for q in range(self.total) if self.head[q] == h]
+
+    def at_in_folio(self, q, pos):
+        """Where byte ``pos`` of the buffer (in page q) lies in q's folio, as the frag's offset counts it."""
+        return (q - self.head[q] if self.head[q] < self.total else 0) * PAGE + pos % PAGE
+
+    def fork(self):
+        """fork(): copy for the child what may be pinned, share and write-protect the rest."""
+        c, hold, other = self.c, self.hold, self.other
         c["forks"] += 1
-        for h in sorted(set(head)):
-            qs = folio_pages_of(h)
-            if pol == PIN:  # MMF_HAS_PINNED: ask folio_maybe_dma_pinned(), fork's own ref included
-                if size[h] > 1:
-                    maybe = any(hold[q] > 0 for q in qs)
+        for h in sorted(set(self.head)):
+            qs = self.pages_of(h)
+            maybe = False
+            if self.policy == PIN:  # MMF_HAS_PINNED: ask folio_maybe_dma_pinned(), fork's own reference included
+                if self.size[h] > 1:
+                    maybe = maybe_pinned(True, 0, sum(hold[q] for q in qs))
                 else:
-                    maybe = 1 + other[qs[0]] + GUP_PIN_COUNTING_BIAS * hold[qs[0]] + 1 >= GUP_PIN_COUNTING_BIAS
-            else:
-                maybe = False
+                    maybe = maybe_pinned(False, 1 + other[qs[0]] + GUP_PIN_COUNTING_BIAS * hold[qs[0]] + 1, 0)
             if maybe:  # copy every anon-exclusive page for the child, after splitting a PMD mapping
-                if pmd_mapped[h]:
-                    pmd_mapped[h] = False
+                if self.pmd_mapped[h]:
+                    self.pmd_mapped[h] = False
                     c["thp_splits"] += 1
                 for q in qs:
-                    if not wp[q]:
+                    if not self.wp[q]:
                         c["fork_copies"] += 1
                         c["fork_copies_unpinned"] += hold[q] == 0
             else:
                 for q in qs:
-                    wp[q] = True
+                    self.wp[q] = True
 
-    def write(q):
-        h = head[q]
-        if pmd_mapped[h]:
-            qs = folio_pages_of(h)
-            if sum(other[r] + hold[r] for r in qs) == 0:  # refcount one: reuse the whole PMD
+    def write(self, q):
+        """The application's write to write-protected page ``q``: do_wp_page()."""
+        c, h = self.c, self.head[q]
+        qs = self.pages_of(h)
+        extra = sum(self.other[r] + self.hold[r] for r in qs)  # references that are not this mm's mappings
+        if self.pmd_mapped[h]:
+            if extra == 0:  # refcount one: reuse the whole PMD
                 c["wp_faults_pmd"] += 1
                 for r in qs:
-                    wp[r] = False
+                    self.wp[r] = False
                 return
-            pmd_mapped[h] = False
+            self.pmd_mapped[h] = False
             c["thp_splits"] += 1
         c["wp_faults_pte"] += 1
-        if size[h] > 1 or other[q] + hold[q] > 0:  # copy: the page becomes an order-0 folio of its own
+        large = self.size[h] > 1
+        refcount = len(qs) + extra if large else 1 + self.other[q] + self.hold[q]
+        if can_reuse(large, refcount, len(qs), False, self.reuse_large):  # the child is gone (fork+exec)
+            c["wp_reuses_large"] += large
+        else:  # copy: the page becomes an order-0 folio of its own
             c["wp_copies"] += 1
-            head[q] = total + q
-            size[total + q] = 1
-            pmd_mapped[total + q] = False
-            other[q] = 0
-        wp[q] = False
+            self.head[q] = self.total + q
+            self.size[self.total + q] = 1
+            self.pmd_mapped[self.total + q] = False
+            self.other[q] = 0
+        self.wp[q] = False
 
-    def send(i):
-        nonlocal uarg_bytes
-        b = i % nbuf
-        base = b * slot
-        c["sends"] += 1
-        c["pages_sent"] += npg
-        c["charges"] += 1
-        if uarg_bytes + send_size > UARG_BYTE_LIMIT:
-            c["uargs"] += 1
-            uarg_bytes = 0
-        uarg_bytes += send_size
-        pages, nfr, lo, start = [], 0, 0, i * send_size
-        while lo < send_size:  # one skb's share of this send, then the next
-            hi = min(send_size, ((start + lo) // size_goal + 1) * size_goal - start)
-            run: list[int] = []
-            for q in range(base + lo // PAGE, base + (hi - 1) // PAGE + 1):
-                if run and head[q] != head[run[0]]:
-                    nfr += call(run)
-                    pages += run
-                    run = []
-                run.append(q)
-            nfr += call(run)
-            pages += run
-            lo = hi
-        ring[b] = (pages, nfr)
-
-    def call(run):
-        h, k = head[run[0]], len(run)
+    def call(self, run, off, took):
+        """One iov_iter_get_pages2() over the pages of ``run`` (gup-fast), then the frags bytes [off, off + took)
+        fill; returns the frags it started."""
+        c, skb, ref = self.c, self.skb, self.policy == REF
         c["calls"] += 1
-        if pmd_mapped[h]:  # one PMD leaf for all the pages of the run
-            c["pmd_pages"] += k
-        if pol == REF:
-            c["gup_pmd" if pmd_mapped[h] else "gup_pte"] += 1 if pmd_mapped[h] else k
-            c["give_backs"] += k > 1
-        else:
-            c["pin_pmd" if pmd_mapped[h] else "pin_pte"] += 1 if pmd_mapped[h] else k
+        c["pages_looked_up"] += len(run)
+        leaves = []
         for q in run:
-            hold[q] += 1
-        return 1
+            if self.pmd_mapped[self.head[q]]:
+                c["pmd_pages"] += 1
+                if self.head[q] not in leaves:  # one grab per PMD leaf per call
+                    leaves.append(self.head[q])
+            else:
+                c["gup_pte" if ref else "pin_pte"] += 1
+                c["flag_atomics"] += 1
+            self.hold[q] += 1
+        c["gup_pmd" if ref else "pin_pmd"] += len(leaves)
+        c["flag_atomics"] += len(leaves)
+        new = merges = 0
+        merging = False
+        pos = off
+        for q in run:
+            piece = min(off + took - pos, PAGE - pos % PAGE)
+            at = self.at_in_folio(q, pos)
+            if skb["frags"] and skb["last"] == (self.head[q], at):  # continues the last frag: merged
+                merges += not merging
+                merging = True
+            else:
+                skb["frags"] += 1
+                new += 1
+                merging = False
+            skb["last"] = (self.head[q], at + piece)
+            pos += piece
+        c["frags"] += new
+        if ref:  # one page_ref_sub() per run of pages merged into one frag
+            c["give_backs"] += merges
+        return new
 
-    def complete(j):
-        b = j % nbuf
-        if b not in ring:
+    def send(self, i):
+        """Send i: tcp_sendmsg_locked() fills the tail skb, or a new one when it is full, with
+        zerocopy_fill_skb_from_iter()."""
+        c, skb, size_goal = self.c, self.skb, self.size_goal
+        b = i % self.nbuf
+        base = b * self.slot
+        c["sends"] += 1
+        c["pages_sent"] += self.npg
+        c["charges"] += 1
+        if self.uarg_bytes + self.send_size > UARG_BYTE_LIMIT:
+            c["uargs"] += 1
+            self.uarg_bytes = 0
+        self.uarg_bytes += self.send_size
+        pages: list[int] = []
+        nfr, off, left = 0, 0, self.send_size
+        while left > 0:
+            if skb["bytes"] >= size_goal or skb["frags"] >= MAX_SKB_FRAGS:
+                c["skbs"] += 1
+                skb.update(bytes=0, frags=0, last=None)
+            copy = min(size_goal - skb["bytes"], left)
+            while copy > 0 and skb["frags"] < MAX_SKB_FRAGS:
+                start = off % PAGE
+                n = min(-(-(start + copy) // PAGE), MAX_SKB_FRAGS - skb["frags"])
+                took = min(copy, n * PAGE - start)
+                run = list(range(base + off // PAGE, base + off // PAGE + n))
+                nfr += self.call(run, off, took)
+                pages += run
+                off += took
+                copy -= took
+                left -= took
+                skb["bytes"] += took
+        self.ring[b] = (pages, nfr)
+
+    def complete(self, j):
+        """Send j's completion: a put per frag, or unpin_user_pages() over its pages."""
+        b = j % self.nbuf
+        if b not in self.ring:
             return
-        pages, nfr = ring.pop(b)
-        if pol == REF:
-            c["frag_puts"] += nfr
+        pages, nfr = self.ring.pop(b)
+        if self.policy == REF:
+            self.c["frag_puts"] += nfr
         else:
             prev = None
             for q in pages:
-                if head[q] != prev:
-                    c["unpin_large" if size[head[q]] > 1 else "unpin_small"] += 1
-                prev = head[q]
+                if self.head[q] != prev:
+                    self.c["unpin_large" if self.size[self.head[q]] > 1 else "unpin_small"] += 1
+                prev = self.head[q]
         for q in pages:
-            hold[q] -= 1
+            self.hold[q] -= 1
 
+
+def sender(send_size: int, folio_pages: int, inflight: int, sends: int, fork_per_ksend: float = 0.0,
+           other_refs: int = 0, policy: str | int = "ref", size_goal: int = 65160,
+           release: str = kernels.NEWEST) -> dict:
+    """``sends`` MSG_ZEROCOPY sends from a ring of buffers, the rules over objects, one page at a time
+    (:func:`.pins.sender` compiles it and documents the arguments)."""
+    pol = policy_code(policy)
+    check_sender(send_size, folio_pages, inflight, sends, fork_per_ksend, other_refs, pol, size_goal)
+    s = Sender(send_size, folio_pages, inflight, other_refs, pol, size_goal,
+               kernels.follows(release, "cow_reuse_large_anon"))
     forks_per_msend, acc = per_msend(fork_per_ksend), 0
     for i in range(sends + inflight):
         if i < sends:
             acc += forks_per_msend
             if acc >= MSEND:  # forks spread evenly over the sends
                 acc -= MSEND
-                fork()
-            base = (i % nbuf) * slot
-            for q in range(base, base + npg):
-                if wp[q]:
-                    write(q)
-            send(i)
+                s.fork()
+            base = (i % s.nbuf) * s.slot
+            for q in range(base, base + s.npg):  # the application writes the buffer
+                if s.wp[q]:
+                    s.write(q)
+            s.send(i)
         if i - inflight >= 0:
-            complete(i - inflight)
+            s.complete(i - inflight)
+    c = s.c
     c["uncharges"] = c["uargs"]
     c["ref_atomics"] = c["gup_pte"] + c["gup_pmd"] + c["give_backs"] + c["frag_puts"]
     c["pin_atomics"] = 2 * (c["pin_pte"] + c["pin_pmd"]) + c["unpin_small"] + 2 * c["unpin_large"]
-    c["held_at_end"] = sum(hold)
+    c["held_at_end"] = sum(s.hold)
     return {k: int(v) for k, v in c.items()}
+
+
+def gup_work(c: dict) -> dict:
+    """What the sends' page lookups did, in the terms GUP's price is given in (:func:`fraglife.model.costs.price_gup`):
+    every page is gup-fast here (the buffers are written before they are sent)."""
+    return {"sends": c["sends"], "gup_calls": c["calls"], "pages": c["pages_looked_up"], "frags": c["frags"],
+            "slow_calls": 0, "slow_pages": 0, "faulted_pages": 0,
+            "flag_atomics": c["flag_atomics"], "ref_atomics": c["ref_atomics"], "pin_atomics": c["pin_atomics"]}
+
+
+# -------------------------------------------------------------------- one fork, one write: the cow_mthp cases
+COW_HOLDERS = ("none", "zerocopy", "pinned")
+COW_WRITERS = ("parent_child_alive", "parent_child_exited", "child")
+COW_FIELDS = ("fork_copies", "write_faults", "write_allocs_order0", "folios_reused", "folios_copied",
+              "folios_partly", "pages_moved")
+
+
+def cow_case(folio_pages: int, holder: str, writer: str, pages: int = 256, release: str = kernels.NEWEST) -> dict:
+    """One anon buffer of ``pages`` written pages in PTE-mapped folios of ``folio_pages``, held by nothing, by an
+    in-flight MSG_ZEROCOPY send (FOLL_GET references, at least one per folio) or by FOLL_PIN pins (one per page,
+    ``MMF_HAS_PINNED`` set), forked once; then ``writer`` writes one byte to every page: the parent while the child
+    maps the buffer, the parent after the child exited, or the child while the parent maps it. The rules of
+    :func:`sender` (:func:`maybe_pinned`, :func:`can_reuse`), with the other mm explicit. Counts of
+    :data:`COW_FIELDS`; a folio is reused when the writer's frames for its pages are the same after the write
+    (for the child: as right after fork), copied when none is."""
+    if holder not in COW_HOLDERS or writer not in COW_WRITERS:
+        raise ValueError(f"holder = {holder!r}, writer = {writer!r} is not allowed: expected one of "
+                         f"{', '.join(COW_HOLDERS)} and one of {', '.join(COW_WRITERS)}")
+    if folio_pages < 1 or folio_pages >= PMD_PAGES or folio_pages & (folio_pages - 1) or pages % folio_pages:
+        raise ValueError(f"folio_pages = {folio_pages}, pages = {pages} is not allowed: expected a PTE-mapped "
+                         f"power of two below {PMD_PAGES} that divides pages")
+    reuse_large = kernels.follows(release, "cow_reuse_large_anon")
+    large = folio_pages > 1
+    c = dict.fromkeys(COW_FIELDS, 0)
+    frames: dict[int, dict] = {}  # frame -> {folio, refs (not mappings), pins}
+
+    def frame(folio, refs=0, pins=0):
+        frames[len(frames)] = {"folio": folio, "refs": refs, "pins": pins}
+        return len(frames) - 1
+
+    parent = [frame(q // folio_pages) for q in range(pages)]
+    for q in range(pages):
+        f = frames[parent[q]]
+        if holder == "pinned":
+            f["pins"] = 1
+        elif holder == "zerocopy" and (not large or q % folio_pages == 0):
+            f["refs"] = 1  # the frags' references: one per frag, at least one per folio
+    maps = {"parent": parent, "child": list(parent)}
+    writable = {"parent": [True] * pages, "child": [False] * pages}
+
+    def folio_of(fr):
+        return frames[fr]["folio"]
+
+    def members(mm, folio):
+        return [q for q in range(pages) if mm is not None and folio_of(maps[mm][q]) == folio]
+
+    # fork: copy_present_ptes()
+    for q in range(pages):
+        f = frames[parent[q]]
+        folio_frames = [fr for fr in frames.values() if fr["folio"] == f["folio"]]
+        pin_total = sum(fr["pins"] for fr in folio_frames)
+        refcount = 1 + f["refs"] + GUP_PIN_COUNTING_BIAS * f["pins"] + 1  # the mapping, holders, fork's own
+        if holder == "pinned" and maybe_pinned(large, refcount, pin_total):
+            maps["child"][q] = frame(("child", q))  # a copy for the child, writable
+            writable["child"][q] = True
+            c["fork_copies"] += 1
+        else:
+            writable["parent"][q] = False
+    before = {"parent": list(maps["parent"]), "child": list(maps["child"])}
+    alive = {"parent": True, "child": writer != "parent_child_exited"}
+    me = "child" if writer == "child" else "parent"
+    them = "parent" if me == "child" else "child"
+    for q in range(pages):  # the write: do_wp_page()
+        if writable[me][q]:
+            continue
+        c["write_faults"] += 1
+        fo = folio_of(maps[me][q])
+        mine = members(me, fo)
+        theirs = members(them, fo) if alive[them] else []
+        held = sum(fr["refs"] + fr["pins"] for fr in frames.values() if fr["folio"] == fo)
+        mapcount = len(mine) + len(theirs)
+        f_large = large and not isinstance(fo, tuple)
+        refcount = mapcount + held if f_large else 1 + len(theirs) + held
+        if not can_reuse(f_large, refcount, mapcount, bool(theirs), reuse_large):
+            maps[me][q] = frame((me, q))
+            c["write_allocs_order0"] += 1
+        writable[me][q] = True
+    for fo in range(pages // folio_pages):
+        qs = range(fo * folio_pages, (fo + 1) * folio_pages)
+        same = sum(maps[me][q] == before[me][q] for q in qs)
+        c["pages_moved"] += folio_pages - same
+        c["folios_reused" if same == folio_pages else "folios_copied" if same == 0 else "folios_partly"] += 1
+    return c

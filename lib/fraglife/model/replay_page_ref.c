@@ -15,20 +15,31 @@
 #define POOL_BIAS (1LL << 40)
 #define FRAG_BIAS (32768LL + 1)	/* PAGE_FRAG_CACHE_MAX_SIZE + 1: a page_frag_cache refill's pagecnt_bias */
 #define PMD_PAGES 512
+/* trace.UARG_* and trace.FREE_* flags (an event's kind field) */
+#define UARG_ACCOUNT 1
+#define UARG_DEVMEM 2
+#define UARG_FLAGS 3
+#define FREE_DEFERRED 1
+#define FREE_FLUSH 2
+#define FREE_FULL 4
+#define FREE_FLAGS 7
+/* the fixed lines after the ubuf_infos: user_struct.__count, .locked_vm; the socket's refcnt, omem, zckey */
+enum { X_USER_COUNT, X_USER_LOCKED_VM, X_SOCK_REF, X_SOCK_OMEM, X_SOCK_ZCKEY, N_X };
 
 enum { ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT, EXPAND_HEAD, COALESCE, PULL, ZC_COMPLETE, FREE, BUF_RELEASE,
        UARG_GET, UARG_PUT, GROW, N_OPS };
 enum { MEM_USER, MEM_PIPE, MEM_POOL_PAGE, MEM_POOL_FRAG, MEM_DEVMEM, MEM_SLAB, MEM_PAGE_FRAG, MEM_PAGES, N_KINDS };
 /* ledger slots: the order of ledger.SCALARS (checked by tests/test_creplay.py through the ledgers) */
 enum { EVENTS, ATOMICS, REF_ATOMICS, PAGE_ATOMICS, PP_ATOMICS, OWNER_ATOMICS, PIN_ATOMICS, UARG_ATOMICS,
-       DATAREF_ATOMICS, PP_READS, REFS_TAKEN, REFS_DROPPED, LINES, BOUNCES, PAGES_PEAK, UAF_PAGES, UAF_FREES,
+       DATAREF_ATOMICS, FLAG_ATOMICS, CMPXCHG_ATOMICS, NOTIF_ATOMICS, DEFER_ATOMICS, PP_READS, REFS_TAKEN,
+       REFS_DROPPED, LINES, BOUNCES, CMPXCHG_BOUNCES, PAGES_PEAK, UAF_PAGES, UAF_FREES,
        EARLY_COMPLETE, BAD_REFS, LEAKED_REFS, LEAKED_PAGES, LEAKED_SKBS, TRACE_ERRORS, COMPLETIONS, BY_OP };
 
 struct st {
-	int64_t n_pfn, n_buf, n_uarg, n_skb, n_slot, max_frags, o_base, u_base, d_base, n_lines;
-	int8_t *alive; int64_t *head, *pbuf, *ptrs;
-	int8_t *b_exists, *b_holder; int64_t *b_pfn, *b_pages, *b_fp, *b_kind, *b_bias, *b_alive;
-	int64_t *u_ptrs; int8_t *u_active;
+	int64_t n_pfn, n_buf, n_uarg, n_skb, n_slot, max_frags, n_cpu, o_base, u_base, x_base, c_base, d_base, n_lines;
+	int8_t *alive, *pipe; int64_t *head, *pbuf, *ptrs;
+	int8_t *b_exists, *b_holder; int64_t *b_pfn, *b_pages, *b_fp, *b_kind, *b_bias, *b_alive, *b_pipe;
+	int64_t *u_ptrs; int8_t *u_active, *u_acct;
 	int8_t *s_alive, *s_cloned; int64_t *s_sh;
 	int64_t *sh_dataref, *sh_n, *sh_uarg, *f_pfn, *f_off, *f_len, *f_buf, *f_uarg;
 	int64_t *free_stack, n_free, next_slot;
@@ -46,7 +57,10 @@ static void touch(struct st *s, int64_t line, int64_t cpu, int cat, int op)
 	s->led[cat]++;
 	if (cat >= PAGE_ATOMICS && cat <= PIN_ATOMICS) { s->led[REF_ATOMICS]++; s->led[BY_OP + op]++; }
 	if (!s->written[line]) { s->written[line] = 1; s->led[LINES]++; }
-	if (s->last_cpu[line] >= 0 && s->last_cpu[line] != cpu) s->led[BOUNCES]++;
+	if (s->last_cpu[line] >= 0 && s->last_cpu[line] != cpu) {
+		s->led[BOUNCES]++;
+		if (cat == CMPXCHG_ATOMICS) s->led[CMPXCHG_BOUNCES]++;
+	}
 	s->last_cpu[line] = cpu;
 }
 
@@ -64,7 +78,7 @@ static int is_pool_line(struct st *s, int64_t line)
 static int cat_of(struct st *s, int64_t line)
 {
 	if (line < s->n_pfn) return is_pool_line(s, line) ? PP_ATOMICS : PAGE_ATOMICS;
-	if (line >= s->u_base && line < s->d_base) return UARG_ATOMICS;
+	if (line >= s->u_base && line < s->x_base) return UARG_ATOMICS;
 	if (line >= s->d_base) return DATAREF_ATOMICS;
 	return OWNER_ATOMICS;
 }
@@ -82,7 +96,20 @@ static void free_range(struct st *s, int64_t lo, int64_t hi)
 	if (hit) s->led[UAF_FREES]++;
 }
 
-static void dies(struct st *s, int64_t line)
+/* __msg_zerocopy_callback(): the accounting back, the notification queued and its skb freed, the socket put */
+static void notify(struct st *s, int64_t u, int64_t cpu, int op)
+{
+	if (s->u_acct[u]) {
+		s->u_acct[u] = 0;
+		touch(s, s->x_base + X_USER_LOCKED_VM, cpu, NOTIF_ATOMICS, op);
+		touch(s, s->x_base + X_USER_COUNT, cpu, CMPXCHG_ATOMICS, op);
+	}
+	touch(s, s->x_base + X_SOCK_REF, cpu, NOTIF_ATOMICS, op);
+	touch(s, s->x_base + X_SOCK_OMEM, cpu, NOTIF_ATOMICS, op);
+	touch(s, s->x_base + X_SOCK_REF, cpu, NOTIF_ATOMICS, op);
+}
+
+static void dies(struct st *s, int64_t line, int64_t cpu, int op)
 {
 	if (line < s->n_pfn) {
 		int64_t b = s->pbuf[line], end = line + s->b_fp[b];
@@ -91,9 +118,10 @@ static void dies(struct st *s, int64_t line)
 	} else if (line < s->u_base) {
 		int64_t b = line - s->o_base;
 		free_range(s, s->b_pfn[b], s->b_pfn[b] + s->b_pages[b]);
-	} else if (line < s->d_base) {
+	} else if (line < s->x_base) {
 		s->led[COMPLETIONS]++;
 		s->u_active[line - s->u_base] = 0;
+		notify(s, line - s->u_base, cpu, op);
 	}
 }
 
@@ -129,7 +157,7 @@ static void change(struct st *s, int64_t line, int64_t units, int64_t cpu, int o
 	if (counted) s->led[REFS_DROPPED] += k;
 	if (cur < k) { s->led[BAD_REFS]++; s->count[line] = 0; return; }
 	s->count[line] = cur - k;
-	if (cur - k == 0 && cur > 0) dies(s, line);
+	if (cur - k == 0 && cur > 0) dies(s, line, cpu, op);
 }
 
 static void point(struct st *s, int64_t pfn, int64_t off, int64_t len, int64_t uarg, int64_t sign)
@@ -145,7 +173,7 @@ static inline void refset(struct st *s, int64_t pfn, int64_t buf, int64_t sign)
 	push(s, s->b_kind[buf] == MEM_DEVMEM ? s->o_base + buf : s->head[pfn], sign);
 }
 
-/* iov_iter_get_pages2() refs every page; the merged surplus goes back in one page_ref_sub() */
+/* one GUP call's pages: a ref and PG_referenced per PTE page (per PMD leaf); the surplus back in one page_ref_sub() */
 static void gup(struct st *s, int64_t pfn, int64_t off, int64_t ln, int64_t buf, int64_t cpu, int op)
 {
 	int64_t fp = s->b_fp[buf], held_line = s->head[pfn];
@@ -155,6 +183,7 @@ static void gup(struct st *s, int64_t pfn, int64_t off, int64_t ln, int64_t buf,
 		while (q <= q1 && s->head[q] == h) q++;
 		int64_t n = q - lo, held = h == held_line, gets = fp >= PMD_PAGES ? 1 : n, back = n > held;
 		for (int64_t i = 0; i < gets + back - held; i++) touch(s, h, cpu, PAGE_ATOMICS, op);
+		for (int64_t i = 0; i < gets; i++) touch(s, h, cpu, FLAG_ATOMICS, op);	/* folio_set_referenced() */
 	}
 }
 
@@ -198,6 +227,27 @@ static void inherit_uarg(struct st *s, int64_t src, int64_t dst)
 
 #define SKB_OK(x) ((x) >= 0 && (x) < s->n_skb)
 
+/* pipe_buf_release() of the pipe buffers still held among pages [lo, hi): one put per page on its folio */
+static void pipe_release(struct st *s, int64_t buf, int64_t lo, int64_t hi, int64_t cpu, int op)
+{
+	int64_t h = -1, units = 0;
+	for (int64_t q = lo; q < hi; q++) {
+		if (!s->pipe[q]) continue;
+		s->pipe[q] = 0;
+		s->b_pipe[buf]--;
+		if (s->head[q] != h && units) { change(s, h, -units, cpu, op, 0); units = 0; }
+		h = s->head[q];
+		units++;
+	}
+	if (units) change(s, h, -units, cpu, op, 0);
+}
+
+static int uarg_flags_ok(struct st *s, int64_t kind, int64_t buf)
+{
+	if (kind & ~UARG_FLAGS) return 0;
+	return !(kind & UARG_DEVMEM) || (buf >= 0 && buf < s->n_buf && s->b_exists[buf]);
+}
+
 static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, int64_t other, int64_t buf,
 		int64_t pfn, int64_t off, int64_t ln)
 {
@@ -210,8 +260,10 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 		for (int64_t q = pfn; q < pfn + pages; q++) if (s->alive[q]) return 0;
 		s->b_exists[buf] = 1; s->b_pfn[buf] = pfn; s->b_pages[buf] = pages; s->b_fp[buf] = fp;
 		s->b_kind[buf] = kind; s->b_holder[buf] = 1; s->b_bias[buf] = 0; s->b_alive[buf] = pages;
+		s->b_pipe[buf] = kind == MEM_PIPE ? pages : 0;
 		for (int64_t q = pfn; q < pfn + pages; q++) {
 			s->alive[q] = 1;
+			s->pipe[q] = kind == MEM_PIPE;
 			s->head[q] = pfn + (q - pfn) / fp * fp;
 			s->pbuf[q] = buf;
 		}
@@ -265,7 +317,7 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 	case GROW: {
 		if (!SKB_OK(skb) || !s->s_alive[skb] || ln <= 0) return 0;
 		int64_t slot = s->s_sh[skb], n = s->sh_n[slot];
-		if (s->sh_dataref[slot] != 1 || n == 0) return 0;
+		if (s->sh_dataref[slot] != 1 || n == 0 || n >= s->max_frags) return 0;
 		int64_t k = F(s, slot, n - 1);
 		int64_t fp_ = s->f_pfn[k], fo = s->f_off[k], fl = s->f_len[k], fb = s->f_buf[k], fu = s->f_uarg[k];
 		if (buf != fb || other != fu || !frag_ok(s, fp_, fo, fl + ln, fb)) return 0;
@@ -278,6 +330,7 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 		if (s->b_kind[buf] == MEM_USER) {
 			int64_t gets = s->b_fp[buf] >= PMD_PAGES ? 1 : q1 - q0 + 1;
 			for (int64_t i = 0; i < gets + 1; i++) touch(s, last, cpu, PAGE_ATOMICS, op);
+			for (int64_t i = 0; i < gets; i++) touch(s, last, cpu, FLAG_ATOMICS, op);
 		}
 		return 1;
 	}
@@ -415,6 +468,14 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 		return 1;
 	case FREE: {
 		if (!SKB_OK(skb) || !s->s_alive[skb]) return 0;
+		if (kind) {	/* skb_attempt_defer_free(): other = the other CPU, ln = the reader's atomics */
+			int deferred = (kind & FREE_DEFERRED) != 0, full = (kind & FREE_FULL) != 0;
+			if ((kind & ~FREE_FLAGS) || deferred == full || ((kind & FREE_FLUSH) && !deferred) || other < 0 ||
+			    other >= s->n_cpu || other == cpu || ln < 0 || ln > 2) return 0;
+			int64_t line = s->c_base + (deferred ? cpu : other), by = deferred ? other : cpu;
+			for (int64_t i = 0; i < ln; i++) touch(s, line, by, DEFER_ATOMICS, op);
+			if (kind & FREE_FLUSH) touch(s, line, cpu, DEFER_ATOMICS, op);
+		}
 		int64_t slot = s->s_sh[skb];
 		s->s_alive[skb] = 0;
 		if (s->sh_dataref[slot] > 1) {
@@ -442,8 +503,20 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 			return 1;
 		}
 		if (buf < 0 || buf >= s->n_buf || !s->b_exists[buf] || !s->b_holder[buf]) return 0;
-		s->b_holder[buf] = 0;
 		int64_t bk = s->b_kind[buf], fp = s->b_fp[buf], lo = s->b_pfn[buf], hi = lo + s->b_pages[buf];
+		if (bk == MEM_PIPE) {	/* pipe_buf_release() of [pfn, pfn + ln) only, or of all it still holds */
+			int64_t a = ln > 0 ? pfn : lo, b = ln > 0 ? pfn + ln : hi;
+			if (ln > 0) {
+				if (a < lo || b > hi) return 0;
+				for (int64_t q = a; q < b; q++) if (!s->pipe[q]) return 0;
+			}
+			pipe_release(s, buf, a, b, cpu, op);
+			if (s->b_pipe[buf] > 0) return 1;
+			s->b_holder[buf] = 0;
+			return 1;
+		}
+		s->b_holder[buf] = 0;
+		(void)fp;
 		if (IS_POOL(bk)) {	/* page_pool_drain_frag() */
 			int64_t nr = s->b_bias[buf];
 			s->b_bias[buf] = 0;
@@ -453,7 +526,7 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 				else touch(s, lo, cpu, PP_ATOMICS, op);
 				s->count[lo] = cur - nr > 0 ? cur - nr : 0;
 				if (cur < nr) s->led[BAD_REFS]++;
-				if (cur - nr == 0) dies(s, lo);
+				if (cur - nr == 0) dies(s, lo, cpu, op);
 			}
 		} else if (bk == MEM_PAGE_FRAG) {	/* page_ref_sub_and_test(pagecnt_bias) */
 			int64_t nr = s->b_bias[buf];
@@ -463,33 +536,47 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 				touch(s, lo, cpu, PAGE_ATOMICS, op);
 				s->count[lo] = cur - nr > 0 ? cur - nr : 0;
 				if (cur < nr) s->led[BAD_REFS]++;
-				if (cur - nr == 0) dies(s, lo);
+				if (cur - nr == 0) dies(s, lo, cpu, op);
 			}
 		} else if (bk == MEM_DEVMEM) {
 			change(s, s->o_base + buf, -1, cpu, op, 0);
 		} else if (bk == MEM_SLAB) {	/* kfree() */
 			free_range(s, lo, hi);
 		} else {
-			for (int64_t h = lo; h < hi; h += fp) {
-				int64_t span = hi - h < fp ? hi - h : fp;
-				change(s, h, bk == MEM_PIPE ? -span : -1, cpu, op, bk == MEM_USER);
-			}
+			for (int64_t h = lo; h < hi; h += s->b_fp[buf]) change(s, h, -1, cpu, op, bk == MEM_USER);
 		}
 		return 1;
 	}
-	case UARG_GET:
-		if (other < 0 || other >= s->n_uarg) return 0;
-		if (!s->u_active[other]) {	/* msg_zerocopy_alloc(): refcount_set(1) */
+	case UARG_GET: {
+		if (other < 0 || other >= s->n_uarg || !uarg_flags_ok(s, kind, buf)) return 0;
+		int new = !s->u_active[other];
+		if (new) {	/* sock_omalloc() */
+			touch(s, s->x_base + X_SOCK_OMEM, cpu, NOTIF_ATOMICS, op);
+			s->u_acct[other] = 0;
+		}
+		if (kind & UARG_ACCOUNT) {	/* mm_account_pinned_pages(); get_uid() on the first accounting */
+			touch(s, s->x_base + X_USER_LOCKED_VM, cpu, CMPXCHG_ATOMICS, op);
+			if (!s->u_acct[other]) {
+				touch(s, s->x_base + X_USER_COUNT, cpu, NOTIF_ATOMICS, op);
+				s->u_acct[other] = 1;
+			}
+		}
+		if (new) {	/* sk_zckey, refcount_set(1), sock_hold() */
+			touch(s, s->x_base + X_SOCK_ZCKEY, cpu, NOTIF_ATOMICS, op);
 			s->u_active[other] = 1;
 			s->count[s->u_base + other] = 1;
 			s->last_cpu[s->u_base + other] = cpu;
+			touch(s, s->x_base + X_SOCK_REF, cpu, NOTIF_ATOMICS, op);
 		} else {
 			change(s, s->u_base + other, 1, cpu, op, 0);
 		}
+		if (kind & UARG_DEVMEM) touch(s, s->o_base + buf, cpu, CMPXCHG_ATOMICS, op);	/* refcount_inc_not_zero() */
 		return 1;
+	}
 	case UARG_PUT:
-		if (other < 0 || other >= s->n_uarg || !s->u_active[other]) return 0;
+		if (other < 0 || other >= s->n_uarg || !s->u_active[other] || !uarg_flags_ok(s, kind, buf)) return 0;
 		change(s, s->u_base + other, -1, cpu, op, 0);
+		if (kind & UARG_DEVMEM) touch(s, s->o_base + buf, cpu, OWNER_ATOMICS, op);	/* the binding's put */
 		return 1;
 	}
 	return 0;
@@ -500,20 +587,22 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint8_t *kind_, const uint16_t *cpu_,
 		       const int32_t *skb_, const int32_t *other_, const int32_t *buf_, const int64_t *pfn_,
 		       const int64_t *off_, const int64_t *len_, int64_t n_pfn, int64_t n_buf, int64_t n_uarg,
-		       int64_t n_skb, int64_t max_frags, int64_t *led)
+		       int64_t n_skb, int64_t max_frags, int64_t n_cpu, int64_t *led)
 {
 	struct st S = {0}, *s = &S;
 	int rc = -1;
 	int64_t nb = n_buf > 0 ? n_buf : 1, nu = n_uarg > 0 ? n_uarg : 1;
 	s->n_pfn = n_pfn; s->n_buf = n_buf; s->n_uarg = n_uarg; s->n_skb = n_skb;
-	s->n_slot = n_skb + 1; s->max_frags = max_frags;
-	s->o_base = n_pfn; s->u_base = n_pfn + nb; s->d_base = s->u_base + nu; s->n_lines = s->d_base + s->n_slot;
+	s->n_slot = n_skb + 1; s->max_frags = max_frags; s->n_cpu = n_cpu > 0 ? n_cpu : 1;
+	s->o_base = n_pfn; s->u_base = n_pfn + nb; s->x_base = s->u_base + nu; s->c_base = s->x_base + N_X;
+	s->d_base = s->c_base + s->n_cpu; s->n_lines = s->d_base + s->n_slot;
 	s->led = led;
 	ALLOCZ(s->alive, n_pfn); ALLOCZ(s->head, n_pfn); ALLOCZ(s->pbuf, n_pfn); ALLOCZ(s->ptrs, n_pfn);
+	ALLOCZ(s->pipe, n_pfn);
 	ALLOCZ(s->b_exists, nb); ALLOCZ(s->b_holder, nb); ALLOCZ(s->b_pfn, nb); ALLOCZ(s->b_pages, nb);
-	ALLOCZ(s->b_fp, nb); ALLOCZ(s->b_kind, nb); ALLOCZ(s->b_bias, nb); ALLOCZ(s->b_alive, nb);
+	ALLOCZ(s->b_fp, nb); ALLOCZ(s->b_kind, nb); ALLOCZ(s->b_bias, nb); ALLOCZ(s->b_alive, nb); ALLOCZ(s->b_pipe, nb);
 	for (int64_t b = 0; b < nb; b++) s->b_fp[b] = 1;
-	ALLOCZ(s->u_ptrs, nu); ALLOCZ(s->u_active, nu);
+	ALLOCZ(s->u_ptrs, nu); ALLOCZ(s->u_active, nu); ALLOCZ(s->u_acct, nu);
 	ALLOCZ(s->s_alive, n_skb); ALLOCZ(s->s_cloned, n_skb); ALLOCZ(s->s_sh, n_skb);
 	ALLOCZ(s->sh_dataref, s->n_slot); ALLOCZ(s->sh_n, s->n_slot); ALLOCZ(s->sh_uarg, s->n_slot);
 	ALLOCZ(s->f_pfn, s->n_slot * max_frags); ALLOCZ(s->f_off, s->n_slot * max_frags);
@@ -556,9 +645,9 @@ int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint8_t *kind_, cons
 	led[LEAKED_SKBS] = live;
 	rc = 0;
 oom:
-	free(s->alive); free(s->head); free(s->pbuf); free(s->ptrs);
+	free(s->alive); free(s->head); free(s->pbuf); free(s->ptrs); free(s->pipe);
 	free(s->b_exists); free(s->b_holder); free(s->b_pfn); free(s->b_pages); free(s->b_fp); free(s->b_kind);
-	free(s->b_bias); free(s->b_alive); free(s->u_ptrs); free(s->u_active);
+	free(s->b_bias); free(s->b_alive); free(s->b_pipe); free(s->u_ptrs); free(s->u_active); free(s->u_acct);
 	free(s->s_alive); free(s->s_cloned); free(s->s_sh);
 	free(s->sh_dataref); free(s->sh_n); free(s->sh_uarg); free(s->f_pfn); free(s->f_off); free(s->f_len);
 	free(s->f_buf); free(s->f_uarg); free(s->free_stack);

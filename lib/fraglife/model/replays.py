@@ -21,11 +21,17 @@ from .ledger import Ledger
 MiB = 1 << 20
 #: Chapter parameters the workload generators take as they are.
 WORKLOAD_KEYS = ("bytes_sent", "mss", "send_size", "frag_size", "loss_rate", "loss_burst", "cpus", "seed",
-                 "folio_pages", "rx_buf")
-#: The ledger's kinds of atomics, in the order the chapters show them, and their names in the kernel.
-KINDS = ("page_atomics", "pp_atomics", "owner_atomics", "pin_atomics", "uarg_atomics", "dataref_atomics")
+                 "folio_pages", "rx_buf", "tail_unsent", "locked_vm_accounting", "skb_defer_max")
+#: The ledger's kinds of atomics, in the order the chapters show them, and their names in the kernel: the
+#: references (ledger.ref_atomics), then the ubuf_info and dataref refcounts, then what is no refcount on frag
+#: memory but the same paths pay: page flags (gup-fast's PG_referenced), cmpxchg loops (locked_vm accounting,
+#: the devmem binding lookup), a notification's socket and user counters, the skb defer lists.
+KINDS = ("page_atomics", "pp_atomics", "owner_atomics", "pin_atomics", "uarg_atomics", "dataref_atomics",
+         "flag_atomics", "cmpxchg_atomics", "notif_atomics", "defer_atomics")
 KIND_LABELS = {"page_atomics": "page _refcount", "pp_atomics": "pp_ref_count", "owner_atomics": "owner/binding",
-               "pin_atomics": "FOLL_PIN", "uarg_atomics": "ubuf_info", "dataref_atomics": "dataref"}
+               "pin_atomics": "FOLL_PIN", "uarg_atomics": "ubuf_info", "dataref_atomics": "dataref",
+               "flag_atomics": "page flags", "cmpxchg_atomics": "cmpxchg loop",
+               "notif_atomics": "notification (socket, user)", "defer_atomics": "skb defer list"}
 
 
 def timing(params: Mapping) -> dict:

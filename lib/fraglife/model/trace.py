@@ -52,13 +52,17 @@ EXPAND_HEAD = 6  # skb gets a private head and shared info (pskb_expand_head, sk
 COALESCE = 7     # frags of other appended to skb (skb_try_coalesce, skb_gro_receive)
 PULL = 8         # first len bytes of skb's frags dropped (__pskb_trim_head via tcp_trim_head)
 ZC_COMPLETE = 9  # zerocopy completion for uarg other reaches the user (MSG_ERRQUEUE)
-FREE = 10        # skb freed (kfree_skb / consume_skb -> skb_release_data)
+FREE = 10        # skb freed (kfree_skb / consume_skb -> skb_release_data) on CPU cpu; kind: FREE_* flags for a
+                 # received skb the reader handed to skb_attempt_defer_free(): other = the other CPU, len = the
+                 # atomics the deferring CPU made on the defer list
 BUF_RELEASE = 11 # the buffer's holder lets go (application reuse, pipe_buf_release, pool drain, unbind);
-                 # page_frag memory: len > 0 is len users each freeing a fragment (page_frag_free())
-UARG_GET = 12    # tcp_sendmsg_locked() takes its ubuf_info: other = uarg (msg_zerocopy_realloc/_alloc)
-UARG_PUT = 13    # ... and drops it when it returns: other = uarg (net_zcopy_put)
+                 # page_frag memory: len > 0 is len users each freeing a fragment (page_frag_free());
+                 # pipe memory: len > 0 releases the pipe buffers of pages [pfn, pfn + len) only
+UARG_GET = 12    # tcp_sendmsg_locked() takes its ubuf_info: other = uarg (msg_zerocopy_realloc/_alloc);
+                 # kind: UARG_* flags, buf = the dma-buf's buffer with UARG_DEVMEM
+UARG_PUT = 13    # ... and drops it when it returns: other = uarg (net_zcopy_put); kind, buf as for UARG_GET
 GROW = 14        # skb's last frag takes in the next len bytes of its folio: buf, len, other = uarg
-                 # (zerocopy_fill_skb_from_iter() merging a page into the last frag)
+                 # (zerocopy_fill_skb_from_iter() merging the pages of one GUP call into the last frag)
 
 N_OPS = 15
 OP_NAMES = (
@@ -83,6 +87,18 @@ MEM_PAGE_FRAG = 6  # a page_frag_cache page (one compound page): refcount charge
 MEM_PAGES = 7      # whole pages a sender got from the page allocator (alloc_pages(), or a kmalloc() over
                    # KMALLOC_MAX_CACHE_SIZE): one ref per folio, put by the sender; frags get_page()
 N_KINDS = 8
+# UARG_GET / UARG_PUT flags (the event's kind field).
+UARG_ACCOUNT = 1  # mm_account_pinned_pages(): a cmpxchg loop on user->locked_vm (not with CAP_IPC_LOCK or an
+                  # unlimited RLIMIT_MEMLOCK; never for devmem), net/core/skbuff.c msg_zerocopy_realloc()/_alloc()
+UARG_DEVMEM = 2   # devmem TX: net_devmem_get_binding() takes a binding ref (refcount_inc_not_zero(), a cmpxchg
+                  # loop) for the sendmsg, net_devmem_dmabuf_binding_put() drops it at its end (v6.16+)
+UARG_FLAGS = UARG_ACCOUNT | UARG_DEVMEM
+# FREE flags (the event's kind field): skb_attempt_defer_free() (net/core/skbuff.c) of a received skb.
+FREE_DEFERRED = 1  # put on CPU cpu's defer list (cpu = skb->alloc_cpu) by CPU other, freed by cpu at its flush
+FREE_FLUSH = 2     # with FREE_DEFERRED: the flush that frees it emptied the list (one atomic by cpu: llist_del_all()
+                   # in v6.18, the defer_lock in v6.12); set on the last skb a flush frees
+FREE_FULL = 4      # the defer list of CPU other was full: freed here, on the reader's CPU, after len atomics on it
+FREE_FLAGS = FREE_DEFERRED | FREE_FLUSH | FREE_FULL
 KIND_NAMES = ("user", "pipe", "pool_page", "pool_frag", "devmem", "slab", "page_frag", "pages")
 POOL_KINDS = (MEM_POOL_PAGE, MEM_POOL_FRAG)
 # BIAS_MAX in net/core/page_pool.c is LONG_MAX; any count far above the users works the same way.
@@ -105,10 +121,11 @@ FIELDS = {
     "coalesce": "skb=destination, other=source whose frags are appended",
     "pull": "skb, len=bytes trimmed from the front of its frags",
     "zc_complete": "other=uarg id whose completion the user reads",
-    "free": "skb",
-    "buf_release": "buf; page_frag memory: len=0 the cache drains its bias, len>0 that many fragments freed",
-    "uarg_get": "other=uarg id (the first get creates it with a plain store)",
-    "uarg_put": "other=uarg id",
+    "free": "skb; kind=FREE_* flags (deferred frees of received skbs), other=the other CPU, len=defer-list atomics",
+    "buf_release": "buf; page_frag memory: len=0 the cache drains its bias, len>0 that many fragments freed; pipe "
+                   "memory: len>0 the pipe buffers of pages [pfn, pfn+len) only",
+    "uarg_get": "other=uarg id (the first get creates it with a plain store), kind=UARG_* flags, buf=dma-buf",
+    "uarg_put": "other=uarg id, kind=UARG_* flags, buf=dma-buf",
     "grow": "skb, buf, len=bytes the last frag grows by (same folio), other=uarg or -1",
 }
 
@@ -159,17 +176,17 @@ class TraceBuilder:
     def zc_complete(self, cpu, uarg):
         self._add(ZC_COMPLETE, cpu, other=uarg)
 
-    def free(self, cpu, skb):
-        self._add(FREE, cpu, skb=skb)
+    def free(self, cpu, skb, flags=0, other=-1, atomics=0):
+        self._add(FREE, cpu, skb=skb, other=other, length=atomics, kind=flags)
 
-    def buf_release(self, cpu, buf, frags=0):
-        self._add(BUF_RELEASE, cpu, buf=buf, length=frags)
+    def buf_release(self, cpu, buf, frags=0, pfn=-1):
+        self._add(BUF_RELEASE, cpu, buf=buf, pfn=pfn, length=frags)
 
-    def uarg_get(self, cpu, uarg):
-        self._add(UARG_GET, cpu, other=uarg)
+    def uarg_get(self, cpu, uarg, flags=0, buf=-1):
+        self._add(UARG_GET, cpu, other=uarg, buf=buf, kind=flags)
 
-    def uarg_put(self, cpu, uarg):
-        self._add(UARG_PUT, cpu, other=uarg)
+    def uarg_put(self, cpu, uarg, flags=0, buf=-1):
+        self._add(UARG_PUT, cpu, other=uarg, buf=buf, kind=flags)
 
     def grow(self, cpu, skb, buf, length, uarg=-1):
         self._add(GROW, cpu, skb=skb, buf=buf, length=length, other=uarg)
@@ -221,4 +238,11 @@ def sizes(trace: np.ndarray) -> dict[str, int]:
     n_skb = int(skb_ids.max(initial=-1)) + 1
     att = trace[trace["op"] == ATTACH]
     max_frag_pages = int(((att["off"] + att["len"] + PAGE_SIZE - 1) // PAGE_SIZE).max(initial=1))
-    return {"n_pfn": n_pfn, "n_buf": n_buf, "n_uarg": n_uarg, "n_skb": n_skb, "max_frag_pages": max_frag_pages}
+    return {"n_pfn": n_pfn, "n_buf": n_buf, "n_uarg": n_uarg, "n_skb": n_skb, "max_frag_pages": max_frag_pages,
+            "n_cpu": cpus(trace)}
+
+
+def cpus(trace: np.ndarray) -> int:
+    """CPU ids a replay of ``trace`` may name: its events' CPUs and the other CPU of deferred frees."""
+    deferred = trace["other"][(trace["op"] == FREE) & ((trace["kind"] & FREE_FLAGS) != 0)]
+    return max(int(trace["cpu"].max(initial=0)), int(deferred.max(initial=0))) + 1

@@ -60,8 +60,8 @@ from . import trace as T
 from . import workloads_twin as W
 from .workloads_twin import (ALL, DEVMEM_DMABUF_PAGES, EXTRA, GSO_LEGACY_MAX_SIZE, GSO_MAX_SIZE,
                              KMALLOC_MAX_CACHE_SIZE, MAX_TCP_HEADER, MEMORIES, NAPI_BUDGET, PAGE_FRAG_PAGES,
-                             SENDERS, SERVICES, STATS, TODAY, UARG_BYTE_LIMIT, WORKLOADS, Config, KiB, Workload,
-                             rx_layout)
+                             SENDERS, SERVICES, SKB_DEFER_MAX, SPLICE_BVECS, STATS, TODAY, UARG_BYTE_LIMIT,
+                             UARG_LEN_LIMIT, WORKLOADS, Config, KiB, Workload, rx_layout)
 
 PAGE = T.PAGE_SIZE
 ALLOC, SKB_ALLOC, ATTACH, CLONE, SPLIT, SEGMENT = 0, 1, 2, 3, 4, 5
@@ -87,16 +87,19 @@ MEM_U, MEM_DEV, MEM_PIPE_, MEM_PHYS, MEM_FRAG = 0, 1, 2, 3, 4
 assert (MEM_U, MEM_DEV, MEM_PIPE_, MEM_PHYS, MEM_FRAG) == tuple(
     MEMORY[m] for m in ("user", "devmem", "pipe", "physrange", "page_frag"))
 T_MEM_PAGE_FRAG = T.MEM_PAGE_FRAG
+UARG_ACCOUNT, UARG_DEVMEM = T.UARG_ACCOUNT, T.UARG_DEVMEM
+FREE_DEFERRED, FREE_FLUSH, FREE_FULL = T.FREE_DEFERRED, T.FREE_FLUSH, T.FREE_FULL
 FRAG_MAX, FRAG_PAGES = T.PAGE_FRAG_CACHE_MAX_SIZE, T.PAGE_FRAG_CACHE_MAX_SIZE // T.PAGE_SIZE
 
 # P: integer parameters.
 (P_MEMORY, P_TSO, P_ZEROCOPY, P_MSS, P_SEND_SIZE, P_FRAG_SIZE, P_BYTES, P_APP_CPU, P_TXC_CPU, P_RX_CPU,
  P_SIZE_GOAL, P_SEND_PAGES, P_FOLIO_PAGES, P_REGION_PAGES, P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY, P_MAX_FRAGS,
  P_ALLOC_KIND, P_UARG_LIMIT, P_RX_KIND, P_RX_PAGES, P_RX_PER_PAGE, P_RX_HOLE, P_GSO_LIMIT, P_NAPI,
- P_SEND_KIND, P_SEND_ALLOC_PAGES, P_SEND_PAGE_ALLOCS) = range(29)
-N_P = 29
+ P_SEND_KIND, P_SEND_ALLOC_PAGES, P_SEND_PAGE_ALLOCS, P_ACCOUNT, P_BATCH, P_UARG_LEN, P_DEFER_ON, P_LOCKLESS,
+ P_DEFER_MAX) = range(35)
+N_P = 35
 # F: float parameters.
-F_LOSS, F_START, F_STAY = range(3)
+F_LOSS, F_START, F_STAY, F_TAIL = range(4)
 
 # M: scalars.
 (M_N, M_STATUS, M_SENT, M_SKB, M_SKB_FRAGS, M_SKB_UARG, M_LF_VALID, M_LF_BUF, M_LF_HEAD, M_LF_OFF, M_LF_U,
@@ -104,11 +107,14 @@ F_LOSS, F_START, F_STAY = range(3)
  M_PAGE_NEXT, M_PAGE_TOP, M_SLOT_TOP, M_N_REGIONS, M_TXQ_HEAD, M_TXQ_N, M_DEVQ_HEAD, M_DEVQ_N, M_ACKQ_HEAD,
  M_ACKQ_N, M_PINS, M_SENDMSG, M_TRANSMISSIONS, M_RETRANSMITS, M_GSO_SEGMENTS, M_LOST_SEGMENTS,
  M_PACKETS, M_TRACE, M_RNG, M_FRESH_BUF, M_FRESH_PFN, M_FRESH_K, M_FRESH_N, M_PAGE_ALLOCS, M_FRAG_REUSES,
- M_FRAG_SEQ, M_FRAG_LEFT, M_FRAG_N) = range(48)
-N_M = 48
+ M_FRAG_SEQ, M_FRAG_LEFT, M_FRAG_N, M_CALL_LEFT, M_IN_PASS, M_PASSES, M_NO_TAIL, M_NOTIFS, M_DEFERRED, M_DEFER_N,
+ M_DEFER_COUNT) = range(56)
+N_M = 56
 STAT_SLOTS = dict(zip(("sendmsg", "transmissions", "retransmits", "gso_segments", "lost_segments", "packets",
-                       "page_allocs", "frag_reuses"),
-                      (*range(M_SENDMSG, M_PACKETS + 1), M_PAGE_ALLOCS, M_FRAG_REUSES)))
+                       "page_allocs", "frag_reuses", "passes", "no_tail", "notifications", "deferred"),
+                      (*range(M_SENDMSG, M_PACKETS + 1), M_PAGE_ALLOCS, M_FRAG_REUSES, M_PASSES, M_NO_TAIL,
+                       M_NOTIFS, M_DEFERRED)))
+assert tuple(STAT_SLOTS) == STATS
 
 # Status bits: which capacity was too small.
 OVF_SKB, OVF_SEND, OVF_UARG, OVF_BUF, OVF_SLOT, OVF_QUEUE, OVF_SEG, OVF_FRAG = 1, 2, 4, 8, 16, 32, 64, 128
@@ -548,6 +554,7 @@ def _close_skb(P, F, M, S, E8, E16, E32, E64):
         return
     M[M_SKB] = -1
     M[M_LF_VALID] = 0
+    M[M_CALL_LEFT] = 0
     now = M[M_SENT]
     M[M_SENT] = now + 1
     _transmit(P, M, S, E8, E16, E32, E64, s, now + P[P_TXC_LAG])
@@ -590,13 +597,21 @@ def _slot(P, M, S, E8, E16, E32, E64, j):
     S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = M[M_FRESH_BUF], M[M_FRESH_PFN], M[M_FRESH_PFN] + k * sp
 
 
+@njit(inline="always", **_JIT)
+def _uarg_flags(P, S, j):
+    """The twin's _uarg_flags(): (trace.UARG_* flags, dma-buf) of send ``j``'s sendmsg."""
+    if P[P_MEMORY] == MEM_DEV:
+        return UARG_DEVMEM, S[SD_BUF, j]
+    return (UARG_ACCOUNT if P[P_ACCOUNT] else 0), -1
+
+
 @njit(**_JIT)
 def _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size):
     """The twin's _uarg_for(): msg_zerocopy_realloc() extends the uarg of the unsent tail skb up to 512 KiB,
     else takes a new one; returns it."""
     u = M[M_CUR_UARG]
     extend = (u >= 0 and M[M_SKB] >= 0 and M[M_SKB_UARG] == u
-              and M[M_UARG_BYTES] + size <= P[P_UARG_LIMIT])
+              and M[M_UARG_BYTES] + size <= P[P_UARG_LIMIT] and S[UA_LAST, u] - S[UA_FIRST, u] + 1 < P[P_UARG_LEN])
     if not extend:
         if u >= 0:
             M[M_CUR_UARG] = -1
@@ -606,7 +621,9 @@ def _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size):
         M[M_UARG_BYTES] = 0
         S[UA_FIRST, u] = b
         S[UA_PENDING, u] = 0
-    _ev(M, E8, E16, E32, E64, UARG_GET, 0, P[P_APP_CPU], -1, u, -1, -1, 0, 0)
+        M[M_NOTIFS] += 1
+    flags, dbuf = _uarg_flags(P, S, j)
+    _ev(M, E8, E16, E32, E64, UARG_GET, flags, P[P_APP_CPU], -1, u, dbuf, -1, 0, 0)
     M[M_UARG_BYTES] += size
     S[SD_UARG, j] = u
     S[UA_LAST, u] = b
@@ -641,7 +658,8 @@ def _frag_copy(P, M, S, E8, E16, E32, E64, j, size):
 
 @njit(**_JIT)
 def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
-    """One sendmsg() of ``size`` bytes starting at stream offset ``lo`` (the twin's _send and _pieces)."""
+    """One send of ``size`` bytes at stream offset ``lo``: a sendmsg(), or a splice() call's sendmsg()s of
+    SPLICE_BVECS pipe buffers (the twin's _send)."""
     cpu = P[P_APP_CPU]
     memory = P[P_MEMORY]
     mask = S.shape[1] - 1
@@ -649,14 +667,11 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
     if S[SD_TAG, j] != -1:
         M[M_STATUS] |= OVF_SEND
         return
-    M[M_SENDMSG] += 1
     S[SD_TAG, j] = b
     S[SD_USERS, j] = 0
     S[SD_QUEUED, j] = 0
-    u = -1
     if P[P_ZEROCOPY]:
         _slot(P, M, S, E8, E16, E32, E64, j)
-        u = _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size)
     elif memory == MEM_FRAG:  # the message is copied into fragments of at most one cache page
         if not _frag_copy(P, M, S, E8, E16, E32, E64, j, size):
             return
@@ -671,13 +686,70 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
         _ev(M, E8, E16, E32, E64, ALLOC, P[P_SEND_KIND], cpu, -1, -1, buf, pfn, P[P_FOLIO_PAGES], held)
         M[M_PAGE_ALLOCS] += P[P_SEND_PAGE_ALLOCS]
         S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j] = buf, pfn, pfn
+    step = P[P_BATCH] if P[P_BATCH] > 0 else size
+    released = 0
+    for start in range(0, size, step):
+        stop = min(size, start + step)
+        u = -1
+        if P[P_ZEROCOPY]:
+            u = _uarg_for(P, M, S, E8, E16, E32, E64, b, j, size)
+        _sendmsg(P, F, M, S, E8, E16, E32, E64, b, j, u, lo, start, stop, stop == size)
+        if M[M_STATUS] != 0:
+            return
+        if P[P_ZEROCOPY]:
+            flags, dbuf = _uarg_flags(P, S, j)
+            _ev(M, E8, E16, E32, E64, UARG_PUT, flags, cpu, -1, u, dbuf, -1, 0, 0)
+        elif stop < size:  # pipe_buf_release() of the buffers this sendmsg sent in full
+            done = stop // PAGE
+            if done > released:
+                _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[SD_BUF, j], S[SD_BASE, j] + released, 0,
+                    done - released)
+                released = done
+    if memory == MEM_FRAG:
+        ci = 0
+        nf = M[M_FRAG_N]
+        while ci < nf:  # page_frag_free() of each fragment, one event per cache page
+            fb = S[FR_BUF, ci]
+            cnt = 0
+            while ci < nf and S[FR_BUF, ci] == fb:
+                cnt += 1
+                ci += 1
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, fb, -1, 0, cnt)
+        for k in range(S[SD_CP0, j], S[SD_CP1, j]):  # the bias drops of the pages the cache left
+            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[CP_BUF, k & mask], -1, 0, 0)
+            S[CP_DRAINED, k & mask] = 1
+            _frag_recycle(M, S, k)
+    elif P[P_ZEROCOPY] == 0:
+        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[SD_BUF, j], -1, 0, 0)
+    _maybe_done(P, M, S, E8, E16, E32, E64, b)
+
+
+@njit(**_JIT)
+def _frags_full(P, F, M, S, E8, E16, E32, E64):
+    """The twin's _frags_full(): -EMSGSIZE and a new segment; one more pass after progress in this one."""
+    if M[M_IN_PASS]:
+        M[M_PASSES] += 1
+    _close_skb(P, F, M, S, E8, E16, E32, E64)
+
+
+@njit(**_JIT)
+def _sendmsg(P, F, M, S, E8, E16, E32, E64, b, j, u, lo, start, stop, last):
+    """One tcp_sendmsg_locked() of send ``b``'s bytes [start, stop) (the twin's _sendmsg and _pieces)."""
+    cpu = P[P_APP_CPU]
+    memory = P[P_MEMORY]
+    M[M_SENDMSG] += 1
+    if M[M_SKB] < 0:
+        M[M_NO_TAIL] += 1
+    M[M_CALL_LEFT] = 0
+    M[M_IN_PASS] = 0
     buf, base, first = S[SD_BUF, j], S[SD_BASE, j], S[SD_FIRST, j]
     fp = P[P_FOLIO_PAGES]
     size_goal = P[P_SIZE_GOAL]
     max_frags = P[P_MAX_FRAGS]
-    seq = lo
-    pos = 0
-    while pos < size:
+    user = memory == MEM_U
+    seq = lo + start
+    pos = start
+    while pos < stop:
         # the next piece: a run inside one folio (user), a physical range (physrange), a page (pipe, devmem,
         # pages, slab), a page of a fragment (page_frag)
         if memory == MEM_FRAG:
@@ -691,14 +763,14 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
         else:
             q = first + pos // PAGE
             head = base + (q - base) // fp * fp
-            if memory == MEM_U:
+            if user:
                 end = (head - first + fp) * PAGE
             elif memory == MEM_PHYS:
                 end = (pos // P[P_FRAG_SIZE] + 1) * P[P_FRAG_SIZE]
             else:
                 end = (pos // PAGE + 1) * PAGE
-            n = min(end, size) - pos
-            if memory == MEM_U or memory == MEM_PHYS:
+            n = min(end, stop) - pos
+            if user or memory == MEM_PHYS:
                 pfn = head
                 off = (first - head) * PAGE + pos
             else:
@@ -716,16 +788,25 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
                 M[M_SKB_UARG] = -1
             s = M[M_SKB]
             room = size_goal - (S[SK_HI, s] - S[SK_LO, s])
-            k = min(room, n)
-            if (memory == MEM_U and M[M_LF_VALID] and M[M_LF_BUF] == buf and M[M_LF_HEAD] == head
+            if user and M[M_CALL_LEFT] == 0:  # a new GUP call
+                if M[M_SKB_FRAGS] >= max_frags:
+                    _frags_full(P, F, M, S, E8, E16, E32, E64)  # -EMSGSIZE before any GUP
+                    continue
+                at = seq - lo
+                M[M_CALL_LEFT] = min(room, stop - at, (max_frags - M[M_SKB_FRAGS]) * PAGE - at % PAGE)
+            k = min(room, n, M[M_CALL_LEFT]) if user else min(room, n)
+            if (user and M[M_LF_VALID] and M[M_LF_BUF] == buf and M[M_LF_HEAD] == head
                     and M[M_LF_OFF] == off and M[M_LF_U] == u):
                 _ev(M, E8, E16, E32, E64, GROW, 0, cpu, s, u, buf, -1, 0, k)  # merged into the last frag
             elif M[M_SKB_FRAGS] >= max_frags:
-                _close_skb(P, F, M, S, E8, E16, E32, E64)  # -EMSGSIZE
+                _frags_full(P, F, M, S, E8, E16, E32, E64)  # -EMSGSIZE
                 continue
             else:
                 _ev(M, E8, E16, E32, E64, ATTACH, 0, cpu, s, u, buf, pfn, off, k)
                 M[M_SKB_FRAGS] += 1
+            if M[M_IN_PASS] == 0:
+                M[M_PASSES] += 1
+                M[M_IN_PASS] = 1
             M[M_SKB_UARG] = u
             M[M_LF_VALID] = 1
             M[M_LF_BUF], M[M_LF_HEAD], M[M_LF_OFF], M[M_LF_U] = buf, head, off + k, u
@@ -733,30 +814,23 @@ def _send(P, F, M, S, E8, E16, E32, E64, b, lo, size):
             seq += k
             off += k
             n -= k
+            M[M_CALL_LEFT] = max(0, M[M_CALL_LEFT] - k)
             if k == room:
                 _close_skb(P, F, M, S, E8, E16, E32, E64)
-    S[SD_QUEUED, j] = 1
-    if M[M_SKB] >= 0 and P[P_TXC_LAG] == 0:
+                M[M_IN_PASS] = 0
+    if last:
+        S[SD_QUEUED, j] = 1
+    if M[M_SKB] >= 0 and not _tail_kept(F, M):
         _close_skb(P, F, M, S, E8, E16, E32, E64)  # tcp_push() of the tail
-    if P[P_ZEROCOPY]:
-        _ev(M, E8, E16, E32, E64, UARG_PUT, 0, cpu, -1, u, -1, -1, 0, 0)
-    elif memory == MEM_FRAG:
-        ci = 0
-        nf = M[M_FRAG_N]
-        while ci < nf:  # page_frag_free() of each fragment, one event per cache page
-            fb = S[FR_BUF, ci]
-            cnt = 0
-            while ci < nf and S[FR_BUF, ci] == fb:
-                cnt += 1
-                ci += 1
-            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, fb, -1, 0, cnt)
-        for k in range(S[SD_CP0, j], S[SD_CP1, j]):  # the bias drops of the pages the cache left
-            _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[CP_BUF, k & mask], -1, 0, 0)
-            S[CP_DRAINED, k & mask] = 1
-            _frag_recycle(M, S, k)
-    else:
-        _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, S[SD_BUF, j], -1, 0, 0)
-    _maybe_done(P, M, S, E8, E16, E32, E64, b)
+
+
+@njit(inline="always", **_JIT)
+def _tail_kept(F, M):
+    """The twin's _tail_kept(): the partial tail is still unsent at the next sendmsg (a draw only for 0 < p < 1)."""
+    p = F[F_TAIL]
+    if p >= 1.0:
+        return True
+    return p > 0.0 and _rand(M) < p
 
 
 @njit(**_JIT)
@@ -802,8 +876,8 @@ def _rx_recycle(M, BF, b):
 
 
 @njit(**_JIT)
-def _rx_free(M, SK, BF, E8, E16, E32, E64, cpu, s):
-    _ev(M, E8, E16, E32, E64, FREE, 0, cpu, s, -1, -1, -1, 0, 0)
+def _rx_free(M, SK, BF, E8, E16, E32, E64, cpu, s, flags=0, other=-1, atomics=0):
+    _ev(M, E8, E16, E32, E64, FREE, flags, cpu, s, other, -1, -1, 0, atomics)
     _id_put(M, SK, SK.shape[0] - 1, M_SKB_TOP, s)
     for i in range(SK[0, s]):
         b = SK[1 + i, s]
@@ -811,6 +885,49 @@ def _rx_free(M, SK, BF, E8, E16, E32, E64, cpu, s):
         if BF[RB_FRAGS, b] == 0 and BF[RB_RELEASED, b]:
             _rx_recycle(M, BF, b)
     SK[0, s] = 0
+
+
+@njit(**_JIT)
+def _rx_flush(P, M, SK, BF, Q, E8, E16, E32, E64):
+    """The twin's _DeferList.flush(): skb_defer_free_flush() on the NAPI CPU, newest first."""
+    n = M[M_DEFER_N]
+    per = 2 if P[P_LOCKLESS] else 1
+    for i in range(n):
+        flags = FREE_DEFERRED | (FREE_FLUSH if i == n - 1 else 0)
+        _rx_free(M, SK, BF, E8, E16, E32, E64, P[P_RX_CPU], Q[1, n - 1 - i], flags, P[P_APP_CPU], per)
+    M[M_DEFER_N] = 0
+    M[M_DEFER_COUNT] = 0
+
+
+@njit(**_JIT)
+def _rx_attempt(P, M, SK, BF, Q, E8, E16, E32, E64, s):
+    """The twin's _DeferList.attempt(): the reader's skb_attempt_defer_free()."""
+    app = P[P_APP_CPU]
+    if P[P_DEFER_ON] == 0:
+        _rx_free(M, SK, BF, E8, E16, E32, E64, app, s)
+        return
+    mx = P[P_DEFER_MAX]
+    if P[P_LOCKLESS]:
+        M[M_DEFER_COUNT] += 1
+        if M[M_DEFER_COUNT] >= mx:
+            _rx_free(M, SK, BF, E8, E16, E32, E64, app, s, FREE_FULL, P[P_RX_CPU], 1)
+            return
+        kick = M[M_DEFER_COUNT] - 1 == mx >> 1
+    else:
+        if M[M_DEFER_COUNT] >= mx:
+            _rx_free(M, SK, BF, E8, E16, E32, E64, app, s)
+            return
+        kick = M[M_DEFER_COUNT] == mx >> 1
+        M[M_DEFER_COUNT] += 1
+    n = M[M_DEFER_N]
+    if n < Q.shape[1]:
+        Q[1, n] = s
+        M[M_DEFER_N] = n + 1
+    else:
+        M[M_STATUS] |= OVF_QUEUE
+    M[M_DEFERRED] += 1
+    if kick:
+        _rx_flush(P, M, SK, BF, Q, E8, E16, E32, E64)
 
 
 @njit(inline="always", **_JIT)
@@ -858,6 +975,8 @@ def receiver(P, F, M, SK, BF, Q, E8, E16, E32, E64):
     n_pkts = (nbytes + mss - 1) // mss
     M[M_PACKETS] = n_pkts
     for i in range(n_pkts):
+        if i % P[P_NAPI] == 0:
+            _rx_flush(P, M, SK, BF, Q, E8, E16, E32, E64)  # net_rx_action() starts with skb_defer_free_flush()
         length = min(mss, nbytes - i * mss)
         if cur < 0 or cur_k >= per_page:
             if cur >= 0:
@@ -905,7 +1024,7 @@ def receiver(P, F, M, SK, BF, Q, E8, E16, E32, E64):
                 s = Q[0, M[M_ACKQ_HEAD] & mask]
                 M[M_ACKQ_HEAD] += 1
                 M[M_ACKQ_N] -= 1
-                _rx_free(M, SK, BF, E8, E16, E32, E64, P[P_APP_CPU], s)
+                _rx_attempt(P, M, SK, BF, Q, E8, E16, E32, E64, s)
         if M[M_STATUS] != 0:
             return
     if gro >= 0:
@@ -914,7 +1033,8 @@ def receiver(P, F, M, SK, BF, Q, E8, E16, E32, E64):
         s = Q[0, M[M_ACKQ_HEAD] & mask]
         M[M_ACKQ_HEAD] += 1
         M[M_ACKQ_N] -= 1
-        _rx_free(M, SK, BF, E8, E16, E32, E64, P[P_APP_CPU], s)
+        _rx_attempt(P, M, SK, BF, Q, E8, E16, E32, E64, s)
+    _rx_flush(P, M, SK, BF, Q, E8, E16, E32, E64)
     if cur >= 0:
         _ev(M, E8, E16, E32, E64, BUF_RELEASE, 0, cpu, -1, -1, cur, -1, 0, 0)
 
@@ -953,7 +1073,7 @@ def _sender_state(caps: dict) -> tuple:
 def _receiver_state(caps: dict, max_frags: int) -> tuple:
     SK = np.zeros((max_frags + 2, caps["skb"]), dtype=np.int64)
     BF = np.zeros((5, caps["buf"]), dtype=np.int64)
-    Q = np.zeros((1, _pow2(caps["queue"])), dtype=np.int64)
+    Q = np.zeros((2, _pow2(caps["queue"])), dtype=np.int64)  # the receive queue (a ring), the defer list
     return SK, BF, Q
 
 
@@ -1029,6 +1149,7 @@ def _stats(M: np.ndarray) -> dict:
 def sender_params(cfg: Config, memory: str, tso: bool):
     """The compiled sender's parameters (P, F) and capacities, from the config as the twin reads it."""
     c = cfg
+    W.require(c, memory)
     zc = W.zerocopy(memory)
     P = np.zeros(N_P, dtype=np.int64)
     P[[P_MEMORY, P_TSO, P_ZEROCOPY]] = MEMORY[memory], int(tso), int(zc)
@@ -1036,12 +1157,15 @@ def sender_params(cfg: Config, memory: str, tso: bool):
     P[[P_APP_CPU, P_TXC_CPU, P_RX_CPU]] = c.app_cpu, c.txc_cpu, c.rx_cpu
     P[[P_SIZE_GOAL, P_SEND_PAGES, P_FOLIO_PAGES]] = c.size_goal, c.send_pages, W.folio_pages(c, memory)
     P[P_REGION_PAGES] = W.region_pages(c, memory) if zc else 0
-    P[[P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY, P_MAX_FRAGS]] = c.inflight, c.txc_lag, c.ack_every, c.max_frags
+    P[[P_INFLIGHT, P_TXC_LAG, P_ACK_EVERY]] = c.inflight, c.txc_lag, c.ack_every
+    P[P_MAX_FRAGS] = T.MAX_SKB_FRAGS if zc else c.max_frags  # the twin's _frag_cap()
     P[P_ALLOC_KIND] = W.region_kind(memory)
     P[P_UARG_LIMIT] = UARG_BYTE_LIMIT
     P[[P_SEND_KIND, P_SEND_ALLOC_PAGES, P_SEND_PAGE_ALLOCS]] = (W.send_kind(c, memory), W.send_alloc_pages(c, memory),
                                                                W.send_page_allocs(c, memory))
-    F = np.array([c.loss_rate, *c.loss_chain], dtype=np.float64)
+    P[[P_ACCOUNT, P_UARG_LEN]] = int(c.locked_vm_accounting), UARG_LEN_LIMIT
+    P[P_BATCH] = W.sendmsg_bytes(c, memory)
+    F = np.array([c.loss_rate, *c.loss_chain, c.tail_unsent], dtype=np.float64)
     # Live state spans what is in flight: the write queue and the clones the device holds, the sends they
     # cover, and a ubuf_info's sends until all of them are done. Too small is only slower (the kernel asks
     # for more and runs again).
@@ -1072,7 +1196,8 @@ def receiver_params(cfg: Config):
     P[[P_MSS, P_BYTES, P_APP_CPU, P_RX_CPU, P_MAX_FRAGS]] = c.mss, c.bytes_sent, c.app_cpu, c.rx_cpu, c.max_frags
     P[[P_RX_KIND, P_RX_PAGES, P_RX_PER_PAGE, P_RX_HOLE]] = kind, npages, per_page, c.rx_hole_packets
     P[[P_GSO_LIMIT, P_NAPI]] = GSO_LEGACY_MAX_SIZE, NAPI_BUDGET
-    F = np.array([c.loss_rate, 0.0, 0.0], dtype=np.float64)
+    P[[P_DEFER_ON, P_LOCKLESS, P_DEFER_MAX]] = int(c.app_cpu != c.rx_cpu), int(c.defer_lockless), c.skb_defer_max
+    F = np.array([c.loss_rate, 0.0, 0.0, 0.0], dtype=np.float64)
     # packets held at once: a round trip behind each hole, and the reader waits until a round trip
     # passes with no loss, ((1 - r)^-h - 1) / r packets on average
     pkts = -(-c.bytes_sent // c.mss) + 1

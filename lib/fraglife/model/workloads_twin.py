@@ -1,19 +1,28 @@
 """Workload generators: realistic fragment-lifetime traces from a few parameters.
 
-Each generator follows one kernel path (v6.12 unless noted) closely enough that
-the references the engine counts are the ones that path takes, and the frags
-it builds are the frags that path builds: the kernel, not the reader, decides
-where a frag ends.
+Each generator follows one kernel path (v6.18, the same in v6.12 unless noted)
+closely enough that the references the engine counts are the ones that path
+takes, and the frags it builds are the frags that path builds: the kernel, not
+the reader, decides where a frag ends.
+
+Every sender's ``sendmsg()`` (``tcp_sendmsg_locked()``, net/ipv4/tcp.c) appends
+to the write queue's tail skb while it is still unsent, up to the size goal
+(``tcp_xmit_size_goal()``), and starts new skbs after it; whether the partial
+tail a call leaves is still unsent when the next call starts is timing (ACKs,
+TX completions against autocork and TSQ, pacing, the window), one parameter for
+every path: ``Config.tail_unsent``, the share of calls that find it unsent.
 
 ``tcp_send``
     Bulk TCP send with MSG_ZEROCOPY and TSO. Each ``sendmsg`` of ``send_size``
     bytes takes its ``ubuf_info`` (``msg_zerocopy_realloc()`` extends the one
-    the unsent tail skb carries, up to 512 KiB, else ``msg_zerocopy_alloc()``
-    makes a new one) and fills skbs up to the size goal
-    (``tcp_xmit_size_goal()``) with frags of the user buffer
-    (``skb_zerocopy_iter_stream()`` -> ``zerocopy_fill_skb_from_iter()``): a
-    frag is a run of pages inside one folio, and bytes that continue the last
-    frag's folio grow that frag. ``__tcp_transmit_skb()`` clones each skb for
+    the unsent tail skb carries, while it is the latest, up to 512 KiB and
+    ``USHRT_MAX - 2`` calls, else ``msg_zerocopy_alloc()`` makes a new one, a
+    notification skb; ``mm_account_pinned_pages()`` per call with
+    ``Config.locked_vm_accounting``) and fills skbs with frags of the user
+    buffer (``skb_zerocopy_iter_stream()`` -> ``zerocopy_fill_skb_from_iter()``):
+    one GUP call per skb pass, per iovec, per at most ``MAX_SKB_FRAGS -
+    nr_frags`` pages; a frag is a run of pages inside one folio, and pages that
+    continue the last frag's folio grow that frag. ``__tcp_transmit_skb()`` clones each skb for
     the device; the TX completion frees the clone; ACKs trim acknowledged bytes
     (``tcp_trim_head()`` -> ``__pskb_trim_head()``, after ``skb_unclone()`` ->
     ``pskb_expand_head()`` if the clone is still in flight) and free fully
@@ -29,11 +38,12 @@ where a frag ends.
     segment (and the ``ubuf_info`` once per segment, ``skb_zerocopy_clone()``),
     and the clone is consumed.
 ``splice_send``
-    ``splice()`` from a pipe to a TCP socket (``splice_to_socket()`` ->
-    ``tcp_sendmsg_locked()`` with MSG_SPLICE_PAGES): ``skb_splice_from_iter()``
-    cuts at every page and ``skb_append_pagefrags()`` takes ``get_page()`` per
-    frag; the pipe releases its buffers, one put per page, as soon as
-    ``sendmsg()`` returns.
+    ``splice()`` of ``send_size`` bytes from a pipe to a TCP socket
+    (``splice_to_socket()``, fs/splice.c): one ``sendmsg()`` (MSG_SPLICE_PAGES)
+    per 16 pipe buffers, all but the call's last with MSG_MORE;
+    ``skb_splice_from_iter()`` cuts at every page and ``skb_append_pagefrags()``
+    takes ``get_page()`` per frag; the pipe releases the buffers each
+    ``sendmsg()`` sent, one put per page, as soon as it returns.
 ``devmem_send``
     Devmem TCP TX (v6.16): MSG_ZEROCOPY path from a dma-buf bound to the
     device; one frag per ``net_iov`` (one page), never merged; every frag ref
@@ -44,9 +54,14 @@ where a frag ends.
     whole page when the buffer is over half of it), GRO appends frags to the
     flow's skb (``skb_gro_receive()``, frags moved), TCP coalesces into the
     receive queue tail (``tcp_try_coalesce()`` -> ``skb_try_coalesce()``) and
-    the reader frees skbs after copying. A lost packet holds everything behind
-    it until the retransmission arrives. The pool drains a page's unused bias
-    when it moves on to the next page (``page_pool_drain_frag()``).
+    the reader is done with skbs after copying: ``tcp_eat_recv_skb()`` ->
+    ``skb_attempt_defer_free()`` leaves each to the CPU that allocated it (the
+    NAPI CPU), which frees it at its next ``net_rx_action()``
+    (``skb_defer_free_flush()``) unless the reader runs there or the defer list
+    is full (``Config.skb_defer_max``; :class:`_DeferList`). A lost packet
+    holds everything behind it until the retransmission arrives. The pool
+    drains a page's unused bias when it moves on to the next page
+    (``page_pool_drain_frag()``).
 ``splice_gso`` (:data:`EXTRA`, chapter 05)
     ``splice_send`` with software GSO.
 ``kmalloc_copy``, ``kmalloc_pages``, ``kmalloc_send`` (:data:`EXTRA`, :data:`SERVICES`, chapter 07)
@@ -105,12 +120,16 @@ from typing import Callable
 
 import numpy as np
 
+from . import kernels
 from . import trace as T
 from .rng import SplitMix64
 from .trace import PAGE_SIZE, TraceBuilder
 
 KiB = 1024
 UARG_BYTE_LIMIT = 1 << 19  # msg_zerocopy_realloc(): "limit to a few TSO"
+UARG_LEN_LIMIT = (1 << 16) - 2  # msg_zerocopy_realloc(): a new uarg once uarg->len == USHRT_MAX - 1 (send calls)
+SPLICE_BVECS = 16  # splice_to_socket(): pipe buffers per sendmsg (its on-stack bvec[16], fs/splice.c, v6.18 = v6.12)
+SKB_DEFER_MAX = 64  # net.core.skb_defer_max default (net/core/hotdata.c, v6.18 and v6.12; 128 from v6.19)
 GSO_LEGACY_MAX_SIZE = 65536  # include/linux/netdevice.h
 MAX_TCP_HEADER = 320  # L1_CACHE_ALIGN(128 + MAX_HEADER), include/net/tcp.h; MAX_HEADER = 176 on x86_64 distro configs
 GSO_MAX_SIZE = GSO_LEGACY_MAX_SIZE - (MAX_TCP_HEADER + 1)  # sk_setup_caps(), net/core/sock.c
@@ -130,6 +149,10 @@ STATS = (
     "packets",        # packets received
     "page_allocs",    # page allocator calls for the memory sent (page_frag refills, whole pages, large kmalloc)
     "frag_reuses",    # page_frag_cache pages reused in place (every fragment was freed before the cache moved on)
+    "passes",         # passes of tcp_sendmsg_locked()'s loop (tcp:tcp_sendmsg_locked): an skb started or extended
+    "no_tail",        # sendmsg() calls that found no unsent tail skb to append to
+    "notifications",  # new ubuf_infos: zerocopy notification skbs (msg_zerocopy_alloc())
+    "deferred",       # received skbs the reader's skb_attempt_defer_free() left to the CPU that allocated them
 )
 
 
@@ -145,10 +168,56 @@ class Config:
     seed: int = 1
     folio_pages: int = 1  # pages per folio of the memory sent (and of page_pool pages on receive)
     inflight: int = 8  # skbs sent before the first of them is acknowledged
-    txc_lag: int = 1  # skbs sent before a transmitted clone is completed (0: at once, so nothing corks the tail)
+    txc_lag: int = 1  # skbs sent before a transmitted clone is completed (0: at once)
     ack_every: int = 2  # segments per ACK (delayed ACK)
+    # net.core.max_skb_frags: the frags the splice and copy paths put in one skb (skb_splice_from_iter()'s
+    # frag_limit, tcp_sendmsg_locked()); MSG_ZEROCOPY and devmem cap at the compile-time MAX_SKB_FRAGS whatever
+    # it says (zerocopy_fill_skb_from_iter(), zerocopy_fill_skb_from_devmem(), net/core/datagram.c v6.18)
     max_frags: int = T.MAX_SKB_FRAGS
     rx_buf: int = 2048  # bytes per receive buffer in a page_pool page
+    # The share of sendmsg() calls whose partial tail skb is still unsent when the next one starts, so that the
+    # next appends to it (tcp_sendmsg_locked(): tcp_write_queue_tail() holds only unsent skbs). Timing decides
+    # it (ACKs processed at release_sock(), TX completions against autocork and TSQ, pacing, the window), not a
+    # constant: a comparison with a kernel transfer feeds the share that transfer measured (kcount's
+    # tail_unsent). The default 1.0 is a bulk sender on a NIC whose TX completions lag (txc_lag >= 1): when a
+    # sendmsg() ends with a sub-size_goal tail, an earlier skb of the socket is still waiting for its TX
+    # completion, so tcp_should_autocork() holds the tail (net/ipv4/tcp.c, v6.18) until that completion, and a
+    # sender writing back to back calls again first. (veth completes TX at once and never autocorks: there the
+    # measured share is 0 with the window open and up to 0.96 when it is not, kcount_splice and kcount.)
+    tail_unsent: float = 1.0
+    # mm_account_pinned_pages() charges each MSG_ZEROCOPY sendmsg to user->locked_vm with a cmpxchg loop unless
+    # the sender has CAP_IPC_LOCK or an unlimited RLIMIT_MEMLOCK (net/core/skbuff.c): on for an unprivileged
+    # sender (the default); off to compare with transfers measured as root.
+    locked_vm_accounting: bool = True
+    # net.core.skb_defer_max: entries of a CPU's defer list before skb_attempt_defer_free() frees locally
+    skb_defer_max: int = SKB_DEFER_MAX
+    # whose rules: a release string; the receive path's defer list changed in 6.18 (model/kernels.py)
+    kernel: str = kernels.NEWEST
+
+    def __post_init__(self):
+        p = self.tail_unsent
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"tail_unsent = {p!r} is not allowed: expected a share in [0, 1]")
+        if not isinstance(self.locked_vm_accounting, (bool, np.bool_)):
+            raise ValueError(f"locked_vm_accounting = {self.locked_vm_accounting!r} is not allowed: expected "
+                             "True or False")
+        if isinstance(self.max_frags, bool) or not isinstance(self.max_frags, (int, np.integer)) \
+                or not 1 <= self.max_frags <= T.MAX_SKB_FRAGS:
+            raise ValueError(f"max_frags = {self.max_frags!r} is not allowed: expected an integer in "
+                             f"[1, {T.MAX_SKB_FRAGS}] (CONFIG_MAX_SKB_FRAGS)")
+        d = self.skb_defer_max
+        if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 <= d <= 1 << 30:
+            raise ValueError(f"skb_defer_max = {d!r} is not allowed: expected an integer in [0, 2**30]")
+        try:
+            kernels.version(self.kernel)
+        except ValueError:
+            raise ValueError(f"kernel = {self.kernel!r} is not allowed: expected a release such as "
+                             f"{kernels.NEWEST!r} or {kernels.LTS!r}") from None
+
+    @property
+    def defer_lockless(self) -> bool:
+        """skb_attempt_defer_free() as in v6.18 (lockless lists, an atomic count) rather than v6.12."""
+        return kernels.follows(self.kernel, "skb_defer_lockless")
 
     @property
     def app_cpu(self) -> int:
@@ -189,6 +258,14 @@ class Config:
 # --------------------------------------------------------------------------- a sender's memory
 #: A sender's memory modes: whose memory a send hands over (the workloads' SENDERS name one per sender).
 MEMORIES = ("user", "devmem", "pipe", "physrange", "page_frag", "pages", "slab")
+
+
+def require(cfg: Config, memory: str) -> None:
+    """Refuse a sender the kernel named by ``cfg.kernel`` does not have: devmem TX came in 6.16."""
+    if memory == "devmem" and not kernels.follows(cfg.kernel, "frag_ref_get_netmem"):
+        raise ValueError(f"kernel = {cfg.kernel!r} is not allowed for a devmem sender: devmem TX came in "
+                         f"{kernels.rule('frag_ref_get_netmem').changed_in} (net_devmem_get_binding(), commit "
+                         "bd61848900bf)")
 
 
 def zerocopy(memory: str) -> bool:
@@ -255,6 +332,16 @@ def region_pages(cfg: Config, memory: str) -> int:
     return -(-max(sp, fp) // fp) * fp
 
 
+def sendmsg_bytes(cfg: Config, memory: str) -> int:
+    """Bytes per sendmsg() of a splice() call: splice_to_socket() sends SPLICE_BVECS pipe buffers at a time (a
+    page each, or a physical range each in the future); 0 for the senders that hand a whole send to one."""
+    if memory == "pipe":
+        return SPLICE_BVECS * PAGE_SIZE
+    if memory == "physrange":
+        return SPLICE_BVECS * cfg.frag_size
+    return 0
+
+
 def region_kind(memory: str) -> int:
     """The memory kind (trace.MEM_*) of such a region."""
     return T.MEM_DEVMEM if memory == "devmem" else T.MEM_USER
@@ -300,6 +387,7 @@ class _Sender:
     """Bulk TCP sender; see the module docstring for the kernel paths."""
 
     def __init__(self, cfg: Config, *, memory: str, tso: bool):
+        require(cfg, memory)
         self.c = cfg
         self.tb = TraceBuilder()
         self.rng = SplitMix64(cfg.seed)
@@ -340,6 +428,8 @@ class _Sender:
         self.skb_frags = 0
         self.skb_uarg = -1
         self.last_frag: tuple[int, int, int, int] | None = None
+        self.call_left = 0  # bytes left in the current GUP call (user memory)
+        self.in_pass = False  # bytes went into an skb in the current pass of tcp_sendmsg_locked()'s loop
 
     # memory layout: the module's functions of (Config, memory), which the compiled sender reads too
     @property
@@ -497,11 +587,19 @@ class _Sender:
         self.uarg_ids.put(u)
 
     # the send side
+    def _uarg_flags(self, b: int) -> tuple[int, int]:
+        """(trace.UARG_* flags, dma-buf) of a sendmsg: locked_vm accounting for user memory unless the sender is
+        exempt, the binding ref of devmem TX."""
+        if self.memory == "devmem":
+            return T.UARG_DEVMEM, self.slot_of[b][0]
+        return (T.UARG_ACCOUNT if self.c.locked_vm_accounting else 0), -1
+
     def _uarg_for(self, b: int, size: int) -> int:
-        """msg_zerocopy_realloc(): extend the uarg of the unsent tail skb up to 512 KiB, else a new one."""
+        """msg_zerocopy_realloc(): extend the uarg of the unsent tail skb (the latest one, up to 512 KiB and
+        USHRT_MAX - 2 send calls), else msg_zerocopy_alloc() a new one (a notification skb)."""
         u = self.cur_uarg
         extend = (u is not None and self.skb is not None and self.skb_uarg == u
-                  and self.uarg_bytes + size <= UARG_BYTE_LIMIT)
+                  and self.uarg_bytes + size <= UARG_BYTE_LIMIT and len(self.uarg_sends[u]) < UARG_LEN_LIMIT)
         if not extend:
             if u is not None:
                 self.cur_uarg = None
@@ -509,15 +607,17 @@ class _Sender:
             u = self.uarg_ids.get()
             self.cur_uarg, self.uarg_bytes = u, 0
             self.uarg_sends[u], self.uarg_pending[u] = [], 0
-        self.tb.uarg_get(self.c.app_cpu, u)
+            self.stats["notifications"] += 1
+        self.tb.uarg_get(self.c.app_cpu, u, *self._uarg_flags(b))
         self.uarg_bytes += size
         self.uarg_of[b] = u
         self.uarg_sends[u].append(b)
         self.uarg_pending[u] += 1
         return u
 
-    def _pieces(self, b: int, size: int):
-        """The frags one send's bytes become, in order: (buffer, frag page, offset from it, bytes, folio head)."""
+    def _pieces(self, b: int, size: int, start: int = 0):
+        """The frags a send's bytes [start, size) become, in order: (buffer, frag page, offset from it, bytes, folio
+        head)."""
         c = self.c
         if self.memory == "page_frag":
             for buf, pfn, offset, n in self.frags[b]:  # each fragment, cut at every page
@@ -533,7 +633,7 @@ class _Sender:
         else:
             buf, first, _ = self.pipe[b]
             base = first
-        pos = 0
+        pos = start
         while pos < size:
             q = first + pos // PAGE_SIZE
             head = self._head(base, q)
@@ -555,6 +655,7 @@ class _Sender:
             return
         s = self.skb
         self.skb, self.last_frag = None, None
+        self.call_left = 0
         now = self.sent
         self.sent += 1
         self._transmit(s, pending_txc, now + self.c.txc_lag)
@@ -569,15 +670,17 @@ class _Sender:
         while pending_ack and pending_ack[0][0] <= now:
             self._ack(pending_ack.pop(0)[1])
 
+    def _batch(self, size: int) -> int:
+        return sendmsg_bytes(self.c, self.memory) or size
+
     def _send(self, b: int, lo: int, size: int, pending_txc, pending_ack) -> None:
-        """One sendmsg() of ``size`` bytes starting at stream offset ``lo``."""
+        """One send of ``size`` bytes at stream offset ``lo``: a sendmsg() (MSG_ZEROCOPY, a kernel service's), or a
+        splice() call, which splice_to_socket() sends in sendmsg()s of SPLICE_BVECS pipe buffers, all but the last
+        with MSG_MORE, releasing the buffers each sent as it returns."""
         c, tb = self.c, self.tb
         cpu = c.app_cpu
-        self.stats["sendmsg"] += 1
-        u = -1
         if self.zerocopy:
             self.slot_of[b] = self._slot()
-            u = self._uarg_for(b, size)
         elif self.memory == "page_frag":  # the message is copied into fragments of at most one cache page
             self._frag_copy(b, size)
         else:
@@ -586,8 +689,45 @@ class _Sender:
             tb.alloc(cpu, buf, pfn, self._send_held_pages(size, pages), self.folio_pages, self._send_kind())
             self.stats["page_allocs"] += self._send_page_allocs()
             self.pipe[b] = (buf, pfn, pages)
-        seq = lo
-        for buf, pfn, off, n, head in self._pieces(b, size):
+        step, released = self._batch(size), 0
+        for start in range(0, size, step):
+            stop = min(size, start + step)
+            u = self._uarg_for(b, size) if self.zerocopy else -1
+            self._sendmsg(b, u, lo, start, stop, stop == size, pending_txc, pending_ack)
+            if self.zerocopy:
+                tb.uarg_put(cpu, u, *self._uarg_flags(b))  # net_zcopy_put() as tcp_sendmsg_locked() returns
+            elif stop < size:  # pipe_buf_release() of the buffers this sendmsg sent in full
+                done = stop // PAGE_SIZE
+                if done > released:
+                    tb.buf_release(cpu, self.pipe[b][0], done - released, self.pipe[b][1] + released)
+                    released = done
+        if self.memory == "page_frag":
+            for buf, n in self._frag_groups(b):
+                tb.buf_release(cpu, buf, n)  # page_frag_free() of each fragment after sendmsg() returns
+            for buf in self.frag_deferred:  # the bias drops of the pages the cache left during this send
+                tb.buf_release(cpu, buf)
+                self.frag_drained.add(buf)
+                self._frag_recycle(buf)
+            self.frag_deferred = []
+        elif not self.zerocopy:
+            # the pipe lets go of the rest as splice() returns; a service puts its pages or kfree()s its buffer
+            tb.buf_release(cpu, self.pipe[b][0])
+        self._maybe_done(b)
+
+    def _sendmsg(self, b: int, u: int, lo: int, start: int, stop: int, last: bool, pending_txc, pending_ack) -> None:
+        """One tcp_sendmsg_locked() of the send's bytes [start, stop): append to the unsent tail skb, else start
+        new ones up to the size goal; for user memory one GUP call per skb pass of at most MAX_SKB_FRAGS -
+        nr_frags pages (zerocopy_fill_skb_from_iter()); at its end tcp_push() sends a partial tail unless it is
+        still unsent at the next call (Config.tail_unsent)."""
+        c, tb = self.c, self.tb
+        cpu = c.app_cpu
+        self.stats["sendmsg"] += 1
+        if self.skb is None:
+            self.stats["no_tail"] += 1
+        self.call_left, self.in_pass = 0, False
+        cap = self._frag_cap()
+        seq = lo + start
+        for buf, pfn, off, n, head in self._pieces(b, stop, start):
             while n:
                 if self.skb is not None and (self.skb_uarg != u and self.skb_frags):
                     self._close_skb(pending_txc, pending_ack)  # one uarg per skb: -EEXIST, new segment
@@ -597,43 +737,58 @@ class _Sender:
                     self.skb_frags, self.skb_uarg = 0, -1
                 s = self.skb
                 room = c.size_goal - (self.range[s][1] - self.range[s][0])
-                k = min(room, n)
+                if self.memory == "user" and self.call_left == 0:  # iov_iter_get_pages2(): a new GUP call
+                    if self.skb_frags >= cap:
+                        self._frags_full(pending_txc, pending_ack)  # -EMSGSIZE before any GUP
+                        continue
+                    pos = seq - lo
+                    self.call_left = min(room, stop - pos, (cap - self.skb_frags) * PAGE_SIZE - pos % PAGE_SIZE)
+                k = min(room, n, self.call_left) if self.memory == "user" else min(room, n)
                 lf = self.last_frag
                 if self.memory == "user" and lf is not None and lf == (buf, head, off, u):
                     tb.grow(cpu, s, buf, k, u)  # merged into the last frag
-                elif self.skb_frags >= c.max_frags:
-                    self._close_skb(pending_txc, pending_ack)  # -EMSGSIZE: new segment
+                elif self.skb_frags >= cap:
+                    self._frags_full(pending_txc, pending_ack)  # -EMSGSIZE: new segment
                     continue
                 else:
                     tb.attach(cpu, s, buf, pfn, off, k, u)
                     self.skb_frags += 1
+                if not self.in_pass:
+                    self.stats["passes"] += 1
+                    self.in_pass = True
                 self.skb_uarg = u
                 self.last_frag = (buf, head, off + k, u)
                 self._set_range(s, self.range[s][0], seq + k)
                 seq += k
                 off += k
                 n -= k
+                self.call_left = max(0, self.call_left - k)
                 if k == room:
                     self._close_skb(pending_txc, pending_ack)
-        self.queued.add(b)
-        if self.skb is not None and c.txc_lag == 0:
-            # tcp_push() sends the partial tail skb: with nothing of this socket left at the device,
-            # tcp_should_autocork() does not hold it back (net/ipv4/tcp.c, v6.12)
-            self._close_skb(pending_txc, pending_ack)
-        if self.zerocopy:
-            tb.uarg_put(cpu, u)  # net_zcopy_put() as tcp_sendmsg_locked() returns
-        elif self.memory == "page_frag":
-            for buf, n in self._frag_groups(b):
-                tb.buf_release(cpu, buf, n)  # page_frag_free() of each fragment after sendmsg() returns
-            for buf in self.frag_deferred:  # the bias drops of the pages the cache left during this send
-                tb.buf_release(cpu, buf)
-                self.frag_drained.add(buf)
-                self._frag_recycle(buf)
-            self.frag_deferred = []
-        else:
-            # splice_to_socket(): the pipe lets go at return; a service puts its pages or kfree()s its buffer
-            tb.buf_release(cpu, self.pipe[b][0])
-        self._maybe_done(b)
+                    self.in_pass = False
+        if last:
+            self.queued.add(b)
+        if self.skb is not None and not self._tail_kept():
+            self._close_skb(pending_txc, pending_ack)  # tcp_push() sends the partial tail
+
+    def _frag_cap(self) -> int:
+        """Frags per skb: the compile-time MAX_SKB_FRAGS for MSG_ZEROCOPY and devmem, the sysctl otherwise."""
+        return T.MAX_SKB_FRAGS if self.zerocopy else self.c.max_frags
+
+    def _frags_full(self, pending_txc, pending_ack) -> None:
+        """The skb has all its frags: -EMSGSIZE, tcp_mark_push() and a new segment; after progress in this pass
+        tcp_sendmsg_locked() first comes round once more (one more pass, which fails at once)."""
+        if self.in_pass:
+            self.stats["passes"] += 1
+        self._close_skb(pending_txc, pending_ack)
+
+    def _tail_kept(self) -> bool:
+        """Whether the partial tail this sendmsg leaves is still unsent when the next starts (Config.tail_unsent;
+        a random draw only strictly between 0 and 1)."""
+        p = self.c.tail_unsent
+        if p >= 1:
+            return True
+        return p > 0 and self.rng.random() < p
 
     def generate(self) -> np.ndarray:
         c = self.c
@@ -794,8 +949,64 @@ def rx_layout(cfg: Config) -> tuple[int, int, int]:
     return T.MEM_POOL_FRAG, pages, pages * PAGE_SIZE // slot
 
 
+class _DeferList:
+    """The NAPI CPU's skb defer list: skb_attempt_defer_free() (net/core/skbuff.c) as the reader calls it from
+    tcp_eat_recv_skb(), and skb_defer_free_flush() (net/core/dev.c) as the NAPI CPU runs it at the start of
+    each net_rx_action() round, or at once when the reader kicks it with an IPI.
+
+    v6.18: ``atomic_long_inc_return(&defer_count)`` on every call, a local free once the count reaches
+    skb_defer_max, else ``llist_add()`` (a cmpxchg loop): two atomics per skb deferred, one per skb freed
+    locally; the IPI when ``count - 1 == max / 2``; the flush ``llist_del_all()`` (one xchg) and frees newest
+    first. v6.12: a local free with no atomic once ``defer_count >= max``, else one ``spin_lock_bh()``; the IPI
+    when the count before this one is max / 2; the flush takes the same lock. The IPI's flush is taken to run
+    before the reader's next free (it asks the NAPI CPU to run the softirq; the reader copies out a whole skb
+    in between)."""
+
+    def __init__(self, c: Config, free):
+        self.c, self.free = c, free
+        self.on = c.app_cpu != c.rx_cpu  # the skb was allocated on this CPU: kfree_skb_napi_cache() here
+        self.lockless = c.defer_lockless
+        self.per = 2 if self.lockless else 1
+        self.list: list[int] = []
+        self.count = 0
+        self.deferred = 0
+
+    def attempt(self, s: int) -> None:
+        c = self.c
+        if not self.on:
+            self.free(c.app_cpu, s)
+            return
+        if self.lockless:
+            self.count += 1
+            if self.count >= c.skb_defer_max:
+                self.free(c.app_cpu, s, T.FREE_FULL, c.rx_cpu, 1)
+                return
+            kick = self.count - 1 == c.skb_defer_max >> 1
+        else:
+            if self.count >= c.skb_defer_max:
+                self.free(c.app_cpu, s)
+                return
+            kick = self.count == c.skb_defer_max >> 1
+            self.count += 1
+        self.list.append(s)
+        self.deferred += 1
+        if kick:
+            self.flush()
+
+    def flush(self) -> None:
+        """skb_defer_free_flush() on the NAPI CPU: the list, newest first; the last free carries the flush."""
+        c = self.c
+        n = len(self.list)
+        for i, s in enumerate(reversed(self.list)):
+            flags = T.FREE_DEFERRED | (T.FREE_FLUSH if i == n - 1 else 0)
+            self.free(c.rx_cpu, s, flags, c.app_cpu, self.per)
+        self.list.clear()
+        self.count = 0
+
+
 def _rx_gro(cfg: Config) -> np.ndarray:
-    """Receive path with page_pool buffers, GRO and receive-queue coalescing."""
+    """Receive path with page_pool buffers, GRO and receive-queue coalescing; the reader's frees go to the CPU
+    that allocated the skbs (:class:`_DeferList`)."""
     c = cfg
     tb = TraceBuilder()
     rng = SplitMix64(c.seed)
@@ -820,8 +1031,8 @@ def _rx_gro(cfg: Config) -> np.ndarray:
         buf_ids.put(b)
         pages.put(buf_pfn.pop(b), npages)
 
-    def free(cpu, s):
-        tb.free(cpu, s)
+    def free(cpu, s, flags=0, other=-1, atomics=0):
+        tb.free(cpu, s, flags, other, atomics)
         skb_ids.put(s)
         for b in skb_bufs.pop(s):
             frags_left[b] -= 1
@@ -845,12 +1056,16 @@ def _rx_gro(cfg: Config) -> np.ndarray:
             deliver(gro)
             gro, gro_len = None, 0
 
+    defer = _DeferList(c, free)
+
     def read(upto_pkt):
-        # the application copies and frees whole skbs, oldest first
+        # the application copies and frees whole skbs, oldest first (tcp_eat_recv_skb())
         while len(queue) > 1 and upto_pkt >= blocked_until:
-            free(c.app_cpu, queue.pop(0))
+            defer.attempt(queue.pop(0))
 
     for i in range(n_pkts):
+        if i % NAPI_BUDGET == 0:
+            defer.flush()  # net_rx_action() on the NAPI CPU starts with skb_defer_free_flush()
         length = min(c.mss, c.bytes_sent - i * c.mss)
         if cur is None or cur[2] >= per_page:
             if cur is not None:
@@ -892,7 +1107,9 @@ def _rx_gro(cfg: Config) -> np.ndarray:
             read(i)  # the reader copies out what one poll delivered
     flush_gro()
     while queue:
-        free(c.app_cpu, queue.pop(0))
+        defer.attempt(queue.pop(0))
+    defer.flush()
+    stats["deferred"] = defer.deferred
     if cur is not None:
         tb.buf_release(c.rx_cpu, cur[0])
     return tb.build(), stats

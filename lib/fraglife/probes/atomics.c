@@ -13,20 +13,26 @@
  *       ping-pong on one line between two CPUs (the method of
  *       nviennot/core-to-core-latency), then 1 if the line's final value is
  *       the number of swaps made.
- *   contend shared|private GAP WINDOW_NS WINDOWS CPU...
+ *   cas CPU OPS SAMPLES
+ *       as local, each increment a compare-and-swap loop instead: read the
+ *       line, then lock cmpxchg until it succeeds, as mm_account_pinned_pages()
+ *       adds to user->locked_vm (atomic_long_read() + atomic_long_try_cmpxchg(),
+ *       net/core/skbuff.c) and refcount_inc_not_zero() takes a ref.
+ *   contend shared|private|shared_cas|private_cas GAP WINDOW_NS WINDOWS CPU...
  *       one thread per CPU listed; in each of WINDOWS windows of WINDOW_NS
  *       they all increment at once, each increment followed by GAP steps of
  *       private arithmetic that the next increment depends on. shared: one
- *       common line; private: a line of its own each, 128 bytes apart. One
- *       line per window: "ops ns switched" for each thread (its own
- *       increments, its elapsed time, involuntary context switches during
- *       the window); a last line: 1 if the lines' values add up to the
- *       increments counted.
+ *       common line; private: a line of its own each, 128 bytes apart; _cas:
+ *       each increment a compare-and-swap loop. One line per window: "ops ns
+ *       switched" for each thread (its own increments, its elapsed time,
+ *       involuntary context switches during the window), and for _cas a fourth
+ *       number, the failed compare-and-swaps (retries); a last line: 1 if the
+ *       lines' values add up to the increments counted.
  *
  * Increments are relaxed fetch-adds, the instruction refcount_inc() uses on
- * x86 (lock xadd). Exit status 2 on a usage error, 3 if a CPU cannot be
- * pinned (stderr names it), 4 if memory or threads cannot be had, 5 if a
- * count does not add up.
+ * x86 (lock xadd), or compare-and-swap loops (lock cmpxchg). Exit status 2 on
+ * a usage error, 3 if a CPU cannot be pinned (stderr names it), 4 if memory
+ * or threads cannot be had, 5 if a count does not add up.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -84,6 +90,16 @@ static inline uint64_t next_inc(uint64_t x)
 	return 1 + (x >> 63);
 }
 
+/* add n with a compare-and-swap loop (counting the failed attempts); returns the value before */
+static inline uint64_t cas_add(uint64_t *p, uint64_t n, uint64_t *fails)
+{
+	uint64_t old = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(p, &old, old + n, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		(*fails)++;
+	return old;
+}
+
 /* -- local ---------------------------------------------------------------------- */
 
 static int local(int cpu, uint64_t ops, int samples)
@@ -101,6 +117,27 @@ static int local(int cpu, uint64_t ops, int samples)
 
 		for (uint64_t i = 0; i < ops; i++)
 			x = __atomic_fetch_add(&l.v, next_inc(x), __ATOMIC_RELAXED);
+		printf("%.4f ", (double)(now_ns() - t0) / (double)ops);
+	}
+	printf("%d\n", sched_getcpu());
+	return l.v == ops * samples ? 0 : 5;
+}
+
+static int cas_local(int cpu, uint64_t ops, int samples)
+{
+	static struct line l;
+	uint64_t x = 0, fails = 0;
+
+	if (pin(cpu))
+		return 3;
+	for (uint64_t i = 0; i < ops / 8; i++) /* warm: own the line */
+		x = cas_add(&l.v, next_inc(x), &fails);
+	l.v = 0;
+	for (int s = 0; s < samples; s++) {
+		uint64_t t0 = now_ns();
+
+		for (uint64_t i = 0; i < ops; i++)
+			x = cas_add(&l.v, next_inc(x), &fails);
 		printf("%.4f ", (double)(now_ns() - t0) / (double)ops);
 	}
 	printf("%d\n", sched_getcpu());
@@ -183,10 +220,10 @@ static struct line arrived, stop_gen;
 static int nthreads;
 
 struct ct_arg {
-	int cpu, timer, err, batch, gap, windows;
+	int cpu, timer, err, batch, gap, windows, cas;
 	uint64_t window;
 	struct line *target;
-	uint64_t *ops, *ns, *csw; /* per window */
+	uint64_t *ops, *ns, *csw, *fails; /* per window */
 } __attribute__((aligned(STRIDE)));
 
 static long switched_out(void)
@@ -205,7 +242,7 @@ static void *contender(void *p)
 	if (pin(a->cpu))
 		a->err = 3;
 	for (int w = 0; w < a->windows; w++) {
-		uint64_t ops = 0, t0, t1;
+		uint64_t ops = 0, fails = 0, t0, t1;
 		long c0;
 
 		/* every window starts with all threads (on distinct CPUs, so spinning is fine) */
@@ -216,7 +253,10 @@ static void *contender(void *p)
 		t0 = now_ns();
 		while (__atomic_load_n(&stop_gen.v, __ATOMIC_RELAXED) <= (uint64_t)w) {
 			for (int i = 0; i < a->batch; i++) {
-				x = __atomic_fetch_add(&a->target->v, next_inc(x), __ATOMIC_RELAXED);
+				if (a->cas)
+					x = cas_add(&a->target->v, next_inc(x), &fails);
+				else
+					x = __atomic_fetch_add(&a->target->v, next_inc(x), __ATOMIC_RELAXED);
 				for (int g = 0; g < a->gap; g++) {
 					x = x * 6364136223846793005ull + 1442695040888963407ull;
 					__asm__ volatile("" : "+r"(x));
@@ -231,15 +271,16 @@ static void *contender(void *p)
 		a->ops[w] = ops;
 		a->ns[w] = t1 - t0;
 		a->csw[w] = (uint64_t)(switched_out() - c0);
+		a->fails[w] = fails;
 	}
 	return NULL;
 }
 
-static int contend(int shared, int gap, uint64_t window, int windows, int n, int *cpus)
+static int contend(int shared, int cas, int gap, uint64_t window, int windows, int n, int *cpus)
 {
 	pthread_t *t = calloc(n, sizeof(*t));
 	struct ct_arg *args = aligned_alloc(STRIDE, n * sizeof(*args));
-	uint64_t *res = calloc(3 * (size_t)n * windows, sizeof(*res));
+	uint64_t *res = calloc(4 * (size_t)n * windows, sizeof(*res));
 	uint64_t sum = 0, counted = 0;
 	/* a shared line serialises the n threads: keep the time between stop checks about the same */
 	int batch = shared ? (BATCH / n > 8 ? BATCH / n : 8) : BATCH;
@@ -251,11 +292,12 @@ static int contend(int shared, int gap, uint64_t window, int windows, int n, int
 	nthreads = n;
 	for (int i = 0; i < n; i++) {
 		args[i] = (struct ct_arg){ .cpu = cpus[i], .timer = i == 0, .batch = batch, .gap = gap,
-					   .windows = windows, .window = window,
+					   .windows = windows, .window = window, .cas = cas,
 					   .target = shared ? &targets[0] : &targets[i],
-					   .ops = res + (size_t)3 * i * windows,
-					   .ns = res + (size_t)(3 * i + 1) * windows,
-					   .csw = res + (size_t)(3 * i + 2) * windows };
+					   .ops = res + (size_t)4 * i * windows,
+					   .ns = res + (size_t)(4 * i + 1) * windows,
+					   .csw = res + (size_t)(4 * i + 2) * windows,
+					   .fails = res + (size_t)(4 * i + 3) * windows };
 		if (pthread_create(&t[i], NULL, contender, &args[i])) {
 			fprintf(stderr, "pthread_create: %s\n", strerror(errno));
 			exit(4); /* the others wait for it forever otherwise */
@@ -272,9 +314,12 @@ static int contend(int shared, int gap, uint64_t window, int windows, int n, int
 	for (int i = 0; i < (shared ? 1 : n); i++)
 		counted += targets[i].v;
 	for (int w = 0; w < windows; w++) {
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
 			printf("%s%llu %llu %llu", i ? " " : "", (unsigned long long)args[i].ops[w],
 			       (unsigned long long)args[i].ns[w], (unsigned long long)args[i].csw[w]);
+			if (cas)
+				printf(" %llu", (unsigned long long)args[i].fails[w]);
+		}
 		printf("\n");
 	}
 	printf("%d\n", counted == sum);
@@ -285,19 +330,21 @@ static int contend(int shared, int gap, uint64_t window, int windows, int n, int
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: atomics local CPU OPS SAMPLES | pingpong CPU_A CPU_B ROUND_TRIPS SAMPLES | "
-			"contend shared|private GAP WINDOW_NS WINDOWS CPU...\n");
+	fprintf(stderr, "usage: atomics local|cas CPU OPS SAMPLES | pingpong CPU_A CPU_B ROUND_TRIPS SAMPLES | "
+			"contend shared|private|shared_cas|private_cas GAP WINDOW_NS WINDOWS CPU...\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && !strcmp(argv[1], "local")) {
+	if (argc == 5 && (!strcmp(argv[1], "local") || !strcmp(argv[1], "cas"))) {
 		uint64_t ops = strtoull(argv[3], NULL, 10);
 		int samples = atoi(argv[4]);
 
 		if (!ops || samples < 1)
 			return usage();
+		if (!strcmp(argv[1], "cas"))
+			return cas_local(atoi(argv[2]), ops, samples);
 		return local(atoi(argv[2]), ops, samples);
 	}
 	if (argc == 6 && !strcmp(argv[1], "pingpong")) {
@@ -309,13 +356,15 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 7 && !strcmp(argv[1], "contend")) {
 		int n = argc - 6, cpus[MAX_THREADS], gap = atoi(argv[3]), windows = atoi(argv[5]);
+		const char *m = argv[2];
+		int shared = !strcmp(m, "shared") || !strcmp(m, "shared_cas");
+		int cas = !strcmp(m, "shared_cas") || !strcmp(m, "private_cas");
 
-		if (n > MAX_THREADS || gap < 0 || windows < 1 ||
-		    (strcmp(argv[2], "shared") && strcmp(argv[2], "private")))
+		if (n > MAX_THREADS || gap < 0 || windows < 1 || (!shared && !cas && strcmp(m, "private")))
 			return usage();
 		for (int i = 0; i < n; i++)
 			cpus[i] = atoi(argv[6 + i]);
-		return contend(!strcmp(argv[2], "shared"), gap, strtoull(argv[4], NULL, 10), windows, n, cpus);
+		return contend(shared, cas, gap, strtoull(argv[4], NULL, 10), windows, n, cpus);
 	}
 	return usage();
 }

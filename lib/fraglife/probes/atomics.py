@@ -36,6 +36,16 @@ privilege is needed.
   ``paced``: both again with ``gap_steps`` of dependent private arithmetic
   after each increment (about ``gap_ns``), which stops one CPU from keeping
   the line for a run of increments, as a tight loop lets it.
+- ``cmpxchg_loop_ns``: one increment as a compare-and-swap loop instead (read
+  the line, then ``lock cmpxchg`` until it succeeds), on a line this CPU owns,
+  in a dependent chain: what ``mm_account_pinned_pages()`` pays on
+  ``user->locked_vm`` per MSG_ZEROCOPY sendmsg (``atomic_long_read()`` +
+  ``atomic_long_try_cmpxchg()``, net/core/skbuff.c v6.18) and
+  ``refcount_inc_not_zero()`` pays per devmem sendmsg on the binding. Median
+  over samples. ``cmpxchg_contended``: k = 1..N threads run such loops on one
+  shared line at once (windows as ``contended``), with ``retries_per_op``
+  (failed compare-and-swaps per increment): the loop's cost when another CPU
+  (another sender of the same user, or of the same binding) moves the line.
 - ``topology``: the allowed CPUs with core, package, SMT siblings and last-level
   cache as read from /sys/devices/system/cpu.
 
@@ -206,8 +216,9 @@ def _run(exe: str, *args) -> list[list[float]]:
 
 # -- measurements ----------------------------------------------------------------------------
 
-def local(exe: str, cpu: int, s: dict) -> dict:
-    (row,) = _run(exe, "local", cpu, s["local_ops"], s["local_samples"])
+def local(exe: str, cpu: int, s: dict, mode: str = "local") -> dict:
+    """A dependent chain on a line this CPU owns: ``local`` lock xadd, ``cas`` a compare-and-swap loop."""
+    (row,) = _run(exe, mode, cpu, s["local_ops"], s["local_samples"])
     return {"ns": spread(row[:-1]), "cpu": int(row[-1]), "ops_per_sample": s["local_ops"]}
 
 
@@ -219,21 +230,28 @@ def pingpong(exe: str, a: int, b: int, s: dict) -> tuple[list[float], bool]:
 
 def _window_stats(threads: list[list[float]]) -> dict:
     """One window: CPU time per increment over all threads, aggregate rate, fairness, and
-    whether no thread was switched out involuntarily."""
+    whether no thread was switched out involuntarily (and, for compare-and-swap loops, retries
+    per increment)."""
     ops = [t[0] for t in threads]
     ns = [t[1] for t in threads]
     total = sum(ops)
-    return {"ns_per_op": sum(ns) / total if total else float("inf"),
-            "mops_per_s": total / max(ns) * 1e3 if max(ns) > 0 else 0.0,
-            "fairness": min(ops) / max(ops) if max(ops) else 0.0,
-            "clean": all(t[2] == 0 for t in threads)}
+    out = {"ns_per_op": sum(ns) / total if total else float("inf"),
+           "mops_per_s": total / max(ns) * 1e3 if max(ns) > 0 else 0.0,
+           "fairness": min(ops) / max(ops) if max(ops) else 0.0,
+           "clean": all(t[2] == 0 for t in threads)}
+    if all(len(t) > 3 for t in threads):
+        out["retries_per_op"] = sum(t[3] for t in threads) / total if total else 0.0
+    return out
 
 
-def contend(exe: str, shared: bool, gap: int, cpus: list[int], s: dict) -> tuple[list[dict], bool]:
-    """One run of windows in which k threads increment at once: (per-window stats, verified)."""
-    rows = _run(exe, "contend", "shared" if shared else "private", gap, s["window_ns"], s["windows"], *cpus)
+def contend(exe: str, shared: bool, gap: int, cpus: list[int], s: dict, cas: bool = False) -> tuple[list[dict], bool]:
+    """One run of windows in which k threads increment at once (``cas``: by compare-and-swap loops):
+    (per-window stats, verified)."""
+    mode = ("shared" if shared else "private") + ("_cas" if cas else "")
+    rows = _run(exe, "contend", mode, gap, s["window_ns"], s["windows"], *cpus)
     *windows, (verified,) = rows
-    return [_window_stats([w[i:i + 3] for i in range(0, len(w), 3)]) for w in windows], verified == 1
+    width = 4 if cas else 3
+    return [_window_stats([w[i:i + width] for i in range(0, len(w), width)]) for w in windows], verified == 1
 
 
 def _curve_point(cpus: list[int], stats: list[dict], verified: bool, s: dict) -> dict:
@@ -241,7 +259,8 @@ def _curve_point(cpus: list[int], stats: list[dict], verified: bool, s: dict) ->
     others uncontended and its own time idle); over all windows if too few were clean."""
     clean = [w for w in stats if w["clean"]]
     use = clean if len(clean) >= min(3, s["min_clean"]) else stats
-    return {"threads": len(cpus), "cpus": list(cpus),
+    extra = {"retries_per_op": spread(w["retries_per_op"] for w in use)} if use and "retries_per_op" in use[0] else {}
+    return {"threads": len(cpus), "cpus": list(cpus), **extra,
             "ns_per_op": spread(w["ns_per_op"] for w in use),
             "mops_per_s": spread(w["mops_per_s"] for w in use),
             "fairness": spread(w["fairness"] for w in use),
@@ -275,6 +294,7 @@ def measure(quick: bool = False) -> dict:
         raise ProbeUnavailable("no CPU is both online and allowed for this process")
     load_before = _load()
     loc = local(exe, cpus[0], s)
+    cas = local(exe, cpus[0], s, "cas")
 
     # Rounds spread over the run: a hypervisor may move virtual CPUs between host cores every
     # few seconds, which changes what a line transfer costs; rounds show it, one burst would not.
@@ -285,7 +305,8 @@ def measure(quick: bool = False) -> dict:
     order = spread_order(topo)
     configs = [(name, shared, gap, k) for k in thread_counts(len(order))
                for name, shared, gap in (("contended", True, 0), ("private", False, 0),
-                                         ("paced_contended", True, GAP_STEPS), ("paced_private", False, GAP_STEPS))]
+                                         ("paced_contended", True, GAP_STEPS), ("paced_private", False, GAP_STEPS),
+                                         ("cmpxchg_contended", True, 0))]
     windows = {c: [] for c in configs}
     win_ok = {c: True for c in configs}
     for r in range(s["rounds"]):
@@ -297,14 +318,14 @@ def measure(quick: bool = False) -> dict:
             per_round[p].append(spread(vals)["median"])
             pair_ok[p] &= ok
         for c in configs:
-            stats, ok = contend(exe, c[1], c[2], order[:c[3]], s)
+            stats, ok = contend(exe, c[1], c[2], order[:c[3]], s, cas=c[0] == "cmpxchg_contended")
             windows[c] += stats
             win_ok[c] &= ok
     for c in configs:  # more windows where too few were clean
         for _ in range(s["extra_runs"]):
             if sum(w["clean"] for w in windows[c]) >= s["min_clean"]:
                 break
-            stats, ok = contend(exe, c[1], c[2], order[:c[3]], s)
+            stats, ok = contend(exe, c[1], c[2], order[:c[3]], s, cas=c[0] == "cmpxchg_contended")
             windows[c] += stats
             win_ok[c] &= ok
 
@@ -328,7 +349,7 @@ def measure(quick: bool = False) -> dict:
         transfer = None
         line_transfer = {"source": "unavailable", "reason": "one CPU only: no pair to move a line between"}
 
-    curves = {name: [] for name in ("contended", "private", "paced_contended", "paced_private")}
+    curves = {name: [] for name in ("contended", "private", "paced_contended", "paced_private", "cmpxchg_contended")}
     for c in configs:
         curves[c[0]].append(_curve_point(order[:c[3]], windows[c], win_ok[c], s))
     gap_ns = max(0.0, curves["paced_private"][0]["ns_per_op"]["median"] - loc["ns"]["median"])
@@ -337,6 +358,9 @@ def measure(quick: bool = False) -> dict:
         None,
         local_atomic_ns=loc["ns"]["median"],
         local_atomic=loc,
+        cmpxchg_loop_ns=cas["ns"]["median"],
+        cmpxchg_loop=cas,
+        cmpxchg_contended=curves["cmpxchg_contended"],
         line_transfer_ns=transfer["median"] if transfer else None,
         line_transfer=line_transfer,
         pairs=pairs,
@@ -353,7 +377,8 @@ def measure(quick: bool = False) -> dict:
               "preempted_windows": sum(p["windows"] - p["clean_windows"] for p in points)},
         verified=all(p["verified"] for p in pairs) and all(p["verified"] for p in points),
         method="C program (probes/atomics.c) built with the system cc; threads pinned with sched_setaffinity; "
-               "relaxed __atomic_fetch_add (lock xadd) and a CAS ping-pong as nviennot/core-to-core-latency; "
+               "relaxed __atomic_fetch_add (lock xadd), compare-and-swap loops (lock cmpxchg) and a CAS "
+               "ping-pong as nviennot/core-to-core-latency; "
                "medians and quartiles over samples and clean windows, in rounds spread over the run",
     )
 
@@ -372,6 +397,13 @@ def summarize(data: dict) -> list[str]:
     lines = [_topology_line(data["topology"]),
              f"local atomic (owned line, dependent chain): {data['local_atomic_ns']:.2f} ns "
              f"(q1 {loc['q1']:.2f}, q3 {loc['q3']:.2f}; CPU {data['local_atomic']['cpu']})"]
+    if data.get("cmpxchg_loop_ns") is not None:
+        c = data["cmpxchg_loop"]["ns"]
+        lines.append(f"compare-and-swap loop (owned line, dependent chain): {data['cmpxchg_loop_ns']:.2f} ns "
+                     f"(q1 {c['q1']:.2f}, q3 {c['q3']:.2f})")
+        for p in data.get("cmpxchg_contended") or []:
+            lines.append(f"  {p['threads']:3d} threads on one line: {p['ns_per_op']['median']:7.1f} ns per increment "
+                         f"per thread, {p['retries_per_op']['median']:.3f} retries per increment")
     lt = data.get("line_transfer") or {}
     if data.get("line_transfer_ns") is not None:
         classes = ", ".join(f"{c} {v['ns']:.1f} ns ({v['pairs']} pair{'s' * (v['pairs'] != 1)})"

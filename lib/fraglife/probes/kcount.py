@@ -56,7 +56,19 @@ direction: the receiver's ACKs) or ``@pids`` (see above). Kernel sources
 
 - ``tcp:tcp_sendmsg_locked`` (added in v6.14): one hit per pass of the copy
   loop of ``tcp_sendmsg_locked()`` (net/ipv4/tcp.c), i.e. per skb started or
-  extended by a send call.
+  extended by a send call. The event fires at the top of each pass with
+  ``skb_addr`` = the write queue's tail (``tcp_write_queue_tail()``: the write
+  queue holds only unsent skbs, ``tcp_event_new_data_sent()`` moves a sent one
+  to the retransmit queue), or 0 when there is none. ``[first]`` counts the
+  first pass of each full-sized send call (``msg_left`` equal to the bytes one
+  call hands over: :func:`sendmsg_len`; a short call, after a partial send on a
+  full send buffer, is left out), ``[no_tail]`` those of them that found no
+  unsent tail skb. So ``1 - no_tail / first`` (``tail_unsent`` in the record) is
+  the share of send calls that found the previous call's tail still unsent and
+  appended to it: what the kernel decided for this connection (ACK arrival
+  against ``release_sock()``, pacing, TSQ, the window; v6.18 net/ipv4/tcp.c,
+  tcp_output.c), the one timing input a model of the tail rule needs. ftrace
+  filters compare a field with a constant only, hence ``msg_left == N``.
 - ``net:net_dev_queue``: ``__dev_queue_xmit()`` (net/core/dev.c), once per skb
   TCP hands to the device, before the qdisc and before software GSO: TCP
   transmissions, retransmissions included. ``[gso]``: those longer than one
@@ -98,6 +110,15 @@ direction: the receiver's ACKs) or ``@pids`` (see above). Kernel sources
   ``veth_skb_is_eligible_for_gro()``, drivers/net/veth.c). Which of these
   exist on the running kernel is recorded.
 
+Runs: ``runs`` are the three transfers above (TSO on, off, a bottleneck),
+with the receiver's buffer autotuned; ``grid`` holds a few MSG_ZEROCOPY
+settings (MTU, send size, TSO) with the receiver's buffer fixed at 64 MiB
+(:data:`GRID_RCVBUF`), so that the receive window never limits the sender: a
+window-limited sender also splits skbs at the window's edge, which a model of
+the tail rule leaves out (see :data:`GRID_RCVBUF`). Every run records
+``tail_unsent``, the share of send calls that appended to the previous call's
+unsent tail skb (from the ``[first]`` and ``[no_tail]`` counters below).
+
 Completions: the zerocopy notifications read from the error queue
 (``completions``), the send-call ids they cover (``completion_ids``) and
 whether any carried ``SO_EE_CODE_ZEROCOPY_COPIED`` (``copied``): veth
@@ -134,7 +155,7 @@ from ._base import ProbeUnavailable, measured
 
 NAME = "kcount"
 TITLE = "Kernel tracepoint counts per MiB of a real TCP transfer over veth (TSO on, off, bottleneck)"
-REQUIRED = ("runs", "tracepoints")
+REQUIRED = ("runs", "grid", "tracepoints")
 
 NS_PREFIX = "fraglife-kc"
 FILE_PREFIX = "fraglife-kc-"
@@ -172,6 +193,13 @@ _FLOW = "sport == {sport} && dport == {dport}"
 COUNTERS: dict[str, Counter] = {
     "tcp:tcp_sendmsg_locked": Counter("tcp:tcp_sendmsg_locked", "common_pid == {tx_tid}", True,
                                       "passes of tcp_sendmsg_locked()'s copy loop (skbs started or extended)"),
+    "tcp:tcp_sendmsg_locked[first]": Counter("tcp:tcp_sendmsg_locked",
+                                             "common_pid == {tx_tid} && msg_left == {first_len}", True,
+                                             "first passes of full-sized send calls", ("msg_left",)),
+    "tcp:tcp_sendmsg_locked[no_tail]": Counter("tcp:tcp_sendmsg_locked",
+                                               "common_pid == {tx_tid} && msg_left == {first_len} && skb_addr == 0",
+                                               True, "of those, the ones that found no unsent tail skb",
+                                               ("msg_left", "skb_addr")),
     "net:net_dev_queue": Counter("net:net_dev_queue", 'name == "{tx_if}"', True,
                                  "skbs handed to the sending veth (TCP transmissions incl. retransmits)", ("name",)),
     "net:net_dev_queue[gso]": Counter("net:net_dev_queue", 'name == "{tx_if}" && len > {gso_len}', True,
@@ -562,7 +590,7 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
         alloc_sites, alloc_names = _sites(SKB_ALLOC_SITES)
         subs = dict(tx_if=link.tx_if, rx_if=link.rx_if, sport=tx.getsockname()[1], dport=tx.getpeername()[1],
                     tx_tid=threading.get_native_id(), rx_tid=drain.tid, gso_len=mtu + ETH_HLEN,
-                    alloc_sites=alloc_sites or "")
+                    alloc_sites=alloc_sites or "", first_len=sendmsg_len(sender, chunk, nbytes))
         specs, method, skipped = _specs(keys, events, subs)
         counters = stack.enter_context(_perf.Counters(specs))
         for key, why in counters.rejected.items():
@@ -583,10 +611,13 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
         "gro": gro,
         "bytes": nbytes,
         "chunk": chunk,
+        "sendmsg_len": subs["first_len"],
+        "rcvbuf": rcvbuf,
         "mtu": mtu,
         "mss_requested": mss,
         **{k: tcp[k] for k in ("mss", "drop_rate", "retransmit_rate", "qdisc")},
         "per_mib": per_mib,
+        "tail_unsent": tail_unsent(raw),
         "raw": raw,
         "idle": idle_rec,
         "idle_seconds": {k: round(v[2], 4) for k, v in w["windows"].items()},
@@ -603,6 +634,28 @@ def transfer(nbytes: int = 16 * MiB, *, mss: int | None = None, mtu: int = 1500,
         "features": features,
         "skb_alloc_sites": alloc_names,
     }
+
+
+#: Pipe buffers splice_to_socket() gathers into one sendmsg (its on-stack ``struct bio_vec bvec[16]``,
+#: fs/splice.c, v6.18 and v6.12).
+SPLICE_BVECS = 16
+
+
+def sendmsg_len(sender: str, chunk: int, nbytes: int) -> int:
+    """Bytes one full-sized send call hands to ``tcp_sendmsg_locked()``: a call's ``chunk``, or for splice one
+    sendmsg per :data:`SPLICE_BVECS` pipe buffers (page-sized here: the file is spliced from page-aligned
+    offsets), all but the last of a splice() call with MSG_MORE."""
+    n = min(chunk, nbytes)
+    return min(n, SPLICE_BVECS * _sys.PAGE) if sender == "splice" else n
+
+
+def tail_unsent(raw: Mapping) -> dict | None:
+    """The share of full-sized send calls whose first pass found an unsent tail skb (``[first]``, ``[no_tail]``
+    of ``tcp:tcp_sendmsg_locked``), with the counts; None when the run lacks the counters."""
+    first, none = raw.get("tcp:tcp_sendmsg_locked[first]"), raw.get("tcp:tcp_sendmsg_locked[no_tail]")
+    if first is None or none is None:
+        return None
+    return {"first": first, "no_tail": none, "share": round(1 - none / first, 4) if first else None}
 
 
 def _check_mss(mss: int | None, mtu: int) -> int | None:
@@ -833,6 +886,22 @@ def least_disturbed(name: str, kw: dict, reps: int = CLEAN_REPS) -> dict:
     return run
 
 
+#: The receiver's buffer of the grid transfers: fixed large (SO_RCVBUFFORCE before connect), so the receive
+#: window never limits the sender. A window-limited sender also cuts skbs at the window's edge
+#: (tcp_mss_split_point() -> tso_fragment(), tcp_write_xmit(), net/ipv4/tcp_output.c v6.18) and merges queued
+#: ones when it opens (tcp_grow_skb()), which the model's tail rule leaves out; with the window open the rule
+#: has nothing but the tail decision left to timing.
+GRID_RCVBUF = 64 * MiB
+
+
+def grid_settings(quick: bool) -> list[tuple[str, dict]]:
+    """MSG_ZEROCOPY settings with the window open: the tail rule's check (the model fed each one's settings)."""
+    n = 4 * MiB if quick else 16 * MiB
+    cells = ((9000, 16 * 1024, True), (1500, 16 * 1024, True), (1500, 64 * 1024, True), (9000, 256 * 1024, False))
+    return [(f"zc_{c // 1024}k_mtu{mtu}_tso_{'on' if tso else 'off'}",
+             dict(nbytes=n, mtu=mtu, chunk=c, tso=tso, rcvbuf=GRID_RCVBUF)) for mtu, c, tso in cells]
+
+
 def measure(quick: bool = False) -> dict:
     check_root()
     try:
@@ -841,8 +910,10 @@ def measure(quick: bool = False) -> dict:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
     runs = [_transfer_dropping(name, kw) if kw.get("bottleneck") else least_disturbed(name, kw)
             for name, kw in _runs(quick)]
+    grid = [least_disturbed(name, kw) for name, kw in grid_settings(quick)]
     return measured(
         runs=runs,
+        grid=grid,
         tracepoints=tracepoint_table(events),
         receive_side=[tp for tp in RECEIVE_SIDE if tp in events],
         tracefs=how,

@@ -5,11 +5,28 @@ a page-cached file is spliced into a pipe, and the pipe into the socket (``splic
 in calls of ``chunk`` bytes (the last one short when ``chunk`` does not divide the transfer:
 :func:`kcount.plan_calls`), with the pipe resized to hold one call (``F_SETPIPE_SZ``). So each call
 fills the pipe with page-cache pages (``filemap_splice_read()``) and ``splice_to_socket()`` empties
-it in ``sendmsg()`` calls of at most 16 buffers each, ``MSG_SPLICE_PAGES`` (fs/splice.c, v6.12).
-Two runs, TSO on and TSO off, over a fresh veth pair each, with the same counters, filters and
-idle subtraction as ``kcount`` (its docstring says how each is narrowed to the transfer), and the
-same named counts per transfer (:func:`kcount.kernel_quantities`) for a model of the splice path
-to be compared with.
+it in ``sendmsg()`` calls of at most 16 buffers each (its on-stack ``bvec[16]``), ``MSG_SPLICE_PAGES``,
+all but the last of a call with ``MSG_MORE``, releasing each buffer as soon as it is sent (fs/splice.c,
+v6.18, unchanged since v6.12). The same counters, filters and idle subtraction as ``kcount`` (its
+docstring says how each is narrowed to the transfer), and the same named counts per transfer
+(:func:`kcount.kernel_quantities`) for a model of the splice path to be compared with. Every transfer
+records ``tail_unsent``: the share of full-sized sendmsg calls that found the previous one's tail skb
+still unsent and appended to it (``kcount``'s ``[first]`` and ``[no_tail]`` counters).
+
+Two sets of transfers:
+
+- ``runs``: ``chunk`` = 256 KiB, TSO on and off, MTU 1500, the receiver's buffer autotuned (as a
+  default socket has it). Such a transfer is receive-window-limited for a varying part of its time,
+  and a window-limited sender also cuts skbs at the window's edge (``tcp_mss_split_point()`` ->
+  ``tso_fragment()``) and merges queued ones when the window opens (``tcp_grow_skb()``), both in
+  ``tcp_write_xmit()`` (net/ipv4/tcp_output.c, v6.18): between repetitions of one setting the skb count
+  varies by up to 70 %.
+- ``grid``: splice calls of 4 KiB to 1 MiB (:data:`SIZES`) x MTU 1500 and 9000 x TSO on and off, the
+  receiver's buffer fixed at 64 MiB (``SO_RCVBUFFORCE`` before connect,
+  :data:`fraglife.probes.kcount.GRID_RCVBUF`): the window never limits the sender, so what is left to
+  timing is only whether a sendmsg's tail is still unsent when the next one starts, which
+  ``tail_unsent`` records. This is the grid a model of the splice path is checked against; the two
+  ``runs`` show what the window adds.
 """
 
 from __future__ import annotations
@@ -19,9 +36,13 @@ from ._base import ProbeUnavailable, measured
 
 NAME = "kcount_splice"
 TITLE = "Kernel tracepoint counts of splice transfers over veth (file -> pipe -> TCP)"
-REQUIRED = ("runs", "tracepoints")
+REQUIRED = ("runs", "grid", "tracepoints")
 MiB = 1 << 20
-CHUNK = 256 * 1024  # bytes per splice() call; the pipe holds one chunk (64 slots)
+KiB = 1 << 10
+CHUNK = 256 * 1024  # bytes per splice() call of the default-buffer runs; the pipe holds one chunk (64 slots)
+#: Bytes per splice() call in the grid.
+SIZES = (4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB, 1 * MiB)
+MTUS = (1500, 9000)
 
 
 def _runs(quick: bool) -> list[tuple[str, dict]]:
@@ -32,6 +53,14 @@ def _runs(quick: bool) -> list[tuple[str, dict]]:
     ]
 
 
+def grid_settings(quick: bool) -> list[tuple[str, dict]]:
+    """The grid's transfers: (name, :func:`kcount.transfer` keyword arguments)."""
+    n = 4 * MiB if quick else 16 * MiB
+    return [(f"splice_{c // KiB}k_mtu{mtu}_tso_{'on' if tso else 'off'}",
+             dict(nbytes=n, mtu=mtu, tso=tso, sender="splice", chunk=c, rcvbuf=kcount.GRID_RCVBUF))
+            for c in SIZES for mtu in MTUS for tso in (True, False)]
+
+
 def measure(quick: bool = False) -> dict:
     kcount.check_root()
     try:
@@ -39,11 +68,18 @@ def measure(quick: bool = False) -> dict:
     except (OSError, TimeoutError) as e:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
     runs = [kcount.least_disturbed(name, kw) for name, kw in _runs(quick)]
-    return measured(runs=runs, tracepoints=kcount.tracepoint_table(events), tracefs=how, quick=quick)
+    grid = [kcount.least_disturbed(name, kw) for name, kw in grid_settings(quick)]
+    return measured(runs=runs, grid=grid, tracepoints=kcount.tracepoint_table(events), tracefs=how, quick=quick)
 
 
 def summarize(data: dict) -> list[str]:
-    return kcount.summarize(data)
+    lines = kcount.summarize(data)
+    for r in data.get("grid", []):
+        t = r.get("tail_unsent") or {}
+        lines.append(f"{r['name']:28s} mss={r['mss']} skbs/MiB {r['per_mib'].get('net:net_dev_queue', 0):.1f} "
+                     f"sendmsg passes/MiB {r['per_mib'].get('tcp:tcp_sendmsg_locked', 0):.1f} "
+                     f"tail unsent {t.get('share')}")
+    return lines
 
 
 def frame(data: dict):
