@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
 
 #: Unit symbols, matched case-sensitively as whole words (``KiB``, not ``kib``).
-UNITS = ("ns", "µs", "us", "ms", "s", "min", "%", "B", "KiB", "MiB", "GiB", "TiB", "kB", "MB", "GB", "bit", "bits",
+UNITS = ("ns", "µs", "us", "ms", "s", "min", "nanoseconds", "microseconds", "milliseconds", "seconds", "%", "B", "KiB", "MiB", "GiB", "TiB", "kB", "MB", "GB", "bit", "bits",
          "Gbit/s", "Mbit/s", "GB/s", "MB/s", "MiB/s", "GiB/s", "Hz", "kHz", "MHz", "GHz")
 #: Counted things, matched case-insensitively as whole words in the plural: a count says what it counts.
 COUNTED = ("ACKs", "atomics", "bytes", "buffers", "calls", "completions", "copies", "cores", "CPUs", "cycles",
