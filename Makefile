@@ -60,8 +60,9 @@ $(NPM_STAMP): package.json package-lock.json
 
 vendor: $(NPM_STAMP)
 
-# Execute every written chapter, then one reveal.js deck each: build/slides/NN_name.slides.html
-slides: setup vendor
+# Execute every written chapter, then one reveal.js deck each: build/slides/NN_name.slides.html;
+# then every slide measured in headless Chromium and those that do not fit 1280 x 760 listed.
+slides: setup vendor chromium
 	$(BIN)/fraglife slides
 
 # Execute every written chapter, then the HTML book: build/html/index.html
@@ -88,12 +89,18 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 # Build the real book, decks and talk, then open them in headless Chromium (Playwright) with
-# the network blocked; screenshots go to build/screenshots/.
+# the network blocked; screenshots go to build/screenshots/. Every slide of every deck is measured
+# and every chart of the executed chapters checked (units, data that varies); what does not pass
+# is listed in build/checks/. STRICT_FIT=1 makes a slide that does not fit 1280 x 760 fail the
+# target, STRICT_CHARTS=1 a chart finding (the talk refuses a slide that does not fit either way).
+STRICT_FIT ?= 0
+STRICT_CHARTS ?= 0
 test-offline: setup vendor chromium
 	$(BIN)/fraglife book
-	$(BIN)/fraglife slides --no-run
+	$(BIN)/fraglife slides --no-run --no-fit
 	$(BIN)/fraglife talk --no-run
-	FRAGLIFE_CHECK_BUILD=1 $(BIN)/python -m pytest -q tests/test_publish_offline.py
+	FRAGLIFE_CHECK_BUILD=1 FRAGLIFE_STRICT_FIT=$(STRICT_FIT) FRAGLIFE_STRICT_CHARTS=$(STRICT_CHARTS) \
+		$(BIN)/python -m pytest -q tests/test_publish_offline.py tests/test_charts.py
 
 # JupyterLab started as `make lab` starts it (on a free port, with a token, no browser),
 # driven in headless Chromium: chapter 01 run, its control panel changed (tests/test_lab.py).

@@ -118,7 +118,20 @@ def test_headings_make_slides_when_a_chapter_marks_none():
     assert kinds == [("markdown", "slide"), ("markdown", "slide"), ("code", "-"), ("markdown", "-"),
                      ("markdown", "subslide")]
     assert nb.cells[2].metadata.transient == {"remove_source": True}
-    assert publish.slide_count(nb) == 2
+    # A reader steps through three: two slides, the second with a sub-slide below it.
+    assert publish.slide_counts(nb) == (3, 2) and publish.slide_count(nb) == 3
+
+
+def test_slide_counts_follow_nbconvert_rules():
+    """The first shown cell starts a slide whatever its type; notes and fragments start nothing."""
+    def nb_of(*kinds):
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [_md(f"cell {i}", slideshow={"slide_type": k}) for i, k in enumerate(kinds)]
+        return nb
+
+    assert publish.slide_counts(nb_of("notes", "-", "fragment", "subslide", "notes", "slide", "subslide")) == (4, 2)
+    assert publish.slide_counts(nb_of("subslide", "subslide")) == (2, 1)
+    assert publish.slide_counts(nb_of("notes")) == (0, 0)
 
 
 def test_a_section_too_tall_for_one_slide_continues_below():
@@ -236,6 +249,20 @@ def test_one_deck_per_chapter_and_an_index(demo):
     assert (root / "_vendor/mathjax/MathJax.js").exists()
 
 
+def test_the_index_counts_what_a_reader_steps_through(demo):
+    """Each deck's count in the index: its slides plus sub-slides, as the deck's HTML and the notebook's marks
+    give them (the browser test below checks reveal.js agrees)."""
+    index = _read(demo["root"] / "slides/index.html")
+    shown = dict(re.findall(r'href="(\d\d_\w+)\.slides\.html">.*?data-slides="(\d+)"', index))
+    for page, deck in zip(demo["pages"], demo["decks"]):
+        nb = nbformat.read(page.executed, as_version=4)
+        publish.prepare(nb)
+        publish.mark_slides(nb)
+        assert int(shown[page.id]) == publish.deck_counts(deck)[0] == publish.slide_count(nb), page.id
+    assert publish.deck_counts(demo["decks"][0]) == (4, 3)  # 00_demo: three headings, one sub-slide
+    assert "4 slides (1 of them sub-slides" in index
+
+
 def test_decks_pull_nothing_from_the_network(demo):
     pages = [*demo["decks"], demo["root"] / "slides/index.html"]
     assert publish.audit(pages) == []
@@ -301,9 +328,67 @@ def test_deck_renders_offline_in_chromium(demo, chromium):
         tab.screenshot(shots / "demo-deck-2.png")
         tab.evaluate("location.hash = '#/0'")
         tab.wait_for("document.querySelectorAll('.MathJax_CHTML, .mjx-chtml').length > 0")
+        assert tab.evaluate("Reveal.getTotalSlides()") == publish.deck_counts(demo["decks"][0])[0]
         assert tab.problems() == []
     finally:
         tab.close()
+
+
+# --------------------------------------------------------------------------- slide fit (fraglife.publish.fit)
+def _fit_deck(tmp_path) -> Path:
+    """A deck with a slide that fits, one too tall, one with a table too wide and one with a scroll box."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "fraglife", "display_name": "fraglife",
+                                                           "language": "python"}})
+    long = "".join(f"<tr><td>row {i}</td><td>{i}</td></tr>" for i in range(60))
+    wide = "<tr>" + "".join(f'<td style="white-space:nowrap">column number {i} of a wide table</td>'
+                            for i in range(12)) + "</tr>"
+    boxed = f'<div style="height:200px;overflow:auto"><table>{long}</table></div>'
+    cells = [_md("## Fits\n\nOne line."), _md("## Too tall"), _code("tall"), _md("## Too wide"), _code("wide"),
+             _md("## Scrolls"), _code("boxed")]
+    for cell, table in ((cells[2], f"<table>{long}</table>"), (cells[4], f"<table>{wide}</table>"),
+                        (cells[6], boxed)):
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": table})]
+    for c in cells:
+        c.metadata["slideshow"] = {"slide_type": "slide" if c.cell_type == "markdown" else "-"}
+    nb.cells = cells
+    path = tmp_path / "00_fit.ipynb"
+    nbformat.write(nb, path)
+    page = publish.Page("00_fit", "Fit", "slides that fit and do not", path)
+    return publish.build_slides([page], tmp_path / "slides", all_ids=["00_fit"])[0]
+
+
+@pytest.mark.browser
+def test_slides_that_do_not_fit_are_measured_and_named(tmp_path, chromium):
+    from fraglife.publish import fit
+
+    deck = _fit_deck(tmp_path)
+    result = fit.measure_deck(chromium, deck)
+    assert result.problems == []
+    by_title = {s.title: s for s in result.slides}
+    assert list(by_title) == ["Fits", "Too tall", "Too wide", "Scrolls"]
+    assert by_title["Fits"].fits and by_title["Scrolls"].height <= fit.HEIGHT
+    tall, wide, boxed = by_title["Too tall"], by_title["Too wide"], by_title["Scrolls"]
+    assert tall.height > 1.5 * fit.HEIGHT and not tall.boxes  # the table shows whole: no scroll box around it
+    assert wide.width > fit.WIDTH and [b["kind"] for b in wide.boxes] == ["wide"]
+    assert [b["kind"] for b in boxed.boxes] == ["scrolls"] and boxed.boxes[0]["box_height"] == 200
+    assert [s.where for s in result.misfits] == ["2", "3", "4"]
+    assert "too tall" in tall.describe() and "scrolls" in boxed.describe()
+    text = fit.report([result])
+    assert text.startswith("00_fit.slides.html: 4 slides, 3 do not fit 1280 x 760") and "slide 3 (Too wide)" in text
+
+
+def test_a_misfit_says_where_and_by_how_much():
+    from fraglife.publish import fit
+
+    s = fit.SlideSize.of("03_pinning.slides.html", {"index": 7, "h": 5, "v": 2, "title": "Costs", "width": 1280,
+                                                    "height": 1679, "boxes": []})
+    assert s.where == "6.3" and s.over == (0, 919) and not s.fits
+    assert s.describe() == "slide 6.3 (Costs): 1280 x 1679 px; 919 px too tall (2.2 screens)"
+    box = {"kind": "scrolls", "what": "table (a, b, ...) of 40 rows", "width": 900, "height": 1200, "box_width": 900,
+           "box_height": 300}
+    boxed = fit.SlideSize.of("d", {"index": 0, "width": 1280, "height": 700, "title": "", "boxes": [box]})
+    assert not boxed.fits and boxed.describe() == ("slide 1 (untitled): 1280 x 700 px; table (a, b, ...) of 40 rows "
+                                                   "scrolls: 900 x 1200 px in a 900 x 300 box")
 
 
 @pytest.mark.browser

@@ -6,7 +6,11 @@ Playwright drives it (fraglife.publish.browser). Every page is opened from
 disk with every request that is not ``file:`` aborted; a request, a failed
 load, a page error or a console error fails the test. Code must fit: no code
 block of the book or the decks scrolls sideways, and every slide of the talk fits
-1280 x 760 (its content height and width measured). Screenshots for review go to
+1280 x 760 (its content height and width measured, nothing inside scrolling). Every slide
+and sub-slide of every chapter deck is measured the same way (fraglife.publish.fit): the
+ones that do not fit are listed in build/checks/slide-fit-decks.txt and fail the test
+only with FRAGLIFE_STRICT_FIT=1 (`make test-offline STRICT_FIT=1`). The deck index counts
+what a reader steps through, as reveal.js does. Screenshots for review go to
 build/screenshots/. Skipped in a plain ``make test`` (FRAGLIFE_CHECK_BUILD
 unset), where tests/test_publish.py checks the same machinery on two small
 demo chapters.
@@ -18,10 +22,11 @@ import os
 import re
 
 import pytest
+from fit_checks import report_fit
 
 from fraglife import publish
 from fraglife.paths import BUILD, build_dir
-from fraglife.publish import browser, talk
+from fraglife.publish import browser, fit, talk
 
 pytestmark = [
     pytest.mark.browser,
@@ -97,6 +102,32 @@ def test_every_deck_renders_offline(chapters, chromium):
             assert tab.problems() == [], ch.id
         finally:
             tab.close()
+
+
+def test_every_slide_of_every_deck_fits(chapters, chromium):
+    """Every slide and sub-slide of the chapter decks and the talk at 1280 x 760: listed, and failing only with
+    FRAGLIFE_STRICT_FIT=1 for the chapter decks (the talk refuses a slide that does not fit when it is built)."""
+    decks = [SLIDES / publish.deck_name(ch.id) for ch in chapters]
+    fits = [fit.measure_deck(chromium, d) for d in decks]
+    assert all(f.slides for f in fits), [f.deck.name for f in fits if not f.slides]
+    [the_talk] = [fit.measure_deck(chromium, TALK / talk.DECK)]
+    assert the_talk.misfits == [] and the_talk.problems == [], fit.report([the_talk])
+    report_fit(fits, "slide-fit-decks.txt")
+
+
+def test_the_index_counts_every_slide_a_reader_steps_through(chapters, chromium):
+    """The counts build/slides/index.html shows are the slides plus sub-slides reveal.js steps through."""
+    index = (SLIDES / "index.html").read_text(encoding="utf-8")
+    shown = dict(re.findall(r'href="(\d\d_\w+)\.slides\.html">.*?data-slides="(\d+)"', index))
+    for ch in chapters:
+        tab = chromium.open(browser.file_url(SLIDES / publish.deck_name(ch.id)), viewport=fit.PROJECTOR)
+        try:
+            tab.wait_for("window.Reveal && Reveal.isReady()")
+            total = tab.evaluate("Reveal.getTotalSlides()")
+        finally:
+            tab.close()
+        assert int(shown[ch.id]) == total == publish.deck_counts(SLIDES / publish.deck_name(ch.id))[0], ch.id
+        assert f">{total} slides" in index
 
 
 def test_book_pages_render_offline_and_their_code_fits(chapters, chromium):

@@ -263,6 +263,17 @@ def test_chart_follows_the_grid():
     assert lines["x"]["field"] == "frag_size" and lines["x"]["scale"]["type"] == "log"
     assert lines["color"]["field"] == "loss_rate"  # the second numeric axis
     assert lines["y"]["title"] == "a (mean over workload)"  # first numeric result, averaged over the rest
+    # A parameter's axis and legend are titled by its meaning, with what it counts or its unit.
+    assert lines["color"]["title"] == "share of segments lost on the wire"
+    assert sweep.chart(df, ["loss_rate", "frag_size", "workload"], "a", labels={"a": "ns per MiB"}).to_dict()[
+        "layer"][0]["encoding"]["y"]["title"] == "ns per MiB (mean over workload)"
+    from fraglife.sweep.run import axis_labels
+    from fraglife.views import checks
+
+    titles = axis_labels(pd.DataFrame({"chapter": ["01_refcount_removal"]}))
+    assert titles["rtt_us"] == "round trip time in microseconds" and titles["frag_size"].endswith("bytes per frag")
+    assert axis_labels(pd.DataFrame({"chapter": ["05_splice_destructors"]}))["completion_us"].endswith(" (µs)")
+    assert all(checks.has_unit(titles[n]) for n in ("loss_rate", "folio_pages", "mss", "txc_us", "line_gbit"))
     assert len(spec["datasets"][next(iter(spec["datasets"]))]) == 6  # aggregated rows, not points
     one = sweep.chart(df, ["workload", "frag_size"], "b").to_dict()
     assert one["encoding"]["color"]["field"] == "workload"

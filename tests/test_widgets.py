@@ -52,8 +52,9 @@ def test_setting_a_value_rerenders_the_output(panel):
 
 def test_static_rendering_keeps_the_default_state(panel):
     panel.set(n=20, kind="b")
-    bundle = panel._repr_mimebundle_()
+    bundle, meta = panel._repr_mimebundle_()
     assert widgets.WIDGET_MIME in bundle  # JupyterLab shows the live box
+    assert [s["mark"]["type"] for s in meta[plots.CHART_SPECS]] == ["line"]  # the static chart's spec, for checks
     html = bundle["text/html"]
     assert "<svg" in html and "a n=5" in html and "b n=20" not in html
     assert widgets.NOTE in html and "n=5, kind=a" in html
@@ -116,7 +117,7 @@ def test_strip_live_leaves_the_static_rendering(panel):
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     cell = nbformat.v4.new_code_cell("panel")
     bare = W.IntSlider()._repr_mimebundle_()
-    cell.outputs = [nbformat.v4.new_output("display_data", data=panel._repr_mimebundle_()),
+    cell.outputs = [nbformat.v4.new_output("display_data", data=panel._repr_mimebundle_()[0]),
                     nbformat.v4.new_output("display_data", data=bare),
                     nbformat.v4.new_output("stream", text="hello\n")]
     nb.cells = [cell]

@@ -1,5 +1,11 @@
 """Chapter 00 (book/00_overview.ipynb): the answers, the thread as a map, the book's parameters, its claims.
 
+What is long stays off the first screens and the slides: the answers come in
+parts that each fit a slide (:data:`ANSWER_PARTS`), the parameters as one row
+per chapter (:attr:`Results.parameter_summary`; every parameter in the
+appendix at the end), a sweep's table as its grid and metric
+(:func:`sweep_table`).
+
 The overview is about the book itself, so it is the one chapter module that
 reads the registry (:mod:`fraglife.chapters`). It runs after every other
 chapter of a build (:mod:`fraglife.runner`) and opens on the answers they
@@ -48,6 +54,16 @@ class Results:
         return parameter_table()
 
     @cached_property
+    def parameter_summary(self):
+        """One row per chapter: how many parameters it takes and their names (every one in :attr:`parameters`)."""
+        import pandas as pd
+
+        t = self.parameters
+        rows = [{"chapter": c, "parameters": len(g), "names": ", ".join(g["parameter"])}
+                for c, g in t.groupby("chapter", sort=True)]
+        return pd.DataFrame(rows, columns=["chapter", "parameters", "names"])
+
+    @cached_property
     def written(self) -> list:
         """The chapters whose notebook exists."""
         from . import CHAPTERS
@@ -55,11 +71,25 @@ class Results:
         return [ch for ch in CHAPTERS if ch.notebook.exists()]
 
 
-def answers_markdown(R: Results) -> str:
-    """Markdown: every item's answer (links to the chapters), then :func:`answers_note`."""
+# Items of the answers per part: each part is one slide of the deck (a slide is 1280 x 760; an item takes four
+# to six lines, and the first part shares its slide with the heading and its paragraph).
+ANSWER_PARTS = (2, 3, 3)
+
+
+def answers_markdown(R: Results, part: int | None = None) -> str:
+    """Markdown: every item's answer (links to the chapters), then :func:`answers_note`; with ``part`` (0, 1, ...)
+    only that part's items (:data:`ANSWER_PARTS`; the last part takes any rest, and the note)."""
     written = {ch.id for ch in R.written}
-    items = answers.markdown(R.answers, lambda c: f"{c}.ipynb" if c in written else None)
-    return "\n\n".join(filter(None, (items, answers_note(R))))
+    items = answers.markdown(R.answers, lambda c: f"{c}.ipynb" if c in written else None).split("\n")
+    if part is not None:
+        if not 0 <= part < len(ANSWER_PARTS):
+            raise ValueError(f"part {part}: the answers have parts 0 to {len(ANSWER_PARTS) - 1}")
+        start = sum(ANSWER_PARTS[:part])
+        last = part == len(ANSWER_PARTS) - 1
+        items = items[start:] if last else items[start:start + ANSWER_PARTS[part]]
+        if not last:
+            return "\n".join(items)
+    return "\n\n".join(filter(None, ("\n".join(items), answers_note(R))))
 
 
 def answers_note(R: Results) -> str:
@@ -72,6 +102,18 @@ def answers_note(R: Results) -> str:
         text += (" Not answered " + ("in this build" if build.current_id() else "yet") + ": chapter"
                  + ("s " if len(t.missing) > 1 else " ") + ", ".join(m.chapter for m in t.missing) + ".")
     return text
+
+
+# The sweep run inline: chapter 01's owner against today's refs over loss and folio size.
+SWEEP_METRIC = "owner_saving"
+SWEEP_LABELS = {SWEEP_METRIC: "share of today's refcount atomics per MiB the owner saves"}
+
+
+def sweep_table(table, grid, metric: str = SWEEP_METRIC):
+    """A sweep's table as a reader needs it: each point's grid values, the metric and its error (the whole table,
+    every parameter and result of every point, is in the sweep's folder)."""
+    cols = ["point", *grid, metric, "error"]
+    return table[[c for c in cols if c in table]]
 
 
 def _every_change_has_a_chapter(R: Results):

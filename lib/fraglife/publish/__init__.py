@@ -40,7 +40,9 @@ every deck, marked or not:
 The package: :mod:`.notebooks` (which chapters, preparing and marking an
 executed notebook), :mod:`.vendor` (JavaScript and fonts from node_modules/),
 :mod:`.slides`, :mod:`.book`, :mod:`.talk`, :mod:`.audit` (the offline check every build
-runs), :mod:`.sphinx_offline` (the book's Sphinx extension) and
+runs), :mod:`.fit` (every slide of a built deck measured in headless Chromium: what does
+not fit 1280 x 760), :mod:`.charts` (every chart of the executed chapters checked: units,
+variation), :mod:`.sphinx_offline` (the book's Sphinx extension) and
 :mod:`.browser` (headless Chromium with the network off, through Playwright,
 for the browser checks). What a build
 reads besides the notebooks ships in ``data/`` as package data: the
@@ -58,16 +60,17 @@ from ..chapters import CHAPTERS
 from .audit import audit, references
 from .book import build_book
 from .notebooks import (Page, PublishError, default_slide_type, estimate_height, execute, executed_pages,
-                        heading_level, mark_slides, pages_for, prepare, rewrite_links, slide_count, written)
-from . import talk
-from .slides import build_slides, deck_name, export_deck
+                        heading_level, mark_slides, pages_for, prepare, rewrite_links, slide_count, slide_counts,
+                        written)
+from . import charts, fit, talk
+from .slides import build_slides, deck_counts, deck_name, export_deck
 from .talk import build_talk
 from .vendor import BOOK_ASSETS, SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets, template_reveal_major
 
 __all__ = ["audit", "references", "build_book", "Page", "PublishError", "default_slide_type", "estimate_height",
            "execute", "heading_level", "mark_slides", "pages_for", "prepare", "rewrite_links", "slide_count",
-           "written", "build_slides", "deck_name", "export_deck", "BOOK_ASSETS", "SLIDE_ASSETS", "VENDOR_DIR",
-           "check_vendor", "copy_assets", "template_reveal_major", "build_talk", "register"]
+           "slide_counts", "deck_counts", "fit", "charts", "written", "build_slides", "deck_name", "export_deck", "BOOK_ASSETS",
+           "SLIDE_ASSETS", "VENDOR_DIR", "check_vendor", "copy_assets", "template_reveal_major", "build_talk", "register"]
 
 
 def register(sub) -> None:
@@ -79,8 +82,15 @@ def register(sub) -> None:
                        help="reuse build/executed/ instead of executing the chapters first")
         p.add_argument("--executed", type=Path, default=None, help="executed notebooks (default build/executed)")
         p.add_argument("--out", type=Path, default=None, help=f"output folder (default build/{'slides' if name == 'slides' else 'html'})")
+        if name == "slides":
+            p.add_argument("--check-fit", action="store_true",
+                           help=f"exit 1 when a slide does not fit {fit.WIDTH} x {fit.HEIGHT} (content too tall or "
+                                "wide, or something inside scrolls); needs Chromium")
+            p.add_argument("--no-fit", action="store_true",
+                           help="do not open the decks in Chromium to measure their slides")
         p.set_defaults(func=_cli, target=name)
     talk.register(sub)
+    charts.register(sub)
 
 
 def _cli(args) -> int:
@@ -92,6 +102,8 @@ def _cli(args) -> int:
             for p in paths:
                 print(f"deck: {p}")
             print(f"index: {paths[0].parent / 'index.html' if paths else args.out}")
+            if not args.no_fit and not _fit(paths, args.check_fit):
+                return 1
         else:
             index = build_book(pages, args.out, planned=planned)
             print(f"book: {index}")
@@ -100,3 +112,25 @@ def _cli(args) -> int:
         return 1
     print(f"fraglife {args.target}: done in {time.perf_counter() - start:.1f}s")
     return 0
+
+
+def _fit(decks: list[Path], strict: bool) -> bool:
+    """Measure every slide of ``decks`` and print those that do not fit; False when ``strict`` and one does not
+    (or the decks could not be measured)."""
+    from .browser import missing
+
+    reason = missing()
+    if reason:
+        print(f"fraglife slides: slides not measured: {reason}", file=sys.stderr)
+        return not strict
+    fits = fit.check_decks(decks)
+    bad = sum(len(f.misfits) for f in fits)
+    total = sum(len(f.slides) for f in fits)
+    print(f"slide fit ({fit.WIDTH} x {fit.HEIGHT}): {bad} of {total} slides do not fit")
+    print(fit.report(fits))
+    broken = any(f.problems for f in fits)
+    if strict and (bad or broken):
+        print(f"fraglife slides: {bad} slides do not fit" + (" and a deck did not load cleanly" if broken else ""),
+              file=sys.stderr)
+        return False
+    return True

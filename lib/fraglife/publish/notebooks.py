@@ -208,11 +208,20 @@ def mark_slides(nb):
     return nb
 
 
-def slide_count(nb) -> int:
-    """Horizontal slides a (marked) notebook will make."""
+def slide_counts(nb) -> tuple[int, int]:
+    """What a (marked) notebook's deck holds: (slides a reader steps through, slides plus sub-slides; horizontal
+    slides). The first shown cell starts a slide whatever its type (nbconvert's rule); after it, each cell of type
+    ``slide`` starts a slide and each ``subslide`` a sub-slide; fragments appear within them."""
     types = [c.metadata.get("slideshow", {}).get("slide_type", "-") for c in nb.cells
              if c.metadata.get("slideshow", {}).get("slide_type") not in ("skip", "notes")]
-    return max(1, sum(t == "slide" for t in types[1:]) + 1) if types else 0
+    if not types:
+        return 0, 0
+    return 1 + sum(t in ("slide", "subslide") for t in types[1:]), 1 + sum(t == "slide" for t in types[1:])
+
+
+def slide_count(nb) -> int:
+    """Slides a reader steps through in a (marked) notebook's deck: slides plus sub-slides."""
+    return slide_counts(nb)[0]
 
 
 def written(names: list[str] | None = None) -> tuple[list[Chapter], list[Chapter]]:

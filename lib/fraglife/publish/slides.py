@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Iterable
 
@@ -12,7 +13,7 @@ import nbformat
 from ..chapters import CHAPTERS
 from ..paths import BUILD
 from .audit import audit
-from .notebooks import Page, PublishError, mark_slides, one_build, prepare, rewrite_links, slide_count
+from .notebooks import Page, PublishError, mark_slides, one_build, prepare, rewrite_links, slide_counts
 from .vendor import SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets
 
 DATA = Path(__file__).with_name("data")
@@ -38,8 +39,8 @@ def deck_name(page_id: str) -> str:
     return f"{page_id}.slides.html"
 
 
-def export_deck(page: Page, out_dir: Path, ids: Iterable[str], exporter=None) -> tuple[Path, int]:
-    """One chapter's deck; returns its path and number of horizontal slides."""
+def export_deck(page: Page, out_dir: Path, ids: Iterable[str], exporter=None) -> tuple[Path, tuple[int, int]]:
+    """One chapter's deck; returns its path and :func:`slide_counts` (slides plus sub-slides, horizontal)."""
     if not page.executed.exists():
         raise PublishError(f"{page.id}: no executed notebook at {page.executed}; run `fraglife run {page.id}` first")
     nb = nbformat.read(page.executed, as_version=4)
@@ -50,13 +51,47 @@ def export_deck(page: Page, out_dir: Path, ids: Iterable[str], exporter=None) ->
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": page.id}})
     path = Path(out_dir) / deck_name(page.id)
     path.write_text(body, encoding="utf-8")
-    return path, slide_count(nb)
+    return path, slide_counts(nb)
 
 
-def _slides_index(pages: list[Page], counts: dict[str, int]) -> str:
+class _Sections(HTMLParser):
+    """Counts a deck's slides as reveal.js sees them: each top-level <section> is a slide (a stack), each
+    <section> inside one a slide of its stack (nbconvert always nests, so a slide without sub-slides is a stack
+    of one)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.depth, self.across, self.steps = 0, 0, 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "section":
+            self.across += self.depth == 0
+            self.steps += self.depth == 1
+            self.depth += 1
+
+    def handle_endtag(self, tag):
+        if tag == "section" and self.depth:
+            self.depth -= 1
+
+
+def deck_counts(deck: Path) -> tuple[int, int]:
+    """A built deck's (slides a reader steps through, horizontal slides), read from its HTML."""
+    parser = _Sections()
+    parser.feed(Path(deck).read_text(encoding="utf-8"))
+    return max(parser.steps, parser.across), parser.across
+
+
+def _count(steps: int, across: int) -> str:
+    """What the index says of a deck: every slide a reader steps through, and how many of them are sub-slides."""
+    below = steps - across
+    return f"{steps} slide{'s' * (steps != 1)}" + (f" ({below} of them sub-slides, ↓)" if below else "")
+
+
+def _slides_index(pages: list[Page], counts: dict[str, tuple[int, int]]) -> str:
     rows = "\n".join(
         f'<li><a href="{deck_name(p.id)}">{html.escape(p.title)}</a> '
-        + (f'<span class="n">{counts[p.id]} slides</span>' if p.id in counts else "")
+        + (f'<span class="n" data-slides="{counts[p.id][0]}">{_count(*counts[p.id])}</span>'
+           if p.id in counts else "")
         + f'<br><span class="s">{html.escape(p.summary)}</span></li>'
         for p in pages
     )
@@ -93,10 +128,12 @@ def build_slides(pages: list[Page], out_dir: Path | None = None, *, all_ids: Ite
     for page in pages:
         path, counts[page.id] = export_deck(page, out, ids, exporter)
         paths.append(path)
-    # The index lists every deck in the folder, also those of chapters built earlier.
+    # The index lists every deck in the folder, also those of chapters built earlier, each with the slides
+    # its HTML holds (the same count as the notebook's marks give: tests/test_publish.py).
     listed = list(pages) + [Page.of(c, BUILD / "executed") for c in CHAPTERS
                             if c.id not in counts and (out / deck_name(c.id)).exists()]
     listed.sort(key=lambda p: p.id)
+    counts = {p.id: deck_counts(out / deck_name(p.id)) for p in listed}
     index = out / "index.html"
     index.write_text(_slides_index(listed, counts), encoding="utf-8")
     problems = audit([*paths, index])

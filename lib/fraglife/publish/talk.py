@@ -37,7 +37,8 @@ MathJax... from node_modules/), talk.pdf (the handout: Chromium's
 print-to-PDF through Playwright, offline, one page per slide) and plan.txt.
 The build audits the deck like the others (nothing loads from the network)
 and opens it in headless Chromium: every slide must fit 1280 x 760 (each
-slide's content height and width are measured) and the page must load with
+slide's content height and width are measured, and nothing inside may scroll:
+:mod:`.fit`, the same measurement as every chapter deck's) and the page must load with
 no request off the disk and no error.
 """
 
@@ -63,6 +64,7 @@ from .. import claims as claims_lib
 from .. import thread
 from ..chapters import CHAPTERS, Chapter
 from ..paths import BUILD
+from . import fit
 from .audit import audit
 from .notebooks import Page, PublishError, cell_source, cell_tags, executed_pages, mark_slides, one_build, prepare
 from .slides import make_exporter
@@ -72,7 +74,7 @@ TALK_TAG = "talk"
 BACKUP_TAG = "talk-backup"
 MINUTES = 25
 DECK, HANDOUT, PLAN = "talk.html", "talk.pdf", "plan.txt"
-WIDTH, HEIGHT = 1280, 760  # the deck's slide size (data/nbconvert_offline.py)
+WIDTH, HEIGHT = fit.WIDTH, fit.HEIGHT  # the deck's slide size (data/nbconvert_offline.py)
 # Share of the target time, by kind of main slide.
 WEIGHTS = {"title": 0.5, "answers": 1.5, "thread": 1.5, "chapter": 1.0, "claims": 1.0, "end": 0.5}
 # Claims per slide: a row is about 25 px a line of ~85 characters; a slide has room for ~500 px of rows.
@@ -470,35 +472,8 @@ def export_talk(slides: list[Slide], minutes: float, path: Path, kernelspec: dic
 
 
 # --------------------------------------------------------------------------- in the browser
-# Every slide, shown in turn: its content's height and width (layout pixels, before reveal scales the deck).
-MEASURE = """async () => {
-  const frame = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-  await Promise.all([...document.images].map(i => i.complete ? 0 : new Promise(r => { i.onload = i.onerror = r; })));
-  if (window.MathJax && MathJax.Hub) await new Promise(r => MathJax.Hub.Queue(r));
-  const out = [];
-  for (const [i, slide] of Reveal.getSlides().entries()) {
-    const at = Reveal.getIndices(slide);
-    Reveal.slide(at.h, at.v, Number.MAX_VALUE);
-    await frame();
-    const s = Reveal.getCurrentSlide();
-    out.push({index: i, height: s.scrollHeight, width: s.scrollWidth,
-              title: (s.querySelector('h1, h2, h3') || {textContent: ''}).textContent.replace(/\\u00b6/g, '').trim()});
-  }
-  Reveal.slide(0, 0);
-  return out;
-}"""
-
-
-def measure(tab) -> list[dict]:
-    """Each slide's content size in an open talk deck (``tab``: fraglife.publish.browser.Tab)."""
-    tab.wait_for("window.Reveal && Reveal.isReady && Reveal.isReady()")
-    return tab.evaluate(MEASURE)
-
-
-def too_big(sizes: list[dict]) -> list[str]:
-    return [f"slide {s['index'] + 1} ({s['title'] or 'untitled'}) is {s['width']} x {s['height']} px; "
-            f"a slide has {WIDTH} x {HEIGHT}: shorten or split it" for s in sizes
-            if s["height"] > HEIGHT + 1 or s["width"] > WIDTH + 1]
+# Every slide measured as every deck's is (fraglife.publish.fit): content height and width, scroll boxes.
+measure, too_big = fit.measure, fit.too_big
 
 
 def check_and_print(deck: Path, pdf: Path | None) -> list[str]:

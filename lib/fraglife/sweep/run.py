@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -290,16 +291,41 @@ def pick_metric(df, axes: Iterable[str] = (), metric: str | None = None) -> str:
     return metric
 
 
-def chart(df, axes: Iterable[str], metric: str | None = None, *, title: str | None = None):
+def chart(df, axes: Iterable[str], metric: str | None = None, *, title: str | None = None,
+          labels: Mapping[str, str] | None = None):
     """The default chart of a sweep table (:func:`fraglife.views.sweep.chart`), ``metric`` checked first.
 
-    ``metric`` defaults to the first numeric result column. Returns None when
-    no point succeeded.
+    ``metric`` defaults to the first numeric result column. A parameter's axis
+    is titled by its meaning (:func:`axis_labels`); ``labels`` adds or
+    overrides titles (the metric's, with its unit). Returns None when no point
+    succeeded.
     """
     from ..views.sweep import chart as draw
 
     axes = list(axes)
-    return draw(df, axes, pick_metric(df, axes, metric), title=title)
+    return draw(df, axes, pick_metric(df, axes, metric), title=title, labels={**axis_labels(df), **(labels or {})})
+
+
+# A parameter's unit from its name's suffix, for a meaning that does not name it ("txc_us").
+NAME_UNITS = {"_us": "µs", "_ns": "ns", "_kib": "KiB", "_mib": "MiB", "_gib": "GiB", "_gbit": "Gbit/s"}
+
+
+def axis_labels(df) -> dict[str, str]:
+    """Each swept parameter's title: its meaning up to the first comma or bracket ("share of segments lost on the
+    wire", "pages per folio of the memory sent"), which names what it counts or its unit (the whole meaning when
+    only its rest does, unless its name ends in a unit: "completion_us": "... the TX completion (µs)")."""
+    from ..views.checks import has_unit
+
+    out = {}
+    for cid in (set(df["chapter"]) if "chapter" in df and len(df) else set()):
+        for p in get_chapter(cid).spec:
+            label = re.split(r",| \(|;", p.help, maxsplit=1)[0].strip() or p.name
+            unit = next((u for end, u in NAME_UNITS.items() if p.name.endswith(end)), None)
+            if not has_unit(label):
+                # the unit its name ends in, else the whole meaning ("physrange_send only (...): bytes per frag")
+                label = f"{label} ({unit})" if unit else p.help
+            out[p.name] = label
+    return out
 
 
 @dataclass

@@ -3,7 +3,9 @@
 ``setup()`` is called once per chapter; it also sets how tables show
 (:func:`fraglife.views.tables.setup`: full cells, wrapped). In executed notebooks, HTML and slides
 a chart is an ``image/svg+xml`` output produced by vl-convert, so it shows with
-the network off. ``FRAGLIFE_RENDER=live`` switches JupyterLab to altair's
+the network off; the output's metadata keeps the chart's Vega-Lite spec under
+:data:`CHART_SPECS`, so the checks on charts (:mod:`fraglife.views.checks`) read
+what an executed chapter drew. ``FRAGLIFE_RENDER=live`` switches JupyterLab to altair's
 offline interactive renderer (its JavaScript also comes from vl-convert).
 """
 
@@ -18,6 +20,9 @@ import altair as alt
 from . import tables
 
 THEME = "fraglife"
+RENDERER = "fraglife-svg"
+#: Output metadata key: the Vega-Lite specs of the charts an output shows (a list; a panel shows several).
+CHART_SPECS = "fraglife/charts"
 FONT = "Liberation Sans, DejaVu Sans, Helvetica, Arial, sans-serif"
 # Colour-blind-safe categorical palette (Okabe & Ito), fixed order so a policy
 # keeps its colour across chapters.
@@ -47,19 +52,29 @@ def _theme() -> alt.theme.ThemeConfig:
 _registered = False
 
 
+def _svg_renderer(spec: dict, **metadata) -> tuple[dict, dict]:
+    """altair's SVG renderer (vl-convert), with the spec kept in the output's metadata."""
+    from altair.vegalite.v6.display import svg_renderer
+
+    bundle = svg_renderer(spec, **metadata)
+    bundle, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+    return bundle, {**meta, CHART_SPECS: [spec]}
+
+
 def setup(render: str | None = None) -> str:
     """Register and enable the book's theme and a renderer, and full tables; returns the renderer name."""
     global _registered
     tables.setup()
     if not _registered:
         alt.theme.register(THEME, enable=True)(_theme)
+        alt.renderers.register(RENDERER, _svg_renderer)
         _registered = True
     alt.theme.enable(THEME)
     render = render or os.environ.get("FRAGLIFE_RENDER", "static")
     if render == "live":
         alt.renderers.enable("jupyter", offline=True)
         return "jupyter"
-    alt.renderers.enable("svg")
+    alt.renderers.enable(RENDERER)
     return "svg"
 
 

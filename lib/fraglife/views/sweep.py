@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import altair as alt
 import pandas as pd
@@ -14,14 +14,20 @@ def is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def chart(df: pd.DataFrame, axes: Iterable[str], metric: str, *, title: str | None = None):
+def chart(df: pd.DataFrame, axes: Iterable[str], metric: str, *, title: str | None = None,
+          labels: Mapping[str, str] | None = None):
     """``metric`` against the first numeric axis, coloured by the second.
+
+    ``labels`` gives a column's axis or legend title, with its unit (a column's
+    name is no unit); a column without one is titled by its name.
 
     Points that failed are left out. Axes not on the chart are averaged over
     (the band shows their min..max). At most 5000 rows reach altair. Returns
     None when no point succeeded.
     """
     axes = list(axes)
+    labels = dict(labels or {})
+    name = lambda col: labels.get(col, col)  # noqa: E731
     ok = df[df["error"].isna() & df[metric].notna()] if "error" in df else df[df[metric].notna()]
     if ok.empty:
         return None
@@ -42,22 +48,22 @@ def chart(df: pd.DataFrame, axes: Iterable[str], metric: str, *, title: str | No
         agg = agg.iloc[[round(i * (len(agg) - 1) / (MAX_CHART_ROWS - 1)) for i in range(MAX_CHART_ROWS)]]
     agg = agg.rename(columns={"mean": "value", "min": "value_min", "max": "value_max", "count": "points"})
     over = [a for a in varied if a not in by]
-    label = metric if not over else f"{metric} (mean over {', '.join(over)})"
+    label = name(metric) if not over else f"{name(metric)} (mean over {', '.join(over)})"
 
     x_numeric = is_numeric(agg[x])
     tooltip = [alt.Tooltip(f"{x}:{'Q' if x_numeric else 'N'}"),
-               alt.Tooltip("value:Q", title=metric, format=".4g"), alt.Tooltip("points:Q")]
+               alt.Tooltip("value:Q", title=name(metric), format=".4g"), alt.Tooltip("points:Q")]
     if colour:
         c_numeric = is_numeric(agg[colour])
         ctype = ("O" if agg[colour].nunique() <= 12 else "Q") if c_numeric else "N"
-        color = alt.Color(f"{colour}:{ctype}", title=colour,
+        color = alt.Color(f"{colour}:{ctype}", title=name(colour), legend=alt.Legend(titleLimit=320),
                           scale=alt.Scale(scheme="viridis") if ctype != "N" else alt.Undefined)
         tooltip.insert(1, alt.Tooltip(f"{colour}:{ctype}"))
     base = alt.Chart(agg)
     if x_numeric:
         xs = agg[x].astype(float)
         log = bool((xs > 0).all() and xs.max() / xs.min() >= 100)
-        xenc = alt.X(f"{x}:Q", title=x, scale=alt.Scale(type="log") if log else alt.Scale(zero=False))
+        xenc = alt.X(f"{x}:Q", title=name(x), scale=alt.Scale(type="log") if log else alt.Scale(zero=False))
         enc = {"x": xenc, "y": alt.Y("value:Q", title=label), "tooltip": tooltip}
         if colour:
             enc["color"] = color
@@ -70,7 +76,7 @@ def chart(df: pd.DataFrame, axes: Iterable[str], metric: str, *, title: str | No
             layers.append(base.mark_area(opacity=0.15).encode(**band))  # after the lines: they own the legend
         out = alt.layer(*layers) if len(layers) > 1 else layers[0]
     else:
-        enc = {"x": alt.X(f"{x}:N", title=x), "y": alt.Y("value:Q", title=label), "tooltip": tooltip}
+        enc = {"x": alt.X(f"{x}:N", title=name(x)), "y": alt.Y("value:Q", title=label), "tooltip": tooltip}
         if colour:
             enc["color"] = color
             enc["xOffset"] = alt.XOffset(f"{colour}:{ctype}")

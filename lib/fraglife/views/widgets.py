@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping
 import ipywidgets as W
 
 from ..params import Param, ParamError, ParamSpec
+from .plots import CHART_SPECS
 
 NOTE = "Interactive in JupyterLab; this is the state at the default parameters"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -202,7 +203,10 @@ class Panel:
         self._changed()
 
     def _static_html(self) -> str:
-        parts = [bundle_to_html(_format(item)[0]) for item in _items(self.current)]
+        bundles = [_format(item) for item in _items(self.current)]
+        parts = [bundle_to_html(data) for data, _ in bundles]
+        # The charts' specs travel with the static rendering (fraglife.views.plots.CHART_SPECS).
+        self.chart_specs = [s for _, meta in bundles for s in (meta or {}).get(CHART_SPECS, [])]
         state = ", ".join(f"{k}={_show_value(v)}" for k, v in self.defaults.items())
         title = f'<p style="font-weight:bold;margin:0 0 0.3em 0">{html.escape(self.title)}</p>' if self.title else ""
         note = (f'<p class="fraglife-panel-note" style="font-size:0.85em;color:#555;font-style:italic;'
@@ -220,7 +224,7 @@ class Panel:
         data = dict(self.box._repr_mimebundle_())
         data["text/plain"] = self.static_text
         data["text/html"] = self.static_html
-        return data
+        return (data, {CHART_SPECS: self.chart_specs}) if self.chart_specs else data
 
     def __repr__(self) -> str:
         return f"<fraglife panel {', '.join(self.controls)}: {self.static_text}>"

@@ -29,7 +29,9 @@ c.SlidesExporter.reveal_transition = "none"
 c.SlidesExporter.reveal_number = "c/t"
 c.SlidesExporter.reveal_width = "1280"
 c.SlidesExporter.reveal_height = "760"
-c.SlidesExporter.reveal_scroll = True  # a slide taller than the screen scrolls instead of being cut
+# No scroll boxes: a slide shows its content at its natural size, so a slide too tall or too wide
+# is seen and measured (`fraglife slides` lists them, fraglife.publish.fit), never hidden in a scroll box.
+c.SlidesExporter.reveal_scroll = False
 # 2. require.js (the template loads reveal through it)
 c.HTMLExporter.require_js_url = f"{VENDOR}/requirejs/require.js"
 # 3. jQuery
