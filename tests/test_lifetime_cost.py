@@ -37,8 +37,7 @@ def test_chapters_01_and_08_price_the_same_workload_alike(units, runs):
     for w in ("tcp_send", "tcp_gso", "splice_send", "devmem_send", "rx_gro"):
         t1 = ch01.policy_table(runs, w, units, 100).set_index("policy")
         for policy in (replays.TODAY, replays.OWNER):
-            b8 = ch08.book_row(w, policy, runs.ledger(w, policy), runs.trace(w), units, runs.nbytes, 100,
-                               int(p8.cpus), ch08.pacing(units))
+            b8 = ch08.book_row(runs, w, policy, units, 100, int(p8.cpus))
             one = replays.lifetime_cost(runs, w, policy, units, 100)
             for c in COLUMNS:
                 assert t1.loc[policy, c] == pytest.approx(one[c], rel=1e-12), (w, policy, c)
