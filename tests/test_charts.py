@@ -32,13 +32,15 @@ def _kinds(chart) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("title", ["ns per MiB", "time (µs)", "round trip (us)", "send size (B)", "folio (KiB)",
                                    "% of one core", "atomics per MiB of payload", "pages per sendmsg() (log)",
                                    "share of checks", "Gbit/s through the pipe", "calls per MiB", "per MiB",
-                                   "line transfers per send", "distinct owners in the skb"])
+                                   "line transfers per send", "distinct owners in the skb",
+                                   "model / kernel count (ratio)"])
 def test_titles_with_a_unit(title):
     assert checks.has_unit(title), title
 
 
 @pytest.mark.parametrize("title", ["send size", "fork rate", "folio kib", "iov size", "count", "Count of Records",
-                                   "ns_per_mib", "loss_rate", "model / kernel", "value", "", None])
+                                   "ns_per_mib", "loss_rate", "model / kernel", "value", "duration", "",
+                                   None])
 def test_titles_without_a_unit(title):
     assert not checks.has_unit(title), title
 

@@ -8,7 +8,8 @@ altair chart, or the spec an executed chapter keeps beside its SVG:
   quantitative colour legend has a title that carries a unit: a word of
   :data:`UNITS` (``ns``, ``KiB``, ``%``...), a counted thing in the plural
   (:data:`COUNTED`: ``pages``, ``atomics``, ``calls``...; a count says what it
-  counts) or a phrase of :data:`PHRASES` (``per MiB``, ``share of``...). Labels
+  counts) or a phrase of :data:`PHRASES` (``per MiB``, ``share of``...; ``ratio``
+  says the quantity has no unit). Labels
   formatted as percentages carry their unit. The titles are the ones the reader
   sees: the spec is compiled to Vega (vl-convert), so defaults and the merged
   titles of layers are what is checked. A column name left as a title
@@ -42,7 +43,7 @@ COUNTED = ("ACKs", "atomics", "bytes", "buffers", "calls", "completions", "copie
            "packets", "pages", "pins", "points", "references", "refs", "retransmissions", "segments", "sends", "skbs",
            "slots", "states", "syscalls", "threads", "transfers", "walks")
 #: Phrases that carry a unit, matched case-insensitively.
-PHRASES = ("per MiB", "per send", "share of", "fraction of", "of a core", "of one core")
+PHRASES = ("per MiB", "per send", "share of", "fraction of", "of a core", "of one core", "ratio")  # a ratio: no unit
 #: Series closer than this share of their axis look the same.
 SAME = 0.005
 
@@ -50,7 +51,7 @@ _WORD_EDGE = r"A-Za-z0-9_µ"
 _UNIT_RE = re.compile("|".join(rf"(?<![{_WORD_EDGE}'/]){re.escape(u)}(?![{_WORD_EDGE}/])"
                                for u in sorted(UNITS, key=len, reverse=True)))
 _COUNTED_RE = re.compile("|".join(rf"(?<![{_WORD_EDGE}]){re.escape(w)}(?![{_WORD_EDGE}])" for w in COUNTED), re.I)
-_PHRASE_RE = re.compile("|".join(re.escape(p) for p in PHRASES), re.I)
+_PHRASE_RE = re.compile("|".join(rf"\b{re.escape(p)}\b" for p in PHRASES), re.I)
 
 QUANTITATIVE_SCALES = {"linear", "log", "pow", "sqrt", "symlog", "sequential"}
 COLOR_CHANNELS = ("fill", "stroke")

@@ -14,7 +14,7 @@ def chart_comparison(df: pd.DataFrame):
         y="lo:Q", y2="hi:Q")
     dots = alt.Chart(d).mark_point(filled=True, size=80).encode(
         x=alt.X("quantity:N", title=None, axis=alt.Axis(labelAngle=-25)),
-        y=alt.Y("ratio:Q", title="model / kernel", scale=alt.Scale(domain=[0, 2], clamp=True)),
+        y=alt.Y("ratio:Q", title="model / kernel count (ratio)", scale=alt.Scale(domain=[0, 2], clamp=True)),
         color=alt.Color("verdict:N", scale=alt.Scale(domain=["agrees", "differs"], range=["#009E73", "#D55E00"])),
         shape=alt.Shape("transfer:N"),
         tooltip=["transfer", "quantity", alt.Tooltip("model:Q", format=".2f"), alt.Tooltip("kernel:Q", format=".2f"),
