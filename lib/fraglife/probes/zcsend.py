@@ -480,7 +480,8 @@ def predict(coef: dict, path: str, mode: str, feats: dict) -> float:
 
 def fit(path: str, pts: list[dict], fit_buffers=FIT_BUFFERS) -> dict:
     """Least squares of every mode's median ns per call on its terms (:data:`MODEL`), relative (each
-    row weighted by 1/measured, costs span three orders of magnitude), over the fit set of
+    row weighted by 1/measured, costs span three orders of magnitude; no term negative: one whose best
+    value is below zero is fixed at zero and the rest refitted, ``fixed_at_zero``), over the fit set of
     :func:`split`; then the held-out points' zerocopy/copy ratios, model against measured.
 
     GUP's price is what a zerocopy call costs beyond the copy's intercept (the send path both share:
@@ -502,11 +503,19 @@ def fit(path: str, pts: list[dict], fit_buffers=FIT_BUFFERS) -> dict:
             rows.append(_row(mode, p[mode]["features"], cols))
             ys.append(p[mode]["ns"]["median"])
     a, y = np.array(rows, float), np.array(ys, float)
-    used = np.flatnonzero(np.abs(a).sum(axis=0) > 0)  # terms the fit set exercises
+    used = list(np.flatnonzero(np.abs(a).sum(axis=0) > 0))  # terms the fit set exercises
     w = 1.0 / y
     sol = np.zeros(len(cols))
-    if len(used):
+    fixed = []
+    while used:
+        sol[:] = 0.0
         sol[used] = np.linalg.lstsq(a[:, used] * w[:, None], y * w, rcond=None)[0]
+        if sol.min() >= 0:
+            break
+        # A cost is never negative: the most negative term is one the data cannot resolve above zero.
+        worst = int(np.argmin(sol))
+        fixed.append(cols[worst])
+        used.remove(worst)
     coef: dict = {m: {} for m in MODES}
     for (m, t), v in zip(cols, sol):
         coef[m][t] = float(v)
@@ -529,6 +538,7 @@ def fit(path: str, pts: list[dict], fit_buffers=FIT_BUFFERS) -> dict:
         gup["includes"] = ("the TCP send path's per-skb work (per page, as skbs per call grow with the size), "
                            "ACK processing and frees of received skbs that run on the sender's CPU")
     return {"model": {m: list(MODEL[path][m]) for m in MODES}, "coefficients": coef, "gup": gup, "copy": copy,
+            "fixed_at_zero": [f"{m}.{t}" for m, t in fixed],
             "fit_sizes": sorted({p["size"] for p in fit_pts}), "fit_buffers": list(fit_buffers),
             "fit_points": len(fit_pts), "residuals": residuals,
             "max_fit_residual": max((abs(r["relative"]) for r in residuals), default=None),
