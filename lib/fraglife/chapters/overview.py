@@ -64,6 +64,14 @@ class Results:
         return pd.DataFrame(rows, columns=["chapter", "parameters", "names"])
 
     @cached_property
+    def recordings(self) -> dict:
+        """The kernel build (and machine) every recording in data/probes/ was measured on
+        (:func:`fraglife.probes.recordings_kernel`)."""
+        from .. import probes
+
+        return probes.recordings_kernel()
+
+    @cached_property
     def written(self) -> list:
         """The chapters whose notebook exists."""
         from . import CHAPTERS
@@ -109,6 +117,16 @@ SWEEP_METRIC = "owner_saving"
 SWEEP_LABELS = {SWEEP_METRIC: "share of today's refcount atomics per MiB the owner saves"}
 
 
+def recordings_markdown(R: Results) -> str:
+    """One paragraph: the build the book's recordings were measured on, and when."""
+    rk = R.recordings
+    n = sum(len(v) for v in rk["probes"].values())
+    builds = " and ".join(f"`{k}`" for k in rk["kernel"]) or "no kernel"
+    return (f"**The recordings.** All {n} probe recordings this book ships (`data/probes/`, what a machine without "
+            f"root or without the probes' files gets) were measured on Linux {builds}, "
+            f"{', '.join(rk['machine'])} ({', '.join(rk['cpu_model'])}), between {rk['first']} and {rk['last']}.")
+
+
 def sweep_table(table, grid, metric: str = SWEEP_METRIC):
     """A sweep's table as a reader needs it: each point's grid values, the metric and its error (the whole table,
     every parameter and result of every point, is in the sweep's folder)."""
@@ -126,6 +144,11 @@ def _chapters_take_their_defaults(R: Results):
     return ok, {"written": len(R.written)}
 
 
+def _recordings_are_one_build(R: Results):
+    rk = R.recordings
+    return len(rk["kernel"]) == 1, {"builds": rk["kernel"], "probes": sum(len(v) for v in rk["probes"].values())}
+
+
 # The talk's claims table shows none of these: they are about the book, not the argument.
 TALK_CLAIMS = ()
 
@@ -136,4 +159,7 @@ CLAIMS = (
     Claim("chapters_take_their_defaults",
           "Every written chapter's declared defaults pass its own parameter checks.",
           "holds", _chapters_take_their_defaults),
+    Claim("recordings_are_one_build",
+          "Every recording the book ships was measured on one kernel build.",
+          "holds", _recordings_are_one_build),
 )
