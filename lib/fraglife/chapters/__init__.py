@@ -70,9 +70,7 @@ A module ``chapters/name.py`` provides:
     verdict, a headline number with its range (``answers.Number.span(R.units, price, unit)``
     prices at the ends of the build's measured units) and its evidence, all from ``results``. The
     notebook's answers cell, before its claims cell, is one line,
-    ``answering.record("NN_name", ch, R)`` (writes ``build/answers/NN.json`` with the build);
-    until a chapter declares ``answer``, ``chapters/answering.py`` records a provisional row from
-    its headline.
+    ``answering.record("NN_name", ch, R)`` (writes ``build/answers/NN.json`` with the build).
 ``conclusion(results) -> str``
     The chapter's closing prose as Markdown, quoting the checked numbers of
     ``results`` (the notebook shows ``Markdown(ch.conclusion(R))``).
