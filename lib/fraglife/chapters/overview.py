@@ -81,7 +81,7 @@ class Results:
 
 # Items of the answers per part: each part is one slide of the deck (a slide is 1280 x 760; an item takes four
 # to six lines, and the first part shares its slide with the heading and its paragraph).
-ANSWER_PARTS = (2, 3, 3)
+ANSWER_PARTS = (1, 2, 2, 2, 1)
 
 
 def answers_markdown(R: Results, part: int | None = None) -> str:
