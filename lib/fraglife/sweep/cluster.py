@@ -102,11 +102,9 @@ def _children_ignore_sigint():
 
 
 def worker_addresses(client) -> list[str]:
-    """Every worker's address, sorted (newer distributed lists only a few unless asked for all)."""
-    import inspect
-
-    kw = {"n_workers": -1} if "n_workers" in inspect.signature(client.scheduler_info).parameters else {}
-    return sorted(client.scheduler_info(**kw)["workers"])
+    """Every worker's address, sorted, asked of the scheduler now (the client's cached ``scheduler_info`` can lag
+    behind, even list no worker, while it refreshes)."""
+    return sorted(client.nthreads())
 
 
 def warm(client, chapter_id: str, params: Mapping[str, Any] | None = None, func: Callable | None = None,

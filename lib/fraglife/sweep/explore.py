@@ -242,6 +242,7 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
     if chunk < 1:
         raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
     with connect(scheduler, workers=workers, processes=processes, client=client) as cl:
+        cl.client.wait_for_workers(1, timeout=120)
         addrs = worker_addresses(cl.client)
         search = _Search(cl.client, addrs, partitions or len(addrs))
         t0 = time.perf_counter()
