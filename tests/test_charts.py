@@ -85,6 +85,32 @@ def test_series_that_look_the_same_are_reported():
     assert "2 of the 3 series" in f.message and "(today, owner) are identical" in f.message
 
 
+def test_series_apart_on_a_log_axis_are_not_alike():
+    """Half a percent of a log axis is of its decades: 10,500 against 15,900 on an axis up to 1.6 million is half
+    a percent of the linear span, and a third of a decade apart on the log axis the chart draws."""
+    x = [256, 4096, 65536, 1 << 20]
+    df = pd.DataFrame({"x": x * 2, "y": [1.58e6, 1.0e5, 2.1e4, 1.59e4, 1.58e6, 9.9e4, 1.57e4, 1.05e4],
+                       "design": ["today"] * 4 + ["batched"] * 4})
+    chart = alt.Chart(df, title="Log").mark_line().encode(
+        x=alt.X("x:Q", title="iov size (B)"), color="design:N",
+        y=alt.Y("y:Q", title="ns per MiB", scale=alt.Scale(type="log")))
+    assert _kinds(chart) == []
+    assert _kinds(chart.encode(y=alt.Y("y:Q", title="ns per MiB"))) == [("identical", "color")]
+
+
+def test_series_that_are_equal_share_one_line():
+    """plots.merge_alike: equal series drawn once, named together, in the first one's colour; the check passes."""
+    x = [1, 2, 4]
+    df = pd.DataFrame({"x": x * 3, "y": [3.0, 2.0, 1.0] * 2 + [3.0, 1.5, 0.5],
+                       "design": ["today"] * 3 + ["ahead"] * 3 + ["batched"] * 3})
+    d, color = plots.merge_alike(df, "design", "x", ["y"], ["today", "batched", "ahead"], ["#111", "#222", "#333"])
+    assert list(dict.fromkeys(d.design)) == ["today = ahead", "batched"] and len(d) == 6
+    assert color.to_dict()["scale"] == {"domain": ["today = ahead", "batched"], "range": ["#111", "#222"]}
+    chart = alt.Chart(d, title="Merged").mark_line().encode(
+        x=alt.X("x:Q", title="pages per call"), y=alt.Y("y:Q", title="ns per MiB"), color=color)
+    assert _kinds(chart) == []
+
+
 def test_facets_that_look_the_same_are_reported():
     one = pd.DataFrame({"start": [0, 5, 10], "end": [5, 10, 60], "send": [0, 1, 2]})
     df = pd.concat([one.assign(rule="today"), one.assign(rule="owner"),

@@ -36,14 +36,15 @@ def chart_costs(df: pd.DataFrame, title: str = "ns per MiB by cause"):
 
 
 def chart_sweep(df: pd.DataFrame, key: str, title: str, log: bool = False, fmt: str | None = None):
-    """Lines: ns per MiB of each strategy over one parameter."""
-    d = _named(df)
+    """Lines: ns per MiB of each strategy over one parameter; strategies that cost the same at every point
+    share a line, named together ("per skb (today) = fault up front": nothing left to fault)."""
+    d, color = plots.merge_alike(_named(df), "design", key, ["ns_per_mib"], NAMES.values(), COLORS.range)
     axis = alt.Axis(format=fmt) if fmt else alt.Axis()
     return alt.Chart(d, title=title).mark_line(point=True).encode(
         x=alt.X(f"{key}:Q", title=AXES.get(key, key.replace("_", " ")),
                 scale=alt.Scale(type="log" if log else "linear"), axis=axis),
         y=alt.Y("ns_per_mib:Q", title="CPU, ns per MiB sent (log scale)", scale=alt.Scale(type="log")),
-        color=alt.Color("design:N", title=None, scale=COLORS),
+        color=color,
         tooltip=["design", key, alt.Tooltip("ns_per_mib:Q", format=".0f"), alt.Tooltip("calls_per_mib:Q", format=".1f"),
                  alt.Tooltip("slow_pages_per_mib:Q", format=".1f"),
                  alt.Tooltip("allocated_kib_per_mib:Q", format=".0f")],

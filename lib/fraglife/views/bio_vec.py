@@ -21,8 +21,16 @@ PANEL_COLUMNS = ["rule", "frags", "frags_per_mib", "skbs_per_mib", "frags_per_sk
 PANEL_SENDS = (64, 256, 1024, 4096, 16384)
 
 
+RULE_COLORS = [PALETTE[3], PALETTE[0], PALETTE[2]]
+
+
 def rule_color(field: str = "rule") -> alt.Color:
-    return plots.category_color(field, "frag rule", RULE_ORDER, [PALETTE[3], PALETTE[0], PALETTE[2]])
+    return plots.category_color(field, "frag rule", RULE_ORDER, RULE_COLORS)
+
+
+def _merged(df: pd.DataFrame, key: str, measure: str) -> tuple:
+    """Rules that give the same counts at every point share a line ("splice = zerocopy")."""
+    return plots.merge_alike(df, "rule", key, [measure], RULE_ORDER, RULE_COLORS, "frag rule")
 
 
 def chart_buffers(df: pd.DataFrame):
@@ -37,16 +45,19 @@ def chart_buffers(df: pd.DataFrame):
 
 
 def chart_sends(df: pd.DataFrame):
-    """Lines: frags per MiB against send size, one per rule."""
-    return plots.lines(df, "The run's buffer: frags per MiB by send size", ("send_kib", "send size (KiB, log)"),
-                       ("frags_per_mib", "frags per MiB"), rule_color(),
+    """Lines: frags per MiB against send size, one per rule (rules that frag alike share one)."""
+    d, color = _merged(df, "send_kib", "frags_per_mib")
+    return plots.lines(d, "The run's buffer: frags per MiB by send size", ("send_kib", "send size (KiB, log)"),
+                       ("frags_per_mib", "frags per MiB"), color,
                        {"frags_per_mib": ".1f", "skbs_per_mib": ".2f"}, (380, 220))
 
 
 def chart_gso(df: pd.DataFrame, max_frags: int):
-    """Lines: skbs per MiB against the GSO limit, one per rule, at the run's frag limit."""
-    return plots.lines(df, f"skbs per MiB as the GSO limit grows ({max_frags} frags per skb)",
-                       ("gso_max_kib", "GSO limit (KiB, log)"), ("skbs_per_mib", "skbs per MiB"), rule_color(),
+    """Lines: skbs per MiB against the GSO limit, one per rule (rules alike share one), at the run's frag
+    limit."""
+    d, color = _merged(df, "gso_max_kib", "skbs_per_mib")
+    return plots.lines(d, f"skbs per MiB as the GSO limit grows ({max_frags} frags per skb)",
+                       ("gso_max_kib", "GSO limit (KiB, log)"), ("skbs_per_mib", "skbs per MiB"), color,
                        {"skbs_per_mib": ".2f", "frags_per_skb": ".1f"}, (380, 220))
 
 

@@ -17,7 +17,8 @@ altair chart, or the spec an executed chapter keeps beside its SVG:
 * **variation** (:func:`variation_findings`): the data drawn differs where the
   chart invites a comparison. Reported: series that are the same for two or
   more groups of a colour, a facet or another grouping channel (within half a
-  percent of the axis: they look the same, one hides the other), every value
+  percent of the axis, of its decades on a log axis: they look the same, one
+  hides the other), every value
   equal, bar charts of four bars or more where at most a third of the bars
   differ (``repeated``), and bars of zero length (blank rows). Parts of a stacked
   bar are not compared with each other: equal parts are seen as such.
@@ -293,6 +294,17 @@ def _show(values: Iterable[Any], n: int = 4) -> str:
     return ", ".join(values[:n]) + (f" and {len(values) - n} more" if len(values) > n else "")
 
 
+def _log_measures(view: _View, measures: list[str]) -> list[str]:
+    """The measure fields drawn on a log scale."""
+    out = []
+    for c in POSITION:
+        enc = view.encoding.get(c)
+        scale = enc.get("scale") if isinstance(enc, Mapping) else None
+        if _field(enc) in measures and isinstance(scale, Mapping) and scale.get("type") == "log":
+            out.append(_field(enc))
+    return out
+
+
 def variation_findings(spec: Mapping, title: str | None = None) -> list[Finding]:
     """Series identical across a grouping channel, every value equal, blank bars (see the module docstring)."""
     title = title or chart_title(spec)
@@ -317,14 +329,19 @@ def variation_findings(spec: Mapping, title: str | None = None) -> list[Finding]
                                f"all {len(view.rows)} values of '{measures[0]}' are {values[0]:g}: the chart shows no "
                                "difference"))
             continue
-        tol = SAME * span
+        # On a log axis "half a percent of the axis" is of its decades: compare the logarithms there.
+        logged = _log_measures(view, measures)
+        cmp_rows = [{**r, **{m: math.log10(v) for m in logged if (v := _number(r.get(m))) is not None and v > 0}}
+                    for r in view.rows] if logged else view.rows
+        cmp_values = [v for r in cmp_rows for m in measures if (v := _number(r.get(m))) is not None]
+        tol = SAME * (max(cmp_values) - min(cmp_values))
         for channel, field in groups.items():
             if field in keys:
                 continue  # one bar or point per value: nothing to compare within a group
             if view.mark in STACKED_MARKS and channel not in FACETS:
                 continue  # equal parts of a stack are seen as such; whole bars are compared below
             parts: dict[str, list[dict]] = {}
-            for r in view.rows:
+            for r in cmp_rows:
                 parts.setdefault(str(r.get(field)), []).append(r)
             rest = keys + [f for c, f in groups.items() if c != channel]
             series = {name: _series(rs, rest, measures) for name, rs in parts.items()}

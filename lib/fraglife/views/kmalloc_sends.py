@@ -72,12 +72,14 @@ def chart_crossover(df: pd.DataFrame):
 
 
 def chart_memory(df: pd.DataFrame, rate: float, latency_us: float):
-    """Lines: bytes held in flight against message size, per design (Little's law)."""
-    d = df.assign(held_kib=df["held_bytes"] / 1024)
+    """Lines: bytes held in flight against message size, per design (Little's law); designs that hold the same
+    at every size share a line ("TCP copy = copy to page_frag": both fill page_frag pages)."""
+    d, color = plots.merge_alike(df.assign(held_kib=df["held_bytes"] / 1024), "design", "bytes", ["held_kib"],
+                                 DESIGN_ORDER, DESIGN_COLORS, "design")
     return alt.Chart(d).mark_line(point=True).encode(
         x=_log2("message size (bytes, log)"),
         y=alt.Y("held_kib:Q", title="KiB held in flight (log)", scale=alt.Scale(type="log")),
-        color=design_color(),
+        color=color,
         tooltip=["design", "bytes", alt.Tooltip("held_kib:Q", format=".1f")],
     ).properties(width=440, height=210, title=f"Memory held at {rate:g} Gbit/s for {latency_us:g} us")
 
@@ -91,7 +93,7 @@ def chart_comparison(df: pd.DataFrame):
     scale = alt.Scale(type="log", domain=[lo, hi])
     points = alt.Chart(d).mark_point(filled=True, size=60).encode(
         x=alt.X("kernel:Q", title="the kernel's count (per MiB; frags per skb, log)", scale=scale),
-        y=alt.Y("model:Q", title="the model's count (same unit, log)", scale=scale),
+        y=alt.Y("model:Q", title="the model's count (per MiB; frags per skb, log)", scale=scale),
         color=alt.Color("quantity:N", title=None, legend=alt.Legend(orient="bottom", columns=3)),
         shape=alt.Shape("agrees:N", title=None),
         tooltip=["transfer", "quantity", alt.Tooltip("kernel:Q", format=".2f"), alt.Tooltip("model:Q", format=".2f")],

@@ -112,6 +112,41 @@ def category_color(field: str, title: str | None, order: Sequence[str], colors: 
     return alt.Color(f"{field}:N", title=title, sort=order, scale=alt.Scale(domain=order, range=colors), **kw)
 
 
+def merge_alike(df, field: str, key: str | Sequence[str], measures: Sequence[str], order: Sequence[str],
+                colors: Sequence[str] | None = None, title: str | None = None, sep: str = " = ") -> tuple:
+    """Series that are equal draw one line: the rows of ``df`` grouped by ``field`` (a series per value, over
+    ``key``), and each group of values whose ``measures`` are equal at every ``key`` (to 1e-9) kept once, under
+    the values' names joined with ``sep`` ("per skb (today) = fault up front"): one line would hide the other.
+    Returns (the rows, the colour encoding of ``field`` titled ``title``: each line keeps its first member's
+    colour of ``colors``, in ``order``)."""
+    import numpy as np
+
+    keys = [key] if isinstance(key, str) else list(key)
+    order = list(order)
+    colors = list(colors) if colors is not None else PALETTE[: len(order)]
+    present = [v for v in order if v in set(df[field])] + [v for v in dict.fromkeys(df[field]) if v not in order]
+    series = {v: df[df[field] == v].sort_values(keys)[keys + list(measures)].reset_index(drop=True)
+              for v in present}
+
+    def same(a, b) -> bool:
+        return (a[keys].astype(str).equals(b[keys].astype(str))
+                and np.allclose(a[list(measures)].to_numpy(float), b[list(measures)].to_numpy(float),
+                                rtol=1e-9, atol=1e-12, equal_nan=True))
+
+    groups: list[list[str]] = []
+    for v in present:
+        for g in groups:
+            if same(series[g[0]], series[v]):
+                g.append(v)
+                break
+        else:
+            groups.append([v])
+    label = {g[0]: sep.join(g) for g in groups}
+    out = df[df[field].isin(label)].assign(**{field: lambda d: d[field].map(label)})
+    rng = [colors[order.index(g[0])] if g[0] in order else PALETTE[-1] for g in groups]
+    return out, category_color(field, title, [label[g[0]] for g in groups], rng)
+
+
 def policy_color(policies: Sequence[str], field: str = "policy", title: str = "policy") -> alt.Color:
     """A colour encoding that gives each policy the same colour in every chart: ``policies`` is every policy in
     the model's order (the chapter module's ``POLICY_ORDER``), whichever of them the chart shows."""
