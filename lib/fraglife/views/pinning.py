@@ -95,21 +95,18 @@ def chart_zc_ratio(df: pd.DataFrame, crossovers: pd.DataFrame | None = None):
     return alt.layer(model, meas, one).properties(width=440, height=240)
 
 
-def chart_pin_table(df: pd.DataFrame):
-    """Bars: pins per page each operation took on the kernel; an operation that takes references instead says so
-    in place of an empty bar."""
-    d = df.assign(pins_per_page=df["pins acquired"] / df["pages"],
-                  label=df["taken as"].where(df["pins acquired"] == 0, ""))
-    order = list(d["operation"])
-    base = alt.Chart(d, title="FOLL_PIN pins per page, by operation")
-    y = alt.Y("operation:N", title=None, sort=order)
-    bars = base.mark_bar().encode(
-        y=y, x=alt.X("pins_per_page:Q", title="pins acquired per page (count)"),
-        color=alt.Color("taken as:N", scale=alt.Scale(domain=["pins", "references (no pin)"],
-                                                      range=["#D55E00", "#0072B2"])),
-        tooltip=["operation", "pages", "pins acquired", "pins released", "held while registered", "measured"])
-    text = base.mark_text(align="left", dx=4, color="#0072B2").encode(y=y, x=alt.value(0), text="label:N")
-    return alt.layer(bars, text).properties(width=360, height=220)
+def pin_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """The pins probe's table in a few rows: operations that take the same pins per page (and the same as the
+    source predicts) share a row. Every operation pins one per page or none, so bars would repeat two values:
+    the table states it with its numbers."""
+    d = df.assign(per_page=(df["pins acquired"] / df["pages"]).round(3),
+                  predicted=(df["source predicts"] / df["pages"]).round(3))
+    rows = d.groupby(["taken as", "per_page", "predicted"], sort=False).agg(
+        operations=("operation", ", ".join), agrees=("agrees", "all"),
+        pages=("pages", lambda p: f"{p.min()}" if p.min() == p.max() else f"{p.min()} to {p.max()}")).reset_index()
+    return rows.rename(columns={"per_page": "pins per page, measured", "predicted": "pins per page, source (v6.18)",
+                                "pages": "pages per run"})[
+        ["taken as", "pins per page, measured", "pins per page, source (v6.18)", "agrees", "operations", "pages per run"]]
 
 
 def controls(spec: ParamSpec, params: Mapping[str, Any], line_transfer_ns: float) -> dict:
