@@ -2,8 +2,8 @@
 
 The checks on small charts made here, then every chart of the chapters executed in build/executed/
 (a `fraglife run`, `make test` or `make test-offline` leaves them there; skipped without one).
-The chapters' findings are listed and pass unless FRAGLIFE_STRICT_CHARTS=1 (`make test-offline
-STRICT_CHARTS=1`): the switch that makes them fail once the chapters are fixed.
+The chapters' findings are listed (build/checks/charts.txt) and fail the test; FRAGLIFE_STRICT_CHARTS=0
+(`make test-offline STRICT_CHARTS=0`) lists them and passes, for local work on a chart.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fraglife.publish import Page
 from fraglife.publish import charts as chart_checks
 from fraglife.views import checks, plots, widgets
 
-STRICT = os.environ.get("FRAGLIFE_STRICT_CHARTS") == "1"
+STRICT = os.environ.get("FRAGLIFE_STRICT_CHARTS", "1") != "0"
 
 
 def _kinds(chart) -> list[tuple[str, str]]:
@@ -184,8 +184,8 @@ def _executed_with_specs():
 
 
 def test_every_chapter_chart_has_units_and_varies():
-    """Every chart of every executed chapter. Lists the findings (build/checks/charts.txt); fails on them only
-    with FRAGLIFE_STRICT_CHARTS=1."""
+    """Every chart of every executed chapter. Lists the findings (build/checks/charts.txt) and fails on them
+    (with FRAGLIFE_STRICT_CHARTS=0 it only warns)."""
     pages = _executed_with_specs()
     if not pages:
         pytest.skip("no executed chapter in build/executed: run `fraglife run` (or `make test`, `make test-offline`)")
@@ -204,4 +204,4 @@ def test_every_chapter_chart_has_units_and_varies():
     if STRICT:
         assert found == 0 and not unchecked, f"{summary}:\n{text}"
     elif found or unchecked:
-        warnings.warn(f"report only (FRAGLIFE_STRICT_CHARTS=1 makes it fail): {summary}", stacklevel=1)
+        warnings.warn(f"report only (FRAGLIFE_STRICT_CHARTS=0): {summary}", stacklevel=1)
