@@ -80,6 +80,18 @@ def test_recorded_pin_table_says_it_is_recorded(results):
     assert ch.pin_table_note(R).startswith("**Recorded**") and R.pin_table.agrees.all()
 
 
+def test_pin_summary_states_every_operation_once(results):
+    """The pins probe's table in a row per pins-per-page value: every operation in one row, measured beside the
+    source's prediction."""
+    ch, R = results
+    from fraglife.views import pinning as view
+
+    s = view.pin_summary(R.pin_table)
+    assert sorted(", ".join(s.operations).split(", ")) == sorted(R.pin_table.operation)
+    assert list(s["taken as"]) == list(dict.fromkeys(R.pin_table["taken as"])) and s.agrees.all()
+    assert (s["pins per page, measured"] == s["pins per page, source (v6.18)"]).all()
+
+
 def test_panel_follows_its_controls(results):
     ch, R = results
     from fraglife.views import pinning as view, widgets
