@@ -100,7 +100,7 @@ test-offline: setup vendor chromium
 	$(BIN)/fraglife slides --no-run --no-fit
 	$(BIN)/fraglife talk --no-run
 	FRAGLIFE_CHECK_BUILD=1 FRAGLIFE_STRICT_FIT=$(STRICT_FIT) FRAGLIFE_STRICT_CHARTS=$(STRICT_CHARTS) \
-		$(BIN)/python -m pytest -q tests/test_publish_offline.py tests/test_charts.py
+		$(BIN)/python -m pytest -q tests/test_publish_offline.py tests/test_first_screen.py tests/test_charts.py
 
 # JupyterLab started as `make lab` starts it (on a free port, with a token, no browser),
 # driven in headless Chromium: chapter 01 run, its control panel changed (tests/test_lab.py).
