@@ -444,7 +444,11 @@ class Row:
     def _repr_html_(self) -> str:
         import html
 
-        a, e = self.answer, html.escape
+        a = self.answer
+
+        def e(text: str) -> str:  # Markdown's `code` as <code>, the rest escaped
+            return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
         what = f" <span style=\"color:#555\">{e(a.number.what)}</span>" if a.number.what else ""
         verdict = a.verdict + (" (provisional)" if a.provisional else "")
         return (f'<div class="{ROW_CLASS}" id="{ROW_CLASS}-{e(a.bullet)}" data-bullet="{e(a.bullet)}" '
