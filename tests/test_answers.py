@@ -229,3 +229,22 @@ def test_a_builds_answers_survive_a_later_run_elsewhere(tmp_build, monkeypatch):
     assert answers.load("B1").answers[0].verdict == "agree" and answers.load("B1").answers[0].build == "B1"
     assert answers.load("B2").answers[0].verdict == "open" and answers.load().answers[0].build == "B2"
     assert (tmp_build / "answers" / "by-build" / "B1" / "01.json").exists()
+
+
+def test_a_chapters_answer_row_is_one_element_with_the_number_as_the_table_formats_it(tmp_build):
+    from html.parser import HTMLParser
+    from types import SimpleNamespace
+
+    from fraglife.chapters import answering
+
+    a = _answer("g", answer="Copy below 2 <KiB> & send above it.")
+    row = answering.record("07_kmalloc_sends", SimpleNamespace(answer=lambda R: a), SimpleNamespace(P={}))
+    assert isinstance(row, answers.Row) and list(row.frame["bullet"]) == ["(g)"]
+    html = row._repr_html_()
+    opened = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: opened.append(dict(attrs))
+    parser.feed(html)
+    assert opened[0]["class"] == answers.ROW_CLASS and opened[0]["id"] == f"{answers.ROW_CLASS}-g"
+    assert a.number.text in html and "2 &lt;KiB&gt; &amp; send" in html and "<KiB>" not in html
+    assert a.number.text in repr(row) and a.answer in repr(row)

@@ -3,7 +3,7 @@
 Decks are built into a temporary folder from the chapters executed in build/executed/ (`make test`
 executes them first; skipped without an execution of one build, or without Chromium) and opened
 offline in headless Chromium. The slides that do not fit 1280 x 760 are listed
-(build/checks/slide-fit.txt) and pass unless FRAGLIFE_STRICT_FIT=1; `make test-offline` measures
+(build/checks/slide-fit.txt) and fail the test (listed only with FRAGLIFE_STRICT_FIT=0); `make test-offline` measures
 the decks it publishes the same way (tests/test_publish_offline.py).
 """
 

@@ -422,6 +422,49 @@ def markdown(t: Table, link: Callable[[str], str | None] = lambda chapter: None)
     return "\n".join(items)
 
 
+#: The class (and, with the bullet, the id) of a chapter's answer row wherever it is rendered: the executed
+#: notebook, the HTML book, the decks (tests/test_publish_offline.py finds it on each page's first screen).
+ROW_CLASS = "fraglife-answer"
+_ROW_STYLE = "border-left:4px solid #0072B2;padding:0.2em 0 0.2em 0.8em;margin:0.3em 0;line-height:1.4"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A chapter's answer as its notebook shows it, first thing after its parameters: the question, the
+    answer sentence, the headline number with its range (as :func:`format_number` gives it), the verdict and
+    the evidence, in one compact block (HTML with inline styles, so it reads the same in JupyterLab, the book
+    and the decks; plain text elsewhere)."""
+
+    answer: Answer
+
+    @property
+    def frame(self):
+        return table([self.answer])
+
+    def _repr_html_(self) -> str:
+        import html
+
+        a = self.answer
+
+        def e(text: str) -> str:  # Markdown's `code` as <code>, the rest escaped
+            return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
+        what = f" <span style=\"color:#555\">{e(a.number.what)}</span>" if a.number.what else ""
+        verdict = a.verdict + (" (provisional)" if a.provisional else "")
+        return (f'<div class="{ROW_CLASS}" id="{ROW_CLASS}-{e(a.bullet)}" data-bullet="{e(a.bullet)}" '
+                f'style="{_ROW_STYLE}">'
+                f'<div style="color:#555"><b>{e(a.label)}</b> {e(a.question)}</div>'
+                f'<div class="{ROW_CLASS}-text"><b>{e(a.answer)}</b></div>'
+                f'<div><span class="{ROW_CLASS}-number" style="font-weight:bold;white-space:nowrap">'
+                f'{e(a.number.text)}</span>{what}</div>'
+                f'<div style="color:#555">Verdict: <b>{e(verdict)}</b>. Evidence: {e(a.evidence.short)}.</div>'
+                "</div>")
+
+    def __repr__(self) -> str:
+        r = self.answer.row()
+        return "\n".join(f"{k}: {r[k]}" for k in ("bullet", "question", "answer", "number", "verdict", "evidence"))
+
+
 def about_build(build_id: str | None) -> str:
     """One line on the build the answers come from: id, commit, kernel build, machine, and the unit costs
     every chapter of it priced with (value and range, as :func:`format_number` gives)."""

@@ -19,9 +19,11 @@ from .. import answers
 
 
 def record(chapter: str, module: Any, results: Any):
-    """Record the chapter's answer (its module's ``answer(results)``); returns the row as a table, or a sentence
-    saying why there is none."""
+    """Record the chapter's answer (its module's ``answer(results)``); returns the row as the chapter's first
+    screen shows it (:class:`fraglife.answers.Row`), or a sentence saying why there is none."""
     own = getattr(module, "answer", None)
     if own is None:
         return f"{chapter}: no answer recorded: the chapter declares no answer(results)"
-    return answers.record(chapter, own(results), results.P)
+    answer = own(results)
+    answers.record(chapter, answer, results.P)
+    return answers.Row(answer)

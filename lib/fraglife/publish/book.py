@@ -52,9 +52,9 @@ def _answers_section(pages: list[Page], build_id: str | None) -> list[str]:
         "number behind it with the range it moved over on this build's measurements, and how it was",
         "obtained. Each chapter opens with its row and shows how it got there.",
         "",
-        answers.about_build(build_id),
-        "",
         answers.markdown(table, lambda chapter: f"{chapter}.ipynb" if chapter in ids else None),
+        "",
+        answers.about_build(build_id),
         "",
     ]
     if table.missing:
