@@ -229,7 +229,8 @@ def unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, owner, cpu, op, led):
         prev = h
         for q in range(PR[PR_LO, ix(r)], PR[PR_LO, ix(r)] + PR[PR_N, ix(r)]):
             PG[PINNED, ix(q)] -= 1
-            if PG[PINNED, ix(q)] == 0 and PG[ALIVE, ix(q)] == 1 and not held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, PG[PBUF, ix(q)]):
+            if (PG[PINNED, ix(q)] == 0 and PG[ALIVE, ix(q)] == 1
+                    and not held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, PG[PBUF, ix(q)])):
                 if free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
                     hit = True
         nxt = pr_next[ix(r)]
@@ -294,7 +295,8 @@ def dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
     """The last reference on ``line`` is gone (Replay.dies)."""
     if line < Q[Q_N_PFN]:
         b = PG[PBUF, ix(line)]
-        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, line, min(line + BF[B_FP, ix(b)], BF[B_PFN, ix(b)] + BF[B_PAGES, ix(b)]), False, led)
+        end = min(line + BF[B_FP, ix(b)], BF[B_PFN, ix(b)] + BF[B_PAGES, ix(b)])
+        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, line, end, False, led)
     elif line >= Q[Q_O_BASE] and line < Q[Q_U_BASE]:
         b = line - Q[Q_O_BASE]
         if BF[B_KIND, ix(b)] == MEM_PIPE:  # the pipe's pages go back, one put per page
@@ -358,7 +360,7 @@ def change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, le
     k = -units
     if silent:
         pass
-    elif is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):  # page_pool_unref_netmem(nr): a read when nr is all that is left
+    elif cat == PP_ATOMICS:  # a pool page (line_kind looked): page_pool_unref_netmem(nr) reads if nr is all left
         if batch:
             if cur == k:
                 led[PP_READS] += 1
@@ -434,10 +436,12 @@ def owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, sign):
     base = slot * mf
     n = SH[SH_N, ix(slot)]
     for i in range(n):
-        li = frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, ix(base + i)], FR[F_BUF, ix(base + i)], FR[F_UARG, ix(base + i)])
+        k = ix(base + i)
+        li = frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, k], FR[F_BUF, k], FR[F_UARG, k])
         seen = False
         for j in range(i):
-            if frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, ix(base + j)], FR[F_BUF, ix(base + j)], FR[F_UARG, ix(base + j)]) == li:
+            kj = ix(base + j)
+            if frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, kj], FR[F_BUF, kj], FR[F_UARG, kj]) == li:
                 seen = True
                 break
         if not seen:
@@ -557,10 +561,10 @@ def release_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
     """dataref reached zero: drop every frag's references (skb_release_data, Replay.release_shinfo)."""
     base = slot * Q[Q_MAX_FRAGS]
     for i in range(SH[SH_N, ix(slot)]):
-        k = base + i
-        point(PG, BF, UA, SH, FR, LN, PR, MISC, FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_UARG, ix(k)], -1)
-        refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)],
-               FR[F_UARG, ix(k)], -1)
+        k = ix(base + i)
+        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
+        refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
     if SH[SH_UARG, ix(slot)] >= 0 and Q[Q_UARG] == 1:
@@ -869,7 +873,8 @@ def expand_head(S, cpu, skb):
         n_old = SH[SH_N, ix(slot)]
         for i in range(n_old):
             k = slot * mf + i
-            fp_, fo, fl, fb, fu = FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
+            x = ix(k)
+            fp_, fo, fl, fb, fu = FR[F_PFN, x], FR[F_OFF, x], FR[F_LEN, x], FR[F_BUF, x], FR[F_UARG, x]
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, i, fp_, fo, fl, fb, fu)
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, 1)
             refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, 1)
