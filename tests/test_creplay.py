@@ -54,6 +54,7 @@ def test_bench_reports_the_three_implementations_and_ratios():
     for key in ("numba", "twin", "c"):
         assert r[key]["events_per_s"] > 0
     assert r["c_over_numba"] == pytest.approx(r["c"]["events_per_s"] / r["numba"]["events_per_s"])
+    assert r["c_over_numba_cpu"] == pytest.approx(r["c"]["cpu_events_per_s"] / r["numba"]["cpu_events_per_s"])
     assert r["numba_over_twin"] == pytest.approx(r["numba"]["events_per_s"] / r["twin"]["events_per_s"])
 
 

@@ -41,6 +41,9 @@ from .policies import Policy
 PAGE = T.PAGE_SIZE
 PAGE_SHIFT = 12  # x >> PAGE_SHIFT equals x // PAGE for every int, and is cheaper
 assert 1 << PAGE_SHIFT == PAGE
+# Compiled code indexes arrays through ix(): numba wraps a negative signed index (a compare and an add on
+# every access, on the path to the load) but not an unsigned one, and no id here is ever negative.
+ix = np.uint64
 
 # Ledger slots as compile-time constants.
 _LED = {name: i for i, name in enumerate(L.SCALARS)}
@@ -126,26 +129,26 @@ _HANDLER = dict(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led):
     """One atomic read-modify-write on ``line`` by ``cpu``, counted under ledger slot ``cat``."""
     led[ATOMICS] += 1
-    led[cat] += 1
+    led[ix(cat)] += 1
     if PAGE_ATOMICS <= cat <= PIN_ATOMICS:
         led[REF_ATOMICS] += 1
-        led[BY_OP + op] += 1
+        led[ix(BY_OP + op)] += 1
     written = LN[WRITTEN]
     last = LN[LAST_CPU]
-    if written[line] == 0:
-        written[line] = 1
+    if written[ix(line)] == 0:
+        written[ix(line)] = 1
         led[LINES] += 1
-    if last[line] >= 0 and last[line] != cpu:
+    if last[ix(line)] >= 0 and last[ix(line)] != cpu:
         led[BOUNCES] += 1
         if cat == CMPXCHG_ATOMICS:
             led[CMPXCHG_BOUNCES] += 1
-    last[line] = cpu
+    last[ix(line)] = cpu
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):
-    return line < Q[Q_N_PFN] and BF[B_KIND, PG[PBUF, line]] >= MEM_POOL_PAGE and \
-        BF[B_KIND, PG[PBUF, line]] <= MEM_POOL_FRAG
+    return line < Q[Q_N_PFN] and BF[B_KIND, ix(PG[PBUF, ix(line)])] >= MEM_POOL_PAGE and \
+        BF[B_KIND, ix(PG[PBUF, ix(line)])] <= MEM_POOL_FRAG
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
@@ -167,23 +170,23 @@ def push(PG, BF, UA, SH, FR, LN, PR, MISC, line, units):
     """Accumulate ``units`` on ``line`` for this event (first touch order is kept)."""
     mark = LN[MARK]
     misc = MISC
-    if mark[line] == 0:
-        mark[line] = 1
-        LN[TOUCHED, misc[M_NT]] = line
+    if mark[ix(line)] == 0:
+        mark[ix(line)] = 1
+        LN[TOUCHED, ix(misc[M_NT])] = line
         misc[M_NT] += 1
-    LN[ACC, line] += units
+    LN[ACC, ix(line)] += units
 
 
 # ---------------------------------------------------------------- memory
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
     """Free page ``q`` if allocated; True if a live frag still covers it."""
-    if PG[ALIVE, q] == 0:
+    if PG[ALIVE, ix(q)] == 0:
         return False
-    PG[ALIVE, q] = 0
+    PG[ALIVE, ix(q)] = 0
     MISC[M_PAGES_ALIVE] -= 1
-    BF[B_ALIVE, PG[PBUF, q]] -= 1
-    if PG[PTRS, q] > 0:
+    BF[B_ALIVE, ix(PG[PBUF, ix(q)])] -= 1
+    if PG[PTRS, ix(q)] > 0:
         led[UAF_PAGES] += 1
         return True
     return False
@@ -194,7 +197,7 @@ def free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, unpinned_only, led):
     """Free pages [lo, hi) (only those no pin holds, if asked): one free action."""
     hit = False
     for q in range(lo, hi):
-        if unpinned_only and PG[PINNED, q] > 0:
+        if unpinned_only and PG[PINNED, ix(q)] > 0:
             continue
         if free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
             hit = True
@@ -206,35 +209,36 @@ def free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, unpinned_only, led):
 def held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, b):
     """Whether anything but pins keeps user buffer ``b`` (Replay.held)."""
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
-        return BF[B_HOLDER, b] == 1
-    return LN[COUNT, Q[Q_O_BASE] + b] > 0
+        return BF[B_HOLDER, ix(b)] == 1
+    return LN[COUNT, ix(Q[Q_O_BASE] + b)] > 0
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
 def unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, owner, cpu, op, led):
     """unpin_user_pages() over ``owner``'s pins: one release per run of one folio."""
     pr_next = PR[PR_NEXT]
-    r = LN[PIN_FIRST, owner]
+    r = LN[PIN_FIRST, ix(owner)]
     prev = -1
     hit = False
     while r >= 0:
-        h = PR[PR_HEAD, r]
+        h = PR[PR_HEAD, ix(r)]
         if h != prev:
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PIN_ATOMICS, op, led)
-            if BF[B_FP, PG[PBUF, h]] > 1:
+            if BF[B_FP, ix(PG[PBUF, ix(h)])] > 1:
                 atomic(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h, cpu, PIN_ATOMICS, op, led)
         prev = h
-        for q in range(PR[PR_LO, r], PR[PR_LO, r] + PR[PR_N, r]):
-            PG[PINNED, q] -= 1
-            if PG[PINNED, q] == 0 and PG[ALIVE, q] == 1 and not held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, PG[PBUF, q]):
+        for q in range(PR[PR_LO, ix(r)], PR[PR_LO, ix(r)] + PR[PR_N, ix(r)]):
+            PG[PINNED, ix(q)] -= 1
+            if (PG[PINNED, ix(q)] == 0 and PG[ALIVE, ix(q)] == 1
+                    and not held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, PG[PBUF, ix(q)])):
                 if free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
                     hit = True
-        nxt = pr_next[r]
-        pr_next[r] = MISC[M_PIN_FREE]  # back on the record freelist
+        nxt = pr_next[ix(r)]
+        pr_next[ix(r)] = MISC[M_PIN_FREE]  # back on the record freelist
         MISC[M_PIN_FREE] = r
         r = nxt
-    LN[PIN_FIRST, owner] = -1
-    LN[PIN_LAST, owner] = -1
+    LN[PIN_FIRST, ix(owner)] = -1
+    LN[PIN_LAST, ix(owner)] = -1
     if hit:
         led[UAF_FREES] += 1
 
@@ -244,26 +248,26 @@ def pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n):
     misc = MISC
     if misc[M_PIN_FREE] >= 0:
         r = misc[M_PIN_FREE]
-        misc[M_PIN_FREE] = PR[PR_NEXT, r]
+        misc[M_PIN_FREE] = PR[PR_NEXT, ix(r)]
     else:
         r = misc[M_PIN_NEXT]
         misc[M_PIN_NEXT] += 1
-    PR[PR_HEAD, r] = h
-    PR[PR_LO, r] = lo
-    PR[PR_N, r] = n
-    PR[PR_NEXT, r] = -1
-    if LN[PIN_LAST, owner] >= 0:
-        PR[PR_NEXT, LN[PIN_LAST, owner]] = r
+    PR[PR_HEAD, ix(r)] = h
+    PR[PR_LO, ix(r)] = lo
+    PR[PR_N, ix(r)] = n
+    PR[PR_NEXT, ix(r)] = -1
+    if LN[PIN_LAST, ix(owner)] >= 0:
+        PR[PR_NEXT, ix(LN[PIN_LAST, ix(owner)])] = r
     else:
-        LN[PIN_FIRST, owner] = r
-    LN[PIN_LAST, owner] = r
+        LN[PIN_FIRST, ix(owner)] = r
+    LN[PIN_LAST, ix(owner)] = r
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
 def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, led):
     """pin_user_pages() on a frag's pages (Replay.pin)."""
     head = PG[HEAD]
-    fp = BF[B_FP, buf]
+    fp = BF[B_FP, ix(buf)]
     if uarg >= 0:
         owner = Q[Q_U_BASE] + uarg
     else:
@@ -271,9 +275,9 @@ def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, l
     q = pfn + (off >> PAGE_SHIFT)
     q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT)
     while q <= q1:
-        h = head[q]
+        h = head[ix(q)]
         lo = q
-        while q <= q1 and head[q] == h:
+        while q <= q1 and head[ix(q)] == h:
             q += 1
         n = q - lo
         calls = 1 if fp >= PMD_PAGES else n
@@ -282,7 +286,7 @@ def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, l
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_PC_BASE] + h if fp > 1 else h, cpu, PIN_ATOMICS, op, led)
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, FLAG_ATOMICS, op, led)
         for p in range(lo, q):
-            PG[PINNED, p] += 1
+            PG[PINNED, ix(p)] += 1
         pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n)
 
 
@@ -290,23 +294,24 @@ def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, l
 def dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
     """The last reference on ``line`` is gone (Replay.dies)."""
     if line < Q[Q_N_PFN]:
-        b = PG[PBUF, line]
-        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, line, min(line + BF[B_FP, b], BF[B_PFN, b] + BF[B_PAGES, b]), False, led)
+        b = PG[PBUF, ix(line)]
+        end = min(line + BF[B_FP, ix(b)], BF[B_PFN, ix(b)] + BF[B_PAGES, ix(b)])
+        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, line, end, False, led)
     elif line >= Q[Q_O_BASE] and line < Q[Q_U_BASE]:
         b = line - Q[Q_O_BASE]
-        if BF[B_KIND, b] == MEM_PIPE:  # the pipe's pages go back, one put per page
-            fp = BF[B_FP, b]
-            for q in range(BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b]):
-                h = BF[B_PFN, b] + (q - BF[B_PFN, b]) // fp * fp
+        if BF[B_KIND, ix(b)] == MEM_PIPE:  # the pipe's pages go back, one put per page
+            fp = BF[B_FP, ix(b)]
+            for q in range(BF[B_PFN, ix(b)], BF[B_PFN, ix(b)] + BF[B_PAGES, ix(b)]):
+                h = BF[B_PFN, ix(b)] + (q - BF[B_PFN, ix(b)]) // fp * fp
                 atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
-        elif BF[B_KIND, b] == MEM_PAGES:  # the destructor puts the sender's folios
-            for h in range(BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b], BF[B_FP, b]):
+        elif BF[B_KIND, ix(b)] == MEM_PAGES:  # the destructor puts the sender's folios
+            for h in range(BF[B_PFN, ix(b)], BF[B_PFN, ix(b)] + BF[B_PAGES, ix(b)], BF[B_FP, ix(b)]):
                 atomic(PG, BF, UA, SH, FR, LN, PR, MISC, h, cpu, PAGE_ATOMICS, op, led)
         unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
-        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, b], BF[B_PFN, b] + BF[B_PAGES, b], True, led)
+        free_range(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, ix(b)], BF[B_PFN, ix(b)] + BF[B_PAGES, ix(b)], True, led)
     elif line >= Q[Q_U_BASE] and line < Q[Q_BIND]:
         led[COMPLETIONS] += 1
-        UA[U_ACTIVE, line - Q[Q_U_BASE]] = 0
+        UA[U_ACTIVE, ix(line - Q[Q_U_BASE])] = 0
         unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
         notify(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line - Q[Q_U_BASE], cpu, op, led)
 
@@ -316,8 +321,8 @@ def notify(PG, BF, UA, SH, FR, LN, PR, MISC, Q, u, cpu, op, led):
     """__msg_zerocopy_callback(): the accounting back, the notification queued and its skb freed, the socket
     dropped (Replay.notify)."""
     x = Q[Q_X_BASE]
-    if UA[U_ACCT, u] == 1:  # mm_unaccount_pinned_pages(): atomic_long_sub(), free_uid()
-        UA[U_ACCT, u] = 0
+    if UA[U_ACCT, ix(u)] == 1:  # mm_unaccount_pinned_pages(): atomic_long_sub(), free_uid()
+        UA[U_ACCT, ix(u)] = 0
         atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_LOCKED_VM, cpu, NOTIF_ATOMICS, op, led)
         atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_COUNT, cpu, CMPXCHG_ATOMICS, op, led)
     atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, op, led)  # the error queue's lock
@@ -330,7 +335,7 @@ def change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, le
     """Add ``units`` to the refcount on ``line`` (Replay.change)."""
     count = LN[COUNT]
     cat = line_kind(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line)
-    cur = count[line]
+    cur = count[ix(line)]
     counted = cat != UARG_ATOMICS
     batch = Q[Q_BATCH] == 1
     if units > 0:
@@ -339,23 +344,23 @@ def change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, le
             for _ in range(n):
                 atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, cat, op, led)
         if line < Q[Q_N_PFN]:
-            alive = PG[ALIVE, line] == 1
+            alive = PG[ALIVE, ix(line)] == 1
         elif line >= Q[Q_U_BASE] and line < Q[Q_BIND]:
-            alive = UA[U_ACTIVE, line - Q[Q_U_BASE]] == 1
+            alive = UA[U_ACTIVE, ix(line - Q[Q_U_BASE])] == 1
         elif line >= Q[Q_O_BASE] and line < Q[Q_U_BASE]:
             alive = cur > 0
         else:
             alive = True
         if not alive:
             led[BAD_REFS] += 1
-        count[line] = cur + units
+        count[ix(line)] = cur + units
         if counted:
             led[REFS_TAKEN] += units
         return
     k = -units
     if silent:
         pass
-    elif is_pool(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line):  # page_pool_unref_netmem(nr): a read when nr is all that is left
+    elif cat == PP_ATOMICS:  # a pool page (line_kind looked): page_pool_unref_netmem(nr) reads if nr is all left
         if batch:
             if cur == k:
                 led[PP_READS] += 1
@@ -377,9 +382,9 @@ def change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, silent, le
         led[REFS_DROPPED] += k
     if cur < k:
         led[BAD_REFS] += 1
-        count[line] = 0
+        count[ix(line)] = 0
         return
-    count[line] = cur - k
+    count[ix(line)] = cur - k
     if cur - k == 0 and cur > 0:
         dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
 
@@ -390,13 +395,13 @@ def frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg):
     """The one line a frag's reference is counted on, unless it is PAGE_ALL (Replay.frag_lines)."""
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
         return Q[Q_BIND]
-    kind = BF[B_KIND, buf]
+    kind = BF[B_KIND, ix(buf)]
     if kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG or kind == MEM_PAGE_FRAG:
-        return PG[HEAD, pfn]
+        return PG[HEAD, ix(pfn)]
     if Q[Q_PAGE_MODE] != PAGE_NONE:
         if kind == MEM_DEVMEM:
             return Q[Q_O_BASE] + buf
-        return PG[HEAD, pfn]
+        return PG[HEAD, ix(pfn)]
     if uarg >= 0:
         return Q[Q_U_BASE] + uarg
     return Q[Q_O_BASE] + buf
@@ -408,15 +413,15 @@ def refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, sign):
     om = Q[Q_OWNER_MODE]
     if om == OWNER_SHINFO or om == OWNER_SKB:
         return
-    kind = BF[B_KIND, buf]
+    kind = BF[B_KIND, ix(buf)]
     if (Q[Q_PAGE_MODE] == PAGE_ALL and kind != MEM_DEVMEM and kind != MEM_POOL_PAGE and kind != MEM_POOL_FRAG
             and kind != MEM_PAGE_FRAG):
         head = PG[HEAD]
         prev = -1
         for q in range(pfn + (off >> PAGE_SHIFT), pfn + ((off + ln - 1) >> PAGE_SHIFT) + 1):
-            if head[q] != prev:
-                push(PG, BF, UA, SH, FR, LN, PR, MISC, head[q], sign)
-                prev = head[q]
+            if head[ix(q)] != prev:
+                push(PG, BF, UA, SH, FR, LN, PR, MISC, head[ix(q)], sign)
+                prev = head[ix(q)]
         return
     push(PG, BF, UA, SH, FR, LN, PR, MISC, frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg), sign)
 
@@ -429,12 +434,14 @@ def owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, sign):
         return
     mf = Q[Q_MAX_FRAGS]
     base = slot * mf
-    n = SH[SH_N, slot]
+    n = SH[SH_N, ix(slot)]
     for i in range(n):
-        li = frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, base + i], FR[F_BUF, base + i], FR[F_UARG, base + i])
+        k = ix(base + i)
+        li = frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, k], FR[F_BUF, k], FR[F_UARG, k])
         seen = False
         for j in range(i):
-            if frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, base + j], FR[F_BUF, base + j], FR[F_UARG, base + j]) == li:
+            kj = ix(base + j)
+            if frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, kj], FR[F_BUF, kj], FR[F_UARG, kj]) == li:
                 seen = True
                 break
         if not seen:
@@ -446,19 +453,19 @@ def point(PG, BF, UA, SH, FR, LN, PR, MISC, pfn, off, ln, uarg, sign):
     """A frag starts (+1) or stops (-1) covering its pages."""
     ptrs = PG[PTRS]
     for q in range(pfn + (off >> PAGE_SHIFT), pfn + ((off + ln - 1) >> PAGE_SHIFT) + 1):
-        ptrs[q] += sign
+        ptrs[ix(q)] += sign
     if uarg >= 0:
-        UA[U_PTRS, uarg] += sign
+        UA[U_PTRS, ix(uarg)] += sign
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, uarg):
     k = slot * Q[Q_MAX_FRAGS] + i
-    FR[F_PFN, k] = pfn
-    FR[F_OFF, k] = off
-    FR[F_LEN, k] = ln
-    FR[F_BUF, k] = buf
-    FR[F_UARG, k] = uarg
+    FR[F_PFN, ix(k)] = pfn
+    FR[F_OFF, ix(k)] = off
+    FR[F_LEN, ix(k)] = ln
+    FR[F_BUF, ix(k)] = buf
+    FR[F_UARG, ix(k)] = uarg
 
 
 @njit(cache=CACHE, _nrt=False, error_model="numpy")
@@ -466,15 +473,15 @@ def gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
     """One GUP call's pages: a ref and PG_referenced per PTE-mapped page (per PMD leaf), the merged surplus back
     in one page_ref_sub() (Replay.gup)."""
     head = PG[HEAD]
-    fp = BF[B_FP, buf]
-    held_line = head[pfn]  # PAGE_FIRST holds the folio of the page the frag names; PAGE_ALL every folio
+    fp = BF[B_FP, ix(buf)]
+    held_line = head[ix(pfn)]  # PAGE_FIRST holds the folio of the page the frag names; PAGE_ALL every folio
     all_ = Q[Q_PAGE_MODE] == PAGE_ALL
     q = pfn + (off >> PAGE_SHIFT)
     q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT)
     while q <= q1:
-        h = head[q]
+        h = head[ix(q)]
         lo = q
-        while q <= q1 and head[q] == h:
+        while q <= q1 and head[ix(q)] == h:
             q += 1
         n = q - lo
         held = 1 if (all_ or h == held_line) else 0
@@ -492,23 +499,23 @@ def new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, d_base):
     misc = MISC
     if misc[M_NFREE] > 0:
         misc[M_NFREE] -= 1
-        slot = SH[FREE_STACK, misc[M_NFREE]]
+        slot = SH[FREE_STACK, ix(misc[M_NFREE])]
     else:
         slot = misc[M_NEXT_SLOT]
         misc[M_NEXT_SLOT] += 1
-    SH[SH_DATAREF, slot] = 1
-    SH[SH_N, slot] = 0
-    SH[SH_UARG, slot] = -1
-    LN[LAST_CPU, d_base + slot] = cpu
+    SH[SH_DATAREF, ix(slot)] = 1
+    SH[SH_N, ix(slot)] = 0
+    SH[SH_UARG, ix(slot)] = -1
+    LN[LAST_CPU, ix(d_base + slot)] = cpu
     return slot
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, src, dst):
     """A shared info made from a zerocopy one points at the same ubuf_info (skb_zerocopy_clone())."""
-    u = SH[SH_UARG, src]
+    u = SH[SH_UARG, ix(src)]
     if u >= 0:
-        SH[SH_UARG, dst] = u
+        SH[SH_UARG, ix(dst)] = u
         if Q[Q_UARG]:
             push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + u, 1)
 
@@ -517,21 +524,21 @@ def inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, src, dst):
 def total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
     t = 0
     base = slot * Q[Q_MAX_FRAGS]
-    for i in range(SH[SH_N, slot]):
-        t += FR[F_LEN, base + i]
+    for i in range(SH[SH_N, ix(slot)]):
+        t += FR[F_LEN, ix(base + i)]
     return t
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf):
-    if buf < 0 or buf >= Q[Q_N_BUF] or BF[B_EXISTS, buf] == 0 or ln <= 0 or off < 0 or pfn < BF[B_PFN, buf]:
+    if buf < 0 or buf >= Q[Q_N_BUF] or BF[B_EXISTS, ix(buf)] == 0 or ln <= 0 or off < 0 or pfn < BF[B_PFN, ix(buf)]:
         return False
     q0 = pfn + (off >> PAGE_SHIFT)
     q1 = pfn + ((off + ln - 1) >> PAGE_SHIFT)
-    if q1 >= BF[B_PFN, buf] + BF[B_PAGES, buf]:
+    if q1 >= BF[B_PFN, ix(buf)] + BF[B_PAGES, ix(buf)]:
         return False
     for q in range(q0, q1 + 1):
-        if PG[ALIVE, q] == 0:
+        if PG[ALIVE, ix(q)] == 0:
             return False
     return True
 
@@ -545,7 +552,7 @@ def per_shinfo(Q):
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, units, cpu, op, led):
     """One atomic on the shared info's dataref (Replay.dataref)."""
-    SH[SH_DATAREF, slot] += units
+    SH[SH_DATAREF, ix(slot)] += units
     atomic(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_D_BASE] + slot, cpu, DATAREF_ATOMICS, op, led)
 
 
@@ -553,18 +560,18 @@ def dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, units, cpu, op, led):
 def release_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
     """dataref reached zero: drop every frag's references (skb_release_data, Replay.release_shinfo)."""
     base = slot * Q[Q_MAX_FRAGS]
-    for i in range(SH[SH_N, slot]):
-        k = base + i
-        point(PG, BF, UA, SH, FR, LN, PR, MISC, FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_UARG, k], -1)
-        refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k],
-               FR[F_UARG, k], -1)
+    for i in range(SH[SH_N, ix(slot)]):
+        k = ix(base + i)
+        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
+        refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
-    if SH[SH_UARG, slot] >= 0 and Q[Q_UARG] == 1:
-        push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + SH[SH_UARG, slot], -1)
-    SH[SH_N, slot] = 0
-    SH[SH_DATAREF, slot] = 0
-    SH[FREE_STACK, MISC[M_NFREE]] = slot
+    if SH[SH_UARG, ix(slot)] >= 0 and Q[Q_UARG] == 1:
+        push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + SH[SH_UARG, ix(slot)], -1)
+    SH[SH_N, ix(slot)] = 0
+    SH[SH_DATAREF, ix(slot)] = 0
+    SH[FREE_STACK, ix(MISC[M_NFREE])] = slot
     MISC[M_NFREE] += 1
 
 
@@ -574,11 +581,11 @@ def frag_free(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, n, cpu, led):
     and is one put now (the binding keeps no page counts, only the put is paid) (Replay.frag_free)."""
     for _ in range(n):
         if Q[Q_OWNER_MODE] == OWNER_BINDING:
-            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, buf], cpu, PAGE_ATOMICS, BUF_RELEASE, led)
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, BF[B_PFN, ix(buf)], cpu, PAGE_ATOMICS, BUF_RELEASE, led)
         else:
-            if BF[B_BIAS, buf] > 0:
-                BF[B_BIAS, buf] -= 1
-            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, BF[B_PFN, buf], -1, cpu, BUF_RELEASE, False, led)
+            if BF[B_BIAS, ix(buf)] > 0:
+                BF[B_BIAS, ix(buf)] -= 1
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, BF[B_PFN, ix(buf)], -1, cpu, BUF_RELEASE, False, led)
     return True
 
 
@@ -594,52 +601,52 @@ def alloc(S, cpu, buf, pfn, pages, fp, kind):
             or kind >= N_KINDS
             or ((kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG or kind == MEM_PAGE_FRAG) and pages != fp)):
         return False
-    if BF[B_EXISTS, buf] == 1 and (BF[B_HOLDER, buf] == 1 or BF[B_ALIVE, buf] > 0):
+    if BF[B_EXISTS, ix(buf)] == 1 and (BF[B_HOLDER, ix(buf)] == 1 or BF[B_ALIVE, ix(buf)] > 0):
         return False
     alive, head, pbuf = PG[ALIVE], PG[HEAD], PG[PBUF]
     for q in range(pfn, pfn + pages):
-        if alive[q] == 1:
+        if alive[ix(q)] == 1:
             return False
-    BF[B_EXISTS, buf] = 1
-    BF[B_PFN, buf] = pfn
-    BF[B_PAGES, buf] = pages
-    BF[B_FP, buf] = fp
-    BF[B_KIND, buf] = kind
-    BF[B_HOLDER, buf] = 1
-    BF[B_BIAS, buf] = 0
-    BF[B_ALIVE, buf] = pages
+    BF[B_EXISTS, ix(buf)] = 1
+    BF[B_PFN, ix(buf)] = pfn
+    BF[B_PAGES, ix(buf)] = pages
+    BF[B_FP, ix(buf)] = fp
+    BF[B_KIND, ix(buf)] = kind
+    BF[B_HOLDER, ix(buf)] = 1
+    BF[B_BIAS, ix(buf)] = 0
+    BF[B_ALIVE, ix(buf)] = pages
     is_pipe = 1 if kind == MEM_PIPE else 0
-    BF[B_PIPE, buf] = pages * is_pipe
+    BF[B_PIPE, ix(buf)] = pages * is_pipe
     for q in range(pfn, pfn + pages):
-        alive[q] = 1
-        head[q] = pfn + (q - pfn) // fp * fp
-        pbuf[q] = buf
-        PG[PIPE, q] = is_pipe
+        alive[ix(q)] = 1
+        head[ix(q)] = pfn + (q - pfn) // fp * fp
+        pbuf[ix(q)] = buf
+        PG[PIPE, ix(q)] = is_pipe
     MISC[M_PAGES_ALIVE] += pages
     if MISC[M_PAGES_ALIVE] > led[PAGES_PEAK]:
         led[PAGES_PEAK] = MISC[M_PAGES_ALIVE]
     count, last_cpu = LN[COUNT], LN[LAST_CPU]
     o_base = Q[Q_O_BASE]
-    count[o_base + buf] = 0
+    count[ix(o_base + buf)] = 0
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
         pass  # memory lives until its holder lets go
     elif kind == MEM_POOL_PAGE or kind == MEM_POOL_FRAG:  # page_pool_fragment_netmem()
-        BF[B_BIAS, buf] = 1 if kind == MEM_POOL_PAGE else POOL_BIAS
-        count[pfn] = BF[B_BIAS, buf]
-        last_cpu[pfn] = cpu
+        BF[B_BIAS, ix(buf)] = 1 if kind == MEM_POOL_PAGE else POOL_BIAS
+        count[ix(pfn)] = BF[B_BIAS, ix(buf)]
+        last_cpu[ix(pfn)] = cpu
     elif kind == MEM_PAGE_FRAG:  # the cache holds pagecnt_bias
-        BF[B_BIAS, buf] = FRAG_BIAS
-        count[pfn] = FRAG_BIAS
-        last_cpu[pfn] = cpu
+        BF[B_BIAS, ix(buf)] = FRAG_BIAS
+        count[ix(pfn)] = FRAG_BIAS
+        last_cpu[ix(pfn)] = cpu
     elif kind == MEM_DEVMEM or Q[Q_PAGE_MODE] == PAGE_NONE:
-        count[o_base + buf] = 1
-        last_cpu[o_base + buf] = cpu
+        count[ix(o_base + buf)] = 1
+        last_cpu[ix(o_base + buf)] = cpu
     elif kind == MEM_SLAB:
         pass  # no refcount: it lives until kfree()
     else:  # the mapping's ref per folio, the allocator's per folio; the pipe's per page
         for h in range(pfn, pfn + pages, fp):
-            count[h] = min(fp, pfn + pages - h) if kind == MEM_PIPE else 1
-            last_cpu[h] = cpu
+            count[ix(h)] = min(fp, pfn + pages - h) if kind == MEM_PIPE else 1
+            last_cpu[ix(h)] = cpu
     return True
 
 
@@ -647,11 +654,11 @@ def alloc(S, cpu, buf, pfn, pages, fp, kind):
 def skb_alloc(S, cpu, skb):
     """A new skb with a shared info of its own (Replay.skb_alloc)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 1:
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 1:
         return False
-    SK[S_ALIVE, skb] = 1
-    SK[S_SH, skb] = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
-    SK[S_CLONED, skb] = 0
+    SK[S_ALIVE, ix(skb)] = 1
+    SK[S_SH, ix(skb)] = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
+    SK[S_CLONED, ix(skb)] = 0
     return True
 
 
@@ -659,25 +666,25 @@ def skb_alloc(S, cpu, skb):
 def attach(S, cpu, skb, buf, pfn, off, ln, u):
     """skb_fill_page_desc() and the frag's reference (Replay.attach)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if (skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0
+    if (skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 0
             or not frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf)):
         return False
-    slot = SK[S_SH, skb]
+    slot = SK[S_SH, ix(skb)]
     page_design = Q[Q_PAGE_MODE] != PAGE_NONE
-    if SH[SH_DATAREF, slot] != 1 or SH[SH_N, slot] >= Q[Q_MAX_FRAGS]:
+    if SH[SH_DATAREF, ix(slot)] != 1 or SH[SH_N, ix(slot)] >= Q[Q_MAX_FRAGS]:
         return False
-    if u >= 0 and (u >= Q[Q_N_UARG] or UA[U_ACTIVE, u] == 0):
+    if u >= 0 and (u >= Q[Q_N_UARG] or UA[U_ACTIVE, ix(u)] == 0):
         return False
-    if u >= 0 and SH[SH_UARG, slot] >= 0 and SH[SH_UARG, slot] != u:
+    if u >= 0 and SH[SH_UARG, ix(slot)] >= 0 and SH[SH_UARG, ix(slot)] != u:
         return False  # an skb points at one uarg (skb_zerocopy_iter_stream: -EEXIST)
-    bk = BF[B_KIND, buf]
+    bk = BF[B_KIND, ix(buf)]
     if bk == MEM_SLAB and page_design:
         return False  # skb_splice_from_iter(): !sendpage_ok(), -EIO
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
-    i = SH[SH_N, slot]
+    i = SH[SH_N, ix(slot)]
     set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, u)
-    SH[SH_N, slot] = i + 1
+    SH[SH_N, ix(slot)] = i + 1
     point(PG, BF, UA, SH, FR, LN, PR, MISC, pfn, off, ln, u, 1)
     if bk == MEM_USER:
         if page_design:
@@ -687,11 +694,11 @@ def attach(S, cpu, skb, buf, pfn, off, ln, u):
     refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, u, 1)
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
-    if (bk == MEM_POOL_PAGE or bk == MEM_POOL_FRAG) and Q[Q_OWNER_MODE] != OWNER_BINDING and BF[B_BIAS, buf] > 0:
-        BF[B_BIAS, buf] -= 1  # frag_users++: the slot's ref comes out of the pool's bias
-        push(PG, BF, UA, SH, FR, LN, PR, MISC, PG[HEAD, pfn], -1)
-    if u >= 0 and SH[SH_UARG, slot] < 0:
-        SH[SH_UARG, slot] = u
+    if (bk == MEM_POOL_PAGE or bk == MEM_POOL_FRAG) and Q[Q_OWNER_MODE] != OWNER_BINDING and BF[B_BIAS, ix(buf)] > 0:
+        BF[B_BIAS, ix(buf)] -= 1  # frag_users++: the slot's ref comes out of the pool's bias
+        push(PG, BF, UA, SH, FR, LN, PR, MISC, PG[HEAD, ix(pfn)], -1)
+    if u >= 0 and SH[SH_UARG, ix(slot)] < 0:
+        SH[SH_UARG, ix(slot)] = u
         if Q[Q_UARG]:
             push(PG, BF, UA, SH, FR, LN, PR, MISC, Q[Q_U_BASE] + u, 1)
     return True
@@ -701,30 +708,30 @@ def attach(S, cpu, skb, buf, pfn, off, ln, u):
 def grow(S, cpu, skb, buf, ln, uarg):
     """The last frag takes in the next bytes of its folio (Replay.grow)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0 or ln <= 0:
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 0 or ln <= 0:
         return False
-    slot = SK[S_SH, skb]
-    n = SH[SH_N, slot]
-    if SH[SH_DATAREF, slot] != 1 or n == 0 or n >= Q[Q_MAX_FRAGS]:
+    slot = SK[S_SH, ix(skb)]
+    n = SH[SH_N, ix(slot)]
+    if SH[SH_DATAREF, ix(slot)] != 1 or n == 0 or n >= Q[Q_MAX_FRAGS]:
         return False  # (a full skb: zerocopy_fill_skb_from_iter() fails before any GUP)
     k = slot * Q[Q_MAX_FRAGS] + n - 1
-    fpfn, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+    fpfn, fo, fl, fb, fu = FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
     if buf != fb or uarg != fu or not frag_ok(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fpfn, fo, fl + ln, fb):
         return False
     # the pages the new bytes are on (GUP refs or pins each of them, even one the frag already covers)
     head = PG[HEAD]
-    last = head[fpfn + ((fo + fl - 1) >> PAGE_SHIFT)]
+    last = head[ix(fpfn + ((fo + fl - 1) >> PAGE_SHIFT))]
     q0 = fpfn + ((fo + fl) >> PAGE_SHIFT)
     q1 = fpfn + ((fo + fl + ln - 1) >> PAGE_SHIFT)
     for q in range(q0, q1 + 1):
-        if head[q] != last:
+        if head[ix(q)] != last:
             return False  # only bytes of the same folio merge into the last frag
     point(PG, BF, UA, SH, FR, LN, PR, MISC, fpfn, fo, fl, fu, -1)
     point(PG, BF, UA, SH, FR, LN, PR, MISC, fpfn, fo, fl + ln, fu, 1)
-    FR[F_LEN, k] = fl + ln
-    if BF[B_KIND, buf] == MEM_USER:
+    FR[F_LEN, ix(k)] = fl + ln
+    if BF[B_KIND, ix(buf)] == MEM_USER:
         if Q[Q_PAGE_MODE] != PAGE_NONE:  # GUP refs (and marks) the new pages; the refs go back in one page_ref_sub()
-            gets = 1 if BF[B_FP, buf] >= PMD_PAGES else q1 - q0 + 1
+            gets = 1 if BF[B_FP, ix(buf)] >= PMD_PAGES else q1 - q0 + 1
             for _ in range(gets + 1):
                 atomic(PG, BF, UA, SH, FR, LN, PR, MISC, last, cpu, PAGE_ATOMICS, GROW, led)
             for _ in range(gets):
@@ -739,15 +746,15 @@ def clone(S, cpu, new, src):
     """skb_clone(): ``new`` shares ``src``'s shared info, one more dataref (Replay.clone)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     n_skb = Q[Q_N_SKB]
-    if src < 0 or src >= n_skb or SK[S_ALIVE, src] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, new] == 1 \
+    if src < 0 or src >= n_skb or SK[S_ALIVE, ix(src)] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, ix(new)] == 1 \
             or new == src:
         return False
-    slot = SK[S_SH, src]
+    slot = SK[S_SH, ix(src)]
     dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1, cpu, CLONE, led)
-    SK[S_ALIVE, new] = 1
-    SK[S_SH, new] = slot
-    SK[S_CLONED, new] = 1
-    SK[S_CLONED, src] = 1
+    SK[S_ALIVE, ix(new)] = 1
+    SK[S_SH, ix(new)] = slot
+    SK[S_CLONED, ix(new)] = 1
+    SK[S_CLONED, ix(src)] = 1
     if Q[Q_OWNER_MODE] == OWNER_SKB:
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
     return True
@@ -758,11 +765,11 @@ def split(S, cpu, skb, new, keep):
     """skb_split(): ``skb`` keeps its first ``keep`` bytes, ``new`` gets the rest (Replay.split)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     n_skb = Q[Q_N_SKB]
-    if skb < 0 or skb >= n_skb or SK[S_ALIVE, skb] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, new] == 1 \
+    if skb < 0 or skb >= n_skb or SK[S_ALIVE, ix(skb)] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, ix(new)] == 1 \
             or new == skb:
         return False
-    slot = SK[S_SH, skb]
-    if SH[SH_DATAREF, slot] != 1 or keep <= 0 or keep >= total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+    slot = SK[S_SH, ix(skb)]
+    if SH[SH_DATAREF, ix(slot)] != 1 or keep <= 0 or keep >= total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
         return False
     mf = Q[Q_MAX_FRAGS]
     if per_shinfo(Q):
@@ -770,16 +777,16 @@ def split(S, cpu, skb, new, keep):
     ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
     pos = 0
     kk = 0  # frags that stay
-    for i in range(SH[SH_N, slot]):
+    for i in range(SH[SH_N, ix(slot)]):
         k = slot * mf + i
-        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        fp_, fo, fl, fb, fu = FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
         if pos + fl <= keep:
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
             kk += 1
         elif pos >= keep:  # moved with its references
-            j = SH[SH_N, ns]
+            j = SH[SH_N, ix(ns)]
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo, fl, fb, fu)
-            SH[SH_N, ns] = j + 1
+            SH[SH_N, ix(ns)] = j + 1
         else:  # straddles the split point: both halves hold references
             hl = keep - pos
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
@@ -790,19 +797,19 @@ def split(S, cpu, skb, new, keep):
             refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + hl, fl - hl, fb, fu, 1)
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, hl, fb, fu)
             kk += 1
-            j = SH[SH_N, ns]
+            j = SH[SH_N, ix(ns)]
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo + hl, fl - hl, fb, fu)
-            SH[SH_N, ns] = j + 1
+            SH[SH_N, ix(ns)] = j + 1
         pos += fl
-    SH[SH_N, slot] = kk
+    SH[SH_N, ix(slot)] = kk
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
     inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
-    SK[S_ALIVE, new] = 1
-    SK[S_SH, new] = ns
-    SK[S_CLONED, new] = 0
+    SK[S_ALIVE, ix(new)] = 1
+    SK[S_SH, ix(new)] = ns
+    SK[S_CLONED, ix(new)] = 0
     return True
 
 
@@ -812,16 +819,16 @@ def segment(S, cpu, new, src, start, ln):
     with its own reference (Replay.segment)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     n_skb = Q[Q_N_SKB]
-    if src < 0 or src >= n_skb or SK[S_ALIVE, src] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, new] == 1 \
+    if src < 0 or src >= n_skb or SK[S_ALIVE, ix(src)] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, ix(new)] == 1 \
             or new == src:
         return False
     mf = Q[Q_MAX_FRAGS]
     end = start + ln
-    slot = SK[S_SH, src]
+    slot = SK[S_SH, ix(src)]
     size = 0
     pieces = 0
-    for i in range(SH[SH_N, slot]):
-        fl = FR[F_LEN, slot * mf + i]
+    for i in range(SH[SH_N, ix(slot)]):
+        fl = FR[F_LEN, ix(slot * mf + i)]
         if max(start, size) < min(end, size + fl):
             pieces += 1
         size += fl
@@ -829,26 +836,26 @@ def segment(S, cpu, new, src, start, ln):
         return False
     ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
     pos = 0
-    for i in range(SH[SH_N, slot]):
+    for i in range(SH[SH_N, ix(slot)]):
         k = slot * mf + i
-        fl = FR[F_LEN, k]
+        fl = FR[F_LEN, ix(k)]
         lo = max(start, pos)
         hi = min(end, pos + fl)
         if lo < hi:
-            fp_, fb, fu = FR[F_PFN, k], FR[F_BUF, k], FR[F_UARG, k]
-            fo = FR[F_OFF, k] + lo - pos
-            j = SH[SH_N, ns]
+            fp_, fb, fu = FR[F_PFN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
+            fo = FR[F_OFF, ix(k)] + lo - pos
+            j = SH[SH_N, ix(ns)]
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, j, fp_, fo, hi - lo, fb, fu)
-            SH[SH_N, ns] = j + 1
+            SH[SH_N, ix(ns)] = j + 1
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, hi - lo, fu, 1)
             refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, hi - lo, fb, fu, 1)
         pos += fl
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
     inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
-    SK[S_ALIVE, new] = 1
-    SK[S_SH, new] = ns
-    SK[S_CLONED, new] = 0
+    SK[S_ALIVE, ix(new)] = 1
+    SK[S_SH, ix(new)] = ns
+    SK[S_CLONED, ix(new)] = 0
     return True
 
 
@@ -857,28 +864,29 @@ def expand_head(S, cpu, skb):
     """pskb_expand_head(), skb_unclone(): a private head; a shared shared info is copied, frag refs and
     all (Replay.expand_head)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0:
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 0:
         return False
-    slot = SK[S_SH, skb]
-    if SH[SH_DATAREF, slot] > 1:  # skb_cloned(): frags are shared, so the new head refs them all
+    slot = SK[S_SH, ix(skb)]
+    if SH[SH_DATAREF, ix(slot)] > 1:  # skb_cloned(): frags are shared, so the new head refs them all
         mf = Q[Q_MAX_FRAGS]
         ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
-        n_old = SH[SH_N, slot]
+        n_old = SH[SH_N, ix(slot)]
         for i in range(n_old):
             k = slot * mf + i
-            fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+            x = ix(k)
+            fp_, fo, fl, fb, fu = FR[F_PFN, x], FR[F_OFF, x], FR[F_LEN, x], FR[F_BUF, x], FR[F_UARG, x]
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, i, fp_, fo, fl, fb, fu)
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, 1)
             refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, 1)
-        SH[SH_N, ns] = n_old
+        SH[SH_N, ix(ns)] = n_old
         if per_shinfo(Q):
             owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ns, 1)
         if Q[Q_OWNER_MODE] == OWNER_SKB:
             owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)  # this skb's ref moves over
         inherit_uarg(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ns)
         dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1, cpu, EXPAND_HEAD, led)
-        SK[S_SH, skb] = ns
-    SK[S_CLONED, skb] = 0
+        SK[S_SH, ix(skb)] = ns
+    SK[S_CLONED, ix(skb)] = 0
     return True
 
 
@@ -887,34 +895,34 @@ def coalesce(S, cpu, dst, src):
     """skb_try_coalesce(), skb_gro_receive(): ``src``'s frags are appended to ``dst`` (Replay.coalesce)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     n_skb = Q[Q_N_SKB]
-    if dst < 0 or dst >= n_skb or SK[S_ALIVE, dst] == 0 or src < 0 or src >= n_skb or SK[S_ALIVE, src] == 0 \
+    if dst < 0 or dst >= n_skb or SK[S_ALIVE, ix(dst)] == 0 or src < 0 or src >= n_skb or SK[S_ALIVE, ix(src)] == 0 \
             or dst == src:
         return False
     mf = Q[Q_MAX_FRAGS]
-    ds = SK[S_SH, dst]
-    ss = SK[S_SH, src]
-    if SH[SH_DATAREF, ds] != 1 or SH[SH_UARG, ds] >= 0 or SH[SH_UARG, ss] >= 0:
+    ds = SK[S_SH, ix(dst)]
+    ss = SK[S_SH, ix(src)]
+    if SH[SH_DATAREF, ix(ds)] != 1 or SH[SH_UARG, ix(ds)] >= 0 or SH[SH_UARG, ix(ss)] >= 0:
         return False  # skb_try_coalesce refuses cloned targets and zerocopy skbs
-    if SH[SH_N, ds] + SH[SH_N, ss] > mf:
+    if SH[SH_N, ix(ds)] + SH[SH_N, ix(ss)] > mf:
         return False
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, -1)
-    n_d = SH[SH_N, ds]
-    n_s = SH[SH_N, ss]
-    shared = SH[SH_DATAREF, ss] > 1  # from is cloned: the copies need their own references
+    n_d = SH[SH_N, ix(ds)]
+    n_s = SH[SH_N, ix(ss)]
+    shared = SH[SH_DATAREF, ix(ss)] > 1  # from is cloned: the copies need their own references
     if not shared:  # frags (and their references) move; from is left empty
         if per_shinfo(Q):
             owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ss, -1)
     for i in range(n_s):
         k = ss * mf + i
-        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        fp_, fo, fl, fb, fu = FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
         set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, n_d + i, fp_, fo, fl, fb, fu)
         if shared:
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, 1)
             refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, 1)
-    SH[SH_N, ds] = n_d + n_s
+    SH[SH_N, ix(ds)] = n_d + n_s
     if not shared:
-        SH[SH_N, ss] = 0
+        SH[SH_N, ix(ss)] = 0
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, ds, 1)
     return True
@@ -924,19 +932,19 @@ def coalesce(S, cpu, dst, src):
 def pull(S, cpu, skb, ln):
     """__pskb_trim_head(): the first ``ln`` bytes of the frags go (Replay.pull)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0:
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 0:
         return False
-    slot = SK[S_SH, skb]
-    if SH[SH_DATAREF, slot] != 1 or ln <= 0 or ln > total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+    slot = SK[S_SH, ix(skb)]
+    if SH[SH_DATAREF, ix(slot)] != 1 or ln <= 0 or ln > total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
         return False
     mf = Q[Q_MAX_FRAGS]
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
     eat = ln
     kk = 0
-    for i in range(SH[SH_N, slot]):
+    for i in range(SH[SH_N, ix(slot)]):
         k = slot * mf + i
-        fp_, fo, fl, fb, fu = FR[F_PFN, k], FR[F_OFF, k], FR[F_LEN, k], FR[F_BUF, k], FR[F_UARG, k]
+        fp_, fo, fl, fb, fu = FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
         if fl <= eat:
             eat -= fl
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
@@ -952,7 +960,7 @@ def pull(S, cpu, skb, ln):
         else:
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
             kk += 1
-    SH[SH_N, slot] = kk
+    SH[SH_N, ix(slot)] = kk
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, 1)
     return True
@@ -964,7 +972,7 @@ def zc_complete(S, cpu, uarg):
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
     if uarg < 0 or uarg >= Q[Q_N_UARG]:
         return False
-    if UA[U_PTRS, uarg] > 0:
+    if UA[U_PTRS, ix(uarg)] > 0:
         led[EARLY_COMPLETE] += 1
     return True
 
@@ -974,7 +982,7 @@ def free(S, cpu, skb, flags, other, atomics):
     """kfree_skb(): dataref drops; the last user releases the frags (skb_release_data); with ``flags`` a received
     skb the reader handed to skb_attempt_defer_free() (Replay.free, Replay.defer)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, skb] == 0:
+    if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 0:
         return False
     if flags != 0:
         deferred = (flags & FREE_DEFERRED) != 0
@@ -988,9 +996,9 @@ def free(S, cpu, skb, flags, other, atomics):
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, by, DEFER_ATOMICS, FREE, led)
         if (flags & FREE_FLUSH) != 0:  # the flush, on the allocating CPU
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, line, cpu, DEFER_ATOMICS, FREE, led)
-    slot = SK[S_SH, skb]
-    SK[S_ALIVE, skb] = 0
-    if SH[SH_DATAREF, slot] > 1:  # skb_data_unref(): shared, so only dataref drops
+    slot = SK[S_SH, ix(skb)]
+    SK[S_ALIVE, ix(skb)] = 0
+    if SH[SH_DATAREF, ix(slot)] > 1:  # skb_data_unref(): shared, so only dataref drops
         dataref(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1, cpu, FREE, led)
         if Q[Q_OWNER_MODE] == OWNER_SKB:
             owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
@@ -1008,19 +1016,19 @@ def pipe_release(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, lo, hi, cpu, led):
     pages = Q[Q_PAGE_MODE] != PAGE_NONE
     h, units, hit = -1, 0, False
     for q in range(lo, hi):
-        if PG[PIPE, q] == 0:
+        if PG[PIPE, ix(q)] == 0:
             continue
-        PG[PIPE, q] = 0
-        BF[B_PIPE, buf] -= 1
+        PG[PIPE, ix(q)] = 0
+        BF[B_PIPE, ix(buf)] -= 1
         if binding:
-            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, head[q], cpu, PAGE_ATOMICS, BUF_RELEASE, led)
-            if PG[PINNED, q] == 0 and free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
+            atomic(PG, BF, UA, SH, FR, LN, PR, MISC, head[ix(q)], cpu, PAGE_ATOMICS, BUF_RELEASE, led)
+            if PG[PINNED, ix(q)] == 0 and free_page(PG, BF, UA, SH, FR, LN, PR, MISC, q, led):
                 hit = True
         elif pages:
-            if head[q] != h and units:
+            if head[ix(q)] != h and units:
                 change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -units, cpu, BUF_RELEASE, False, led)
                 units = 0
-            h = head[q]
+            h = head[ix(q)]
             units += 1
     if units:
         change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, h, -units, cpu, BUF_RELEASE, False, led)
@@ -1033,53 +1041,53 @@ def buf_release(S, cpu, buf, frags, pfn):
     """The buffer's holder lets go; page_frag memory: ``frags`` users page_frag_free() theirs; pipe memory: with
     ``frags`` > 0 the pipe buffers of pages [pfn, pfn + frags) only (Replay.buf_release)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if buf < 0 or buf >= Q[Q_N_BUF] or BF[B_EXISTS, buf] == 0:
+    if buf < 0 or buf >= Q[Q_N_BUF] or BF[B_EXISTS, ix(buf)] == 0:
         return False
-    if BF[B_KIND, buf] == MEM_PAGE_FRAG and frags > 0:
+    if BF[B_KIND, ix(buf)] == MEM_PAGE_FRAG and frags > 0:
         return frag_free(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, frags, cpu, led)
-    if BF[B_HOLDER, buf] == 0:
+    if BF[B_HOLDER, ix(buf)] == 0:
         return False
-    bk = BF[B_KIND, buf]
-    lo = BF[B_PFN, buf]
-    hi = lo + BF[B_PAGES, buf]
+    bk = BF[B_KIND, ix(buf)]
+    lo = BF[B_PFN, ix(buf)]
+    hi = lo + BF[B_PAGES, ix(buf)]
     if bk == MEM_PIPE and frags > 0:
         if pfn < lo or pfn + frags > hi:
             return False
         for q in range(pfn, pfn + frags):
-            if PG[PIPE, q] == 0:
+            if PG[PIPE, ix(q)] == 0:
                 return False
         pipe_release(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, pfn, pfn + frags, cpu, led)
-        if BF[B_PIPE, buf] > 0:
+        if BF[B_PIPE, ix(buf)] > 0:
             return True
     elif bk == MEM_PIPE:
         pipe_release(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, lo, hi, cpu, led)
-    BF[B_HOLDER, buf] = 0
-    fp = BF[B_FP, buf]
+    BF[B_HOLDER, ix(buf)] = 0
+    fp = BF[B_FP, ix(buf)]
     count = LN[COUNT]
     if Q[Q_OWNER_MODE] == OWNER_BINDING:
         unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_O_BASE] + buf, cpu, BUF_RELEASE, led)
         free_range(PG, BF, UA, SH, FR, LN, PR, MISC, lo, hi, True, led)
     elif bk == MEM_PAGE_FRAG:  # the page is used up: page_ref_sub_and_test(pagecnt_bias)
-        nr = BF[B_BIAS, buf]
-        BF[B_BIAS, buf] = 0
+        nr = BF[B_BIAS, ix(buf)]
+        BF[B_BIAS, ix(buf)] = 0
         if nr:
-            cur = count[lo]
+            cur = count[ix(lo)]
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, lo, cpu, PAGE_ATOMICS, BUF_RELEASE, led)
-            count[lo] = max(cur - nr, 0)
+            count[ix(lo)] = max(cur - nr, 0)
             if cur < nr:
                 led[BAD_REFS] += 1
             if cur - nr == 0:
                 dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, lo, cpu, BUF_RELEASE, led)
     elif bk == MEM_POOL_PAGE or bk == MEM_POOL_FRAG:  # page_pool_drain_frag(): give back the unused bias
-        nr = BF[B_BIAS, buf]
-        BF[B_BIAS, buf] = 0
+        nr = BF[B_BIAS, ix(buf)]
+        BF[B_BIAS, ix(buf)] = 0
         if nr:
-            cur = count[lo]
+            cur = count[ix(lo)]
             if cur == nr:
                 led[PP_READS] += 1
             else:
                 atomic(PG, BF, UA, SH, FR, LN, PR, MISC, lo, cpu, PP_ATOMICS, BUF_RELEASE, led)
-            count[lo] = max(cur - nr, 0)
+            count[ix(lo)] = max(cur - nr, 0)
             if cur < nr:
                 led[BAD_REFS] += 1
             if cur - nr == 0:
@@ -1100,7 +1108,7 @@ def uarg_flags_ok(BF, Q, flags, buf):
     """UARG_* flags only, and a buffer that exists when UARG_DEVMEM names one."""
     if (flags & ~UARG_FLAGS) != 0:
         return False
-    return (flags & UARG_DEVMEM) == 0 or (0 <= buf < Q[Q_N_BUF] and BF[B_EXISTS, buf] == 1)
+    return (flags & UARG_DEVMEM) == 0 or (0 <= buf < Q[Q_N_BUF] and BF[B_EXISTS, ix(buf)] == 1)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
@@ -1118,20 +1126,20 @@ def uarg_get(S, cpu, uarg, flags, buf):
         return False
     line = Q[Q_U_BASE] + uarg
     x = Q[Q_X_BASE]
-    new = UA[U_ACTIVE, uarg] == 0
+    new = UA[U_ACTIVE, ix(uarg)] == 0
     if new:  # sock_omalloc()
         atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_OMEM, cpu, NOTIF_ATOMICS, UARG_GET, led)
-        UA[U_ACCT, uarg] = 0
+        UA[U_ACCT, ix(uarg)] = 0
     if (flags & UARG_ACCOUNT) != 0:  # mm_account_pinned_pages(); get_uid() on the first accounting
         atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_LOCKED_VM, cpu, CMPXCHG_ATOMICS, UARG_GET, led)
-        if UA[U_ACCT, uarg] == 0:
+        if UA[U_ACCT, ix(uarg)] == 0:
             atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_COUNT, cpu, NOTIF_ATOMICS, UARG_GET, led)
-            UA[U_ACCT, uarg] = 1
+            UA[U_ACCT, ix(uarg)] = 1
     if new:  # sk_zckey, refcount_set(1), sock_hold()
         atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_ZCKEY, cpu, NOTIF_ATOMICS, UARG_GET, led)
-        UA[U_ACTIVE, uarg] = 1
-        LN[COUNT, line] = 1
-        LN[LAST_CPU, line] = cpu
+        UA[U_ACTIVE, ix(uarg)] = 1
+        LN[COUNT, ix(line)] = 1
+        LN[LAST_CPU, ix(line)] = cpu
         atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, UARG_GET, led)
     else:
         change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, 1, cpu, UARG_GET, False, led)
@@ -1144,7 +1152,7 @@ def uarg_get(S, cpu, uarg, flags, buf):
 def uarg_put(S, cpu, uarg, flags, buf):
     """... and drops it when it returns (net_zcopy_put()), then the binding (Replay.uarg_put)."""
     Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led = S
-    if uarg < 0 or uarg >= Q[Q_N_UARG] or UA[U_ACTIVE, uarg] == 0 or not uarg_flags_ok(BF, Q, flags, buf):
+    if uarg < 0 or uarg >= Q[Q_N_UARG] or UA[U_ACTIVE, ix(uarg)] == 0 or not uarg_flags_ok(BF, Q, flags, buf):
         return False
     change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, Q[Q_U_BASE] + uarg, -1, cpu, UARG_PUT, False, led)
     if (flags & UARG_DEVMEM) != 0:
@@ -1166,14 +1174,14 @@ def apply(PG, BF, UA, SH, FR, LN, PR, MISC, Q, cpu, op, led):
     nt = MISC[M_NT]
     for sign in (1, -1):
         for t in range(nt):
-            line = touched[t]
-            units = acc[line]
+            line = touched[ix(t)]
+            units = acc[ix(line)]
             if units * sign > 0:
                 change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
     for t in range(nt):
-        line = touched[t]
-        acc[line] = 0
-        mark[line] = 0
+        line = touched[ix(t)]
+        acc[ix(line)] = 0
+        mark[ix(line)] = 0
     MISC[M_NT] = 0
 
 
@@ -1220,25 +1228,25 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
     """
     S = (Q, PG, BF, UA, SK, SH, FR, LN, PR, MISC, led)
     for e in range(op_.shape[0]):
-        op = np.int64(op_[e])
-        cpu = np.int64(cpu_[e])
-        skb = np.int64(skb_[e])
-        other = np.int64(other_[e])
-        buf = np.int64(buf_[e])
-        ln = np.int64(len_[e])
+        op = np.int64(op_[ix(e)])
+        cpu = np.int64(cpu_[ix(e)])
+        skb = np.int64(skb_[ix(e)])
+        other = np.int64(other_[ix(e)])
+        buf = np.int64(buf_[ix(e)])
+        ln = np.int64(len_[ix(e)])
         led[EVENTS] += 1
         if op == ALLOC:
-            ok = alloc(S, cpu, buf, np.int64(pfn_[e]), ln, np.int64(off_[e]), np.int64(kind_[e]))
+            ok = alloc(S, cpu, buf, np.int64(pfn_[ix(e)]), ln, np.int64(off_[ix(e)]), np.int64(kind_[ix(e)]))
         elif op == SKB_ALLOC:
             ok = skb_alloc(S, cpu, skb)
         elif op == ATTACH:
-            ok = attach(S, cpu, skb, buf, np.int64(pfn_[e]), np.int64(off_[e]), ln, other)
+            ok = attach(S, cpu, skb, buf, np.int64(pfn_[ix(e)]), np.int64(off_[ix(e)]), ln, other)
         elif op == CLONE:
             ok = clone(S, cpu, skb, other)
         elif op == SPLIT:
             ok = split(S, cpu, skb, other, ln)
         elif op == SEGMENT:
-            ok = segment(S, cpu, skb, other, np.int64(off_[e]), ln)
+            ok = segment(S, cpu, skb, other, np.int64(off_[ix(e)]), ln)
         elif op == EXPAND_HEAD:
             ok = expand_head(S, cpu, skb)
         elif op == COALESCE:
@@ -1248,13 +1256,13 @@ def _replay(op_, kind_, cpu_, skb_, other_, buf_, pfn_, off_, len_, Q, PG, BF, U
         elif op == ZC_COMPLETE:
             ok = zc_complete(S, cpu, other)
         elif op == FREE:
-            ok = free(S, cpu, skb, np.int64(kind_[e]), other, ln)
+            ok = free(S, cpu, skb, np.int64(kind_[ix(e)]), other, ln)
         elif op == BUF_RELEASE:
-            ok = buf_release(S, cpu, buf, ln, np.int64(pfn_[e]))
+            ok = buf_release(S, cpu, buf, ln, np.int64(pfn_[ix(e)]))
         elif op == UARG_GET:
-            ok = uarg_get(S, cpu, other, np.int64(kind_[e]), buf)
+            ok = uarg_get(S, cpu, other, np.int64(kind_[ix(e)]), buf)
         elif op == UARG_PUT:
-            ok = uarg_put(S, cpu, other, np.int64(kind_[e]), buf)
+            ok = uarg_put(S, cpu, other, np.int64(kind_[ix(e)]), buf)
         elif op == GROW:
             ok = grow(S, cpu, skb, buf, ln, other)
         else:
