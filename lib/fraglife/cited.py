@@ -1,0 +1,203 @@
+"""What a real NIC pays per buffer in DMA mapping and IOMMU work: cited figures, not measured here.
+
+veth is not a NIC: it maps nothing for DMA and programs no IOMMU, so the probes of this book see
+none of that work. This module loads the published figures of ``data/cited/dma_iommu.csv``
+(provenance in ``data/cited/README.md``), each with its value, unit, what it measures, the
+hardware and kernel, the source (lore Message-ID, commit or paper) and where in the source, and
+sets them beside a chapter's own per-frag numbers. Every figure is labelled :data:`LABEL`.
+
+It sits at the bottom of the package with the model: it imports only :mod:`fraglife.paths`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from fraglife import paths
+
+LABEL = "cited, not measured here"
+PATH = paths.DATA / "cited" / "dma_iommu.csv"
+FIELDS = ("id", "kind", "value", "value_high", "unit", "buffer_bytes", "measures", "iommu_mode",
+          "hardware", "kernel", "source", "where")
+#: map, unmap: time per operation on one buffer; throughput: what the IOMMU does to a whole workload
+KINDS = ("map", "unmap", "throughput")
+REQUIRED = ("id", "kind", "value", "unit", "measures", "hardware", "source", "where")
+#: The size-resolved unmap times (one platform, one benchmark), interpolated between their sizes.
+UNMAP_CURVE = "smmu_unmap_"
+#: A map and an unmap of one buffer on one platform, the same run.
+MAP_PAIR = ("bench_map_8p", "bench_unmap_8p")
+
+#: When a buffer is mapped for DMA, per design (source: file and function, or lore).
+DESIGN = (
+    ("a frag sent by a NIC today", "mapped per frag when the driver queues the skb (skb_frag_dma_map() maps "
+     "the frag's page) and unmapped after transmission: \"A typical TX transmission for NIC would be like: "
+     "map -> TX -> unmap since the socket buffers come from OS\"",
+     "include/linux/skbuff.h skb_frag_dma_map() (still page-based after dma_map_phys() came in 6.17); "
+     "the quote: Barry Song, the dma_map_benchmark commit adding a transmission delay, read at "
+     "http://106.75.45.236:3000/UbiquitousOS/OpenCloudOS-Kernel/src/commit/"
+     "a426017ed5932141da4f09a35ed562bc845fa281/tools/testing/selftests/dma"),
+    ("a page_pool page (receive)", "mapped once when the pool allocates it and kept while it is recycled: "
+     "\"This mapping is kept for lifetime of page, until leaving pool\"; unmapped when it leaves the pool",
+     "net/core/page_pool.c page_pool_dma_map(), page_pool_return_netmem() (torvalds/linux at 039f248a6cc1); "
+     "the rationale: \"it moves the DMA map/unmap cost to setup time\" (J. D. Brouer, \"XDP: Make RX "
+     "packet-pages writable\", iovisor-dev, 2016)"),
+    ("a devmem dma-buf (binding)", "mapped once when it is bound (dma_buf_map_attachment_unlocked()); each "
+     "net_iov's DMA address is the chunk's base plus its index; unmapped at the binding's last put",
+     "net/core/devmem.c net_devmem_bind_dmabuf(), net_devmem_get_dma_addr(), "
+     "__net_devmem_dmabuf_binding_free() (torvalds/linux at 03e96b8c11d1)"),
+)
+
+
+def _row_error(path: Path, line: int, field: str, value: str, allowed: str) -> ValueError:
+    return ValueError(f"{path.name} line {line}: {field} = {value!r} is not allowed: {allowed}")
+
+
+def _number(path: Path, line: int, field: str, text: str, required: bool) -> float:
+    if not text.strip():
+        if required:
+            raise _row_error(path, line, field, text, "expected a number")
+        return math.nan
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not math.isfinite(v) or v < 0:
+        raise _row_error(path, line, field, text, "expected a finite number >= 0")
+    return v
+
+
+def load(path: Path = PATH) -> pd.DataFrame:
+    """Every cited row, checked: each has its fields, a known kind, a number, a unit and a source."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if tuple(reader.fieldnames or ()) != FIELDS:
+            raise ValueError(f"{path.name}: columns {reader.fieldnames} are not allowed: expected {list(FIELDS)}")
+        rows = []
+        for line, r in enumerate(reader, start=2):
+            for field in REQUIRED:
+                if not (r.get(field) or "").strip():
+                    raise _row_error(path, line, field, r.get(field) or "", "every row needs one")
+            if r["kind"] not in KINDS:
+                raise _row_error(path, line, "kind", r["kind"], f"expected one of {', '.join(KINDS)}")
+            row = dict(r)
+            row["value"] = _number(path, line, "value", r["value"], True)
+            row["value_high"] = _number(path, line, "value_high", r["value_high"], False)
+            row["buffer_bytes"] = _number(path, line, "buffer_bytes", r["buffer_bytes"], False)
+            if row["value_high"] < row["value"]:
+                raise _row_error(path, line, "value_high", r["value_high"], f"expected >= value {r['value']}")
+            rows.append(row)
+    df = pd.DataFrame(rows, columns=list(FIELDS))
+    dup = df.id[df.id.duplicated()]
+    if len(dup):
+        raise ValueError(f"{path.name}: id = {dup.iloc[0]!r} is not allowed twice")
+    return df
+
+
+@lru_cache(maxsize=1)
+def figures() -> pd.DataFrame:
+    """The cited rows of :data:`PATH` (loaded once)."""
+    return load()
+
+
+def figure(fid: str) -> dict:
+    """One cited row by id."""
+    df = figures()
+    hit = df[df.id == fid]
+    if hit.empty:
+        raise ValueError(f"figure = {fid!r} is not allowed: expected one of {', '.join(df.id)}")
+    return hit.iloc[0].to_dict()
+
+
+def sig(x: float) -> str:
+    """Three significant figures, without an exponent (5e+03 -> 5,000)."""
+    return f"{float(f'{x:.3g}'):,.10g}"
+
+
+def value_text(row: dict) -> str:
+    """A row's value as its source gives it: a number or a range, with its unit."""
+    lo, hi = row["value"], row["value_high"]
+    num = f"{lo:g}" if math.isnan(hi) else f"{lo:g}-{hi:g}"
+    return f"{num} {row['unit']}"
+
+
+def _show(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    return pd.DataFrame({what: df.measures, "figure": [value_text(r) for r in df.to_dict("records")],
+                         "IOMMU": df.iommu_mode, "hardware": df.hardware, "source": df.source,
+                         "evidence": LABEL})
+
+
+def operations() -> pd.DataFrame:
+    """The per-operation figures (map and unmap of one buffer), as the chapters show them."""
+    df = figures()
+    return _show(df[df.kind.isin(("map", "unmap"))], "operation")
+
+
+def throughput() -> pd.DataFrame:
+    """What the IOMMU does to whole workloads (strict against lazy against none), as the chapters show them."""
+    df = figures()
+    return _show(df[df.kind == "throughput"], "what was measured")
+
+
+def design() -> pd.DataFrame:
+    """When a buffer is mapped for DMA, per design, with the source of each statement."""
+    return pd.DataFrame(list(DESIGN), columns=["buffer", "mapped", "source"])
+
+
+def unmap_us(nbytes: float) -> float:
+    """The cited unmap time (us) of one buffer of ``nbytes``: linear between the sizes measured; NaN outside
+    them (never extrapolated)."""
+    df = figures()
+    curve = df[df.id.str.startswith(UNMAP_CURVE)].sort_values("buffer_bytes")
+    x, y = curve.buffer_bytes.to_numpy(float), curve.value.to_numpy(float)
+    if not (x[0] <= nbytes <= x[-1]):
+        return math.nan
+    return float(pd.Series(y, index=x).reindex(sorted({*x, float(nbytes)})).interpolate("index")[float(nbytes)])
+
+
+def map_unmap_us() -> float:
+    """A map plus an unmap of one buffer, both from one run of one platform (us)."""
+    return sum(figure(f)["value"] for f in MAP_PAIR)
+
+
+def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, book_what: str) -> pd.DataFrame:
+    """The book's own per-frag cost beside what mapping each frag for DMA would cost on a real NIC.
+
+    ``frags_per_mib`` frags of ``frag_bytes`` (mean) carry a MiB; the book prices its frag lifetime work at
+    ``book_ns_per_mib`` (``book_what`` says which). Each cited row charges one mapping per frag, as a NIC's
+    transmit path does (:data:`DESIGN`); the ratio says how many times the book's own number that is."""
+    if not (frags_per_mib > 0 and frag_bytes > 0):
+        raise ValueError(f"frags_per_mib = {frags_per_mib!r}, frag_bytes = {frag_bytes!r} are not allowed: "
+                         "expected numbers > 0")
+    pair = [figure(f) for f in MAP_PAIR]
+    rows = [("the book: " + book_what, book_ns_per_mib / frags_per_mib, "modelled here at this machine's "
+             "measured unit costs")]
+    smmu = figure(f"{UNMAP_CURVE}4k")
+    rows.append((f"unmap of a {frag_bytes / 1024:.3g} KiB frag, Arm SMMU (between the sizes measured)",
+                 1000 * unmap_us(frag_bytes), f"{LABEL}: {smmu['source']}"))
+    rows.append(("map + unmap of one 8-page buffer per frag, dma_map_benchmark", 1000 * map_unmap_us(),
+                 f"{LABEL}: {pair[0]['source']}"))
+    book = book_ns_per_mib
+    return pd.DataFrame([{"cost": what, "ns per frag": ns, "ns per MiB": ns * frags_per_mib,
+                          "x the book's": ns * frags_per_mib / book if book > 0 else math.nan,
+                          "evidence": src} for what, ns, src in rows])
+
+
+def remark(t: pd.DataFrame, frags_per_mib: float) -> str:
+    """Two sentences from :func:`per_frag`'s table: the mapping cost per MiB against the book's number."""
+    book, cited = t.iloc[0], t.iloc[1:].dropna(subset=["ns per frag"])
+    if cited.empty:
+        return ("No cited per-operation figure covers frags of this size, so this chapter gives no DMA cost "
+                "for them.")
+    lo, hi = cited["ns per MiB"].min(), cited["ns per MiB"].max()
+    xlo, xhi = cited["x the book's"].min(), cited["x the book's"].max()
+    return (f"Mapping each of the {sig(frags_per_mib)} frags of a MiB for DMA and unmapping it would cost "
+            f"{sig(lo / 1000)} to {sig(hi / 1000)} us per MiB on the cited platforms ({LABEL}), "
+            f"{sig(xlo)} to {sig(xhi)} times the {sig(book['ns per MiB'])} ns per MiB this book prices for "
+            "the frags' lifetime. A page_pool page is mapped once for its life in the pool and a devmem "
+            "dma-buf once when bound, so a page_pool driver's receive path and devmem pay a mapping per "
+            "buffer's life, not per frag.")

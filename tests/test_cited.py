@@ -1,0 +1,114 @@
+"""The cited DMA and IOMMU figures: every row sourced and in units, sizes never extrapolated."""
+
+import csv
+import math
+
+import pytest
+
+from fraglife import cited
+
+
+def test_every_row_has_a_source_a_unit_and_a_number():
+    df = cited.figures()
+    assert len(df) > 0
+    for r in df.to_dict("records"):
+        for field in cited.REQUIRED:
+            assert str(r[field]).strip(), f"{r['id']}: no {field}"
+        assert r["kind"] in cited.KINDS
+        assert math.isfinite(r["value"]) and r["value"] >= 0
+        assert math.isnan(r["value_high"]) or r["value_high"] >= r["value"]
+        # a source names where it can be found: a Message-ID, a commit, a DOI or an address
+        assert any(k in r["source"] for k in ("<", "commit", "DOI", "http")), r["id"]
+
+
+def test_operations_are_times_per_operation_and_throughputs_are_not():
+    df = cited.figures()
+    ops = df[df.kind.isin(("map", "unmap"))]
+    assert set(ops.unit) <= {"us per map", "us per unmap"}
+    assert not df[df.kind == "throughput"].unit.str.startswith("us per").any()
+    shown = cited.operations()
+    assert len(shown) == len(ops) and (shown.evidence == cited.LABEL).all()
+    assert len(cited.throughput()) == (df.kind == "throughput").sum()
+
+
+def test_unmap_times_are_interpolated_between_measured_sizes_only():
+    df = cited.figures()
+    curve = df[df.id.str.startswith(cited.UNMAP_CURVE)].sort_values("buffer_bytes")
+    for b, v in zip(curve.buffer_bytes, curve.value):
+        assert cited.unmap_us(b) == pytest.approx(v)
+    lo, hi = curve.buffer_bytes.min(), curve.buffer_bytes.max()
+    assert math.isnan(cited.unmap_us(lo - 1)) and math.isnan(cited.unmap_us(hi + 1))
+    mid = (curve.buffer_bytes.iloc[0] + curve.buffer_bytes.iloc[1]) / 2
+    assert curve.value.iloc[0] < cited.unmap_us(mid) < curve.value.iloc[1]
+
+
+def test_per_frag_sets_each_cited_mapping_beside_the_book():
+    t = cited.per_frag(4096, 256, 10_000.0, "today's refs")
+    assert t["cost"].iloc[0].startswith("the book")
+    assert t["ns per MiB"].iloc[0] == pytest.approx(10_000.0)
+    assert t["ns per frag"].iloc[1] == pytest.approx(1000 * cited.unmap_us(4096))
+    assert t["ns per frag"].iloc[2] == pytest.approx(1000 * cited.map_unmap_us())
+    assert (t["x the book's"] == t["ns per MiB"] / 10_000.0).all()
+    assert t.evidence.iloc[1:].str.startswith(cited.LABEL).all()
+    text = cited.remark(t, 256)
+    assert cited.sig(t["ns per MiB"].iloc[1:].min() / 1000) in text and cited.LABEL in text
+
+
+def test_a_frag_outside_the_measured_sizes_gets_no_unmap_time():
+    t = cited.per_frag(512, 2048, 10_000.0, "refs")
+    assert math.isnan(t["ns per frag"].iloc[1])
+    assert "0.512" not in cited.remark(t, 2048)
+
+
+@pytest.mark.parametrize("frag_bytes, frags", [(0, 256), (4096, 0), (-1, 256), (4096, float("nan"))])
+def test_per_frag_refuses_bad_inputs(frag_bytes, frags):
+    with pytest.raises(ValueError, match="not allowed"):
+        cited.per_frag(frag_bytes, frags, 1.0, "refs")
+
+
+def test_unknown_figure_is_refused_with_the_ids_allowed():
+    with pytest.raises(ValueError, match="figure = 'nope' is not allowed"):
+        cited.figure("nope")
+
+
+def test_design_statements_carry_sources():
+    d = cited.design()
+    assert len(d) == len(cited.DESIGN) and d.source.str.len().gt(20).all()
+    assert d.buffer.str.contains("page_pool").any() and d.buffer.str.contains("devmem").any()
+
+
+def _write(tmp_path, change):
+    rows = list(csv.DictReader(open(cited.PATH, newline="")))
+    change(rows[0])
+    path = tmp_path / "dma_iommu.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cited.FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("source", "", "source = '' is not allowed"),
+    ("unit", " ", "unit = ' ' is not allowed"),
+    ("value", "-3", "value = '-3' is not allowed"),
+    ("value", "fast", "value = 'fast' is not allowed"),
+    ("kind", "latency", "kind = 'latency' is not allowed"),
+    ("value_high", "0.5", "value_high = '0.5' is not allowed"),
+])
+def test_a_bad_row_is_refused_in_one_line_naming_field_and_value(tmp_path, field, value, message):
+    path = _write(tmp_path, lambda r: r.__setitem__(field, value))
+    with pytest.raises(ValueError) as e:
+        cited.load(path)
+    assert message in str(e.value) and "line 2" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_repeated_id_is_refused(tmp_path):
+    rows = list(csv.DictReader(open(cited.PATH, newline="")))
+    path = tmp_path / "dma_iommu.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cited.FIELDS)
+        w.writeheader()
+        w.writerows([rows[0], rows[0]])
+    with pytest.raises(ValueError, match="not allowed twice"):
+        cited.load(path)
