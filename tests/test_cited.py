@@ -50,14 +50,27 @@ def test_per_frag_sets_each_cited_mapping_beside_the_book():
     assert t["ns per frag"].iloc[2] == pytest.approx(1000 * cited.map_unmap_us())
     assert (t["x the book's"] == t["ns per MiB"] / 10_000.0).all()
     assert t.evidence.iloc[1:].str.startswith(cited.LABEL).all()
-    text = cited.remark(t, 256)
+    text = cited.remark(t)
     assert cited.sig(t["ns per MiB"].iloc[1:].min() / 1000) in text and cited.LABEL in text
 
 
-def test_a_frag_outside_the_measured_sizes_gets_no_unmap_time():
-    t = cited.per_frag(512, 2048, 10_000.0, "refs")
-    assert math.isnan(t["ns per frag"].iloc[1])
-    assert "0.512" not in cited.remark(t, 2048)
+def test_a_frag_maps_whole_granules_and_outside_the_measured_sizes_gets_no_unmap_time():
+    small = cited.per_frag(512, 2048, 10_000.0, "refs")
+    assert small["ns per frag"].iloc[1] == pytest.approx(1000 * cited.unmap_us(cited.GRANULE))
+    big = cited.per_frag(100 * 1024, 10.24, 10_000.0, "refs")
+    assert math.isnan(big["ns per frag"].iloc[1]) and not math.isnan(big["ns per frag"].iloc[2])
+    assert "to" not in cited.remark(big).split(" us per MiB")[0].split("would cost ")[1]
+
+
+def test_per_message_is_per_frag_at_one_frag_per_message():
+    t = cited.per_message([64, 4096, 65536], [1, 1, 2], [300.0, 900.0, 5000.0], "copy")
+    assert list(t["message bytes"]) == [64, 4096, 65536]
+    assert t["unmap, Arm SMMU: ns"].iloc[1] == pytest.approx(1000 * cited.unmap_us(4096))
+    assert t["unmap, Arm SMMU: ns"].iloc[2] == pytest.approx(2000 * cited.unmap_us(32768))
+    assert t["map + unmap, 8-page buffer: ns"].iloc[0] == pytest.approx(1000 * cited.map_unmap_us())
+    assert t["map + unmap, 8-page buffer: ns"].iloc[2] == pytest.approx(2000 * cited.map_unmap_us())
+    text = cited.message_remark(t)
+    assert "64 B" in text and "65,536 B" in text and cited.LABEL in text
 
 
 @pytest.mark.parametrize("frag_bytes, frags", [(0, 256), (4096, 0), (-1, 256), (4096, float("nan"))])

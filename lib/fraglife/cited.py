@@ -32,6 +32,12 @@ UNMAP_CURVE = "smmu_unmap_"
 #: A map and an unmap of one buffer on one platform, the same run.
 MAP_PAIR = ("bench_map_8p", "bench_unmap_8p")
 
+#: The IOVA granule a mapping is rounded up to (the IOMMU's page; 4 KiB on x86 and 4K-granule Arm SMMUs):
+#: drivers/iommu/dma-iommu.c __iommu_dma_map() and __iommu_dma_unmap(), "size = iova_align(iovad, size +
+#: iova_off)" (torvalds/linux at 4f6b838c378a). The same unmap syncs the IOTLB at once in strict mode
+#: (iommu_iotlb_sync()) and queues the IOVA for a batched flush in lazy mode (cookie->fq_domain).
+GRANULE = 4096
+
 #: When a buffer is mapped for DMA, per design (source: file and function, or lore).
 DESIGN = (
     ("a frag sent by a NIC today", "mapped per frag when the driver queues the skb (skb_frag_dma_map() maps "
@@ -118,6 +124,12 @@ def sig(x: float) -> str:
     return f"{float(f'{x:.3g}'):,.10g}"
 
 
+def span(values) -> str:
+    """The least and most of ``values`` as "a to b" (one number when they agree to three figures)."""
+    lo, hi = sig(min(values)), sig(max(values))
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
 def value_text(row: dict) -> str:
     """A row's value as its source gives it: a number or a range, with its unit."""
     lo, hi = row["value"], row["value_high"]
@@ -169,7 +181,9 @@ def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, bo
 
     ``frags_per_mib`` frags of ``frag_bytes`` (mean) carry a MiB; the book prices its frag lifetime work at
     ``book_ns_per_mib`` (``book_what`` says which). Each cited row charges one mapping per frag, as a NIC's
-    transmit path does (:data:`DESIGN`); the ratio says how many times the book's own number that is."""
+    transmit path does (:data:`DESIGN`); the ratio says how many times the book's own number that is. A
+    mapping covers whole IOVA granules (:data:`GRANULE`), so the mean frag is priced at its size rounded up
+    to whole granules: a lower bound, since a frag that crosses a page boundary maps one granule more."""
     if not (frags_per_mib > 0 and frag_bytes > 0):
         raise ValueError(f"frags_per_mib = {frags_per_mib!r}, frag_bytes = {frag_bytes!r} are not allowed: "
                          "expected numbers > 0")
@@ -177,8 +191,9 @@ def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, bo
     rows = [("the book: " + book_what, book_ns_per_mib / frags_per_mib, "modelled here at this machine's "
              "measured unit costs")]
     smmu = figure(f"{UNMAP_CURVE}4k")
-    rows.append((f"unmap of a {frag_bytes / 1024:.3g} KiB frag, Arm SMMU (between the sizes measured)",
-                 1000 * unmap_us(frag_bytes), f"{LABEL}: {smmu['source']}"))
+    mapped = GRANULE * math.ceil(frag_bytes / GRANULE)
+    rows.append((f"unmap of a {sig(frag_bytes / 1024)} KiB frag ({sig(mapped / 1024)} KiB of IOVA "
+                 "granules), Arm SMMU", 1000 * unmap_us(mapped), f"{LABEL}: {smmu['source']}"))
     rows.append(("map + unmap of one 8-page buffer per frag, dma_map_benchmark", 1000 * map_unmap_us(),
                  f"{LABEL}: {pair[0]['source']}"))
     book = book_ns_per_mib
@@ -187,17 +202,49 @@ def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, bo
                           "evidence": src} for what, ns, src in rows])
 
 
-def remark(t: pd.DataFrame, frags_per_mib: float) -> str:
+def remark(t: pd.DataFrame) -> str:
     """Two sentences from :func:`per_frag`'s table: the mapping cost per MiB against the book's number."""
     book, cited = t.iloc[0], t.iloc[1:].dropna(subset=["ns per frag"])
+    frags_per_mib = book["ns per MiB"] / book["ns per frag"]
     if cited.empty:
         return ("No cited per-operation figure covers frags of this size, so this chapter gives no DMA cost "
                 "for them.")
-    lo, hi = cited["ns per MiB"].min(), cited["ns per MiB"].max()
-    xlo, xhi = cited["x the book's"].min(), cited["x the book's"].max()
+    us, times = cited["ns per MiB"] / 1000, cited["x the book's"]
     return (f"Mapping each of the {sig(frags_per_mib)} frags of a MiB for DMA and unmapping it would cost "
-            f"{sig(lo / 1000)} to {sig(hi / 1000)} us per MiB on the cited platforms ({LABEL}), "
-            f"{sig(xlo)} to {sig(xhi)} times the {sig(book['ns per MiB'])} ns per MiB this book prices for "
+            f"{span(us)} us per MiB on the cited platforms ({LABEL}), "
+            f"{span(times)} times the {sig(book['ns per MiB'])} ns per MiB this book prices for "
             "the frags' lifetime. A page_pool page is mapped once for its life in the pool and a devmem "
             "dma-buf once when bound, so a page_pool driver's receive path and devmem pay a mapping per "
             "buffer's life, not per frag.")
+
+
+def per_message(sizes, frags_per_message, ns_per_message, book_what: str) -> pd.DataFrame:
+    """Per message size: the book's cost of one message beside mapping its frags for DMA (cited), one mapping
+    per frag (:func:`per_frag` at the message's frags, of equal size)."""
+    rows = []
+    for size, frags, ns in zip(sizes, frags_per_message, ns_per_message):
+        t = per_frag(size / frags, frags * (1 << 20) / size, ns * (1 << 20) / size, book_what)
+        unmap, pair = frags * t["ns per frag"].iloc[1], frags * t["ns per frag"].iloc[2]
+        rows.append({"message bytes": int(size), "frags": frags, "the book: ns per message": ns,
+                     "unmap, Arm SMMU: ns": unmap, "map + unmap, 8-page buffer: ns": pair,
+                     "x the book's": span(t["x the book's"].iloc[1:].dropna()),
+                     "evidence": f"{LABEL}: {figure(UNMAP_CURVE + '4k')['source']}; {figure(MAP_PAIR[0])['source']}"})
+    return pd.DataFrame(rows)
+
+
+def message_remark(t: pd.DataFrame) -> str:
+    """Two sentences from :func:`per_message`'s table: the smallest and largest message."""
+    small, large = t.iloc[0], t.iloc[-1]
+    cols = ["unmap, Arm SMMU: ns", "map + unmap, 8-page buffer: ns"]
+    ratios = t[cols].div(t["the book: ns per message"], axis=0).stack().dropna()
+    times = span(ratios)
+
+    def cited_ns(r):
+        return span([v for v in (r["unmap, Arm SMMU: ns"], r["map + unmap, 8-page buffer: ns"])
+                     if not math.isnan(v)])
+    return (f"On a real NIC each message's frags would also be mapped for DMA and unmapped: "
+            f"{cited_ns(small)} ns for {small['message bytes']} B, {cited_ns(large)} ns for "
+            f"{large['message bytes']:,} B on the cited platforms ({LABEL}), against "
+            f"{sig(small['the book: ns per message'])} and {sig(large['the book: ns per message'])} ns per "
+            f"message this chapter prices for TCP's copy path: {times} times its own cost over the "
+            "sizes shown.")
