@@ -124,6 +124,11 @@ def sig(x: float) -> str:
     return f"{float(f'{x:.3g}'):,.10g}"
 
 
+def three(x: float) -> float:
+    """``x`` to three significant figures (NaN stays NaN): how the chapters show cited comparisons."""
+    return float(f"{x:.3g}") if math.isfinite(x) else x
+
+
 def span(values) -> str:
     """The least and most of ``values`` as "a to b" (one number when they agree to three figures)."""
     lo, hi = sig(min(values)), sig(max(values))
@@ -197,8 +202,8 @@ def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, bo
     rows.append(("map + unmap of one 8-page buffer per frag, dma_map_benchmark", 1000 * map_unmap_us(),
                  f"{LABEL}: {pair[0]['source']}"))
     book = book_ns_per_mib
-    return pd.DataFrame([{"cost": what, "ns per frag": ns, "ns per MiB": ns * frags_per_mib,
-                          "x the book's": ns * frags_per_mib / book if book > 0 else math.nan,
+    return pd.DataFrame([{"cost": what, "ns per frag": three(ns), "ns per MiB": three(ns * frags_per_mib),
+                          "x the book's": three(ns * frags_per_mib / book) if book > 0 else math.nan,
                           "evidence": src} for what, ns, src in rows])
 
 
@@ -225,10 +230,9 @@ def per_message(sizes, frags_per_message, ns_per_message, book_what: str) -> pd.
     for size, frags, ns in zip(sizes, frags_per_message, ns_per_message):
         t = per_frag(size / frags, frags * (1 << 20) / size, ns * (1 << 20) / size, book_what)
         unmap, pair = frags * t["ns per frag"].iloc[1], frags * t["ns per frag"].iloc[2]
-        rows.append({"message bytes": int(size), "frags": frags, "the book: ns per message": ns,
-                     "unmap, Arm SMMU: ns": unmap, "map + unmap, 8-page buffer: ns": pair,
-                     "x the book's": span(t["x the book's"].iloc[1:].dropna()),
-                     "evidence": f"{LABEL}: {figure(UNMAP_CURVE + '4k')['source']}; {figure(MAP_PAIR[0])['source']}"})
+        rows.append({"message bytes": int(size), "frags": three(frags), "the book: ns per message": three(ns),
+                     "unmap, Arm SMMU: ns": three(unmap), "map + unmap, 8-page buffer: ns": three(pair),
+                     "x the book's": span(t["x the book's"].iloc[1:].dropna()), "evidence": LABEL})
     return pd.DataFrame(rows)
 
 
@@ -247,4 +251,5 @@ def message_remark(t: pd.DataFrame) -> str:
             f"{large['message bytes']:,} B on the cited platforms ({LABEL}), against "
             f"{sig(small['the book: ns per message'])} and {sig(large['the book: ns per message'])} ns per "
             f"message this chapter prices for TCP's copy path: {times} times its own cost over the "
-            "sizes shown.")
+            f"sizes shown. Sources: {figure(UNMAP_CURVE + '4k')['source']} (unmap); "
+            f"{figure(MAP_PAIR[0])['source']} (map + unmap).")
