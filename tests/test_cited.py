@@ -125,3 +125,18 @@ def test_a_repeated_id_is_refused(tmp_path):
         w.writerows([rows[0], rows[0]])
     with pytest.raises(ValueError, match="not allowed twice"):
         cited.load(path)
+
+
+@pytest.mark.parametrize("once", ["page_pool", "devmem"])
+def test_memory_mapped_once_pays_no_mapping_per_frag(once):
+    t = cited.per_frag(4096, 256, 10_000.0, "refs", mapped_once=once)
+    last = t.iloc[-1]
+    assert last["cost"].startswith("this run's frags") and last["ns per frag"] == 0
+    assert last["evidence"] == cited.MAPPED_ONCE[once][2]
+    text = cited.remark(t)
+    assert "pay no mapping per frag" in text and cited.sig(t["ns per MiB"].iloc[1] / 1000) in text
+
+
+def test_mapped_once_names_a_known_design():
+    with pytest.raises(ValueError, match="mapped_once = 'iommu' is not allowed"):
+        cited.per_frag(4096, 256, 1.0, "refs", mapped_once="iommu")

@@ -43,16 +43,17 @@ DESIGN = (
     ("a frag sent by a NIC today", "mapped per frag when the driver queues the skb (skb_frag_dma_map() maps "
      "the frag's page) and unmapped after transmission: \"A typical TX transmission for NIC would be like: "
      "map -> TX -> unmap since the socket buffers come from OS\"",
-     "include/linux/skbuff.h skb_frag_dma_map() (still page-based after dma_map_phys() came in 6.17); "
+     "include/linux/skbuff.h skb_frag_dma_map(), which still maps pages although dma_map_phys() exists "
+     "(Leon Romanovsky, commit f7326196a781, Sep 2025); "
      "the quote: Barry Song, the dma_map_benchmark commit adding a transmission delay, read at "
      "http://106.75.45.236:3000/UbiquitousOS/OpenCloudOS-Kernel/src/commit/"
      "a426017ed5932141da4f09a35ed562bc845fa281/tools/testing/selftests/dma"),
-    ("a page_pool page (receive)", "mapped once when the pool allocates it and kept while it is recycled: "
+    ("a page_pool page on receive", "mapped once when the pool allocates it and kept while it is recycled: "
      "\"This mapping is kept for lifetime of page, until leaving pool\"; unmapped when it leaves the pool",
      "net/core/page_pool.c page_pool_dma_map(), page_pool_return_netmem() (torvalds/linux at 039f248a6cc1); "
      "the rationale: \"it moves the DMA map/unmap cost to setup time\" (J. D. Brouer, \"XDP: Make RX "
      "packet-pages writable\", iovisor-dev, 2016)"),
-    ("a devmem dma-buf (binding)", "mapped once when it is bound (dma_buf_map_attachment_unlocked()); each "
+    ("a devmem dma-buf", "mapped once when it is bound (dma_buf_map_attachment_unlocked()); each "
      "net_iov's DMA address is the chunk's base plus its index; unmapped at the binding's last put",
      "net/core/devmem.c net_devmem_bind_dmabuf(), net_devmem_get_dma_addr(), "
      "__net_devmem_dmabuf_binding_free() (torvalds/linux at 03e96b8c11d1)"),
@@ -181,14 +182,23 @@ def map_unmap_us() -> float:
     return sum(figure(f)["value"] for f in MAP_PAIR)
 
 
-def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, book_what: str) -> pd.DataFrame:
+#: Memory a NIC maps once rather than per frag, by :data:`DESIGN` row: what the run's frags come from.
+MAPPED_ONCE = {"page_pool": DESIGN[1], "devmem": DESIGN[2]}
+
+
+def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, book_what: str,
+             mapped_once: str = "") -> pd.DataFrame:
     """The book's own per-frag cost beside what mapping each frag for DMA would cost on a real NIC.
 
     ``frags_per_mib`` frags of ``frag_bytes`` (mean) carry a MiB; the book prices its frag lifetime work at
     ``book_ns_per_mib`` (``book_what`` says which). Each cited row charges one mapping per frag, as a NIC's
     transmit path does (:data:`DESIGN`); the ratio says how many times the book's own number that is. A
     mapping covers whole IOVA granules (:data:`GRANULE`), so the mean frag is priced at its size rounded up
-    to whole granules: a lower bound, since a frag that crosses a page boundary maps one granule more."""
+    to whole granules: a lower bound, since a frag that crosses a page boundary maps one granule more.
+    ``mapped_once`` ("page_pool", "devmem"): the frags' memory is mapped once, not per frag
+    (:data:`MAPPED_ONCE`); a last row says so, at no cost per frag."""
+    if mapped_once and mapped_once not in MAPPED_ONCE:
+        raise ValueError(f"mapped_once = {mapped_once!r} is not allowed: expected one of {', '.join(MAPPED_ONCE)}")
     if not (frags_per_mib > 0 and frag_bytes > 0):
         raise ValueError(f"frags_per_mib = {frags_per_mib!r}, frag_bytes = {frag_bytes!r} are not allowed: "
                          "expected numbers > 0")
@@ -201,6 +211,9 @@ def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, bo
                  "granules), Arm SMMU", 1000 * unmap_us(mapped), f"{LABEL}: {smmu['source']}"))
     rows.append(("map + unmap of one 8-page buffer per frag, dma_map_benchmark", 1000 * map_unmap_us(),
                  f"{LABEL}: {pair[0]['source']}"))
+    if mapped_once:
+        buf, how, src = MAPPED_ONCE[mapped_once]
+        rows.append((f"this run's frags: {buf}, {how.split(':')[0].split(';')[0].split(' (')[0]}", 0.0, src))
     book = book_ns_per_mib
     return pd.DataFrame([{"cost": what, "ns per frag": three(ns), "ns per MiB": three(ns * frags_per_mib),
                           "x the book's": three(ns * frags_per_mib / book) if book > 0 else math.nan,
@@ -209,15 +222,22 @@ def per_frag(frag_bytes: float, frags_per_mib: float, book_ns_per_mib: float, bo
 
 def remark(t: pd.DataFrame) -> str:
     """Two sentences from :func:`per_frag`'s table: the mapping cost per MiB against the book's number."""
-    book, cited = t.iloc[0], t.iloc[1:].dropna(subset=["ns per frag"])
+    once = t[t["cost"].str.startswith("this run's frags")]
+    book, cited = t.iloc[0], t.iloc[1:].drop(once.index).dropna(subset=["ns per frag"])
     frags_per_mib = book["ns per MiB"] / book["ns per frag"]
     if cited.empty:
         return ("No cited per-operation figure covers frags of this size, so this chapter gives no DMA cost "
                 "for them.")
-    us, times = cited["ns per MiB"] / 1000, cited["x the book's"]
+    us, times = span(cited["ns per MiB"] / 1000), span(cited["x the book's"])
+    if len(once):
+        return (f"This run's frags come from memory a NIC maps once ({once['cost'].iloc[0].split(': ', 1)[1]}), "
+                f"so they pay no mapping per frag; mapped and unmapped per frag, as a NIC's transmit path maps "
+                f"page frags, its {sig(frags_per_mib)} frags per MiB would cost {us} "
+                f"us per MiB on the cited platforms ({LABEL}), {times} times the "
+                f"{sig(book['ns per MiB'])} ns per MiB this book prices for their lifetime.")
     return (f"Mapping each of the {sig(frags_per_mib)} frags of a MiB for DMA and unmapping it would cost "
-            f"{span(us)} us per MiB on the cited platforms ({LABEL}), "
-            f"{span(times)} times the {sig(book['ns per MiB'])} ns per MiB this book prices for "
+            f"{us} us per MiB on the cited platforms ({LABEL}), "
+            f"{times} times the {sig(book['ns per MiB'])} ns per MiB this book prices for "
             "the frags' lifetime. A page_pool page is mapped once for its life in the pool and a devmem "
             "dma-buf once when bound, so a page_pool driver's receive path and devmem pay a mapping per "
             "buffer's life, not per frag.")

@@ -363,7 +363,8 @@ def kernel_rules(release: str, chapter: str, lts: str | None = None) -> pd.DataF
 
 
 # ---------------------------------------------------------------- what a real NIC adds (cited)
-def dma_per_frag(trace: Any, nbytes: int, book_ns_per_mib: float, book_what: str) -> pd.DataFrame:
+def dma_per_frag(trace: Any, nbytes: int, book_ns_per_mib: float, book_what: str,
+                 mapped_once: str = "") -> pd.DataFrame:
     """What mapping each frag of ``trace`` for DMA would cost on a real NIC (cited: veth maps nothing),
     beside the frag lifetime work the chapter prices at ``book_ns_per_mib`` (:func:`fraglife.cited.per_frag`).
     Frags are the trace's attaches; a frag's bytes are its attach's and what later grew into it."""
@@ -371,4 +372,4 @@ def dma_per_frag(trace: Any, nbytes: int, book_ns_per_mib: float, book_what: str
     grown = trace[trace["op"] == T.GROW]["len"].sum()
     frags_per_mib = len(att) / (nbytes / (1 << 20))
     return cited.per_frag(float((att["len"].sum() + grown) / len(att)), frags_per_mib, book_ns_per_mib,
-                          book_what)
+                          book_what, mapped_once)

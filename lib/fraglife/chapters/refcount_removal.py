@@ -463,6 +463,10 @@ def rx_rows(result, release_of=None) -> pd.DataFrame:
     return compare.table([rows])
 
 
+#: Workloads whose frag memory a NIC maps once, not per frag (:data:`fraglife.cited.MAPPED_ONCE`).
+MAPPED_ONCE = {"rx_gro": "page_pool", "devmem_send": "devmem"}
+
+
 class Results(compare.Compares):
     """Chapter 01's analyses for one parameter set, each computed once on first use."""
 
@@ -620,7 +624,8 @@ class Results(compare.Compares):
         beside today's frag lifetime work priced here."""
         today = replays.lifetime_cost(self.runs, self.P.workload, replays.TODAY, self.units, self.P.line_gbit)
         return kit.dma_per_frag(self.trace, self.runs.nbytes, today["ns_per_mib"],
-                                f"today's frag lifetime work, {self.P.workload}")
+                                f"today's frag lifetime work, {self.P.workload}",
+                                MAPPED_ONCE.get(self.P.workload, ""))
 
     @cached_property
     def tx_costs(self) -> dict[str, pd.DataFrame]:
