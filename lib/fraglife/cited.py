@@ -32,10 +32,12 @@ UNMAP_CURVE = "smmu_unmap_"
 #: A map and an unmap of one buffer on one platform, the same run.
 MAP_PAIR = ("bench_map_8p", "bench_unmap_8p")
 
-#: The IOVA granule a mapping is rounded up to (the IOMMU's page; 4 KiB on x86 and 4K-granule Arm SMMUs):
-#: drivers/iommu/dma-iommu.c __iommu_dma_map() and __iommu_dma_unmap(), "size = iova_align(iovad, size +
-#: iova_off)" (torvalds/linux at 4f6b838c378a). The same unmap syncs the IOTLB at once in strict mode
-#: (iommu_iotlb_sync()) and queues the IOVA for a batched flush in lazy mode (cookie->fq_domain).
+#: The IOVA granule a mapping is rounded up to: drivers/iommu/dma-iommu.c __iommu_dma_map() and
+#: __iommu_dma_unmap(), "size = iova_align(iovad, size + iova_off)" (torvalds/linux at 010e85f9e47c, the version
+#: read; the same line in the later patches read). That unmap syncs the IOTLB at once in strict mode
+#: ("if (!cookie->fq_domain) iommu_tlb_sync(...)") and queues the IOVA for a batched flush otherwise
+#: (iommu_dma_free_iova(), "non-strict mode"). The granule is the domain's smallest IOMMU page; this module takes
+#: 4 KiB, the smallest buffer the cited unmap times measure.
 GRANULE = 4096
 
 #: When a buffer is mapped for DMA, per design (source: file and function, or lore).
