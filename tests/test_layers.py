@@ -21,7 +21,8 @@ The layers (see fraglife.chapters and README "Layout"):
   module (the registry's ``chapters/NAME.py``) imports another: what two chapters
   need is in the model or in the chapters' shared modules (``kit``, ``compare``);
 * ``claims`` and ``params`` import no chapter (the registry imports them); nor do ``build`` (a build's id,
-  record and shared unit costs) and ``answers`` (the answers table), which chapters import.
+  record and shared unit costs) and ``answers`` (the answers table), which chapters import;
+* ``cited`` (published DMA and IOMMU figures) imports only ``paths``.
 
 Two more rules keep the modules readable one at a time: no module uses another
 module's underscore names (``from x import _y``, ``x._y``; a package's underscore
@@ -56,6 +57,8 @@ RULES = (
     # a build's record and the answers sit at the claims' level: chapters import them, they import no chapter
     ("fraglife.build", ("fraglife.chapters", "fraglife.views", "fraglife.sweep", "fraglife.publish",
                         "fraglife.runner", "fraglife.cli", "fraglife.bench", "fraglife.answers", "fraglife.reply"), ()),
+    # cited figures sit at the bottom with the model: they know only where the data lives
+    ("fraglife.cited", ("fraglife",), ("fraglife.cited", "fraglife.paths")),
     ("fraglife.answers", ("fraglife.chapters", "fraglife.views", "fraglife.sweep", "fraglife.publish",
                           "fraglife.runner", "fraglife.cli", "fraglife.bench", "fraglife.reply"), ()),
 )

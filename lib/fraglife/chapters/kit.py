@@ -35,8 +35,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
-from .. import build, probes
-from ..model import costs
+from .. import build, cited, probes
+from ..model import costs, trace as T
 from ..model.workloads import WORKLOADS
 from ..params import Param, ParamError, Params
 
@@ -360,3 +360,16 @@ def kernel_rules(release: str, chapter: str, lts: str | None = None) -> pd.DataF
         rows.append({"rule": r.name, "changed in": r.changed_in, kernel_label(release): how(release),
                      kernel_label(lts): how(lts), "source": f"before: {r.cite_before}; after: {r.cite_after}"})
     return pd.DataFrame(rows).set_index("rule") if rows else pd.DataFrame(columns=["rule"]).set_index("rule")
+
+
+# ---------------------------------------------------------------- what a real NIC adds (cited)
+def dma_per_frag(trace: Any, nbytes: int, book_ns_per_mib: float, book_what: str,
+                 mapped_once: str = "") -> pd.DataFrame:
+    """What mapping each frag of ``trace`` for DMA would cost on a real NIC (cited: veth maps nothing),
+    beside the frag lifetime work the chapter prices at ``book_ns_per_mib`` (:func:`fraglife.cited.per_frag`).
+    Frags are the trace's attaches; a frag's bytes are its attach's and what later grew into it."""
+    att = trace[trace["op"] == T.ATTACH]
+    grown = trace[trace["op"] == T.GROW]["len"].sum()
+    frags_per_mib = len(att) / (nbytes / (1 << 20))
+    return cited.per_frag(float((att["len"].sum() + grown) / len(att)), frags_per_mib, book_ns_per_mib,
+                          book_what, mapped_once)

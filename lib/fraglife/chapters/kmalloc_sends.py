@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import answers
+from .. import answers, cited
 from ..claims import Claim
 from ..model import copypath, costs, engine, kernels, trace as T, workloads
 from ..model.costs import SLAB_CURVE, slab_ns  # noqa: F401  (the cited SLUB curve, where this chapter reads it)
@@ -492,6 +492,14 @@ class Results:
         return costs_over(self.table, self.memcpy, self.units, self.P.rate_gbit, self.P.latency_us, SIZES)
 
     @cached_property
+    def dma(self) -> pd.DataFrame:
+        """Per message size of the copy path's table: TCP's copy path priced here, each message pushed, beside
+        mapping its frags for DMA on a real NIC (cited: veth maps nothing)."""
+        frags = self.copy_path[self.copy_path.tails == "pushed"].set_index("bytes").frags
+        c = self.per_size[self.per_size.design == TCP_COPY].set_index("bytes").total.reindex(frags.index)
+        return cited.per_message(frags.index, frags, c, "TCP's copy path")
+
+    @cached_property
     def crossover_grid(self) -> pd.DataFrame:
         """The crossover size at each latency of the grid, at the run's rate (and at the run's latency)."""
         lat = kit.with_run(LATENCIES_US, self.P.latency_us)
@@ -912,3 +920,8 @@ CLAIMS = (
 #: The claims the conference talk shows (fraglife talk).
 TALK_CLAIMS = ("the_copy_path_follows_the_kernel", "slab_memory_is_refused_today",
                "copying_64_bytes_beats_the_destructor", "the_destructor_beats_copying_16k")
+
+
+def dma_remark(R: Results) -> str:
+    """What mapping each message's frag for DMA would add on a real NIC, against this chapter's price (cited)."""
+    return cited.message_remark(R.dma)

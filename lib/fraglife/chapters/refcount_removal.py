@@ -16,7 +16,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import answers
+from .. import answers, cited
 from ..claims import Claim
 from ..model import costs, engine, kernels, replays, trace as T, workloads
 from ..model.ledger import Ledger
@@ -463,6 +463,10 @@ def rx_rows(result, release_of=None) -> pd.DataFrame:
     return compare.table([rows])
 
 
+#: Workloads whose frag memory a NIC maps once, not per frag (:data:`fraglife.cited.MAPPED_ONCE`).
+MAPPED_ONCE = {"rx_gro": "page_pool", "devmem_send": "devmem"}
+
+
 class Results(compare.Compares):
     """Chapter 01's analyses for one parameter set, each computed once on first use."""
 
@@ -613,6 +617,15 @@ class Results(compare.Compares):
     @cached_property
     def unit_table(self) -> pd.DataFrame:
         return pd.DataFrame(self.units.rows())
+
+    @cached_property
+    def dma(self) -> pd.DataFrame:
+        """What a real NIC adds per frag of the run's workload: mapping each for DMA (cited: veth maps nothing),
+        beside today's frag lifetime work priced here."""
+        today = replays.lifetime_cost(self.runs, self.P.workload, replays.TODAY, self.units, self.P.line_gbit)
+        return kit.dma_per_frag(self.trace, self.runs.nbytes, today["ns_per_mib"],
+                                f"today's frag lifetime work, {self.P.workload}",
+                                MAPPED_ONCE.get(self.P.workload, ""))
 
     @cached_property
     def tx_costs(self) -> dict[str, pd.DataFrame]:
@@ -896,6 +909,11 @@ def kernels_remark(R: Results) -> str:
     names = kit.words(f"`{n}` ({c})" for n, c in zip(rules["rule"], rules["changed in"]))
     return (f"Rules that differ between {a} and {b} for this chapter: {names}. "
             + ("What moves: " + "; ".join(dict.fromkeys(moved)) + "." if moved else "No number moves."))
+
+
+def dma_remark(R: Results) -> str:
+    """What mapping the run's frags for DMA would add on a real NIC, against this chapter's own price (cited)."""
+    return cited.remark(R.dma)
 
 
 def rx_compare_remark(R: Results) -> str:

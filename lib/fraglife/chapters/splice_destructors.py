@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import answers
+from .. import answers, cited
 from ..claims import Claim
 from ..model import costs, engine, kernels, pipe, trace as T, workloads
 from ..model.ledger import Ledger
@@ -491,6 +491,14 @@ class Results(compare.Compares):
         return t.rename(columns={"core_share": f"% of a core at {self.P.line_gbit} Gbit/s"}).round(1)
 
     @cached_property
+    def dma(self) -> pd.DataFrame:
+        """What a real NIC adds per frag of the run's splice: mapping each for DMA (cited: veth maps nothing),
+        beside today's rule priced here."""
+        tr, _st = workloads.generate_with_stats("splice_send", **self.cfg)
+        today = float(self.rules.set_index("rule").loc["today", "ns_per_mib"])
+        return kit.dma_per_frag(tr, self.P.bytes_sent, today, f"today's rule, {self.P.source}")
+
+    @cached_property
     def sources(self) -> pd.DataFrame:
         """The same for each source at realistic sizes: splice and vmsplice through a 64 KiB pipe (the
         default) and a 1 MiB one (pipe-max-size), sendfile through its task's 16-slot pipe."""
@@ -871,3 +879,8 @@ CLAIMS = (
 #: The claims the conference talk shows (fraglife talk).
 TALK_CLAIMS = ("destructor_releases_after_the_network", "owner_saves_from_two_pages_per_sendmsg",
                "holding_the_slots_caps_the_rate", "vmsplice_data_changes_in_flight")
+
+
+def dma_remark(R: Results) -> str:
+    """What mapping the splice's frags for DMA would add on a real NIC, against this chapter's price (cited)."""
+    return cited.remark(R.dma)
