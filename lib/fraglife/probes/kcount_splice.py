@@ -26,7 +26,8 @@ Two sets of transfers:
   :data:`fraglife.probes.kcount.GRID_RCVBUF`): the window never limits the sender, so what is left to
   timing is only whether a sendmsg's tail is still unsent when the next one starts, which
   ``tail_unsent`` records. This is the grid a model of the splice path is checked against; the two
-  ``runs`` show what the window adds.
+  ``runs`` show what the window adds. A quick run measures only :data:`LIVE_GRID` of it and takes the
+  rest from the recording (each transfer's ``source`` says which; ``grid_live`` lists the live ones).
 """
 
 from __future__ import annotations
@@ -61,6 +62,21 @@ def grid_settings(quick: bool) -> list[tuple[str, dict]]:
             for c in SIZES for mtu in MTUS for tso in (True, False)]
 
 
+#: The grid settings a quick live run measures: the chapter's defaults (256 KiB splice calls at MTU 1500, TSO on
+#: and off). The rest of a quick run's grid is the recording's, each such transfer marked ``"source":
+#: "recorded"`` with its date; a full run (``quick=False``, what a recording is) measures every setting.
+LIVE_GRID = ("splice_256k_mtu1500_tso_on", "splice_256k_mtu1500_tso_off")
+
+
+def _recorded_grid() -> tuple[dict[str, dict], str | None]:
+    from ._core import load_recording  # the probes' registry imports this module: import it when measuring
+
+    rec = load_recording(NAME)
+    if rec.source != "recorded":
+        return {}, None
+    return {r["name"]: r for r in rec.data.get("grid", [])}, rec.recorded_at
+
+
 def measure(quick: bool = False) -> dict:
     kcount.check_root()
     try:
@@ -68,8 +84,15 @@ def measure(quick: bool = False) -> dict:
     except (OSError, TimeoutError) as e:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
     runs = [kcount.least_disturbed(name, kw) for name, kw in _runs(quick)]
-    grid = [kcount.least_disturbed(name, kw) for name, kw in grid_settings(quick)]
-    return measured(runs=runs, grid=grid, tracepoints=kcount.tracepoint_table(events), tracefs=how, quick=quick)
+    recorded, recorded_at = _recorded_grid() if quick else ({}, None)
+    grid = []
+    for name, kw in grid_settings(quick):
+        if name in recorded and name not in LIVE_GRID:
+            grid.append({**recorded[name], "source": "recorded", "recorded_at": recorded_at})
+        else:
+            grid.append(kcount.least_disturbed(name, kw))
+    return measured(runs=runs, grid=grid, tracepoints=kcount.tracepoint_table(events), tracefs=how, quick=quick,
+                    grid_live=[g["name"] for g in grid if g.get("source") != "recorded"])
 
 
 def summarize(data: dict) -> list[str]:
