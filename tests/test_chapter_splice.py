@@ -130,12 +130,13 @@ def test_sources_that_take_the_same_share_a_bar(recorded):
 
 
 def test_a_quick_live_run_measures_the_defaults_and_records_the_rest_of_the_grid(monkeypatch):
-    """kcount_splice's quick run: the default settings live, the rest of the grid from the recording, marked so;
-    the chapter's comparison still covers the whole grid, each row measured as its transfer was, and the live
-    settings are set beside the recording's counts and the model."""
+    """kcount_splice's quick run: the default settings live, the rest of the grid from the recording in its place,
+    marked so; the chapter's comparison still covers the whole grid, each row measured as its transfer was, and
+    the live settings are set beside the recording's counts and the model."""
+    import contextlib
     import copy
 
-    from fraglife.probes import ProbeResult, kcount, kcount_splice as ks, load_recording
+    from fraglife.probes import _core, kcount, kcount_splice as ks, load_recording
 
     rec = load_recording("kcount_splice")
     by_name = {r["name"]: r for r in rec.data["grid"]}
@@ -149,17 +150,23 @@ def test_a_quick_live_run_measures_the_defaults_and_records_the_rest_of_the_grid
     monkeypatch.setattr(kcount, "available", lambda: ({}, "test"))
     monkeypatch.setattr(kcount, "tracepoint_table", lambda events: [])
     monkeypatch.setattr(kcount, "least_disturbed", fake_transfer)
-    data = ks.measure(quick=True)
+    monkeypatch.setattr(_core, "machine_lock", contextlib.nullcontext)
+    monkeypatch.setattr(_core._cleanup, "sweep", lambda: None)
+    r = _core.measure_live("kcount_splice", quick=True)
+    data = r.data
     assert measured == [n for n, _ in ks._runs(True)] + list(ks.LIVE_GRID)
     assert [g["name"] for g in data["grid"]] == [n for n, _ in ks.grid_settings(True)]
     assert data["grid_live"] == list(ks.LIVE_GRID)
-    assert {g["name"] for g in data["grid"] if g.get("source") == "recorded"} == set(by_name) - set(ks.LIVE_GRID)
-    assert all(g["recorded_at"] == rec.recorded_at for g in data["grid"] if g.get("source") == "recorded")
+    left = set(by_name) - set(ks.LIVE_GRID)
+    assert {g["name"] for g in data["grid"] if g.get("source") == "recorded"} == left
+    assert set(r.partial) == {f"grid.{n}" for n in left}
+    assert all(g["recorded_at"] == rec.recorded_at and g["bytes"] == by_name[g["name"]]["bytes"]
+               for g in data["grid"] if g.get("source") == "recorded")
     measured.clear()
     assert [g["name"] for g in ks.measure(quick=False)["grid"]] == measured[2:]  # a full run measures every one
 
     R = ch.Results(_params())
-    R.__dict__["kernel"] = ProbeResult("kcount_splice", "live", data, rec.provenance)
+    R.__dict__["kernel"] = r
     t = R.comparison
     grid = t[t.quantity == "transmissions"]
     assert len(grid) == 20

@@ -352,6 +352,8 @@ def grid_rows(result, key: str = "grid", chapter: str = "model",
     reasons = reasons or grid_reason
     rows = []
     for run in result.data.get(key, []):
+        if run.get("source") == "unavailable":  # left out live and not in the recording either
+            continue
         run = {**run, "kernel": run.get("kernel") or result.kernel}
         mib = run["bytes"] / MiB
         model = grid_model(grid_inputs(run))

@@ -63,18 +63,11 @@ def grid_settings(quick: bool) -> list[tuple[str, dict]]:
 
 
 #: The grid settings a quick live run measures: the chapter's defaults (256 KiB splice calls at MTU 1500, TSO on
-#: and off). The rest of a quick run's grid is the recording's, each such transfer marked ``"source":
-#: "recorded"`` with its date; a full run (``quick=False``, what a recording is) measures every setting.
+#: and off). A quick run leaves the rest of the grid to the recording (named in ``_missing``: each such transfer
+#: then says ``"source": "recorded"``, its date and why); a full run (``quick=False``, what a recording is)
+#: measures every setting.
 LIVE_GRID = ("splice_256k_mtu1500_tso_on", "splice_256k_mtu1500_tso_off")
-
-
-def _recorded_grid() -> tuple[dict[str, dict], str | None]:
-    from ._core import load_recording  # the probes' registry imports this module: import it when measuring
-
-    rec = load_recording(NAME)
-    if rec.source != "recorded":
-        return {}, None
-    return {r["name"]: r for r in rec.data.get("grid", [])}, rec.recorded_at
+QUICK_REASON = "a quick run measures the grid's default settings only (kcount_splice.LIVE_GRID)"
 
 
 def measure(quick: bool = False) -> dict:
@@ -84,15 +77,15 @@ def measure(quick: bool = False) -> dict:
     except (OSError, TimeoutError) as e:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
     runs = [kcount.least_disturbed(name, kw) for name, kw in _runs(quick)]
-    recorded, recorded_at = _recorded_grid() if quick else ({}, None)
-    grid = []
+    grid, missing = [], {}
     for name, kw in grid_settings(quick):
-        if name in recorded and name not in LIVE_GRID:
-            grid.append({**recorded[name], "source": "recorded", "recorded_at": recorded_at})
+        if quick and name not in LIVE_GRID:
+            grid.append({"name": name})  # the recording's, in its place
+            missing[f"grid.{name}"] = QUICK_REASON
         else:
             grid.append(kcount.least_disturbed(name, kw))
-    return measured(runs=runs, grid=grid, tracepoints=kcount.tracepoint_table(events), tracefs=how, quick=quick,
-                    grid_live=[g["name"] for g in grid if g.get("source") != "recorded"])
+    return measured(missing, runs=runs, grid=grid, tracepoints=kcount.tracepoint_table(events), tracefs=how,
+                    quick=quick, grid_live=[g["name"] for g in grid if f"grid.{g['name']}" not in missing])
 
 
 def summarize(data: dict) -> list[str]:
