@@ -118,7 +118,10 @@ class ProbeResult:
         else:
             line = f"{self.name}: RECORDED result ({where}); not live here: {self.reason}"
         if self.partial:
-            parts = "; ".join(f"{k} recorded ({v})" for k, v in self.partial.items())
+            by_reason: dict[str, list[str]] = {}
+            for k, v in self.partial.items():  # one reason once, however many parts it left out
+                by_reason.setdefault(v, []).append(k)
+            parts = "; ".join(f"{', '.join(ks)} recorded ({v})" for v, ks in by_reason.items())
             line += f"; parts from the recording: {parts}"
         return line
 
