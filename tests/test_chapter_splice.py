@@ -127,3 +127,53 @@ def test_sources_that_take_the_same_share_a_bar(recorded):
     n = bars.groupby("rule").atomics_per_mib.nunique()
     assert n.to_dict() == bars.rule.value_counts().to_dict()  # the bars of a rule differ
     assert any(" = " in name for name in bars.source)
+
+
+def test_a_quick_live_run_measures_the_defaults_and_records_the_rest_of_the_grid(monkeypatch):
+    """kcount_splice's quick run: the default settings live, the rest of the grid from the recording in its place,
+    marked so; the chapter's comparison still covers the whole grid, each row measured as its transfer was, and
+    the live settings are set beside the recording's counts and the model."""
+    import contextlib
+    import copy
+
+    from fraglife.probes import _core, kcount, kcount_splice as ks, load_recording
+
+    rec = load_recording("kcount_splice")
+    by_name = {r["name"]: r for r in rec.data["grid"]}
+    measured = []
+
+    def fake_transfer(name, kw):
+        measured.append(name)
+        return copy.deepcopy(by_name.get(name) or rec.data["runs"][0])
+
+    monkeypatch.setattr(kcount, "check_root", lambda: None)
+    monkeypatch.setattr(kcount, "available", lambda: ({}, "test"))
+    monkeypatch.setattr(kcount, "tracepoint_table", lambda events: [])
+    monkeypatch.setattr(kcount, "least_disturbed", fake_transfer)
+    monkeypatch.setattr(_core, "machine_lock", contextlib.nullcontext)
+    monkeypatch.setattr(_core._cleanup, "sweep", lambda: None)
+    r = _core.measure_live("kcount_splice", quick=True)
+    data = r.data
+    assert measured == [n for n, _ in ks._runs(True)] + list(ks.LIVE_GRID)
+    assert [g["name"] for g in data["grid"]] == [n for n, _ in ks.grid_settings(True)]
+    assert data["grid_live"] == list(ks.LIVE_GRID)
+    left = set(by_name) - set(ks.LIVE_GRID)
+    assert {g["name"] for g in data["grid"] if g.get("source") == "recorded"} == left
+    assert set(r.partial) == {f"grid.{n}" for n in left}
+    assert all(g["recorded_at"] == rec.recorded_at and g["bytes"] == by_name[g["name"]]["bytes"]
+               for g in data["grid"] if g.get("source") == "recorded")
+    measured.clear()
+    assert [g["name"] for g in ks.measure(quick=False)["grid"]] == measured[2:]  # a full run measures every one
+
+    R = ch.Results(_params())
+    R.__dict__["kernel"] = r
+    t = R.comparison
+    grid = t[t.quantity == "transmissions"]
+    assert len(grid) == 20
+    assert set(grid[grid.transfer.isin(ks.LIVE_GRID)].measured) == {"live"}
+    assert set(grid[~grid.transfer.isin(ks.LIVE_GRID)].measured) == {"recorded"}
+    live = R.live_grid
+    assert set(live.transfer) == set(ks.LIVE_GRID)
+    assert (live["live / recorded"] == 1.0).all()  # the fake live transfers are the recorded ones
+    assert "measured `splice_256k_mtu1500_tso_on` and `splice_256k_mtu1500_tso_off` live" in ch.comparison_remark(R)
+    assert ch.live_grid_remark(ch.Results(_params())) == ""  # a recorded run: the whole grid is the recording

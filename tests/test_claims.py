@@ -108,6 +108,13 @@ def test_check_writes_the_record_and_fails_on_drift(tmp_path, monkeypatch):
         "evidence.two_is_even.r": 4}
 
 
+def test_per_point_claims_leave_the_rest_to_the_chapter_run():
+    cheap = Claim("cheap", "Cheap.", "holds", lambda r: (True, {}))
+    grid = Claim("over_a_grid", "Over a grid.", "holds", lambda r: (True, {}), per_point=False)
+    assert cheap.per_point and not grid.per_point
+    assert claims.per_point((cheap, grid)) == ((cheap,), ("over_a_grid",))
+
+
 def test_a_claim_is_declared_well():
     with pytest.raises(ValueError, match="expected 'always'"):
         Claim("x", "X.", "always", lambda r: (True, {}))

@@ -127,13 +127,31 @@ def test_small_sweep_on_two_workers(cluster, tmp_path):
     assert len(list((res.out / "points").glob("*.json"))) == 4
     manifest = json.loads(res.files["manifest"].read_text())
     assert manifest["status"] == "finished" and manifest["metric"] == res.metric == sweep.result_columns(df, SMALL)[0]
-    # the chapter's claims, checked on the same results at every point (library mode)
-    names = [c.name for c in ch.claims]
-    assert manifest["claims"] is True
-    assert (df["claims_total"] == len(names)).all() and (df["claims_ok"] == len(names)).all()
-    for name in names:
+    # the chapter's per-point claims, checked on the same results at every point (library mode); the rest
+    # (other workloads, grids, probes) are the chapter run's, named in the manifest and the summary
+    kept = [c.name for c in ch.claims if c.per_point]
+    left = [c.name for c in ch.claims if not c.per_point]
+    assert manifest["claims"] is True and manifest["claims_left_out"] == left == list(res.claims_left_out)
+    assert (df["claims_total"] == len(kept)).all() and (df["claims_ok"] == len(kept)).all()
+    for name in kept:
         assert df[f"claim.{name}"].all(), name
+    assert not any(f"claim.{name}" in df.columns for name in left)
+    assert "gso_costs_more_refs" in left and "left to the chapter run" in res.summary()
+
+
+def test_all_claims_at_every_point(cluster, tmp_path):
+    _, client = cluster
+    res = sweep.run_sweep("01", {"loss_rate": [0.0]}, out=tmp_path / "s", client=client, progress=False,
+                          claims="all")
+    ch = sweep.plan("01")[0]
+    df = res.table
+    assert res.failed == 0 and res.claims_left_out == ()
+    assert df["claims_total"].iloc[0] == df["claims_ok"].iloc[0] == len(ch.claims)
     assert "evidence.gso_costs_more_refs.ratio" in df.columns
+    keys = {c: sweep.plan("01", {"loss_rate": [0.0]}, claims=c)[2][0].key for c in (True, False, "all")}
+    assert len(set(keys.values())) == 3  # resume keeps them apart
+    with pytest.raises(ParamError, match="sweep claims 'some' is not allowed"):
+        sweep.plan("01", {"loss_rate": [0.0]}, claims="some")
 
 
 def test_headline_only_without_claims(cluster, tmp_path):
@@ -286,6 +304,9 @@ def test_bench_reports_points_per_second(cluster):
     for n in (1, 2):
         assert report[f"workers_{n}"]["points_per_s"] > 0
     assert report["speedup"] > 0
+    c = report["claims"]
+    assert c["ratio"] > 0 and c["points_per_s"] > 0
+    assert sorted(c["per_point"] + c["left_out"]) == sorted(x.name for x in sweep.plan("01")[0].claims)
     json.dumps(report)
 
 

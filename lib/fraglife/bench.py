@@ -276,4 +276,10 @@ def _cli(args) -> int:
             print(f"  {name:15s} generate {w['generate_events_per_s'] / 1e6:6.1f} M events/s, +replay "
                   f"{w['generate_replay_events_per_s'] / 1e6:5.1f}, twin x{w['jit_over_twin']:.0f}, "
                   f"{w['generate_replay_peak_bytes_per_event']:.0f} B/event")
+    sw = report.get("sweep") or {}
+    if sw.get("claims"):
+        c = sw["claims"]
+        print(f"sweep {sw['chapter']}, {sw['points']} points: {sw['workers_2']['points_per_s']:.1f} points/s on 2 "
+              f"workers (x{sw['speedup']:.2f} over 1); with per-point claims x{c['ratio']:.2f} the time "
+              f"({len(c['per_point'])} checked, {len(c['left_out'])} left to the chapter run)")
     return 0

@@ -10,7 +10,11 @@ the chapter's ``Results``). Three consumers read the same table:
   raises :class:`ClaimFailed` when an observed verdict differs from the
   expected one;
 * tests and sweeps (library mode): :func:`evaluate` returns the records and
-  writes nothing; :func:`columns` flattens them into sweep columns;
+  writes nothing; :func:`columns` flattens them into sweep columns. A sweep
+  point evaluates only the claims :func:`per_point` keeps: a claim that needs
+  other workloads or settings than the point's, a grid of its own, the probes'
+  transfers or the explorer is declared ``per_point=False`` and is checked by
+  the chapter run alone (the sweep names it as left out);
 * ``fraglife claims``: the catalogue, with the verdict last observed
   (:func:`last_run`).
 """
@@ -34,12 +38,17 @@ class ClaimFailed(AssertionError):
 
 @dataclass(frozen=True)
 class Claim:
-    """One claim: ``check(results) -> (observed: bool, evidence: dict)``."""
+    """One claim: ``check(results) -> (observed: bool, evidence: dict)``.
+
+    ``per_point``: whether a sweep point checks it. False for a claim whose check needs more than the point's own
+    results (other workloads or settings, a grid, the probes' transfers, the explorer): the chapter run checks it.
+    """
 
     name: str
     statement: str
     expected: str  # "holds" or "fails"
     check: Callable[[Any], tuple[bool, dict]]
+    per_point: bool = True
 
     def __post_init__(self):
         if not self.name.isidentifier():
@@ -74,6 +83,12 @@ def evaluate(claims: Iterable[Claim], results: Any) -> list[dict]:
     if dupes:
         raise ValueError(f"claim {dupes[0]!r} declared twice")
     return [c.evaluate(results) for c in claims]
+
+
+def per_point(claims: Iterable[Claim]) -> tuple[tuple[Claim, ...], tuple[str, ...]]:
+    """The claims a sweep point checks, and the names of those it leaves to the chapter run."""
+    claims = tuple(claims)
+    return tuple(c for c in claims if c.per_point), tuple(c.name for c in claims if not c.per_point)
 
 
 def table(records: Iterable[dict]):

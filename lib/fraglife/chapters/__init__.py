@@ -62,7 +62,10 @@ A module ``chapters/name.py`` provides:
     Never``). A claim is stated for every allowed parameter value, not only
     the defaults: ``tests/test_claims.py`` evaluates every chapter's claims
     over its parameter space (hypothesis, library mode), and sweeps report
-    them as columns. The notebook's claims cell is one line,
+    the per-point ones as columns: a claim whose check needs more than the
+    point's own results (other workloads or settings, a grid of its own, the
+    probes' transfers) is declared ``per_point=False`` and left to the
+    chapter run. The notebook's claims cell is one line,
     ``claims.check("NN_name", ch.CLAIMS, R)`` (writes ``build/claims/NN.json``,
     fails the run on drift).
 ``answer(results) -> fraglife.answers.Answer``

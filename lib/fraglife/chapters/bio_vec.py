@@ -816,6 +816,7 @@ def _packed_only(R: Results):
 TALK_CLAIMS = ("coarser_rules_fewer_frags", "spanning_frags_leave_pages_unprotected",
                "model_follows_the_kernels_frag_counts")
 
+#: Claims over the probes' counts of this kernel (per_point=False) are the chapter run's, not a sweep point's.
 CLAIMS = (
     Claim("coarser_rules_fewer_frags",
           "On every buffer, phys+len needs no more frags than MSG_ZEROCOPY's folio runs, which need no more than "
@@ -848,7 +849,7 @@ CLAIMS = (
     Claim("model_follows_the_kernels_frag_counts",
           f"The model's frags per skb, bytes per frag and skbs per MiB of four senders agree with the running "
           f"kernel's counts {compare.RULE}, or the chapter names the kernel mechanism it leaves out.",
-          "holds", _kernel_counts),
+          "holds", _kernel_counts, per_point=False),
     Claim("only_a_packed_entry_shrinks_shinfo",
           "A phys_addr_t + length entry pads to 16 bytes like skb_frag_t, leaving skb_shared_info as it is; only "
           "a packed 12-byte entry shrinks it.",

@@ -345,12 +345,15 @@ def grid_quantities(run: Mapping) -> tuple[str, ...]:
 def grid_rows(result, key: str = "grid", chapter: str = "model",
               reasons: Callable[[Mapping, str], str] | None = None) -> pd.DataFrame:
     """The model fed each transfer of a probe result's ``key`` list (kcount's or kcount_splice's ``grid``) against
-    the kernel's counts, one :func:`row` per transfer and quantity, within :data:`GRID_RULE`; ``reasons(run,
+    the kernel's counts, one :func:`row` per transfer and quantity (measured as the transfer's ``source`` says,
+    else as the result's), within :data:`GRID_RULE`; ``reasons(run,
     quantity)`` names the kernel mechanism the model leaves out for that transfer (default
     :func:`grid_reason`)."""
     reasons = reasons or grid_reason
     rows = []
     for run in result.data.get(key, []):
+        if run.get("source") == "unavailable":  # left out live and not in the recording either
+            continue
         run = {**run, "kernel": run.get("kernel") or result.kernel}
         mib = run["bytes"] / MiB
         model = grid_model(grid_inputs(run))
@@ -358,7 +361,7 @@ def grid_rows(result, key: str = "grid", chapter: str = "model",
         for q in grid_quantities(run):
             k = kern[q]
             rows.append(row(chapter, run["name"], q, k["per_mib"], model[q], mib=mib, low=k["low"], high=k["high"],
-                            reason=reasons(run, q), measured=result.source, exact=k["exact"],
+                            reason=reasons(run, q), measured=run.get("source") or result.source, exact=k["exact"],
                             how_counted=GRID_QUANTITIES[q], slack_events=mib))
     return pd.DataFrame(rows, columns=COLUMNS)
 

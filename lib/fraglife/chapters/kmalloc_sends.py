@@ -878,12 +878,13 @@ def _rxrpc_header_on_612(R: Results):
         "rxrpc_6.18": round(new, 3), "rxrpc_6.12": round(old, 3)}
 
 
+#: Claims over the probes' counts of this kernel (per_point=False) are the chapter run's, not a sweep point's.
 CLAIMS = (
     Claim("the_copy_path_follows_the_kernel",
           "TCP's copy path as the model follows it (a frag per skb or page_frag page, one order-3 refill per 32 KiB, "
           "a pass per piece cut at the size goal and the page's end) agrees with the kernel's counts of plain sends "
           f"{compare.RULE}, or the row names the kernel mechanism the model leaves out.",
-          "holds", _copy_path_follows_the_kernel),
+          "holds", _copy_path_follows_the_kernel, per_point=False),
     Claim("a_copied_small_message_takes_two_atomics_or_none",
           "A message of 64 B to 1 KiB copied by TCP takes about 2 refcount atomics when it leaves in its own skb "
           "(its frag's inc and put), and under 0.1 when 64 B messages coalesce into an unsent tail.",

@@ -939,6 +939,7 @@ def _fp_live(R: Results):
 TALK_CLAIMS = ("maybe_pinned_errs_only_one_way", "pins_cost_one_atomic_more_per_page",
                "a_reference_loses_the_page_at_fork", "zerocopy_ratio_holds_out")
 
+#: Claims over the probes' counts of this kernel (per_point=False) are the chapter run's, not a sweep point's.
 CLAIMS = (
     Claim("maybe_pinned_errs_only_one_way",
           "folio_maybe_dma_pinned() never misses a pin; it reports unpinned folios as pinned only on small folios "
@@ -975,21 +976,21 @@ CLAIMS = (
     Claim("false_positive_seen_at_fork",
           "On this kernel a page with about 1021 extra FOLL_GET references is copied at fork in a process that has "
           "pinned, never in one that has not.",
-          "holds", _fp_live),
+          "holds", _fp_live, per_point=False),
     Claim("zerocopy_ratio_holds_out",
           "At every zcsend point the fit did not use (other sizes, the half-THP buffer), the model's zerocopy/copy "
           "ratio of the sender's CPU is within 20 % of the measured one.",
-          "holds", _zc_heldout),
+          "holds", _zc_heldout, per_point=False),
     Claim("model_follows_the_kernels_fork_and_write",
           f"Against the cow_mthp probe's counts of the running kernel (fork and a write on 4 KiB and 64 KiB folios, "
           f"held by nothing, a MSG_ZEROCOPY send or pins) and the zcsend held-out ratios, every quantity agrees "
           f"{compare.RULE} (ratios within 20 %) or has its reason.",
-          "holds", _follows_the_kernel),
+          "holds", _follows_the_kernel, per_point=False),
     Claim("write_after_fork_follows_the_kernel",
           "On the kernel the cow_mthp probe ran on, after fork and the child's exit, the parent's write reuses its "
           "64 KiB folios if that kernel reuses exclusive large folios (6.15+) and copies them if not (6.12), and "
           "the model following that kernel's rules counts the same.",
-          "holds", _large_folio_reuse),
+          "holds", _large_folio_reuse, per_point=False),
     Claim("every_pin_and_ref_is_released",
           "Every sender run ends with no reference or pin held.",
           "holds", _ledgers_balance),

@@ -601,8 +601,11 @@ class Results(compare.Compares):
         out = {}
         for label, rx_buf in (("run", self.P.rx_buf), ("whole_page", 4096 * self.P.folio_pages)):
             cfg = dict(self.cfg, rx_buf=rx_buf)
-            tr, st = workloads.generate_with_stats("rx_gro", **cfg)
-            led = engine.replay(tr, "page_ref")
+            if cfg == self.runs.cfg:  # the run's own receive: the trace and ledger the chapter already made
+                (tr, st), led = self.runs.traced("rx_gro"), self.runs.ledger("rx_gro", "page_ref")
+            else:
+                tr, st = workloads.generate_with_stats("rx_gro", **cfg)
+                led = engine.replay(tr, "page_ref")
             kind, pages, per_page = workloads.rx_layout(workloads.Config(**cfg))
             out[label] = {"rx_buf": rx_buf, "split": kind == T.MEM_POOL_FRAG, "packets_per_page": per_page,
                           "packets": st["packets"], "pp_atomics": led.pp_atomics, "pp_reads": led.pp_reads,
@@ -1105,68 +1108,73 @@ def _ledgers_balance(R: Results):
 TALK_CLAIMS = ("owner_cheaper_where_frags_are_copied", "owner_adds_no_atomics_to_the_pins",
                "one_ref_for_many_pages_is_use_after_free", "model_follows_this_kernel")
 
+#: A sweep point checks none of these (``per_point=False``): each needs more than the point's own workload's
+#: replays, which is all its headline computes: today's other workloads (folios, GSO, receive, devmem, the
+#: copied-frag and pin attributions, every ledger), other settings (64 KiB sends, the pins' and the binding's
+#: fixed settings, the override's round trips), the chapter's grids (spanning frags, loss x folio) or the
+#: kcount probes' transfers. The chapter run checks them all.
 CLAIMS = (
     Claim("today_frags_stay_in_a_folio",
           "Every workload of today's kernel builds frags inside one folio, so today's one ref per frag frees no "
           "page under a live frag and every ledger balances.",
-          "holds", _today_frags_in_folio),
+          "holds", _today_frags_in_folio, per_point=False),
     Claim("gso_costs_more_refs",
           "Software GSO never takes fewer frag-memory ref atomics per MiB than TSO, and takes more whenever it "
           "segments at all (skb_segment refs every frag once per output segment).",
-          "holds", _gso_costs_more),
+          "holds", _gso_costs_more, per_point=False),
     Claim("page_pool_pays_per_slot_not_per_page_ref",
           "The receive path takes no page _refcount atomic per packet: a page split into k buffers pays k "
           "pp_ref_count atomics, a page given whole pays none.",
-          "holds", _rx_pp),
+          "holds", _rx_pp, per_point=False),
     Claim("owner_cheaper_where_frags_are_copied",
           "With 64 KiB sends, where the kernel references a frag more than once (software GSO, splice, devmem's "
           "binding refs), one owner ref per skb costs fewer atomics per MiB than today.",
-          "holds", _owner_cheaper_where_frags_copied),
+          "holds", _owner_cheaper_where_frags_copied, per_point=False),
     Claim("owner_time_less_where_frags_are_copied",
           "With 64 KiB sends, where the kernel references a frag more than once (software GSO, splice, devmem), "
           "the per-skb owner also costs less time per MiB than today, at this machine's unit costs.",
-          "holds", _owner_time_less_where_frags_copied),
+          "holds", _owner_time_less_where_frags_copied, per_point=False),
     Claim("pins_cost_more_than_gup_refs",
           "On a TSO zerocopy send of 64 KiB sends with no loss and TX completions before ACKs, from order-0 "
           "pages and from 64 KiB folios, the per-skb owner "
           "takes more atomics than today: pinning user pages (FOLL_PIN: three atomics per page or PMD leaf in "
           "the fast path with PG_referenced, and the unpin) costs more than the GUP refs it replaces (two with "
           "PG_referenced); the pinning change, not the owner, pays for that (next claim).",
-          "holds", _pins_dearer_than_gup_refs),
+          "holds", _pins_dearer_than_gup_refs, per_point=False),
     Claim("owner_adds_no_atomics_to_the_pins",
           "With 64 KiB sends, charged only for what it adds, the per-skb owner takes no more atomics per MiB than "
           "today with pins (the pinning change alone: user pages pinned, a ref per frag reference on the pinning "
           "owner) on every transmit workload of the kernel the model follows.",
-          "holds", _owner_adds_nothing_to_the_pins),
+          "holds", _owner_adds_nothing_to_the_pins, per_point=False),
     Claim("override_needs_an_ack_before_the_completion",
           "pskb_expand_head() re-refs frags exactly when the first ACK comes before the TX completion (txc_lag "
           "> inflight).",
-          "holds", _override_needs_late_completion),
+          "holds", _override_needs_late_completion, per_point=False),
     Claim("one_ref_for_many_pages_is_use_after_free",
           "The future physical-range frag: with one page ref per frag, frags over order-0 pages always get pages "
           "freed under them; frags within a folio never do.",
-          "holds", _one_ref_uaf),
+          "holds", _one_ref_uaf, per_point=False),
     Claim("per_send_owners_never_free_early",
           "page_ref_all and every per-send owner free no page under a live frag, on any workload, frag or folio "
           "size, at any loss rate.",
-          "holds", _per_send_owners_never_free_early),
+          "holds", _per_send_owners_never_free_early, per_point=False),
     Claim("binding_does_not_protect_holder_memory",
           "A binding-wide owner (devmem's rule for all memory) frees pipe and page_pool pages under live frags "
           "(1 MiB over order-0 pages, 2048 B receive buffers), and none of the user or dma-buf memory, whose "
           "holder keeps it until the completion.",
-          "holds", _binding_frees_holder_memory),
+          "holds", _binding_frees_holder_memory, per_point=False),
     Claim("devmem_today_is_the_binding_rule",
           "Today's devmem TX takes exactly the binding policy's refs (one per frag reference on the binding) plus "
           "the same ubuf_info refs.",
-          "holds", _devmem_is_binding),
+          "holds", _devmem_is_binding, per_point=False),
     Claim("model_follows_this_kernel",
           "Fed a real transfer's size, MSS, send size, TSO setting and measured loss, the model's counts of "
           "transmissions, retransmits, skbs freed, GSO segments and completions agree with this kernel's "
           "tracepoints within 20 % (or one event of the transfer); fed a real receive's MSS, MTU and CPUs, its "
           "packets, page_pool pages and the share of the reader's frees deferred to the NAPI CPU agree too; "
           "every other count names the kernel path the model leaves out.",
-          "holds", _model_follows_kernel),
+          "holds", _model_follows_kernel, per_point=False),
     Claim("every_ledger_balances",
           "Every replay in this chapter ends with no reference held and no page left allocated.",
-          "holds", _ledgers_balance),
+          "holds", _ledgers_balance, per_point=False),
 )

@@ -805,6 +805,7 @@ def _net_iov_unchanged(R: Results):
 TALK_CLAIMS = ("order0_folios_cost_more_memory", "this_machine_saves_memory",
                "model_follows_the_kernel")
 
+#: Claims over the probes' counts of this kernel (per_point=False) are the chapter run's, not a sweep point's.
 CLAIMS = (
     Claim("order0_folios_cost_more_memory",
           "An 8-byte memdesc word plus a folio descriptor takes more memory than today's 64-byte struct page for "
@@ -822,7 +823,7 @@ CLAIMS = (
     Claim("model_follows_the_kernel",
           f"The model's struct page, folio and net_iov sizes and compound_head offset match this kernel's BTF, and "
           f"the page census agrees with the kernel's own counters {compare.RULE}, or the chapter names why not.",
-          "holds", _kernel_agrees),
+          "holds", _kernel_agrees, per_point=False),
     Claim("order0_frags_never_fewer_loads",
           "For frags over order-0 pages (folios or page_pool pages), a memdesc layout never needs fewer dependent "
           "loads or fewer missed lines per visit than today's struct page.",

@@ -5,8 +5,9 @@ data must have), ``measure(quick=False) -> dict`` and ``summarize(data) ->
 list[str]``; optionally ``frame(data)`` for a table. ``measure`` raises
 :class:`ProbeUnavailable` with a reason when the machine does not allow the
 live measurement. It may also leave parts out and name them in the data's
-``"_missing"`` mapping (dotted path -> reason); those parts are then filled
-from the recording and listed in :attr:`ProbeResult.partial`.
+``"_missing"`` mapping (dotted path -> reason; in a list of records, a part
+is the record of that ``name``); those parts are then filled from the
+recording and listed in :attr:`ProbeResult.partial`.
 """
 
 from __future__ import annotations
@@ -117,7 +118,10 @@ class ProbeResult:
         else:
             line = f"{self.name}: RECORDED result ({where}); not live here: {self.reason}"
         if self.partial:
-            parts = "; ".join(f"{k} recorded ({v})" for k, v in self.partial.items())
+            by_reason: dict[str, list[str]] = {}
+            for k, v in self.partial.items():  # one reason once, however many parts it left out
+                by_reason.setdefault(v, []).append(k)
+            parts = "; ".join(f"{', '.join(ks)} recorded ({v})" for v, ks in by_reason.items())
             line += f"; parts from the recording: {parts}"
         return line
 
@@ -221,8 +225,17 @@ def _describe(e: BaseException) -> str:
     return f"probe failed{where}: {type(e).__name__}: {e}"
 
 
+def _named(items: list, name: str):
+    """The record called ``name`` in a list of records (a probe's transfers), or None."""
+    return next((x for x in items if isinstance(x, dict) and x.get("name") == name), None)
+
+
 def _dig(d: dict, path: str):
+    """The part at a dotted path; a part of a list is the record of that ``name``."""
     for part in path.split("."):
+        if isinstance(d, list):
+            d = _named(d, part)
+            continue
         if not isinstance(d, dict) or part not in d:
             return None
         d = d[part]
@@ -232,7 +245,15 @@ def _dig(d: dict, path: str):
 def _put(d: dict, path: str, value) -> None:
     parts = path.split(".")
     for part in parts[:-1]:
-        d = d.setdefault(part, {})
+        d = (_named(d, part) if isinstance(d, list) else d.setdefault(part, {}))
+    if isinstance(d, list):  # the record of that name, in its place (else at the end)
+        i = next((i for i, x in enumerate(d) if isinstance(x, dict) and x.get("name") == parts[-1]), None)
+        value = {"name": parts[-1], **value}
+        if i is None:
+            d.append(value)
+        else:
+            d[i] = value
+        return
     d[parts[-1]] = value
 
 

@@ -14,7 +14,11 @@ Two modes:
   point's parameters and returns its headline record plus its claims'
   verdicts as columns (``claim.NAME``, ``claims_ok``, ``claims_total``,
   numeric ``evidence.NAME.KEY``), all from one computation; ``claims=False``
-  (``--no-claims``) calls only ``headline(**params)``.
+  (``--no-claims``) calls only ``headline(**params)``. A point checks the
+  claims declared per point; those that need other workloads or settings, a
+  grid of their own, the probes' transfers or the explorer are the chapter
+  run's, and the summary and ``sweep.json`` (``claims_left_out``) name them;
+  ``--all-claims`` checks every claim at every point.
 * ``notebook``: each point executes the chapter notebook with papermill
   through :func:`fraglife.runner.run_chapters`; the executed copy is kept under
   the sweep's ``notebooks/`` and the chapter's checked claims become columns.
@@ -76,6 +80,9 @@ def register(sub) -> None:
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="per-cell timeout in notebook mode (s)")
     p.add_argument("--no-claims", action="store_true",
                    help="library mode: the headline only, without the chapter's claims' verdicts")
+    p.add_argument("--all-claims", action="store_true",
+                   help="library mode: check every claim at every point, also those that need other workloads, "
+                        "grids or probes (the chapter run's; by default left out and named)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cli)
 
@@ -83,9 +90,12 @@ def register(sub) -> None:
 def _cli(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ParamError(f"--workers {args.workers} is not allowed: expected an integer >= 1")
+    if args.all_claims and args.no_claims:
+        raise ParamError("--all-claims and --no-claims are not allowed together: choose one")
+    claims = "all" if args.all_claims else not args.no_claims
     result = run_sweep(args.chapter, args.grid, mode=args.mode, out=args.out, scheduler=args.scheduler,
                        workers=args.workers, resume=args.resume, metric=args.metric, timeout=args.timeout,
-                       progress=not args.no_progress, claims=not args.no_claims)
+                       progress=not args.no_progress, claims=claims)
     print(result.summary())
     if not result.complete:
         return 130

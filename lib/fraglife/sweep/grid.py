@@ -120,11 +120,12 @@ def parse_grid(chapter: Chapter | str, grid: Mapping[str, Any] | Iterable[str] |
     return axes
 
 
-def point_key(chapter_id: str, mode: str, params: Mapping[str, Any], claims: bool = True) -> str:
-    """A stable name for one point: chapter, mode, every parameter value (and whether claims are left out)."""
+def point_key(chapter_id: str, mode: str, params: Mapping[str, Any], claims: bool | str = True) -> str:
+    """A stable name for one point: chapter, mode, every parameter value (and whether claims are left out, or
+    all of them checked)."""
     what = {"chapter": chapter_id, "mode": mode, "params": dict(params)}
-    if not claims:
-        what["claims"] = False
+    if not claims or claims == "all":
+        what["claims"] = claims
     text = json.dumps(what, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
@@ -137,7 +138,7 @@ class Point:
 
 
 def plan(chapter: Chapter | str, grid=None, mode: str = "library",
-         claims: bool = True) -> tuple[Chapter, dict[str, list[Any]], list[Point]]:
+         claims: bool | str = True) -> tuple[Chapter, dict[str, list[Any]], list[Point]]:
     """Check everything a sweep needs before it runs; returns (chapter, axes, points).
 
     Every point of the product is validated with the chapter's spec. Library
@@ -148,6 +149,9 @@ def plan(chapter: Chapter | str, grid=None, mode: str = "library",
     ch = get_chapter(chapter) if isinstance(chapter, str) else chapter
     if mode not in MODES:
         raise ParamError(f"sweep mode {mode!r} is not allowed: expected one of {', '.join(MODES)}")
+    if claims not in (True, False, "all"):
+        raise ParamError(f"sweep claims {claims!r} is not allowed: expected True (the per-point claims), False "
+                         f"(none) or 'all'")
     axes = parse_grid(ch, grid)
     if mode == "library" and ch.headline is None:
         with_headline = ", ".join(c.id for c in _chapters_with_headline()) or "(none yet)"

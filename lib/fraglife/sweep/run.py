@@ -20,7 +20,7 @@ from ..chapters import Chapter, get as get_chapter
 from ..params import ParamError
 from ..paths import build_dir
 from .cluster import connect, default_workers, warm, worker_addresses
-from .grid import Point, default_name, plan
+from .grid import Point, default_name, plan, point_key
 
 #: Columns that differ between two runs of the same sweep (timing and placement).
 VOLATILE_COLUMNS = ("duration_s", "worker")
@@ -85,19 +85,30 @@ def _call_first_alone(name: Any, fn: Callable, params: dict) -> Any:
     return fn(**params)
 
 
-def _headline_and_claims(module, **params) -> dict:
-    """One computation of the chapter's Results: its headline, then its claims' verdicts as columns."""
+def _headline_and_claims(module, every: bool = False, **params) -> dict:
+    """One computation of the chapter's Results: its headline, then its per-point claims' verdicts as columns
+    (the rest belong to the chapter run, :func:`fraglife.claims.per_point`; ``every``: all of them)."""
     R = module.Results(params)
-    return {**R.headline, **claims_mod.columns(claims_mod.evaluate(module.CLAIMS, R))}
+    kept = module.CLAIMS if every else claims_mod.per_point(module.CLAIMS)[0]
+    return {**R.headline, **claims_mod.columns(claims_mod.evaluate(kept, R))}
 
 
-def _library_point(chapter_id: str, params: dict, func: Callable | None, claims: bool = True) -> dict:
+def claims_left_out(chapter: Chapter, mode: str = "library", claims: bool | str = True) -> tuple[str, ...]:
+    """The chapter's claims a library-mode sweep point does not check (the chapter run does); none with
+    ``claims="all"``."""
+    if mode != "library" or claims == "all":
+        return ()
+    return claims_mod.per_point(chapter.claims)[1]
+
+
+def _library_point(chapter_id: str, params: dict, func: Callable | None, claims: bool | str = True) -> dict:
     if func is not None:
         name, fn = (getattr(func, "__module__", None), getattr(func, "__qualname__", repr(func))), func
     else:
         module = get_chapter(chapter_id).module()
         if claims and getattr(module, "CLAIMS", ()):
-            name, fn = (module.__name__, "claims"), lambda **p: _headline_and_claims(module, **p)
+            every = claims == "all"
+            name, fn = (module.__name__, "claims"), lambda **p: _headline_and_claims(module, every, **p)
         else:
             name, fn = (module.__name__, "headline"), module.headline
     record = _call_first_alone(name, fn, params)
@@ -137,7 +148,7 @@ def _notebook_point(chapter_id: str, params: dict, timeout: int) -> tuple[dict, 
 
 
 def run_point(chapter_id: str, mode: str, key: str, params: dict, func: Callable | None = None,
-              timeout: int = DEFAULT_TIMEOUT, claims: bool = True) -> dict:
+              timeout: int = DEFAULT_TIMEOUT, claims: bool | str = True) -> dict:
     """Run one point (this is what a dask worker executes); never raises for the point's own failure."""
     start = time.perf_counter()
     notebook = None
@@ -167,7 +178,8 @@ def run_point(chapter_id: str, mode: str, key: str, params: dict, func: Callable
 
 def execute(client, chapter: Chapter, mode: str, points: list[Point], *, func: Callable | None = None,
             timeout: int = DEFAULT_TIMEOUT, on_done: Callable[[Point, dict], None] | None = None,
-            progress: bool = True, workers: list[str] | None = None, claims: bool = True) -> dict[str, dict]:
+            progress: bool = True, workers: list[str] | None = None,
+            claims: bool | str = True) -> dict[str, dict]:
     """Run ``points`` on ``client``; returns {key: record}. ``on_done`` sees each record as it completes."""
     from distributed import as_completed
 
@@ -347,6 +359,7 @@ class Sweep:
     complete: bool = True
     chart_error: str | None = None
     not_run: int = 0
+    claims_left_out: tuple[str, ...] = ()
 
     @property
     def files(self) -> dict[str, Path]:
@@ -364,6 +377,8 @@ class Sweep:
             lines.append(f"  {k:<8} {p}")
         if self.metric:
             lines.append(f"  metric   {self.metric}")
+        if self.claims_left_out:
+            lines.append(f"  claims left to the chapter run (not per point): {', '.join(self.claims_left_out)}")
         if self.chart_error:
             lines.append(f"  no chart: {self.chart_error}")
         if self.failed:
@@ -379,7 +394,7 @@ class Sweep:
 def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: str | Path | None = None,
               scheduler: str | None = None, workers: int | None = None, processes: bool = True,
               client=None, resume: bool = False, metric: str | None = None, func: Callable | None = None,
-              timeout: int = DEFAULT_TIMEOUT, progress: bool = True, claims: bool = True) -> Sweep:
+              timeout: int = DEFAULT_TIMEOUT, progress: bool = True, claims: bool | str = True) -> Sweep:
     """Run a sweep and write its table, chart and manifest; see :mod:`fraglife.sweep`.
 
     ``grid`` as for :func:`parse_grid`. The cluster: ``client`` (an existing
@@ -387,9 +402,10 @@ def run_sweep(chapter: Chapter | str, grid=None, *, mode: str = "library", out: 
     LocalCluster (``workers`` processes, or threads with ``processes=False``).
     ``func`` replaces the chapter's headline in library mode (it receives the
     same keyword arguments; tests use it). In library mode each point also
-    evaluates the chapter's claims on the same results (columns ``claim.NAME``,
-    ``claims_ok``...) unless ``claims=False``. Everything is validated before
-    the cluster starts.
+    evaluates the chapter's per-point claims on the same results (columns
+    ``claim.NAME``, ``claims_ok``...; the others are named in the manifest's
+    ``claims_left_out``), every claim with ``claims="all"``, none with
+    ``claims=False``. Everything is validated before the cluster starts.
     """
     ch, axes, points = plan(chapter, grid, mode, claims)
     if func is not None and mode != "library":
@@ -428,6 +444,8 @@ def _run(ch, axes, points, mode, out_dir, records, todo, cluster, start, *, resu
     manifest = {"chapter": ch.id, "mode": mode, "grid": axes, "points": len(points), "fraglife_version": __version__,
                 "metric": metric, "status": "running", "resumed": len(records),
                 "claims": claims and func is None and mode == "library" or mode == "notebook"}
+    if claims and func is None and mode == "library":
+        manifest["claims_left_out"] = list(claims_left_out(ch, mode, claims))
     _write_json(out_dir / "sweep.json", manifest)
 
     def on_done(p: Point, rec: dict) -> None:
@@ -479,7 +497,7 @@ def _run(ch, axes, points, mode, out_dir, records, todo, cluster, start, *, resu
     _write_json(out_dir / "sweep.json", manifest)
     result = Sweep(ch.id, mode, axes, df, chosen, fig, out_dir, ran=len(new), skipped=len(points) - len(todo),
                    failed=failed, seconds=seconds, cluster=desc, complete=complete, chart_error=chart_error,
-                   not_run=not_run)
+                   not_run=not_run, claims_left_out=tuple(manifest.get("claims_left_out", ())))
     if metric is not None and chart_error and chosen is None:
         raise ParamError(f"{chart_error} (the table is written: {out_dir / 'results.parquet'})")
     return result
@@ -502,7 +520,8 @@ BENCH_GRID = {"loss_rate": [0.0, 0.01, 0.02, 0.05], "folio_pages": [1, 16, 512],
 
 
 def bench(grid: Mapping[str, Any] | None = None, *, client=None, repeats: int = 1) -> dict:
-    """Sweep throughput (points/s) with 1 worker and with 2, measured in one run on one cluster.
+    """Sweep throughput (points/s) with 1 worker and with 2, and with 2 when each point carries its per-point
+    claims (``claims.ratio``: seconds with claims over seconds without), measured in one run on one cluster.
 
     A LocalCluster of two single-threaded worker processes is started (or
     ``client`` used; it needs two workers); both are warmed (numba's cache
@@ -527,6 +546,20 @@ def bench(grid: Mapping[str, Any] | None = None, *, client=None, repeats: int = 
                 if errors:
                     raise RuntimeError(f"bench sweep point failed: {errors[0]}")
             report[f"workers_{n}"] = {"points_per_s": len(points) / best, "seconds": best}
+        # the same points carrying their per-point claims, on the same two workers, in the same run
+        with_claims = [Point(p.index, point_key(ch.id, "library", p.params, True), p.params) for p in points]
+        best = math.inf
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            recs = execute(c, ch, "library", with_claims, progress=False, workers=addrs, claims=True)
+            best = min(best, time.perf_counter() - t0)
+            errors = [r["error"] for r in recs.values() if r["error"]]
+            if errors:
+                raise RuntimeError(f"bench sweep point failed: {errors[0]}")
+        kept, left = claims_mod.per_point(ch.claims)
+        report["claims"] = {"points_per_s": len(points) / best, "seconds": best,
+                            "ratio": best / report["workers_2"]["seconds"],
+                            "per_point": [k.name for k in kept], "left_out": list(left)}
     report["speedup"] = report["workers_2"]["points_per_s"] / report["workers_1"]["points_per_s"]
     return report
 
