@@ -192,6 +192,10 @@ def _encode(P, G, W, SH, OP, EX, out, cand):
         cand = out
     for pi in range(nperms):
         po = P_KINDS + nb + pi * nb
+        same = True  # the identity renames nothing: codes, masks and tokens are copied as they are
+        for b in range(nb):
+            if P[po + b] != b:
+                same = False
         for k in range(width):
             cand[k] = 0
         cand[0] = G[G_BIND]
@@ -209,17 +213,18 @@ def _encode(P, G, W, SH, OP, EX, out, cand):
             nf = SH[i, 2]
             cand[base + 2] = nf
             for k in range(nf):
-                cand[base + o_fr + k] = _rcode(SH[i, o_fr + k], P, po)
-            cand[base + o_oh] = _rmask(SH[i, o_oh], P, po)
+                cand[base + o_fr + k] = SH[i, o_fr + k] if same else _rcode(SH[i, o_fr + k], P, po)
+            cand[base + o_oh] = SH[i, o_oh] if same else _rmask(SH[i, o_oh], P, po)
             ua = SH[i, o_ua]
-            cand[base + o_ua] = 1 + P[po + ua - 1] if ua else 0
+            cand[base + o_ua] = ua if same or not ua else 1 + P[po + ua - 1]
             nm = SH[i, 0]
             for k in range(nm):
-                cand[base + o_mem + k] = 1 + _rmask(SH[i, o_mem + k] - 1, P, po)
+                m = SH[i, o_mem + k]
+                cand[base + o_mem + k] = m if same else 1 + _rmask(m - 1, P, po)
             _sort_seg(cand, base + o_mem, nm)
             cand[base + o_lost] = SH[i, o_lost]
             cand[base + o_nl] = SH[i, o_nl]
-            cand[base + o_loh] = _rmask(SH[i, o_loh], P, po)
+            cand[base + o_loh] = SH[i, o_loh] if same else _rmask(SH[i, o_loh], P, po)
         _sort_rows(cand, osh, nsh, sw)
         oop = P[P_OFF_OP]
         for i in range(nop):
@@ -227,13 +232,13 @@ def _encode(P, G, W, SH, OP, EX, out, cand):
             nt = OP[i, 0]
             cand[base] = nt
             for k in range(nt):
-                cand[base + 1 + k] = _rtok(OP[i, 1 + k], P, po)
+                cand[base + 1 + k] = OP[i, 1 + k] if same else _rtok(OP[i, 1 + k], P, po)
             _sort_seg(cand, base + 1, nt)
         _sort_rows(cand, oop, nop, ow)
         oex = P[P_OFF_EXT]
         for i in range(nex):
             cand[oex + EW * i] = EX[i, 0]
-            cand[oex + EW * i + 1] = _rcode(EX[i, 1], P, po)
+            cand[oex + EW * i + 1] = EX[i, 1] if same else _rcode(EX[i, 1], P, po)
         _sort_rows(cand, oex, nex, EW)
         if nperms > 1 and (pi == 0 or _row_cmp(cand, 0, out, 0, width) < 0):
             for k in range(width):
@@ -1699,14 +1704,13 @@ def _search(P, start, keep):
         if cur == level_end:
             level += 1
             level_end = n
-        for k in range(width):
-            vec[k] = queue[head, k]
+        row = queue[head]
         head += 1
         cur += 1
         if max_depth and level >= max_depth:
             counts[2] = 0
             continue
-        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+        _decode(row, P, S0[0], S0[1], S0[2], S0[3], S0[4])
         K = successors(P, S0, S, O, T)
         if K == 0:
             counts[1] += 1
