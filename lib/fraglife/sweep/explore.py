@@ -379,7 +379,7 @@ BENCH_BOUNDS = {"full": X.Bounds(ops=6, cpus=2, skbs=3, frags=2, max_states=1 <<
                 "quick": X.Bounds(ops=5, cpus=2, skbs=3, frags=2)}
 #: the memory demonstration's workers: each with the same limit, which one alone cannot search under
 MEMORY_WORKERS = 4
-MEMORY_CHUNK = 1 << 14  # smaller rounds: a round's successors are not what fills a worker
+MEMORY_CHUNK = 1 << 12  # smaller rounds: a round's successors are not what fills a worker
 #: the nanny restarts a worker past this share of its limit; pausing and spilling are off, so a worker
 #: that cannot hold its partition is stopped instead of waiting
 MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
@@ -447,28 +447,26 @@ def bench_section(args=None) -> dict:
         if row.get("states_per_s"):
             row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
             row["same_as_single_process"] = row["states"] == one.states and row["verdict"] == one.verdict
-    small = BENCH_BOUNDS["quick"]
-    if small != bounds:
-        one = E.explore(small, sc)
-    per = E.bytes_per_state(small, sc, one.states, one.queue_peak)
-    out["memory_limit"] = memory_demo(small, sc, per["allocated"] * one.states + per["queue_bytes"])
+    out["memory_limit"] = memory_demo(BENCH_BOUNDS["quick"], sc)
     return out
 
 
-def memory_demo(bounds, sc, search_bytes: float, workers: int = MEMORY_WORKERS) -> dict:
-    """The same search under one memory limit per worker, sized so that the whole visited set does not fit in one
-    worker but a ``workers``-th of it does: one worker (stopped by its nanny), then ``workers``."""
+def memory_demo(bounds, sc, workers: int = MEMORY_WORKERS) -> dict:
+    """The same search under one memory limit per worker, sized so that what one partition holds for the whole
+    search (measured first, on one worker without a limit) does not fit in one worker but a ``workers``-th of it
+    does: one worker (stopped by its nanny), then ``workers``."""
     lc, client = local_cluster(1)
     try:
         explore(X.Bounds(ops=2), sc, client=client)
         base = _worker_rss(client)
+        whole = explore(bounds, sc, client=client, chunk=MEMORY_CHUNK).partitions[0]["bytes"]
     finally:
         client.close()
         lc.close()
-    # the nanny stops a worker at 95 % of its limit: 0.7 of the visited set above a worker's own memory fits
-    # under that (a quarter of it, its rounds and the exchange, do), the whole set does not
-    limit = int((base + 0.7 * search_bytes) / MEMORY_CONFIG["distributed.worker.memory.terminate"])
-    return {"memory_limit": limit, "worker_rss_before": base, "search_bytes": int(search_bytes),
+    # the nanny stops a worker at 95 % of its limit: 0.7 of the whole partition above a worker's own memory fits
+    # under that (a quarter of it, its rounds and the exchange, do), the whole partition does not
+    limit = int((base + 0.7 * whole) / MEMORY_CONFIG["distributed.worker.memory.terminate"])
+    return {"memory_limit": limit, "worker_rss_before": base, "partition_bytes_one_worker": int(whole),
             "one_worker": _spread_run(bounds, sc, 1, limit, MEMORY_CHUNK),
             f"{workers}_workers": _spread_run(bounds, sc, workers, limit, MEMORY_CHUNK)}
 
