@@ -58,13 +58,13 @@ def test_expand_steps_as_the_twin(case):
     violations), which states are terminal and leak, the owner array's fallbacks; hashes as the visited set's."""
     bounds, sc, frontier = case
     ex = X.Explorer(bounds, sc)
-    succ, lab, src, bad, hashes, flags, fb = E.expand(E.params(bounds, sc), np.array(frontier, np.int16))
+    succ, lab, idx, src, bad, hashes, flags, fb = E.expand(E.params(bounds, sc), np.array(frontier, np.int16))
     want = []
     for i, v in enumerate(frontier):
         steps = ex.successors(v)
-        want += [(i, lab_, None if b else ex.encode(s), frozenset(b)) for lab_, s, b in steps]
+        want += [(i, q, lab_, None if b else ex.encode(s), frozenset(b)) for q, (lab_, s, b) in enumerate(steps)]
         assert flags[i] == (0 if steps else 3 if ex.leaks(v) else 1)
-    got = [(int(src[j]), tuple(int(x) for x in lab[j]), None if bad[j] else tuple(int(x) for x in succ[j]),
+    got = [(int(src[j]), int(idx[j]), tuple(int(x) for x in lab[j]), None if bad[j] else tuple(int(x) for x in succ[j]),
             frozenset(k for k in range(4) if bad[j] >> k & 1)) for j in range(len(succ))]
     assert got == want
     assert fb == ex.fallbacks
@@ -74,13 +74,14 @@ def test_expand_steps_as_the_twin(case):
 def test_visit_adds_each_new_state_once_and_refuses_past_its_limit():
     rows = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [7, 8]], np.int16)
     h = E.state_hashes(rows)
-    table, states = np.full(4, -1, np.int32), np.zeros((1, 2), np.int16)
-    parent, label = np.full(1, -1, np.int64), np.zeros((1, 4), np.int16)
-    src, labs = np.arange(6, dtype=np.int64), np.zeros((6, 4), np.int16)
-    table, states, parent, label, n, refused = E.visit(table, states, parent, label, 0, rows, h, src, labs, 3)
+    table, kept = np.zeros(4, np.uint64), np.zeros((1, 2), np.int16)
+    parent, label = np.zeros(1, np.uint32), np.zeros(1, np.uint16)
+    src, idx = np.arange(6, dtype=np.uint32), np.arange(10, 16, dtype=np.uint16)
+    table, kept, parent, label, n, refused = E.visit(table, kept, parent, label, 0, 0, rows, h, src, idx, 3)
     assert n == 3 and refused == 1
-    assert [tuple(r) for r in states[:n]] == [(1, 2), (3, 4), (5, 6)] and list(parent[:n]) == [0, 1, 3]
-    assert sorted(int(x) for x in table if x >= 0) == [0, 1, 2] and 2 * n <= len(table)
+    assert [tuple(r) for r in kept[:n]] == [(1, 2), (3, 4), (5, 6)] and list(parent[:n]) == [0, 1, 3]
+    assert list(label[:n]) == [10, 11, 13]
+    assert sorted(int(x) for x in table if x) == sorted(int(x) for x in h[[0, 1, 3]]) and 4 * n <= 3 * len(table)
 
 
 def _replays(ex: X.Explorer, kind: str, steps: list) -> None:
@@ -143,16 +144,24 @@ def test_caps_make_the_distributed_search_incomplete(client):
 
 
 def test_a_visited_set_too_big_for_one_partition_fits_in_several(client):
-    """Under a forced byte limit per partition, one partition cannot hold the search and stops with
-    PartitionFull; four partitions with the same limit each finish it."""
-    b, sc = X.Bounds(ops=3, cpus=2, skbs=3, frags=2), X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    """Under a byte limit per partition of 0.6 of what one partition holds for the whole search, one partition
+    cannot hold it and stops with PartitionFull; four partitions with the same limit each finish it."""
+    b, sc = X.Bounds(ops=4, cpus=2, skbs=3, frags=2), X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
     one = E.explore(b, sc)
-    limit = int(one.states * E.bytes_per_state(b, sc)["total"] * 0.6)
+    whole = D.explore(b, sc, client=client, partitions=1).partitions[0]["bytes"]
+    limit = int(0.6 * whole)
     with pytest.raises(D.PartitionFull):
         D.explore(b, sc, client=client, partitions=1, byte_limit=limit)
     spread = D.explore(b, sc, client=client, partitions=4, byte_limit=limit)
     assert spread.result.states == one.states and spread.result.complete
     assert max(p["bytes"] for p in spread.partitions) <= limit
+
+
+def test_the_compiled_steps_a_worker_runs_release_the_gil():
+    """expand, visit and the fingerprints run without the GIL: a worker's threads (its heartbeats, the exchange)
+    go on while a partition computes, and threads of one process search side by side."""
+    for fn in (E.expand, E.visit, E.first_rows, E._hashes, E._search):
+        assert fn.targetoptions.get("nogil"), fn.py_func.__name__
 
 
 def test_cli_runs_on_a_local_cluster(capsys):
@@ -165,5 +174,5 @@ def test_cli_runs_on_a_local_cluster(capsys):
 def test_first_rows_keeps_each_distinct_successor_once_and_every_violation():
     rows = np.array([[1, 2], [3, 4], [1, 2], [0, 0], [0, 0], [3, 4], [5, 6]], np.int16)
     bad = np.array([0, 0, 0, 1, 4, 0, 0], np.int64)
-    keep = E.first_rows(rows, E.state_hashes(rows), bad)
+    keep = E.first_rows(E.state_hashes(rows), bad)
     assert list(keep) == [True, True, False, True, True, False, True]

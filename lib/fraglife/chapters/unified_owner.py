@@ -44,7 +44,7 @@ DESIGNS = {TODAY: "today", OWNER: "unified owner"}
 #: operations, 2 skbs and 2 frags, with one CPU); a counterexample is shortest at small bounds.
 MUTANT_MEMORY = "user+pipe"
 MUTANT_BOUNDS = {"ops": 4, "skbs": 3, "frags": 2}
-#: The largest number of states one search stores (about 200 bytes each); past it the search says so.
+#: The largest number of states one search stores (about 25 bytes each); past it the search says so.
 MAX_STATES = 6_000_000
 #: Bounds of the explorer-against-twin check the chapter runs (the twin is ~70x slower).
 AGREE_CAP = {"ops": 2, "skbs": 2, "frags": 2, "cpus": 2}

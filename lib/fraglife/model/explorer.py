@@ -1,12 +1,14 @@
 """The exhaustive explorer, compiled: the same breadth-first search as :mod:`.explorer_twin`, in numba.
 
 Read the twin for the model and its rules; this module is the same rules on
-flat integer arrays, for speed. States are the twin's encoded tuples, stored
-as rows of an int16 array; a 64-bit FNV-1a hash of the canonical row indexes
-an open-addressing table of row numbers, and a hit is confirmed by comparing
-the rows in full, so no two distinct states are ever merged. The search
-visits the twin's states in the twin's order: the same successors, labels,
-first violations and counterexamples (tests/test_explorer.py).
+flat integer arrays, for speed. States are the twin's encoded tuples, int16
+rows while they wait in the breadth-first queue; the visited set keeps only
+a 64-bit fingerprint of each (as TLC does), with a 4-byte parent number and
+a 2-byte label, and a counterexample is rebuilt by replaying its labels from
+the start (:func:`replay`); :func:`collision_bound` is the chance that two
+states shared a fingerprint. The search visits the twin's states in the
+twin's order: the same successors, labels, first violations and
+counterexamples (tests/test_explorer.py).
 
 Each operation has one handler here with the name of the twin's method for
 it (``explorer.clone`` beside ``explorer_twin.Explorer.clone``; the names are
@@ -186,8 +188,14 @@ def _encode(P, G, W, SH, OP, EX, out, cand):
     nperms = P[P_NPERMS]
     nsh, nop, nex = G[G_NSH], G[G_NOP], G[G_NEXT]
     o_fr, o_oh, o_ua, o_mem, o_lost, o_nl, o_loh = 3, 3 + f, 4 + f, 5 + f, 5 + f + s, 6 + f + s, 7 + f + s
+    if nperms == 1:  # no symmetry to choose among: the one encoding goes straight out
+        cand = out
     for pi in range(nperms):
         po = P_KINDS + nb + pi * nb
+        same = True  # the identity renames nothing: codes, masks and tokens are copied as they are
+        for b in range(nb):
+            if P[po + b] != b:
+                same = False
         for k in range(width):
             cand[k] = 0
         cand[0] = G[G_BIND]
@@ -205,17 +213,18 @@ def _encode(P, G, W, SH, OP, EX, out, cand):
             nf = SH[i, 2]
             cand[base + 2] = nf
             for k in range(nf):
-                cand[base + o_fr + k] = _rcode(SH[i, o_fr + k], P, po)
-            cand[base + o_oh] = _rmask(SH[i, o_oh], P, po)
+                cand[base + o_fr + k] = SH[i, o_fr + k] if same else _rcode(SH[i, o_fr + k], P, po)
+            cand[base + o_oh] = SH[i, o_oh] if same else _rmask(SH[i, o_oh], P, po)
             ua = SH[i, o_ua]
-            cand[base + o_ua] = 1 + P[po + ua - 1] if ua else 0
+            cand[base + o_ua] = ua if same or not ua else 1 + P[po + ua - 1]
             nm = SH[i, 0]
             for k in range(nm):
-                cand[base + o_mem + k] = 1 + _rmask(SH[i, o_mem + k] - 1, P, po)
+                m = SH[i, o_mem + k]
+                cand[base + o_mem + k] = m if same else 1 + _rmask(m - 1, P, po)
             _sort_seg(cand, base + o_mem, nm)
             cand[base + o_lost] = SH[i, o_lost]
             cand[base + o_nl] = SH[i, o_nl]
-            cand[base + o_loh] = _rmask(SH[i, o_loh], P, po)
+            cand[base + o_loh] = SH[i, o_loh] if same else _rmask(SH[i, o_loh], P, po)
         _sort_rows(cand, osh, nsh, sw)
         oop = P[P_OFF_OP]
         for i in range(nop):
@@ -223,15 +232,15 @@ def _encode(P, G, W, SH, OP, EX, out, cand):
             nt = OP[i, 0]
             cand[base] = nt
             for k in range(nt):
-                cand[base + 1 + k] = _rtok(OP[i, 1 + k], P, po)
+                cand[base + 1 + k] = OP[i, 1 + k] if same else _rtok(OP[i, 1 + k], P, po)
             _sort_seg(cand, base + 1, nt)
         _sort_rows(cand, oop, nop, ow)
         oex = P[P_OFF_EXT]
         for i in range(nex):
             cand[oex + EW * i] = EX[i, 0]
-            cand[oex + EW * i + 1] = _rcode(EX[i, 1], P, po)
+            cand[oex + EW * i + 1] = EX[i, 1] if same else _rcode(EX[i, 1], P, po)
         _sort_rows(cand, oex, nex, EW)
-        if pi == 0 or _row_cmp(cand, 0, out, 0, width) < 0:
+        if nperms > 1 and (pi == 0 or _row_cmp(cand, 0, out, 0, width) < 0):
             for k in range(width):
                 out[k] = cand[k]
 
@@ -806,15 +815,22 @@ def _workspace(P):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
+def _copy_rows(a0, a, n):
+    for i in range(n):
+        for k in range(a0.shape[1]):
+            a[i, k] = a0[i, k]
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
 def _load(S0, S):
     """The successor starts as a copy of the state (explorer_twin: ``self.decode(v)``): the rows in use (a handler
-    initialises every row it appends: _new_sh, _add_op, _outside_ref)."""
+    initialises every row it appends: _new_sh, _add_op, _outside_ref). One call per array, not a loop over them:
+    numba then compiles each copy for its array's shape (three times faster)."""
     G0 = S0[0]
-    for a0, a, n in ((S0[1], S[1], S0[1].shape[0]), (S0[2], S[2], G0[G_NSH]), (S0[3], S[3], G0[G_NOP]),
-                     (S0[4], S[4], G0[G_NEXT])):
-        for i in range(n):
-            for k in range(a0.shape[1]):
-                a[i, k] = a0[i, k]
+    _copy_rows(S0[1], S[1], S0[1].shape[0])
+    _copy_rows(S0[2], S[2], G0[G_NSH])
+    _copy_rows(S0[3], S[3], G0[G_NOP])
+    _copy_rows(S0[4], S[4], G0[G_NEXT])
     for k in range(G0.shape[0]):
         S[0][k] = G0[k]
 
@@ -1567,49 +1583,86 @@ def leaks(P, G, W):
 
 
 # ---- the search ----------------------------------------------------------------------------------------------
+# The visited set keeps a 64-bit fingerprint of each canonical state, not the state (TLC's way): 8 bytes per slot of
+# an open-addressing table at most three quarters full, beside a 4-byte parent number and a 2-byte label (the step's
+# index among its state's successors, in the twin's order). Full states live only in the breadth-first queue, for
+# the level being expanded and the next one; a counterexample is rebuilt by replaying its labels from the start
+# (:func:`replay`). Two distinct states with one fingerprint would be merged: :func:`collision_bound` gives the
+# chance of that over a search.
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _hash(v, width):
-    h = np.uint64(14695981039346656037)
-    for k in range(width):
-        h ^= np.uint64(v[k] & 0xFFFF)
-        h *= np.uint64(1099511628211)
+def _mix(h):
+    """splitmix64's finaliser: every input bit moves every output bit."""
+    h ^= h >> np.uint64(30)
+    h *= _M1
+    h ^= h >> np.uint64(27)
+    h *= _M2
+    h ^= h >> np.uint64(31)
     return h
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _find(table, states, row, width):
-    """The hash table's slot for ``row``: the one holding its state number, or the empty one it would take."""
+def _word(v, k, width):
+    """Fields k..k+3 of v as one 64-bit word (16 bits each)."""
+    w = np.uint64(0)
+    for j in range(4):
+        if k + j < width:
+            w |= np.uint64(v[k + j] & 0xFFFF) << np.uint64(16 * j)
+    return w
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _fingerprint(v, width):
+    """The state's fingerprint: its fields four to a 64-bit word, two words at a time folded in (h ^ a) * odd + b,
+    which loses nothing of them, then mixed (never 0, the table's empty slot). The low bits index a table, the high
+    bits choose a partition (fraglife.sweep.explore)."""
+    h = np.uint64(width)
+    k = 0
+    while k < width:
+        h = _mix((h ^ _word(v, k, width)) * _M1 + _word(v, k + 4, width))
+        k += 8
+    return h if h else np.uint64(1)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _probe(table, fp):
+    """The slot holding fingerprint ``fp``, or the empty one it would take (linear probing)."""
     mask = table.shape[0] - 1
-    slot = np.int64(_hash(row, width) & np.uint64(mask))
-    while table[slot] >= 0:
-        if _row_cmp(states[table[slot]], 0, row, 0, width) == 0:
-            return slot
+    slot = np.int64(fp & np.uint64(mask))
+    while table[slot] != 0 and table[slot] != fp:
         slot = (slot + 1) & mask
     return slot
 
 
 @njit(cache=CACHE)
-def _rehash(states, n, width, tsize):
-    """A table of ``tsize`` slots holding states 0..n-1."""
-    table = np.full(tsize, -1, np.int64)
-    for idx in range(n):
-        table[_find(table, states, states[idx], width)] = idx
-    return table
+def _regrow(table):
+    """The table at twice its size, the same fingerprints."""
+    t2 = np.zeros(2 * table.shape[0], np.uint64)
+    for i in range(table.shape[0]):
+        if table[i]:
+            t2[_probe(t2, table[i])] = table[i]
+    return t2
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _full(table, n):
+    return 4 * n > 3 * table.shape[0]
 
 
 @njit(cache=CACHE)
-def _grow(states, parent, label, depth, n):
-    """The state arrays at twice their length, the first n rows kept."""
-    cap = 2 * states.shape[0]
-    st2 = np.zeros((cap, states.shape[1]), np.int16)
-    st2[:n] = states[:n]
-    p2 = np.full(cap, -1, np.int64)
-    p2[:n] = parent[:n]
-    l2 = np.zeros((cap, 4), np.int16)
-    l2[:n] = label[:n]
-    d2 = np.zeros(cap, np.int32)
-    d2[:n] = depth[:n]
-    return st2, p2, l2, d2
+def _push(queue, head, tail, keep):
+    """Room for one more row at the queue's tail: the rows before ``head`` (expanded) dropped, or the queue
+    doubled (``keep``: every row kept). Returns (queue, head, tail)."""
+    if tail < queue.shape[0]:
+        return queue, head, tail
+    if not keep and head >= queue.shape[0] // 2:
+        queue[:tail - head] = queue[head:tail]
+        return queue, 0, tail - head
+    q2 = np.zeros((2 * queue.shape[0], queue.shape[1]), np.int16)
+    q2[:tail] = queue[:tail]
+    return q2, head, tail
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -1623,70 +1676,115 @@ def _note(found, bad, cur, LAB, q, d):
             found[kind, 5] = d
 
 
-@njit(cache=CACHE)
-def _search(P, start):
-    """Breadth-first search from ``start`` (explorer_twin.Explorer.run). Returns (states, parent, label, depth,
-    n, found, counts)."""
+@njit(cache=CACHE, nogil=True)
+def _search(P, start, keep):
+    """Breadth-first search from ``start`` (explorer_twin.Explorer.run). States are numbered as found; the queue
+    holds the rows of those not expanded yet (``keep``: of every state, the first n rows then). Returns (queue,
+    parent, label, table, n, found, counts)."""
     width, max_states, max_depth = P[P_WIDTH], P[P_MAX], P[P_DEPTH]
-    cap = 1 << 12
-    states = np.zeros((cap, width), np.int16)
-    parent = np.full(cap, -1, np.int64)
-    label = np.zeros((cap, 4), np.int16)
-    depth = np.zeros(cap, np.int32)
+    queue = np.zeros((1 << 12, width), np.int16)
+    parent = np.zeros(1 << 12, np.uint32)
+    label = np.zeros(1 << 12, np.uint16)
+    table = np.zeros(1 << 14, np.uint64)
     found = np.full((4, 6), -1, np.int64)  # per violation: state, label[4], depth of the violating step
-    counts = np.zeros(5, np.int64)  # edges, terminals, complete, max depth, fallbacks
+    counts = np.zeros(6, np.int64)  # edges, terminals, complete, max depth, fallbacks, largest queue
     counts[2] = 1
     S0, S, O, T = _workspace(P)
     G0, W0 = S0[0], S0[1]
     SUCC, LAB, BAD = O[0], O[1], O[2]
     vec = np.zeros(width, np.int64)
     for k in range(width):
-        states[0, k] = start[k]
-    table = _rehash(states, 1, width, 1 << 14)
-    n = 1
-    cur = 0
-    while cur < n:
-        if max_depth and depth[cur] >= max_depth:
+        queue[0, k] = start[k]
+        vec[k] = start[k]
+    fp = _fingerprint(vec, width)
+    table[_probe(table, fp)] = fp
+    head, tail, n, cur = 0, 1, 1, 0
+    level, level_end = 0, 1  # the depth of state cur; the first state of the next level
+    while head < tail:
+        if cur == level_end:
+            level += 1
+            level_end = n
+        row = queue[head]
+        head += 1
+        cur += 1
+        if max_depth and level >= max_depth:
             counts[2] = 0
-            cur += 1
             continue
-        for k in range(width):
-            vec[k] = states[cur, k]
-        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+        _decode(row, P, S0[0], S0[1], S0[2], S0[3], S0[4])
         K = successors(P, S0, S, O, T)
         if K == 0:
             counts[1] += 1
             if found[LEAK, 0] < 0 and leaks(P, G0, W0):
-                found[LEAK, 0] = cur
-                found[LEAK, 5] = depth[cur]
+                found[LEAK, 0] = cur - 1
+                found[LEAK, 5] = level
         for q in range(K):
             counts[0] += 1
             if BAD[q]:
-                _note(found, BAD[q], cur, LAB, q, depth[cur] + 1)
+                _note(found, BAD[q], cur - 1, LAB, q, level + 1)
                 continue
-            slot = _find(table, states, SUCC[q], width)
-            if table[slot] >= 0:  # seen
+            fp = _fingerprint(SUCC[q], width)
+            slot = _probe(table, fp)
+            if table[slot] != 0:  # seen
                 continue
             if n >= max_states:
                 counts[2] = 0
                 continue
-            if n == states.shape[0]:
-                states, parent, label, depth = _grow(states, parent, label, depth, n)
+            table[slot] = fp
+            queue, head, tail = _push(queue, head, tail, keep)
             for k in range(width):
-                states[n, k] = SUCC[q, k]
-            parent[n] = cur
-            for r in range(4):
-                label[n, r] = LAB[q, r]
-            depth[n] = depth[cur] + 1
-            if depth[n] > counts[3]:
-                counts[3] = depth[n]
-            table[slot] = n
+                queue[tail, k] = SUCC[q, k]
+            tail += 1
+            if n == parent.shape[0]:
+                p2 = np.zeros(2 * n, np.uint32)
+                p2[:n] = parent
+                l2 = np.zeros(2 * n, np.uint16)
+                l2[:n] = label
+                parent, label = p2, l2
+            parent[n] = cur - 1
+            label[n] = q
             n += 1
-            if 2 * n > table.shape[0]:  # keep the table at most half full
-                table = _rehash(states, n, width, 2 * table.shape[0])
-        cur += 1
+            counts[3] = max(counts[3], level + 1)
+            if _full(table, n):
+                table = _regrow(table)
+        counts[5] = max(counts[5], tail - head)
     counts[4] = T[7][0]
-    return states, parent, label, depth, n, found, counts
+    return queue, parent, label, table, n, found, counts
+
+
+@njit(cache=CACHE)
+def _replay(P, start, qs):
+    """The states and step labels of the path that takes successor qs[i] at step i from ``start``."""
+    width = P[P_WIDTH]
+    S0, S, O, T = _workspace(P)
+    rows = np.zeros((len(qs) + 1, width), np.int16)
+    labs = np.zeros((len(qs), 4), np.int16)
+    vec = start.copy()
+    for i in range(len(qs)):
+        for k in range(width):
+            rows[i, k] = vec[k]
+        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+        successors(P, S0, S, O, T)
+        for r in range(4):
+            labs[i, r] = O[1][qs[i], r]
+        for k in range(width):
+            vec[k] = O[0][qs[i], k]
+    for k in range(width):
+        rows[len(qs), k] = vec[k]
+    return rows, labs
+
+
+def replay(P: np.ndarray, start, qs) -> list:
+    """The steps of a path given by its labels (each step's index among its state's successors) from ``start``:
+    (label, state before the step) tuples, and the state reached, as tuples of ints."""
+    rows, labs = _replay(P, np.asarray(start, np.int64), np.asarray(qs, np.int64))
+    steps = [(tuple(int(x) for x in labs[i]), tuple(int(x) for x in rows[i])) for i in range(len(qs))]
+    return steps, tuple(int(x) for x in rows[-1])
+
+
+def collision_bound(states: int) -> float:
+    """An upper bound on the chance that two of ``states`` distinct states share a 64-bit fingerprint (and one
+    is skipped): n(n-1)/2 pairs, each 2^-64 for a uniform hash."""
+    return states * (states - 1) / 2 / 2.0 ** 64
 
 
 @njit(cache=CACHE)
@@ -1777,12 +1875,13 @@ def _orbits(P, states, n):
 
 
 # ---- the search in pieces, for a search spread over several processes (fraglife.sweep.explore) ----------------
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def expand(P, frontier):
     """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
-    (explorer_twin.Explorer.successors): (successor rows int16, step labels int16, the frontier row each came
-    from, violation bits, each row's hash, flags per frontier row: 1 terminal, 2 terminal and leaking, the
-    fallbacks the owner array's bound made). A successor after a violation has a zero row."""
+    (explorer_twin.Explorer.successors): (successor rows int16, step labels int16, each step's index among its
+    state's successors, the frontier row each came from, violation bits, each row's fingerprint, flags per
+    frontier row: 1 terminal, 2 terminal and leaking, the fallbacks the owner array's bound made). A successor
+    after a violation has a zero row."""
     m, width = frontier.shape
     S0, S, O, T = _workspace(P)
     G0, W0 = S0[0], S0[1]
@@ -1790,6 +1889,7 @@ def expand(P, frontier):
     cap = 4 * m + 16
     succ = np.zeros((cap, width), np.int16)
     lab = np.zeros((cap, 4), np.int16)
+    idx = np.zeros(cap, np.uint16)
     src = np.zeros(cap, np.int64)
     bad = np.zeros(cap, np.int64)
     flags = np.zeros(m, np.int8)
@@ -1808,128 +1908,126 @@ def expand(P, frontier):
             succ2[:n] = succ[:n]
             lab2 = np.zeros((cap, 4), np.int16)
             lab2[:n] = lab[:n]
+            idx2 = np.zeros(cap, np.uint16)
+            idx2[:n] = idx[:n]
             src2 = np.zeros(cap, np.int64)
             src2[:n] = src[:n]
             bad2 = np.zeros(cap, np.int64)
             bad2[:n] = bad[:n]
-            succ, lab, src, bad = succ2, lab2, src2, bad2
+            succ, lab, idx, src, bad = succ2, lab2, idx2, src2, bad2
         for q in range(K):
             if BAD[q] == 0:
                 for k in range(width):
                     succ[n, k] = SUCC[q, k]
             for r in range(4):
                 lab[n, r] = LAB[q, r]
+            idx[n] = q
             src[n] = i
             bad[n] = BAD[q]
             n += 1
     hashes = np.zeros(n, np.uint64)
     for j in range(n):
-        hashes[j] = _hash(succ[j], width)
-    return succ[:n], lab[:n], src[:n], bad[:n], hashes, flags, T[7][0]
+        hashes[j] = _fingerprint(succ[j], width)
+    return succ[:n], lab[:n], idx[:n], src[:n], bad[:n], hashes, flags, T[7][0]
 
 
-@njit(cache=CACHE, inline="always", _nrt=False)
-def _slot(table, states, row, width, h):
-    mask = table.shape[0] - 1
-    slot = np.int64(h & np.uint64(mask))
-    while table[slot] >= 0:
-        if _row_cmp(states[table[slot]], 0, row, 0, width) == 0:
-            return slot
-        slot = (slot + 1) & mask
-    return slot
-
-
-@njit(cache=CACHE)
-def visit(table, states, parent, label, n, rows, hashes, src, labs, limit):
-    """Add to a visited set (``table``: open addressing over ``states[:n]``, int32 state numbers, -1 empty, at most
-    half full) each of ``rows`` it does not hold yet, with its parent reference ``src`` and step label, in order,
-    while it holds fewer than ``limit`` states. Returns (table, states, parent, label, n, refused): the arrays
-    grown as needed, and how many new rows did not fit under ``limit``."""
-    width = states.shape[1]
+@njit(cache=CACHE, nogil=True)
+def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
+    """Add to a visited set (``table``: the fingerprints of states 0..n-1, 0 empty, at most three quarters full)
+    each of the rows ``new`` (fingerprints ``hashes``) it does not hold yet, in order, while it holds fewer than
+    ``limit`` states: state n takes parent reference ``src`` (uint32), label ``idx`` and its row goes to
+    rows[n - base] (the rows of states base.. are kept: the frontier and the next one). Returns (table, rows,
+    parent, label, n, refused): the arrays grown as needed, and how many new rows did not fit under ``limit``."""
+    width = rows.shape[1]
     refused = 0
-    for j in range(rows.shape[0]):
-        slot = _slot(table, states, rows[j], width, hashes[j])
-        if table[slot] >= 0:
+    for j in range(new.shape[0]):
+        fp = hashes[j]
+        slot = _probe(table, fp)
+        if table[slot] != 0:
             continue
         if n >= limit:
             refused += 1
             continue
-        if n == states.shape[0]:
-            cap = 2 * n
-            st2 = np.zeros((cap, width), np.int16)
-            st2[:n] = states[:n]
-            p2 = np.full(cap, -1, np.int64)
-            p2[:n] = parent[:n]
-            l2 = np.zeros((cap, 4), np.int16)
-            l2[:n] = label[:n]
-            states, parent, label = st2, p2, l2
+        table[slot] = fp
+        if n - base == rows.shape[0]:
+            r2 = np.zeros((2 * rows.shape[0], width), np.int16)
+            r2[:n - base] = rows
+            rows = r2
+        if n == parent.shape[0]:
+            p2 = np.zeros(2 * n, np.uint32)
+            p2[:n] = parent
+            l2 = np.zeros(2 * n, np.uint16)
+            l2[:n] = label
+            parent, label = p2, l2
         for k in range(width):
-            states[n, k] = rows[j, k]
+            rows[n - base, k] = new[j, k]
         parent[n] = src[j]
-        for r in range(4):
-            label[n, r] = labs[j, r]
-        table[slot] = n
+        label[n] = idx[j]
         n += 1
-        if 2 * n > table.shape[0]:
-            t2 = np.full(2 * table.shape[0], -1, np.int32)
-            for idx in range(n):
-                t2[_slot(t2, states, states[idx], width, _hash(states[idx], width))] = idx
-            table = t2
-    return table, states, parent, label, n, refused
+        if _full(table, n):
+            table = _regrow(table)
+    return table, rows, parent, label, n, refused
 
 
-@njit(cache=CACHE)
-def first_rows(rows, hashes, bad):
-    """Which of ``rows`` to keep: each row's first occurrence, and every step with a violation (``bad`` != 0);
+@njit(cache=CACHE, nogil=True)
+def first_rows(hashes, bad):
+    """Which steps to keep: each fingerprint's first occurrence, and every step with a violation (``bad`` != 0);
     a batch of successors sent once per distinct state."""
-    n, width = rows.shape
+    n = hashes.shape[0]
     tsize = 16
-    while tsize < 2 * n:
+    while 3 * tsize < 4 * n:
         tsize *= 2
-    table = np.full(tsize, -1, np.int64)
+    table = np.zeros(tsize, np.uint64)
     keep = np.zeros(n, np.bool_)
     for j in range(n):
         if bad[j]:
             keep[j] = True
             continue
-        slot = _slot(table, rows, rows[j], width, hashes[j])
-        if table[slot] < 0:
-            table[slot] = j
+        slot = _probe(table, hashes[j])
+        if table[slot] == 0:
+            table[slot] = hashes[j]
             keep[j] = True
     return keep
 
 
 def state_hashes(rows: np.ndarray) -> np.ndarray:
-    """The 64-bit hash the visited sets index by, of each int16 row (uint64)."""
+    """The 64-bit fingerprint the visited sets keep, of each int16 row (uint64)."""
     return _hashes(np.ascontiguousarray(rows, dtype=np.int16))
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, nogil=True)
 def _hashes(rows):
     out = np.zeros(rows.shape[0], np.uint64)
     for j in range(rows.shape[0]):
-        out[j] = _hash(rows[j], rows.shape[1])
+        out[j] = _fingerprint(rows[j], rows.shape[1])
     return out
 
 
-def bytes_per_state(bounds: Bounds, scenario: Scenario, states: int | None = None) -> dict:
-    """What :func:`explore` keeps per stored state, in bytes: the encoded row (int16 per field), the parent (int64),
-    the step label (4 x int16), the depth (int32) and the hash table's share (int64 slots, at most half full:
-    between 16 and 32 bytes; for ``states`` stored, the share at the table's size then)."""
+def bytes_per_state(bounds: Bounds, scenario: Scenario, states: int | None = None, queue: int | None = None) -> dict:
+    """What :func:`explore` keeps per stored state, in bytes: the fingerprint table's share (8-byte slots, at most
+    three quarters full: between 10.7 and 21.3 bytes; for ``states`` stored, the share at the table's size then),
+    the parent number (uint32) and the label (uint16). Beside it, not per stored state: the queue's rows (int16 per
+    field) for at most ``queue`` states at once (the largest level and the next), and the chance that the
+    fingerprints merged two states."""
     width = int(params(bounds, scenario)[P_WIDTH])
-    row = {"encoding": 2 * width, "parent": 8, "label": 8, "depth": 4}
+    row = {"parent": 4, "label": 2}
     if states:
         cap, tsize = 1 << 12, 1 << 14
         while cap < states:
             cap *= 2
-        while 2 * states > tsize:
+        while 4 * states > 3 * tsize:
             tsize *= 2
         table = 8 * tsize / states
         arrays = sum(row.values()) * cap / states  # the arrays double as they fill
     else:
-        table, arrays = 24.0, float(sum(row.values()))
-    return {"width": width, **row, "table": table, "total": sum(row.values()) + table,
-            "allocated": arrays + table}
+        table, arrays = 16.0, float(sum(row.values()))
+    out = {"width": width, "fingerprint": table, **row, "total": sum(row.values()) + table,
+           "allocated": arrays + table, "queue_row": 2 * width}
+    if queue is not None:
+        out["queue_bytes"] = 2 * width * queue
+    if states:
+        out["collision_bound"] = collision_bound(states)
+    return out
 
 
 # ---- the public interface ------------------------------------------------------------------------------------
@@ -1961,27 +2059,27 @@ def explore(bounds: Bounds, scenario: Scenario, *, impl: str = "jit", symmetry: 
         return res
     P = params(bounds, scenario, symmetry)
     ex, start = _start(bounds, scenario, symmetry)
-    states, parent, label, depth, n, found, counts = _search(P, np.array(start, dtype=np.int64))
+    queue, parent, label, _table, n, found, counts = _search(P, np.array(start, dtype=np.int64),
+                                                             keep_states or orbits)
     traces = {}
     for kind in range(4):
         cur = int(found[kind, 0])
         if cur < 0:
             continue
-        steps = []
-        m = cur
-        while m > 0:
-            steps.append((tuple(int(x) for x in label[m]), tuple(int(x) for x in states[parent[m]])))
-            m = int(parent[m])
-        steps.reverse()
+        qs = []
+        while cur > 0:
+            qs.append(int(label[cur]))
+            cur = int(parent[cur])
+        steps, reached = replay(P, start, qs[::-1])
         if kind != LEAK:
-            steps.append((tuple(int(x) for x in found[kind, 1:5]), tuple(int(x) for x in states[cur])))
+            steps.append((tuple(int(x) for x in found[kind, 1:5]), reached))
         traces[X.VIOLATIONS[kind]] = steps
     res = Result(int(n), int(counts[0]), int(counts[1]), int(counts[3]), bool(counts[2]), traces,
-                 fallbacks=int(counts[4]))
+                 fallbacks=int(counts[4]), queue_peak=int(counts[5]))
     if keep_states:
-        res.array = states[:n].copy()
+        res.array = queue[:n].copy()
     if orbits:
-        res.labelled = float(_orbits(P, states, n))
+        res.labelled = float(_orbits(P, queue, n))
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -2031,7 +2129,7 @@ def bench_section(args=None, *, repeats: int = 3) -> dict:
         out[name] = {"states": best.states, "edges": best.edges, "states_per_s": jit_rate,
                      "edges_per_s": best.edges / best.seconds, "twin_states": twin.states,
                      "twin_states_per_s": twin_rate, "numba_over_twin": jit_rate / twin_rate,
-                     "bytes_per_state": bytes_per_state(big, sc, best.states)}
+                     "bytes_per_state": bytes_per_state(big, sc, best.states, best.queue_peak)}
     return out
 
 

@@ -265,7 +265,7 @@ class Bounds:
     copies: int = 1
     outside: int = 1
     depth: int = 0  # steps from the start; 0: until no new state
-    max_states: int = 4_000_000  # stop (and say so) past this many states (about 200 bytes each)
+    max_states: int = 4_000_000  # stop (and say so) past this many states (about 25 bytes each, the compiled search)
 
     def __post_init__(self):
         for name, lo, hi in (("ops", 1, 12), ("cpus", 1, 3), ("skbs", 1, 4), ("frags", 1, 3), ("copies", 0, 1),
@@ -1462,6 +1462,7 @@ class Result:
     seconds: float = 0.0
     array: object = field(repr=False, default=None)  # the compiled search's states (int16 rows)
     fallbacks: int = 0  # steps the owner array's bound refused or turned into a copy
+    queue_peak: int = 0  # the compiled search's most states queued at once (the rows it keeps in full)
 
     @property
     def verdict(self) -> str:

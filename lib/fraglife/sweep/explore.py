@@ -5,14 +5,19 @@ every state it has seen in one table; its reach ends where one machine's
 memory does. Here the same breadth-first search runs level by level on a
 dask cluster (the sweeps' :func:`.cluster.connect`: a LocalCluster, or any
 scheduler by address). Each state belongs to one *partition*, chosen by the
-high bits of the hash its visited set indexes by; a partition lives on one
-worker and keeps its states, each state's parent as (partition, index) and
-the label of the step that reached it. A level is expanded in rounds of at
-most ``chunk`` states per partition: each partition expands its share of
-the frontier (:func:`~fraglife.model.explorer.expand`), splits the
-successors by owner, and each owner adds the ones it has not seen
+high bits of its 64-bit fingerprint; a partition lives on one worker and
+keeps, as the single-process search does, each state's fingerprint, its
+parent as (partition, index) in 4 bytes and its index among its parent's
+successors in 2, and the full rows of the current level and the next only.
+A level is expanded in rounds of at most ``chunk`` states per partition:
+each partition expands its share of the frontier
+(:func:`~fraglife.model.explorer.expand`, compiled without the GIL), splits
+the successors by owner, and each owner adds the ones it has not seen
 (:func:`~fraglife.model.explorer.visit`); the successor batches travel
-worker to worker, the client receives only counts.
+worker to worker, one per pair of partitions per round, a byte per field
+when the fields fit; the client receives only counts, and rebuilds a
+counterexample by gathering its labels along the parent references and
+replaying them from the start.
 
 A level finishes before the next starts, so the first level where a kind of
 violation appears is the one the single-process search finds it at: the
@@ -39,7 +44,9 @@ from ..model import explorer_twin as X
 from ..params import ParamError
 
 CHUNK = 1 << 16  # frontier states a partition expands per round
-PART_SHIFT = 40  # a parent reference is partition << PART_SHIFT | index
+PART_SHIFT = 25  # a parent reference is partition << PART_SHIFT | index (max_states is at most 1 << 25)
+MAX_PARTITIONS = 127  # so that a parent reference fits a uint32
+NO_PARENT = 0xFFFFFFFF  # the start's parent reference
 
 
 class PartitionLost(RuntimeError):
@@ -52,45 +59,54 @@ class PartitionFull(MemoryError):
 
 # ---- one partition, on its worker ---------------------------------------------------------------------------
 class Partition:
-    """One worker's share of the visited set: states, parent references and labels, and the hash table over them;
-    the current level's frontier is states [lo, hi)."""
+    """One worker's share of the visited set: the fingerprints of its states, each state's parent reference and
+    label (its index among its parent's successors), and the rows of the states not expanded yet: the current
+    level's frontier is states [lo, hi), the rows kept are those of states base.. (base <= lo)."""
 
     def __init__(self, P: np.ndarray, part: int, nparts: int, limit: int, byte_limit: int | None):
         width = int(P[E.P_WIDTH])
         self.P, self.part, self.nparts, self.limit, self.byte_limit = P, part, nparts, limit, byte_limit
-        self.table = np.full(1 << 12, -1, np.int32)
-        self.states = np.zeros((1 << 10, width), np.int16)
-        self.parent = np.full(1 << 10, -1, np.int64)
-        self.label = np.zeros((1 << 10, 4), np.int16)
-        self.n = self.lo = self.hi = 0
-        self.refused = 0
+        self.table = np.zeros(1 << 12, np.uint64)
+        self.rows = np.zeros((1 << 8, width), np.int16)
+        self.parent = np.zeros(1 << 10, np.uint32)
+        self.label = np.zeros(1 << 10, np.uint16)
+        self.n = self.lo = self.hi = self.base = 0
+        self.refused = self.peak = 0
 
     def nbytes(self) -> int:
-        return self.table.nbytes + self.states.nbytes + self.parent.nbytes + self.label.nbytes
+        return self.table.nbytes + self.rows.nbytes + self.parent.nbytes + self.label.nbytes
 
-    def add(self, rows, hashes, src, labs) -> None:
-        self.table, self.states, self.parent, self.label, self.n, refused = E.visit(
-            self.table, self.states, self.parent, self.label, self.n, rows, hashes, src, labs, self.limit)
+    def add(self, rows, hashes, src, idx) -> None:
+        self.table, self.rows, self.parent, self.label, self.n, refused = E.visit(
+            self.table, self.rows, self.parent, self.label, self.n, self.base, rows, hashes, src, idx, self.limit)
         self.refused += int(refused)
+        self.peak = max(self.peak, self.nbytes())
         if self.byte_limit is not None and self.nbytes() > self.byte_limit:
             raise PartitionFull(f"partition {self.part} holds {self.n:,} states in {self.nbytes():,} bytes, "
                                 f"past its limit of {self.byte_limit:,} bytes")
 
     def begin_level(self) -> int:
+        """The states added during the last level become the frontier; the rows before them are dropped."""
         self.lo, self.hi = self.hi, self.n
+        keep = self.n - self.lo
+        self.rows[:keep] = self.rows[self.lo - self.base:self.n - self.base]
+        if 4 * keep < len(self.rows) and len(self.rows) > 1 << 8:  # give back what the largest level took
+            self.rows = self.rows[:max(1 << 8, 2 * keep)].copy()
+        self.base = self.lo
         return self.hi - self.lo
 
     def expand(self, start: int, size: int) -> tuple[list, dict]:
-        """Successors of frontier states lo+start .. lo+start+size, split by owning partition, and the round's
-        counts: edges, terminals, fallbacks, the first leak and the first violation of each kind."""
+        """Successors of frontier states lo+start .. lo+start+size, split by owning partition (each batch its rows,
+        fingerprints, parent references and labels), and the round's counts: edges, terminals, fallbacks, the
+        first leak and the first violation of each kind."""
         a = self.lo + start
         b = min(self.hi, a + size)
-        width = self.states.shape[1]
+        width = self.rows.shape[1]
         if a >= b:
-            empty = (np.zeros((0, width), np.int16), np.zeros(0, np.uint64), np.zeros(0, np.int64),
-                     np.zeros((0, 4), np.int16))
+            empty = (np.zeros((0, width), np.int16), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
+                     np.zeros(0, np.uint16))
             return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
-        succ, lab, src, bad, hashes, flags, fb = E.expand(self.P, self.states[a:b])
+        succ, lab, idx, src, bad, hashes, flags, fb = E.expand(self.P, self.rows[a - self.base:b - self.base])
         found = {}
         leaking = np.flatnonzero(flags == 3)
         if len(leaking):
@@ -101,22 +117,31 @@ class Partition:
                 j = int(hit[0])
                 found[kind] = (self.part, a + int(src[j]), tuple(int(x) for x in lab[j]))
         edges = len(succ)
-        keep = E.first_rows(succ, hashes, bad) & (bad == 0)  # one copy of each successor travels
-        succ, lab, src, hashes = succ[keep], lab[keep], src[keep], hashes[keep]
-        ref = (np.int64(self.part) << PART_SHIFT) | (src + a)
+        keep = E.first_rows(hashes, bad) & (bad == 0)  # one copy of each successor travels
+        succ, idx, src, hashes = succ[keep], idx[keep], src[keep], hashes[keep]
+        ref = ((self.part << PART_SHIFT) | (src + a)).astype(np.uint32)
         owner = owner_of(hashes, self.nparts)
-        buckets = []
-        for q in range(self.nparts):
-            sel = owner == q
-            buckets.append((succ[sel], hashes[sel], ref[sel], lab[sel]))
+        order = np.argsort(owner, kind="stable")  # one contiguous slice per owner
+        succ, idx, ref, hashes = succ[order], idx[order], ref[order], hashes[order]
+        cuts = np.searchsorted(owner[order], np.arange(self.nparts + 1))
+        buckets = [(packed(succ[cuts[q]:cuts[q + 1]]), hashes[cuts[q]:cuts[q + 1]], ref[cuts[q]:cuts[q + 1]],
+                    idx[cuts[q]:cuts[q + 1]]) for q in range(self.nparts)]
         stats = {"edges": edges, "terminals": int(np.count_nonzero(flags)), "fallbacks": int(fb),
                  "found": found}
         return buckets, stats
 
     def step(self, idx: int) -> tuple:
-        """(label, parent reference, state) of state ``idx``."""
-        return (tuple(int(x) for x in self.label[idx]), int(self.parent[idx]),
-                tuple(int(x) for x in self.states[idx]))
+        """(label, parent reference) of state ``idx``: the label is its index among its parent's successors."""
+        ref = int(self.parent[idx])
+        return int(self.label[idx]), (-1 if ref == NO_PARENT else ref)
+
+
+def packed(rows: np.ndarray) -> np.ndarray:
+    """The rows as they travel: one byte per field when every field fits one (the fields are mostly small
+    counters, so usually), else as they are; :func:`_t_add` widens them back."""
+    if len(rows) and -128 <= rows.min() and rows.max() <= 127:
+        return rows.astype(np.int8)
+    return rows
 
 
 def owner_of(hashes: np.ndarray, nparts: int) -> np.ndarray:
@@ -139,9 +164,13 @@ def _part(sid: str, part: int) -> Partition:
 def _t_init(sid, part, nparts, P, limit, byte_limit, start):
     p = _PARTS[(sid, part)] = Partition(P, part, nparts, limit, byte_limit)
     if start is not None:
-        row = np.array([start], np.int16)
-        p.add(row, E.state_hashes(row), np.array([-1], np.int64), np.array([[-1, 0, 0, 0]], np.int16))
+        _add_start(p, start)
     return p.n
+
+
+def _add_start(p: Partition, start) -> None:
+    row = np.array([start], np.int16)
+    p.add(row, E.state_hashes(row), np.full(1, NO_PARENT, np.uint32), np.zeros(1, np.uint16))
 
 
 def _t_begin(sid, part):
@@ -164,7 +193,8 @@ def _t_add(sid, part, *buckets):
     p = _part(sid, part)
     live = [b for b in buckets if len(b[0])]
     if live:
-        p.add(*(np.concatenate([b[k] for b in live]) for k in range(4)))
+        rows = np.concatenate([b[0].astype(np.int16, copy=False) for b in live])
+        p.add(rows, *(np.concatenate([b[k] for b in live]) for k in range(1, 4)))
     return p.n, p.nbytes()
 
 
@@ -174,7 +204,7 @@ def _t_step(sid, part, idx):
 
 def _t_drop(sid, part):
     p = _PARTS.pop((sid, part), None)
-    return (p.n, p.nbytes(), p.refused) if p is not None else (0, 0, 0)
+    return (p.n, p.peak, p.refused) if p is not None else (0, 0, 0)  # the most bytes it held
 
 
 # ---- the search, from the client ------------------------------------------------------------------------------
@@ -183,7 +213,7 @@ class Spread:
     """A distributed search: the single-process :class:`~fraglife.model.explorer_twin.Result`, and how it spread."""
 
     result: X.Result
-    partitions: list = field(default_factory=list)  # per partition: worker, states, bytes
+    partitions: list = field(default_factory=list)  # per partition: worker, states, the most bytes it held
     cluster: str = ""
     levels: int = 0
     rounds: int = 0
@@ -241,6 +271,8 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
 
     if chunk < 1:
         raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
+    if partitions is not None and not 1 <= partitions <= MAX_PARTITIONS:
+        raise ParamError(f"partitions = {partitions!r} is not allowed: expected an integer in [1, {MAX_PARTITIONS}]")
     with connect(scheduler, workers=workers, processes=processes, client=client) as cl:
         cl.client.wait_for_workers(1, timeout=120)
         addrs = worker_addresses(cl.client)
@@ -269,8 +301,7 @@ def warm(P: np.ndarray, start: tuple) -> None:
     """Compile (or load from numba's cache) what the workers run, here first: a worker compiling for minutes
     misses its heartbeats and the scheduler drops it; from the cache each loads in seconds."""
     p = Partition(P, 0, 1, 2, None)
-    row = np.array([start], np.int16)
-    p.add(row, E.state_hashes(row), np.array([-1], np.int64), np.array([[-1, 0, 0, 0]], np.int16))
+    _add_start(p, start)
     p.begin_level()
     p.expand(0, 1)
 
@@ -305,7 +336,8 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
         sizes = search.each(_t_begin)
         level += 1
     states = sum(n for n, _b in search.each(_t_add))  # no batches: the counts
-    traces = {X.VIOLATIONS[k]: _trace(search, part, idx, lab) for k, (_l, part, idx, lab) in sorted(found.items())}
+    traces = {X.VIOLATIONS[k]: _trace(search, P, start, part, idx, lab)
+              for k, (_l, part, idx, lab) in sorted(found.items())}
     res = X.Result(states, edges, terminals, depth, complete, traces, fallbacks=fallbacks)
     return Spread(res, levels=level, rounds=rounds)
 
@@ -322,19 +354,21 @@ def _round(search: _Search, start: int, size: int) -> list[dict]:
     return search.wait(stats)
 
 
-def _trace(search: _Search, part: int, idx: int, last) -> list:
+def _trace(search: _Search, P: np.ndarray, start: tuple, part: int, idx: int, last) -> list:
     """The steps from the start to state ``idx`` of ``part`` (then the violating step ``last``, if any), as
-    explorer_twin.Result.found holds them: (label, state before the step)."""
-    steps = []
-    lab, ref, row = search.wait([search.submit(_t_step, part, search.sid, part, idx)])[0]
-    if last is not None:
-        steps.append((last, row))
+    explorer_twin.Result.found holds them, (label, state before the step): the labels are gathered from the
+    partitions along the parent references, and the path replayed from the start."""
+    qs = []
+    ref = part << PART_SHIFT | idx
     while ref >= 0:
         p, i = ref >> PART_SHIFT, ref & ((1 << PART_SHIFT) - 1)
-        plab, pref, prow = search.wait([search.submit(_t_step, p, search.sid, p, i)])[0]
-        steps.append((lab, prow))
-        lab, ref = plab, pref
-    return steps[::-1]
+        q, ref = search.wait([search.submit(_t_step, p, search.sid, p, i)])[0]
+        if ref >= 0:
+            qs.append(q)
+    steps, reached = E.replay(P, start, qs[::-1])
+    if last is not None:
+        steps.append((last, reached))
+    return steps
 
 
 # ---- fraglife bench ------------------------------------------------------------------------------------------
@@ -345,7 +379,7 @@ BENCH_BOUNDS = {"full": X.Bounds(ops=6, cpus=2, skbs=3, frags=2, max_states=1 <<
                 "quick": X.Bounds(ops=5, cpus=2, skbs=3, frags=2)}
 #: the memory demonstration's workers: each with the same limit, which one alone cannot search under
 MEMORY_WORKERS = 4
-MEMORY_CHUNK = 1 << 14  # smaller rounds: a round's successors are not what fills a worker
+MEMORY_CHUNK = 1 << 12  # smaller rounds: a round's successors are not what fills a worker
 #: the nanny restarts a worker past this share of its limit; pausing and spilling are off, so a worker
 #: that cannot hold its partition is stopped instead of waiting
 MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
@@ -404,7 +438,8 @@ def bench_section(args=None) -> dict:
     E.explore(X.Bounds(ops=1), sc)
     one = E.explore(bounds, sc)
     single = {"states": one.states, "verdict": one.verdict, "seconds": one.seconds,
-              "states_per_s": one.states / one.seconds, "bytes_per_state": E.bytes_per_state(bounds, sc, one.states)}
+              "states_per_s": one.states / one.seconds,
+              "bytes_per_state": E.bytes_per_state(bounds, sc, one.states, one.queue_peak)}
     out: dict = {"scenario": "user memory and a pipe, frags spanning folios, owner_skb", "bounds": bounds.__dict__,
                  "speed": "one run each, wall clock, on a shared machine", "single_process": single}
     for w in (1, 2):
@@ -412,27 +447,26 @@ def bench_section(args=None) -> dict:
         if row.get("states_per_s"):
             row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
             row["same_as_single_process"] = row["states"] == one.states and row["verdict"] == one.verdict
-    small = BENCH_BOUNDS["quick"]
-    if small != bounds:
-        one = E.explore(small, sc)
-    out["memory_limit"] = memory_demo(small, sc, E.bytes_per_state(small, sc, one.states)["allocated"] * one.states)
+    out["memory_limit"] = memory_demo(BENCH_BOUNDS["quick"], sc)
     return out
 
 
-def memory_demo(bounds, sc, search_bytes: float, workers: int = MEMORY_WORKERS) -> dict:
-    """The same search under one memory limit per worker, sized so that the whole visited set does not fit in one
-    worker but a ``workers``-th of it does: one worker (stopped by its nanny), then ``workers``."""
+def memory_demo(bounds, sc, workers: int = MEMORY_WORKERS) -> dict:
+    """The same search under one memory limit per worker, sized so that what one partition holds for the whole
+    search (measured first, on one worker without a limit) does not fit in one worker but a ``workers``-th of it
+    does: one worker (stopped by its nanny), then ``workers``."""
     lc, client = local_cluster(1)
     try:
         explore(X.Bounds(ops=2), sc, client=client)
         base = _worker_rss(client)
+        whole = explore(bounds, sc, client=client, chunk=MEMORY_CHUNK).partitions[0]["bytes"]
     finally:
         client.close()
         lc.close()
-    # the nanny stops a worker at 95 % of its limit: 0.7 of the visited set above a worker's own memory fits
-    # under that (a quarter of it, its rounds and the exchange, do), the whole set does not
-    limit = int((base + 0.7 * search_bytes) / MEMORY_CONFIG["distributed.worker.memory.terminate"])
-    return {"memory_limit": limit, "worker_rss_before": base, "search_bytes": int(search_bytes),
+    # the nanny stops a worker at 95 % of its limit: 0.7 of the whole partition above a worker's own memory fits
+    # under that (a quarter of it, its rounds and the exchange, do), the whole partition does not
+    limit = int((base + 0.7 * whole) / MEMORY_CONFIG["distributed.worker.memory.terminate"])
+    return {"memory_limit": limit, "worker_rss_before": base, "partition_bytes_one_worker": int(whole),
             "one_worker": _spread_run(bounds, sc, 1, limit, MEMORY_CHUNK),
             f"{workers}_workers": _spread_run(bounds, sc, workers, limit, MEMORY_CHUNK)}
 
@@ -514,8 +548,9 @@ def _cli(args) -> int:
     for name in ("workers", "chunk"):
         if getattr(args, name) < 1:
             raise ParamError(f"--{name} {getattr(args, name)} is not allowed: expected an integer >= 1")
-    if args.partitions is not None and args.partitions < 1:
-        raise ParamError(f"--partitions {args.partitions} is not allowed: expected an integer >= 1")
+    if args.partitions is not None and not 1 <= args.partitions <= MAX_PARTITIONS:
+        raise ParamError(f"--partitions {args.partitions} is not allowed: expected an integer in "
+                         f"[1, {MAX_PARTITIONS}]")
     bounds, sc = scenario_of(args)
     spread = explore(bounds, sc, scheduler=args.scheduler, workers=args.workers, processes=not args.threads,
                      partitions=args.partitions, chunk=args.chunk)
