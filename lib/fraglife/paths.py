@@ -8,6 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 DATA = ROOT / "data"
+#: The largest explorer searches checked on one machine, by policy (``fraglife explore --single --record``).
+LARGEST_SEARCHES = DATA / "explorer" / "largest.json"
 BUILD = Path(os.environ.get("FRAGLIFE_BUILD", ROOT / "build"))
 
 

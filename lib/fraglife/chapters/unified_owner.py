@@ -21,7 +21,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .. import answers
+from .. import answers, paths
 from ..claims import Claim
 from ..model import costs, engine, explorer as E, explorer_story as W, explorer_twin as X, kernels, replays
 from ..model import trace as T, workloads
@@ -930,6 +930,47 @@ def search_remark(R: Results) -> str:
             f"today's rule {'passes' if f.verdict == 'passes' else 'fails'} ({int(f.states):,} states).")
 
 
+def largest_searches() -> dict:
+    """The largest searches checked on one machine, by policy (:data:`fraglife.paths.LARGEST_SEARCHES`, written by
+    ``fraglife explore --single --record``); empty when none is recorded."""
+    import json
+
+    try:
+        return json.loads(paths.LARGEST_SEARCHES.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _bounds_text(b: Mapping) -> str:
+    return f"{b['ops']} operations, {b['cpus']} CPUs and {b['skbs']} skbs of {b['frags']} frags"
+
+
+def largest_remark(R: Results) -> str:
+    """Markdown: the largest bounds checked (recorded), beside this run's."""
+    rec = largest_searches()
+    o, t = rec.get(OWNER), rec.get(TODAY)
+    if o is None:
+        return "No search larger than this run's is recorded (`fraglife explore --single --record`)."
+    owner = ("finds no violation" if o["verdict"] == "passes" else
+             f"fails ({o['shortest']['violation']} in {o['shortest']['steps']} steps)")
+    owner += f" in all **{o['states']:,}** states" if o["complete"] else f" in {o['states']:,} states (cut short)"
+    today = ""
+    if t is not None and t["bounds"] == o["bounds"]:
+        cut = "" if t["complete"] else ", where the state cap stopped it"
+        today = (f" Today's rule there fails: {t['shortest']['violation'].replace('_', '-')} in "
+                 f"{t['shortest']['steps']} steps, {t['states']:,} states searched{cut}." if t["shortest"] else
+                 f" Today's rule there finds nothing ({t['states']:,} states).")
+    b = R.bounds
+    m = o["machine"]
+    return (f"**The largest bounds checked:** {_bounds_text(o['bounds'])} on `{o['kinds'].replace(',', '+')}` "
+            f"memory{', frags spanning folios' if o['span'] else ''}: the unified owner {owner} "
+            f"({o['edges']:,} steps, {o['seconds']:.3g} s, {o['cpu_seconds']:.3g} s of CPU, on one core of "
+            f"{m['cpu']}, {m['cores']} cores, at {o['bytes_per_state']:.3g} bytes a stored state; the chance that two "
+            f"states shared a 64-bit fingerprint is below {o['collision_bound']:.1e}).{today} Recorded on "
+            f"{o['date']} at commit {o['commit']} by `{o['command']}`. This run searched "
+            f"{_bounds_text(vars(b))}.")
+
+
 def mutant_remark(R: Results) -> str:
     failing, b = R.mutants.iloc[1:], R.mutant_bounds
     return (f"Left out one at a time, {int((failing.verdict == 'fails').sum())} of the {len(failing)} rules give a "
@@ -1328,11 +1369,24 @@ def _shared_line_measured_and_cited(R: Results):
 
 
 #: Claims over the probes' counts of this kernel (per_point=False) are the chapter run's, not a sweep point's.
+def _largest(R: Results):
+    rec = largest_searches()
+    o, t = rec.get(OWNER), rec.get(TODAY)
+    ok = (o is not None and t is not None and o["complete"] and o["verdict"] == "passes"
+          and t["bounds"] == o["bounds"] and t["verdict"] == "fails")
+    return ok, {"bounds": o and o["bounds"], "owner_states": o and o["states"], "today_states": t and t["states"],
+                "today_shortest": t and t["shortest"], "commit": o and o["commit"]}
+
+
 CLAIMS = (
     Claim("explorer_agrees_with_its_twin",
           "At small bounds the compiled explorer and its Python twin visit the same states and steps and find "
           "the same violations with the same shortest traces.",
           "holds", _agree),
+    Claim("the_largest_checked_bounds_pass_for_the_owner",
+          "At the largest bounds checked (recorded, single process), the unified owner finds no violation in a "
+          "complete search and today's rule fails there.",
+          "holds", _largest, per_point=False),
     Claim("one_ref_for_a_multi_folio_frag_is_use_after_free",
           "With frags that span folios (the thread's future), today's single page ref per frag lets a page be "
           "freed under a live frag, on user memory and on pipe pages, within 4 steps.",

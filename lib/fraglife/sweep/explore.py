@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import paths
 from ..model import explorer as E
 from ..model import explorer_twin as X
 from ..params import ParamError
@@ -498,6 +499,9 @@ def register(sub) -> None:
     p.add_argument("--devmem-tx", default="frag", help=f"devmem TX's rule: {', '.join(X.DEVMEM_TX)}")
     p.add_argument("--compare", action="store_true", help="also run the single-process search and compare")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--single", action="store_true", help="only the single-process search (no cluster)")
+    p.add_argument("--record", action="store_true", help="with --single: keep the search's summary, bounds, "
+                   f"machine and commit in {LARGEST.relative_to(paths.ROOT)} under its policy (chapter 08 cites it)")
     p.set_defaults(func=_cli)
 
 
@@ -542,8 +546,75 @@ def summary(spread: Spread, single: X.Result | None = None) -> dict:
     return out
 
 
+LARGEST = paths.LARGEST_SEARCHES  # chapter 08 states them
+
+
+def single_record(bounds: X.Bounds, sc: X.Scenario, args) -> dict:
+    """One single-process search at ``bounds``, told as chapter 08 cites it: what was searched, what was found,
+    what it took (wall and CPU seconds, bytes per stored state) and on what (machine, kernel, commit, date)."""
+    import datetime
+    import os
+    import platform
+    import subprocess
+
+    from .. import system
+
+    import dataclasses
+
+    E.explore(dataclasses.replace(bounds, ops=1), sc)  # compile first: the times are the search's own
+    t0 = time.process_time()
+    res = E.explore(bounds, sc)
+    cpu = time.process_time() - t0
+    mem = E.bytes_per_state(bounds, sc, res.states, res.queue_peak)
+    short = res.shortest()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=paths.ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    bound_names = ("ops", "cpus", "skbs", "frags", "copies", "outside", "depth", "max_states")
+    return {"command": "fraglife explore --single " + " ".join(
+                f"--{k.replace('_', '-')} {getattr(bounds, k)}" for k in bound_names)
+            + f" --kinds {args.kinds} --policy {args.policy}" + (" --no-span" if args.no_span else ""),
+            "bounds": {k: int(getattr(bounds, k)) for k in bound_names},
+            "kinds": args.kinds, "policy": args.policy, "span": not args.no_span,
+            "states": int(res.states), "edges": int(res.edges), "complete": bool(res.complete),
+            "verdict": res.verdict,
+            "shortest": {"violation": short[0], "steps": len(short[1])} if short else None,
+            "seconds": round(res.seconds, 2), "cpu_seconds": round(cpu, 2),
+            "bytes_per_state": round(mem["total"], 1), "queue_bytes": int(mem["queue_bytes"]),
+            "collision_bound": mem["collision_bound"],
+            "machine": {"cpu": system.cpu_model(), "cores": os.cpu_count()}, "kernel": platform.release(),
+            "commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
+
+
+def keep_record(rec: dict, path=None) -> None:
+    """Store ``rec`` under its policy in :data:`LARGEST` (the other policies' records stay)."""
+    import json
+
+    path = LARGEST if path is None else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    kept[rec["policy"]] = rec
+    path.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
+
+
 def _cli(args) -> int:
     import json
+
+    if args.record and not args.single:
+        raise ParamError("--record is not allowed without --single: only the single-process search is recorded")
+    if args.single:
+        bounds, sc = scenario_of(args)
+        rec = single_record(bounds, sc, args)
+        if args.record:
+            keep_record(rec)
+        print(json.dumps(rec, indent=2) if args.json else
+              f"{rec['verdict']}: {rec['states']:,} states, {rec['edges']:,} steps, "
+              f"{'complete' if rec['complete'] else 'cut short by a bound'}, {rec['seconds']} s "
+              f"({rec['cpu_seconds']} s CPU), {rec['bytes_per_state']} bytes a state"
+              + (f"; kept in {LARGEST.relative_to(paths.ROOT)}" if args.record else ""))
+        return 0
 
     for name in ("workers", "chunk"):
         if getattr(args, name) < 1:
