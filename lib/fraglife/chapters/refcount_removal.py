@@ -1099,6 +1099,15 @@ def _model_follows_kernel(R: Results):
     return compare.follows(R.comparison, R.kernel.source)
 
 
+def _run_owner_clean(R: Results):
+    """The run's own workload only (the headline's two replays): what a sweep point can check for free."""
+    w = R.P.workload
+    today, owner = R.runs.ledger(w, "page_ref"), R.runs.ledger(w, "owner_skb")
+    return owner.clean and today.leaked_refs == 0 and today.leaked_pages == 0, {
+        "workload": w, "owner_violations": owner.violations, "owner_trace_errors": owner.trace_errors,
+        "today_leaked_refs": today.leaked_refs, "today_leaked_pages": today.leaked_pages}
+
+
 def _ledgers_balance(R: Results):
     tables = [R.policies, *R.tx_costs.values()]
     return all(bool(t.leaked_refs.eq(0).all()) for t in tables), {}
@@ -1108,11 +1117,11 @@ def _ledgers_balance(R: Results):
 TALK_CLAIMS = ("owner_cheaper_where_frags_are_copied", "owner_adds_no_atomics_to_the_pins",
                "one_ref_for_many_pages_is_use_after_free", "model_follows_this_kernel")
 
-#: A sweep point checks none of these (``per_point=False``): each needs more than the point's own workload's
-#: replays, which is all its headline computes: today's other workloads (folios, GSO, receive, devmem, the
-#: copied-frag and pin attributions, every ledger), other settings (64 KiB sends, the pins' and the binding's
-#: fixed settings, the override's round trips), the chapter's grids (spanning frags, loss x folio) or the
-#: kcount probes' transfers. The chapter run checks them all.
+#: A sweep point checks only ``the_runs_owner_is_clean``, read from the two replays its headline already made.
+#: The rest (``per_point=False``) each need more than the point's own workload's replays: today's other
+#: workloads (folios, GSO, receive, devmem, the copied-frag and pin attributions, every ledger), other settings
+#: (64 KiB sends, the pins' and the binding's fixed settings, the override's round trips), the chapter's grids
+#: (spanning frags, loss x folio) or the kcount probes' transfers. The chapter run checks them all.
 CLAIMS = (
     Claim("today_frags_stay_in_a_folio",
           "Every workload of today's kernel builds frags inside one folio, so today's one ref per frag frees no "
@@ -1174,6 +1183,11 @@ CLAIMS = (
           "packets, page_pool pages and the share of the reader's frees deferred to the NAPI CPU agree too; "
           "every other count names the kernel path the model leaves out.",
           "holds", _model_follows_kernel, per_point=False),
+    Claim("the_runs_owner_is_clean",
+          "On the run's own workload and settings, the per-skb owner's replay is clean (no page freed under a "
+          "live frag, no early completion, no reference, page or skb left, no invalid event), and today's "
+          "leaves no reference or page behind.",
+          "holds", _run_owner_clean),
     Claim("every_ledger_balances",
           "Every replay in this chapter ends with no reference held and no page left allocated.",
           "holds", _ledgers_balance, per_point=False),
