@@ -111,6 +111,23 @@ def test_series_that_are_equal_share_one_line():
     assert _kinds(chart) == []
 
 
+def test_measured_series_within_a_tolerance_share_one_row():
+    """chapter 06's buffers: a fresh 4 KiB buffer this machine scattered like a fragmented one is drawn once,
+    named with both; exact merging would keep them apart and the check would report them."""
+    from fraglife.views import bio_vec
+
+    rules = ["splice", "zerocopy", "phys"]
+    df = pd.DataFrame({"buffer": ["fresh"] * 3 + ["fragmented"] * 3 + ["THP"] * 3, "rule": rules * 3,
+                       "frags_per_mib": [272.06, 272.06, 272.0, 272.06, 272.06, 272.06, 272.06, 16.6, 16.6],
+                       "multi_folio_frags": [0, 0, 1, 0, 0, 0, 0, 0, 0]})
+    chart = bio_vec.chart_buffers(df)
+    rows = list(chart.to_dict()["datasets"].values())[0]
+    assert sorted({r["buffer"] for r in rows}) == ["THP", "fresh ≈ fragmented"] and _kinds(chart) == []
+    apart = df.assign(frags_per_mib=[272.06, 272.06, 200.0] + [272.06] * 4 + [16.6] * 2)
+    rows = list(bio_vec.chart_buffers(apart).to_dict()["datasets"].values())[0]
+    assert {r["buffer"] for r in rows} == {"fresh", "fragmented", "THP"}
+
+
 def test_facets_that_look_the_same_are_reported():
     one = pd.DataFrame({"start": [0, 5, 10], "end": [5, 10, 60], "send": [0, 1, 2]})
     df = pd.concat([one.assign(rule="today"), one.assign(rule="owner"),

@@ -128,6 +128,17 @@ def test_a_disagreement_needs_its_reason(kc):
     assert not compare.follows(t[t.agrees.isna()], "recorded")[0]  # nothing compared proves nothing
 
 
+def test_a_reason_shared_by_several_rows_is_told_once(kc):
+    t = ch01.AGAINST.rows(kc).copy()
+    i, j = t.index[t.agrees.notna()][:2]
+    t.loc[[i, j], "agrees"] = False
+    t.loc[[i, j], "reason"] = "One shared mechanism (a named path)."
+    text = compare.gaps_remark(t)
+    assert text.count("One shared mechanism") == 1
+    line = next(x for x in text.splitlines() if "One shared mechanism" in x)
+    assert t.loc[i, "quantity"].replace("_", " ") in line and t.loc[j, "quantity"].replace("_", " ") in line
+
+
 def test_every_quantity_agreeing_says_so(kcs):
     t = ch05.AGAINST.rows(kcs)
     t = t.assign(agrees=t.agrees.map(lambda a: None if a is None else True))

@@ -146,8 +146,11 @@ def value_text(row: dict) -> str:
 
 
 def _show(df: pd.DataFrame, what: str) -> pd.DataFrame:
+    """The rows as a chapter shows them: the source by its first author (or project) and the row's id, whose
+    full reference and place in the source are in :data:`PATH` (a URL or Message-ID does not wrap on a page)."""
     return pd.DataFrame({what: df.measures, "figure": [value_text(r) for r in df.to_dict("records")],
-                         "IOMMU": df.iommu_mode, "hardware": df.hardware, "source": df.source,
+                         "IOMMU": df.iommu_mode, "hardware": df.hardware,
+                         "source": [f"{s.split(',')[0]} ({i})" for s, i in zip(df.source, df.id)],
                          "evidence": LABEL})
 
 

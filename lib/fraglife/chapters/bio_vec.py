@@ -699,8 +699,9 @@ def comparison_remark(R: Results) -> str:
     where = "measured now" if set(c.measured) == {"live"} else "from the recording in data/probes/ (not this machine now)"
     per = ", ".join(f"{r.transfer} {r.kernel:,.0f} B (model {r.model:,.0f})" for r in c.itertuples())
     off = R.comparison[R.comparison.agrees == False]  # noqa: E712 (None: not compared)
-    gaps = "".join(f"\n- `{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:,.2f}, kernel {r.kernel:,.2f}. "
-                   f"{r.reason or '**Not explained by the chapter.**'}" for r in off.itertuples())
+    gaps = "".join("\n- " + "; ".join(f"`{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:,.2f}, "
+                                     f"kernel {r.kernel:,.2f}" for r in rows) + f". {why}"
+                   for why, rows in compare.by_reason(off, "**Not explained by the chapter.**").items())
     fed = ", ".join(f"{r['name']} {kit.pct(appended_share(r))}" for r in R.kcount.data.get("frags", [])
                     if r.get("sender") in KERNEL_SENDERS and KERNEL_SENDERS[r["sender"]][3])
     return (f"Bytes per frag, the quantity that confirms where today's frags end: {per}. The model is fed what the "

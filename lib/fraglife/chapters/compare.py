@@ -200,12 +200,19 @@ def gaps_remark(table: pd.DataFrame) -> str:
     off = table[table.agrees == False]  # noqa: E712 (None means not compared)
     if off.empty:
         return f"Every quantity compared agrees {RULE}."
-    lines = []
-    for r in off.itertuples():
-        why = r.reason or "**not explained by the chapter**: a workload rule to revisit."
-        lines.append(f"- `{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:.2f} per MiB, kernel "
-                     f"{r.kernel:.2f} ({r.kernel_low:.2f} to {r.kernel_high:.2f}). {why}")
+    groups = by_reason(off, "**not explained by the chapter**: a workload rule to revisit.")
+    lines = ["- " + "; ".join(f"`{r.transfer}`, {r.quantity.replace('_', ' ')}: model {r.model:.2f} per MiB, "
+                              f"kernel {r.kernel:.2f} ({r.kernel_low:.2f} to {r.kernel_high:.2f})" for r in rows)
+             + f". {why}" for why, rows in groups.items()]
     return "Where they differ:\n\n" + "\n".join(lines)
+
+
+def by_reason(off: pd.DataFrame, unexplained: str) -> dict:
+    """The rows of ``off`` grouped by their reason, in order (a reason shared by several rows is told once)."""
+    groups: dict = {}
+    for r in off.itertuples():
+        groups.setdefault(r.reason or unexplained, []).append(r)
+    return groups
 
 
 def results_remark(R) -> str:

@@ -113,12 +113,14 @@ def category_color(field: str, title: str | None, order: Sequence[str], colors: 
 
 
 def merge_alike(df, field: str, key: str | Sequence[str], measures: Sequence[str], order: Sequence[str],
-                colors: Sequence[str] | None = None, title: str | None = None, sep: str = " = ") -> tuple:
+                colors: Sequence[str] | None = None, title: str | None = None, sep: str = " = ",
+                atol: float = 1e-12) -> tuple:
     """Series that are equal draw one line: the rows of ``df`` grouped by ``field`` (a series per value, over
     ``key``), and each group of values whose ``measures`` are equal at every ``key`` (to 1e-9) kept once, under
     the values' names joined with ``sep`` ("per skb (today) = fault up front"): one line would hide the other.
     Returns (the rows, the colour encoding of ``field`` titled ``title``: each line keeps its first member's
-    colour of ``colors``, in ``order``)."""
+    colour of ``colors``, in ``order``). ``atol``: measured series within it of each other at every ``key`` look
+    the same on the chart and are drawn once too (name them with ``sep=" ≈ "``)."""
     import numpy as np
 
     keys = [key] if isinstance(key, str) else list(key)
@@ -131,7 +133,7 @@ def merge_alike(df, field: str, key: str | Sequence[str], measures: Sequence[str
     def same(a, b) -> bool:
         return (a[keys].astype(str).equals(b[keys].astype(str))
                 and np.allclose(a[list(measures)].to_numpy(float), b[list(measures)].to_numpy(float),
-                                rtol=1e-9, atol=1e-12, equal_nan=True))
+                                rtol=1e-9, atol=atol, equal_nan=True))
 
     groups: list[list[str]] = []
     for v in present:
