@@ -1646,6 +1646,18 @@ def _regrow(table):
     return t2
 
 
+@njit(cache=CACHE)
+def _room(parent, label, n):
+    """Room for the ``n``-th stored state's parent and label: both arrays doubled when full."""
+    if n < parent.shape[0]:
+        return parent, label
+    p2 = np.zeros(2 * n, np.uint32)
+    p2[:n] = parent
+    l2 = np.zeros(2 * n, np.uint16)
+    l2[:n] = label
+    return p2, l2
+
+
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _full(table, n):
     return 4 * n > 3 * table.shape[0]
@@ -1734,12 +1746,7 @@ def _search(P, start, keep):
             for k in range(width):
                 queue[tail, k] = SUCC[q, k]
             tail += 1
-            if n == parent.shape[0]:
-                p2 = np.zeros(2 * n, np.uint32)
-                p2[:n] = parent
-                l2 = np.zeros(2 * n, np.uint16)
-                l2[:n] = label
-                parent, label = p2, l2
+            parent, label = _room(parent, label, n)
             parent[n] = cur - 1
             label[n] = q
             n += 1
@@ -1953,12 +1960,7 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
             r2 = np.zeros((2 * rows.shape[0], width), np.int16)
             r2[:n - base] = rows
             rows = r2
-        if n == parent.shape[0]:
-            p2 = np.zeros(2 * n, np.uint32)
-            p2[:n] = parent
-            l2 = np.zeros(2 * n, np.uint16)
-            l2[:n] = label
-            parent, label = p2, l2
+        parent, label = _room(parent, label, n)
         for k in range(width):
             rows[n - base, k] = new[j, k]
         parent[n] = src[j]
