@@ -552,14 +552,10 @@ LARGEST = paths.LARGEST_SEARCHES  # chapter 08 states them
 def single_record(bounds: X.Bounds, sc: X.Scenario, args) -> dict:
     """One single-process search at ``bounds``, told as chapter 08 cites it: what was searched, what was found,
     what it took (wall and CPU seconds, bytes per stored state) and on what (machine, kernel, commit, date)."""
-    import datetime
-    import os
-    import platform
-    import subprocess
-
-    from .. import system
-
     import dataclasses
+    import datetime
+
+    from .. import build
 
     E.explore(dataclasses.replace(bounds, ops=1), sc)  # compile first: the times are the search's own
     t0 = time.process_time()
@@ -567,12 +563,8 @@ def single_record(bounds: X.Bounds, sc: X.Scenario, args) -> dict:
     cpu = time.process_time() - t0
     mem = E.bytes_per_state(bounds, sc, res.states, res.queue_peak)
     short = res.shortest()
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=paths.ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    bound_names = ("ops", "cpus", "skbs", "frags", "copies", "outside", "depth", "max_states")
+    commit, machine = build.commit_info(), build.machine_info()
+    bound_names = tuple(vars(bounds))
     return {"command": "fraglife explore --single " + " ".join(
                 f"--{k.replace('_', '-')} {getattr(bounds, k)}" for k in bound_names)
             + f" --kinds {args.kinds} --policy {args.policy}" + (" --no-span" if args.no_span else ""),
@@ -584,8 +576,10 @@ def single_record(bounds: X.Bounds, sc: X.Scenario, args) -> dict:
             "seconds": round(res.seconds, 2), "cpu_seconds": round(cpu, 2),
             "bytes_per_state": round(mem["total"], 1), "queue_bytes": int(mem["queue_bytes"]),
             "collision_bound": mem["collision_bound"],
-            "machine": {"cpu": system.cpu_model(), "cores": os.cpu_count()}, "kernel": platform.release(),
-            "commit": commit, "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
+            "machine": {"cpu": machine["cpu_model"], "cores": machine["cpus"]},
+            "kernel": build.kernel_info()["release"],
+            "commit": (commit["short"] or "unknown") + (" with local changes" if commit["dirty"] else ""),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
 
 
 def keep_record(rec: dict, path=None) -> None:
