@@ -754,10 +754,10 @@ def comparison_remark(R: Results) -> str:
              f"{why}")
     off = R.comparison[R.comparison.agrees == False]  # noqa: E712 (None: not compared)
     lines = []
-    for why, g in off.groupby("reason", sort=False):
+    for why, g in compare.by_reason(off, "**not explained by the chapter**: a rule to revisit").items():
         rows = ", ".join(f"`{r.transfer}` {r.quantity.replace('_', ' ')} (model {r.model:.1f}, kernel {r.kernel:.1f} "
-                         f"per MiB)" for r in g.itertuples())
-        lines.append(f"- {rows}: {why or '**not explained by the chapter**: a rule to revisit'}.")
+                         f"per MiB)" for r in g)
+        lines.append(f"- {rows}: {why}.")
     gaps = ("Where they differ:\n\n" + "\n".join(lines)) if lines else f"Every quantity agrees {compare.RULE}."
     return f"{agree} of {n} quantities agree {compare.RULE}; the kernel's counts are {where}. {gaps}"
 
