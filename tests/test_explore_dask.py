@@ -52,23 +52,42 @@ def frontiers(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(case=frontiers())
-def test_expand_steps_as_the_twin(case):
-    """expand() on a frontier: for each state the twin's successors in order (labels, canonical states,
-    violations), which states are terminal and leak, the owner array's fallbacks; hashes as the visited set's."""
+@given(case=frontiers(), nparts=st.integers(1, 4))
+def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, nparts):
+    """expand_split() on a frontier, against the twin stepped state by state: every step counted; the first
+    violation of each kind (frontier row, step label); terminals and the first leaking one; the owner array's
+    fallbacks; and each distinct successor once, in the twin's order within its owner's batch, with its parent
+    reference and its index among its parent's successors."""
     bounds, sc, frontier = case
     ex = X.Explorer(bounds, sc)
-    succ, lab, idx, src, bad, hashes, flags, fb = E.expand(E.params(bounds, sc), np.array(frontier, np.int16))
-    want = []
+    out = E.expand_split(E.params(bounds, sc), np.array(frontier, np.int16), nparts, 1000,
+                         np.zeros((1, len(frontier[0])), np.int16), np.zeros(4, np.uint64))
+    rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, fb = out[:11]
+    kept, seen, first, want_leak, want_terminals, want_edges = [], set(), {}, -1, 0, 0
     for i, v in enumerate(frontier):
         steps = ex.successors(v)
-        want += [(i, q, lab_, None if b else ex.encode(s), frozenset(b)) for q, (lab_, s, b) in enumerate(steps)]
-        assert flags[i] == (0 if steps else 3 if ex.leaks(v) else 1)
-    got = [(int(src[j]), int(idx[j]), tuple(int(x) for x in lab[j]), None if bad[j] else tuple(int(x) for x in succ[j]),
-            frozenset(k for k in range(4) if bad[j] >> k & 1)) for j in range(len(succ))]
-    assert got == want
-    assert fb == ex.fallbacks
-    assert list(hashes) == list(E.state_hashes(succ))
+        want_edges += len(steps)
+        if not steps:
+            want_terminals += 1
+            if want_leak < 0 and ex.leaks(v):
+                want_leak = i
+        for q, (lab, s, bad) in enumerate(steps):
+            for kind in sorted(bad):
+                first.setdefault(kind, (i, *lab))
+            if not bad and ex.encode(s) not in seen:
+                seen.add(ex.encode(s))
+                kept.append((ex.encode(s), 1000 + i, q))
+    width = len(frontier[0])
+    owner = [int(h) >> 32 for h in E.state_hashes(np.array([k[0] for k in kept], np.int16).reshape(len(kept), width))]
+    want = sorted(((o % nparts, j) for j, o in enumerate(owner)))
+    rows = rows8 if len(rows8) else rows16
+    assert [tuple(int(x) for x in r) for r in rows] == [kept[j][0] for _o, j in want]
+    assert [(int(r), int(x)) for r, x in zip(ref, idx)] == [kept[j][1:] for _o, j in want]
+    assert list(hashes) == list(E.state_hashes(np.asarray(rows, np.int16)))
+    assert list(np.diff(cuts)) == [sum(1 for o, _j in want if o == q) for q in range(nparts)]
+    assert {k: tuple(int(x) for x in found[k]) for k in range(4) if found[k, 0] >= 0} == first
+    assert (leak, terminals, edges, fb) == (want_leak, want_terminals, want_edges, ex.fallbacks)
+    assert (len(rows8) > 0) == (len(rows) > 0 and all(-128 <= x <= 127 for k in kept for x in k[0]))
 
 
 def test_visit_adds_each_new_state_once_and_refuses_past_its_limit():
@@ -158,9 +177,9 @@ def test_a_visited_set_too_big_for_one_partition_fits_in_several(client):
 
 
 def test_the_compiled_steps_a_worker_runs_release_the_gil():
-    """expand, visit and the fingerprints run without the GIL: a worker's threads (its heartbeats, the exchange)
+    """expand_split, visit and the fingerprints run without the GIL: a worker's threads (its heartbeats, the exchange)
     go on while a partition computes, and threads of one process search side by side."""
-    for fn in (E.expand, E.visit, E.first_rows, E._hashes, E._search):
+    for fn in (E.expand_split, E.visit, E._hashes, E._search):
         assert fn.targetoptions.get("nogil"), fn.py_func.__name__
 
 
@@ -169,10 +188,3 @@ def test_cli_runs_on_a_local_cluster(capsys):
                      "--policy", "page_ref", "--compare"])
     out = capsys.readouterr().out
     assert code == 0 and "fails" in out and "same as the single process" in out
-
-
-def test_first_rows_keeps_each_distinct_successor_once_and_every_violation():
-    rows = np.array([[1, 2], [3, 4], [1, 2], [0, 0], [0, 0], [3, 4], [5, 6]], np.int16)
-    bad = np.array([0, 0, 0, 1, 4, 0, 0], np.int64)
-    keep = E.first_rows(E.state_hashes(rows), bad)
-    assert list(keep) == [True, True, False, True, True, False, True]

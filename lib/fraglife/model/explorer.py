@@ -1883,62 +1883,6 @@ def _orbits(P, states, n):
 
 # ---- the search in pieces, for a search spread over several processes (fraglife.sweep.explore) ----------------
 @njit(cache=CACHE, nogil=True)
-def expand(P, frontier):
-    """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
-    (explorer_twin.Explorer.successors): (successor rows int16, step labels int16, each step's index among its
-    state's successors, the frontier row each came from, violation bits, each row's fingerprint, flags per
-    frontier row: 1 terminal, 2 terminal and leaking, the fallbacks the owner array's bound made). A successor
-    after a violation has a zero row."""
-    m, width = frontier.shape
-    S0, S, O, T = _workspace(P)
-    G0, W0 = S0[0], S0[1]
-    SUCC, LAB, BAD = O[0], O[1], O[2]
-    cap = 4 * m + 16
-    succ = np.zeros((cap, width), np.int16)
-    lab = np.zeros((cap, 4), np.int16)
-    idx = np.zeros(cap, np.uint16)
-    src = np.zeros(cap, np.int64)
-    bad = np.zeros(cap, np.int64)
-    flags = np.zeros(m, np.int8)
-    vec = np.zeros(width, np.int64)
-    n = 0
-    for i in range(m):
-        for k in range(width):
-            vec[k] = frontier[i, k]
-        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
-        K = successors(P, S0, S, O, T)
-        if K == 0:
-            flags[i] = 3 if leaks(P, G0, W0) else 1
-        if n + K > cap:
-            cap = 2 * cap + K
-            succ2 = np.zeros((cap, width), np.int16)
-            succ2[:n] = succ[:n]
-            lab2 = np.zeros((cap, 4), np.int16)
-            lab2[:n] = lab[:n]
-            idx2 = np.zeros(cap, np.uint16)
-            idx2[:n] = idx[:n]
-            src2 = np.zeros(cap, np.int64)
-            src2[:n] = src[:n]
-            bad2 = np.zeros(cap, np.int64)
-            bad2[:n] = bad[:n]
-            succ, lab, idx, src, bad = succ2, lab2, idx2, src2, bad2
-        for q in range(K):
-            if BAD[q] == 0:
-                for k in range(width):
-                    succ[n, k] = SUCC[q, k]
-            for r in range(4):
-                lab[n, r] = LAB[q, r]
-            idx[n] = q
-            src[n] = i
-            bad[n] = BAD[q]
-            n += 1
-    hashes = np.zeros(n, np.uint64)
-    for j in range(n):
-        hashes[j] = _fingerprint(succ[j], width)
-    return succ[:n], lab[:n], idx[:n], src[:n], bad[:n], hashes, flags, T[7][0]
-
-
-@njit(cache=CACHE, nogil=True)
 def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     """Add to a visited set (``table``: the fingerprints of states 0..n-1, 0 empty, at most three quarters full)
     each of the rows ``new`` (fingerprints ``hashes``) it does not hold yet, in order, while it holds fewer than
@@ -1972,24 +1916,88 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
 
 
 @njit(cache=CACHE, nogil=True)
-def first_rows(hashes, bad):
-    """Which steps to keep: each fingerprint's first occurrence, and every step with a violation (``bad`` != 0);
-    a batch of successors sent once per distinct state."""
-    n = hashes.shape[0]
-    tsize = 16
-    while 3 * tsize < 4 * n:
-        tsize *= 2
-    table = np.zeros(tsize, np.uint64)
-    keep = np.zeros(n, np.bool_)
+def expand_split(P, frontier, nparts, refbase, keep, seen):
+    """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
+    (explorer_twin.Explorer.successors), told as a partition of fraglife.sweep.explore sends them: each distinct
+    successor without a violation once (its first occurrence), grouped by owning partition (the fingerprint's high
+    32 bits modulo ``nparts``) and in order within its group. ``keep`` (int16 rows) and ``seen`` (uint64, a power
+    of two) are scratch, grown as needed and returned for the next call. Returns (rows int8, rows int16: one byte
+    per field when every field fits one, then the int16 rows are empty, else the int8 ones; fingerprints, parent
+    references (``refbase`` + the frontier row), labels (the index among the parent's successors), cuts (owner q's
+    rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the
+    first leaking terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, keep, seen)."""
+    m, width = frontier.shape
+    S0, S, O, T = _workspace(P)
+    G0, W0 = S0[0], S0[1]
+    SUCC, LAB, BAD = O[0], O[1], O[2]
+    kfp = np.zeros(keep.shape[0], np.uint64)
+    ksrc = np.zeros(keep.shape[0], np.int64)
+    kidx = np.zeros(keep.shape[0], np.uint16)
+    seen[:] = 0
+    found = np.full((4, 5), -1, np.int64)
+    leak, terminals, edges, n = -1, 0, 0, 0
+    small = True
+    vec = np.zeros(width, np.int64)
+    for i in range(m):
+        for k in range(width):
+            vec[k] = frontier[i, k]
+        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+        K = successors(P, S0, S, O, T)
+        edges += K
+        if K == 0:
+            terminals += 1
+            if leak < 0 and leaks(P, G0, W0):
+                leak = i
+        for q in range(K):
+            if BAD[q]:
+                for kind in range(4):
+                    if BAD[q] >> kind & 1 and found[kind, 0] < 0:
+                        found[kind, 0] = i
+                        for r in range(4):
+                            found[kind, 1 + r] = LAB[q, r]
+                continue
+            fp = _fingerprint(SUCC[q], width)
+            slot = _probe(seen, fp)
+            if seen[slot] != 0:
+                continue
+            seen[slot] = fp
+            if n == keep.shape[0]:
+                keep2 = np.zeros((2 * n, width), np.int16)
+                keep2[:n] = keep
+                keep = keep2
+                kfp2, ksrc2, kidx2 = np.zeros(2 * n, np.uint64), np.zeros(2 * n, np.int64), np.zeros(2 * n, np.uint16)
+                kfp2[:n], ksrc2[:n], kidx2[:n] = kfp[:n], ksrc[:n], kidx[:n]
+                kfp, ksrc, kidx = kfp2, ksrc2, kidx2
+            for k in range(width):
+                x = SUCC[q, k]
+                keep[n, k] = x
+                if x < -128 or x > 127:
+                    small = False
+            kfp[n], ksrc[n], kidx[n] = fp, i, q
+            n += 1
+            if _full(seen, n):
+                seen = _regrow(seen)
+    cuts = np.zeros(nparts + 1, np.int64)
     for j in range(n):
-        if bad[j]:
-            keep[j] = True
-            continue
-        slot = _probe(table, hashes[j])
-        if table[slot] == 0:
-            table[slot] = hashes[j]
-            keep[j] = True
-    return keep
+        cuts[1 + (kfp[j] >> np.uint64(32)) % np.uint64(nparts)] += 1
+    for q in range(nparts):
+        cuts[q + 1] += cuts[q]
+    at = cuts[:nparts].copy()
+    rows8 = np.zeros((n if small else 0, width), np.int8)
+    rows16 = np.zeros((0 if small else n, width), np.int16)
+    hashes, ref, idx = np.zeros(n, np.uint64), np.zeros(n, np.uint32), np.zeros(n, np.uint16)
+    for j in range(n):
+        q = (kfp[j] >> np.uint64(32)) % np.uint64(nparts)
+        d = at[q]
+        at[q] += 1
+        if small:
+            for k in range(width):
+                rows8[d, k] = keep[j, k]
+        else:
+            for k in range(width):
+                rows16[d, k] = keep[j, k]
+        hashes[d], ref[d], idx[d] = kfp[j], refbase + ksrc[j], kidx[j]
+    return rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, T[7][0], keep, seen
 
 
 def state_hashes(rows: np.ndarray) -> np.ndarray:

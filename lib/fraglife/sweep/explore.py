@@ -11,11 +11,12 @@ parent as (partition, index) in 4 bytes and its index among its parent's
 successors in 2, and the full rows of the current level and the next only.
 A level is expanded in rounds of at most ``chunk`` states per partition:
 each partition expands its share of the frontier
-(:func:`~fraglife.model.explorer.expand`, compiled without the GIL), splits
-the successors by owner, and each owner adds the ones it has not seen
-(:func:`~fraglife.model.explorer.visit`); the successor batches travel
-worker to worker, one per pair of partitions per round, a byte per field
-when the fields fit; the client receives only counts, and rebuilds a
+(:func:`~fraglife.model.explorer.expand_split`, compiled without the GIL:
+each distinct successor once, grouped by owner), and each owner adds the
+ones it has not seen (:func:`~fraglife.model.explorer.visit`); the successor
+batches travel worker to worker, one per pair of partitions per round, a
+byte per field when the fields fit. The next rounds are submitted while one
+is exchanged (``ROUNDS_AHEAD``). The client receives only counts, and rebuilds a
 counterexample by gathering its labels along the parent references and
 replaying them from the start.
 
@@ -44,7 +45,10 @@ from ..model import explorer as E
 from ..model import explorer_twin as X
 from ..params import ParamError
 
-CHUNK = 1 << 16  # frontier states a partition expands per round
+CHUNK = 1 << 17  # frontier states a partition expands per round: a round's fixed cost is then small beside it
+#: rounds submitted before the oldest is waited for: a worker expands the next round while the last one's batches
+#: travel and are added (a round's batches are what a worker holds beyond its partition, so few)
+ROUNDS_AHEAD = 2
 PART_SHIFT = 25  # a parent reference is partition << PART_SHIFT | index (max_states is at most 1 << 25)
 MAX_PARTITIONS = 127  # so that a parent reference fits a uint32
 NO_PARENT = 0xFFFFFFFF  # the start's parent reference
@@ -73,6 +77,7 @@ class Partition:
         self.label = np.zeros(1 << 10, np.uint16)
         self.n = self.lo = self.hi = self.base = 0
         self.refused = self.peak = 0
+        self.keep, self.seen = np.zeros((1 << 8, width), np.int16), np.zeros(1 << 10, np.uint64)  # expand's scratch
 
     def nbytes(self) -> int:
         return self.table.nbytes + self.rows.nbytes + self.parent.nbytes + self.label.nbytes
@@ -107,42 +112,25 @@ class Partition:
             empty = (np.zeros((0, width), np.int16), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
                      np.zeros(0, np.uint16))
             return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
-        succ, lab, idx, src, bad, hashes, flags, fb = E.expand(self.P, self.rows[a - self.base:b - self.base])
+        rows8, rows16, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.keep, self.seen = \
+            E.expand_split(self.P, self.rows[a - self.base:b - self.base], self.nparts, self.part << PART_SHIFT | a,
+                           self.keep, self.seen)
+        rows = rows8 if len(rows8) else rows16  # one byte per field when every field fits one
         found = {}
-        leaking = np.flatnonzero(flags == 3)
-        if len(leaking):
-            found[X.LEAK] = (self.part, a + int(leaking[0]), None)
+        if leak >= 0:
+            found[X.LEAK] = (self.part, a + int(leak), None)
         for kind in range(X.LEAK):
-            hit = np.flatnonzero(bad >> kind & 1)
-            if len(hit):
-                j = int(hit[0])
-                found[kind] = (self.part, a + int(src[j]), tuple(int(x) for x in lab[j]))
-        edges = len(succ)
-        keep = E.first_rows(hashes, bad) & (bad == 0)  # one copy of each successor travels
-        succ, idx, src, hashes = succ[keep], idx[keep], src[keep], hashes[keep]
-        ref = ((self.part << PART_SHIFT) | (src + a)).astype(np.uint32)
-        owner = owner_of(hashes, self.nparts)
-        order = np.argsort(owner, kind="stable")  # one contiguous slice per owner
-        succ, idx, ref, hashes = succ[order], idx[order], ref[order], hashes[order]
-        cuts = np.searchsorted(owner[order], np.arange(self.nparts + 1))
-        buckets = [(packed(succ[cuts[q]:cuts[q + 1]]), hashes[cuts[q]:cuts[q + 1]], ref[cuts[q]:cuts[q + 1]],
+            if found_at[kind, 0] >= 0:
+                found[kind] = (self.part, a + int(found_at[kind, 0]), tuple(int(x) for x in found_at[kind, 1:]))
+        buckets = [(rows[cuts[q]:cuts[q + 1]], hashes[cuts[q]:cuts[q + 1]], ref[cuts[q]:cuts[q + 1]],
                     idx[cuts[q]:cuts[q + 1]]) for q in range(self.nparts)]
-        stats = {"edges": edges, "terminals": int(np.count_nonzero(flags)), "fallbacks": int(fb),
-                 "found": found}
+        stats = {"edges": int(edges), "terminals": int(terminals), "fallbacks": int(fb), "found": found}
         return buckets, stats
 
     def step(self, idx: int) -> tuple:
         """(label, parent reference) of state ``idx``: the label is its index among its parent's successors."""
         ref = int(self.parent[idx])
         return int(self.label[idx]), (-1 if ref == NO_PARENT else ref)
-
-
-def packed(rows: np.ndarray) -> np.ndarray:
-    """The rows as they travel: one byte per field when every field fits one (the fields are mostly small
-    counters, so usually), else as they are; :func:`_t_add` widens them back."""
-    if len(rows) and -128 <= rows.min() and rows.max() <= 127:
-        return rows.astype(np.int8)
-    return rows
 
 
 def owner_of(hashes: np.ndarray, nparts: int) -> np.ndarray:
@@ -190,12 +178,13 @@ def _t_stats(res):
     return res[1]
 
 
-def _t_add(sid, part, *buckets):
+def _t_add(sid, part, _after, *buckets):
+    """Add the batches sent to a partition; ``_after`` (the partition's previous add, done) keeps the rounds' adds
+    in order."""
     p = _part(sid, part)
-    live = [b for b in buckets if len(b[0])]
-    if live:
-        rows = np.concatenate([b[0].astype(np.int16, copy=False) for b in live])
-        p.add(rows, *(np.concatenate([b[k] for b in live]) for k in range(1, 4)))
+    for b in buckets:  # in partition order, as if concatenated
+        if len(b[0]):
+            p.add(*b)
     return p.n, p.nbytes()
 
 
@@ -232,6 +221,7 @@ class _Search:
         self.client, self.addrs, self.nparts = client, addrs, nparts
         self.sid = uuid.uuid4().hex[:12]
         self.seq = itertools.count()
+        self.last_add: list = [None] * nparts  # each partition's latest add: the next waits for it
 
     def at(self, part: int) -> str:
         return self.addrs[part % len(self.addrs)]
@@ -317,7 +307,8 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
     limit = max(1, math.ceil(bounds.max_states / search.nparts))
     search.wait([search.submit(_t_init, p, search.sid, p, search.nparts, P, limit, byte_limit,
                                start if p == home else None) for p in range(search.nparts)])
-    edges = terminals = fallbacks = depth = rounds = 0
+    depth = rounds = 0
+    counts = {"edges": 0, "terminals": 0, "fallbacks": 0}
     found: dict = {}  # violation -> (level, partition, index, label)
     complete = True
     level = 0
@@ -327,32 +318,46 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
         if bounds.depth and level >= bounds.depth:
             complete = False
             break
+        pending: list = []
         for r in range(math.ceil(max(sizes) / chunk)):
-            stats = _round(search, r * chunk, chunk)
+            pending.append(_round(search, r * chunk, chunk))
             rounds += 1
-            for s in stats:
-                edges, terminals, fallbacks = edges + s["edges"], terminals + s["terminals"], fallbacks + s["fallbacks"]
-                for kind, where in sorted(s["found"].items()):
-                    found.setdefault(kind, (level, *where))
+            if len(pending) > ROUNDS_AHEAD:
+                _tally(search, pending.pop(0), level, counts, found)
+        while pending:
+            _tally(search, pending.pop(0), level, counts, found)
         sizes = search.each(_t_begin)
         level += 1
-    states = sum(n for n, _b in search.each(_t_add))  # no batches: the counts
+    states = sum(n for n, _b in search.each(_t_add, None))  # no batches: the counts
     traces = {X.VIOLATIONS[k]: _trace(search, P, start, part, idx, lab)
               for k, (_l, part, idx, lab) in sorted(found.items())}
-    res = X.Result(states, edges, terminals, depth, complete, traces, fallbacks=fallbacks)
+    res = X.Result(states, counts["edges"], counts["terminals"], depth, complete, traces,
+                   fallbacks=counts["fallbacks"])
     return Spread(res, levels=level, rounds=rounds)
 
 
-def _round(search: _Search, start: int, size: int) -> list[dict]:
-    """One round of a level: every partition expands up to ``size`` frontier states from ``start``; each owner adds
-    the successors it is sent. Returns each partition's counts."""
+def _round(search: _Search, start: int, size: int) -> tuple[list, list]:
+    """One round of a level, submitted: every partition expands up to ``size`` frontier states from ``start``; each
+    owner adds the successors it is sent. Returns the futures of the adds and of each partition's counts."""
     n = search.nparts
     exp = [search.submit(_t_expand, p, search.sid, p, start, size) for p in range(n)]
     stats = [search.submit(_t_stats, p, exp[p]) for p in range(n)]
-    adds = [search.submit(_t_add, q, search.sid, q, *[search.submit(_t_bucket, p, exp[p], q) for p in range(n)])
-            for q in range(n)]
+    adds = [search.submit(_t_add, q, search.sid, q, search.last_add[q],
+                          *[search.submit(_t_bucket, p, exp[p], q) for p in range(n)]) for q in range(n)]
+    search.last_add = adds
+    return adds, stats
+
+
+def _tally(search: _Search, submitted: tuple, level: int, counts: dict, found: dict) -> None:
+    """Wait for a submitted round; add its counts, and note the first violation of each kind (rounds in order,
+    partitions in order)."""
+    adds, stats = submitted
     search.wait(adds)
-    return search.wait(stats)
+    for s in search.wait(stats):
+        for k in counts:
+            counts[k] += s[k]
+        for kind, where in sorted(s["found"].items()):
+            found.setdefault(kind, (level, *where))
 
 
 def _trace(search: _Search, P: np.ndarray, start: tuple, part: int, idx: int, last) -> list:
@@ -374,9 +379,9 @@ def _trace(search: _Search, P: np.ndarray, start: tuple, part: int, idx: int, la
 
 # ---- fraglife bench ------------------------------------------------------------------------------------------
 #: the bench's search (chapter 08's scenario: user memory and a pipe, frags spanning folios, the owner), at the
-#: full size (more than 4 M states: the exchange does not dominate) and at the size of a run of this section alone
-#: (0.83 M states); the memory demonstration always runs at the small size (a few minutes here)
-BENCH_BOUNDS = {"full": X.Bounds(ops=6, cpus=2, skbs=3, frags=2, max_states=1 << 25),
+#: full size (27.7 M states, chapter 08's largest recorded search: the exchange does not dominate) and at the size of
+#: a run of this section alone (0.83 M states); the memory demonstration always runs at the small size
+BENCH_BOUNDS = {"full": X.Bounds(ops=7, cpus=2, skbs=3, frags=2, max_states=1 << 25),
                 "quick": X.Bounds(ops=5, cpus=2, skbs=3, frags=2)}
 #: the memory demonstration's workers: each with the same limit, which one alone cannot search under
 MEMORY_WORKERS = 4
@@ -387,16 +392,18 @@ MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.
                  "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": 0.95}
 
 
-def local_cluster(workers: int, *, memory_limit: int | str = "auto"):
-    """A client on a new LocalCluster of ``workers`` single-threaded processes, each with ``memory_limit``."""
+def local_cluster(workers: int, *, memory_limit: int | str = "auto", processes: bool = True):
+    """A client on a new LocalCluster of ``workers`` single-threaded processes, each with ``memory_limit``
+    (``processes=False``: ``workers`` single-threaded workers in this process)."""
     import dask
     from distributed import Client, LocalCluster
 
     from .cluster import LOCAL_CLUSTER_OPTIONS
 
     with dask.config.set(MEMORY_CONFIG if memory_limit != "auto" else {}):
-        lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          memory_limit=memory_limit, **LOCAL_CLUSTER_OPTIONS)
+        where = {"host": "127.0.0.1"} if processes else {}  # threads talk in-process
+        lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, memory_limit=memory_limit,
+                          **where, **LOCAL_CLUSTER_OPTIONS)
         client = Client(lc)
         client.wait_for_workers(workers, timeout=120)
     return lc, client
@@ -408,17 +415,19 @@ def _worker_rss(client) -> int:
     return max(client.run(lambda: psutil.Process().memory_info().rss).values())
 
 
-def _spread_run(bounds, sc, workers: int, memory_limit="auto", chunk: int = CHUNK) -> dict:
-    """One distributed search on a fresh LocalCluster, warmed on small bounds first."""
-    lc, client = local_cluster(workers, memory_limit=memory_limit)
+def _spread_run(bounds, sc, workers: int, memory_limit="auto", chunk: int = CHUNK, processes: bool = True) -> dict:
+    """One distributed search on a fresh LocalCluster (``processes=False``: its workers are threads of one process,
+    and the batches pass by reference), warmed on small bounds first."""
+    lc, client = local_cluster(workers, memory_limit=memory_limit, processes=processes)
     try:
         explore(X.Bounds(ops=2), sc, client=client)
-        base = _worker_rss(client)
+        base = _worker_rss(client)  # with threads: this process
         try:
             spread = explore(bounds, sc, client=client, chunk=chunk)
         except (PartitionLost, PartitionFull) as e:
             return {"workers": workers, "completed": False, "why": str(e), "worker_rss_before": base}
-        return {"workers": workers, "completed": spread.result.complete, "states": spread.result.states,
+        return {"workers": workers, "processes": processes, "completed": spread.result.complete,
+                "states": spread.result.states,
                 "verdict": spread.result.verdict, "seconds": spread.seconds, "states_per_s": spread.states_per_s,
                 "levels": spread.levels, "rounds": spread.rounds, "worker_rss_before": base,
                 "partition_bytes": [p["bytes"] for p in spread.partitions]}
@@ -442,9 +451,12 @@ def bench_section(args=None) -> dict:
               "states_per_s": one.states / one.seconds,
               "bytes_per_state": E.bytes_per_state(bounds, sc, one.states, one.queue_peak)}
     out: dict = {"scenario": "user memory and a pipe, frags spanning folios, owner_skb", "bounds": bounds.__dict__,
-                 "speed": "one run each, wall clock, on a shared machine", "single_process": single}
-    for w in (1, 2):
-        row = out[f"workers_{w}"] = _spread_run(bounds, sc, w)
+                 "speed": "one run each, wall clock; workers_N: N worker processes (batches serialised between "
+                          "them), threads_2: 2 workers as threads of one process (batches by reference)",
+                 "single_process": single}
+    runs = {"workers_1": (1, True), "workers_2": (2, True), "threads_2": (2, False)}
+    for name, (w, processes) in runs.items():
+        row = out[name] = _spread_run(bounds, sc, w, processes=processes)
         if row.get("states_per_s"):
             row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
             row["same_as_single_process"] = row["states"] == one.states and row["verdict"] == one.verdict
