@@ -24,3 +24,35 @@ def can_cache(package_dir: Path = Path(__file__).parent) -> bool:
 
 
 CACHE = can_cache()
+
+
+def _grid_intrinsic():
+    from numba import types
+    from numba.core import cgutils
+    from numba.core.imputils import impl_ret_borrowed
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def grid(typingctx, arr, at, rows, cols):
+        """``arr[at:at + rows * cols]`` as a rows x cols C-contiguous view of ``arr`` (1-d, C-contiguous), built in
+        place: numba's ``reshape`` calls out to a C helper on every use, which in a kernel called millions of
+        times cost more than the kernel's work."""
+        out_ty = types.Array(arr.dtype, 2, "C")
+
+        def codegen(context, builder, signature, args):
+            src = context.make_array(signature.args[0])(context, builder, args[0])
+            out = context.make_array(out_ty)(context, builder)
+            size = context.get_constant(types.intp, context.get_abi_sizeof(context.get_data_type(arr.dtype)))
+            context.populate_array(out, data=builder.gep(src.data, [args[1]]),
+                                   shape=cgutils.pack_array(builder, [args[2], args[3]]),
+                                   strides=cgutils.pack_array(builder, [builder.mul(args[3], size), size]),
+                                   itemsize=size, meminfo=src.meminfo, parent=None)
+            return impl_ret_borrowed(context, builder, out_ty, out._getvalue())  # a view holds its base alive
+
+        return out_ty(arr, at, rows, cols), codegen
+
+    return grid
+
+
+#: a 2-d view of part of a 1-d array, for compiled code (see the function's doc)
+grid = _grid_intrinsic()

@@ -31,7 +31,7 @@ import time
 import numpy as np
 from numba import njit
 
-from ..jit import CACHE
+from ..jit import CACHE, grid
 from . import explorer_twin as X
 from .explorer_twin import (Bounds, Result, Scenario, index_bits, owner_array_bytes, owner_array_costs,  # noqa: F401
                             owner_array_fit, owner_runs)
@@ -385,7 +385,8 @@ def _live_covers(P, G, SH, EX, b, p):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _kill(P, S, b, p):
+def _kill(P, M, b, p):
+    _s0, S, _o, _t = _views(P, M)
     G, W, SH, EX = S[0], S[1], S[2], S[4]
     if W[b, B_ALIVE0 + p]:
         W[b, B_ALIVE0 + p] = 0
@@ -394,7 +395,8 @@ def _kill(P, S, b, p):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _complete(P, S, b):
+def _complete(P, M, b):
+    _s0, S, _o, _t = _views(P, M)
     G, W, SH, EX = S[0], S[1], S[2], S[4]
     W[b, B_DONE] = 1
     if _live_covers(P, G, SH, EX, b, 0) or _live_covers(P, G, SH, EX, b, 1):
@@ -402,7 +404,8 @@ def _complete(P, S, b):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _get_ref(P, S, tok):
+def _get_ref(P, M, tok):
+    _s0, S, _o, _t = _views(P, M)
     G, W = S[0], S[1]
     nb = P[P_NB]
     x = tok - 1
@@ -426,7 +429,8 @@ def _get_ref(P, S, tok):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _put_ref(P, S, tok):
+def _put_ref(P, M, tok):
+    _s0, S, _o, _t = _views(P, M)
     G, W = S[0], S[1]
     nb = P[P_NB]
     om = P[P_OWNER_MODE]
@@ -438,7 +442,7 @@ def _put_ref(P, S, tok):
             return
         W[b, B_PC0 + p] -= 1
         if W[b, B_PC0 + p] == 0:
-            _kill(P, S, b, p)
+            _kill(P, M, b, p)
     elif x < 3 * nb:
         b = x - 2 * nb
         if W[b, B_OC] == 0 or not W[b, B_OALIVE]:
@@ -451,10 +455,10 @@ def _put_ref(P, S, tok):
                 W[b, B_OALIVE] = 2  # the binding's free is queued (unbind_w)
             else:
                 W[b, B_OALIVE] = 0
-                _kill(P, S, b, 0)
-                _kill(P, S, b, 1)
+                _kill(P, M, b, 0)
+                _kill(P, M, b, 1)
             if OWNER_FRAG <= om <= OWNER_SKB and (kind == USER or kind == DEVMEM):
-                _complete(P, S, b)
+                _complete(P, M, b)
     elif x < 4 * nb:
         b = x - 3 * nb
         if W[b, B_UC] == 0:
@@ -462,10 +466,10 @@ def _put_ref(P, S, tok):
             return
         W[b, B_UC] -= 1
         if W[b, B_UC] == 0:
-            _complete(P, S, b)
+            _complete(P, M, b)
             if om == OWNER_BINDING and P[P_KINDS + b] == USER and not W[b, B_HOLDER]:
-                _kill(P, S, b, 0)
-                _kill(P, S, b, 1)
+                _kill(P, M, b, 0)
+                _kill(P, M, b, 1)
     else:
         if G[G_BIND] == 0:
             G[G_BAD] |= 1 << DOUBLE
@@ -478,11 +482,12 @@ def _put_ref(P, S, tok):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _apply(P, S, gets, ng, puts, npu):
+def _apply(P, M, gets, ng, puts, npu):
+    _s0, _s, _o, _t = _views(P, M)
     for k in range(ng):
-        _get_ref(P, S, gets[k])
+        _get_ref(P, M, gets[k])
     for k in range(npu):
-        _put_ref(P, S, puts[k])
+        _put_ref(P, M, puts[k])
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -515,9 +520,10 @@ def _dataref(P, SH, i):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _release(P, S, i, toks, n):
+def _release(P, M, i, toks, n):
     """dataref reached zero: append the shared info's references to toks, and remove it (under a live skb: a
     use-after-free)."""
+    _s0, S, _o, _t = _views(P, M)
     G, SH = S[0], S[2]
     f, s = P[P_F], P[P_S]
     nf, nl = SH[i, 2], SH[i, 6 + f + s]
@@ -672,8 +678,9 @@ def _fallback(P, W0, mask, has_devmem, counter):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _copy_into(P, S, i, slot, gets, ng, toks, nt, scratch):
+def _copy_into(P, M, i, slot, gets, ng, toks, nt, scratch):
     """explorer_twin.Explorer.copy_into: shared info i's data into copy buffer ``slot``; returns (ng, nt)."""
+    _s0, S, _o, _t = _views(P, M)
     W, SH = S[1], S[2]
     f, nb = P[P_F], P[P_NB]
     W[slot, B_USED] = 1
@@ -793,25 +800,58 @@ def _gain(P, SH, i, head, nh, tail, nt, sign, out, toks, cnt):
 
 
 # ---- the work arrays ---------------------------------------------------------------------------------------
-# One state's successors are built in four groups of arrays, passed to every handler as tuples:
+# One state's successors are built in four groups of arrays:
 #   S0 = (G0, W0, SH0, OP0, EX0)  the state being expanded, decoded (read only)
 #   S  = (G, W, SH, OP, EX)       the successor being built (a copy of S0, then the step)
 #   O  = (SUCC, LAB, BAD, cand)   the successors out: canonical rows, step labels, violation bits; cand: scratch
 #   T  = (gets, puts, toks, scratch, cnt, head, tail, fb)  token lists and scratch; fb[0] counts fallbacks
+# all views of one int64 buffer M: a handler takes (P, M, k) and makes the views it uses (_views, inlined), as
+# passing 22 arrays to each of 21 handlers per state cost more than most handlers' own work.
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _state_views(P, M, at):
+    nb, s, c, sw, ow, x = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_X]
+    G = M[at:at + NG]
+    at += NG
+    W = grid(M, at, nb, BW)
+    at += nb * BW
+    SH = grid(M, at, s + 1, sw + 1)
+    at += (s + 1) * (sw + 1)
+    OP = grid(M, at, c + 1, ow)
+    at += (c + 1) * ow
+    EX = grid(M, at, x + 1, EW)
+    return (G, W, SH, OP, EX), at + (x + 1) * EW
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _views(P, M):
+    """The arrays S0, S, O and T in the work buffer M (:func:`_workspace`)."""
+    width = P[P_WIDTH]
+    S0, at = _state_views(P, M, 0)
+    S, at = _state_views(P, M, at)
+    SUCC = grid(M, at, MAX_SUCC, width)
+    at += MAX_SUCC * width
+    LAB = grid(M, at, MAX_SUCC, 4)
+    at += MAX_SUCC * 4
+    BAD = M[at:at + MAX_SUCC]
+    at += MAX_SUCC
+    cand = M[at:at + width]
+    at += width
+    T = grid(M, at, 8, SCRATCH)  # the last row's first entry counts fallbacks
+    return S0, S, (SUCC, LAB, BAD, cand), (T[0], T[1], T[2], T[3], T[4], T[5], T[6], T[7])
+
+
+@njit(cache=CACHE)
+def _views_boxed(P, M):
+    """:func:`_views`, for Python (the views keep M alive)."""
+    return _views(P, M)
+
+
 @njit(cache=CACHE)
 def _workspace(P):
-    """The arrays S0, S, O and T for the parameters P."""
+    """The work buffer M for the parameters P, zeroed (its arrays: :func:`_views`)."""
     nb, s, c, sw, ow, width, x = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH], P[P_X]
-    S0 = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw + 1), np.int64),
-          np.zeros((c + 1, ow), np.int64), np.zeros((x + 1, EW), np.int64))
-    S = (np.zeros(NG, np.int64), np.zeros((nb, BW), np.int64), np.zeros((s + 1, sw + 1), np.int64),
-         np.zeros((c + 1, ow), np.int64), np.zeros((x + 1, EW), np.int64))
-    O = (np.zeros((MAX_SUCC, width), np.int64), np.zeros((MAX_SUCC, 4), np.int64), np.zeros(MAX_SUCC, np.int64),
-         np.zeros(width, np.int64))
-    T = (np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64),
-         np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64), np.zeros(SCRATCH, np.int64),
-         np.zeros(SCRATCH, np.int64), np.zeros(1, np.int64))
-    return S0, S, O, T
+    state = NG + nb * BW + (s + 1) * (sw + 1) + (c + 1) * ow + (x + 1) * EW
+    return np.zeros(2 * state + MAX_SUCC * (width + 5) + width + 8 * SCRATCH, np.int64)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -836,9 +876,10 @@ def _load(S0, S):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _emit(P, S, O, k, l0, l1, l2, l3):
+def _emit(P, M, k, l0, l1, l2, l3):
     """Successor k is the work state, reached by step (l0, l1, l2, l3): its label, violations and, if none,
     its canonical form. Returns k + 1."""
+    _s0, S, O, _t = _views(P, M)
     G, W, SH, OP, EX = S
     SUCC, LAB, BAD, cand = O
     LAB[k, 0] = l0
@@ -865,10 +906,12 @@ def _distinct_member(SH0, i, j, o_mem):
 
 
 # ---- one handler per operation: explorer_twin.Explorer's method of the same name ------------------------------
-# Each appends its steps from S0 to O from row k on and returns the next free row.
+# Each takes (P, M, k): the parameters, the work buffer (_views) and the first free row of O; it appends its steps
+# from S0 to O from row k on and returns the next free row.
 @njit(cache=CACHE, _nrt=False)
-def put(P, S0, S, O, T, k):
+def put(P, M, k):
     """The next reference an in-flight operation drops (a CPU drops them in order)."""
+    S0, S, O, _t = _views(P, M)
     G0, OP0 = S0[0], S0[3]
     G, OP = S[0], S[3]
     ow = P[P_OW]
@@ -889,14 +932,15 @@ def put(P, S0, S, O, T, k):
                 OP[i, q] = OP[i, q + 1]
             OP[i, nt] = 0
             OP[i, 0] = nt - 1
-        _put_ref(P, S, tok)
-        k = _emit(P, S, O, k, PUT, i, tok, 0)
+        _put_ref(P, M, tok)
+        k = _emit(P, M, k, PUT, i, tok, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def drop(P, S0, S, O, T, k):
+def drop(P, M, k):
     """expand_head's dataref decrement on the old shared info; the last one releases it."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, SH, OP = S[0], S[2], S[3]
     toks = T[2]
@@ -906,14 +950,15 @@ def drop(P, S0, S, O, T, k):
         _load(S0, S)
         SH[i, 1] -= 1
         if _dataref(P, SH, i) == 0:
-            _add_op(P, G, OP, toks, _release(P, S, i, toks, 0))
-        k = _emit(P, S, O, k, DROP, i, 0, 0)
+            _add_op(P, G, OP, toks, _release(P, M, i, toks, 0))
+        k = _emit(P, M, k, DROP, i, 0, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def unbind_w(P, S0, S, O, T, k):
+def unbind_w(P, M, k):
     """The workqueue runs __net_devmem_dmabuf_binding_free() (6.16+): the dma-buf is unmapped and detached."""
+    S0, S, O, _t = _views(P, M)
     W0 = S0[1]
     W = S[1]
     for b in range(P[P_NB]):
@@ -921,35 +966,38 @@ def unbind_w(P, S0, S, O, T, k):
             continue
         _load(S0, S)
         W[b, B_OALIVE] = 0
-        _kill(P, S, b, 0)
-        _kill(P, S, b, 1)
-        k = _emit(P, S, O, k, UNBIND_W, b, 0, 0)
+        _kill(P, M, b, 0)
+        _kill(P, M, b, 1)
+        k = _emit(P, M, k, UNBIND_W, b, 0, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def attach_new(P, S0, S, O, T, k):
+def attach_new(P, M, k):
     """A frag of a held buffer to a new skb (see _attach_frag)."""
+    S0, _s, _o, _t = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     if _nskbs(G0, SH0) < P[P_S] and G0[G_NSH] < P[P_S]:
-        k = _attach_frag(P, S0, S, O, T, k, -1)
+        k = _attach_frag(P, M, k, -1)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def attach(P, S0, S, O, T, k):
+def attach(P, M, k):
     """A frag of a held buffer to an skb no one else shares (see _attach_frag)."""
+    S0, _s, _o, _t = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     for i in range(G0[G_NSH]):
         if _distinct(SH0, i, P[P_SW]) and _unshared(P, SH0, i) and SH0[i, 2] < P[P_F]:
-            k = _attach_frag(P, S0, S, O, T, k, i)
+            k = _attach_frag(P, M, k, i)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def _attach_frag(P, S0, S, O, T, k, target):
+def _attach_frag(P, M, k, target):
     """A frag of each held buffer, in each shape, to shared info ``target`` (-1: a new one): skb_fill_page_desc()
     and the frag's reference; a devmem send's binding ref while it runs (explorer_twin.Explorer.attach_frag)."""
+    S0, S, O, T = _views(P, M)
     W0, SH0 = S0[1], S0[2]
     G, W, SH, OP = S[0], S[1], S[2], S[3]
     gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
@@ -994,19 +1042,20 @@ def _attach_frag(P, S0, S, O, T, k, target):
                 gets[ng] = 1 + 3 * nb + b
                 ng += 1
             if fb:
-                ng, nt = _copy_into(P, S, i, fb - 1, gets, ng, toks, nt, scratch)
-            _apply(P, S, gets, ng, puts, npu)
+                ng, nt = _copy_into(P, M, i, fb - 1, gets, ng, toks, nt, scratch)
+            _apply(P, M, gets, ng, puts, npu)
             _add_op(P, G, OP, toks, nt)
             if target < 0:
-                k = _emit(P, S, O, k, ATTACH_NEW, b, shape, 0)
+                k = _emit(P, M, k, ATTACH_NEW, b, shape, 0)
             else:
-                k = _emit(P, S, O, k, ATTACH, target, b, shape | (COPIED if fb else 0))
+                k = _emit(P, M, k, ATTACH, target, b, shape | (COPIED if fb else 0))
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def clone(P, S0, S, O, T, k):
+def clone(P, M, k):
     """skb_clone(): the clone shares the shared info (dataref + 1); per-skb owners take their own refs."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     SH = S[2]
     gets, puts, scratch = T[0], T[1], T[3]
@@ -1028,14 +1077,15 @@ def clone(P, S0, S, O, T, k):
             SH[i, 0] += 1
             if not _ok(P, R_CLONE):
                 SH[i, 5 + f + s] += 1  # the mutant: the clone takes no dataref
-            _apply(P, S, gets, ng, puts, 0)
-            k = _emit(P, S, O, k, CLONE, i, j, 0)
+            _apply(P, M, gets, ng, puts, 0)
+            k = _emit(P, M, k, CLONE, i, j, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def split(P, S0, S, O, T, k):
+def split(P, M, k):
     """skb_split() of an skb no one else shares: a frag cut in two holds references in both halves."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, SH = S[0], S[2]
     gets, puts, toks, scratch, cnt, head, tail = T[0], T[1], T[2], T[3], T[4], T[5], T[6]
@@ -1064,16 +1114,17 @@ def split(P, S0, S, O, T, k):
                 SH[i, 3 + q] = head[q] if q < nh else 0
             SH[i, 2] = nh
             ng = _inherit_uarg(P, SH, i, j, gets, ng)
-            _apply(P, S, gets, ng, puts, npu)
-            k = _emit(P, S, O, k, SPLIT, i, ch, 0)
+            _apply(P, M, gets, ng, puts, npu)
+            k = _emit(P, M, k, SPLIT, i, ch, 0)
             ch += 1
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def segment(P, S0, S, O, T, k):
+def segment(P, M, k):
     """skb_segment(): a new skb from a run of another's frags (a chain's included), each piece referenced
     again."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, SH = S[0], S[2]
     gets, puts, scratch = T[0], T[1], T[3]
@@ -1095,15 +1146,16 @@ def segment(P, S0, S, O, T, k):
                 ng, _np = _rebalance(P, SH, j, _hmask_sh(P, SH, j, 0, hi - lo, scratch), _ok(P, R_SEGMENT), True,
                                      gets, ng, puts, 0)
                 ng = _inherit_uarg(P, SH, i, j, gets, ng)
-                _apply(P, S, gets, ng, puts, 0)
-                k = _emit(P, S, O, k, SEGMENT, i, lo, hi)
+                _apply(P, M, gets, ng, puts, 0)
+                k = _emit(P, M, k, SEGMENT, i, lo, hi)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def expand_head(P, S0, S, O, T, k):
+def expand_head(P, M, k):
     """pskb_expand_head() on a cloned skb: a private shared info referencing the frags (a frag_list child's too)
     again; the old one's dataref drops in a second step (drop)."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, SH = S[0], S[2]
     gets, puts, scratch = T[0], T[1], T[3]
@@ -1136,15 +1188,16 @@ def expand_head(P, S0, S, O, T, k):
                 if _ok(P, R_EXPAND):
                     ng = _mask_tokens(SH[j, o_loh], gets, ng)
             ng = _inherit_uarg(P, SH, i, j, gets, ng)
-            _apply(P, S, gets, ng, puts, 0)
-            k = _emit(P, S, O, k, EXPAND, i, jm, 0)
+            _apply(P, M, gets, ng, puts, 0)
+            k = _emit(P, M, k, EXPAND, i, jm, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def coalesce(P, S0, S, O, T, k):
+def coalesce(P, M, k):
     """skb_try_coalesce(): the frags of another skb appended to one no one else shares; moved with their
     references, or referenced again if the other skb is cloned. Refused for zerocopy and frag_list skbs."""
+    S0, S, O, T = _views(P, M)
     G0, W0, SH0 = S0[0], S0[1], S0[2]
     G, SH, OP = S[0], S[2], S[3]
     gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
@@ -1183,17 +1236,18 @@ def coalesce(P, S0, S, O, T, k):
             ng, npu = _rebalance(P, SH, i, _hmask_sh(P, SH, i, 0, nd + ns - 1, scratch), _ok(P, R_COALESCE), True,
                                  gets, ng, puts, npu)
             if fb:
-                ng, nt = _copy_into(P, S, i, fb - 1, gets, ng, toks, nt, scratch)
-            _apply(P, S, gets, ng, puts, npu)
+                ng, nt = _copy_into(P, M, i, fb - 1, gets, ng, toks, nt, scratch)
+            _apply(P, M, gets, ng, puts, npu)
             _add_op(P, G, OP, toks, nt)
-            k = _emit(P, S, O, k, COALESCE, i, src, COPIED if fb else 0)
+            k = _emit(P, M, k, COALESCE, i, src, COPIED if fb else 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def copy(P, S0, S, O, T, k):
+def copy(P, M, k):
     """The copy fallback (skb_copy_ubufs()): the data goes into fresh kernel pages, the old references are dropped
     one by one afterwards. Not for device memory (unreadable: -EFAULT); today only zerocopy skbs."""
+    S0, S, O, T = _views(P, M)
     G0, W0, SH0 = S0[0], S0[1], S0[2]
     G, OP = S[0], S[3]
     gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
@@ -1212,17 +1266,18 @@ def copy(P, S0, S, O, T, k):
         if not any_other or _has_devmem(P, SH0, i) or (ua and SH0[i, o_ua] == 0):
             continue
         _load(S0, S)
-        ng, nt = _copy_into(P, S, i, slot, gets, 0, toks, 0, scratch)
-        _apply(P, S, gets, ng, puts, 0)
+        ng, nt = _copy_into(P, M, i, slot, gets, 0, toks, 0, scratch)
+        _apply(P, M, gets, ng, puts, 0)
         _add_op(P, G, OP, toks, nt)
-        k = _emit(P, S, O, k, COPYFB, i, 0, 0)
+        k = _emit(P, M, k, COPYFB, i, 0, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def shift(P, S0, S, O, T, k):
+def shift(P, M, k):
     """skb_shift() (tcp_shift_skb_data(), tcp_grow_skb()): a head of one unshared skb's frags to another's end;
     a frag cut in two takes one more reference (explorer_twin.Explorer.shift)."""
+    S0, S, O, T = _views(P, M)
     G0, W0, SH0 = S0[0], S0[1], S0[2]
     G, SH, OP = S[0], S[2], S[3]
     gets, puts, toks, scratch, cnt, head, tail = T[0], T[1], T[2], T[3], T[4], T[5], T[6]
@@ -1271,17 +1326,18 @@ def shift(P, S0, S, O, T, k):
                     SH[src, 3 + q] = tail[q] if q < ntl else 0
                 SH[src, 2] = ntl
                 if fb:
-                    ng, nt = _copy_into(P, S, i, fb - 1, gets, ng, toks, nt, scratch)
-                _apply(P, S, gets, ng, puts, npu)
+                    ng, nt = _copy_into(P, M, i, fb - 1, gets, ng, toks, nt, scratch)
+                _apply(P, M, gets, ng, puts, npu)
                 _add_op(P, G, OP, toks, nt)
-                k = _emit(P, S, O, k, SHIFT, i, src, c | (COPIED if fb else 0))
+                k = _emit(P, M, k, SHIFT, i, src, c | (COPIED if fb else 0))
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def trim_head(P, S0, S, O, T, k):
+def trim_head(P, M, k):
     """__pskb_trim_head() (tcp_trim_head()): the fully acked frags of an unshared skb dropped, a partly acked one
     kept; owners no longer used are put (explorer_twin.Explorer.trim_head)."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     SH = S[2]
     gets, puts, toks, scratch, cnt, head, tail = T[0], T[1], T[2], T[3], T[4], T[5], T[6]
@@ -1299,16 +1355,17 @@ def trim_head(P, S0, S, O, T, k):
             for q in range(SH[i, 2]):
                 SH[i, 3 + q] = tail[q] if q < ntl else 0
             SH[i, 2] = ntl
-            _apply(P, S, gets, ng, puts, npu)
-            k = _emit(P, S, O, k, TRIM, i, ch, 0)
+            _apply(P, M, gets, ng, puts, npu)
+            k = _emit(P, M, k, TRIM, i, ch, 0)
             ch += 1
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def frag_list(P, S0, S, O, T, k):
+def frag_list(P, M, k):
     """An skb joins another's frag_list (skb_gro_receive_list()): its frags, references and owner set ride along;
     the parent's release releases it (explorer_twin.Explorer.frag_list)."""
+    S0, S, O, _t = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, SH = S[0], S[2]
     f, s = P[P_F], P[P_S]
@@ -1328,14 +1385,15 @@ def frag_list(P, S0, S, O, T, k):
             SH[i, o_nl] = nc
             SH[i, o_loh] = _holding(P, SH, c)
             _remove_sh(P, G, SH, c)
-            k = _emit(P, S, O, k, FRAG_LIST, i, c, 0)
+            k = _emit(P, M, k, FRAG_LIST, i, c, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def _outside_ref(P, S0, S, O, T, k, typ, rule, op):
+def _outside_ref(P, M, k, typ, rule, op):
     """A pipe buffer or a user mapping of one frag of a live skb, holding what a frag reference holds
     (explorer_twin.Explorer.outside_ref)."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, EX = S[0], S[4]
     gets, puts = T[0], T[1]
@@ -1371,26 +1429,27 @@ def _outside_ref(P, S0, S, O, T, k, typ, rule, op):
             EX[G[G_NEXT], 1] = code
             G[G_NEXT] += 1
             ng = _frag_lines(P, code, gets, 0) if _ok(P, rule) else 0
-            _apply(P, S, gets, ng, puts, 0)
-            k = _emit(P, S, O, k, op, i, q, 0)
+            _apply(P, M, gets, ng, puts, 0)
+            k = _emit(P, M, k, op, i, q, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def splice_bits(P, S0, S, O, T, k):
+def splice_bits(P, M, k):
     """skb_splice_bits() -> spd_fill_page(): a frag into a pipe buffer that outlives the skb (_outside_ref)."""
-    return _outside_ref(P, S0, S, O, T, k, PIPE_BUF, R_SPLICE, SPLICE)
+    return _outside_ref(P, M, k, PIPE_BUF, R_SPLICE, SPLICE)
 
 
 @njit(cache=CACHE, _nrt=False)
-def zerocopy_receive(P, S0, S, O, T, k):
+def zerocopy_receive(P, M, k):
     """tcp_zerocopy_receive(): a whole-page frag mapped into user space (_outside_ref)."""
-    return _outside_ref(P, S0, S, O, T, k, MAPPING, R_MAP, ZC_RECEIVE)
+    return _outside_ref(P, M, k, MAPPING, R_MAP, ZC_RECEIVE)
 
 
 @njit(cache=CACHE, _nrt=False)
-def orphan(P, S0, S, O, T, k):
+def orphan(P, M, k):
     """skb_orphan() under the prototype's devmem rule: an skb's socket refs go before the skb does."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, SH, OP = S[0], S[2], S[3]
     toks = T[2]
@@ -1407,14 +1466,15 @@ def orphan(P, S0, S, O, T, k):
             _load(S0, S)
             SH[i, o_mem + j] = 1
             _add_op(P, G, OP, toks, _mask_tokens(m - 1, toks, 0))
-            k = _emit(P, S, O, k, ORPHAN, i, j, 0)
+            k = _emit(P, M, k, ORPHAN, i, j, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def free(P, S0, S, O, T, k):
+def free(P, M, k):
     """kfree_skb() -> skb_release_data(): dataref drops; at zero the shared info's references go (and its
     frag_list child's)."""
+    S0, S, O, T = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     G, SH, OP = S[0], S[2], S[3]
     toks = T[2]
@@ -1429,16 +1489,17 @@ def free(P, S0, S, O, T, k):
             member = _pop_member(P, SH, i, jm)
             nt = _mask_tokens(member - 1, toks, 0) if P[P_SKB_HELD] else 0
             if _dataref(P, SH, i) <= 0:
-                nt = _release(P, S, i, toks, nt)
+                nt = _release(P, M, i, toks, nt)
             _add_op(P, G, OP, toks, nt)
-            k = _emit(P, S, O, k, FREE, i, jm, 0)
+            k = _emit(P, M, k, FREE, i, jm, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def holder(P, S0, S, O, T, k):
+def holder(P, M, k):
     """The holder lets go: munmap() and sendmsg()'s return, pipe_buf_release(), the pool's drain, unbind (the
     netlink socket's binding ref only)."""
+    S0, S, O, T = _views(P, M)
     W0 = S0[1]
     G, W, OP = S[0], S[1], S[3]
     toks = T[2]
@@ -1456,8 +1517,8 @@ def holder(P, S0, S, O, T, k):
                 toks[0] = 1 + 4 * nb  # the memory lives until the binding's last put
                 nt = 1
             elif not (kind == USER and W[b, B_UC]):  # memory goes back now, unless pinned by its ubuf_info
-                _kill(P, S, b, 0)
-                _kill(P, S, b, 1)
+                _kill(P, M, b, 0)
+                _kill(P, M, b, 1)
         elif pm:
             if kind == USER or kind == PIPE or kind == POOL:
                 toks[0] = 1 + 2 * b
@@ -1467,8 +1528,8 @@ def holder(P, S0, S, O, T, k):
                 toks[0] = 1 + 2 * nb + b
                 nt = 1
             else:  # kmalloc: kfree() at once (it could not be sent)
-                _kill(P, S, b, 0)
-                _kill(P, S, b, 1)
+                _kill(P, M, b, 0)
+                _kill(P, M, b, 1)
         elif kind == POOL:
             toks[0] = 1 + 2 * b
             toks[1] = 2 + 2 * b
@@ -1480,13 +1541,14 @@ def holder(P, S0, S, O, T, k):
             toks[nt] = 1 + 3 * nb + b  # sendmsg() returns: net_zcopy_put()
             nt += 1
         _add_op(P, G, OP, toks, nt)
-        k = _emit(P, S, O, k, HOLDER, b, 0, 0)
+        k = _emit(P, M, k, HOLDER, b, 0, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def _outside_release(P, S0, S, O, T, k, typ, rule, op):
+def _outside_release(P, M, k, typ, rule, op):
     """A pipe buffer or a mapping goes: what it holds is put (explorer_twin.Explorer.outside_release)."""
+    S0, S, O, T = _views(P, M)
     G0, EX0 = S0[0], S0[4]
     G, EX = S[0], S[4]
     gets, puts = T[0], T[1]
@@ -1502,21 +1564,21 @@ def _outside_release(P, S0, S, O, T, k, typ, rule, op):
         EX[G[G_NEXT], 0] = 0
         EX[G[G_NEXT], 1] = 0
         npu = _frag_lines(P, code, puts, 0) if _ok(P, rule) else 0
-        _apply(P, S, gets, 0, puts, npu)
-        k = _emit(P, S, O, k, op, q, 0, 0)
+        _apply(P, M, gets, 0, puts, npu)
+        k = _emit(P, M, k, op, q, 0, 0)
     return k
 
 
 @njit(cache=CACHE, _nrt=False)
-def pipe_buf_release(P, S0, S, O, T, k):
+def pipe_buf_release(P, M, k):
     """The reader consumes a pipe buffer filled by splice_bits (put_page())."""
-    return _outside_release(P, S0, S, O, T, k, PIPE_BUF, R_SPLICE, PIPE_RELEASE)
+    return _outside_release(P, M, k, PIPE_BUF, R_SPLICE, PIPE_RELEASE)
 
 
 @njit(cache=CACHE, _nrt=False)
-def munmap(P, S0, S, O, T, k):
+def munmap(P, M, k):
     """The application unmaps a page zerocopy_receive mapped (the page tables' ref goes)."""
-    return _outside_release(P, S0, S, O, T, k, MAPPING, R_MAP, MUNMAP)
+    return _outside_release(P, M, k, MAPPING, R_MAP, MUNMAP)
 
 
 #: the handlers by operation code: HANDLERS[op] is named X.OP_NAMES[op], as the twin's method for it
@@ -1527,41 +1589,42 @@ assert tuple(h.py_func.__name__ for h in HANDLERS) == X.OP_NAMES
 
 # ---- one state's successors ------------------------------------------------------------------------------
 @njit(cache=CACHE, _nrt=False)
-def successors(P, S0, S, O, T):
+def successors(P, M):
     """Every step from the decoded state S0 into O, in the twin's order (explorer_twin.Explorer.successors and
     .possible): each operation by the handler of its name. Returns how many."""
+    S0, _s, O, _t = _views(P, M)
     G0, SH0 = S0[0], S0[2]
     SUCC, BAD = O[0], O[2]
-    k = put(P, S0, S, O, T, 0)
-    k = drop(P, S0, S, O, T, k)
-    k = unbind_w(P, S0, S, O, T, k)
+    k = put(P, M, 0)
+    k = drop(P, M, k)
+    k = unbind_w(P, M, k)
     if _busy(G0, SH0) >= P[P_C]:  # no idle CPU: nothing starts
         return k
     if G0[G_BUDGET] > 0:
         first = k
-        k = attach_new(P, S0, S, O, T, k)
-        k = attach(P, S0, S, O, T, k)
-        k = clone(P, S0, S, O, T, k)
-        k = split(P, S0, S, O, T, k)
-        k = segment(P, S0, S, O, T, k)
-        k = expand_head(P, S0, S, O, T, k)
-        k = coalesce(P, S0, S, O, T, k)
-        k = copy(P, S0, S, O, T, k)
-        k = shift(P, S0, S, O, T, k)
-        k = trim_head(P, S0, S, O, T, k)
-        k = frag_list(P, S0, S, O, T, k)
-        k = splice_bits(P, S0, S, O, T, k)
-        k = zerocopy_receive(P, S0, S, O, T, k)
-        k = orphan(P, S0, S, O, T, k)
+        k = attach_new(P, M, k)
+        k = attach(P, M, k)
+        k = clone(P, M, k)
+        k = split(P, M, k)
+        k = segment(P, M, k)
+        k = expand_head(P, M, k)
+        k = coalesce(P, M, k)
+        k = copy(P, M, k)
+        k = shift(P, M, k)
+        k = trim_head(P, M, k)
+        k = frag_list(P, M, k)
+        k = splice_bits(P, M, k)
+        k = zerocopy_receive(P, M, k)
+        k = orphan(P, M, k)
         # the budgeted operations each used one (no symmetry moves the budget: fixing it in place keeps the
         # encoding canonical)
         for q in range(first, k):
             if BAD[q] == 0:
                 SUCC[q, 1] -= 1
-    k = free(P, S0, S, O, T, k)
-    k = holder(P, S0, S, O, T, k)
-    k = pipe_buf_release(P, S0, S, O, T, k)
-    return munmap(P, S0, S, O, T, k)
+    k = free(P, M, k)
+    k = holder(P, M, k)
+    k = pipe_buf_release(P, M, k)
+    return munmap(P, M, k)
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -1701,7 +1764,8 @@ def _search(P, start, keep):
     found = np.full((4, 6), -1, np.int64)  # per violation: state, label[4], depth of the violating step
     counts = np.zeros(6, np.int64)  # edges, terminals, complete, max depth, fallbacks, largest queue
     counts[2] = 1
-    S0, S, O, T = _workspace(P)
+    M = _workspace(P)
+    S0, _s, O, T = _views(P, M)
     G0, W0 = S0[0], S0[1]
     SUCC, LAB, BAD = O[0], O[1], O[2]
     vec = np.zeros(width, np.int64)
@@ -1723,7 +1787,7 @@ def _search(P, start, keep):
             counts[2] = 0
             continue
         _decode(row, P, S0[0], S0[1], S0[2], S0[3], S0[4])
-        K = successors(P, S0, S, O, T)
+        K = successors(P, M)
         if K == 0:
             counts[1] += 1
             if found[LEAK, 0] < 0 and leaks(P, G0, W0):
@@ -1742,11 +1806,13 @@ def _search(P, start, keep):
                 counts[2] = 0
                 continue
             table[slot] = fp
-            queue, head, tail = _push(queue, head, tail, keep)
+            if tail == queue.shape[0]:  # the calls only when full: each passes and returns arrays
+                queue, head, tail = _push(queue, head, tail, keep)
             for k in range(width):
                 queue[tail, k] = SUCC[q, k]
             tail += 1
-            parent, label = _room(parent, label, n)
+            if n == parent.shape[0]:
+                parent, label = _room(parent, label, n)
             parent[n] = cur - 1
             label[n] = q
             n += 1
@@ -1762,7 +1828,8 @@ def _search(P, start, keep):
 def _replay(P, start, qs):
     """The states and step labels of the path that takes successor qs[i] at step i from ``start``."""
     width = P[P_WIDTH]
-    S0, S, O, T = _workspace(P)
+    M = _workspace(P)
+    S0, _s, O, _t = _views(P, M)
     rows = np.zeros((len(qs) + 1, width), np.int16)
     labs = np.zeros((len(qs), 4), np.int16)
     vec = start.copy()
@@ -1770,7 +1837,7 @@ def _replay(P, start, qs):
         for k in range(width):
             rows[i, k] = vec[k]
         _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
-        successors(P, S0, S, O, T)
+        successors(P, M)
         for r in range(4):
             labs[i, r] = O[1][qs[i], r]
         for k in range(width):
@@ -1927,7 +1994,8 @@ def expand_split(P, frontier, nparts, refbase, keep, seen):
     rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the
     first leaking terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, keep, seen)."""
     m, width = frontier.shape
-    S0, S, O, T = _workspace(P)
+    M = _workspace(P)
+    S0, _s, O, T = _views(P, M)
     G0, W0 = S0[0], S0[1]
     SUCC, LAB, BAD = O[0], O[1], O[2]
     kfp = np.zeros(keep.shape[0], np.uint64)
@@ -1942,7 +2010,7 @@ def expand_split(P, frontier, nparts, refbase, keep, seen):
         for k in range(width):
             vec[k] = frontier[i, k]
         _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
-        K = successors(P, S0, S, O, T)
+        K = successors(P, M)
         edges += K
         if K == 0:
             terminals += 1
@@ -2102,9 +2170,10 @@ def steps(bounds: Bounds, scenario: Scenario, v: tuple, op: int, *, symmetry: bo
     (explorer_twin.Explorer.possible). ``fallbacks=True``: also how many steps the owner array's bound refused
     or copied, as (steps, count)."""
     P = params(bounds, scenario, symmetry)
-    S0, S, O, T = _workspace(P)
+    M = _workspace(P)
+    S0, _s, O, T = _views_boxed(P, M)
     _decode(np.array(v, dtype=np.int64), P, S0[0], S0[1], S0[2], S0[3], S0[4])
-    k = HANDLERS[op](P, S0, S, O, T, 0)
+    k = HANDLERS[op](P, M, 0)
     SUCC, LAB, BAD = O[0], O[1], O[2]
     out = [(tuple(int(x) for x in LAB[q]), None if BAD[q] else tuple(int(x) for x in SUCC[q]),
             frozenset(kind for kind in range(4) if BAD[q] >> kind & 1)) for q in range(k)]
