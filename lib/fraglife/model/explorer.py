@@ -179,10 +179,13 @@ def _sort_seg(v, lo, n):
 
 
 @njit(cache=CACHE, _nrt=False)
-def _encode(P, G, W, SH, OP, EX, out, cand):
-    """The canonical form of the work state into ``out``: the smallest encoding over the buffer symmetries,
-    each with shared infos, skbs, op records and outside references sorted (cand is scratch of the same
-    width)."""
+def _encode(P, M, out):
+    """The canonical form of the work state S in M (:func:`_views`) into ``out``: the smallest encoding over the
+    buffer symmetries, each with shared infos, skbs, op records and outside references sorted (O's cand row is
+    scratch)."""
+    _s0, S, O, _t = _views(P, M)
+    G, W, SH, OP, EX = S
+    cand = O[3]
     nb, f, s, sw, ow = P[P_NB], P[P_F], P[P_S], P[P_SW], P[P_OW]
     width = P[P_WIDTH]
     nperms = P[P_NPERMS]
@@ -880,15 +883,15 @@ def _emit(P, M, k, l0, l1, l2, l3):
     """Successor k is the work state, reached by step (l0, l1, l2, l3): its label, violations and, if none,
     its canonical form. Returns k + 1."""
     _s0, S, O, _t = _views(P, M)
-    G, W, SH, OP, EX = S
-    SUCC, LAB, BAD, cand = O
+    G = S[0]
+    SUCC, LAB, BAD = O[0], O[1], O[2]
     LAB[k, 0] = l0
     LAB[k, 1] = l1
     LAB[k, 2] = l2
     LAB[k, 3] = l3
     BAD[k] = G[G_BAD]
     if G[G_BAD] == 0:
-        _encode(P, G, W, SH, OP, EX, SUCC[k], cand)
+        _encode(P, M, SUCC[k])
     return k + 1
 
 
@@ -1866,14 +1869,11 @@ def _orbits(P, states, n):
     """The labelled states each canonical state stands for (explorer_twin.orbit_size, times the buffer
     relabellings that give a different state), summed."""
     nb, s, c, sw, ow, width = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH]
-    G = np.zeros(NG, np.int64)
-    W = np.zeros((nb, 10), np.int64)
-    SH = np.zeros((s + 1, sw + 1), np.int64)
-    OP = np.zeros((c + 1, ow), np.int64)
+    M = _workspace(P)
+    _s0, S, _o, _t = _views(P, M)
+    G, W, SH, OP, EX = S
     x = P[P_X]
-    EX = np.zeros((x + 1, EW), np.int64)
     vec = np.zeros(width, np.int64)
-    cand = np.zeros(width, np.int64)
     E = np.zeros((P[P_NPERMS], width), np.int64)
     P1 = P.copy()
     total = 0.0
@@ -1934,7 +1934,7 @@ def _orbits(P, states, n):
             P1[P_NPERMS] = 1
             for b in range(nb):
                 P1[P_KINDS + nb + b] = P[P_KINDS + nb + pi * nb + b]
-            _encode(P1, G, W, SH, OP, EX, E[pi], cand)
+            _encode(P1, M, E[pi])
         distinct = 0
         for pi in range(nperms):
             new = True
