@@ -150,6 +150,13 @@ class ProbeResult:
         out.update(self.data)
         return out
 
+    @classmethod
+    def from_json(cls, raw: dict) -> "ProbeResult":
+        """The result :meth:`to_json` wrote."""
+        data = {k: v for k, v in raw.items() if k not in META_KEYS}
+        return cls(raw["probe"], raw["source"], data, raw.get("provenance") or {}, raw.get("reason"),
+                   dict(raw.get("partial") or {}))
+
     def __repr__(self) -> str:
         return f"<ProbeResult {self.note()}>"
 
@@ -162,6 +169,11 @@ def module(name: str):
 
 def recording_path(name: str) -> Path:
     return Path(RECORDINGS) / f"{name}.json"
+
+
+def resolve_mode(mode: str | None) -> str:
+    """The mode :func:`run` uses for ``mode``: itself, else ``FRAGLIFE_PROBES``, else "auto"."""
+    return _mode(mode)
 
 
 def _mode(mode: str | None) -> str:
