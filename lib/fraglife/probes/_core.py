@@ -243,8 +243,12 @@ def _named(items: list, name: str):
 
 
 def _dig(d: dict, path: str):
-    """The part at a dotted path; a part of a list is the record of that ``name``."""
-    for part in path.split("."):
+    """The part at a dotted path; a part of a list is the record of that ``name``; a key may hold dots itself
+    (cow_mthp's cases, ``64k.none.child``), when the mapping has the rest of the path as one key."""
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if isinstance(d, dict) and ".".join(parts[i:]) in d:
+            return d[".".join(parts[i:])]
         if isinstance(d, list):
             d = _named(d, part)
             continue
@@ -256,7 +260,10 @@ def _dig(d: dict, path: str):
 
 def _put(d: dict, path: str, value) -> None:
     parts = path.split(".")
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(d, dict) and ".".join(parts[i:]) in d:  # a key with dots in it, in its place
+            d[".".join(parts[i:])] = value
+            return
         d = (_named(d, part) if isinstance(d, list) else d.setdefault(part, {}))
     if isinstance(d, list):  # the record of that name, in its place (else at the end)
         i = next((i for i, x in enumerate(d) if isinstance(x, dict) and x.get("name") == parts[-1]), None)
@@ -324,6 +331,7 @@ def measure_live(name: str, quick: bool = False) -> ProbeResult:
                 part = copy.deepcopy(part)
                 part["source"] = "recorded"
                 part["recorded_at"] = rec.recorded_at
+                part.setdefault("kernel", rec.kernel)  # a model compares it on the rules of the kernel that counted it
                 part["reason"] = why
                 _put(data, path, part)
             else:
