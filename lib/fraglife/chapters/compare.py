@@ -233,20 +233,19 @@ def live_against_recorded(now: pd.DataFrame, then: pd.DataFrame) -> pd.DataFrame
     return t
 
 
-def live_remark(live: pd.DataFrame, settings: int, dates) -> str:
+def live_remark(live: pd.DataFrame, settings: int, dates, what: str = "settings") -> str:
     """Markdown (a sentence, or nothing when every setting is the recording's): which of the ``settings`` ran
-    live, when the others were recorded (``dates``), and how the live counts compare with the recording's and
-    the model (``live``: :func:`live_against_recorded`)."""
+    live, how the live counts compare with the recording's and the model (``live``: :func:`live_against_recorded`),
+    and the day the others were recorded (``dates``)."""
     if live.empty:
         return ""
     ratio = live["live / recorded"].replace([float("inf"), -float("inf")], float("nan")).dropna()
     agree = int((live.agrees == True).sum())  # noqa: E712
-    spread = f"{ratio.min():.2f} to {ratio.max():.2f}" if len(ratio) else "(none recorded to compare)"
-    return (f" This run measured {kit.words(f'`{n}`' for n in dict.fromkeys(live.transfer))} live; the other "
-            f"{settings - live.transfer.nunique()} settings are the recording's "
-            f"({', '.join(sorted(d for d in set(dates) if d)) or 'undated'}). Live against recorded, the counts "
-            f"per MiB are {spread} times the recording's, and {agree} of {len(live)} live quantities agree with "
-            f"the model.")
+    spread = f"live / recorded {ratio.min():.2f} to {ratio.max():.2f}; " if len(ratio) else ""
+    days = sorted({str(d)[:10] for d in dates if d})
+    return (f" Measured live now: {kit.words(f'`{n}`' for n in dict.fromkeys(live.transfer))} ({spread}{agree} of "
+            f"{len(live)} quantities agree with the model); the other {settings - live.transfer.nunique()} "
+            f"{what} are the recording's ({', '.join(days) or 'undated'}).")
 
 
 def results_remark(R) -> str:

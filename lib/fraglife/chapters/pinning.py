@@ -393,7 +393,7 @@ def comparison_remark(R: Results) -> str:
     against the recording's (compare.live_remark)."""
     cases = (R.cow_mthp.data or {}).get("cases") or {}
     dates = [c.get("recorded_at") for c in cases.values() if c.get("source") == "recorded"]
-    return compare.results_remark(R) + compare.live_remark(R.live_cases, len(cases), dates)
+    return compare.results_remark(R) + compare.live_remark(R.live_cases, len(cases), dates, "cases")
 
 
 # ---------------------------------------------------------------- probes as tables
