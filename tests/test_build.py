@@ -112,6 +112,29 @@ def test_a_missing_record_falls_back_to_measuring(tmp_build, monkeypatch):
         assert kit.unit_costs("live")["line_transfer_ns"] == probes.run("atomics").data["line_transfer_ns"]
 
 
+def test_a_live_probe_is_measured_once_for_every_chapter_of_a_build(tmp_build, monkeypatch):
+    measured = []
+
+    def run(name, mode=None, quick=False, fresh=False):
+        measured.append((name, quick))
+        return probes.ProbeResult(name, "live", {"count": len(measured)}, {"date": "now"}, None, {"grid.x": "why"})
+
+    monkeypatch.setattr(probes, "run", run)
+    monkeypatch.setenv(build.ENV, "20250530T000000Z-0000000-none")
+    first = build.probe("kcount", "live", quick=True)
+    build._shared.clear()  # another chapter's kernel: a process of its own
+    again = build.probe("kcount", "live", quick=True)
+    assert measured == [("kcount", True)]
+    assert (again.source, again.data, again.provenance, again.partial) == ("live", {"count": 1}, {"date": "now"},
+                                                                           {"grid.x": "why"})
+    assert first.data == again.data
+    build.probe("kcount", "live", quick=False)  # the full run is another result
+    build.probe("kcount", "recorded", quick=True)  # the recording is never shared: read as before
+    monkeypatch.delenv(build.ENV)
+    build.probe("kcount", "live", quick=True)  # outside a build, every ask measures
+    assert measured == [("kcount", True), ("kcount", False), ("kcount", True), ("kcount", True)]
+
+
 def test_stamps(tmp_path):
     nb = nbformat.v4.new_notebook()
     assert build.stamped(nb) is None

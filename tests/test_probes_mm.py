@@ -248,6 +248,11 @@ def test_live_cow_mthp_counts(cow_live):
     r = cow_live
     _checked(r, "cow_mthp", "live")
     cases = r.data["cases"]
+    # a quick run measures the default cases (on order-0 pages without mTHP); the rest are the recording's
+    live = r.data["cases_live"]
+    assert live and set(live) <= set(cm.LIVE_CASES) | {n.replace("64k.", "4k.", 1) for n in cm.LIVE_CASES}
+    assert set(r.partial) == {f"cases.{n}" for n in cases if n not in live}, r.partial
+    assert all(cases[n].get("source") == "recorded" for n in cases if n not in live)
     pages = cm.SIZE // _sys.PAGE
     for name, c in cases.items():
         if "write" not in c:

@@ -264,6 +264,38 @@ def unit_costs(measurements: str | None = None) -> costs.UnitCosts | None:
     return units
 
 
+# ---------------------------------------------------------------- probes shared by a build's chapters
+def probes_dir(build_id: str) -> Path:
+    """Where build ``build_id`` keeps the live probe results its chapters share."""
+    return paths.BUILD / ARCHIVE / f"{build_id}.probes"
+
+
+_shared: dict[tuple, probes.ProbeResult] = {}
+
+
+def probe(name: str, mode: str | None = None, *, quick: bool = True) -> probes.ProbeResult:
+    """Probe ``name`` as :func:`fraglife.probes.run` does; inside a build, a live result is measured once for
+    all the build's chapters (as its unit costs are): the first chapter to ask measures it, holding the
+    probes' machine lock, and leaves it in :func:`probes_dir`, where the others (waiting on that lock when
+    they run beside it) read it. Outside a build, or when the recording is asked for, nothing changes."""
+    bid = current_id()
+    if not bid or probes.resolve_mode(mode) == "recorded":
+        return probes.run(name, mode=mode, quick=quick)
+    key = (bid, name, probes.resolve_mode(mode), quick)
+    if key in _shared:
+        return _shared[key]
+    path = probes_dir(bid) / f"{name}{'.quick' if quick else ''}.json"
+    with probes.machine_lock():
+        try:
+            result = probes.ProbeResult.from_json(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError):
+            result = probes.run(name, mode=mode, quick=quick)
+            if result.source == "live":
+                _write(path, result.to_json())
+    _shared[key] = result
+    return result
+
+
 # ---------------------------------------------------------------- executed notebooks
 def stamp(nb: Any, build_id: str | None) -> None:
     """Mark an executed notebook (an nbformat node or its JSON dict) with the build it ran in."""

@@ -215,6 +215,39 @@ def by_reason(off: pd.DataFrame, unexplained: str) -> dict:
     return groups
 
 
+LIVE_COLUMNS = ["transfer", "quantity", "kernel (live)", "kernel (recorded)", "model", "live / recorded", "agrees"]
+
+
+def live_against_recorded(now: pd.DataFrame, then: pd.DataFrame) -> pd.DataFrame:
+    """The rows a quick live run measured (``now``: comparison rows whose ``measured`` is "live") beside the
+    recording's count of the same setting and quantity (``then``: the same comparison of the recording) and the
+    model: one row per setting and quantity (:data:`LIVE_COLUMNS`; none when the run measured nothing live)."""
+    live = now[now.measured == "live"]
+    if live.empty:
+        return pd.DataFrame(columns=LIVE_COLUMNS)
+    rec = then.set_index(["transfer", "quantity"]).kernel
+    t = pd.DataFrame([{"transfer": r.transfer, "quantity": r.quantity, "kernel (live)": r.kernel,
+                       "kernel (recorded)": rec.get((r.transfer, r.quantity)), "model": r.model, "agrees": r.agrees}
+                      for r in live.itertuples()], columns=LIVE_COLUMNS)
+    t["live / recorded"] = t["kernel (live)"] / t["kernel (recorded)"]
+    return t
+
+
+def live_remark(live: pd.DataFrame, settings: int, dates, what: str = "settings") -> str:
+    """Markdown (a sentence, or nothing when every setting is the recording's): which of the ``settings`` ran
+    live, how the live counts compare with the recording's and the model (``live``: :func:`live_against_recorded`),
+    and the day the others were recorded (``dates``)."""
+    if live.empty:
+        return ""
+    ratio = live["live / recorded"].replace([float("inf"), -float("inf")], float("nan")).dropna()
+    agree = int((live.agrees == True).sum())  # noqa: E712
+    spread = f"live / recorded {ratio.min():.2f} to {ratio.max():.2f}; " if len(ratio) else ""
+    days = sorted({str(d)[:10] for d in dates if d})
+    return (f" Measured live now: {kit.words(f'`{n}`' for n in dict.fromkeys(live.transfer))} ({spread}{agree} of "
+            f"{len(live)} quantities agree with the model); the other {settings - live.transfer.nunique()} "
+            f"{what} are the recording's ({', '.join(days) or 'undated'}).")
+
+
 def results_remark(R) -> str:
     """:func:`gaps_remark` of a chapter's ``Results`` (its ``comparison``): what a chapter's notebook shows."""
     return gaps_remark(R.comparison)

@@ -111,8 +111,9 @@ def probe_mode(measurements: str) -> str | None:
 
 
 def probe(name: str, measurements: str, *, quick: bool = True) -> probes.ProbeResult:
-    """Probe ``name`` as the chapter's ``measurements`` parameter says (cached per process)."""
-    return probes.run(name, mode=probe_mode(measurements), quick=quick)
+    """Probe ``name`` as the chapter's ``measurements`` parameter says (cached per process; inside a build, a
+    live result is measured once for all its chapters: :func:`fraglife.build.probe`)."""
+    return build.probe(name, mode=probe_mode(measurements), quick=quick)
 
 
 def probe_set(measurements: str, names: Mapping[str, bool]) -> dict[str, probes.ProbeResult]:

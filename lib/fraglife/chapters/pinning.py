@@ -354,12 +354,16 @@ def _bracket(x):
 def cow_rows(result, release: str = kernels.NEWEST) -> list[dict]:
     """:func:`fraglife.model.pins.cow_case` of each cow_mthp case (fed the folio size, the holder, the writer and
     the buffer's pages, never the counts) against the kernel's counts, one :func:`compare.row` per case and
-    quantity (:data:`COW_QUANTITIES`; each case moves 1 MiB)."""
+    quantity (:data:`COW_QUANTITIES`; each case moves 1 MiB), measured as the case's ``source`` says (a quick live
+    run measures ``cow_mthp.LIVE_CASES`` and takes the rest from the recording, on its kernel's rules)."""
     if result.source == "unavailable":
         return []
     rows = []
     for name, c in (result.data.get("cases") or {}).items():
-        m = pins.cow_case(c["folio_pages"], c["holder"], c["writer"], pages=c["pages"], release=release)
+        if "write" not in c:  # left out live and not in the recording either
+            continue
+        m = pins.cow_case(c["folio_pages"], c["holder"], c["writer"], pages=c["pages"],
+                          release=c.get("kernel") or release)
         w, o = c["write"]["net"], c["outcome"]
         got = {"fork_copies": c["fork"]["child_copied_pages"], "write_faults": w["page_fault_user"],
                "write_allocs_order0": w["order_0"], "folios_reused": o["folios_reused"],
@@ -368,7 +372,8 @@ def cow_rows(result, release: str = kernels.NEWEST) -> list[dict]:
         for q, k in got.items():
             lo, hi = _bracket(k)
             rows.append(compare.row("03_pinning", name, q, _median(k) / mib, m[q] / mib, mib=mib, low=lo / mib,
-                                    high=hi / mib, measured=result.source, how_counted=COW_QUANTITIES[q]))
+                                    high=hi / mib, measured=c.get("source") or result.source,
+                                    how_counted=COW_QUANTITIES[q]))
     return rows
 
 
@@ -381,6 +386,14 @@ def heldout_rows(heldout: pd.DataFrame, zcsend) -> list[dict]:
                                     "UDP_SEGMENT into a veth whose peer is down)",
                         tolerance=costs.HELDOUT_TOLERANCE, slack_events=0.0)
             for r in heldout.itertuples()]
+
+
+def comparison_remark(R: Results) -> str:
+    """Markdown: where the model and the kernel differ (compare.results_remark), and which cow_mthp cases ran live
+    against the recording's (compare.live_remark)."""
+    cases = (R.cow_mthp.data or {}).get("cases") or {}
+    dates = [c.get("recorded_at") for c in cases.values() if c.get("source") == "recorded"]
+    return compare.results_remark(R) + compare.live_remark(R.live_cases, len(cases), dates, "cases")
 
 
 # ---------------------------------------------------------------- probes as tables
@@ -492,6 +505,18 @@ class Results:
     @cached_property
     def comparison_table(self) -> pd.DataFrame:
         return self.comparison[compare.TABLE_COLUMNS]
+
+    @cached_property
+    def live_cases(self) -> pd.DataFrame:
+        """The cow_mthp cases this run measured live (a quick run measures ``cow_mthp.LIVE_CASES`` and takes the
+        rest from the recording) against the recording's counts of the same cases and the model: one row per case
+        and quantity (none when every case is the recording's)."""
+        if self.cow_mthp.source != "live":
+            return pd.DataFrame(columns=compare.LIVE_COLUMNS)
+        rec = kit.probe("cow_mthp", "recorded")
+        then = pd.DataFrame(cow_rows(rec, rec.kernel or self.probed_release), columns=compare.COLUMNS)
+        return compare.live_against_recorded(pd.DataFrame(cow_rows(self.cow_mthp, self.probed_release),
+                                                          columns=compare.COLUMNS), then)
 
     @cached_property
     def cow_summary(self) -> pd.DataFrame:

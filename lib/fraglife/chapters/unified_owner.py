@@ -699,6 +699,14 @@ class Results:
         return self.comparison[compare.TABLE_COLUMNS + ["reason"]]
 
     @cached_property
+    def live_grid(self) -> pd.DataFrame:
+        """The kcount grid settings this run measured live (a quick run measures ``kcount.LIVE_GRID`` and takes the
+        rest of the grid from the recording) against the recording's counts of the same settings and the model."""
+        if self.zc_probe.source != "live":
+            return pd.DataFrame(columns=compare.LIVE_COLUMNS)
+        return compare.live_against_recorded(grid_rows(self.zc_probe), grid_rows(kit.probe("kcount", "recorded")))
+
+    @cached_property
     def receive(self) -> dict:
         """rx_gro today and with the owner: atomics, line transfers and defer-list atomics per MiB."""
         mib = self.runs.nbytes / MiB
@@ -1065,11 +1073,14 @@ def kernel_remark(R: Results) -> str:
 
 def comparison_remark(R: Results) -> str:
     agree, n = compare.tally(R.comparison)
+    grid = R.zc_probe.data.get("grid", [])
     src = "measured now" if R.rx_probe.source == "live" else f"from the recording ({R.rx_probe.kernel})"
     return (f"**{agree} of {n}** quantities agree {compare.RULE}; the kernel's counts are {src}. The reader's frees "
             f"deferred to the NAPI CPU confirm the receive rule; the shared infos freed and the completions per MiB "
-            f"(one owner release per ubuf_info it replaces) are what the owner's refs rest on. "
-            + compare.gaps_remark(R.comparison[R.comparison.agrees == False]))  # noqa: E712
+            f"(one owner release per ubuf_info it replaces) are what the owner's refs rest on."
+            + compare.live_remark(R.live_grid, len(grid), [g.get("recorded_at") for g in grid
+                                                           if g.get("source") == "recorded"])
+            + " " + compare.gaps_remark(R.comparison[R.comparison.agrees == False]))  # noqa: E712
 
 
 def owner_array_remark(R: Results) -> str:

@@ -13,7 +13,9 @@ zcsend.
 """
 
 from ._core import (ENV, MODES, NAMES, ProbeResult, ProbeUnavailable, combined_source, load_recording,
-                    measure_live, notes, record, recording_path, recordings_kernel, run, run_all)
+                    machine_lock, measure_live, notes, record, recording_path, recordings_kernel, resolve_mode,
+                    run, run_all)
 
 __all__ = ["ENV", "MODES", "NAMES", "ProbeResult", "ProbeUnavailable", "combined_source", "load_recording",
-           "measure_live", "notes", "record", "recording_path", "recordings_kernel", "run", "run_all"]
+           "machine_lock", "measure_live", "notes", "record", "recording_path", "recordings_kernel",
+           "resolve_mode", "run", "run_all"]

@@ -150,6 +150,13 @@ class ProbeResult:
         out.update(self.data)
         return out
 
+    @classmethod
+    def from_json(cls, raw: dict) -> "ProbeResult":
+        """The result :meth:`to_json` wrote."""
+        data = {k: v for k, v in raw.items() if k not in META_KEYS}
+        return cls(raw["probe"], raw["source"], data, raw.get("provenance") or {}, raw.get("reason"),
+                   dict(raw.get("partial") or {}))
+
     def __repr__(self) -> str:
         return f"<ProbeResult {self.note()}>"
 
@@ -162,6 +169,11 @@ def module(name: str):
 
 def recording_path(name: str) -> Path:
     return Path(RECORDINGS) / f"{name}.json"
+
+
+def resolve_mode(mode: str | None) -> str:
+    """The mode :func:`run` uses for ``mode``: itself, else ``FRAGLIFE_PROBES``, else "auto"."""
+    return _mode(mode)
 
 
 def _mode(mode: str | None) -> str:
@@ -231,8 +243,12 @@ def _named(items: list, name: str):
 
 
 def _dig(d: dict, path: str):
-    """The part at a dotted path; a part of a list is the record of that ``name``."""
-    for part in path.split("."):
+    """The part at a dotted path; a part of a list is the record of that ``name``; a key may hold dots itself
+    (cow_mthp's cases, ``64k.none.child``), when the mapping has the rest of the path as one key."""
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        if isinstance(d, dict) and ".".join(parts[i:]) in d:
+            return d[".".join(parts[i:])]
         if isinstance(d, list):
             d = _named(d, part)
             continue
@@ -244,7 +260,10 @@ def _dig(d: dict, path: str):
 
 def _put(d: dict, path: str, value) -> None:
     parts = path.split(".")
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
+        if isinstance(d, dict) and ".".join(parts[i:]) in d:  # a key with dots in it, in its place
+            d[".".join(parts[i:])] = value
+            return
         d = (_named(d, part) if isinstance(d, list) else d.setdefault(part, {}))
     if isinstance(d, list):  # the record of that name, in its place (else at the end)
         i = next((i for i, x in enumerate(d) if isinstance(x, dict) and x.get("name") == parts[-1]), None)
@@ -312,6 +331,7 @@ def measure_live(name: str, quick: bool = False) -> ProbeResult:
                 part = copy.deepcopy(part)
                 part["source"] = "recorded"
                 part["recorded_at"] = rec.recorded_at
+                part.setdefault("kernel", rec.kernel)  # a model compares it on the rules of the kernel that counted it
                 part["reason"] = why
                 _put(data, path, part)
             else:

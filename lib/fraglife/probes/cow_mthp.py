@@ -61,7 +61,9 @@ in mm/memory.c ``do_wp_page`` -> ``wp_can_reuse_anon_folio`` /
 ``folio_try_dup_anon_rmap_ptes`` / ``copy_present_page`` (v6.18).
 
 Needs root (PFNs, kpageflags, tracepoints, the sysfs knob). Without the
-64 KiB knob (no mTHP) the 64k cases come from the recording.
+64 KiB knob (no mTHP) the 64k cases come from the recording. A quick run
+measures only :data:`LIVE_CASES` and takes the other cases from the recording
+(each case's ``source`` says which; ``cases_live`` lists the live ones).
 """
 
 from __future__ import annotations
@@ -417,6 +419,14 @@ def _mthp_ready() -> tuple[str | None, str | None]:
     return "madvise", None
 
 
+#: The cases a quick live run measures: 64 KiB folios, the parent writing after the child exited, held by nothing
+#: (the case that decides the versioned reuse rule) and pinned. A quick run takes the other cases from the
+#: recording (named in ``_missing``: each then says ``"source": "recorded"``, its date and why; ``cases_live`` lists
+#: the live ones); a full run (``quick=False``, what a recording is) measures every case.
+LIVE_CASES = ("64k.none.parent_child_exited", "64k.pinned.parent_child_exited")
+QUICK_REASON = "a quick run measures the default cases only (cow_mthp.LIVE_CASES)"
+
+
 def measure(quick: bool = False) -> dict:
     if os.geteuid() != 0:
         raise ProbeUnavailable("needs root (PFNs, /proc/kpageflags, tracepoints, the mTHP knob)")
@@ -424,6 +434,8 @@ def measure(quick: bool = False) -> dict:
     events = _perf.require(GROUPS, {tp for tp, _ in EVENTS.values()})
     _jit.warm()
     want, why_not = _mthp_ready()
+    # without 64 KiB folios a quick run measures the same cases on order-0 pages
+    wanted = tuple(n.replace("64k.", "4k.", 1) for n in LIVE_CASES) if why_not else LIVE_CASES
     original = _cleanup.knob_value(KNOB) if os.path.exists(KNOB) else None
     cases, missing = {}, {}
     enabled = gc.isenabled()
@@ -442,6 +454,10 @@ def measure(quick: bool = False) -> dict:
                 for holder in HOLDERS:
                     for writer in WRITERS:
                         name = case_name(folio, holder, writer)
+                        if quick and name not in wanted:
+                            cases[name] = {}  # the recording's, in its place
+                            missing[f"cases.{name}"] = QUICK_REASON
+                            continue
                         try:
                             runs = [run_case(folio, holder, writer, events) for _ in range(repeats)]
                         except ProbeUnavailable as e:  # e.g. no 64 KiB folio could be had
@@ -454,9 +470,10 @@ def measure(quick: bool = False) -> dict:
     finally:
         if enabled:
             gc.enable()
-    if not cases:
+    live = [n for n in cases if f"cases.{n}" not in missing]
+    if not live:
         raise ProbeUnavailable("no case could be measured: " + "; ".join(sorted(set(missing.values()))))
-    return measured(missing, page_size=_sys.PAGE, repeats=repeats, cases=cases,
+    return measured(missing, page_size=_sys.PAGE, repeats=repeats, cases=cases, cases_live=live,
                     mthp={"knob": KNOB, "original": original, "set_to": want,
                           "restored": (_cleanup.knob_value(KNOB) == original) if original else None},
                     method="counts of the writing thread within the write, less a baseline write of a "

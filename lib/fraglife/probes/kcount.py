@@ -117,7 +117,10 @@ settings (MTU, send size, TSO) with the receiver's buffer fixed at 64 MiB
 window-limited sender also splits skbs at the window's edge, which a model of
 the tail rule leaves out (see :data:`GRID_RCVBUF`). Every run records
 ``tail_unsent``, the share of send calls that appended to the previous call's
-unsent tail skb (from the ``[first]`` and ``[no_tail]`` counters below).
+unsent tail skb (from the ``[first]`` and ``[no_tail]`` counters below). A
+quick run measures only :data:`LIVE_GRID` of the grid and takes the rest from
+the recording (each transfer's ``source`` says which; ``grid_live`` lists the
+live ones).
 
 Completions: the zerocopy notifications read from the error queue
 (``completions``), the send-call ids they cover (``completion_ids``) and
@@ -868,6 +871,14 @@ def grid_settings(quick: bool) -> list[tuple[str, dict]]:
              dict(nbytes=n, mtu=mtu, chunk=c, tso=tso, rcvbuf=GRID_RCVBUF)) for mtu, c, tso in cells]
 
 
+#: The grid settings a quick live run measures: the book's usual send (64 KiB MSG_ZEROCOPY calls at MTU 1500, TSO
+#: on). A quick run takes the rest of the grid from the recording (named in ``_missing``: each such transfer then
+#: says ``"source": "recorded"``, its date and why; ``grid_live`` lists the live ones); a full run (``quick=False``,
+#: what a recording is) measures every setting.
+LIVE_GRID = ("zc_64k_mtu1500_tso_on",)
+QUICK_REASON = "a quick run measures the grid's default setting only (kcount.LIVE_GRID)"
+
+
 def measure(quick: bool = False) -> dict:
     check_root()
     try:
@@ -876,14 +887,22 @@ def measure(quick: bool = False) -> dict:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
     runs = [_transfer_dropping(name, kw) if kw.get("bottleneck") else least_disturbed(name, kw)
             for name, kw in _runs(quick)]
-    grid = [least_disturbed(name, kw) for name, kw in grid_settings(quick)]
+    grid, missing = [], {}
+    for name, kw in grid_settings(quick):
+        if quick and name not in LIVE_GRID:
+            grid.append({"name": name})  # the recording's, in its place
+            missing[f"grid.{name}"] = QUICK_REASON
+        else:
+            grid.append(least_disturbed(name, kw))
     return measured(
+        missing,
         runs=runs,
         grid=grid,
         tracepoints=tracepoint_table(events),
         receive_side=[tp for tp in RECEIVE_SIDE if tp in events],
         tracefs=how,
         quick=quick,
+        grid_live=[g["name"] for g in grid if f"grid.{g['name']}" not in missing],
     )
 
 

@@ -8,3 +8,10 @@ controls) from the chapter module passed in; a panel's ranges come from the spec
 parameters were validated by (``P.spec``). They import each other, never the model, the probes, a
 chapter module or the registry.
 """
+
+import sys
+
+# jsonschema, under altair, loads rfc3987_syntax when it is installed, and that compiles its IRI grammars
+# at import: seconds in every chapter's kernel. The Vega-Lite schema altair validates charts against has
+# no "iri" format, so the views go without it (when nothing has loaded it already).
+sys.modules.setdefault("rfc3987_syntax", None)
