@@ -1954,7 +1954,7 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     """Add to a visited set (``table``: the fingerprints of states 0..n-1, 0 empty, at most three quarters full)
     each of the rows ``new`` (fingerprints ``hashes``) it does not hold yet, in order, while it holds fewer than
     ``limit`` states: state n takes parent reference ``src`` (uint32), label ``idx`` and its row goes to
-    rows[n - base] (the rows of states base.. are kept: the frontier and the next one). Returns (table, rows,
+    rows[n - base] (``rows`` holds the states base..: the level being found). Returns (table, rows,
     parent, label, n, refused): the arrays grown as needed, and how many new rows did not fit under ``limit``."""
     width = rows.shape[1]
     refused = 0

@@ -66,25 +66,26 @@ class PartitionFull(MemoryError):
 class Partition:
     """One worker's share of the visited set: the fingerprints of its states, each state's parent reference and
     label (its index among its parent's successors), and the rows of the states not expanded yet: the current
-    level's frontier is states [lo, hi), the rows kept are those of states base.. (base <= lo)."""
+    level's frontier, states [lo, hi) in ``rows``, and the next level's, states hi.. in ``next``."""
 
     def __init__(self, P: np.ndarray, part: int, nparts: int, limit: int, byte_limit: int | None):
         width = int(P[E.P_WIDTH])
         self.P, self.part, self.nparts, self.limit, self.byte_limit = P, part, nparts, limit, byte_limit
         self.table = np.zeros(1 << 12, np.uint64)
         self.rows = np.zeros((1 << 8, width), np.int16)
+        self.next = np.zeros((1 << 8, width), np.int16)
         self.parent = np.zeros(1 << 10, np.uint32)
         self.label = np.zeros(1 << 10, np.uint16)
-        self.n = self.lo = self.hi = self.base = 0
+        self.n = self.lo = self.hi = 0
         self.refused = self.peak = 0
         self.keep, self.seen = np.zeros((1 << 8, width), np.int16), np.zeros(1 << 10, np.uint64)  # expand's scratch
 
     def nbytes(self) -> int:
-        return self.table.nbytes + self.rows.nbytes + self.parent.nbytes + self.label.nbytes
+        return self.table.nbytes + self.rows.nbytes + self.next.nbytes + self.parent.nbytes + self.label.nbytes
 
     def add(self, rows, hashes, src, idx) -> None:
-        self.table, self.rows, self.parent, self.label, self.n, refused = E.visit(
-            self.table, self.rows, self.parent, self.label, self.n, self.base, rows, hashes, src, idx, self.limit)
+        self.table, self.next, self.parent, self.label, self.n, refused = E.visit(
+            self.table, self.next, self.parent, self.label, self.n, self.hi, rows, hashes, src, idx, self.limit)
         self.refused += int(refused)
         self.peak = max(self.peak, self.nbytes())
         if self.byte_limit is not None and self.nbytes() > self.byte_limit:
@@ -92,14 +93,14 @@ class Partition:
                                 f"past its limit of {self.byte_limit:,} bytes")
 
     def begin_level(self) -> int:
-        """The states added during the last level become the frontier; the rows before them are dropped."""
+        """The states added during the last level become the frontier (the two row buffers swap, nothing is
+        copied); the expanded level's rows make room for the next."""
         self.lo, self.hi = self.hi, self.n
-        keep = self.n - self.lo
-        self.rows[:keep] = self.rows[self.lo - self.base:self.n - self.base]
-        if 4 * keep < len(self.rows) and len(self.rows) > 1 << 8:  # give back what the largest level took
-            self.rows = self.rows[:max(1 << 8, 2 * keep)].copy()
-        self.base = self.lo
-        return self.hi - self.lo
+        size = self.hi - self.lo
+        self.rows, self.next = self.next, self.rows
+        if len(self.next) > max(1 << 8, 4 * size):  # give back what the largest level took
+            self.next = np.zeros((max(1 << 8, 2 * size), self.next.shape[1]), np.int16)
+        return size
 
     def expand(self, start: int, size: int) -> tuple[list, dict]:
         """Successors of frontier states lo+start .. lo+start+size, split by owning partition (each batch its rows,
@@ -113,7 +114,7 @@ class Partition:
                      np.zeros(0, np.uint16))
             return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
         rows8, rows16, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.keep, self.seen = \
-            E.expand_split(self.P, self.rows[a - self.base:b - self.base], self.nparts, self.part << PART_SHIFT | a,
+            E.expand_split(self.P, self.rows[a - self.lo:b - self.lo], self.nparts, self.part << PART_SHIFT | a,
                            self.keep, self.seen)
         rows = rows8 if len(rows8) else rows16  # one byte per field when every field fits one
         found = {}
