@@ -822,22 +822,33 @@ def segment(S, cpu, new, src, start, ln):
     if src < 0 or src >= n_skb or SK[S_ALIVE, ix(src)] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, ix(new)] == 1 \
             or new == src:
         return False
+    if start < 0 or ln <= 0:
+        return False
     mf = Q[Q_MAX_FRAGS]
     end = start + ln
     slot = SK[S_SH, ix(src)]
-    size = 0
-    pieces = 0
-    for i in range(SH[SH_N, ix(slot)]):
-        fl = FR[F_LEN, ix(slot * mf + i)]
-        if max(start, size) < min(end, size + fl):
-            pieces += 1
-        size += fl
-    if start < 0 or ln <= 0 or end > size or pieces > mf:
+    base = slot * mf
+    n = SH[SH_N, ix(slot)]
+    # One scan, up to the frag that holds byte end - 1: the frags before ``first`` end at or before start,
+    # those from ``last`` on begin at or after end. The twin's count of pieces needs no check here: each
+    # piece is one frag, and a shared info holds at most max_frags.
+    pos = 0
+    first = 0
+    first_pos = 0
+    last = 0
+    while last < n and pos < end:
+        fl = FR[F_LEN, ix(base + last)]
+        if pos + fl <= start:
+            first = last + 1
+            first_pos = pos + fl
+        pos += fl
+        last += 1
+    if pos < end:  # the frags hold fewer than end bytes
         return False
     ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
-    pos = 0
-    for i in range(SH[SH_N, ix(slot)]):
-        k = slot * mf + i
+    pos = first_pos
+    for i in range(first, last):
+        k = base + i
         fl = FR[F_LEN, ix(k)]
         lo = max(start, pos)
         hi = min(end, pos + fl)
