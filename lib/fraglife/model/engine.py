@@ -468,7 +468,8 @@ def set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, ua
     FR[F_UARG, ix(k)] = uarg
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+# inlined: a call passes every state array field by field (some 700 bytes of arguments), and ATTACH is hot
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
     """One GUP call's pages: a ref and PG_referenced per PTE-mapped page (per PMD leaf), the merged surplus back
     in one page_ref_sub() (Replay.gup)."""
@@ -527,6 +528,18 @@ def total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
     for i in range(SH[SH_N, ix(slot)]):
         t += FR[F_LEN, ix(base + i)]
     return t
+
+
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def holds(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ln):
+    """Whether the slot's frags hold at least ``ln`` bytes (``ln <= total()``, reading only as far as needed)."""
+    t = 0
+    base = slot * Q[Q_MAX_FRAGS]
+    for i in range(SH[SH_N, ix(slot)]):
+        t += FR[F_LEN, ix(base + i)]
+        if t >= ln:
+            return True
+    return t >= ln
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
@@ -946,14 +959,15 @@ def pull(S, cpu, skb, ln):
     if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 0:
         return False
     slot = SK[S_SH, ix(skb)]
-    if SH[SH_DATAREF, ix(slot)] != 1 or ln <= 0 or ln > total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+    if SH[SH_DATAREF, ix(slot)] != 1 or ln <= 0 or not holds(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ln):
         return False
     mf = Q[Q_MAX_FRAGS]
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
     eat = ln
     kk = 0
-    for i in range(SH[SH_N, ix(slot)]):
+    n = SH[SH_N, ix(slot)]
+    for i in range(n):
         k = slot * mf + i
         fp_, fo, fl, fb, fu = FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
         if fl <= eat:
@@ -968,6 +982,9 @@ def pull(S, cpu, skb, ln):
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo + eat, fl - eat, fb, fu)
             kk += 1
             eat = 0
+        elif kk == i:  # nothing was eaten whole: the rest stay where they are
+            kk = n
+            break
         else:
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
             kk += 1
