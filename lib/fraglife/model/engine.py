@@ -974,11 +974,13 @@ def pull(S, cpu, skb, ln):
             eat -= fl
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
             refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
-        elif eat > 0:
-            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
-            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo + eat, fl - eat, fu, 1)
-            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
-            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + eat, fl - eat, fb, fu, 1)
+        elif eat > 0:  # the twin's point() and refset() of the whole frag (-1) and of what is left (+1), netted:
+            ptrs = PG[PTRS]  # the pages only the eaten bytes were on lose a pointer (the uarg's count is unchanged)
+            for q in range(fp_ + (fo >> PAGE_SHIFT), fp_ + ((fo + eat) >> PAGE_SHIFT)):
+                ptrs[ix(q)] -= 1
+            if Q[Q_PAGE_MODE] == PAGE_ALL:  # per-folio refs may drop; else -1 and +1 on one line, nothing to push
+                refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
+                refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + eat, fl - eat, fb, fu, 1)
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo + eat, fl - eat, fb, fu)
             kk += 1
             eat = 0
@@ -1200,14 +1202,19 @@ def apply(PG, BF, UA, SH, FR, LN, PR, MISC, Q, cpu, op, led):
     """Execute the event's net reference changes, gets first, then puts (Replay.apply)."""
     touched, acc, mark = LN[TOUCHED], LN[ACC], LN[MARK]
     nt = MISC[M_NT]
-    for sign in (1, -1):
-        for t in range(nt):
-            line = touched[ix(t)]
-            units = acc[ix(line)]
-            if units * sign > 0:
-                change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
+    puts = False
     for t in range(nt):
         line = touched[ix(t)]
+        units = acc[ix(line)]
+        if units > 0:
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
+        elif units < 0:
+            puts = True
+    for t in range(nt):  # then the puts; the marks go as they are passed (change() reads neither acc nor mark)
+        line = touched[ix(t)]
+        units = acc[ix(line)]
+        if puts and units < 0:
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
         acc[ix(line)] = 0
         mark[ix(line)] = 0
     MISC[M_NT] = 0
