@@ -468,7 +468,8 @@ def set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, i, pfn, off, ln, buf, ua
     FR[F_UARG, ix(k)] = uarg
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+# inlined: a call passes every state array field by field (some 700 bytes of arguments), and ATTACH is hot
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
 def gup(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, cpu, op, led):
     """One GUP call's pages: a ref and PG_referenced per PTE-mapped page (per PMD leaf), the merged surplus back
     in one page_ref_sub() (Replay.gup)."""
@@ -527,6 +528,18 @@ def total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
     for i in range(SH[SH_N, ix(slot)]):
         t += FR[F_LEN, ix(base + i)]
     return t
+
+
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def holds(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ln):
+    """Whether the slot's frags hold at least ``ln`` bytes (``ln <= total()``, reading only as far as needed)."""
+    t = 0
+    base = slot * Q[Q_MAX_FRAGS]
+    for i in range(SH[SH_N, ix(slot)]):
+        t += FR[F_LEN, ix(base + i)]
+        if t >= ln:
+            return True
+    return t >= ln
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
@@ -822,22 +835,33 @@ def segment(S, cpu, new, src, start, ln):
     if src < 0 or src >= n_skb or SK[S_ALIVE, ix(src)] == 0 or new < 0 or new >= n_skb or SK[S_ALIVE, ix(new)] == 1 \
             or new == src:
         return False
+    if start < 0 or ln <= 0:
+        return False
     mf = Q[Q_MAX_FRAGS]
     end = start + ln
     slot = SK[S_SH, ix(src)]
-    size = 0
-    pieces = 0
-    for i in range(SH[SH_N, ix(slot)]):
-        fl = FR[F_LEN, ix(slot * mf + i)]
-        if max(start, size) < min(end, size + fl):
-            pieces += 1
-        size += fl
-    if start < 0 or ln <= 0 or end > size or pieces > mf:
+    base = slot * mf
+    n = SH[SH_N, ix(slot)]
+    # One scan, up to the frag that holds byte end - 1: the frags before ``first`` end at or before start,
+    # those from ``last`` on begin at or after end. The twin's count of pieces needs no check here: each
+    # piece is one frag, and a shared info holds at most max_frags.
+    pos = 0
+    first = 0
+    first_pos = 0
+    last = 0
+    while last < n and pos < end:
+        fl = FR[F_LEN, ix(base + last)]
+        if pos + fl <= start:
+            first = last + 1
+            first_pos = pos + fl
+        pos += fl
+        last += 1
+    if pos < end:  # the frags hold fewer than end bytes
         return False
     ns = new_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, cpu, Q[Q_D_BASE])
-    pos = 0
-    for i in range(SH[SH_N, ix(slot)]):
-        k = slot * mf + i
+    pos = first_pos
+    for i in range(first, last):
+        k = base + i
         fl = FR[F_LEN, ix(k)]
         lo = max(start, pos)
         hi = min(end, pos + fl)
@@ -935,28 +959,34 @@ def pull(S, cpu, skb, ln):
     if skb < 0 or skb >= Q[Q_N_SKB] or SK[S_ALIVE, ix(skb)] == 0:
         return False
     slot = SK[S_SH, ix(skb)]
-    if SH[SH_DATAREF, ix(slot)] != 1 or ln <= 0 or ln > total(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
+    if SH[SH_DATAREF, ix(slot)] != 1 or ln <= 0 or not holds(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, ln):
         return False
     mf = Q[Q_MAX_FRAGS]
     if per_shinfo(Q):
         owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, -1)
     eat = ln
     kk = 0
-    for i in range(SH[SH_N, ix(slot)]):
+    n = SH[SH_N, ix(slot)]
+    for i in range(n):
         k = slot * mf + i
         fp_, fo, fl, fb, fu = FR[F_PFN, ix(k)], FR[F_OFF, ix(k)], FR[F_LEN, ix(k)], FR[F_BUF, ix(k)], FR[F_UARG, ix(k)]
         if fl <= eat:
             eat -= fl
             point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
             refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
-        elif eat > 0:
-            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo, fl, fu, -1)
-            point(PG, BF, UA, SH, FR, LN, PR, MISC, fp_, fo + eat, fl - eat, fu, 1)
-            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
-            refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + eat, fl - eat, fb, fu, 1)
+        elif eat > 0:  # the twin's point() and refset() of the whole frag (-1) and of what is left (+1), netted:
+            ptrs = PG[PTRS]  # the pages only the eaten bytes were on lose a pointer (the uarg's count is unchanged)
+            for q in range(fp_ + (fo >> PAGE_SHIFT), fp_ + ((fo + eat) >> PAGE_SHIFT)):
+                ptrs[ix(q)] -= 1
+            if Q[Q_PAGE_MODE] == PAGE_ALL:  # per-folio refs may drop; else -1 and +1 on one line, nothing to push
+                refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo, fl, fb, fu, -1)
+                refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, fp_, fo + eat, fl - eat, fb, fu, 1)
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo + eat, fl - eat, fb, fu)
             kk += 1
             eat = 0
+        elif kk == i:  # nothing was eaten whole: the rest stay where they are
+            kk = n
+            break
         else:
             set_frag(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, kk, fp_, fo, fl, fb, fu)
             kk += 1
@@ -1172,14 +1202,19 @@ def apply(PG, BF, UA, SH, FR, LN, PR, MISC, Q, cpu, op, led):
     """Execute the event's net reference changes, gets first, then puts (Replay.apply)."""
     touched, acc, mark = LN[TOUCHED], LN[ACC], LN[MARK]
     nt = MISC[M_NT]
-    for sign in (1, -1):
-        for t in range(nt):
-            line = touched[ix(t)]
-            units = acc[ix(line)]
-            if units * sign > 0:
-                change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
+    puts = False
     for t in range(nt):
         line = touched[ix(t)]
+        units = acc[ix(line)]
+        if units > 0:
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
+        elif units < 0:
+            puts = True
+    for t in range(nt):  # then the puts; the marks go as they are passed (change() reads neither acc nor mark)
+        line = touched[ix(t)]
+        units = acc[ix(line)]
+        if puts and units < 0:
+            change(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, units, cpu, op, False, led)
         acc[ix(line)] = 0
         mark[ix(line)] = 0
     MISC[M_NT] = 0

@@ -211,6 +211,14 @@ static void set_frag(struct st *s, int64_t slot, int64_t i, int64_t pfn, int64_t
 	s->f_pfn[k] = pfn; s->f_off[k] = off; s->f_len[k] = len; s->f_buf[k] = buf; s->f_uarg[k] = uarg;
 }
 
+/* whether the slot's frags hold at least ln bytes, reading only as far as needed */
+static int holds(struct st *s, int64_t slot, int64_t ln)
+{
+	int64_t t = 0;
+	for (int64_t i = 0; i < s->sh_n[slot]; i++) if ((t += s->f_len[F(s, slot, i)]) >= ln) return 1;
+	return t >= ln;
+}
+
 static int frag_ok(struct st *s, int64_t pfn, int64_t off, int64_t ln, int64_t buf)
 {
 	if (buf < 0 || buf >= s->n_buf || !s->b_exists[buf] || ln <= 0 || off < 0 || pfn < s->b_pfn[buf]) return 0;
@@ -374,16 +382,20 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 	case SEGMENT: {
 		int64_t start = off, end = off + ln;
 		if (!SKB_OK(other) || !s->s_alive[other] || !SKB_OK(skb) || s->s_alive[skb] || skb == other) return 0;
-		int64_t slot = s->s_sh[other], total = 0, pieces = 0;
-		for (int64_t i = 0; i < s->sh_n[slot]; i++) {
-			int64_t fl = s->f_len[F(s, slot, i)];
-			int64_t lo = start > total ? start : total, hi = end < total + fl ? end : total + fl;
-			if (lo < hi) pieces++;
-			total += fl;
+		if (start < 0 || ln <= 0) return 0;
+		/* one scan up to the frag holding byte end - 1 (engine.segment): frags before first end at or before
+		 * start, those from last on begin at or after end; pieces are frags, so at most max_frags */
+		int64_t slot = s->s_sh[other], n = s->sh_n[slot], pos = 0, first = 0, first_pos = 0, last = 0;
+		while (last < n && pos < end) {
+			int64_t fl = s->f_len[F(s, slot, last)];
+			if (pos + fl <= start) { first = last + 1; first_pos = pos + fl; }
+			pos += fl;
+			last++;
 		}
-		if (start < 0 || ln <= 0 || end > total || pieces > s->max_frags) return 0;
-		int64_t ns = new_slot(s, cpu), pos = 0;
-		for (int64_t i = 0; i < s->sh_n[slot]; i++) {
+		if (pos < end) return 0;
+		int64_t ns = new_slot(s, cpu);
+		pos = first_pos;
+		for (int64_t i = first; i < last; i++) {
 			int64_t x = F(s, slot, i), fl = s->f_len[x];
 			int64_t lo = start > pos ? start : pos, hi = end < pos + fl ? end : pos + fl;
 			if (lo < hi) {
@@ -440,7 +452,7 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 	case PULL: {
 		if (!SKB_OK(skb) || !s->s_alive[skb]) return 0;
 		int64_t slot = s->s_sh[skb];
-		if (s->sh_dataref[slot] != 1 || ln <= 0 || ln > total_len(s, slot)) return 0;
+		if (s->sh_dataref[slot] != 1 || ln <= 0 || !holds(s, slot, ln)) return 0;
 		int64_t eat = ln, k = 0, n_old = s->sh_n[slot];
 		for (int64_t i = 0; i < n_old; i++) {
 			int64_t x = F(s, slot, i);
@@ -449,12 +461,13 @@ static int step(struct st *s, int op, int64_t kind, int64_t cpu, int64_t skb, in
 				eat -= fl;
 				point(s, fp, fo, fl, fu, -1);
 				refset(s, fp, fb, -1);
-			} else if (eat > 0) {
-				point(s, fp, fo, fl, fu, -1);
-				point(s, fp, fo + eat, fl - eat, fu, 1);
-				refset(s, fp, fb, -1); refset(s, fp, fb, 1);
+			} else if (eat > 0) {	/* point()/refset() of the frag (-1) and of what is left (+1), netted */
+				for (int64_t q = fp + (fo >> PAGE_SHIFT); q < fp + ((fo + eat) >> PAGE_SHIFT); q++) s->ptrs[q]--;
 				set_frag(s, slot, k++, fp, fo + eat, fl - eat, fb, fu);
 				eat = 0;
+			} else if (k == i) {	/* nothing was eaten whole: the rest stay where they are */
+				k = n_old;
+				break;
 			} else {
 				set_frag(s, slot, k++, fp, fo, fl, fb, fu);
 			}
@@ -620,15 +633,18 @@ int fl_replay_page_ref(int64_t n, const uint8_t *op_, const uint8_t *kind_, cons
 		s->nt = 0;
 		if (!step(s, op, kind_[e], cpu, skb_[e], other_[e], buf_[e], pfn_[e], off_[e], len_[e]))
 			led[TRACE_ERRORS]++;
+		int puts = 0;
 		for (int64_t t = 0; t < s->nt; t++) {	/* gets first */
 			int64_t line = s->touched[t];
 			if (s->acc[line] > 0) change(s, line, s->acc[line], cpu, op, 0);
+			else if (s->acc[line] < 0) puts = 1;
 		}
-		for (int64_t t = 0; t < s->nt; t++) {	/* then puts */
+		for (int64_t t = 0; t < s->nt; t++) {	/* then puts; the marks go as they are passed */
 			int64_t line = s->touched[t];
-			if (s->acc[line] < 0) change(s, line, s->acc[line], cpu, op, 0);
+			if (puts && s->acc[line] < 0) change(s, line, s->acc[line], cpu, op, 0);
+			s->acc[line] = 0;
+			s->mark[line] = 0;
 		}
-		for (int64_t t = 0; t < s->nt; t++) { s->acc[s->touched[t]] = 0; s->mark[s->touched[t]] = 0; }
 	}
 
 	int64_t leaked = 0;
