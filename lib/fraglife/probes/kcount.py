@@ -879,6 +879,20 @@ LIVE_GRID = ("zc_64k_mtu1500_tso_on",)
 QUICK_REASON = "a quick run measures the grid's default setting only (kcount.LIVE_GRID)"
 
 
+def measure_grid(settings, live, reason: str) -> tuple[list, dict]:
+    """A grid's settings measured (each the least disturbed of its tries), or, where ``live`` (names; None: all)
+    leaves one out, a placeholder the recording fills, with ``reason`` as its missing part's note. Returns (grid,
+    missing)."""
+    grid, missing = [], {}
+    for name, kw in settings:
+        if live is not None and name not in live:
+            grid.append({"name": name})  # the recording's, in its place
+            missing[f"grid.{name}"] = reason
+        else:
+            grid.append(least_disturbed(name, kw))
+    return grid, missing
+
+
 def measure(quick: bool = False) -> dict:
     check_root()
     try:
@@ -887,13 +901,7 @@ def measure(quick: bool = False) -> dict:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
     runs = [_transfer_dropping(name, kw) if kw.get("bottleneck") else least_disturbed(name, kw)
             for name, kw in _runs(quick)]
-    grid, missing = [], {}
-    for name, kw in grid_settings(quick):
-        if quick and name not in LIVE_GRID:
-            grid.append({"name": name})  # the recording's, in its place
-            missing[f"grid.{name}"] = QUICK_REASON
-        else:
-            grid.append(least_disturbed(name, kw))
+    grid, missing = measure_grid(grid_settings(quick), LIVE_GRID if quick else None, QUICK_REASON)
     return measured(
         missing,
         runs=runs,

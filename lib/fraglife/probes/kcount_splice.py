@@ -77,13 +77,7 @@ def measure(quick: bool = False) -> dict:
     except (OSError, TimeoutError) as e:
         raise ProbeUnavailable(f"tracepoints unreadable: {e}") from e
     runs = [kcount.least_disturbed(name, kw) for name, kw in _runs(quick)]
-    grid, missing = [], {}
-    for name, kw in grid_settings(quick):
-        if quick and name not in LIVE_GRID:
-            grid.append({"name": name})  # the recording's, in its place
-            missing[f"grid.{name}"] = QUICK_REASON
-        else:
-            grid.append(kcount.least_disturbed(name, kw))
+    grid, missing = kcount.measure_grid(grid_settings(quick), LIVE_GRID if quick else None, QUICK_REASON)
     return measured(missing, runs=runs, grid=grid, tracepoints=kcount.tracepoint_table(events), tracefs=how,
                     quick=quick, grid_live=[g["name"] for g in grid if f"grid.{g['name']}" not in missing])
 
