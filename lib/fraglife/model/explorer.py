@@ -486,7 +486,6 @@ def _put_ref(P, M, tok):
 
 @njit(cache=CACHE, _nrt=False)
 def _apply(P, M, gets, ng, puts, npu):
-    _s0, _s, _o, _t = _views(P, M)
     for k in range(ng):
         _get_ref(P, M, gets[k])
     for k in range(npu):
@@ -1982,17 +1981,24 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     return table, rows, parent, label, n, refused
 
 
+@njit(cache=CACHE, inline="always")
+def owner(fp, nparts):
+    """The partition owning the state of fingerprint ``fp``: its high 32 bits (the tables index by the low ones)
+    modulo ``nparts``."""
+    return np.int64((np.uint64(fp) >> np.uint64(32)) % np.uint64(nparts))
+
+
 @njit(cache=CACHE, nogil=True)
 def expand_split(P, frontier, nparts, refbase, keep, seen):
     """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
     (explorer_twin.Explorer.successors), told as a partition of fraglife.sweep.explore sends them: each distinct
-    successor without a violation once (its first occurrence), grouped by owning partition (the fingerprint's high
-    32 bits modulo ``nparts``) and in order within its group. ``keep`` (int16 rows) and ``seen`` (uint64, a power
-    of two) are scratch, grown as needed and returned for the next call. Returns (rows int8, rows int16: one byte
-    per field when every field fits one, then the int16 rows are empty, else the int8 ones; fingerprints, parent
-    references (``refbase`` + the frontier row), labels (the index among the parent's successors), cuts (owner q's
-    rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the
-    first leaking terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, keep, seen)."""
+    successor without a violation once (its first occurrence), grouped by owning partition (:func:`owner`) and in
+    order within its group. ``keep`` (int16 rows) and ``seen`` (uint64, a power of two) are scratch, grown as
+    needed and returned for the next call. Returns (rows int8, rows int16: one byte per field when every field fits
+    one, then the int16 rows are empty, else the int8 ones; fingerprints, parent references (``refbase`` + the
+    frontier row), labels (the index among the parent's successors), cuts (owner q's rows are cuts[q]:cuts[q+1]),
+    found (per violation kind: the frontier row and the step's label, or -1), the first leaking terminal's frontier
+    row (or -1), terminals, edges, the owner array's fallbacks, keep, seen)."""
     m, width = frontier.shape
     M = _workspace(P)
     S0, _s, O, T = _views(P, M)
@@ -2047,7 +2053,7 @@ def expand_split(P, frontier, nparts, refbase, keep, seen):
                 seen = _regrow(seen)
     cuts = np.zeros(nparts + 1, np.int64)
     for j in range(n):
-        cuts[1 + (kfp[j] >> np.uint64(32)) % np.uint64(nparts)] += 1
+        cuts[1 + owner(kfp[j], nparts)] += 1
     for q in range(nparts):
         cuts[q + 1] += cuts[q]
     at = cuts[:nparts].copy()
@@ -2055,7 +2061,7 @@ def expand_split(P, frontier, nparts, refbase, keep, seen):
     rows16 = np.zeros((0 if small else n, width), np.int16)
     hashes, ref, idx = np.zeros(n, np.uint64), np.zeros(n, np.uint32), np.zeros(n, np.uint16)
     for j in range(n):
-        q = (kfp[j] >> np.uint64(32)) % np.uint64(nparts)
+        q = owner(kfp[j], nparts)
         d = at[q]
         at[q] += 1
         if small:

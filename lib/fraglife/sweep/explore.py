@@ -134,12 +134,6 @@ class Partition:
         return int(self.label[idx]), (-1 if ref == NO_PARENT else ref)
 
 
-def owner_of(hashes: np.ndarray, nparts: int) -> np.ndarray:
-    """The partition owning each state: its hash's high 32 bits (the tables index by the low ones) modulo
-    nparts."""
-    return ((hashes >> np.uint64(32)) % np.uint64(nparts)).astype(np.int64)
-
-
 # tasks, run on the worker that holds the partition (pinned by address); partitions by (search id, partition)
 _PARTS: dict = {}
 
@@ -304,7 +298,7 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
     ex = X.Explorer(bounds, scenario, symmetry=symmetry)
     start = ex.encode(ex.start())
     warm(P, start)
-    home = int(owner_of(E.state_hashes(np.array([start], np.int16)), search.nparts)[0])
+    home = E.owner(E.state_hashes(np.array([start], np.int16))[0], search.nparts)
     limit = max(1, math.ceil(bounds.max_states / search.nparts))
     search.wait([search.submit(_t_init, p, search.sid, p, search.nparts, P, limit, byte_limit,
                                start if p == home else None) for p in range(search.nparts)])
