@@ -56,3 +56,56 @@ def _grid_intrinsic():
 
 #: a 2-d view of part of a 1-d array, for compiled code (see the function's doc)
 grid = _grid_intrinsic()
+
+
+def _inline_without_copies() -> bool:
+    """Make numba's ``inline="always"`` skip two deep copies it does not need; True if applied.
+
+    ``InlineWorker.inline_function`` builds the callee's IR afresh at every call site, then ``inline_ir`` deep-copies
+    that IR twice, block by block, and each block's copy copies the whole scope again (numba/numba#8989, fixed the
+    same way in NVIDIA/numba-cuda#689). The replay loop inlines every handler and the helpers they share: those
+    copies were most of its cold compile. Inside ``inline_function`` nothing else holds the fresh IR, so a block
+    stands for its copy there; every other caller of ``inline_ir`` (overloads inlined from a cached IR) still gets
+    real copies. Applied only to the numba whose ``inline_function`` reads as expected."""
+    import copy
+    import inspect
+    import threading
+
+    from numba.core import inline_closurecall as icc
+    from numba.core import ir
+
+    worker = icc.InlineWorker
+    try:
+        body = inspect.getsource(worker.inline_function)
+    except (OSError, TypeError):
+        return False
+    if "callee_ir = self.run_untyped_passes(function)" not in body or getattr(worker, "_fraglife_fresh", False):
+        return False
+    fresh = threading.local()
+
+    class _Copy:  # the module ``copy`` as inline_closurecall sees it
+        def __getattr__(self, name):
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(x, memo=None):
+            if isinstance(x, ir.Block) and getattr(fresh, "on", False):
+                return x
+            return copy.deepcopy(x, memo)
+
+    def inline_function(self, caller_ir, block, i, function, arg_typs=None):
+        callee_ir = self.run_untyped_passes(function)  # fresh: its own blocks and scope
+        prev = getattr(fresh, "on", False)
+        fresh.on = True
+        try:
+            return self.inline_ir(caller_ir, block, i, callee_ir, function.__code__.co_freevars, arg_typs=arg_typs)
+        finally:
+            fresh.on = prev
+
+    icc.copy = _Copy()
+    worker.inline_function = inline_function
+    worker._fraglife_fresh = True
+    return True
+
+
+INLINE_WITHOUT_COPIES = _inline_without_copies()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
 from ..jit import CACHE
 
@@ -118,6 +118,12 @@ FILL = {"LAST_CPU": -1, "SH_UARG": -1, "PIN_FIRST": -1, "PIN_LAST": -1, "B_FP": 
 
 # How the event handlers compile (see the loop).
 _HANDLER = dict(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+
+# The helpers the loop calls rather than inlines are compiled once, for these types: without a signature numba
+# compiles one more copy for each constant a call passes (an op, a sign), and dies() alone was four.
+_A1, _I = types.int64[::1], types.int64
+_STATE_ARGS = (types.int64[:, ::1],) * 7 + (_A1,)  # PG, BF, UA, SH, FR, LN, PR, then MISC
+_ONCE = dict(cache=CACHE, _nrt=False, error_model="numpy")
 
 # The parameter vector Q: the policy, the id-space sizes and the line bases.
 (Q_PAGE_MODE, Q_OWNER_MODE, Q_UARG, Q_BATCH, Q_N_PFN, Q_N_BUF, Q_N_UARG, Q_N_SKB, Q_MAX_FRAGS,
@@ -213,7 +219,7 @@ def held(PG, BF, UA, SH, FR, LN, PR, MISC, Q, b):
     return LN[COUNT, ix(Q[Q_O_BASE] + b)] > 0
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+@njit((*_STATE_ARGS, _A1, _I, _I, _I, _A1), **_ONCE)
 def unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, owner, cpu, op, led):
     """unpin_user_pages() over ``owner``'s pins: one release per run of one folio."""
     pr_next = PR[PR_NEXT]
@@ -263,7 +269,7 @@ def pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n):
     LN[PIN_LAST, ix(owner)] = r
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+@njit((*_STATE_ARGS, _A1, _I, _I, _I, _I, _I, _I, _I, _A1), **_ONCE)
 def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, led):
     """pin_user_pages() on a frag's pages (Replay.pin)."""
     head = PG[HEAD]
@@ -290,7 +296,21 @@ def pin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, cpu, op, l
         pin_record(PG, BF, UA, SH, FR, LN, PR, MISC, owner, h, lo, n)
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
+def notify(PG, BF, UA, SH, FR, LN, PR, MISC, Q, u, cpu, op, led):
+    """__msg_zerocopy_callback(): the accounting back, the notification queued and its skb freed, the socket
+    dropped (Replay.notify)."""
+    x = Q[Q_X_BASE]
+    if UA[U_ACCT, ix(u)] == 1:  # mm_unaccount_pinned_pages(): atomic_long_sub(), free_uid()
+        UA[U_ACCT, ix(u)] = 0
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_LOCKED_VM, cpu, NOTIF_ATOMICS, op, led)
+        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_COUNT, cpu, CMPXCHG_ATOMICS, op, led)
+    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, op, led)  # the error queue's lock
+    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_OMEM, cpu, NOTIF_ATOMICS, op, led)  # sock_ofree()
+    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, op, led)  # sock_put()
+
+
+@njit((*_STATE_ARGS, _A1, _I, _I, _I, _A1), **_ONCE)
 def dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
     """The last reference on ``line`` is gone (Replay.dies)."""
     if line < Q[Q_N_PFN]:
@@ -314,20 +334,6 @@ def dies(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led):
         UA[U_ACTIVE, ix(line - Q[Q_U_BASE])] = 0
         unpin(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line, cpu, op, led)
         notify(PG, BF, UA, SH, FR, LN, PR, MISC, Q, line - Q[Q_U_BASE], cpu, op, led)
-
-
-@njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
-def notify(PG, BF, UA, SH, FR, LN, PR, MISC, Q, u, cpu, op, led):
-    """__msg_zerocopy_callback(): the accounting back, the notification queued and its skb freed, the socket
-    dropped (Replay.notify)."""
-    x = Q[Q_X_BASE]
-    if UA[U_ACCT, ix(u)] == 1:  # mm_unaccount_pinned_pages(): atomic_long_sub(), free_uid()
-        UA[U_ACCT, ix(u)] = 0
-        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_LOCKED_VM, cpu, NOTIF_ATOMICS, op, led)
-        atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_USER_COUNT, cpu, CMPXCHG_ATOMICS, op, led)
-    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, op, led)  # the error queue's lock
-    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_OMEM, cpu, NOTIF_ATOMICS, op, led)  # sock_ofree()
-    atomic(PG, BF, UA, SH, FR, LN, PR, MISC, x + X_SOCK_REF, cpu, NOTIF_ATOMICS, op, led)  # sock_put()
 
 
 @njit(cache=CACHE, inline="always", _nrt=False, error_model="numpy")
@@ -426,7 +432,7 @@ def refset(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, off, ln, buf, uarg, sign):
     push(PG, BF, UA, SH, FR, LN, PR, MISC, frag_line(PG, BF, UA, SH, FR, LN, PR, MISC, Q, pfn, buf, uarg), sign)
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+@njit((*_STATE_ARGS, _A1, _I, _I), **_ONCE)
 def owner_terms(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot, sign):
     """Per-shared-info owners: one reference per distinct line among the slot's frags."""
     om = Q[Q_OWNER_MODE]
@@ -588,7 +594,7 @@ def release_shinfo(PG, BF, UA, SH, FR, LN, PR, MISC, Q, slot):
     MISC[M_NFREE] += 1
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+@njit((*_STATE_ARGS, _A1, _I, _I, _I, _A1), **_ONCE)
 def frag_free(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, n, cpu, led):
     """``n`` users page_frag_free() their fragments: each came out of the cache's pagecnt_bias (no atomic)
     and is one put now (the binding keeps no page counts, only the put is paid) (Replay.frag_free)."""
@@ -1037,7 +1043,7 @@ def free(S, cpu, skb, flags, other, atomics):
     return True
 
 
-@njit(cache=CACHE, _nrt=False, error_model="numpy")
+@njit((*_STATE_ARGS, _A1, _I, _I, _I, _I, _A1), **_ONCE)
 def pipe_release(PG, BF, UA, SH, FR, LN, PR, MISC, Q, buf, lo, hi, cpu, led):
     """pipe_buf_release() of the pipe buffers still held among pages [lo, hi): one put per page on its folio;
     the owner designs' owner keeps them; under the shared binding they go back at once (Replay.pipe_release)."""

@@ -838,7 +838,7 @@ def sender(P, F, M, S, E8, E16, E32, E64):
     """The twin's _Sender.generate(); returns early (``M[M_STATUS]`` set) when a capacity is too small."""
     ssz = P[P_SEND_SIZE]
     nbytes = P[P_BYTES]
-    b = 0
+    b = np.int64(0)  # not the literal 0: numba would compile _send once for it and once for int64
     while b * ssz < nbytes:
         lo = b * ssz
         _send(P, F, M, S, E8, E16, E32, E64, b, lo, min(ssz, nbytes - lo))
