@@ -164,6 +164,11 @@ def test_the_runner_runs_the_overview_last_and_decides_how_to_measure():
 
     first, last = runner.execution_order(chapters.select(None))
     assert [c.id for c in last] == ["00_overview"] and "00_overview" not in [c.id for c in first]
+    # the longest first, by the last run's seconds; a chapter never timed first of all; ties in book order
+    timed = {"01_refcount_removal": 20.0, "05_splice_destructors": 25.0, "02_slim_page": 20.0, "00_overview": 99.0}
+    first, last = runner.execution_order(chapters.select(["00", "01", "02", "03", "05"]), timed)
+    assert [c.id for c in first] == ["03_pinning", "05_splice_destructors", "01_refcount_removal", "02_slim_page"]
+    assert [c.id for c in last] == ["00_overview"]
     chs = chapters.select(["01", "02"])
     assert runner.build_measurements(chs, {}) == "live"
     rec = {c.id: {"measurements": "recorded"} for c in chs}
@@ -183,3 +188,4 @@ def test_a_run_is_one_build_stamped_on_every_executed_chapter(tmp_build, tmp_pat
     text = json.dumps(nbformat.read(r.output, as_version=4).cells)
     assert b.id in text and "chapter 01 has not recorded its answer" in text
     assert not (tmp_build / "build.json").exists()  # executed elsewhere than build/executed/
+    assert runner.last_seconds() == {"00_overview": round(r.seconds, 1)}  # the next run's order

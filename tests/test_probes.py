@@ -1172,6 +1172,26 @@ def test_live_kcount_quick_and_cleanup():
 
 @live
 @needs_root
+def test_tracepoints_stay_registered_through_a_live_run_and_count_the_same():
+    """Inside registrations_held() a disabled event per tracepoint keeps it registered between transfers; each
+    64 KiB send call's first pass is still counted once (tcp_sendmsg_locked, filtered to the sending thread and a
+    full call's length), with or without it, and the held events are closed when the block ends."""
+    kw = dict(nbytes=1 * MiB, chunk=64 * 1024, tracepoints=["tcp:tcp_sendmsg_locked[first]"], idle=False)
+    runs = [kc_mod.transfer(**kw)]
+    with _perf.registrations_held():
+        runs += [kc_mod.transfer(**kw), kc_mod.transfer(**kw)]
+        keepers = list(_perf._held.values())  # noqa: SLF001  (the module's own state, read by its test)
+        assert len(keepers) == 1 and os.fstat(keepers[0])
+        with _perf.registrations_held():  # nested: shares the outer block's
+            assert list(_perf._held.values()) == keepers  # noqa: SLF001
+    for r in runs:
+        assert r["raw"]["tcp:tcp_sendmsg_locked[first]"] == 16 <= r["send_calls"], r["raw"]
+    with pytest.raises(OSError):
+        os.fstat(keepers[0])
+
+
+@live
+@needs_root
 def test_kcount_senders_and_knobs():
     for kw in (dict(sender="splice", tso=False, mss=1000), dict(sender="send", gro=True, tso=False)):
         r = kc_mod.transfer(1 * MiB, tracepoints=["net:net_dev_queue", "net:net_dev_xmit", "net:netif_receive_skb",

@@ -28,7 +28,7 @@ from typing import Any
 from .. import system
 from ..params import ParamError
 from ..paths import DATA
-from . import _cleanup
+from . import _cleanup, _perf
 from ._base import ProbeUnavailable, kernel_release, measured, spread  # noqa: F401  (the probes' helpers)
 
 MODES = ("auto", "live", "recorded")
@@ -314,7 +314,7 @@ def measure_live(name: str, quick: bool = False) -> ProbeResult:
     mod = module(name)
     provenance = system.summary()
     try:
-        with machine_lock():
+        with machine_lock(), _perf.registrations_held():  # tracepoints stay registered between transfers
             _cleanup.sweep()  # what a killed probe left (namespaces, knobs, files) goes before anything is measured
             data = mod.measure(quick=quick)
     except ProbeUnavailable:

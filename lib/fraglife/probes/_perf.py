@@ -12,10 +12,20 @@ v6.12). Counts are read with read(2) as one u64 per event.
 tracefs may not be mounted; then a short-lived child process mounts it in a
 private mount namespace of its own (unshare(CLONE_NEWNS)), reads the ids and
 formats and exits, so no mount is left behind whatever happens.
+
+All perf events of one tracepoint share its registration: the last one closed
+unregisters the probe and waits for an RCU grace period
+(``perf_trace_event_unreg()`` -> ``tracepoint_synchronize_unregister()``,
+kernel/trace/trace_event_perf.c, v6.18), about 18 ms per tracepoint here. A
+probe counting ~50 tracepoints over ten transfers would wait that out on every
+transfer; inside :func:`registrations_held` (a probe's live run) one disabled
+event per tracepoint keeps each registration until the run ends. It counts
+nothing (a disabled event is on no CPU's list) and changes no count.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -195,12 +205,26 @@ def tracefs_events(groups) -> tuple[dict, str]:
     return events, "tracefs mounted privately by a child process (mount namespace gone with it)"
 
 
+_kallsyms_cache: dict[frozenset, dict[str, tuple[int, int]]] = {}
+
+
 def kallsyms(names) -> dict[str, tuple[int, int]]:
     """Address range [start, end) of each named kernel text symbol found in /proc/kallsyms.
 
     The end is the next text symbol's address. Addresses read as 0 without
-    CAP_SYSLOG (kptr_restrict); those names are left out."""
-    want = set(names)
+    CAP_SYSLOG (kptr_restrict); those names are left out. Kept per process once
+    every name is found (reading the file takes ~0.2 s; a name still missing may
+    be in a module not yet loaded, so that answer is read again)."""
+    key = frozenset(names)
+    if key in _kallsyms_cache:
+        return dict(_kallsyms_cache[key])
+    out = _read_kallsyms(key)
+    if out and len(out) == len(key):
+        _kallsyms_cache[key] = dict(out)
+    return out
+
+
+def _read_kallsyms(want: frozenset) -> dict[str, tuple[int, int]]:
     text = []
     try:
         with open(KALLSYMS) as f:
@@ -219,6 +243,39 @@ def kallsyms(names) -> dict[str, tuple[int, int]]:
 
 
 # -- counters ----------------------------------------------------------------------------------
+
+_held: dict[int, int] | None = None  # tracepoint id -> its keeper's fd, inside registrations_held()
+
+
+@contextlib.contextmanager
+def registrations_held():
+    """Keep every tracepoint a :class:`Counters` opens registered until the block ends (module docstring:
+    closing the last event of a tracepoint waits for RCU). Nested blocks share the outermost one's."""
+    global _held
+    if _held is not None:
+        yield
+        return
+    _held = {}
+    try:
+        yield
+    finally:
+        held, _held = _held, None
+        for fd in held.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _hold(attr) -> None:
+    if _held is None or attr.config in _held:
+        return
+    try:
+        _held[attr.config] = perf_event_open(attr, -1, online_cpus()[0])
+    except OSError:
+        pass  # only slower without it
+
+
 
 class Counters:
     """Tracepoint counters, one perf event per (key, CPU), optionally filtered.
@@ -249,6 +306,7 @@ class Counters:
         attr.sample_period = 1
         attr.flags = _ATTR_DISABLED
         fds = self.fds.setdefault(key, [])
+        _hold(attr)
         for cpu in self.cpus:
             fds.append(perf_event_open(attr, -1, cpu))
         self.filters[key] = None
