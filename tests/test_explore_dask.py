@@ -176,6 +176,30 @@ def test_a_visited_set_too_big_for_one_partition_fits_in_several(client):
     assert max(p["bytes"] for p in spread.partitions) <= limit
 
 
+def test_a_result_lost_with_its_worker_stops_the_search():
+    """A partition's task ended, then its worker left before the result was fetched: the key is recomputed on no
+    worker (tasks are pinned to their partition's), and the search says the partition is lost instead of waiting."""
+    lc = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False})
+    c = distributed.Client(lc)
+    try:
+        [addr] = sorted(c.nthreads())
+        search = D._Search(c, [addr], 1)  # noqa: SLF001  (the client side of one search, as explore() makes it)
+        fut = search.submit(np.arange, 0, 4)
+        distributed.wait([fut])
+        [got] = search.wait([fut])
+        assert got.tolist() == [0, 1, 2, 3]
+        lc.scale(2)
+        c.wait_for_workers(2, timeout=60)
+        [worker] = [w for w in lc.workers.values() if w.address == addr]
+        c.sync(worker.close)  # abruptly: its data goes with it (retiring it would move the result first)
+        with pytest.raises(D.PartitionLost, match=addr):
+            search.wait([fut])
+    finally:
+        c.close()
+        lc.close()
+
+
 def test_the_compiled_steps_a_worker_runs_release_the_gil():
     """expand_split, visit and the fingerprints run without the GIL: a worker's threads (its heartbeats, the exchange)
     go on while a partition computes, and threads of one process search side by side."""

@@ -209,6 +209,9 @@ class Spread:
         return self.result.states / self.seconds if self.seconds else math.nan
 
 
+WAIT_S = 2  # seconds between checks that a search's workers are all still there
+
+
 class _Search:
     """One search's client side: the partitions' workers, the submitted tasks, the counts."""
 
@@ -226,15 +229,17 @@ class _Search:
                                   key=f"explore-{fn.__name__[3:]}-{self.sid}-{part}-{next(self.seq)}")
 
     def wait(self, futures: list) -> list:
-        """The futures' results; raises PartitionLost when a partition's worker leaves meanwhile."""
-        from distributed import wait
+        """The futures' results; raises PartitionLost when a partition's worker leaves meanwhile, also between a
+        task's end and the fetch of its result (its key is then recomputed, on no worker: a plain gather after a
+        wait would block for ever)."""
+        from distributed import as_completed
 
         from .cluster import worker_addresses
 
         while True:
-            try:
-                wait(futures, timeout=2)
-                return self.client.gather(futures)
+            try:  # the results fetched within the timeout, or the workers checked
+                done = dict(as_completed(futures, with_results=True, timeout=WAIT_S))
+                return [done[f] for f in futures]
             except TimeoutError:
                 pass
             gone = set(self.addrs) - set(worker_addresses(self.client))
