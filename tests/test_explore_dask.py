@@ -200,6 +200,23 @@ def test_a_result_lost_with_its_worker_stops_the_search():
         lc.close()
 
 
+def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
+    """A search's worker processes start with SEARCH_MALLOC; under a memory limit they keep dask's own setting."""
+    import os
+
+    def environ():
+        return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")}
+
+    for limit, want in (("auto", D.SEARCH_MALLOC), (1 << 30, {"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_TOP_PAD_": None})):
+        lc, c = D.local_cluster(1, memory_limit=limit)
+        try:
+            assert list(c.run(environ).values()) == [want], limit
+        finally:
+            c.close()
+            lc.close()
+    assert "MALLOC_TOP_PAD_" not in os.environ  # this process's environment is as it was
+
+
 def test_the_compiled_steps_a_worker_runs_release_the_gil():
     """expand_split, visit and the fingerprints run without the GIL: a worker's threads (its heartbeats, the exchange)
     go on while a partition computes, and threads of one process search side by side."""
