@@ -200,21 +200,38 @@ def test_a_result_lost_with_its_worker_stops_the_search():
         lc.close()
 
 
+#: a search's LocalCluster started in a process of its own (a process cluster leaves its resource tracker behind)
+_WORKER_ENVIRON = """
+import json, os
+from fraglife.sweep import explore as D
+
+def environ():
+    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")}
+
+out = {}
+for limit in ("auto", 1 << 30):
+    lc, c = D.local_cluster(1, memory_limit=limit)
+    out[str(limit)] = list(c.run(environ).values())
+    c.close()
+    lc.close()
+out["after"] = os.environ.get("MALLOC_TOP_PAD_")
+print(json.dumps(out))
+"""
+
+
 def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
-    """A search's worker processes start with SEARCH_MALLOC; under a memory limit they keep dask's own setting."""
-    import os
+    """A search's worker processes start with SEARCH_MALLOC; under a memory limit they keep dask's own setting, and
+    the starting process's environment is as it was."""
+    import json
+    import subprocess
+    import sys
 
-    def environ():
-        return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")}
-
-    for limit, want in (("auto", D.SEARCH_MALLOC), (1 << 30, {"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_TOP_PAD_": None})):
-        lc, c = D.local_cluster(1, memory_limit=limit)
-        try:
-            assert list(c.run(environ).values()) == [want], limit
-        finally:
-            c.close()
-            lc.close()
-    assert "MALLOC_TOP_PAD_" not in os.environ  # this process's environment is as it was
+    proc = subprocess.run([sys.executable, "-c", _WORKER_ENVIRON], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["auto"] == [D.SEARCH_MALLOC]
+    assert out[str(1 << 30)] == [{"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_TOP_PAD_": None}]
+    assert out["after"] is None
 
 
 def test_the_compiled_steps_a_worker_runs_release_the_gil():
