@@ -191,11 +191,7 @@ def last_seconds() -> dict[str, float]:
 def record_seconds(results: list[Result]) -> None:
     """Keep the successful runs' seconds for :func:`execution_order`."""
     times = {**last_seconds(), **{r.chapter: round(r.seconds, 1) for r in results if r.ok}}
-    path = paths.BUILD / SECONDS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(times, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    build.write_json(paths.BUILD / SECONDS_FILE, dict(sorted(times.items())))
 
 
 def execution_order(chapters: list[Chapter], seconds: dict[str, float] | None = None

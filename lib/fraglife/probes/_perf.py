@@ -219,7 +219,7 @@ def kallsyms(names) -> dict[str, tuple[int, int]]:
     if key in _kallsyms_cache:
         return dict(_kallsyms_cache[key])
     out = _read_kallsyms(key)
-    if out and len(out) == len(key):
+    if len(out) == len(key):
         _kallsyms_cache[key] = dict(out)
     return out
 
@@ -267,14 +267,13 @@ def registrations_held():
                 pass
 
 
-def _hold(attr) -> None:
-    if _held is None or attr.config in _held:
+def _hold(attr, cpus: list[int]) -> None:
+    if _held is None or not cpus or attr.config in _held:
         return
     try:
-        _held[attr.config] = perf_event_open(attr, -1, online_cpus()[0])
+        _held[attr.config] = perf_event_open(attr, -1, cpus[0])
     except OSError:
         pass  # only slower without it
-
 
 
 class Counters:
@@ -306,7 +305,7 @@ class Counters:
         attr.sample_period = 1
         attr.flags = _ATTR_DISABLED
         fds = self.fds.setdefault(key, [])
-        _hold(attr)
+        _hold(attr, self.cpus)
         for cpu in self.cpus:
             fds.append(perf_event_open(attr, -1, cpu))
         self.filters[key] = None

@@ -266,7 +266,9 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
         raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
     if partitions is not None and not 1 <= partitions <= MAX_PARTITIONS:
         raise ParamError(f"partitions = {partitions!r} is not allowed: expected an integer in [1, {MAX_PARTITIONS}]")
-    with search_malloc(), connect(scheduler, workers=workers, processes=processes, client=client) as cl:
+    own = client is None and scheduler is None  # a LocalCluster made here: its workers get SEARCH_MALLOC
+    with search_malloc() if own else contextlib.nullcontext(), \
+            connect(scheduler, workers=workers, processes=processes, client=client) as cl:
         cl.client.wait_for_workers(1, timeout=120)
         addrs = worker_addresses(cl.client)
         search = _Search(cl.client, addrs, partitions or len(addrs))
