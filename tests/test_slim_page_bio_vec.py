@@ -112,6 +112,37 @@ def test_chapter_06_page_cache_and_thp_sends(recorded):
     assert frag["anon 4 KiB, fragmented"] == 1024 // 64 and frag["anon 4 KiB, fresh"] == 0
 
 
+def _send_with(kc, *, share: float, skbs: bool) -> dict:
+    """kcount_copy's recorded copy-path transfer with a ``share`` more frags and, if ``skbs``, as many GSO skbs
+    more, the payload the same."""
+    run = next(r for r in kc.data["frags"] if r["sender"] == "send")
+    frags = round(share * run["mean_frags"] * run["skbs"])
+    skbs = frags if skbs else 0
+    lin = run.get("linear_bytes_mean", 0.0)
+    payload = (run["mean_len"] - lin) * run["skbs"]
+    n = run["skbs"] + skbs
+    gso = dict(run["gso_size"])
+    mss = max(gso, key=int)
+    gso[mss] += skbs
+    return {**run, "skbs": n, "mean_frags": (run["mean_frags"] * run["skbs"] + frags) / n,
+            "mean_len": payload / n + lin, "skbs_per_mib": n / (run["bytes"] / 2**20), "gso_size": gso}
+
+
+@pytest.mark.parametrize("cut", [True, False], ids=["cut", "placed-otherwise"])
+def test_chapter_06_names_cut_skbs_only_where_the_counts_show_them(recorded, cut):
+    """A third more frags than the model's take bytes per frag past the rule; as many skbs more (TCP cut them)
+    name the mechanism, no more skbs leave the row unexplained and the claim failing."""
+    from types import SimpleNamespace
+
+    kc, pm = probes.run("kcount_copy"), probes.run("pagemap")
+    fake = SimpleNamespace(data={**kc.data, "frags": [_send_with(kc, share=1 / 3, skbs=cut)]}, source=kc.source)
+    t = bio_vec.kernel_rows(fake, pm)
+    r = t.set_index("quantity").loc["bytes_per_frag"]
+    assert r.agrees is not None and not r.agrees and r.kernel < r.model
+    assert (r.reason == bio_vec.CUT_FRAGS) is cut and (r.reason == "") is not cut
+    assert bio_vec.compare.follows(t, kc.source)[0] is cut
+
+
 @pytest.mark.parametrize("chapter, view, change", [
     (CH02, view02, {"mix": "anon", "folio_size": "4k"}),
     (CH06, view06, {"thp_share": 0.5, "gso_max_kib": 512}),
