@@ -135,6 +135,29 @@ def test_a_live_probe_is_measured_once_for_every_chapter_of_a_build(tmp_build, m
     assert measured == [("kcount", True), ("kcount", False), ("kcount", True), ("kcount", True)]
 
 
+@pytest.mark.parametrize("sync", [False, True])
+def test_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch, sync):
+    """paths.write_json, every JSON file the library writes (build records, sweeps, probe recordings, the
+    probes' ledgers): its folder made, a temporary file renamed over the old one, nothing left beside it; a write
+    that fails leaves the old file as it was."""
+    path = tmp_path / "a" / "b.json"
+    paths.write_json(path, {"x": 1}, sync=sync)
+    paths.write_json(path, {"x": 2, "when": datetime(2026, 1, 1)}, default=str, sync=sync)
+    assert json.loads(path.read_text()) == {"x": 2, "when": "2026-01-01 00:00:00"}
+    assert os.listdir(path.parent) == ["b.json"]
+
+    def no_rename(src, dst):
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(os, "replace", no_rename)
+    with pytest.raises(OSError):
+        paths.write_json(path, {"x": 3})
+    assert json.loads(path.read_text())["x"] == 2 and os.listdir(path.parent) == ["b.json"]
+    with pytest.raises(TypeError):  # not JSON: nothing written
+        paths.write_json(path, {"x": object()})
+    assert json.loads(path.read_text())["x"] == 2 and os.listdir(path.parent) == ["b.json"]
+
+
 def test_stamps(tmp_path):
     nb = nbformat.v4.new_notebook()
     assert build.stamped(nb) is None

@@ -171,14 +171,6 @@ def record_path() -> Path:
     return paths.BUILD / RECORD
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` at once (a temporary file renamed over it), its folder made if needed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
-
-
 def start(measurements: str = "live", *, command: str | None = None, book: bool = True) -> Build:
     """Make a build: its id, its unit costs measured once, its record written; sets :data:`ENV` in this
     process (whose children, the chapters' kernels, inherit it). ``book``: it executes into
@@ -192,9 +184,9 @@ def start(measurements: str = "live", *, command: str | None = None, book: bool 
     b = Build(new_id(stamp, commit, kernel), created.isoformat(), commit, kernel, machine_info(),
               command if command is not None else " ".join(["fraglife", *sys.argv[1:2]]),
               measurements, units, atomics)
-    write_json(archive_path(b.id), b.to_json())
+    paths.write_json(archive_path(b.id), b.to_json())
     if book:
-        write_json(record_path(), b.to_json())
+        paths.write_json(record_path(), b.to_json())
     os.environ[ENV] = b.id
     return b
 
@@ -292,7 +284,7 @@ def probe(name: str, mode: str | None = None, *, quick: bool = True) -> probes.P
         except (OSError, ValueError, KeyError):
             result = probes.run(name, mode=mode, quick=quick)
             if result.source == "live":
-                write_json(path, result.to_json())
+                paths.write_json(path, result.to_json())
     _shared[key] = result
     return result
 

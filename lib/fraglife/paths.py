@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
@@ -18,3 +20,21 @@ def build_dir(*parts: str) -> Path:
     path = BUILD.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def write_json(path: Path, data: Any, *, indent: int | None = 1, default=None, sync: bool = False) -> None:
+    """Write ``data`` as JSON to ``path`` at once: a temporary file of this process renamed over it, so a reader
+    (or another process writing the same file) never sees half of it; its folder made if needed, nothing left beside it if the write fails. ``sync``: on
+    disk before the rename (a record a crash must not lose)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(json.dumps(data, indent=indent, default=default) + "\n")
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

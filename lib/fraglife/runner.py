@@ -191,7 +191,7 @@ def last_seconds() -> dict[str, float]:
 def record_seconds(results: list[Result]) -> None:
     """Keep the successful runs' seconds for :func:`execution_order`."""
     times = {**last_seconds(), **{r.chapter: round(r.seconds, 1) for r in results if r.ok}}
-    build.write_json(paths.BUILD / SECONDS_FILE, dict(sorted(times.items())))
+    paths.write_json(paths.BUILD / SECONDS_FILE, dict(sorted(times.items())))
 
 
 def execution_order(chapters: list[Chapter], seconds: dict[str, float] | None = None

@@ -24,6 +24,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..paths import write_json
+
 #: Where ledgers live: /run (tmpfs, emptied at boot, like the knobs it restores) when writable.
 STATE_DIR = Path("/run/fraglife-probes") if os.access("/run", os.W_OK) else \
     Path(tempfile.gettempdir()) / "fraglife-probes-state"
@@ -63,13 +65,7 @@ def _write(path: Path, d: dict) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w") as f:
-        json.dump(d, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_json(path, d, indent=None, sync=True)
 
 
 def _update(fn) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import system
 from ..params import ParamError
-from ..paths import DATA
+from ..paths import DATA, write_json
 from . import _cleanup, _perf
 from ._base import ProbeUnavailable, kernel_release, measured, spread  # noqa: F401  (the probes' helpers)
 
@@ -399,8 +399,5 @@ def record(result: ProbeResult) -> Path:
         raise ProbeUnavailable(f"{result.name}: not recorded: parts came from the old recording: "
                                + ", ".join(result.partial))
     path = recording_path(result.name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.to_json(), indent=1, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    write_json(path, result.to_json())
     return path

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 from .. import __version__, claims as claims_mod
 from ..chapters import Chapter, get as get_chapter
 from ..params import ParamError
-from ..paths import build_dir
+from ..paths import build_dir, write_json
 from .cluster import connect, default_workers, warm, worker_addresses
 from .grid import Point, default_name, plan, point_key
 
@@ -219,12 +219,6 @@ def execute(client, chapter: Chapter, mode: str, points: list[Point], *, func: C
         if bar is not None:
             bar.close()
     return records
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def _load_points(points_dir: Path) -> dict[str, dict]:
@@ -446,7 +440,7 @@ def _run(ch, axes, points, mode, out_dir, records, todo, cluster, start, *, resu
                 "claims": claims and func is None and mode == "library" or mode == "notebook"}
     if claims and func is None and mode == "library":
         manifest["claims_left_out"] = list(claims_left_out(ch, mode, claims))
-    _write_json(out_dir / "sweep.json", manifest)
+    write_json(out_dir / "sweep.json", manifest, default=str)
 
     def on_done(p: Point, rec: dict) -> None:
         nb = rec.pop("notebook", None)
@@ -455,7 +449,7 @@ def _run(ch, axes, points, mode, out_dir, records, todo, cluster, start, *, resu
             path.write_text(nb)
             rec["notebook_path"] = str(path.relative_to(out_dir))
         rec["point"] = p.index
-        _write_json(points_dir / f"{p.key}.json", rec)
+        write_json(points_dir / f"{p.key}.json", rec, default=str)
 
     complete, desc = True, "no cluster (every point reused)"
     new: dict[str, dict] = {}
@@ -494,7 +488,7 @@ def _run(ch, axes, points, mode, out_dir, records, todo, cluster, start, *, resu
         chart_path.unlink()
     manifest.update({"status": "finished" if complete else "interrupted", "metric": chosen, "ran": len(new),
                      "failed": failed, "not_run": not_run, "seconds": seconds, "cluster": desc, "chart_error": chart_error})
-    _write_json(out_dir / "sweep.json", manifest)
+    write_json(out_dir / "sweep.json", manifest, default=str)
     result = Sweep(ch.id, mode, axes, df, chosen, fig, out_dir, ran=len(new), skipped=len(points) - len(todo),
                    failed=failed, seconds=seconds, cluster=desc, complete=complete, chart_error=chart_error,
                    not_run=not_run, claims_left_out=tuple(manifest.get("claims_left_out", ())))
