@@ -291,6 +291,38 @@ def test_live_runs_leave_nothing(gup_live, cow_live):
 
 @live
 @needs_root
+def test_a_childs_counted_window_holds_its_write_only(monkeypatch):
+    """What a forked child does to report a write (its pagemap read, the reply) stays out of the counted window:
+    a report that faults in 16 fresh pages leaves the baseline write at no fault and the shared buffer's write at
+    one copy-on-write fault per page."""
+    from fraglife.probes import _perf
+
+    real, pages = cm.pagemap.pfns, cm.SIZE // _sys.PAGE
+
+    def faulting_report(addr, size):
+        extra = _sys.Mapping(16 * _sys.PAGE)  # the child's, gone with it
+        extra.array()[:] = 1
+        return real(addr, size)
+
+    monkeypatch.setattr(cm.pagemap, "pfns", faulting_report)  # inherited by the child at fork
+    events = _perf.require(cm.GROUPS, {tp for tp, _ in cm.EVENTS.values()})
+    with _sys.Mapping(cm.SIZE) as m:
+        a = m.array()
+        a[:] = 1
+        child = cm.Child(m.addr, a)
+        try:
+            child.pfns()
+            with _perf.task_counters(events, cm.EVENTS, child.pid) as cc:
+                w = cm.write_pages(cc, lambda written: child.ask(b"s", written)["minflt"],
+                                   lambda written: child.ask(b"w", written)["minflt"])
+        finally:
+            child.close()
+    assert w["baseline"]["page_fault_user"] == 0 and w["baseline"]["order_0"] == 0, w["baseline"]
+    assert w["raw"]["page_fault_user"] == pages == w["raw"]["minflt"], w["raw"]
+
+
+@live
+@needs_root
 def test_cow_mthp_cleans_up_after_a_failure(monkeypatch):
     original = _cleanup.knob_value(cm.KNOB)
 

@@ -107,6 +107,8 @@ SNDBUF = 16 << 20
 SO_SNDBUFFORCE = 32  # include/uapi/asm-generic/socket.h (v6.12)
 SETTLE_S = 0.05
 CHILD_TIMEOUT = 30.0
+#: the child's word that its write is done, and the parent's that it may report (Child.ask)
+WRITTEN, REPORT = b"d", b"c"
 
 
 # -- the buffer and its folios ---------------------------------------------------------------
@@ -183,7 +185,10 @@ def _recv_msg(fd: int):
 def _child_main(addr: int, a: np.ndarray, cmd: int, rep: int) -> None:
     """The forked child: report its frames, then serve commands: "s" (write a private scratch buffer
     of its own), "w" (write the shared buffer), each answered with the minor faults of the write and
-    the frames after it, by the same code; "x" or EOF: exit."""
+    the frames after it, by the same code; "x" or EOF: exit. After each write it says "d" and waits
+    for "c" before it reports: the parent's counting window ends there, so it holds the write and not
+    the pagemap read and reply, whose allocations fault a page or two in one window or the other (it
+    gave +-2 faults and order-0 pages of the child's 1 MiB write on loaded runs)."""
     _send_msg(rep, pagemap.pfns(addr, SIZE).tolist())
     scratch = None
     while True:
@@ -195,6 +200,9 @@ def _child_main(addr: int, a: np.ndarray, cmd: int, rep: int) -> None:
             scratch.array()[:] = 1
         target, where = (scratch.array(), scratch.addr) if c == b"s" else (a, addr)
         n = _write(target)
+        os.write(rep, WRITTEN)
+        if os.read(cmd, 1) != REPORT:
+            return
         _send_msg(rep, {"minflt": n, "pfns": pagemap.pfns(where, SIZE).tolist()})
 
 
@@ -225,8 +233,14 @@ class Child:
     def pfns(self) -> np.ndarray:
         return np.array(_recv_msg(self.rep), dtype=np.int64)
 
-    def ask(self, c: bytes) -> dict:
+    def ask(self, c: bytes, written=lambda: None) -> dict:
+        """Command ``c``; ``written()`` runs once the child has written, before it reports."""
         os.write(self.cmd, c)
+        got = _read_exact(self.rep, 1, time.monotonic() + CHILD_TIMEOUT)
+        if got != WRITTEN:
+            raise OSError(f"the child answered {got!r} to {c!r}")
+        written()
+        os.write(self.cmd, REPORT)
         return _recv_msg(self.rep)
 
     def exit(self) -> None:
@@ -303,10 +317,12 @@ def _notsent(h: dict) -> int | None:
 # -- one case ---------------------------------------------------------------------------------
 
 def _windows(c: _perf.Counters, step) -> tuple[dict, int]:
-    """Counter deltas and minor faults across one ``step()`` (which returns the minor faults)."""
+    """Counter deltas and minor faults across one ``step(written)``, which returns the minor faults and may
+    call ``written()`` to end the window early (a child, when its write is done and its report not yet)."""
     c0 = c.read()
-    n = step()
-    c1 = c.read()
+    end: dict = {}
+    n = step(lambda: end.setdefault("c1", c.read()))
+    c1 = end.get("c1") or c.read()
     return {k: c1[k] - c0[k] for k in c0}, n
 
 
@@ -348,11 +364,11 @@ def run_case(folio: str, holder: str, writer: str, events: dict) -> dict:
             child.exit()
         if writer == "child":
             cc = stack.enter_context(_perf.task_counters(events, EVENTS, child.pid))
-            step_s = lambda: child.ask(b"s")["minflt"]  # noqa: E731
+            step_s = lambda written: child.ask(b"s", written)["minflt"]  # noqa: E731
             box: dict = {}
 
-            def step_b():
-                box.update(child.ask(b"w"))
+            def step_b(written):
+                box.update(child.ask(b"w", written))
                 return box["minflt"]
 
             w = write_pages(cc, step_s, step_b)
@@ -361,7 +377,7 @@ def run_case(folio: str, holder: str, writer: str, events: dict) -> dict:
             scratch = stack.enter_context(_sys.Mapping(SIZE))
             sa = scratch.array()
             sa[:] = 1
-            w = write_pages(c, lambda: _write(sa), lambda: _write(a))
+            w = write_pages(c, lambda _written: _write(sa), lambda _written: _write(a))
             after, ref = pagemap.pfns(m.addr, SIZE), before
         if holder == "zerocopy":
             info["notsent_bytes_after_write"] = _notsent(h)
