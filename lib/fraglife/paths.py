@@ -24,8 +24,8 @@ def build_dir(*parts: str) -> Path:
 
 def write_json(path: Path, data: Any, *, indent: int | None = 1, default=None, sync: bool = False) -> None:
     """Write ``data`` as JSON to ``path`` at once: a temporary file of this process renamed over it, so a reader
-    (or another process writing the same file) never sees half of it; its folder made if needed, nothing left beside it if the write fails. ``sync``: on
-    disk before the rename (a record a crash must not lose)."""
+    (or another process writing the same file) never sees half of it; its folder made if needed, nothing left
+    beside it if the write fails. ``sync``: on disk before the rename (a record a crash must not lose)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:

@@ -322,7 +322,7 @@ def _windows(c: _perf.Counters, step) -> tuple[dict, int]:
     c0 = c.read()
     end: dict = {}
     n = step(lambda: end.setdefault("c1", c.read()))
-    c1 = end.get("c1") or c.read()
+    c1 = end["c1"] if "c1" in end else c.read()
     return {k: c1[k] - c0[k] for k in c0}, n
 
 
