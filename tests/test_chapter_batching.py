@@ -57,7 +57,7 @@ def test_answer_is_the_runs_numbers(results):
 def test_comparison_follows_the_gup_paths_recording(results):
     """The zero page is never gup-fast: one slow-path call per GUP call on layout a; one fault per untouched page;
     the one row that disagrees names the tail-skb rule."""
-    from fraglife.chapters import compare
+    from fraglife.chapters.kit import compare
 
     ch, R = results
     c = R.comparison

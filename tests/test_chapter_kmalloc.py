@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fraglife import answers, chapters
-from fraglife.chapters import compare, kmalloc_sends as ch
+from fraglife.chapters import kmalloc_sends as ch
+from fraglife.chapters.kit import compare
 from fraglife.model import kernels
 
 CH07 = chapters.get("07")

@@ -50,7 +50,7 @@ def test_answer_is_the_runs_numbers(results):
 
 
 def test_comparison_is_the_kernel_check_format(results):
-    from fraglife.chapters import compare
+    from fraglife.chapters.kit import compare
 
     ch, R = results
     c = R.comparison

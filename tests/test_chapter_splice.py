@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from fraglife import answers, chapters
-from fraglife.chapters import compare, splice_destructors as ch
+from fraglife.chapters import splice_destructors as ch
+from fraglife.chapters.kit import compare
 from fraglife.model import kernels, pipe
 
 from chapter_checks import assert_refused

@@ -1,4 +1,4 @@
-"""The model against the kernel (fraglife.chapters.compare), on the recorded kcount and kcount_splice runs."""
+"""The model against the kernel (fraglife.chapters.kit.compare), on the recorded kcount and kcount_splice runs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from fraglife.chapters import compare, refcount_removal as ch01, splice_destructors as ch05
+from fraglife.chapters import refcount_removal as ch01, splice_destructors as ch05
+from fraglife.chapters.kit import compare
 from fraglife.model import workloads
 from fraglife.params import ParamError
 from fraglife.probes import kcount, kcount_splice, load_recording

@@ -19,7 +19,7 @@ The layers (see fraglife.chapters and README "Layout"):
   (sweep, publish, runner, bench, CLI);
 * ``chapters`` import no view, sweep, publish, runner, bench or CLI, and no chapter
   module (the registry's ``chapters/NAME.py``) imports another: what two chapters
-  need is in the model or in the chapters' shared modules (``kit``, ``compare``);
+  need is in the model or in the chapters' shared package (``kit``, with ``kit.compare``);
 * ``claims`` and ``params`` import no chapter (the registry imports them); nor do ``build`` (a build's id,
   record and shared unit costs) and ``answers`` (the answers table), which chapters import;
 * ``cited`` (published DMA and IOMMU figures) imports only ``paths``.
@@ -218,7 +218,7 @@ def test_the_checker_finds_arrows_and_cycles(tmp_path):
 # -- chapter modules stand alone ----------------------------------------------------------------------
 
 def chapter_modules() -> set[str]:
-    """The registry's chapter modules (``fraglife.chapters.NAME``); the kit and compare are not among them."""
+    """The registry's chapter modules (``fraglife.chapters.NAME``); the kit (and its compare) is not among them."""
     from fraglife import chapters
 
     return {ch.module_name for ch in chapters.CHAPTERS}
@@ -230,9 +230,19 @@ def chapter_arrows(g: dict[str, set[str]], mods: set[str]) -> list[str]:
 
 def test_no_chapter_module_imports_another(lib_graph):
     mods = chapter_modules()
-    assert "fraglife.chapters.kit" not in mods and "fraglife.chapters.compare" not in mods
+    assert "fraglife.chapters.kit" not in mods and "fraglife.chapters.kit.compare" not in mods
     assert chapter_arrows(lib_graph, mods) == []
     assert "fraglife.chapters.kit" in lib_graph["fraglife.chapters.refcount_removal"]
+    assert "fraglife.chapters.kit.compare" in lib_graph["fraglife.chapters.refcount_removal"]
+
+
+def test_what_chapters_share_is_in_the_kit(lib_graph):
+    """A chapter module imports, of what sits beside it under chapters/, only the kit package (design.md: no
+    chapter imports another): a module there that is no chapter (the notebooks' ``answering``) no chapter imports."""
+    mods = chapter_modules()
+    beside = {f"fraglife.chapters.{p.stem}" for p in (LIB / "chapters").glob("*.py") if p.stem != "__init__"}
+    assert mods <= beside
+    assert [f"{m} -> {t}" for m in sorted(mods) for t in sorted(lib_graph[m] & (beside - mods))] == []
 
 
 def test_the_chapter_check_finds_a_chapter_importing_another(tmp_path):

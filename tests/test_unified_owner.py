@@ -140,7 +140,7 @@ def test_a_sweep_of_the_explorer_bounds_runs_on_dask(tmp_path):
 
 
 def test_the_model_against_the_kernel_names_every_gap(R):
-    from fraglife.chapters import compare
+    from fraglife.chapters.kit import compare
 
     c = R.comparison
     assert list(c.columns[:len(compare.COLUMNS)]) == compare.COLUMNS

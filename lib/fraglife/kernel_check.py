@@ -1,7 +1,7 @@
 """``fraglife kernel-check``: every chapter's model against the running kernel's own counts, in one table.
 
 A chapter that compares its model with a probe's counts exposes the rows as ``Results.comparison``
-(:mod:`fraglife.chapters.compare`, one row per setting and quantity). This command builds each
+(:mod:`fraglife.chapters.kit.compare`, one row per setting and quantity). This command builds each
 chapter's ``Results`` at its defaults (``--recorded``: from the recordings only), gathers the rows
 and prints one table: chapter, setting, quantity, the kernel's count with its bracket, the model,
 the verdict (``agrees``; ``explained``: it does not agree, and the row names the kernel mechanism
@@ -33,7 +33,7 @@ def verdict(row) -> str:
 def collect(chapter_ids: list[str] | None = None, *, recorded: bool = False) -> pd.DataFrame:
     """The rows of every chosen chapter whose ``Results`` compares with the kernel (:data:`KEYS`)."""
     from . import chapters
-    from .chapters import compare
+    from .chapters.kit import compare
 
     frames = []
     for ch in chapters.select(chapter_ids):

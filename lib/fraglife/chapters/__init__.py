@@ -20,11 +20,11 @@ One chapter, three files, one name
   validated parameters (``P.spec``); a view never imports a chapter's analysis
   module, the model or this registry.
 
-What chapters share is in two modules that are not chapters: ``chapters/kit.py``
-(parameter groups, probes live or recorded from ``measurements``, unit costs,
-sentences, one-axis grids) and ``chapters/compare.py`` (the model against the
-running kernel, one row format for every chapter). What two chapters need is
-there or in the model.
+What chapters share is in one package that is not a chapter, ``chapters/kit/``:
+``kit`` itself (parameter groups, probes live or recorded from ``measurements``,
+unit costs, sentences, one-axis grids) and ``kit/compare.py`` (the model against
+the running kernel, one row format for every chapter). Every other module here
+is a chapter; what two chapters need is in the kit or in the model.
 
 The chapter's first code cell after ``parameters`` imports both under short
 names, so every chart's code is one name away::

@@ -19,7 +19,8 @@ import pandas as pd
 from ..claims import Claim
 from ..model import costs, kernels, pagetable, workloads
 from ..params import ParamError, Params
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB = 1 << 10
 MiB = 1 << 20

@@ -19,7 +19,8 @@ import pandas as pd
 from ..claims import Claim
 from ..model import bvec as B, costs
 from ..probes import pagemap as pagemap_probe
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = 4096

@@ -27,7 +27,8 @@ from ..claims import Claim
 from ..model import copypath, costs, engine, kernels, trace as T, workloads
 from ..model.costs import SLAB_CURVE, slab_ns  # noqa: F401  (the cited SLUB curve, where this chapter reads it)
 from ..params import Params
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = T.PAGE_SIZE

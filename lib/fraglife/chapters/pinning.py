@@ -21,7 +21,8 @@ import pandas as pd
 from ..claims import Claim
 from ..model import costs, engine, kernels, pins, workloads
 from ..params import Params
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB = 1 << 10
 MiB = 1 << 20

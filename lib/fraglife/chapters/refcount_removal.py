@@ -24,7 +24,8 @@ from ..model.policies import POLICIES
 from ..model.engine_twin import Replay
 from ..model.replays import KIND_LABELS, KINDS, Replays, config, per_mib, timing
 from ..params import ParamError, Params
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB = 1 << 10
 MiB = 1 << 20

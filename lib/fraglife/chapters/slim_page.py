@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..claims import Claim
 from ..model import costs, kernels, memdesc as M
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE = 4096

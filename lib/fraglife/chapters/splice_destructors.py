@@ -25,7 +25,8 @@ from ..claims import Claim
 from ..model import costs, engine, kernels, pipe, trace as T, workloads
 from ..model.ledger import Ledger
 from ..params import Params
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB, MiB = 1 << 10, 1 << 20
 PAGE = T.PAGE_SIZE

@@ -28,7 +28,8 @@ from ..model import trace as T, workloads
 from ..model.policies import POLICIES
 from ..model.replays import Replays
 from ..params import Param, Params
-from . import compare, kit
+from . import kit
+from .kit import compare
 
 KiB = 1 << 10
 MiB = 1 << 20

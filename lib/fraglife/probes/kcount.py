@@ -950,7 +950,7 @@ def frame(data: dict):
 # -- the kernel's counts of what a fragment-lifetime model follows --------------------------------
 
 #: The quantities :func:`kernel_quantities` counts (what each means for a model, and which chapters
-#: compare it, is the chapters' business: :mod:`fraglife.chapters.compare`).
+#: compare it, is the chapters' business: :mod:`fraglife.chapters.kit.compare`).
 QUANTITIES = ("transmissions", "retransmits", "skbs_freed", "gso_segments", "completions")
 
 

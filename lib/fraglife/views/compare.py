@@ -1,4 +1,4 @@
-"""The model against the running kernel, drawn: rows of :mod:`fraglife.chapters.compare` (any chapter's)."""
+"""The model against the running kernel, drawn: rows of :mod:`fraglife.chapters.kit.compare` (any chapter's)."""
 
 from __future__ import annotations
 

@@ -35,10 +35,10 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
-from .. import build, cited, probes
-from ..model import costs, trace as T
-from ..model.workloads import WORKLOADS
-from ..params import Param, ParamError, Params
+from ... import build, cited, probes
+from ...model import costs, trace as T
+from ...model.workloads import WORKLOADS
+from ...params import Param, ParamError, Params
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -317,7 +317,7 @@ def kernel_release(kernel: str, measurements: str, probe_result: probes.ProbeRes
     import os
     import platform
 
-    from ..model import kernels
+    from ...model import kernels
 
     KERNEL_PARAM.check(kernel)
     if kernel != "running":
@@ -331,7 +331,7 @@ def kernel_release(kernel: str, measurements: str, probe_result: probes.ProbeRes
 
 def kernel_label(release: str) -> str:
     """"6.18.44-fc-v1252" -> "6.18 (6.18.44-fc-v1252)"; "6.12" -> "6.12 LTS"."""
-    from ..model import kernels
+    from ...model import kernels
 
     series = kernels.series(release)
     if release == kernels.LTS:
@@ -349,7 +349,7 @@ def points(*items: str) -> str:
 def kernel_rules(release: str, chapter: str, lts: str | None = None) -> pd.DataFrame:
     """The versioned rules that move chapter ``chapter``'s numbers ("02"), as the kernel ``release`` has each
     and as 6.12 LTS has it, with both citations (:data:`fraglife.model.kernels.VERSIONED_RULES`)."""
-    from ..model import kernels
+    from ...model import kernels
 
     lts = lts or kernels.LTS
     rows = []

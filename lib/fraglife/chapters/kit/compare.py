@@ -41,11 +41,11 @@ from typing import Any, Callable, Iterable, Mapping
 
 import pandas as pd
 
-from ..model import kernels, workloads
-from ..model import trace as T
-from ..params import ParamError
-from ..probes import kcount
-from . import kit
+from ...model import kernels, workloads
+from ...model import trace as T
+from ...params import ParamError
+from ...probes import kcount
+from .. import kit
 
 MiB = 1 << 20
 #: Relative tolerance around the kernel's bracket.
