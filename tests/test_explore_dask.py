@@ -57,11 +57,20 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
     """expand_split() on a frontier, against the twin stepped state by state: every step counted; the first
     violation of each kind (frontier row, step label); terminals and the first leaking one; the owner array's
     fallbacks; and each distinct successor once, in the twin's order within its owner's batch, with its parent
-    reference and its index among its parent's successors."""
+    reference and its index among its parent's successors; a second call on the scratch the first grew gives the
+    same."""
     bounds, sc, frontier = case
     ex = X.Explorer(bounds, sc)
-    out = E.expand_split(E.params(bounds, sc), np.array(frontier, np.int16), nparts, 1000,
-                         np.zeros((1, len(frontier[0])), np.int16), np.zeros(4, np.uint64))
+    width = len(frontier[0])
+    scratch = (np.zeros((1, width), np.int16), np.zeros(4, np.uint64), np.zeros(1, np.uint64), np.zeros(1, np.int64),
+               np.zeros(1, np.uint16))  # one row: growing it is part of every call
+    P = E.params(bounds, sc)
+    out = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, scratch, -1, E.no_visited_set(width))
+    again = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, out[-2], -1,  # on the scratch grown
+                           E.no_visited_set(width))
+    for a, b in zip(out[:10], again[:10]):
+        assert np.array_equal(a, b)
+    assert out[-1][4:] == (0, 0)  # nothing kept, nothing refused
     rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, fb = out[:11]
     kept, seen, first, want_leak, want_terminals, want_edges = [], set(), {}, -1, 0, 0
     for i, v in enumerate(frontier):
@@ -77,7 +86,6 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
             if not bad and ex.encode(s) not in seen:
                 seen.add(ex.encode(s))
                 kept.append((ex.encode(s), 1000 + i, q))
-    width = len(frontier[0])
     owner = [int(h) >> 32 for h in E.state_hashes(np.array([k[0] for k in kept], np.int16).reshape(len(kept), width))]
     want = sorted(((o % nparts, j) for j, o in enumerate(owner)))
     rows = rows8 if len(rows8) else rows16
@@ -88,6 +96,46 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
     assert {k: tuple(int(x) for x in found[k]) for k in range(4) if found[k, 0] >= 0} == first
     assert (leak, terminals, edges, fb) == (want_leak, want_terminals, want_edges, ex.fallbacks)
     assert (len(rows8) > 0) == (len(rows) > 0 and all(-128 <= x <= 127 for k in kept for x in k[0]))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=frontiers(), nparts=st.integers(1, 3), data=st.data())
+def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, nparts, data):
+    """expand_split() as partition ``me`` with its visited set: the successors ``me`` owns are in no batch, and the
+    visited set holds what visit() makes of the batch it would have been sent (as the first add of the level, on
+    a set that already holds some of them), refusing successors past its limit where visit() does."""
+    bounds, sc, frontier = case
+    P = E.params(bounds, sc)
+    width = len(frontier[0])
+    me = data.draw(st.integers(0, nparts - 1))
+    rows = np.array(frontier, np.int16)
+    whole = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), -1, E.no_visited_set(width))
+    r8, r16, hashes, ref, idx, cuts = whole[:6]
+    sent = r8 if len(r8) else r16
+    mine = slice(cuts[me], cuts[me + 1])
+    held = data.draw(st.integers(0, int(cuts[me + 1] - cuts[me])))  # already in the set: the first few of them
+    limit = data.draw(st.integers(1, 40))
+
+    def visited():
+        table, rows_, parent, label = (np.zeros(8, np.uint64), np.zeros((1, width), np.int16),
+                                       np.zeros(1, np.uint32), np.zeros(1, np.uint16))
+        return E.visit(table, rows_, parent, label, 0, 0, sent[mine][:held], hashes[mine][:held],
+                       ref[mine][:held], idx[mine][:held], 1 << 20)[:5]
+
+    want = E.visit(*visited()[:4], int(held), 0, sent[mine], hashes[mine], ref[mine], idx[mine], limit + held)
+    table, rows_, parent, label, n = visited()
+    got = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), me,
+                         (table, rows_, parent, label, n, 0, limit + held))
+    assert got[5][me + 1] == got[5][me]  # no batch for itself
+    for q in range(nparts):
+        if q != me:
+            a, b = (got[0] if len(got[0]) else got[1]), sent
+            assert np.array_equal(a[got[5][q]:got[5][q + 1]], b[cuts[q]:cuts[q + 1]])
+    t, rw, pa, la, n, refused = got[-1]
+    assert n == want[4] and (refused > 0) == (want[5] > 0)  # a state refused twice here counts twice
+    assert np.array_equal(rw[:n], want[1][:n]) and np.array_equal(pa[:n], want[2][:n])
+    assert np.array_equal(la[:n], want[3][:n])
+    assert sorted(int(x) for x in t if x) == sorted(int(x) for x in want[0] if x)
 
 
 def test_visit_adds_each_new_state_once_and_refuses_past_its_limit():
@@ -206,7 +254,7 @@ import json, os
 from fraglife.sweep import explore as D
 
 def environ():
-    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")}
+    return {k: os.environ.get(k) for k in D.SEARCH_MALLOC}
 
 out = {}
 for limit in ("auto", 1 << 30):
@@ -230,7 +278,7 @@ def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["auto"] == [D.SEARCH_MALLOC]
-    assert out[str(1 << 30)] == [{"MALLOC_TRIM_THRESHOLD_": "65536", "MALLOC_TOP_PAD_": None}]
+    assert out[str(1 << 30)] == [{k: "65536" if k == "MALLOC_TRIM_THRESHOLD_" else None for k in D.SEARCH_MALLOC}]
     assert out["after"] is None
 
 

@@ -1955,7 +1955,6 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     ``limit`` states: state n takes parent reference ``src`` (uint32), label ``idx`` and its row goes to
     rows[n - base] (``rows`` holds the states base..: the level being found). Returns (table, rows,
     parent, label, n, refused): the arrays grown as needed, and how many new rows did not fit under ``limit``."""
-    width = rows.shape[1]
     refused = 0
     for j in range(new.shape[0]):
         fp = hashes[j]
@@ -1965,20 +1964,28 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
         if n >= limit:
             refused += 1
             continue
-        table[slot] = fp
-        if n - base == rows.shape[0]:
-            r2 = np.zeros((2 * rows.shape[0], width), np.int16)
-            r2[:n - base] = rows
-            rows = r2
-        parent, label = _room(parent, label, n)
-        for k in range(width):
-            rows[n - base, k] = new[j, k]
-        parent[n] = src[j]
-        label[n] = idx[j]
+        table, rows, parent, label = _add_state(table, rows, parent, label, n, base, slot, new[j], fp, src[j], idx[j])
         n += 1
-        if _full(table, n):
-            table = _regrow(table)
     return table, rows, parent, label, n, refused
+
+
+@njit(cache=CACHE, inline="always")
+def _add_state(table, rows, parent, label, n, base, slot, row, fp, src, idx):
+    """State n of a visited set: fingerprint ``fp`` into its empty ``slot``, ``row`` to rows[n - base], its parent
+    reference and label; the arrays grown as needed (the table past three quarters full with n + 1 states)."""
+    table[slot] = fp
+    if n - base == rows.shape[0]:
+        r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
+        r2[:n - base] = rows
+        rows = r2
+    parent, label = _room(parent, label, n)
+    for k in range(rows.shape[1]):
+        rows[n - base, k] = row[k]
+    parent[n] = src
+    label[n] = idx
+    if _full(table, n + 1):
+        table = _regrow(table)
+    return table, rows, parent, label
 
 
 @njit(cache=CACHE, inline="always")
@@ -1989,33 +1996,35 @@ def owner(fp, nparts):
 
 
 @njit(cache=CACHE, nogil=True)
-def expand_split(P, frontier, nparts, refbase, keep, seen):
+def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
     """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
-    (explorer_twin.Explorer.successors), told as a partition of fraglife.sweep.explore sends them: each distinct
-    successor without a violation once (its first occurrence), grouped by owning partition (:func:`owner`) and in
-    order within its group. ``keep`` (int16 rows) and ``seen`` (uint64, a power of two) are scratch, grown as
-    needed and returned for the next call. Returns (rows int8, rows int16: one byte per field when every field fits
-    one, then the int16 rows are empty, else the int8 ones; fingerprints, parent references (``refbase`` + the
-    frontier row), labels (the index among the parent's successors), cuts (owner q's rows are cuts[q]:cuts[q+1]),
-    found (per violation kind: the frontier row and the step's label, or -1), the first leaking terminal's frontier
-    row (or -1), terminals, edges, the owner array's fallbacks, keep, seen)."""
+    (explorer_twin.Explorer.successors), told as partition ``me`` of fraglife.sweep.explore sends them: each
+    distinct successor without a violation once (its first occurrence), grouped by owning partition
+    (:func:`owner`) and in order within its group, except those ``me`` owns, which go straight into its visited
+    set ``vis`` = (table, rows, parent, label, n, base, limit) as :func:`visit` adds them (``me`` < 0: none is
+    kept here). ``scratch`` is (keep int16 rows, seen uint64 of a power of two, and keep's fingerprints uint64,
+    frontier rows int64 and labels uint16): reused from call to call, grown as needed and returned, as a round's
+    tens of MB allocated afresh cost page faults in every round. Returns (rows int8, rows int16: one byte per field
+    when every field fits one, then the int16 rows are empty, else the int8 ones; fingerprints, parent references
+    (``refbase`` + the frontier row), labels (the index among the parent's successors), cuts (owner q's rows are
+    cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the first leaking
+    terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, scratch, and the visited set
+    as (table, rows, parent, label, n, refused): refused counts successors past the limit, a state met twice
+    twice)."""
+    keep, seen, kfp, ksrc, kidx = scratch
+    table, rows, parent, label, nv, base, limit = vis
+    refused = 0
     m, width = frontier.shape
     M = _workspace(P)
     S0, _s, O, T = _views(P, M)
     G0, W0 = S0[0], S0[1]
     SUCC, LAB, BAD = O[0], O[1], O[2]
-    kfp = np.zeros(keep.shape[0], np.uint64)
-    ksrc = np.zeros(keep.shape[0], np.int64)
-    kidx = np.zeros(keep.shape[0], np.uint16)
     seen[:] = 0
     found = np.full((4, 5), -1, np.int64)
     leak, terminals, edges, n = -1, 0, 0, 0
     small = True
-    vec = np.zeros(width, np.int64)
     for i in range(m):
-        for k in range(width):
-            vec[k] = frontier[i, k]
-        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+        _decode(frontier[i], P, S0[0], S0[1], S0[2], S0[3], S0[4])
         K = successors(P, M)
         edges += K
         if K == 0:
@@ -2031,17 +2040,23 @@ def expand_split(P, frontier, nparts, refbase, keep, seen):
                             found[kind, 1 + r] = LAB[q, r]
                 continue
             fp = _fingerprint(SUCC[q], width)
+            if me >= 0 and owner(fp, nparts) == me:  # its own: no batch, no second look
+                slot = _probe(table, fp)
+                if table[slot] != 0:
+                    continue
+                if nv >= limit:
+                    refused += 1
+                    continue
+                table, rows, parent, label = _add_state(table, rows, parent, label, nv, base, slot, SUCC[q], fp,
+                                                        refbase + i, q)
+                nv += 1
+                continue
             slot = _probe(seen, fp)
             if seen[slot] != 0:
                 continue
             seen[slot] = fp
-            if n == keep.shape[0]:
-                keep2 = np.zeros((2 * n, width), np.int16)
-                keep2[:n] = keep
-                keep = keep2
-                kfp2, ksrc2, kidx2 = np.zeros(2 * n, np.uint64), np.zeros(2 * n, np.int64), np.zeros(2 * n, np.uint16)
-                kfp2[:n], ksrc2[:n], kidx2[:n] = kfp[:n], ksrc[:n], kidx[:n]
-                kfp, ksrc, kidx = kfp2, ksrc2, kidx2
+            if n == keep.shape[0] or n == kfp.shape[0]:
+                keep, kfp, ksrc, kidx = _grow_keep(keep, kfp, ksrc, kidx, n)
             for k in range(width):
                 x = SUCC[q, k]
                 keep[n, k] = x
@@ -2057,9 +2072,9 @@ def expand_split(P, frontier, nparts, refbase, keep, seen):
     for q in range(nparts):
         cuts[q + 1] += cuts[q]
     at = cuts[:nparts].copy()
-    rows8 = np.zeros((n if small else 0, width), np.int8)
-    rows16 = np.zeros((0 if small else n, width), np.int16)
-    hashes, ref, idx = np.zeros(n, np.uint64), np.zeros(n, np.uint32), np.zeros(n, np.uint16)
+    rows8 = np.empty((n if small else 0, width), np.int8)
+    rows16 = np.empty((0 if small else n, width), np.int16)
+    hashes, ref, idx = np.empty(n, np.uint64), np.empty(n, np.uint32), np.empty(n, np.uint16)
     for j in range(n):
         q = owner(kfp[j], nparts)
         d = at[q]
@@ -2071,7 +2086,30 @@ def expand_split(P, frontier, nparts, refbase, keep, seen):
             for k in range(width):
                 rows16[d, k] = keep[j, k]
         hashes[d], ref[d], idx[d] = kfp[j], refbase + ksrc[j], kidx[j]
-    return rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, T[7][0], keep, seen
+    return (rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, T[7][0],
+            (keep, seen, kfp, ksrc, kidx), (table, rows, parent, label, nv, refused))
+
+
+@njit(cache=CACHE)
+def _grow_keep(keep, kfp, ksrc, kidx, n):
+    """expand_split's kept successors, their fingerprints, frontier rows and labels: room for twice n."""
+    keep2 = np.empty((2 * n, keep.shape[1]), np.int16)
+    keep2[:n] = keep[:n]
+    kfp2, ksrc2, kidx2 = np.empty(2 * n, np.uint64), np.empty(2 * n, np.int64), np.empty(2 * n, np.uint16)
+    kfp2[:n], ksrc2[:n], kidx2[:n] = kfp[:n], ksrc[:n], kidx[:n]
+    return keep2, kfp2, ksrc2, kidx2
+
+
+def expand_scratch(width: int) -> tuple:
+    """A first scratch for :func:`expand_split`, which grows it."""
+    return (np.zeros((1 << 8, width), np.int16), np.zeros(1 << 10, np.uint64), np.zeros(1 << 8, np.uint64),
+            np.zeros(1 << 8, np.int64), np.zeros(1 << 8, np.uint16))
+
+
+def no_visited_set(width: int) -> tuple:
+    """:func:`expand_split`'s ``vis`` when it keeps none of the successors (``me`` < 0)."""
+    return (np.zeros(4, np.uint64), np.zeros((1, width), np.int16), np.zeros(1, np.uint32), np.zeros(1, np.uint16),
+            0, 0, 0)
 
 
 def state_hashes(rows: np.ndarray) -> np.ndarray:

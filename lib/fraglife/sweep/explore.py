@@ -12,10 +12,11 @@ successors in 2, and the full rows of the current level and the next only.
 A level is expanded in rounds of at most ``chunk`` states per partition:
 each partition expands its share of the frontier
 (:func:`~fraglife.model.explorer.expand_split`, compiled without the GIL:
-each distinct successor once, grouped by owner), and each owner adds the
-ones it has not seen (:func:`~fraglife.model.explorer.visit`); the successor
-batches travel worker to worker, one per pair of partitions per round, a
-byte per field when the fields fit. The next rounds are submitted while one
+the successors it owns straight into its own visited set, each other
+distinct successor once, grouped by owner), and each owner adds the ones it
+has not seen (:func:`~fraglife.model.explorer.visit`); the successor
+batches travel worker to worker, one per pair of distinct partitions per
+round, a byte per field when the fields fit. The next rounds are submitted while one
 is exchanged (``ROUNDS_AHEAD``). The client receives only counts, and rebuilds a
 counterexample by gathering its labels along the parent references and
 replaying them from the start.
@@ -80,14 +81,18 @@ class Partition:
         self.label = np.zeros(1 << 10, np.uint16)
         self.n = self.lo = self.hi = 0
         self.refused = self.peak = 0
-        self.keep, self.seen = np.zeros((1 << 8, width), np.int16), np.zeros(1 << 10, np.uint64)  # expand's scratch
+        self.scratch = E.expand_scratch(width)
 
     def nbytes(self) -> int:
         return self.table.nbytes + self.rows.nbytes + self.next.nbytes + self.parent.nbytes + self.label.nbytes
 
     def add(self, rows, hashes, src, idx) -> None:
-        self.table, self.next, self.parent, self.label, self.n, refused = E.visit(
-            self.table, self.next, self.parent, self.label, self.n, self.hi, rows, hashes, src, idx, self.limit)
+        self._kept(*E.visit(self.table, self.next, self.parent, self.label, self.n, self.hi, rows, hashes, src, idx,
+                            self.limit))
+
+    def _kept(self, table, rows, parent, label, n, refused) -> None:
+        """The visited set as :func:`~fraglife.model.explorer.visit` or an expansion left it."""
+        self.table, self.next, self.parent, self.label, self.n = table, rows, parent, label, n
         self.refused += int(refused)
         self.peak = max(self.peak, self.nbytes())
         if self.byte_limit is not None and self.nbytes() > self.byte_limit:
@@ -106,8 +111,8 @@ class Partition:
 
     def expand(self, start: int, size: int) -> tuple[list, dict]:
         """Successors of frontier states lo+start .. lo+start+size, split by owning partition (each batch its rows,
-        fingerprints, parent references and labels), and the round's counts: edges, terminals, fallbacks, the
-        first leak and the first violation of each kind."""
+        fingerprints, parent references and labels; this partition's own are added here, its batch is empty), and
+        the round's counts: edges, terminals, fallbacks, the first leak and the first violation of each kind."""
         a = self.lo + start
         b = min(self.hi, a + size)
         width = self.rows.shape[1]
@@ -115,9 +120,11 @@ class Partition:
             empty = (np.zeros((0, width), np.int16), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
                      np.zeros(0, np.uint16))
             return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
-        rows8, rows16, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.keep, self.seen = \
+        rows8, rows16, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.scratch, kept = \
             E.expand_split(self.P, self.rows[a - self.lo:b - self.lo], self.nparts, self.part << PART_SHIFT | a,
-                           self.keep, self.seen)
+                           self.scratch, self.part,
+                           (self.table, self.next, self.parent, self.label, self.n, self.hi, self.limit))
+        self._kept(*kept)
         rows = rows8 if len(rows8) else rows16  # one byte per field when every field fits one
         found = {}
         if leak >= 0:
@@ -398,9 +405,13 @@ MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.
 
 #: glibc malloc in a search's worker processes. A round allocates and frees buffers of tens of MB; dask's own setting
 #: (MALLOC_TRIM_THRESHOLD_=65536) hands freed heap back to the kernel at once, and the next round faults it in again.
-#: Trimming past 1 GiB only and growing the heap 256 MiB at a time: at chapter 08's largest bounds on 2 workers,
-#: system time 35 s -> 25 s, the search 72 s -> 67 s. Not under a memory limit, where heap kept counts against it.
-SEARCH_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_TOP_PAD_": str(1 << 28)}
+#: Here the heap is trimmed past 1 GiB only and grows 256 MiB at a time; no buffer is mmap'd on its own (each such
+#: buffer is unmapped when freed, and faulted in afresh the next round); and one arena serves every thread (tasks run
+#: on a worker's thread pool, whose arenas are mmap'd heaps of their own). Not under a memory limit, where heap kept
+#: counts against it. At chapter 08's largest bounds on 2 worker processes, the last two settings took the search
+#: from 65.0 s to 58.5 s, a worker's page faults from 3.4 M to 0.8 M and its system time from 14 s to 9 s.
+SEARCH_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_TOP_PAD_": str(1 << 28), "MALLOC_MMAP_MAX_": "0",
+                 "MALLOC_ARENA_MAX": "1"}
 
 
 @contextlib.contextmanager
@@ -468,6 +479,26 @@ def _spread_run(bounds, sc, workers: int, memory_limit="auto", chunk: int = CHUN
         lc.close()
 
 
+def _single_run(bounds, sc) -> dict:
+    """The single-process search the bench compares with, warmed on small bounds first."""
+    E.explore(X.Bounds(ops=1), sc)
+    one = E.explore(bounds, sc)
+    return {"states": one.states, "verdict": one.verdict, "seconds": one.seconds,
+            "states_per_s": one.states / one.seconds,
+            "bytes_per_state": E.bytes_per_state(bounds, sc, one.states, one.queue_peak)}
+
+
+def in_search_process(fn, *args):
+    """``fn(*args)`` in a new process started with :data:`SEARCH_MALLOC`, as a search's worker processes are (glibc
+    reads it once, at the start): the searches the bench compares all allocate alike."""
+    import concurrent.futures
+    import multiprocessing
+
+    with search_malloc(), concurrent.futures.ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def bench_section(args=None) -> dict:
     """``fraglife bench`` section: the distributed search's states/s on 1 and 2 workers against the single-process
     search (ratios from the same run), bytes per stored state, and a search whose visited set one worker under a
@@ -477,21 +508,19 @@ def bench_section(args=None) -> dict:
     size = "full" if getattr(args, "full", False) else "quick"
     bounds = BENCH_BOUNDS[size]
     sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
-    E.explore(X.Bounds(ops=1), sc)
-    one = E.explore(bounds, sc)
-    single = {"states": one.states, "verdict": one.verdict, "seconds": one.seconds,
-              "states_per_s": one.states / one.seconds,
-              "bytes_per_state": E.bytes_per_state(bounds, sc, one.states, one.queue_peak)}
+    single = in_search_process(_single_run, bounds, sc)
     out: dict = {"scenario": "user memory and a pipe, frags spanning folios, owner_skb", "bounds": bounds.__dict__,
                  "speed": "one run each, wall clock; workers_N: N worker processes (batches serialised between "
-                          "them), threads_2: 2 workers as threads of one process (batches by reference)",
-                 "single_process": single}
+                          "them), threads_2: 2 workers as threads of one process (batches by reference); every "
+                          "search in a process started with SEARCH_MALLOC",
+                 "malloc": SEARCH_MALLOC, "single_process": single}
     runs = {"workers_1": (1, True), "workers_2": (2, True), "threads_2": (2, False)}
     for name, (w, processes) in runs.items():
-        row = out[name] = _spread_run(bounds, sc, w, processes=processes)
+        row = out[name] = (_spread_run(bounds, sc, w) if processes else
+                           in_search_process(_spread_run, bounds, sc, w, "auto", CHUNK, False))
         if row.get("states_per_s"):
             row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
-            row["same_as_single_process"] = row["states"] == one.states and row["verdict"] == one.verdict
+            row["same_as_single_process"] = row["states"] == single["states"] and row["verdict"] == single["verdict"]
     out["memory_limit"] = memory_demo(BENCH_BOUNDS["quick"], sc)
     return out
 
