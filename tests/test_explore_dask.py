@@ -282,6 +282,16 @@ def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
     assert out["after"] is None
 
 
+def test_a_search_on_threads_runs_in_a_process_that_allocates_as_worker_processes_do():
+    """The bench's single-process and threaded searches, and ``fraglife explore --threads``, run where
+    SEARCH_MALLOC held when the process started; this process's environment is left as it was."""
+    import os
+
+    before = {k: os.environ.get(k) for k in D.SEARCH_MALLOC}
+    assert [D.in_search_process(os.getenv, k) for k in D.SEARCH_MALLOC] == list(D.SEARCH_MALLOC.values())
+    assert {k: os.environ.get(k) for k in D.SEARCH_MALLOC} == before
+
+
 def test_the_compiled_steps_a_worker_runs_release_the_gil():
     """expand_split, visit and the fingerprints run without the GIL: a worker's threads (its heartbeats, the exchange)
     go on while a partition computes, and threads of one process search side by side."""

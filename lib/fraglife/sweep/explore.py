@@ -488,15 +488,16 @@ def _single_run(bounds, sc) -> dict:
             "bytes_per_state": E.bytes_per_state(bounds, sc, one.states, one.queue_peak)}
 
 
-def in_search_process(fn, *args):
-    """``fn(*args)`` in a new process started with :data:`SEARCH_MALLOC`, as a search's worker processes are (glibc
-    reads it once, at the start): the searches the bench compares all allocate alike."""
+def in_search_process(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a new process started with :data:`SEARCH_MALLOC`, as a search's worker processes
+    are (glibc reads it once, at the start): the searches the bench compares all allocate alike, and a search on
+    worker threads allocates as it does on worker processes."""
     import concurrent.futures
     import multiprocessing
 
     with search_malloc(), concurrent.futures.ProcessPoolExecutor(
             1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def bench_section(args=None) -> dict:
@@ -690,8 +691,11 @@ def _cli(args) -> int:
         raise ParamError(f"--partitions {args.partitions} is not allowed: expected an integer in "
                          f"[1, {MAX_PARTITIONS}]")
     bounds, sc = scenario_of(args)
-    spread = explore(bounds, sc, scheduler=args.scheduler, workers=args.workers, processes=not args.threads,
-                     partitions=args.partitions, chunk=args.chunk)
+    kw = dict(scheduler=args.scheduler, workers=args.workers, processes=not args.threads, partitions=args.partitions,
+              chunk=args.chunk)
+    # threads of this process: in a process of their own that allocates as a search's worker processes do
+    spread = (in_search_process(explore, bounds, sc, **kw) if args.threads and not args.scheduler
+              else explore(bounds, sc, **kw))
     single = E.explore(bounds, sc) if args.compare else None
     out = summary(spread, single)
     if args.json:
