@@ -1957,22 +1957,22 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     parent, label, n, refused): the arrays grown as needed, and how many new rows did not fit under ``limit``."""
     refused = 0
     for j in range(new.shape[0]):
-        fp = hashes[j]
-        slot = _probe(table, fp)
-        if table[slot] != 0:
-            continue
-        if n >= limit:
-            refused += 1
-            continue
-        table, rows, parent, label = _add_state(table, rows, parent, label, n, base, slot, new[j], fp, src[j], idx[j])
-        n += 1
+        table, rows, parent, label, n, r = _visit_one(table, rows, parent, label, n, base, new[j], hashes[j], src[j],
+                                                      idx[j], limit)
+        refused += r
     return table, rows, parent, label, n, refused
 
 
 @njit(cache=CACHE, inline="always")
-def _add_state(table, rows, parent, label, n, base, slot, row, fp, src, idx):
-    """State n of a visited set: fingerprint ``fp`` into its empty ``slot``, ``row`` to rows[n - base], its parent
-    reference and label; the arrays grown as needed (the table past three quarters full with n + 1 states)."""
+def _visit_one(table, rows, parent, label, n, base, row, fp, src, idx, limit):
+    """:func:`visit` for one row: unless the set holds ``fp``, or ``limit`` states already (then refused: 1),
+    state n takes it, ``row`` to rows[n - base], with its parent reference and label; the arrays grown as needed.
+    Returns (table, rows, parent, label, n, refused)."""
+    slot = _probe(table, fp)
+    if table[slot] != 0:
+        return table, rows, parent, label, n, 0
+    if n >= limit:
+        return table, rows, parent, label, n, 1
     table[slot] = fp
     if n - base == rows.shape[0]:
         r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
@@ -1985,7 +1985,7 @@ def _add_state(table, rows, parent, label, n, base, slot, row, fp, src, idx):
     label[n] = idx
     if _full(table, n + 1):
         table = _regrow(table)
-    return table, rows, parent, label
+    return table, rows, parent, label, n + 1, 0
 
 
 @njit(cache=CACHE, inline="always")
@@ -2041,15 +2041,9 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
                 continue
             fp = _fingerprint(SUCC[q], width)
             if me >= 0 and owner(fp, nparts) == me:  # its own: no batch, no second look
-                slot = _probe(table, fp)
-                if table[slot] != 0:
-                    continue
-                if nv >= limit:
-                    refused += 1
-                    continue
-                table, rows, parent, label = _add_state(table, rows, parent, label, nv, base, slot, SUCC[q], fp,
-                                                        refbase + i, q)
-                nv += 1
+                table, rows, parent, label, nv, r = _visit_one(table, rows, parent, label, nv, base, SUCC[q], fp,
+                                                               refbase + i, q, limit)
+                refused += r
                 continue
             slot = _probe(seen, fp)
             if seen[slot] != 0:
