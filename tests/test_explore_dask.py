@@ -284,12 +284,19 @@ def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
 
 def test_a_search_on_threads_runs_in_a_process_that_allocates_as_worker_processes_do():
     """The bench's single-process and threaded searches, and ``fraglife explore --threads``, run where
-    SEARCH_MALLOC held when the process started; this process's environment is left as it was."""
+    SEARCH_MALLOC held when the process started; this process's environment is left as it was, the child's
+    exception is raised here, and no process is left behind."""
     import os
 
+    import psutil
+
+    children = {c.pid for c in psutil.Process().children(recursive=True)}
     before = {k: os.environ.get(k) for k in D.SEARCH_MALLOC}
     assert [D.in_search_process(os.getenv, k) for k in D.SEARCH_MALLOC] == list(D.SEARCH_MALLOC.values())
     assert {k: os.environ.get(k) for k in D.SEARCH_MALLOC} == before
+    with pytest.raises(ValueError, match="not allowed"):  # the child's exception, raised here
+        D.in_search_process(D.explore, X.Bounds(ops=1), X.Scenario(kinds=(X.USER,)), chunk=0)
+    assert {c.pid for c in psutil.Process().children(recursive=True)} <= children  # none left behind
 
 
 def test_the_compiled_steps_a_worker_runs_release_the_gil():

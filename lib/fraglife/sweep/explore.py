@@ -489,15 +489,49 @@ def _single_run(bounds, sc) -> dict:
 
 
 def in_search_process(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` in a new process started with :data:`SEARCH_MALLOC`, as a search's worker processes
-    are (glibc reads it once, at the start): the searches the bench compares all allocate alike, and a search on
-    worker threads allocates as it does on worker processes."""
-    import concurrent.futures
-    import multiprocessing
+    """``fn(*args, **kwargs)`` in a new Python process started with :data:`SEARCH_MALLOC`, as a search's worker
+    processes are (glibc reads it once, at the start): the searches the bench compares all allocate alike, and a
+    search on worker threads allocates as it does on worker processes. The call and its result travel pickled
+    through the child's stdin and a pipe of its own; it leaves no process behind (a multiprocessing pool would
+    leave its resource tracker). Its exceptions are raised here."""
+    import pickle
+    import subprocess
+    import sys
 
-    with search_malloc(), concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
+    read, write = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", _IN_SEARCH_PROCESS, str(write)], stdin=subprocess.PIPE,
+                                env={**os.environ, **SEARCH_MALLOC}, pass_fds=(write,))
+        os.close(write)
+        write = -1
+        proc.stdin.write(pickle.dumps((fn, args, kwargs)))
+        proc.stdin.close()
+        with os.fdopen(read, "rb") as f:
+            read = -1
+            reply = f.read()
+        code = proc.wait()
+    finally:
+        for fd in (read, write):
+            if fd >= 0:
+                os.close(fd)
+    if not reply:
+        raise RuntimeError(f"the search process ended with code {code} and no result")
+    ok, value = pickle.loads(reply)
+    if not ok:
+        raise value
+    return value
+
+
+_IN_SEARCH_PROCESS = """
+import os, pickle, sys
+fn, args, kwargs = pickle.load(sys.stdin.buffer)
+try:
+    out = (True, fn(*args, **kwargs))
+except BaseException as e:
+    out = (False, e)
+with os.fdopen(int(sys.argv[1]), "wb") as f:
+    f.write(pickle.dumps(out))
+"""
 
 
 def bench_section(args=None) -> dict:
