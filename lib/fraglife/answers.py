@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from decimal import ROUND_HALF_UP, Decimal
 from dataclasses import asdict, dataclass, field, replace
@@ -301,15 +300,12 @@ def record(chapter: str, answer: Answer, params: Mapping | None = None):
     if answer.chapter != chapter:
         raise ValueError(f"{chapter}: the answer is to ({answer.bullet}), which chapter {answer.chapter} treats")
     a = replace(answer, build=build.current_id(), reproduce=reproduce_for(chapter, params))
-    text = json.dumps({"chapter": chapter, "build": a.build, "answer": a.to_json()}, indent=2) + "\n"
+    data = {"chapter": chapter, "build": a.build, "answer": a.to_json()}
     # the latest answer of the chapter, and (in a build) the build's own, which a later run elsewhere
     # (a test into a temporary folder, one chapter run again) does not overwrite
     folders = [paths.build_dir(SUBDIR)] + ([paths.build_dir(SUBDIR, BY_BUILD, a.build)] if a.build else [])
     for folder in folders:
-        path = folder / f"{_number_of(chapter)}.json"
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        paths.write_json(folder / f"{_number_of(chapter)}.json", data, indent=2)
     return table([a], [])
 
 

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .paths import BUILD, build_dir
+from .paths import BUILD, build_dir, write_json
 
 VERDICTS = ("holds", "fails")
 
@@ -114,7 +114,7 @@ def check(chapter: str, claims: Iterable[Claim], results: Any):
     """
     records = evaluate(claims, results)
     path = build_dir("claims") / f"{_number(chapter)}.json"
-    path.write_text(json.dumps({"chapter": chapter, "claims": records}, indent=2) + "\n")
+    write_json(path, {"chapter": chapter, "claims": records}, indent=2)
     bad = [r for r in records if not r["ok"]]
     if bad:
         names = ", ".join(f"{r['name']} (expected {r['expected']}, observed {r['observed']}; "

@@ -22,7 +22,8 @@ def build_dir(*parts: str) -> Path:
     return path
 
 
-def write_json(path: Path, data: Any, *, indent: int | None = 1, default=None, sync: bool = False) -> None:
+def write_json(path: Path, data: Any, *, indent: int | None = 1, default=None, sort_keys: bool = False,
+               sync: bool = False) -> None:
     """Write ``data`` as JSON to ``path`` at once: a temporary file of this process renamed over it, so a reader
     (or another process writing the same file) never sees half of it; its folder made if needed, nothing left
     beside it if the write fails. ``sync``: on disk before the rename (a record a crash must not lose)."""
@@ -30,7 +31,7 @@ def write_json(path: Path, data: Any, *, indent: int | None = 1, default=None, s
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "w") as f:
-            f.write(json.dumps(data, indent=indent, default=default) + "\n")
+            f.write(json.dumps(data, indent=indent, default=default, sort_keys=sort_keys) + "\n")
             if sync:
                 f.flush()
                 os.fsync(f.fileno())

@@ -695,10 +695,9 @@ def keep_record(rec: dict, path=None) -> None:
     import json
 
     path = LARGEST if path is None else path
-    path.parent.mkdir(parents=True, exist_ok=True)
     kept = json.loads(path.read_text()) if path.exists() else {}
     kept[rec["policy"]] = rec
-    path.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
+    paths.write_json(path, kept, sort_keys=True)
 
 
 def _cli(args) -> int:
