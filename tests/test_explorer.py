@@ -240,3 +240,65 @@ def test_bad_scenarios_and_impls_are_refused():
         X.Scenario(devmem_tx="sk")
     with pytest.raises(ValueError, match="impl = 'c' is not allowed"):
         E.explore(SMALL, X.Scenario(), impl="c")
+
+
+# ---- the fingerprint: XXH64 ------------------------------------------------------------------------------------
+def _xxh64(data: bytes, seed: int = 0) -> int:
+    """XXH64 as its specification states it (github.com/Cyan4973/xxHash, doc/xxhash_spec.md), one step a line."""
+    P1, P2, P3, P4, P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x85EBCA77C2B2AE63,
+                          0x27D4EB2F165667C5)
+    mask = (1 << 64) - 1
+
+    def rotl(x, r):
+        return ((x << r) | (x >> (64 - r))) & mask
+
+    def rnd(acc, lane):
+        return rotl((acc + lane * P2) & mask, 31) * P1 & mask
+
+    def u64(i):
+        return int.from_bytes(data[i:i + 8], "little")
+
+    n, i = len(data), 0
+    if n >= 32:
+        acc = [(seed + P1 + P2) & mask, (seed + P2) & mask, seed, (seed - P1) & mask]
+        while i + 32 <= n:
+            acc = [rnd(acc[j], u64(i + 8 * j)) for j in range(4)]
+            i += 32
+        h = (rotl(acc[0], 1) + rotl(acc[1], 7) + rotl(acc[2], 12) + rotl(acc[3], 18)) & mask
+        for a in acc:
+            h = ((h ^ rnd(0, a)) * P1 + P4) & mask
+    else:
+        h = (seed + P5) & mask
+    h = (h + n) & mask
+    while i + 8 <= n:
+        h = (rotl(h ^ rnd(0, u64(i)), 27) * P1 + P4) & mask
+        i += 8
+    if i + 4 <= n:
+        h = (rotl(h ^ (int.from_bytes(data[i:i + 4], "little") * P1 & mask), 23) * P2 + P3) & mask
+        i += 4
+    while i < n:
+        h = rotl(h ^ (data[i] * P5 & mask), 11) * P1 & mask
+        i += 1
+    h ^= h >> 33
+    h = h * P2 & mask
+    h ^= h >> 29
+    h = h * P3 & mask
+    return h ^ (h >> 32)
+
+
+def test_the_spec_transcription_gives_xxh64s_published_values():
+    # the empty input's hash, as xxHash's own tests and its specification give it
+    assert _xxh64(b"") == 0xEF46DB3751D8E999
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 140).flatmap(lambda w: st.lists(st.lists(st.integers(-2 ** 15, 2 ** 15 - 1), min_size=w,
+                                                               max_size=w), min_size=1, max_size=4)))
+def test_a_states_fingerprint_is_xxh64_of_its_int16_fields(rows):
+    """The compiled fingerprint (every width: the four-lane stripes and each tail) is XXH64 of the row's bytes,
+    0 taken to 1 (the tables' empty slot)."""
+    import numpy as np
+
+    arr = np.array(rows, dtype=np.int16).reshape(len(rows), len(rows[0]))
+    got = [int(h) for h in E.state_hashes(arr)]
+    assert got == [_xxh64(r.astype("<i2").tobytes()) or 1 for r in arr]

@@ -58,6 +58,35 @@ def _grid_intrinsic():
 grid = _grid_intrinsic()
 
 
+def _prefetch_intrinsic():
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+    from llvmlite import ir
+
+    @intrinsic
+    def prefetch(typingctx, arr, idx):
+        """Ask the CPU to bring ``arr[idx]`` (1-d, C-contiguous) into its caches and go on (LLVM's
+        ``llvm.prefetch``, read, high locality): a search that looks up a few fingerprints in a table much larger
+        than its caches issues all their loads at once instead of waiting for each miss in turn."""
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            ptr = builder.bitcast(cgutils.gep(builder, ary.data, args[1]), ir.IntType(8).as_pointer())
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [ptr.type, *[ir.IntType(32)] * 3]), "llvm.prefetch.p0i8")
+            i32 = ir.IntType(32)
+            builder.call(fn, [ptr, i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.none(arr, idx), codegen
+
+    return prefetch
+
+
+#: a hint that an array element is about to be read (see the function's doc)
+prefetch = _prefetch_intrinsic()
+
+
 def _inline_without_copies() -> bool:
     """Make numba's ``inline="always"`` skip two deep copies it does not need; True if applied.
 

@@ -31,7 +31,7 @@ import time
 import numpy as np
 from numba import njit
 
-from ..jit import CACHE, grid
+from ..jit import CACHE, grid, prefetch
 from . import explorer_twin as X
 from .explorer_twin import (Bounds, Result, Scenario, index_bits, owner_array_bytes, owner_array_costs,  # noqa: F401
                             owner_array_fit, owner_runs)
@@ -1001,7 +1001,7 @@ def _attach_frag(P, M, k, target):
     and the frag's reference; a devmem send's binding ref while it runs (explorer_twin.Explorer.attach_frag)."""
     S0, S, O, T = _views(P, M)
     W0, SH0 = S0[1], S0[2]
-    G, W, SH, OP = S[0], S[1], S[2], S[3]
+    G, SH, OP = S[0], S[2], S[3]
     gets, puts, toks, scratch = T[0], T[1], T[2], T[3]
     nb, f = P[P_NB], P[P_F]
     pm, ua = P[P_PAGE_MODE], P[P_UARG]
@@ -1654,40 +1654,72 @@ def leaks(P, G, W):
 # the level being expanded and the next one; a counterexample is rebuilt by replaying its labels from the start
 # (:func:`replay`). Two distinct states with one fingerprint would be merged: :func:`collision_bound` gives the
 # chance of that over a search.
-_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+# The fingerprint is XXH64 (seed 0) of the row's int16 fields as little-endian bytes, as xxHash computes it
+# (https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md): four independent lanes, then an avalanche in
+# which every input bit moves every output bit. tests/test_explorer.py checks it against the spec on random rows.
+_P1, _P2, _P3 = np.uint64(0x9E3779B185EBCA87), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9)
+_P4, _P5 = np.uint64(0x85EBCA77C2B2AE63), np.uint64(0x27D4EB2F165667C5)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _mix(h):
-    """splitmix64's finaliser: every input bit moves every output bit."""
-    h ^= h >> np.uint64(30)
-    h *= _M1
-    h ^= h >> np.uint64(27)
-    h *= _M2
-    h ^= h >> np.uint64(31)
-    return h
+def _rotl(x, r):
+    return (x << np.uint64(r)) | (x >> np.uint64(64 - r))
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _word(v, k, width):
-    """Fields k..k+3 of v as one 64-bit word (16 bits each)."""
-    w = np.uint64(0)
-    for j in range(4):
-        if k + j < width:
-            w |= np.uint64(v[k + j] & 0xFFFF) << np.uint64(16 * j)
-    return w
+def _round(acc, lane):
+    return _rotl(acc + lane * _P2, 31) * _P1
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _merge(h, v):
+    return (h ^ _round(np.uint64(0), v)) * _P1 + _P4
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _field(v, k):
+    return np.uint64(v[k] & 0xFFFF)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _word(v, k):
+    """Fields k..k+3 of v as one little-endian 64-bit word (16 bits each)."""
+    return _field(v, k) | _field(v, k + 1) << np.uint64(16) | _field(v, k + 2) << np.uint64(32) | \
+        _field(v, k + 3) << np.uint64(48)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _fingerprint(v, width):
-    """The state's fingerprint: its fields four to a 64-bit word, two words at a time folded in (h ^ a) * odd + b,
-    which loses nothing of them, then mixed (never 0, the table's empty slot). The low bits index a table, the high
-    bits choose a partition (fraglife.sweep.explore)."""
-    h = np.uint64(width)
+    """The state's fingerprint: XXH64 of its ``width`` fields as int16 bytes (never 0, the table's empty slot).
+    The low bits index a table, the high bits choose a partition (fraglife.sweep.explore)."""
     k = 0
-    while k < width:
-        h = _mix((h ^ _word(v, k, width)) * _M1 + _word(v, k + 4, width))
-        k += 8
+    if width >= 16:  # 32-byte stripes on four lanes
+        v1, v2, v3, v4 = _P1 + _P2, _P2, np.uint64(0), np.uint64(0) - _P1
+        while k + 16 <= width:
+            v1 = _round(v1, _word(v, k))
+            v2 = _round(v2, _word(v, k + 4))
+            v3 = _round(v3, _word(v, k + 8))
+            v4 = _round(v4, _word(v, k + 12))
+            k += 16
+        h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
+        h = _merge(_merge(_merge(_merge(h, v1), v2), v3), v4)
+    else:
+        h = _P5
+    h += np.uint64(2 * width)
+    while k + 4 <= width:
+        h = _rotl(h ^ _round(np.uint64(0), _word(v, k)), 27) * _P1 + _P4
+        k += 4
+    if k + 2 <= width:
+        h = _rotl(h ^ ((_field(v, k) | _field(v, k + 1) << np.uint64(16)) * _P1), 23) * _P2 + _P3
+        k += 2
+    if k < width:  # one field left: its two bytes, low first
+        h = _rotl(h ^ ((_field(v, k) & np.uint64(0xFF)) * _P5), 11) * _P1
+        h = _rotl(h ^ ((_field(v, k) >> np.uint64(8)) * _P5), 11) * _P1
+    h ^= h >> np.uint64(33)
+    h *= _P2
+    h ^= h >> np.uint64(29)
+    h *= _P3
+    h ^= h >> np.uint64(32)
     return h if h else np.uint64(1)
 
 
@@ -1753,12 +1785,37 @@ def _note(found, bad, cur, LAB, q, d):
             found[kind, 5] = d
 
 
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _fingerprints(SUCC, BAD, K, width, fps, table):
+    """The fingerprints of the K successors without a violation into fps, each one's first slot in ``table``
+    fetched ahead: the probes that follow then find the table's lines in cache, not one miss after another."""
+    mask = np.uint64(table.shape[0] - 1)
+    for q in range(K):
+        if BAD[q] == 0:
+            fp = _fingerprint(SUCC[q], width)
+            fps[q] = fp
+            prefetch(table, np.int64(fp & mask))
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _copy_row(src, i, dst, j, width):
+    """dst[j] = src[i] over ``width`` fields. Unsigned indices: with no negative index to wrap around, the copy
+    compiles to a contiguous one, and takes no row views (each a reference count taken and dropped)."""
+    i, j = np.uint64(i), np.uint64(j)
+    for k in range(np.uint64(width)):
+        dst[j, k] = src[i, k]
+
+
+# _search's scalars between calls of _expand
+ST_HEAD, ST_TAIL, ST_N, ST_CUR, ST_LEVEL, ST_LEVEL_END, ST_Q, ST_K = range(8)
+
+
 @njit(cache=CACHE, nogil=True)
 def _search(P, start, keep):
     """Breadth-first search from ``start`` (explorer_twin.Explorer.run). States are numbered as found; the queue
     holds the rows of those not expanded yet (``keep``: of every state, the first n rows then). Returns (queue,
     parent, label, table, n, found, counts)."""
-    width, max_states, max_depth = P[P_WIDTH], P[P_MAX], P[P_DEPTH]
+    width = P[P_WIDTH]
     queue = np.zeros((1 << 12, width), np.int16)
     parent = np.zeros(1 << 12, np.uint32)
     label = np.zeros(1 << 12, np.uint16)
@@ -1767,63 +1824,92 @@ def _search(P, start, keep):
     counts = np.zeros(6, np.int64)  # edges, terminals, complete, max depth, fallbacks, largest queue
     counts[2] = 1
     M = _workspace(P)
-    S0, _s, O, T = _views(P, M)
-    G0, W0 = S0[0], S0[1]
-    SUCC, LAB, BAD = O[0], O[1], O[2]
+    fps = np.zeros(MAX_SUCC, np.uint64)
     vec = np.zeros(width, np.int64)
     for k in range(width):
         queue[0, k] = start[k]
         vec[k] = start[k]
     fp = _fingerprint(vec, width)
     table[_probe(table, fp)] = fp
-    head, tail, n, cur = 0, 1, 1, 0
-    level, level_end = 0, 1  # the depth of state cur; the first state of the next level
-    while head < tail:
-        if cur == level_end:
-            level += 1
-            level_end = n
-        row = queue[head]
-        head += 1
-        cur += 1
-        if max_depth and level >= max_depth:
-            counts[2] = 0
-            continue
-        _decode(row, P, S0[0], S0[1], S0[2], S0[3], S0[4])
-        K = successors(P, M)
-        if K == 0:
-            counts[1] += 1
-            if found[LEAK, 0] < 0 and leaks(P, G0, W0):
-                found[LEAK, 0] = cur - 1
-                found[LEAK, 5] = level
-        for q in range(K):
-            counts[0] += 1
+    st = np.zeros(8, np.int64)
+    st[ST_TAIL], st[ST_N], st[ST_LEVEL_END], st[ST_Q] = 1, 1, 1, -1
+    while _expand(P, M, queue, parent, label, table, found, counts, fps, st, keep):
+        # an array is full: grow it (the calls pass and return arrays, which _expand leaves to this loop)
+        if st[ST_TAIL] == queue.shape[0]:
+            queue, st[ST_HEAD], st[ST_TAIL] = _push(queue, st[ST_HEAD], st[ST_TAIL], keep)
+        if st[ST_N] == parent.shape[0]:
+            parent, label = _room(parent, label, st[ST_N])
+        if _full(table, st[ST_N]):
+            table = _regrow(table)
+    return queue, parent, label, table, st[ST_N], found, counts
+
+
+@njit(cache=CACHE, nogil=True, _nrt=False)
+def _expand(P, M, queue, parent, label, table, found, counts, fps, st, keep):
+    """:func:`_search`'s loop over the queue, from the scalars ``st`` (ST_*), until the queue is empty (returns
+    False) or an array must grow (returns True, ``st`` saved: the state's successors resume at st[ST_Q] once the
+    caller has grown it). Without the runtime: numba counts no references to the arrays and views of a loop that
+    cannot reassign them, which it did for each state and successor."""
+    width, max_states, max_depth = P[P_WIDTH], P[P_MAX], P[P_DEPTH]
+    S0, _s, O, T = _views(P, M)
+    G0, W0 = S0[0], S0[1]
+    SUCC, LAB, BAD = O[0], O[1], O[2]
+    head, tail, n, cur = st[ST_HEAD], st[ST_TAIL], st[ST_N], st[ST_CUR]
+    level, level_end, q0, K = st[ST_LEVEL], st[ST_LEVEL_END], st[ST_Q], st[ST_K]
+    grow = False
+    while q0 >= 0 or head < tail:
+        if q0 < 0:  # the next state
+            if cur == level_end:
+                level += 1
+                level_end = n
+            row = queue[head]
+            head += 1
+            cur += 1
+            if max_depth and level >= max_depth:
+                counts[2] = 0
+                continue
+            _decode(row, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+            K = successors(P, M)
+            counts[0] += K
+            if K == 0:
+                counts[1] += 1
+                if found[LEAK, 0] < 0 and leaks(P, G0, W0):
+                    found[LEAK, 0] = cur - 1
+                    found[LEAK, 5] = level
+            _fingerprints(SUCC, BAD, K, width, fps, table)
+            q0 = 0
+        for q in range(q0, K):
             if BAD[q]:
                 _note(found, BAD[q], cur - 1, LAB, q, level + 1)
                 continue
-            fp = _fingerprint(SUCC[q], width)
+            fp = fps[q]
             slot = _probe(table, fp)
             if table[slot] != 0:  # seen
                 continue
             if n >= max_states:
                 counts[2] = 0
                 continue
+            if tail == queue.shape[0] or n == parent.shape[0]:
+                q0, grow = q, True
+                break
             table[slot] = fp
-            if tail == queue.shape[0]:  # the calls only when full: each passes and returns arrays
-                queue, head, tail = _push(queue, head, tail, keep)
-            for k in range(width):
-                queue[tail, k] = SUCC[q, k]
+            _copy_row(SUCC, q, queue, tail, width)
             tail += 1
-            if n == parent.shape[0]:
-                parent, label = _room(parent, label, n)
             parent[n] = cur - 1
             label[n] = q
             n += 1
             counts[3] = max(counts[3], level + 1)
             if _full(table, n):
-                table = _regrow(table)
+                q0, grow = q + 1, True
+                break
+        if grow:
+            break
+        q0 = -1
         counts[5] = max(counts[5], tail - head)
+    st[ST_HEAD], st[ST_TAIL], st[ST_N], st[ST_CUR] = head, tail, n, cur
+    st[ST_LEVEL], st[ST_LEVEL_END], st[ST_Q], st[ST_K] = level, level_end, q0, K
     counts[4] = T[7][0]
-    return queue, parent, label, table, n, found, counts
+    return grow
 
 
 @njit(cache=CACHE)
