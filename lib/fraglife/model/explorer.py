@@ -2099,53 +2099,31 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
     twice)."""
     keep, seen, kfp, ksrc, kidx = scratch
     table, rows, parent, label, nv, base, limit = vis
-    refused = 0
-    m, width = frontier.shape
     M = _workspace(P)
-    S0, _s, O, T = _views(P, M)
-    G0, W0 = S0[0], S0[1]
-    SUCC, LAB, BAD = O[0], O[1], O[2]
     seen[:] = 0
     found = np.full((4, 5), -1, np.int64)
-    leak, terminals, edges, n = -1, 0, 0, 0
-    small = True
-    for i in range(m):
-        _decode(frontier[i], P, S0[0], S0[1], S0[2], S0[3], S0[4])
-        K = successors(P, M)
-        edges += K
-        if K == 0:
-            terminals += 1
-            if leak < 0 and leaks(P, G0, W0):
-                leak = i
-        for q in range(K):
-            if BAD[q]:
-                for kind in range(4):
-                    if BAD[q] >> kind & 1 and found[kind, 0] < 0:
-                        found[kind, 0] = i
-                        for r in range(4):
-                            found[kind, 1 + r] = LAB[q, r]
-                continue
-            fp = _fingerprint(SUCC[q], width)
-            if me >= 0 and owner(fp, nparts) == me:  # its own: no batch, no second look
-                table, rows, parent, label, nv, r = _visit_one(table, rows, parent, label, nv, base, SUCC[q], fp,
-                                                               refbase + i, q, limit)
-                refused += r
-                continue
-            slot = _probe(seen, fp)
-            if seen[slot] != 0:
-                continue
-            seen[slot] = fp
-            if n == keep.shape[0] or n == kfp.shape[0]:
-                keep, kfp, ksrc, kidx = _grow_keep(keep, kfp, ksrc, kidx, n)
-            for k in range(width):
-                x = SUCC[q, k]
-                keep[n, k] = x
-                if x < -128 or x > 127:
-                    small = False
-            kfp[n], ksrc[n], kidx[n] = fp, i, q
-            n += 1
-            if _full(seen, n):
-                seen = _regrow(seen)
+    fps = np.zeros(MAX_SUCC, np.uint64)
+    st = np.zeros(10, np.int64)
+    st[XS_Q], st[XS_NV], st[XS_LEAK], st[XS_SMALL] = -1, nv, -1, 1
+    while _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kidx, table, rows, parent, label,
+                       base, limit, found, fps, st):
+        # an array is full: grow it (the calls pass and return arrays, which _expand_part leaves to this loop)
+        n, nv = st[XS_N], st[XS_NV]
+        if n == keep.shape[0] or n == kfp.shape[0]:
+            keep, kfp, ksrc, kidx = _grow_keep(keep, kfp, ksrc, kidx, n)
+        if _full(seen, n):
+            seen = _regrow(seen)
+        if nv - base == rows.shape[0]:
+            r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
+            r2[:nv - base] = rows
+            rows = r2
+        parent, label = _room(parent, label, nv)
+        if _full(table, nv):
+            table = _regrow(table)
+    n, nv, refused, leak, terminals, edges = st[XS_N], st[XS_NV], st[XS_REFUSED], st[XS_LEAK], st[XS_TERM], st[XS_EDGES]
+    small = st[XS_SMALL] != 0
+    m, width = frontier.shape
+    T = _views(P, M)[3]
     cuts = np.zeros(nparts + 1, np.int64)
     for j in range(n):
         cuts[1 + owner(kfp[j], nparts)] += 1
@@ -2168,6 +2146,97 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
         hashes[d], ref[d], idx[d] = kfp[j], refbase + ksrc[j], kidx[j]
     return (rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, T[7][0],
             (keep, seen, kfp, ksrc, kidx), (table, rows, parent, label, nv, refused))
+
+
+# expand_split's scalars between calls of _expand_part
+XS_I, XS_Q, XS_K, XS_N, XS_NV, XS_REFUSED, XS_LEAK, XS_TERM, XS_EDGES, XS_SMALL = range(10)
+
+
+@njit(cache=CACHE, nogil=True, _nrt=False)
+def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kidx, table, rows, parent, label, base,
+                 limit, found, fps, st):
+    """:func:`expand_split`'s loop over the frontier, from the scalars ``st`` (XS_*), until its end (returns False)
+    or until an array must grow (returns True, ``st`` saved: the state's successors resume at st[XS_Q] once the
+    caller has grown it), without numba's runtime, as :func:`_expand` runs :func:`_search`'s loop. A successor
+    ``me`` owns goes into the visited set as :func:`_visit_one` adds it."""
+    m, width = frontier.shape
+    S0, _s, O, _t = _views(P, M)
+    G0, W0 = S0[0], S0[1]
+    SUCC, LAB, BAD = O[0], O[1], O[2]
+    i, q0, K, n, nv = st[XS_I], st[XS_Q], st[XS_K], st[XS_N], st[XS_NV]
+    refused, leak, terminals, edges, small = st[XS_REFUSED], st[XS_LEAK], st[XS_TERM], st[XS_EDGES], st[XS_SMALL]
+    grow = False
+    while q0 >= 0 or i < m:
+        if q0 < 0:  # the next frontier row
+            _decode(frontier[i], P, S0[0], S0[1], S0[2], S0[3], S0[4])
+            K = successors(P, M)
+            edges += K
+            if K == 0:
+                terminals += 1
+                if leak < 0 and leaks(P, G0, W0):
+                    leak = i
+            for q in range(K):
+                if BAD[q] == 0:
+                    fp = _fingerprint(SUCC[q], width)
+                    fps[q] = fp
+                    if me >= 0 and owner(fp, nparts) == me:
+                        prefetch(table, np.int64(fp & np.uint64(table.shape[0] - 1)))
+                    else:
+                        prefetch(seen, np.int64(fp & np.uint64(seen.shape[0] - 1)))
+            q0 = 0
+            i += 1
+        cur = i - 1
+        for q in range(q0, K):
+            if BAD[q]:
+                for kind in range(4):
+                    if BAD[q] >> kind & 1 and found[kind, 0] < 0:
+                        found[kind, 0] = cur
+                        for r in range(4):
+                            found[kind, 1 + r] = LAB[q, r]
+                continue
+            fp = fps[q]
+            if me >= 0 and owner(fp, nparts) == me:  # its own: no batch, no second look
+                slot = _probe(table, fp)
+                if table[slot] != 0:
+                    continue
+                if nv >= limit:
+                    refused += 1
+                    continue
+                if nv - base == rows.shape[0] or nv == parent.shape[0]:
+                    q0, grow = q, True
+                    break
+                table[slot] = fp
+                _copy_row(SUCC, q, rows, nv - base, width)
+                parent[nv] = refbase + cur
+                label[nv] = q
+                nv += 1
+                if _full(table, nv):
+                    q0, grow = q + 1, True
+                    break
+                continue
+            slot = _probe(seen, fp)
+            if seen[slot] != 0:
+                continue
+            if n == keep.shape[0] or n == kfp.shape[0]:
+                q0, grow = q, True
+                break
+            seen[slot] = fp
+            for k in range(width):
+                x = SUCC[q, k]
+                keep[n, k] = x
+                if x < -128 or x > 127:
+                    small = 0
+            kfp[n], ksrc[n], kidx[n] = fp, cur, q
+            n += 1
+            if _full(seen, n):
+                q0, grow = q + 1, True
+                break
+        if grow:
+            break
+        q0 = -1
+    st[XS_I], st[XS_Q], st[XS_K], st[XS_N], st[XS_NV] = i, q0, K, n, nv
+    st[XS_REFUSED], st[XS_LEAK], st[XS_TERM], st[XS_EDGES], st[XS_SMALL] = refused, leak, terminals, edges, small
+    return grow
 
 
 @njit(cache=CACHE)
