@@ -76,21 +76,33 @@ def params(bounds: Bounds, scenario: Scenario, symmetry: bool = True) -> np.ndar
 
 # ---- decoding and the canonical form -------------------------------------------------------------------
 @njit(cache=CACHE, _nrt=False)
-def _decode(v, P, G, W, SH, OP, EX):
+def _decode(v, P, M):
+    """The encoded state ``v`` into S0, the state being expanded, in the work buffer M (:func:`_views`). Three
+    arguments, the views made here: a call passing the five arrays cost more than the decoding."""
+    S0, _at = _state_views(P, M, 0)
+    _decode_into(v, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _decode_into(v, P, G, W, SH, OP, EX):
+    """:func:`_decode` into the arrays given. Each record is copied from a view that starts at it: its fields'
+    indices are then known not to be negative, and compile without numba's check for a negative index."""
     nb, s, c, sw, ow = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW]
     G[G_BIND] = v[0]
     G[G_BUDGET] = v[1]
     G[G_BAD] = 0
     ob = P[P_OFF_BUF]
     for b in range(nb):
+        src, dst = v[ob + BW * b:], W[b]
         for k in range(BW):
-            W[b, k] = v[ob + BW * b + k]
+            dst[k] = src[k]
     osh = P[P_OFF_SH]
     nsh = 0
     for i in range(s):
+        src, dst = v[osh + i * sw:], SH[i]
         for k in range(sw):
-            SH[i, k] = v[osh + i * sw + k]
-        if SH[i, 0] + SH[i, 1] > 0:
+            dst[k] = src[k]
+        if dst[0] + dst[1] > 0:
             nsh += 1
     G[G_NSH] = nsh
     for i in range(nsh):  # column sw, outside the record: it differs from the one before (explorer_twin's shinfos)
@@ -98,9 +110,10 @@ def _decode(v, P, G, W, SH, OP, EX):
     oop = P[P_OFF_OP]
     nop = 0
     for i in range(c):
+        src, dst = v[oop + i * ow:], OP[i]
         for k in range(ow):
-            OP[i, k] = v[oop + i * ow + k]
-        if OP[i, 0] > 0:
+            dst[k] = src[k]
+        if dst[0] > 0:
             nop += 1
     G[G_NOP] = nop
     oex = P[P_OFF_EXT]
@@ -203,40 +216,41 @@ def _encode(P, M, out):
             cand[k] = 0
         cand[0] = G[G_BIND]
         cand[1] = G[G_BUDGET]
+        # each record through views that start at it (as in _decode_into)
         ob = P[P_OFF_BUF]
         for b in range(nb):
-            nbk = P[po + b]
+            dst, src = cand[ob + BW * P[po + b]:], W[b]
             for k in range(BW):
-                cand[ob + BW * nbk + k] = W[b, k]
+                dst[k] = src[k]
         osh = P[P_OFF_SH]
         for i in range(nsh):
-            base = osh + i * sw
-            cand[base] = SH[i, 0]
-            cand[base + 1] = SH[i, 1]
-            nf = SH[i, 2]
-            cand[base + 2] = nf
+            row, sh = cand[osh + i * sw:], SH[i]
+            row[0] = sh[0]
+            row[1] = sh[1]
+            nf = sh[2]
+            row[2] = nf
             for k in range(nf):
-                cand[base + o_fr + k] = SH[i, o_fr + k] if same else _rcode(SH[i, o_fr + k], P, po)
-            cand[base + o_oh] = SH[i, o_oh] if same else _rmask(SH[i, o_oh], P, po)
-            ua = SH[i, o_ua]
-            cand[base + o_ua] = ua if same or not ua else 1 + P[po + ua - 1]
-            nm = SH[i, 0]
+                row[o_fr + k] = sh[o_fr + k] if same else _rcode(sh[o_fr + k], P, po)
+            row[o_oh] = sh[o_oh] if same else _rmask(sh[o_oh], P, po)
+            ua = sh[o_ua]
+            row[o_ua] = ua if same or not ua else 1 + P[po + ua - 1]
+            nm = sh[0]
             for k in range(nm):
-                m = SH[i, o_mem + k]
-                cand[base + o_mem + k] = m if same else 1 + _rmask(m - 1, P, po)
-            _sort_seg(cand, base + o_mem, nm)
-            cand[base + o_lost] = SH[i, o_lost]
-            cand[base + o_nl] = SH[i, o_nl]
-            cand[base + o_loh] = SH[i, o_loh] if same else _rmask(SH[i, o_loh], P, po)
+                m = sh[o_mem + k]
+                row[o_mem + k] = m if same else 1 + _rmask(m - 1, P, po)
+            _sort_seg(row, o_mem, nm)
+            row[o_lost] = sh[o_lost]
+            row[o_nl] = sh[o_nl]
+            row[o_loh] = sh[o_loh] if same else _rmask(sh[o_loh], P, po)
         _sort_rows(cand, osh, nsh, sw)
         oop = P[P_OFF_OP]
         for i in range(nop):
-            base = oop + i * ow
-            nt = OP[i, 0]
-            cand[base] = nt
+            row, op = cand[oop + i * ow:], OP[i]
+            nt = op[0]
+            row[0] = nt
             for k in range(nt):
-                cand[base + 1 + k] = OP[i, 1 + k] if same else _rtok(OP[i, 1 + k], P, po)
-            _sort_seg(cand, base + 1, nt)
+                row[1 + k] = op[1 + k] if same else _rtok(op[1 + k], P, po)
+            _sort_seg(row, 1, nt)
         _sort_rows(cand, oop, nop, ow)
         oex = P[P_OFF_EXT]
         for i in range(nex):
@@ -1868,7 +1882,7 @@ def _expand(P, M, queue, parent, label, table, found, counts, fps, st, keep):
             if max_depth and level >= max_depth:
                 counts[2] = 0
                 continue
-            _decode(row, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+            _decode(row, P, M)
             K = successors(P, M)
             counts[0] += K
             if K == 0:
@@ -1924,7 +1938,7 @@ def _replay(P, start, qs):
     for i in range(len(qs)):
         for k in range(width):
             rows[i, k] = vec[k]
-        _decode(vec, P, S0[0], S0[1], S0[2], S0[3], S0[4])
+        _decode(vec, P, M)
         successors(P, M)
         for r in range(4):
             labs[i, r] = O[1][qs[i], r]
@@ -1969,7 +1983,7 @@ def _orbits(P, states, n):
     for idx in range(n):
         for k in range(width):
             vec[k] = states[idx, k]
-        _decode(vec, P, G, W, SH, OP, EX)
+        _decode_into(vec, P, G, W, SH, OP, EX)
         nsh, nop, nex = G[G_NSH], G[G_NOP], G[G_NEXT]
         nsk = _nskbs(G, SH)
         busy = _busy(G, SH)
@@ -2168,7 +2182,7 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
     grow = False
     while q0 >= 0 or i < m:
         if q0 < 0:  # the next frontier row
-            _decode(frontier[i], P, S0[0], S0[1], S0[2], S0[3], S0[4])
+            _decode(frontier[i], P, M)
             K = successors(P, M)
             edges += K
             if K == 0:
@@ -2365,7 +2379,7 @@ def steps(bounds: Bounds, scenario: Scenario, v: tuple, op: int, *, symmetry: bo
     P = params(bounds, scenario, symmetry)
     M = _workspace(P)
     S0, _s, O, T = _views_boxed(P, M)
-    _decode(np.array(v, dtype=np.int64), P, S0[0], S0[1], S0[2], S0[3], S0[4])
+    _decode(np.array(v, dtype=np.int64), P, M)
     k = HANDLERS[op](P, M, 0)
     SUCC, LAB, BAD = O[0], O[1], O[2]
     out = [(tuple(int(x) for x in LAB[q]), None if BAD[q] else tuple(int(x) for x in SUCC[q]),
