@@ -3,12 +3,13 @@
 Read the twin for the model and its rules; this module is the same rules on
 flat integer arrays, for speed. States are the twin's encoded tuples, int16
 rows while they wait in the breadth-first queue; the visited set keeps only
-a 64-bit fingerprint of each (as TLC does), with a 4-byte parent number and
-a 2-byte label, and a counterexample is rebuilt by replaying its labels from
-the start (:func:`replay`); :func:`collision_bound` is the chance that two
-states shared a fingerprint. The search visits the twin's states in the
-twin's order: the same successors, labels, first violations and
-counterexamples (tests/test_explorer.py).
+a 64-bit fingerprint of each (XXH64 of its fields; TLC keeps fingerprints
+too), with a 4-byte parent number and a 2-byte label, and a counterexample
+is rebuilt by replaying its labels from the start (:func:`replay`);
+:func:`collision_bound` is the chance that two states shared a fingerprint.
+The search visits the twin's states in the twin's order: the same
+successors, labels, first violations and counterexamples
+(tests/test_explorer.py).
 
 Each operation has one handler here with the name of the twin's method for
 it (``explorer.clone`` beside ``explorer_twin.Explorer.clone``; the names are
