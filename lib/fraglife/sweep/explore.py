@@ -16,10 +16,10 @@ the successors it owns straight into its own visited set, each other
 distinct successor once, grouped by owner), and each owner adds the ones it
 has not seen (:func:`~fraglife.model.explorer.visit`); the successor
 batches travel worker to worker, one per pair of distinct partitions per
-round, a byte per field when the fields fit. The next rounds are submitted while one
-is exchanged (``ROUNDS_AHEAD``). The client receives only counts, and rebuilds a
-counterexample by gathering its labels along the parent references and
-replaying them from the start.
+round, a byte per field when the fields fit. The next rounds are submitted
+while one is exchanged (``ROUNDS_AHEAD``). The client receives only counts,
+and rebuilds a counterexample by gathering its labels along the parent
+references and replaying them from the start.
 
 A level finishes before the next starts, so the first level where a kind of
 violation appears is the one the single-process search finds it at: the
