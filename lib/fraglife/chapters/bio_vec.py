@@ -667,7 +667,6 @@ def conclusion(R: Results) -> str:
              f"free memory was fragmented)")
     shares = ", ".join(f"{_share(k, KIND_LABEL[n]):.0%} ({KIND_LABEL[n]})" for n in (FRESH_4K, FILE, FRAG_4K, THP)
                        if (KIND_LABEL[n], "phys") in k.index)
-    fresh = R.buffers.loc[FRESH_4K]
     big = fn.loc[fn.index.max()]
     bigtcp = ("so phys+len fills such an skb with a smaller `MAX_SKB_FRAGS`" if big["phys"] < big["zerocopy"] else
               "so phys+len saves no frag here: this buffer is not contiguous beyond its folios")
@@ -733,7 +732,7 @@ def answer(R: Results):
     from .. import answers
 
     share, lo, hi = R.frag_share
-    h, z = R.hazard, R.rules.loc["zerocopy"]
+    h = R.hazard
     spans = h["multi_folio_frags"] / max(1, h["frags"])
     agree, n = compare.tally(R.comparison)
     where = "fresh 4 KiB anonymous memory" if R.P.source == "anon" and R.P.thp_share == 0 and \
