@@ -1801,15 +1801,17 @@ def _note(found, bad, cur, LAB, q, d):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _fingerprints(SUCC, BAD, K, width, fps, table):
-    """The fingerprints of the K successors without a violation into fps, each one's first slot in ``table``
-    fetched ahead: the probes that follow then find the table's lines in cache, not one miss after another."""
-    mask = np.uint64(table.shape[0] - 1)
+def _fingerprints(SUCC, BAD, K, width, fps, table, seen, me, nparts):
+    """The fingerprints of the K successors without a violation into fps, each one's first slot fetched ahead in
+    the table it will be probed in: ``table`` where partition ``me`` of ``nparts`` owns it (:func:`owner`; every
+    successor for me 0 of 1), else ``seen``. The probes that follow then find their lines in cache, not one miss
+    after another."""
     for q in range(K):
         if BAD[q] == 0:
             fp = _fingerprint(SUCC[q], width)
             fps[q] = fp
-            prefetch(table, np.int64(fp & mask))
+            t = table if me >= 0 and owner(fp, nparts) == me else seen
+            prefetch(t, np.int64(fp & np.uint64(t.shape[0] - 1)))
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -1891,7 +1893,7 @@ def _expand(P, M, queue, parent, label, table, found, counts, fps, st, keep):
                 if found[LEAK, 0] < 0 and leaks(P, G0, W0):
                     found[LEAK, 0] = cur - 1
                     found[LEAK, 5] = level
-            _fingerprints(SUCC, BAD, K, width, fps, table)
+            _fingerprints(SUCC, BAD, K, width, fps, table, table, 0, 1)
             q0 = 0
         for q in range(q0, K):
             if BAD[q]:
@@ -2190,14 +2192,7 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
                 terminals += 1
                 if leak < 0 and leaks(P, G0, W0):
                     leak = i
-            for q in range(K):
-                if BAD[q] == 0:
-                    fp = _fingerprint(SUCC[q], width)
-                    fps[q] = fp
-                    if me >= 0 and owner(fp, nparts) == me:
-                        prefetch(table, np.int64(fp & np.uint64(table.shape[0] - 1)))
-                    else:
-                        prefetch(seen, np.int64(fp & np.uint64(seen.shape[0] - 1)))
+            _fingerprints(SUCC, BAD, K, width, fps, table, seen, me, nparts)
             q0 = 0
             i += 1
         cur = i - 1
