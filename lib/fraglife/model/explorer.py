@@ -1850,7 +1850,7 @@ def _search(P, start, keep):
     table[_probe(table, fp)] = fp
     st = np.zeros(8, np.int64)
     st[ST_TAIL], st[ST_N], st[ST_LEVEL_END], st[ST_Q] = 1, 1, 1, -1
-    while _expand(P, M, queue, parent, label, table, found, counts, fps, st, keep):
+    while _expand(P, M, queue, parent, label, table, found, counts, fps, st):
         # an array is full: grow it (the calls pass and return arrays, which _expand leaves to this loop)
         if st[ST_TAIL] == queue.shape[0]:
             queue, st[ST_HEAD], st[ST_TAIL] = _push(queue, st[ST_HEAD], st[ST_TAIL], keep)
@@ -1862,7 +1862,7 @@ def _search(P, start, keep):
 
 
 @njit(cache=CACHE, nogil=True, _nrt=False)
-def _expand(P, M, queue, parent, label, table, found, counts, fps, st, keep):
+def _expand(P, M, queue, parent, label, table, found, counts, fps, st):
     """:func:`_search`'s loop over the queue, from the scalars ``st`` (ST_*), until the queue is empty (returns
     False) or an array must grow (returns True, ``st`` saved: the state's successors resume at st[ST_Q] once the
     caller has grown it). Without the runtime: numba counts no references to the arrays and views of a loop that
@@ -2060,35 +2060,52 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     parent, label, n, refused): the arrays grown as needed, and how many new rows did not fit under ``limit``."""
     refused = 0
     for j in range(new.shape[0]):
-        table, rows, parent, label, n, r = _visit_one(table, rows, parent, label, n, base, new[j], hashes[j], src[j],
-                                                      idx[j], limit)
-        refused += r
+        what = _add_visit(table, rows, parent, label, n, base, new, j, hashes[j], src[j], idx[j], limit)
+        if what == VISIT_ROOM:  # grown, it fits
+            rows, (parent, label) = _room_rows(rows, n - base), _room(parent, label, n)
+            what = _add_visit(table, rows, parent, label, n, base, new, j, hashes[j], src[j], idx[j], limit)
+        if what == VISIT_REFUSED:
+            refused += 1
+        elif what == VISIT_ADDED:
+            n += 1
+            if _full(table, n):
+                table = _regrow(table)
     return table, rows, parent, label, n, refused
 
 
-@njit(cache=CACHE, inline="always")
-def _visit_one(table, rows, parent, label, n, base, row, fp, src, idx, limit):
-    """:func:`visit` for one row: unless the set holds ``fp``, or ``limit`` states already (then refused: 1),
-    state n takes it, ``row`` to rows[n - base], with its parent reference and label; the arrays grown as needed.
-    Returns (table, rows, parent, label, n, refused)."""
+# what _add_visit did with a row
+VISIT_SEEN, VISIT_REFUSED, VISIT_ROOM, VISIT_ADDED = range(4)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _add_visit(table, rows, parent, label, n, base, new, j, fp, src, idx, limit):
+    """:func:`visit`'s step for row j of ``new`` (fingerprint ``fp``), without growing an array, so that loops
+    compiled without numba's runtime take it too: VISIT_SEEN if the set holds ``fp``; VISIT_REFUSED if it holds
+    ``limit`` states; VISIT_ROOM if ``rows`` or ``parent`` is full (nothing done: grow them, :func:`_room_rows` and
+    :func:`_room`, and call again); else VISIT_ADDED: state n took it, its row to rows[n - base], parent reference
+    ``src`` and label ``idx`` (then the caller counts it, and regrows the table once :func:`_full`)."""
     slot = _probe(table, fp)
     if table[slot] != 0:
-        return table, rows, parent, label, n, 0
+        return VISIT_SEEN
     if n >= limit:
-        return table, rows, parent, label, n, 1
+        return VISIT_REFUSED
+    if n - base == rows.shape[0] or n == parent.shape[0]:
+        return VISIT_ROOM
     table[slot] = fp
-    if n - base == rows.shape[0]:
-        r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
-        r2[:n - base] = rows
-        rows = r2
-    parent, label = _room(parent, label, n)
-    for k in range(rows.shape[1]):
-        rows[n - base, k] = row[k]
+    _copy_row(new, j, rows, n - base, rows.shape[1])
     parent[n] = src
     label[n] = idx
-    if _full(table, n + 1):
-        table = _regrow(table)
-    return table, rows, parent, label, n + 1, 0
+    return VISIT_ADDED
+
+
+@njit(cache=CACHE)
+def _room_rows(rows, used):
+    """Room for a row after the first ``used`` rows: the rows doubled when full."""
+    if used < rows.shape[0]:
+        return rows
+    r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
+    r2[:used] = rows
+    return r2
 
 
 @njit(cache=CACHE, inline="always")
@@ -2130,16 +2147,12 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
             keep, kfp, ksrc, kidx = _grow_keep(keep, kfp, ksrc, kidx, n)
         if _full(seen, n):
             seen = _regrow(seen)
-        if nv - base == rows.shape[0]:
-            r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
-            r2[:nv - base] = rows
-            rows = r2
-        parent, label = _room(parent, label, nv)
+        rows, (parent, label) = _room_rows(rows, nv - base), _room(parent, label, nv)
         if _full(table, nv):
             table = _regrow(table)
     n, nv, refused, leak, terminals, edges = st[XS_N], st[XS_NV], st[XS_REFUSED], st[XS_LEAK], st[XS_TERM], st[XS_EDGES]
     small = st[XS_SMALL] != 0
-    m, width = frontier.shape
+    width = frontier.shape[1]
     T = _views(P, M)[3]
     cuts = np.zeros(nparts + 1, np.int64)
     for j in range(n):
@@ -2175,7 +2188,7 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
     """:func:`expand_split`'s loop over the frontier, from the scalars ``st`` (XS_*), until its end (returns False)
     or until an array must grow (returns True, ``st`` saved: the state's successors resume at st[XS_Q] once the
     caller has grown it), without numba's runtime, as :func:`_expand` runs :func:`_search`'s loop. A successor
-    ``me`` owns goes into the visited set as :func:`_visit_one` adds it."""
+    ``me`` owns goes into the visited set as :func:`visit` adds it (:func:`_add_visit`)."""
     m, width = frontier.shape
     S0, _s, O, _t = _views(P, M)
     G0, W0 = S0[0], S0[1]
@@ -2206,23 +2219,17 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
                 continue
             fp = fps[q]
             if me >= 0 and owner(fp, nparts) == me:  # its own: no batch, no second look
-                slot = _probe(table, fp)
-                if table[slot] != 0:
-                    continue
-                if nv >= limit:
+                what = _add_visit(table, rows, parent, label, nv, base, SUCC, q, fp, refbase + cur, q, limit)
+                if what == VISIT_REFUSED:
                     refused += 1
-                    continue
-                if nv - base == rows.shape[0] or nv == parent.shape[0]:
+                elif what == VISIT_ROOM:
                     q0, grow = q, True
                     break
-                table[slot] = fp
-                _copy_row(SUCC, q, rows, nv - base, width)
-                parent[nv] = refbase + cur
-                label[nv] = q
-                nv += 1
-                if _full(table, nv):
-                    q0, grow = q + 1, True
-                    break
+                elif what == VISIT_ADDED:
+                    nv += 1
+                    if _full(table, nv):
+                        q0, grow = q + 1, True
+                        break
                 continue
             slot = _probe(seen, fp)
             if seen[slot] != 0:
