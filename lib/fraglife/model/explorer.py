@@ -2051,6 +2051,12 @@ def _orbits(P, states, n):
 
 
 # ---- the search in pieces, for a search spread over several processes (fraglife.sweep.explore) ----------------
+#: rows ahead of the one it adds whose table slot :func:`visit` fetches: a batch's fingerprints are known before its
+#: rows are added, and each probe of a table larger than the cache missed in turn (half of an add's time, at chapter
+#: 08's largest bounds on 2 partitions)
+VISIT_AHEAD = 8
+
+
 @njit(cache=CACHE, nogil=True)
 def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     """Add to a visited set (``table``: the fingerprints of states 0..n-1, 0 empty, at most three quarters full)
@@ -2060,6 +2066,8 @@ def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
     parent, label, n, refused): the arrays grown as needed, and how many new rows did not fit under ``limit``."""
     refused = 0
     for j in range(new.shape[0]):
+        if j + VISIT_AHEAD < new.shape[0]:  # the slot a later row probes, fetched while this one is added
+            prefetch(table, np.int64(hashes[j + VISIT_AHEAD] & np.uint64(table.shape[0] - 1)))
         what = _add_visit(table, rows, parent, label, n, base, new, j, hashes[j], src[j], idx[j], limit)
         if what == VISIT_ROOM:  # grown, it fits
             rows, (parent, label) = _room_rows(rows, n - base), _room(parent, label, n)
