@@ -256,10 +256,16 @@ from fraglife.sweep import explore as D
 def environ():
     return {k: os.environ.get(k) for k in D.SEARCH_MALLOC}
 
+def config():
+    import dask
+    return {k: dask.config.get(k) for k in D.SEARCH_CONFIG}
+
 out = {}
 for limit in ("auto", 1 << 30):
     lc, c = D.local_cluster(1, memory_limit=limit)
     out[str(limit)] = list(c.run(environ).values())
+    out["config " + str(limit)] = list(c.run(config).values())
+    out["extensions " + str(limit)] = sorted(c.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.extensions)))
     c.close()
     lc.close()
 out["after"] = os.environ.get("MALLOC_TOP_PAD_")
@@ -269,7 +275,8 @@ print(json.dumps(out))
 
 def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
     """A search's worker processes start with SEARCH_MALLOC; under a memory limit they keep dask's own setting, and
-    the starting process's environment is as it was."""
+    the starting process's environment is as it was. Either way they run with SEARCH_CONFIG (no stack samples, no
+    GIL samples), and their scheduler does not steal."""
     import json
     import subprocess
     import sys
@@ -280,6 +287,9 @@ def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
     assert out["auto"] == [D.SEARCH_MALLOC]
     assert out[str(1 << 30)] == [{k: "65536" if k == "MALLOC_TRIM_THRESHOLD_" else None for k in D.SEARCH_MALLOC}]
     assert out["after"] is None
+    for limit in ("auto", str(1 << 30)):
+        assert out["config " + limit] == [D.SEARCH_CONFIG]
+        assert "stealing" not in out["extensions " + limit]
 
 
 def test_a_search_on_threads_runs_in_a_process_that_allocates_as_worker_processes_do():

@@ -267,14 +267,17 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
     visited set split over ``partitions`` (default: one per worker) on a dask cluster: ``client``, or a scheduler
     at ``scheduler``, or a LocalCluster of ``workers`` (``processes=False``: threads in this process).
     ``byte_limit``: a partition that would hold more bytes stops the search with :class:`PartitionFull`."""
+    import dask
+
     from .cluster import connect, worker_addresses
 
     if chunk < 1:
         raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
     if partitions is not None and not 1 <= partitions <= MAX_PARTITIONS:
         raise ParamError(f"partitions = {partitions!r} is not allowed: expected an integer in [1, {MAX_PARTITIONS}]")
-    own = client is None and scheduler is None  # a LocalCluster made here: its workers get SEARCH_MALLOC
+    own = client is None and scheduler is None  # a LocalCluster made here: SEARCH_MALLOC and SEARCH_CONFIG
     with search_malloc() if own else contextlib.nullcontext(), \
+            dask.config.set(SEARCH_CONFIG if own else {}), \
             connect(scheduler, workers=workers, processes=processes, client=client) as cl:
         cl.client.wait_for_workers(1, timeout=120)
         addrs = worker_addresses(cl.client)
@@ -403,6 +406,17 @@ MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.
                  "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": 0.95}
 
 
+#: dask's own work in a search's LocalCluster, less: each worker sampled its threads' stacks every 10 ms (the
+#: profile) and the GIL's load every 1 ms, each event loop timed its own lag every 20 ms (now 500 ms), and the
+#: scheduler weighed moving tasks between workers (stealing; the search pins each task to its partition's worker).
+#: On 2 cores each took a little time from the search's compiled loops (together a few per cent, about what one run
+#: differs from the next).
+SEARCH_CONFIG = {"distributed.worker.profile.enabled": False,
+                 "distributed.admin.system-monitor.gil.enabled": False,
+                 "distributed.admin.tick.interval": "500ms",
+                 "distributed.scheduler.work-stealing": False}
+
+
 #: glibc malloc in a search's worker processes. A round allocates and frees buffers of tens of MB; dask's own setting
 #: (MALLOC_TRIM_THRESHOLD_=65536) hands freed heap back to the kernel at once, and the next round faults it in again.
 #: Here the heap is trimmed past 1 GiB only and grows 256 MiB at a time; no buffer is mmap'd on its own (each such
@@ -443,7 +457,8 @@ def local_cluster(workers: int, *, memory_limit: int | str = "auto", processes: 
 
     from .cluster import LOCAL_CLUSTER_OPTIONS
 
-    with dask.config.set(MEMORY_CONFIG if memory_limit != "auto" else {}), search_malloc(memory_limit):
+    with dask.config.set({**SEARCH_CONFIG, **(MEMORY_CONFIG if memory_limit != "auto" else {})}), \
+            search_malloc(memory_limit):
         where = {"host": "127.0.0.1"} if processes else {}  # threads talk in-process
         lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, memory_limit=memory_limit,
                           **where, **LOCAL_CLUSTER_OPTIONS)
