@@ -562,8 +562,8 @@ def bench_section(args=None) -> dict:
     out: dict = {"scenario": "user memory and a pipe, frags spanning folios, owner_skb", "bounds": bounds.__dict__,
                  "speed": "one run each, wall clock; workers_N: N worker processes (batches serialised between "
                           "them), threads_2: 2 workers as threads of one process (batches by reference); every "
-                          "search in a process started with SEARCH_MALLOC",
-                 "malloc": SEARCH_MALLOC, "single_process": single}
+                          "search in a process started with SEARCH_MALLOC, every cluster with SEARCH_CONFIG",
+                 "malloc": SEARCH_MALLOC, "dask_config": SEARCH_CONFIG, "single_process": single}
     runs = {"workers_1": (1, True), "workers_2": (2, True), "threads_2": (2, False)}
     for name, (w, processes) in runs.items():
         row = out[name] = (_spread_run(bounds, sc, w) if processes else
