@@ -1791,13 +1791,15 @@ def _push(queue, head, tail, keep):
 
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _note(found, bad, cur, LAB, q, d):
-    """The first violation of each kind (breadth first: one of the shortest): state, step label, depth."""
+    """The first violation of each kind (breadth first: one of the shortest): state, step label, and depth ``d``
+    where ``found`` has a column for it (expand_split's has none: its caller knows the level)."""
     for kind in range(4):
         if bad >> kind & 1 and found[kind, 0] < 0:
             found[kind, 0] = cur
             for r in range(4):
                 found[kind, 1 + r] = LAB[q, r]
-            found[kind, 5] = d
+            if found.shape[1] > 5:
+                found[kind, 5] = d
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -2219,11 +2221,7 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
         cur = i - 1
         for q in range(q0, K):
             if BAD[q]:
-                for kind in range(4):
-                    if BAD[q] >> kind & 1 and found[kind, 0] < 0:
-                        found[kind, 0] = cur
-                        for r in range(4):
-                            found[kind, 1 + r] = LAB[q, r]
+                _note(found, BAD[q], cur, LAB, q, 0)
                 continue
             fp = fps[q]
             if me >= 0 and owner(fp, nparts) == me:  # its own: no batch, no second look
