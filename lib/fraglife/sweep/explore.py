@@ -267,17 +267,14 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
     visited set split over ``partitions`` (default: one per worker) on a dask cluster: ``client``, or a scheduler
     at ``scheduler``, or a LocalCluster of ``workers`` (``processes=False``: threads in this process).
     ``byte_limit``: a partition that would hold more bytes stops the search with :class:`PartitionFull`."""
-    import dask
-
     from .cluster import connect, worker_addresses
 
     if chunk < 1:
         raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
     if partitions is not None and not 1 <= partitions <= MAX_PARTITIONS:
         raise ParamError(f"partitions = {partitions!r} is not allowed: expected an integer in [1, {MAX_PARTITIONS}]")
-    own = client is None and scheduler is None  # a LocalCluster made here: SEARCH_MALLOC and SEARCH_CONFIG
-    with search_malloc() if own else contextlib.nullcontext(), \
-            dask.config.set(SEARCH_CONFIG if own else {}), \
+    own = client is None and scheduler is None  # a LocalCluster made here: search_cluster's settings
+    with search_cluster() if own else contextlib.nullcontext(), \
             connect(scheduler, workers=workers, processes=processes, client=client) as cl:
         cl.client.wait_for_workers(1, timeout=120)
         addrs = worker_addresses(cl.client)
@@ -449,16 +446,25 @@ def search_malloc(memory_limit: int | str = "auto"):
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def search_cluster(memory_limit: int | str = "auto"):
+    """A search's own LocalCluster, started in this block, runs with :data:`SEARCH_CONFIG` and
+    :func:`search_malloc`, and under a memory limit with :data:`MEMORY_CONFIG` too."""
+    import dask
+
+    with dask.config.set({**SEARCH_CONFIG, **(MEMORY_CONFIG if memory_limit != "auto" else {})}), \
+            search_malloc(memory_limit):
+        yield
+
+
 def local_cluster(workers: int, *, memory_limit: int | str = "auto", processes: bool = True):
     """A client on a new LocalCluster of ``workers`` single-threaded processes, each with ``memory_limit``
     (``processes=False``: ``workers`` single-threaded workers in this process)."""
-    import dask
     from distributed import Client, LocalCluster
 
     from .cluster import LOCAL_CLUSTER_OPTIONS
 
-    with dask.config.set({**SEARCH_CONFIG, **(MEMORY_CONFIG if memory_limit != "auto" else {})}), \
-            search_malloc(memory_limit):
+    with search_cluster(memory_limit):
         where = {"host": "127.0.0.1"} if processes else {}  # threads talk in-process
         lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, memory_limit=memory_limit,
                           **where, **LOCAL_CLUSTER_OPTIONS)
