@@ -58,6 +58,56 @@ def _grid_intrinsic():
 grid = _grid_intrinsic()
 
 
+def _retype_intrinsics():
+    from numba import types
+    from numba.core import cgutils
+    from numba.core.imputils import impl_ret_borrowed
+    from numba.extending import intrinsic
+
+    def _view(context, builder, src_ty, src_val, out_ty, start, shape, itemsize):
+        src = context.make_array(src_ty)(context, builder, src_val)
+        out = context.make_array(out_ty)(context, builder)
+        ptr = builder.bitcast(builder.gep(src.data, [start]), context.get_data_type(out_ty.dtype).as_pointer())
+        size = context.get_constant(types.intp, itemsize)
+        strides = [size] if len(shape) == 1 else [builder.mul(shape[1], size), size]
+        context.populate_array(out, data=ptr, shape=cgutils.pack_array(builder, shape),
+                               strides=cgutils.pack_array(builder, strides), itemsize=size, meminfo=src.meminfo,
+                               parent=None)
+        return impl_ret_borrowed(context, builder, out_ty, out._getvalue())
+
+    @intrinsic
+    def grid16(typingctx, arr, at, rows, cols):
+        """The memory of ``arr`` (1-d, C-contiguous, 8-byte items) from element ``at`` on, as a rows x cols
+        C-contiguous int16 array: rows of int16 fields inside a buffer of int64 words. The caller sizes the part
+        (rows * cols int16 in it)."""
+        out_ty = types.Array(types.int16, 2, "C")
+
+        def codegen(context, builder, signature, args):
+            return _view(context, builder, signature.args[0], args[0], out_ty, args[1], [args[2], args[3]], 2)
+
+        return out_ty(arr, at, rows, cols), codegen
+
+    @intrinsic
+    def words(typingctx, row):
+        """An int16 row (1-d, C-contiguous, starting on an 8-byte boundary) as uint64 words, four fields each,
+        little-endian: its first len(row) // 4 * 4 fields in one load per four instead of one per field."""
+        out_ty = types.Array(types.uint64, 1, "C")
+
+        def codegen(context, builder, signature, args):
+            src = context.make_array(signature.args[0])(context, builder, args[0])
+            n = builder.sdiv(builder.extract_value(src.shape, 0), context.get_constant(types.intp, 4))
+            return _view(context, builder, signature.args[0], args[0], out_ty, context.get_constant(types.intp, 0),
+                         [n], 8)
+
+        return out_ty(row), codegen
+
+    return grid16, words
+
+
+#: views of a buffer's memory as another type, for compiled code (see each function's doc)
+grid16, words = _retype_intrinsics()
+
+
 def _prefetch_intrinsic():
     from numba import types
     from numba.core import cgutils

@@ -32,7 +32,7 @@ import time
 import numpy as np
 from numba import njit
 
-from ..jit import CACHE, grid, prefetch
+from ..jit import CACHE, grid, grid16, prefetch, words
 from . import explorer_twin as X
 from .explorer_twin import (Bounds, Result, Scenario, index_bits, owner_array_bytes, owner_array_costs,  # noqa: F401
                             owner_array_fit, owner_runs)
@@ -821,6 +821,7 @@ def _gain(P, SH, i, head, nh, tail, nt, sign, out, toks, cnt):
 #   S0 = (G0, W0, SH0, OP0, EX0)  the state being expanded, decoded (read only)
 #   S  = (G, W, SH, OP, EX)       the successor being built (a copy of S0, then the step)
 #   O  = (SUCC, LAB, BAD, cand)   the successors out: canonical rows, step labels, violation bits; cand: scratch
+#                                 (SUCC and cand: int16 rows padded to whole words, :func:`_padded`)
 #   T  = (gets, puts, toks, scratch, cnt, head, tail, fb)  token lists and scratch; fb[0] counts fallbacks
 # all views of one int64 buffer M: a handler takes (P, M, k) and makes the views it uses (_views, inlined), as
 # passing 22 arrays to each of 21 handlers per state cost more than most handlers' own work.
@@ -845,14 +846,15 @@ def _views(P, M):
     width = P[P_WIDTH]
     S0, at = _state_views(P, M, 0)
     S, at = _state_views(P, M, at)
-    SUCC = grid(M, at, MAX_SUCC, width)
-    at += MAX_SUCC * width
+    wp = _padded(width)
+    SUCC = grid16(M, at, MAX_SUCC, wp)
+    at += MAX_SUCC * wp // 4
     LAB = grid(M, at, MAX_SUCC, 4)
     at += MAX_SUCC * 4
     BAD = M[at:at + MAX_SUCC]
     at += MAX_SUCC
-    cand = M[at:at + width]
-    at += width
+    cand = grid16(M, at, 1, wp)[0]
+    at += wp // 4
     T = grid(M, at, 8, SCRATCH)  # the last row's first entry counts fallbacks
     return S0, S, (SUCC, LAB, BAD, cand), (T[0], T[1], T[2], T[3], T[4], T[5], T[6], T[7])
 
@@ -868,7 +870,14 @@ def _workspace(P):
     """The work buffer M for the parameters P, zeroed (its arrays: :func:`_views`)."""
     nb, s, c, sw, ow, width, x = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH], P[P_X]
     state = NG + nb * BW + (s + 1) * (sw + 1) + (c + 1) * ow + (x + 1) * EW
-    return np.zeros(2 * state + MAX_SUCC * (width + 5) + width + 8 * SCRATCH, np.int64)
+    return np.zeros(2 * state + (MAX_SUCC + 1) * _padded(width) // 4 + MAX_SUCC * 5 + 8 * SCRATCH, np.int64)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _padded(width):
+    """A successor row's length in int16: ``width`` fields, padded with zeros to whole 8-byte words, so that each
+    row starts on a word and its fingerprint reads four fields a load (:func:`words`)."""
+    return (width + 3) // 4 * 4
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -1704,17 +1713,19 @@ def _word(v, k):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _fingerprint(v, width):
-    """The state's fingerprint: XXH64 of its ``width`` fields as int16 bytes (never 0, the table's empty slot).
-    The low bits index a table, the high bits choose a partition (fraglife.sweep.explore)."""
+def _xxh64(wd, v, width):
+    """XXH64 of the ``width`` fields of v as int16 bytes, never 0 (the table's empty slot), its first width // 4 * 4
+    fields read as the words ``wd`` (wd[i]: fields 4i..4i+3, as :func:`_word` packs them). The low bits index a
+    table, the high bits choose a partition (fraglife.sweep.explore)."""
     k = 0
     if width >= 16:  # 32-byte stripes on four lanes
         v1, v2, v3, v4 = _P1 + _P2, _P2, np.uint64(0), np.uint64(0) - _P1
         while k + 16 <= width:
-            v1 = _round(v1, _word(v, k))
-            v2 = _round(v2, _word(v, k + 4))
-            v3 = _round(v3, _word(v, k + 8))
-            v4 = _round(v4, _word(v, k + 12))
+            i = np.uint64(k >> 2)
+            v1 = _round(v1, wd[i])
+            v2 = _round(v2, wd[i + np.uint64(1)])
+            v3 = _round(v3, wd[i + np.uint64(2)])
+            v4 = _round(v4, wd[i + np.uint64(3)])
             k += 16
         h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
         h = _merge(_merge(_merge(_merge(h, v1), v2), v3), v4)
@@ -1722,7 +1733,7 @@ def _fingerprint(v, width):
         h = _P5
     h += np.uint64(2 * width)
     while k + 4 <= width:
-        h = _rotl(h ^ _round(np.uint64(0), _word(v, k)), 27) * _P1 + _P4
+        h = _rotl(h ^ _round(np.uint64(0), wd[np.uint64(k >> 2)]), 27) * _P1 + _P4
         k += 4
     if k + 2 <= width:
         h = _rotl(h ^ ((_field(v, k) | _field(v, k + 1) << np.uint64(16)) * _P1), 23) * _P2 + _P3
@@ -1736,6 +1747,15 @@ def _fingerprint(v, width):
     h *= _P3
     h ^= h >> np.uint64(32)
     return h if h else np.uint64(1)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _fingerprint(v, width, wd):
+    """The state's fingerprint (:func:`_xxh64`) from its fields v, packed four to a word into ``wd`` (scratch of
+    at least width // 4 words)."""
+    for i in range(width // 4):
+        wd[i] = _word(v, 4 * i)
+    return _xxh64(wd, v, width)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -1810,7 +1830,7 @@ def _fingerprints(SUCC, BAD, K, width, fps, table, seen, me, nparts):
     after another."""
     for q in range(K):
         if BAD[q] == 0:
-            fp = _fingerprint(SUCC[q], width)
+            fp = _xxh64(words(SUCC[q]), SUCC[q], width)  # SUCC's rows start on 8-byte boundaries (_views)
             fps[q] = fp
             t = table if me >= 0 and owner(fp, nparts) == me else seen
             prefetch(t, np.int64(fp & np.uint64(t.shape[0] - 1)))
@@ -1848,7 +1868,7 @@ def _search(P, start, keep):
     for k in range(width):
         queue[0, k] = start[k]
         vec[k] = start[k]
-    fp = _fingerprint(vec, width)
+    fp = _fingerprint(vec, width, np.zeros(width // 4 + 1, np.uint64))
     table[_probe(table, fp)] = fp
     st = np.zeros(8, np.int64)
     st[ST_TAIL], st[ST_N], st[ST_LEVEL_END], st[ST_Q] = 1, 1, 1, -1
@@ -1978,7 +1998,7 @@ def _orbits(P, states, n):
     G, W, SH, OP, EX = S
     x = P[P_X]
     vec = np.zeros(width, np.int64)
-    E = np.zeros((P[P_NPERMS], width), np.int64)
+    E = np.zeros((P[P_NPERMS], width), np.int16)
     P1 = P.copy()
     total = 0.0
     fact = np.ones(8, np.float64)
@@ -2292,8 +2312,9 @@ def state_hashes(rows: np.ndarray) -> np.ndarray:
 @njit(cache=CACHE, nogil=True)
 def _hashes(rows):
     out = np.zeros(rows.shape[0], np.uint64)
+    wd = np.zeros(rows.shape[1] // 4 + 1, np.uint64)
     for j in range(rows.shape[0]):
-        out[j] = _fingerprint(rows[j], rows.shape[1])
+        out[j] = _fingerprint(rows[j], rows.shape[1], wd)
     return out
 
 
@@ -2391,7 +2412,7 @@ def steps(bounds: Bounds, scenario: Scenario, v: tuple, op: int, *, symmetry: bo
     _decode(np.array(v, dtype=np.int64), P, M)
     k = HANDLERS[op](P, M, 0)
     SUCC, LAB, BAD = O[0], O[1], O[2]
-    out = [(tuple(int(x) for x in LAB[q]), None if BAD[q] else tuple(int(x) for x in SUCC[q]),
+    out = [(tuple(int(x) for x in LAB[q]), None if BAD[q] else tuple(int(x) for x in SUCC[q, :P[P_WIDTH]]),
             frozenset(kind for kind in range(4) if BAD[q] >> kind & 1)) for q in range(k)]
     return (out, int(T[7][0])) if fallbacks else out
 
