@@ -321,3 +321,33 @@ def test_cli_runs_on_a_local_cluster(capsys):
                      "--policy", "page_ref", "--compare"])
     out = capsys.readouterr().out
     assert code == 0 and "fails" in out and "same as the single process" in out
+
+
+def test_a_worker_running_several_tasks_at_once_gives_the_single_process_search():
+    """Workers of several threads (``fraglife explore --threads``, or any cluster's): a partition's expansions and
+    adds of overlapping rounds would run at once on its worker and write its visited set together. They take
+    turns, and the search finds what the single process does."""
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    b = X.Bounds(ops=3, cpus=2, skbs=3, frags=2)
+    one = E.explore(b, sc)
+    lc = distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard": False})
+    c = distributed.Client(lc)
+    try:
+        for partitions in (1, 2):
+            spread = D.explore(b, sc, client=c, partitions=partitions, chunk=32)
+            assert (spread.result.states, spread.result.verdict) == (one.states, one.verdict), partitions
+    finally:
+        c.close()
+        lc.close()
+
+
+def test_a_search_on_threads_spreads_over_single_threaded_workers():
+    """``processes=False`` (``fraglife explore --threads``): one single-threaded worker per partition in this process,
+    not the sweeps' one worker of several threads, which would hold every partition."""
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    b = X.Bounds(ops=3, cpus=2, skbs=3, frags=2)
+    spread = D.explore(b, sc, workers=2, processes=False)
+    assert "2 in-process workers x 1 thread" in spread.cluster
+    assert len({p["worker"] for p in spread.partitions}) == 2
+    assert spread.result.states == E.explore(b, sc).states

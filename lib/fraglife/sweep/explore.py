@@ -37,6 +37,7 @@ import contextlib
 import itertools
 import math
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -82,6 +83,9 @@ class Partition:
         self.n = self.lo = self.hi = 0
         self.refused = self.peak = 0
         self.scratch = E.expand_scratch(width)
+        # a worker of several threads runs several of a partition's tasks at once (the rounds overlap): an expansion
+        # adds to the visited set as an add does, so they take turns
+        self.lock = threading.Lock()
 
     def nbytes(self) -> int:
         return self.table.nbytes + self.rows.nbytes + self.next.nbytes + self.parent.nbytes + self.label.nbytes
@@ -147,11 +151,15 @@ class Partition:
 _PARTS: dict = {}
 
 
-def _part(sid: str, part: int) -> Partition:
+@contextlib.contextmanager
+def _part(sid: str, part: int):
+    """The partition, held by this task alone (:attr:`Partition.lock`)."""
     try:
-        return _PARTS[(sid, part)]
+        p = _PARTS[(sid, part)]
     except KeyError:
         raise PartitionLost(f"partition {part} of the search is gone: its worker restarted or left") from None
+    with p.lock:
+        yield p
 
 
 def _t_init(sid, part, nparts, P, limit, byte_limit, start):
@@ -167,11 +175,13 @@ def _add_start(p: Partition, start) -> None:
 
 
 def _t_begin(sid, part):
-    return _part(sid, part).begin_level()
+    with _part(sid, part) as p:
+        return p.begin_level()
 
 
 def _t_expand(sid, part, start, size):
-    return _part(sid, part).expand(start, size)
+    with _part(sid, part) as p:
+        return p.expand(start, size)
 
 
 def _t_bucket(res, q):
@@ -185,15 +195,16 @@ def _t_stats(res):
 def _t_add(sid, part, _after, *buckets):
     """Add the batches sent to a partition; ``_after`` (the partition's previous add, done) keeps the rounds' adds
     in order."""
-    p = _part(sid, part)
-    for b in buckets:  # in partition order, as if concatenated
-        if len(b[0]):
-            p.add(*b)
-    return p.n, p.nbytes()
+    with _part(sid, part) as p:
+        for b in buckets:  # in partition order, as if concatenated
+            if len(b[0]):
+                p.add(*b)
+        return p.n, p.nbytes()
 
 
 def _t_step(sid, part, idx):
-    return _part(sid, part).step(idx)
+    with _part(sid, part) as p:
+        return p.step(idx)
 
 
 def _t_drop(sid, part):
@@ -265,17 +276,16 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
             symmetry: bool = True, byte_limit: int | None = None) -> Spread:
     """Search every state the bounds allow under the scenario, as :func:`fraglife.model.explorer.explore`, with the
     visited set split over ``partitions`` (default: one per worker) on a dask cluster: ``client``, or a scheduler
-    at ``scheduler``, or a LocalCluster of ``workers`` (``processes=False``: threads in this process).
-    ``byte_limit``: a partition that would hold more bytes stops the search with :class:`PartitionFull`."""
-    from .cluster import connect, worker_addresses
+    at ``scheduler``, or a LocalCluster of ``workers`` (``processes=False``: threads in this process; see
+    :func:`_search_client`). ``byte_limit``: a partition that would hold more bytes stops the search with
+    :class:`PartitionFull`."""
+    from .cluster import worker_addresses
 
     if chunk < 1:
         raise ParamError(f"chunk = {chunk!r} is not allowed: expected an integer >= 1")
     if partitions is not None and not 1 <= partitions <= MAX_PARTITIONS:
         raise ParamError(f"partitions = {partitions!r} is not allowed: expected an integer in [1, {MAX_PARTITIONS}]")
-    own = client is None and scheduler is None  # a LocalCluster made here: search_cluster's settings
-    with search_cluster() if own else contextlib.nullcontext(), \
-            connect(scheduler, workers=workers, processes=processes, client=client) as cl:
+    with _search_client(client, scheduler, workers, processes) as cl:
         cl.client.wait_for_workers(1, timeout=120)
         addrs = worker_addresses(cl.client)
         search = _Search(cl.client, addrs, partitions or len(addrs))
@@ -290,6 +300,28 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
         if any(r for _n, _nb, r in ends):
             spread.result.complete = False
         return spread
+
+
+@contextlib.contextmanager
+def _search_client(client, scheduler: str | None, workers: int | None, processes: bool):
+    """The cluster a search runs on: ``client``, or the scheduler at ``scheduler``, else a LocalCluster started with
+    :func:`search_cluster`'s settings, of ``workers`` single-threaded processes, or (``processes=False``) of as many
+    single-threaded workers in this process: one partition each, where the sweeps' in-process cluster is one worker
+    of many threads."""
+    from .cluster import Cluster, connect, default_workers
+
+    if client is not None or scheduler is not None:
+        with connect(scheduler, workers=workers, client=client) as cl:
+            yield cl
+    elif processes:
+        with search_cluster(), connect(workers=workers, processes=True) as cl:
+            yield cl
+    else:
+        n = workers or default_workers()
+        lc, c = local_cluster(n, processes=False)
+        with Cluster(c, f"LocalCluster (processes=False): {n} in-process worker{'s' if n > 1 else ''} x 1 thread",
+                     [lc, c]) as cl:
+            yield cl
 
 
 def _finish(search: _Search) -> list:
