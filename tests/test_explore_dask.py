@@ -68,10 +68,10 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
     out = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, scratch, -1, E.no_visited_set(width))
     again = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, out[-2], -1,  # on the scratch grown
                            E.no_visited_set(width))
-    for a, b in zip(out[:10], again[:10]):
+    for a, b in zip(out[:14], again[:14]):
         assert np.array_equal(a, b)
     assert out[-1][4:] == (0, 0)  # nothing kept, nothing refused
-    rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, fb = out[:11]
+    flat, off, ncol, cols, sz, hashes, ref, idx, cuts, found, leak, terminals, edges, fb = out[:14]
     kept, seen, first, want_leak, want_terminals, want_edges = [], set(), {}, -1, 0, 0
     for i, v in enumerate(frontier):
         steps = ex.successors(v)
@@ -88,14 +88,18 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
                 kept.append((ex.encode(s), 1000 + i, q))
     owner = [int(h) >> 32 for h in E.state_hashes(np.array([k[0] for k in kept], np.int16).reshape(len(kept), width))]
     want = sorted(((o % nparts, j) for j, o in enumerate(owner)))
-    rows = rows8 if len(rows8) else rows16
+    sent = E.batches(flat, off, ncol, cols, sz, cuts)
+    rows = np.concatenate([E.unpack(*b, width) for b in sent])
     assert [tuple(int(x) for x in r) for r in rows] == [kept[j][0] for _o, j in want]
     assert [(int(r), int(x)) for r, x in zip(ref, idx)] == [kept[j][1:] for _o, j in want]
     assert list(hashes) == list(E.state_hashes(np.asarray(rows, np.int16)))
     assert list(np.diff(cuts)) == [sum(1 for o, _j in want if o == q) for q in range(nparts)]
     assert {k: tuple(int(x) for x in found[k]) for k in range(4) if found[k, 0] >= 0} == first
     assert (leak, terminals, edges, fb) == (want_leak, want_terminals, want_edges, ex.fallbacks)
-    assert (len(rows8) > 0) == (len(rows) > 0 and all(-128 <= x <= 127 for k in kept for x in k[0]))
+    assert (sz == 1) == all(-128 <= x <= 127 for k in kept for x in k[0])  # a byte a field where they fit
+    for b, q in zip(sent, range(nparts)):  # each batch as pack() packs its rows
+        want_b = E.pack(rows[cuts[q]:cuts[q + 1]].astype(np.int8 if sz == 1 else np.int16))
+        assert np.array_equal(b[0], want_b[0]) and list(b[1]) == list(want_b[1]) and b[2] == want_b[2]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
@@ -110,8 +114,8 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
     me = data.draw(st.integers(0, nparts - 1))
     rows = np.array(frontier, np.int16)
     whole = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), -1, E.no_visited_set(width))
-    r8, r16, hashes, ref, idx, cuts = whole[:6]
-    sent = r8 if len(r8) else r16
+    hashes, ref, idx, cuts = whole[5:9]
+    sent = np.concatenate([E.unpack(*b, width) for b in E.batches(*whole[:5], cuts)])
     mine = slice(cuts[me], cuts[me + 1])
     held = data.draw(st.integers(0, int(cuts[me + 1] - cuts[me])))  # already in the set: the first few of them
     limit = data.draw(st.integers(1, 40))
@@ -119,18 +123,19 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
     def visited():
         table, rows_, parent, label = (np.zeros(8, np.uint64), np.zeros((1, width), np.int16),
                                        np.zeros(1, np.uint32), np.zeros(1, np.uint16))
-        return E.visit(table, rows_, parent, label, 0, 0, sent[mine][:held], hashes[mine][:held],
+        return E.visit(table, rows_, parent, label, 0, 0, *E.pack(sent[mine][:held]), hashes[mine][:held],
                        ref[mine][:held], idx[mine][:held], 1 << 20)[:5]
 
-    want = E.visit(*visited()[:4], int(held), 0, sent[mine], hashes[mine], ref[mine], idx[mine], limit + held)
+    want = E.visit(*visited()[:4], int(held), 0, *E.pack(sent[mine]), hashes[mine], ref[mine], idx[mine],
+                   limit + held)
     table, rows_, parent, label, n = visited()
     got = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), me,
                          (table, rows_, parent, label, n, 0, limit + held))
-    assert got[5][me + 1] == got[5][me]  # no batch for itself
-    for q in range(nparts):
+    got_cuts = got[8]
+    assert got_cuts[me + 1] == got_cuts[me]  # no batch for itself
+    for q, b in enumerate(E.batches(*got[:5], got_cuts)):
         if q != me:
-            a, b = (got[0] if len(got[0]) else got[1]), sent
-            assert np.array_equal(a[got[5][q]:got[5][q + 1]], b[cuts[q]:cuts[q + 1]])
+            assert np.array_equal(E.unpack(*b, width), sent[cuts[q]:cuts[q + 1]])
     t, rw, pa, la, n, refused = got[-1]
     assert n == want[4] and (refused > 0) == (want[5] > 0)  # a state refused twice here counts twice
     assert np.array_equal(rw[:n], want[1][:n]) and np.array_equal(pa[:n], want[2][:n])
@@ -144,11 +149,30 @@ def test_visit_adds_each_new_state_once_and_refuses_past_its_limit():
     table, kept = np.zeros(4, np.uint64), np.zeros((1, 2), np.int16)
     parent, label = np.zeros(1, np.uint32), np.zeros(1, np.uint16)
     src, idx = np.arange(6, dtype=np.uint32), np.arange(10, 16, dtype=np.uint16)
-    table, kept, parent, label, n, refused = E.visit(table, kept, parent, label, 0, 0, rows, h, src, idx, 3)
+    table, kept, parent, label, n, refused = E.visit(table, kept, parent, label, 0, 0, *E.pack(rows), h, src, idx,
+                                                     3)
     assert n == 3 and refused == 1
     assert [tuple(r) for r in kept[:n]] == [(1, 2), (3, 4), (5, 6)] and list(parent[:n]) == [0, 1, 3]
     assert list(label[:n]) == [10, 11, 13]
     assert sorted(int(x) for x in table if x) == sorted(int(x) for x in h[[0, 1, 3]]) and 4 * n <= 3 * len(table)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.integers(0, 20).flatmap(lambda w: st.lists(st.lists(st.integers(-2 ** 15, 2 ** 15 - 1), min_size=w,
+                                                                   max_size=w), min_size=0, max_size=6)),
+       small=st.booleans(), zeros=st.sets(st.integers(0, 19)))
+def test_a_packed_batch_unpacks_to_its_rows_and_leaves_out_only_zero_bytes(rows, small, zeros):
+    """pack() then unpack() gives the batch back, int8 (every field signed) or int16; the bytes left out are 0 in
+    every row, and a byte column that is not 0 in some row is kept."""
+    w = len(rows[0]) if rows else 3
+    arr = np.array(rows, np.int64).reshape(len(rows), w)
+    arr[:, [z for z in zeros if z < w]] = 0  # columns zero in every row, as a level's states have
+    arr = (arr % 256 - 128).astype(np.int8) if small else arr.astype(np.int16)
+    packed, cols, sz = E.pack(arr)
+    assert sz == arr.itemsize and packed.shape == (len(arr), len(cols))
+    assert np.array_equal(E.unpack(packed, cols, sz, w), arr.astype(np.int16))
+    as_bytes = arr.view(np.uint8).reshape(len(arr), w * sz)
+    assert list(cols) == [c for c in range(w * sz) if as_bytes[:, c].any()]
 
 
 def _replays(ex: X.Explorer, kind: str, steps: list) -> None:

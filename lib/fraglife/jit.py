@@ -101,11 +101,40 @@ def _retype_intrinsics():
 
         return out_ty(row), codegen
 
-    return grid16, words
+    @intrinsic
+    def row_bytes(typingctx, row):
+        """A row (1-d, C-contiguous) as its bytes: uint8, len(row) * its item size of them."""
+        out_ty = types.Array(types.uint8, 1, "C")
+        itemsize = row.dtype.bitwidth // 8
+
+        def codegen(context, builder, signature, args):
+            src = context.make_array(signature.args[0])(context, builder, args[0])
+            n = builder.mul(builder.extract_value(src.shape, 0), context.get_constant(types.intp, itemsize))
+            return _view(context, builder, signature.args[0], args[0], out_ty, context.get_constant(types.intp, 0),
+                         [n], 1)
+
+        return out_ty(row), codegen
+
+    @intrinsic
+    def grid_bytes(typingctx, arr):
+        """A 2-d C-contiguous array as its bytes: uint8, one row per row, each row's items' bytes in order."""
+        out_ty = types.Array(types.uint8, 2, "C")
+        itemsize = arr.dtype.bitwidth // 8
+
+        def codegen(context, builder, signature, args):
+            src = context.make_array(signature.args[0])(context, builder, args[0])
+            rows, cols = cgutils.unpack_tuple(builder, src.shape, 2)
+            cols = builder.mul(cols, context.get_constant(types.intp, itemsize))
+            return _view(context, builder, signature.args[0], args[0], out_ty, context.get_constant(types.intp, 0),
+                         [rows, cols], 1)
+
+        return out_ty(arr), codegen
+
+    return grid16, words, row_bytes, grid_bytes
 
 
 #: views of a buffer's memory as another type, for compiled code (see each function's doc)
-grid16, words = _retype_intrinsics()
+grid16, words, row_bytes, grid_bytes = _retype_intrinsics()
 
 
 def _prefetch_intrinsic():

@@ -32,7 +32,7 @@ import time
 import numpy as np
 from numba import njit
 
-from ..jit import CACHE, grid, grid16, prefetch, words
+from ..jit import CACHE, grid, grid16, grid_bytes, prefetch, row_bytes, words
 from . import explorer_twin as X
 from .explorer_twin import (Bounds, Result, Scenario, index_bits, owner_array_bytes, owner_array_costs,  # noqa: F401
                             owner_array_fit, owner_runs)
@@ -2080,23 +2080,25 @@ VISIT_AHEAD = 8
 
 
 @njit(cache=CACHE, nogil=True)
-def visit(table, rows, parent, label, n, base, new, hashes, src, idx, limit):
+def visit(table, rows, parent, label, n, base, new, cols, sz, hashes, src, idx, limit):
     """Add to a visited set (``table``: the fingerprints of states 0..n-1, 0 empty, at most three quarters full)
-    each of the rows ``new`` (fingerprints ``hashes``) it does not hold yet, in order, while it holds fewer than
-    ``limit`` states: state n takes parent reference ``src`` (uint32), label ``idx`` and its row goes to
-    rows[n - base] (``rows`` holds the states base..: the level being found). Returns (table, rows,
-    parent, label, n, refused): the arrays grown as needed, and how many new rows did not fit under ``limit``."""
+    each of the rows of the packed batch (``new``, ``cols``, ``sz``: :func:`pack`; fingerprints ``hashes``) it does
+    not hold yet, in order, while it holds fewer than ``limit`` states: state n takes parent reference ``src``
+    (uint32), label ``idx`` and its row goes to rows[n - base] (``rows`` holds the states base..: the level being
+    found). Returns (table, rows, parent, label, n, refused): the arrays grown as needed, and how many new rows did
+    not fit under ``limit``."""
     refused = 0
     for j in range(new.shape[0]):
         if j + VISIT_AHEAD < new.shape[0]:  # the slot a later row probes, fetched while this one is added
             prefetch(table, np.int64(hashes[j + VISIT_AHEAD] & np.uint64(table.shape[0] - 1)))
-        what = _add_visit(table, rows, parent, label, n, base, new, j, hashes[j], src[j], idx[j], limit)
+        what = _add_visit(table, rows, parent, label, n, base, hashes[j], src[j], idx[j], limit)
         if what == VISIT_ROOM:  # grown, it fits
             rows, (parent, label) = _room_rows(rows, n - base), _room(parent, label, n)
-            what = _add_visit(table, rows, parent, label, n, base, new, j, hashes[j], src[j], idx[j], limit)
+            what = _add_visit(table, rows, parent, label, n, base, hashes[j], src[j], idx[j], limit)
         if what == VISIT_REFUSED:
             refused += 1
         elif what == VISIT_ADDED:
+            _unpack_row(new, j, cols, sz, rows, n - base)
             n += 1
             if _full(table, n):
                 table = _regrow(table)
@@ -2108,12 +2110,12 @@ VISIT_SEEN, VISIT_REFUSED, VISIT_ROOM, VISIT_ADDED = range(4)
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _add_visit(table, rows, parent, label, n, base, new, j, fp, src, idx, limit):
-    """:func:`visit`'s step for row j of ``new`` (fingerprint ``fp``), without growing an array, so that loops
-    compiled without numba's runtime take it too: VISIT_SEEN if the set holds ``fp``; VISIT_REFUSED if it holds
-    ``limit`` states; VISIT_ROOM if ``rows`` or ``parent`` is full (nothing done: grow them, :func:`_room_rows` and
-    :func:`_room`, and call again); else VISIT_ADDED: state n took it, its row to rows[n - base], parent reference
-    ``src`` and label ``idx`` (then the caller counts it, and regrows the table once :func:`_full`)."""
+def _add_visit(table, rows, parent, label, n, base, fp, src, idx, limit):
+    """:func:`visit`'s step for a row of fingerprint ``fp``, without growing an array, so that loops compiled
+    without numba's runtime take it too: VISIT_SEEN if the set holds ``fp``; VISIT_REFUSED if it holds ``limit``
+    states; VISIT_ROOM if ``rows`` or ``parent`` is full (nothing done: grow them, :func:`_room_rows` and
+    :func:`_room`, and call again); else VISIT_ADDED: state n took it, parent reference ``src`` and label ``idx``
+    (then the caller writes its row to rows[n - base], counts it, and regrows the table once :func:`_full`)."""
     slot = _probe(table, fp)
     if table[slot] != 0:
         return VISIT_SEEN
@@ -2122,7 +2124,6 @@ def _add_visit(table, rows, parent, label, n, base, new, j, fp, src, idx, limit)
     if n - base == rows.shape[0] or n == parent.shape[0]:
         return VISIT_ROOM
     table[slot] = fp
-    _copy_row(new, j, rows, n - base, rows.shape[1])
     parent[n] = src
     label[n] = idx
     return VISIT_ADDED
@@ -2136,6 +2137,99 @@ def _room_rows(rows, used):
     r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
     r2[:used] = rows
     return r2
+
+
+# ---- a batch on the wire: its rows' bytes, the columns of bytes that are zero in every row left out ----------------
+def pack(rows: np.ndarray) -> tuple:
+    """A batch of rows (int8 or int16) packed for sending: (bytes, cols, sz): ``bytes`` (uint8, one row per row)
+    holds, of each row's fields as ``sz``-byte little-endian integers, the bytes at ``cols`` (uint16) only, the byte
+    columns that are not zero in every row of the batch. A successor differs from its parent in few fields, and many
+    fields are 0 in every state of a level: on chapter 08's bounds most of a row's bytes are such. (:func:`expand_split`
+    packs its batches so as it groups them.)"""
+    rows = np.ascontiguousarray(rows)
+    n = rows.shape[0]
+    flat, _off, ncol, cols = _pack_groups(grid_bytes_of(rows), 0, rows.shape[1] * rows.itemsize, n,
+                                          np.zeros(n, np.int64), np.array([0, n], np.int64))
+    return flat.reshape(n, ncol[0]), cols[0, :ncol[0]].copy(), rows.itemsize
+
+
+def grid_bytes_of(rows: np.ndarray) -> np.ndarray:
+    return rows.view(np.uint8).reshape(rows.shape[0], rows.shape[1] * rows.itemsize)
+
+
+@njit(cache=CACHE, nogil=True)
+def _pack_groups(kb, sh, w, n, group, cuts):
+    """Rows 0..n-1 of ``kb`` (their bytes: byte c of a packed row is kb[j, c << sh], c < w) packed by group, each
+    group's rows in order (row j is in group[j]; group q holds cuts[q+1] - cuts[q] rows): (flat, off, ncol, cols):
+    group q's rows are flat[off[q]:off[q] + rows * ncol[q]], ncol[q] bytes each, those at cols[q, :ncol[q]]."""
+    ng = cuts.shape[0] - 1
+    seen = np.zeros((ng, w), np.uint8)
+    _or_rows(kb, sh, w, n, group, seen)
+    cols = np.zeros((ng, w), np.uint16)
+    ncol = np.zeros(ng, np.int64)
+    off = np.zeros(ng + 1, np.int64)
+    for q in range(ng):
+        for c in range(w):
+            if seen[q, c]:
+                cols[q, ncol[q]] = c << sh
+                ncol[q] += 1
+        off[q + 1] = off[q] + (cuts[q + 1] - cuts[q]) * ncol[q]
+    flat = np.empty(off[ng], np.uint8)
+    _gather_rows(kb, n, group, cols, ncol, off[:ng].copy(), flat)
+    for q in range(ng):  # the columns as a packed row's fields have them
+        for i in range(ncol[q]):
+            cols[q, i] >>= sh
+    return flat, off, ncol, cols
+
+
+@njit(cache=CACHE, nogil=True, _nrt=False)
+def _or_rows(kb, sh, w, n, group, seen):
+    """seen[q] = the OR of the bytes of group q's rows (:func:`_pack_groups`). Without the runtime: a row's view is
+    then no reference counted."""
+    for j in range(n):
+        row, acc = kb[j], seen[group[j]]
+        if sh == 0:  # one loop the compiler vectorises
+            for c in range(w):
+                acc[c] |= row[c]
+        else:
+            for c in range(w):
+                acc[c] |= row[c << sh]
+
+
+@njit(cache=CACHE, nogil=True, _nrt=False)
+def _gather_rows(kb, n, group, cols, ncol, at, flat):
+    for j in range(n):
+        q = group[j]
+        row, k, dst = kb[j], cols[q], flat[at[q]:at[q] + ncol[q]]
+        for i in range(ncol[q]):
+            dst[i] = row[k[i]]
+        at[q] += ncol[q]
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _unpack_row(new, j, cols, sz, rows, d):
+    """rows[d] = row j of the packed batch (``new``, ``cols``, ``sz``: :func:`pack`): the bytes left out are 0; a
+    one-byte field is signed."""
+    dst = row_bytes(rows[d])
+    for k in range(dst.shape[0]):
+        dst[k] = 0
+    nc = np.uint64(cols.shape[0])
+    j = np.uint64(j)
+    if sz == 1:
+        for i in range(nc):
+            rows[d, np.uint64(cols[i])] = np.int8(new[j, i])
+    else:
+        for i in range(nc):
+            dst[np.uint64(cols[i])] = new[j, i]
+
+
+@njit(cache=CACHE)
+def unpack(new, cols, sz, width):
+    """The int16 rows of a packed batch (:func:`pack`), ``width`` fields each."""
+    out = np.zeros((new.shape[0], width), np.int16)
+    for j in range(new.shape[0]):
+        _unpack_row(new, j, cols, sz, out, j)
+    return out
 
 
 @njit(cache=CACHE, inline="always")
@@ -2154,10 +2248,10 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
     set ``vis`` = (table, rows, parent, label, n, base, limit) as :func:`visit` adds them (``me`` < 0: none is
     kept here). ``scratch`` is (keep int16 rows, seen uint64 of a power of two, and keep's fingerprints uint64,
     frontier rows int64 and labels uint16): reused from call to call, grown as needed and returned, as a round's
-    tens of MB allocated afresh cost page faults in every round. Returns (rows int8, rows int16: one byte per field
-    when every field fits one, then the int16 rows are empty, else the int8 ones; fingerprints, parent references
-    (``refbase`` + the frontier row), labels (the index among the parent's successors), cuts (owner q's rows are
-    cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the first leaking
+    tens of MB allocated afresh cost page faults in every round. Returns (the rows packed by owner as :func:`pack`
+    packs a batch: flat, off, ncol, cols, sz, see :func:`_pack_groups` and :func:`batches`, one byte per field where
+    every field fits one; fingerprints, parent references (``refbase`` + the frontier row), labels (the index among
+    the parent's successors), cuts (owner q's rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the first leaking
     terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, scratch, and the visited set
     as (table, rows, parent, label, n, refused): refused counts successors past the limit, a state met twice
     twice)."""
@@ -2185,27 +2279,30 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
     width = frontier.shape[1]
     T = _views(P, M)[3]
     cuts = np.zeros(nparts + 1, np.int64)
+    group = np.empty(n, np.int64)
     for j in range(n):
-        cuts[1 + owner(kfp[j], nparts)] += 1
+        group[j] = owner(kfp[j], nparts)
+        cuts[1 + group[j]] += 1
     for q in range(nparts):
         cuts[q + 1] += cuts[q]
     at = cuts[:nparts].copy()
-    rows8 = np.empty((n if small else 0, width), np.int8)
-    rows16 = np.empty((0 if small else n, width), np.int16)
     hashes, ref, idx = np.empty(n, np.uint64), np.empty(n, np.uint32), np.empty(n, np.uint16)
     for j in range(n):
-        q = owner(kfp[j], nparts)
+        q = group[j]
         d = at[q]
         at[q] += 1
-        if small:
-            for k in range(width):
-                rows8[d, k] = keep[j, k]
-        else:
-            for k in range(width):
-                rows16[d, k] = keep[j, k]
         hashes[d], ref[d], idx[d] = kfp[j], refbase + ksrc[j], kidx[j]
-    return (rows8, rows16, hashes, ref, idx, cuts, found, leak, terminals, edges, T[7][0],
+    sz = 1 if small else 2  # a byte a field when every field fits one: its int16's low byte
+    flat, off, ncol, cols = _pack_groups(grid_bytes(keep), 2 - sz, width * sz, n, group, cuts)
+    return (flat, off, ncol, cols, sz, hashes, ref, idx, cuts, found, leak, terminals, edges, T[7][0],
             (keep, seen, kfp, ksrc, kidx), (table, rows, parent, label, nv, refused))
+
+
+def batches(flat, off, ncol, cols, sz, cuts) -> list:
+    """:func:`expand_split`'s batches, one per owning partition, each packed as :func:`pack` packs one: (bytes, cols,
+    sz)."""
+    return [(flat[off[q]:off[q + 1]].reshape(int(cuts[q + 1] - cuts[q]), int(ncol[q])), cols[q, :ncol[q]], sz)
+            for q in range(len(cuts) - 1)]
 
 
 # expand_split's scalars between calls of _expand_part
@@ -2245,13 +2342,14 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
                 continue
             fp = fps[q]
             if me >= 0 and owner(fp, nparts) == me:  # its own: no batch, no second look
-                what = _add_visit(table, rows, parent, label, nv, base, SUCC, q, fp, refbase + cur, q, limit)
+                what = _add_visit(table, rows, parent, label, nv, base, fp, refbase + cur, q, limit)
                 if what == VISIT_REFUSED:
                     refused += 1
                 elif what == VISIT_ROOM:
                     q0, grow = q, True
                     break
                 elif what == VISIT_ADDED:
+                    _copy_row(SUCC, q, rows, nv - base, width)
                     nv += 1
                     if _full(table, nv):
                         q0, grow = q + 1, True

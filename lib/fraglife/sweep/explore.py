@@ -16,7 +16,9 @@ the successors it owns straight into its own visited set, each other
 distinct successor once, grouped by owner), and each owner adds the ones it
 has not seen (:func:`~fraglife.model.explorer.visit`); the successor
 batches travel worker to worker, one per pair of distinct partitions per
-round, a byte per field when the fields fit. The next rounds are submitted
+round, a byte per field when the fields fit, without the bytes that are
+zero in every row of the batch (:func:`~fraglife.model.explorer.pack`:
+most of a row's, on chapter 08's bounds). The next rounds are submitted
 while one is exchanged (``ROUNDS_AHEAD``). The client receives only counts,
 and rebuilds a counterexample by gathering its labels along the parent
 references and replaying them from the start.
@@ -90,9 +92,11 @@ class Partition:
     def nbytes(self) -> int:
         return self.table.nbytes + self.rows.nbytes + self.next.nbytes + self.parent.nbytes + self.label.nbytes
 
-    def add(self, rows, hashes, src, idx) -> None:
-        self._kept(*E.visit(self.table, self.next, self.parent, self.label, self.n, self.hi, rows, hashes, src, idx,
-                            self.limit))
+    def add(self, rows, cols, sz, hashes, src, idx) -> None:
+        """Add a batch: its rows packed (:func:`~fraglife.model.explorer.pack`), their fingerprints, parent
+        references and labels."""
+        self._kept(*E.visit(self.table, self.next, self.parent, self.label, self.n, self.hi, rows, cols, sz, hashes,
+                            src, idx, self.limit))
 
     def _kept(self, table, rows, parent, label, n, refused) -> None:
         """The visited set as :func:`~fraglife.model.explorer.visit` or an expansion left it."""
@@ -121,23 +125,22 @@ class Partition:
         b = min(self.hi, a + size)
         width = self.rows.shape[1]
         if a >= b:
-            empty = (np.zeros((0, width), np.int16), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
+            empty = (*E.pack(np.zeros((0, width), np.int16)), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
                      np.zeros(0, np.uint16))
             return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
-        rows8, rows16, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.scratch, kept = \
+        flat, off, ncol, cols, sz, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.scratch, kept = \
             E.expand_split(self.P, self.rows[a - self.lo:b - self.lo], self.nparts, self.part << PART_SHIFT | a,
                            self.scratch, self.part,
                            (self.table, self.next, self.parent, self.label, self.n, self.hi, self.limit))
         self._kept(*kept)
-        rows = rows8 if len(rows8) else rows16  # one byte per field when every field fits one
         found = {}
         if leak >= 0:
             found[X.LEAK] = (self.part, a + int(leak), None)
         for kind in range(X.LEAK):
             if found_at[kind, 0] >= 0:
                 found[kind] = (self.part, a + int(found_at[kind, 0]), tuple(int(x) for x in found_at[kind, 1:]))
-        buckets = [(rows[cuts[q]:cuts[q + 1]], hashes[cuts[q]:cuts[q + 1]], ref[cuts[q]:cuts[q + 1]],
-                    idx[cuts[q]:cuts[q + 1]]) for q in range(self.nparts)]
+        buckets = [(*b, hashes[cuts[q]:cuts[q + 1]], ref[cuts[q]:cuts[q + 1]], idx[cuts[q]:cuts[q + 1]])
+                   for q, b in enumerate(E.batches(flat, off, ncol, cols, sz, cuts))]
         stats = {"edges": int(edges), "terminals": int(terminals), "fallbacks": int(fb), "found": found}
         return buckets, stats
 
@@ -171,7 +174,7 @@ def _t_init(sid, part, nparts, P, limit, byte_limit, start):
 
 def _add_start(p: Partition, start) -> None:
     row = np.array([start], np.int16)
-    p.add(row, E.state_hashes(row), np.full(1, NO_PARENT, np.uint32), np.zeros(1, np.uint16))
+    p.add(*E.pack(row), E.state_hashes(row), np.full(1, NO_PARENT, np.uint32), np.zeros(1, np.uint16))
 
 
 def _t_begin(sid, part):
