@@ -87,33 +87,29 @@ def _retype_intrinsics():
 
         return out_ty(arr, at, rows, cols), codegen
 
-    @intrinsic
-    def words(typingctx, row):
-        """An int16 row (1-d, C-contiguous, starting on an 8-byte boundary) as uint64 words, four fields each,
-        little-endian: its first len(row) // 4 * 4 fields in one load per four instead of one per field."""
-        out_ty = types.Array(types.uint64, 1, "C")
+    def row_as(dtype, doc):
+        """An intrinsic viewing a row (1-d, C-contiguous) as ``dtype`` items: its bytes, len(row) * its item size of
+        them, in items of ``dtype``'s size (the last partial one left out)."""
+        @intrinsic
+        def view(typingctx, row):
+            out_ty = types.Array(dtype, 1, "C")
+            num, den = row.dtype.bitwidth // 8, dtype.bitwidth // 8
 
-        def codegen(context, builder, signature, args):
-            src = context.make_array(signature.args[0])(context, builder, args[0])
-            n = builder.sdiv(builder.extract_value(src.shape, 0), context.get_constant(types.intp, 4))
-            return _view(context, builder, signature.args[0], args[0], out_ty, context.get_constant(types.intp, 0),
-                         [n], 8)
+            def codegen(context, builder, signature, args):
+                src = context.make_array(signature.args[0])(context, builder, args[0])
+                size = builder.mul(builder.extract_value(src.shape, 0), context.get_constant(types.intp, num))
+                n = builder.sdiv(size, context.get_constant(types.intp, den))
+                return _view(context, builder, signature.args[0], args[0], out_ty,
+                             context.get_constant(types.intp, 0), [n], den)
 
-        return out_ty(row), codegen
+            return out_ty(row), codegen
 
-    @intrinsic
-    def row_bytes(typingctx, row):
-        """A row (1-d, C-contiguous) as its bytes: uint8, len(row) * its item size of them."""
-        out_ty = types.Array(types.uint8, 1, "C")
-        itemsize = row.dtype.bitwidth // 8
+        view.__doc__ = doc
+        return view
 
-        def codegen(context, builder, signature, args):
-            src = context.make_array(signature.args[0])(context, builder, args[0])
-            n = builder.mul(builder.extract_value(src.shape, 0), context.get_constant(types.intp, itemsize))
-            return _view(context, builder, signature.args[0], args[0], out_ty, context.get_constant(types.intp, 0),
-                         [n], 1)
-
-        return out_ty(row), codegen
+    words = row_as(types.uint64, """An int16 row (starting on an 8-byte boundary) as uint64 words, four fields each,
+        little-endian: its first len(row) // 4 * 4 fields in one load per four instead of one per field.""")
+    row_bytes = row_as(types.uint8, """A row as its bytes: uint8, len(row) * its item size of them.""")
 
     @intrinsic
     def grid_bytes(typingctx, arr):

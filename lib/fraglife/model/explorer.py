@@ -2251,10 +2251,10 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
     tens of MB allocated afresh cost page faults in every round. Returns (the rows packed by owner as :func:`pack`
     packs a batch: flat, off, ncol, cols, sz, see :func:`_pack_groups` and :func:`batches`, one byte per field where
     every field fits one; fingerprints, parent references (``refbase`` + the frontier row), labels (the index among
-    the parent's successors), cuts (owner q's rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the first leaking
-    terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, scratch, and the visited set
-    as (table, rows, parent, label, n, refused): refused counts successors past the limit, a state met twice
-    twice)."""
+    the parent's successors), cuts (owner q's rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier
+    row and the step's label, or -1), the first leaking terminal's frontier row (or -1), terminals, edges, the
+    owner array's fallbacks, scratch, and the visited set as (table, rows, parent, label, n, refused): refused
+    counts successors past the limit, a state met twice twice)."""
     keep, seen, kfp, ksrc, kidx = scratch
     table, rows, parent, label, nv, base, limit = vis
     M = _workspace(P)
