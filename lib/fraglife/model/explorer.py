@@ -2148,13 +2148,10 @@ def pack(rows: np.ndarray) -> tuple:
     packs its batches so as it groups them.)"""
     rows = np.ascontiguousarray(rows)
     n = rows.shape[0]
-    flat, _off, ncol, cols = _pack_groups(grid_bytes_of(rows), 0, rows.shape[1] * rows.itemsize, n,
-                                          np.zeros(n, np.int64), np.array([0, n], np.int64))
+    w = rows.shape[1] * rows.itemsize
+    flat, _off, ncol, cols = _pack_groups(rows.view(np.uint8).reshape(n, w), 0, w, n, np.zeros(n, np.int64),
+                                          np.array([0, n], np.int64))
     return flat.reshape(n, ncol[0]), cols[0, :ncol[0]].copy(), rows.itemsize
-
-
-def grid_bytes_of(rows: np.ndarray) -> np.ndarray:
-    return rows.view(np.uint8).reshape(rows.shape[0], rows.shape[1] * rows.itemsize)
 
 
 @njit(cache=CACHE, nogil=True)
@@ -2171,21 +2168,18 @@ def _pack_groups(kb, sh, w, n, group, cuts):
     for q in range(ng):
         for c in range(w):
             if seen[q, c]:
-                cols[q, ncol[q]] = c << sh
+                cols[q, ncol[q]] = c
                 ncol[q] += 1
         off[q + 1] = off[q] + (cuts[q + 1] - cuts[q]) * ncol[q]
     flat = np.empty(off[ng], np.uint8)
-    _gather_rows(kb, n, group, cols, ncol, off[:ng].copy(), flat)
-    for q in range(ng):  # the columns as a packed row's fields have them
-        for i in range(ncol[q]):
-            cols[q, i] >>= sh
+    _gather_rows(kb, sh, n, group, cols, ncol, off[:ng].copy(), flat)
     return flat, off, ncol, cols
 
 
 @njit(cache=CACHE, nogil=True, _nrt=False)
 def _or_rows(kb, sh, w, n, group, seen):
     """seen[q] = the OR of the bytes of group q's rows (:func:`_pack_groups`). Without the runtime: a row's view is
-    then no reference counted."""
+    then not reference counted."""
     for j in range(n):
         row, acc = kb[j], seen[group[j]]
         if sh == 0:  # one loop the compiler vectorises
@@ -2197,12 +2191,13 @@ def _or_rows(kb, sh, w, n, group, seen):
 
 
 @njit(cache=CACHE, nogil=True, _nrt=False)
-def _gather_rows(kb, n, group, cols, ncol, at, flat):
+def _gather_rows(kb, sh, n, group, cols, ncol, at, flat):
+    """Each row's bytes at its group's columns to flat[at[group]:], in row order (:func:`_pack_groups`)."""
     for j in range(n):
         q = group[j]
         row, k, dst = kb[j], cols[q], flat[at[q]:at[q] + ncol[q]]
         for i in range(ncol[q]):
-            dst[i] = row[k[i]]
+            dst[i] = row[np.int64(k[i]) << sh]
         at[q] += ncol[q]
 
 
