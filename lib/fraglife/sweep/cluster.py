@@ -76,7 +76,7 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
         return Cluster(c, f"scheduler {scheduler} ({len(worker_addresses(c))} workers)", [c])
     n = workers or default_workers()
     if processes:
-        with _children_ignore_sigint():
+        with children_ignore_sigint():
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    **LOCAL_CLUSTER_OPTIONS)
         what = f"LocalCluster: {n} worker process{'es' if n > 1 else ''} x 1 thread"
@@ -88,7 +88,7 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
 
 
 @contextlib.contextmanager
-def _children_ignore_sigint():
+def children_ignore_sigint():
     """Worker processes started in here ignore SIGINT: Ctrl-C interrupts the sweep (which then
     closes its cluster) instead of killing every worker with a traceback of its own."""
     if threading.current_thread() is not threading.main_thread():

@@ -3,8 +3,9 @@
 The single-process search (:func:`fraglife.model.explorer.explore`) keeps
 every state it has seen in one table; its reach ends where one machine's
 memory does. Here the same breadth-first search runs level by level on a
-dask cluster (the sweeps' :func:`.cluster.connect`: a LocalCluster, or any
-scheduler by address). Each state belongs to one *partition*, chosen by the
+dask cluster (its own LocalCluster of single-threaded workers,
+:func:`local_cluster`, or any scheduler by address, as the sweeps'
+:func:`.cluster.connect` reaches one). Each state belongs to one *partition*, chosen by the
 high bits of its 64-bit fingerprint; a partition lives on one worker and
 keeps, as the single-process search does, each state's fingerprint, its
 parent as (partition, index) in 4 bytes and its index among its parent's
@@ -305,26 +306,19 @@ def explore(bounds: X.Bounds, scenario: X.Scenario, *, client=None, scheduler: s
         return spread
 
 
-@contextlib.contextmanager
 def _search_client(client, scheduler: str | None, workers: int | None, processes: bool):
-    """The cluster a search runs on: ``client``, or the scheduler at ``scheduler``, else a LocalCluster started with
-    :func:`search_cluster`'s settings, of ``workers`` single-threaded processes, or (``processes=False``) of as many
-    single-threaded workers in this process: one partition each, where the sweeps' in-process cluster is one worker
-    of many threads."""
+    """The cluster a search runs on: ``client``, or the scheduler at ``scheduler``, else its own
+    :func:`local_cluster` of ``workers`` single-threaded workers, processes or (``processes=False``) threads of this
+    one: one partition each, where the sweeps' in-process cluster is one worker of many threads."""
     from .cluster import Cluster, connect, default_workers
 
     if client is not None or scheduler is not None:
-        with connect(scheduler, workers=workers, client=client) as cl:
-            yield cl
-    elif processes:
-        with search_cluster(), connect(workers=workers, processes=True) as cl:
-            yield cl
-    else:
-        n = workers or default_workers()
-        lc, c = local_cluster(n, processes=False)
-        with Cluster(c, f"LocalCluster (processes=False): {n} in-process worker{'s' if n > 1 else ''} x 1 thread",
-                     [lc, c]) as cl:
-            yield cl
+        return connect(scheduler, workers=workers, client=client)
+    n = workers or default_workers()
+    lc, c = local_cluster(n, processes=processes)
+    what = (f"LocalCluster: {n} worker process{'es' if n > 1 else ''} x 1 thread" if processes else
+            f"LocalCluster (processes=False): {n} in-process worker{'s' if n > 1 else ''} x 1 thread")
+    return Cluster(c, what, [lc, c])
 
 
 def _finish(search: _Search) -> list:
@@ -497,9 +491,9 @@ def local_cluster(workers: int, *, memory_limit: int | str = "auto", processes: 
     (``processes=False``: ``workers`` single-threaded workers in this process)."""
     from distributed import Client, LocalCluster
 
-    from .cluster import LOCAL_CLUSTER_OPTIONS
+    from .cluster import LOCAL_CLUSTER_OPTIONS, children_ignore_sigint
 
-    with search_cluster(memory_limit):
+    with search_cluster(memory_limit), children_ignore_sigint() if processes else contextlib.nullcontext():
         where = {"host": "127.0.0.1"} if processes else {}  # threads talk in-process
         lc = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes, memory_limit=memory_limit,
                           **where, **LOCAL_CLUSTER_OPTIONS)
