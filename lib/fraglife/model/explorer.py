@@ -167,29 +167,46 @@ def _row_cmp(a, ao, b, bo, w):
     return 0
 
 
+U1 = np.uint64(1)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _greater(v, a, b, w):
+    """Row v[a:a+w] sorts after row v[b:b+w] (unsigned offsets)."""
+    for k in range(w):
+        x, y = v[a + k], v[b + k]
+        if x != y:
+            return x > y
+    return False
+
+
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _sort_rows(v, off, n, w):
-    """Insertion sort of n rows of width w starting at v[off] (n is at most 4)."""
-    for i in range(1, n):
+    """Insertion sort of n rows of width w starting at v[off] (n is at most 4). Unsigned indices: without a
+    negative index to wrap around, numba checks none (as in _copy_row)."""
+    off, n, w = np.uint64(off), np.uint64(n), np.uint64(w)
+    for i in range(U1, n):
         j = i
-        while j > 0 and _row_cmp(v, off + (j - 1) * w, v, off + j * w, w) > 0:
+        while j > 0 and _greater(v, off + (j - U1) * w, off + j * w, w):
+            a, b = off + (j - U1) * w, off + j * w
             for k in range(w):
-                t = v[off + (j - 1) * w + k]
-                v[off + (j - 1) * w + k] = v[off + j * w + k]
-                v[off + j * w + k] = t
-            j -= 1
+                t = v[a + k]
+                v[a + k] = v[b + k]
+                v[b + k] = t
+            j -= U1
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _sort_seg(v, lo, n):
-    """Ascending sort of v[lo:lo+n] (a few entries)."""
-    for i in range(1, n):
+    """Ascending sort of v[lo:lo+n] (a few entries; unsigned indices, as in _sort_rows)."""
+    lo, n = np.uint64(lo), np.uint64(n)
+    for i in range(U1, n):
         j = i
-        while j > 0 and v[lo + j - 1] > v[lo + j]:
-            t = v[lo + j - 1]
-            v[lo + j - 1] = v[lo + j]
+        while j > 0 and v[lo + j - U1] > v[lo + j]:
+            t = v[lo + j - U1]
+            v[lo + j - U1] = v[lo + j]
             v[lo + j] = t
-            j -= 1
+            j -= U1
 
 
 @njit(cache=CACHE, _nrt=False)
@@ -198,69 +215,115 @@ def _encode(P, M, out):
     buffer symmetries, each with shared infos, skbs, op records and outside references sorted (O's cand row is
     scratch)."""
     _s0, S, O, _t = _views(P, M)
-    G, W, SH, OP, EX = S
-    cand = O[3]
-    nb, f, s, sw, ow = P[P_NB], P[P_F], P[P_S], P[P_SW], P[P_OW]
-    width = P[P_WIDTH]
-    nperms = P[P_NPERMS]
-    nsh, nop, nex = G[G_NSH], G[G_NOP], G[G_NEXT]
-    o_fr, o_oh, o_ua, o_mem, o_lost, o_nl, o_loh = 3, 3 + f, 4 + f, 5 + f, 5 + f + s, 6 + f + s, 7 + f + s
-    if nperms == 1:  # no symmetry to choose among: the one encoding goes straight out
-        cand = out
+    nb, width, nperms = P[P_NB], P[P_WIDTH], P[P_NPERMS]
+    cand = out if nperms == 1 else O[3]  # no symmetry to choose among: the one encoding goes straight out
     for pi in range(nperms):
         po = P_KINDS + nb + pi * nb
-        same = True  # the identity renames nothing: codes, masks and tokens are copied as they are
+        renames = False
         for b in range(nb):
             if P[po + b] != b:
-                same = False
-        for k in range(width):
-            cand[k] = 0
-        cand[0] = G[G_BIND]
-        cand[1] = G[G_BUDGET]
-        # each record through views that start at it (as in _decode_into)
-        ob = P[P_OFF_BUF]
-        for b in range(nb):
-            dst, src = cand[ob + BW * P[po + b]:], W[b]
-            for k in range(BW):
-                dst[k] = src[k]
-        osh = P[P_OFF_SH]
-        for i in range(nsh):
-            row, sh = cand[osh + i * sw:], SH[i]
-            row[0] = sh[0]
-            row[1] = sh[1]
-            nf = sh[2]
-            row[2] = nf
-            for k in range(nf):
-                row[o_fr + k] = sh[o_fr + k] if same else _rcode(sh[o_fr + k], P, po)
-            row[o_oh] = sh[o_oh] if same else _rmask(sh[o_oh], P, po)
-            ua = sh[o_ua]
-            row[o_ua] = ua if same or not ua else 1 + P[po + ua - 1]
-            nm = sh[0]
-            for k in range(nm):
-                m = sh[o_mem + k]
-                row[o_mem + k] = m if same else 1 + _rmask(m - 1, P, po)
-            _sort_seg(row, o_mem, nm)
-            row[o_lost] = sh[o_lost]
-            row[o_nl] = sh[o_nl]
-            row[o_loh] = sh[o_loh] if same else _rmask(sh[o_loh], P, po)
-        _sort_rows(cand, osh, nsh, sw)
-        oop = P[P_OFF_OP]
-        for i in range(nop):
-            row, op = cand[oop + i * ow:], OP[i]
-            nt = op[0]
-            row[0] = nt
-            for k in range(nt):
-                row[1 + k] = op[1 + k] if same else _rtok(op[1 + k], P, po)
-            _sort_seg(row, 1, nt)
-        _sort_rows(cand, oop, nop, ow)
-        oex = P[P_OFF_EXT]
-        for i in range(nex):
-            cand[oex + EW * i] = EX[i, 0]
-            cand[oex + EW * i + 1] = EX[i, 1] if same else _rcode(EX[i, 1], P, po)
-        _sort_rows(cand, oex, nex, EW)
+                renames = True
+        if renames:
+            _encode_renamed(P, S, po, cand)
+        else:
+            _encode_as_is(P, S, cand)
+        _sort_records(P, S[0], cand)
         if nperms > 1 and (pi == 0 or _row_cmp(cand, 0, out, 0, width) < 0):
             for k in range(width):
                 out[k] = cand[k]
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _encode_as_is(P, S, row):
+    """The work state S's records into ``row`` as they are, the identity permutation's encoding before
+    :func:`_sort_records` (a state's shared info records are the encoded rows with column sw beside them). Unsigned
+    indices, as in _copy_row: the copies compile to plain ones."""
+    G, W, SH, OP, EX = S
+    u = np.uint64
+    sw, ow = u(P[P_SW]), u(P[P_OW])
+    for k in range(u(P[P_WIDTH])):
+        row[k] = 0
+    row[0] = G[G_BIND]
+    row[1] = G[G_BUDGET]
+    ob = u(P[P_OFF_BUF])
+    for b in range(u(P[P_NB])):
+        for k in range(u(BW)):
+            row[ob + u(BW) * b + k] = W[b, k]
+    osh = u(P[P_OFF_SH])
+    for i in range(u(G[G_NSH])):
+        for k in range(sw):
+            row[osh + i * sw + k] = SH[i, k]
+    oop = u(P[P_OFF_OP])
+    for i in range(u(G[G_NOP])):
+        for k in range(ow):
+            row[oop + i * ow + k] = OP[i, k]
+    oex = u(P[P_OFF_EXT])
+    for i in range(u(G[G_NEXT])):
+        row[oex + u(EW) * i] = EX[i, 0]
+        row[oex + u(EW) * i + U1] = EX[i, 1]
+
+
+@njit(cache=CACHE, _nrt=False)
+def _encode_renamed(P, S, po, row):
+    """The work state S's records into ``row`` with buffer b renamed P[po + b], before :func:`_sort_records`."""
+    G, W, SH, OP, EX = S
+    nb, f, s, sw, ow = P[P_NB], P[P_F], P[P_S], P[P_SW], P[P_OW]
+    o_fr, o_oh, o_ua, o_mem, o_lost, o_nl, o_loh = 3, 3 + f, 4 + f, 5 + f, 5 + f + s, 6 + f + s, 7 + f + s
+    for k in range(P[P_WIDTH]):
+        row[k] = 0
+    row[0] = G[G_BIND]
+    row[1] = G[G_BUDGET]
+    # each record through views that start at it (as in _decode_into)
+    ob = P[P_OFF_BUF]
+    for b in range(nb):
+        dst, src = row[ob + BW * P[po + b]:], W[b]
+        for k in range(BW):
+            dst[k] = src[k]
+    osh = P[P_OFF_SH]
+    for i in range(G[G_NSH]):
+        dst, sh = row[osh + i * sw:], SH[i]
+        dst[0] = sh[0]
+        dst[1] = sh[1]
+        nf = sh[2]
+        dst[2] = nf
+        for k in range(nf):
+            dst[o_fr + k] = _rcode(sh[o_fr + k], P, po)
+        dst[o_oh] = _rmask(sh[o_oh], P, po)
+        ua = sh[o_ua]
+        dst[o_ua] = 1 + P[po + ua - 1] if ua else 0
+        for k in range(sh[0]):
+            dst[o_mem + k] = 1 + _rmask(sh[o_mem + k] - 1, P, po)
+        dst[o_lost] = sh[o_lost]
+        dst[o_nl] = sh[o_nl]
+        dst[o_loh] = _rmask(sh[o_loh], P, po)
+    oop = P[P_OFF_OP]
+    for i in range(G[G_NOP]):
+        dst, op = row[oop + i * ow:], OP[i]
+        nt = op[0]
+        dst[0] = nt
+        for k in range(nt):
+            dst[1 + k] = _rtok(op[1 + k], P, po)
+    oex = P[P_OFF_EXT]
+    for i in range(G[G_NEXT]):
+        row[oex + EW * i] = EX[i, 0]
+        row[oex + EW * i + 1] = _rcode(EX[i, 1], P, po)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _sort_records(P, G, row):
+    """An encoding's records in their canonical order: each shared info's skbs, the shared infos, each op
+    record's tokens, the op records and the outside references sorted (explorer_twin.Explorer.encode_raw)."""
+    sw, ow = P[P_SW], P[P_OW]
+    nsh, nop, nex = G[G_NSH], G[G_NOP], G[G_NEXT]
+    osh, o_mem = P[P_OFF_SH], 5 + P[P_F]
+    for i in range(nsh):
+        _sort_seg(row, osh + i * sw + o_mem, row[osh + i * sw])
+    _sort_rows(row, osh, nsh, sw)
+    oop = P[P_OFF_OP]
+    for i in range(nop):
+        _sort_seg(row, oop + i * ow + 1, row[oop + i * ow])
+    _sort_rows(row, oop, nop, ow)
+    _sort_rows(row, P[P_OFF_EXT], nex, EW)
 
 
 # ---- lines, gets and puts ----------------------------------------------------------------------------------
@@ -902,6 +965,12 @@ def _load(S0, S):
 
 
 @njit(cache=CACHE, _nrt=False)
+def _start_step(P, M):
+    S0, S, _o, _t = _views(P, M)
+    _load(S0, S)
+
+
+@njit(cache=CACHE, _nrt=False)
 def _emit(P, M, k, l0, l1, l2, l3):
     """Successor k is the work state, reached by step (l0, l1, l2, l3): its label, violations and, if none,
     its canonical form. Returns k + 1."""
@@ -944,7 +1013,7 @@ def put(P, M, k):
     for i in range(G0[G_NOP]):
         if i > 0 and _same_row(OP0, i, ow):
             continue
-        _load(S0, S)
+        _start_step(P, M)
         tok = OP[i, 1]
         nt = OP[i, 0]
         if nt == 1:  # the operation is done: its CPU is idle
@@ -973,7 +1042,7 @@ def drop(P, M, k):
     for i in range(G0[G_NSH]):
         if not _distinct(SH0, i, P[P_SW]) or SH0[i, 1] == 0:
             continue
-        _load(S0, S)
+        _start_step(P, M)
         SH[i, 1] -= 1
         if _dataref(P, SH, i) == 0:
             _add_op(P, G, OP, toks, _release(P, M, i, toks, 0))
@@ -990,7 +1059,7 @@ def unbind_w(P, M, k):
     for b in range(P[P_NB]):
         if W0[b, B_OALIVE] != 2:
             continue
-        _load(S0, S)
+        _start_step(P, M)
         W[b, B_OALIVE] = 0
         _kill(P, M, b, 0)
         _kill(P, M, b, 1)
@@ -1048,7 +1117,7 @@ def _attach_frag(P, M, k, target):
                 fb = _fallback(P, W0, m, _has_devmem(P, SH0, target) or kind == DEVMEM, T[7])
                 if fb < 0:
                     continue
-            _load(S0, S)
+            _start_step(P, M)
             i = _new_sh(P, G, SH) if target < 0 else target
             ng = _frag_lines(P, code, gets, 0) if not _per_holding(P) else 0
             npu = 0
@@ -1095,7 +1164,7 @@ def clone(P, M, k):
         for j in range(SH0[i, 0]):
             if not _distinct_member(SH0, i, j, o_mem):
                 continue
-            _load(S0, S)
+            _start_step(P, M)
             nown = SH[i, 2] - SH[i, 6 + f + s]
             mask = _hmask_sh(P, SH, i, 0, nown - 1, scratch) if P[P_SKB_HELD] else 0
             ng = _mask_tokens(mask, gets, 0)
@@ -1126,7 +1195,7 @@ def split(P, M, k):
             nh, nt = _split_choice(P, SH0, i, ch, head, tail)
             if nh < 0:
                 break
-            _load(S0, S)
+            _start_step(P, M)
             npu = 0
             ng = _gain(P, SH, i, head, nh, tail, nt, 1, gets, toks, cnt)
             j = _new_sh(P, G, SH)
@@ -1163,7 +1232,7 @@ def segment(P, M, k):
         nf = SH0[i, 2]
         for lo in range(nf):
             for hi in range(lo, nf):
-                _load(S0, S)
+                _start_step(P, M)
                 ng = _frag_refs(P, SH, i, lo, hi, gets, 0)
                 j = _new_sh(P, G, SH)
                 for q in range(lo, hi + 1):
@@ -1195,7 +1264,7 @@ def expand_head(P, M, k):
         for jm in range(SH0[i, 0]):
             if not _distinct_member(SH0, i, jm, o_mem):
                 continue
-            _load(S0, S)
+            _start_step(P, M)
             member = _pop_member(P, SH, i, jm)  # per-skb owners: the skb's refs move with it
             SH[i, 1] += 1
             nf, nl = SH[i, 2], SH[i, o_nl]
@@ -1246,7 +1315,7 @@ def coalesce(P, M, k):
                 fb = _fallback(P, W0, m, _has_devmem(P, SH0, i) or _has_devmem(P, SH0, src), T[7])
                 if fb < 0:
                     continue
-            _load(S0, S)
+            _start_step(P, M)
             ng = npu = nt = 0
             nd, ns = SH[i, 2], SH[src, 2]
             if SH[src, 0] > 1:  # from is cloned: the target references its copies
@@ -1291,7 +1360,7 @@ def copy(P, M, k):
                 any_other = True
         if not any_other or _has_devmem(P, SH0, i) or (ua and SH0[i, o_ua] == 0):
             continue
-        _load(S0, S)
+        _start_step(P, M)
         ng, nt = _copy_into(P, M, i, slot, gets, 0, toks, 0, scratch)
         _apply(P, M, gets, ng, puts, 0)
         _add_op(P, G, OP, toks, nt)
@@ -1338,7 +1407,7 @@ def shift(P, M, k):
                     fb = _fallback(P, W0, m, dev, T[7])
                     if fb < 0:
                         continue
-                _load(S0, S)
+                _start_step(P, M)
                 ng = _gain(P, SH, src, head, nh, tail, ntl, 1, gets, toks, cnt)
                 npu = nt = 0
                 ng, npu = _rebalance(P, SH, src, _hmask_arr(P, tail, 0, ntl - 1, scratch), True, True, gets, ng,
@@ -1375,7 +1444,7 @@ def trim_head(P, M, k):
             nh, ntl = _split_choice(P, SH0, i, ch, head, tail)
             if nh < 0:
                 break
-            _load(S0, S)
+            _start_step(P, M)
             npu = _gain(P, SH, i, head, 0, tail, ntl, -1, puts, toks, cnt)
             ng, npu = _rebalance(P, SH, i, _hmask_arr(P, tail, 0, ntl - 1, scratch), True, True, gets, 0, puts, npu)
             for q in range(SH[i, 2]):
@@ -1403,7 +1472,7 @@ def frag_list(P, M, k):
         for c in range(nsh0):
             if c == i or not _unshared(P, SH0, c) or SH0[c, o_ua] or SH0[c, 2] == 0 or SH0[i, 2] + SH0[c, 2] > f:
                 continue
-            _load(S0, S)
+            _start_step(P, M)
             nd, nc = SH[i, 2], SH[c, 2]
             for q in range(nc):
                 SH[i, 3 + nd + q] = SH[c, 3 + q]
@@ -1450,7 +1519,7 @@ def _outside_ref(P, M, k, typ, rule, op):
                 continue
             if typ == MAPPING and ((kind != PIPE and kind != POOL and kind != COPY) or (shape != 0 and shape != 3)):
                 continue
-            _load(S0, S)
+            _start_step(P, M)
             EX[G[G_NEXT], 0] = typ
             EX[G[G_NEXT], 1] = code
             G[G_NEXT] += 1
@@ -1489,7 +1558,7 @@ def orphan(P, M, k):
             m = SH0[i, o_mem + j]
             if not _distinct_member(SH0, i, j, o_mem) or m == 1:
                 continue
-            _load(S0, S)
+            _start_step(P, M)
             SH[i, o_mem + j] = 1
             _add_op(P, G, OP, toks, _mask_tokens(m - 1, toks, 0))
             k = _emit(P, M, k, ORPHAN, i, j, 0)
@@ -1511,7 +1580,7 @@ def free(P, M, k):
         for jm in range(SH0[i, 0]):
             if not _distinct_member(SH0, i, jm, o_mem):
                 continue
-            _load(S0, S)
+            _start_step(P, M)
             member = _pop_member(P, SH, i, jm)
             nt = _mask_tokens(member - 1, toks, 0) if P[P_SKB_HELD] else 0
             if _dataref(P, SH, i) <= 0:
@@ -1534,7 +1603,7 @@ def holder(P, M, k):
     for b in range(P[P_NINIT]):
         if not W0[b, B_HOLDER]:
             continue
-        _load(S0, S)
+        _start_step(P, M)
         W[b, B_HOLDER] = 0
         kind = P[P_KINDS + b]
         nt = 0
@@ -1581,7 +1650,7 @@ def _outside_release(P, M, k, typ, rule, op):
     for q in range(G0[G_NEXT]):
         if EX0[q, 0] != typ or (q > 0 and EX0[q, 0] == EX0[q - 1, 0] and EX0[q, 1] == EX0[q - 1, 1]):
             continue
-        _load(S0, S)
+        _start_step(P, M)
         code = EX[q, 1]
         for r in range(q, G[G_NEXT] - 1):
             EX[r, 0] = EX[r + 1, 0]
