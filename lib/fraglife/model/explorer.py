@@ -167,7 +167,7 @@ def _row_cmp(a, ao, b, bo, w):
     return 0
 
 
-U1 = np.uint64(1)
+U1 = np.uint64(1)  # an unsigned 1: numba makes uint64 with int64 a float64
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -236,8 +236,9 @@ def _encode(P, M, out):
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _encode_as_is(P, S, row):
     """The work state S's records into ``row`` as they are, the identity permutation's encoding before
-    :func:`_sort_records` (a state's shared info records are the encoded rows with column sw beside them). Unsigned
-    indices, as in _copy_row: the copies compile to plain ones."""
+    :func:`_sort_records`. Whole records: a shared info record is its encoded row (with column sw beside it), and
+    the handlers keep its slots past nf frags and nmem skbs zero, as decoding left them. Unsigned indices, as in
+    _copy_row: the copies compile to plain ones."""
     G, W, SH, OP, EX = S
     u = np.uint64
     sw, ow = u(P[P_SW]), u(P[P_OW])
