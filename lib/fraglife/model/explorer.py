@@ -171,23 +171,13 @@ U1 = np.uint64(1)  # an unsigned 1: numba makes uint64 with int64 a float64
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _greater(v, a, b, w):
-    """Row v[a:a+w] sorts after row v[b:b+w] (unsigned offsets)."""
-    for k in range(w):
-        x, y = v[a + k], v[b + k]
-        if x != y:
-            return x > y
-    return False
-
-
-@njit(cache=CACHE, inline="always", _nrt=False)
 def _sort_rows(v, off, n, w):
     """Insertion sort of n rows of width w starting at v[off] (n is at most 4). Unsigned indices: without a
     negative index to wrap around, numba checks none (as in _copy_row)."""
     off, n, w = np.uint64(off), np.uint64(n), np.uint64(w)
     for i in range(U1, n):
         j = i
-        while j > 0 and _greater(v, off + (j - U1) * w, off + j * w, w):
+        while j > 0 and _row_cmp(v, off + (j - U1) * w, v, off + j * w, w) > 0:
             a, b = off + (j - U1) * w, off + j * w
             for k in range(w):
                 t = v[a + k]
@@ -951,11 +941,14 @@ def _copy_rows(a0, a, n):
             a[i, k] = a0[i, k]
 
 
-@njit(cache=CACHE, inline="always", _nrt=False)
-def _load(S0, S):
-    """The successor starts as a copy of the state (explorer_twin: ``self.decode(v)``): the rows in use (a handler
-    initialises every row it appends: _new_sh, _add_op, _outside_ref). One call per array, not a loop over them:
-    numba then compiles each copy for its array's shape (three times faster)."""
+@njit(cache=CACHE, _nrt=False)
+def _start_step(P, M):
+    """The successor S starts as a copy of the state S0 (explorer_twin: ``self.decode(v)``): the rows in use (a
+    handler initialises every row it appends: _new_sh, _add_op, _outside_ref). A call, not inlined in each handler:
+    inlined, the copy's view arithmetic was hoisted to the handler's start and paid on every handler call, steps or
+    none. One copy per array, not a loop over them: numba then compiles each for its array's shape (three times
+    faster)."""
+    S0, S, _o, _t = _views(P, M)
     G0 = S0[0]
     _copy_rows(S0[1], S[1], S0[1].shape[0])
     _copy_rows(S0[2], S[2], G0[G_NSH])
@@ -963,12 +956,6 @@ def _load(S0, S):
     _copy_rows(S0[4], S[4], G0[G_NEXT])
     for k in range(G0.shape[0]):
         S[0][k] = G0[k]
-
-
-@njit(cache=CACHE, _nrt=False)
-def _start_step(P, M):
-    S0, S, _o, _t = _views(P, M)
-    _load(S0, S)
 
 
 @njit(cache=CACHE, _nrt=False)
