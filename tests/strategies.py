@@ -5,6 +5,7 @@ state and some do not; the engine and its twin must agree on both.
 ``workload_traces`` draws parameters for the real generators.
 """
 
+from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 
 from fraglife.model import trace as T
@@ -121,3 +122,13 @@ def workload_traces(draw):
     name = draw(st.sampled_from(sorted(workloads.ALL)))
     params = fit(name, draw(workload_params))
     return name, params, workloads.generate(name, **params)
+
+
+def reach(strategy, predicate, max_examples: int = 2000):
+    """An example of ``strategy`` that satisfies ``predicate``, the first one drawn: the tests that call this ask
+    whether a rule can be reached, not for its smallest example, so nothing is shrunk (shrinking took most of their
+    time). Derandomized: the same draws every run, so a loaded machine cannot make a search miss. Raises
+    hypothesis.errors.NoSuchExample if none of ``max_examples`` does."""
+    return find(strategy, predicate, settings=settings(max_examples=max_examples, database=None, derandomize=True,
+                                                       phases=(Phase.generate,),
+                                                       suppress_health_check=list(HealthCheck)))

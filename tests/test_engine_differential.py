@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from fraglife.model import engine, engine_twin
 from fraglife.model.policies import POLICIES
 
-from strategies import raw_traces, workload_traces
+from strategies import raw_traces, reach, workload_traces
 
 POLICY_NAMES = sorted(POLICIES)
 
@@ -35,11 +35,8 @@ def test_workload_traces_agree(policy, case):
 
 def test_raw_traces_exercise_errors_and_frees():
     """The raw strategy reaches both rejected events and real frees (so the test above means something)."""
-    from hypothesis import find
-
-    fixed = settings(max_examples=2000, database=None, derandomize=True)
-    find(raw_traces(), lambda t: engine.replay(t, "page_ref").trace_errors > 0, settings=fixed)
-    find(raw_traces(), lambda t: engine.replay(t, "page_ref_all").refs_dropped > 2, settings=fixed)
+    reach(raw_traces(), lambda t: engine.replay(t, "page_ref").trace_errors > 0)
+    reach(raw_traces(), lambda t: engine.replay(t, "page_ref_all").refs_dropped > 2)
 
 
 def _partial_pipe_release(trace) -> bool:
@@ -58,13 +55,9 @@ def _partial_pipe_release(trace) -> bool:
 def test_raw_traces_reach_the_kernels_send_and_receive_rules():
     """The raw strategy makes valid events of each new rule: PG_referenced, locked_vm and devmem binding
     cmpxchg loops, notifications, deferred frees and their flushes, partial pipe releases."""
-    from hypothesis import find
-
-    # derandomized: a fixed search that reaches every rule, so the test cannot miss by chance
-    many = settings(max_examples=3000, database=None, derandomize=True)
     for kind in ("flag_atomics", "cmpxchg_atomics", "notif_atomics", "defer_atomics"):
-        find(raw_traces(attaches=8), lambda t, k=kind: getattr(engine.replay(t, "page_ref"), k) > 1, settings=many)
-    find(raw_traces(attaches=8), _partial_pipe_release, settings=many)
+        reach(raw_traces(attaches=8), lambda t, k=kind: getattr(engine.replay(t, "page_ref"), k) > 1, 3000)
+    reach(raw_traces(attaches=8), _partial_pipe_release, 3000)
 
 
 def test_use_after_free_paths_agree():

@@ -2,13 +2,13 @@
 same state and ledger (engine.<op> and engine_twin.Replay.<op>, the same name)."""
 
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraglife.model import engine, engine_twin, trace as T
 from fraglife.model.policies import POLICIES
 
-from strategies import event, raw_traces
+from strategies import event, raw_traces, reach
 
 MAX_FRAGS = 4  # small, so the frag limit is reached
 
@@ -80,7 +80,7 @@ def test_each_op_is_exercised_valid(op):
         twin.run(prefix)
         return twin.step(*ev)
 
-    find(cases(T.OP_CODE[op]), valid, settings=settings(max_examples=2000, database=None))
+    reach(cases(T.OP_CODE[op]), valid)
 
 
 def test_handlers_carry_the_twin_method_names():

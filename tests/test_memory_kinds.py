@@ -8,13 +8,12 @@ import shutil
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, find, settings
 
 from fraglife.chapters.kmalloc_sends import slab_splice_trace
 from fraglife.model import engine, engine_twin, trace as T, workloads
 from fraglife.model.policies import POLICIES
 
-from strategies import raw_traces
+from strategies import raw_traces, reach
 
 PAGE = T.PAGE_SIZE
 
@@ -111,12 +110,10 @@ def test_raw_traces_reach_the_new_rules():
             return kind in kinds and ops.any() and engine.replay(t, "page_ref").trace_errors > 0
         return hit
 
-    # derandomized: the same examples every run, so a loaded machine cannot make the search miss
-    s = settings(max_examples=5000, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
-    find(raw_traces(), ledger_of(T.MEM_SLAB, T.ATTACH), settings=s)
-    find(raw_traces(), ledger_of(T.MEM_PAGE_FRAG, T.BUF_RELEASE, 1), settings=s)
-    find(raw_traces(), lambda t: T.MEM_PAGES in t["kind"][t["op"] == T.ALLOC]
-         and engine.replay(t, "owner_skb").refs_dropped > 2, settings=s)
+    reach(raw_traces(), ledger_of(T.MEM_SLAB, T.ATTACH), 5000)
+    reach(raw_traces(), ledger_of(T.MEM_PAGE_FRAG, T.BUF_RELEASE, 1), 5000)
+    reach(raw_traces(), lambda t: T.MEM_PAGES in t["kind"][t["op"] == T.ALLOC]
+          and engine.replay(t, "owner_skb").refs_dropped > 2, 5000)
 
 
 @pytest.mark.parametrize("impl", ["twin", "jit"])
