@@ -36,11 +36,14 @@ LAB := $(BIN)/jupyter lab --notebook-dir=book --LabApp.default_url=/lab/tree/00_
 lab: setup
 	$(LAB)
 
+# The kernels compile first, in two processes at once (fraglife warm), instead of one after another in the tests.
 test: setup vendor
+	$(BIN)/fraglife warm
 	$(BIN)/python -m pytest -q
 
 # For changes to the library: every test except chapter execution and sweeps (markers in pyproject.toml).
 test-fast: setup vendor
+	$(BIN)/fraglife warm
 	$(BIN)/python -m pytest -q -m "not chapters and not sweep"
 
 run: setup

@@ -26,6 +26,7 @@ COMMANDS = (
     "fraglife.publish",
     "fraglife.answers",
     "fraglife.reply",
+    "fraglife.warm",
 )
 
 

@@ -1431,6 +1431,12 @@ def replay(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SK
     return Ledger.from_array(replay_array(trace, policy, max_frags=max_frags))
 
 
+def warm() -> None:
+    """Compile the replay of a trace array (or load it from numba's cache; ``fraglife warm``): an empty trace
+    compiles it all, as compiling depends on the arguments' types alone."""
+    replay(T.empty(), "page_ref")
+
+
 def replay_array(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS) -> np.ndarray:
     return prepare(trace, policy, max_frags=max_frags)()
 

@@ -2599,6 +2599,17 @@ def bench_section(args=None, *, repeats: int = 3) -> dict:
     return out
 
 
+def warm() -> None:
+    """Compile the search, its counterexample replay and its orbit count (or load them from numba's cache;
+    ``fraglife warm``): what is compiled depends on the arguments' types, not on the bounds, so the smallest
+    search that reaches a violation compiles all three."""
+    from .policies import POLICIES
+
+    res = explore(Bounds(ops=2), Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["page_ref"]), orbits=True)
+    assert res.found, "the warm-up search must reach a violation, so that its replay compiles too"
+    state_hashes(np.zeros((1, 4), np.int16))
+
+
 # ---- checks chapter 08 calls ------------------------------------------------------------------------------------
 def _summary(res: Result) -> dict:
     short = res.shortest()

@@ -1273,6 +1273,13 @@ def generate_columns(workload: str, **params) -> tuple[dict[str, np.ndarray], di
     return columns(E, n), stats, sizes
 
 
+def warm() -> None:
+    """Compile every generator and the replay of its columns (or load them from numba's cache; ``fraglife
+    warm``), on sends of a few packets."""
+    for name in sorted(ALL):
+        generate_and_replay(name, "page_ref", bytes_sent=64 * KiB)
+
+
 def generate_and_replay(workload: str, policy, *, max_frags: int = T.MAX_SKB_FRAGS, **params):
     """Generate ``workload`` and replay it under ``policy`` end to end, without building a trace array:
     the engine reads the generator's columns. Returns (Ledger, stats, events)."""

@@ -328,9 +328,14 @@ def _finish(search: _Search) -> list:
         return [(0, 0, 0)] * search.nparts
 
 
-def warm(P: np.ndarray, start: tuple) -> None:
+def warm(P: np.ndarray | None = None, start: tuple | None = None) -> None:
     """Compile (or load from numba's cache) what the workers run, here first: a worker compiling for minutes
-    misses its heartbeats and the scheduler drops it; from the cache each loads in seconds."""
+    misses its heartbeats and the scheduler drops it; from the cache each loads in seconds. Without arguments
+    (``fraglife warm``), for a small scenario: what compiles depends on the arguments' types alone."""
+    if P is None:
+        bounds, sc = X.Bounds(ops=2), X.Scenario(kinds=(X.USER, X.PIPE))
+        ex = X.Explorer(bounds, sc)
+        P, start = E.params(bounds, sc), ex.encode(ex.start())
     p = Partition(P, 0, 1, 2, None)
     _add_start(p, start)
     p.begin_level()
