@@ -17,8 +17,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 from .jit import CACHE
 
-#: the jobs, longest first (from a fresh clone here: about 210 s and 150 s; the engine's replay compiles with the
-#: generators' job and then loads in no time, and is listed for code that replays trace arrays only)
+#: the jobs, longest first (from a fresh clone here: about 230 s, 160 s and none: the generators' job replays what
+#: they make and so compiles the engine's replay too; the engine's own job keeps it warm should that change)
 JOBS: tuple[tuple[str, ...], ...] = (
     ("fraglife.model.explorer:warm", "fraglife.sweep.explore:warm"),
     ("fraglife.model.workloads:warm",),
