@@ -922,9 +922,15 @@ def _views_boxed(P, M):
 @njit(cache=CACHE)
 def _workspace(P):
     """The work buffer M for the parameters P, zeroed (its arrays: :func:`_views`)."""
-    nb, s, c, sw, ow, width, x = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_WIDTH], P[P_X]
-    state = NG + nb * BW + (s + 1) * (sw + 1) + (c + 1) * ow + (x + 1) * EW
-    return np.zeros(2 * state + (MAX_SUCC + 1) * _padded(width) // 4 + MAX_SUCC * 5 + 8 * SCRATCH, np.int64)
+    return np.zeros(2 * _state_words(P) + (MAX_SUCC + 1) * _padded(P[P_WIDTH]) // 4 + MAX_SUCC * 5 + 8 * SCRATCH,
+                    np.int64)
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _state_words(P):
+    """The words of one work state's arrays in M (:func:`_state_views`)."""
+    nb, s, c, sw, ow, x = P[P_NB], P[P_S], P[P_C], P[P_SW], P[P_OW], P[P_X]
+    return NG + nb * BW + (s + 1) * (sw + 1) + (c + 1) * ow + (x + 1) * EW
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -934,28 +940,14 @@ def _padded(width):
     return (width + 3) // 4 * 4
 
 
-@njit(cache=CACHE, inline="always", _nrt=False)
-def _copy_rows(a0, a, n):
-    for i in range(n):
-        for k in range(a0.shape[1]):
-            a[i, k] = a0[i, k]
-
-
 @njit(cache=CACHE, _nrt=False)
 def _start_step(P, M):
-    """The successor S starts as a copy of the state S0 (explorer_twin: ``self.decode(v)``): the rows in use (a
-    handler initialises every row it appends: _new_sh, _add_op, _outside_ref). A call, not inlined in each handler:
-    inlined, the copy's view arithmetic was hoisted to the handler's start and paid on every handler call, steps or
-    none. One copy per array, not a loop over them: numba then compiles each for its array's shape (three times
-    faster)."""
-    S0, S, _o, _t = _views(P, M)
-    G0 = S0[0]
-    _copy_rows(S0[1], S[1], S0[1].shape[0])
-    _copy_rows(S0[2], S[2], G0[G_NSH])
-    _copy_rows(S0[3], S[3], G0[G_NOP])
-    _copy_rows(S0[4], S[4], G0[G_NEXT])
-    for k in range(G0.shape[0]):
-        S[0][k] = G0[k]
+    """The successor S starts as a copy of the state S0 (explorer_twin: ``self.decode(v)``): S0's words, which
+    start M, copied over S's, which follow them (:func:`_views`). A call, not inlined in each handler: inlined,
+    its arithmetic was hoisted to the handler's start and paid on every handler call, steps or none."""
+    n = np.uint64(_state_words(P))
+    for k in range(n):
+        M[n + k] = M[k]
 
 
 @njit(cache=CACHE, _nrt=False)
