@@ -333,20 +333,22 @@ def warm(P: np.ndarray | None = None, start: tuple | None = None) -> None:
     misses its heartbeats and the scheduler drops it; from the cache each loads in seconds. Without arguments
     (``fraglife warm``), for a small scenario: what compiles depends on the arguments' types alone."""
     if P is None:
-        bounds, sc = X.Bounds(ops=2), X.Scenario(kinds=(X.USER, X.PIPE))
-        ex = X.Explorer(bounds, sc)
-        P, start = E.params(bounds, sc), ex.encode(ex.start())
+        P, start = _problem(X.Bounds(ops=2), X.Scenario(kinds=(X.USER, X.PIPE)), True)
     p = Partition(P, 0, 1, 2, None)
     _add_start(p, start)
     p.begin_level()
     p.expand(0, 1)
 
 
+def _problem(bounds: X.Bounds, scenario: X.Scenario, symmetry: bool) -> tuple[np.ndarray, tuple]:
+    """The kernel's parameters for a search and its start state, encoded."""
+    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
+    return E.params(bounds, scenario, symmetry), ex.encode(ex.start())
+
+
 def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, symmetry: bool,
          byte_limit: int | None) -> Spread:
-    P = E.params(bounds, scenario, symmetry)
-    ex = X.Explorer(bounds, scenario, symmetry=symmetry)
-    start = ex.encode(ex.start())
+    P, start = _problem(bounds, scenario, symmetry)
     warm(P, start)
     home = E.owner(E.state_hashes(np.array([start], np.int16))[0], search.nparts)
     limit = max(1, math.ceil(bounds.max_states / search.nparts))
