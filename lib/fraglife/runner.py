@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import nbformat
 
-from . import build, paths
+from . import build, paths, system
 from .chapters import Chapter, select
 from .params import ParamError
 from .paths import BOOK, build_dir
@@ -236,7 +236,7 @@ def run_chapters(
     with build.scope(build_measurements(chapters, params), command=command, book=book) as b:
         first, last = execution_order(chapters)
         args = [(ch.id, params.get(ch.id, {}), str(out), timeout, kernel) for ch in first]
-        jobs = max(1, min(jobs or min(2, os.cpu_count() or 1), len(args) or 1))
+        jobs = system.processes(jobs, len(args))
         if jobs == 1:
             results = [_execute(*a) for a in args]
         else:

@@ -21,6 +21,12 @@ INTERFACES = {
 }
 
 
+def processes(asked: int | None, tasks: int) -> int:
+    """How many processes run ``tasks`` tasks at once: ``asked``, else one per core up to two (chapters and
+    compiles each take a core; more would share them), never more than the tasks nor fewer than one."""
+    return max(1, min(asked or min(2, os.cpu_count() or 1), tasks or 1))
+
+
 def _readable(path: str) -> bool:
     try:
         with open(path, "rb") as f:

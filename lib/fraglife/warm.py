@@ -11,10 +11,10 @@ argument, run in order in one process, so that what they share compiles once; th
 from __future__ import annotations
 
 import importlib
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from . import system
 from .jit import CACHE
 
 #: the jobs, longest first (from a fresh clone here: about 230 s, 160 s and none: the generators' job replays what
@@ -41,8 +41,7 @@ def warm(jobs: int | None = None) -> list[tuple[tuple[str, ...], float]]:
     compiled would then be lost with it."""
     if not CACHE:
         return []
-    jobs = max(1, min(jobs or min(2, os.cpu_count() or 1), len(JOBS)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    with ProcessPoolExecutor(max_workers=system.processes(jobs, len(JOBS))) as pool:
         return list(zip(JOBS, pool.map(run_job, JOBS)))
 
 
