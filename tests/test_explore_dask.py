@@ -52,22 +52,24 @@ def frontiers(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(case=frontiers(), nparts=st.integers(1, 4))
-def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, nparts):
+@given(case=frontiers(), nparts=st.integers(1, 4), cache=st.sampled_from([1, 4, 1 << 10]))
+def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, nparts, cache):
     """expand_split() on a frontier, against the twin stepped state by state: every step counted; the first
     violation of each kind (frontier row, step label); terminals and the first leaking one; the owner array's
     fallbacks; and each distinct successor once, in the twin's order within its owner's batch, with its parent
     reference and its index among its parent's successors; a second call on the scratch the first grew gives the
-    same."""
+    same (with a sent cache of its own); a third, on the first one's sent cache, sends again only those whose slot
+    a later one took."""
     bounds, sc, frontier = case
     ex = X.Explorer(bounds, sc)
     width = len(frontier[0])
     scratch = (np.zeros((1, width), np.int16), np.zeros(4, np.uint64), np.zeros(1, np.uint64), np.zeros(1, np.int64),
                np.zeros(1, np.uint16))  # one row: growing it is part of every call
     P = E.params(bounds, sc)
-    out = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, scratch, -1, E.no_visited_set(width))
-    again = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, out[-2], -1,  # on the scratch grown
-                           E.no_visited_set(width))
+    cached = E.sent_cache(None, cache)
+    out = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, scratch, cached, -1, E.no_visited_set(width))
+    again = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, out[-2], E.sent_cache(None, cache), -1,
+                           E.no_visited_set(width))  # on the scratch grown
     for a, b in zip(out[:14], again[:14]):
         assert np.array_equal(a, b)
     assert out[-1][4:] == (0, 0)  # nothing kept, nothing refused
@@ -100,6 +102,17 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
     for b, q in zip(sent, range(nparts)):  # each batch as pack() packs its rows
         want_b = E.pack(rows[cuts[q]:cuts[q + 1]].astype(np.int8 if sz == 1 else np.int16))
         assert np.array_equal(b[0], want_b[0]) and list(b[1]) == list(want_b[1]) and b[2] == want_b[2]
+    met = [int(h) for h in hashes[np.argsort([j for _o, j in want])]]  # in the order they were met
+
+    def sends(held):  # what a call sends, on a cache of ``held`` (slot -> the last fingerprint sent there)
+        return [h for h in met if held.get(h % cache) != h and not held.update({h % cache: h})]
+
+    held = {}
+    assert sends(held) == met
+    assert sorted(int(h) for h in cached if h) == sorted(held.values())
+    third = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, out[-2], cached, -1, E.no_visited_set(width))
+    resent = set(sends(held))
+    assert [int(h) for h in third[5]] == [int(h) for h in hashes if int(h) in resent]
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
@@ -113,7 +126,8 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
     width = len(frontier[0])
     me = data.draw(st.integers(0, nparts - 1))
     rows = np.array(frontier, np.int16)
-    whole = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), -1, E.no_visited_set(width))
+    whole = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), E.sent_cache(None, 1), -1,
+                           E.no_visited_set(width))
     hashes, ref, idx, cuts = whole[5:9]
     sent = np.concatenate([E.unpack(*b, width) for b in E.batches(*whole[:5], cuts)])
     mine = slice(cuts[me], cuts[me + 1])
@@ -129,7 +143,7 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
     want = E.visit(*visited()[:4], int(held), 0, *E.pack(sent[mine]), hashes[mine], ref[mine], idx[mine],
                    limit + held)
     table, rows_, parent, label, n = visited()
-    got = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), me,
+    got = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), E.sent_cache(None, 1), me,
                          (table, rows_, parent, label, n, 0, limit + held))
     got_cuts = got[8]
     assert got_cuts[me + 1] == got_cuts[me]  # no batch for itself

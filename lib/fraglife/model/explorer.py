@@ -1872,17 +1872,27 @@ def _note(found, bad, cur, LAB, q, d):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
-def _fingerprints(SUCC, BAD, K, width, fps, table, seen, me, nparts):
+def _fingerprints(SUCC, BAD, K, width, fps, table, seen, sent, me, nparts):
     """The fingerprints of the K successors without a violation into fps, each one's first slot fetched ahead in
     the table it will be probed in: ``table`` where partition ``me`` of ``nparts`` owns it (:func:`owner`; every
-    successor for me 0 of 1), else ``seen``. The probes that follow then find their lines in cache, not one miss
-    after another."""
+    successor for me 0 of 1), else ``seen`` and its slot in ``sent`` (:func:`_sent_slot`). The probes that follow
+    then find their lines in cache, not one miss after another."""
     for q in range(K):
         if BAD[q] == 0:
             fp = _xxh64(words(SUCC[q]), SUCC[q], width)  # SUCC's rows start on 8-byte boundaries (_views)
             fps[q] = fp
-            t = table if me >= 0 and owner(fp, nparts) == me else seen
-            prefetch(t, np.int64(fp & np.uint64(t.shape[0] - 1)))
+            if me >= 0 and owner(fp, nparts) == me:
+                prefetch(table, np.int64(fp & np.uint64(table.shape[0] - 1)))
+            else:
+                prefetch(seen, np.int64(fp & np.uint64(seen.shape[0] - 1)))
+                prefetch(sent, _sent_slot(sent, fp))
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
+def _sent_slot(sent, fp):
+    """The one slot of a partition's sent cache (:func:`expand_split`) that can hold fingerprint ``fp``: direct
+    mapped by its low bits, as the tables probe (the high 32 pick the owner, the same for all a batch holds)."""
+    return np.int64(fp & np.uint64(sent.shape[0] - 1))
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -1964,7 +1974,7 @@ def _expand(P, M, queue, parent, label, table, found, counts, fps, st):
                 if found[LEAK, 0] < 0 and leaks(P, G0, W0):
                     found[LEAK, 0] = cur - 1
                     found[LEAK, 5] = level
-            _fingerprints(SUCC, BAD, K, width, fps, table, table, 0, 1)
+            _fingerprints(SUCC, BAD, K, width, fps, table, table, table, 0, 1)
             q0 = 0
         for q in range(q0, K):
             if BAD[q]:
@@ -2284,13 +2294,17 @@ def owner(fp, nparts):
 
 
 @njit(cache=CACHE, nogil=True)
-def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
+def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
     """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
     (explorer_twin.Explorer.successors), told as partition ``me`` of fraglife.sweep.explore sends them: each
     distinct successor without a violation once (its first occurrence), grouped by owning partition
     (:func:`owner`) and in order within its group, except those ``me`` owns, which go straight into its visited
     set ``vis`` = (table, rows, parent, label, n, base, limit) as :func:`visit` adds them (``me`` < 0: none is
-    kept here). ``scratch`` is (keep int16 rows, seen uint64 of a power of two, and keep's fingerprints uint64,
+    kept here), and those ``sent`` holds. ``sent`` (uint64, a power of two long) is the partition's cache of the
+    fingerprints it has sent, kept from call to call, one slot per fingerprint (:func:`_sent_slot`), the last one
+    sent there: a state sent in an earlier round is in its owner's visited set before this round's batch is added
+    (rounds are added in order), or was refused there past its limit, as it would be again, so sending it again
+    changes nothing there; the call adds what it sends. ``scratch`` is (keep int16 rows, seen uint64 of a power of two, and keep's fingerprints uint64,
     frontier rows int64 and labels uint16): reused from call to call, grown as needed and returned, as a round's
     tens of MB allocated afresh cost page faults in every round. Returns (the rows packed by owner as :func:`pack`
     packs a batch: flat, off, ncol, cols, sz, see :func:`_pack_groups` and :func:`batches`, one byte per field where
@@ -2307,8 +2321,8 @@ def expand_split(P, frontier, nparts, refbase, scratch, me, vis):
     fps = np.zeros(MAX_SUCC, np.uint64)
     st = np.zeros(10, np.int64)
     st[XS_Q], st[XS_NV], st[XS_LEAK], st[XS_SMALL] = -1, nv, -1, 1
-    while _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kidx, table, rows, parent, label,
-                       base, limit, found, fps, st):
+    while _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, sent, kfp, ksrc, kidx, table, rows, parent,
+                       label, base, limit, found, fps, st):
         # an array is full: grow it (the calls pass and return arrays, which _expand_part leaves to this loop)
         n, nv = st[XS_N], st[XS_NV]
         if n == keep.shape[0] or n == kfp.shape[0]:
@@ -2354,8 +2368,8 @@ XS_I, XS_Q, XS_K, XS_N, XS_NV, XS_REFUSED, XS_LEAK, XS_TERM, XS_EDGES, XS_SMALL 
 
 
 @njit(cache=CACHE, nogil=True, _nrt=False)
-def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kidx, table, rows, parent, label, base,
-                 limit, found, fps, st):
+def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, sent, kfp, ksrc, kidx, table, rows, parent, label,
+                 base, limit, found, fps, st):
     """:func:`expand_split`'s loop over the frontier, from the scalars ``st`` (XS_*), until its end (returns False)
     or until an array must grow (returns True, ``st`` saved: the state's successors resume at st[XS_Q] once the
     caller has grown it), without numba's runtime, as :func:`_expand` runs :func:`_search`'s loop. A successor
@@ -2376,7 +2390,7 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
                 terminals += 1
                 if leak < 0 and leaks(P, G0, W0):
                     leak = i
-            _fingerprints(SUCC, BAD, K, width, fps, table, seen, me, nparts)
+            _fingerprints(SUCC, BAD, K, width, fps, table, seen, sent, me, nparts)
             q0 = 0
             i += 1
         cur = i - 1
@@ -2402,10 +2416,14 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, kfp, ksrc, kid
             slot = _probe(seen, fp)
             if seen[slot] != 0:
                 continue
+            c = _sent_slot(sent, fp)
+            if sent[c] == fp:  # sent in an earlier round
+                continue
             if n == keep.shape[0] or n == kfp.shape[0]:
                 q0, grow = q, True
                 break
             seen[slot] = fp
+            sent[c] = fp
             for k in range(width):
                 x = SUCC[q, k]
                 keep[n, k] = x
@@ -2438,6 +2456,17 @@ def expand_scratch(width: int) -> tuple:
     """A first scratch for :func:`expand_split`, which grows it."""
     return (np.zeros((1 << 8, width), np.int16), np.zeros(1 << 10, np.uint64), np.zeros(1 << 8, np.uint64),
             np.zeros(1 << 8, np.int64), np.zeros(1 << 8, np.uint16))
+
+
+def sent_cache(old: np.ndarray | None, size: int) -> np.ndarray:
+    """A sent cache for :func:`expand_split` of ``size`` slots (a power of two), holding what ``old`` (a smaller
+    one, or None) holds: each fingerprint moves to its slot in the larger one."""
+    assert size > 0 and size & (size - 1) == 0, size
+    new = np.zeros(size, np.uint64)
+    if old is not None:
+        held = old[old != 0]
+        new[held & np.uint64(size - 1)] = held
+    return new
 
 
 def no_visited_set(width: int) -> tuple:

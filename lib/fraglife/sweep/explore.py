@@ -14,7 +14,9 @@ A level is expanded in rounds of at most ``chunk`` states per partition:
 each partition expands its share of the frontier
 (:func:`~fraglife.model.explorer.expand_split`, compiled without the GIL:
 the successors it owns straight into its own visited set, each other
-distinct successor once, grouped by owner), and each owner adds the ones it
+distinct successor once, grouped by owner, except those it sent in an
+earlier round and still finds in its *sent cache*, a slot for every
+``SENT_SHARE`` of its visited set's), and each owner adds the ones it
 has not seen (:func:`~fraglife.model.explorer.visit`); the successor
 batches travel worker to worker, one per pair of distinct partitions per
 round, a byte per field when the fields fit, without the bytes that are
@@ -56,6 +58,8 @@ CHUNK = 1 << 17  # frontier states a partition expands per round: a round's fixe
 #: rounds submitted before the oldest is waited for: a worker expands the next round while the last one's batches
 #: travel and are added (a round's batches are what a worker holds beyond its partition, so few)
 ROUNDS_AHEAD = 2
+#: a partition's sent cache (:func:`~fraglife.model.explorer.expand_split`) has a slot per this many of its table's
+SENT_SHARE = 4
 PART_SHIFT = 25  # a parent reference is partition << PART_SHIFT | index (max_states is at most 1 << 25)
 MAX_PARTITIONS = 127  # so that a parent reference fits a uint32
 NO_PARENT = 0xFFFFFFFF  # the start's parent reference
@@ -86,12 +90,14 @@ class Partition:
         self.n = self.lo = self.hi = 0
         self.refused = self.peak = 0
         self.scratch = E.expand_scratch(width)
+        self.sent = E.sent_cache(None, 1 << 10)
         # a worker of several threads runs several of a partition's tasks at once (the rounds overlap): an expansion
         # adds to the visited set as an add does, so they take turns
         self.lock = threading.Lock()
 
     def nbytes(self) -> int:
-        return self.table.nbytes + self.rows.nbytes + self.next.nbytes + self.parent.nbytes + self.label.nbytes
+        return (self.table.nbytes + self.rows.nbytes + self.next.nbytes + self.parent.nbytes + self.label.nbytes +
+                self.sent.nbytes)
 
     def add(self, rows, cols, sz, hashes, src, idx) -> None:
         """Add a batch: its rows packed (:func:`~fraglife.model.explorer.pack`), their fingerprints, parent
@@ -129,9 +135,11 @@ class Partition:
             empty = (*E.pack(np.zeros((0, width), np.int16)), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
                      np.zeros(0, np.uint16))
             return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
+        if self.nparts > 1 and len(self.sent) < len(self.table) // SENT_SHARE:
+            self.sent = E.sent_cache(self.sent, len(self.table) // SENT_SHARE)
         flat, off, ncol, cols, sz, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.scratch, kept = \
             E.expand_split(self.P, self.rows[a - self.lo:b - self.lo], self.nparts, self.part << PART_SHIFT | a,
-                           self.scratch, self.part,
+                           self.scratch, self.sent, self.part,
                            (self.table, self.next, self.parent, self.label, self.n, self.hi, self.limit))
         self._kept(*kept)
         found = {}
