@@ -17,8 +17,9 @@ from concurrent.futures import ProcessPoolExecutor
 from . import system
 from .jit import CACHE
 
-#: the jobs, longest first (from a fresh clone here: about 230 s, 160 s and none: the generators' job replays what
-#: they make and so compiles the engine's replay too; the engine's own job keeps it warm should that change)
+#: the jobs, longest first (from an empty cache here: about 195 s, 146 s and 28 s; the generators' job replays what
+#: they make and so compiles the engine's replay too, leaving the engine's job its handlers one by one, as
+#: engine.step calls them: the second process ends before the first)
 JOBS: tuple[tuple[str, ...], ...] = (
     ("fraglife.model.explorer:warm", "fraglife.sweep.explore:warm"),
     ("fraglife.model.workloads:warm",),

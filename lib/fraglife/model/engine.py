@@ -1433,8 +1433,13 @@ def replay(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SK
 
 def warm() -> None:
     """Compile the replay of a trace array (or load it from numba's cache; ``fraglife warm``): an empty trace
-    compiles it all, as compiling depends on the arguments' types alone."""
+    compiles it all, as compiling depends on the arguments' types alone. Then each handler on its own, as
+    :func:`step` calls them: one event of each op, on a state sized for them (valid or not, it compiles the same)."""
     replay(T.empty(), "page_ref")
+    events = T.TraceBuilder.from_rows([(op, 0, 0, 0, 1, 0, 0, 0, 1) for op in sorted(T.OP_CODE.values())])
+    S = new_state(events, "page_ref")
+    for ev in events.tolist():
+        step(S, *ev)
 
 
 def replay_array(trace: np.ndarray, policy: Policy | str, *, max_frags: int = T.MAX_SKB_FRAGS) -> np.ndarray:
