@@ -11,8 +11,8 @@ plugins; that lookup is not an import and makes no arrow.
 
 The layers (see fraglife.chapters and README "Layout"):
 
-* ``model`` imports only ``fraglife.jit`` and ``fraglife.curves`` (and itself): the
-  simulation knows no chapter, view, probe or CLI;
+* ``model`` imports only ``fraglife.jit`` (and itself): the simulation knows
+  no chapter, view, probe or CLI;
 * ``probes`` import no model, view, chapter, sweep, publish, runner or CLI;
 * ``views`` import no model, probe or chapter module, nor the registry (they take
   DataFrames, labels and the chapter's spec, passed in), nor what sits above them
@@ -22,8 +22,7 @@ The layers (see fraglife.chapters and README "Layout"):
   need is in the model or in the chapters' shared package (``kit``, with ``kit.compare``);
 * ``claims`` and ``params`` import no chapter (the registry imports them); nor do ``build`` (a build's id,
   record and shared unit costs) and ``answers`` (the answers table), which chapters import;
-* ``cited`` (published DMA and IOMMU figures) imports only ``paths``, and ``curves``
-  (where a difference changes sign, for the model and the probes) nothing.
+* ``cited`` (published DMA and IOMMU figures) imports only ``paths``.
 
 Two more rules keep the modules readable one at a time: no module uses another
 module's underscore names (``from x import _y``, ``x._y``; a package's underscore
@@ -46,7 +45,7 @@ MODULE_STRING = re.compile(r"^fraglife(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?$|^fragli
 
 # (importer prefix, forbidden target prefixes, except these targets)
 RULES = (
-    ("fraglife.model", ("fraglife",), ("fraglife.model", "fraglife.jit", "fraglife.curves")),
+    ("fraglife.model", ("fraglife",), ("fraglife.model", "fraglife.jit")),
     ("fraglife.probes", ("fraglife.model", "fraglife.views", "fraglife.chapters", "fraglife.sweep",
                          "fraglife.publish", "fraglife.runner", "fraglife.cli", "fraglife.bench"), ()),
     ("fraglife.views", ("fraglife.model", "fraglife.probes", "fraglife.chapters", "fraglife.sweep",
@@ -60,7 +59,6 @@ RULES = (
                         "fraglife.runner", "fraglife.cli", "fraglife.bench", "fraglife.answers", "fraglife.reply"), ()),
     # cited figures sit at the bottom with the model: they know only where the data lives
     ("fraglife.cited", ("fraglife",), ("fraglife.cited", "fraglife.paths")),
-    ("fraglife.curves", ("fraglife",), ("fraglife.curves",)),
     ("fraglife.answers", ("fraglife.chapters", "fraglife.views", "fraglife.sweep", "fraglife.publish",
                           "fraglife.runner", "fraglife.cli", "fraglife.bench", "fraglife.reply"), ()),
 )

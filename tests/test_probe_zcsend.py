@@ -16,7 +16,6 @@ import sys
 
 import pytest
 
-from fraglife.curves import first_below
 from fraglife.probes import _cleanup, _core, _net, _sys, load_recording, run
 from fraglife.probes import zcsend as zs
 
@@ -278,14 +277,10 @@ def test_crossover_measured_and_from_the_fit():
     assert e["fit_bytes"] == pytest.approx(exact, abs=4096)  # pages are whole in the scan
     lo = max(s for s in zs.SIZES["udp"] if s < exact)
     assert lo <= e["measured_bytes"] <= min(s for s in zs.SIZES["udp"] if s > exact)
-
-
-def test_first_below_is_where_the_difference_turns_negative_for_good():
-    assert first_below([1, 2, 3], [1.0, -1.0, -3.0]) == pytest.approx(1.5)
-    assert first_below([1, 2, 3], [-1.0, -1.0, -3.0]) == 1.0
-    assert first_below([1, 2, 3], [-1.0, 1.0, 3.0]) is None
-    assert first_below([1, 2, 3], [1.0, -1.0, 1.0]) is None
-    assert first_below([], []) is None
+    assert zs._first_below([1, 2, 3], [1.0, -1.0, -3.0]) == pytest.approx(1.5)
+    assert zs._first_below([1, 2, 3], [-1.0, -1.0, -3.0]) == 1.0
+    assert zs._first_below([1, 2, 3], [-1.0, 1.0, 3.0]) is None
+    assert zs._first_below([1, 2, 3], [1.0, -1.0, 1.0]) is None
 
 
 # -- recorded and as nobody ------------------------------------------------------------------------

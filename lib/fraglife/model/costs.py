@@ -66,8 +66,6 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..curves import first_below
-
 MIB = 1 << 20
 #: line rates (Gbit/s) a chapter shows by default
 LINE_RATES_GBIT = (100, 200, 400)
@@ -1047,7 +1045,20 @@ def zc_crossover(units: "UnitCosts", buffer: str = "4k", state: str = "present",
     xs = list(range(int(lo), int(hi) + 1, PAGE))
     ds = [zc_send_ns(units, "zerocopy", zc_features(x, buffer, state)) -
           zc_send_ns(units, "copy", zc_features(x, buffer, state)) for x in xs]
-    return first_below(xs, ds)
+    return _first_below(xs, ds)
+
+
+def _first_below(xs, ds) -> float | None:
+    """The x at which d(x) turns negative for good (interpolated), xs[0] if it always is, None if never."""
+    if not ds or ds[-1] >= 0:
+        return None
+    i = len(ds) - 1
+    while i > 0 and ds[i - 1] < 0:
+        i -= 1
+    if i == 0:
+        return float(xs[0])
+    x0, x1, d0, d1 = xs[i - 1], xs[i], ds[i - 1], ds[i]
+    return float(x0 + (x1 - x0) * d0 / (d0 - d1))
 
 
 def zc_heldout(zcsend: Any, units: "UnitCosts", tolerance: float = HELDOUT_TOLERANCE) -> list[dict]:
@@ -1080,7 +1091,7 @@ def zc_crossovers(zcsend: Any, units: "UnitCosts") -> list[dict]:
         row = sorted((p for p in pts if (p["buffer"], p["state"]) == (buf, state)), key=lambda p: p["size"])
         sizes = [p["size"] for p in row]
         diff = [p["zerocopy"]["ns"]["median"] - p["copy"]["ns"]["median"] for p in row]
-        rows.append({"buffer": buf, "state": state, "measured_bytes": first_below(sizes, diff),
+        rows.append({"buffer": buf, "state": state, "measured_bytes": _first_below(sizes, diff),
                      "model_bytes": zc_crossover(units, buf, state, sizes[0], sizes[-1]),
                      "sizes": (sizes[0], sizes[-1])})
     return rows

@@ -75,7 +75,6 @@ import subprocess
 from contextlib import ExitStack
 from pathlib import Path
 
-from ..curves import first_below
 from . import _cc, _net, _perf, _sys
 from ._base import ProbeUnavailable, measured, spread
 
@@ -573,16 +572,29 @@ def crossover(path: str, pts: list[dict], coef: dict | None = None, step: int = 
         row = sorted((p for p in pts if (p["buffer"], p["state"]) == (buf, state)), key=lambda p: p["size"])
         sizes = [p["size"] for p in row]
         diff = [p["zerocopy"]["ns"]["median"] - p["copy"]["ns"]["median"] for p in row]
-        entry = {"measured_bytes": first_below(sizes, diff), "sizes": [sizes[0], sizes[-1]]}
+        entry = {"measured_bytes": _first_below(sizes, diff), "sizes": [sizes[0], sizes[-1]]}
         if coef is not None:
             grid = np.arange(sizes[0], sizes[-1] + 1, step)
             skbs = {m: np.interp(grid, sizes, [p[m]["features"]["skbs"] for p in row]) for m in MODES}
             d = [predict(coef, path, "zerocopy", features(int(s), buf, state, kz)) -
                  predict(coef, path, "copy", features(int(s), buf, state, kc))
                  for s, kz, kc in zip(grid, skbs["zerocopy"], skbs["copy"])]
-            entry["fit_bytes"] = first_below([int(s) for s in grid], d)
+            entry["fit_bytes"] = _first_below([int(s) for s in grid], d)
         out[f"{buf}/{state}"] = entry
     return out
+
+
+def _first_below(xs, ds) -> float | None:
+    """The x at which d(x) turns negative for good (interpolated), xs[0] if it always is, None if never."""
+    if not ds or ds[-1] >= 0:
+        return None
+    i = len(ds) - 1
+    while i > 0 and ds[i - 1] < 0:
+        i -= 1
+    if i == 0:
+        return float(xs[0])
+    x0, x1, d0, d1 = xs[i - 1], xs[i], ds[i - 1], ds[i]
+    return float(x0 + (x1 - x0) * d0 / (d0 - d1))
 
 
 # -- the probe ----------------------------------------------------------------------------------------
