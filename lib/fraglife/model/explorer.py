@@ -1808,10 +1808,17 @@ def _fingerprint(v, width, wd):
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
+def _home(table, fp):
+    """The slot fingerprint ``fp`` is looked for first in ``table`` (a power of two long): its low bits (the high 32
+    pick its owner, :func:`owner`, the same for every fingerprint a partition sends to one)."""
+    return np.int64(fp & np.uint64(table.shape[0] - 1))
+
+
+@njit(cache=CACHE, inline="always", _nrt=False)
 def _probe(table, fp):
-    """The slot holding fingerprint ``fp``, or the empty one it would take (linear probing)."""
+    """The slot holding fingerprint ``fp``, or the empty one it would take (linear probing from :func:`_home`)."""
     mask = table.shape[0] - 1
-    slot = np.int64(fp & np.uint64(mask))
+    slot = _home(table, fp)
     while table[slot] != 0 and table[slot] != fp:
         slot = (slot + 1) & mask
     return slot
@@ -1875,24 +1882,17 @@ def _note(found, bad, cur, LAB, q, d):
 def _fingerprints(SUCC, BAD, K, width, fps, table, seen, sent, me, nparts):
     """The fingerprints of the K successors without a violation into fps, each one's first slot fetched ahead in
     the table it will be probed in: ``table`` where partition ``me`` of ``nparts`` owns it (:func:`owner`; every
-    successor for me 0 of 1), else ``seen`` and its slot in ``sent`` (:func:`_sent_slot`). The probes that follow
-    then find their lines in cache, not one miss after another."""
+    successor for me 0 of 1), else ``seen`` and ``sent`` (:func:`_home`, in each). The probes that follow then find
+    their lines in cache, not one miss after another."""
     for q in range(K):
         if BAD[q] == 0:
             fp = _xxh64(words(SUCC[q]), SUCC[q], width)  # SUCC's rows start on 8-byte boundaries (_views)
             fps[q] = fp
             if me >= 0 and owner(fp, nparts) == me:
-                prefetch(table, np.int64(fp & np.uint64(table.shape[0] - 1)))
+                prefetch(table, _home(table, fp))
             else:
-                prefetch(seen, np.int64(fp & np.uint64(seen.shape[0] - 1)))
-                prefetch(sent, _sent_slot(sent, fp))
-
-
-@njit(cache=CACHE, inline="always", _nrt=False)
-def _sent_slot(sent, fp):
-    """The one slot of a partition's sent cache (:func:`expand_split`) that can hold fingerprint ``fp``: direct
-    mapped by its low bits, as the tables probe (the high 32 pick the owner, the same for all a batch holds)."""
-    return np.int64(fp & np.uint64(sent.shape[0] - 1))
+                prefetch(seen, _home(seen, fp))
+                prefetch(sent, _home(sent, fp))
 
 
 @njit(cache=CACHE, inline="always", _nrt=False)
@@ -2149,7 +2149,7 @@ def visit(table, rows, parent, label, n, base, new, cols, sz, hashes, src, idx, 
     refused = 0
     for j in range(new.shape[0]):
         if j + VISIT_AHEAD < new.shape[0]:  # the slot a later row probes, fetched while this one is added
-            prefetch(table, np.int64(hashes[j + VISIT_AHEAD] & np.uint64(table.shape[0] - 1)))
+            prefetch(table, _home(table, hashes[j + VISIT_AHEAD]))
         what = _add_visit(table, rows, parent, label, n, base, hashes[j], src[j], idx[j], limit)
         if what == VISIT_ROOM:  # grown, it fits
             rows, (parent, label) = _room_rows(rows, n - base), _room(parent, label, n)
@@ -2297,22 +2297,22 @@ def owner(fp, nparts):
 def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
     """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
     (explorer_twin.Explorer.successors), told as partition ``me`` of fraglife.sweep.explore sends them: each
-    distinct successor without a violation once (its first occurrence), grouped by owning partition
-    (:func:`owner`) and in order within its group, except those ``me`` owns, which go straight into its visited
-    set ``vis`` = (table, rows, parent, label, n, base, limit) as :func:`visit` adds them (``me`` < 0: none is
-    kept here), and those ``sent`` holds. ``sent`` (uint64, a power of two long) is the partition's cache of the
-    fingerprints it has sent, kept from call to call, one slot per fingerprint (:func:`_sent_slot`), the last one
-    sent there: a state sent in an earlier round is in its owner's visited set before this round's batch is added
+    distinct successor without a violation once (its first occurrence), grouped by owning partition (:func:`owner`)
+    and in order within its group, except those ``me`` owns, which go straight into its visited set ``vis`` =
+    (table, rows, parent, label, n, base, limit) as :func:`visit` adds them (``me`` < 0: none is kept here), and
+    those ``sent`` holds. ``sent`` (uint64, a power of two long) is the partition's cache of the fingerprints it has
+    sent, kept from call to call: direct mapped, a fingerprint's one slot its :func:`_home`, holding the last one
+    sent there. A state sent in an earlier round is in its owner's visited set before this round's batch is added
     (rounds are added in order), or was refused there past its limit, as it would be again, so sending it again
-    changes nothing there; the call adds what it sends. ``scratch`` is (keep int16 rows, seen uint64 of a power of two, and keep's fingerprints uint64,
-    frontier rows int64 and labels uint16): reused from call to call, grown as needed and returned, as a round's
-    tens of MB allocated afresh cost page faults in every round. Returns (the rows packed by owner as :func:`pack`
-    packs a batch: flat, off, ncol, cols, sz, see :func:`_pack_groups` and :func:`batches`, one byte per field where
-    every field fits one; fingerprints, parent references (``refbase`` + the frontier row), labels (the index among
-    the parent's successors), cuts (owner q's rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier
-    row and the step's label, or -1), the first leaking terminal's frontier row (or -1), terminals, edges, the
-    owner array's fallbacks, scratch, and the visited set as (table, rows, parent, label, n, refused): refused
-    counts successors past the limit, a state met twice twice)."""
+    changes nothing there; the call adds what it sends. ``scratch`` is (keep int16 rows, seen uint64 of a power of
+    two, and keep's fingerprints uint64, frontier rows int64 and labels uint16): reused from call to call, grown as
+    needed and returned, as a round's tens of MB allocated afresh cost page faults in every round. Returns (the rows
+    packed by owner as :func:`pack` packs a batch: flat, off, ncol, cols, sz, see :func:`_pack_groups` and
+    :func:`batches`, one byte per field where every field fits one; fingerprints, parent references (``refbase`` +
+    the frontier row), labels (the index among the parent's successors), cuts (owner q's rows are
+    cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the first leaking
+    terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, scratch, and the visited set as
+    (table, rows, parent, label, n, refused): refused counts successors past the limit, a state met twice twice)."""
     keep, seen, kfp, ksrc, kidx = scratch
     table, rows, parent, label, nv, base, limit = vis
     M = _workspace(P)
@@ -2416,7 +2416,7 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, sent, kfp, ksr
             slot = _probe(seen, fp)
             if seen[slot] != 0:
                 continue
-            c = _sent_slot(sent, fp)
+            c = _home(sent, fp)
             if sent[c] == fp:  # sent in an earlier round
                 continue
             if n == keep.shape[0] or n == kfp.shape[0]:
