@@ -347,6 +347,17 @@ def test_a_search_on_threads_runs_in_a_process_that_allocates_as_worker_processe
     assert {c.pid for c in psutil.Process().children(recursive=True)} <= children  # none left behind
 
 
+def test_the_bench_pairs_each_run_with_the_single_process_just_before_it():
+    """by_turn: turn i's single-process seconds over turn i's run; a turn where either did not complete is left
+    out, and none leaves no median."""
+    single = [{"seconds": 60.0}, {"seconds": 80.0}, {"seconds": 70.0}, {"completed": False}]
+    rows = [{"seconds": 40.0}, {"completed": False}, {"seconds": 50.0}, {"seconds": 45.0}]
+    out = D.by_turn(single, rows)
+    assert out["ratios"] == [1.5, 1.4]
+    assert out["median"] == pytest.approx(1.45)
+    assert D.by_turn(single[1:2], rows[1:2]) == {"ratios": [], "median": None}
+
+
 def test_the_compiled_steps_a_worker_runs_release_the_gil():
     """expand_split, visit and the fingerprints run without the GIL: a worker's threads (its heartbeats, the exchange)
     go on while a partition computes, and threads of one process search side by side."""

@@ -604,7 +604,8 @@ def bench_section(args=None) -> dict:
     search (ratios from the same run), bytes per stored state, and a search whose visited set one worker under a
     memory limit cannot hold, completed by several workers under the same limit. The single process and the
     searches on 2 workers run ``--repeats`` times, taking turns, and the fastest of each counts (this machine's speed
-    drifts by tenths within minutes); 1 worker runs once."""
+    drifts by tenths within minutes), beside the ratio turn by turn (:func:`by_turn`); 1 worker runs once. Then two
+    single-process searches at once: the most two cores give searches that exchange nothing."""
     from ..model.policies import POLICIES
 
     size = "full" if getattr(args, "full", False) else "quick"
@@ -632,8 +633,32 @@ def bench_section(args=None) -> dict:
             row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
             row["same_as_single_process"] = all(r.get("states") == single["states"] and
                                                 r.get("verdict") == single["verdict"] for r in each[name])
+            row["over_single_process_by_turn"] = by_turn(each["single_process"], each[name])
+    out["two_at_once"] = _two_at_once(bounds, sc, single)
     out["memory_limit"] = memory_demo(BENCH_BOUNDS["quick"], sc)
     return out
+
+
+def by_turn(single: list[dict], rows: list[dict]) -> dict:
+    """Each turn's single-process seconds over the seconds of the run that followed it (turns where both
+    completed), and their median: a run and the single process it follows met the same speed of the machine,
+    which the fastest of each need not have."""
+    ratios = [s["seconds"] / r["seconds"] for s, r in zip(single, rows) if s.get("seconds") and r.get("seconds")]
+    return {"ratios": ratios, "median": float(np.median(ratios)) if ratios else None}
+
+
+def _two_at_once(bounds, sc, single: dict) -> dict:
+    """Two single-process searches at once, each in its own process: what this machine's cores give two searches
+    that exchange nothing, the most 2 workers could give. ``over_single_process``: the two searches' states per
+    second of wall clock (both done when the slower is) over the fastest single process alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: in_search_process(_single_run, bounds, sc), range(2)))
+    wall = max(r["seconds"] for r in runs)
+    return {"seconds_each": [r["seconds"] for r in runs],
+            "over_single_process": 2 * single["seconds"] / wall if single.get("seconds") else None,
+            "same_as_single_process": all(r["states"] == single["states"] for r in runs)}
 
 
 def _fastest(rows: list[dict]) -> dict:
