@@ -135,6 +135,21 @@ def test_every_operation_steps_somewhere_and_as_its_twin(case):
     assert [op for op, n in enumerate(taken) if not n] == sorted(IDLE[case]), dict(zip(X.OP_NAMES, taken))
 
 
+def test_the_queue_reuses_its_chunks_and_finds_what_keeping_every_row_finds():
+    """Across many of the queue's chunks (explorer.QUEUE_CHUNK rows): keeping every row, the states come in the
+    twin's order; dropping the expanded ones (their chunks take later rows), the search finds the same, and its
+    queue held fewer rows at once than it found states."""
+    b = X.Bounds(ops=3, cpus=2, skbs=3, frags=2)
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["page_ref"])
+    kept = _same(b, sc)
+    assert kept.states > 4 * E.QUEUE_CHUNK
+    dropped = E.explore(b, sc)
+    for field in ("states", "edges", "terminals", "max_depth", "complete", "fallbacks"):
+        assert getattr(dropped, field) == getattr(kept, field), field
+    assert dropped.found == kept.found
+    assert dropped.queue_peak == kept.queue_peak < kept.states
+
+
 @pytest.mark.parametrize("case", sorted(EVERY_OP))
 def test_state_counts_agree_at_three_operations(case):
     """At bounds where every operation kind appears: same counts, verdicts, traces, states in order."""

@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 from numba import njit
+from numba.typed import List
 
 from ..jit import CACHE, grid, grid16, grid_bytes, prefetch, row_bytes, words
 from . import explorer_twin as X
@@ -1851,20 +1852,6 @@ def _full(table, n):
     return 4 * n > 3 * table.shape[0]
 
 
-@njit(cache=CACHE)
-def _push(queue, head, tail, keep):
-    """Room for one more row at the queue's tail: the rows before ``head`` (expanded) dropped, or the queue
-    doubled (``keep``: every row kept). Returns (queue, head, tail)."""
-    if tail < queue.shape[0]:
-        return queue, head, tail
-    if not keep and head >= queue.shape[0] // 2:
-        queue[:tail - head] = queue[head:tail]
-        return queue, 0, tail - head
-    q2 = np.zeros((2 * queue.shape[0], queue.shape[1]), np.int16)
-    q2[:tail] = queue[:tail]
-    return q2, head, tail
-
-
 @njit(cache=CACHE, inline="always", _nrt=False)
 def _note(found, bad, cur, LAB, q, d):
     """The first violation of each kind (breadth first: one of the shortest): state, step label, and depth ``d``
@@ -1904,17 +1891,24 @@ def _copy_row(src, i, dst, j, width):
         dst[j, k] = src[i, k]
 
 
-# _search's scalars between calls of _expand
-ST_HEAD, ST_TAIL, ST_N, ST_CUR, ST_LEVEL, ST_LEVEL_END, ST_Q, ST_K = range(8)
+# _search's scalars between calls of _expand (HB, TB: the queue rows the head's and the tail's chunks start at)
+ST_HEAD, ST_TAIL, ST_N, ST_CUR, ST_LEVEL, ST_LEVEL_END, ST_Q, ST_K, ST_HB, ST_TB = range(10)
+#: rows in a chunk of :func:`_search`'s queue
+QUEUE_CHUNK = 1 << 12
 
 
 @njit(cache=CACHE, nogil=True)
 def _search(P, start, keep):
     """Breadth-first search from ``start`` (explorer_twin.Explorer.run). States are numbered as found; the queue
-    holds the rows of those not expanded yet (``keep``: of every state, the first n rows then). Returns (queue,
-    parent, label, table, n, found, counts)."""
+    holds the rows of those not expanded yet, in chunks of QUEUE_CHUNK rows: a chunk expanded whole takes the next
+    rows found, so the queue touches no more memory than its largest length (a queue that doubled and moved its
+    rows would touch twice its largest size, each page faulted in afresh). ``keep``: every chunk is kept, and the
+    queue returned holds every state's row, state i in row i (else it has no rows). Returns (queue, parent, label,
+    table, n, found, counts)."""
     width = P[P_WIDTH]
-    queue = np.zeros((1 << 12, width), np.int16)
+    live = List()  # the chunks from the head's to the tail's, in order
+    spare = List()  # chunks expanded whole
+    live.append(np.empty((QUEUE_CHUNK, width), np.int16))
     parent = np.zeros(1 << 12, np.uint32)
     label = np.zeros(1 << 12, np.uint16)
     table = np.zeros(1 << 14, np.uint64)
@@ -1925,28 +1919,42 @@ def _search(P, start, keep):
     fps = np.zeros(MAX_SUCC, np.uint64)
     vec = np.zeros(width, np.int64)
     for k in range(width):
-        queue[0, k] = start[k]
+        live[0][0, k] = start[k]
         vec[k] = start[k]
     fp = _fingerprint(vec, width, np.zeros(width // 4 + 1, np.uint64))
     table[_probe(table, fp)] = fp
-    st = np.zeros(8, np.int64)
+    st = np.zeros(10, np.int64)
     st[ST_TAIL], st[ST_N], st[ST_LEVEL_END], st[ST_Q] = 1, 1, 1, -1
-    while _expand(P, M, queue, parent, label, table, found, counts, fps, st):
-        # an array is full: grow it (the calls pass and return arrays, which _expand leaves to this loop)
-        if st[ST_TAIL] == queue.shape[0]:
-            queue, st[ST_HEAD], st[ST_TAIL] = _push(queue, st[ST_HEAD], st[ST_TAIL], keep)
+    h = 0  # the head's chunk in live
+    while _expand(P, M, live[h], live[len(live) - 1], parent, label, table, found, counts, fps, st):
+        # a chunk is done or full, or an array is full: the next chunk, or grow it (the calls pass and return
+        # arrays, which _expand leaves to this loop)
+        if st[ST_HEAD] - st[ST_HB] == QUEUE_CHUNK:  # the head's chunk expanded whole
+            st[ST_HB] += QUEUE_CHUNK
+            if keep:
+                h += 1
+            else:
+                spare.append(live.pop(0))
+        if st[ST_TAIL] - st[ST_TB] == QUEUE_CHUNK:  # the tail's chunk full
+            st[ST_TB] += QUEUE_CHUNK
+            live.append(spare.pop() if len(spare) else np.empty((QUEUE_CHUNK, width), np.int16))
         if st[ST_N] == parent.shape[0]:
             parent, label = _room(parent, label, st[ST_N])
         if _full(table, st[ST_N]):
             table = _regrow(table)
-    return queue, parent, label, table, st[ST_N], found, counts
+    n = st[ST_N]
+    queue = np.empty((n if keep else 0, width), np.int16)
+    for r in range(queue.shape[0]):
+        queue[r] = live[r // QUEUE_CHUNK][r % QUEUE_CHUNK]
+    return queue, parent, label, table, n, found, counts
 
 
 @njit(cache=CACHE, nogil=True, _nrt=False)
-def _expand(P, M, queue, parent, label, table, found, counts, fps, st):
+def _expand(P, M, qh, qt, parent, label, table, found, counts, fps, st):
     """:func:`_search`'s loop over the queue, from the scalars ``st`` (ST_*), until the queue is empty (returns
-    False) or an array must grow (returns True, ``st`` saved: the state's successors resume at st[ST_Q] once the
-    caller has grown it). Without the runtime: numba counts no references to the arrays and views of a loop that
+    False), or the head's chunk ``qh`` is expanded whole, or the tail's chunk ``qt`` is full, or an array must grow
+    (returns True, ``st`` saved: the state's successors resume at st[ST_Q] once the caller has given the next chunk
+    or grown the array). Without the runtime: numba counts no references to the arrays and views of a loop that
     cannot reassign them, which it did for each state and successor."""
     width, max_states, max_depth = P[P_WIDTH], P[P_MAX], P[P_DEPTH]
     S0, _s, O, T = _views(P, M)
@@ -1954,13 +1962,17 @@ def _expand(P, M, queue, parent, label, table, found, counts, fps, st):
     SUCC, LAB, BAD = O[0], O[1], O[2]
     head, tail, n, cur = st[ST_HEAD], st[ST_TAIL], st[ST_N], st[ST_CUR]
     level, level_end, q0, K = st[ST_LEVEL], st[ST_LEVEL_END], st[ST_Q], st[ST_K]
+    hb, tb = st[ST_HB], st[ST_TB]
     grow = False
     while q0 >= 0 or head < tail:
         if q0 < 0:  # the next state
+            if head - hb == qh.shape[0]:  # the chunk is done: the caller gives the next
+                grow = True
+                break
             if cur == level_end:
                 level += 1
                 level_end = n
-            row = queue[head]
+            row = qh[head - hb]
             head += 1
             cur += 1
             if max_depth and level >= max_depth:
@@ -1987,11 +1999,11 @@ def _expand(P, M, queue, parent, label, table, found, counts, fps, st):
             if n >= max_states:
                 counts[2] = 0
                 continue
-            if tail == queue.shape[0] or n == parent.shape[0]:
+            if tail - tb == qt.shape[0] or n == parent.shape[0]:
                 q0, grow = q, True
                 break
             table[slot] = fp
-            _copy_row(SUCC, q, queue, tail, width)
+            _copy_row(SUCC, q, qt, tail - tb, width)
             tail += 1
             parent[n] = cur - 1
             label[n] = q
