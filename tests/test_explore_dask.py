@@ -356,6 +356,7 @@ def test_the_bench_pairs_each_run_with_the_single_process_just_before_it():
     assert out["ratios"] == [1.5, 1.4]
     assert out["median"] == pytest.approx(1.45)
     assert D.by_turn(single[1:2], rows[1:2]) == {"ratios": [], "median": None}
+    assert D.by_turn(single[:1], rows[:1], searches=2)["ratios"] == [3.0]  # two searches in the time of one run
 
 
 def test_the_compiled_steps_a_worker_runs_release_the_gil():

@@ -604,8 +604,8 @@ def bench_section(args=None) -> dict:
     search (ratios from the same run), bytes per stored state, and a search whose visited set one worker under a
     memory limit cannot hold, completed by several workers under the same limit. The single process and the
     searches on 2 workers run ``--repeats`` times, taking turns, and the fastest of each counts (this machine's speed
-    drifts by tenths within minutes), beside the ratio turn by turn (:func:`by_turn`); 1 worker runs once. Then two
-    single-process searches at once: the most two cores give searches that exchange nothing."""
+    drifts by tenths within minutes), beside the ratio turn by turn (:func:`by_turn`); 1 worker runs once; each turn
+    ends with two single-process searches at once, what two cores give searches that exchange nothing."""
     from ..model.policies import POLICIES
 
     size = "full" if getattr(args, "full", False) else "quick"
@@ -613,13 +613,14 @@ def bench_section(args=None) -> dict:
     bounds = BENCH_BOUNDS[size]
     sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
     runs = {"workers_1": (1, True), "workers_2": (2, True), "threads_2": (2, False)}
-    each: dict = {"single_process": [], **{name: [] for name in runs}}
+    each: dict = {"single_process": [], **{name: [] for name in runs}, "two_at_once": []}
     for r in range(repeats):
         each["single_process"].append(in_search_process(_single_run, bounds, sc))
         for name, (w, processes) in runs.items():
             if w > 1 or r == 0:
                 each[name].append(_spread_run(bounds, sc, w) if processes else
                                   in_search_process(_spread_run, bounds, sc, w, "auto", CHUNK, False))
+        each["two_at_once"].append(_two_at_once(bounds, sc))
     single = _fastest(each["single_process"])
     out: dict = {"scenario": "user memory and a pipe, frags spanning folios, owner_skb", "bounds": bounds.__dict__,
                  "speed": f"wall clock, the fastest of {repeats} run{'s' if repeats > 1 else ''} each, taking turns "
@@ -634,31 +635,34 @@ def bench_section(args=None) -> dict:
             row["same_as_single_process"] = all(r.get("states") == single["states"] and
                                                 r.get("verdict") == single["verdict"] for r in each[name])
             row["over_single_process_by_turn"] = by_turn(each["single_process"], each[name])
-    out["two_at_once"] = _two_at_once(bounds, sc, single)
+    two = each["two_at_once"]
+    out["two_at_once"] = {"seconds_each": [r["seconds_each"] for r in two],
+                          "over_single_process": 2 * single["seconds"] / min(r["seconds"] for r in two),
+                          "over_single_process_by_turn": by_turn(each["single_process"], two, searches=2),
+                          "same_as_single_process": all(r["states"] == single["states"] for r in two)}
     out["memory_limit"] = memory_demo(BENCH_BOUNDS["quick"], sc)
     return out
 
 
-def by_turn(single: list[dict], rows: list[dict]) -> dict:
+def by_turn(single: list[dict], rows: list[dict], searches: int = 1) -> dict:
     """Each turn's single-process seconds over the seconds of the run that followed it (turns where both
-    completed), and their median: a run and the single process it follows met the same speed of the machine,
-    which the fastest of each need not have."""
-    ratios = [s["seconds"] / r["seconds"] for s, r in zip(single, rows) if s.get("seconds") and r.get("seconds")]
+    completed; ``searches`` times that when the run did that many searches), and their median: a run and the
+    single process it follows met the same speed of the machine, which the fastest of each need not have."""
+    ratios = [searches * s["seconds"] / r["seconds"] for s, r in zip(single, rows)
+              if s.get("seconds") and r.get("seconds")]
     return {"ratios": ratios, "median": float(np.median(ratios)) if ratios else None}
 
 
-def _two_at_once(bounds, sc, single: dict) -> dict:
+def _two_at_once(bounds, sc) -> dict:
     """Two single-process searches at once, each in its own process: what this machine's cores give two searches
-    that exchange nothing, the most 2 workers could give. ``over_single_process``: the two searches' states per
-    second of wall clock (both done when the slower is) over the fastest single process alone."""
+    that exchange nothing, against which 2 workers' exchange can be weighed. ``seconds``: until both are done."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda _: in_search_process(_single_run, bounds, sc), range(2)))
-    wall = max(r["seconds"] for r in runs)
-    return {"seconds_each": [r["seconds"] for r in runs],
-            "over_single_process": 2 * single["seconds"] / wall if single.get("seconds") else None,
-            "same_as_single_process": all(r["states"] == single["states"] for r in runs)}
+    states = {r["states"] for r in runs}
+    return {"seconds": max(r["seconds"] for r in runs), "seconds_each": [r["seconds"] for r in runs],
+            "states": states.pop() if len(states) == 1 else None}
 
 
 def _fastest(rows: list[dict]) -> dict:
