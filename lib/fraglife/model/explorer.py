@@ -1837,12 +1837,14 @@ def _regrow(table):
 
 @njit(cache=CACHE)
 def _room(parent, label, n):
-    """Room for the ``n``-th stored state's parent and label: both arrays doubled when full."""
+    """Room for the ``n``-th stored state's parent and label: both arrays doubled when full. Past n they are
+    not cleared (each entry is written as its state is stored, before it is read): pages not written yet are not
+    faulted in."""
     if n < parent.shape[0]:
         return parent, label
-    p2 = np.zeros(2 * n, np.uint32)
+    p2 = np.empty(2 * n, np.uint32)
     p2[:n] = parent
-    l2 = np.zeros(2 * n, np.uint16)
+    l2 = np.empty(2 * n, np.uint16)
     l2[:n] = label
     return p2, l2
 
@@ -2202,10 +2204,11 @@ def _add_visit(table, rows, parent, label, n, base, fp, src, idx, limit):
 
 @njit(cache=CACHE)
 def _room_rows(rows, used):
-    """Room for a row after the first ``used`` rows: the rows doubled when full."""
+    """Room for a row after the first ``used`` rows: the rows doubled when full, not cleared past ``used`` (a
+    row is written whole before it is read, :func:`_unpack_row` and :func:`_copy_row`)."""
     if used < rows.shape[0]:
         return rows
-    r2 = np.zeros((2 * rows.shape[0], rows.shape[1]), np.int16)
+    r2 = np.empty((2 * rows.shape[0], rows.shape[1]), np.int16)
     r2[:used] = rows
     return r2
 

@@ -121,7 +121,7 @@ class Partition:
         size = self.hi - self.lo
         self.rows, self.next = self.next, self.rows
         if len(self.next) > max(1 << 8, 4 * size):  # give back what the largest level took
-            self.next = np.zeros((max(1 << 8, 2 * size), self.next.shape[1]), np.int16)
+            self.next = np.empty((max(1 << 8, 2 * size), self.next.shape[1]), np.int16)  # rows written whole
         return size
 
     def expand(self, start: int, size: int) -> tuple[list, dict]:
