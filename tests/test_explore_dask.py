@@ -348,15 +348,15 @@ def test_a_search_on_threads_runs_in_a_process_that_allocates_as_worker_processe
 
 
 def test_the_bench_pairs_each_run_with_the_single_process_just_before_it():
-    """by_turn: turn i's single-process seconds over turn i's run; a turn where either did not complete is left
-    out, and none leaves no median."""
-    single = [{"seconds": 60.0}, {"seconds": 80.0}, {"seconds": 70.0}, {"completed": False}]
-    rows = [{"seconds": 40.0}, {"completed": False}, {"seconds": 50.0}, {"seconds": 45.0}]
+    """by_turn: turn i's run's states per second over turn i's single process's; a turn where either did not
+    complete is left out, and none leaves no median."""
+    single = [{"states_per_s": 2.0}, {"states_per_s": 1.5}, {"states_per_s": 2.0}, {"completed": False}]
+    rows = [{"states_per_s": 3.0}, {"completed": False}, {"states_per_s": 2.8}, {"states_per_s": 4.0}]
     out = D.by_turn(single, rows)
     assert out["ratios"] == [1.5, 1.4]
     assert out["median"] == pytest.approx(1.45)
     assert D.by_turn(single[1:2], rows[1:2]) == {"ratios": [], "median": None}
-    assert D.by_turn(single[:1], rows[:1], searches=2)["ratios"] == [3.0]  # two searches in the time of one run
+    assert D.by_turn(single[:1], [{"states_per_s": 6.0}])["ratios"] == [3.0]  # two searches, each 1.5x as fast
 
 
 def test_the_compiled_steps_a_worker_runs_release_the_gil():

@@ -628,41 +628,39 @@ def bench_section(args=None) -> dict:
                           "threads_2: 2 workers as threads of one process (batches by reference); every search in a "
                           "process started with SEARCH_MALLOC, every cluster with SEARCH_CONFIG",
                  "malloc": SEARCH_MALLOC, "dask_config": SEARCH_CONFIG, "single_process": single}
-    for name in runs:
+    for name in (*runs, "two_at_once"):
         row = out[name] = _fastest(each[name])
         if row.get("states_per_s"):
             row["over_single_process"] = row["states_per_s"] / single["states_per_s"]
             row["same_as_single_process"] = all(r.get("states") == single["states"] and
                                                 r.get("verdict") == single["verdict"] for r in each[name])
             row["over_single_process_by_turn"] = by_turn(each["single_process"], each[name])
-    two = each["two_at_once"]
-    out["two_at_once"] = {"seconds_each": [r["seconds_each"] for r in two],
-                          "over_single_process": 2 * single["seconds"] / min(r["seconds"] for r in two),
-                          "over_single_process_by_turn": by_turn(each["single_process"], two, searches=2),
-                          "same_as_single_process": all(r["states"] == single["states"] for r in two)}
     out["memory_limit"] = memory_demo(BENCH_BOUNDS["quick"], sc)
     return out
 
 
-def by_turn(single: list[dict], rows: list[dict], searches: int = 1) -> dict:
-    """Each turn's single-process seconds over the seconds of the run that followed it (turns where both
-    completed; ``searches`` times that when the run did that many searches), and their median: a run and the
-    single process it follows met the same speed of the machine, which the fastest of each need not have."""
-    ratios = [searches * s["seconds"] / r["seconds"] for s, r in zip(single, rows)
-              if s.get("seconds") and r.get("seconds")]
+def by_turn(single: list[dict], rows: list[dict]) -> dict:
+    """Each turn's run's states per second over those of the single process just before it (turns where both
+    completed), and their median: a run and the single process it follows met the same speed of the machine,
+    which the fastest of each need not have."""
+    ratios = [r["states_per_s"] / s["states_per_s"] for s, r in zip(single, rows)
+              if s.get("states_per_s") and r.get("states_per_s")]
     return {"ratios": ratios, "median": float(np.median(ratios)) if ratios else None}
 
 
 def _two_at_once(bounds, sc) -> dict:
     """Two single-process searches at once, each in its own process: what this machine's cores give two searches
-    that exchange nothing, against which 2 workers' exchange can be weighed. ``seconds``: until both are done."""
+    that exchange nothing, against which 2 workers' exchange can be weighed: a run as the bench's others are, its
+    ``seconds`` until both are done, its states per second both searches' (``search_seconds``: each one's)."""
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(2) as pool:
         runs = list(pool.map(lambda _: in_search_process(_single_run, bounds, sc), range(2)))
-    states = {r["states"] for r in runs}
-    return {"seconds": max(r["seconds"] for r in runs), "seconds_each": [r["seconds"] for r in runs],
-            "states": states.pop() if len(states) == 1 else None}
+    same = len({(r["states"], r["verdict"]) for r in runs}) == 1
+    wall = max(r["seconds"] for r in runs)
+    return {"seconds": wall, "search_seconds": [r["seconds"] for r in runs],
+            "states": runs[0]["states"] if same else None, "verdict": runs[0]["verdict"] if same else None,
+            "states_per_s": sum(r["states"] for r in runs) / wall}
 
 
 def _fastest(rows: list[dict]) -> dict:
