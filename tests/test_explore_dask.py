@@ -133,42 +133,76 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
     mine = slice(cuts[me], cuts[me + 1])
     held = data.draw(st.integers(0, int(cuts[me + 1] - cuts[me])))  # already in the set: the first few of them
     limit = data.draw(st.integers(1, 40))
+    chunk = data.draw(st.integers(1, 4))  # rows a chunk: many chunks filled, on either side
 
     def visited():
-        table, rows_, parent, label = (np.zeros(8, np.uint64), np.zeros((1, width), np.int16),
-                                       np.zeros(1, np.uint32), np.zeros(1, np.uint16))
-        return E.visit(table, rows_, parent, label, 0, 0, *E.pack(sent[mine][:held]), hashes[mine][:held],
-                       ref[mine][:held], idx[mine][:held], 1 << 20)[:5]
+        chunks, spare = E.row_chunks(width, chunk), E.row_chunks(width, chunk, 0)
+        table, parent, label, n, base, _r = E.visit(np.zeros(8, np.uint64), chunks, spare, np.zeros(1, np.uint32),
+                                                    np.zeros(1, np.uint16), 0, 0, *E.pack(sent[mine][:held]),
+                                                    hashes[mine][:held], ref[mine][:held], idx[mine][:held], 1 << 20)
+        return table, chunks, spare, parent, label, n, base
 
-    want = E.visit(*visited()[:4], int(held), 0, *E.pack(sent[mine]), hashes[mine], ref[mine], idx[mine],
-                   limit + held)
-    table, rows_, parent, label, n = visited()
+    table, chunks, spare, parent, label, n, base = visited()
+    want = E.visit(table, chunks, spare, parent, label, n, base, *E.pack(sent[mine]), hashes[mine], ref[mine],
+                   idx[mine], limit + held)
+    want_rows = E.chunked_rows(chunks, want[3])
+    vis = visited()
     got = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), E.sent_cache(None, 1), me,
-                         (table, rows_, parent, label, n, 0, limit + held))
+                         (*vis, limit + held))
     got_cuts = got[8]
     assert got_cuts[me + 1] == got_cuts[me]  # no batch for itself
     for q, b in enumerate(E.batches(*got[:5], got_cuts)):
         if q != me:
             assert np.array_equal(E.unpack(*b, width), sent[cuts[q]:cuts[q + 1]])
-    t, rw, pa, la, n, refused = got[-1]
-    assert n == want[4] and (refused > 0) == (want[5] > 0)  # a state refused twice here counts twice
-    assert np.array_equal(rw[:n], want[1][:n]) and np.array_equal(pa[:n], want[2][:n])
-    assert np.array_equal(la[:n], want[3][:n])
+    t, pa, la, n, base, refused = got[-1]
+    assert n == want[3] and (refused > 0) == (want[5] > 0)  # a state refused twice here counts twice
+    assert base == (len(vis[1]) - 1) * chunk and base <= n <= base + chunk  # the last chunk holds states base..
+    assert np.array_equal(E.chunked_rows(vis[1], n), want_rows) and np.array_equal(pa[:n], want[1][:n])
+    assert np.array_equal(la[:n], want[2][:n])
     assert sorted(int(x) for x in t if x) == sorted(int(x) for x in want[0] if x)
 
 
-def test_visit_adds_each_new_state_once_and_refuses_past_its_limit():
+@pytest.mark.parametrize("chunk", [1, 2, 8])
+def test_visit_adds_each_new_state_once_and_refuses_past_its_limit(chunk):
+    """visit() keeps the rows of the states it adds in order, a chunk of ``chunk`` rows after another, the spare
+    ones first."""
     rows = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [7, 8]], np.int16)
     h = E.state_hashes(rows)
-    table, kept = np.zeros(4, np.uint64), np.zeros((1, 2), np.int16)
+    chunks, spare = E.row_chunks(2, chunk), E.row_chunks(2, chunk)
+    spared = spare[0]
     parent, label = np.zeros(1, np.uint32), np.zeros(1, np.uint16)
     src, idx = np.arange(6, dtype=np.uint32), np.arange(10, 16, dtype=np.uint16)
-    table, kept, parent, label, n, refused = E.visit(table, kept, parent, label, 0, 0, *E.pack(rows), h, src, idx,
-                                                     3)
+    table, parent, label, n, base, refused = E.visit(np.zeros(4, np.uint64), chunks, spare, parent, label, 0, 0,
+                                                     *E.pack(rows), h, src, idx, 3)
     assert n == 3 and refused == 1
-    assert [tuple(r) for r in kept[:n]] == [(1, 2), (3, 4), (5, 6)] and list(parent[:n]) == [0, 1, 3]
+    assert len(chunks) == -(-n // chunk) and base == (len(chunks) - 1) * chunk
+    assert (len(spare) == 0) == (chunk < n) and (chunk >= n or chunks[1] is spared or
+                                                 np.shares_memory(chunks[1], spared))
+    assert [tuple(r) for r in E.chunked_rows(chunks, n)] == [(1, 2), (3, 4), (5, 6)] and list(parent[:n]) == [0, 1, 3]
     assert list(label[:n]) == [10, 11, 13]
     assert sorted(int(x) for x in table if x) == sorted(int(x) for x in h[[0, 1, 3]]) and 4 * n <= 3 * len(table)
+
+
+def test_a_partition_keeps_a_level_in_chunks_and_reuses_those_of_the_level_expanded():
+    """The frontier of a level is its states' rows in order, whatever chunk a round starts in; a level begun puts
+    the expanded level's chunks aside for the next, keeping no more of them than the new frontier has."""
+    bounds, sc = X.Bounds(ops=3, cpus=2, skbs=2, frags=2), X.Scenario(kinds=(X.USER, X.PIPE))
+    P, start = D._problem(bounds, sc, True)
+    p = D.Partition(P, 0, 1, 1 << 20, None, 2)
+    D._add_start(p, start)
+    assert p.begin_level() == 1
+    p.expand(0, 2)  # the start's successors, kept here: more than a chunk
+    size = p.begin_level()
+    assert size > 4 and len(p.front) == -(-size // 2) and len(p.spare) == 0
+    level = E.chunked_rows(p.front, size)
+    assert np.array_equal(p.frontier(p.lo, p.hi), level)  # across chunks: a copy
+    assert np.shares_memory(p.frontier(p.lo + 2, p.lo + 4), p.front[1])  # one chunk: a view
+    assert np.array_equal(p.frontier(p.lo + 1, p.lo + 4), level[1:4])
+    fronts = list(p.front)
+    p.expand(0, size)
+    p.begin_level()
+    assert len(p.spare) + 1 <= len(fronts) and len(p.spare) <= len(p.front)
+    assert all(any(np.shares_memory(c, f) for f in fronts) for c in [*p.spare, p.next[0]])
 
 
 @settings(max_examples=200, deadline=None)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 from numba.typed import List
 
 from ..jit import CACHE, grid, grid16, grid_bytes, prefetch, row_bytes, words
@@ -2153,20 +2153,23 @@ VISIT_AHEAD = 8
 
 
 @njit(cache=CACHE, nogil=True)
-def visit(table, rows, parent, label, n, base, new, cols, sz, hashes, src, idx, limit):
+def visit(table, chunks, spare, parent, label, n, base, new, cols, sz, hashes, src, idx, limit):
     """Add to a visited set (``table``: the fingerprints of states 0..n-1, 0 empty, at most three quarters full)
     each of the rows of the packed batch (``new``, ``cols``, ``sz``: :func:`pack`; fingerprints ``hashes``) it does
     not hold yet, in order, while it holds fewer than ``limit`` states: state n takes parent reference ``src``
-    (uint32), label ``idx`` and its row goes to rows[n - base] (``rows`` holds the states base..: the level being
-    found). Returns (table, rows, parent, label, n, refused): the arrays grown as needed, and how many new rows did
-    not fit under ``limit``."""
+    (uint32), label ``idx`` and its row goes to the level being found, ``chunks`` (rows of the same size; the last
+    holds states ``base``..). A full chunk is followed by one from ``spare`` (else a new one): rows are never moved,
+    so no page is faulted in twice (:func:`next_chunk`). Returns (table, parent, label, n, base, refused): the arrays
+    grown as needed, the last chunk's first state, and how many new rows did not fit under ``limit``."""
     refused = 0
+    rows = chunks[len(chunks) - 1]
     for j in range(new.shape[0]):
         if j + VISIT_AHEAD < new.shape[0]:  # the slot a later row probes, fetched while this one is added
             prefetch(table, _home(table, hashes[j + VISIT_AHEAD]))
         what = _add_visit(table, rows, parent, label, n, base, hashes[j], src[j], idx[j], limit)
         if what == VISIT_ROOM:  # grown, it fits
-            rows, (parent, label) = _room_rows(rows, n - base), _room(parent, label, n)
+            rows, base = next_chunk(chunks, spare, rows, n, base)
+            parent, label = _room(parent, label, n)
             what = _add_visit(table, rows, parent, label, n, base, hashes[j], src[j], idx[j], limit)
         if what == VISIT_REFUSED:
             refused += 1
@@ -2175,7 +2178,7 @@ def visit(table, rows, parent, label, n, base, new, cols, sz, hashes, src, idx, 
             n += 1
             if _full(table, n):
                 table = _regrow(table)
-    return table, rows, parent, label, n, refused
+    return table, parent, label, n, base, refused
 
 
 # what _add_visit did with a row
@@ -2186,9 +2189,10 @@ VISIT_SEEN, VISIT_REFUSED, VISIT_ROOM, VISIT_ADDED = range(4)
 def _add_visit(table, rows, parent, label, n, base, fp, src, idx, limit):
     """:func:`visit`'s step for a row of fingerprint ``fp``, without growing an array, so that loops compiled
     without numba's runtime take it too: VISIT_SEEN if the set holds ``fp``; VISIT_REFUSED if it holds ``limit``
-    states; VISIT_ROOM if ``rows`` or ``parent`` is full (nothing done: grow them, :func:`_room_rows` and
-    :func:`_room`, and call again); else VISIT_ADDED: state n took it, parent reference ``src`` and label ``idx``
-    (then the caller writes its row to rows[n - base], counts it, and regrows the table once :func:`_full`)."""
+    states; VISIT_ROOM if ``rows`` or ``parent`` is full (nothing done: give the next chunk, :func:`next_chunk`,
+    or grow ``parent`` and ``label``, :func:`_room`, and call again); else VISIT_ADDED: state n took it, parent
+    reference ``src`` and label ``idx`` (then the caller writes its row to rows[n - base], counts it, and regrows
+    the table once :func:`_full`)."""
     slot = _probe(table, fp)
     if table[slot] != 0:
         return VISIT_SEEN
@@ -2202,15 +2206,30 @@ def _add_visit(table, rows, parent, label, n, base, fp, src, idx, limit):
     return VISIT_ADDED
 
 
-@njit(cache=CACHE)
-def _room_rows(rows, used):
-    """Room for a row after the first ``used`` rows: the rows doubled when full, not cleared past ``used`` (a
-    row is written whole before it is read, :func:`_unpack_row` and :func:`_copy_row`)."""
-    if used < rows.shape[0]:
-        return rows
-    r2 = np.empty((2 * rows.shape[0], rows.shape[1]), np.int16)
-    r2[:used] = rows
-    return r2
+@njit(cache=CACHE, inline="always")
+def next_chunk(chunks, spare, rows, n, base):
+    """(rows, base) for state ``n``: ``rows`` (the last of ``chunks``, holding states ``base``..) if it has room, else
+    a chunk of its size from ``spare`` (else a new one, not cleared: a row is written whole before it is read,
+    :func:`_unpack_row` and :func:`_copy_row`) appended to ``chunks``, holding states n.."""
+    if n - base < rows.shape[0]:
+        return rows, base
+    rows = spare.pop() if len(spare) else np.empty((rows.shape[0], rows.shape[1]), np.int16)
+    chunks.append(rows)
+    return rows, n
+
+
+def row_chunks(width: int, rows: int, chunks: int = 1) -> List:
+    """``chunks`` chunks of ``rows`` int16 rows of ``width`` fields each (none: an empty list of that type), for
+    :func:`visit` and :func:`expand_split` to fill."""
+    out = List.empty_list(types.int16[:, ::1])
+    for _ in range(chunks):
+        out.append(np.empty((rows, width), np.int16))
+    return out
+
+
+def chunked_rows(chunks, n: int) -> np.ndarray:
+    """The first ``n`` rows held by ``chunks``, in order, as one array."""
+    return np.concatenate([np.asarray(c) for c in chunks] or [np.empty((0, 0), np.int16)])[:n]
 
 
 # ---- a batch on the wire: its rows' bytes, the columns of bytes that are zero in every row left out ----------------
@@ -2311,25 +2330,26 @@ def owner(fp, nparts):
 @njit(cache=CACHE, nogil=True)
 def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
     """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
-    (explorer_twin.Explorer.successors), told as partition ``me`` of fraglife.sweep.explore sends them: each
-    distinct successor without a violation once (its first occurrence), grouped by owning partition (:func:`owner`)
-    and in order within its group, except those ``me`` owns, which go straight into its visited set ``vis`` =
-    (table, rows, parent, label, n, base, limit) as :func:`visit` adds them (``me`` < 0: none is kept here), and
-    those ``sent`` holds. ``sent`` (uint64, a power of two long) is the partition's cache of the fingerprints it has
-    sent, kept from call to call: direct mapped, a fingerprint's one slot its :func:`_home`, holding the last one
-    sent there. A state sent in an earlier round is in its owner's visited set before this round's batch is added
-    (rounds are added in order), or was refused there past its limit, as it would be again, so sending it again
-    changes nothing there; the call adds what it sends. ``scratch`` is (keep int16 rows, seen uint64 of a power of
-    two, and keep's fingerprints uint64, frontier rows int64 and labels uint16): reused from call to call, grown as
-    needed and returned, as a round's tens of MB allocated afresh cost page faults in every round. Returns (the rows
-    packed by owner as :func:`pack` packs a batch: flat, off, ncol, cols, sz, see :func:`_pack_groups` and
-    :func:`batches`, one byte per field where every field fits one; fingerprints, parent references (``refbase`` +
-    the frontier row), labels (the index among the parent's successors), cuts (owner q's rows are
-    cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or -1), the first leaking
-    terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, scratch, and the visited set as
-    (table, rows, parent, label, n, refused): refused counts successors past the limit, a state met twice twice)."""
+    (explorer_twin.Explorer.successors), told as partition ``me`` of fraglife.sweep.explore sends them: each distinct
+    successor without a violation once (its first occurrence), grouped by owning partition (:func:`owner`) and in order
+    within its group, except those ``me`` owns, which go straight into its visited set ``vis`` = (table, chunks, spare,
+    parent, label, n, base, limit) as :func:`visit` adds them (``me`` < 0: none is kept here), and those ``sent`` holds.
+    ``sent`` (uint64, a power of two long) is the partition's cache of the fingerprints it has sent, kept from call to
+    call: direct mapped, a fingerprint's one slot its :func:`_home`, holding the last one sent there. A state sent in an
+    earlier round is in its owner's visited set before this round's batch is added (rounds are added in order), or was
+    refused there past its limit, as it would be again, so sending it again changes nothing there; the call adds what it
+    sends. ``scratch`` is (keep int16 rows, seen uint64 of a power of two, and keep's fingerprints uint64, frontier rows
+    int64 and labels uint16): reused from call to call, grown as needed and returned, as a round's tens of MB allocated
+    afresh cost page faults in every round. Returns (the rows packed by owner as :func:`pack` packs a batch: flat, off,
+    ncol, cols, sz, see :func:`_pack_groups` and :func:`batches`, one byte per field where every field fits one;
+    fingerprints, parent references (``refbase`` + the frontier row), labels (the index among the parent's successors),
+    cuts (owner q's rows are cuts[q]:cuts[q+1]), found (per violation kind: the frontier row and the step's label, or
+    -1), the first leaking terminal's frontier row (or -1), terminals, edges, the owner array's fallbacks, scratch, and
+    the visited set as (table, parent, label, n, base, refused): refused counts successors past the limit, a state met
+    twice twice)."""
     keep, seen, kfp, ksrc, kidx = scratch
-    table, rows, parent, label, nv, base, limit = vis
+    table, chunks, spare, parent, label, nv, base, limit = vis
+    rows = chunks[len(chunks) - 1]
     M = _workspace(P)
     seen[:] = 0
     found = np.full((4, 5), -1, np.int64)
@@ -2344,7 +2364,8 @@ def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
             keep, kfp, ksrc, kidx = _grow_keep(keep, kfp, ksrc, kidx, n)
         if _full(seen, n):
             seen = _regrow(seen)
-        rows, (parent, label) = _room_rows(rows, nv - base), _room(parent, label, nv)
+        rows, base = next_chunk(chunks, spare, rows, nv, base)
+        parent, label = _room(parent, label, nv)
         if _full(table, nv):
             table = _regrow(table)
     n, nv, refused, leak, terminals, edges = st[XS_N], st[XS_NV], st[XS_REFUSED], st[XS_LEAK], st[XS_TERM], st[XS_EDGES]
@@ -2368,7 +2389,7 @@ def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
     sz = 1 if small else 2  # a byte a field when every field fits one: its int16's low byte
     flat, off, ncol, cols = _pack_groups(grid_bytes(keep), 2 - sz, width * sz, n, group, cuts)
     return (flat, off, ncol, cols, sz, hashes, ref, idx, cuts, found, leak, terminals, edges, T[7][0],
-            (keep, seen, kfp, ksrc, kidx), (table, rows, parent, label, nv, refused))
+            (keep, seen, kfp, ksrc, kidx), (table, parent, label, nv, base, refused))
 
 
 def batches(flat, off, ncol, cols, sz, cuts) -> list:
@@ -2486,8 +2507,8 @@ def sent_cache(old: np.ndarray | None, size: int) -> np.ndarray:
 
 def no_visited_set(width: int) -> tuple:
     """:func:`expand_split`'s ``vis`` when it keeps none of the successors (``me`` < 0)."""
-    return (np.zeros(4, np.uint64), np.zeros((1, width), np.int16), np.zeros(1, np.uint32), np.zeros(1, np.uint16),
-            0, 0, 0)
+    return (np.zeros(4, np.uint64), row_chunks(width, 1), row_chunks(width, 1, 0), np.zeros(1, np.uint32),
+            np.zeros(1, np.uint16), 0, 0, 0)
 
 
 def state_hashes(rows: np.ndarray) -> np.ndarray:
