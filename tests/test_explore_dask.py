@@ -136,7 +136,7 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
     chunk = data.draw(st.integers(1, 4))  # rows a chunk: many chunks filled, on either side
 
     def visited():
-        chunks, spare = E.row_chunks(width, chunk), E.row_chunks(width, chunk, 0)
+        chunks, spare = E.row_chunks(width, chunk, 1), E.row_chunks(width, chunk, 0)
         table, parent, label, n, base, _r = E.visit(np.zeros(8, np.uint64), chunks, spare, np.zeros(1, np.uint32),
                                                     np.zeros(1, np.uint16), 0, 0, *E.pack(sent[mine][:held]),
                                                     hashes[mine][:held], ref[mine][:held], idx[mine][:held], 1 << 20)
@@ -168,7 +168,7 @@ def test_visit_adds_each_new_state_once_and_refuses_past_its_limit(chunk):
     ones first."""
     rows = np.array([[1, 2], [3, 4], [1, 2], [5, 6], [3, 4], [7, 8]], np.int16)
     h = E.state_hashes(rows)
-    chunks, spare = E.row_chunks(2, chunk), E.row_chunks(2, chunk)
+    chunks, spare = E.row_chunks(2, chunk, 1), E.row_chunks(2, chunk, 1)
     spared = spare[0]
     parent, label = np.zeros(1, np.uint32), np.zeros(1, np.uint16)
     src, idx = np.arange(6, dtype=np.uint32), np.arange(10, 16, dtype=np.uint16)

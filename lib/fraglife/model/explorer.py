@@ -30,7 +30,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.typed import List
 
 from ..jit import CACHE, grid, grid16, grid_bytes, prefetch, row_bytes, words
@@ -2218,13 +2218,56 @@ def next_chunk(chunks, spare, rows, n, base):
     return rows, n
 
 
-def row_chunks(width: int, rows: int, chunks: int = 1) -> List:
+# The chunk lists are made and changed by compiled functions (from numba's cache): a typed List's methods called
+# from Python compile on their first call in each process, some 1.5 s in each worker of a search.
+@njit(cache=CACHE)
+def row_chunks(width, rows, chunks):
     """``chunks`` chunks of ``rows`` int16 rows of ``width`` fields each (none: an empty list of that type), for
     :func:`visit` and :func:`expand_split` to fill."""
-    out = List.empty_list(types.int16[:, ::1])
-    for _ in range(chunks):
+    out = List()
+    out.append(np.empty((rows, width), np.int16))  # gives the list its type
+    if chunks == 0:
+        out.pop()
+    for _ in range(chunks - 1):
         out.append(np.empty((rows, width), np.int16))
     return out
+
+
+@njit(cache=CACHE)
+def chunks_held(front, next_, spare):
+    """How many chunks the three lists hold."""
+    return len(front) + len(next_) + len(spare)
+
+
+@njit(cache=CACHE)
+def recycle_chunks(done, front, spare, rows, width):
+    """A level begins: the chunks of the level expanded (``done``) go to ``spare``, which keeps no more than the new
+    frontier (``front``) has; returns the next level's list, its first chunk a spare one (else a new one)."""
+    for c in done:
+        spare.append(c)
+    while len(spare) > len(front):
+        spare.pop()
+    out = List()
+    out.append(spare.pop() if len(spare) else np.empty((rows, width), np.int16))
+    return out
+
+
+@njit(cache=CACHE)
+def frontier_rows(front, first, n, out):
+    """Rows first..first+n-1 of the chunks ``front`` (of equal rows): a view of their chunk if one holds them all,
+    else copied to out[:n]."""
+    rows = front[0].shape[0]
+    c, r = first // rows, first % rows
+    if r + n <= rows:
+        return front[c][r:r + n]
+    at = 0
+    while at < n:
+        take = min(rows - r, n - at)
+        out[at:at + take] = front[c][r:r + take]
+        at += take
+        c += 1
+        r = 0
+    return out[:n]
 
 
 def chunked_rows(chunks, n: int) -> np.ndarray:
@@ -2507,7 +2550,7 @@ def sent_cache(old: np.ndarray | None, size: int) -> np.ndarray:
 
 def no_visited_set(width: int) -> tuple:
     """:func:`expand_split`'s ``vis`` when it keeps none of the successors (``me`` < 0)."""
-    return (np.zeros(4, np.uint64), row_chunks(width, 1), row_chunks(width, 1, 0), np.zeros(1, np.uint32),
+    return (np.zeros(4, np.uint64), row_chunks(width, 1, 1), row_chunks(width, 1, 0), np.zeros(1, np.uint32),
             np.zeros(1, np.uint16), 0, 0, 0)
 
 

@@ -89,9 +89,10 @@ class Partition:
         width = int(P[E.P_WIDTH])
         self.P, self.part, self.nparts, self.limit, self.byte_limit = P, part, nparts, limit, byte_limit
         self.chunk = min(chunk, ROW_CHUNK)  # rows a chunk: a small search's few states do not take a round's worth
+        self.chunk_bytes = self.chunk * width * 2
         self.table = np.zeros(1 << 12, np.uint64)
         self.front = E.row_chunks(width, self.chunk, 0)
-        self.next = E.row_chunks(width, self.chunk)
+        self.next = E.row_chunks(width, self.chunk, 1)
         self.spare = E.row_chunks(width, self.chunk, 0)
         self.parent = np.zeros(1 << 10, np.uint32)
         self.label = np.zeros(1 << 10, np.uint16)
@@ -105,7 +106,7 @@ class Partition:
         self.lock = threading.Lock()
 
     def nbytes(self) -> int:
-        rows = sum(c.nbytes for chunks in (self.front, self.next, self.spare) for c in chunks) + self.rounds.nbytes
+        rows = E.chunks_held(self.front, self.next, self.spare) * self.chunk_bytes + self.rounds.nbytes
         return self.table.nbytes + rows + self.parent.nbytes + self.label.nbytes + self.sent.nbytes
 
     def add(self, rows, cols, sz, hashes, src, idx) -> None:
@@ -118,37 +119,26 @@ class Partition:
         """The visited set as :func:`~fraglife.model.explorer.visit` or an expansion left it."""
         self.table, self.parent, self.label, self.n, self.base = table, parent, label, n, base
         self.refused += int(refused)
-        self.peak = max(self.peak, self.nbytes())
-        if self.byte_limit is not None and self.nbytes() > self.byte_limit:
-            raise PartitionFull(f"partition {self.part} holds {self.n:,} states in {self.nbytes():,} bytes, "
+        held = self.nbytes()
+        self.peak = max(self.peak, held)
+        if self.byte_limit is not None and held > self.byte_limit:
+            raise PartitionFull(f"partition {self.part} holds {self.n:,} states in {held:,} bytes, "
                                 f"past its limit of {self.byte_limit:,} bytes")
 
     def begin_level(self) -> int:
         """The states added during the last level become the frontier (their chunks, nothing copied); the expanded
         level's chunks are spare, those past the new frontier's count given back (what the largest level took)."""
         self.lo, self.hi = self.hi, self.n
-        self.spare.extend(self.front)
         width = int(self.P[E.P_WIDTH])
-        self.front, self.next = self.next, E.row_chunks(width, self.chunk, 0)
-        while len(self.spare) > len(self.front):
-            self.spare.pop()
-        self.next.append(self.spare.pop() if len(self.spare) else np.empty((self.chunk, width), np.int16))
+        self.front, self.next = self.next, E.recycle_chunks(self.front, self.next, self.spare, self.chunk, width)
         self.base = self.n
         return self.hi - self.lo
 
     def frontier(self, a: int, b: int) -> np.ndarray:
         """The rows of frontier states [a, b): a view of their chunk, or copied from theirs into ``rounds``."""
-        c, r = divmod(a - self.lo, self.chunk)
-        if r + b - a <= self.chunk:
-            return self.front[c][r:r + b - a]
-        if len(self.rounds) < b - a:
+        if (a - self.lo) % self.chunk + b - a > self.chunk and len(self.rounds) < b - a:
             self.rounds = np.empty((b - a, self.rounds.shape[1]), np.int16)
-        out, at = self.rounds[:b - a], 0
-        while at < b - a:
-            take = min(self.chunk - r, b - a - at)
-            out[at:at + take] = self.front[c][r:r + take]
-            at, c, r = at + take, c + 1, 0
-        return out
+        return E.frontier_rows(self.front, a - self.lo, b - a, self.rounds)
 
     def expand(self, start: int, size: int) -> tuple[list, dict]:
         """Successors of frontier states lo+start .. lo+start+size, split by owning partition (each batch its rows,
