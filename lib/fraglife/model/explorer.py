@@ -1937,9 +1937,8 @@ def _search(P, start, keep):
                 h += 1
             else:
                 spare.append(live.pop(0))
-        if st[ST_TAIL] - st[ST_TB] == QUEUE_CHUNK:  # the tail's chunk full
-            st[ST_TB] += QUEUE_CHUNK
-            live.append(spare.pop() if len(spare) else np.empty((QUEUE_CHUNK, width), np.int16))
+        # the tail's chunk full: the next one
+        _qt, st[ST_TB] = next_chunk(live, spare, live[len(live) - 1], st[ST_TAIL], st[ST_TB])
         if st[ST_N] == parent.shape[0]:
             parent, label = _room(parent, label, st[ST_N])
         if _full(table, st[ST_N]):
@@ -2213,9 +2212,15 @@ def next_chunk(chunks, spare, rows, n, base):
     :func:`_unpack_row` and :func:`_copy_row`) appended to ``chunks``, holding states n.."""
     if n - base < rows.shape[0]:
         return rows, base
-    rows = spare.pop() if len(spare) else np.empty((rows.shape[0], rows.shape[1]), np.int16)
+    rows = _spare_chunk(spare, rows.shape[0], rows.shape[1])
     chunks.append(rows)
     return rows, n
+
+
+@njit(cache=CACHE, inline="always")
+def _spare_chunk(spare, rows, width):
+    """A chunk from ``spare``, else a new one of ``rows`` rows of ``width`` fields, not cleared."""
+    return spare.pop() if len(spare) else np.empty((rows, width), np.int16)
 
 
 # The chunk lists are made and changed by compiled functions (from numba's cache): a typed List's methods called
@@ -2248,7 +2253,7 @@ def recycle_chunks(done, front, spare, rows, width):
     while len(spare) > len(front):
         spare.pop()
     out = List()
-    out.append(spare.pop() if len(spare) else np.empty((rows, width), np.int16))
+    out.append(_spare_chunk(spare, rows, width))
     return out
 
 

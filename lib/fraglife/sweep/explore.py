@@ -55,7 +55,9 @@ from ..model import explorer_twin as X
 from ..params import ParamError
 
 CHUNK = 1 << 17  # frontier states a partition expands per round: a round's fixed cost is then small beside it
-ROW_CHUNK = 1 << 12  # rows in a chunk of a partition's levels (Partition): a small partition's few are not a round's
+#: rows in a chunk of a partition's levels (Partition), as in the single search's queue: a small partition's few
+#: states do not take a round's worth
+ROW_CHUNK = E.QUEUE_CHUNK
 #: rounds submitted before the oldest is waited for: a worker expands the next round while the last one's batches
 #: travel and are added (a round's batches are what a worker holds beyond its partition, so few)
 ROUNDS_AHEAD = 2
@@ -86,9 +88,9 @@ class Partition:
     chunks is copied into one reused buffer."""
 
     def __init__(self, P: np.ndarray, part: int, nparts: int, limit: int, byte_limit: int | None, chunk: int = CHUNK):
-        width = int(P[E.P_WIDTH])
+        width = self.width = int(P[E.P_WIDTH])
         self.P, self.part, self.nparts, self.limit, self.byte_limit = P, part, nparts, limit, byte_limit
-        self.chunk = min(chunk, ROW_CHUNK)  # rows a chunk: a small search's few states do not take a round's worth
+        self.chunk = min(chunk, ROW_CHUNK)
         self.chunk_bytes = self.chunk * width * 2
         self.table = np.zeros(1 << 12, np.uint64)
         self.front = E.row_chunks(width, self.chunk, 0)
@@ -129,15 +131,14 @@ class Partition:
         """The states added during the last level become the frontier (their chunks, nothing copied); the expanded
         level's chunks are spare, those past the new frontier's count given back (what the largest level took)."""
         self.lo, self.hi = self.hi, self.n
-        width = int(self.P[E.P_WIDTH])
-        self.front, self.next = self.next, E.recycle_chunks(self.front, self.next, self.spare, self.chunk, width)
+        self.front, self.next = self.next, E.recycle_chunks(self.front, self.next, self.spare, self.chunk, self.width)
         self.base = self.n
         return self.hi - self.lo
 
     def frontier(self, a: int, b: int) -> np.ndarray:
         """The rows of frontier states [a, b): a view of their chunk, or copied from theirs into ``rounds``."""
         if (a - self.lo) % self.chunk + b - a > self.chunk and len(self.rounds) < b - a:
-            self.rounds = np.empty((b - a, self.rounds.shape[1]), np.int16)
+            self.rounds = np.empty((b - a, self.width), np.int16)
         return E.frontier_rows(self.front, a - self.lo, b - a, self.rounds)
 
     def expand(self, start: int, size: int) -> tuple[list, dict]:
@@ -146,9 +147,8 @@ class Partition:
         the round's counts: edges, terminals, fallbacks, the first leak and the first violation of each kind."""
         a = self.lo + start
         b = min(self.hi, a + size)
-        width = int(self.P[E.P_WIDTH])
         if a >= b:
-            empty = (*E.pack(np.zeros((0, width), np.int16)), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
+            empty = (*E.pack(np.zeros((0, self.width), np.int16)), np.zeros(0, np.uint64), np.zeros(0, np.uint32),
                      np.zeros(0, np.uint16))
             return [empty] * self.nparts, {"edges": 0, "terminals": 0, "fallbacks": 0, "found": {}}
         if self.nparts > 1 and len(self.sent) < len(self.table) // SENT_SHARE:
