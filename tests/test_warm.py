@@ -1,17 +1,16 @@
 """``fraglife warm`` names functions that exist and compiles what they use into numba's cache."""
 
-import importlib
 import inspect
 
 from fraglife import warm
+from fraglife.paths import named
 
 
 def test_every_job_names_functions_that_take_no_argument():
     targets = [t for job in warm.JOBS for t in job]
     assert len(targets) == len(set(targets))
     for target in targets:
-        module, _, func = target.partition(":")
-        fn = getattr(importlib.import_module(module), func)
+        fn = named(target)
         assert all(p.default is not p.empty for p in inspect.signature(fn).parameters.values()), target
 
 

@@ -208,7 +208,7 @@ def sections(spec: str | None, full: bool = False) -> tuple[str, ...]:
 
 
 def run(args) -> dict:
-    import importlib
+    from .paths import named
 
     chosen = sections(getattr(args, "section", None), getattr(args, "full", False))
     report: dict = {}
@@ -216,9 +216,8 @@ def run(args) -> dict:
     for key, target in SECTIONS:
         if key not in chosen:
             continue
-        module, _, func = target.partition(":")
         t0 = time.perf_counter()
-        out = getattr(importlib.import_module(module), func)(args)
+        out = named(target)(args)
         seconds[key] = round(time.perf_counter() - t0, 2)
         if key == "replay":
             report.update(out)

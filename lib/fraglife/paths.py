@@ -15,6 +15,15 @@ LARGEST_SEARCHES = DATA / "explorer" / "largest.json"
 BUILD = Path(os.environ.get("FRAGLIFE_BUILD", ROOT / "build"))
 
 
+def named(target: str):
+    """The function a ``"package.module:function"`` name points at (the registries of bench sections and warm
+    jobs hold such names), its module imported on demand."""
+    import importlib
+
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def build_dir(*parts: str) -> Path:
     """A directory under build/, created on demand."""
     path = BUILD.joinpath(*parts)

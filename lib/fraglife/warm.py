@@ -10,12 +10,12 @@ argument, run in order in one process, so that what they share compiles once; th
 
 from __future__ import annotations
 
-import importlib
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 from . import system
 from .jit import CACHE
+from .paths import named
 
 #: the jobs, longest first (from an empty cache here: about 195 s, 146 s and 28 s; the generators' job replays what
 #: they make and so compiles the engine's replay too, leaving the engine's job its handlers one by one, as
@@ -31,8 +31,7 @@ def run_job(job: tuple[str, ...]) -> float:
     """Run one job's functions in order; returns its seconds."""
     t0 = time.perf_counter()
     for target in job:
-        module, _, func = target.partition(":")
-        getattr(importlib.import_module(module), func)()
+        named(target)()
     return time.perf_counter() - t0
 
 
