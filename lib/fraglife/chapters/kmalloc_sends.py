@@ -842,9 +842,10 @@ def _copy_wins_at_64(R: Results):
     return bool((f.copy_ns < f.destructor_ns).all()), {"worst_margin_ns": float((f.destructor_ns - f.copy_ns).min())}
 
 
-def _destructor_wins_at_16k(R: Results):
-    f = _fixed_costs(R, 16384)
-    return bool((f.destructor_ns < f.copy_ns).all()), {"worst_margin_ns": float((f.copy_ns - f.destructor_ns).min())}
+def _destructor_wins_at_64k(R: Results):
+    f = _fixed_costs(R, 65536)
+    return bool((f.destructor_ns < f.copy_ns).all()), {"worst_margin_ns": float((f.copy_ns - f.destructor_ns).min()),
+                                                       "crossover_bytes": R.crossover}
 
 
 def _whole_pages_waste(R: Results):
@@ -906,10 +907,13 @@ CLAIMS = (
           "A 64 B message costs less CPU copied by TCP than sent with a destructor, at every rate from 1 "
           "to 400 Gbit/s and every latency from 1 us to 100 ms.",
           "holds", _copy_wins_at_64),
-    Claim("the_destructor_beats_copying_16k",
-          "A 16 KiB message costs less CPU sent with a destructor than copied by TCP, at every rate "
-          "from 1 to 400 Gbit/s and every latency from 1 us to 100 ms.",
-          "holds", _destructor_wins_at_16k),
+    # at 16 KiB the two tie on some machines: the crossover follows the memcpy probe (3.4-5.7 KiB on an AMD EPYC,
+    # 16-17.4 KiB on an Intel Xeon whose 16 KiB copy took 66 ns, not 163): the claim is made at 64 KiB, where both agree
+    Claim("the_destructor_beats_copying_64k",
+          "A 64 KiB message costs less CPU sent with a destructor than copied by TCP, at every rate "
+          "from 1 to 400 Gbit/s and every latency from 1 us to 100 ms; where smaller ones cross over depends on "
+          "this machine's memcpy (the crossover above).",
+          "holds", _destructor_wins_at_64k),
     Claim("whole_pages_waste_memory_below_a_page",
           "Copying messages of 64 B to 1 KiB into whole pages holds at least 3.5 times the bytes in flight that the "
           "destructor's kmalloc'd messages and owners hold, at any rate and latency.",
@@ -921,7 +925,7 @@ CLAIMS = (
 )
 #: The claims the conference talk shows (fraglife talk).
 TALK_CLAIMS = ("the_copy_path_follows_the_kernel", "slab_memory_is_refused_today",
-               "copying_64_bytes_beats_the_destructor", "the_destructor_beats_copying_16k")
+               "copying_64_bytes_beats_the_destructor", "the_destructor_beats_copying_64k")
 
 
 def dma_remark(R: Results) -> str:
