@@ -128,19 +128,22 @@ def _send_with(kc, *, share: float, skbs: bool) -> dict:
             "mean_len": payload / n + lin, "skbs_per_mib": n / (run["bytes"] / 2**20), "gso_size": gso}
 
 
-@pytest.mark.parametrize("cut", [True, False], ids=["cut", "placed-otherwise"])
-def test_chapter_06_names_cut_skbs_only_where_the_counts_show_them(recorded, cut):
-    """A third more frags than the model's take bytes per frag past the rule; as many skbs more (TCP cut them)
-    name the mechanism, no more skbs leave the row unexplained and the claim failing."""
+@pytest.mark.parametrize("share, skbs, reason", [
+    (1 / 3, True, "cut"), (1 / 3, False, "shifted"), (1.0, False, ""),
+], ids=["cut", "page_frag-shifted", "placed-otherwise"])
+def test_chapter_06_names_a_mechanism_only_where_the_counts_show_it(recorded, share, skbs, reason):
+    """More frags than the model's take bytes per frag past the rule. As many skbs more (TCP cut them) name the cut;
+    a third more frags and no more skbs lie within calls starting half a page_frag page in, which names the
+    page_frag's offset; twice the frags lie past that, and the row stays unexplained and the claim fails."""
     from types import SimpleNamespace
 
     kc, pm = probes.run("kcount_copy"), probes.run("pagemap")
-    fake = SimpleNamespace(data={**kc.data, "frags": [_send_with(kc, share=1 / 3, skbs=cut)]}, source=kc.source)
+    fake = SimpleNamespace(data={**kc.data, "frags": [_send_with(kc, share=share, skbs=skbs)]}, source=kc.source)
     t = bio_vec.kernel_rows(fake, pm)
     r = t.set_index("quantity").loc["bytes_per_frag"]
     assert r.agrees is not None and not r.agrees and r.kernel < r.model
-    assert (r.reason == bio_vec.CUT_FRAGS) is cut and (r.reason == "") is not cut
-    assert bio_vec.compare.follows(t, kc.source)[0] is cut
+    assert r.reason == {"cut": bio_vec.CUT_FRAGS, "shifted": bio_vec.PFRAG_SHIFTED, "": ""}[reason]
+    assert bio_vec.compare.follows(t, kc.source)[0] is bool(reason)
 
 
 @pytest.mark.parametrize("chapter, view, change", [

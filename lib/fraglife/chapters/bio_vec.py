@@ -257,15 +257,17 @@ def pfrag_layout(pages: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sender_counts(pm, sender: str, *, nbytes: int, call: int, max_frags: int, goal: int, mss: int,
-                  appended: float = 0.0) -> dict:
+                  appended: float = 0.0, shift: int = 0) -> dict:
     """The model's skbs and frags for one kcount_copy sender: ``nbytes`` sent in calls of ``call`` bytes
     (:data:`KERNEL_SENDERS`). A sender whose calls start skbs of their own sends the same ``call`` bytes each time
     (the probe's buffer is one call long); splice's calls run on through the file in one stream. ``appended``:
     the share of calls that found the previous call's tail skb unsent and filled it (what the kernel decided for
     the connection, :func:`appended_share`): such a call's full skb also holds the tail's frag, and its own tail
-    is the only short skb left. Returns totals and the skbs of a size goal's length (GSO skbs)."""
+    is the only short skb left. ``shift``: each call starts that many bytes into its buffer (the copy path's
+    page_frag written on where the last call stopped, :data:`PFRAG_SHIFT`). Returns totals and the skbs of a size
+    goal's length (GSO skbs)."""
     _, where, rule, per_call = KERNEL_SENDERS[sender]
-    span = call if per_call else nbytes
+    span = (call if per_call else nbytes) + shift
     pages = -(-span // PAGE)
     contig, same = pfrag_layout(pages) if where == "pfrag" else measured_layout(pm, where)
     if contig.size + 1 < pages:
@@ -276,10 +278,10 @@ def sender_counts(pm, sender: str, *, nbytes: int, call: int, max_frags: int, go
     kw = dict(max_frags=max_frags, goal=goal, mss=mss)
     out = dict.fromkeys(("skbs", "frags", "bytes", "gso_skbs", "gso_frags"), 0)
     if per_call:  # one call: a goal-sized skb (or more, if frags close it first), then the tail on its own
-        pieces, times = [(0, min(goal, call), True)] + ([(goal, call - goal, call - goal > mss)] if call > goal
-                                                           else []), nbytes // call
+        pieces, times = [(shift, min(goal, call), True)] + ([(shift + goal, call - goal, call - goal > mss)]
+                                                            if call > goal else []), nbytes // call
     else:
-        pieces, times = [(0, nbytes, True)], 1
+        pieces, times = [(shift, nbytes, True)], 1
     counted = [(pack(fl, st, first_byte=first, nbytes=n, **kw), gso) for first, n, gso in pieces]
     tail = counted[1][0] if per_call and len(counted) > 1 else None
     for c, gso in counted:
@@ -319,6 +321,10 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
                           goal=B.size_goal(mss, 64 * KiB), mss=mss, appended=appended_share(run) if per_call else 0.0)
         skb_bytes = run["mean_len"] - run.get("linear_bytes_mean", 0.0)
         cut = cut_evidence(run, m)
+        shifted = KERNEL_SENDERS[sender][1] == "pfrag" and shift_evidence(
+            skb_bytes / run["mean_frags"], m, sender_counts(pm, sender, nbytes=nbytes, call=int(run["call"]),
+                                                            max_frags=frags_max, goal=B.size_goal(mss, 64 * KiB),
+                                                            mss=mss, shift=PFRAG_SHIFT))
         kernel = {"frags_per_gso_skb": run["mean_frags_gso"], "frags_per_skb": run["mean_frags"],
                   "bytes_per_frag": skb_bytes / run["mean_frags"], "skbs_per_mib": run["skbs_per_mib"]}
         model = {"frags_per_gso_skb": m["gso_frags"] / m["gso_skbs"], "frags_per_skb": m["frags"] / m["skbs"],
@@ -327,7 +333,8 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
             r = compare.row(chapter, sender, q, float(kernel[q]), float(model[q]), mib=mib, measured=kc.source,
                             exact=True, how_counted=how)
             if r["agrees"] is False:  # the mechanism the model leaves out, named only where it shows
-                r["reason"] = KERNEL_REASONS.get((sender, q), "") or (CUT_FRAGS if q == CENTRAL and cut else "")
+                r["reason"] = KERNEL_REASONS.get((sender, q), "") or (
+                    (CUT_FRAGS if cut else PFRAG_SHIFTED if shifted else "") if q == CENTRAL else "")
             rows.append(r)
     return compare.table([rows])
 
@@ -340,6 +347,16 @@ def cut_evidence(run: Mapping, m: Mapping) -> bool:
     extra_frags = run["mean_frags"] * run["skbs"] - m["frags"]
     extra_skbs = run["skbs"] - m["skbs"]
     return bool(0 < extra_frags <= extra_skbs + compare.SLACK_EVENTS)
+
+
+def shift_evidence(kernel_bytes_per_frag: float, aligned: Mapping, shifted: Mapping) -> bool:
+    """Whether the kernel's bytes per frag lie between the model's with every call starting on a fresh page_frag
+    page (``aligned``) and with every call starting :data:`PFRAG_SHIFT` into one (``shifted``), each widened by
+    the comparison's tolerance: the page_frag's offset at a call's start, which the kernel decides by when the
+    last call's skbs are freed, places the frags, not something the model leaves out."""
+    lo = shifted["bytes"] / shifted["frags"] * (1 - compare.TOLERANCE)
+    hi = aligned["bytes"] / aligned["frags"] * (1 + compare.TOLERANCE)
+    return bool(lo <= kernel_bytes_per_frag <= hi)
 
 
 #: Where the model does not follow a kernel count, the kernel mechanism it leaves out (with its source).
@@ -362,6 +379,16 @@ CUT_FRAGS = ("TCP cut skbs on their way out (tso_fragment() when the congestion 
              "a frag leaves a piece of it in each skb (skb_split_no_header(), net/core/skbuff.c; v6.18 as v6.12): "
              "the kernel's frags beyond the model's are no more than its skbs beyond the model's, so the frags are "
              "cut, not placed otherwise. The model sends each call's skbs whole.")
+#: A call that starts half a page_frag page in (:func:`shift_evidence`).
+PFRAG_SHIFT = PFRAG_PAGES * PAGE // 2
+#: Why the copy path's bytes per frag may fall below the model's: named only when its counts show it
+#: (:func:`shift_evidence`).
+PFRAG_SHIFTED = ("A call's bytes go where the sender's page_frag offset stands, and skb_page_frag_refill() moves it "
+                 "back to 0 whenever every skb on the page has been freed (its refcount is 1; net/core/sock.c, since "
+                 "5640f7685831 in v3.7, a symbol of the running 6.18 in /proc/kallsyms): how soon the receiver frees "
+                 "the last call's skbs decides where the next call's frags begin, and a 64 KiB call that does not "
+                 "start on a page spans three 32 KiB pages, not two. The model starts every call on a fresh page; "
+                 "the kernel's bytes per frag lie between that and every call starting half a page in.")
 KERNEL_REASONS: dict[tuple[str, str], str] = {
     **{(s_, q): TAIL_APPEND for s_ in ("send", "zerocopy", "zerocopy_thp")
        for q in ("frags_per_gso_skb", "frags_per_skb", "skbs_per_mib")},
