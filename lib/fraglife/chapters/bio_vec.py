@@ -317,14 +317,10 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
         mss = int(max((int(k) for k in run.get("gso_size", {}) if int(k)), default=1448))
         nbytes, mib = int(run["bytes"]), run["bytes"] / MiB
         per_call = KERNEL_SENDERS[sender][3]
-        m = sender_counts(pm, sender, nbytes=nbytes, call=int(run["call"]), max_frags=frags_max,
-                          goal=B.size_goal(mss, 64 * KiB), mss=mss, appended=appended_share(run) if per_call else 0.0)
+        transfer = dict(nbytes=nbytes, call=int(run["call"]), max_frags=frags_max, goal=B.size_goal(mss, 64 * KiB),
+                        mss=mss)
+        m = sender_counts(pm, sender, **transfer, appended=appended_share(run) if per_call else 0.0)
         skb_bytes = run["mean_len"] - run.get("linear_bytes_mean", 0.0)
-        cut = cut_evidence(run, m)
-        shifted = KERNEL_SENDERS[sender][1] == "pfrag" and shift_evidence(
-            skb_bytes / run["mean_frags"], m, sender_counts(pm, sender, nbytes=nbytes, call=int(run["call"]),
-                                                            max_frags=frags_max, goal=B.size_goal(mss, 64 * KiB),
-                                                            mss=mss, shift=PFRAG_SHIFT))
         kernel = {"frags_per_gso_skb": run["mean_frags_gso"], "frags_per_skb": run["mean_frags"],
                   "bytes_per_frag": skb_bytes / run["mean_frags"], "skbs_per_mib": run["skbs_per_mib"]}
         model = {"frags_per_gso_skb": m["gso_frags"] / m["gso_skbs"], "frags_per_skb": m["frags"] / m["skbs"],
@@ -334,7 +330,7 @@ def kernel_rows(kc, pm, chapter: str = "06_bio_vec") -> pd.DataFrame:
                             exact=True, how_counted=how)
             if r["agrees"] is False:  # the mechanism the model leaves out, named only where it shows
                 r["reason"] = KERNEL_REASONS.get((sender, q), "") or (
-                    (CUT_FRAGS if cut else PFRAG_SHIFTED if shifted else "") if q == CENTRAL else "")
+                    central_reason(pm, sender, run, m, kernel[q], transfer) if q == CENTRAL else "")
             rows.append(r)
     return compare.table([rows])
 
@@ -347,6 +343,19 @@ def cut_evidence(run: Mapping, m: Mapping) -> bool:
     extra_frags = run["mean_frags"] * run["skbs"] - m["frags"]
     extra_skbs = run["skbs"] - m["skbs"]
     return bool(0 < extra_frags <= extra_skbs + compare.SLACK_EVENTS)
+
+
+def central_reason(pm, sender: str, run: Mapping, m: Mapping, kernel_bytes_per_frag: float,
+                   transfer: Mapping) -> str:
+    """Why the kernel's bytes per frag fall below the model's (``m``: :func:`sender_counts` of ``transfer``), named
+    only where its counts show it: TCP cut skbs (:func:`cut_evidence`), or the copy path's page_frag offset
+    (:func:`shift_evidence`); else ""."""
+    if cut_evidence(run, m):
+        return CUT_FRAGS
+    if KERNEL_SENDERS[sender][1] == "pfrag" and shift_evidence(
+            kernel_bytes_per_frag, m, sender_counts(pm, sender, **transfer, shift=PFRAG_SHIFT)):
+        return PFRAG_SHIFTED
+    return ""
 
 
 def shift_evidence(kernel_bytes_per_frag: float, aligned: Mapping, shifted: Mapping) -> bool:
