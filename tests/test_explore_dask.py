@@ -364,6 +364,33 @@ def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
         assert "stealing" not in out["extensions " + limit]
 
 
+def test_a_search_keeps_the_users_glibc_tunables(monkeypatch):
+    """glibc's tunables are one variable: a search adds its own to the user's, a tunable the user set keeps the user's
+    value, and under a memory limit only the user's remain (dask's own malloc setting)."""
+    import os
+
+    tun = D._tunables
+    assert D.search_env({}) == D.SEARCH_MALLOC
+    assert D.search_env({}, 1 << 30) == dict.fromkeys(D.SEARCH_MALLOC)
+    user = {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2_Usable:glibc.malloc.hugetlb=0"}
+    assert tun(D.search_env(user)["GLIBC_TUNABLES"]) == {"glibc.cpu.hwcaps": "-AVX2_Usable", "glibc.malloc.hugetlb": "0"}
+    user = {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2_Usable"}
+    assert tun(D.search_env(user)["GLIBC_TUNABLES"]) == {"glibc.cpu.hwcaps": "-AVX2_Usable",
+                                                         **tun(D.SEARCH_MALLOC["GLIBC_TUNABLES"])}
+    assert D.search_env(user, 1 << 30)["GLIBC_TUNABLES"] == "glibc.cpu.hwcaps=-AVX2_Usable"
+    # a search's own setting, met again in a process it started, is left as it is
+    assert D.search_env(D.SEARCH_MALLOC) == D.SEARCH_MALLOC
+    # the process a threaded search runs in, and worker processes: the user's tunable reaches them
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.cpu.hwcaps=-AVX2_Usable")
+    assert tun(D.in_search_process(os.getenv, "GLIBC_TUNABLES")) == tun(D.search_env(os.environ)["GLIBC_TUNABLES"])
+    with D.search_malloc():
+        assert tun(os.environ["GLIBC_TUNABLES"])["glibc.cpu.hwcaps"] == "-AVX2_Usable"
+    with D.search_malloc(1 << 30):
+        assert os.environ["GLIBC_TUNABLES"] == "glibc.cpu.hwcaps=-AVX2_Usable"
+        assert "MALLOC_ARENA_MAX" not in os.environ
+    assert os.environ["GLIBC_TUNABLES"] == "glibc.cpu.hwcaps=-AVX2_Usable"
+
+
 def test_a_search_on_threads_runs_in_a_process_that_allocates_as_worker_processes_do():
     """The bench's single-process and threaded searches, and ``fraglife explore --threads``, run where
     SEARCH_MALLOC held when the process started; this process's environment is left as it was, the child's

@@ -489,25 +489,48 @@ SEARCH_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(1 << 30), "MALLOC_TOP_PAD_": str(
                  "MALLOC_ARENA_MAX": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
 
 
+def _tunables(value: str | None) -> dict:
+    """glibc's GLIBC_TUNABLES (a colon-separated list of name=value) as a dict, in order."""
+    return dict(t.split("=", 1) if "=" in t else (t, "") for t in (value or "").split(":") if t)
+
+
+def search_env(environ, memory_limit: int | str = "auto") -> dict:
+    """The variables of :data:`SEARCH_MALLOC` as a search process gets them (None: unset), where ``environ`` holds the
+    user's. glibc's tunables are a list: ours join the user's GLIBC_TUNABLES, and a tunable the user set keeps the
+    user's value (replacing the variable would drop them). Under a memory limit, where heap kept counts against it,
+    none of ours: dask's own malloc setting, and the user's other tunables."""
+    user = _tunables(environ.get("GLIBC_TUNABLES"))
+    ours = _tunables(SEARCH_MALLOC["GLIBC_TUNABLES"])
+    if memory_limit == "auto":
+        out = dict(SEARCH_MALLOC)
+        tunables = {**ours, **user}
+    else:
+        out = dict.fromkeys(SEARCH_MALLOC)
+        tunables = {k: v for k, v in user.items() if k not in ours}
+    out["GLIBC_TUNABLES"] = ":".join(f"{k}={v}" for k, v in tunables.items()) or None
+    return out
+
+
+def _put(env, values: dict) -> None:
+    """Set ``values`` in the environment ``env`` (a mapping), unsetting those that are None."""
+    for k, v in values.items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+
+
 @contextlib.contextmanager
 def search_malloc(memory_limit: int | str = "auto"):
-    """Worker processes a LocalCluster starts in this block get :data:`SEARCH_MALLOC` (under a memory limit, dask's
-    own setting). Through this process's environment, which a nanny copies to its worker and reads before its
-    config (distributed/nanny.py); put back as it was when the block ends."""
+    """Worker processes a LocalCluster starts in this block get :func:`search_env`. Through this process's
+    environment, which a nanny copies to its worker and reads before its config (distributed/nanny.py); put back as
+    it was when the block ends."""
     saved = {k: os.environ.get(k) for k in SEARCH_MALLOC}
-    for k, v in SEARCH_MALLOC.items():
-        if memory_limit == "auto":
-            os.environ[k] = v
-        else:
-            os.environ.pop(k, None)
+    _put(os.environ, search_env(os.environ, memory_limit))
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _put(os.environ, saved)
 
 
 @contextlib.contextmanager
@@ -574,7 +597,7 @@ def _single_run(bounds, sc) -> dict:
 
 
 def in_search_process(fn, *args, **kwargs):
-    """``fn(*args, **kwargs)`` in a new Python process started with :data:`SEARCH_MALLOC`, as a search's worker
+    """``fn(*args, **kwargs)`` in a new Python process started with :func:`search_env`, as a search's worker
     processes are (glibc reads it once, at the start): the searches the bench compares all allocate alike, and a
     search on worker threads allocates as it does on worker processes. The call and its result travel pickled
     through the child's stdin and a pipe of its own; it leaves no process behind (a multiprocessing pool would
@@ -585,8 +608,10 @@ def in_search_process(fn, *args, **kwargs):
 
     read, write = os.pipe()
     try:
+        env = dict(os.environ)
+        _put(env, search_env(env))
         proc = subprocess.Popen([sys.executable, "-c", _IN_SEARCH_PROCESS, str(write)], stdin=subprocess.PIPE,
-                                env={**os.environ, **SEARCH_MALLOC}, pass_fds=(write,))
+                                env=env, pass_fds=(write,))
         os.close(write)
         write = -1
         proc.stdin.write(pickle.dumps((fn, args, kwargs)))
@@ -647,7 +672,7 @@ def bench_section(args=None) -> dict:
                           "(workers_1: one); workers_N: N worker processes (batches serialised between them), "
                           "threads_2: 2 workers as threads of one process (batches by reference); every search in a "
                           "process started with SEARCH_MALLOC, every cluster with SEARCH_CONFIG",
-                 "malloc": SEARCH_MALLOC, "dask_config": SEARCH_CONFIG, "single_process": single}
+                 "malloc": search_env(os.environ), "dask_config": SEARCH_CONFIG, "single_process": single}
     for name in (*runs, "two_at_once"):
         row = out[name] = _fastest(each[name])
         if row.get("states_per_s"):
