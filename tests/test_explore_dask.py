@@ -29,6 +29,12 @@ def client():
     lc.close()
 
 
+def in_chunks(rows, chunk: int) -> tuple:
+    """expand_split's frontier arguments for ``rows``, held in chunks of ``chunk`` rows as a partition holds a level."""
+    rows = np.array(rows, np.int16)
+    return E.frontier_chunks(rows, chunk), 0, len(rows)
+
+
 @st.composite
 def frontiers(draw):
     """A scenario and a few states of a random walk through it (the twin's)."""
@@ -52,14 +58,14 @@ def frontiers(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(case=frontiers(), nparts=st.integers(1, 4), cache=st.sampled_from([1, 4, 1 << 10]))
-def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, nparts, cache):
+@given(case=frontiers(), nparts=st.integers(1, 4), cache=st.sampled_from([1, 4, 1 << 10]), chunk=st.integers(1, 5))
+def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, nparts, cache, chunk):
     """expand_split() on a frontier, against the twin stepped state by state: every step counted; the first
     violation of each kind (frontier row, step label); terminals and the first leaking one; the owner array's
     fallbacks; and each distinct successor once, in the twin's order within its owner's batch, with its parent
     reference and its index among its parent's successors; a second call on the scratch the first grew gives the
     same (with a sent cache of its own); a third, on the first one's sent cache, sends again only those whose slot
-    a later one took."""
+    a later one took. The frontier is read from chunks of ``chunk`` rows, as a partition holds a level."""
     bounds, sc, frontier = case
     ex = X.Explorer(bounds, sc)
     width = len(frontier[0])
@@ -67,8 +73,8 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
                np.zeros(1, np.uint16))  # one row: growing it is part of every call
     P = E.params(bounds, sc)
     cached = E.sent_cache(None, cache)
-    out = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, scratch, cached, -1, E.no_visited_set(width))
-    again = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, out[-2], E.sent_cache(None, cache), -1,
+    out = E.expand_split(P, *in_chunks(frontier, chunk), nparts, 1000, scratch, cached, -1, E.no_visited_set(width))
+    again = E.expand_split(P, *in_chunks(frontier, chunk), nparts, 1000, out[-2], E.sent_cache(None, cache), -1,
                            E.no_visited_set(width))  # on the scratch grown
     for a, b in zip(out[:14], again[:14]):
         assert np.array_equal(a, b)
@@ -110,7 +116,7 @@ def test_expand_split_sends_each_distinct_successor_once_grouped_by_owner(case, 
     held = {}
     assert sends(held) == met
     assert sorted(int(h) for h in cached if h) == sorted(held.values())
-    third = E.expand_split(P, np.array(frontier, np.int16), nparts, 1000, out[-2], cached, -1, E.no_visited_set(width))
+    third = E.expand_split(P, *in_chunks(frontier, chunk), nparts, 1000, out[-2], cached, -1, E.no_visited_set(width))
     resent = set(sends(held))
     assert [int(h) for h in third[5]] == [int(h) for h in hashes if int(h) in resent]
 
@@ -125,15 +131,15 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
     P = E.params(bounds, sc)
     width = len(frontier[0])
     me = data.draw(st.integers(0, nparts - 1))
+    chunk = data.draw(st.integers(1, 4))  # rows a chunk: many chunks filled and read, on either side
     rows = np.array(frontier, np.int16)
-    whole = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), E.sent_cache(None, 1), -1,
-                           E.no_visited_set(width))
+    whole = E.expand_split(P, *in_chunks(rows, chunk), nparts, 1000, E.expand_scratch(width), E.sent_cache(None, 1),
+                           -1, E.no_visited_set(width))
     hashes, ref, idx, cuts = whole[5:9]
     sent = np.concatenate([E.unpack(*b, width) for b in E.batches(*whole[:5], cuts)])
     mine = slice(cuts[me], cuts[me + 1])
     held = data.draw(st.integers(0, int(cuts[me + 1] - cuts[me])))  # already in the set: the first few of them
     limit = data.draw(st.integers(1, 40))
-    chunk = data.draw(st.integers(1, 4))  # rows a chunk: many chunks filled, on either side
 
     def visited():
         chunks, spare = E.row_chunks(width, chunk, 1), E.row_chunks(width, chunk, 0)
@@ -147,7 +153,7 @@ def test_an_expansion_keeps_its_own_partitions_successors_as_visit_would(case, n
                    idx[mine], limit + held)
     want_rows = E.chunked_rows(chunks, want[3])
     vis = visited()
-    got = E.expand_split(P, rows, nparts, 1000, E.expand_scratch(width), E.sent_cache(None, 1), me,
+    got = E.expand_split(P, *in_chunks(rows, chunk), nparts, 1000, E.expand_scratch(width), E.sent_cache(None, 1), me,
                          (*vis, limit + held))
     got_cuts = got[8]
     assert got_cuts[me + 1] == got_cuts[me]  # no batch for itself
@@ -195,9 +201,12 @@ def test_a_partition_keeps_a_level_in_chunks_and_reuses_those_of_the_level_expan
     size = p.begin_level()
     assert size > 4 and len(p.front) == -(-size // 2) and len(p.spare) == 0
     level = E.chunked_rows(p.front, size)
-    assert np.array_equal(p.frontier(p.lo, p.hi), level)  # across chunks: a copy
-    assert np.shares_memory(p.frontier(p.lo + 2, p.lo + 4), p.front[1])  # one chunk: a view
-    assert np.array_equal(p.frontier(p.lo + 1, p.lo + 4), level[1:4])
+    # a round that starts inside a chunk and spans several, read where it is: what the same rows give in one chunk
+    args = (p.nparts, 0, E.expand_scratch(p.width), E.sent_cache(None, 1), -1, E.no_visited_set(p.width))
+    in_place = E.expand_split(P, p.front, 1, size - 2, *args)
+    args = (p.nparts, 0, E.expand_scratch(p.width), E.sent_cache(None, 1), -1, E.no_visited_set(p.width))
+    one = E.expand_split(P, *in_chunks(level[1:size - 1], size), *args)
+    assert all(np.array_equal(a, b) for a, b in zip(in_place[:14], one[:14])) and in_place[12] > 0
     fronts = list(p.front)
     p.expand(0, size)
     p.begin_level()

@@ -2282,22 +2282,15 @@ def recycle_chunks(done, front, spare, rows, width):
     return out
 
 
-@njit(cache=CACHE)
-def frontier_rows(front, first, n, out):
-    """Rows first..first+n-1 of the chunks ``front`` (of equal rows): a view of their chunk if one holds them all,
-    else copied to out[:n]."""
-    rows = front[0].shape[0]
-    c, r = first // rows, first % rows
-    if r + n <= rows:
-        return front[c][r:r + n]
-    at = 0
-    while at < n:
-        take = min(rows - r, n - at)
-        out[at:at + take] = front[c][r:r + take]
-        at += take
-        c += 1
-        r = 0
-    return out[:n]
+def frontier_chunks(rows: np.ndarray, chunk: int) -> List:
+    """``rows`` in chunks of ``chunk`` rows (the last one padded with zero rows), as a partition holds a level: a
+    frontier for :func:`expand_split`."""
+    out = row_chunks(rows.shape[1], chunk, 0)
+    for at in range(0, len(rows), chunk):
+        c = np.zeros((chunk, rows.shape[1]), np.int16)
+        c[:len(rows) - at] = rows[at:at + chunk]
+        out.append(c)
+    return out
 
 
 def chunked_rows(chunks, n: int) -> np.ndarray:
@@ -2401,8 +2394,9 @@ def owner(fp, nparts):
 
 
 @njit(cache=CACHE, nogil=True)
-def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
-    """Every step from each state of ``frontier`` (int16 rows), in the order :func:`_search` takes them
+def expand_split(P, front, first, count, nparts, refbase, scratch, sent, me, vis):
+    """Every step from each of ``count`` frontier states, rows first.. of the chunks ``front`` (int16 rows, each
+    chunk as many; read where they are, not copied), in the order :func:`_search` takes them
     (explorer_twin.Explorer.successors), told as partition ``me`` of fraglife.sweep.explore sends them: each distinct
     successor without a violation once (its first occurrence), grouped by owning partition (:func:`owner`) and in order
     within its group, except those ``me`` owns, which go straight into its visited set ``vis`` = (table, chunks, spare,
@@ -2429,8 +2423,16 @@ def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
     fps = np.zeros(MAX_SUCC, np.uint64)
     st = np.zeros(10, np.int64)
     st[XS_Q], st[XS_NV], st[XS_LEAK], st[XS_SMALL] = -1, nv, -1, 1
-    while _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, sent, kfp, ksrc, kidx, table, rows, parent,
-                       label, base, limit, found, fps, st):
+    per = front[0].shape[0] if len(front) else 1
+    while st[XS_I] < count or st[XS_Q] >= 0:
+        # the frontier rows from the next one to the end of its chunk (none: a state's last successors resume)
+        c, r = (first + st[XS_I]) // per, (first + st[XS_I]) % per
+        take = min(per - r, count - st[XS_I])
+        if take <= 0:
+            c, r, take = 0, 0, 0
+        if not _expand_part(P, M, front[c][r:r + take], st[XS_I], nparts, refbase, me, keep, seen, sent, kfp, ksrc,
+                            kidx, table, rows, parent, label, base, limit, found, fps, st):
+            continue  # the chunk's rows done
         # an array is full: grow it (the calls pass and return arrays, which _expand_part leaves to this loop)
         n, nv = st[XS_N], st[XS_NV]
         if n == keep.shape[0] or n == kfp.shape[0]:
@@ -2443,7 +2445,7 @@ def expand_split(P, frontier, nparts, refbase, scratch, sent, me, vis):
             table = _regrow(table)
     n, nv, refused, leak, terminals, edges = st[XS_N], st[XS_NV], st[XS_REFUSED], st[XS_LEAK], st[XS_TERM], st[XS_EDGES]
     small = st[XS_SMALL] != 0
-    width = frontier.shape[1]
+    width = P[P_WIDTH]
     T = _views(P, M)[3]
     cuts = np.zeros(nparts + 1, np.int64)
     group = np.empty(n, np.int64)
@@ -2477,13 +2479,13 @@ XS_I, XS_Q, XS_K, XS_N, XS_NV, XS_REFUSED, XS_LEAK, XS_TERM, XS_EDGES, XS_SMALL 
 
 
 @njit(cache=CACHE, nogil=True, _nrt=False)
-def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, sent, kfp, ksrc, kidx, table, rows, parent, label,
-                 base, limit, found, fps, st):
-    """:func:`expand_split`'s loop over the frontier, from the scalars ``st`` (XS_*), until its end (returns False)
-    or until an array must grow (returns True, ``st`` saved: the state's successors resume at st[XS_Q] once the
+def _expand_part(P, M, frontier, i0, nparts, refbase, me, keep, seen, sent, kfp, ksrc, kidx, table, rows, parent,
+                 label, base, limit, found, fps, st):
+    """:func:`expand_split`'s loop over frontier rows ``frontier`` (state i0 the first), from the scalars ``st``
+    (XS_*), until their end (returns False) or until an array must grow (returns True, ``st`` saved: the state's successors resume at st[XS_Q] once the
     caller has grown it), without numba's runtime, as :func:`_expand` runs :func:`_search`'s loop. A successor
     ``me`` owns goes into the visited set as :func:`visit` adds it (:func:`_add_visit`)."""
-    m, width = frontier.shape
+    m, width = i0 + frontier.shape[0], frontier.shape[1]
     S0, _s, O, _t = _views(P, M)
     G0, W0 = S0[0], S0[1]
     SUCC, LAB, BAD = O[0], O[1], O[2]
@@ -2492,7 +2494,7 @@ def _expand_part(P, M, frontier, nparts, refbase, me, keep, seen, sent, kfp, ksr
     grow = False
     while q0 >= 0 or i < m:
         if q0 < 0:  # the next frontier row
-            _decode(frontier[i], P, M)
+            _decode(frontier[i - i0], P, M)
             K = successors(P, M)
             edges += K
             if K == 0:

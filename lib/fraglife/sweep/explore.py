@@ -84,8 +84,8 @@ class Partition:
     chunks of ROW_CHUNK rows at most: a level's rows are never moved, and a chunk expanded goes on to hold a later
     level's (``spare``), so a partition faults in no more row memory than two levels hold, where rows that doubled
     when full were each copied and faulted in again (at chapter 08's largest bounds on 2 worker processes, a
-    worker's page faults went from 0.55 M to 0.39 M, its system time from 8.5 s to 4 s). A round's frontier spanning
-    chunks is copied into one reused buffer."""
+    worker's page faults went from 0.55 M to 0.39 M, its system time from 8.5 s to 4 s). A round reads its frontier
+    rows in their chunks."""
 
     def __init__(self, P: np.ndarray, part: int, nparts: int, limit: int, byte_limit: int | None, chunk: int = CHUNK):
         width = self.width = int(P[E.P_WIDTH])
@@ -101,14 +101,13 @@ class Partition:
         self.n = self.lo = self.hi = self.base = 0  # base: the first state of next's last chunk
         self.refused = self.peak = 0
         self.scratch = E.expand_scratch(width)
-        self.rounds = np.empty((0, width), np.int16)  # a round's frontier rows, when they span chunks
         self.sent = E.sent_cache(None, 1 << 10)
         # a worker of several threads runs several of a partition's tasks at once (the rounds overlap): an expansion
         # adds to the visited set as an add does, so they take turns
         self.lock = threading.Lock()
 
     def nbytes(self) -> int:
-        rows = E.chunks_held(self.front, self.next, self.spare) * self.chunk_bytes + self.rounds.nbytes
+        rows = E.chunks_held(self.front, self.next, self.spare) * self.chunk_bytes
         return self.table.nbytes + rows + self.parent.nbytes + self.label.nbytes + self.sent.nbytes
 
     def add(self, rows, cols, sz, hashes, src, idx) -> None:
@@ -135,12 +134,6 @@ class Partition:
         self.base = self.n
         return self.hi - self.lo
 
-    def frontier(self, a: int, b: int) -> np.ndarray:
-        """The rows of frontier states [a, b): a view of their chunk, or copied from theirs into ``rounds``."""
-        if (a - self.lo) % self.chunk + b - a > self.chunk and len(self.rounds) < b - a:
-            self.rounds = np.empty((b - a, self.width), np.int16)
-        return E.frontier_rows(self.front, a - self.lo, b - a, self.rounds)
-
     def expand(self, start: int, size: int) -> tuple[list, dict]:
         """Successors of frontier states lo+start .. lo+start+size, split by owning partition (each batch its rows,
         fingerprints, parent references and labels; this partition's own are added here, its batch is empty), and
@@ -154,8 +147,8 @@ class Partition:
         if self.nparts > 1 and len(self.sent) < len(self.table) // SENT_SHARE:
             self.sent = E.sent_cache(self.sent, len(self.table) // SENT_SHARE)
         flat, off, ncol, cols, sz, hashes, ref, idx, cuts, found_at, leak, terminals, edges, fb, self.scratch, kept = \
-            E.expand_split(self.P, self.frontier(a, b), self.nparts, self.part << PART_SHIFT | a, self.scratch,
-                           self.sent, self.part,
+            E.expand_split(self.P, self.front, a - self.lo, b - a, self.nparts, self.part << PART_SHIFT | a,
+                           self.scratch, self.sent, self.part,
                            (self.table, self.next, self.spare, self.parent, self.label, self.n, self.base, self.limit))
         self._kept(*kept)
         found = {}
@@ -671,7 +664,7 @@ def bench_section(args=None) -> dict:
                  "speed": f"wall clock, the fastest of {repeats} run{'s' if repeats > 1 else ''} each, taking turns "
                           "(workers_1: one); workers_N: N worker processes (batches serialised between them), "
                           "threads_2: 2 workers as threads of one process (batches by reference); every search in a "
-                          "process started with SEARCH_MALLOC, every cluster with SEARCH_CONFIG",
+                          "process started with search_env(), every cluster with SEARCH_CONFIG",
                  "malloc": search_env(os.environ), "dask_config": SEARCH_CONFIG, "single_process": single}
     for name in (*runs, "two_at_once"):
         row = out[name] = _fastest(each[name])
