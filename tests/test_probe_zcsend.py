@@ -15,6 +15,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fraglife.probes import _cleanup, _core, _net, _sys, load_recording, run
 from fraglife.probes import zcsend as zs
@@ -281,6 +283,16 @@ def test_crossover_measured_and_from_the_fit():
     assert zs._first_below([1, 2, 3], [-1.0, -1.0, -3.0]) == 1.0
     assert zs._first_below([1, 2, 3], [-1.0, 1.0, 3.0]) is None
     assert zs._first_below([1, 2, 3], [1.0, -1.0, 1.0]) is None
+
+
+@given(ds=st.lists(st.floats(-1e6, 1e6, allow_nan=False), max_size=8))
+def test_the_probes_crossing_is_the_models(ds):
+    """The measured crossover and the model's find where a difference turns negative for good alike: each layer has
+    its own copy (probes import no model; model/costs.py imports nothing of the package)."""
+    from fraglife.model import costs
+
+    xs = [4096 * (i + 1) for i in range(len(ds))]
+    assert zs._first_below(xs, ds) == costs._first_below(xs, ds)
 
 
 # -- recorded and as nobody ------------------------------------------------------------------------
