@@ -382,7 +382,8 @@ def test_a_search_keeps_the_users_glibc_tunables(monkeypatch):
     assert D.search_env({}) == D.SEARCH_MALLOC
     assert D.search_env({}, 1 << 30) == dict.fromkeys(D.SEARCH_MALLOC)
     user = {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2_Usable:glibc.malloc.hugetlb=0"}
-    assert tun(D.search_env(user)["GLIBC_TUNABLES"]) == {"glibc.cpu.hwcaps": "-AVX2_Usable", "glibc.malloc.hugetlb": "0"}
+    assert tun(D.search_env(user)["GLIBC_TUNABLES"]) == {"glibc.cpu.hwcaps": "-AVX2_Usable",
+                                                         "glibc.malloc.hugetlb": "0"}
     user = {"GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX2_Usable"}
     assert tun(D.search_env(user)["GLIBC_TUNABLES"]) == {"glibc.cpu.hwcaps": "-AVX2_Usable",
                                                          **tun(D.SEARCH_MALLOC["GLIBC_TUNABLES"])}

@@ -2481,10 +2481,11 @@ XS_I, XS_Q, XS_K, XS_N, XS_NV, XS_REFUSED, XS_LEAK, XS_TERM, XS_EDGES, XS_SMALL 
 @njit(cache=CACHE, nogil=True, _nrt=False)
 def _expand_part(P, M, frontier, i0, nparts, refbase, me, keep, seen, sent, kfp, ksrc, kidx, table, rows, parent,
                  label, base, limit, found, fps, st):
-    """:func:`expand_split`'s loop over frontier rows ``frontier`` (state i0 the first), from the scalars ``st``
-    (XS_*), until their end (returns False) or until an array must grow (returns True, ``st`` saved: the state's successors resume at st[XS_Q] once the
-    caller has grown it), without numba's runtime, as :func:`_expand` runs :func:`_search`'s loop. A successor
-    ``me`` owns goes into the visited set as :func:`visit` adds it (:func:`_add_visit`)."""
+    """:func:`expand_split`'s loop over the frontier rows ``frontier`` (state i0 the first), from the scalars ``st``
+    (XS_*), until their end (returns False) or until an array must grow (returns True, ``st`` saved: the state's
+    successors resume at st[XS_Q] once the caller has grown it), without numba's runtime, as :func:`_expand` runs
+    :func:`_search`'s loop. A successor ``me`` owns goes into the visited set as :func:`visit` adds it
+    (:func:`_add_visit`)."""
     m, width = i0 + frontier.shape[0], frontier.shape[1]
     S0, _s, O, _t = _views(P, M)
     G0, W0 = S0[0], S0[1]
