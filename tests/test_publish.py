@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraglife import publish, runner
 from fraglife.paths import build_dir
@@ -143,6 +145,65 @@ def test_a_section_too_tall_for_one_slide_continues_below():
     nb.cells = [_md("## Section\n\nOne line."), *charts, _md("Short remark.")]
     publish.mark_slides(nb)
     assert [c.metadata.slideshow.slide_type for c in nb.cells] == ["slide", "-", "subslide", "subslide", "-"]
+
+
+def _remark(text: str, kind: str = "subslide"):
+    """A code cell as a chapter's remark leaves it: hidden code, one markdown output."""
+    c = _code("Markdown(ch.comparison_remark(R))", slideshow={"slide_type": kind})
+    c.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text, "text/plain": "<Markdown>"})]
+    return c
+
+
+#: What a chapter's comparison remark says when every row disagrees, each reason a paragraph of the kernel's rules.
+_REASON = ("The kernel sends short skbs the model does not make: tcp_write_xmit() -> tcp_mss_split_point() returns "
+           "the last whole MSS when Nagle or the window would hold the last segment, and tso_fragment() keeps the "
+           "rest as a new unsent skb (net/ipv4/tcp_output.c, v6.18). ") * 3
+_LONG_REMARK = ("Bytes per frag, the quantity that confirms where today's frags end: "
+                + "send 21,503 B (model 21,845), " * 8 + "\n\nWhere they differ:\n\n" + "".join(
+                    f"- `sender{i}`, frags per skb: model 16.74, kernel 9.18; `sender{i}`, skbs per mib: model 16.25, "
+                    f"kernel 29.75. {_REASON}\n" for i in range(6)))
+
+
+def test_markdown_blocks_cut_only_between_paragraphs_and_list_items():
+    text = ("Lead paragraph\nits second line.\n\nWhere they differ:\n\n- one\n  continued\n\n  its own paragraph\n"
+            "- two\n\n```\ncode\n\n- not an item\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nLast.")
+    blocks = publish.markdown_blocks(text)
+    assert "".join(blocks) == text
+    assert blocks == ["Lead paragraph\nits second line.\n\n",
+                      "Where they differ:\n\n- one\n  continued\n\n  its own paragraph\n",  # a lead-in stays
+                      "- two\n\n", "```\ncode\n\n- not an item\n```\n\n", "| a | b |\n|---|---|\n| 1 | 2 |\n\n",
+                      "Last."]
+    assert publish.markdown_blocks("") == [] and publish.markdown_blocks("one line") == ["one line"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["para", "para\nline", "- item", "- item\n  more", "1. item", "```\na\n\nb\n```",
+                                 "| a |\n| - |", "Lead:", "", "  indented"]), max_size=12),
+       st.sampled_from(["\n", "\n\n"]))
+def test_markdown_blocks_join_to_the_text(parts, sep):
+    text = sep.join(parts)
+    assert "".join(publish.markdown_blocks(text)) == text
+
+
+def test_a_remark_too_tall_for_its_slide_continues_below():
+    """A remark whose length depends on the run (what disagreed, and why) goes on as sub-slides, each filling at
+    most one slide, cut between its paragraphs and items; a short one, and a markdown cell, stay as they are."""
+    nb = nbformat.v4.new_notebook()
+    tall = _remark(_LONG_REMARK)
+    nb.cells = [_md("## The model against the kernel", slideshow={"slide_type": "slide"}), _remark("Short.", "-"),
+                tall, _md(_LONG_REMARK, slideshow={"slide_type": "subslide"})]
+    assert publish.estimate_height(tall) > 2 * publish.SLIDE_ROOM
+    publish.mark_slides(nb)
+    pieces = nb.cells[2:-1]
+    assert len(pieces) >= 3 and nb.cells[1].outputs[0].data["text/markdown"] == "Short."
+    assert [c.metadata.slideshow.slide_type for c in nb.cells] == ["slide", "-"] + ["subslide"] * (len(pieces) + 1)
+    texts = [c.outputs[0].data["text/markdown"] for c in pieces]
+    assert all(publish.estimate_height(c) <= publish.SLIDE_ROOM for c in pieces)
+    assert "".join(texts).split() == _LONG_REMARK.split()  # every word, once, in order
+    assert "Where they differ:\n\n- `sender0`" in texts[0]  # the lead-in keeps its first item
+    assert all(t.startswith("- `sender") for t in texts[1:])  # no piece starts inside an item
+    assert len({c.id for c in nb.cells}) == len(nb.cells)
+    assert nb.cells[-1].source == _LONG_REMARK  # authored text is the author's to fit
 
 
 def test_marked_chapters_keep_their_marks_and_tags_rule():
@@ -375,6 +436,26 @@ def test_slides_that_do_not_fit_are_measured_and_named(tmp_path, chromium):
     assert "too tall" in tall.describe() and "scrolls" in boxed.describe()
     text = fit.report([result])
     assert text.startswith("00_fit.slides.html: 4 slides, 3 do not fit 1280 x 760") and "slide 3 (Too wide)" in text
+
+
+@pytest.mark.browser
+def test_a_remark_continued_below_fits_every_sub_slide(tmp_path, chromium):
+    """The heights :func:`continue_below` cuts by are estimates; Chromium measures what they give."""
+    from fraglife.publish import fit
+
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "fraglife", "display_name": "fraglife",
+                                                           "language": "python"}})
+    nb.cells = [_md("## The model against the kernel\n\nFour senders over veth.", slideshow={"slide_type": "slide"}),
+                _remark(_LONG_REMARK), _md("## Which kernel", slideshow={"slide_type": "slide"})]
+    path = tmp_path / "00_remark.ipynb"
+    nbformat.write(nb, path)
+    [deck] = publish.build_slides([publish.Page("00_remark", "Remark", "a long remark", path)], tmp_path / "slides",
+                                  all_ids=["00_remark"])
+    result = fit.measure_deck(chromium, deck)
+    assert result.problems == [] and result.misfits == [], fit.report([result])
+    titles = [s.title for s in result.slides]
+    assert titles[0] == "The model against the kernel" and titles[-1] == "Which kernel"
+    assert len(titles) >= 5 and set(titles[1:-1]) == {"The model against the kernel (continued)"}
 
 
 def test_a_misfit_says_where_and_by_how_much():

@@ -28,6 +28,9 @@ starts a slide, level 3 a subslide, everything else continues the current
 slide, unless it would overflow the screen: then it starts a sub-slide. In
 every deck, marked or not:
 
+* a code cell's markdown output too tall for a slide (a remark whose length
+  depends on the run) continues on sub-slides below, cut between its
+  paragraphs and list items (:func:`continue_below`);
 * code input is hidden, unless the cell is tagged ``show-input``;
 * cells tagged ``parameters``/``injected-parameters``/``remove-cell``, and
   code cells with nothing to show, are left out;
@@ -59,15 +62,16 @@ from pathlib import Path
 from ..chapters import CHAPTERS
 from .audit import audit, references
 from .book import build_book
-from .notebooks import (Page, PublishError, default_slide_type, estimate_height, execute, executed_pages,
-                        heading_level, mark_slides, pages_for, prepare, rewrite_links, slide_count, slide_counts,
-                        written)
+from .notebooks import (SLIDE_ROOM, Page, PublishError, continue_below, default_slide_type, estimate_height,
+                        execute, executed_pages, heading_level, mark_slides, markdown_blocks, pages_for, prepare,
+                        rewrite_links, slide_count, slide_counts, written)
 from . import charts, fit, talk
 from .slides import build_slides, deck_counts, deck_name, export_deck
 from .talk import build_talk
 from .vendor import BOOK_ASSETS, SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets, template_reveal_major
 
-__all__ = ["audit", "references", "build_book", "Page", "PublishError", "default_slide_type", "estimate_height",
+__all__ = ["audit", "references", "build_book", "SLIDE_ROOM", "Page", "PublishError", "continue_below",
+           "default_slide_type", "estimate_height", "markdown_blocks",
            "execute", "heading_level", "mark_slides", "pages_for", "prepare", "rewrite_links", "slide_count",
            "slide_counts", "deck_counts", "fit", "charts", "written", "build_slides", "deck_name", "export_deck", "BOOK_ASSETS",
            "SLIDE_ASSETS", "VENDOR_DIR", "check_vendor", "copy_assets", "template_reveal_major", "build_talk", "register"]

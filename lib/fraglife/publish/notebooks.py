@@ -7,6 +7,7 @@ Slides and book start from the notebooks the runner executed
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,12 +164,71 @@ def estimate_height(cell) -> int:
     return h
 
 
+_LIST_ITEM = re.compile(r"^(?:[-*+]|\d+[.)])\s")
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+
+
+def markdown_blocks(text: str) -> list[str]:
+    """A markdown text cut where a deck may continue it on a sub-slide: before a paragraph or a top-level list
+    item, never inside fenced code, a table or an item's own lines. A block ending with ':' (a lead-in) stays with
+    the block after it. The blocks, joined, are the text."""
+    blocks, cur, fence, blank = [], [], None, False
+    for line in text.splitlines(keepends=True):
+        m = _FENCE.match(line)
+        starts = fence is None and cur and not line[:1].isspace() and (blank or _LIST_ITEM.match(line))
+        if starts and not "".join(cur).rstrip().endswith(":"):
+            blocks.append("".join(cur))
+            cur = []
+        cur.append(line)
+        if m:
+            fence = None if fence == m.group(1) else (fence or m.group(1))
+        blank = not line.strip()
+    return blocks + (["".join(cur)] if cur else [])
+
+
+def _markdown_output(cell):
+    """A shown code cell's one output, when it is markdown (what a chapter's remark prints), else None."""
+    outs = cell.get("outputs") or []
+    if cell.get("cell_type") != "code" or len(outs) != 1:
+        return None
+    return outs[0] if "text/markdown" in (outs[0].get("data") or {}) else None
+
+
+def continue_below(cell, room: int = SLIDE_ROOM) -> list:
+    """A code cell whose markdown output (a remark whose length depends on the run: what disagreed, and why) would
+    not fit a slide, as several cells, each of :func:`markdown_blocks` filling at most ``room`` of one (sub-)slide:
+    the first keeps the cell's slide type, the others continue below it as sub-slides. Any other cell unchanged."""
+    out = _markdown_output(cell)
+    if out is None or estimate_height(cell) <= room:
+        return [cell]
+    md = out["data"]["text/markdown"]
+    pieces, cur = [], ""
+    for block in markdown_blocks("".join(md) if isinstance(md, list) else md):
+        if cur and estimate_height({"cell_type": "markdown", "source": cur + block}) > room:
+            pieces.append(cur)
+            cur = ""
+        cur += block
+    pieces.append(cur)
+    cells = []
+    for i, text in enumerate(pieces):
+        c = copy.deepcopy(cell)
+        c.outputs[0]["data"]["text/markdown"] = text.strip("\n") + "\n"
+        if i:
+            c.metadata.setdefault("slideshow", nbformat.NotebookNode())["slide_type"] = "subslide"
+            if c.get("id"):
+                c["id"] = f"{c['id'][:60]}-{i}"
+        cells.append(c)
+    return cells
+
+
 def mark_slides(nb):
     """Slide types and hidden inputs for a deck (see the module docstring).
 
     A chapter without marks: a level-1/2 heading starts a slide, level 3 a
     sub-slide, and a cell that would push the current (sub-)slide past the
-    screen starts a sub-slide (below, reached with the down key).
+    screen starts a sub-slide (below, reached with the down key). In every
+    deck, a markdown output too tall for a slide continues on sub-slides
+    below (:func:`continue_below`).
     """
     marked = has_slide_marks(nb)
     cells = []
@@ -191,7 +251,7 @@ def mark_slides(nb):
             meta.setdefault("transient", nbformat.NotebookNode())["remove_source"] = True
         if show["slide_type"] == "skip":
             continue
-        cells.append(cell)
+        cells.extend(continue_below(cell))
     if not marked:
         used = 0
         for i, cell in enumerate(cells):
