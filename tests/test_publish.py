@@ -204,6 +204,10 @@ def test_a_remark_too_tall_for_its_slide_continues_below():
     assert all(t.startswith("- `sender") for t in texts[1:])  # no piece starts inside an item
     assert len({c.id for c in nb.cells}) == len(nb.cells)
     assert nb.cells[-1].source == _LONG_REMARK  # authored text is the author's to fit
+    # estimates run high: one a little past SLIDE_ROOM may fit, and stays whole
+    near = _remark("\n\n".join(["A sentence of the remark, fifty characters long."] * 14))
+    assert publish.SLIDE_ROOM < publish.estimate_height(near) <= publish.CUT_PAST
+    assert publish.continue_below(near) == [near]
 
 
 def test_marked_chapters_keep_their_marks_and_tags_rule():

@@ -62,7 +62,7 @@ from pathlib import Path
 from ..chapters import CHAPTERS
 from .audit import audit, references
 from .book import build_book
-from .notebooks import (SLIDE_ROOM, Page, PublishError, continue_below, default_slide_type, estimate_height,
+from .notebooks import (CUT_PAST, SLIDE_ROOM, Page, PublishError, continue_below, default_slide_type, estimate_height,
                         execute, executed_pages, heading_level, mark_slides, markdown_blocks, pages_for, prepare,
                         rewrite_links, slide_count, slide_counts, written)
 from . import charts, fit, talk
@@ -70,7 +70,7 @@ from .slides import build_slides, deck_counts, deck_name, export_deck
 from .talk import build_talk
 from .vendor import BOOK_ASSETS, SLIDE_ASSETS, VENDOR_DIR, check_vendor, copy_assets, template_reveal_major
 
-__all__ = ["audit", "references", "build_book", "SLIDE_ROOM", "Page", "PublishError", "continue_below",
+__all__ = ["audit", "references", "build_book", "CUT_PAST", "SLIDE_ROOM", "Page", "PublishError", "continue_below",
            "default_slide_type", "estimate_height", "markdown_blocks",
            "execute", "heading_level", "mark_slides", "pages_for", "prepare", "rewrite_links", "slide_count",
            "slide_counts", "deck_counts", "fit", "charts", "written", "build_slides", "deck_name", "export_deck", "BOOK_ASSETS",
