@@ -22,7 +22,10 @@ batches travel worker to worker, one per pair of distinct partitions per
 round, a byte per field when the fields fit, without the bytes that are
 zero in every row of the batch (:func:`~fraglife.model.explorer.pack`:
 most of a row's, on chapter 08's bounds). The next rounds are submitted
-while one is exchanged (``ROUNDS_AHEAD``). The client receives only counts,
+while one is exchanged (``ROUNDS_AHEAD``), and a level's first round with
+the last of the level before, to start on each worker once its partition
+has added that level's last batch: no level waits for the client. The
+client receives only counts,
 and rebuilds a counterexample by gathering its labels along the parent
 references and replaying them from the start.
 
@@ -195,12 +198,15 @@ def _add_start(p: Partition, start) -> None:
     p.add(*E.pack(row), E.state_hashes(row), np.full(1, NO_PARENT, np.uint32), np.zeros(1, np.uint16))
 
 
-def _t_begin(sid, part):
+def _t_begin(sid, part, _after=None):
+    """The next level's frontier; ``_after`` (the partition's last add of the level, done) keeps it after them."""
     with _part(sid, part) as p:
         return p.begin_level()
 
 
-def _t_expand(sid, part, start, size):
+def _t_expand(sid, part, start, size, _after=None):
+    """A round's expansion; ``_after`` (the partition's begin of the level, done) keeps a level's first round,
+    submitted before its frontier was known, after its begin."""
     with _part(sid, part) as p:
         return p.expand(start, size)
 
@@ -377,21 +383,31 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
     complete = True
     level = 0
     sizes = search.each(_t_begin)
+    pending: list = []  # (level, round submitted), in order
+    ahead = False  # this level's first round is out already
     while sum(sizes):
         depth = level
         if bounds.depth and level >= bounds.depth:
             complete = False
             break
-        pending: list = []
-        for r in range(math.ceil(max(sizes) / chunk)):
-            pending.append(_round(search, r * chunk, chunk))
-            rounds += 1
-            if len(pending) > ROUNDS_AHEAD:
-                _tally(search, pending.pop(0), level, counts, found)
-        while pending:
-            _tally(search, pending.pop(0), level, counts, found)
-        sizes = search.each(_t_begin)
+        nr = math.ceil(max(sizes) / chunk)
+        rounds += nr
+        for r in range(1 if ahead else 0, nr):
+            pending.append((level, _round(search, r * chunk, chunk)))
+            while len(pending) > ROUNDS_AHEAD:
+                _tally(search, *pending.pop(0), counts, found)
+        # the next level begins on each partition once its last add of this one is done, and its first round
+        # follows at once, on the workers: no wait for the client between two levels
+        begins = [search.submit(_t_begin, p, search.sid, p, search.last_add[p]) for p in range(search.nparts)]
+        ahead = not (bounds.depth and level + 1 >= bounds.depth)
+        if ahead:
+            pending.append((level + 1, _round(search, 0, chunk, after=begins)))
+        while pending and pending[0][0] == level:
+            _tally(search, *pending.pop(0), counts, found)
+        sizes = search.wait(begins)
         level += 1
+    while pending:  # the first round of a level that turned out empty
+        _tally(search, *pending.pop(0), counts, found)
     states = sum(n for n, _b in search.each(_t_add, None))  # no batches: the counts
     traces = {X.VIOLATIONS[k]: _trace(search, P, start, part, idx, lab)
               for k, (_l, part, idx, lab) in sorted(found.items())}
@@ -400,11 +416,12 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
     return Spread(res, levels=level, rounds=rounds)
 
 
-def _round(search: _Search, start: int, size: int) -> tuple[list, list]:
-    """One round of a level, submitted: every partition expands up to ``size`` frontier states from ``start``; each
-    owner adds the successors it is sent. Returns the futures of the adds and of each partition's counts."""
+def _round(search: _Search, start: int, size: int, after: list | None = None) -> tuple[list, list]:
+    """One round of a level, submitted: every partition expands up to ``size`` frontier states from ``start`` (once
+    its future in ``after`` is done, if given); each owner adds the successors it is sent. Returns the futures of
+    the adds and of each partition's counts."""
     n = search.nparts
-    exp = [search.submit(_t_expand, p, search.sid, p, start, size) for p in range(n)]
+    exp = [search.submit(_t_expand, p, search.sid, p, start, size, after[p] if after else None) for p in range(n)]
     stats = [search.submit(_t_stats, p, exp[p]) for p in range(n)]
     adds = [search.submit(_t_add, q, search.sid, q, search.last_add[q],
                           *[search.submit(_t_bucket, p, exp[p], q) for p in range(n)]) for q in range(n)]
@@ -412,7 +429,7 @@ def _round(search: _Search, start: int, size: int) -> tuple[list, list]:
     return adds, stats
 
 
-def _tally(search: _Search, submitted: tuple, level: int, counts: dict, found: dict) -> None:
+def _tally(search: _Search, level: int, submitted: tuple, counts: dict, found: dict) -> None:
     """Wait for a submitted round; add its counts, and note the first violation of each kind (rounds in order,
     partitions in order)."""
     adds, stats = submitted
