@@ -204,6 +204,13 @@ def test_a_remark_too_tall_for_its_slide_continues_below():
     assert all(t.startswith("- `sender") for t in texts[1:])  # no piece starts inside an item
     assert len({c.id for c in nb.cells}) == len(nb.cells)
     assert nb.cells[-1].source == _LONG_REMARK  # authored text is the author's to fit
+    # code shown with its output (show-input) stays on the first piece, which leaves it room
+    shown = _remark(_LONG_REMARK)
+    shown.source = "\n".join(f"line_{i} = {i}" for i in range(8))
+    first, *rest = publish.continue_below(shown)
+    assert "remove_source" not in first.metadata.get("transient", {}) and publish.estimate_height(first) <= \
+        publish.SLIDE_ROOM
+    assert rest and all(c.metadata.transient.remove_source for c in rest)
     # estimates run high: one a little past SLIDE_ROOM may fit, and stays whole
     near = _remark("\n\n".join(["A sentence of the remark, fifty characters long."] * 14))
     assert publish.SLIDE_ROOM < publish.estimate_height(near) <= publish.CUT_PAST

@@ -209,9 +209,11 @@ def continue_below(cell, room: int = SLIDE_ROOM, cut_past: int = CUT_PAST) -> li
     if out is None or estimate_height(cell) <= cut_past:
         return [cell]
     md = out["data"]["text/markdown"]
+    code = estimate_height({**cell, "outputs": []})  # shown code (show-input) goes on the first piece only
     pieces, cur = [], ""
     for block in markdown_blocks("".join(md) if isinstance(md, list) else md):
-        if cur and estimate_height({"cell_type": "markdown", "source": cur + block}) > room:
+        if cur and estimate_height({"cell_type": "markdown", "source": cur + block}) > room - (
+                0 if pieces else code):
             pieces.append(cur)
             cur = ""
         cur += block
@@ -222,6 +224,7 @@ def continue_below(cell, room: int = SLIDE_ROOM, cut_past: int = CUT_PAST) -> li
         c.outputs[0]["data"]["text/markdown"] = text.strip("\n") + "\n"
         if i:
             c.metadata.setdefault("slideshow", nbformat.NotebookNode())["slide_type"] = "subslide"
+            c.metadata.setdefault("transient", nbformat.NotebookNode())["remove_source"] = True
             if c.get("id"):
                 c["id"] = f"{c['id'][:60]}-{i}"
         cells.append(c)
