@@ -357,7 +357,8 @@ print(json.dumps(out))
 def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
     """A search's worker processes start with SEARCH_MALLOC; under a memory limit they keep dask's own setting, and
     the starting process's environment is as it was. Either way they run with SEARCH_CONFIG (no stack samples, no
-    GIL samples), and their scheduler does not steal."""
+    GIL samples), their memory read as often as dask reads it under a limit only, and their scheduler does not
+    steal."""
     import json
     import subprocess
     import sys
@@ -368,8 +369,11 @@ def test_search_workers_keep_their_heap_unless_under_a_memory_limit():
     assert out["auto"] == [D.SEARCH_MALLOC]
     assert out[str(1 << 30)] == [{k: "65536" if k == "MALLOC_TRIM_THRESHOLD_" else None for k in D.SEARCH_MALLOC}]
     assert out["after"] is None
+    limited = {**D.SEARCH_CONFIG, **{k: v for k, v in D.MEMORY_CONFIG.items() if k in D.SEARCH_CONFIG}}
+    assert limited["distributed.worker.memory.monitor-interval"] == "100ms"  # a limit near: read as often as dask does
+    assert out["config auto"] == [D.SEARCH_CONFIG]
+    assert out["config " + str(1 << 30)] == [limited]
     for limit in ("auto", str(1 << 30)):
-        assert out["config " + limit] == [D.SEARCH_CONFIG]
         assert "stealing" not in out["extensions " + limit]
 
 

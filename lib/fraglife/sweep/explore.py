@@ -215,18 +215,16 @@ def _t_bucket(res, q):
     return res[0][q]
 
 
-def _t_stats(res):
-    return res[1]
-
-
-def _t_add(sid, part, _after, *buckets):
-    """Add the batches sent to a partition; ``_after`` (the partition's previous add, done) keeps the rounds' adds
-    in order."""
+def _t_add(sid, part, _after, own=None, *buckets):
+    """Add the batches sent to a partition, and return its size and the counts of its own expansion of the round
+    (``own``, the expansion's whole result, on this worker: no task picks them out, and none picks out its own
+    batch, which is empty: its own successors went into its visited set as it found them); ``_after`` (the
+    partition's previous add, done) keeps the rounds' adds in order."""
     with _part(sid, part) as p:
         for b in buckets:  # in partition order, as if concatenated
             if len(b[0]):
                 p.add(*b)
-        return p.n, p.nbytes()
+        return p.n, p.nbytes(), (own[1] if own is not None else None)
 
 
 def _t_step(sid, part, idx):
@@ -408,7 +406,7 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
         level += 1
     while pending:  # the first round of a level that turned out empty
         _tally(search, *pending.pop(0), counts, found)
-    states = sum(n for n, _b in search.each(_t_add, None))  # no batches: the counts
+    states = sum(n for n, _b, _s in search.each(_t_add, None))  # no batches: the counts
     traces = {X.VIOLATIONS[k]: _trace(search, P, start, part, idx, lab)
               for k, (_l, part, idx, lab) in sorted(found.items())}
     res = X.Result(states, counts["edges"], counts["terminals"], depth, complete, traces,
@@ -416,25 +414,25 @@ def _run(search: _Search, bounds: X.Bounds, scenario: X.Scenario, chunk: int, sy
     return Spread(res, levels=level, rounds=rounds)
 
 
-def _round(search: _Search, start: int, size: int, after: list | None = None) -> tuple[list, list]:
+def _round(search: _Search, start: int, size: int, after: list | None = None) -> list:
     """One round of a level, submitted: every partition expands up to ``size`` frontier states from ``start`` (once
-    its future in ``after`` is done, if given); each owner adds the successors it is sent. Returns the futures of
-    the adds and of each partition's counts."""
+    its future in ``after`` is done, if given); each owner adds the successors it is sent, and returns its
+    expansion's counts. Two tasks a partition and one a pair of distinct partitions (a batch picked out on the worker
+    that made it): on two partitions six tasks a round, where a task for each partition's counts and for its own
+    (empty) batch made ten; the scheduler, which shares this machine's two cores with the workers, spent about a
+    fifth less time on a search at --ops 6. Returns the futures of the adds."""
     n = search.nparts
     exp = [search.submit(_t_expand, p, search.sid, p, start, size, after[p] if after else None) for p in range(n)]
-    stats = [search.submit(_t_stats, p, exp[p]) for p in range(n)]
-    adds = [search.submit(_t_add, q, search.sid, q, search.last_add[q],
-                          *[search.submit(_t_bucket, p, exp[p], q) for p in range(n)]) for q in range(n)]
+    adds = [search.submit(_t_add, q, search.sid, q, search.last_add[q], exp[q],
+                          *[search.submit(_t_bucket, p, exp[p], q) for p in range(n) if p != q]) for q in range(n)]
     search.last_add = adds
-    return adds, stats
+    return adds
 
 
-def _tally(search: _Search, level: int, submitted: tuple, counts: dict, found: dict) -> None:
-    """Wait for a submitted round; add its counts, and note the first violation of each kind (rounds in order,
-    partitions in order)."""
-    adds, stats = submitted
-    search.wait(adds)
-    for s in search.wait(stats):
+def _tally(search: _Search, level: int, adds: list, counts: dict, found: dict) -> None:
+    """Wait for a submitted round's adds; add the counts of its expansions, and note the first violation of each
+    kind (rounds in order, partitions in order)."""
+    for _n, _b, s in search.wait(adds):
         for k in counts:
             counts[k] += s[k]
         for kind, where in sorted(s["found"].items()):
@@ -468,20 +466,23 @@ BENCH_BOUNDS = {"full": X.Bounds(ops=7, cpus=2, skbs=3, frags=2, max_states=1 <<
 MEMORY_WORKERS = 4
 MEMORY_CHUNK = 1 << 12  # smaller rounds: a round's successors are not what fills a worker
 #: the nanny restarts a worker past this share of its limit; pausing and spilling are off, so a worker
-#: that cannot hold its partition is stopped instead of waiting
+#: that cannot hold its partition is stopped instead of waiting, its memory read every 100 ms (dask's default)
 MEMORY_CONFIG = {"distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
-                 "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": 0.95}
+                 "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": 0.95,
+                 "distributed.worker.memory.monitor-interval": "100ms"}
 
 
 #: dask's own work in a search's LocalCluster, less: each worker sampled its threads' stacks every 10 ms (the
 #: profile) and the GIL's load every 1 ms, each event loop timed its own lag every 20 ms (now 500 ms), and the
-#: scheduler weighed moving tasks between workers (stealing; the search pins each task to its partition's worker).
-#: On 2 cores each took a little time from the search's compiled loops (together a few per cent, about what one run
-#: differs from the next).
+#: scheduler weighed moving tasks between workers (stealing; the search pins each task to its partition's worker),
+#: and each nanny read its worker's memory every 100 ms (now every second, where no memory limit is near: under one,
+#: :data:`MEMORY_CONFIG` puts it back). On 2 cores each took a little time from the search's compiled loops (together
+#: a few per cent, about what one run differs from the next).
 SEARCH_CONFIG = {"distributed.worker.profile.enabled": False,
                  "distributed.admin.system-monitor.gil.enabled": False,
                  "distributed.admin.tick.interval": "500ms",
-                 "distributed.scheduler.work-stealing": False}
+                 "distributed.scheduler.work-stealing": False,
+                 "distributed.worker.memory.monitor-interval": "1s"}
 
 
 #: glibc malloc in a search's worker processes. A round allocates and frees buffers of tens of MB; dask's own setting
