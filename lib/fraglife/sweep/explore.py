@@ -419,8 +419,9 @@ def _round(search: _Search, start: int, size: int, after: list | None = None) ->
     its future in ``after`` is done, if given); each owner adds the successors it is sent, and returns its
     expansion's counts. Two tasks a partition and one a pair of distinct partitions (a batch picked out on the worker
     that made it): on two partitions six tasks a round, where a task for each partition's counts and for its own
-    (empty) batch made ten; the scheduler, which shares this machine's two cores with the workers, spent about a
-    fifth less time on a search at --ops 6. Returns the futures of the adds."""
+    (empty) batch made ten. With the nannies' slower memory reads (:data:`SEARCH_CONFIG`), the client's process
+    (scheduler, nannies), which shares this machine's two cores with the workers, spent about a fifth less CPU time
+    on a search at --ops 6. Returns the futures of the adds."""
     n = search.nparts
     exp = [search.submit(_t_expand, p, search.sid, p, start, size, after[p] if after else None) for p in range(n)]
     adds = [search.submit(_t_add, q, search.sid, q, search.last_add[q], exp[q],
