@@ -476,3 +476,50 @@ def test_a_search_on_threads_spreads_over_single_threaded_workers():
     assert "2 in-process workers x 1 thread" in spread.cluster
     assert len({p["worker"] for p in spread.partitions}) == 2
     assert spread.result.states == E.explore(b, sc).states
+
+
+def test_the_bench_counts_the_cpu_time_of_every_process_of_a_run():
+    """_cpu_row: each process's CPU time over a run, their sum, and ``busy``, that sum over the run's wall time on its
+    cores; by_turn takes the CPU seconds' ratio as it takes the speed's."""
+    before = {"client": (1.0, 0.5), "worker 1": (2.0, 0.0), "worker 2": (3.0, 1.0)}
+    after = {"client": (1.5, 0.5), "worker 1": (5.0, 1.0), "worker 2": (6.5, 1.5)}
+    row = D._cpu_row(before, after, wall=4.0, workers=2)
+    assert row["cpu"]["by_process"]["worker 1"] == {"user": 3.0, "system": 1.0, "seconds": 4.0}
+    assert (row["cpu"]["user"], row["cpu"]["system"], row["cpu_seconds"]) == (7.0, 1.5, 8.5)
+    assert row["busy"] == pytest.approx(8.5 / 8.0)
+    assert D._cpu_row({"process": (0, 0)}, {"process": (1, 0)}, wall=0.0, workers=1)["busy"] is None
+    assert D.by_turn([{"cpu_seconds": 2.0}], [{"cpu_seconds": 3.0}], "cpu_seconds")["ratios"] == [1.5]
+
+
+def test_cpu_seconds_are_the_process_time_of_every_thread():
+    """cpu_seconds(): what this process's threads computed, as the kernel counts it (time.process_time)."""
+    import threading
+    import time
+
+    def spin(s: float) -> None:
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < s:
+            np.sort(np.random.default_rng(0).random(10_000))
+
+    u0, s0, p0 = *D.cpu_seconds(), time.process_time()
+    t = threading.Thread(target=spin, args=(0.2,))
+    t.start()
+    spin(0.2)
+    t.join()
+    u1, s1, p1 = *D.cpu_seconds(), time.process_time()
+    assert (u1 - u0) + (s1 - s0) >= 0.4
+    assert (u1 - u0) + (s1 - s0) == pytest.approx(p1 - p0, abs=0.05)
+
+
+def test_a_bench_run_on_worker_processes_counts_the_client_and_each_worker():
+    """_spread_run on 2 worker processes (in a process of its own, as the bench's threads run: a process cluster
+    leaves its resource tracker behind): the answers, and CPU time for the client's process and for each worker,
+    every one of which computed."""
+    sc = X.Scenario(kinds=(X.USER, X.PIPE), policy=POLICIES["owner_skb"])
+    b = X.Bounds(ops=3, cpus=2, skbs=3, frags=2)
+    row = D.in_search_process(D._spread_run, b, sc, 2)
+    assert (row["states"], row["verdict"]) == (E.explore(b, sc).states, E.explore(b, sc).verdict)
+    each = row["cpu"]["by_process"]
+    assert sorted(each) == ["client", "worker 1", "worker 2"]
+    assert all(v["seconds"] > 0 for v in each.values())
+    assert row["cpu_seconds"] == pytest.approx(sum(v["seconds"] for v in each.values()))

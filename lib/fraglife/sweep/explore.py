@@ -45,6 +45,7 @@ import contextlib
 import itertools
 import math
 import os
+import resource
 import threading
 import time
 import uuid
@@ -578,34 +579,74 @@ def _worker_rss(client) -> int:
     return max(client.run(lambda: psutil.Process().memory_info().rss).values())
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """This process's CPU seconds so far, its threads' together: (user, system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime, r.ru_stime
+
+
+def _cpu_since(before: tuple, after: tuple) -> dict:
+    user, system = after[0] - before[0], after[1] - before[1]
+    return {"user": user, "system": system, "seconds": user + system}
+
+
+def _run_cpu(client, processes: bool) -> dict:
+    """:func:`cpu_seconds` of every process a LocalCluster's search runs in: this one, ``client`` (the client, the
+    scheduler and the nannies; with ``processes=False`` the workers too), and each worker process (``worker 1``..,
+    in the order of their addresses)."""
+    out = {"client": cpu_seconds()}
+    if processes:
+        ran = client.run(cpu_seconds)
+        out.update((f"worker {i}", ran[a]) for i, a in enumerate(sorted(ran), 1))
+    return out
+
+
+def _cpu_row(before: dict, after: dict, wall: float, workers: int) -> dict:
+    """The CPU a run took, from :func:`_run_cpu` before and after it: every process's together (``cpu_seconds``)
+    and each one's, and ``busy``, that CPU time over the run's wall time on its ``workers`` cores (1: they computed
+    all along). A run's states per second over the single process's is then workers x busy over the single's busy,
+    over ``cpu_over_single_process`` (bench_section): what its cores waited, and what work it added."""
+    each = {k: _cpu_since(before[k], after[k]) for k in before if k in after}
+    total = sum(v["seconds"] for v in each.values())
+    return {"cpu_seconds": total, "busy": total / (wall * workers) if wall > 0 else None,
+            "cpu": {"user": sum(v["user"] for v in each.values()), "system": sum(v["system"] for v in each.values()),
+                    "by_process": each}}
+
+
 def _spread_run(bounds, sc, workers: int, memory_limit="auto", chunk: int = CHUNK, processes: bool = True) -> dict:
     """One distributed search on a fresh LocalCluster (``processes=False``: its workers are threads of one process,
-    and the batches pass by reference), warmed on small bounds first."""
+    and the batches pass by reference), warmed on small bounds first, with the CPU time it took (:func:`_cpu_row`,
+    over the explore() call)."""
     lc, client = local_cluster(workers, memory_limit=memory_limit, processes=processes)
     try:
         explore(X.Bounds(ops=2), sc, client=client)
         base = _worker_rss(client)  # with threads: this process
         try:
+            before, t0 = _run_cpu(client, processes), time.perf_counter()
             spread = explore(bounds, sc, client=client, chunk=chunk)
+            wall, after = time.perf_counter() - t0, _run_cpu(client, processes)
         except (PartitionLost, PartitionFull) as e:
             return {"workers": workers, "completed": False, "why": str(e), "worker_rss_before": base}
         return {"workers": workers, "processes": processes, "completed": spread.result.complete,
                 "states": spread.result.states,
                 "verdict": spread.result.verdict, "seconds": spread.seconds, "states_per_s": spread.states_per_s,
                 "levels": spread.levels, "rounds": spread.rounds, "worker_rss_before": base,
-                "partition_bytes": [p["bytes"] for p in spread.partitions]}
+                "partition_bytes": [p["bytes"] for p in spread.partitions], **_cpu_row(before, after, wall, workers)}
     finally:
         client.close()
         lc.close()
 
 
 def _single_run(bounds, sc) -> dict:
-    """The single-process search the bench compares with, warmed on small bounds first."""
+    """The single-process search the bench compares with, warmed on small bounds first, with its CPU time."""
     E.explore(X.Bounds(ops=1), sc)
+    before, t0 = cpu_seconds(), time.perf_counter()
     one = E.explore(bounds, sc)
+    wall, after = time.perf_counter() - t0, cpu_seconds()
     return {"states": one.states, "verdict": one.verdict, "seconds": one.seconds,
             "states_per_s": one.states / one.seconds,
-            "bytes_per_state": E.bytes_per_state(bounds, sc, one.states, one.queue_peak)}
+            "bytes_per_state": E.bytes_per_state(bounds, sc, one.states, one.queue_peak),
+            **_cpu_row({"process": before}, {"process": after}, wall, 1)}
 
 
 def in_search_process(fn, *args, **kwargs):
@@ -662,7 +703,10 @@ def bench_section(args=None) -> dict:
     memory limit cannot hold, completed by several workers under the same limit. The single process and the
     searches on 2 workers run ``--repeats`` times, taking turns, and the fastest of each counts (this machine's speed
     drifts by tenths within minutes), beside the ratio turn by turn (:func:`by_turn`); 1 worker runs once; each turn
-    ends with two single-process searches at once, what two cores give searches that exchange nothing."""
+    ends with two single-process searches at once, what two cores give searches that exchange nothing. Each run
+    also reports the CPU time its processes took (:func:`_cpu_row`): over the single process's
+    (``cpu_over_single_process``, fastest and turn by turn), the work the partitioning adds; ``busy``, how much of
+    its cores' time it computed."""
     from ..model.policies import POLICIES
 
     size = "full" if getattr(args, "full", False) else "quick"
@@ -692,16 +736,18 @@ def bench_section(args=None) -> dict:
             row["same_as_single_process"] = all(r.get("states") == single["states"] and
                                                 r.get("verdict") == single["verdict"] for r in each[name])
             row["over_single_process_by_turn"] = by_turn(each["single_process"], each[name])
+            if name in runs:  # two_at_once's CPU time is two searches'
+                row["cpu_over_single_process"] = row["cpu_seconds"] / single["cpu_seconds"]
+                row["cpu_over_single_process_by_turn"] = by_turn(each["single_process"], each[name], "cpu_seconds")
     out["memory_limit"] = memory_demo(BENCH_BOUNDS["quick"], sc)
     return out
 
 
-def by_turn(single: list[dict], rows: list[dict]) -> dict:
-    """Each turn's run's states per second over those of the single process just before it (turns where both
-    completed), and their median: a run and the single process it follows met the same speed of the machine,
-    which the fastest of each need not have."""
-    ratios = [r["states_per_s"] / s["states_per_s"] for s, r in zip(single, rows)
-              if s.get("states_per_s") and r.get("states_per_s")]
+def by_turn(single: list[dict], rows: list[dict], key: str = "states_per_s") -> dict:
+    """Each turn's run's ``key`` (states per second; or its CPU seconds) over that of the single process just before
+    it (turns where both completed), and their median: a run and the single process it follows met the same speed
+    of the machine, which the fastest of each need not have."""
+    ratios = [r[key] / s[key] for s, r in zip(single, rows) if s.get(key) and r.get(key)]
     return {"ratios": ratios, "median": float(np.median(ratios)) if ratios else None}
 
 
@@ -715,9 +761,10 @@ def _two_at_once(bounds, sc) -> dict:
         runs = list(pool.map(lambda _: in_search_process(_single_run, bounds, sc), range(2)))
     same = len({(r["states"], r["verdict"]) for r in runs}) == 1
     wall = max(r["seconds"] for r in runs)
+    cpu = sum(r["cpu_seconds"] for r in runs)
     return {"seconds": wall, "search_seconds": [r["seconds"] for r in runs],
             "states": runs[0]["states"] if same else None, "verdict": runs[0]["verdict"] if same else None,
-            "states_per_s": sum(r["states"] for r in runs) / wall}
+            "states_per_s": sum(r["states"] for r in runs) / wall, "cpu_seconds": cpu, "busy": cpu / (2 * wall)}
 
 
 def _fastest(rows: list[dict]) -> dict:
